@@ -1,0 +1,252 @@
+//===- AttnResOps.td - AttnRes operations ------------------*- tablegen -*-===//
+//
+// Part of the attnres project. The semantics of every op and its numbered
+// constraints are in docs/spec.md; verifiers cite them as (Cn).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_DIALECT_ATTNRES_IR_ATTNRESOPS_TD
+#define ATTNRES_DIALECT_ATTNRES_IR_ATTNRESOPS_TD
+
+include "attnres/Dialect/AttnRes/IR/AttnResDialect.td"
+include "mlir/Interfaces/DestinationStyleOpInterface.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/BuiltinAttributes.td"
+
+// Storage element types: accumulation is always f32.
+def AttnRes_ElementType : AnyTypeOf<[F32, F16, BF16]>;
+def AttnRes_Tensor : RankedTensorOf<[F32, F16, BF16]>;
+def AttnRes_F32Tensor : RankedTensorOf<[F32]>;
+
+//===----------------------------------------------------------------------===//
+// AggregateOp
+//===----------------------------------------------------------------------===//
+
+def AttnRes_AggregateOp : AttnRes_Op<"aggregate", [Pure]> {
+  let summary = "softmax attention over depth with one pseudo-query";
+  let description = [{
+    One AttnRes depth aggregation (spec section A). For every token position
+    `p` (all leading dimensions) and sources `v_0 .. v_{n-1}`:
+
+    ```
+    r_i  = 1 / sqrt(mean_d v_i[p, d]^2 + epsilon)
+    z_i  = r_i * sum_d query[d] * norm_weight[d] * v_i[p, d]
+    a    = softmax_i(z)
+    h[p] = sum_i a_i * v_i[p, :]
+    ```
+
+    The sources enter the weighted sum raw, not normalised. All arithmetic is
+    done in f32 and the result is rounded once to the storage type.
+
+    The operand order is a fixed contract: `query`, `norm_weight`, then one or
+    more `sources` of one type `tensor<...xDxE>`.
+
+    Example:
+
+    ```mlir
+    %h = attnres.aggregate %w, %g over %v0, %v1, %v2 {epsilon = 1.0e-06 : f32}
+        : tensor<16x4096xbf16>
+    ```
+
+    Generic form:
+
+    ```mlir
+    %h = "attnres.aggregate"(%w, %g, %v0, %v1)
+        {epsilon = 1.0e-06 : f32}
+        : (tensor<64xf32>, tensor<64xf32>, tensor<8x64xf32>, tensor<8x64xf32>)
+        -> tensor<8x64xf32>
+    ```
+  }];
+
+  let arguments = (ins
+    AttnRes_Tensor:$query,
+    AttnRes_Tensor:$norm_weight,
+    Variadic<AttnRes_Tensor>:$sources,
+    F32Attr:$epsilon
+  );
+  let results = (outs AttnRes_Tensor:$result);
+
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+  let hasFolder = 1;
+  let hasCanonicalizer = 1;
+
+  let builders = [
+    OpBuilder<(ins "Value":$query, "Value":$normWeight, "ValueRange":$sources,
+                   CArg<"float", "1.0e-6f">:$epsilon)>
+  ];
+
+  let extraClassDeclaration = [{
+    /// The type shared by every source and the result.
+    RankedTensorType getSourceType() {
+      return ::llvm::cast<RankedTensorType>(getResult().getType());
+    }
+    /// Number of depth sources.
+    unsigned getNumSources() { return getSources().size(); }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// BlockSumOp
+//===----------------------------------------------------------------------===//
+
+def AttnRes_BlockSumOp : AttnRes_Op<"block_sum", [Pure, Commutative]> {
+  let summary = "block summary or partial sum: elementwise sum of outputs";
+  let description = [{
+    Sums its operands elementwise, accumulating in f32 and rounding once to
+    the storage type (spec section B). Block AttnRes uses it for block
+    summaries `b_n` (the sum of the outputs of the sublayers of block `n`) and
+    for partial sums `b_n^i` (the sum of the first `i` outputs of block `n`).
+    Keeping the sums as their own op lets the block-form passes find them
+    without pattern-matching generic additions.
+
+    Example:
+
+    ```mlir
+    %b1 = attnres.block_sum %y0, %y1, %y2 : tensor<16x4096xbf16>
+    ```
+  }];
+
+  let arguments = (ins Variadic<AttnRes_Tensor>:$inputs);
+  let results = (outs AttnRes_Tensor:$result);
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+  let hasFolder = 1;
+  let hasCanonicalizer = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// InvRmsOp
+//===----------------------------------------------------------------------===//
+
+def AttnRes_InvRmsOp : AttnRes_Op<"inv_rms", [Pure]> {
+  let summary = "inverse root-mean-square of each token's feature vector";
+  let description = [{
+    `result[p] = 1 / sqrt(mean_d input[p, d]^2 + epsilon)` in f32 (spec
+    section C). The two-phase form computes it once per block summary, when
+    the block completes, and every later phase-1 scoring reuses it.
+
+    Example:
+
+    ```mlir
+    %r = attnres.inv_rms %b1 {epsilon = 1.0e-06 : f32}
+        : tensor<16x4096xbf16> -> tensor<16xf32>
+    ```
+  }];
+
+  let arguments = (ins AttnRes_Tensor:$input, F32Attr:$epsilon);
+  let results = (outs AttnRes_F32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// BlockScoreOp (phase 1)
+//===----------------------------------------------------------------------===//
+
+def AttnRes_BlockScoreOp : AttnRes_Op<"block_score", [
+    Pure, AttrSizedOperandSegments, DestinationStyleOpInterface]> {
+  let summary = "phase 1: score S pseudo-queries against completed summaries";
+  let description = [{
+    Phase 1 of the two-phase Block AttnRes computation (spec section D).
+    `queries` and `norm_weights` are `tensor<SxDxE>`: row `l` holds the
+    pseudo-query and key-norm gain of the `l`-th sublayer of the block. The
+    `sources` (`tensor<...xDxE>`) are the completed block summaries
+    `b_0 .. b_{n-1}`; `inv_rms`, when present, holds one `tensor<...xf32>` per
+    source with its inverse RMS (computed by `attnres.inv_rms` with the same
+    epsilon), so that it is not recomputed. For every query `l` and token `p`:
+
+    ```
+    z[l, i]  = r_i[p] * sum_d queries[l, d] * norm_weights[l, d] * b_i[p, d]
+    m        = max_i z[l, i];  s = sum_i exp(z[l, i] - m)
+    out[l, p, :] = sum_i exp(z[l, i] - m) * b_i[p, :] / s
+    lse[l, p]    = m + log(s)
+    ```
+
+    The op is in destination-passing style: `outs` are the `tensor<Sx...xDxE>`
+    output and the `tensor<Sx...xf32>` log-sum-exp, and the results have their
+    types.
+
+    Example:
+
+    ```mlir
+    %o, %lse = attnres.block_score %W, %G over %b0, %b1, %b2
+        inv_rms %r0, %r1, %r2 outs %o_init, %lse_init {epsilon = 1.0e-06 : f32}
+        : tensor<16x4096xbf16> -> tensor<6x16x4096xbf16>
+    ```
+  }];
+
+  let arguments = (ins
+    AttnRes_Tensor:$queries,
+    AttnRes_Tensor:$norm_weights,
+    Variadic<AttnRes_Tensor>:$sources,
+    Variadic<AttnRes_F32Tensor>:$inv_rms,
+    AttnRes_Tensor:$out_init,
+    AttnRes_F32Tensor:$lse_init,
+    F32Attr:$epsilon
+  );
+  let results = (outs AttnRes_Tensor:$out, AttnRes_F32Tensor:$lse);
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+
+  let extraClassDeclaration = [{
+    /// Number of queries scored at once (S).
+    int64_t getNumQueries() {
+      return ::llvm::cast<RankedTensorType>(getQueries().getType()).getDimSize(0);
+    }
+    RankedTensorType getSourceType() {
+      return ::llvm::cast<RankedTensorType>(getSources().front().getType());
+    }
+    MutableOperandRange getDpsInitsMutable() {
+      return MutableOperandRange(getOperation(),
+          getOperation()->getNumOperands() - 2, 2);
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// MergeOp (phase 2)
+//===----------------------------------------------------------------------===//
+
+def AttnRes_MergeOp : AttnRes_Op<"merge", [Pure]> {
+  let summary = "phase 2: partial-sum update fused with the online-softmax merge";
+  let description = [{
+    Phase 2 of the two-phase Block AttnRes computation for sublayer `i >= 1`
+    of a block (spec section E). It first updates the partial sum with the
+    previous sublayer's output, then merges the phase-1 result of the
+    sublayer's query (`out`, `lse` over the completed summaries) with the
+    single remaining source, the updated partial sum:
+
+    ```
+    p'   = partial + update          (p' = update when partial is absent)
+    c    = inv_rms(p') * sum_d query[d] * norm_weight[d] * p'[d]
+    h    = out + sigmoid(c - lse) * (p' - out)
+    ```
+
+    Results are `h` (the sublayer's input) and `p'` (the new partial sum).
+    This equals `attnres.aggregate` over the summaries and `p'`.
+
+    Example:
+
+    ```mlir
+    %h, %p2 = attnres.merge %o1, %lse1, %w1, %g1 update %y1 partial %p1
+        {epsilon = 1.0e-06 : f32} : tensor<16x4096xbf16>
+    ```
+  }];
+
+  let arguments = (ins
+    AttnRes_Tensor:$out,
+    AttnRes_F32Tensor:$lse,
+    AttnRes_Tensor:$query,
+    AttnRes_Tensor:$norm_weight,
+    AttnRes_Tensor:$update,
+    Optional<AttnRes_Tensor>:$partial,
+    F32Attr:$epsilon
+  );
+  let results = (outs AttnRes_Tensor:$result, AttnRes_Tensor:$new_partial);
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+}
+
+#endif // ATTNRES_DIALECT_ATTNRES_IR_ATTNRESOPS_TD

@@ -1,0 +1,19 @@
+//===- AttnResDialect.cpp - AttnRes dialect -------------------------------===//
+//
+// Part of the attnres project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+
+using namespace mlir;
+using namespace mlir::attnres;
+
+#include "attnres/Dialect/AttnRes/IR/AttnResOpsDialect.cpp.inc"
+
+void AttnResDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "attnres/Dialect/AttnRes/IR/AttnResOps.cpp.inc"
+      >();
+}

@@ -1,0 +1,25 @@
+//===- DetectResidualChains.cpp ---------------------------------------------------------===//
+//
+// Part of the attnres project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Dialect/AttnRes/Transforms/Passes.h"
+
+namespace mlir {
+namespace attnres {
+#define GEN_PASS_DEF_DETECTRESIDUALCHAINS
+#include "attnres/Dialect/AttnRes/Transforms/Passes.h.inc"
+} // namespace attnres
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::attnres;
+
+namespace {
+// Not implemented yet: see the open issue for this pass.
+struct DetectResidualChainsPass : public attnres::impl::DetectResidualChainsBase<DetectResidualChainsPass> {
+  using Base::Base;
+  void runOnOperation() override {}
+};
+} // namespace

@@ -1,0 +1,80 @@
+# -*- Python -*-
+# lit configuration of the attnres test suite.
+
+import os
+import shutil
+import subprocess
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "ATTNRES"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".py", ".c", ".test"]
+config.excludes = [
+    "CMakeLists.txt",
+    "README.md",
+    "lit.cfg.py",
+    "lit.site.cfg.py",
+    "Inputs",
+    "lib",
+]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.attnres_obj_root, "test")
+
+llvm_config.with_system_environment(["HOME", "TMPDIR", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%shlibext", ".so"))
+config.substitutions.append(("%attnres_src", config.attnres_src_root))
+config.substitutions.append(("%attnres_lib", config.attnres_lib_dir))
+config.substitutions.append(
+    ("%mlir_runner_utils", os.path.join(config.llvm_lib_dir, "libmlir_runner_utils.so"))
+)
+config.substitutions.append(
+    ("%mlir_c_runner_utils", os.path.join(config.llvm_lib_dir, "libmlir_c_runner_utils.so"))
+)
+config.substitutions.append(("%python", "/usr/bin/python3"))
+
+# Debian's mlir-opt, for the plugin tests; our tools first in PATH.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.attnres_tools_dir, append_path=True)
+config.substitutions.append(
+    ("%mlir_opt", os.path.join(config.llvm_tools_dir, "mlir-opt"))
+)
+config.substitutions.append(
+    ("%attnres_plugin", os.path.join(config.attnres_lib_dir, "AttnResPlugin.so"))
+)
+
+tool_dirs = [config.attnres_tools_dir, config.llvm_tools_dir]
+tools = ["attnres-opt", "mlir-runner", "mlir-translate", "FileCheck", "not", "count"]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# lit scrubs the environment: give the CUDA toolkit back to the tools that
+# need it (gpu-module-to-binary with format=bin/fatbin runs ptxas).
+if config.cuda_home:
+    config.environment["CUDA_HOME"] = config.cuda_home
+    config.environment["CUDA_PATH"] = config.cuda_home
+    if os.path.exists(os.path.join(config.cuda_home, "bin", "ptxas")):
+        config.available_features.add("ptxas")
+        llvm_config.with_environment(
+            "PATH", os.path.join(config.cuda_home, "bin"), append_path=True
+        )
+
+# A GPU is present when the driver answers.
+if shutil.which("nvidia-smi"):
+    try:
+        if subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=20).returncode == 0:
+            config.available_features.add("cuda-gpu")
+    except Exception:
+        pass
+
+# numpy is needed by the reference generators of the integration tests.
+try:
+    r = subprocess.run(["/usr/bin/python3", "-c", "import numpy"], capture_output=True)
+    if r.returncode == 0:
+        config.available_features.add("numpy")
+except Exception:
+    pass

@@ -1,0 +1,30 @@
+//===- attnres-opt.cpp - attnres optimizer driver -------------------------===//
+//
+// Part of the attnres project.
+//
+// mlir-opt with every upstream dialect and pass plus the attnres dialect,
+// passes and pipelines.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/InitAllPasses.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+  mlir::attnres::registerAllAttnResPasses();
+
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  registry.insert<mlir::attnres::AttnResDialect>();
+
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "attnres optimizer driver\n", registry));
+}
