@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The main job: set up (install missing Debian packages, build), then run the
+# compiler on the bundled example model and show what it did to it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+BUILD_DIR=${ATTNRES_BUILD_DIR:-build}
+OPT="$BUILD_DIR/bin/attnres-opt"
+EXAMPLE=${1:-examples/transformer.mlir}
+OUTDIR="$BUILD_DIR/demo"
+mkdir -p "$OUTDIR"
+
+echo "== attnres demo on $EXAMPLE"
+echo "-- 1. detect residual chains (attnres-detect-residual-chains)"
+"$OPT" "$EXAMPLE" --pass-pipeline='builtin.module(attnres-detect-residual-chains{report=true})' \
+  -o "$OUTDIR/1-detected.mlir" 2>&1 | sed 's/^/   /'
+echo "   aggregations after detection: $(grep -c 'attnres.aggregate' "$OUTDIR/1-detected.mlir" || true)"
+
+echo "-- 2. block form (attnres-blockify block-size=4)"
+"$OPT" "$OUTDIR/1-detected.mlir" --pass-pipeline='builtin.module(attnres-blockify{block-size=4 report=true})' \
+  -o "$OUTDIR/2-blocked.mlir" 2>&1 | sed 's/^/   /'
+
+echo "-- 3. two-phase form (attnres-fuse-summaries)"
+"$OPT" "$OUTDIR/2-blocked.mlir" --pass-pipeline='builtin.module(attnres-fuse-summaries{report=true})' \
+  -o "$OUTDIR/3-fused.mlir" 2>&1 | sed 's/^/   /'
+for op in aggregate block_sum inv_rms block_score merge; do
+  printf '   attnres.%-12s %s\n' "$op" "$(grep -c "attnres.$op " "$OUTDIR/3-fused.mlir" || true)"
+done
+
+echo "-- 4. CPU lowering (attnres-lower-to-llvm)"
+"$OPT" "$OUTDIR/3-fused.mlir" --attnres-lower-to-llvm -o "$OUTDIR/4-llvm.mlir"
+echo "   wrote $OUTDIR/4-llvm.mlir ($(wc -l < "$OUTDIR/4-llvm.mlir") lines)"
+echo "== intermediate files in $OUTDIR"
