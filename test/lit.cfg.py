@@ -63,6 +63,12 @@ if config.cuda_home:
             "PATH", os.path.join(config.cuda_home, "bin"), append_path=True
         )
 
+# Sanitizer builds: our tools carry the ASan runtime; a plugin loaded into an
+# uninstrumented host (Debian's mlir-opt) cannot.
+if getattr(config, "attnres_sanitizers", False):
+    config.available_features.add("asan")
+    config.environment["ASAN_OPTIONS"] = "detect_leaks=0"
+
 # A GPU is present when the driver answers.
 if shutil.which("nvidia-smi"):
     try:
