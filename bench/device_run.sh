@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The one command run on the GPU machine (from the repository root), with the
+# libraries of bench/build.sh carried in .device/bench:
+#   bash bench/device_run.sh [smoke|baselines|full] [extra run_bench.py flags]
+# smoke:     runtime smoke test + sanitizer
+# baselines: smoke + copy bandwidth + eager/torch.compile (no attnres kernels)
+# full:      smoke + sanitizer + sweep + kernels + baselines
+# Logs and results go to $OUT (at most 8 files); the torch.compile cache is
+# restored from .device/inductor_cache.tgz when carried, and saved back.
+set -uo pipefail
+MODE=${1:-full}
+shift || true
+OUT=${OUT:-/tmp/attnres-out}
+mkdir -p "$OUT"
+LIB=.device/bench
+export PYTHONUNBUFFERED=1
+export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor TRITON_CACHE_DIR=/tmp/inductor/triton
+[ -f .device/inductor_cache.tgz ] && tar xzf .device/inductor_cache.tgz -C /tmp
+{
+  date -u; nvidia-smi; ldd --version | head -1
+  python3 -c 'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__)'
+  ls -la $LIB
+} > "$OUT/env.txt" 2>&1
+head -n 30 "$OUT/env.txt" | grep -E "H100|H200|Driver|ldd|torch" || true
+
+echo "== smoke"
+(cd bench && timeout 120 python3 smoke_runtime.py ../$LIB) > "$OUT/smoke.log" 2>&1
+echo "smoke exit status $?"; grep -E "FAIL|smoke:|us/call|device:" "$OUT/smoke.log"
+
+if true; then
+  echo "== sanitizer"
+  timeout 150 bash bench/sanitize.sh ../$LIB "$OUT" > "$OUT/sanitize.log" 2>&1
+  echo "sanitizer exit status $?"; cat "$OUT/sanitize.log" | tail -20
+  # Fold the two full sanitizer outputs into one returned file.
+  for t in memcheck racecheck; do echo "=== $t"; tail -c 200000 "$OUT/sanitize_$t.txt"; done \
+    > "$OUT/sanitize_full.txt" 2>/dev/null; rm -f "$OUT"/sanitize_memcheck.txt "$OUT"/sanitize_racecheck.txt
+fi
+
+echo "== bench ($MODE)"
+flags=""
+[ "$MODE" = baselines ] && flags="--baselines-only"
+[ "$MODE" = smoke ] && exit 0
+python3 bench/run_bench.py --lib-dir $LIB --json "$OUT/bench.json" --markdown "$OUT/bench.md" \
+  $flags "$@" > "$OUT/bench.log" 2>&1
+echo "bench exit status $?"
+tail -n 40 "$OUT/bench.log"
+if [ -d /tmp/inductor ]; then
+  tar czf "$OUT/inductor_cache.tgz" -C /tmp inductor 2>/dev/null
+  size=$(stat -c %s "$OUT/inductor_cache.tgz")
+  [ "$size" -gt 16000000 ] && rm -f "$OUT/inductor_cache.tgz" && echo "inductor cache too large ($size B), not returned"
+fi
+ls -la "$OUT"

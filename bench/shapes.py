@@ -1,0 +1,33 @@
+"""The shapes benchmarked and checked (shared by gen_modules.py and run_bench.py).
+
+Aggregation (attnres.aggregate, semantics section 2): N sources of T x D.
+Phase 1 (attnres.block_score, semantics section 5): S queries against n block
+summaries of T x D. The correctness sweep uses odd D and small T in every
+storage type.
+"""
+
+EPSILON = 1.0e-6
+
+# (N, T, D), bf16.
+AGGREGATE_BENCH = [(9, 16384, 4096), (17, 16384, 4096), (9, 65536, 2048), (10, 8192, 7168)]
+
+# (n, S, T, D), bf16.
+SCORE_BENCH = [(n, s, 16384, d) for s in (6, 8) for d in (2048, 4096, 7168) for n in (5, 9)]
+
+SWEEP_DTYPES = ["f32", "f16", "bf16"]
+# (N, leading token dims, D): rank 1 (one token), 2 and 3.
+AGGREGATE_SWEEP = [(3, (7,), 13), (5, (33,), 100), (2, (5,), 4100), (1, (3,), 64),
+                   (4, (2, 3), 100), (6, (), 13)]
+# (n, S, leading token dims, D)
+SCORE_SWEEP = [(3, 2, (7,), 13), (5, 6, (9,), 100), (2, 3, (5,), 4100), (1, 1, (4,), 64),
+               (4, 8, (2, 3), 100)]
+
+
+def agg_name(dt, n, tokens, d):
+    t = "x".join(str(x) for x in tokens) or "1tok"
+    return "agg_%s_n%d_t%s_d%d" % (dt, n, t, d)
+
+
+def score_name(dt, n, s, tokens, d):
+    t = "x".join(str(x) for x in tokens) or "1tok"
+    return "score_%s_n%d_s%d_t%s_d%d" % (dt, n, s, t, d)
