@@ -277,7 +277,7 @@ def main():
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     build = os.path.abspath(args.build_dir or os.path.join(repo, "build"))
-    name = args.name or os.path.splitext(os.path.basename(args.input))[0]
+    name = args.name or re.sub(r"\W", "_", os.path.splitext(os.path.basename(args.input))[0])
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
         raise AotError("library name must be [A-Za-z0-9_]+: " + name)
     if not re.fullmatch(r"sm_\d+[a-z]?", args.chip):

@@ -1,0 +1,5 @@
+module {
+  func.func private @helper(%a: memref<4xf32>) {
+    return
+  }
+}
