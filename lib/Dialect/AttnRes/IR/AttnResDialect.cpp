@@ -6,6 +6,8 @@
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
 
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
 using namespace mlir;
 using namespace mlir::attnres;
 

@@ -7,11 +7,13 @@
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
 
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 
 #include <cmath>
@@ -44,15 +46,8 @@ static RankedTensorType getPerTokenType(RankedTensorType sourceType,
                                Float32Type::get(sourceType.getContext()));
 }
 
-/// `tensor<S x ... x D x E>` for phase-1 outputs.
-static RankedTensorType getStackedType(RankedTensorType sourceType,
-                                       int64_t s) {
-  SmallVector<int64_t> shape{s};
-  llvm::append_range(shape, sourceType.getShape());
-  return RankedTensorType::get(shape, sourceType.getElementType());
-}
-
-/// Shapes are compatible when every dimension is equal or dynamic on one side.
+/// Shapes are compatible when every dimension is equal or dynamic on one side
+/// (spec 0.4).
 static bool compatibleShapes(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
   if (a.size() != b.size())
     return false;
@@ -62,43 +57,68 @@ static bool compatibleShapes(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
   return true;
 }
 
+/// Replaces the dynamic dimensions of `known` by the static ones of `actual`
+/// (same rank, already checked compatible). Verifiers refine what they know
+/// of S, the token dimensions and D operand by operand, so that two static
+/// sizes that disagree are caught even when the sources are dynamic.
+static void refineShape(MutableArrayRef<int64_t> known,
+                        ArrayRef<int64_t> actual) {
+  for (auto [k, a] : llvm::zip(known, actual))
+    if (ShapedType::isDynamic(k))
+      k = a;
+}
+
 static bool isStorageElementType(Type t) {
   return t.isF32() || t.isF16() || t.isBF16();
 }
 
-/// Checks the common constraints on a source type: ranked tensor of rank
-/// >= 1 with an f32, f16 or bf16 element type.
-static LogicalResult verifySourceType(Operation *op, Type type,
-                                      StringRef what, StringRef rankRule,
-                                      StringRef eltRule) {
-  auto tt = dyn_cast<RankedTensorType>(type);
-  if (!tt)
-    return op->emitOpError() << what << " must be a ranked tensor, got "
-                             << type << " " << rankRule;
-  if (tt.getRank() < 1)
+/// Checks the type that fixes the token dimensions, D and E of an op: rank
+/// >= 1 (rule `rankRule`) and an f32, f16 or bf16 element type (`eltRule`).
+static LogicalResult verifyValueType(Operation *op, RankedTensorType type,
+                                     StringRef what, StringRef rankRule,
+                                     StringRef eltRule) {
+  if (type.getRank() < 1)
     return op->emitOpError()
            << what << " must have rank >= 1 (the last dimension is D), got "
            << type << " " << rankRule;
-  if (!isStorageElementType(tt.getElementType()))
-    return op->emitOpError() << what << " element type must be f32, f16 or "
-                             << "bf16, got " << tt.getElementType() << " "
-                             << eltRule;
+  if (!isStorageElementType(type.getElementType()))
+    return op->emitOpError()
+           << what << " element type must be f32, f16 or "
+           << "bf16, got " << type.getElementType() << " " << eltRule;
   return success();
 }
 
-/// Checks that `type` is `tensor<D x E>` for sources of type `sourceType`.
+/// Checks that `type` is `tensor<D x E>` where `shape` is what is known of
+/// the sources' shape (`... x D`) and `elt` their element type; refines D.
 static LogicalResult verifyVectorOperand(Operation *op, Type type,
-                                         RankedTensorType sourceType,
-                                         StringRef what, StringRef rule) {
-  auto tt = dyn_cast<RankedTensorType>(type);
-  RankedTensorType expected = getVectorType(sourceType);
-  if (!tt || tt.getRank() != 1 ||
-      tt.getElementType() != sourceType.getElementType() ||
+                                         MutableArrayRef<int64_t> shape,
+                                         Type elt, StringRef what,
+                                         StringRef rule) {
+  auto tt = cast<RankedTensorType>(type);
+  RankedTensorType expected = RankedTensorType::get({shape.back()}, elt);
+  if (tt.getRank() != 1 || tt.getElementType() != elt ||
       !compatibleShapes(tt.getShape(), expected.getShape()))
-    return op->emitOpError()
-           << what << " must have type " << expected
-           << " (one value per feature of the sources), got " << type << " "
-           << rule;
+    return op->emitOpError() << what << " must have type " << expected
+                             << " (one value per feature of the sources), got "
+                             << type << " " << rule;
+  refineShape(shape.take_back(), tt.getShape());
+  return success();
+}
+
+/// Checks that `type` is an f32 tensor compatible with `shape` and refines
+/// `shape` with its static dimensions.
+static LogicalResult verifyF32Operand(Operation *op, Type type,
+                                      MutableArrayRef<int64_t> shape,
+                                      StringRef what, StringRef meaning,
+                                      StringRef rule) {
+  auto tt = cast<RankedTensorType>(type);
+  RankedTensorType expected =
+      RankedTensorType::get(shape, Float32Type::get(op->getContext()));
+  if (!tt.getElementType().isF32() ||
+      !compatibleShapes(tt.getShape(), expected.getShape()))
+    return op->emitOpError() << what << " must have type " << expected << " ("
+                             << meaning << "), got " << type << " " << rule;
+  refineShape(shape, tt.getShape());
   return success();
 }
 
@@ -106,9 +126,8 @@ static LogicalResult verifyEpsilon(Operation *op, FloatAttr eps,
                                    StringRef rule) {
   double v = eps.getValueAsDouble();
   if (!std::isfinite(v) || v < 0.0)
-    return op->emitOpError()
-           << "epsilon must be finite and non-negative, got " << v << " "
-           << rule;
+    return op->emitOpError() << "epsilon must be finite and non-negative, got "
+                             << v << " " << rule;
   return success();
 }
 
@@ -155,8 +174,8 @@ ParseResult AggregateOp::parse(OpAsmParser &parser, OperationState &result) {
   if (parser.parseOperand(query) || parser.parseComma() ||
       parser.parseOperand(gain) || parser.parseKeyword("over") ||
       parseOperandList1(parser, sources) ||
-      parser.parseOptionalAttrDict(result.attributes) ||
-      parser.parseColon() || parseSourceType(parser, type))
+      parser.parseOptionalAttrDict(result.attributes) || parser.parseColon() ||
+      parseSourceType(parser, type))
     return failure();
   RankedTensorType vecType = getVectorType(type);
   if (parser.resolveOperand(query, vecType, result.operands) ||
@@ -178,36 +197,43 @@ LogicalResult AggregateOp::verify() {
   // (C1) At least one source.
   if (getSources().empty())
     return emitOpError("requires at least one source (C1)");
-  // (C2, C3) Ranked tensor of rank >= 1 with a storage element type.
+  // (C2) rank >= 1, (C3) storage element type.
   RankedTensorType type = getSourceType();
-  if (failed(verifySourceType(*this, type, "result", "(C2)", "(C3)")))
+  if (failed(verifyValueType(*this, type, "result", "(C2)", "(C3)")))
     return failure();
-  // (C2) Every source has the result type.
+  // (C4) Every source has the result type.
   for (auto [i, v] : llvm::enumerate(getSources()))
     if (v.getType() != type)
       return emitOpError() << "source #" << i << " has type " << v.getType()
                            << " but the result has type " << type
                            << "; all sources and the result must have one "
-                              "type (C2)";
-  // (C4) query and norm_weight are tensor<DxE>.
-  if (failed(verifyVectorOperand(*this, getQuery().getType(), type, "query",
-                                 "(C4)")) ||
-      failed(verifyVectorOperand(*this, getNormWeight().getType(), type,
-                                 "norm_weight", "(C4)")))
+                              "type (C4)";
+  // (C5) query and (C6) norm_weight are tensor<DxE>.
+  SmallVector<int64_t> shape(type.getShape());
+  Type elt = type.getElementType();
+  if (failed(verifyVectorOperand(*this, getQuery().getType(), shape, elt,
+                                 "query", "(C5)")) ||
+      failed(verifyVectorOperand(*this, getNormWeight().getType(), shape, elt,
+                                 "norm_weight", "(C6)")))
     return failure();
-  // (C5) epsilon.
-  return verifyEpsilon(*this, getEpsilonAttr(), "(C5)");
+  // (C7) epsilon.
+  return verifyEpsilon(*this, getEpsilonAttr(), "(C7)");
 }
 
 OpFoldResult AggregateOp::fold(FoldAdaptor) {
-  // A softmax over one source gives it weight exactly 1 (spec A.3).
+  // The softmax over one source is exactly 1 and 1 * v rounds to v (spec
+  // A.4, fold A-F1).
   if (getSources().size() == 1)
     return getSources().front();
   return {};
 }
 
-void AggregateOp::getCanonicalizationPatterns(RewritePatternSet &results,
-                                              MLIRContext *context) {}
+LogicalResult
+AggregateOp::reifyResultShapes(OpBuilder &b,
+                               ReifiedRankedShapedTypeDims &shapes) {
+  shapes.push_back(tensor::getMixedSizes(b, getLoc(), getSources().front()));
+  return success();
+}
 
 //===----------------------------------------------------------------------===//
 // BlockSumOp
@@ -219,8 +245,8 @@ ParseResult BlockSumOp::parse(OpAsmParser &parser, OperationState &result) {
   RankedTensorType type;
   llvm::SMLoc loc = parser.getCurrentLocation();
   if (parseOperandList1(parser, inputs) ||
-      parser.parseOptionalAttrDict(result.attributes) ||
-      parser.parseColon() || parseSourceType(parser, type) ||
+      parser.parseOptionalAttrDict(result.attributes) || parser.parseColon() ||
+      parseSourceType(parser, type) ||
       parser.resolveOperands(inputs, type, loc, result.operands))
     return failure();
   result.addTypes(type);
@@ -234,49 +260,135 @@ void BlockSumOp::print(OpAsmPrinter &p) {
   p << " : " << getResult().getType();
 }
 
+void BlockSumOp::build(OpBuilder &builder, OperationState &state,
+                       ValueRange inputs) {
+  assert(!inputs.empty() && "block_sum needs at least one input");
+  build(builder, state, inputs.front().getType(), inputs);
+}
+
 LogicalResult BlockSumOp::verify() {
   // (C1) At least one input.
   if (getInputs().empty())
     return emitOpError("requires at least one input (C1)");
-  Type type = getResult().getType();
-  // (C3) Ranked tensor of rank >= 1 with a storage element type.
-  if (failed(verifySourceType(*this, type, "result", "(C3)", "(C3)")))
+  // (C2) rank >= 1, (C3) storage element type.
+  auto type = cast<RankedTensorType>(getResult().getType());
+  if (failed(verifyValueType(*this, type, "result", "(C2)", "(C3)")))
     return failure();
-  // (C2) One type for all.
+  // (C4) One type for all.
   for (auto [i, v] : llvm::enumerate(getInputs()))
     if (v.getType() != type)
       return emitOpError() << "input #" << i << " has type " << v.getType()
-                           << " but the result has type " << type << " (C2)";
+                           << " but the result has type " << type
+                           << "; all inputs and the result must have one "
+                              "type (C4)";
   return success();
 }
 
 OpFoldResult BlockSumOp::fold(FoldAdaptor) {
+  // The f32 sum of one value is that value (spec B.4, fold B-F1).
   if (getInputs().size() == 1)
     return getInputs().front();
   return {};
 }
 
+LogicalResult
+BlockSumOp::reifyResultShapes(OpBuilder &b,
+                              ReifiedRankedShapedTypeDims &shapes) {
+  shapes.push_back(tensor::getMixedSizes(b, getLoc(), getInputs().front()));
+  return success();
+}
+
+namespace {
+/// block_sum(a, 0, b) -> block_sum(a, b) for splat-zero constant inputs
+/// (spec B.4, B-C1). The sign of a zero sum is not specified (spec 0.6), so
+/// dropping +0 is exact; at least one input is kept.
+struct BlockSumDropZeroInputs : public OpRewritePattern<BlockSumOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(BlockSumOp op,
+                                PatternRewriter &rewriter) const override {
+    SmallVector<Value> kept;
+    for (Value v : op.getInputs())
+      if (!matchPattern(v, m_AnyZeroFloat()))
+        kept.push_back(v);
+    if (kept.size() == op.getInputs().size())
+      return rewriter.notifyMatchFailure(op, "no zero input");
+    if (kept.empty())
+      kept.push_back(op.getInputs().front());
+    if (kept.size() == 1) {
+      rewriter.replaceOp(op, kept.front());
+      return success();
+    }
+    rewriter.replaceOpWithNewOp<BlockSumOp>(op, kept);
+    return success();
+  }
+};
+
+/// block_sum(block_sum(a, b), c) -> block_sum(a, b, c) when the element type
+/// is f32 and the inner sum has no other use (spec B.4, B-C2). The inner sum
+/// is the first operand, so the f32 additions happen in the same order and
+/// the f32 result of the inner op is not rounded again: the result is
+/// bit-identical. With f16/bf16 storage the inner rounding would be lost, so
+/// the pattern does not apply.
+struct BlockSumFlattenFirstInput : public OpRewritePattern<BlockSumOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(BlockSumOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!getElementTypeOrSelf(op.getType()).isF32())
+      return rewriter.notifyMatchFailure(op, "storage type is not f32");
+    auto inner = op.getInputs().front().getDefiningOp<BlockSumOp>();
+    if (!inner || !inner->hasOneUse())
+      return rewriter.notifyMatchFailure(op, "no single-use inner block_sum");
+    SmallVector<Value> inputs(inner.getInputs());
+    llvm::append_range(inputs, op.getInputs().drop_front());
+    rewriter.replaceOpWithNewOp<BlockSumOp>(op, inputs);
+    return success();
+  }
+};
+} // namespace
+
 void BlockSumOp::getCanonicalizationPatterns(RewritePatternSet &results,
-                                             MLIRContext *context) {}
+                                             MLIRContext *context) {
+  results.add<BlockSumDropZeroInputs, BlockSumFlattenFirstInput>(context);
+}
 
 //===----------------------------------------------------------------------===//
 // InvRmsOp
 //===----------------------------------------------------------------------===//
 
+void InvRmsOp::build(OpBuilder &builder, OperationState &state, Value input,
+                     float epsilon) {
+  build(builder, state,
+        getPerTokenType(cast<RankedTensorType>(input.getType())), input,
+        builder.getF32FloatAttr(epsilon));
+}
+
 LogicalResult InvRmsOp::verify() {
   auto type = cast<RankedTensorType>(getInput().getType());
-  // (C1) Input: rank >= 1, storage element type.
-  if (failed(verifySourceType(*this, type, "input", "(C1)", "(C1)")))
+  // (C1) rank >= 1, (C2) storage element type.
+  if (failed(verifyValueType(*this, type, "input", "(C1)", "(C2)")))
     return failure();
-  // (C2) Result: the input's shape without D, f32.
-  RankedTensorType expected = getPerTokenType(type);
+  // (C3) Result: f32, the input's shape without D.
+  SmallVector<int64_t> tokens(type.getShape().drop_back());
+  if (failed(verifyF32Operand(*this, getResult().getType(), tokens, "result",
+                              "one f32 per token", "(C3)")))
+    return failure();
+  // (C4) epsilon.
+  return verifyEpsilon(*this, getEpsilonAttr(), "(C4)");
+}
+
+LogicalResult InvRmsOp::reifyResultShapes(OpBuilder &b,
+                                          ReifiedRankedShapedTypeDims &shapes) {
+  // Result dimension i is input dimension i (spec C.2).
   auto resultType = cast<RankedTensorType>(getResult().getType());
-  if (!compatibleShapes(resultType.getShape(), expected.getShape()))
-    return emitOpError() << "result must have type " << expected
-                         << " (one f32 per token), got " << resultType
-                         << " (C2)";
-  // (C3) epsilon.
-  return verifyEpsilon(*this, getEpsilonAttr(), "(C3)");
+  SmallVector<OpFoldResult> inputSizes =
+      tensor::getMixedSizes(b, getLoc(), getInput());
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t i = 0, e = resultType.getRank(); i < e; ++i)
+    sizes.push_back(resultType.isDynamicDim(i)
+                        ? inputSizes[i]
+                        : b.getIndexAttr(resultType.getDimSize(i)));
+  shapes.push_back(std::move(sizes));
+  return success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -299,18 +411,17 @@ ParseResult BlockScoreOp::parse(OpAsmParser &parser, OperationState &result) {
       return failure();
   if (parser.parseKeyword("outs") || parser.parseOperand(outInit) ||
       parser.parseComma() || parser.parseOperand(lseInit) ||
-      parser.parseOptionalAttrDict(result.attributes) ||
-      parser.parseColon() || parseSourceType(parser, sourceType) ||
-      parser.parseArrow() || parseSourceType(parser, outType))
+      parser.parseOptionalAttrDict(result.attributes) || parser.parseColon() ||
+      parseSourceType(parser, sourceType) || parser.parseArrow() ||
+      parseSourceType(parser, outType))
     return failure();
   if (outType.getRank() != sourceType.getRank() + 1)
     return parser.emitError(loc)
            << "expected the output type to have one more dimension (S) than "
               "the source type";
   int64_t s = outType.getDimSize(0);
-  RankedTensorType qType =
-      RankedTensorType::get({s, sourceType.getShape().back()},
-                            sourceType.getElementType());
+  RankedTensorType qType = RankedTensorType::get(
+      {s, sourceType.getShape().back()}, sourceType.getElementType());
   RankedTensorType lseType = getPerTokenType(sourceType, s);
   if (parser.resolveOperand(queries, qType, result.operands) ||
       parser.resolveOperand(gains, qType, result.operands) ||
@@ -338,69 +449,130 @@ void BlockScoreOp::print(OpAsmPrinter &p) {
   p << " outs " << getOutInit() << ", " << getLseInit();
   p.printOptionalAttrDict((*this)->getAttrs(),
                           {getOperandSegmentSizesAttrName()});
-  p << " : " << getSources().front().getType() << " -> "
-    << getOut().getType();
+  p << " : " << getSources().front().getType() << " -> " << getOut().getType();
+}
+
+void BlockScoreOp::build(OpBuilder &builder, OperationState &state,
+                         Value queries, Value normWeights, ValueRange sources,
+                         ValueRange invRms, Value outInit, Value lseInit,
+                         float epsilon) {
+  build(builder, state, outInit.getType(), lseInit.getType(), queries,
+        normWeights, sources, invRms, outInit, lseInit,
+        builder.getF32FloatAttr(epsilon));
 }
 
 LogicalResult BlockScoreOp::verify() {
   // (C1) At least one source.
   if (getSources().empty())
     return emitOpError("requires at least one source (C1)");
-  Type srcType = getSources().front().getType();
-  if (failed(verifySourceType(*this, srcType, "source #0", "(C2)", "(C2)")))
+  // (C2) rank >= 1, (C3) storage element type.
+  auto type = cast<RankedTensorType>(getSources().front().getType());
+  if (failed(verifyValueType(*this, type, "source #0", "(C2)", "(C3)")))
     return failure();
-  auto type = cast<RankedTensorType>(srcType);
-  // (C2) All sources share one type.
+  // (C4) All sources share one type.
   for (auto [i, v] : llvm::enumerate(getSources()))
     if (v.getType() != type)
       return emitOpError() << "source #" << i << " has type " << v.getType()
-                           << " but source #0 has type " << type << " (C2)";
-  // (C3) queries and norm_weights are tensor<SxDxE> with one type.
-  auto qType = dyn_cast<RankedTensorType>(getQueries().getType());
-  RankedTensorType expectedQ = RankedTensorType::get(
-      {ShapedType::kDynamic, type.getShape().back()}, type.getElementType());
-  if (!qType || qType.getRank() != 2 ||
-      qType.getElementType() != type.getElementType() ||
+                           << " but source #0 has type " << type
+                           << "; all sources must have one type (C4)";
+  Type elt = type.getElementType();
+  // What is known of [S, tokens..., D]; refined operand by operand.
+  SmallVector<int64_t> known{ShapedType::kDynamic};
+  llvm::append_range(known, type.getShape());
+  MutableArrayRef<int64_t> knownRef(known);
+
+  // (C5) queries: tensor<S x D x E>.
+  auto qType = cast<RankedTensorType>(getQueries().getType());
+  RankedTensorType expectedQ =
+      RankedTensorType::get({known.front(), known.back()}, elt);
+  if (qType.getRank() != 2 || qType.getElementType() != elt ||
       !compatibleShapes(qType.getShape(), expectedQ.getShape()))
-    return emitOpError() << "queries must have type tensor<SxDxE> matching "
-                            "the sources' D and E, got "
-                         << getQueries().getType() << " (C3)";
+    return emitOpError() << "queries must have type " << expectedQ
+                         << " (S pseudo-queries of the sources' D and E), got "
+                         << qType << " (C5)";
+  known.front() = qType.getDimSize(0);
+  refineShape(knownRef.take_back(), qType.getShape().take_back());
+  // (C6) norm_weights has the queries' type.
   if (getNormWeights().getType() != qType)
-    return emitOpError() << "norm_weights must have the queries' type "
-                         << qType << ", got " << getNormWeights().getType()
-                         << " (C3)";
-  int64_t s = qType.getDimSize(0);
-  // (C4) inv_rms: none, or one per source of type tensor<...xf32>.
-  if (!getInvRms().empty()) {
-    if (getInvRms().size() != getSources().size())
-      return emitOpError() << "has " << getInvRms().size()
-                           << " inv_rms operands for " << getSources().size()
-                           << " sources; give none or one per source (C4)";
-    RankedTensorType rType = getPerTokenType(type);
-    for (auto [i, v] : llvm::enumerate(getInvRms()))
-      if (!compatibleShapes(cast<RankedTensorType>(v.getType()).getShape(),
-                            rType.getShape()))
-        return emitOpError() << "inv_rms #" << i << " must have type "
-                             << rType << ", got " << v.getType() << " (C4)";
-  }
-  // (C5) out: tensor<Sx...xDxE>; lse: tensor<Sx...xf32>.
+    return emitOpError() << "norm_weights must have the queries' type " << qType
+                         << ", got " << getNormWeights().getType() << " (C6)";
+  // (C7) inv_rms: none, or one per source.
+  if (!getInvRms().empty() && getInvRms().size() != getSources().size())
+    return emitOpError() << "has " << getInvRms().size()
+                         << " inv_rms operands for " << getSources().size()
+                         << " sources; give none or one per source (C7)";
+  // (C8) Each inv_rms is tensor<... x f32> over the sources' tokens.
+  for (auto [i, v] : llvm::enumerate(getInvRms()))
+    if (failed(verifyF32Operand(*this, v.getType(),
+                                knownRef.drop_front().drop_back(),
+                                (Twine("inv_rms #") + Twine(i)).str(),
+                                "one f32 per token", "(C8)")))
+      return failure();
+  // (C9) out_init: tensor<S x ... x D x E>.
   auto outType = cast<RankedTensorType>(getOutInit().getType());
-  RankedTensorType expectedOut = getStackedType(type, s);
-  if (outType.getElementType() != type.getElementType() ||
+  RankedTensorType expectedOut = RankedTensorType::get(known, elt);
+  if (outType.getElementType() != elt ||
       !compatibleShapes(outType.getShape(), expectedOut.getShape()))
     return emitOpError() << "out_init must have type " << expectedOut
-                         << ", got " << outType << " (C5)";
-  auto lseType = cast<RankedTensorType>(getLseInit().getType());
-  RankedTensorType expectedLse = getPerTokenType(type, s);
-  if (!compatibleShapes(lseType.getShape(), expectedLse.getShape()))
-    return emitOpError() << "lse_init must have type " << expectedLse
-                         << ", got " << lseType << " (C5)";
-  // (C6) Results have the types of their inits.
-  if (getOut().getType() != outType || getLse().getType() != lseType)
-    return emitOpError("results must have the types of out_init and lse_init "
-                       "(C6)");
-  // (C7) epsilon.
-  return verifyEpsilon(*this, getEpsilonAttr(), "(C7)");
+                         << " (one output per query), got " << outType
+                         << " (C9)";
+  refineShape(knownRef, outType.getShape());
+  // (C10) lse_init: tensor<S x ... x f32>.
+  if (failed(verifyF32Operand(*this, getLseInit().getType(),
+                              knownRef.drop_back(), "lse_init",
+                              "one f32 per query and token", "(C10)")))
+    return failure();
+  // (C11) Results have the types of their inits.
+  if (getOut().getType() != outType ||
+      getLse().getType() != getLseInit().getType())
+    return emitOpError() << "results must have the types of out_init and "
+                            "lse_init ("
+                         << outType << ", " << getLseInit().getType()
+                         << "), got (" << getOut().getType() << ", "
+                         << getLse().getType() << ") (C11)";
+  // (C12) epsilon.
+  return verifyEpsilon(*this, getEpsilonAttr(), "(C12)");
+}
+
+LogicalResult
+BlockScoreOp::reifyResultShapes(OpBuilder &b,
+                                ReifiedRankedShapedTypeDims &shapes) {
+  // Destination style: the results have the shapes of the inits.
+  shapes.push_back(tensor::getMixedSizes(b, getLoc(), getOutInit()));
+  shapes.push_back(tensor::getMixedSizes(b, getLoc(), getLseInit()));
+  return success();
+}
+
+namespace {
+/// block_score overwrites every element of its inits and never reads them
+/// (spec D.4, D-C1): an init that is not already a `tensor.empty` becomes
+/// one of the same type, which removes a false data dependence and lets
+/// bufferization allocate the output instead of copying the init.
+struct BlockScoreInitsToEmpty : public OpRewritePattern<BlockScoreOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(BlockScoreOp op,
+                                PatternRewriter &rewriter) const override {
+    bool changed = false;
+    for (OpOperand &init : op.getDpsInitsMutable()) {
+      if (init.get().getDefiningOp<tensor::EmptyOp>())
+        continue;
+      auto type = cast<RankedTensorType>(init.get().getType());
+      SmallVector<OpFoldResult> sizes =
+          tensor::getMixedSizes(rewriter, op.getLoc(), init.get());
+      Value empty =
+          tensor::EmptyOp::create(rewriter, op.getLoc(), sizes,
+                                  type.getElementType(), type.getEncoding());
+      rewriter.modifyOpInPlace(op, [&] { init.set(empty); });
+      changed = true;
+    }
+    return success(changed);
+  }
+};
+} // namespace
+
+void BlockScoreOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                               MLIRContext *context) {
+  results.add<BlockScoreInitsToEmpty>(context);
 }
 
 //===----------------------------------------------------------------------===//
@@ -423,8 +595,8 @@ ParseResult MergeOp::parse(OpAsmParser &parser, OperationState &result) {
     if (parser.parseOperand(partial))
       return failure();
   }
-  if (parser.parseOptionalAttrDict(result.attributes) ||
-      parser.parseColon() || parseSourceType(parser, type))
+  if (parser.parseOptionalAttrDict(result.attributes) || parser.parseColon() ||
+      parseSourceType(parser, type))
     return failure();
   RankedTensorType vecType = getVectorType(type);
   if (parser.resolveOperand(out, type, result.operands) ||
@@ -447,36 +619,78 @@ void MergeOp::print(OpAsmPrinter &p) {
   p << " : " << getResult().getType();
 }
 
+void MergeOp::build(OpBuilder &builder, OperationState &state, Value out,
+                    Value lse, Value query, Value normWeight, Value update,
+                    Value partial, float epsilon) {
+  build(builder, state, update.getType(), update.getType(), out, lse, query,
+        normWeight, update, partial, builder.getF32FloatAttr(epsilon));
+}
+
 LogicalResult MergeOp::verify() {
-  Type type = getResult().getType();
-  // (C1) out, update, partial and both results: one source type.
-  if (failed(verifySourceType(*this, type, "result", "(C1)", "(C1)")))
+  // (C1) rank >= 1, (C2) storage element type.
+  auto type = cast<RankedTensorType>(getResult().getType());
+  if (failed(verifyValueType(*this, type, "result", "(C1)", "(C2)")))
     return failure();
-  auto tt = cast<RankedTensorType>(type);
+  // (C3) out, update, partial and new_partial have the result type.
   auto check = [&](Value v, StringRef what) -> LogicalResult {
     if (v.getType() != type)
       return emitOpError() << what << " has type " << v.getType()
-                           << " but the result has type " << type << " (C1)";
+                           << " but the result has type " << type << " (C3)";
     return success();
   };
   if (failed(check(getOut(), "out")) || failed(check(getUpdate(), "update")) ||
       (getPartial() && failed(check(getPartial(), "partial"))) ||
       failed(check(getNewPartial(), "new_partial")))
     return failure();
-  // (C2) lse: tensor<...xf32>.
-  RankedTensorType expectedLse = getPerTokenType(tt);
-  if (!compatibleShapes(cast<RankedTensorType>(getLse().getType()).getShape(),
-                        expectedLse.getShape()))
-    return emitOpError() << "lse must have type " << expectedLse << ", got "
-                         << getLse().getType() << " (C2)";
-  // (C3) query, norm_weight: tensor<DxE>.
-  if (failed(verifyVectorOperand(*this, getQuery().getType(), tt, "query",
-                                 "(C3)")) ||
-      failed(verifyVectorOperand(*this, getNormWeight().getType(), tt,
-                                 "norm_weight", "(C3)")))
+  SmallVector<int64_t> known(type.getShape());
+  MutableArrayRef<int64_t> knownRef(known);
+  // (C4) lse: tensor<... x f32>.
+  if (failed(verifyF32Operand(*this, getLse().getType(), knownRef.drop_back(),
+                              "lse", "one f32 per token", "(C4)")))
     return failure();
-  // (C4) epsilon.
-  return verifyEpsilon(*this, getEpsilonAttr(), "(C4)");
+  // (C5) query and (C6) norm_weight: tensor<D x E>.
+  Type elt = type.getElementType();
+  if (failed(verifyVectorOperand(*this, getQuery().getType(), known, elt,
+                                 "query", "(C5)")) ||
+      failed(verifyVectorOperand(*this, getNormWeight().getType(), known, elt,
+                                 "norm_weight", "(C6)")))
+    return failure();
+  // (C7) epsilon.
+  return verifyEpsilon(*this, getEpsilonAttr(), "(C7)");
+}
+
+LogicalResult MergeOp::reifyResultShapes(OpBuilder &b,
+                                         ReifiedRankedShapedTypeDims &shapes) {
+  SmallVector<OpFoldResult> sizes =
+      tensor::getMixedSizes(b, getLoc(), getUpdate());
+  shapes.push_back(sizes);
+  shapes.push_back(sizes);
+  return success();
+}
+
+namespace {
+/// merge with a splat-zero `partial` -> merge without `partial`: p' = 0 +
+/// update = update up to the sign of zero, which is not specified (spec
+/// 0.6, E.4, E-C1).
+struct MergeDropZeroPartial : public OpRewritePattern<MergeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MergeOp op,
+                                PatternRewriter &rewriter) const override {
+    Value partial = op.getPartial();
+    if (!partial || !matchPattern(partial, m_AnyZeroFloat()))
+      return rewriter.notifyMatchFailure(op, "partial is not a zero splat");
+    rewriter.replaceOpWithNewOp<MergeOp>(
+        op, op.getResult().getType(), op.getNewPartial().getType(), op.getOut(),
+        op.getLse(), op.getQuery(), op.getNormWeight(), op.getUpdate(),
+        /*partial=*/Value(), op.getEpsilonAttr());
+    return success();
+  }
+};
+} // namespace
+
+void MergeOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                          MLIRContext *context) {
+  results.add<MergeDropZeroPartial>(context);
 }
 
 #define GET_OP_CLASSES

@@ -35,6 +35,8 @@ def AttnRes_Dialect : Dialect {
     independent token positions, the last dimension is the feature dimension D.
   }];
   let cppNamespace = "::mlir::attnres";
+  // Shape reification and the block_score canonicalization create tensor ops.
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
   let useDefaultAttributePrinterParser = 0;
   let useDefaultTypePrinterParser = 0;
   let hasConstantMaterializer = 0;

@@ -16,14 +16,23 @@ include "mlir/IR/BuiltinAttributes.td"
 
 // Storage element types: accumulation is always f32.
 def AttnRes_ElementType : AnyTypeOf<[F32, F16, BF16]>;
-def AttnRes_Tensor : RankedTensorOf<[F32, F16, BF16]>;
-def AttnRes_F32Tensor : RankedTensorOf<[F32]>;
+
+// ODS only requires ranked tensors. Element types (f32, f16 or bf16 for
+// values; f32 for inverse RMS and log-sum-exp), ranks and shapes are checked
+// by the op verifiers, so that every diagnostic names its numbered
+// constraint (Cn) of docs/spec.md.
+def AttnRes_Tensor : Type<IsRankedTensorTypePred,
+    "ranked tensor of f32, f16 or bf16 values", "::mlir::RankedTensorType">;
+def AttnRes_F32Tensor : Type<IsRankedTensorTypePred,
+    "ranked tensor of f32 values", "::mlir::RankedTensorType">;
 
 //===----------------------------------------------------------------------===//
 // AggregateOp
 //===----------------------------------------------------------------------===//
 
-def AttnRes_AggregateOp : AttnRes_Op<"aggregate", [Pure]> {
+def AttnRes_AggregateOp : AttnRes_Op<"aggregate", [Pure,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>]> {
   let summary = "softmax attention over depth with one pseudo-query";
   let description = [{
     One AttnRes depth aggregation (spec section A). For every token position
@@ -70,7 +79,6 @@ def AttnRes_AggregateOp : AttnRes_Op<"aggregate", [Pure]> {
   let hasCustomAssemblyFormat = 1;
   let hasVerifier = 1;
   let hasFolder = 1;
-  let hasCanonicalizer = 1;
 
   let builders = [
     OpBuilder<(ins "Value":$query, "Value":$normWeight, "ValueRange":$sources,
@@ -91,13 +99,19 @@ def AttnRes_AggregateOp : AttnRes_Op<"aggregate", [Pure]> {
 // BlockSumOp
 //===----------------------------------------------------------------------===//
 
-def AttnRes_BlockSumOp : AttnRes_Op<"block_sum", [Pure, Commutative]> {
+// Not `Commutative`: f32 addition is not associative and the spec fixes the
+// accumulation order (B.1), so operands must not be reordered.
+def AttnRes_BlockSumOp : AttnRes_Op<"block_sum", [Pure,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>]> {
   let summary = "block summary or partial sum: elementwise sum of outputs";
   let description = [{
-    Sums its operands elementwise, accumulating in f32 and rounding once to
-    the storage type (spec section B). Block AttnRes uses it for block
-    summaries `b_n` (the sum of the outputs of the sublayers of block `n`) and
-    for partial sums `b_n^i` (the sum of the first `i` outputs of block `n`).
+    Sums its operands elementwise, accumulating in f32 left to right from
+    the first operand and rounding once to the storage type (spec section
+    B). The order is part of the semantics, so the op is not commutative.
+    Block AttnRes uses it for block summaries `b_n` (the sum of the outputs
+    of the sublayers of block `n`) and for partial sums `b_n^i` (the sum of
+    the first `i` outputs of block `n`).
     Keeping the sums as their own op lets the block-form passes find them
     without pattern-matching generic additions.
 
@@ -114,13 +128,20 @@ def AttnRes_BlockSumOp : AttnRes_Op<"block_sum", [Pure, Commutative]> {
   let hasVerifier = 1;
   let hasFolder = 1;
   let hasCanonicalizer = 1;
+
+  let builders = [
+    // The result has the inputs' type.
+    OpBuilder<(ins "ValueRange":$inputs)>
+  ];
 }
 
 //===----------------------------------------------------------------------===//
 // InvRmsOp
 //===----------------------------------------------------------------------===//
 
-def AttnRes_InvRmsOp : AttnRes_Op<"inv_rms", [Pure]> {
+def AttnRes_InvRmsOp : AttnRes_Op<"inv_rms", [Pure,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>]> {
   let summary = "inverse root-mean-square of each token's feature vector";
   let description = [{
     `result[p] = 1 / sqrt(mean_d input[p, d]^2 + epsilon)` in f32 (spec
@@ -139,6 +160,11 @@ def AttnRes_InvRmsOp : AttnRes_Op<"inv_rms", [Pure]> {
   let results = (outs AttnRes_F32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+
+  let builders = [
+    // The result is `tensor<...xf32>`, the input's shape without D.
+    OpBuilder<(ins "Value":$input, CArg<"float", "1.0e-6f">:$epsilon)>
+  ];
 }
 
 //===----------------------------------------------------------------------===//
@@ -146,7 +172,9 @@ def AttnRes_InvRmsOp : AttnRes_Op<"inv_rms", [Pure]> {
 //===----------------------------------------------------------------------===//
 
 def AttnRes_BlockScoreOp : AttnRes_Op<"block_score", [
-    Pure, AttrSizedOperandSegments, DestinationStyleOpInterface]> {
+    Pure, AttrSizedOperandSegments, DestinationStyleOpInterface,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>]> {
   let summary = "phase 1: score S pseudo-queries against completed summaries";
   let description = [{
     Phase 1 of the two-phase Block AttnRes computation (spec section D).
@@ -189,6 +217,15 @@ def AttnRes_BlockScoreOp : AttnRes_Op<"block_score", [
   let results = (outs AttnRes_Tensor:$out, AttnRes_F32Tensor:$lse);
   let hasCustomAssemblyFormat = 1;
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+
+  let builders = [
+    // The results have the types of `outInit` and `lseInit`.
+    OpBuilder<(ins "Value":$queries, "Value":$normWeights,
+                   "ValueRange":$sources, "ValueRange":$invRms,
+                   "Value":$outInit, "Value":$lseInit,
+                   CArg<"float", "1.0e-6f">:$epsilon)>
+  ];
 
   let extraClassDeclaration = [{
     /// Number of queries scored at once (S).
@@ -209,7 +246,9 @@ def AttnRes_BlockScoreOp : AttnRes_Op<"block_score", [
 // MergeOp (phase 2)
 //===----------------------------------------------------------------------===//
 
-def AttnRes_MergeOp : AttnRes_Op<"merge", [Pure]> {
+def AttnRes_MergeOp : AttnRes_Op<"merge", [Pure,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>]> {
   let summary = "phase 2: partial-sum update fused with the online-softmax merge";
   let description = [{
     Phase 2 of the two-phase Block AttnRes computation for sublayer `i >= 1`
@@ -247,6 +286,14 @@ def AttnRes_MergeOp : AttnRes_Op<"merge", [Pure]> {
   let results = (outs AttnRes_Tensor:$result, AttnRes_Tensor:$new_partial);
   let hasCustomAssemblyFormat = 1;
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+
+  let builders = [
+    // Both results have the type of `update`; `partial` may be null.
+    OpBuilder<(ins "Value":$out, "Value":$lse, "Value":$query,
+                   "Value":$normWeight, "Value":$update, "Value":$partial,
+                   CArg<"float", "1.0e-6f">:$epsilon)>
+  ];
 }
 
 #endif // ATTNRES_DIALECT_ATTNRES_IR_ATTNRESOPS_TD
