@@ -29,7 +29,7 @@ echo "smoke exit status $?"; grep -E "FAIL|smoke:|us/call|device:" "$OUT/smoke.l
 
 if true; then
   echo "== sanitizer"
-  timeout 150 bash bench/sanitize.sh ../$LIB "$OUT" > "$OUT/sanitize.log" 2>&1
+  timeout 240 bash bench/sanitize.sh ../$LIB "$OUT" > "$OUT/sanitize.log" 2>&1
   echo "sanitizer exit status $?"; cat "$OUT/sanitize.log" | tail -20
   # Fold the two full sanitizer outputs into one returned file.
   for t in memcheck racecheck; do echo "=== $t"; tail -c 200000 "$OUT/sanitize_$t.txt"; done \

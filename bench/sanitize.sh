@@ -3,7 +3,7 @@
 # (bench/sanitize_run.py). Runs on the GPU machine. PyTorch's caching
 # allocator is turned off so that every tensor is its own allocation and an
 # out-of-bounds access cannot land silently in a neighbour.
-# Usage: bench/sanitize.sh LIB_DIR [LOG_DIR]
+# Usage: bench/sanitize.sh LIB_DIR [LOG_DIR]   (SANITIZE_TIMEOUT seconds per tool, 110)
 set -uo pipefail
 cd "$(dirname "$0")"
 LIB_DIR=${1:-../.device/bench}
@@ -14,7 +14,7 @@ for tool in memcheck racecheck; do
   extra=""
   [ "$tool" = memcheck ] && extra="--leak-check no"
   echo "== compute-sanitizer --tool $tool"
-  compute-sanitizer --tool "$tool" $extra --error-exitcode 3 --print-limit 20 \
+  timeout "${SANITIZE_TIMEOUT:-110}" compute-sanitizer --tool "$tool" $extra --error-exitcode 3 --print-limit 20 \
     python3 sanitize_run.py "$LIB_DIR" > "$LOG_DIR/sanitize_$tool.txt" 2>&1
   rc=$?
   grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Hazard|Invalid|FAIL|failure" "$LOG_DIR/sanitize_$tool.txt" | head -30
