@@ -38,6 +38,28 @@ def Blockify : Pass<"attnres-blockify", "ModuleOp"> {
     `block-size` sublayers (spec section G): block summaries are sums of
     their sublayers' outputs, each sublayer attends over the completed
     summaries and the partial sum of its own block.
+
+    Chains are found by structure (see docs/block-form.md): aggregation `l`
+    reads `[v_0, y_0 .. y_(l-1)]` where `y_i` is computed from the result of
+    aggregation `i`, and a final aggregation reads all `[v_0 .. y_(L-1)]`.
+    The `i`-th sublayer of block `n` then reads `[b_0 .. b_(n-1)]` (`i = 0`)
+    or `[b_0 .. b_(n-1), b_n^i]` (`i >= 1`), with `b_0` the embedding, the
+    partial sums `b_n^(i+1) = block_sum(b_n^i, y)` and the summaries
+    `b_n = block_sum(b_n^(S-1), y_last)`; the last block is shorter when `S`
+    does not divide `L`; the final aggregation reads `[b_0 .. b_N]`. Each
+    aggregation keeps its own pseudo-query, gain and epsilon. `block-size=1`
+    leaves the IR unchanged. `block-size` wins over `num-blocks`; with only
+    `num-blocks = N`, `S = ceil(L / N)` per chain. Chains already in block
+    form (S > 1) are left alone.
+
+    Example (`L = 4`, `block-size=2`):
+
+    ```mlir
+    %h2 = attnres.aggregate %w2, %g2 over %v0, %y0, %y1 : tensor<8x64xf32>
+    // becomes
+    %b1 = attnres.block_sum %y0, %y1 : tensor<8x64xf32>
+    %h2 = attnres.aggregate %w2, %g2 over %v0, %b1 : tensor<8x64xf32>
+    ```
   }];
   let dependentDialects = ["::mlir::attnres::AttnResDialect"];
   let options = [
@@ -57,6 +79,18 @@ def FuseSummaries : Pass<"attnres-fuse-summaries", "ModuleOp"> {
     `attnres.block_score` over the completed summaries (whose inverse RMS is
     computed once by `attnres.inv_rms`) and one phase-2 `attnres.merge` per
     later sublayer, fused with the partial-sum update (spec section H).
+
+    For block `n` with sublayers `i = 0 .. S-1`: `attnres.inv_rms` of each
+    summary once, when it completes; one `attnres.block_score` of the `S`
+    stacked pseudo-queries and gains (`tensor<SxD>`, built with
+    `tensor.insert_slice` into `tensor.empty`) over `[b_0 .. b_(n-1)]`; then
+    `h = tensor.extract_slice` of row 0 for `i = 0`, and for `i >= 1`
+    `h, b_n^i = attnres.merge` of row `i` with `update = y_(i-1)` and
+    `partial = b_n^(i-1)` (absent for `i = 1`). The summary is
+    `b_n = block_sum(b_n^(S-1), y_(S-1))`. The final aggregation becomes a
+    one-query `block_score` reusing the stored inverse RMS. The sublayers'
+    own RMSNorms are not fused (docs/block-form.md). Chains whose
+    aggregations disagree on epsilon are left alone.
   }];
   let dependentDialects = [
     "::mlir::attnres::AttnResDialect", "::mlir::tensor::TensorDialect"
@@ -64,6 +98,31 @@ def FuseSummaries : Pass<"attnres-fuse-summaries", "ModuleOp"> {
   let options = [
     Option<"report", "report", "bool", /*default=*/"false",
            "Emit one remark per chain with its I/O before and after">,
+  ];
+}
+
+def Report : Pass<"attnres-report", "ModuleOp"> {
+  let summary = "Report the AttnRes chains, their block structure, I/O and "
+                "live depth sources";
+  let description = [{
+    An analysis pass: it changes nothing. For every chain of aggregations
+    (Full or Block AttnRes, see docs/block-form.md) it emits a remark with
+    the number of sublayers `L`, the block size `S` and number of blocks `N`,
+    the number of sources of every aggregation, and the bytes moved per
+    token per sublayer by the Full, naive block and two-phase forms
+    (section 6 of the semantics). For every function it emits a remark with
+    the largest number of depth-source tensors (summaries, partial sums,
+    sources of aggregations) live at once, which is `L + 1` for Full AttnRes
+    and `N + 1` for the block and two-phase forms.
+
+    With `block-size` or `num-blocks` set, the cost of a Full AttnRes chain
+    is reported for that blocking.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"0",
+           "Block size to report for Full AttnRes chains">,
+    Option<"numBlocks", "num-blocks", "int64_t", /*default=*/"0",
+           "Number of blocks to report for Full AttnRes chains">,
   ];
 }
 
