@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+"""Generates the transformer models used by attnres-detect-residual-chains.
+
+The models are written the way frontends emit them: linalg on tensors as
+torch-mlir does (linalg.generic for elementwise ops and reductions,
+linalg.matmul, linalg.fill, tensor.empty), or TOSA. The outputs are committed
+(examples/*.mlir, test/Dialect/AttnRes/Transforms/detect-residual-chains-*.mlir
+inputs, test/Integration/CPU/detect/*.mlir); rerun this script to regenerate.
+
+Usage: gen_detect_models.py --form linalg --layers 12 --dim 64 ... > out.mlir
+"""
+
+import argparse
+import sys
+
+F32 = "f32"
+
+
+class Emitter:
+    def __init__(self):
+        self.lines = []
+        self.n = 0
+
+    def tmp(self, hint="t"):
+        self.n += 1
+        return f"%v{self.n}_{hint}"
+
+    def emit(self, s):
+        self.lines.append("    " + s)
+
+
+def tt(*shape):
+    return "tensor<" + "x".join(str(s) for s in shape) + "xf32>"
+
+
+# ---------------------------------------------------------------------------
+# linalg form
+# ---------------------------------------------------------------------------
+
+ID2 = "affine_map<(d0, d1) -> (d0, d1)>"
+ROW2 = "affine_map<(d0, d1) -> (d0)>"
+COL2 = "affine_map<(d0, d1) -> (d1)>"
+
+
+class Linalg:
+    def __init__(self, e, T, D, F, eps, add_style):
+        self.e, self.T, self.D, self.F, self.eps = e, T, D, F, eps
+        self.add_style = add_style
+
+    def empty(self, *shape):
+        v = self.e.tmp("e")
+        self.e.emit(f"{v} = tensor.empty() : {tt(*shape)}")
+        return v
+
+    def zeros(self, *shape):
+        c = self.e.tmp("c")
+        self.e.emit(f"{c} = arith.constant 0.0 : f32")
+        v = self.e.tmp("z")
+        self.e.emit(
+            f"{v} = linalg.fill ins({c} : f32) outs({self.empty(*shape)} : {tt(*shape)}) -> {tt(*shape)}")
+        return v
+
+    def generic(self, ins, out, maps, iters, body, hint="g"):
+        """ins: list of (value, type); out: (value, type); body: list of lines
+        using ^bb args %a0.. and %acc; last line yields %r."""
+        e = self.e
+        v = e.tmp(hint)
+        ins_s = ", ".join(x for x, _ in ins)
+        ins_t = ", ".join(t for _, t in ins)
+        maps_s = ", ".join(maps)
+        iters_s = ", ".join(f'"{i}"' for i in iters)
+        args = ", ".join(f"%a{i}: f32" for i in range(len(ins))) + (", " if ins else "") + "%acc: f32"
+        e.emit(f"{v} = linalg.generic {{indexing_maps = [{maps_s}], iterator_types = [{iters_s}]}}")
+        e.emit(f"    ins({ins_s} : {ins_t}) outs({out[0]} : {out[1]}) {{")
+        e.emit(f"  ^bb0({args}):")
+        for line in body:
+            e.emit("    " + line)
+        e.emit(f"}} -> {out[1]}")
+        return v
+
+    def rmsnorm(self, x, g):
+        T, D = self.T, self.D
+        sq = self.generic([(x, tt(T, D))], (self.empty(T, D), tt(T, D)), [ID2, ID2],
+                          ["parallel", "parallel"], ["%r = arith.mulf %a0, %a0 : f32", "linalg.yield %r : f32"], "sq")
+        ss = self.generic([(sq, tt(T, D))], (self.zeros(T), tt(T)), [ID2, ROW2],
+                          ["parallel", "reduction"], ["%r = arith.addf %a0, %acc : f32", "linalg.yield %r : f32"], "ss")
+        r = self.generic([(ss, tt(T))], (self.empty(T), tt(T)), ["affine_map<(d0) -> (d0)>"] * 2, ["parallel"],
+                         [f"%dd = arith.constant {float(D):e} : f32", f"%ep = arith.constant {self.eps:e} : f32",
+                          "%m = arith.divf %a0, %dd : f32", "%s = arith.addf %m, %ep : f32",
+                          "%r = math.rsqrt %s : f32", "linalg.yield %r : f32"], "rs")
+        n = self.generic([(x, tt(T, D)), (r, tt(T)), (g, tt(D))], (self.empty(T, D), tt(T, D)),
+                         [ID2, ROW2, COL2, ID2], ["parallel", "parallel"],
+                         ["%m = arith.mulf %a0, %a1 : f32", "%r = arith.mulf %m, %a2 : f32", "linalg.yield %r : f32"],
+                         "nrm")
+        return n
+
+    def layernorm(self, x, g):
+        T, D = self.T, self.D
+        s = self.generic([(x, tt(T, D))], (self.zeros(T), tt(T)), [ID2, ROW2], ["parallel", "reduction"],
+                         ["%r = arith.addf %a0, %acc : f32", "linalg.yield %r : f32"], "sum")
+        xc = self.generic([(x, tt(T, D)), (s, tt(T))], (self.empty(T, D), tt(T, D)), [ID2, ROW2, ID2],
+                          ["parallel", "parallel"],
+                          [f"%dd = arith.constant {float(D):e} : f32", "%m = arith.divf %a1, %dd : f32",
+                           "%r = arith.subf %a0, %m : f32", "linalg.yield %r : f32"], "xc")
+        v = self.generic([(xc, tt(T, D))], (self.zeros(T), tt(T)), [ID2, ROW2], ["parallel", "reduction"],
+                         ["%q = arith.mulf %a0, %a0 : f32", "%r = arith.addf %q, %acc : f32", "linalg.yield %r : f32"],
+                         "var")
+        n = self.generic([(xc, tt(T, D)), (v, tt(T)), (g, tt(D))], (self.empty(T, D), tt(T, D)),
+                         [ID2, ROW2, COL2, ID2], ["parallel", "parallel"],
+                         [f"%dd = arith.constant {float(D):e} : f32", f"%ep = arith.constant {self.eps:e} : f32",
+                          "%m = arith.divf %a1, %dd : f32", "%s = arith.addf %m, %ep : f32",
+                          "%rs = math.rsqrt %s : f32", "%y = arith.mulf %a0, %rs : f32",
+                          "%r = arith.mulf %y, %a2 : f32", "linalg.yield %r : f32"], "ln")
+        return n
+
+    def matmul(self, a, b, M, K, N):
+        v = self.e.tmp("mm")
+        self.e.emit(f"{v} = linalg.matmul ins({a}, {b} : {tt(M, K)}, {tt(K, N)}) outs({self.zeros(M, N)} : {tt(M, N)}) -> {tt(M, N)}")
+        return v
+
+    def attention(self, n, wq, wk, wv, wo):
+        T, D = self.T, self.D
+        q = self.matmul(n, wq, T, D, D)
+        k = self.matmul(n, wk, T, D, D)
+        v = self.matmul(n, wv, T, D, D)
+        kt = self.e.tmp("kt")
+        self.e.emit(f"{kt} = linalg.transpose ins({k} : {tt(T, D)}) outs({self.empty(D, T)} : {tt(D, T)}) permutation = [1, 0]")
+        s = self.matmul(q, kt, T, D, T)
+        sc = 1.0 / (D ** 0.5)
+        s2 = self.generic([(s, tt(T, T))], (self.empty(T, T), tt(T, T)), [ID2, ID2], ["parallel", "parallel"],
+                          [f"%c = arith.constant {sc:e} : f32", "%r = arith.mulf %a0, %c : f32", "linalg.yield %r : f32"],
+                          "sc")
+        ninf = self.e.tmp("ninf")
+        self.e.emit(f"{ninf} = arith.constant -3.4e38 : f32")
+        mx0 = self.e.tmp("mx0")
+        self.e.emit(f"{mx0} = linalg.fill ins({ninf} : f32) outs({self.empty(T)} : {tt(T)}) -> {tt(T)}")
+        mx = self.generic([(s2, tt(T, T))], (mx0, tt(T)), [ID2, ROW2], ["parallel", "reduction"],
+                          ["%r = arith.maximumf %a0, %acc : f32", "linalg.yield %r : f32"], "mx")
+        ex = self.generic([(s2, tt(T, T)), (mx, tt(T))], (self.empty(T, T), tt(T, T)), [ID2, ROW2, ID2],
+                          ["parallel", "parallel"],
+                          ["%d = arith.subf %a0, %a1 : f32", "%r = math.exp %d : f32", "linalg.yield %r : f32"], "ex")
+        sm = self.generic([(ex, tt(T, T))], (self.zeros(T), tt(T)), [ID2, ROW2], ["parallel", "reduction"],
+                          ["%r = arith.addf %a0, %acc : f32", "linalg.yield %r : f32"], "sm")
+        p = self.generic([(ex, tt(T, T)), (sm, tt(T))], (self.empty(T, T), tt(T, T)), [ID2, ROW2, ID2],
+                         ["parallel", "parallel"], ["%r = arith.divf %a0, %a1 : f32", "linalg.yield %r : f32"], "p")
+        o = self.matmul(p, v, T, T, D)
+        return self.matmul(o, wo, T, D, D)
+
+    def mlp(self, n, w1, w2):
+        T, D, F = self.T, self.D, self.F
+        u = self.matmul(n, w1, T, D, F)
+        a = self.generic([(u, tt(T, F))], (self.empty(T, F), tt(T, F)), [ID2, ID2], ["parallel", "parallel"],
+                         ["%c1 = arith.constant 1.0 : f32", "%ng = arith.negf %a0 : f32", "%ex = math.exp %ng : f32",
+                          "%de = arith.addf %ex, %c1 : f32", "%sg = arith.divf %c1, %de : f32",
+                          "%r = arith.mulf %a0, %sg : f32", "linalg.yield %r : f32"], "silu")
+        return self.matmul(a, w2, T, F, D)
+
+    def add(self, x, y, i):
+        T, D = self.T, self.D
+        style = self.add_style if self.add_style != "mixed" else ["generic", "named", "arith"][i % 3]
+        a, b = (x, y) if i % 2 == 0 else (y, x)  # both operand orders
+        v = self.e.tmp("h")
+        if style == "generic":
+            self.e.lines.append("")
+            return self.generic([(a, tt(T, D)), (b, tt(T, D))], (self.empty(T, D), tt(T, D)), [ID2] * 3,
+                                ["parallel", "parallel"], ["%r = arith.addf %a0, %a1 : f32", "linalg.yield %r : f32"],
+                                "h")
+        if style == "named":
+            self.e.emit(f"{v} = linalg.add ins({a}, {b} : {tt(T, D)}, {tt(T, D)}) outs({self.empty(T, D)} : {tt(T, D)}) -> {tt(T, D)}")
+            return v
+        self.e.emit(f"{v} = arith.addf {a}, {b} : {tt(T, D)}")
+        return v
+
+
+# ---------------------------------------------------------------------------
+# TOSA form ([1, T, D] tensors)
+# ---------------------------------------------------------------------------
+
+
+class Tosa:
+    def __init__(self, e, T, D, F, eps, add_style):
+        self.e, self.T, self.D, self.F, self.eps = e, T, D, F, eps
+        self.consts_done = False
+
+    def consts(self):
+        e = self.e
+        e.emit('%shift = "tosa.const"() <{values = dense<0> : tensor<1xi8>}> : () -> tensor<1xi8>')
+        e.emit(f'%zp = "tosa.const"() <{{values = dense<0.0> : tensor<1xf32>}}> : () -> tensor<1xf32>')
+        e.emit(f'%invd = "tosa.const"() <{{values = dense<{1.0 / self.D:e}> : tensor<1x1x1xf32>}}> : () -> tensor<1x1x1xf32>')
+        e.emit(f'%eps = "tosa.const"() <{{values = dense<{self.eps:e}> : tensor<1x1x1xf32>}}> : () -> tensor<1x1x1xf32>')
+        e.emit(f'%scale = "tosa.const"() <{{values = dense<{1.0 / self.D ** 0.5:e}> : tensor<1x1x1xf32>}}> : () -> tensor<1x1x1xf32>')
+
+    def op(self, text, ty, hint="t"):
+        v = self.e.tmp(hint)
+        self.e.emit(f"{v} = {text} : {ty}")
+        return v
+
+    def mul(self, a, ta, b, tb, tr):
+        return self.op(f"tosa.mul {a}, {b}, %shift", f"({ta}, {tb}, tensor<1xi8>) -> {tr}", "mul")
+
+    def rmsnorm(self, x, g):
+        T, D = self.T, self.D
+        X, R = tt(1, T, D), tt(1, T, 1)
+        sq = self.mul(x, X, x, X, X)
+        ss = self.op(f"tosa.reduce_sum {sq} {{axis = 2 : i32}}", f"({X}) -> {R}", "ss")
+        ms = self.mul(ss, R, "%invd", tt(1, 1, 1), R)
+        a = self.op(f"tosa.add {ms}, %eps", f"({R}, {tt(1, 1, 1)}) -> {R}", "a")
+        r = self.op(f"tosa.rsqrt {a}", f"({R}) -> {R}", "r")
+        n = self.mul(x, X, r, R, X)
+        return self.mul(n, X, g, tt(1, 1, D), X)
+
+    def layernorm(self, x, g):
+        T, D = self.T, self.D
+        X, R = tt(1, T, D), tt(1, T, 1)
+        s = self.op(f"tosa.reduce_sum {x} {{axis = 2 : i32}}", f"({X}) -> {R}", "s")
+        m = self.mul(s, R, "%invd", tt(1, 1, 1), R)
+        xc = self.op(f"tosa.sub {x}, {m}", f"({X}, {R}) -> {X}", "xc")
+        sq = self.mul(xc, X, xc, X, X)
+        vs = self.op(f"tosa.reduce_sum {sq} {{axis = 2 : i32}}", f"({X}) -> {R}", "vs")
+        v = self.mul(vs, R, "%invd", tt(1, 1, 1), R)
+        a = self.op(f"tosa.add {v}, %eps", f"({R}, {tt(1, 1, 1)}) -> {R}", "a")
+        r = self.op(f"tosa.rsqrt {a}", f"({R}) -> {R}", "r")
+        n = self.mul(xc, X, r, R, X)
+        return self.mul(n, X, g, tt(1, 1, D), X)
+
+    def matmul(self, a, b, M, K, N):
+        return self.op(f"tosa.matmul {a}, {b}, %zp, %zp",
+                       f"({tt(1, M, K)}, {tt(1, K, N)}, tensor<1xf32>, tensor<1xf32>) -> {tt(1, M, N)}", "mm")
+
+    def attention(self, n, wq, wk, wv, wo):
+        T, D = self.T, self.D
+        q = self.matmul(n, wq, T, D, D)
+        k = self.matmul(n, wk, T, D, D)
+        v = self.matmul(n, wv, T, D, D)
+        kt = self.op(f"tosa.transpose {k} {{perms = array<i32: 0, 2, 1>}}", f"({tt(1, T, D)}) -> {tt(1, D, T)}", "kt")
+        s = self.matmul(q, kt, T, D, T)
+        S, R = tt(1, T, T), tt(1, T, 1)
+        s2 = self.mul(s, S, "%scale", tt(1, 1, 1), S)
+        mx = self.op(f"tosa.reduce_max {s2} {{axis = 2 : i32}}", f"({S}) -> {R}", "mx")
+        d = self.op(f"tosa.sub {s2}, {mx}", f"({S}, {R}) -> {S}", "d")
+        ex = self.op(f"tosa.exp {d}", f"({S}) -> {S}", "ex")
+        sm = self.op(f"tosa.reduce_sum {ex} {{axis = 2 : i32}}", f"({S}) -> {R}", "sm")
+        rc = self.op(f"tosa.reciprocal {sm}", f"({R}) -> {R}", "rc")
+        p = self.mul(ex, S, rc, R, S)
+        o = self.matmul(p, v, T, T, D)
+        return self.matmul(o, wo, T, D, D)
+
+    def mlp(self, n, w1, w2):
+        T, D, F = self.T, self.D, self.F
+        u = self.matmul(n, w1, T, D, F)
+        sg = self.op(f"tosa.sigmoid {u}", f"({tt(1, T, F)}) -> {tt(1, T, F)}", "sg")
+        a = self.mul(u, tt(1, T, F), sg, tt(1, T, F), tt(1, T, F))
+        return self.matmul(a, w2, T, F, D)
+
+    def add(self, x, y, i):
+        X = tt(1, self.T, self.D)
+        a, b = (x, y) if i % 2 == 0 else (y, x)
+        return self.op(f"tosa.add {a}, {b}", f"({X}, {X}) -> {X}", "h")
+
+
+# ---------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------
+
+
+def weight_types(kind, form, D, F):
+    mat = (lambda a, b: tt(a, b)) if form == "linalg" else (lambda a, b: tt(1, a, b))
+    vec = tt(D) if form == "linalg" else tt(1, 1, D)
+    if kind == "attn":
+        return [vec, mat(D, D), mat(D, D), mat(D, D), mat(D, D)]
+    return [vec, mat(D, F), mat(F, D)]
+
+
+def sublayer_body(B, kind, norm, h, ws):
+    n = (B.rmsnorm if norm == "rms" else B.layernorm)(h, ws[0])
+    if kind == "attn":
+        return B.attention(n, *ws[1:])
+    return B.mlp(n, *ws[1:])
+
+
+def gen(args):
+    T, D, F, L = args.tokens, args.dim, 2 * args.dim, args.layers
+    form = args.form
+    X = tt(T, D) if form == "linalg" else tt(1, T, D)
+    Cls = Linalg if form == "linalg" else Tosa
+    out = []
+    kinds = ["attn" if l % 2 == 0 else "mlp" for l in range(L)]
+    if args.mlp_only:
+        kinds = ["mlp"] * L
+    # Parameters: function arguments.
+    params = []  # (name, type)
+    for l, k in enumerate(kinds):
+        for j, t in enumerate(weight_types(k, form, D, F)):
+            params.append((f"%w{l}_{j}", t))
+    gfinal = ("%gf", tt(D) if form == "linalg" else tt(1, 1, D))
+    if args.final != "none":
+        params.append(gfinal)
+
+    # Sublayer functions for the call form.
+    if args.calls:
+        for kind in sorted(set(kinds)):
+            e = Emitter()
+            B = Cls(e, T, D, F, args.eps, args.add)
+            wts = weight_types(kind, form, D, F)
+            if form == "tosa":
+                B.consts()
+            ws = [f"%p{j}" for j in range(len(wts))]
+            y = sublayer_body(B, kind, args.norm, "%x", ws)
+            sig = ", ".join([f"%x: {X}"] + [f"{w}: {t}" for w, t in zip(ws, wts)])
+            out.append(f"  func.func private @{kind}_{args.norm}({sig}) -> {X} {{")
+            out.extend(e.lines)
+            out.append(f"    return {y} : {X}")
+            out.append("  }")
+            out.append("")
+
+    e = Emitter()
+    B = Cls(e, T, D, F, args.eps, args.add)
+    if form == "tosa":
+        B.consts()
+    h = "%x"
+    outs = []
+    for l, kind in enumerate(kinds):
+        ws = [f"%w{l}_{j}" for j in range(len(weight_types(kind, form, D, F)))]
+        e.lines.append(f"    // sublayer {l}: {kind}")
+        if args.calls:
+            y = e.tmp("y")
+            wts = weight_types(kind, form, D, F)
+            e.emit(f"{y} = func.call @{kind}_{args.norm}({h}, {', '.join(ws)}) : ({X}, {', '.join(wts)}) -> {X}")
+        else:
+            y = sublayer_body(B, kind, args.norm, h, ws)
+        hn = B.add(h, y, l)
+        if args.postnorm:
+            hn = (B.rmsnorm if args.norm == "rms" else B.layernorm)(hn, ws[0])
+        if args.side_effect_at is not None and l == args.side_effect_at:
+            e.emit(f"func.call @observe({hn}) : ({X}) -> ()")
+        if args.keep_at is not None and l == args.keep_at:
+            outs.append(hn)
+        h = hn
+    e.lines.append("    // final")
+    if args.final == "rms":
+        res = B.rmsnorm(h, gfinal[0])
+    elif args.final == "layer":
+        res = B.layernorm(h, gfinal[0])
+    elif args.final == "linear":
+        # A non-scale-invariant consumer: a plain scaling by a vector.
+        if form == "linalg":
+            res = B.generic([(h, tt(T, D)), (gfinal[0], tt(D))], (B.empty(T, D), tt(T, D)), [ID2, COL2, ID2],
+                            ["parallel", "parallel"], ["%r = arith.mulf %a0, %a1 : f32", "linalg.yield %r : f32"], "lin")
+        else:
+            res = B.mul(h, X, gfinal[0], tt(1, 1, D), X)
+    else:
+        res = h
+    results = [res] + outs
+    sig = ", ".join([f"%x: {X}"] + [f"{n}: {t}" for n, t in params])
+    rtypes = ", ".join([X] * len(results))
+    body = []
+    if args.side_effect_at is not None:
+        body.append(f"  func.func private @observe({X})")
+    body.append(f"  func.func @{args.name}({sig}) -> ({rtypes}) {{")
+    body.extend(e.lines)
+    body.append(f"    return {', '.join(results)} : {rtypes}")
+    body.append("  }")
+    text = "module {\n" + "\n".join(out + body) + "\n}\n"
+    return text
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--form", choices=["linalg", "tosa"], default="linalg")
+    p.add_argument("--layers", type=int, default=12)
+    p.add_argument("--tokens", type=int, default=8)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--eps", type=float, default=1e-6)
+    p.add_argument("--norm", choices=["rms", "layer"], default="rms")
+    p.add_argument("--final", choices=["rms", "layer", "linear", "none"], default="rms")
+    p.add_argument("--add", choices=["generic", "named", "arith", "mixed"], default="generic")
+    p.add_argument("--calls", action="store_true", help="sublayers behind func.call")
+    p.add_argument("--postnorm", action="store_true")
+    p.add_argument("--mlp-only", action="store_true")
+    p.add_argument("--side-effect-at", type=int, default=None)
+    p.add_argument("--keep-at", type=int, default=None, help="also return h_{l+1}")
+    p.add_argument("--name", default="forward")
+    args = p.parse_args()
+    sys.stdout.write(gen(args))
+
+
+if __name__ == "__main__":
+    main()
