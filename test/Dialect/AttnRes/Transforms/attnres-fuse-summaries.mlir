@@ -1,0 +1,167 @@
+// RUN: attnres-opt %s --split-input-file --attnres-fuse-summaries | FileCheck %s
+
+// Block AttnRes -> two-phase form (semantics section 5): inv_rms once per
+// completed summary, one block_score per block over the completed summaries
+// with the block's queries and gains stacked into tensor<SxD>, extract_slice
+// of the phase-1 output for i = 0, attnres.merge (fused with the partial-sum
+// update) for i >= 1, block_sum for the completed summary, and a one-query
+// block_score for the final aggregation.
+
+// L = 4, S = 2 (as attnres-blockify writes it).
+// CHECK-LABEL: func.func @l4_s2
+// CHECK-SAME:  (%[[V0:[^:]*]]: tensor<8x16xf32>, %[[W0:[^:]*]]: tensor<16xf32>, %[[W1:[^:]*]]: tensor<16xf32>, %[[W2:[^:]*]]: tensor<16xf32>, %[[W3:[^:]*]]: tensor<16xf32>, %[[W4:[^:]*]]: tensor<16xf32>, %[[G0:[^:]*]]: tensor<16xf32>, %[[G1:[^:]*]]: tensor<16xf32>, %[[G2:[^:]*]]: tensor<16xf32>, %[[G3:[^:]*]]: tensor<16xf32>, %[[G4:[^:]*]]: tensor<16xf32>)
+// CHECK-NOT:   attnres.aggregate
+// CHECK:       %[[R0:.*]] = attnres.inv_rms %[[V0]] {epsilon = 9.99999997E-7 : f32} : tensor<8x16xf32> -> tensor<8xf32>
+// Block 1: queries w_0, w_1 and gains g_0, g_1 stacked.
+// CHECK:       %[[E1:.*]] = tensor.empty() : tensor<2x16xf32>
+// CHECK:       %[[Q10:.*]] = tensor.insert_slice %[[W0]] into %[[E1]][0, 0] [1, 16] [1, 1] : tensor<16xf32> into tensor<2x16xf32>
+// CHECK:       %[[Q1:.*]] = tensor.insert_slice %[[W1]] into %[[Q10]][1, 0] [1, 16] [1, 1]
+// CHECK:       %[[GE1:.*]] = tensor.empty() : tensor<2x16xf32>
+// CHECK:       %[[G10:.*]] = tensor.insert_slice %[[G0]] into %[[GE1]][0, 0]
+// CHECK:       %[[GS1:.*]] = tensor.insert_slice %[[G1]] into %[[G10]][1, 0]
+// CHECK:       %[[OI1:.*]] = tensor.empty() : tensor<2x8x16xf32>
+// CHECK:       %[[LI1:.*]] = tensor.empty() : tensor<2x8xf32>
+// CHECK:       %[[O1:.*]], %[[L1:.*]] = attnres.block_score %[[Q1]], %[[GS1]] over %[[V0]] inv_rms %[[R0]] outs %[[OI1]], %[[LI1]] {epsilon = 9.99999997E-7 : f32} : tensor<8x16xf32> -> tensor<2x8x16xf32>
+// CHECK:       %[[H0:.*]] = tensor.extract_slice %[[O1]][0, 0, 0] [1, 8, 16] [1, 1, 1] : tensor<2x8x16xf32> to tensor<8x16xf32>
+// CHECK:       %[[Y0:.*]] = call @f(%[[H0]])
+// CHECK:       %[[O11:.*]] = tensor.extract_slice %[[O1]][1, 0, 0] [1, 8, 16] [1, 1, 1]
+// CHECK:       %[[L11:.*]] = tensor.extract_slice %[[L1]][1, 0] [1, 8] [1, 1] : tensor<2x8xf32> to tensor<8xf32>
+// CHECK:       %[[H1:.*]], %[[P1:.*]] = attnres.merge %[[O11]], %[[L11]], %[[W1]], %[[G1]] update %[[Y0]] {epsilon
+// CHECK:       %[[Y1:.*]] = call @f(%[[H1]])
+// CHECK:       %[[B1:.*]] = attnres.block_sum %[[P1]], %[[Y1]]
+// CHECK:       %[[R1:.*]] = attnres.inv_rms %[[B1]]
+// Block 2 reuses the inverse RMS of b_0.
+// CHECK:       %[[O2:.*]], %[[L2:.*]] = attnres.block_score %{{.*}}, %{{.*}} over %[[V0]], %[[B1]] inv_rms %[[R0]], %[[R1]] outs %{{.*}}, %{{.*}} {epsilon = 9.99999997E-7 : f32} : tensor<8x16xf32> -> tensor<2x8x16xf32>
+// CHECK:       %[[H2:.*]] = tensor.extract_slice %[[O2]][0, 0, 0]
+// CHECK:       %[[Y2:.*]] = call @f(%[[H2]])
+// CHECK:       %[[H3:.*]], %[[P3:.*]] = attnres.merge %{{.*}}, %{{.*}}, %[[W3]], %[[G3]] update %[[Y2]] {epsilon
+// CHECK:       %[[Y3:.*]] = call @f(%[[H3]])
+// CHECK:       %[[B2:.*]] = attnres.block_sum %[[P3]], %[[Y3]]
+// CHECK:       %[[R2:.*]] = attnres.inv_rms %[[B2]]
+// CHECK:       %[[QF:.*]] = tensor.insert_slice %[[W4]] into %{{.*}}[0, 0] [1, 16] [1, 1] : tensor<16xf32> into tensor<1x16xf32>
+// CHECK:       %[[GF:.*]] = tensor.insert_slice %[[G4]] into %{{.*}}[0, 0] [1, 16] [1, 1] : tensor<16xf32> into tensor<1x16xf32>
+// CHECK:       %[[OF:.*]], %{{.*}} = attnres.block_score %[[QF]], %[[GF]] over %[[V0]], %[[B1]], %[[B2]] inv_rms %[[R0]], %[[R1]], %[[R2]] outs
+// CHECK:       %[[OUT:.*]] = tensor.extract_slice %[[OF]][0, 0, 0] [1, 8, 16] [1, 1, 1] : tensor<1x8x16xf32> to tensor<8x16xf32>
+// CHECK:       return %[[OUT]]
+func.func private @f(tensor<8x16xf32>) -> tensor<8x16xf32>
+func.func @l4_s2(%v0: tensor<8x16xf32>, %w0: tensor<16xf32>, %w1: tensor<16xf32>, %w2: tensor<16xf32>, %w3: tensor<16xf32>, %w4: tensor<16xf32>,
+                 %g0: tensor<16xf32>, %g1: tensor<16xf32>, %g2: tensor<16xf32>, %g3: tensor<16xf32>, %g4: tensor<16xf32>) -> tensor<8x16xf32> {
+  %h0 = attnres.aggregate %w0, %g0 over %v0 {epsilon = 1.0e-06 : f32} : tensor<8x16xf32>
+  %y0 = func.call @f(%h0) : (tensor<8x16xf32>) -> tensor<8x16xf32>
+  %h1 = attnres.aggregate %w1, %g1 over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<8x16xf32>
+  %y1 = func.call @f(%h1) : (tensor<8x16xf32>) -> tensor<8x16xf32>
+  %b1 = attnres.block_sum %y0, %y1 : tensor<8x16xf32>
+  %h2 = attnres.aggregate %w2, %g2 over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<8x16xf32>
+  %y2 = func.call @f(%h2) : (tensor<8x16xf32>) -> tensor<8x16xf32>
+  %h3 = attnres.aggregate %w3, %g3 over %v0, %b1, %y2 {epsilon = 1.0e-06 : f32} : tensor<8x16xf32>
+  %y3 = func.call @f(%h3) : (tensor<8x16xf32>) -> tensor<8x16xf32>
+  %b2 = attnres.block_sum %y2, %y3 : tensor<8x16xf32>
+  %out = attnres.aggregate %w4, %g4 over %v0, %b1, %b2 {epsilon = 1.0e-06 : f32} : tensor<8x16xf32>
+  return %out : tensor<8x16xf32>
+}
+
+// -----
+
+// L = 3 in one block (S >= L), first aggregation folded (h_0 = v_0): block 1
+// scores only w_1, w_2; the second merge continues the first one's partial
+// sum, which the block-form partial-sum op no longer computes.
+// CHECK-LABEL: func.func @l3_one_block_folded
+// CHECK-SAME:  (%[[V0:[^:]*]]: tensor<4x16xf32>, %[[W1:[^:]*]]: tensor<16xf32>, %[[W2:[^:]*]]: tensor<16xf32>, %[[W3:[^:]*]]: tensor<16xf32>, %[[G:[^:]*]]: tensor<16xf32>)
+// CHECK:       %[[R0:.*]] = attnres.inv_rms %[[V0]]
+// CHECK:       %[[Y0:.*]] = call @f(%[[V0]])
+// CHECK:       %[[O:.*]], %[[L:.*]] = attnres.block_score %{{.*}}, %{{.*}} over %[[V0]] inv_rms %[[R0]] outs %{{.*}}, %{{.*}} {{.*}} : tensor<4x16xf32> -> tensor<2x4x16xf32>
+// CHECK:       %[[O0:.*]] = tensor.extract_slice %[[O]][0, 0, 0]
+// CHECK:       %[[L0:.*]] = tensor.extract_slice %[[L]][0, 0]
+// CHECK:       %[[H1:.*]], %[[P1:.*]] = attnres.merge %[[O0]], %[[L0]], %[[W1]], %[[G]] update %[[Y0]] {
+// CHECK:       %[[Y1:.*]] = call @f(%[[H1]])
+// CHECK:       %[[O1:.*]] = tensor.extract_slice %[[O]][1, 0, 0]
+// CHECK:       %[[L1:.*]] = tensor.extract_slice %[[L]][1, 0]
+// CHECK:       %[[H2:.*]], %[[P2:.*]] = attnres.merge %[[O1]], %[[L1]], %[[W2]], %[[G]] update %[[Y1]] partial %[[P1]] {
+// CHECK:       %[[Y2:.*]] = call @f(%[[H2]])
+// CHECK:       %[[B1:.*]] = attnres.block_sum %[[P2]], %[[Y2]]
+// CHECK:       %[[R1:.*]] = attnres.inv_rms %[[B1]]
+// CHECK:       attnres.block_score %{{.*}}, %{{.*}} over %[[V0]], %[[B1]] inv_rms %[[R0]], %[[R1]]
+// CHECK-NOT:   attnres.block_sum
+func.func private @f(tensor<4x16xf32>) -> tensor<4x16xf32>
+func.func @l3_one_block_folded(%v0: tensor<4x16xf32>, %w1: tensor<16xf32>, %w2: tensor<16xf32>, %w3: tensor<16xf32>,
+                               %g: tensor<16xf32>) -> tensor<4x16xf32> {
+  %y0 = func.call @f(%v0) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %h1 = attnres.aggregate %w1, %g over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y1 = func.call @f(%h1) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %p2 = attnres.block_sum %y0, %y1 : tensor<4x16xf32>
+  %h2 = attnres.aggregate %w2, %g over %v0, %p2 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y2 = func.call @f(%h2) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %b1 = attnres.block_sum %p2, %y2 : tensor<4x16xf32>
+  %out = attnres.aggregate %w3, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  return %out : tensor<4x16xf32>
+}
+
+// -----
+
+// L = 3, S = 2: the last block is shorter (one sublayer: phase 1 only, no
+// merge, and its summary is the sublayer's output itself).
+// CHECK-LABEL: func.func @l3_s2_short_last
+// CHECK:       attnres.block_score {{.*}} -> tensor<2x4x16xf32>
+// CHECK:       attnres.merge
+// CHECK:       %[[B1:.*]] = attnres.block_sum
+// CHECK:       %[[O:.*]], %{{.*}} = attnres.block_score {{.*}} over %{{.*}}, %[[B1]] inv_rms {{.*}} -> tensor<1x4x16xf32>
+// CHECK:       %[[H2:.*]] = tensor.extract_slice %[[O]][0, 0, 0]
+// CHECK:       %[[Y2:.*]] = call @f(%[[H2]])
+// CHECK:       %[[R2:.*]] = attnres.inv_rms %[[Y2]]
+// CHECK:       attnres.block_score {{.*}} over %{{.*}}, %[[B1]], %[[Y2]] inv_rms %{{.*}}, %{{.*}}, %[[R2]] {{.*}} -> tensor<1x4x16xf32>
+// CHECK-NOT:   attnres.merge
+func.func private @f(tensor<4x16xf32>) -> tensor<4x16xf32>
+func.func @l3_s2_short_last(%v0: tensor<4x16xf32>, %w: tensor<16xf32>, %g: tensor<16xf32>) -> tensor<4x16xf32> {
+  %h0 = attnres.aggregate %w, %g over %v0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y0 = func.call @f(%h0) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %h1 = attnres.aggregate %w, %g over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y1 = func.call @f(%h1) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %b1 = attnres.block_sum %y0, %y1 : tensor<4x16xf32>
+  %h2 = attnres.aggregate %w, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y2 = func.call @f(%h2) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %out = attnres.aggregate %w, %g over %v0, %b1, %y2 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  return %out : tensor<4x16xf32>
+}
+
+// -----
+
+// Full AttnRes (S = 1): every block has one sublayer, so there is no merge;
+// each output's inverse RMS is computed once and reused.
+// CHECK-LABEL: func.func @full_l2
+// CHECK-NOT:   attnres.merge
+// CHECK-COUNT-3: attnres.inv_rms
+// CHECK-NOT:   attnres.inv_rms
+// CHECK-NOT:   attnres.merge
+// CHECK-NOT:   attnres.aggregate
+func.func private @f(tensor<4x16xf32>) -> tensor<4x16xf32>
+func.func @full_l2(%v0: tensor<4x16xf32>, %w: tensor<16xf32>, %g: tensor<16xf32>) -> tensor<4x16xf32> {
+  %h0 = attnres.aggregate %w, %g over %v0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y0 = func.call @f(%h0) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %h1 = attnres.aggregate %w, %g over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y1 = func.call @f(%h1) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %out = attnres.aggregate %w, %g over %v0, %y0, %y1 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  return %out : tensor<4x16xf32>
+}
+
+// -----
+
+// Dynamic tokens, bf16: the phase-1 buffers take their sizes from b_0.
+// CHECK-LABEL: func.func @dynamic_bf16
+// CHECK-SAME:  (%[[V0:[^:]*]]: tensor<?x64xbf16>
+// CHECK:       %[[C0:.*]] = arith.constant 0 : index
+// CHECK:       %[[T:.*]] = tensor.dim %[[V0]], %[[C0]] : tensor<?x64xbf16>
+// CHECK:       tensor.empty(%[[T]]) : tensor<2x?x64xbf16>
+// CHECK:       tensor.empty(%{{.*}}) : tensor<2x?xf32>
+// CHECK:       attnres.block_score {{.*}} : tensor<?x64xbf16> -> tensor<2x?x64xbf16>
+// CHECK:       tensor.extract_slice %{{.*}}[0, 0, 0] [1, %{{.*}}, 64] [1, 1, 1] : tensor<2x?x64xbf16> to tensor<?x64xbf16>
+// CHECK:       attnres.merge {{.*}} : tensor<?x64xbf16>
+func.func private @f(tensor<?x64xbf16>) -> tensor<?x64xbf16>
+func.func @dynamic_bf16(%v0: tensor<?x64xbf16>, %w: tensor<64xbf16>, %g: tensor<64xbf16>) -> tensor<?x64xbf16> {
+  %h0 = attnres.aggregate %w, %g over %v0 {epsilon = 1.0e-06 : f32} : tensor<?x64xbf16>
+  %y0 = func.call @f(%h0) : (tensor<?x64xbf16>) -> tensor<?x64xbf16>
+  %h1 = attnres.aggregate %w, %g over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<?x64xbf16>
+  %y1 = func.call @f(%h1) : (tensor<?x64xbf16>) -> tensor<?x64xbf16>
+  %b1 = attnres.block_sum %y0, %y1 : tensor<?x64xbf16>
+  %out = attnres.aggregate %w, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<?x64xbf16>
+  return %out : tensor<?x64xbf16>
+}
