@@ -2,18 +2,90 @@
 //
 // Part of the attnres project.
 //
+// attnres on tensors -> hand-written GPU kernels (convert-attnres-to-gpu) ->
+// buffers on the device -> NVVM -> a gpu.binary plus host code that calls
+// the mgpu* runtime ABI. The GPU half follows upstream's
+// gpu-lower-to-nvvm-pipeline (mlir/lib/Dialect/GPU/Pipelines), with the
+// target checked first because LLVM aborts on a bad chip/PTX pair.
+//
 //===----------------------------------------------------------------------===//
 
-#include "attnres/Pipelines/Pipelines.h"
 #include "attnres/Conversion/Passes.h"
+#include "attnres/Pipelines/Pipelines.h"
 
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 using namespace mlir::attnres;
 
 void mlir::attnres::buildLowerToNVVMPipeline(
     OpPassManager &pm, const LowerToNVVMOptions &options) {
-  // Filled in by the GPU lowering work; for now only the attnres kernels.
+  // Fail with a diagnostic, before anything reaches LLVM, on a bad target.
+  AttnResValidateNVVMTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  pm.addPass(createAttnResValidateNVVMTarget(target));
+
+  // attnres ops -> kernels + gpu.launch_func on buffers.
   pm.addPass(createConvertAttnResToGPU());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // Tensors -> buffers; results become out-parameters of the public
+  // functions (the caller owns the device buffers).
+  bufferization::OneShotBufferizePassOptions bufOpts;
+  bufOpts.bufferizeFunctionBoundaries = true;
+  bufOpts.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
+  bufferization::BufferResultsToOutParamsPassOptions outOpts;
+  outOpts.hoistStaticAllocs = true;
+  outOpts.hoistDynamicAllocs = true;
+  outOpts.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outOpts));
+  pm.addPass(createCanonicalizerPass());
+
+  // Host buffers live on the device, temporaries are freed at the end of
+  // their function (the ownership-based deallocation pipeline rejects
+  // gpu.launch_func, whose memory effects it does not know); C interfaces
+  // for the callers.
+  pm.addPass(createAttnResGPUHostMemory());
+
+  // Upstream gpu-lower-to-nvvm-pipeline, common part.
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  GpuNVVMAttachTargetOptions nvvm;
+  nvvm.chip = options.chip;
+  nvvm.features = options.features;
+  nvvm.optLevel = options.optLevel;
+  pm.addPass(createGpuNVVMAttachTarget(nvvm));
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // Kernels -> NVVM.
+  pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCSEPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());
+
+  // Host -> LLVM with mgpu* calls; kernels -> gpu.binary.
+  pm.addPass(createGpuToLLVMConversionPass());
+  GpuModuleToBinaryPassOptions binOpts;
+  binOpts.compilationTarget = options.format;
+  pm.addPass(createGpuModuleToBinaryPass(binOpts));
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
 }

@@ -14,6 +14,7 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
@@ -23,6 +24,9 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  // gpu-module-to-binary (attnres-lower-to-nvvm) translates gpu.module
+  // bodies to LLVM IR, as upstream mlir-opt does.
+  mlir::registerAllGPUToLLVMIRTranslations(registry);
   registry.insert<mlir::attnres::AttnResDialect>();
 
   return mlir::asMainReturnCode(

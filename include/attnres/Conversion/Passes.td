@@ -36,7 +36,54 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
     "::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
     "::mlir::vector::VectorDialect", "::mlir::scf::SCFDialect",
-    "::mlir::bufferization::BufferizationDialect"
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::LLVM::LLVMDialect"
+  ];
+  let options = [
+    Option<"elementsPerThread", "elements-per-thread", "unsigned",
+           /*default=*/"0",
+           "Elements of a token row owned by each thread (0: per-op default, "
+           "16 for aggregate/merge, 8 or 16 for block_score)">,
+    Option<"queriesPerCta", "queries-per-cta", "unsigned", /*default=*/"0",
+           "block_score: queries handled by one CTA (0: chosen from the "
+           "register budget; must divide S)">
+  ];
+}
+
+def AttnResValidateNVVMTarget
+    : Pass<"attnres-validate-nvvm-target", "ModuleOp"> {
+  let summary = "Reject an NVVM chip/features pair the toolchain cannot use";
+  let description = [{
+    Runs first in `attnres-lower-to-nvvm`: pipeline builders cannot fail, and
+    LLVM's NVPTX backend aborts the process on a PTX version too old for the
+    chip. The pass checks that `chip` is a CUDA 13 target (sm_75 and newer,
+    with optional `a`/`f` suffix, as known to LLVM 22) and that `features`
+    is `+ptxNN` with a PTX ISA version LLVM knows and the chip needs (for
+    example at least +ptx80 for sm_90a), and emits an error otherwise.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
+           "Target chip">,
+    Option<"features", "features", "std::string", /*default=*/"\"+ptx80\"",
+           "Target features (+ptxNN)">
+  ];
+}
+
+def AttnResGPUHostMemory : Pass<"attnres-gpu-host-memory", "ModuleOp"> {
+  let summary = "Host memref.alloc/dealloc/copy to gpu.alloc/dealloc/memcpy";
+  let description = [{
+    After bufferization of a module whose kernels run through
+    `gpu.launch_func`, every buffer the host code allocates or copies lives
+    on the device. This pass rewrites `memref.alloc` (and `memref.alloca`)
+    into `gpu.alloc`, `memref.dealloc` into `gpu.dealloc` and `memref.copy`
+    into `gpu.memcpy` in host functions (outside `gpu.module`); deallocation
+    and copies are made synchronous with `gpu.wait`. It also marks every
+    public host function `llvm.emit_c_interface`, so that callers use
+    `_mlir_ciface_<name>` with memref descriptors.
+  }];
+  let dependentDialects = [
+    "::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::LLVM::LLVMDialect"
   ];
 }
 

@@ -2,9 +2,28 @@
 //
 // Part of the attnres project.
 //
+// convert-attnres-to-gpu: every attnres op on tensors becomes
+//   bufferization.to_buffer of its operands (token dims collapsed to one),
+//   memref.alloc of its results, a gpu.launch_func of a kernel generated
+//   into `gpu.module @attnres_kernels` (Kernels.cpp), and
+//   bufferization.to_tensor restrict of the results.
+// One kernel is generated per specialisation (op, element type, D, source
+// count, S); D must be static, the token dims may be dynamic (T is a kernel
+// argument).
+//
 //===----------------------------------------------------------------------===//
 
+#include "Kernels.h"
 #include "attnres/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir {
 namespace attnres {
@@ -15,12 +34,380 @@ namespace attnres {
 
 using namespace mlir;
 using namespace mlir::attnres;
+using namespace mlir::attnres::gpu_kernels;
+
+static constexpr StringLiteral kKernelModuleName = "attnres_kernels";
 
 namespace {
-// Not implemented yet: see the GPU issue.
+
+/// Host-side helpers shared by the op lowerings.
+struct HostBuilder {
+  HostBuilder(RewriterBase &b, Location loc) : b(b), loc(loc) {}
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+
+  /// memref with identity layout for a tensor operand, read only.
+  Value toBuffer(Value tensor) {
+    auto tt = cast<RankedTensorType>(tensor.getType());
+    auto mt = MemRefType::get(tt.getShape(), tt.getElementType());
+    return bufferization::ToBufferOp::create(b, loc, mt, tensor,
+                                             /*read_only=*/true);
+  }
+
+  /// Collapses the token dims of `m` (all but `front` leading and `back`
+  /// trailing dims) into one. Requires at least one token dim.
+  Value collapseTokens(Value m, unsigned front, unsigned back) {
+    auto mt = cast<MemRefType>(m.getType());
+    unsigned rank = mt.getRank();
+    if (rank - front - back == 1)
+      return m;
+    SmallVector<ReassociationIndices> re;
+    for (unsigned k = 0; k < front; ++k)
+      re.push_back({int64_t(k)});
+    ReassociationIndices mid;
+    for (unsigned k = front; k < rank - back; ++k)
+      mid.push_back(k);
+    re.push_back(mid);
+    for (unsigned k = rank - back; k < rank; ++k)
+      re.push_back({int64_t(k)});
+    return memref::CollapseShapeOp::create(b, loc, m, re);
+  }
+
+  /// Allocates a buffer of `type`; its dynamic dims k are dim k - front of
+  /// `like`.
+  Value alloc(RankedTensorType type, Value like, unsigned front) {
+    auto mt = MemRefType::get(type.getShape(), type.getElementType());
+    SmallVector<Value> dyn;
+    for (int64_t k = 0; k < mt.getRank(); ++k)
+      if (mt.isDynamicDim(k))
+        dyn.push_back(memref::DimOp::create(b, loc, like, k - front));
+    return memref::AllocOp::create(b, loc, mt, dyn);
+  }
+
+  Value toTensor(Value m, Type tensorType) {
+    return bufferization::ToTensorOp::create(b, loc, tensorType, m,
+                                             /*restrict=*/true,
+                                             /*writable=*/true);
+  }
+
+  void launch(gpu::GPUFuncOp kernel, const RowLayout &layout, Value numTokens,
+              unsigned ctasPerToken, ValueRange operands) {
+    Value grid = numTokens;
+    if (layout.tokensPerCta > 1)
+      grid = arith::CeilDivUIOp::create(b, loc, numTokens,
+                                        idx(layout.tokensPerCta));
+    if (ctasPerToken > 1)
+      grid = arith::MulIOp::create(b, loc, grid, idx(ctasPerToken));
+    Value one = idx(1);
+    gpu::LaunchFuncOp::create(
+        b, loc, kernel, gpu::KernelDim3{grid, one, one},
+        gpu::KernelDim3{idx(layout.ctaThreads()), one, one},
+        /*dynamicSharedMemorySize=*/Value(), operands);
+  }
+
+  RewriterBase &b;
+  Location loc;
+};
+
 struct ConvertAttnResToGPUPass
     : public attnres::impl::ConvertAttnResToGPUBase<ConvertAttnResToGPUPass> {
   using Base::Base;
-  void runOnOperation() override {}
+
+  void runOnOperation() override;
+
+private:
+  gpu::GPUModuleOp getKernelModule();
+  template <typename BuildFn>
+  gpu::GPUFuncOp getOrBuild(StringRef name, Location loc, BuildFn build);
+
+  LogicalResult checkSourceType(Operation *op, RankedTensorType type);
+  LogicalResult lower(AggregateOp op);
+  LogicalResult lower(BlockScoreOp op);
+  LogicalResult lower(MergeOp op);
+  LogicalResult lower(BlockSumOp op);
+  LogicalResult lower(InvRmsOp op);
+
+  gpu::GPUModuleOp kernelModule;
 };
+
 } // namespace
+
+gpu::GPUModuleOp ConvertAttnResToGPUPass::getKernelModule() {
+  if (kernelModule)
+    return kernelModule;
+  ModuleOp module = getOperation();
+  if (auto existing = module.lookupSymbol<gpu::GPUModuleOp>(kKernelModuleName))
+    return kernelModule = existing;
+  OpBuilder b(module.getBodyRegion());
+  b.setInsertionPointToEnd(module.getBody());
+  kernelModule =
+      gpu::GPUModuleOp::create(b, module.getLoc(), kKernelModuleName);
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  b.getUnitAttr());
+  return kernelModule;
+}
+
+template <typename BuildFn>
+gpu::GPUFuncOp ConvertAttnResToGPUPass::getOrBuild(StringRef name, Location loc,
+                                                   BuildFn build) {
+  gpu::GPUModuleOp km = getKernelModule();
+  if (auto fn = km.lookupSymbol<gpu::GPUFuncOp>(name))
+    return fn;
+  OpBuilder b(km.getBodyRegion());
+  b.setInsertionPointToEnd(km.getBody());
+  return build(b, loc);
+}
+
+LogicalResult ConvertAttnResToGPUPass::checkSourceType(Operation *op,
+                                                       RankedTensorType type) {
+  if (ShapedType::isDynamic(type.getShape().back()))
+    return op->emitOpError(
+        "convert-attnres-to-gpu needs a static feature dimension D");
+  if (type.getRank() < 2)
+    return op->emitOpError("convert-attnres-to-gpu needs at least one token "
+                           "dimension before D (rank >= 2), got ")
+           << type;
+  return success();
+}
+
+/// Elements per thread for the one-query kernels: 16 (two 16-byte vectors
+/// of bf16/f16, four of f32) keeps each thread's state small while giving
+/// it several loads in flight.
+static constexpr unsigned kElementsPerThread = 16;
+
+LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
+  RankedTensorType type = op.getSourceType();
+  if (failed(checkSourceType(op, type)))
+    return failure();
+  IRRewriter rw(op);
+  HostBuilder hb(rw, op.getLoc());
+  ScoreKernelSpec spec;
+  spec.elementType = type.getElementType();
+  spec.d = type.getShape().back();
+  spec.numSources = op.getNumSources();
+  spec.layout = computeRowLayout(
+      spec.elementType, spec.d,
+      elementsPerThread.getValue() ? elementsPerThread : kElementsPerThread);
+  gpu::GPUFuncOp kernel =
+      getOrBuild(spec.getName(), op.getLoc(), [&](OpBuilder &b, Location l) {
+        return buildScoreKernel(b, l, spec);
+      });
+
+  SmallVector<Value> operands{hb.toBuffer(op.getQuery()),
+                              hb.toBuffer(op.getNormWeight())};
+  Value firstBuf;
+  for (Value src : op.getSources()) {
+    Value buf = hb.toBuffer(src);
+    if (!firstBuf)
+      firstBuf = buf;
+    operands.push_back(hb.collapseTokens(buf, 0, 1));
+  }
+  Value numTokens = memref::DimOp::create(rw, op.getLoc(), operands[2], 0);
+  Value out = hb.alloc(type, firstBuf, 0);
+  operands.push_back(hb.collapseTokens(out, 0, 1));
+  operands.push_back(numTokens);
+  operands.push_back(
+      arith::ConstantOp::create(rw, op.getLoc(), op.getEpsilonAttr()));
+  hb.launch(kernel, spec.layout, numTokens, 1, operands);
+  rw.replaceOp(op, hb.toTensor(out, type));
+  return success();
+}
+
+/// Queries per CTA for phase 1: all S accumulators and S w*g vectors of a
+/// thread live in registers (2 * G * elements f32), so G is the largest
+/// divisor of S that keeps them under about 80 registers; the S / G CTAs of
+/// one token run next to each other and re-read its sources from L2.
+static unsigned pickQueriesPerCta(unsigned s, unsigned elementsPerThread) {
+  unsigned best = 1;
+  for (unsigned g = 1; g <= s; ++g)
+    if (s % g == 0 && 2 * g * elementsPerThread <= 80)
+      best = g;
+  return best;
+}
+
+LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
+  RankedTensorType type = op.getSourceType();
+  if (failed(checkSourceType(op, type)))
+    return failure();
+  auto outType = cast<RankedTensorType>(op.getOut().getType());
+  auto lseType = cast<RankedTensorType>(op.getLse().getType());
+  int64_t s = op.getNumQueries();
+  if (ShapedType::isDynamic(s))
+    return op.emitOpError(
+        "convert-attnres-to-gpu needs a static number of queries S");
+  IRRewriter rw(op);
+  Location loc = op.getLoc();
+  HostBuilder hb(rw, loc);
+  ScoreKernelSpec spec;
+  spec.elementType = type.getElementType();
+  spec.d = type.getShape().back();
+  spec.numSources = op.getSources().size();
+  spec.numQueries = s;
+  spec.stacked = true;
+  spec.hasInvRms = !op.getInvRms().empty();
+  // Phase 1 holds S accumulators per element: 8 elements (one 16-byte
+  // vector of bf16) per thread while the token fits 512 threads, else 16.
+  unsigned bytes = spec.elementType.getIntOrFloatBitWidth() / 8;
+  unsigned elems = elementsPerThread.getValue()
+                       ? unsigned(elementsPerThread)
+                       : (spec.d * bytes <= 512 * 16 ? 16 / bytes : 32 / bytes);
+  spec.layout = computeRowLayout(spec.elementType, spec.d, elems);
+  unsigned perThread = spec.layout.vectorsPerThread * spec.layout.vectorWidth;
+  spec.queriesPerCta =
+      queriesPerCta.getValue() && s % int64_t(queriesPerCta) == 0
+          ? unsigned(queriesPerCta)
+          : pickQueriesPerCta(s, perThread);
+  gpu::GPUFuncOp kernel =
+      getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
+        return buildScoreKernel(b, l, spec);
+      });
+
+  SmallVector<Value> operands{hb.toBuffer(op.getQueries()),
+                              hb.toBuffer(op.getNormWeights())};
+  Value firstBuf;
+  for (Value src : op.getSources()) {
+    Value buf = hb.toBuffer(src);
+    if (!firstBuf)
+      firstBuf = buf;
+    operands.push_back(hb.collapseTokens(buf, 0, 1));
+  }
+  Value numTokens = memref::DimOp::create(rw, loc, operands[2], 0);
+  for (Value r : op.getInvRms())
+    operands.push_back(hb.collapseTokens(hb.toBuffer(r), 0, 0));
+  Value out = hb.alloc(outType, firstBuf, 1);
+  Value lse = hb.alloc(lseType, firstBuf, 1);
+  operands.push_back(hb.collapseTokens(out, 1, 1));
+  operands.push_back(hb.collapseTokens(lse, 1, 0));
+  operands.push_back(numTokens);
+  operands.push_back(arith::ConstantOp::create(rw, loc, op.getEpsilonAttr()));
+  hb.launch(kernel, spec.layout, numTokens, s / spec.queriesPerCta, operands);
+  rw.replaceOp(op, {hb.toTensor(out, outType), hb.toTensor(lse, lseType)});
+  return success();
+}
+
+LogicalResult ConvertAttnResToGPUPass::lower(MergeOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  if (failed(checkSourceType(op, type)))
+    return failure();
+  IRRewriter rw(op);
+  Location loc = op.getLoc();
+  HostBuilder hb(rw, loc);
+  MergeKernelSpec spec;
+  spec.elementType = type.getElementType();
+  spec.d = type.getShape().back();
+  spec.hasPartial = bool(op.getPartial());
+  spec.layout = computeRowLayout(spec.elementType, spec.d,
+                                 elementsPerThread.getValue()
+                                     ? unsigned(elementsPerThread)
+                                     : kElementsPerThread);
+  gpu::GPUFuncOp kernel =
+      getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
+        return buildMergeKernel(b, l, spec);
+      });
+  Value outBuf = hb.toBuffer(op.getOut());
+  SmallVector<Value> operands{
+      hb.collapseTokens(outBuf, 0, 1),
+      hb.collapseTokens(hb.toBuffer(op.getLse()), 0, 0),
+      hb.toBuffer(op.getQuery()), hb.toBuffer(op.getNormWeight()),
+      hb.collapseTokens(hb.toBuffer(op.getUpdate()), 0, 1)};
+  if (spec.hasPartial)
+    operands.push_back(hb.collapseTokens(hb.toBuffer(op.getPartial()), 0, 1));
+  Value numTokens = memref::DimOp::create(rw, loc, operands[0], 0);
+  Value h = hb.alloc(type, outBuf, 0);
+  operands.push_back(hb.collapseTokens(h, 0, 1));
+  Value p;
+  if (spec.hasPartial) {
+    p = hb.alloc(type, outBuf, 0);
+    operands.push_back(hb.collapseTokens(p, 0, 1));
+  }
+  operands.push_back(numTokens);
+  operands.push_back(arith::ConstantOp::create(rw, loc, op.getEpsilonAttr()));
+  hb.launch(kernel, spec.layout, numTokens, 1, operands);
+  // Without a partial sum the new partial sum is the update itself.
+  Value newPartial = spec.hasPartial ? hb.toTensor(p, type) : op.getUpdate();
+  rw.replaceOp(op, {hb.toTensor(h, type), newPartial});
+  return success();
+}
+
+LogicalResult ConvertAttnResToGPUPass::lower(BlockSumOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  if (failed(checkSourceType(op, type)))
+    return failure();
+  IRRewriter rw(op);
+  Location loc = op.getLoc();
+  HostBuilder hb(rw, loc);
+  RowKernelSpec spec;
+  spec.kind = RowKernelSpec::BlockSum;
+  spec.elementType = type.getElementType();
+  spec.d = type.getShape().back();
+  spec.numInputs = op.getInputs().size();
+  spec.layout = computeRowLayout(spec.elementType, spec.d, kElementsPerThread);
+  gpu::GPUFuncOp kernel =
+      getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
+        return buildRowKernel(b, l, spec);
+      });
+  SmallVector<Value> operands;
+  Value firstBuf;
+  for (Value in : op.getInputs()) {
+    Value buf = hb.toBuffer(in);
+    if (!firstBuf)
+      firstBuf = buf;
+    operands.push_back(hb.collapseTokens(buf, 0, 1));
+  }
+  Value numTokens = memref::DimOp::create(rw, loc, operands[0], 0);
+  Value out = hb.alloc(type, firstBuf, 0);
+  operands.push_back(hb.collapseTokens(out, 0, 1));
+  operands.push_back(numTokens);
+  hb.launch(kernel, spec.layout, numTokens, 1, operands);
+  rw.replaceOp(op, hb.toTensor(out, type));
+  return success();
+}
+
+LogicalResult ConvertAttnResToGPUPass::lower(InvRmsOp op) {
+  auto type = cast<RankedTensorType>(op.getInput().getType());
+  if (failed(checkSourceType(op, type)))
+    return failure();
+  auto resultType = cast<RankedTensorType>(op.getResult().getType());
+  IRRewriter rw(op);
+  Location loc = op.getLoc();
+  HostBuilder hb(rw, loc);
+  RowKernelSpec spec;
+  spec.kind = RowKernelSpec::InvRms;
+  spec.elementType = type.getElementType();
+  spec.d = type.getShape().back();
+  spec.layout = computeRowLayout(spec.elementType, spec.d, kElementsPerThread);
+  gpu::GPUFuncOp kernel =
+      getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
+        return buildRowKernel(b, l, spec);
+      });
+  Value buf = hb.toBuffer(op.getInput());
+  Value in = hb.collapseTokens(buf, 0, 1);
+  Value numTokens = memref::DimOp::create(rw, loc, in, 0);
+  Value out = hb.alloc(resultType, buf, 0);
+  SmallVector<Value> operands{
+      in, hb.collapseTokens(out, 0, 0), numTokens,
+      arith::ConstantOp::create(rw, loc, op.getEpsilonAttr())};
+  hb.launch(kernel, spec.layout, numTokens, 1, operands);
+  rw.replaceOp(op, hb.toTensor(out, resultType));
+  return success();
+}
+
+void ConvertAttnResToGPUPass::runOnOperation() {
+  kernelModule = nullptr;
+  SmallVector<Operation *> ops;
+  getOperation().walk([&](Operation *op) {
+    if (isa<AggregateOp, BlockScoreOp, MergeOp, BlockSumOp, InvRmsOp>(op))
+      ops.push_back(op);
+  });
+  bool failed = false;
+  for (Operation *op : ops) {
+    LogicalResult r =
+        llvm::TypeSwitch<Operation *, LogicalResult>(op)
+            .Case<AggregateOp, BlockScoreOp, MergeOp, BlockSumOp, InvRmsOp>(
+                [&](auto o) { return lower(o); })
+            .Default([](Operation *) { return success(); });
+    failed |= mlir::failed(r);
+  }
+  if (failed)
+    signalPassFailure();
+}

@@ -1,0 +1,214 @@
+//===- GPUHostPasses.cpp - NVVM target check and host memory on the GPU ---===//
+//
+// Part of the attnres project.
+//
+// Two small passes of attnres-lower-to-nvvm:
+// - attnres-validate-nvvm-target turns a chip/features pair that LLVM's
+//   NVPTX backend or CUDA 13's ptxas would abort on into a diagnostic;
+// - attnres-gpu-host-memory moves the host's buffers to the device
+//   (memref.alloc/dealloc/copy -> gpu.alloc/dealloc/memcpy) and marks public
+//   host functions llvm.emit_c_interface.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Conversion/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "llvm/ADT/StringExtras.h"
+
+namespace mlir {
+namespace attnres {
+#define GEN_PASS_DEF_ATTNRESVALIDATENVVMTARGET
+#define GEN_PASS_DEF_ATTNRESGPUHOSTMEMORY
+#include "attnres/Conversion/Passes.h.inc"
+} // namespace attnres
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::attnres;
+
+namespace {
+
+/// CUDA 13 targets known to LLVM 22 and the lowest PTX ISA version (x10)
+/// each needs (LLVM's NVPTX.td). CUDA 13 dropped everything below sm_75.
+struct ChipInfo {
+  StringLiteral name;
+  unsigned minPtx;
+};
+constexpr ChipInfo kChips[] = {
+    {"sm_75", 63},   {"sm_80", 70},   {"sm_86", 71},   {"sm_87", 74},
+    {"sm_88", 90},   {"sm_89", 78},   {"sm_90", 78},   {"sm_90a", 80},
+    {"sm_100", 86},  {"sm_100a", 86}, {"sm_100f", 88}, {"sm_101", 86},
+    {"sm_101a", 86}, {"sm_101f", 88}, {"sm_103", 88},  {"sm_103a", 88},
+    {"sm_103f", 88}, {"sm_110", 90},  {"sm_110a", 90}, {"sm_110f", 90},
+    {"sm_120", 87},  {"sm_120a", 87}, {"sm_120f", 88}, {"sm_121", 88},
+    {"sm_121a", 88}, {"sm_121f", 88}};
+
+/// PTX ISA versions LLVM 22 can emit that CUDA 13's ptxas accepts.
+constexpr unsigned kPtxVersions[] = {63, 64, 65, 70, 71, 72, 73, 74,
+                                     75, 76, 77, 78, 80, 81, 82, 83,
+                                     84, 85, 86, 87, 88, 90};
+
+struct AttnResValidateNVVMTargetPass
+    : public attnres::impl::AttnResValidateNVVMTargetBase<
+          AttnResValidateNVVMTargetPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    const ChipInfo *info = nullptr;
+    for (const ChipInfo &c : kChips)
+      if (c.name == chip)
+        info = &c;
+    if (!info) {
+      module.emitError() << "attnres-lower-to-nvvm: unsupported chip '" << chip
+                         << "'; expected a CUDA 13 target from sm_75 to "
+                            "sm_121f (for example sm_90a)";
+      return signalPassFailure();
+    }
+    // features: a comma-separated list holding exactly one +ptxNN.
+    SmallVector<StringRef> items;
+    StringRef(features).split(items, ',', -1, /*KeepEmpty=*/false);
+    std::optional<unsigned> ptx;
+    for (StringRef item : items) {
+      item = item.trim();
+      unsigned v = 0;
+      if (!item.consume_front("+ptx") || item.getAsInteger(10, v) ||
+          !llvm::is_contained(kPtxVersions, v) || ptx) {
+        module.emitError()
+            << "attnres-lower-to-nvvm: unsupported features '" << features
+            << "'; expected one '+ptxNN' with a PTX ISA version from 6.3 to "
+               "9.0 (for example +ptx80)";
+        return signalPassFailure();
+      }
+      ptx = v;
+    }
+    if (!ptx) {
+      module.emitError() << "attnres-lower-to-nvvm: features '" << features
+                         << "' name no PTX version; expected '+ptxNN' (for "
+                            "example +ptx80)";
+      return signalPassFailure();
+    }
+    if (*ptx < info->minPtx) {
+      module.emitError() << "attnres-lower-to-nvvm: chip " << chip
+                         << " needs PTX ISA " << info->minPtx / 10 << "."
+                         << info->minPtx % 10 << " or newer (features +ptx"
+                         << info->minPtx << "), got '" << features << "'";
+      return signalPassFailure();
+    }
+  }
+};
+
+/// Makes an async op synchronous: `%t = gpu.wait async`, the op depending
+/// on %t, then `gpu.wait [%op]`.
+static void makeSync(OpBuilder &b, Location loc,
+                     function_ref<Value(Value)> buildAsync) {
+  Type tokenType = gpu::AsyncTokenType::get(b.getContext());
+  Value start =
+      gpu::WaitOp::create(b, loc, tokenType, ValueRange{}).getAsyncToken();
+  Value done = buildAsync(start);
+  gpu::WaitOp::create(b, loc, Type(), ValueRange{done});
+}
+
+/// An allocation in the entry block of a function, never deallocated, that
+/// does not escape (through views) into a return, a call or a store: it is a
+/// temporary of the function, freed before the function returns. All kernel
+/// launches are synchronous, so the end of the block is after its last use.
+static bool isTemporary(memref::AllocOp alloc) {
+  Block *block = alloc->getBlock();
+  if (!isa<func::FuncOp>(alloc->getParentOp()) || !block->isEntryBlock() ||
+      !block->mightHaveTerminator() ||
+      !isa<func::ReturnOp>(block->getTerminator()))
+    return false;
+  SmallVector<Value> worklist{alloc.getResult()};
+  while (!worklist.empty()) {
+    Value v = worklist.pop_back_val();
+    for (Operation *user : v.getUsers()) {
+      if (isa<memref::DeallocOp, func::ReturnOp, func::CallOp, memref::StoreOp>(
+              user))
+        return false;
+      if (isa<ViewLikeOpInterface>(user) ||
+          isa<memref::CollapseShapeOp, memref::ExpandShapeOp, memref::CastOp>(
+              user))
+        llvm::append_range(worklist, user->getResults());
+    }
+  }
+  return true;
+}
+
+struct AttnResGPUHostMemoryPass
+    : public attnres::impl::AttnResGPUHostMemoryBase<AttnResGPUHostMemoryPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    Type tokenType = gpu::AsyncTokenType::get(&getContext());
+    SmallVector<Operation *> ops;
+    module.walk([&](Operation *op) {
+      if (op->getParentOfType<gpu::GPUModuleOp>())
+        return;
+      if (isa<memref::AllocOp, memref::AllocaOp, memref::DeallocOp,
+              memref::CopyOp>(op))
+        ops.push_back(op);
+    });
+    IRRewriter rw(&getContext());
+    for (Operation *op : ops) {
+      rw.setInsertionPoint(op);
+      Location loc = op->getLoc();
+      if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
+        auto g = gpu::AllocOp::create(
+            rw, loc, alloc.getType(), /*asyncToken=*/Type(),
+            /*asyncDependencies=*/ValueRange{}, alloc.getDynamicSizes(),
+            alloc.getSymbolOperands(), /*hostShared=*/false);
+        bool freeAtEnd = isTemporary(alloc);
+        rw.replaceOp(op, g.getMemref());
+        if (freeAtEnd) {
+          rw.setInsertionPoint(g->getBlock()->getTerminator());
+          makeSync(rw, loc, [&](Value dep) {
+            return gpu::DeallocOp::create(rw, loc, tokenType, ValueRange{dep},
+                                          g.getMemref())
+                .getAsyncToken();
+          });
+        }
+      } else if (auto alloca = dyn_cast<memref::AllocaOp>(op)) {
+        // A host stack buffer that a kernel may read must be device memory
+        // too; it is freed at the end of the enclosing block.
+        auto g = gpu::AllocOp::create(rw, loc, alloca.getType(), Type(),
+                                      ValueRange{}, alloca.getDynamicSizes(),
+                                      alloca.getSymbolOperands(), false);
+        rw.replaceOp(op, g.getMemref());
+        rw.setInsertionPoint(g->getBlock()->getTerminator());
+        makeSync(rw, loc, [&](Value dep) {
+          return gpu::DeallocOp::create(rw, loc, tokenType, ValueRange{dep},
+                                        g.getMemref())
+              .getAsyncToken();
+        });
+      } else if (auto dealloc = dyn_cast<memref::DeallocOp>(op)) {
+        makeSync(rw, loc, [&](Value dep) {
+          return gpu::DeallocOp::create(rw, loc, tokenType, ValueRange{dep},
+                                        dealloc.getMemref())
+              .getAsyncToken();
+        });
+        rw.eraseOp(op);
+      } else if (auto copy = dyn_cast<memref::CopyOp>(op)) {
+        makeSync(rw, loc, [&](Value dep) {
+          return gpu::MemcpyOp::create(rw, loc, tokenType, ValueRange{dep},
+                                       copy.getTarget(), copy.getSource())
+              .getAsyncToken();
+        });
+        rw.eraseOp(op);
+      }
+    }
+    for (auto fn : module.getOps<func::FuncOp>())
+      if (fn.isPublic() && !fn.isExternal())
+        fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                    UnitAttr::get(&getContext()));
+  }
+};
+
+} // namespace

@@ -1,0 +1,708 @@
+//===- Kernels.cpp - GPU kernel generators for attnres ops ----------------===//
+//
+// Part of the attnres project.
+//
+// The kernels are written directly in gpu/vector/arith/scf/memref, not
+// derived from linalg: every op here is memory-bound (a few flops per byte),
+// so the design is about bytes in flight. One token row is owned by one or
+// more warps; each thread holds its vectors of the row in registers, every
+// source is read once with 16-byte loads, the next source's loads are issued
+// before the current source's reductions (warp shuffles, then one
+// workgroup-memory exchange across warps), and the softmax over sources is
+// computed online (running max, running sum, rescaled accumulator).
+// Transcendentals use the PTX approximate instructions through NVVM
+// intrinsics (relative error around 2^-22), so no libdevice is needed.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Kernels.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mlir::attnres;
+using namespace mlir::attnres::gpu_kernels;
+
+//===----------------------------------------------------------------------===//
+// Layout
+//===----------------------------------------------------------------------===//
+
+RowLayout gpu_kernels::computeRowLayout(Type elementType, int64_t d,
+                                        unsigned targetElements) {
+  RowLayout l;
+  l.d = d;
+  unsigned bytes = elementType.getIntOrFloatBitWidth() / 8;
+  // 16-byte accesses need every row to start 16-byte aligned: the vector
+  // width must divide D. Otherwise fall back to the widest width that does.
+  unsigned vw = 16 / bytes;
+  while (vw > 1 && d % vw != 0)
+    vw /= 2;
+  l.vectorWidth = vw;
+  l.numVectors = d / vw;
+  int64_t perThread = std::max<int64_t>(1, targetElements / vw);
+  int64_t tpt = llvm::divideCeil(l.numVectors, perThread);
+  tpt = llvm::alignTo(tpt, 32);
+  tpt = std::clamp<int64_t>(tpt, 32, 1024);
+  l.threadsPerToken = tpt;
+  l.vectorsPerThread = llvm::divideCeil(l.numVectors, tpt);
+  // A token that fits in one warp: pack 4 tokens (warps) per CTA so that an
+  // SM can hold enough of them.
+  l.tokensPerCta = tpt == 32 ? 4 : 1;
+  return l;
+}
+
+static std::string typeSuffix(Type t) {
+  if (t.isF32())
+    return "f32";
+  if (t.isF16())
+    return "f16";
+  return "bf16";
+}
+
+std::string ScoreKernelSpec::getName() const {
+  std::string name = stacked ? "block_score_" : "aggregate_";
+  name += typeSuffix(elementType) + "_d" + std::to_string(d) + "_n" +
+          std::to_string(numSources);
+  if (stacked)
+    name += "_s" + std::to_string(numQueries) + "_g" +
+            std::to_string(queriesPerCta) + (hasInvRms ? "_r" : "");
+  return name;
+}
+
+std::string MergeKernelSpec::getName() const {
+  return "merge_" + typeSuffix(elementType) + "_d" + std::to_string(d) +
+         (hasPartial ? "_p" : "");
+}
+
+std::string RowKernelSpec::getName() const {
+  if (kind == InvRms)
+    return "inv_rms_" + typeSuffix(elementType) + "_d" + std::to_string(d);
+  return "block_sum_" + typeSuffix(elementType) + "_d" + std::to_string(d) +
+         "_n" + std::to_string(numInputs);
+}
+
+//===----------------------------------------------------------------------===//
+// Emission helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Builds the common skeleton of a row kernel: thread/token indices, guarded
+/// vector loads and stores, f32 conversions and the token-wide reduction.
+class RowEmitter {
+public:
+  RowEmitter(OpBuilder &b, Location loc, const RowLayout &layout,
+             Type elementType)
+      : b(b), loc(loc), layout(layout), elementType(elementType) {
+    f32 = b.getF32Type();
+    storageVecType = VectorType::get({layout.vectorWidth}, elementType);
+    f32VecType = VectorType::get({layout.vectorWidth}, f32);
+  }
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32c(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value zeroF32Vec() {
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(f32VecType, b.getF32FloatAttr(0.0)));
+  }
+  Value zeroStorageVec() {
+    return arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(storageVecType,
+                               b.getFloatAttr(elementType, 0.0)));
+  }
+
+  /// Computes tid, lane, warp and the token index of this thread and the
+  /// position of the thread in its token (`tpos`). `groupCount` CTAs share a
+  /// token (phase 1); `group` is this CTA's index among them.
+  void emitIndices(unsigned groupCount) {
+    tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+    Value bid = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+    Value c32 = idx(32);
+    lane = arith::RemUIOp::create(b, loc, tid, c32);
+    warp = arith::DivUIOp::create(b, loc, tid, c32);
+    Value tokenBlock = bid;
+    group = idx(0);
+    if (groupCount > 1) {
+      Value g = idx(groupCount);
+      group = arith::RemUIOp::create(b, loc, bid, g);
+      tokenBlock = arith::DivUIOp::create(b, loc, bid, g);
+    }
+    if (layout.tokensPerCta > 1) {
+      token = arith::AddIOp::create(
+          b, loc,
+          arith::MulIOp::create(b, loc, tokenBlock, idx(layout.tokensPerCta)),
+          warp);
+      tpos = lane;
+      warpInToken = idx(0);
+    } else {
+      token = tokenBlock;
+      tpos = tid;
+      warpInToken = warp;
+    }
+  }
+
+  /// When several tokens share a CTA the last CTA may run past T: guard the
+  /// body (no barrier is used in that configuration).
+  void guardTokens(Value numTokens) {
+    if (layout.tokensPerCta == 1)
+      return;
+    Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                          token, numTokens);
+    auto ifOp = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+  }
+
+  /// Element offset of this thread's j-th vector.
+  Value offset(unsigned j) {
+    Value v = arith::AddIOp::create(
+        b, loc, idx(int64_t(j) * layout.threadsPerToken), tpos);
+    return arith::MulIOp::create(b, loc, v, idx(layout.vectorWidth));
+  }
+
+  /// Whether the j-th vector exists (null when always true).
+  Value valid(unsigned j) {
+    if (int64_t(j + 1) * layout.threadsPerToken <= layout.numVectors)
+      return nullptr;
+    Value v = arith::AddIOp::create(
+        b, loc, idx(int64_t(j) * layout.threadsPerToken), tpos);
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, v,
+                                 idx(layout.numVectors));
+  }
+
+  uint64_t alignment() const {
+    return uint64_t(layout.vectorWidth) *
+           (elementType.getIntOrFloatBitWidth() / 8);
+  }
+
+  Value rawLoad(Value memref, ValueRange indices) {
+    return vector::LoadOp::create(b, loc, storageVecType, memref, indices,
+                                  /*nontemporal=*/false,
+                                  llvm::MaybeAlign(alignment()));
+  }
+
+  /// Loads the j-th vector of this thread from `memref` at `prefix..., off`;
+  /// zeros where the vector is past the row.
+  Value loadVector(Value memref, ValueRange prefix, unsigned j) {
+    SmallVector<Value> indices(prefix);
+    indices.push_back(offset(j));
+    Value ok = valid(j);
+    if (!ok)
+      return rawLoad(memref, indices);
+    auto ifOp = scf::IfOp::create(
+        b, loc, ok,
+        [&](OpBuilder &tb, Location l) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(tb.getInsertionBlock(), tb.getInsertionPoint());
+          scf::YieldOp::create(b, l, rawLoad(memref, indices));
+        },
+        [&](OpBuilder &eb, Location l) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(eb.getInsertionBlock(), eb.getInsertionPoint());
+          scf::YieldOp::create(b, l, zeroStorageVec());
+        });
+    return ifOp.getResult(0);
+  }
+
+  SmallVector<Value> loadRow(Value memref, ValueRange prefix) {
+    SmallVector<Value> r;
+    for (unsigned j = 0; j < layout.vectorsPerThread; ++j)
+      r.push_back(loadVector(memref, prefix, j));
+    return r;
+  }
+
+  /// Stores f32 vector `v` rounded to the storage type as this thread's
+  /// j-th vector.
+  void storeVector(Value v, Value memref, ValueRange prefix, unsigned j) {
+    Value s = toStorage(v);
+    SmallVector<Value> indices(prefix);
+    indices.push_back(offset(j));
+    auto emit = [&]() {
+      vector::StoreOp::create(b, loc, s, memref, indices,
+                              /*nontemporal=*/false,
+                              llvm::MaybeAlign(alignment()));
+    };
+    Value ok = valid(j);
+    if (!ok)
+      return emit();
+    auto ifOp = scf::IfOp::create(b, loc, ok, /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(ifOp.getThenRegion().front().getTerminator());
+    emit();
+  }
+
+  Value toF32(Value v) {
+    if (elementType.isF32())
+      return v;
+    return arith::ExtFOp::create(b, loc, f32VecType, v);
+  }
+  Value toStorage(Value v) {
+    if (elementType.isF32())
+      return v;
+    return arith::TruncFOp::create(b, loc, storageVecType, v);
+  }
+  Value splat(Value scalar) {
+    return vector::BroadcastOp::create(b, loc, f32VecType, scalar);
+  }
+  Value fma(Value a, Value x, Value acc) {
+    return vector::FMAOp::create(b, loc, a, x, acc);
+  }
+  Value hsum(Value v) {
+    if (layout.vectorWidth == 1)
+      return vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{0});
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, v);
+  }
+
+  Value intrinsic(StringRef name, Value x) {
+    return LLVM::CallIntrinsicOp::create(b, loc, f32, b.getStringAttr(name),
+                                         ValueRange{x})
+        .getResult(0);
+  }
+  /// exp(x) = 2^(x log2 e) with ex2.approx.ftz.
+  Value exp(Value x) {
+    Value y = arith::MulFOp::create(b, loc, x, f32c(1.4426950408889634));
+    return intrinsic("llvm.nvvm.ex2.approx.ftz.f32", y);
+  }
+  /// log(x) = lg2(x) ln 2.
+  Value log(Value x) {
+    Value y = intrinsic("llvm.nvvm.lg2.approx.ftz.f", x);
+    return arith::MulFOp::create(b, loc, y, f32c(0.6931471805599453));
+  }
+  Value rsqrt(Value x) { return intrinsic("llvm.nvvm.rsqrt.approx.ftz.f", x); }
+
+  /// inv_rms from a sum of squares: rsqrt(ss / D + eps).
+  Value invRms(Value ss, Value eps) {
+    Value ms = arith::MulFOp::create(b, loc, ss, f32c(1.0 / double(layout.d)));
+    return rsqrt(arith::AddFOp::create(b, loc, ms, eps));
+  }
+
+  Value warpXorSum(Value v, unsigned width) {
+    for (unsigned off = width / 2; off >= 1; off /= 2) {
+      auto sh =
+          gpu::ShuffleOp::create(b, loc, v, off, 32, gpu::ShuffleMode::XOR);
+      v = arith::AddFOp::create(b, loc, v, sh.getShuffleResult());
+    }
+    return v;
+  }
+
+  /// Sums each value over the threads of the token; every thread gets the
+  /// totals. With several warps per token the warp totals go through
+  /// `scratch` (memref<2 x K x W x f32, workgroup>), double-buffered by
+  /// `parity` so that one barrier per reduction suffices.
+  SmallVector<Value> tokenSum(ArrayRef<Value> values, Value scratch,
+                              unsigned parity) {
+    SmallVector<Value> r;
+    for (Value v : values)
+      r.push_back(warpXorSum(v, 32));
+    unsigned w = layout.warpsPerToken();
+    if (w == 1)
+      return r;
+    Value par = idx(parity);
+    Value isLane0 =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, idx(0));
+    auto ifOp = scf::IfOp::create(b, loc, isLane0, /*withElse=*/false);
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPoint(ifOp.getThenRegion().front().getTerminator());
+      for (auto [k, v] : llvm::enumerate(r))
+        memref::StoreOp::create(b, loc, v, scratch,
+                                ValueRange{par, idx(k), warpInToken});
+    }
+    gpu::BarrierOp::create(b, loc);
+    // Lanes of every group of p2 lanes read the W warp totals, so that the
+    // xor tree leaves the total in every lane.
+    unsigned p2 = llvm::PowerOf2Ceil(w);
+    Value slot = arith::RemUIOp::create(b, loc, lane, idx(p2));
+    Value has =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, slot, idx(w));
+    SmallVector<Type> types(r.size(), f32);
+    auto rd = scf::IfOp::create(
+        b, loc, has,
+        [&](OpBuilder &tb, Location l) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(tb.getInsertionBlock(), tb.getInsertionPoint());
+          SmallVector<Value> vals;
+          for (unsigned k = 0; k < r.size(); ++k)
+            vals.push_back(memref::LoadOp::create(
+                b, l, scratch, ValueRange{par, idx(k), slot}));
+          scf::YieldOp::create(b, l, vals);
+        },
+        [&](OpBuilder &eb, Location l) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(eb.getInsertionBlock(), eb.getInsertionPoint());
+          SmallVector<Value> vals(r.size(), f32c(0.0));
+          scf::YieldOp::create(b, l, vals);
+        });
+    SmallVector<Value> out;
+    for (Value v : rd.getResults())
+      out.push_back(warpXorSum(v, p2));
+    return out;
+  }
+
+  /// The workgroup scratch type for K values per reduction.
+  MemRefType scratchType(unsigned k) const {
+    auto ws = gpu::AddressSpaceAttr::get(b.getContext(),
+                                         gpu::AddressSpace::Workgroup);
+    return MemRefType::get({2, k, int64_t(layout.warpsPerToken())}, f32,
+                           MemRefLayoutAttrInterface(), ws);
+  }
+
+  OpBuilder &b;
+  Location loc;
+  const RowLayout &layout;
+  Type elementType;
+  Type f32;
+  VectorType storageVecType, f32VecType;
+  Value tid, lane, warp, warpInToken, token, tpos, group;
+};
+
+/// Creates an empty kernel `name` with `argTypes` and optional workgroup
+/// scratch, and positions `b` in its body.
+gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, StringRef name,
+                            ArrayRef<Type> argTypes,
+                            ArrayRef<Type> workgroupTypes,
+                            const RowLayout &layout) {
+  auto fnType = b.getFunctionType(argTypes, {});
+  auto fn = gpu::GPUFuncOp::create(b, loc, name, fnType, workgroupTypes);
+  fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  fn.setKnownBlockSizeAttr(
+      b.getDenseI32ArrayAttr({int32_t(layout.ctaThreads()), 1, 1}));
+  Block &entry = fn.getBody().front();
+  b.setInsertionPointToStart(&entry);
+  auto ret = gpu::ReturnOp::create(b, loc);
+  b.setInsertionPoint(ret);
+  return fn;
+}
+
+MemRefType rowsType(Type e, int64_t d) {
+  return MemRefType::get({ShapedType::kDynamic, d}, e);
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Aggregate / block_score
+//===----------------------------------------------------------------------===//
+
+gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
+                                             const ScoreKernelSpec &spec) {
+  OpBuilder::InsertionGuard guard(b);
+  const RowLayout &layout = spec.layout;
+  Type e = spec.elementType;
+  int64_t d = spec.d;
+  unsigned n = spec.numSources, s = spec.numQueries, g = spec.queriesPerCta;
+  Type f32 = b.getF32Type();
+  int64_t dyn = ShapedType::kDynamic;
+
+  SmallVector<Type> args;
+  Type vecType =
+      spec.stacked ? MemRefType::get({s, d}, e) : MemRefType::get({d}, e);
+  args.push_back(vecType);
+  args.push_back(vecType);
+  for (unsigned i = 0; i < n; ++i)
+    args.push_back(rowsType(e, d));
+  if (spec.hasInvRms)
+    for (unsigned i = 0; i < n; ++i)
+      args.push_back(MemRefType::get({dyn}, f32));
+  args.push_back(spec.stacked ? MemRefType::get({s, dyn, d}, e)
+                              : rowsType(e, d));
+  if (spec.stacked)
+    args.push_back(MemRefType::get({s, dyn}, f32));
+  args.push_back(b.getIndexType());
+  args.push_back(f32);
+
+  unsigned numReduced = g + (spec.hasInvRms ? 0 : 1);
+  RowEmitter em(b, loc, layout, e);
+  SmallVector<Type> wgTypes;
+  if (layout.warpsPerToken() > 1)
+    wgTypes.push_back(em.scratchType(numReduced));
+  gpu::GPUFuncOp fn =
+      createKernel(b, loc, spec.getName(), args, wgTypes, layout);
+  Block &entry = fn.getBody().front();
+  unsigned a = 0;
+  Value queries = entry.getArgument(a++), gains = entry.getArgument(a++);
+  SmallVector<Value> sources, invRms;
+  for (unsigned i = 0; i < n; ++i)
+    sources.push_back(entry.getArgument(a++));
+  if (spec.hasInvRms)
+    for (unsigned i = 0; i < n; ++i)
+      invRms.push_back(entry.getArgument(a++));
+  Value out = entry.getArgument(a++);
+  Value lse = spec.stacked ? entry.getArgument(a++) : Value();
+  Value numTokens = entry.getArgument(a++);
+  Value eps = entry.getArgument(a++);
+  Value scratch =
+      wgTypes.empty() ? Value() : Value(fn.getWorkgroupAttributions()[0]);
+
+  em.emitIndices(s / g);
+  em.guardTokens(numTokens);
+  unsigned c = layout.vectorsPerThread;
+
+  // w*g for this CTA's queries, in f32, for this thread's vectors.
+  SmallVector<Value> qRows;
+  SmallVector<SmallVector<Value>> wg(g);
+  for (unsigned q = 0; q < g; ++q) {
+    SmallVector<Value> prefix;
+    if (spec.stacked) {
+      Value row = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, em.group, em.idx(g)),
+          em.idx(q));
+      qRows.push_back(row);
+      prefix.push_back(row);
+    }
+    for (unsigned j = 0; j < c; ++j) {
+      Value qv = em.toF32(em.loadVector(queries, prefix, j));
+      Value gv = em.toF32(em.loadVector(gains, prefix, j));
+      wg[q].push_back(arith::MulFOp::create(b, loc, qv, gv));
+    }
+  }
+
+  // One pass over the sources with online softmax; the next source's loads
+  // are issued before this source's reductions (and their barrier).
+  SmallVector<Value> m(g), sum(g);
+  SmallVector<SmallVector<Value>> acc(g);
+  SmallVector<Value> cur = em.loadRow(sources[0], ValueRange{em.token});
+  Value curR = spec.hasInvRms ? memref::LoadOp::create(b, loc, invRms[0],
+                                                       ValueRange{em.token})
+                                    .getResult()
+                              : Value();
+  for (unsigned i = 0; i < n; ++i) {
+    SmallVector<Value> next;
+    Value nextR;
+    if (i + 1 < n) {
+      next = em.loadRow(sources[i + 1], ValueRange{em.token});
+      if (spec.hasInvRms)
+        nextR =
+            memref::LoadOp::create(b, loc, invRms[i + 1], ValueRange{em.token});
+    }
+    SmallVector<Value> x;
+    for (Value v : cur)
+      x.push_back(em.toF32(v));
+    SmallVector<Value> partials;
+    if (!spec.hasInvRms) {
+      Value ss = em.zeroF32Vec();
+      for (Value xv : x)
+        ss = em.fma(xv, xv, ss);
+      partials.push_back(em.hsum(ss));
+    }
+    for (unsigned q = 0; q < g; ++q) {
+      Value dv = em.zeroF32Vec();
+      for (unsigned j = 0; j < c; ++j)
+        dv = em.fma(wg[q][j], x[j], dv);
+      partials.push_back(em.hsum(dv));
+    }
+    SmallVector<Value> tot = em.tokenSum(partials, scratch, i % 2);
+    Value r = spec.hasInvRms ? curR : em.invRms(tot[0], eps);
+    unsigned base = spec.hasInvRms ? 0 : 1;
+    for (unsigned q = 0; q < g; ++q) {
+      Value z = arith::MulFOp::create(b, loc, tot[base + q], r);
+      if (i == 0) {
+        m[q] = z;
+        sum[q] = em.f32c(1.0);
+        acc[q] = x;
+        continue;
+      }
+      Value mNew = arith::MaxNumFOp::create(b, loc, m[q], z);
+      Value alpha = em.exp(arith::SubFOp::create(b, loc, m[q], mNew));
+      Value beta = em.exp(arith::SubFOp::create(b, loc, z, mNew));
+      Value alphaV = em.splat(alpha), betaV = em.splat(beta);
+      for (unsigned j = 0; j < c; ++j)
+        acc[q][j] = em.fma(x[j], betaV,
+                           arith::MulFOp::create(b, loc, acc[q][j], alphaV));
+      sum[q] = arith::AddFOp::create(
+          b, loc, arith::MulFOp::create(b, loc, sum[q], alpha), beta);
+      m[q] = mNew;
+    }
+    cur = next;
+    curR = nextR;
+  }
+
+  // out = acc / sum, lse = m + log(sum).
+  for (unsigned q = 0; q < g; ++q) {
+    Value inv = arith::DivFOp::create(b, loc, em.f32c(1.0), sum[q]);
+    Value invV = em.splat(inv);
+    SmallVector<Value> prefix;
+    if (spec.stacked)
+      prefix.push_back(qRows[q]);
+    prefix.push_back(em.token);
+    for (unsigned j = 0; j < c; ++j)
+      em.storeVector(arith::MulFOp::create(b, loc, acc[q][j], invV), out,
+                     prefix, j);
+    if (spec.stacked) {
+      Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                          em.tpos, em.idx(0));
+      auto ifOp = scf::IfOp::create(b, loc, first, /*withElse=*/false);
+      OpBuilder::InsertionGuard ig(b);
+      b.setInsertionPoint(ifOp.getThenRegion().front().getTerminator());
+      Value l = arith::AddFOp::create(b, loc, m[q], em.log(sum[q]));
+      memref::StoreOp::create(b, loc, l, lse, ValueRange{qRows[q], em.token});
+    }
+  }
+  return fn;
+}
+
+//===----------------------------------------------------------------------===//
+// Merge (phase 2)
+//===----------------------------------------------------------------------===//
+
+gpu::GPUFuncOp gpu_kernels::buildMergeKernel(OpBuilder &b, Location loc,
+                                             const MergeKernelSpec &spec) {
+  OpBuilder::InsertionGuard guard(b);
+  const RowLayout &layout = spec.layout;
+  Type e = spec.elementType;
+  int64_t d = spec.d;
+  Type f32 = b.getF32Type();
+  Type rows = rowsType(e, d);
+  Type vec = MemRefType::get({d}, e);
+
+  SmallVector<Type> args{rows, MemRefType::get({ShapedType::kDynamic}, f32),
+                         vec, vec, rows};
+  if (spec.hasPartial)
+    args.push_back(rows);
+  args.push_back(rows);
+  if (spec.hasPartial)
+    args.push_back(rows);
+  args.push_back(b.getIndexType());
+  args.push_back(f32);
+
+  RowEmitter em(b, loc, layout, e);
+  SmallVector<Type> wgTypes;
+  if (layout.warpsPerToken() > 1)
+    wgTypes.push_back(em.scratchType(2));
+  gpu::GPUFuncOp fn =
+      createKernel(b, loc, spec.getName(), args, wgTypes, layout);
+  Block &entry = fn.getBody().front();
+  unsigned a = 0;
+  Value outIn = entry.getArgument(a++), lse = entry.getArgument(a++);
+  Value query = entry.getArgument(a++), gain = entry.getArgument(a++);
+  Value update = entry.getArgument(a++);
+  Value partial = spec.hasPartial ? entry.getArgument(a++) : Value();
+  Value h = entry.getArgument(a++);
+  Value newPartial = spec.hasPartial ? entry.getArgument(a++) : Value();
+  Value numTokens = entry.getArgument(a++);
+  Value eps = entry.getArgument(a++);
+  Value scratch =
+      wgTypes.empty() ? Value() : Value(fn.getWorkgroupAttributions()[0]);
+
+  em.emitIndices(1);
+  em.guardTokens(numTokens);
+  unsigned c = layout.vectorsPerThread;
+  ValueRange tok(em.token);
+
+  // Issue every load first: update, partial, out, lse, then the vectors.
+  SmallVector<Value> up = em.loadRow(update, tok);
+  SmallVector<Value> pa =
+      spec.hasPartial ? em.loadRow(partial, tok) : SmallVector<Value>();
+  SmallVector<Value> o = em.loadRow(outIn, tok);
+  Value l = memref::LoadOp::create(b, loc, lse, tok);
+  SmallVector<Value> wg;
+  for (unsigned j = 0; j < c; ++j)
+    wg.push_back(arith::MulFOp::create(b, loc,
+                                       em.toF32(em.loadVector(query, {}, j)),
+                                       em.toF32(em.loadVector(gain, {}, j))));
+
+  SmallVector<Value> p;
+  Value ss = em.zeroF32Vec(), dv = em.zeroF32Vec();
+  for (unsigned j = 0; j < c; ++j) {
+    Value pj = em.toF32(up[j]);
+    if (spec.hasPartial)
+      pj = arith::AddFOp::create(b, loc, pj, em.toF32(pa[j]));
+    p.push_back(pj);
+    ss = em.fma(pj, pj, ss);
+    dv = em.fma(wg[j], pj, dv);
+  }
+  SmallVector<Value> tot = em.tokenSum({em.hsum(ss), em.hsum(dv)}, scratch, 0);
+  Value cScore = arith::MulFOp::create(b, loc, tot[1], em.invRms(tot[0], eps));
+  // sigmoid(c - lse) = 1 / (1 + exp(lse - c)).
+  Value ex = em.exp(arith::SubFOp::create(b, loc, l, cScore));
+  Value gate = arith::DivFOp::create(
+      b, loc, em.f32c(1.0), arith::AddFOp::create(b, loc, em.f32c(1.0), ex));
+  Value gateV = em.splat(gate);
+  for (unsigned j = 0; j < c; ++j) {
+    Value oj = em.toF32(o[j]);
+    Value hj = em.fma(gateV, arith::SubFOp::create(b, loc, p[j], oj), oj);
+    em.storeVector(hj, h, tok, j);
+    if (spec.hasPartial)
+      em.storeVector(p[j], newPartial, tok, j);
+  }
+  return fn;
+}
+
+//===----------------------------------------------------------------------===//
+// block_sum / inv_rms
+//===----------------------------------------------------------------------===//
+
+gpu::GPUFuncOp gpu_kernels::buildRowKernel(OpBuilder &b, Location loc,
+                                           const RowKernelSpec &spec) {
+  OpBuilder::InsertionGuard guard(b);
+  const RowLayout &layout = spec.layout;
+  Type e = spec.elementType;
+  Type f32 = b.getF32Type();
+  Type rows = rowsType(e, spec.d);
+  bool isInvRms = spec.kind == RowKernelSpec::InvRms;
+  unsigned numIn = isInvRms ? 1 : spec.numInputs;
+
+  SmallVector<Type> args(numIn, rows);
+  args.push_back(isInvRms ? Type(MemRefType::get({ShapedType::kDynamic}, f32))
+                          : rows);
+  args.push_back(b.getIndexType());
+  if (isInvRms)
+    args.push_back(f32);
+
+  RowEmitter em(b, loc, layout, e);
+  SmallVector<Type> wgTypes;
+  if (isInvRms && layout.warpsPerToken() > 1)
+    wgTypes.push_back(em.scratchType(1));
+  gpu::GPUFuncOp fn =
+      createKernel(b, loc, spec.getName(), args, wgTypes, layout);
+  Block &entry = fn.getBody().front();
+  SmallVector<Value> ins;
+  for (unsigned i = 0; i < numIn; ++i)
+    ins.push_back(entry.getArgument(i));
+  Value out = entry.getArgument(numIn);
+  Value numTokens = entry.getArgument(numIn + 1);
+  Value scratch =
+      wgTypes.empty() ? Value() : Value(fn.getWorkgroupAttributions()[0]);
+
+  em.emitIndices(1);
+  em.guardTokens(numTokens);
+  unsigned c = layout.vectorsPerThread;
+  ValueRange tok(em.token);
+
+  SmallVector<SmallVector<Value>> rowsIn;
+  for (Value in : ins)
+    rowsIn.push_back(em.loadRow(in, tok));
+  if (!isInvRms) {
+    for (unsigned j = 0; j < c; ++j) {
+      Value acc = em.toF32(rowsIn[0][j]);
+      for (unsigned i = 1; i < numIn; ++i)
+        acc = arith::AddFOp::create(b, loc, acc, em.toF32(rowsIn[i][j]));
+      em.storeVector(acc, out, tok, j);
+    }
+    return fn;
+  }
+  Value eps = entry.getArgument(numIn + 2);
+  Value ss = em.zeroF32Vec();
+  for (unsigned j = 0; j < c; ++j) {
+    Value x = em.toF32(rowsIn[0][j]);
+    ss = em.fma(x, x, ss);
+  }
+  SmallVector<Value> tot = em.tokenSum({em.hsum(ss)}, scratch, 0);
+  Value r = em.invRms(tot[0], eps);
+  Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, em.tpos,
+                                      em.idx(0));
+  auto ifOp = scf::IfOp::create(b, loc, first, /*withElse=*/false);
+  b.setInsertionPoint(ifOp.getThenRegion().front().getTerminator());
+  memref::StoreOp::create(b, loc, r, out, tok);
+  return fn;
+}

@@ -1,0 +1,115 @@
+//===- Kernels.h - GPU kernel generators for attnres ops --------*- C++ -*-===//
+//
+// Part of the attnres project.
+//
+// Generators of the gpu.func bodies behind convert-attnres-to-gpu. Every
+// kernel works on rows of D features (one row per token) and shares one
+// layout: a token is owned by `threadsPerToken` threads (one or more warps),
+// each thread owns `vectorsPerThread` 16-byte (or narrower, when D forces it)
+// vectors of the row, interleaved so that one vector load instruction of a
+// warp reads 32 consecutive vectors. See docs/gpu.md.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_LIB_CONVERSION_ATTNRESTOGPU_KERNELS_H
+#define ATTNRES_LIB_CONVERSION_ATTNRESTOGPU_KERNELS_H
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Builders.h"
+
+#include <string>
+
+namespace mlir {
+namespace attnres {
+namespace gpu_kernels {
+
+/// How one token row of D elements of type E is spread over threads.
+struct RowLayout {
+  int64_t d = 0;
+  /// Elements per vector access (16 bytes when D allows it).
+  unsigned vectorWidth = 1;
+  /// Vectors per row (D / vectorWidth).
+  int64_t numVectors = 0;
+  /// Threads that share one token (a multiple of 32).
+  unsigned threadsPerToken = 32;
+  /// Vectors owned by each thread.
+  unsigned vectorsPerThread = 1;
+  /// Tokens handled by one CTA (> 1 only when a token fits one warp).
+  unsigned tokensPerCta = 1;
+
+  unsigned warpsPerToken() const { return threadsPerToken / 32; }
+  unsigned ctaThreads() const { return threadsPerToken * tokensPerCta; }
+};
+
+/// Picks the layout for rows of `d` elements of `elementType` so that each
+/// thread owns about `targetElements` elements.
+RowLayout computeRowLayout(Type elementType, int64_t d,
+                           unsigned targetElements);
+
+/// One softmax-over-sources kernel: attnres.aggregate (numQueries == 1,
+/// stacked == false) or attnres.block_score (stacked == true).
+struct ScoreKernelSpec {
+  Type elementType;
+  int64_t d = 0;
+  unsigned numSources = 0;
+  /// S: rows of the queries/norm_weights operands.
+  unsigned numQueries = 1;
+  /// Queries handled by one CTA; numQueries / queriesPerCta CTAs share each
+  /// token, adjacent in launch order so that their source reads hit in L2.
+  unsigned queriesPerCta = 1;
+  /// Phase 1: queries/gains are SxD, out is SxTxD, lse SxT is written.
+  bool stacked = false;
+  /// Phase 1 with precomputed inverse RMS operands.
+  bool hasInvRms = false;
+  RowLayout layout;
+
+  std::string getName() const;
+};
+
+/// Kernel arguments, in order:
+///   queries (memref<DxE> or memref<SxDxE>), norm_weights (same),
+///   sources (numSources x memref<?xDxE>),
+///   [inv_rms (numSources x memref<?xf32>)],
+///   out (memref<?xDxE> or memref<Sx?xDxE>), [lse (memref<Sx?xf32>)],
+///   T (index), epsilon (f32).
+gpu::GPUFuncOp buildScoreKernel(OpBuilder &b, Location loc,
+                                const ScoreKernelSpec &spec);
+
+/// attnres.merge: p' = partial + update, c = inv_rms(p') (w*g).p',
+/// h = out + sigmoid(c - lse) (p' - out).
+struct MergeKernelSpec {
+  Type elementType;
+  int64_t d = 0;
+  bool hasPartial = false;
+  RowLayout layout;
+
+  std::string getName() const;
+};
+
+/// Kernel arguments: out, lse (memref<?xf32>), query, norm_weight, update,
+/// [partial], h, [new_partial], T, epsilon.
+gpu::GPUFuncOp buildMergeKernel(OpBuilder &b, Location loc,
+                                const MergeKernelSpec &spec);
+
+/// attnres.block_sum (numInputs > 0, writes the f32 sum rounded once) or
+/// attnres.inv_rms (numInputs == 0 means inv_rms of one input).
+struct RowKernelSpec {
+  enum Kind { BlockSum, InvRms } kind = BlockSum;
+  Type elementType;
+  int64_t d = 0;
+  unsigned numInputs = 1;
+  RowLayout layout;
+
+  std::string getName() const;
+};
+
+/// Kernel arguments: block_sum: inputs..., out, T; inv_rms: input,
+/// out (memref<?xf32>), T, epsilon.
+gpu::GPUFuncOp buildRowKernel(OpBuilder &b, Location loc,
+                              const RowKernelSpec &spec);
+
+} // namespace gpu_kernels
+} // namespace attnres
+} // namespace mlir
+
+#endif // ATTNRES_LIB_CONVERSION_ATTNRESTOGPU_KERNELS_H
