@@ -1,0 +1,256 @@
+//===- Compiler.cpp - one-call entry points of the attnres C API ----------===//
+//
+// Part of the attnres project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres-c/Compiler.h"
+#include "attnres-c/Passes.h"
+
+#include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+
+#include "mlir/CAPI/IR.h"
+#include "mlir/CAPI/Support.h"
+#include "mlir/CAPI/Utils.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <mutex>
+
+using namespace mlir;
+
+namespace {
+
+/// Forwards every diagnostic of a context to an AttnResDiagnosticCallback
+/// while alive, and swallows them when the callback is null.
+class ForwardingDiagnosticHandler {
+public:
+  ForwardingDiagnosticHandler(MLIRContext *context,
+                              AttnResDiagnosticCallback callback,
+                              void *userData)
+      : handler(context,
+                [this](Diagnostic &diag) {
+                  report(diag, /*isNote=*/false);
+                  for (Diagnostic &note : diag.getNotes())
+                    report(note, /*isNote=*/true);
+                  return success();
+                }),
+        callback(callback), userData(userData) {}
+
+  /// Reports an error that has no IR location (e.g. a pipeline syntax error).
+  void reportError(StringRef location, StringRef message) {
+    std::string formatted = (location + ": error: " + message).str();
+    AttnResDiagnostic d{MlirDiagnosticError,
+                        /*isNote=*/false,
+                        wrap(StringRef()),
+                        0,
+                        0,
+                        wrap(location),
+                        wrap(message),
+                        wrap(StringRef(formatted))};
+    if (callback)
+      callback(&d, userData);
+  }
+
+private:
+  static MlirDiagnosticSeverity convert(DiagnosticSeverity severity) {
+    switch (severity) {
+    case DiagnosticSeverity::Error:
+      return MlirDiagnosticError;
+    case DiagnosticSeverity::Warning:
+      return MlirDiagnosticWarning;
+    case DiagnosticSeverity::Note:
+      return MlirDiagnosticNote;
+    case DiagnosticSeverity::Remark:
+      return MlirDiagnosticRemark;
+    }
+    return MlirDiagnosticError;
+  }
+
+  static StringRef severityName(DiagnosticSeverity severity) {
+    switch (severity) {
+    case DiagnosticSeverity::Error:
+      return "error";
+    case DiagnosticSeverity::Warning:
+      return "warning";
+    case DiagnosticSeverity::Note:
+      return "note";
+    case DiagnosticSeverity::Remark:
+      return "remark";
+    }
+    return "error";
+  }
+
+  void report(Diagnostic &diag, bool isNote) {
+    if (!callback)
+      return;
+    std::string location, message, formatted;
+    {
+      llvm::raw_string_ostream os(location);
+      diag.getLocation().print(os);
+    }
+    message = diag.str();
+    // The first file location inside the location (fused, name, call-site
+    // locations wrap one), as mlir-opt's SourceMgr handler finds it.
+    StringRef file;
+    unsigned line = 0, column = 0;
+    if (auto fileLoc = diag.getLocation()->findInstanceOf<FileLineColLoc>()) {
+      file = fileLoc.getFilename().getValue();
+      line = fileLoc.getLine();
+      column = fileLoc.getColumn();
+    }
+    {
+      llvm::raw_string_ostream os(formatted);
+      if (!file.empty())
+        os << file << ":" << line << ":" << column;
+      else
+        os << location;
+      os << ": " << severityName(diag.getSeverity()) << ": " << message;
+    }
+    AttnResDiagnostic d{convert(diag.getSeverity()),
+                        isNote,
+                        wrap(file),
+                        line,
+                        column,
+                        wrap(StringRef(location)),
+                        wrap(StringRef(message)),
+                        wrap(StringRef(formatted))};
+    callback(&d, userData);
+  }
+
+  ScopedDiagnosticHandler handler;
+  AttnResDiagnosticCallback callback;
+  void *userData;
+};
+
+} // namespace
+
+MlirContext attnresContextCreate(bool enableThreading) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registerAllPasses();
+    attnresRegisterAllPasses();
+  });
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  // gpu-module-to-binary translates gpu.module to LLVM IR.
+  registerAllToLLVMIRTranslations(registry);
+  registry.insert<attnres::AttnResDialect>();
+  auto *context = new MLIRContext(registry, enableThreading
+                                                ? MLIRContext::Threading::ENABLED
+                                                : MLIRContext::Threading::DISABLED);
+  return wrap(context);
+}
+
+MlirModule attnresParseModule(MlirContext context, MlirStringRef source,
+                              MlirStringRef bufferName,
+                              AttnResDiagnosticCallback callback,
+                              void *userData) {
+  MLIRContext *ctx = unwrap(context);
+  ForwardingDiagnosticHandler handler(ctx, callback, userData);
+  auto sourceMgr = std::make_shared<llvm::SourceMgr>();
+  sourceMgr->AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(unwrap(source), unwrap(bufferName)),
+      llvm::SMLoc());
+  // parseSourceFile verifies the parsed module.
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, ctx);
+  if (!module)
+    return MlirModule{nullptr};
+  return MlirModule{module.release().getOperation()};
+}
+
+MlirLogicalResult attnresRunPassPipeline(MlirModule module,
+                                         MlirStringRef pipeline,
+                                         AttnResDiagnosticCallback callback,
+                                         void *userData) {
+  ModuleOp moduleOp = unwrap(module);
+  MLIRContext *ctx = moduleOp.getContext();
+  ForwardingDiagnosticHandler handler(ctx, callback, userData);
+
+  // Parse into an OpPassManager anchored on builtin.module and use it as the
+  // top-level pass manager. Adding the parsed manager under a module
+  // PassManager (pm.addPass / nest) would nest builtin.module twice and the
+  // passes would run on nothing.
+  StringRef text = unwrap(pipeline).trim();
+  std::string anchored;
+  if (text.starts_with("builtin.module(") || text.starts_with("builtin.module ("))
+    anchored = text.str();
+  else
+    anchored = ("builtin.module(" + text + ")").str();
+
+  std::string errors;
+  llvm::raw_string_ostream errorStream(errors);
+  FailureOr<OpPassManager> parsed = parsePassPipeline(anchored, errorStream);
+  if (failed(parsed)) {
+    handler.reportError("<pass pipeline>",
+                        (Twine("invalid pass pipeline '") + text +
+                         "': " + StringRef(errors).trim())
+                            .str());
+    return wrap(failure());
+  }
+  if (parsed->getOpAnchorName() != ModuleOp::getOperationName()) {
+    handler.reportError("<pass pipeline>",
+                        "the pass pipeline must be anchored on builtin.module");
+    return wrap(failure());
+  }
+  PassManager pm(ctx, ModuleOp::getOperationName());
+  static_cast<OpPassManager &>(pm) = *parsed;
+  // Verification failures and pass failures are reported as diagnostics.
+  return wrap(pm.run(moduleOp));
+}
+
+void attnresPrintModule(MlirModule module, bool generic, bool debugInfo,
+                        MlirStringCallback callback, void *userData) {
+  detail::CallbackOstream stream(callback, userData);
+  OpPrintingFlags flags;
+  if (generic)
+    flags.printGenericOpForm();
+  if (debugInfo)
+    flags.enableDebugInfo();
+  unwrap(module)->print(stream, flags);
+  stream.flush();
+}
+
+intptr_t attnresForEachGpuObject(MlirModule module,
+                                 AttnResGpuObjectCallback callback,
+                                 void *userData) {
+  intptr_t count = 0;
+  unwrap(module)->walk([&](gpu::BinaryOp binary) {
+    for (Attribute attr : binary.getObjects()) {
+      auto object = dyn_cast<gpu::ObjectAttr>(attr);
+      if (!object)
+        continue;
+      std::string target;
+      {
+        llvm::raw_string_ostream os(target);
+        object.getTarget().print(os);
+      }
+      StringRef chip;
+      if (auto nvvm = dyn_cast<NVVM::NVVMTargetAttr>(object.getTarget()))
+        chip = nvvm.getChip();
+      std::string format =
+          gpu::stringifyCompilationTarget(object.getFormat()).str();
+      AttnResGpuObject o{wrap(binary.getSymName()), wrap(StringRef(target)),
+                         wrap(chip), wrap(StringRef(format)),
+                         wrap(object.getObject().getValue())};
+      ++count;
+      if (callback)
+        callback(&o, userData);
+    }
+  });
+  return count;
+}

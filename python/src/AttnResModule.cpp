@@ -1,0 +1,122 @@
+//===- AttnResModule.cpp - pybind11 module attnres._attnres ---------------===//
+//
+// Part of the attnres project.
+//
+// The native half of the Python package, written against the attnres C API
+// (libAttnResCAPI.so) only: no MLIR C++ header is included here, so this
+// file may use exceptions while Debian's MLIR is built without them. The
+// Python half (attnres/compiler.py) turns the raw results into exceptions
+// and objects.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres-c/Compiler.h"
+
+#include "mlir-c/IR.h"
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace py = pybind11;
+
+namespace {
+
+/// (severity, is_note, file, line, column, location, message, formatted)
+using DiagnosticTuple = std::tuple<std::string, bool, std::string, unsigned,
+                                   unsigned, std::string, std::string,
+                                   std::string>;
+
+struct GpuObject {
+  std::string binaryName, target, chip, format, object;
+};
+
+struct Collected {
+  std::vector<DiagnosticTuple> diagnostics;
+  std::vector<GpuObject> objects;
+  std::string text;
+};
+
+std::string str(MlirStringRef s) { return std::string(s.data, s.length); }
+
+const char *severityName(MlirDiagnosticSeverity severity) {
+  switch (severity) {
+  case MlirDiagnosticError:
+    return "error";
+  case MlirDiagnosticWarning:
+    return "warning";
+  case MlirDiagnosticNote:
+    return "note";
+  case MlirDiagnosticRemark:
+    return "remark";
+  }
+  return "error";
+}
+
+void collectDiagnostic(const AttnResDiagnostic *d, void *userData) {
+  auto *c = static_cast<Collected *>(userData);
+  c->diagnostics.emplace_back(severityName(d->severity), d->isNote,
+                              str(d->file), d->line, d->column,
+                              str(d->location), str(d->message),
+                              str(d->formatted));
+}
+
+void collectText(MlirStringRef s, void *userData) {
+  static_cast<Collected *>(userData)->text.append(s.data, s.length);
+}
+
+void collectObject(const AttnResGpuObject *o, void *userData) {
+  static_cast<Collected *>(userData)->objects.push_back(
+      {str(o->binaryName), str(o->target), str(o->chip), str(o->format),
+       str(o->object)});
+}
+
+/// Parses `source`, runs `pipeline`, prints. Returns
+/// (ok, text, diagnostics, gpu_objects); text is None on failure.
+py::tuple compile(const std::string &source, const std::string &pipeline,
+                  const std::string &sourceName, bool generic, bool debugInfo,
+                  bool wantGpuObjects) {
+  Collected c;
+  bool ok = false;
+  {
+    // Nothing below touches Python objects.
+    py::gil_scoped_release release;
+    MlirContext ctx = attnresContextCreate(/*enableThreading=*/false);
+    MlirModule module = attnresParseModule(
+        ctx, mlirStringRefCreate(source.data(), source.size()),
+        mlirStringRefCreate(sourceName.data(), sourceName.size()),
+        collectDiagnostic, &c);
+    if (!mlirModuleIsNull(module)) {
+      ok = mlirLogicalResultIsSuccess(attnresRunPassPipeline(
+          module, mlirStringRefCreate(pipeline.data(), pipeline.size()),
+          collectDiagnostic, &c));
+      if (ok) {
+        attnresPrintModule(module, generic, debugInfo, collectText, &c);
+        if (wantGpuObjects)
+          attnresForEachGpuObject(module, collectObject, &c);
+      }
+      mlirModuleDestroy(module);
+    }
+    mlirContextDestroy(ctx);
+  }
+  py::list objects;
+  for (const GpuObject &o : c.objects)
+    objects.append(py::make_tuple(o.binaryName, o.target, o.chip, o.format,
+                                  py::bytes(o.object)));
+  py::object text = ok ? py::object(py::str(c.text)) : py::object(py::none());
+  return py::make_tuple(ok, text, py::cast(c.diagnostics), objects);
+}
+
+} // namespace
+
+PYBIND11_MODULE(_attnres, m) {
+  m.doc() = "Native part of the attnres package (over libAttnResCAPI.so)";
+  m.def("compile", &compile, py::arg("source"), py::arg("pipeline"),
+        py::arg("source_name"), py::arg("generic") = false,
+        py::arg("debug_info") = false, py::arg("gpu_objects") = false,
+        "Parse, run a textual pass pipeline and print; returns (ok, text, "
+        "diagnostics, gpu_objects).");
+}

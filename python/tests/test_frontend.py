@@ -1,0 +1,162 @@
+"""attnres.frontend: torch.fx -> linalg-on-tensors, parsed by the binding,
+run on the CPU against PyTorch, and read by attnres-detect-residual-chains."""
+
+import re
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import attnres  # noqa: E402
+from attnres.cpu_runner import run_on_cpu  # noqa: E402
+from attnres.frontend import FrontendError, import_module, trace  # noqa: E402
+
+import models  # noqa: E402
+from conftest import CPU_PIPELINE  # noqa: E402
+
+VOCAB, D, B, T = 32, 16, 2, 4
+
+
+def tokens(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, VOCAB, (B, T), generator=g)
+
+
+def run_traced(result, inputs):
+    args = [x.numpy() for x in inputs] + [p.detach().numpy() for p in result.params]
+    return run_on_cpu(result.ir, args, func_name=result.func_name, pipeline=CPU_PIPELINE)
+
+
+def remarks(ir, pipeline):
+    res = attnres.compile_with_diagnostics(ir, pipeline)
+    return res.text, [d.message for d in res.diagnostics if d.severity == "remark"]
+
+
+# -- emission -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("norm,attention", [("rms", "sdpa"), ("layer", "manual")])
+def test_prenorm_parses_and_matches_torch(norm, attention):
+    torch.manual_seed(0)
+    m = models.randomize_(models.PreNormTransformer(VOCAB, D, norm=norm, attention=attention), 1).eval()
+    idx = tokens()
+    r = import_module(m, (idx,))
+    assert r.opaque_calls == []
+    assert r.input_names == ["idx"]
+    assert r.param_names[0] == "emb.weight" and r.param_names[-1] == "head.weight"
+    text = attnres.compile(r.ir)  # parses and verifies
+    assert "func.call" not in text and "linalg.generic" in text
+    (out,) = run_traced(r, (idx,))
+    ref = m(idx).detach().numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+def test_block_attnres_matches_torch():
+    m = models.randomize_(models.BlockAttnResTransformer(VOCAB, D, block_size=2), 2).eval()
+    idx = tokens(1)
+    r = import_module(m, (idx,))
+    text = attnres.compile(r.ir)
+    # One stack (tensor.concat) per aggregation over two or more sources:
+    # L + 1 = 5 aggregations, the first reads b_0 alone.
+    assert text.count("tensor.concat") == 4
+    (out,) = run_traced(r, (idx,))
+    ref = m(idx).detach().numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+class Mystery(torch.nn.Module):
+    """Stands for a sublayer the frontend does not know."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.lin = torch.nn.Linear(d, d)
+
+    def forward(self, x):
+        return torch.cumsum(self.lin(x), dim=1)
+
+
+class OpaqueModel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(VOCAB, D)
+        self.n = torch.nn.ModuleList([models.RMSNorm(D) for _ in range(3)])
+        self.f = torch.nn.ModuleList([Mystery(D) for _ in range(2)])
+
+    def forward(self, idx):
+        h = self.emb(idx)
+        for n, f in zip(self.n, self.f):
+            h = h + f(n(h))
+        return self.n[2](h)
+
+
+def test_unknown_modules_and_functions_become_calls():
+    m = OpaqueModel().eval()
+    # Traced through: only torch.cumsum is unknown.
+    r = import_module(m, (tokens(),))
+    assert len(r.opaque_calls) == 2 and all(c.startswith("cumsum") for c in r.opaque_calls)
+    text = attnres.compile(r.ir)
+    assert "func.func private @cumsum" in text
+    # Kept whole on request: one call per sublayer module.
+    r = import_module(m, (tokens(),), opaque=(Mystery,))
+    assert r.opaque_calls == ["f_0", "f_1"]
+    text = attnres.compile(r.ir)
+    assert re.search(r"func.call @f_0\(%\S+\) : \(tensor<2x4x16xf32>\) -> tensor<2x4x16xf32>", text)
+    assert "func.func private @f_1(tensor<2x4x16xf32>) -> tensor<2x4x16xf32>" in text
+
+
+def test_locations_name_the_fx_nodes():
+    m = OpaqueModel().eval()
+    ir = trace(m, (tokens(),), opaque=(Mystery,))
+    text = attnres.compile(ir, debug_info=True)
+    assert 'loc("f_0")' in text and 'loc("emb")' in text
+
+
+def test_untraceable_module_is_a_frontend_error():
+    class Branchy(torch.nn.Module):
+        def forward(self, x):
+            if x.sum() > 0:  # data-dependent control flow
+                return x
+            return -x
+
+    with pytest.raises(FrontendError, match="could not trace"):
+        import_module(Branchy(), (torch.randn(2, 3),))
+
+
+# -- detection -----------------------------------------------------------------
+
+
+def test_detection_converts_prenorm_chain():
+    m = models.randomize_(models.PreNormTransformer(VOCAB, D, layers=2), 3).eval()
+    r = import_module(m, (tokens(),))
+    text, rem = remarks(r.ir, "attnres-detect-residual-chains{report=true}")
+    converted = [x for x in rem if "converted to Full AttnRes" in x]
+    assert len(converted) == 1, rem
+    assert re.search(r"residual chain of 4 sublayers", converted[0])
+    # L = 4 sublayer aggregations and the final one.
+    assert text.count("attnres.aggregate") == 5
+
+
+def test_detection_with_opaque_sublayers():
+    m = OpaqueModel().eval()
+    r = import_module(m, (tokens(),), opaque=(Mystery,))
+    text, rem = remarks(r.ir, "attnres-detect-residual-chains{report=true}")
+    assert any("residual chain of 2 sublayers" in x for x in rem), rem
+    assert text.count("attnres.aggregate") == 3
+
+
+def test_detection_raises_block_attnres():
+    m = models.randomize_(models.BlockAttnResTransformer(VOCAB, D, block_size=2), 4).eval()
+    idx = tokens(2)
+    r = import_module(m, (idx,))
+    text, rem = remarks(r.ir, "attnres-detect-residual-chains{report=true}")
+    raised = [x for x in rem if x.startswith("raised an AttnRes aggregation")]
+    # Every aggregation over two or more sources; the first one (over b_0
+    # alone, weight exactly 1) is b_0 itself.
+    assert len(raised) == 4, rem
+    assert text.count("attnres.aggregate") == 4
+    # The raised model still computes what PyTorch computes.
+    args = [idx.numpy()] + [p.detach().numpy() for p in r.params]
+    (out,) = run_on_cpu(text, args, pipeline=CPU_PIPELINE)
+    ref = m(idx).detach().numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
