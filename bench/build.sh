@@ -15,7 +15,9 @@ OUT_DIR=${1:-.device/bench}
 JOBS=${JOBS:-2}
 AOT="python3 scripts/aot_compile.py --build-dir $BUILD_DIR --chip sm_90a --features +ptx80"
 
-ninja -C "$BUILD_DIR" attnres_cuda_runtime_static || exit 1
+if [ "${ATTNRES_BENCH_REBUILD:-1}" = 1 ] || [ ! -f "$BUILD_DIR/lib/libattnres_cuda_runtime_static.a" ]; then
+  ninja -C "$BUILD_DIR" attnres_cuda_runtime_static || exit 1
+fi
 rm -rf "$OUT_DIR"
 mkdir -p "$OUT_DIR/mlir" "$OUT_DIR/logs"
 grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
@@ -28,7 +30,10 @@ if [ "${ATTNRES_BENCH_UPSTREAM_ONLY:-0}" = 1 ]; then
   exit 0
 fi
 
-ninja -C "$BUILD_DIR" attnres-opt || exit 1
+# ATTNRES_BENCH_REBUILD=0 uses the attnres-opt already built.
+if [ "${ATTNRES_BENCH_REBUILD:-1}" = 1 ] || [ ! -x "$BUILD_DIR/bin/attnres-opt" ]; then
+  ninja -C "$BUILD_DIR" attnres-opt || exit 1
+fi
 python3 bench/gen_modules.py -o "$OUT_DIR/mlir" > /dev/null || exit 1
 export AOT OUT_DIR
 ls "$OUT_DIR"/mlir/*.mlir | xargs -P "$JOBS" -I{} sh -c '

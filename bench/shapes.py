@@ -17,7 +17,7 @@ SCORE_BENCH = [(n, s, 16384, d) for s in (6, 8) for d in (2048, 4096, 7168) for 
 SWEEP_DTYPES = ["f32", "f16", "bf16"]
 # (N, leading token dims, D): rank 1 (one token), 2 and 3.
 AGGREGATE_SWEEP = [(3, (7,), 13), (5, (33,), 100), (2, (5,), 4100), (1, (3,), 64),
-                   (4, (2, 3), 100), (6, (), 13),
+                   (4, (2, 3), 100),
                    # the benchmark's D (vector paths), few tokens
                    (9, (4,), 4096), (10, (3,), 7168), (17, (2,), 2048)]
 # (n, S, leading token dims, D)

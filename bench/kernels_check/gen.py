@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Compile attnres kernels to PTX for bench/kernels_check/check.py.
+
+Runs on the build machine (attnres-opt, no GPU): for every configuration
+below it writes an MLIR function with one attnres op, lowers it with
+convert-attnres-to-gpu (with optional pass options) and
+attnres-lower-to-nvvm{format=isa}, extracts the PTX of the gpu.binary and
+records in manifest.json what check.py needs to launch it (kernel name,
+block size from .reqntid, argument layout). Usage:
+    gen.py <attnres-opt> <out-dir>
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+OPT, OUT = sys.argv[1], sys.argv[2]
+os.makedirs(OUT, exist_ok=True)
+
+def ty(e):
+    return {"bf16": "bf16", "f16": "f16", "f32": "f32"}[e]
+
+def agg_mlir(e, d, n):
+    srcs = ", ".join(f"%v{i}: tensor<?x{d}x{e}>" for i in range(n))
+    names = ", ".join(f"%v{i}" for i in range(n))
+    return f"""func.func @k(%w: tensor<{d}x{e}>, %g: tensor<{d}x{e}>, {srcs}) -> tensor<?x{d}x{e}> {{
+  %h = attnres.aggregate %w, %g over {names} {{epsilon = 1.0e-06 : f32}} : tensor<?x{d}x{e}>
+  return %h : tensor<?x{d}x{e}>
+}}"""
+
+def score_mlir(e, d, n, s, inv):
+    srcs = ", ".join(f"%v{i}: tensor<?x{d}x{e}>" for i in range(n))
+    rs = "".join(f", %r{i}: tensor<?xf32>" for i in range(n)) if inv else ""
+    names = ", ".join(f"%v{i}" for i in range(n))
+    rn = (" inv_rms " + ", ".join(f"%r{i}" for i in range(n))) if inv else ""
+    return f"""func.func @k(%W: tensor<{s}x{d}x{e}>, %G: tensor<{s}x{d}x{e}>, {srcs}{rs}, %o: tensor<{s}x?x{d}x{e}>, %l: tensor<{s}x?xf32>) -> (tensor<{s}x?x{d}x{e}>, tensor<{s}x?xf32>) {{
+  %a, %b = attnres.block_score %W, %G over {names}{rn} outs %o, %l {{epsilon = 1.0e-06 : f32}} : tensor<?x{d}x{e}> -> tensor<{s}x?x{d}x{e}>
+  return %a, %b : tensor<{s}x?x{d}x{e}>, tensor<{s}x?xf32>
+}}"""
+
+def merge_mlir(e, d, partial):
+    p = f", %p: tensor<?x{d}x{e}>" if partial else ""
+    pn = " partial %p" if partial else ""
+    return f"""func.func @k(%o: tensor<?x{d}x{e}>, %lse: tensor<?xf32>, %w: tensor<{d}x{e}>, %g: tensor<{d}x{e}>, %u: tensor<?x{d}x{e}>{p}) -> (tensor<?x{d}x{e}>, tensor<?x{d}x{e}>) {{
+  %h, %p2 = attnres.merge %o, %lse, %w, %g update %u{pn} {{epsilon = 1.0e-06 : f32}} : tensor<?x{d}x{e}>
+  return %h, %p2 : tensor<?x{d}x{e}>, tensor<?x{d}x{e}>
+}}"""
+
+def extract_ptx(text):
+    m = re.search(r'(?:assembly|isa) = "((?:[^"\\]|\\.)*)"', text)
+    s = m.group(1)
+    return re.sub(r'\\([0-9A-Fa-f]{2})', lambda x: chr(int(x.group(1), 16)), s).replace('\\\\', '\\')
+
+def compile_one(name, mlir, gpu_opts=""):
+    conv = "--convert-attnres-to-gpu" + (f"={gpu_opts}" if gpu_opts else "")
+    a = subprocess.run([OPT, conv], input=mlir, capture_output=True, text=True, check=True)
+    b = subprocess.run([OPT, "--attnres-lower-to-nvvm=format=isa"], input=a.stdout,
+                       capture_output=True, text=True, check=True)
+    ptx = extract_ptx(b.stdout)
+    kname = re.search(r"\.visible \.entry (\w+)\(", ptx).group(1)
+    block = int(re.search(r"\.(?:reqntid|maxntid) (\d+)", ptx).group(1))
+    launch = re.search(r"gpu.launch_func\s+@attnres_kernels::@\w+ blocks in \(([^)]*)\)", a.stdout)
+    with open(os.path.join(OUT, name + ".ptx"), "w") as f:
+        f.write(ptx)
+    return {"ptx": name + ".ptx", "kernel": kname, "block": block}
+
+manifest = []
+def add(entry, mlir, gpu_opts=""):
+    name = entry["name"]
+    info = compile_one(name, mlir, gpu_opts)
+    # ctas per token group and tokens per CTA, read off the host IR.
+    a = subprocess.run([OPT, "--convert-attnres-to-gpu" + (f"={gpu_opts}" if gpu_opts else "")],
+                       input=mlir, capture_output=True, text=True, check=True).stdout
+    host = a.split("gpu.module")[0]
+    tpc = re.search(r"arith.ceildivui %\w+, %c(\d+)", host)
+    info["tokens_per_cta"] = int(tpc.group(1)) if tpc else 1
+    g = re.search(r"_g(\d+)", info["kernel"])
+    info["groups"] = (entry.get("s", 1) // int(g.group(1))) if g else 1
+    entry.update(info)
+    manifest.append(entry)
+    print(name, info["kernel"], "block", info["block"], "tpc", info["tokens_per_cta"], "groups", info["groups"])
+
+# Aggregation: the issue's benchmark shapes (bf16) and correctness shapes.
+for (n, t, d) in [(9, 16384, 4096), (17, 16384, 4096), (9, 65536, 2048), (10, 8192, 7168)]:
+    add({"name": f"agg_bf16_n{n}_d{d}", "op": "aggregate", "e": "bf16", "n": n, "t": t, "d": d, "time": True},
+        agg_mlir("bf16", d, n))
+for (e, n, t, d) in [("f32", 3, 1000, 13), ("f16", 5, 3001, 4096), ("f32", 4, 2049, 4096),
+                     ("bf16", 2, 777, 64), ("bf16", 6, 999, 7168), ("f16", 3, 513, 8192),
+                     ("bf16", 3, 300, 1000)]:
+    add({"name": f"agg_{e}_n{n}_d{d}", "op": "aggregate", "e": e, "n": n, "t": t, "d": d, "time": False},
+        agg_mlir(e, d, n))
+
+# Phase 1: the issue's shapes, default heuristic, and G variants for tuning.
+for (n, s, d) in [(5, 8, 2048), (5, 8, 4096), (9, 8, 2048), (9, 8, 4096), (9, 6, 7168), (5, 8, 8192)]:
+    add({"name": f"bs_bf16_n{n}_s{s}_d{d}", "op": "block_score", "e": "bf16", "n": n, "s": s,
+         "t": 16384, "d": d, "inv": False, "time": True}, score_mlir("bf16", d, n, s, False))
+    add({"name": f"bs_bf16_n{n}_s{s}_d{d}_r", "op": "block_score", "e": "bf16", "n": n, "s": s,
+         "t": 16384, "d": d, "inv": True, "time": True}, score_mlir("bf16", d, n, s, True))
+for (n, s, d, g) in [(9, 8, 4096, 1), (9, 8, 4096, 2), (9, 8, 4096, 8), (9, 8, 2048, 2), (9, 8, 2048, 8)]:
+    add({"name": f"bs_bf16_n{n}_s{s}_d{d}_g{g}", "op": "block_score", "e": "bf16", "n": n, "s": s,
+         "t": 16384, "d": d, "inv": True, "time": True}, score_mlir("bf16", d, n, s, True),
+        f"queries-per-cta={g}")
+add({"name": "bs_f32_n3_s6_d100", "op": "block_score", "e": "f32", "n": 3, "s": 6, "t": 301, "d": 100,
+     "inv": False, "time": False}, score_mlir("f32", 100, 3, 6, False))
+
+# Phase 2.
+add({"name": "merge_bf16_d4096_p", "op": "merge", "e": "bf16", "t": 16384, "d": 4096, "partial": True,
+     "time": True}, merge_mlir("bf16", 4096, True))
+add({"name": "merge_f32_d13", "op": "merge", "e": "f32", "t": 333, "d": 13, "partial": False,
+     "time": False}, merge_mlir("f32", 13, False))
+add({"name": "merge_f16_d7168_p", "op": "merge", "e": "f16", "t": 1000, "d": 7168, "partial": True,
+     "time": False}, merge_mlir("f16", 7168, True))
+
+with open(os.path.join(OUT, "manifest.json"), "w") as f:
+    json.dump(manifest, f, indent=1)
