@@ -29,11 +29,22 @@ echo "smoke exit status $?"; grep -E "FAIL|smoke:|us/call|device:" "$OUT/smoke.l
 
 if true; then
   echo "== sanitizer"
-  timeout 240 bash bench/sanitize.sh ../$LIB "$OUT" > "$OUT/sanitize.log" 2>&1
-  echo "sanitizer exit status $?"; cat "$OUT/sanitize.log" | tail -20
-  # Fold the two full sanitizer outputs into one returned file.
-  for t in memcheck racecheck; do echo "=== $t"; tail -c 200000 "$OUT/sanitize_$t.txt"; done \
-    > "$OUT/sanitize_full.txt" 2>/dev/null; rm -f "$OUT"/sanitize_memcheck.txt "$OUT"/sanitize_racecheck.txt
+  timeout 240 bash bench/sanitize.sh ../$LIB "$OUT" > "$OUT/sanitize_summary.txt" 2>&1
+  echo "sanitizer exit status $?"; tail -20 "$OUT/sanitize_summary.txt"
+  # One returned file: the summary, then both full sanitizer outputs.
+  { cat "$OUT/sanitize_summary.txt"
+    for t in memcheck racecheck; do echo "=== $t"; tail -c 200000 "$OUT/sanitize_$t.txt"; done
+  } > "$OUT/sanitize.txt" 2>/dev/null
+  rm -f "$OUT"/sanitize_memcheck.txt "$OUT"/sanitize_racecheck.txt "$OUT/sanitize_summary.txt"
+fi
+
+if [ "$MODE" = full ] && command -v ncu > /dev/null && [ "${ATTNRES_PROFILE:-1}" = 1 ]; then
+  echo "== ncu"
+  timeout 120 ncu --kernel-name regex:"aggregate|block_score" --launch-count 3 \
+    --section SpeedOfLight --section Occupancy --section MemoryWorkloadAnalysis \
+    --section LaunchStats python3 bench/profile_run.py $LIB > "$OUT/ncu.txt" 2>&1
+  echo "ncu exit status $?"
+  grep -E "^  [a-z_]+.*\(|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Duration|Registers Per|Block Size|Waves Per SM" "$OUT/ncu.txt" | head -40
 fi
 
 echo "== bench ($MODE)"
