@@ -4,9 +4,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnres/Pipelines/Pipelines.h"
 #include "attnres/Conversion/Passes.h"
 #include "attnres/Dialect/AttnRes/Transforms/Passes.h"
+#include "attnres/Pipelines/Pipelines.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
@@ -23,8 +23,11 @@ using namespace mlir::attnres;
 
 void mlir::attnres::buildLowerToLLVMPipeline(
     OpPassManager &pm, const LowerToLLVMOptions &options) {
-  // attnres -> linalg/tensor/arith/math on tensors.
+  // attnres -> linalg/tensor/arith/math on tensors. Elementwise arith/math
+  // on tensors written by the user (e.g. an arith.extf of a bf16 result
+  // before printing) become linalg.generic too, so that they bufferize.
   pm.addPass(createConvertAttnResToLinalg());
+  pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
@@ -42,6 +45,9 @@ void mlir::attnres::buildLowerToLLVMPipeline(
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
+  // f16/bf16 arith.extf/truncf need no expansion here: LLVM 22's x86 backend
+  // expands bf16 conversions inline and calls libgcc's __extendhfsf2 /
+  // __truncsfhf2 (GCC 12) for f16, which mlir-runner resolves.
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Checks the printMemrefF32 output of a CPU integration test against the
+independent numpy reference (attnres_ref.py).
+
+Part of the attnres project. Usage (from a lit RUN line):
+
+    ... | mlir-runner ... | python3 check_output.py test.mlir
+
+The test file declares its inputs as `%name = arith.constant dense<...> :
+tensor<...xE>` and, in comments, one `// REF: {json}` line per printed
+memref, in print order. Each REF names an op of the reference, the constants
+it reads, which result it checks and how (see `evaluate`). The reference is
+recomputed here in float64 from the constants of the test file itself, so the
+expected values cannot drift from the inputs.
+
+Tolerances (by the storage type of the checked result; the values are
+printed in f32 with 6 significant digits, about 5e-6 relative):
+    f32  1e-5     f16  2e-3     bf16  1e-2
+An element passes when |got - ref| <= tol * scale + tol * |ref|, where scale
+depends on the REF's "mode":
+    "row"  (default) the largest |ref| of the element's last-dimension vector
+           (a token's D features), so that one token of small magnitude is not
+           hidden by another of large magnitude;
+    "rel"  0 (pure relative error; for positive per-token values such as an
+           inverse RMS);
+    "abs1" max(1, |ref|) (per-token log-domain values such as lse).
+NaN or Inf in the output always fails. Exits 1 with a report on any mismatch.
+"""
+
+import ast
+import json
+import os
+import re
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import attnres_ref as ref  # noqa: E402
+
+TOLERANCES = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
+
+CONST_RE = re.compile(
+    r"%([A-Za-z0-9_]+)\s*=\s*arith\.constant\s+dense<(.*?)>\s*:\s*"
+    r"tensor<([0-9x]*?)x?(f32|f16|bf16)>", re.S)
+REF_RE = re.compile(r"^\s*//\s*REF:\s*(\{.*\})\s*$", re.M)
+
+
+def parse_constants(text):
+    """Returns {name: float64 array rounded to its storage type}."""
+    consts = {}
+    for m in CONST_RE.finditer(text):
+        name, body, shape, dtype = m.groups()
+        body = " ".join(line.split("//")[0] for line in body.splitlines())
+        values = np.array(ast.literal_eval(body.strip()), dtype=np.float64)
+        dims = [int(d) for d in shape.split("x") if d]
+        if list(values.shape) != dims:
+            sys.exit("check_output: constant %%%s has shape %s, declared %s" %
+                     (name, list(values.shape), dims))
+        consts[name] = ref.round_to_dtype(values, dtype)
+    return consts
+
+
+def parse_memrefs(output):
+    """Returns the list of arrays printed by printMemrefF32, in order."""
+    arrays = []
+    chunks = output.split("Unranked Memref")[1:]
+    for chunk in chunks:
+        sizes = re.search(r"sizes\s*=\s*\[([0-9, ]*)\]", chunk)
+        data = chunk.split("data =", 1)
+        if not sizes or len(data) != 2:
+            sys.exit("check_output: cannot parse memref header:\n" + chunk[:200])
+        dims = [int(d) for d in sizes.group(1).replace(" ", "").split(",") if d]
+        nums = re.findall(r"-?(?:nan|inf|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)",
+                          data[1])
+        values = np.array([float(x) for x in nums], dtype=np.float64)
+        if values.size != int(np.prod(dims)):
+            sys.exit("check_output: memref of sizes %s printed %d values" %
+                     (dims, values.size))
+        arrays.append(values.reshape(dims))
+    return arrays
+
+
+def evaluate(spec, c):
+    """The reference value of one REF. Keys: op, the operands by constant
+    name, eps, result (index of the op's result, default 0)."""
+    op = spec["op"]
+    get = lambda k: c[spec[k]]
+    many = lambda k: [c[n] for n in spec[k]]
+    if op == "aggregate":
+        res = (ref.aggregate(get("query"), get("gain"), many("sources"),
+                             spec["eps"]),)
+    elif op == "block_sum":
+        res = (ref.block_sum(many("inputs")),)
+    elif op == "inv_rms":
+        res = (ref.inv_rms(get("input"), spec["eps"]),)
+    elif op == "block_score":
+        r = many("inv_rms") if "inv_rms" in spec else None
+        res = ref.block_score(get("queries"), get("gains"), many("sources"),
+                              spec["eps"], r)
+    elif op == "merge":
+        partial = get("partial") if "partial" in spec else None
+        res = ref.merge(get("out"), get("lse"), get("query"), get("gain"),
+                        get("update"), partial, spec["eps"])
+    elif op == "two_phase":
+        # Phase 1 over the summaries, then phase 2 for query `row`, must equal
+        # one aggregation over the summaries and the updated partial sum.
+        row = spec["row"]
+        p = get("update") + get("partial")
+        res = (ref.aggregate(get("queries")[row], get("gains")[row],
+                             many("sources") + [p], spec["eps"]), p)
+    else:
+        sys.exit("check_output: unknown reference op " + op)
+    return res[spec.get("result", 0)]
+
+
+def compare(index, spec, got, want):
+    dtype = spec["dtype"]
+    tol = TOLERANCES[dtype]
+    mode = spec.get("mode", "row")
+    name = spec.get("name", "#%d" % index)
+    if got.shape != want.shape:
+        print("FAIL %s: printed shape %s, reference shape %s" %
+              (name, got.shape, want.shape))
+        return False
+    if mode == "row":
+        scale = np.broadcast_to(
+            np.max(np.abs(want), axis=-1, keepdims=True), want.shape)
+    elif mode == "rel":
+        scale = np.zeros_like(want)
+    elif mode == "abs1":
+        scale = np.maximum(1.0, np.abs(want))
+    else:
+        sys.exit("check_output: unknown mode " + mode)
+    bound = tol * scale + tol * np.abs(want)
+    err = np.abs(got - want)
+    bad = ~np.isfinite(got) | ~(err <= bound)
+    worst = float(np.max(np.where(bound > 0, err / np.maximum(bound, 1e-300),
+                                  err)))
+    if np.any(bad):
+        idx = np.argwhere(bad)
+        print("FAIL %s (%s, tol %g, mode %s): %d of %d elements out of "
+              "tolerance" % (name, dtype, tol, mode, len(idx), got.size))
+        for i in idx[:8]:
+            i = tuple(int(x) for x in i)
+            print("  at %s: got %r, reference %r, bound %g" %
+                  (i, float(got[i]), float(want[i]), float(bound[i])))
+        return False
+    print("ok %s (%s, tol %g, mode %s): %d elements, worst error/bound %.3f" %
+          (name, dtype, tol, mode, got.size, worst))
+    return True
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: check_output.py TEST.mlir < runner-output")
+    with open(sys.argv[1]) as f:
+        text = f.read()
+    specs = [json.loads(s) for s in REF_RE.findall(text)]
+    if not specs:
+        sys.exit("check_output: no // REF: line in " + sys.argv[1])
+    consts = parse_constants(text)
+    arrays = parse_memrefs(sys.stdin.read())
+    if len(arrays) != len(specs):
+        print("FAIL: %d memrefs printed, %d REF lines" % (len(arrays),
+                                                          len(specs)))
+        sys.exit(1)
+    ok = True
+    for i, (spec, got) in enumerate(zip(specs, arrays)):
+        missing = [n for k, v in spec.items()
+                   if k in ("query", "gain", "queries", "gains", "out", "lse",
+                            "update", "partial", "input")
+                   for n in [v] if n not in consts]
+        missing += [n for k in ("sources", "inputs", "inv_rms")
+                    for n in spec.get(k, []) if n not in consts]
+        if missing:
+            sys.exit("check_output: REF names unknown constants %s" % missing)
+        ok &= compare(i, spec, got, evaluate(spec, consts))
+    print("PASSED" if ok else "FAILED")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
