@@ -39,3 +39,35 @@ def _native():
     if not attnres.native_available():
         pytest.fail("the attnres native extension is not importable: build the "
                     "AttnResPythonModules target and set PYTHONPATH=<build>/python_packages")
+
+
+def compile_isolated(ir, pipeline, timeout=600):
+    """attnres.compile_with_diagnostics in a child process, so that a crash
+    in a pass fails one test instead of killing the whole session. Returns
+    (text, diagnostics); raises CompileError as compile does."""
+    import json
+    import subprocess
+
+    child = (
+        "import json, sys\n"
+        "import attnres\n"
+        "req = json.load(sys.stdin)\n"
+        "try:\n"
+        "    r = attnres.compile_with_diagnostics(req['ir'], req['pipeline'])\n"
+        "    out = {'ok': True, 'text': r.text, 'diags': [list(d.__dict__.values()) for d in r.diagnostics]}\n"
+        "except attnres.CompileError as e:\n"
+        "    out = {'ok': False, 'text': str(e), 'diags': [list(d.__dict__.values()) for d in e.diagnostics]}\n"
+        "json.dump(out, sys.stdout)\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    p = subprocess.run([sys.executable, "-c", child], input=json.dumps({"ir": ir, "pipeline": pipeline}),
+                       capture_output=True, text=True, timeout=timeout, env=env)
+    if p.returncode != 0:
+        pytest.fail("compiling with '%s' crashed the process (exit %d):\n%s"
+                    % (pipeline, p.returncode, p.stderr[-3000:]))
+    out = json.loads(p.stdout)
+    diags = [attnres.Diagnostic(*d) for d in out["diags"]]
+    if not out["ok"]:
+        raise attnres.CompileError(out["text"].splitlines()[0], diags)
+    return out["text"], diags

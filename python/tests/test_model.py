@@ -35,7 +35,7 @@ def test_structure(L, S):
     ir = attnres.build_model(L, S, d=16, tokens=4)
     out = attnres.compile(ir)  # parses and verifies
     assert aggregate_source_counts(out) == expected_counts(L, S)
-    assert out.count("func.call @sublayer_") == L
+    assert out.count("call @sublayer_") == L
     blocks = -(-L // S)
     # One block_sum per sublayer after the first of each block.
     assert out.count("attnres.block_sum") == (0 if S == 1 else L - blocks)
