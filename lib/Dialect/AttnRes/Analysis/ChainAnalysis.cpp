@@ -279,7 +279,9 @@ static void findChainsInBlock(Block &block, SmallVectorImpl<Chain> &chains,
                       "extend the same aggregation");
       continue;
     }
-    if (nodes.size() < 2)
+    // At least one sublayer and the final aggregation; a lone aggregation
+    // over [a, f(a)] is not taken for a one-sublayer chain.
+    if (nodes.size() < 2 || (!nodes.front().op && nodes.size() < 3))
       continue;
     Chain chain;
     std::string reason;
@@ -389,6 +391,14 @@ ChainIOModel mlir::attnres::computeIOModel(unsigned numSublayers,
   return m;
 }
 
+/// Prints a byte count without a fraction when it is whole.
+static void printBytes(llvm::raw_ostream &os, double bytes) {
+  if (bytes == static_cast<double>(static_cast<int64_t>(bytes)))
+    os << static_cast<int64_t>(bytes) << " B";
+  else
+    os << llvm::formatv("{0:F1}", bytes) << " B";
+}
+
 std::string mlir::attnres::describeChain(const Chain &chain, unsigned blockSize,
                                          unsigned numBlocks) {
   std::string str;
@@ -396,20 +406,29 @@ std::string mlir::attnres::describeChain(const Chain &chain, unsigned blockSize,
   RankedTensorType type = chain.getSourceType();
   int64_t dim = type.getShape().back();
   unsigned bytes = getElementBytes(type.getElementType());
-  os << chain.getNumSublayers() << " sublayers, block size " << blockSize
-     << ", " << numBlocks << " blocks; D = ";
+  unsigned numSublayers = chain.getNumSublayers();
+  unsigned last = numSublayers - (numBlocks - 1) * blockSize;
+  os << "L = " << numSublayers << " sublayers, S = " << blockSize
+     << ", N = " << numBlocks << " blocks";
+  if (last != blockSize)
+    os << " (last block " << last << ")";
+  os << ", D = ";
   if (ShapedType::isDynamic(dim)) {
     os << "? (bytes not computed)";
     return str;
   }
   ChainIOModel m =
-      computeIOModel(chain.getNumSublayers(), blockSize, numBlocks, dim, bytes);
-  os << dim << ", " << type.getElementType() << " (" << bytes
-     << " B/element); bytes moved per token per sublayer: full "
-     << llvm::formatv("{0:F1}", m.full) << " B, block "
-     << llvm::formatv("{0:F1}", m.block) << " B, two-phase "
-     << llvm::formatv("{0:F1}", m.twoPhase) << " B (standard residual "
-     << llvm::formatv("{0:F1}", m.residual) << " B)";
+      computeIOModel(numSublayers, blockSize, numBlocks, dim, bytes);
+  os << dim << " " << type.getElementType() << " (" << bytes
+     << " B/element); bytes moved per token per sublayer: Full ";
+  printBytes(os, m.full);
+  os << ", naive block ";
+  printBytes(os, m.block);
+  os << ", two-phase ";
+  printBytes(os, m.twoPhase);
+  os << " (standard residual ";
+  printBytes(os, m.residual);
+  os << ")";
   return str;
 }
 

@@ -1,5 +1,4 @@
-//===- FuseSummaries.cpp - Block AttnRes to the two-phase form
-//-------------===//
+//===- FuseSummaries.cpp - Block AttnRes to the two-phase form ------------===//
 //
 // Part of the attnres project.
 //
@@ -295,9 +294,10 @@ struct FuseSummariesPass
             chain.final.getLoc(),
             "attnres-fuse-summaries: " + describeChain(chain, s, n) +
                 "; sources per aggregation: " +
-                formatSourceCounts(chain.getSourceCounts()) + "; emitted " +
-                std::to_string(n + 1) + " inv_rms, " + std::to_string(scores) +
-                " block_score, " + std::to_string(l - n) + " merge");
+                formatSourceCounts(chain.getSourceCounts()) +
+                "; two-phase form: " + std::to_string(n + 1) + " inv_rms, " +
+                std::to_string(scores) + " block_score, " +
+                std::to_string(l - n) + " merge");
       }
       fuser.run();
     }
