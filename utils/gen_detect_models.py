@@ -155,6 +155,88 @@ class Linalg:
                           "%r = arith.mulf %a0, %sg : f32", "linalg.yield %r : f32"], "silu")
         return self.matmul(a, w2, T, F, D)
 
+    def aggregate(self, srcs, w, g, v):
+        """AttnRes written in primitives (spec section 2). v: variant dict."""
+        T, D, n = self.T, self.D, len(srcs)
+        e = self.e
+        S, X = tt(n, T, D), tt(T, D)
+        ID3 = "affine_map<(d0, d1, d2) -> (d0, d1, d2)>"
+        R01 = "affine_map<(d0, d1, d2) -> (d0, d1)>"
+        C2 = "affine_map<(d0, d1, d2) -> (d2)>"
+        O12 = "affine_map<(d0, d1, d2) -> (d1, d2)>"
+        if v["stack"] == "insert":
+            cur = self.empty(n, T, D)
+            for i, x in enumerate(srcs):
+                nx = e.tmp("st")
+                e.emit(f"{nx} = tensor.insert_slice {x} into {cur}[{i}, 0, 0] [1, {T}, {D}] [1, 1, 1] : {X} into {S}")
+                cur = nx
+            V = cur
+        else:
+            exs = []
+            for x in srcs:
+                ex = e.tmp("ex")
+                e.emit(f"{ex} = tensor.expand_shape {x} [[0, 1], [2]] output_shape [1, {T}, {D}] : {X} into {tt(1, T, D)}")
+                exs.append(ex)
+            V = e.tmp("st")
+            e.emit(f"{V} = tensor.concat dim(0) {', '.join(exs)} : ({', '.join([tt(1, T, D)] * n)}) -> {S}")
+        P3 = ["parallel"] * 3
+        RED = ["parallel", "parallel", "reduction"]
+        sq = self.generic([(V, S)], (self.empty(n, T, D), S), [ID3, ID3], P3,
+                          ["%r = arith.mulf %a0, %a0 : f32", "linalg.yield %r : f32"], "sq")
+        ss = self.generic([(sq, S)], (self.zeros(n, T), tt(n, T)), [ID3, R01], RED,
+                          ["%r = arith.addf %a0, %acc : f32", "linalg.yield %r : f32"], "ss")
+        r = self.generic([(ss, tt(n, T))], (self.empty(n, T), tt(n, T)), [ID2, ID2], ["parallel", "parallel"],
+                         [f"%dd = arith.constant {float(D):e} : f32", f"%ep = arith.constant {self.eps:e} : f32",
+                          "%m = arith.divf %a0, %dd : f32", "%s = arith.addf %m, %ep : f32",
+                          "%r = math.rsqrt %s : f32", "linalg.yield %r : f32"], "rs")
+        if v["gain"] == "separate" and v["order"] == "normfirst":
+            kn = self.generic([(V, S), (r, tt(n, T)), (g, tt(D))], (self.empty(n, T, D), S), [ID3, R01, C2, ID3], P3,
+                              ["%m = arith.mulf %a0, %a1 : f32", "%r = arith.mulf %m, %a2 : f32",
+                               "linalg.yield %r : f32"], "kn")
+            z = self.generic([(w, tt(D)), (kn, S)], (self.zeros(n, T), tt(n, T)), [C2, ID3, R01], RED,
+                             ["%m = arith.mulf %a0, %a1 : f32", "%r = arith.addf %m, %acc : f32",
+                              "linalg.yield %r : f32"], "z")
+        else:
+            if v["gain"] == "separate":
+                dot = self.generic([(V, S), (w, tt(D)), (g, tt(D))], (self.zeros(n, T), tt(n, T)), [ID3, C2, C2, R01],
+                                   RED, ["%m = arith.mulf %a0, %a1 : f32", "%m2 = arith.mulf %m, %a2 : f32",
+                                         "%r = arith.addf %m2, %acc : f32", "linalg.yield %r : f32"], "dot")
+            else:
+                q = w
+                if v["gain"] == "folded":
+                    M1 = "affine_map<(d0) -> (d0)>"
+                    q = self.generic([(w, tt(D)), (g, tt(D))], (self.empty(D), tt(D)), [M1, M1, M1], ["parallel"],
+                                     ["%r = arith.mulf %a0, %a1 : f32", "linalg.yield %r : f32"], "wg")
+                dot = self.generic([(q, tt(D)), (V, S)], (self.zeros(n, T), tt(n, T)), [C2, ID3, R01], RED,
+                                   ["%m = arith.mulf %a1, %a0 : f32", "%r = arith.addf %acc, %m : f32",
+                                    "linalg.yield %r : f32"], "dot")
+            z = self.generic([(r, tt(n, T)), (dot, tt(n, T))], (self.empty(n, T), tt(n, T)), [ID2, ID2, ID2],
+                             ["parallel", "parallel"], ["%r = arith.mulf %a1, %a0 : f32", "linalg.yield %r : f32"], "z")
+        COLT = "affine_map<(d0, d1) -> (d1)>"
+        DRED = ["reduction", "parallel"]
+        zs = z
+        if v["softmax"] == "max":
+            ninf = e.tmp("ninf")
+            e.emit(f"{ninf} = arith.constant -3.4e38 : f32")
+            mx0 = e.tmp("mx0")
+            e.emit(f"{mx0} = linalg.fill ins({ninf} : f32) outs({self.empty(T)} : {tt(T)}) -> {tt(T)}")
+            m = self.generic([(z, tt(n, T))], (mx0, tt(T)), [ID2, COLT], DRED,
+                             ["%r = arith.maximumf %a0, %acc : f32", "linalg.yield %r : f32"], "mx")
+            ex = self.generic([(z, tt(n, T)), (m, tt(T))], (self.empty(n, T), tt(n, T)), [ID2, COLT, ID2],
+                              ["parallel", "parallel"],
+                              ["%d = arith.subf %a0, %a1 : f32", "%r = math.exp %d : f32", "linalg.yield %r : f32"], "ex")
+        else:
+            ex = self.generic([(z, tt(n, T))], (self.empty(n, T), tt(n, T)), [ID2, ID2], ["parallel", "parallel"],
+                              ["%r = math.exp %a0 : f32", "linalg.yield %r : f32"], "ex")
+        sm = self.generic([(ex, tt(n, T))], (self.zeros(T), tt(T)), [ID2, COLT], DRED,
+                          ["%r = arith.addf %a0, %acc : f32", "linalg.yield %r : f32"], "sm")
+        a = self.generic([(ex, tt(n, T)), (sm, tt(T))], (self.empty(n, T), tt(n, T)), [ID2, COLT, ID2],
+                         ["parallel", "parallel"], ["%r = arith.divf %a0, %a1 : f32", "linalg.yield %r : f32"], "a")
+        return self.generic([(a, tt(n, T)), (V, S)], (self.zeros(T, D), X), [R01, ID3, O12],
+                            ["reduction", "parallel", "parallel"],
+                            ["%m = arith.mulf %a0, %a1 : f32", "%r = arith.addf %acc, %m : f32",
+                             "linalg.yield %r : f32"], "agg")
+
     def add(self, x, y, i):
         T, D = self.T, self.D
         style = self.add_style if self.add_style != "mixed" else ["generic", "named", "arith"][i % 3]
@@ -252,6 +334,41 @@ class Tosa:
         a = self.mul(u, tt(1, T, F), sg, tt(1, T, F), tt(1, T, F))
         return self.matmul(a, w2, T, F, D)
 
+    def aggregate(self, srcs, w, g, v):
+        T, D, n = self.T, self.D, len(srcs)
+        S, X, Z = tt(n, T, D), tt(1, T, D), tt(n, T, 1)
+        R = tt(1, T, 1)
+        V = self.op(f"tosa.concat {', '.join(srcs)} {{axis = 0 : i32}}", f"({', '.join([X] * n)}) -> {S}", "st")
+        sq = self.mul(V, S, V, S, S)
+        ss = self.op(f"tosa.reduce_sum {sq} {{axis = 2 : i32}}", f"({S}) -> {Z}", "ss")
+        ms = self.mul(ss, Z, "%invd", tt(1, 1, 1), Z)
+        ad = self.op(f"tosa.add {ms}, %eps", f"({Z}, {tt(1, 1, 1)}) -> {Z}", "ad")
+        r = self.op(f"tosa.rsqrt {ad}", f"({Z}) -> {Z}", "r")
+        if v["order"] == "normfirst":
+            kn = self.mul(V, S, r, Z, S)
+            kg = self.mul(kn, S, g, tt(1, 1, D), S) if v["gain"] == "separate" else kn
+            q = w
+            if v["gain"] == "folded":
+                q = self.mul(w, tt(1, 1, D), g, tt(1, 1, D), tt(1, 1, D))
+            zz = self.mul(kg, S, q, tt(1, 1, D), S)
+            z = self.op(f"tosa.reduce_sum {zz} {{axis = 2 : i32}}", f"({S}) -> {Z}", "z")
+        else:
+            q = self.mul(w, tt(1, 1, D), g, tt(1, 1, D), tt(1, 1, D)) if v["gain"] != "prefolded" else w
+            vq = self.mul(q, tt(1, 1, D), V, S, S)
+            dot = self.op(f"tosa.reduce_sum {vq} {{axis = 2 : i32}}", f"({S}) -> {Z}", "dot")
+            z = self.mul(r, Z, dot, Z, Z)
+        if v["softmax"] == "max":
+            m = self.op(f"tosa.reduce_max {z} {{axis = 0 : i32}}", f"({Z}) -> {R}", "mx")
+            d = self.op(f"tosa.sub {z}, {m}", f"({Z}, {R}) -> {Z}", "d")
+        else:
+            d = z
+        ex = self.op(f"tosa.exp {d}", f"({Z}) -> {Z}", "ex")
+        sm = self.op(f"tosa.reduce_sum {ex} {{axis = 0 : i32}}", f"({Z}) -> {R}", "sm")
+        rc = self.op(f"tosa.reciprocal {sm}", f"({R}) -> {R}", "rc")
+        a = self.mul(ex, Z, rc, R, Z)
+        wv = self.mul(a, Z, V, S, S)
+        return self.op(f"tosa.reduce_sum {wv} {{axis = 0 : i32}}", f"({S}) -> {X}", "agg")
+
     def add(self, x, y, i):
         X = tt(1, self.T, self.D)
         a, b = (x, y) if i % 2 == 0 else (y, x)
@@ -295,6 +412,13 @@ def gen(args):
     gfinal = ("%gf", tt(D) if form == "linalg" else tt(1, 1, D))
     if args.final != "none":
         params.append(gfinal)
+    vec = tt(D) if form == "linalg" else tt(1, 1, D)
+    variant = {"stack": args.stack, "gain": args.gain, "order": args.order, "softmax": args.softmax}
+    if args.attnres:
+        for l in range(1, L + 1):
+            params.append((f"%q{l}", vec))
+            if args.gain != "prefolded":
+                params.append((f"%g{l}", vec))
 
     # Sublayer functions for the call form.
     if args.calls:
@@ -319,15 +443,22 @@ def gen(args):
         B.consts()
     h = "%x"
     outs = []
+    outs_y = []
     for l, kind in enumerate(kinds):
         ws = [f"%w{l}_{j}" for j in range(len(weight_types(kind, form, D, F)))]
         e.lines.append(f"    // sublayer {l}: {kind}")
+        if args.attnres and l > 0:
+            e.lines.append(f"    // AttnRes aggregation {l} in primitives")
+            h = B.aggregate(["%x"] + outs_y, f"%q{l}", f"%g{l}" if args.gain != "prefolded" else None, variant)
         if args.calls:
             y = e.tmp("y")
             wts = weight_types(kind, form, D, F)
             e.emit(f"{y} = func.call @{kind}_{args.norm}({h}, {', '.join(ws)}) : ({X}, {', '.join(wts)}) -> {X}")
         else:
             y = sublayer_body(B, kind, args.norm, h, ws)
+        outs_y.append(y)
+        if args.attnres:
+            continue
         hn = B.add(h, y, l)
         if args.postnorm:
             hn = (B.rmsnorm if args.norm == "rms" else B.layernorm)(hn, ws[0])
@@ -337,6 +468,9 @@ def gen(args):
             outs.append(hn)
         h = hn
     e.lines.append("    // final")
+    if args.attnres:
+        e.lines.append("    // final AttnRes aggregation in primitives")
+        h = B.aggregate(["%x"] + outs_y, f"%q{L}", f"%g{L}" if args.gain != "prefolded" else None, variant)
     if args.final == "rms":
         res = B.rmsnorm(h, gfinal[0])
     elif args.final == "layer":
@@ -380,6 +514,11 @@ def main():
     p.add_argument("--side-effect-at", type=int, default=None)
     p.add_argument("--keep-at", type=int, default=None, help="also return h_{l+1}")
     p.add_argument("--name", default="forward")
+    p.add_argument("--attnres", action="store_true", help="Full AttnRes in primitives instead of residual adds")
+    p.add_argument("--stack", choices=["insert", "concat"], default="insert")
+    p.add_argument("--gain", choices=["separate", "folded", "prefolded"], default="separate")
+    p.add_argument("--order", choices=["normfirst", "dotfirst"], default="normfirst")
+    p.add_argument("--softmax", choices=["max", "nomax"], default="max")
     args = p.parse_args()
     sys.stdout.write(gen(args))
 

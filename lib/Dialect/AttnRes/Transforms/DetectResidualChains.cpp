@@ -362,6 +362,11 @@ bool DetectResidualChainsPass::tryRaise(Operation *stack, func::FuncOp fn,
   auto srcType = cast<RankedTensorType>(sources.front().getType());
   int64_t dim = srcType.getShape().back();
   OpSet dep = forwardSlice(sources, block);
+  // Ops that compute the sources are not part of the aggregation.
+  llvm::DenseSet<Operation *> ancestors;
+  for (Value src : sources)
+    for (Operation *o : backwardSlice(src, block))
+      ancestors.insert(o);
   llvm::SmallPtrSet<Value, 8> sourceSet(sources.begin(), sources.end());
 
   int tried = 0;
@@ -377,7 +382,7 @@ bool DetectResidualChainsPass::tryRaise(Operation *stack, func::FuncOp fn,
         continue;
       OpSet g;
       for (Operation *o : bwd)
-        if (dep.contains(o))
+        if (dep.contains(o) && !ancestors.contains(o))
           g.insert(o);
       // Leaves: sources, up to two feature vectors, constants.
       SmallVector<Value> vectors;
@@ -557,7 +562,8 @@ bool DetectResidualChainsPass::tryRaise(Operation *stack, func::FuncOp fn,
       auto agg = AggregateOp::create(b, loc, query, gainV, sources,
                                      static_cast<float>(epsCands[best]));
       h.replaceAllUsesWith(agg.getResult());
-      for (Operation *o : llvm::reverse(inProgramOrder(g)))
+      SmallVector<Operation *> ordered = inProgramOrder(g);
+      for (Operation *o : llvm::reverse(ordered))
         if (o->use_empty() && isMemoryEffectFree(o)) {
           erased.insert(o);
           o->erase();
