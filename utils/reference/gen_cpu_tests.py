@@ -3,9 +3,10 @@
 
 Part of the attnres project. Usage:
 
-    python3 utils/reference/gen_cpu_tests.py [OUTPUT_DIR]
+    python3 utils/reference/gen_cpu_tests.py [--check] [OUTPUT_DIR]
 
-(default OUTPUT_DIR: test/Integration/CPU next to this repository's utils/).
+(default OUTPUT_DIR: test/Integration/CPU next to this repository's utils/;
+--check compares instead of writing and fails on a stale file).
 Every test is a self-contained .mlir file: random storage values (fixed seed,
 written in the file header; never zero) as dense constants, the attnres ops
 under test, and one printMemrefF32 per checked result. Its `// REF:` lines
@@ -223,11 +224,15 @@ def gen_block_score(name, desc, seed, dtype, s, n, shape, inv_rms=None,
     tok = list(shape[:-1])
     rconsts = []
     if inv_rms == "const":
+        # Positive values of the right magnitude that are not the inverse
+        # RMS of the sources: the reference uses them as given, so a lowering
+        # that recomputes them fails.
         for i in range(n):
-            true_r = ref.inv_rms(ref.round_to_dtype(t.values(shape, scales[i]),
-                                                    dtype), eps)
+            plausible = ref.inv_rms(
+                ref.round_to_dtype(t.values(shape, scales[i]), dtype), eps)
             rconsts.append(t.const(
-                "r%d" % i, true_r * t.rng.uniform(0.5, 2.0, size=tok), "f32"))
+                "r%d" % i, plausible * t.rng.uniform(0.5, 2.0, size=tok),
+                "f32"))
     ds = dyn_shape(shape, dyn_leading, False)
     bd = [t.cast(b, shape, ds, dtype) for b in bs]
     rd = []
@@ -473,11 +478,33 @@ def all_tests():
 
 
 def main():
+    args = sys.argv[1:]
+    check = "--check" in args
+    args = [a for a in args if a != "--check"]
     here = os.path.dirname(os.path.abspath(__file__))
-    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    outdir = args[0] if args else os.path.join(
         here, "..", "..", "test", "Integration", "CPU")
-    os.makedirs(outdir, exist_ok=True)
     tests = all_tests()
+    if check:
+        # Compare with the committed files instead of writing them.
+        stale = []
+        for t in tests:
+            path = os.path.join(outdir, t.name + ".mlir")
+            try:
+                with open(path) as f:
+                    same = f.read() == t.text()
+            except OSError:
+                same = False
+            if not same:
+                stale.append(t.name + ".mlir")
+        if stale:
+            print("stale or missing generated tests in %s (regenerate with "
+                  "utils/reference/gen_cpu_tests.py): %s" %
+                  (os.path.normpath(outdir), ", ".join(stale)))
+            sys.exit(1)
+        print("%d generated tests up to date" % len(tests))
+        return
+    os.makedirs(outdir, exist_ok=True)
     for t in tests:
         with open(os.path.join(outdir, t.name + ".mlir"), "w") as f:
             f.write(t.text())
