@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Bounded libFuzzer run of tools/attnres-fuzz (ASan + UBSan), seeded from the
+# lit tests' .mlir files. Part of the attnres project; see docs/reliability.md.
+#
+#   scripts/fuzz.sh [-t SECONDS] [-b BUILD_DIR] [-j JOBS] [--no-build]
+#
+# Configures BUILD_DIR (default build-fuzz) with clang-22,
+# -DATTNRES_ENABLE_FUZZER=ON -DATTNRES_ENABLE_SANITIZERS=ON, builds
+# attnres-fuzz, builds a seed corpus (every .mlir under test/, split at
+# `// -----` so that each case is one seed, RUN/CHECK comment lines stripped),
+# runs libFuzzer for -max_total_time=SECONDS (default 60, or $FUZZ_TIME) and
+# prints the number of executions. A crash is saved under
+# BUILD_DIR/fuzz/crashes/ and copied to test/Fuzz/new/ (turn it into a
+# regression test there: see test/Fuzz/README.md). Exit status 1 on a crash.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TIME=${FUZZ_TIME:-60}
+BUILD_DIR=${ATTNRES_FUZZ_BUILD_DIR:-build-fuzz}
+JOBS=${FUZZ_JOBS:-2}
+BUILD=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    -t) TIME=$2; shift 2 ;;
+    -b) BUILD_DIR=$2; shift 2 ;;
+    -j) JOBS=$2; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    *) echo "usage: $0 [-t SECONDS] [-b BUILD_DIR] [-j JOBS] [--no-build]" >&2; exit 2 ;;
+  esac
+done
+case $BUILD_DIR in /*) ;; *) BUILD_DIR=$ROOT/$BUILD_DIR ;; esac
+
+if [ $BUILD = 1 ]; then
+  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+    cmake -G Ninja -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
+      -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
+      -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
+      -DPython3_EXECUTABLE=/usr/bin/python3 -DPYTHON_EXECUTABLE=/usr/bin/python3 \
+      -DATTNRES_ENABLE_FUZZER=ON -DATTNRES_ENABLE_SANITIZERS=ON
+  fi
+  ninja -C "$BUILD_DIR" -j"$JOBS" attnres-fuzz
+fi
+FUZZ=$BUILD_DIR/bin/attnres-fuzz
+[ -x "$FUZZ" ] || { echo "fuzz.sh: $FUZZ not built" >&2; exit 2; }
+
+# Seed corpus: one file per `// -----` case of every lit .mlir file.
+SEEDS=$BUILD_DIR/fuzz/seeds
+CORPUS=$BUILD_DIR/fuzz/corpus
+CRASHES=$BUILD_DIR/fuzz/crashes
+mkdir -p "$SEEDS" "$CORPUS" "$CRASHES"
+/usr/bin/python3 - "$ROOT/test" "$SEEDS" <<'PY'
+import hashlib, os, re, sys
+src, out = sys.argv[1], sys.argv[2]
+n = 0
+for d, _, files in os.walk(src):
+    for f in files:
+        if not f.endswith(".mlir"):
+            continue
+        text = open(os.path.join(d, f), errors="replace").read()
+        for case in re.split(r"^// -----.*$", text, flags=re.M):
+            lines = [l for l in case.splitlines()
+                     if not re.match(r"\s*//\s*(RUN|CHECK|REQUIRES|UNSUPPORTED|XFAIL|DEFINE|REF|expected-)", l)]
+            body = "\n".join(lines).strip() + "\n"
+            if len(body) < 8 or len(body) > 64 * 1024:
+                continue
+            h = hashlib.sha1(body.encode()).hexdigest()[:16]
+            open(os.path.join(out, h + ".mlir"), "w").write(body)
+            n += 1
+print("fuzz.sh: %d seed cases from %s" % (n, src))
+PY
+
+LOG=$BUILD_DIR/fuzz/fuzz.log
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+set +e
+"$FUZZ" "$CORPUS" "$SEEDS" -max_total_time="$TIME" -timeout=25 -rss_limit_mb=4096 \
+  -max_len=65536 -print_final_stats=1 -artifact_prefix="$CRASHES/" \
+  -dict="$ROOT/tools/attnres-fuzz/mlir.dict" 2>&1 | tee "$LOG" | \
+  grep -Ev '^#[0-9]+\s+(NEW|REDUCE|pulse)' 
+rc=${PIPESTATUS[0]}
+set -e
+execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$LOG" | grep -Eo '[0-9]+$' | tail -1)
+echo "fuzz.sh: ${execs:-?} executions in ${TIME}s (exit status $rc)"
+if [ "$rc" != 0 ]; then
+  mkdir -p "$ROOT/test/Fuzz/new"
+  for f in "$CRASHES"/*; do
+    [ -f "$f" ] && cp "$f" "$ROOT/test/Fuzz/new/$(basename "$f").mlir" && \
+      echo "fuzz.sh: crash input saved as test/Fuzz/new/$(basename "$f").mlir"
+  done
+  exit 1
+fi
