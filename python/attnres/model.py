@@ -43,7 +43,8 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
       d: D, the hidden size.
       dtype: storage type ``f32``, ``f16`` or ``bf16`` (torch dtypes accepted).
       tokens: the token dimensions, an int T or a tuple such as (B, T); every
-        source is ``tensor<tokens x D x dtype>``.
+        source is ``tensor<tokens x D x dtype>``. ``None`` is a dynamic
+        dimension (``?``).
       sublayer: ``"call"``: sublayer ``l`` is ``func.call @sublayer_<l>`` of a
         private declaration (a placeholder for attention or MLP);
         ``"linear"``: sublayer ``l`` is ``linalg.matmul`` of its input with
@@ -69,16 +70,17 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
         raise ValueError("sublayer must be one of %s, got %r" % (_SUBLAYERS, sublayer))
     if not (epsilon >= 0.0 and epsilon != float("inf")):
         raise ValueError("epsilon must be finite and non-negative, got %r" % (epsilon,))
-    tok = [tokens] if isinstance(tokens, int) else list(tokens)
-    if not tok or any(not isinstance(t, int) or t < 1 for t in tok):
-        raise ValueError("tokens must be a positive int or a tuple of them, got %r" % (tokens,))
-    if sublayer == "linear" and len(tok) != 1:
-        raise ValueError("sublayer='linear' needs a 1-D tokens (T), got %r" % (tokens,))
+    tok = [tokens] if isinstance(tokens, int) or tokens is None else list(tokens)
+    if not tok or any(t is not None and (not isinstance(t, int) or t < 1) for t in tok):
+        raise ValueError("tokens must be a positive int or None (dynamic), or a "
+                         "tuple of them, got %r" % (tokens,))
+    if sublayer == "linear" and (len(tok) != 1 or tok[0] is None):
+        raise ValueError("sublayer='linear' needs a static 1-D tokens (T), got %r" % (tokens,))
     if not func_name.replace("_", "a").isalnum():
         raise ValueError("func_name must be an identifier, got %r" % (func_name,))
 
     L, S, E = num_sublayers, block_size, _dtype_name(dtype)
-    src_t = "tensor<%sx%dx%s>" % ("x".join(map(str, tok)), d, E)
+    src_t = "tensor<%sx%dx%s>" % ("x".join("?" if t is None else str(t) for t in tok), d, E)
     vec_t = "tensor<%dx%s>" % (d, E)
     stack_t = "tensor<%dx%dx%s>" % (L + 1, d, E)
     w_t = "tensor<%dx%dx%dx%s>" % (L, d, d, E)

@@ -167,3 +167,22 @@ def test_gpu_objects_cubin():
 def test_compile_gpu_without_binary_fails():
     with pytest.raises(attnres.CompileError, match="no gpu.binary"):
         attnres.compile_gpu(TWO_SOURCES, "canonicalize")
+
+
+def test_compile_gpu_attnres_model():
+    # Token dimensions dynamic: with static ones convert-attnres-to-gpu
+    # currently emits mismatched gpu.launch_func operands (see
+    # test/Runtime/aot-attnres.test).
+    ir = attnres.build_model(6, 3, d=64, dtype="bf16", tokens=None)
+    art = attnres.compile_gpu(ir, "attnres-lower-to-nvvm{format=isa}")
+    obj = art.object()
+    assert (obj.chip, obj.format) == ("sm_90a", "assembly")
+    ptx = obj.data.decode()
+    assert ".target sm_90a" in ptx
+    entries = re.findall(r"\.entry (\w+)", ptx)
+    assert any("aggregate" in e for e in entries), entries
+    # The host module launches them and keeps the sublayer calls.
+    assert "gpu.binary @%s" % obj.binary_name in art.module_text
+    assert "gpu.launch_func" in art.module_text or "llvm.call @mgpuLaunchKernel" in art.module_text \
+        or "mgpuLaunchKernel" in art.module_text
+    assert "@sublayer_0" in art.module_text

@@ -48,6 +48,11 @@ def test_dtypes_and_token_shapes(dtype):
     assert "tensor<2x3x32x%s>" % dtype in out
 
 
+def test_dynamic_tokens():
+    out = attnres.compile(attnres.build_model(3, 2, d=8, tokens=(None, 5)))
+    assert "tensor<?x5x8xf32>" in out
+
+
 def test_torch_dtype_names():
     torch = pytest.importorskip("torch")
     assert "bf16" in attnres.build_model(2, 1, d=8, dtype=torch.bfloat16)
@@ -56,7 +61,8 @@ def test_torch_dtype_names():
 @pytest.mark.parametrize("kwargs", [
     dict(num_sublayers=0), dict(block_size=0), dict(d=0), dict(dtype="f64"),
     dict(tokens=()), dict(tokens=(2, 0)), dict(sublayer="mlp"), dict(epsilon=-1.0),
-    dict(sublayer="linear", tokens=(2, 3)), dict(func_name="a-b"),
+    dict(sublayer="linear", tokens=(2, 3)), dict(sublayer="linear", tokens=None),
+    dict(func_name="a-b"),
 ])
 def test_invalid_arguments(kwargs):
     args = dict(num_sublayers=4, block_size=2, d=8)
