@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""Numerical robustness cases of the attnres CPU path, with an f32 reference.
+
+Part of the attnres project; see docs/reliability.md.
+
+  robustness.py list
+  robustness.py gen CASE   > case.mlir      (a module whose @main prints results)
+  robustness.py check CASE < runner-output  (exit 1 on mismatch)
+
+Each case holds sources with extreme magnitudes (1e30 and 1e-30 in f32,
+subnormals, 6e4 and subnormals in f16, 1e30 and 1e-35 in bf16, block sums that overflow), all-equal scores, or
+NaN/Inf entries. The reference follows docs/spec.md literally *in f32*
+(numpy float32 arithmetic, spec 0.3): squares of 1e30 overflow to +Inf, so
+r = 1/sqrt(Inf) = 0 and every score is 0; squares of 1e-30 underflow to 0, so
+r = 1/sqrt(eps); a NaN or Inf in a source token makes that token's score NaN
+and the whole output token NaN (spec 0.6); one source is returned as it is
+(A.2). A float64 reference would not overflow and would be wrong here.
+
+Comparison: the NaN pattern must match exactly; infinities must match in
+sign; finite values within tol * (max |ref| of the token) + tol * |ref|, with
+tol 1e-5 (f32), 2e-3 (f16), 1e-2 (bf16) (the output is printed in f32 with 6
+significant digits). The generated constants are given bit-exactly (hex for
+NaN and Inf) and the reference reads them back from the same generator.
+"""
+
+import re
+import sys
+
+import numpy as np
+
+TOL = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
+EPS = np.float32(1e-6)
+
+
+def to_storage(x, dtype):
+    """float64 array -> float32 array holding values exactly representable in
+    the storage type (round to nearest even)."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if dtype == "f32":
+            return x.astype(np.float32)
+        if dtype == "f16":
+            return x.astype(np.float16).astype(np.float32)
+        f = x.astype(np.float32)
+        bits = f.view(np.uint32).astype(np.uint64)
+        nan = np.isnan(f)
+        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
+        out = rounded.view(np.float32)
+        out[nan] = np.float32("nan")
+        return out
+
+
+# --------------------------------------------------------------------------
+# f32 reference (spec A.2, B.1, D.1, E.1).
+
+
+def f32_inv_rms(v):
+    ss = np.sum(v * v, axis=-1, dtype=np.float32)
+    return np.float32(1) / np.sqrt(ss / np.float32(v.shape[-1]) + EPS)
+
+
+def f32_aggregate(w, g, sources):
+    if len(sources) == 1:
+        return sources[0].copy()  # a_0 = 1 exactly (A.2)
+    v = np.stack(sources).astype(np.float32)
+    r = f32_inv_rms(v)
+    wg = (w * g).astype(np.float32)
+    z = r * np.sum(v * wg, axis=-1, dtype=np.float32)
+    m = np.max(z, axis=0)  # NaN propagates
+    e = np.exp(z - m)
+    s = np.sum(e, axis=0, dtype=np.float32)
+    a = e / s
+    return np.sum(a[..., None] * v, axis=0, dtype=np.float32)
+
+
+def f32_block_sum(inputs):
+    acc = inputs[0].astype(np.float32)
+    for x in inputs[1:]:
+        acc = acc + x
+    return acc
+
+
+# --------------------------------------------------------------------------
+# Cases.
+
+
+def rng_for(name):
+    return np.random.default_rng(sum(map(ord, name)) * 7919)
+
+
+def nonzero_vec(rng, d, lo=0.5, hi=1.5):
+    return rng.uniform(lo, hi, d) * rng.choice([-1.0, 1.0], d)
+
+
+def make_cases():
+    cases = {}
+
+    def agg_case(name, dtype, sources, doc, T=3, D=8):
+        rng = rng_for(name)
+        w = to_storage(nonzero_vec(rng, D), dtype)
+        g = to_storage(nonzero_vec(rng, D), dtype)
+        srcs = [to_storage(s, dtype) for s in sources(rng, T, D)]
+        cases[name] = {"op": "aggregate", "dtype": dtype, "w": w, "g": g,
+                       "sources": srcs, "doc": doc}
+
+    def mixed(rng, T, D, scale, n=4):
+        return [rng.standard_normal((T, D)) * scale for _ in range(n)]
+
+    agg_case("huge_f32", "f32", lambda r, T, D: mixed(r, T, D, 1e30),
+             "f32 sources of magnitude 1e30: squares overflow, r = 0, all scores 0, h = mean")
+    agg_case("large_f32", "f32", lambda r, T, D: mixed(r, T, D, 1e17),
+             "f32 sources of magnitude 1e17: squares near 1e34, no overflow")
+    agg_case("mixed_huge_f32", "f32",
+             lambda r, T, D: [r.standard_normal((T, D)) * s for s in (1e30, 1.0, 1e-3, 1e15)],
+             "f32 sources of magnitudes 1e30, 1, 1e-3, 1e15 in one aggregation")
+    agg_case("tiny_f32", "f32", lambda r, T, D: mixed(r, T, D, 1e-30),
+             "f32 sources of magnitude 1e-30: squares underflow to 0, r = 1/sqrt(eps)")
+    agg_case("subnormal_f32", "f32", lambda r, T, D: mixed(r, T, D, 1e-40),
+             "f32 subnormal sources (1e-40)")
+    agg_case("huge_f16", "f16", lambda r, T, D: [np.clip(x, -6e4, 6e4) for x in mixed(r, T, D, 3e4)],
+             "f16 sources up to 6e4 (f16 max 65504); f32 arithmetic does not overflow")
+    agg_case("subnormal_f16", "f16", lambda r, T, D: mixed(r, T, D, 2e-6),
+             "f16 subnormal sources (2e-6 < 6.1e-5)")
+    agg_case("huge_bf16", "bf16", lambda r, T, D: mixed(r, T, D, 1e30),
+             "bf16 sources of magnitude 1e30: squares overflow in f32, r = 0, h = mean")
+    agg_case("tiny_bf16", "bf16", lambda r, T, D: mixed(r, T, D, 1e-35),
+             "bf16 sources of magnitude 1e-35")
+
+    def equal_scores(r, T, D):
+        # v_i = c_i * u with c_i > 0: RMSNorm is scale-invariant, so every
+        # score is the same (up to eps) although the sources differ.
+        u = r.standard_normal((T, D))
+        return [u * c for c in (0.5, 1.0, 2.0, 4.0, 8.0)]
+
+    agg_case("equal_scores_f32", "f32", equal_scores,
+             "f32 positive multiples of one vector: all scores equal, h = mean")
+    agg_case("equal_scores_bf16", "bf16", equal_scores,
+             "bf16 positive multiples of one vector: all scores equal")
+    agg_case("identical_f16", "f16", lambda r, T, D: [r.standard_normal((T, D))] * 6,
+             "f16 six identical sources: h = the source")
+    agg_case("zero_token_f32", "f32",
+             lambda r, T, D: [np.where(np.arange(T)[:, None] == 1, 0.0, r.standard_normal((T, D)))
+                              for _ in range(3)],
+             "f32 token 1 all zeros in every source (r = 1/sqrt(eps), score 0)")
+
+    def with_special(values, kind):
+        def make(r, T, D):
+            srcs = [r.standard_normal((T, D)) for _ in range(3)]
+            for (src, tok, d), val in zip(values, kind):
+                srcs[src][tok, d] = val
+            return srcs
+        return make
+
+    agg_case("nan_f32", "f32", with_special([(1, 0, 3)], [np.nan]),
+             "f32 NaN in source 1 token 0: token 0 is NaN, tokens 1, 2 finite")
+    agg_case("inf_f32", "f32", with_special([(0, 2, 0)], [np.inf]),
+             "f32 +Inf in source 0 token 2: token 2 is NaN (Inf*0 or Inf-Inf)")
+    agg_case("neg_inf_f16", "f16", with_special([(2, 1, 5)], [-np.inf]),
+             "f16 -Inf in source 2 token 1: token 1 is NaN")
+    agg_case("nan_inf_bf16", "bf16", with_special([(0, 0, 0), (1, 2, 7)], [np.nan, np.inf]),
+             "bf16 NaN in token 0 and Inf in token 2: those tokens NaN, token 1 finite")
+    agg_case("one_source_inf_f32", "f32",
+             lambda r, T, D: [np.where((np.arange(T)[:, None] == 0) & (np.arange(D) == 2), np.inf,
+                                       r.standard_normal((T, D)))],
+             "f32 one source holding +Inf: h = the source bit for bit (A.2)")
+    agg_case("one_source_nan_bf16", "bf16",
+             lambda r, T, D: [np.where((np.arange(T)[:, None] == 1) & (np.arange(D) == 4), np.nan,
+                                       r.standard_normal((T, D)))],
+             "bf16 one source holding NaN: h = the source (A.2)")
+
+    def bs_case(name, dtype, doc, specials):
+        rng = rng_for(name)
+        T, D = 3, 8
+        ins = [rng.standard_normal((T, D)) * 1e38 if dtype != "f16" else
+               rng.standard_normal((T, D)) * 3e4 for _ in range(3)]
+        for (i, tok, d), val in specials:
+            ins[i][tok, d] = val
+        cases[name] = {"op": "block_sum", "dtype": dtype,
+                       "sources": [to_storage(x, dtype) for x in ins], "doc": doc}
+
+    bs_case("block_sum_overflow_f32", "f32",
+            "f32 block_sum of values near 1e38: overflow to +-Inf as f32 addition does; Inf + -Inf = NaN",
+            [((0, 0, 0), np.inf), ((1, 0, 0), -np.inf), ((2, 1, 1), np.nan)])
+    bs_case("block_sum_overflow_f16", "f16",
+            "f16 block_sum near 3e4: sums above 65504 round to Inf in f16",
+            [((0, 2, 3), np.inf)])
+    return cases
+
+
+# --------------------------------------------------------------------------
+# Module generation.
+
+HEX = {"f32": ("0x7FC00000", "0x7F800000", "0xFF800000"),
+       "f16": ("0x7E00", "0x7C00", "0xFC00"),
+       "bf16": ("0x7FC0", "0x7F80", "0xFF80")}
+
+
+def lit(x, dtype):
+    if np.isnan(x):
+        return HEX[dtype][0]
+    if np.isinf(x):
+        return HEX[dtype][1] if x > 0 else HEX[dtype][2]
+    return "%.9e" % float(x)
+
+
+def dense(a, dtype):
+    def nest(a):
+        if a.ndim == 1:
+            return "[" + ", ".join(lit(x, dtype) for x in a) + "]"
+        return "[" + ", ".join(nest(x) for x in a) + "]"
+    shape = "x".join(map(str, a.shape))
+    return "dense<%s> : tensor<%sx%s>" % (nest(a), shape, dtype)
+
+
+def gen(name, c):
+    dt = c["dtype"]
+    T, D = c["sources"][0].shape
+    ty = "tensor<%dx%dx%s>" % (T, D, dt)
+    ty32 = "tensor<%dx%dxf32>" % (T, D)
+    o = ["// Generated by utils/property/robustness.py gen %s: %s" % (name, c["doc"]),
+         "func.func private @printMemrefF32(tensor<*xf32>)", "",
+         "func.func @main() {"]
+    for i, s in enumerate(c["sources"]):
+        o.append("  %%v%d = arith.constant %s" % (i, dense(s, dt)))
+    names = ", ".join("%%v%d" % i for i in range(len(c["sources"])))
+    if c["op"] == "aggregate":
+        o.append("  %%w = arith.constant %s" % dense(c["w"], dt))
+        o.append("  %%g = arith.constant %s" % dense(c["g"], dt))
+        o.append("  %%h = attnres.aggregate %%w, %%g over %s {epsilon = 1.0e-06 : f32} : %s"
+                 % (names, ty))
+    else:
+        o.append("  %%h = attnres.block_sum %s : %s" % (names, ty))
+    if dt == "f32":
+        o.append("  %%u = tensor.cast %%h : %s to tensor<*xf32>" % ty)
+    else:
+        o.append("  %%e = tensor.empty() : %s" % ty32)
+        o.append("  %%x = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, "
+                 "affine_map<(i, j) -> (i, j)>], iterator_types = [\"parallel\", \"parallel\"]} "
+                 "ins(%%h : %s) outs(%%e : %s) {" % (ty, ty32))
+        o.append("  ^bb0(%%a: %s, %%b: f32):" % dt)
+        o.append("    %%f = arith.extf %%a : %s to f32" % dt)
+        o.append("    linalg.yield %f : f32")
+        o.append("  } -> %s" % ty32)
+        o.append("  %%u = tensor.cast %%x : %s to tensor<*xf32>" % ty32)
+    o.append("  func.call @printMemrefF32(%u) : (tensor<*xf32>) -> ()")
+    o.append("  return")
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
+def reference(c):
+    with np.errstate(all="ignore"):
+        if c["op"] == "aggregate":
+            h = f32_aggregate(c["w"], c["g"], c["sources"])
+        else:
+            h = f32_block_sum(c["sources"])
+        return to_storage(h.astype(np.float64), c["dtype"]).astype(np.float64)
+
+
+def parse_output(text):
+    idx = text.find("data =")
+    if idx < 0:
+        sys.exit("robustness: no printMemrefF32 output")
+    nums = re.findall(r"-?(?:nan|inf|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)", text[idx + 6:])
+    return np.array([float(x) for x in nums], dtype=np.float64)
+
+
+def check(name, c, text):
+    want = reference(c)
+    got = parse_output(text).reshape(want.shape) if parse_output(text).size == want.size \
+        else None
+    if got is None:
+        print("FAIL %s: printed %d values, expected %d" % (name, parse_output(text).size, want.size))
+        return 1
+    tol = TOL[c["dtype"]]
+    np.seterr(all="ignore")
+    fin = np.where(np.isfinite(want), np.abs(want), 0.0)
+    scale = np.max(fin, axis=-1, keepdims=True)
+    bad = np.zeros(want.shape, bool)
+    bad |= np.isnan(want) != np.isnan(got)
+    inf = np.isinf(want)
+    bad |= inf & ~(got == want)
+    bad |= np.isinf(got) & ~inf
+    both = np.isfinite(want) & np.isfinite(got)
+    err = np.where(both, np.abs(got - want), 0.0)
+    bad |= both & (err > tol * scale + tol * np.abs(np.where(both, want, 0.0)))
+    print("%s (%s): %d NaN and %d Inf expected; %s" % (
+        name, c["doc"], int(np.isnan(want).sum()), int(inf.sum()),
+        "%d of %d elements wrong" % (bad.sum(), want.size) if bad.any() else "all match"))
+    for i in np.argwhere(bad)[:8]:
+        i = tuple(int(x) for x in i)
+        print("  at %s: got %r, reference %r" % (i, got[i], want[i]))
+    print("FAIL" if bad.any() else "PASS")
+    return 1 if bad.any() else 0
+
+
+def main():
+    cases = make_cases()
+    if len(sys.argv) >= 2 and sys.argv[1] == "list":
+        for n, c in cases.items():
+            print("%-24s %s" % (n, c["doc"]))
+        return 0
+    if len(sys.argv) != 3 or sys.argv[1] not in ("gen", "check") or sys.argv[2] not in cases:
+        sys.exit("usage: robustness.py list | gen CASE | check CASE < output")
+    name = sys.argv[2]
+    if sys.argv[1] == "gen":
+        sys.stdout.write(gen(name, cases[name]))
+        return 0
+    return check(name, cases[name], sys.stdin.read())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
