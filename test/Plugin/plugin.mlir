@@ -1,6 +1,7 @@
 // Debian's mlir-opt loads the attnres dialect and passes from the plugin:
 // the ops parse, the dialect's folds run under canonicalize, and attnres
 // passes and pipelines are found by name inside --pass-pipeline.
+// UNSUPPORTED: asan
 
 // RUN: %mlir_opt %s --load-dialect-plugin=%attnres_plugin \
 // RUN:   --load-pass-plugin=%attnres_plugin \
