@@ -25,7 +25,12 @@ class Emitter:
         self.n += 1
         return f"%v{self.n}_{hint}"
 
+    pending = None
+
     def emit(self, s):
+        if self.pending and s.startswith("%"):
+            self.lines.append("    // expected-remark@+1 {{" + self.pending + "}}")
+            self.pending = None
         self.lines.append("    " + s)
 
 
@@ -242,13 +247,14 @@ class Linalg:
         style = self.add_style if self.add_style != "mixed" else ["generic", "named", "arith"][i % 3]
         a, b = (x, y) if i % 2 == 0 else (y, x)  # both operand orders
         v = self.e.tmp("h")
+        out = self.empty(T, D)
+        self.e.pending = getattr(self, "remark", None)
         if style == "generic":
-            self.e.lines.append("")
-            return self.generic([(a, tt(T, D)), (b, tt(T, D))], (self.empty(T, D), tt(T, D)), [ID2] * 3,
+            return self.generic([(a, tt(T, D)), (b, tt(T, D))], (out, tt(T, D)), [ID2] * 3,
                                 ["parallel", "parallel"], ["%r = arith.addf %a0, %a1 : f32", "linalg.yield %r : f32"],
                                 "h")
         if style == "named":
-            self.e.emit(f"{v} = linalg.add ins({a}, {b} : {tt(T, D)}, {tt(T, D)}) outs({self.empty(T, D)} : {tt(T, D)}) -> {tt(T, D)}")
+            self.e.emit(f"{v} = linalg.add ins({a}, {b} : {tt(T, D)}, {tt(T, D)}) outs({out} : {tt(T, D)}) -> {tt(T, D)}")
             return v
         self.e.emit(f"{v} = arith.addf {a}, {b} : {tt(T, D)}")
         return v
@@ -372,6 +378,7 @@ class Tosa:
     def add(self, x, y, i):
         X = tt(1, self.T, self.D)
         a, b = (x, y) if i % 2 == 0 else (y, x)
+        self.e.pending = getattr(self, "remark", None)
         return self.op(f"tosa.add {a}, {b}", f"({X}, {X}) -> {X}", "h")
 
 
@@ -420,6 +427,20 @@ def gen(args):
             if args.gain != "prefolded":
                 params.append((f"%g{l}", vec))
 
+    if args.agg_only:
+        e = Emitter()
+        B = Cls(e, T, D, F, args.eps, args.add)
+        if form == "tosa":
+            B.consts()
+        vec = tt(D) if form == "linalg" else tt(1, 1, D)
+        variant = {"stack": args.stack, "gain": args.gain, "order": args.order, "softmax": args.softmax}
+        srcs = [f"%v{i}" for i in range(L)]
+        h = B.aggregate(srcs, "%q", "%g" if args.gain != "prefolded" else None, variant)
+        sig = ", ".join([f"{v}: {X}" for v in srcs] + [f"%q: {vec}"] + ([f"%g: {vec}"] if args.gain != "prefolded" else []))
+        lines = [f"  func.func @{args.name}({sig}) -> {X} {{"] + e.lines + [f"    return {h} : {X}", "  }"]
+        if args.no_module:
+            return "\n".join(x[2:] for x in lines) + "\n"
+        return "module {\n" + "\n".join(lines) + "\n}\n"
     # Sublayer functions for the call form.
     if args.calls:
         for kind in sorted(set(kinds)):
@@ -459,6 +480,7 @@ def gen(args):
         outs_y.append(y)
         if args.attnres:
             continue
+        B.remark = args.remark if l == 0 else None
         hn = B.add(h, y, l)
         if args.postnorm:
             hn = (B.rmsnorm if args.norm == "rms" else B.layernorm)(hn, ws[0])
@@ -494,6 +516,8 @@ def gen(args):
     body.extend(e.lines)
     body.append(f"    return {', '.join(results)} : {rtypes}")
     body.append("  }")
+    if args.no_module:
+        return "\n".join(x[2:] if x.startswith("  ") else x for x in out + body) + "\n"
     text = "module {\n" + "\n".join(out + body) + "\n}\n"
     return text
 
@@ -514,6 +538,9 @@ def main():
     p.add_argument("--side-effect-at", type=int, default=None)
     p.add_argument("--keep-at", type=int, default=None, help="also return h_{l+1}")
     p.add_argument("--name", default="forward")
+    p.add_argument("--remark", default=None, help="expected remark on the first residual add")
+    p.add_argument("--no-module", action="store_true")
+    p.add_argument("--agg-only", action="store_true", help="one aggregation over --layers sources")
     p.add_argument("--attnres", action="store_true", help="Full AttnRes in primitives instead of residual adds")
     p.add_argument("--stack", choices=["insert", "concat"], default="insert")
     p.add_argument("--gain", choices=["separate", "folded", "prefolded"], default="separate")

@@ -889,8 +889,18 @@ void DetectResidualChainsPass::convertFunction(func::FuncOp fn) {
         if (hasSideEffects(x, module)) {
           std::string s;
           llvm::raw_string_ostream os(s);
-          os << "chain broken by a side effect: sublayer " << l << " contains '"
-             << x->getName() << "'";
+          auto call = dyn_cast<func::CallOp>(x);
+          auto callee =
+              call ? dyn_cast_or_null<func::FuncOp>(SymbolTable::lookupSymbolIn(
+                         module, call.getCalleeAttr()))
+                   : func::FuncOp();
+          if (call && (!callee || callee.isExternal()))
+            os << "sublayer " << l << " calls @" << call.getCallee()
+               << ", whose body is not in the module: its scale invariance "
+                  "and freedom from side effects cannot be proven";
+          else
+            os << "chain broken by a side effect: sublayer " << l
+               << " contains '" << x->getName() << "'";
           refuse(s);
           ok = false;
           break;
