@@ -98,6 +98,7 @@ struct BlockifyPass : public attnres::impl::BlockifyBase<BlockifyPass> {
           liveBefore[parent] = computeMaxLiveDepthSources(parent);
       }
 
+    SmallVector<std::tuple<AggregateOp, std::string, Operation *>> remarks;
     for (Chain &chain : chains) {
       unsigned numSublayers = chain.getNumSublayers();
       if (!chain.isFull()) {
@@ -113,17 +114,24 @@ struct BlockifyPass : public attnres::impl::BlockifyBase<BlockifyPass> {
       unsigned size = std::min<int64_t>(s, numSublayers);
       unsigned blocks = (numSublayers + size - 1) / size;
       SmallVector<unsigned> before = chain.getSourceCounts();
+      if (report)
+        remarks.emplace_back(
+            chain.final,
+            describeChain(chain, size, blocks) + "; sources per aggregation: " +
+                formatSourceCounts(before) + " -> " +
+                formatSourceCounts(getBlockSourceCounts(numSublayers, size)),
+            chain.final->getParentOp());
       blockify(chain, size);
-      if (!report)
-        continue;
-      Operation *parent = chain.final->getParentOp();
-      chain.final.emitRemark()
-          << "attnres-blockify: " << describeChain(chain, size, blocks)
-          << "; sources per aggregation: " << formatSourceCounts(before)
-          << " -> "
-          << formatSourceCounts(getBlockSourceCounts(numSublayers, size))
-          << "; max live depth sources: " << liveBefore[parent] << " -> "
-          << computeMaxLiveDepthSources(parent);
+    }
+
+    // Remarks once every chain is rewritten, with the functions' liveness.
+    llvm::DenseMap<Operation *, unsigned> liveAfter;
+    for (auto &[final, text, parent] : remarks) {
+      if (!liveAfter.count(parent))
+        liveAfter[parent] = computeMaxLiveDepthSources(parent);
+      final.emitRemark() << "attnres-blockify: " << text
+                         << "; max live depth sources: " << liveBefore[parent]
+                         << " -> " << liveAfter[parent];
     }
   }
 };

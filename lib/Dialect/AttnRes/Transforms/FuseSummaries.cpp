@@ -19,6 +19,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Dominance.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 namespace mlir {
 namespace attnres {
@@ -39,22 +40,29 @@ public:
         type(chain.getSourceType()), epsilon(builder.getF32FloatAttr(epsilon)) {
   }
 
-  /// Checks that the rewrite can place every phase-1 op: the pseudo-queries
-  /// and gains of a block must be available where the block starts.
-  LogicalResult check(DominanceInfo &dom, std::string &reason) {
+  /// Makes the pseudo-queries and gains of every block available where the
+  /// block starts (phase 1 scores them all there), hoisting their side-effect
+  /// free definitions (and loads of parameters that nothing stores to) when
+  /// they come later, e.g. the `ml_program.global_load` that the detection
+  /// pass puts before each aggregation. Fails when that is not possible.
+  LogicalResult prepare(DominanceInfo &dom, std::string &reason) {
     for (auto [block, rows] : llvm::enumerate(getRows())) {
       if (rows.empty())
         continue;
       Operation *start = rows.front()->aggregate;
+      SmallVector<Operation *> toMove;
       for (ChainSublayer *sub : rows)
         for (Value v :
              {sub->aggregate.getQuery(), sub->aggregate.getNormWeight()})
-          if (!dom.properlyDominates(v, start)) {
+          if (!collectHoist(v, start, dom, toMove)) {
             reason = "the pseudo-query or gain of a sublayer of block " +
                      std::to_string(block + 1) +
-                     " is computed after the block starts";
+                     " is computed after the block starts and cannot be "
+                     "moved there";
             return failure();
           }
+      for (Operation *op : toMove)
+        op->moveBefore(start);
     }
     return success();
   }
@@ -146,6 +154,48 @@ public:
   DominanceInfo *dominance = nullptr;
 
 private:
+  /// Whether `op` may move up within its block: no regions, and no memory
+  /// effects other than loading an ml_program global that is never stored.
+  bool isHoistable(Operation *op) {
+    if (op->getNumRegions())
+      return false;
+    if (isMemoryEffectFree(op))
+      return true;
+    auto load = dyn_cast<ml_program::GlobalLoadOp>(op);
+    if (!load)
+      return false;
+    Operation *module = op->getParentOfType<ModuleOp>();
+    SymbolRefAttr global = load.getGlobalAttr();
+    WalkResult stored = module->walk([&](Operation *other) {
+      if (auto store = dyn_cast<ml_program::GlobalStoreOp>(other))
+        if (store.getGlobalAttr() == global)
+          return WalkResult::interrupt();
+      if (auto store = dyn_cast<ml_program::GlobalStoreGraphOp>(other))
+        if (store.getGlobalAttr() == global)
+          return WalkResult::interrupt();
+      return WalkResult::advance();
+    });
+    return !stored.wasInterrupted();
+  }
+
+  /// Collects (operands first) the ops to move before `point` so that `v`
+  /// dominates it.
+  bool collectHoist(Value v, Operation *point, DominanceInfo &dom,
+                    SmallVectorImpl<Operation *> &toMove) {
+    if (dom.properlyDominates(v, point))
+      return true;
+    Operation *def = v.getDefiningOp();
+    if (!def || def->getBlock() != point->getBlock() || !isHoistable(def))
+      return false;
+    if (llvm::is_contained(toMove, def))
+      return true;
+    for (Value operand : def->getOperands())
+      if (!collectHoist(operand, point, dom, toMove))
+        return false;
+    toMove.push_back(def);
+    return true;
+  }
+
   /// The sublayers with an aggregation, grouped by block.
   SmallVector<SmallVector<ChainSublayer *>> getRows() {
     SmallVector<SmallVector<ChainSublayer *>> rows(chain.getNumBlocks());
@@ -278,7 +328,7 @@ struct FuseSummariesPass
       ChainFuser fuser(chain, *eps);
       fuser.dominance = &dom;
       std::string reason;
-      if (failed(fuser.check(dom, reason))) {
+      if (failed(fuser.prepare(dom, reason))) {
         chain.final.emitWarning() << "attnres-fuse-summaries: " << reason
                                   << "; chain left in block form";
         continue;

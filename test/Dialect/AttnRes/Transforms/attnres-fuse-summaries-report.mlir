@@ -53,3 +53,24 @@ func.func @eps_mismatch(%v0: tensor<8x16xf32>, %w: tensor<16xf32>, %g: tensor<16
   %out = attnres.aggregate %w, %g over %v0, %y0 {epsilon = 1.0e-05 : f32} : tensor<8x16xf32>
   return %out : tensor<8x16xf32>
 }
+
+// -----
+
+// A later query of the block is a parameter something stores to: its load
+// cannot move to the start of the block, so the chain stays in block form.
+ml_program.global private mutable @w1(dense<0.25> : tensor<16xf32>) : tensor<16xf32>
+func.func private @f(tensor<8x16xf32>) -> tensor<8x16xf32>
+// expected-remark @+1 {{attnres-fuse-summaries: max live depth sources 2 -> 2}}
+func.func @stored_query(%v0: tensor<8x16xf32>, %w: tensor<16xf32>, %g: tensor<16xf32>) -> tensor<8x16xf32> {
+  %h0 = attnres.aggregate %w, %g over %v0 {epsilon = 1.0e-06 : f32} : tensor<8x16xf32>
+  %y0 = func.call @f(%h0) : (tensor<8x16xf32>) -> tensor<8x16xf32>
+  ml_program.global_store @w1 = %w : tensor<16xf32>
+  %w1 = ml_program.global_load @w1 : tensor<16xf32>
+  %h1 = attnres.aggregate %w1, %g over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<8x16xf32>
+  %y1 = func.call @f(%h1) : (tensor<8x16xf32>) -> tensor<8x16xf32>
+  %b1 = attnres.block_sum %y0, %y1 : tensor<8x16xf32>
+  // expected-remark @+2 {{attnres-blockify: chain of 2 sublayers is already in block form (block size 2), left unchanged}}
+  // expected-warning @+1 {{attnres-fuse-summaries: the pseudo-query or gain of a sublayer of block 1 is computed after the block starts and cannot be moved there; chain left in block form}}
+  %out = attnres.aggregate %w, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<8x16xf32>
+  return %out : tensor<8x16xf32>
+}

@@ -165,3 +165,35 @@ func.func @dynamic_bf16(%v0: tensor<?x64xbf16>, %w: tensor<64xbf16>, %g: tensor<
   %out = attnres.aggregate %w, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<?x64xbf16>
   return %out : tensor<?x64xbf16>
 }
+
+// -----
+
+// Parameters loaded right before each aggregation (as the detection pass
+// writes them): the loads of the block's later queries and gains are hoisted
+// to the start of the block, where phase 1 scores them all.
+// CHECK-LABEL: func.func @hoisted_loads
+// CHECK:       %[[W0:.*]] = ml_program.global_load @w0
+// CHECK-NEXT:  %[[G0:.*]] = ml_program.global_load @g0
+// CHECK-NEXT:  %[[W1:.*]] = ml_program.global_load @w1
+// CHECK-NEXT:  %[[G1:.*]] = ml_program.global_load @g1
+// CHECK:       attnres.block_score
+// CHECK:       call @f
+// CHECK:       attnres.merge %{{.*}}, %{{.*}}, %[[W1]], %[[G1]] update
+ml_program.global private mutable @w0(dense<0.5> : tensor<16xf32>) : tensor<16xf32>
+ml_program.global private mutable @g0(dense<1.0> : tensor<16xf32>) : tensor<16xf32>
+ml_program.global private mutable @w1(dense<0.25> : tensor<16xf32>) : tensor<16xf32>
+ml_program.global private mutable @g1(dense<1.0> : tensor<16xf32>) : tensor<16xf32>
+func.func private @f(tensor<4x16xf32>) -> tensor<4x16xf32>
+func.func @hoisted_loads(%v0: tensor<4x16xf32>, %w: tensor<16xf32>, %g: tensor<16xf32>) -> tensor<4x16xf32> {
+  %w0 = ml_program.global_load @w0 : tensor<16xf32>
+  %g0 = ml_program.global_load @g0 : tensor<16xf32>
+  %h0 = attnres.aggregate %w0, %g0 over %v0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y0 = func.call @f(%h0) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %w1 = ml_program.global_load @w1 : tensor<16xf32>
+  %g1 = ml_program.global_load @g1 : tensor<16xf32>
+  %h1 = attnres.aggregate %w1, %g1 over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y1 = func.call @f(%h1) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %b1 = attnres.block_sum %y0, %y1 : tensor<4x16xf32>
+  %out = attnres.aggregate %w, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  return %out : tensor<4x16xf32>
+}
