@@ -7,12 +7,18 @@ Used by the execution tests under test/Integration/CPU/block/:
       Emits a Full AttnRes chain of L sublayers in @main, with random
       non-zero pseudo-queries and gains, every sublayer
       f_l(h) = leaky_relu(h @ W_l) (a func.call), and a printMemrefF32 of the
-      final aggregation.
+      final aggregation. With --standard: zero queries, unit gains,
+      f_l(h) = leaky_relu(rmsnorm(h) @ W_l) and rmsnorm of the final
+      aggregation, i.e. a standard PreNorm network converted to AttnRes
+      (semantics section 4).
 
   block_ref.py check --layers L ... --block-size S [--rtol R] OUTPUT
       Recomputes the same chain in float64 with numpy, in Block AttnRes form
       with block size S (S = 1 is Full AttnRes), and compares it with the
       numbers mlir-runner printed in OUTPUT. Exit status 1 on mismatch.
+
+  block_ref.py check --standard --residual ... OUTPUT
+      Compares with the standard residual network itself.
 
   block_ref.py compare --rtol R A B
       Compares two mlir-runner outputs with each other.
@@ -30,7 +36,7 @@ import numpy as np
 EPS = 1e-6
 
 
-def make_params(layers, dim, tokens, seed):
+def make_params(layers, dim, tokens, seed, standard=False):
     rng = np.random.default_rng(seed)
     f32 = np.float32
     v0 = rng.standard_normal((tokens, dim)).astype(f32)
@@ -38,12 +44,33 @@ def make_params(layers, dim, tokens, seed):
     # Non-zero pseudo-queries (zero would make every aggregation a mean).
     queries = rng.standard_normal((layers + 1, dim)).astype(f32)
     gains = (1.0 + 0.25 * rng.standard_normal((layers + 1, dim))).astype(f32)
+    if standard:
+        # Semantics section 4: a converted standard residual network has zero
+        # pseudo-queries and unit gains.
+        queries = np.zeros_like(queries)
+        gains = np.ones_like(gains)
     return v0, mats, queries, gains
 
 
-def sublayer(h, mat):
+def rmsnorm(x):
+    # No epsilon: exactly scale-invariant (the inputs are never zero).
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True))
+
+
+def sublayer(h, mat, standard=False):
+    if standard:
+        h = rmsnorm(h)
     m = h @ mat
     return np.maximum(m, 0.1 * m)
+
+
+def standard_residual(params):
+    """The PreNorm network h_(l+1) = h_l + f_l(h_l), output rmsnorm(h_L)."""
+    v0, mats, _, _ = params
+    h = v0.astype(np.float64)
+    for l in range(mats.shape[0]):
+        h = h + sublayer(h, mats[l].astype(np.float64), standard=True)
+    return rmsnorm(h)
 
 
 def aggregate(query, gain, sources):
@@ -56,7 +83,7 @@ def aggregate(query, gain, sources):
     return (a[..., None] * v).sum(axis=0)
 
 
-def block_attnres(params, block_size):
+def block_attnres(params, block_size, standard=False):
     """Section 3: b_0 = embedding, b_n = sum of block n's outputs, sublayer i
     of block n reads [b_0 .. b_{n-1}] (+ the partial sum b_n^i for i >= 1);
     the last block may be shorter; the final aggregation reads all b."""
@@ -68,12 +95,13 @@ def block_attnres(params, block_size):
         i = l % block_size
         sources = summaries + ([partial] if i >= 1 else [])
         h = aggregate(queries[l], gains[l], sources)
-        y = sublayer(h, mats[l].astype(np.float64))
+        y = sublayer(h, mats[l].astype(np.float64), standard)
         partial = y if i == 0 else partial + y
         if i == block_size - 1 or l == layers - 1:
             summaries.append(partial)
             partial = None
-    return aggregate(queries[layers], gains[layers], summaries)
+    out = aggregate(queries[layers], gains[layers], summaries)
+    return rmsnorm(out) if standard else out
 
 
 def fmt(array):
@@ -94,8 +122,10 @@ def nested(array):
 
 
 def gen(args):
-    v0, mats, queries, gains = make_params(args.layers, args.dim, args.tokens, args.seed)
+    v0, mats, queries, gains = make_params(args.layers, args.dim, args.tokens, args.seed,
+                                           args.standard)
     t, d, L = args.tokens, args.dim, args.layers
+    std = args.standard
     ty = "tensor<%dx%dxf32>" % (t, d)
     vec = "tensor<%dxf32>" % d
     mat = "tensor<%dx%dxf32>" % (d, d)
@@ -104,8 +134,41 @@ def gen(args):
                "--tokens %d --seed %d" % (L, d, t, args.seed))
     out.append("func.func private @printMemrefF32(tensor<*xf32>)")
     out.append("")
-    out.append("// f_l(h) = leaky_relu(h @ W_l)")
-    out.append("func.func private @sublayer(%%h: %s, %%w: %s) -> %s {" % (ty, mat, ty))
+    if std:
+        out.append("// rmsnorm(x) = x / sqrt(mean_d x^2), no epsilon")
+        out.append("func.func private @rmsnorm(%%x: %s) -> %s {" % (ty, ty))
+        out.append("  %zero = arith.constant 0.0 : f32")
+        out.append("  %%dim = arith.constant %d.0 : f32" % d)
+        out.append("  %%e1 = tensor.empty() : tensor<%dxf32>" % t)
+        out.append("  %%acc = linalg.fill ins(%%zero : f32) outs(%%e1 : tensor<%dxf32>) -> tensor<%dxf32>" % (t, t))
+        out.append("  %%ss = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, "
+                   "affine_map<(i, j) -> (i)>], iterator_types = [\"parallel\", \"reduction\"]} "
+                   "ins(%%x : %s) outs(%%acc : tensor<%dxf32>) {" % (ty, t))
+        out.append("  ^bb0(%a: f32, %s: f32):")
+        out.append("    %sq = arith.mulf %a, %a : f32")
+        out.append("    %r = arith.addf %s, %sq : f32")
+        out.append("    linalg.yield %r : f32")
+        out.append("  } -> tensor<%dxf32>" % t)
+        out.append("  %%e = tensor.empty() : %s" % ty)
+        out.append("  %%y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, "
+                   "affine_map<(i, j) -> (i)>, affine_map<(i, j) -> (i, j)>], "
+                   "iterator_types = [\"parallel\", \"parallel\"]} "
+                   "ins(%%x, %%ss : %s, tensor<%dxf32>) outs(%%e : %s) {" % (ty, t, ty))
+        out.append("  ^bb0(%a: f32, %s: f32, %o: f32):")
+        out.append("    %m = arith.divf %s, %dim : f32")
+        out.append("    %r = math.rsqrt %m : f32")
+        out.append("    %v = arith.mulf %a, %r : f32")
+        out.append("    linalg.yield %v : f32")
+        out.append("  } -> %s" % ty)
+        out.append("  return %%y : %s" % ty)
+        out.append("}")
+        out.append("")
+    out.append("// f_l(h) = leaky_relu(%s @ W_l)" % ("rmsnorm(h)" if std else "h"))
+    out.append("func.func private @sublayer(%%h0: %s, %%w: %s) -> %s {" % (ty, mat, ty))
+    if std:
+        out.append("  %%h = func.call @rmsnorm(%%h0) : (%s) -> %s" % (ty, ty))
+    else:
+        out.append("  %%h = tensor.cast %%h0 : %s to %s" % (ty, ty))
     out.append("  %zero = arith.constant 0.0 : f32")
     out.append("  %slope = arith.constant 0.1 : f32")
     out.append("  %%e = tensor.empty() : %s" % ty)
@@ -138,7 +201,11 @@ def gen(args):
         sources.append("%%y%d" % l)
     out.append("  %%out = attnres.aggregate %%w%d, %%g%d over %s {epsilon = 1.0e-06 : f32} : %s"
                % (L, L, ", ".join(sources), ty))
-    out.append("  %%u = tensor.cast %%out : %s to tensor<*xf32>" % ty)
+    if std:
+        out.append("  %%normed = func.call @rmsnorm(%%out) : (%s) -> %s" % (ty, ty))
+        out.append("  %%u = tensor.cast %%normed : %s to tensor<*xf32>" % ty)
+    else:
+        out.append("  %%u = tensor.cast %%out : %s to tensor<*xf32>" % ty)
     out.append("  func.call @printMemrefF32(%u) : (tensor<*xf32>) -> ()")
     out.append("  return")
     out.append("}")
@@ -180,8 +247,14 @@ def main():
         s.add_argument("--dim", type=int, default=16)
         s.add_argument("--tokens", type=int, default=4)
         s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--standard", action="store_true",
+                       help="zero queries, unit gains, sublayers and output "
+                            "behind an RMSNorm (a converted standard network)")
         if name == "check":
-            s.add_argument("--block-size", type=int, required=True)
+            s.add_argument("--block-size", type=int, default=0,
+                           help="Block AttnRes with this S (1: Full)")
+            s.add_argument("--residual", action="store_true",
+                           help="compare with the standard residual network")
             s.add_argument("--rtol", type=float, default=1e-5)
             s.add_argument("output")
     c = sub.add_parser("compare")
@@ -193,10 +266,16 @@ def main():
         gen(args)
         return 0
     if args.cmd == "check":
-        params = make_params(args.layers, args.dim, args.tokens, args.seed)
-        want = block_attnres(params, args.block_size).ravel()
-        return compare(parse_output(args.output), want, args.rtol,
-                       "L=%d S=%d vs numpy reference" % (args.layers, args.block_size))
+        params = make_params(args.layers, args.dim, args.tokens, args.seed, args.standard)
+        if args.residual:
+            want = standard_residual(params).ravel()
+            what = "L=%d vs numpy standard residual network" % args.layers
+        else:
+            if args.block_size < 1:
+                sys.exit("check: give --block-size S >= 1 or --residual")
+            want = block_attnres(params, args.block_size, args.standard).ravel()
+            what = "L=%d S=%d vs numpy reference" % (args.layers, args.block_size)
+        return compare(parse_output(args.output), want, args.rtol, what)
     return compare(parse_output(args.b), parse_output(args.a), args.rtol,
                    "%s vs %s" % (args.b, args.a))
 
