@@ -516,10 +516,68 @@ def gen(args):
     body.extend(e.lines)
     body.append(f"    return {', '.join(results)} : {rtypes}")
     body.append("  }")
+    if args.main:
+        body.extend(main_func(args, X, params, len(results)))
     if args.no_module:
         return "\n".join(x[2:] if x.startswith("  ") else x for x in out + body) + "\n"
     text = "module {\n" + "\n".join(out + body) + "\n}\n"
     return text
+
+
+def init_tensor(e, name, shape, k, vector):
+    """Deterministic pseudo-random non-zero data computed in the IR:
+    amp * sin(a*i + b*j + c) (+1 for norm gains), from linalg.index."""
+    rank = len(shape)
+    dims = ", ".join(f"d{i}" for i in range(rank))
+    m = f"affine_map<({dims}) -> ({dims})>"
+    ty = tt(*shape)
+    fan = shape[0] if rank == 2 else 1
+    amp = 0.2 if vector else (1.5 / fan ** 0.5 if rank == 2 else 1.0)
+    off = 1.0 if vector else 0.0
+    a, b, c = 0.37 + 0.013 * k, 1.13 + 0.007 * k, 0.29 * k + 0.1
+    emp = e.tmp("e")
+    e.emit(f"{emp} = tensor.empty() : {ty}")
+    iters = ", ".join(['"parallel"'] * rank)
+    e.emit(f"{name} = linalg.generic {{indexing_maps = [{m}], iterator_types = [{iters}]}} outs({emp} : {ty}) {{")
+    e.emit("^bb0(%o: f32):")
+    lines = []
+    for i in range(rank):
+        lines += [f"  %i{i} = linalg.index {i} : index", f"  %n{i} = arith.index_cast %i{i} : index to i64",
+                  f"  %f{i} = arith.sitofp %n{i} : i64 to f32"]
+    lines += [f"  %ca = arith.constant {a:e} : f32", f"  %cb = arith.constant {b:e} : f32",
+              f"  %cc = arith.constant {c:e} : f32", f"  %amp = arith.constant {amp:e} : f32",
+              f"  %off = arith.constant {off:e} : f32",
+              "  %t0 = arith.mulf %f0, %ca : f32"]
+    if rank == 2:
+        lines += ["  %t1 = arith.mulf %f1, %cb : f32", "  %t2 = arith.addf %t0, %t1 : f32"]
+    else:
+        lines += ["  %t2 = arith.addf %t0, %t0 : f32"]
+    lines += ["  %t3 = arith.addf %t2, %cc : f32", "  %t4 = math.sin %t3 : f32", "  %t5 = arith.mulf %t4, %amp : f32",
+              "  %t6 = arith.addf %t5, %off : f32", "  linalg.yield %t6 : f32"]
+    for l in lines:
+        e.emit(l)
+    e.emit(f"}} -> {ty}")
+
+
+def main_func(args, X, params, nres):
+    """@main: builds the input and the weights, runs @forward, prints every
+    result with printMemrefF32."""
+    e = Emitter()
+    T, D = args.tokens, args.dim
+    init_tensor(e, "%in", [T, D], 0, False)
+    for k, (n, t) in enumerate(params):
+        shape = [int(x) for x in t[len("tensor<"):-len("xf32>")].split("x")]
+        init_tensor(e, "%in" + n[1:], shape, k + 1, len(shape) == 1)
+    args_s = ", ".join(["%in"] + ["%in" + n[1:] for n, _ in params])
+    types_s = ", ".join([X] + [t for _, t in params])
+    res = [f"%r{i}" for i in range(nres)]
+    e.emit(f"{', '.join(res)} = func.call @{args.name}({args_s}) : ({types_s}) -> ({', '.join([X] * nres)})")
+    for r in res:
+        u = e.tmp("u")
+        e.emit(f"{u} = tensor.cast {r} : {X} to tensor<*xf32>")
+        e.emit(f"func.call @printMemrefF32({u}) : (tensor<*xf32>) -> ()")
+    return (["", "  func.func private @printMemrefF32(tensor<*xf32>)", "  func.func @main() {"] + e.lines +
+            ["    return", "  }"])
 
 
 def main():
@@ -540,6 +598,7 @@ def main():
     p.add_argument("--name", default="forward")
     p.add_argument("--remark", default=None, help="expected remark on the first residual add")
     p.add_argument("--no-module", action="store_true")
+    p.add_argument("--main", action="store_true", help="add @main with deterministic random data")
     p.add_argument("--agg-only", action="store_true", help="one aggregation over --layers sources")
     p.add_argument("--attnres", action="store_true", help="Full AttnRes in primitives instead of residual adds")
     p.add_argument("--stack", choices=["insert", "concat"], default="insert")
