@@ -54,10 +54,9 @@ MLIR_CAPI_EXPORTED MlirContext attnresContextCreate(bool enableThreading);
 /// Parses `source` (named `bufferName` in locations) and verifies it.
 /// Returns a null module (`mlirModuleIsNull`) on failure; every diagnostic
 /// produced is reported to `callback` (which may be NULL).
-MLIR_CAPI_EXPORTED MlirModule
-attnresParseModule(MlirContext context, MlirStringRef source,
-                   MlirStringRef bufferName, AttnResDiagnosticCallback callback,
-                   void *userData);
+MLIR_CAPI_EXPORTED MlirModule attnresParseModule(
+    MlirContext context, MlirStringRef source, MlirStringRef bufferName,
+    AttnResDiagnosticCallback callback, void *userData);
 
 /// Runs the textual pass pipeline `pipeline` on `module`. Accepts the
 /// anchored form `builtin.module(canonicalize,cse)` and a bare pass list
@@ -65,9 +64,9 @@ attnresParseModule(MlirContext context, MlirStringRef source,
 /// empty pipeline only verifies. Pipeline syntax errors are reported as an
 /// error diagnostic located at `pipeline`. Diagnostics emitted while the
 /// passes run (including remarks) go to `callback`.
-MLIR_CAPI_EXPORTED MlirLogicalResult attnresRunPassPipeline(
-    MlirModule module, MlirStringRef pipeline,
-    AttnResDiagnosticCallback callback, void *userData);
+MLIR_CAPI_EXPORTED MlirLogicalResult
+attnresRunPassPipeline(MlirModule module, MlirStringRef pipeline,
+                       AttnResDiagnosticCallback callback, void *userData);
 
 /// Prints `module` to `callback` in chunks. `generic` selects the generic
 /// op form, `debugInfo` prints locations.

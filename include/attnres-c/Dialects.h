@@ -3,7 +3,7 @@
 |* Part of the attnres project.                                               *|
 |*                                                                            *|
 |* Registration of the attnres dialect through the upstream dialect-handle    *|
-|* mechanism, as every upstream dialect does (mlir-c/Dialect/Func.h).          *|
+|* mechanism, as every upstream dialect does (mlir-c/Dialect/Func.h). *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 

@@ -53,14 +53,10 @@ public:
   /// Reports an error that has no IR location (e.g. a pipeline syntax error).
   void reportError(StringRef location, StringRef message) {
     std::string formatted = (location + ": error: " + message).str();
-    AttnResDiagnostic d{MlirDiagnosticError,
-                        /*isNote=*/false,
-                        wrap(StringRef()),
-                        0,
-                        0,
-                        wrap(location),
-                        wrap(message),
-                        wrap(StringRef(formatted))};
+    AttnResDiagnostic d{
+        MlirDiagnosticError,
+        /*isNote=*/false,    wrap(StringRef()),         0, 0, wrap(location),
+        wrap(message),       wrap(StringRef(formatted))};
     if (callback)
       callback(&d, userData);
   }
@@ -150,9 +146,9 @@ MlirContext attnresContextCreate(bool enableThreading) {
   // gpu-module-to-binary translates gpu.module to LLVM IR.
   registerAllToLLVMIRTranslations(registry);
   registry.insert<attnres::AttnResDialect>();
-  auto *context = new MLIRContext(registry, enableThreading
-                                                ? MLIRContext::Threading::ENABLED
-                                                : MLIRContext::Threading::DISABLED);
+  auto *context = new MLIRContext(
+      registry, enableThreading ? MLIRContext::Threading::ENABLED
+                                : MLIRContext::Threading::DISABLED);
   return wrap(context);
 }
 
@@ -187,7 +183,8 @@ MlirLogicalResult attnresRunPassPipeline(MlirModule module,
   // passes would run on nothing.
   StringRef text = unwrap(pipeline).trim();
   std::string anchored;
-  if (text.starts_with("builtin.module(") || text.starts_with("builtin.module ("))
+  if (text.starts_with("builtin.module(") ||
+      text.starts_with("builtin.module ("))
     anchored = text.str();
   else
     anchored = ("builtin.module(" + text + ")").str();

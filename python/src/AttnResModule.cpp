@@ -26,9 +26,9 @@ namespace py = pybind11;
 namespace {
 
 /// (severity, is_note, file, line, column, location, message, formatted)
-using DiagnosticTuple = std::tuple<std::string, bool, std::string, unsigned,
-                                   unsigned, std::string, std::string,
-                                   std::string>;
+using DiagnosticTuple =
+    std::tuple<std::string, bool, std::string, unsigned, unsigned, std::string,
+               std::string, std::string>;
 
 struct GpuObject {
   std::string binaryName, target, chip, format, object;
@@ -58,10 +58,9 @@ const char *severityName(MlirDiagnosticSeverity severity) {
 
 void collectDiagnostic(const AttnResDiagnostic *d, void *userData) {
   auto *c = static_cast<Collected *>(userData);
-  c->diagnostics.emplace_back(severityName(d->severity), d->isNote,
-                              str(d->file), d->line, d->column,
-                              str(d->location), str(d->message),
-                              str(d->formatted));
+  c->diagnostics.emplace_back(
+      severityName(d->severity), d->isNote, str(d->file), d->line, d->column,
+      str(d->location), str(d->message), str(d->formatted));
 }
 
 void collectText(MlirStringRef s, void *userData) {

@@ -74,7 +74,8 @@ static int testDialectHandle(void) {
   // CHECK-LABEL: @testDialectHandle
   // CHECK: namespace: attnres
   // CHECK: func.func @two
-  // CHECK: attnres.aggregate %{{.*}}, %{{.*}} over %{{.*}}, %{{.*}} {epsilon = 9.99999997E-7 : f32} : tensor<4x8xf32>
+  // CHECK: attnres.aggregate %{{.*}}, %{{.*}} over %{{.*}}, %{{.*}} {epsilon
+  // = 9.99999997E-7 : f32} : tensor<4x8xf32>
 }
 
 /* Upstream mlirParsePassPipeline + mlirPassManagerRunOnOp see the attnres
@@ -92,8 +93,8 @@ static int testUpstreamPassManager(void) {
       mlirStringRefCreateFromCString("builtin.module(canonicalize)"),
       printToStderr, NULL);
   if (mlirLogicalResultIsFailure(parsed) ||
-      mlirLogicalResultIsFailure(mlirPassManagerRunOnOp(
-          pm, mlirModuleGetOperation(module)))) {
+      mlirLogicalResultIsFailure(
+          mlirPassManagerRunOnOp(pm, mlirModuleGetOperation(module)))) {
     fprintf(stderr, "upstream pass manager failed\n");
     return 1;
   }
@@ -105,10 +106,9 @@ static int testUpstreamPassManager(void) {
   return 0;
   // The one-source aggregate folds away.
   // CHECK-LABEL: @testUpstreamPassManager
-  // CHECK: func.func @one(%{{.*}}: tensor<8xf32>, %{{.*}}: tensor<8xf32>, %[[V:.*]]: tensor<4x8xf32>)
-  // CHECK-NOT: attnres.aggregate
-  // CHECK: return %[[V]]
-  // CHECK: diagnostics: 0
+  // CHECK: func.func @one(%{{.*}}: tensor<8xf32>, %{{.*}}: tensor<8xf32>,
+  // %[[V:.*]]: tensor<4x8xf32>) CHECK-NOT: attnres.aggregate CHECK: return
+  // %[[V]] CHECK: diagnostics: 0
 }
 
 /* Parse, run a pipeline (both the bare and the anchored spelling), print. */
@@ -169,8 +169,8 @@ static int testErrors(void) {
   fprintf(stderr, "null module: %d, diagnostics: %d\n",
           mlirModuleIsNull(module), count);
   // CHECK-LABEL: @testErrors
-  // CHECK: DIAG file=syntax.mlir line=2 col=7 note=0: syntax.mlir:2:7: error: expected operation name
-  // CHECK: null module: 1, diagnostics: 1
+  // CHECK: DIAG file=syntax.mlir line=2 col=7 note=0: syntax.mlir:2:7: error:
+  // expected operation name CHECK: null module: 1, diagnostics: 1
 
   /* A verifier error: the sources disagree with the result type; the
      verifier attaches the op as a note. */
@@ -189,9 +189,12 @@ static int testErrors(void) {
       mlirStringRefCreateFromCString("verify.mlir"), printDiagnostic, &count);
   fprintf(stderr, "null module: %d, diagnostics: %d\n",
           mlirModuleIsNull(module), count);
-  // CHECK: DIAG file=verify.mlir line=4 col=8 note=0: verify.mlir:4:8: error: 'attnres.aggregate' op source #1 has type 'tensor<2x8xf32>' but the result has type 'tensor<4x8xf32>'; all sources and the result must have one type (C{{[0-9]+}})
-  // CHECK-NEXT: DIAG file=verify.mlir line=4 col=8 note=1: verify.mlir:4:8: note: see current operation:
-  // CHECK: null module: 1, diagnostics: 2
+  // CHECK: DIAG file=verify.mlir line=4 col=8 note=0: verify.mlir:4:8: error:
+  // 'attnres.aggregate' op source #1 has type 'tensor<2x8xf32>' but the result
+  // has type 'tensor<4x8xf32>'; all sources and the result must have one type
+  // (C{{[0-9]+}}) CHECK-NEXT: DIAG file=verify.mlir line=4 col=8 note=1:
+  // verify.mlir:4:8: note: see current operation: CHECK: null module: 1,
+  // diagnostics: 2
 
   /* An unknown pass: an error on the pipeline, the module is left as is. */
   count = 0;
@@ -203,8 +206,9 @@ static int testErrors(void) {
       printDiagnostic, &count);
   fprintf(stderr, "failed: %d, diagnostics: %d\n",
           mlirLogicalResultIsFailure(result), count);
-  // CHECK: DIAG file= line=0 col=0 note=0: <pass pipeline>: error: invalid pass pipeline 'canonicalize,no-such-pass': {{.*}}no-such-pass
-  // CHECK: failed: 1, diagnostics: 1
+  // CHECK: DIAG file= line=0 col=0 note=0: <pass pipeline>: error: invalid pass
+  // pipeline 'canonicalize,no-such-pass': {{.*}}no-such-pass CHECK: failed: 1,
+  // diagnostics: 1
 
   /* A pipeline that does not parse. */
   count = 0;
@@ -234,8 +238,8 @@ static int testErrors(void) {
       printDiagnostic, &count);
   fprintf(stderr, "failed: %d, diagnostics: %d\n",
           mlirLogicalResultIsFailure(result), count);
-  // CHECK: DIAG file=cast.mlir line=2 col=8 note=0: cast.mlir:2:8: error: op was not bufferized
-  // CHECK: failed: 1, diagnostics: {{[1-9]}}
+  // CHECK: DIAG file=cast.mlir line=2 col=8 note=0: cast.mlir:2:8: error: op
+  // was not bufferized CHECK: failed: 1, diagnostics: {{[1-9]}}
 
   mlirModuleDestroy(module);
   mlirContextDestroy(ctx);
