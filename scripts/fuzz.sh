@@ -10,8 +10,8 @@
 # `// -----` so that each case is one seed, RUN/CHECK comment lines stripped),
 # runs libFuzzer for -max_total_time=SECONDS (default 60, or $FUZZ_TIME) and
 # prints the number of executions. A crash is saved under
-# BUILD_DIR/fuzz/crashes/ and copied to test/Fuzz/new/ (turn it into a
-# regression test there: see test/Fuzz/README.md). Exit status 1 on a crash.
+# BUILD_DIR/fuzz/crashes/ (turn it into a regression test under test/Fuzz/:
+# see test/Fuzz/README.md). Exit status 1 on a crash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -49,6 +49,7 @@ SEEDS=$BUILD_DIR/fuzz/seeds
 CORPUS=$BUILD_DIR/fuzz/corpus
 CRASHES=$BUILD_DIR/fuzz/crashes
 mkdir -p "$SEEDS" "$CORPUS" "$CRASHES"
+rm -f "$CRASHES"/crash-* "$CRASHES"/timeout-* "$CRASHES"/oom-*
 /usr/bin/python3 - "$ROOT/test" "$SEEDS" <<'PY'
 import hashlib, os, re, sys
 src, out = sys.argv[1], sys.argv[2]
@@ -83,10 +84,8 @@ set -e
 execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$LOG" | grep -Eo '[0-9]+$' | tail -1)
 echo "fuzz.sh: ${execs:-?} executions in ${TIME}s (exit status $rc)"
 if [ "$rc" != 0 ]; then
-  mkdir -p "$ROOT/test/Fuzz/new"
   for f in "$CRASHES"/*; do
-    [ -f "$f" ] && cp "$f" "$ROOT/test/Fuzz/new/$(basename "$f").mlir" && \
-      echo "fuzz.sh: crash input saved as test/Fuzz/new/$(basename "$f").mlir"
+    [ -f "$f" ] && echo "fuzz.sh: crash input $f (replay: $FUZZ $f; minimize: $FUZZ -minimize_crash=1 -runs=2000 $f)"
   done
   exit 1
 fi
