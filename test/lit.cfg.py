@@ -67,7 +67,10 @@ if config.cuda_home:
 # uninstrumented host (Debian's mlir-opt) cannot.
 if getattr(config, "attnres_sanitizers", False):
     config.available_features.add("asan")
-    config.environment["ASAN_OPTIONS"] = "detect_leaks=0"
+    # abort_on_error: a sanitizer report must kill the tool with a signal,
+    # not exit(1), or `not attnres-opt` would take a crash for a diagnostic.
+    config.environment["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
+    config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:abort_on_error=1"
 
 # A GPU is present when the driver answers.
 if shutil.which("nvidia-smi"):
