@@ -308,15 +308,32 @@ struct FuseSummariesPass
       if (report)
         op->emitRemark() << "attnres-fuse-summaries: " << why;
     };
-    SmallVector<Chain> chains = findChains(module, refuse);
     DominanceInfo dom(module);
-
     llvm::MapVector<Operation *, unsigned> liveBefore;
     SmallVector<std::pair<Location, std::string>> remarks;
-    for (Chain &chain : chains) {
-      Operation *parent = chain.final->getParentOp();
-      if (report && !liveBefore.count(parent))
-        liveBefore[parent] = computeMaxLiveDepthSources(parent);
+    llvm::DenseSet<Operation *> leftAlone;
+    // One chain at a time, found again after each rewrite: a later chain may
+    // read an earlier chain's result (its embedding), which the rewrite
+    // replaces.
+    for (bool first = true;; first = false) {
+      SmallVector<Chain> chains =
+          first ? findChains(module, refuse) : findChains(module);
+      if (first && report)
+        for (Chain &chain : chains) {
+          Operation *parent = chain.final->getParentOp();
+          if (!liveBefore.count(parent))
+            liveBefore[parent] = computeMaxLiveDepthSources(parent);
+        }
+      Chain *next = nullptr;
+      for (Chain &chain : chains)
+        if (!leftAlone.count(chain.final)) {
+          next = &chain;
+          break;
+        }
+      if (!next)
+        break;
+      Chain &chain = *next;
+      leftAlone.insert(chain.final);
       std::optional<float> eps = chain.getUniformEpsilon();
       if (!eps) {
         chain.final.emitWarning()

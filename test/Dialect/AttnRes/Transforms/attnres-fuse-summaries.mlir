@@ -197,3 +197,32 @@ func.func @hoisted_loads(%v0: tensor<4x16xf32>, %w: tensor<16xf32>, %g: tensor<1
   %out = attnres.aggregate %w, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
   return %out : tensor<4x16xf32>
 }
+
+// -----
+
+// Two chains, the second reading the first one's output as its embedding:
+// both are fused, the second over the first one's (rewritten) result.
+// CHECK-LABEL: func.func @stacked_chains
+// CHECK-NOT:   attnres.aggregate
+// CHECK-COUNT-3: attnres.block_score {{.*}} -> tensor<1x4x16xf32>
+// CHECK:       %[[RA:.*]] = attnres.inv_rms %[[A:extracted_slice[_0-9]*]] {
+// CHECK:       attnres.block_score %{{.*}}, %{{.*}} over %[[A]] inv_rms %[[RA]] {{.*}} -> tensor<2x4x16xf32>
+// CHECK:       attnres.merge
+// CHECK:       attnres.block_score %{{.*}}, %{{.*}} over %[[A]], %{{.*}} inv_rms %[[RA]], %{{.*}} -> tensor<1x4x16xf32>
+// CHECK-NOT:   attnres.aggregate
+// CHECK:       return
+func.func private @f(tensor<4x16xf32>) -> tensor<4x16xf32>
+func.func @stacked_chains(%v0: tensor<4x16xf32>, %w: tensor<16xf32>, %g: tensor<16xf32>) -> tensor<4x16xf32> {
+  %h0 = attnres.aggregate %w, %g over %v0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y0 = func.call @f(%h0) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %h1 = attnres.aggregate %w, %g over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y1 = func.call @f(%h1) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %a = attnres.aggregate %w, %g over %v0, %y0, %y1 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %k0 = attnres.aggregate %g, %w over %a {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %z0 = func.call @f(%k0) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %k1 = attnres.aggregate %g, %w over %a, %z0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %z1 = func.call @f(%k1) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %b = attnres.block_sum %z0, %z1 : tensor<4x16xf32>
+  %out = attnres.aggregate %g, %w over %a, %b {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  return %out : tensor<4x16xf32>
+}
