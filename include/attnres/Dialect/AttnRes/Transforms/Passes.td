@@ -14,10 +14,36 @@ def DetectResidualChains : Pass<"attnres-detect-residual-chains", "ModuleOp"> {
                 "PreNorm residual chains to Full AttnRes";
   let description = [{
     Finds the residual structure of a model given as linalg on tensors, TOSA
-    or opaque `func.call` sublayers. AttnRes aggregations written in
-    primitives are raised to `attnres.aggregate`; with `convert-standard`, a
-    standard PreNorm chain `h_{l+1} = h_l + f_l(h_l)` becomes Full AttnRes
-    with zero-initialised pseudo-queries and unit gains (spec section F).
+    or `func.call` sublayers, by semantics rather than by spelling
+    (docs/detection.md): a demand-driven interpreter evaluates candidate
+    subgraphs on pseudo-random data and compares them with the formulas.
+
+    Raising: a value computed from a stack of tensors (`tensor.concat`,
+    `tosa.concat`, or `tensor.insert_slice`s into a fresh tensor) and from at
+    most two feature vectors that equals the AttnRes aggregation of spec
+    section 2 (for any order of the commuting steps, gain separate or folded
+    into the query) becomes `attnres.aggregate`.
+
+    Conversion (`convert-standard`): residual adds (`linalg.generic`,
+    `linalg.add`, `tosa.add`, `arith.addf` on tensors, either operand order)
+    are linked into chains `h_{l+1} = h_l + f_l(h_l)`. A chain of at least two
+    sublayers in which every `f_l` reads `h_l` only through a scale-invariant
+    norm (RMSNorm, LayerNorm; inline or inside a called function) and whose
+    final value feeds a scale-invariant norm becomes Full AttnRes (spec
+    section 4): the input of sublayer `l >= 1` and the final norm's input
+    become `attnres.aggregate` over `[h_0, f_0 out, ..., f_{l-1} out]`.
+
+    Parameters: each new aggregation reads its pseudo-query and gain from
+    public mutable `ml_program.global`s, zero and one initialised, named
+    `@attnres_query_<func>_<l>` / `@attnres_gain_<func>_<l>` (l = 1..L-1) and
+    `@attnres_query_<func>_final` / `@attnres_gain_<func>_final`; a second
+    chain of one function gets a `c<k>_` infix. They are loaded with
+    `ml_program.global_load`, so a training framework can find and update
+    them by name.
+
+    What is not converted is left untouched; with `report`, one remark per
+    chain says its length and why (PostNorm, no scale-invariant consumer,
+    side effects, opaque callee, plain sum of unrelated tensors, ...).
   }];
   let dependentDialects = [
     "::mlir::attnres::AttnResDialect", "::mlir::tensor::TensorDialect",
