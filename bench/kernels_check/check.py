@@ -155,7 +155,7 @@ for entry in json.load(open(os.path.join(DIR, "manifest.json"))):
             err = rel(h, ref)
             if partial:
                 err = max(err, rel(p2, p))
-            nbytes = (4 + (2 if partial else 0)) * t * d * h.element_size() + 4 * t
+            nbytes = (3 + (2 if partial else 0)) * t * d * h.element_size() + 4 * t
         ok = err <= TOL[e]
         ms = time_it(lambda: run(args, t)) if entry["time"] else None
         tbs = nbytes / ms / 1e9 if ms else None

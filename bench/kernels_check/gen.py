@@ -91,16 +91,34 @@ for (e, n, t, d) in [("f32", 3, 1000, 13), ("f16", 5, 3001, 4096), ("f32", 4, 20
     add({"name": f"agg_{e}_n{n}_d{d}", "op": "aggregate", "e": e, "n": n, "t": t, "d": d, "time": False},
         agg_mlir(e, d, n))
 
+# Aggregation variants (pass options) for tuning.
+AGG_VARIANTS = [("e8p3s1", "elements-per-thread=8 prefetch-depth=3 sources-per-step=1"),
+                ("e8p2s2", "elements-per-thread=8 prefetch-depth=2 sources-per-step=2"),
+                ("e16p2s1", "elements-per-thread=16 prefetch-depth=2 sources-per-step=1"),
+                ("e16p1s2", "elements-per-thread=16 prefetch-depth=1 sources-per-step=2")]
+for (n, t, d) in [(9, 16384, 4096), (17, 16384, 4096), (9, 65536, 2048), (10, 8192, 7168)]:
+    for tag, opts in AGG_VARIANTS:
+        add({"name": f"agg_bf16_n{n}_d{d}_{tag}", "op": "aggregate", "e": "bf16", "n": n, "t": t, "d": d,
+             "time": True}, agg_mlir("bf16", d, n), opts)
+
 # Phase 1: the shapes, default heuristic, and G variants for tuning.
 for (n, s, d) in [(5, 8, 2048), (5, 8, 4096), (9, 8, 2048), (9, 8, 4096), (9, 6, 7168), (5, 8, 8192)]:
     add({"name": f"bs_bf16_n{n}_s{s}_d{d}", "op": "block_score", "e": "bf16", "n": n, "s": s,
          "t": 16384, "d": d, "inv": False, "time": True}, score_mlir("bf16", d, n, s, False))
     add({"name": f"bs_bf16_n{n}_s{s}_d{d}_r", "op": "block_score", "e": "bf16", "n": n, "s": s,
          "t": 16384, "d": d, "inv": True, "time": True}, score_mlir("bf16", d, n, s, True))
-for (n, s, d, g) in [(9, 8, 4096, 1), (9, 8, 4096, 2), (9, 8, 4096, 8), (9, 8, 2048, 2), (9, 8, 2048, 8)]:
-    add({"name": f"bs_bf16_n{n}_s{s}_d{d}_g{g}", "op": "block_score", "e": "bf16", "n": n, "s": s,
-         "t": 16384, "d": d, "inv": True, "time": True}, score_mlir("bf16", d, n, s, True),
-        f"queries-per-cta={g}")
+for (n, s, d, opts) in [(9, 8, 4096, "sources-per-step=1 prefetch-depth=2"),
+                        (9, 8, 4096, "sources-per-step=3"),
+                        (9, 8, 4096, "queries-per-cta=2 sources-per-step=2"),
+                        (9, 8, 2048, "queries-per-cta=2"),
+                        (9, 8, 2048, "queries-per-cta=2 sources-per-step=3"),
+                        (5, 8, 2048, "queries-per-cta=2"),
+                        (9, 6, 7168, "queries-per-cta=3 elements-per-thread=8 prefetch-depth=2"),
+                        (9, 6, 7168, "prefetch-depth=2 sources-per-step=3")]:
+    tag = opts.replace("queries-per-cta=", "g").replace("elements-per-thread=", "e").replace(
+        "prefetch-depth=", "p").replace("min-ctas-per-sm=", "m").replace(" ", "")
+    add({"name": f"bs_bf16_n{n}_s{s}_d{d}_{tag}", "op": "block_score", "e": "bf16", "n": n, "s": s,
+         "t": 16384, "d": d, "inv": True, "time": True}, score_mlir("bf16", d, n, s, True), opts)
 add({"name": "bs_f32_n3_s6_d100", "op": "block_score", "e": "f32", "n": 3, "s": 6, "t": 301, "d": 100,
      "inv": False, "time": False}, score_mlir("f32", 100, 3, 6, False))
 

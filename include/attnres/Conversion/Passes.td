@@ -43,10 +43,21 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
     Option<"elementsPerThread", "elements-per-thread", "unsigned",
            /*default=*/"0",
            "Elements of a token row owned by each thread (0: per-op default, "
-           "16 for aggregate/merge, 8 or 16 for block_score)">,
+           "8, or 16 when D needs more than 512 threads, for aggregate/merge; "
+           "8 or 16 for block_score)">,
     Option<"queriesPerCta", "queries-per-cta", "unsigned", /*default=*/"0",
            "block_score: queries handled by one CTA (0: chosen from the "
-           "register budget; must divide S)">
+           "register budget; must divide S)">,
+    Option<"prefetchDepth", "prefetch-depth", "unsigned", /*default=*/"0",
+           "aggregate/block_score: sources whose loads are in flight ahead "
+           "of the source being reduced (0: 3 for one vector per thread, "
+           "else 2)">,
+    Option<"sourcesPerStep", "sources-per-step", "unsigned", /*default=*/"0",
+           "aggregate/block_score: sources reduced together (one barrier "
+           "per step; 0: 1 for one vector per thread, else 2)">,
+    Option<"minCtasPerSM", "min-ctas-per-sm", "int", /*default=*/"-1",
+           "Occupancy hint for ptxas (nvvm.minctasm): CTAs that must fit one "
+           "SM; -1 (default), 0 or 1: none">
   ];
 }
 

@@ -170,10 +170,38 @@ LogicalResult ConvertAttnResToGPUPass::checkSourceType(Operation *op,
   return success();
 }
 
-/// Elements per thread for the one-query kernels: 16 (two 16-byte vectors
-/// of bf16/f16, four of f32) keeps each thread's state small while giving
-/// it several loads in flight.
-static constexpr unsigned kElementsPerThread = 16;
+/// The occupancy hint: the pass option, none by default (measured on H100:
+/// capping registers for occupancy made ptxas spill the prefetched rows).
+static unsigned pickMinCtas(int option, const RowLayout &) {
+  return option > 1 ? unsigned(option) : 0;
+}
+
+/// Elements per thread for the one-query kernels: 8 (one 16-byte vector of
+/// bf16/f16, two of f32). Measured on H100 (docs/gpu.md): one vector per
+/// thread with three sources in flight beat two vectors per thread; more
+/// threads per token give more loads in flight per SM.
+static unsigned defaultElements(Type e, int64_t d) {
+  unsigned bytes = e.getIntOrFloatBitWidth() / 8;
+  unsigned vw = 16 / bytes;
+  return d <= int64_t(512 * vw) ? 8 : 16;
+}
+
+/// Sources per reduction step: the option, or 1 when a thread holds one
+/// 16-byte vector (the kernel then fits 64 registers, two 512-thread CTAs
+/// per SM), else 2 (halves the barriers of the large-D single-CTA case).
+static unsigned pickStep(unsigned option, const RowLayout &layout) {
+  if (option)
+    return option;
+  return layout.vectorsPerThread * layout.vectorWidth <= 8 ? 1 : 2;
+}
+
+/// Prefetch depth: the option, or 3 sources ahead when a thread holds one
+/// 16-byte vector per source, 2 when it holds more (register budget).
+static unsigned pickDepth(unsigned option, const RowLayout &layout) {
+  if (option)
+    return option;
+  return layout.vectorsPerThread * layout.vectorWidth <= 8 ? 3 : 2;
+}
 
 LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
   RankedTensorType type = op.getSourceType();
@@ -187,7 +215,11 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
   spec.numSources = op.getNumSources();
   spec.layout = computeRowLayout(
       spec.elementType, spec.d,
-      elementsPerThread.getValue() ? elementsPerThread : kElementsPerThread);
+      elementsPerThread.getValue() ? elementsPerThread
+                                   : defaultElements(spec.elementType, spec.d));
+  spec.prefetchDepth = pickDepth(prefetchDepth, spec.layout);
+  spec.sourcesPerStep = pickStep(sourcesPerStep, spec.layout);
+  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
   gpu::GPUFuncOp kernel =
       getOrBuild(spec.getName(), op.getLoc(), [&](OpBuilder &b, Location l) {
         return buildScoreKernel(b, l, spec);
@@ -257,6 +289,9 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
       queriesPerCta.getValue() && s % int64_t(queriesPerCta) == 0
           ? unsigned(queriesPerCta)
           : pickQueriesPerCta(s, perThread);
+  spec.prefetchDepth = prefetchDepth ? unsigned(prefetchDepth) : 2;
+  spec.sourcesPerStep = pickStep(sourcesPerStep, spec.layout);
+  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
   gpu::GPUFuncOp kernel =
       getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
         return buildScoreKernel(b, l, spec);
@@ -296,10 +331,11 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeOp op) {
   spec.elementType = type.getElementType();
   spec.d = type.getShape().back();
   spec.hasPartial = bool(op.getPartial());
-  spec.layout = computeRowLayout(spec.elementType, spec.d,
-                                 elementsPerThread.getValue()
-                                     ? unsigned(elementsPerThread)
-                                     : kElementsPerThread);
+  spec.layout = computeRowLayout(
+      spec.elementType, spec.d,
+      elementsPerThread.getValue() ? unsigned(elementsPerThread)
+                                   : defaultElements(spec.elementType, spec.d));
+  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
   gpu::GPUFuncOp kernel =
       getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
         return buildMergeKernel(b, l, spec);
@@ -341,7 +377,8 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockSumOp op) {
   spec.elementType = type.getElementType();
   spec.d = type.getShape().back();
   spec.numInputs = op.getInputs().size();
-  spec.layout = computeRowLayout(spec.elementType, spec.d, kElementsPerThread);
+  spec.layout = computeRowLayout(spec.elementType, spec.d,
+                                 defaultElements(spec.elementType, spec.d));
   gpu::GPUFuncOp kernel =
       getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
         return buildRowKernel(b, l, spec);
@@ -375,7 +412,8 @@ LogicalResult ConvertAttnResToGPUPass::lower(InvRmsOp op) {
   spec.kind = RowKernelSpec::InvRms;
   spec.elementType = type.getElementType();
   spec.d = type.getShape().back();
-  spec.layout = computeRowLayout(spec.elementType, spec.d, kElementsPerThread);
+  spec.layout = computeRowLayout(spec.elementType, spec.d,
+                                 defaultElements(spec.elementType, spec.d));
   gpu::GPUFuncOp kernel =
       getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
         return buildRowKernel(b, l, spec);

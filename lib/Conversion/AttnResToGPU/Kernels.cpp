@@ -377,6 +377,9 @@ gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, StringRef name,
   fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   fn.setKnownBlockSizeAttr(
       b.getDenseI32ArrayAttr({int32_t(layout.ctaThreads()), 1, 1}));
+  // Ask ptxas for a register budget that lets this many CTAs share an SM.
+  if (layout.minCtasPerSM > 1)
+    fn->setAttr("nvvm.minctasm", b.getI32IntegerAttr(layout.minCtasPerSM));
   Block &entry = fn.getBody().front();
   b.setInsertionPointToStart(&entry);
   auto ret = gpu::ReturnOp::create(b, loc);
@@ -421,7 +424,8 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
   args.push_back(b.getIndexType());
   args.push_back(f32);
 
-  unsigned numReduced = g + (spec.hasInvRms ? 0 : 1);
+  unsigned numReduced = (g + (spec.hasInvRms ? 0 : 1)) *
+                        std::min(std::max(1u, spec.sourcesPerStep), n);
   RowEmitter em(b, loc, layout, e);
   SmallVector<Type> wgTypes;
   if (layout.warpsPerToken() > 1)
@@ -471,60 +475,75 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
   // are issued before this source's reductions (and their barrier).
   SmallVector<Value> m(g), sum(g);
   SmallVector<SmallVector<Value>> acc(g);
-  SmallVector<Value> cur = em.loadRow(sources[0], ValueRange{em.token});
-  Value curR = spec.hasInvRms ? memref::LoadOp::create(b, loc, invRms[0],
-                                                       ValueRange{em.token})
-                                    .getResult()
-                              : Value();
-  for (unsigned i = 0; i < n; ++i) {
-    SmallVector<Value> next;
-    Value nextR;
-    if (i + 1 < n) {
-      next = em.loadRow(sources[i + 1], ValueRange{em.token});
-      if (spec.hasInvRms)
-        nextR =
-            memref::LoadOp::create(b, loc, invRms[i + 1], ValueRange{em.token});
-    }
-    SmallVector<Value> x;
-    for (Value v : cur)
-      x.push_back(em.toF32(v));
+  // Sources in flight: `prefetchDepth` sources ahead of the one reduced.
+  unsigned depth = std::max(1u, spec.prefetchDepth);
+  SmallVector<SmallVector<Value>> rowsIn(n);
+  SmallVector<Value> rIn(n);
+  auto issue = [&](unsigned k) {
+    if (k >= n)
+      return;
+    rowsIn[k] = em.loadRow(sources[k], ValueRange{em.token});
+    if (spec.hasInvRms)
+      rIn[k] = memref::LoadOp::create(b, loc, invRms[k], ValueRange{em.token});
+  };
+  // Sources are reduced `step` at a time: one barrier (and one interleaved
+  // shuffle tree) per step instead of per source.
+  unsigned step = std::max(1u, spec.sourcesPerStep);
+  unsigned issued = 0;
+  for (; issued < std::min(n, depth); ++issued)
+    issue(issued);
+  unsigned base = spec.hasInvRms ? 0 : 1;
+  unsigned perSource = base + g;
+  for (unsigned i0 = 0; i0 < n; i0 += step) {
+    unsigned i1 = std::min(n, i0 + step);
+    for (; issued < std::min(n, i1 - 1 + depth + 1); ++issued)
+      issue(issued);
+    SmallVector<SmallVector<Value>> xs;
     SmallVector<Value> partials;
-    if (!spec.hasInvRms) {
-      Value ss = em.zeroF32Vec();
-      for (Value xv : x)
-        ss = em.fma(xv, xv, ss);
-      partials.push_back(em.hsum(ss));
-    }
-    for (unsigned q = 0; q < g; ++q) {
-      Value dv = em.zeroF32Vec();
-      for (unsigned j = 0; j < c; ++j)
-        dv = em.fma(wg[q][j], x[j], dv);
-      partials.push_back(em.hsum(dv));
-    }
-    SmallVector<Value> tot = em.tokenSum(partials, scratch, i % 2);
-    Value r = spec.hasInvRms ? curR : em.invRms(tot[0], eps);
-    unsigned base = spec.hasInvRms ? 0 : 1;
-    for (unsigned q = 0; q < g; ++q) {
-      Value z = arith::MulFOp::create(b, loc, tot[base + q], r);
-      if (i == 0) {
-        m[q] = z;
-        sum[q] = em.f32c(1.0);
-        acc[q] = x;
-        continue;
+    for (unsigned i = i0; i < i1; ++i) {
+      SmallVector<Value> x;
+      for (Value v : rowsIn[i])
+        x.push_back(em.toF32(v));
+      if (!spec.hasInvRms) {
+        Value ss = em.zeroF32Vec();
+        for (Value xv : x)
+          ss = em.fma(xv, xv, ss);
+        partials.push_back(em.hsum(ss));
       }
-      Value mNew = arith::MaxNumFOp::create(b, loc, m[q], z);
-      Value alpha = em.exp(arith::SubFOp::create(b, loc, m[q], mNew));
-      Value beta = em.exp(arith::SubFOp::create(b, loc, z, mNew));
-      Value alphaV = em.splat(alpha), betaV = em.splat(beta);
-      for (unsigned j = 0; j < c; ++j)
-        acc[q][j] = em.fma(x[j], betaV,
-                           arith::MulFOp::create(b, loc, acc[q][j], alphaV));
-      sum[q] = arith::AddFOp::create(
-          b, loc, arith::MulFOp::create(b, loc, sum[q], alpha), beta);
-      m[q] = mNew;
+      for (unsigned q = 0; q < g; ++q) {
+        Value dv = em.zeroF32Vec();
+        for (unsigned j = 0; j < c; ++j)
+          dv = em.fma(wg[q][j], x[j], dv);
+        partials.push_back(em.hsum(dv));
+      }
+      xs.push_back(x);
     }
-    cur = next;
-    curR = nextR;
+    SmallVector<Value> tot = em.tokenSum(partials, scratch, (i0 / step) % 2);
+    for (unsigned i = i0; i < i1; ++i) {
+      ArrayRef<Value> t =
+          ArrayRef<Value>(tot).slice((i - i0) * perSource, perSource);
+      ArrayRef<Value> x = xs[i - i0];
+      Value r = spec.hasInvRms ? rIn[i] : em.invRms(t[0], eps);
+      for (unsigned q = 0; q < g; ++q) {
+        Value z = arith::MulFOp::create(b, loc, t[base + q], r);
+        if (i == 0) {
+          m[q] = z;
+          sum[q] = em.f32c(1.0);
+          acc[q] = SmallVector<Value>(x);
+          continue;
+        }
+        Value mNew = arith::MaxNumFOp::create(b, loc, m[q], z);
+        Value alpha = em.exp(arith::SubFOp::create(b, loc, m[q], mNew));
+        Value beta = em.exp(arith::SubFOp::create(b, loc, z, mNew));
+        Value alphaV = em.splat(alpha), betaV = em.splat(beta);
+        for (unsigned j = 0; j < c; ++j)
+          acc[q][j] = em.fma(x[j], betaV,
+                             arith::MulFOp::create(b, loc, acc[q][j], alphaV));
+        sum[q] = arith::AddFOp::create(
+            b, loc, arith::MulFOp::create(b, loc, sum[q], alpha), beta);
+        m[q] = mNew;
+      }
+    }
   }
 
   // out = acc / sum, lse = m + log(sum).

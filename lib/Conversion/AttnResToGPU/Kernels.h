@@ -36,6 +36,8 @@ struct RowLayout {
   unsigned vectorsPerThread = 1;
   /// Tokens handled by one CTA (> 1 only when a token fits one warp).
   unsigned tokensPerCta = 1;
+  /// Occupancy hint for ptxas (nvvm.minctasm); 0 or 1: none.
+  unsigned minCtasPerSM = 0;
 
   unsigned warpsPerToken() const { return threadsPerToken / 32; }
   unsigned ctaThreads() const { return threadsPerToken * tokensPerCta; }
@@ -61,6 +63,10 @@ struct ScoreKernelSpec {
   bool stacked = false;
   /// Phase 1 with precomputed inverse RMS operands.
   bool hasInvRms = false;
+  /// Sources whose loads are issued ahead of the source being reduced.
+  unsigned prefetchDepth = 2;
+  /// Sources whose partial sums share one token-wide reduction (barrier).
+  unsigned sourcesPerStep = 1;
   RowLayout layout;
 
   std::string getName() const;
