@@ -59,18 +59,27 @@ struct HostBuilder {
   Value collapseTokens(Value m, unsigned front, unsigned back) {
     auto mt = cast<MemRefType>(m.getType());
     unsigned rank = mt.getRank();
-    if (rank - front - back == 1)
-      return m;
-    SmallVector<ReassociationIndices> re;
-    for (unsigned k = 0; k < front; ++k)
-      re.push_back({int64_t(k)});
-    ReassociationIndices mid;
-    for (unsigned k = front; k < rank - back; ++k)
-      mid.push_back(k);
-    re.push_back(mid);
-    for (unsigned k = rank - back; k < rank; ++k)
-      re.push_back({int64_t(k)});
-    return memref::CollapseShapeOp::create(b, loc, m, re);
+    if (rank - front - back != 1) {
+      SmallVector<ReassociationIndices> re;
+      for (unsigned k = 0; k < front; ++k)
+        re.push_back({int64_t(k)});
+      ReassociationIndices mid;
+      for (unsigned k = front; k < rank - back; ++k)
+        mid.push_back(k);
+      re.push_back(mid);
+      for (unsigned k = rank - back; k < rank; ++k)
+        re.push_back({int64_t(k)});
+      m = memref::CollapseShapeOp::create(b, loc, m, re);
+      mt = cast<MemRefType>(m.getType());
+    }
+    // The kernels take the token count as a run-time value: make the token
+    // dim dynamic.
+    SmallVector<int64_t> shape(mt.getShape());
+    shape[front] = ShapedType::kDynamic;
+    auto dynType = MemRefType::get(shape, mt.getElementType());
+    if (dynType != mt)
+      m = memref::CastOp::create(b, loc, dynType, m);
+    return m;
   }
 
   /// Allocates a buffer of `type`; its dynamic dims k are dim k - front of

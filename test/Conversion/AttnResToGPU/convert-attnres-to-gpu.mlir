@@ -1,0 +1,123 @@
+// RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s
+
+// One aggregation with a dynamic token count: operands become read-only
+// buffers, the output is allocated with the sources' dynamic size, and one
+// CTA of 512 threads (one 16-byte vector each) handles one token.
+
+// CHECK-LABEL: func.func @aggregate_bf16
+// CHECK-SAME:    (%[[W:.*]]: tensor<4096xbf16>, %[[G:.*]]: tensor<4096xbf16>, %[[V0:.*]]: tensor<?x4096xbf16>, %[[V1:.*]]: tensor<?x4096xbf16>, %[[V2:.*]]: tensor<?x4096xbf16>)
+// CHECK-DAG:     %[[BW:.*]] = bufferization.to_buffer %[[W]] read_only : tensor<4096xbf16> to memref<4096xbf16>
+// CHECK-DAG:     %[[BG:.*]] = bufferization.to_buffer %[[G]] read_only
+// CHECK-DAG:     %[[B0:.*]] = bufferization.to_buffer %[[V0]] read_only : tensor<?x4096xbf16> to memref<?x4096xbf16>
+// CHECK-DAG:     %[[B1:.*]] = bufferization.to_buffer %[[V1]] read_only
+// CHECK-DAG:     %[[B2:.*]] = bufferization.to_buffer %[[V2]] read_only
+// CHECK:         %[[T:.*]] = memref.dim %[[B0]], %{{.*}} : memref<?x4096xbf16>
+// CHECK:         %[[OUT:.*]] = memref.alloc(%{{.*}}) : memref<?x4096xbf16>
+// CHECK:         %[[C512:.*]] = arith.constant 512 : index
+// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_bf16_d4096_n3 blocks in (%[[T]], %{{.*}}, %{{.*}}) threads in (%[[C512]], %{{.*}}, %{{.*}}) args(%[[BW]] : memref<4096xbf16>, %[[BG]] : memref<4096xbf16>, %[[B0]] : memref<?x4096xbf16>, %[[B1]] : memref<?x4096xbf16>, %[[B2]] : memref<?x4096xbf16>, %[[OUT]] : memref<?x4096xbf16>, %[[T]] : index, %{{.*}} : f32)
+// CHECK:         %[[R:.*]] = bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK:         return %[[R]]
+// CHECK:       gpu.module @attnres_kernels
+// CHECK:         gpu.func @aggregate_bf16_d4096_n3(%{{.*}}: memref<4096xbf16>, %{{.*}}: memref<4096xbf16>, %{{.*}}: memref<?x4096xbf16>, %{{.*}}: memref<?x4096xbf16>, %{{.*}}: memref<?x4096xbf16>, %{{.*}}: memref<?x4096xbf16>, %{{.*}}: index, %{{.*}}: f32) workgroup(%{{.*}} : memref<2x2x16xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 512, 1, 1>}
+// 16-byte loads of the query, the gain and every source.
+// CHECK-COUNT-5: vector.load %{{.*}} {alignment = 16 : i64} : memref<{{.*}}xbf16>, vector<8xbf16>
+// Warp reduction by xor shuffles, then across warps through workgroup memory.
+// CHECK:         gpu.shuffle  xor
+// CHECK:         gpu.barrier
+// Online softmax: exp through ex2.approx.
+// CHECK:         llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// CHECK:         vector.store %{{.*}} {alignment = 16 : i64} : memref<?x4096xbf16>, vector<8xbf16>
+func.func @aggregate_bf16(%w: tensor<4096xbf16>, %g: tensor<4096xbf16>, %v0: tensor<?x4096xbf16>, %v1: tensor<?x4096xbf16>, %v2: tensor<?x4096xbf16>) -> tensor<?x4096xbf16> {
+  %h = attnres.aggregate %w, %g over %v0, %v1, %v2 {epsilon = 1.0e-06 : f32} : tensor<?x4096xbf16>
+  return %h : tensor<?x4096xbf16>
+}
+
+// -----
+
+// Leading token dims are collapsed; D = 13 allows no vector wider than one
+// element, so the kernel uses scalar vectors and a warp per token, 4 tokens
+// per CTA (grid = ceil(T / 4)); two uses of one specialisation share it.
+
+// CHECK-LABEL: func.func @aggregate_f32_odd
+// CHECK:         memref.collapse_shape %{{.*}} {{\[}}[0, 1], [2]] : memref<2x?x13xf32> into memref<?x13xf32>
+// CHECK:         arith.ceildivui %{{.*}}, %{{.*}} : index
+// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_f32_d13_n2
+// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_f32_d13_n2
+// CHECK:       gpu.module @attnres_kernels
+// CHECK-COUNT-1: gpu.func @aggregate_f32_d13_n2
+// CHECK-SAME:    known_block_size = array<i32: 128, 1, 1>
+// CHECK:         vector.load %{{.*}} {alignment = 4 : i64} : memref<?x13xf32>, vector<1xf32>
+// CHECK-NOT:     gpu.barrier
+// CHECK-NOT:     gpu.func
+func.func @aggregate_f32_odd(%w: tensor<13xf32>, %g: tensor<13xf32>, %a: tensor<2x?x13xf32>, %b: tensor<2x?x13xf32>) -> (tensor<2x?x13xf32>, tensor<2x?x13xf32>) {
+  %h = attnres.aggregate %w, %g over %a, %b {epsilon = 1.0e-06 : f32} : tensor<2x?x13xf32>
+  %k = attnres.aggregate %w, %g over %b, %a {epsilon = 1.0e-06 : f32} : tensor<2x?x13xf32>
+  return %h, %k : tensor<2x?x13xf32>, tensor<2x?x13xf32>
+}
+
+// -----
+
+// Phase 1: S = 8 queries, 4 per CTA, 2 CTAs per token (grid = 2 T); with
+// inv_rms operands the kernel reads them instead of reducing squares.
+
+// CHECK-LABEL: func.func @block_score
+// CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x2048xbf16>
+// CHECK:         %[[O:.*]] = memref.alloc(%{{.*}}) : memref<8x?x2048xbf16>
+// CHECK:         %[[L:.*]] = memref.alloc(%{{.*}}) : memref<8x?xf32>
+// CHECK:         %[[GRID:.*]] = arith.muli %[[T]], %{{.*}} : index
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d2048_n2_s8_g4_r blocks in (%[[GRID]], %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %[[O]] : memref<8x?x2048xbf16>, %[[L]] : memref<8x?xf32>, %[[T]] : index, %{{.*}} : f32)
+// CHECK:         bufferization.to_tensor %[[O]] restrict writable
+// CHECK:         bufferization.to_tensor %[[L]] restrict writable
+// CHECK:       gpu.func @block_score_bf16_d2048_n2_s8_g4_r
+// CHECK:         llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
+// CHECK:         memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : memref<8x?xf32>
+func.func @block_score(%W: tensor<8x2048xbf16>, %G: tensor<8x2048xbf16>, %b0: tensor<?x2048xbf16>, %b1: tensor<?x2048xbf16>, %r0: tensor<?xf32>, %r1: tensor<?xf32>, %o: tensor<8x?x2048xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x2048xbf16>, tensor<8x?xf32>) {
+  %out, %lse = attnres.block_score %W, %G over %b0, %b1 inv_rms %r0, %r1 outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x2048xbf16> -> tensor<8x?x2048xbf16>
+  return %out, %lse : tensor<8x?x2048xbf16>, tensor<8x?xf32>
+}
+
+// -----
+
+// Phase 2 with a partial sum writes h and p'; without one, p' is the update.
+
+// CHECK-LABEL: func.func @merge
+// CHECK:         gpu.launch_func @attnres_kernels::@merge_f16_d1024_p
+// CHECK:         gpu.launch_func @attnres_kernels::@merge_f16_d1024 blocks
+// CHECK:         return %{{.*}}, %{{.*}}, %{{.*}}, %arg4
+// CHECK:       gpu.func @merge_f16_d1024_p
+// CHECK:       gpu.func @merge_f16_d1024(
+func.func @merge(%o: tensor<16x1024xf16>, %lse: tensor<16xf32>, %w: tensor<1024xf16>, %g: tensor<1024xf16>, %u: tensor<16x1024xf16>, %p: tensor<16x1024xf16>) -> (tensor<16x1024xf16>, tensor<16x1024xf16>, tensor<16x1024xf16>, tensor<16x1024xf16>) {
+  %h, %p2 = attnres.merge %o, %lse, %w, %g update %u partial %p {epsilon = 1.0e-06 : f32} : tensor<16x1024xf16>
+  %h1, %p3 = attnres.merge %o, %lse, %w, %g update %u {epsilon = 1.0e-06 : f32} : tensor<16x1024xf16>
+  return %h, %p2, %h1, %p3 : tensor<16x1024xf16>, tensor<16x1024xf16>, tensor<16x1024xf16>, tensor<16x1024xf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @sums
+// CHECK:         gpu.launch_func @attnres_kernels::@block_sum_bf16_d256_n3
+// CHECK:         gpu.launch_func @attnres_kernels::@inv_rms_bf16_d256
+// CHECK:       gpu.func @block_sum_bf16_d256_n3
+// CHECK:       gpu.func @inv_rms_bf16_d256
+// CHECK:         gpu.shuffle  xor
+func.func @sums(%a: tensor<?x256xbf16>, %b: tensor<?x256xbf16>, %c: tensor<?x256xbf16>) -> (tensor<?x256xbf16>, tensor<?xf32>) {
+  %s = attnres.block_sum %a, %b, %c : tensor<?x256xbf16>
+  %r = attnres.inv_rms %s {epsilon = 1.0e-06 : f32} : tensor<?x256xbf16> -> tensor<?xf32>
+  return %s, %r : tensor<?x256xbf16>, tensor<?xf32>
+}
+
+// -----
+
+func.func @dynamic_d(%w: tensor<?xbf16>, %g: tensor<?xbf16>, %v0: tensor<8x?xbf16>, %v1: tensor<8x?xbf16>) -> tensor<8x?xbf16> {
+  // expected-error @+1 {{convert-attnres-to-gpu needs a static feature dimension D}}
+  %h = attnres.aggregate %w, %g over %v0, %v1 {epsilon = 1.0e-06 : f32} : tensor<8x?xbf16>
+  return %h : tensor<8x?xbf16>
+}
+
+// -----
+
+func.func @no_token_dim(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf32>) -> tensor<64xf32> {
+  // expected-error @+1 {{convert-attnres-to-gpu needs at least one token dimension}}
+  %h = attnres.aggregate %w, %g over %v0, %v1 {epsilon = 1.0e-06 : f32} : tensor<64xf32>
+  return %h : tensor<64xf32>
+}

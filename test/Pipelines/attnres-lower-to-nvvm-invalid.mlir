@@ -1,0 +1,20 @@
+// RUN: not attnres-opt %s --attnres-lower-to-nvvm="chip=sm_20" 2>&1 | FileCheck %s --check-prefix=SM20
+// RUN: not attnres-opt %s --attnres-lower-to-nvvm="chip=foo" 2>&1 | FileCheck %s --check-prefix=FOO
+// RUN: not attnres-opt %s --attnres-lower-to-nvvm="features=+ptx10" 2>&1 | FileCheck %s --check-prefix=PTX10
+// RUN: not attnres-opt %s --attnres-lower-to-nvvm="features=+ptx78" 2>&1 | FileCheck %s --check-prefix=OLD
+// RUN: not attnres-opt %s --attnres-lower-to-nvvm="features=+sm90" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not attnres-opt %s --attnres-lower-to-nvvm="features=" 2>&1 | FileCheck %s --check-prefix=NONE
+// RUN: attnres-opt %s --attnres-lower-to-nvvm="chip=sm_80 features=+ptx70 format=isa" | FileCheck %s --check-prefix=SM80
+
+// SM20: error: attnres-lower-to-nvvm: unsupported chip 'sm_20'
+// FOO: error: attnres-lower-to-nvvm: unsupported chip 'foo'
+// PTX10: error: attnres-lower-to-nvvm: unsupported features '+ptx10'
+// OLD: error: attnres-lower-to-nvvm: chip sm_90a needs PTX ISA 8.0 or newer (features +ptx80), got '+ptx78'
+// BAD: error: attnres-lower-to-nvvm: unsupported features '+sm90'
+// NONE: error: attnres-lower-to-nvvm: features '' name no PTX version
+// SM80: #nvvm.target<O = 3, chip = "sm_80", features = "+ptx70">
+
+func.func @agg(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<?x64xf32>, %v1: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  %h = attnres.aggregate %w, %g over %v0, %v1 {epsilon = 1.0e-06 : f32} : tensor<?x64xf32>
+  return %h : tensor<?x64xf32>
+}
