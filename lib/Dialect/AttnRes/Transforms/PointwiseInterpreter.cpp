@@ -74,7 +74,6 @@ static std::optional<double> readConstant(Attribute attr, int64_t lin) {
 
 FailureOr<double> mlir::attnres::applyScalarOp(Operation *op,
                                                ArrayRef<double> a) {
-  auto need = [&](unsigned n) { return a.size() >= n; };
   return llvm::TypeSwitch<Operation *, FailureOr<double>>(op)
       .Case<arith::AddFOp, arith::AddIOp>(
           [&](auto) -> FailureOr<double> { return a[0] + a[1]; })
@@ -175,10 +174,7 @@ FailureOr<double> mlir::attnres::applyScalarOp(Operation *op,
           [&](auto) -> FailureOr<double> { return std::fabs(a[0]); })
       .Case<math::PowFOp, math::FPowIOp>(
           [&](auto) -> FailureOr<double> { return std::pow(a[0], a[1]); })
-      .Default([&](Operation *) -> FailureOr<double> {
-        (void)need;
-        return failure();
-      });
+      .Default([&](Operation *) -> FailureOr<double> { return failure(); });
 }
 
 //===----------------------------------------------------------------------===//
@@ -628,8 +624,6 @@ FailureOr<double> PointwiseInterpreter::evalOp(unsigned ctx, Operation *op,
     return mine / sum;
   }
   if (auto ins = dyn_cast<tensor::InsertSliceOp>(op)) {
-    if (!ins.hasUnitStride() && false)
-      return failure();
     ArrayRef<int64_t> offs = ins.getStaticOffsets(),
                       sizes = ins.getStaticSizes(),
                       strides = ins.getStaticStrides();
