@@ -75,7 +75,8 @@ struct BlockifyPass : public attnres::impl::BlockifyBase<BlockifyPass> {
     if (blockSize < 0 || numBlocks < 0) {
       module.emitError() << "attnres-blockify: block-size and num-blocks must "
                             "be positive, got block-size="
-                         << blockSize << " num-blocks=" << numBlocks;
+                         << static_cast<int64_t>(blockSize)
+                         << " num-blocks=" << static_cast<int64_t>(numBlocks);
       return signalPassFailure();
     }
     if (blockSize == 0 && numBlocks == 0) {
