@@ -34,11 +34,12 @@ echo "unit test binaries: ${unit_pass} passed, ${unit_fail} failed"
 # Reliability: the whole lit suite under ASan + UBSan, then a bounded fuzz
 # run of every pass and pipeline (docs/reliability.md).
 if [ "${ATTNRES_SKIP_SANITIZERS:-0}" != 1 ]; then
-  if bash scripts/sanitize.sh; then echo "sanitizer suite: 1 passed, 0 failed"
+  if bash scripts/sanitize.sh -b build-asan; then echo "sanitizer suite: 1 passed, 0 failed"
   else echo "sanitizer suite: 0 passed, 1 failed"; status=1; fi
 fi
 if [ "${ATTNRES_SKIP_FUZZ:-0}" != 1 ]; then
-  if bash scripts/fuzz.sh -t "${FUZZ_TIME:-60}"; then echo "fuzz smoke run: 1 passed, 0 failed"
+  # The sanitizer build above also has the fuzz target (one build for both).
+  if bash scripts/fuzz.sh -b build-asan -t "${FUZZ_TIME:-60}"; then echo "fuzz smoke run: 1 passed, 0 failed"
   else echo "fuzz smoke run: 0 passed, 1 failed"; status=1; fi
 fi
 
