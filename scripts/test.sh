@@ -24,11 +24,13 @@ for t in "$BUILD_DIR"/unittests/*; do
   if "$t"; then unit_pass=$((unit_pass + 1)); else unit_fail=$((unit_fail + 1)); status=1; fi
 done
 
-count() { grep -aEo "$1 *: *[0-9]+" "$BUILD_DIR/check-attnres.log" | grep -Eo '[0-9]+' | tail -1 || true; }
+# lit's summary lines: "  Passed: N", "  Failed: N", "  Expectedly Failed: N", ...
+count() { grep -aE "^ *$1 *: *[0-9]+" "$BUILD_DIR/check-attnres.log" | grep -Eo ': *[0-9]+' | grep -Eo '[0-9]+' | tail -1 || true; }
 lit_pass=$(count Passed)
 lit_fail=$(count Failed)
 lit_unsup=$(count Unsupported)
-echo "lit: ${lit_pass:-0} passed, ${lit_fail:-0} failed, ${lit_unsup:-0} unsupported"
+lit_xfail=$(count "Expectedly Failed")
+echo "lit: ${lit_pass:-0} passed, ${lit_fail:-0} failed, ${lit_unsup:-0} unsupported, ${lit_xfail:-0} expectedly failed"
 echo "unit test binaries: ${unit_pass} passed, ${unit_fail} failed"
 
 # Reliability: the whole lit suite under ASan + UBSan, then a bounded fuzz
