@@ -33,7 +33,7 @@ if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
     -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
     -DPython3_EXECUTABLE=/usr/bin/python3 -DPYTHON_EXECUTABLE=/usr/bin/python3 \
-    -DATTNRES_ENABLE_SANITIZERS=ON -DATTNRES_ENABLE_FUZZER=ON
+    -DATTNRES_ENABLE_SANITIZERS=ON
 fi
 # The lit suite's dependencies (test/CMakeLists.txt) without running it.
 deps=$(ninja -C "$BUILD_DIR" -t query test/check-attnres 2>/dev/null | \

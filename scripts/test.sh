@@ -40,8 +40,8 @@ if [ "${ATTNRES_SKIP_SANITIZERS:-0}" != 1 ]; then
   else echo "sanitizer suite: 0 passed, 1 failed"; status=1; fi
 fi
 if [ "${ATTNRES_SKIP_FUZZ:-0}" != 1 ]; then
-  # The sanitizer build above also has the fuzz target (one build for both).
-  if bash scripts/fuzz.sh -b build-asan -t "${FUZZ_TIME:-60}"; then echo "fuzz smoke run: 1 passed, 0 failed"
+  # Its own build: coverage instrumentation needs the fuzzer runtime at link.
+  if bash scripts/fuzz.sh -b build-fuzz -t "${FUZZ_TIME:-60}"; then echo "fuzz smoke run: 1 passed, 0 failed"
   else echo "fuzz smoke run: 0 passed, 1 failed"; status=1; fi
 fi
 
