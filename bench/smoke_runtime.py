@@ -77,6 +77,20 @@ def run_lib(path, label):
     lib.reset_stream()
     fn(x, y)
     check(torch.equal(y, 2 * x + 1) and lib.error() is None, "%s: back to default mode" % label)
+
+    # Default mode is ordered after the caller's work on the legacy default stream
+    # (the runtime's own stream is blocking): the input is still being written by a
+    # delayed copy on torch's default stream when the call is made, with no sync.
+    check(torch.cuda.current_stream().cuda_stream == 0, "%s: torch runs on the legacy default stream" % label)
+    src = torch.randn(n, device="cuda")
+    x3 = torch.full_like(x, float("nan"))
+    y3 = torch.full_like(x, float("nan"))
+    torch.cuda.synchronize()
+    torch.cuda._sleep(50_000_000)  # about 25 ms of GPU time before the copy
+    x3.copy_(src)
+    fn(x3, y3)
+    check(torch.equal(y3, 2 * src + 1) and lib.error() is None,
+          "%s: default mode waits for the caller's pending default-stream work" % label)
     return lib
 
 

@@ -640,8 +640,11 @@ CUstream mgpuStreamCreate(void) {
   ScopedContext scoped;
   if (!scoped)
     return nullptr;
+  // A blocking stream: it waits for work the caller queued on the legacy
+  // default stream (where PyTorch and most CUDA code run unless told otherwise)
+  // and that stream waits for it.
   CUstream stream = nullptr;
-  check(api.cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+  check(api.cuStreamCreate(&stream, CU_STREAM_DEFAULT), "cuStreamCreate");
   return stream;
 }
 
