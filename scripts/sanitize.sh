@@ -27,14 +27,7 @@ done
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$ROOT/$BUILD_DIR ;; esac
 
 t0=$(date +%s)
-if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  cmake -G Ninja -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-    -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
-    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
-    -DPython3_EXECUTABLE=/usr/bin/python3 -DPYTHON_EXECUTABLE=/usr/bin/python3 \
-    -DATTNRES_ENABLE_SANITIZERS=ON
-fi
+bash "$ROOT/scripts/configure.sh" "$BUILD_DIR" -DATTNRES_ENABLE_SANITIZERS=ON
 # The lit suite's dependencies (test/CMakeLists.txt) without running it.
 deps=$(ninja -C "$BUILD_DIR" -t query test/check-attnres 2>/dev/null | \
   awk '/input:/{f=1;next} /outputs:/{f=0} f{print $1}' | \

@@ -25,13 +25,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 BUILD_DIR=${ATTNRES_BUILD_DIR:-build}
-if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  cmake -G Ninja -S . -B "$BUILD_DIR" \
-    -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-    -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
-    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
-    -DPython3_EXECUTABLE=/usr/bin/python3 -DPYTHON_EXECUTABLE=/usr/bin/python3 \
-    ${ATTNRES_CMAKE_ARGS:-}
-fi
+# shellcheck disable=SC2086 # ATTNRES_CMAKE_ARGS is a list of arguments
+bash scripts/configure.sh "$BUILD_DIR" ${ATTNRES_CMAKE_ARGS:-}
 ninja -C "$BUILD_DIR" attnres-opt AttnResPlugin
