@@ -1,0 +1,247 @@
+"""A plain-PyTorch PreNorm transformer with Block AttnRes residuals.
+
+Every transformer layer has two sublayers, attention and MLP, each
+``f(h) = Sublayer(RMSNorm(h))``. The residual connections are either the
+standard ones (``x = x + f(x)``) or Block AttnRes
+(../shared/design/attnres-semantics.md sections 3 and 5, docs/spec.md): the
+L = 2 * layers sublayers are grouped into blocks of S; sublayer i of block n
+reads the aggregation of the completed block summaries b_0 (the embedding)
+.. b_{n-1} and, for i >= 1, its block's partial sum; a final aggregation over
+b_0 .. b_N feeds the final norm and the LM head.
+
+The AttnRes arithmetic runs in one of these ways (``model.attnres``):
+  "reference"          the plain PyTorch reference, one aggregation per
+                       sublayer (attnres.torch_ops.aggregate_reference)
+  "reference-twophase" phase 1 once per block + a merge per sublayer, in
+                       plain PyTorch (block_score/merge_reference)
+  "compiled"           torch.ops.attnres.aggregate per sublayer (the
+                       AOT-compiled kernels of a kernel pack)
+  "compiled-twophase"  torch.ops.attnres.block_score once per block and
+                       torch.ops.attnres.merge per sublayer
+and ``model.residual = "standard"`` ignores the AttnRes parameters and
+uses x + f(x). All variants share the same weights.
+
+Runs on torch 1.13 (CPU, reference only) and torch 2.x.
+"""
+
+import math
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+_PYTHON = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+                       "python")
+if os.path.isdir(os.path.join(_PYTHON, "attnres")):
+    sys.path.insert(0, os.path.abspath(_PYTHON))
+
+from attnres import torch_ops  # noqa: E402
+
+ATTNRES_MODES = ("reference", "reference-twophase", "compiled", "compiled-twophase")
+
+
+@dataclass
+class Config:
+    layers: int = 12          # transformer layers (2 sublayers each)
+    d: int = 896
+    heads: int = 14
+    mlp_hidden: int = 2432    # SwiGLU hidden size
+    vocab: int = 4096
+    block_size: int = 3       # AttnRes block size S in sublayers
+    norm_eps: float = 1e-6    # the sublayers' RMSNorm
+    attnres_eps: float = 1e-6  # the AttnRes key norm
+
+    @property
+    def sublayers(self):
+        return 2 * self.layers
+
+    def pack_config(self, dtype="bf16"):
+        """The kernel pack config string this model needs."""
+        return "d=%d,dtype=%s,sublayers=%d,block=%d,eps=%g" % (
+            self.d, dtype, self.sublayers, self.block_size, self.attnres_eps)
+
+
+SMALL = Config()                                    # 12 layers, d=896: 24 sublayers, 8 blocks
+LARGE = Config(layers=32, d=4096, heads=32, mlp_hidden=11008, vocab=32000, block_size=8)
+
+
+def build(cfg, device="cpu", dtype=torch.float32, seed=0, **kw):
+    """A Transformer of `cfg` with random weights (init_random), created on
+    `device` (f32, then converted to `dtype`)."""
+    if hasattr(torch, "get_default_device"):  # torch >= 2.3: allocate there
+        with torch.device(device):
+            model = Transformer(cfg, **kw)
+    else:
+        model = Transformer(cfg, **kw).to(device)
+    return model.to(dtype).init_random(seed).eval()
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x):
+        if hasattr(F, "rms_norm"):
+            return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+        x32 = x.float()
+        y = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (y * self.weight.float()).to(x.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.heads = cfg.heads
+        self.qkv = nn.Linear(cfg.d, 3 * cfg.d, bias=False)
+        self.proj = nn.Linear(cfg.d, cfg.d, bias=False)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(
+            2, 0, 3, 1, 4).unbind(0)
+        if hasattr(F, "scaled_dot_product_attention"):
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:  # torch 1.13
+            s = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+            mask = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
+            y = torch.softmax(s.float().masked_fill(mask, float("-inf")), -1).to(q.dtype) @ v
+        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.gate_up = nn.Linear(cfg.d, 2 * cfg.mlp_hidden, bias=False)
+        self.down = nn.Linear(cfg.mlp_hidden, cfg.d, bias=False)
+
+    def forward(self, x):
+        gate, up = self.gate_up(x).chunk(2, -1)
+        return self.down(F.silu(gate) * up)
+
+
+class Sublayer(nn.Module):
+    """f(h) = body(RMSNorm(h)): PreNorm attention or MLP."""
+
+    def __init__(self, cfg, body):
+        super().__init__()
+        self.norm = RMSNorm(cfg.d, cfg.norm_eps)
+        self.body = body
+
+    def forward(self, h):
+        return self.body(self.norm(h))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg, residual="attnres", attnres="reference"):
+        super().__init__()
+        self.cfg = cfg
+        self.residual = residual
+        self.attnres = attnres
+        self.embed = nn.Embedding(cfg.vocab, cfg.d)
+        subs = []
+        for _ in range(cfg.layers):
+            subs += [Sublayer(cfg, Attention(cfg)), Sublayer(cfg, MLP(cfg))]
+        self.sublayers = nn.ModuleList(subs)
+        self.final_norm = RMSNorm(cfg.d, cfg.norm_eps)
+        self.head = nn.Linear(cfg.d, cfg.vocab, bias=False)
+        # Row l: pseudo-query / key-norm gain of sublayer l; row L: final aggregation.
+        self.queries = nn.Parameter(torch.zeros(cfg.sublayers + 1, cfg.d))
+        self.gains = nn.Parameter(torch.ones(cfg.sublayers + 1, cfg.d))
+
+    @torch.no_grad()
+    def init_random(self, seed=0, query_scale=2.0):
+        """Random weights (normal, std 1/sqrt(fan_in)), drawn on the
+        parameters' device; non-zero pseudo-queries so that the depth softmax
+        is not uniform (the logits z spread by about query_scale)."""
+        dev = self.embed.weight.device
+        g = torch.Generator(device=dev).manual_seed(seed)
+
+        def randn(p):
+            return torch.randn(p.shape, generator=g, device=dev, dtype=torch.float32)
+
+        for name, p in self.named_parameters():
+            if name.endswith("norm.weight") or name == "gains":
+                p.copy_(1 + 0.1 * randn(p))
+            elif name == "queries":
+                p.copy_(randn(p) * (query_scale / math.sqrt(p.shape[-1])))
+            elif name == "embed.weight":
+                p.copy_(randn(p))
+            else:
+                p.copy_(randn(p) / math.sqrt(p.shape[-1]))
+        return self
+
+    # -- AttnRes operators of the chosen mode --------------------------------
+
+    def _aggregate(self, l, sources):
+        q, g, eps = self.queries[l], self.gains[l], self.cfg.attnres_eps
+        if self.attnres.startswith("reference"):
+            return torch_ops.aggregate_reference(q, g, sources, eps)
+        return torch_ops.aggregate(q, g, sources, eps)
+
+    def _block_score(self, start, s, sources):
+        q, g = self.queries[start:start + s], self.gains[start:start + s]
+        if self.attnres == "reference-twophase":
+            return torch_ops.block_score_reference(q, g, sources, self.cfg.attnres_eps)
+        return torch_ops.block_score(q, g, sources, self.cfg.attnres_eps)
+
+    def _merge(self, l, out, lse, update, partial):
+        q, g, eps = self.queries[l], self.gains[l], self.cfg.attnres_eps
+        if self.attnres == "reference-twophase":
+            return torch_ops.merge_reference(out, lse, q, g, update, partial, eps)
+        return torch_ops.merge(out, lse, q, g, update, partial, eps)
+
+    # -- forward ---------------------------------------------------------------
+
+    def forward(self, tokens):
+        x = self.embed(tokens)
+        if self.residual == "standard":
+            for f in self.sublayers:
+                x = x + f(x)
+            return self.head(self.final_norm(x))
+        if self.residual != "attnres" or self.attnres not in ATTNRES_MODES:
+            raise ValueError("residual must be 'standard' or 'attnres' with attnres in %s"
+                             % (ATTNRES_MODES,))
+        if self.attnres.endswith("twophase"):
+            summaries = self._blocks_two_phase(x)
+        else:
+            summaries = self._blocks_one_phase(x)
+        h = self._aggregate(self.cfg.sublayers, summaries)
+        return self.head(self.final_norm(h))
+
+    def _blocks_one_phase(self, emb):
+        """One aggregation per sublayer over [b_0 .. b_{n-1}] (+ b_n^i, i >= 1)."""
+        S = self.cfg.block_size
+        summaries, partial = [emb], None
+        for l, f in enumerate(self.sublayers):
+            if l % S == 0 and l > 0:
+                summaries.append(partial)       # block complete: b_n = its sum
+                partial = None
+            sources = summaries + ([partial] if partial is not None else [])
+            y = f(self._aggregate(l, sources))
+            partial = y if partial is None else partial + y
+        summaries.append(partial)
+        return summaries
+
+    def _blocks_two_phase(self, emb):
+        """Phase 1 once per block (all its queries against b_0 .. b_{n-1}),
+        then per sublayer i >= 1 a merge with the partial sum (spec 5)."""
+        S, L = self.cfg.block_size, self.cfg.sublayers
+        summaries = [emb]
+        for start in range(0, L, S):
+            s = min(S, L - start)
+            out, lse = self._block_score(start, s, summaries)
+            partial, y = None, None
+            for i in range(s):
+                l = start + i
+                if i == 0:
+                    h = out[0]
+                else:
+                    h, partial = self._merge(l, out[i], lse[i], y, partial)
+                y = self.sublayers[l](h)
+            summaries.append(y if partial is None else partial + y)
+        return summaries

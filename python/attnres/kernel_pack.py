@@ -1,0 +1,415 @@
+"""Kernel packs: the AttnRes GPU kernels a model needs, compiled ahead of time.
+
+A kernel pack is a directory made on the build machine (which has MLIR and
+LLVM) and copied to the GPU machine (which needs neither):
+
+    kernel_pack.json          the manifest (below)
+    lib<library>.so           AOT libraries (scripts/aot_compile.py), one per
+    <library>.json            (dtype, D, epsilon); each exports one
+    <library>.h               _mlir_ciface_* function per kernel
+    mlir/<library>.mlir       the module each library was compiled from
+
+Every function takes dynamic token counts (``tensor<?xDxE>``), so one pack
+serves any batch and sequence length. The manifest lists each kernel:
+
+    {"op": "aggregate" | "block_score" | "merge", "dtype": "bf16", "d": 896,
+     "num_sources": 5,        # aggregate, block_score
+     "num_queries": 3,        # block_score (S)
+     "partial": true,         # merge: with or without a partial sum
+     "epsilon": 1e-06,        # the f32 epsilon attribute compiled in
+     "library": "attnres_bf16_d896", "function": "agg_bf16_d896_n5"}
+
+Building (here; needs a build of attnres-opt and the static runtime):
+
+    from attnres.kernel_pack import PackConfig, build_kernel_pack
+    build_kernel_pack(".device/pack", [PackConfig(d=896, dtype="bf16",
+                      sublayers=24, block_size=3)], build_dir="build")
+
+or ``python3 scripts/build_kernel_pack.py -o DIR --config
+d=896,dtype=bf16,sublayers=24,block=3``. Loading (anywhere):
+``KernelPack(DIR).find("aggregate", "bf16", 896, num_sources=5)``;
+attnres.torch_ops runs them as torch custom ops. See docs/python.md.
+"""
+
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+__all__ = ["KernelPack", "KernelPackError", "PackConfig", "build_kernel_pack",
+           "kernel_functions", "parse_config", "MANIFEST"]
+
+MANIFEST = "kernel_pack.json"
+FORMAT_VERSION = 1
+_DTYPES = {"f32": "f32", "float32": "f32", "f16": "f16", "float16": "f16",
+           "bf16": "bf16", "bfloat16": "bf16"}
+
+
+class KernelPackError(RuntimeError):
+    pass
+
+
+def f32(x):
+    """x rounded to the nearest float32 (how the epsilon attribute stores it)."""
+    return struct.unpack("f", struct.pack("f", float(x)))[0]
+
+
+def dtype_name(dtype):
+    name = getattr(dtype, "name", None) or str(dtype)
+    name = name.replace("torch.", "")
+    if name not in _DTYPES:
+        raise KernelPackError("dtype must be f32, f16 or bf16, got %r" % (dtype,))
+    return _DTYPES[name]
+
+
+@dataclass(frozen=True)
+class PackConfig:
+    """What one model needs: hidden size D, storage dtype, L sublayers in
+    blocks of S (S = 1: Full AttnRes, aggregate kernels only) and the
+    key-norm epsilon. ``max_sources`` raises the largest aggregation
+    compiled (default: what the model uses, N + 1 with N = ceil(L / S))."""
+
+    d: int
+    dtype: str = "bf16"
+    sublayers: int = 24
+    block_size: int = 1
+    epsilon: float = 1e-6
+    max_sources: int = 0
+    two_phase: bool = True
+
+    def check(self):
+        if not isinstance(self.d, int) or self.d < 1:
+            raise KernelPackError("d must be a positive int, got %r" % (self.d,))
+        dtype_name(self.dtype)
+        if self.sublayers < 1 or self.block_size < 1:
+            raise KernelPackError("sublayers and block_size must be positive")
+        if not (self.epsilon >= 0 and math.isfinite(self.epsilon)):
+            raise KernelPackError("epsilon must be finite and >= 0")
+
+    @property
+    def num_blocks(self):
+        return -(-self.sublayers // self.block_size)
+
+    def aggregate_sources(self):
+        """Source counts of every aggregation of the model (and up to
+        max_sources): 1 .. N + 1."""
+        top = max(self.num_blocks + 1, self.max_sources)
+        return list(range(1, top + 1))
+
+    def block_score_shapes(self):
+        """(S, n) of every phase-1 call: block k (0-based) scores its queries
+        against b_0 .. b_k; the last block is shorter when S does not divide L."""
+        if self.block_size == 1 or not self.two_phase:
+            return []
+        shapes = []
+        for k in range(self.num_blocks):
+            s = min(self.block_size, self.sublayers - k * self.block_size)
+            shapes.append((s, k + 1))
+        return shapes
+
+
+def parse_config(text):
+    """``d=896,dtype=bf16,sublayers=24,block=3[,eps=1e-6][,max_sources=9]
+    [,two_phase=0]`` -> PackConfig."""
+    fields = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise KernelPackError("bad config item %r (want key=value)" % part)
+        k, v = part.split("=", 1)
+        fields[k.strip()] = v.strip()
+    known = {"d", "dtype", "sublayers", "layers", "block", "block_size", "eps", "epsilon",
+             "max_sources", "two_phase"}
+    unknown = set(fields) - known
+    if unknown:
+        raise KernelPackError("unknown config keys %s (known: %s)" % (sorted(unknown),
+                                                                    sorted(known)))
+    if "d" not in fields:
+        raise KernelPackError("a config needs d=<hidden size>")
+    try:
+        sublayers = int(fields.get("sublayers", 0)) or 2 * int(fields.get("layers", 12))
+        cfg = PackConfig(
+            d=int(fields["d"]), dtype=dtype_name(fields.get("dtype", "bf16")),
+            sublayers=sublayers,
+            block_size=int(fields.get("block", fields.get("block_size", 1))),
+            epsilon=float(fields.get("eps", fields.get("epsilon", 1e-6))),
+            max_sources=int(fields.get("max_sources", 0)),
+            two_phase=fields.get("two_phase", "1") not in ("0", "false", "no"))
+    except ValueError as e:
+        raise KernelPackError("bad config %r: %s" % (text, e))
+    cfg.check()
+    return cfg
+
+
+# --- MLIR of the kernels -------------------------------------------------------
+
+def _t(shape, dt):
+    return "tensor<%s>" % "x".join([str(s) for s in shape] + [dt])
+
+
+def _eps(x):
+    return "%.9e" % f32(x)
+
+
+def _aggregate(name, dt, d, n, eps):
+    src, vec = _t(["?", d], dt), _t([d], dt)
+    args = ["%%w: %s" % vec, "%%g: %s" % vec] + ["%%v%d: %s" % (i, src) for i in range(n)]
+    return "\n".join([
+        "  func.func @%s(%s) -> %s {" % (name, ", ".join(args), src),
+        "    %%h = attnres.aggregate %%w, %%g over %s {epsilon = %s : f32} : %s"
+        % (", ".join("%%v%d" % i for i in range(n)), _eps(eps), src),
+        "    return %%h : %s" % src,
+        "  }"])
+
+
+def _block_score(name, dt, d, s, n, eps):
+    src, q = _t(["?", d], dt), _t([s, d], dt)
+    out, lse = _t([s, "?", d], dt), _t([s, "?"], "f32")
+    args = ["%%wq: %s" % q, "%%gq: %s" % q] + ["%%b%d: %s" % (i, src) for i in range(n)]
+    return "\n".join([
+        "  func.func @%s(%s) -> (%s, %s) {" % (name, ", ".join(args), out, lse),
+        "    %c0 = arith.constant 0 : index",
+        "    %%t = tensor.dim %%b0, %%c0 : %s" % src,
+        "    %%o0 = tensor.empty(%%t) : %s" % out,
+        "    %%l0 = tensor.empty(%%t) : %s" % lse,
+        "    %%o, %%lse = attnres.block_score %%wq, %%gq over %s outs %%o0, %%l0"
+        " {epsilon = %s : f32} : %s -> %s"
+        % (", ".join("%%b%d" % i for i in range(n)), _eps(eps), src, out),
+        "    return %%o, %%lse : %s, %s" % (out, lse),
+        "  }"])
+
+
+def _merge(name, dt, d, partial, eps):
+    x, vec, lse = _t(["?", d], dt), _t([d], dt), _t(["?"], "f32")
+    args = ["%%o: %s" % x, "%%lse: %s" % lse, "%%w: %s" % vec, "%%g: %s" % vec,
+            "%%u: %s" % x] + (["%%p: %s" % x] if partial else [])
+    return "\n".join([
+        "  func.func @%s(%s) -> (%s, %s) {" % (name, ", ".join(args), x, x),
+        "    %%h, %%p2 = attnres.merge %%o, %%lse, %%w, %%g update %%u%s"
+        " {epsilon = %s : f32} : %s" % (" partial %p" if partial else "", _eps(eps), x),
+        "    return %%h, %%p2 : %s, %s" % (x, x),
+        "  }"])
+
+
+def kernel_functions(configs):
+    """The kernels the configs need, deduplicated: a list of manifest
+    entries with an ``mlir`` field (the func.func text), grouped by library."""
+    configs = list(configs)
+    eps_ids = {}
+    entries = {}
+    for cfg in configs:
+        cfg.check()
+        dt, d, eps = dtype_name(cfg.dtype), cfg.d, f32(cfg.epsilon)
+        if eps == f32(1e-6):
+            suffix = ""
+        else:
+            suffix = "_e%d" % eps_ids.setdefault(eps, len(eps_ids) + 1)
+        lib = "attnres_%s_d%d%s" % (dt, d, suffix)
+        base = "%s_d%d%s" % (dt, d, suffix)
+        for n in cfg.aggregate_sources():
+            name = "agg_%s_n%d" % (base, n)
+            entries[name] = {"op": "aggregate", "dtype": dt, "d": d, "num_sources": n,
+                             "epsilon": eps, "library": lib, "function": name,
+                             "mlir": _aggregate(name, dt, d, n, eps)}
+        for s, n in cfg.block_score_shapes():
+            name = "score_%s_s%d_n%d" % (base, s, n)
+            entries[name] = {"op": "block_score", "dtype": dt, "d": d, "num_queries": s,
+                             "num_sources": n, "epsilon": eps, "library": lib,
+                             "function": name, "mlir": _block_score(name, dt, d, s, n, eps)}
+        if cfg.block_size > 1 and cfg.two_phase:
+            for partial in (False, True):
+                name = "merge_%s%s" % (base, "_p" if partial else "")
+                entries[name] = {"op": "merge", "dtype": dt, "d": d, "partial": partial,
+                                 "epsilon": eps, "library": lib, "function": name,
+                                 "mlir": _merge(name, dt, d, partial, eps)}
+    return list(entries.values())
+
+
+def _default_aot_script():
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates = []
+    if os.environ.get("ATTNRES_SOURCE_DIR"):
+        candidates.append(os.path.join(os.environ["ATTNRES_SOURCE_DIR"], "scripts"))
+    candidates.append(os.path.join(here, os.pardir, os.pardir, "scripts"))
+    for c in candidates:
+        p = os.path.abspath(os.path.join(c, "aot_compile.py"))
+        if os.path.exists(p):
+            return p
+    raise KernelPackError("scripts/aot_compile.py not found: set ATTNRES_SOURCE_DIR to the "
+                          "attnres source tree or pass aot_script=")
+
+
+def build_kernel_pack(out_dir, configs, *, build_dir=None, aot_script=None, chip="sm_90a",
+                      features="+ptx80", format="fatbin", opt_level=3, jobs=2,
+                      verbose=False):
+    """Compiles the kernels of `configs` (PackConfig or config strings) into
+    a kernel pack in `out_dir` (replacing its libraries and manifest).
+    Returns the manifest dict. Raises KernelPackError with the compiler's
+    output when a library fails to build."""
+    configs = [parse_config(c) if isinstance(c, str) else c for c in configs]
+    if not configs:
+        raise KernelPackError("no configs")
+    entries = kernel_functions(configs)
+    aot = aot_script or _default_aot_script()
+    out_dir = os.path.abspath(out_dir)
+    os.makedirs(os.path.join(out_dir, "mlir"), exist_ok=True)
+    libraries = {}
+    for e in entries:
+        libraries.setdefault(e["library"], []).append(e["mlir"])
+
+    def build(lib):
+        src = os.path.join(out_dir, "mlir", lib + ".mlir")
+        with open(src, "w") as f:
+            f.write("module {\n" + "\n\n".join(libraries[lib]) + "\n}\n")
+        cmd = [sys.executable, aot, src, "-o", out_dir, "--name", lib, "--chip", chip,
+               "--features", features, "--format", format, "--opt-level", str(opt_level)]
+        if build_dir:
+            cmd += ["--build-dir", os.path.abspath(build_dir)]
+        if verbose:
+            print("+ " + " ".join(cmd), file=sys.stderr)
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise KernelPackError("building lib%s.so failed (exit %d):\n%s%s"
+                                  % (lib, p.returncode, p.stdout, p.stderr))
+        return lib
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(build, sorted(libraries)))
+
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "chip": chip, "features": features, "format": format,
+        "configs": [{"d": c.d, "dtype": dtype_name(c.dtype), "sublayers": c.sublayers,
+                     "block_size": c.block_size, "epsilon": f32(c.epsilon),
+                     "max_sources": c.max_sources, "two_phase": c.two_phase}
+                    for c in configs],
+        "libraries": sorted(libraries),
+        "kernels": [{k: v for k, v in e.items() if k != "mlir"} for e in entries],
+    }
+    with open(os.path.join(out_dir, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+    return manifest
+
+
+# --- Loading ---------------------------------------------------------------------
+
+def _key(op, dtype, d, num_sources=None, num_queries=None, partial=None, epsilon=1e-6):
+    return (op, dtype_name(dtype), int(d),
+            None if num_sources is None else int(num_sources),
+            None if num_queries is None else int(num_queries),
+            None if partial is None else bool(partial), f32(epsilon))
+
+
+class KernelPack:
+    """A kernel pack directory: the manifest, and its libraries loaded with
+    ctypes (attnres.aot) the first time one of their kernels is looked up.
+    Loading needs no GPU; running a kernel does."""
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        manifest = os.path.join(self.path, MANIFEST)
+        if not os.path.exists(manifest):
+            raise KernelPackError("%s: no %s (build the pack with "
+                                  "scripts/build_kernel_pack.py)" % (self.path, MANIFEST))
+        with open(manifest) as f:
+            self.manifest = json.load(f)
+        if self.manifest.get("format_version") != FORMAT_VERSION:
+            raise KernelPackError("%s: format_version %r, expected %d" % (
+                manifest, self.manifest.get("format_version"), FORMAT_VERSION))
+        self._index = {}
+        for k in self.manifest["kernels"]:
+            key = _key(k["op"], k["dtype"], k["d"], k.get("num_sources"),
+                       k.get("num_queries"), k.get("partial"), k["epsilon"])
+            self._index[key] = k
+        self._libraries = {}
+
+    @property
+    def kernels(self):
+        return self.manifest["kernels"]
+
+    def library(self, name):
+        from .aot import AotLibrary
+
+        if name not in self._libraries:
+            self._libraries[name] = AotLibrary(os.path.join(self.path, "lib%s.so" % name))
+        return self._libraries[name]
+
+    def libraries(self):
+        """The libraries loaded so far."""
+        return list(self._libraries.values())
+
+    def entry(self, op, dtype, d, num_sources=None, num_queries=None, partial=None,
+              epsilon=1e-6):
+        """The manifest entry of a kernel, or None."""
+        return self._index.get(_key(op, dtype, d, num_sources, num_queries, partial, epsilon))
+
+    def find(self, op, dtype, d, num_sources=None, num_queries=None, partial=None,
+             epsilon=1e-6):
+        """(AotLibrary, AotFunction) of a kernel, or None when the pack lacks it."""
+        e = self.entry(op, dtype, d, num_sources, num_queries, partial, epsilon)
+        if e is None:
+            return None
+        lib = self.library(e["library"])
+        return lib, lib[e["function"]]
+
+    def summary(self):
+        """One line per (op, dtype, D, epsilon, S/partial) with the source counts."""
+        groups = {}
+        for k in self.kernels:
+            extra = ("S=%d" % k["num_queries"]) if k["op"] == "block_score" else (
+                ("partial" if k["partial"] else "no partial") if k["op"] == "merge" else "")
+            g = groups.setdefault((k["op"], k["dtype"], k["d"], k["epsilon"], extra), [])
+            if "num_sources" in k:
+                g.append(k["num_sources"])
+        lines = []
+        for (op, dt, d, eps, extra), ns in sorted(groups.items(), key=str):
+            lines.append("%s %s D=%d eps=%g%s%s" % (
+                op, dt, d, eps, (" " + extra) if extra else "",
+                (" n=%s" % ",".join(map(str, sorted(ns)))) if ns else ""))
+        return lines
+
+
+def main(argv=None):
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        description="Builds a kernel pack: the attnres GPU kernels of one or more model "
+                    "configurations compiled ahead of time into shared libraries plus a "
+                    "manifest (" + MANIFEST + "), for attnres.torch_ops on a machine "
+                    "without MLIR.")
+    ap.add_argument("-o", "--output-dir", required=True)
+    ap.add_argument("--config", action="append", required=True,
+                    help="d=896,dtype=bf16,sublayers=24,block=3[,eps=1e-6][,max_sources=N]"
+                         "[,two_phase=0] (repeatable; layers=L means 2L sublayers)")
+    ap.add_argument("--build-dir", help="attnres build directory (attnres-opt, runtime)")
+    ap.add_argument("--aot-script", help="scripts/aot_compile.py of the source tree")
+    ap.add_argument("--chip", default="sm_90a")
+    ap.add_argument("--features", default="+ptx80")
+    ap.add_argument("--format", default="fatbin", choices=["isa", "bin", "fatbin"])
+    ap.add_argument("-j", "--jobs", type=int, default=2)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        build_kernel_pack(args.output_dir, args.config, build_dir=args.build_dir,
+                          aot_script=args.aot_script, chip=args.chip,
+                          features=args.features, format=args.format, jobs=args.jobs,
+                          verbose=args.verbose)
+    except KernelPackError as e:
+        print("build_kernel_pack: error: %s" % e, file=sys.stderr)
+        return 1
+    pack = KernelPack(args.output_dir)
+    print("kernel pack %s: %d kernels in %d libraries" % (
+        args.output_dir, len(pack.kernels), len(pack.manifest["libraries"])))
+    for line in pack.summary():
+        print("  " + line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

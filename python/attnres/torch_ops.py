@@ -1,0 +1,395 @@
+"""AttnRes as PyTorch operators, running AOT-compiled kernels on CUDA tensors.
+
+Three operators, the attnres dialect's ops in PyTorch (docs/spec.md A, D, E):
+
+    h        = aggregate(query, norm_weight, sources, eps)
+    out, lse = block_score(queries, norm_weights, sources, eps)     phase 1
+    h, p_new = merge(out, lse, query, norm_weight, update, partial, eps)  phase 2
+
+With torch >= 2.4 they are registered as ``torch.library`` custom ops
+(``torch.ops.attnres.aggregate``, ``.block_score``, ``.merge``) with fake
+(meta) implementations, so ``torch.compile`` traces around them and calls
+the compiled kernels at run time. On CUDA tensors they run the kernels of the
+kernel packs loaded with :func:`load_kernel_pack` (attnres.kernel_pack: AOT
+libraries made on the build machine; no MLIR needed here), enqueued on
+``torch.cuda.current_stream()``; on CPU tensors they run the plain PyTorch
+reference (``*_reference``, f32 math, one rounding to the storage type).
+A CUDA call that no loaded pack covers raises :class:`KernelPackError`
+unless ``set_fallback("reference")``.
+
+Shapes: ``sources`` are ``[..., D]`` tensors of one shape and dtype (f32,
+f16 or bf16; any leading token dimensions); ``query``/``norm_weight`` are
+``[D]`` (cast to the sources' dtype for the kernels); ``queries`` and
+``norm_weights`` ``[S, D]``; ``out`` of block_score is ``[S, ..., D]`` and
+``lse`` ``[S, ...]`` in f32. Forward only (no autograd formulas).
+
+This module imports under torch 1.13 (Debian's CPU torch): the custom ops
+are then not registered and :func:`aggregate` etc. call the implementations
+directly. See docs/python.md.
+"""
+
+import os
+import threading
+from typing import List, Optional, Tuple
+
+import torch
+
+from .kernel_pack import KernelPack, KernelPackError, dtype_name, f32
+
+__all__ = [
+    "AttnResAggregate", "KernelPackError", "aggregate", "aggregate_reference",
+    "block_score", "block_score_reference", "clear_kernel_packs", "custom_ops_available",
+    "kernel_packs", "load_kernel_pack", "merge", "merge_reference", "set_fallback",
+    "stats",
+]
+
+Tensor = torch.Tensor
+
+# --- Plain PyTorch references (f32 math, one rounding) ------------------------------
+
+
+def _rms_inv(v32, eps):
+    return torch.rsqrt(v32.pow(2).mean(-1) + eps)
+
+
+def _fresh(result, *inputs):
+    """`result`, copied when it is one of `inputs` (custom ops must not
+    return an alias of an input)."""
+    for t in inputs:
+        if t is not None and result.data_ptr() == t.data_ptr() and result.numel():
+            return result.clone()
+    return result
+
+
+def aggregate_reference(query, norm_weight, sources, eps=1e-6):
+    """spec A: softmax over the sources of r_i * (w*g).v_i; sum of a_i v_i."""
+    sources = list(sources)
+    dtype = sources[0].dtype
+    v = torch.stack([s.float() for s in sources])                # [n, ..., D]
+    qg = query.float() * norm_weight.float()                     # [D]
+    z = torch.einsum("n...d,d->n...", v, qg) * _rms_inv(v, eps)  # [n, ...]
+    a = torch.softmax(z, 0)
+    h = torch.einsum("n...,n...d->...d", a, v)
+    return h.to(dtype)
+
+
+def block_score_reference(queries, norm_weights, sources, eps=1e-6):
+    """spec D: phase 1 of S queries over the completed summaries.
+    Returns (out [S, ..., D] in the sources' dtype, lse [S, ...] in f32)."""
+    sources = list(sources)
+    dtype = sources[0].dtype
+    v = torch.stack([s.float() for s in sources])                # [n, ..., D]
+    qg = queries.float() * norm_weights.float()                  # [S, D]
+    z = torch.einsum("n...d,sd->sn...", v, qg) * _rms_inv(v, eps).unsqueeze(0)
+    lse = torch.logsumexp(z, 1)
+    a = torch.softmax(z, 1)
+    out = torch.einsum("sn...,n...d->s...d", a, v)
+    return out.to(dtype), lse
+
+
+def merge_reference(out, lse, query, norm_weight, update, partial=None, eps=1e-6):
+    """spec E.1: p' = partial + update (f32); c = inv_rms(p') (w*g).p';
+    h = out + sigmoid(c - lse) (p' - out). Returns (h, round(p'))."""
+    dtype = update.dtype
+    p = update.float() if partial is None else partial.float() + update.float()
+    qg = query.float() * norm_weight.float()
+    c = _rms_inv(p, eps) * (p * qg).sum(-1)
+    a = torch.sigmoid(c - lse.float()).unsqueeze(-1)
+    o = out.float()
+    h = o + a * (p - o)
+    return _fresh(h.to(dtype), out, update), _fresh(p.to(dtype), update, partial)
+
+
+# --- Kernel packs ---------------------------------------------------------------------
+
+_PACKS = []
+_FALLBACK = {"mode": os.environ.get("ATTNRES_TORCH_FALLBACK", "error")}
+_STATS = {"kernel": 0, "reference": 0}
+_LOCK = threading.Lock()
+
+
+def load_kernel_pack(path):
+    """Loads a kernel pack directory (kernel_pack.json + libraries) and makes
+    its kernels available to the operators; later packs are searched first.
+    Returns the KernelPack."""
+    pack = KernelPack(path)
+    with _LOCK:
+        _PACKS.insert(0, pack)
+    return pack
+
+
+def kernel_packs():
+    return list(_PACKS)
+
+
+def clear_kernel_packs():
+    with _LOCK:
+        del _PACKS[:]
+
+
+def set_fallback(mode):
+    """What a CUDA call with no kernel in the loaded packs does: "error"
+    (raise KernelPackError, the default) or "reference" (run the PyTorch
+    reference)."""
+    if mode not in ("error", "reference"):
+        raise ValueError("fallback must be 'error' or 'reference', got %r" % (mode,))
+    _FALLBACK["mode"] = mode
+
+
+def stats(reset=False):
+    """Counts of operator calls that ran a compiled kernel or the reference."""
+    s = dict(_STATS)
+    if reset:
+        _STATS["kernel"] = _STATS["reference"] = 0
+    return s
+
+
+def _find(op, dtype, d, **kw):
+    for pack in _PACKS:
+        hit = pack.find(op, dtype, d, **kw)
+        if hit is not None:
+            return hit
+    return None
+
+
+def _missing(op, dtype, d, **kw):
+    desc = ", ".join("%s=%s" % (k, v) for k, v in sorted(kw.items()) if v is not None)
+    have = [line for p in _PACKS for line in p.summary()] or ["(no kernel pack loaded)"]
+    return KernelPackError(
+        "attnres.%s: no compiled kernel for dtype=%s D=%d %s in the loaded kernel packs; "
+        "build one with scripts/build_kernel_pack.py and load_kernel_pack(), or "
+        "set_fallback('reference'). Loaded:\n  %s" % (op, dtype, d, desc, "\n  ".join(have)))
+
+
+def _kernel(op, dtype, d, **kw):
+    """(lib, fn) or None (run the reference) or raise."""
+    hit = _find(op, dtype, d, **kw)
+    if hit is None and _FALLBACK["mode"] != "reference":
+        raise _missing(op, dtype, d, **kw)
+    return hit
+
+
+def _rows(t, tokens, d):
+    """t as a contiguous, 16-byte aligned [tokens, d] tensor."""
+    t = t.reshape(tokens, d) if t.dim() != 2 or t.shape[0] != tokens else t
+    if not t.is_contiguous():
+        t = t.contiguous()
+    if t.data_ptr() % 16:
+        t = t.clone()
+    return t
+
+
+def _flat(t, n):
+    """t as a contiguous, 16-byte aligned [n] tensor."""
+    t = t.reshape(n)
+    if not t.is_contiguous():
+        t = t.contiguous()
+    if t.data_ptr() % 16:
+        t = t.clone()
+    return t
+
+
+def _vec(t, dtype, shape):
+    t = t.to(dtype).reshape(shape)
+    if not t.is_contiguous() or t.data_ptr() % 16:
+        t = t.contiguous().clone()
+    return t
+
+
+def _launch(lib, fn, device, tensors):
+    if device.index is not None and device.index != torch.cuda.current_device():
+        with torch.cuda.device(device):
+            return _launch(lib, fn, device, tensors)
+    lib.use_stream(torch.cuda.current_stream(device))
+    fn.call_unchecked(*tensors)
+    err = lib.error()
+    if err:
+        lib.clear_error()
+        raise KernelPackError("attnres runtime error %d in %s: %s" % (err[0], fn.name, err[1]))
+    _STATS["kernel"] += 1
+
+
+def _check_sources(op, sources):
+    if not sources:
+        raise ValueError("attnres.%s needs at least one source" % op)
+    s0 = sources[0]
+    for i, s in enumerate(sources):
+        if s.shape != s0.shape or s.dtype != s0.dtype or s.device != s0.device:
+            raise ValueError("attnres.%s: source %d is %s %s on %s, source 0 is %s %s on %s"
+                             % (op, i, tuple(s.shape), s.dtype, s.device, tuple(s0.shape),
+                                s0.dtype, s0.device))
+    if s0.dim() < 2:
+        raise ValueError("attnres.%s: sources need a token dimension and D ([..., D])" % op)
+
+
+def _aggregate_impl(query, norm_weight, sources, eps):
+    sources = list(sources)
+    _check_sources("aggregate", sources)
+    s0 = sources[0]
+    d = s0.shape[-1]
+    if query.shape != (d,) or norm_weight.shape != (d,):
+        raise ValueError("attnres.aggregate: query and norm_weight must be [%d]" % d)
+    hit = None
+    if s0.is_cuda:
+        hit = _kernel("aggregate", dtype_name(s0.dtype), d, num_sources=len(sources),
+                      epsilon=eps)
+    if hit is None:
+        _STATS["reference"] += 1
+        return _fresh(aggregate_reference(query, norm_weight, sources, eps), *sources)
+    lib, fn = hit
+    lead = s0.shape[:-1]
+    tokens = s0.numel() // d
+    out = torch.empty((tokens, d), dtype=s0.dtype, device=s0.device)
+    if tokens:
+        _launch(lib, fn, s0.device, [_vec(query, s0.dtype, (d,)),
+                                     _vec(norm_weight, s0.dtype, (d,))]
+                + [_rows(s, tokens, d) for s in sources] + [out])
+    return out.view(*lead, d)
+
+
+def _block_score_impl(queries, norm_weights, sources, eps):
+    sources = list(sources)
+    _check_sources("block_score", sources)
+    s0 = sources[0]
+    d = s0.shape[-1]
+    if queries.dim() != 2 or queries.shape[1] != d or norm_weights.shape != queries.shape:
+        raise ValueError("attnres.block_score: queries and norm_weights must be [S, %d]" % d)
+    s = queries.shape[0]
+    hit = None
+    if s0.is_cuda:
+        hit = _kernel("block_score", dtype_name(s0.dtype), d, num_sources=len(sources),
+                      num_queries=s, epsilon=eps)
+    if hit is None:
+        _STATS["reference"] += 1
+        return block_score_reference(queries, norm_weights, sources, eps)
+    lib, fn = hit
+    lead = tuple(s0.shape[:-1])
+    tokens = s0.numel() // d
+    out = torch.empty((s, tokens, d), dtype=s0.dtype, device=s0.device)
+    lse = torch.empty((s, tokens), dtype=torch.float32, device=s0.device)
+    if tokens:
+        _launch(lib, fn, s0.device, [_vec(queries, s0.dtype, (s, d)),
+                                     _vec(norm_weights, s0.dtype, (s, d))]
+                + [_rows(b, tokens, d) for b in sources] + [out, lse])
+    return out.view((s,) + lead + (d,)), lse.view((s,) + lead)
+
+
+def _merge_impl(out, lse, query, norm_weight, update, partial, eps):
+    d = update.shape[-1]
+    for name, t in (("out", out), ("partial", partial)):
+        if t is not None and (t.shape != update.shape or t.dtype != update.dtype):
+            raise ValueError("attnres.merge: %s must be %s %s like update" % (
+                name, tuple(update.shape), update.dtype))
+    if tuple(lse.shape) != tuple(update.shape[:-1]):
+        raise ValueError("attnres.merge: lse must be %s" % (tuple(update.shape[:-1]),))
+    if query.shape != (d,) or norm_weight.shape != (d,):
+        raise ValueError("attnres.merge: query and norm_weight must be [%d]" % d)
+    if update.dim() < 2:
+        raise ValueError("attnres.merge: update needs a token dimension and D ([..., D])")
+    hit = None
+    if update.is_cuda:
+        hit = _kernel("merge", dtype_name(update.dtype), d, partial=partial is not None,
+                      epsilon=eps)
+    if hit is None:
+        _STATS["reference"] += 1
+        return merge_reference(out, lse, query, norm_weight, update, partial, eps)
+    lib, fn = hit
+    lead = update.shape[:-1]
+    tokens = update.numel() // d
+    h = torch.empty((tokens, d), dtype=update.dtype, device=update.device)
+    p_new = torch.empty((tokens, d), dtype=update.dtype, device=update.device)
+    if tokens:
+        args = [_rows(out, tokens, d), _flat(lse.float(), tokens),
+                _vec(query, update.dtype, (d,)), _vec(norm_weight, update.dtype, (d,)),
+                _rows(update, tokens, d)]
+        if partial is not None:
+            args.append(_rows(partial, tokens, d))
+        _launch(lib, fn, update.device, args + [h, p_new])
+    return h.view(*lead, d), p_new.view(*lead, d)
+
+
+# --- torch.library registration ------------------------------------------------------
+
+_CUSTOM_OPS = hasattr(torch, "library") and hasattr(torch.library, "custom_op")
+
+
+def custom_ops_available():
+    """True when torch.ops.attnres.* are registered (torch >= 2.4)."""
+    return _CUSTOM_OPS
+
+
+if _CUSTOM_OPS:
+    @torch.library.custom_op("attnres::aggregate", mutates_args=())
+    def _aggregate_op(query: Tensor, norm_weight: Tensor, sources: List[Tensor],
+                      eps: float) -> Tensor:
+        return _aggregate_impl(query, norm_weight, sources, eps)
+
+    @_aggregate_op.register_fake
+    def _aggregate_fake(query, norm_weight, sources, eps):
+        s0 = sources[0]
+        return s0.new_empty(s0.shape)
+
+    @torch.library.custom_op("attnres::block_score", mutates_args=())
+    def _block_score_op(queries: Tensor, norm_weights: Tensor, sources: List[Tensor],
+                        eps: float) -> Tuple[Tensor, Tensor]:
+        return _block_score_impl(queries, norm_weights, sources, eps)
+
+    @_block_score_op.register_fake
+    def _block_score_fake(queries, norm_weights, sources, eps):
+        s0 = sources[0]
+        s = queries.shape[0]
+        return (s0.new_empty((s,) + tuple(s0.shape)),
+                s0.new_empty((s,) + tuple(s0.shape[:-1]), dtype=torch.float32))
+
+    @torch.library.custom_op("attnres::merge", mutates_args=())
+    def _merge_op(out: Tensor, lse: Tensor, query: Tensor, norm_weight: Tensor,
+                  update: Tensor, partial: Optional[Tensor], eps: float) -> Tuple[Tensor, Tensor]:
+        return _merge_impl(out, lse, query, norm_weight, update, partial, eps)
+
+    @_merge_op.register_fake
+    def _merge_fake(out, lse, query, norm_weight, update, partial, eps):
+        return update.new_empty(update.shape), update.new_empty(update.shape)
+
+
+def aggregate(query, norm_weight, sources, eps=1e-6):
+    """One AttnRes depth aggregation (torch.ops.attnres.aggregate)."""
+    if _CUSTOM_OPS:
+        return torch.ops.attnres.aggregate(query, norm_weight, list(sources), float(eps))
+    return _aggregate_impl(query, norm_weight, list(sources), float(eps))
+
+
+def block_score(queries, norm_weights, sources, eps=1e-6):
+    """Phase 1 of a block: (out [S, ..., D], lse [S, ...] f32)."""
+    if _CUSTOM_OPS:
+        return torch.ops.attnres.block_score(queries, norm_weights, list(sources), float(eps))
+    return _block_score_impl(queries, norm_weights, list(sources), float(eps))
+
+
+def merge(out, lse, query, norm_weight, update, partial=None, eps=1e-6):
+    """Phase 2 for sublayer i >= 1 of a block: (h, new partial sum)."""
+    if _CUSTOM_OPS:
+        return torch.ops.attnres.merge(out, lse, query, norm_weight, update, partial,
+                                       float(eps))
+    return _merge_impl(out, lse, query, norm_weight, update, partial, float(eps))
+
+
+class AttnResAggregate(torch.nn.Module):
+    """A drop-in AttnRes depth aggregation: a learned pseudo-query (zero at
+    start, spec 1) and key-norm gain (one) of size D; forward(sources) runs
+    attnres.aggregate (compiled kernels on CUDA, reference elsewhere)."""
+
+    def __init__(self, d, eps=1e-6, dtype=None, device=None):
+        super().__init__()
+        self.eps = float(eps)
+        self.query = torch.nn.Parameter(torch.zeros(d, dtype=dtype, device=device))
+        self.norm_weight = torch.nn.Parameter(torch.ones(d, dtype=dtype, device=device))
+
+    def forward(self, sources):
+        return aggregate(self.query, self.norm_weight, sources, self.eps)
+
+    def extra_repr(self):
+        return "d=%d, eps=%g" % (self.query.shape[0], self.eps)
+
+
+# f32() is re-exported for callers that compare epsilons as the kernels store them.
+__all__.append("f32")
