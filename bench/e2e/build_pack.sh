@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds, on the build machine, the kernel pack that bench/e2e/device_run.sh
+# and python/tests/test_torch_ops.py use on the GPU machine:
+#   bash bench/e2e/build_pack.sh [OUT_DIR]      (default .device/e2e/pack)
+# bf16 D=896 (the small model: 24 sublayers, blocks of 3), f32 D=896 (the
+# same in f32: tests and the f32 end-to-end check), bf16 D=4096 (the large
+# model: 64 sublayers, blocks of 8); sm_90a fatbins. Carry OUT_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD_DIR=${ATTNRES_BUILD_DIR:-build}
+OUT_DIR=${1:-.device/e2e/pack}
+grep -qx '/.device/' .git/info/exclude 2> /dev/null || echo '/.device/' >> .git/info/exclude
+rm -rf "$OUT_DIR"
+python3 scripts/build_kernel_pack.py -o "$OUT_DIR" --build-dir "$BUILD_DIR" \
+  --chip sm_90a --features +ptx80 --format fatbin \
+  --config d=896,dtype=bf16,sublayers=24,block=3 \
+  --config d=896,dtype=f32,sublayers=24,block=3 \
+  --config d=4096,dtype=bf16,sublayers=64,block=8

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The one command run on the GPU machine (repository root) for attnres.torch_ops
+# and the end-to-end model, with the kernel pack of bench/e2e/build_pack.sh
+# carried in .device/e2e/pack:
+#   bash bench/e2e/device_run.sh [PACK]
+# 1. python/tests/test_torch_ops.py (custom ops vs reference in f32/bf16,
+#    side stream, torch.compile, fake tensors; no conftest: no MLIR here)
+# 2. run_e2e.py check     (small model: logits vs the pure PyTorch model)
+# 3. run_e2e.py overhead  (large model: forward latency vs standard residuals)
+# 4. run_e2e.py check --compile (the small model under torch.compile)
+# Logs and JSON go to $OUT.
+set -uo pipefail
+PACK=${1:-.device/e2e/pack}
+OUT=${OUT:-/tmp/attnres-e2e-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 ATTNRES_KERNEL_PACK=$PACK
+export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor TRITON_CACHE_DIR=/tmp/inductor/triton
+{
+  date -u; nvidia-smi
+  python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name())'
+  python3 -c 'import pytest; print("pytest", pytest.__version__)'
+  ls -la "$PACK"
+} > "$OUT/env.txt" 2>&1
+grep -E "H100|H200|torch|pytest" "$OUT/env.txt" | head -5
+
+echo "== tests"
+if python3 -c 'import pytest' 2> /dev/null; then
+  timeout 240 python3 -m pytest -v -s --noconftest -p no:cacheprovider \
+    python/tests/test_torch_ops.py > "$OUT/tests.log" 2>&1
+else
+  timeout 240 python3 python/tests/test_torch_ops.py > "$OUT/tests.log" 2>&1
+fi
+echo "tests exit status $?"
+grep -E "PASS|FAIL|SKIP|passed|failed|rel err|: out|merge |torch.compile|Error|error" "$OUT/tests.log" | tail -40
+
+echo "== e2e check"
+timeout 180 python3 bench/e2e/run_e2e.py check --pack "$PACK" --json "$OUT/e2e_check.json" \
+  > "$OUT/e2e_check.log" 2>&1
+echo "check exit status $?"; tail -n 12 "$OUT/e2e_check.log"
+
+echo "== overhead"
+timeout 240 python3 bench/e2e/run_e2e.py overhead --pack "$PACK" --json "$OUT/e2e_overhead.json" \
+  ${ATTNRES_E2E_OVERHEAD_FLAGS:-} > "$OUT/e2e_overhead.log" 2>&1
+echo "overhead exit status $?"; tail -n 12 "$OUT/e2e_overhead.log"
+
+if [ "${ATTNRES_E2E_COMPILE:-1}" = 1 ]; then
+  echo "== e2e check under torch.compile"
+  timeout 200 python3 bench/e2e/run_e2e.py check --pack "$PACK" --compile \
+    --json "$OUT/e2e_compile.json" > "$OUT/e2e_compile.log" 2>&1
+  echo "compile check exit status $?"; tail -n 3 "$OUT/e2e_compile.log"
+fi
+ls -la "$OUT"

@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""End to end on the GPU: Block AttnRes transformers whose AttnRes operators
+run on AOT-compiled kernels (attnres.torch_ops + a kernel pack).
+
+  python3 bench/e2e/run_e2e.py check    --pack DIR [--compile] [--json F]
+  python3 bench/e2e/run_e2e.py overhead --pack DIR [--rounds 7] [--json F]
+
+check: the small model (model.SMALL: 12 layers, d=896, 24 sublayers in 8
+blocks of 3, vocab 4096) on 2 x 512 tokens. Logits of every AttnRes mode
+against the pure PyTorch model (mode "reference"), in f32 and in bf16.
+Tolerances (relative Frobenius error of the logits):
+  f32:  every mode within 1e-4 of the f32 reference;
+  bf16: the bf16 noise floor is n = err(pure PyTorch bf16 vs f32 reference,
+        same weights); a mode passes when err(mode bf16 vs pure PyTorch bf16)
+        <= max(2e-2, 1.5 n) and err(mode bf16 vs f32 reference) <= 1.25 n + 1e-3
+        (as accurate as the pure PyTorch bf16 model).
+--compile also runs the compiled-twophase model under torch.compile.
+
+overhead: the large model (model.LARGE: 32 layers, d=4096, 32 heads, SwiGLU
+11008, vocab 32000, blocks of 8 sublayers = 8 blocks) on 1 x 8192 tokens in
+bf16: forward latency (CUDA events, median of --rounds, the modes
+interleaved round by round after 2 warm-up forwards each) with standard
+residuals and with each AttnRes mode; overhead = median / standard - 1.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import LARGE, SMALL, Config, build  # noqa: E402
+
+from attnres import torch_ops  # noqa: E402
+
+MODES = ["reference", "reference-twophase", "compiled", "compiled-twophase"]
+
+
+def rel(a, b):
+    a, b = a.double(), b.double()
+    if not torch.isfinite(a).all():
+        return float("inf")
+    return ((a - b).norm() / b.norm()).item()
+
+
+def argmax_agree(a, b):
+    return (a.argmax(-1) == b.argmax(-1)).double().mean().item()
+
+
+DEVICE = "cuda"
+
+
+def sync():
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def no_grad():
+    return torch.inference_mode() if hasattr(torch, "inference_mode") else torch.no_grad()
+
+
+def forward(model, tokens, residual="attnres", mode="reference"):
+    model.residual, model.attnres = residual, mode
+    with no_grad():
+        out = model(tokens)
+    sync()
+    return out
+
+
+class Timer:
+    """CUDA events on the GPU, perf_counter elsewhere (smoke runs)."""
+
+    def __init__(self):
+        if DEVICE == "cuda":
+            self.start = torch.cuda.Event(enable_timing=True)
+            self.end = torch.cuda.Event(enable_timing=True)
+
+    def __enter__(self):
+        if DEVICE == "cuda":
+            self.start.record()
+        else:
+            self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        if DEVICE == "cuda":
+            self.end.record()
+            torch.cuda.synchronize()
+            self.ms = self.start.elapsed_time(self.end)
+        else:
+            self.ms = (time.perf_counter() - self.t0) * 1e3
+
+
+def small_config(args):
+    if args.tiny:
+        return Config(layers=3, d=64, heads=4, mlp_hidden=128, vocab=97, block_size=4)
+    return SMALL
+
+
+def large_config(args):
+    if args.tiny:
+        return Config(layers=4, d=128, heads=4, mlp_hidden=256, vocab=101, block_size=3)
+    return LARGE
+
+
+def check(args):
+    cfg = small_config(args)
+    gen = torch.Generator(device=DEVICE).manual_seed(7)
+    tokens = torch.randint(0, cfg.vocab, (2, 64 if args.tiny else 512), generator=gen,
+                           device=DEVICE)
+    results = {"model": "12 layers, d=896, 24 sublayers, S=3 (8 blocks), 2x512 tokens",
+               "f32": {}, "bf16": {}}
+    ok = True
+    model = build(cfg, DEVICE, torch.float32, seed=0)
+    ref32 = forward(model, tokens, mode="reference")
+    for mode in MODES[1:]:
+        torch_ops.stats(reset=True)
+        out = forward(model, tokens, mode=mode)
+        st = torch_ops.stats()
+        e = rel(out, ref32)
+        passed = e <= 1e-4 and (mode.startswith("reference") or st["reference"] == 0)
+        ok &= passed
+        results["f32"][mode] = {"rel_err_vs_reference": e, "kernel_calls": st["kernel"],
+                                "reference_calls": st["reference"], "pass": passed}
+        print("f32  %-19s rel err vs pure PyTorch f32 %.2e  kernels %3d  %s"
+              % (mode, e, st["kernel"], "PASS" if passed else "FAIL"), flush=True)
+    model = model.to(torch.bfloat16)
+    ref16 = forward(model, tokens, mode="reference")
+    noise = rel(ref16, ref32)
+    results["bf16"]["noise_floor"] = noise
+    results["bf16"]["reference_argmax_agree_vs_f32"] = argmax_agree(ref16, ref32)
+    print("bf16 noise floor: pure PyTorch bf16 vs f32 %.2e (argmax agree %.3f)"
+          % (noise, argmax_agree(ref16, ref32)), flush=True)
+    outs = {}
+    for mode in MODES[1:]:
+        torch_ops.stats(reset=True)
+        out = outs[mode] = forward(model, tokens, mode=mode)
+        st = torch_ops.stats()
+        e16, e32 = rel(out, ref16), rel(out, ref32)
+        passed = (e16 <= max(2e-2, 1.5 * noise) and e32 <= 1.25 * noise + 1e-3
+                  and (mode.startswith("reference") or st["reference"] == 0))
+        ok &= passed
+        results["bf16"][mode] = {
+            "rel_err_vs_reference_bf16": e16, "rel_err_vs_reference_f32": e32,
+            "max_abs_diff_vs_reference_bf16": (out.float() - ref16.float()).abs().max().item(),
+            "argmax_agree_vs_reference_bf16": argmax_agree(out, ref16),
+            "kernel_calls": st["kernel"], "pass": passed}
+        print("bf16 %-19s vs pure PyTorch bf16 %.2e (argmax agree %.3f), vs f32 %.2e  "
+              "kernels %3d  %s" % (mode, e16, argmax_agree(out, ref16), e32, st["kernel"],
+                                   "PASS" if passed else "FAIL"), flush=True)
+    if args.compile:
+        try:
+            model.residual, model.attnres = "attnres", "compiled-twophase"
+            compiled = torch.compile(model)
+            t0 = time.time()
+            with no_grad():
+                out = compiled(tokens)
+            sync()
+            took = time.time() - t0
+            torch_ops.stats(reset=True)
+            with no_grad():
+                out = compiled(tokens)
+            sync()
+            st = torch_ops.stats()
+            e = rel(out, outs["compiled-twophase"])
+            e16 = rel(out, ref16)
+            passed = e16 <= max(2e-2, 1.5 * noise) and st["kernel"] > 0
+            ok &= passed
+            results["bf16"]["torch.compile compiled-twophase"] = {
+                "rel_err_vs_eager": e, "rel_err_vs_reference_bf16": e16,
+                "kernel_calls": st["kernel"], "compile_s": took, "pass": passed}
+            print("bf16 torch.compile(compiled-twophase): vs eager %.2e, vs pure PyTorch bf16 "
+                  "%.2e, kernels %d, first call %.1f s  %s"
+                  % (e, e16, st["kernel"], took, "PASS" if passed else "FAIL"), flush=True)
+        except Exception as ex:  # noqa: BLE001
+            ok = False
+            results["bf16"]["torch.compile compiled-twophase"] = {"error": repr(ex)[:2000]}
+            print("bf16 torch.compile: FAILED %r" % (ex,), flush=True)
+    results["pass"] = ok
+    print("e2e check: %s" % ("PASS" if ok else "FAIL"), flush=True)
+    return results, ok
+
+
+def overhead(args):
+    cfg = large_config(args)
+    t0 = time.time()
+    model = build(cfg, DEVICE, torch.bfloat16, seed=0)
+    sync()
+    print("built the large model in %.1f s: %.2f B parameters" % (
+        time.time() - t0, sum(p.numel() for p in model.parameters()) / 1e9), flush=True)
+    gen = torch.Generator(device=DEVICE).manual_seed(8)
+    tokens = torch.randint(0, cfg.vocab, (1, args.tokens), generator=gen, device=DEVICE)
+    variants = [("standard", "standard", None)] + [("attnres " + m, "attnres", m)
+                                                   for m in args.modes]
+    first = {}
+    for name, residual, mode in variants:
+        for i in range(2):
+            out = forward(model, tokens, residual, mode or "reference")
+            if i == 0 and residual == "attnres":
+                first[name] = out
+        print("warm: %s" % name, flush=True)
+    times = {name: [] for name, _, _ in variants}
+    for r in range(args.rounds):
+        for name, residual, mode in variants:
+            model.residual, model.attnres = residual, mode or "reference"
+            with no_grad(), Timer() as t:
+                model(tokens)
+            times[name].append(t.ms)
+    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    base = med["standard"]
+    rows = []
+    for name, _, mode in variants:
+        ov = (med[name] / base - 1) * 100
+        rows.append({"variant": name, "median_ms": med[name], "min_ms": min(times[name]),
+                     "max_ms": max(times[name]), "overhead_pct": ov, "runs": times[name]})
+        print("%-30s median %8.2f ms (min %8.2f, max %8.2f)  overhead %+6.2f%%"
+              % (name, med[name], min(times[name]), max(times[name]), ov), flush=True)
+    ref = first.get("attnres reference")
+    errs = {}
+    if ref is not None:
+        for name, out in first.items():
+            if name != "attnres reference":
+                errs[name] = rel(out, ref)
+                print("logits %s vs attnres reference (bf16): rel err %.2e, argmax agree %.3f"
+                      % (name, errs[name], argmax_agree(out, ref)), flush=True)
+    return {"model": "32 layers, d=4096, 32 heads, SwiGLU 11008, vocab 32000, S=8 (8 blocks), "
+                     "1x%d tokens, bf16" % args.tokens,
+            "torch": torch.__version__,
+            "rounds": args.rounds, "rows": rows, "logit_rel_err_vs_reference": errs}, True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["check", "overhead"])
+    ap.add_argument("--pack", required=True, help="kernel pack directory")
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--compile", action="store_true", help="check: also torch.compile")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--tokens", type=int, default=8192)
+    ap.add_argument("--modes", default="compiled-twophase,compiled,reference,reference-twophase")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--tiny", action="store_true",
+                    help="small configurations (a smoke run of the script, e.g. on the CPU)")
+    args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
+    args.modes = [m for m in args.modes.split(",") if m]
+    torch_ops.set_fallback("error")
+    pack = torch_ops.load_kernel_pack(args.pack)
+    name = torch.cuda.get_device_name() if DEVICE == "cuda" else DEVICE
+    print("device %s, torch %s, kernel pack %s (%d kernels)" % (
+        name, torch.__version__, args.pack, len(pack.kernels)), flush=True)
+    results, ok = (check if args.what == "check" else overhead)(args)
+    results["device"] = name
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
