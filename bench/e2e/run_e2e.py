@@ -232,10 +232,77 @@ def overhead(args):
             "rounds": args.rounds, "rows": rows, "logit_rel_err_vs_reference": errs}, True
 
 
+def profile(args):
+    """Where the time goes: one profiled forward of the large model per
+    variant (torch.profiler, CUDA kernels grouped), and the host time to
+    enqueue a forward (GPU-bound when well below the GPU time)."""
+    cfg = large_config(args)
+    model = build(cfg, DEVICE, torch.bfloat16, seed=0)
+    gen = torch.Generator(device=DEVICE).manual_seed(8)
+    tokens = torch.randint(0, cfg.vocab, (1, args.tokens), generator=gen, device=DEVICE)
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as tprofile
+
+    def group(name):
+        n = name.lower()
+        for key in ("aggregate", "block_score", "merge"):
+            if key in n:
+                return "attnres " + key
+        if "memcpy" in n:
+            return "memcpy"
+        if "flash" in n or "fmha" in n or "attention" in n:
+            return "attention"
+        if "gemm" in n or "sm90" in n or "cutlass" in n or "nvjet" in n:
+            return "gemm"
+        if "rms" in n or "norm" in n:
+            return "rmsnorm"
+        if "add" in n or "elementwise" in n or "vectorized" in n:
+            return "elementwise"
+        return "other"
+
+    out = {}
+    variants = [("standard", "standard", "reference")] + [
+        ("attnres " + m, "attnres", m) for m in args.modes]
+    for name, residual, mode in variants:
+        forward(model, tokens, residual, mode)
+        sync()
+        t0 = time.perf_counter()
+        with no_grad():
+            model(tokens)
+        host_ms = (time.perf_counter() - t0) * 1e3
+        sync()
+        acts = [ProfilerActivity.CUDA if DEVICE == "cuda" else ProfilerActivity.CPU]
+        with tprofile(activities=acts) as prof:
+            with no_grad():
+                model(tokens)
+            sync()
+        groups, kernels = {}, {}
+        for e in prof.events():
+            dev = str(getattr(e, "device_type", ""))
+            if ("CUDA" in dev) != (DEVICE == "cuda"):
+                continue
+            us = e.time_range.elapsed_us()
+            g = group(e.name)
+            groups[g] = groups.get(g, 0.0) + us / 1e3
+            k = kernels.setdefault(e.name[:90], [0, 0.0])
+            k[0] += 1
+            k[1] += us / 1e3
+        total = sum(groups.values())
+        print("%s: host enqueue %.1f ms, GPU kernels %.1f ms: %s" % (
+            name, host_ms, total, ", ".join("%s %.2f" % kv for kv in sorted(
+                groups.items(), key=lambda kv: -kv[1]))), flush=True)
+        for kname, (cnt, ms) in sorted(kernels.items(), key=lambda kv: -kv[1][1])[:12]:
+            print("   %8.2f ms %4d x  %s" % (ms, cnt, kname), flush=True)
+        out[name] = {"host_enqueue_ms": host_ms, "gpu_kernel_ms": total, "groups": groups,
+                     "top": sorted(([k, c, m] for k, (c, m) in kernels.items()),
+                                   key=lambda r: -r[2])[:20]}
+    return out, True
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["check", "overhead"])
+    ap.add_argument("what", choices=["check", "overhead", "profile"])
     ap.add_argument("--pack", required=True, help="kernel pack directory")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--compile", action="store_true", help="check: also torch.compile")
@@ -254,7 +321,7 @@ def main():
     name = torch.cuda.get_device_name() if DEVICE == "cuda" else DEVICE
     print("device %s, torch %s, kernel pack %s (%d kernels)" % (
         name, torch.__version__, args.pack, len(pack.kernels)), flush=True)
-    results, ok = (check if args.what == "check" else overhead)(args)
+    results, ok = {"check": check, "overhead": overhead, "profile": profile}[args.what](args)
     results["device"] = name
     if args.json:
         with open(args.json, "w") as f:
