@@ -33,6 +33,14 @@ try:
 except ImportError:  # pragma: no cover
     torch = None
 
+import attnres  # noqa: E402
+
+# The package may come from a build's python_packages copy made before these
+# modules existed: let it find them in the source tree too.
+_SRC_PKG = os.path.join(REPO, "python", "attnres")
+if _SRC_PKG not in list(attnres.__path__):
+    attnres.__path__.append(_SRC_PKG)
+
 from attnres import kernel_pack  # noqa: E402
 
 if torch is not None:
@@ -192,7 +200,11 @@ def test_pack_config_and_kernel_list():
 
 
 def _build_dir():
-    for b in (os.environ.get("ATTNRES_BUILD_DIR"), os.path.join(REPO, "build")):
+    # $ATTNRES_BUILD_DIR, the build whose python_packages holds the imported
+    # package, the repository's build/
+    pkg_build = os.path.abspath(os.path.join(os.path.dirname(attnres.__file__), os.pardir,
+                                             os.pardir))
+    for b in (os.environ.get("ATTNRES_BUILD_DIR"), pkg_build, os.path.join(REPO, "build")):
         if b and os.path.exists(os.path.join(b, "bin", "attnres-opt")) and os.path.exists(
                 os.path.join(b, "lib", "libattnres_cuda_runtime_static.a")):
             return b
