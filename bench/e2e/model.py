@@ -18,6 +18,10 @@ The AttnRes arithmetic runs in one of these ways (``model.attnres``):
                        AOT-compiled kernels of a kernel pack)
   "compiled-twophase"  torch.ops.attnres.block_score once per block and
                        torch.ops.attnres.merge per sublayer
+  "probe", "probe-twophase"
+                       the reference's data flow, and every AttnRes op is
+                       also run compiled on the same inputs: model.probe_log
+                       gets (op, sublayer, relative error) per call
 and ``model.residual = "standard"`` ignores the AttnRes parameters and
 uses x + f(x). All variants share the same weights.
 
@@ -40,7 +44,8 @@ if os.path.isdir(os.path.join(_PYTHON, "attnres")):
 
 from attnres import torch_ops  # noqa: E402
 
-ATTNRES_MODES = ("reference", "reference-twophase", "compiled", "compiled-twophase")
+ATTNRES_MODES = ("reference", "reference-twophase", "compiled", "compiled-twophase",
+                 "probe", "probe-twophase")
 
 
 @dataclass
@@ -152,6 +157,7 @@ class Transformer(nn.Module):
         # Row l: pseudo-query / key-norm gain of sublayer l; row L: final aggregation.
         self.queries = nn.Parameter(torch.zeros(cfg.sublayers + 1, cfg.d))
         self.gains = nn.Parameter(torch.ones(cfg.sublayers + 1, cfg.d))
+        self.probe_log = []
 
     @torch.no_grad()
     def init_random(self, seed=0, query_scale=2.0):
@@ -177,22 +183,41 @@ class Transformer(nn.Module):
 
     # -- AttnRes operators of the chosen mode --------------------------------
 
+    def _probe(self, op, l, got, ref):
+        for g, r in zip(got if isinstance(got, tuple) else (got,),
+                        ref if isinstance(ref, tuple) else (ref,)):
+            r64 = r.double()
+            err = ((g.double() - r64).norm() / r64.norm().clamp_min(1e-300)).item()
+            self.probe_log.append((op, l, err))
+        return ref
+
     def _aggregate(self, l, sources):
         q, g, eps = self.queries[l], self.gains[l], self.cfg.attnres_eps
         if self.attnres.startswith("reference"):
             return torch_ops.aggregate_reference(q, g, sources, eps)
+        if self.attnres.startswith("probe"):
+            return self._probe("aggregate", l, torch_ops.aggregate(q, g, sources, eps),
+                               torch_ops.aggregate_reference(q, g, sources, eps))
         return torch_ops.aggregate(q, g, sources, eps)
 
     def _block_score(self, start, s, sources):
         q, g = self.queries[start:start + s], self.gains[start:start + s]
         if self.attnres == "reference-twophase":
             return torch_ops.block_score_reference(q, g, sources, self.cfg.attnres_eps)
+        if self.attnres == "probe-twophase":
+            return self._probe("block_score", start,
+                               torch_ops.block_score(q, g, sources, self.cfg.attnres_eps),
+                               torch_ops.block_score_reference(q, g, sources,
+                                                               self.cfg.attnres_eps))
         return torch_ops.block_score(q, g, sources, self.cfg.attnres_eps)
 
     def _merge(self, l, out, lse, update, partial):
         q, g, eps = self.queries[l], self.gains[l], self.cfg.attnres_eps
         if self.attnres == "reference-twophase":
             return torch_ops.merge_reference(out, lse, q, g, update, partial, eps)
+        if self.attnres == "probe-twophase":
+            return self._probe("merge", l, torch_ops.merge(out, lse, q, g, update, partial, eps),
+                               torch_ops.merge_reference(out, lse, q, g, update, partial, eps))
         return torch_ops.merge(out, lse, q, g, update, partial, eps)
 
     # -- forward ---------------------------------------------------------------

@@ -36,7 +36,7 @@ from model import LARGE, SMALL, Config, build  # noqa: E402
 
 from attnres import torch_ops  # noqa: E402
 
-MODES = ["reference", "reference-twophase", "compiled", "compiled-twophase"]
+MODES = ["reference", "reference-twophase", "compiled", "compiled-twophase"]  # not probes
 
 
 def rel(a, b):
@@ -151,6 +151,24 @@ def check(args):
         print("bf16 %-19s vs pure PyTorch bf16 %.2e (argmax agree %.3f), vs f32 %.2e  "
               "kernels %3d  %s" % (mode, e16, argmax_agree(out, ref16), e32, st["kernel"],
                                    "PASS" if passed else "FAIL"), flush=True)
+    # Per op inside the model: every AttnRes op of the pure PyTorch bf16 run,
+    # run compiled on the same inputs (no propagation of rounding through the
+    # network): bf16 tolerance 1e-2 per op, as in the op tests.
+    for mode in ("probe", "probe-twophase"):
+        model.probe_log = []
+        torch_ops.stats(reset=True)
+        out = forward(model, tokens, mode=mode)
+        log = model.probe_log
+        worst = max(e for _, _, e in log) if log else float("inf")
+        passed = bool(log) and worst <= 1e-2 and torch_ops.stats()["reference"] == 0
+        ok &= passed
+        results["bf16"]["per-op " + mode] = {"ops_compared": len(log), "max_rel_err": worst,
+                                             "same_logits_as_reference": bool(
+                                                 torch.equal(out, ref16 if mode == "probe"
+                                                             else outs["reference-twophase"])),
+                                             "pass": passed}
+        print("bf16 per-op %-15s %d outputs compared, worst rel err %.2e  %s" % (
+            mode, len(log), worst, "PASS" if passed else "FAIL"), flush=True)
     if args.compile:
         try:
             model.residual, model.attnres = "attnres", "compiled-twophase"
