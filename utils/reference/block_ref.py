@@ -10,7 +10,13 @@ Used by the execution tests under test/Integration/CPU/block/:
       final aggregation. With --standard: zero queries, unit gains,
       f_l(h) = leaky_relu(rmsnorm(h) @ W_l) and rmsnorm of the final
       aggregation, i.e. a standard PreNorm network converted to AttnRes
-      (semantics section 4).
+      (semantics section 4). With --norm: every sublayer starts with its own
+      RMSNorm written inline in @main in linalg primitives (epsilon 1e-5,
+      random gain), f_l(h) = leaky_relu(rmsnorm(h) * gn_l @ W_l), the form
+      attnres-fuse-summaries fuses into attnres.merge. With --dtype bf16 or
+      f16: the embedding, queries, gains and chain values are stored in that
+      type (inputs rounded to it; sublayers compute in f32 and round their
+      output), and the printed result is widened to f32.
 
   block_ref.py check --layers L ... --block-size S [--rtol R] OUTPUT
       Recomputes the same chain in float64 with numpy, in Block AttnRes form
@@ -24,7 +30,9 @@ Used by the execution tests under test/Integration/CPU/block/:
       Compares two mlir-runner outputs with each other.
 
 The reference does not share code with the compiler: it implements the
-formulas of the semantics directly.
+formulas of the semantics directly, in float64, on the inputs rounded to the
+storage type (so for bf16/f16 it differs from the compiled chain by the
+rounding of the intermediate values only).
 """
 
 import argparse
@@ -34,9 +42,23 @@ import sys
 import numpy as np
 
 EPS = 1e-6
+NORM_EPS = 1e-5
 
 
-def make_params(layers, dim, tokens, seed, standard=False):
+def round_to(array, dtype):
+    """Rounds float32 values to bf16 or f16 (nearest even), kept as float32."""
+    a = np.asarray(array, np.float32)
+    if dtype == "f32":
+        return a
+    if dtype == "f16":
+        return a.astype(np.float16).astype(np.float32)
+    bits = a.view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+    return bits.astype(np.uint32).view(np.float32)
+
+
+def make_params(layers, dim, tokens, seed, standard=False, dtype="f32",
+                norm=False):
     rng = np.random.default_rng(seed)
     f32 = np.float32
     v0 = rng.standard_normal((tokens, dim)).astype(f32)
@@ -49,7 +71,16 @@ def make_params(layers, dim, tokens, seed, standard=False):
         # pseudo-queries and unit gains.
         queries = np.zeros_like(queries)
         gains = np.ones_like(gains)
-    return v0, mats, queries, gains
+    # The sublayers' own RMSNorm gains (drawn last: the other parameters do
+    # not depend on --norm).
+    norm_gains = (1.0 + 0.25 * rng.standard_normal((layers, dim))).astype(f32) \
+        if norm else None
+    if dtype != "f32":
+        v0, mats, queries, gains = (round_to(a, dtype)
+                                    for a in (v0, mats, queries, gains))
+        if norm:
+            norm_gains = round_to(norm_gains, dtype)
+    return v0, mats, queries, gains, norm_gains
 
 
 def rmsnorm(x):
@@ -57,16 +88,19 @@ def rmsnorm(x):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True))
 
 
-def sublayer(h, mat, standard=False):
+def sublayer(h, mat, standard=False, norm_gain=None):
     if standard:
         h = rmsnorm(h)
+    if norm_gain is not None:
+        h = h / np.sqrt(np.mean(h * h, axis=-1, keepdims=True) + NORM_EPS) \
+            * norm_gain.astype(np.float64)
     m = h @ mat
     return np.maximum(m, 0.1 * m)
 
 
 def standard_residual(params):
     """The PreNorm network h_(l+1) = h_l + f_l(h_l), output rmsnorm(h_L)."""
-    v0, mats, _, _ = params
+    v0, mats, _, _, _ = params
     h = v0.astype(np.float64)
     for l in range(mats.shape[0]):
         h = h + sublayer(h, mats[l].astype(np.float64), standard=True)
@@ -87,7 +121,7 @@ def block_attnres(params, block_size, standard=False):
     """Section 3: b_0 = embedding, b_n = sum of block n's outputs, sublayer i
     of block n reads [b_0 .. b_{n-1}] (+ the partial sum b_n^i for i >= 1);
     the last block may be shorter; the final aggregation reads all b."""
-    v0, mats, queries, gains = params
+    v0, mats, queries, gains, norm_gains = params
     layers = mats.shape[0]
     summaries = [v0.astype(np.float64)]
     partial = None
@@ -95,7 +129,8 @@ def block_attnres(params, block_size, standard=False):
         i = l % block_size
         sources = summaries + ([partial] if i >= 1 else [])
         h = aggregate(queries[l], gains[l], sources)
-        y = sublayer(h, mats[l].astype(np.float64), standard)
+        y = sublayer(h, mats[l].astype(np.float64), standard,
+                     None if norm_gains is None else norm_gains[l])
         partial = y if i == 0 else partial + y
         if i == block_size - 1 or l == layers - 1:
             summaries.append(partial)
@@ -109,10 +144,70 @@ def fmt(array):
     return flat
 
 
-def dense(array):
+def dense(array, elt="f32"):
     shape = "x".join(str(s) for s in array.shape)
-    return "dense<[%s]> : tensor<%sxf32>" % (fmt(array), shape) if array.ndim == 1 \
-        else "dense<%s> : tensor<%sxf32>" % (nested(array), shape)
+    return "dense<[%s]> : tensor<%sx%s>" % (fmt(array), shape, elt) if array.ndim == 1 \
+        else "dense<%s> : tensor<%sx%s>" % (nested(array), shape, elt)
+
+
+def generic(ins, outs, maps, iters, args, body, result):
+    """One linalg.generic, maps given as affine_map bodies."""
+    return ("  %s = linalg.generic {indexing_maps = [%s], iterator_types = [%s]} "
+            "ins(%s : %s) outs(%s : %s) {\n  ^bb0(%s):\n%s\n  } -> %s" % (
+                result[0], ", ".join("affine_map<%s>" % m for m in maps),
+                ", ".join('"%s"' % i for i in iters),
+                ", ".join(v for v, _ in ins), ", ".join(t for _, t in ins),
+                outs[0], outs[1], args,
+                "\n".join("    " + line for line in body), result[1]))
+
+
+def inline_norm(out, l, t, d, elt):
+    """%n<l> = RMSNorm(%h<l>) with gain %gn<l> and epsilon NORM_EPS, written
+    as front ends emit it: square, sum over D, rsqrt(s / D + eps), h * r * g."""
+    ty = "tensor<%dx%dx%s>" % (t, d, elt)
+    f32ty = "tensor<%dx%dxf32>" % (t, d)
+    tok = "tensor<%dxf32>" % t
+    ext = (lambda v: "%%x%s = arith.extf %s : %s to f32" % (v[1:], v, elt)) \
+        if elt != "f32" else None
+    xa = "%xa" if elt != "f32" else "%a"
+    xg = "%xg" if elt != "f32" else "%g"
+    pre = "%%n%d_" % l
+    out.append("  %ssqe = tensor.empty() : %s" % (pre, f32ty))
+    body = ([ext("%a")] if ext else []) + ["%%m = arith.mulf %s, %s : f32" % (xa, xa),
+                                           "linalg.yield %m : f32"]
+    out.append(generic([("%%h%d" % l, ty)], (pre + "sqe", f32ty),
+                       ["(i, j) -> (i, j)", "(i, j) -> (i, j)"], ["parallel", "parallel"],
+                       "%%a: %s, %%o: f32" % elt, body, (pre + "sq", f32ty)))
+    out.append("  %szero = arith.constant 0.0 : f32" % pre)
+    out.append("  %ssse = tensor.empty() : %s" % (pre, tok))
+    out.append("  %sssz = linalg.fill ins(%szero : f32) outs(%ssse : %s) -> %s"
+               % (pre, pre, pre, tok, tok))
+    out.append(generic([(pre + "sq", f32ty)], (pre + "ssz", tok),
+                       ["(i, j) -> (i, j)", "(i, j) -> (i)"], ["parallel", "reduction"],
+                       "%a: f32, %acc: f32",
+                       ["%s = arith.addf %a, %acc : f32", "linalg.yield %s : f32"],
+                       (pre + "ss", tok)))
+    out.append("  %srse = tensor.empty() : %s" % (pre, tok))
+    out.append(generic([(pre + "ss", tok)], (pre + "rse", tok),
+                       ["(i) -> (i)", "(i) -> (i)"], ["parallel"], "%a: f32, %o: f32",
+                       ["%%dd = arith.constant %d.0 : f32" % d,
+                        "%%ep = arith.constant %.9e : f32" % NORM_EPS,
+                        "%m = arith.divf %a, %dd : f32",
+                        "%s = arith.addf %m, %ep : f32",
+                        "%r = math.rsqrt %s : f32", "linalg.yield %r : f32"],
+                       (pre + "rs", tok)))
+    out.append("  %sne = tensor.empty() : %s" % (pre, ty))
+    body = ([ext("%a"), ext("%g")] if ext else []) + [
+        "%%m = arith.mulf %s, %%r : f32" % xa, "%%p = arith.mulf %%m, %s : f32" % xg]
+    if elt != "f32":
+        body += ["%%q = arith.truncf %%p : f32 to %s" % elt, "linalg.yield %%q : %s" % elt]
+    else:
+        body += ["linalg.yield %p : f32"]
+    out.append(generic([("%%h%d" % l, ty), (pre + "rs", tok), ("%%gn%d" % l, "tensor<%dx%s>" % (d, elt))],
+                       (pre + "ne", ty),
+                       ["(i, j) -> (i, j)", "(i, j) -> (i)", "(i, j) -> (j)", "(i, j) -> (i, j)"],
+                       ["parallel", "parallel"], "%%a: %s, %%r: f32, %%g: %s, %%o: %s" % (elt, elt, elt),
+                       body, ("%%n%d" % l, ty)))
 
 
 def nested(array):
@@ -122,16 +217,22 @@ def nested(array):
 
 
 def gen(args):
-    v0, mats, queries, gains = make_params(args.layers, args.dim, args.tokens, args.seed,
-                                           args.standard)
+    v0, mats, queries, gains, norm_gains = make_params(
+        args.layers, args.dim, args.tokens, args.seed, args.standard, args.dtype, args.norm)
     t, d, L = args.tokens, args.dim, args.layers
     std = args.standard
-    ty = "tensor<%dx%dxf32>" % (t, d)
-    vec = "tensor<%dxf32>" % d
+    elt = args.dtype
+    if std and elt != "f32":
+        sys.exit("gen: --standard is f32 only")
+    ty = "tensor<%dx%dx%s>" % (t, d, elt)
+    f32ty = "tensor<%dx%dxf32>" % (t, d)
+    vec = "tensor<%dx%s>" % (d, elt)
     mat = "tensor<%dx%dxf32>" % (d, d)
     out = []
     out.append("// Generated by utils/reference/block_ref.py gen --layers %d --dim %d "
-               "--tokens %d --seed %d" % (L, d, t, args.seed))
+               "--tokens %d --seed %d%s%s" % (L, d, t, args.seed,
+                                             " --dtype " + elt if elt != "f32" else "",
+                                             " --norm" if args.norm else ""))
     out.append("func.func private @printMemrefF32(tensor<*xf32>)")
     out.append("")
     if std:
@@ -163,47 +264,69 @@ def gen(args):
         out.append("  return %%y : %s" % ty)
         out.append("}")
         out.append("")
-    out.append("// f_l(h) = leaky_relu(%s @ W_l)" % ("rmsnorm(h)" if std else "h"))
+    out.append("// f_l(h) = leaky_relu(%s @ W_l)%s" % (
+        "rmsnorm(h)" if std else "h",
+        ", h = rmsnorm(h_l) * gn_l (inline in @main)" if args.norm else ""))
     out.append("func.func private @sublayer(%%h0: %s, %%w: %s) -> %s {" % (ty, mat, ty))
     if std:
         out.append("  %%h = func.call @rmsnorm(%%h0) : (%s) -> %s" % (ty, ty))
-    else:
+    elif elt == "f32":
         out.append("  %%h = tensor.cast %%h0 : %s to %s" % (ty, ty))
+    else:
+        out.append("  %%e32 = tensor.empty() : %s" % f32ty)
+        out.append(generic([("%h0", ty)], ("%e32", f32ty), ["(i, j) -> (i, j)"] * 2,
+                           ["parallel", "parallel"], "%%a: %s, %%o: f32" % elt,
+                           ["%%x = arith.extf %%a : %s to f32" % elt, "linalg.yield %x : f32"],
+                           ("%h", f32ty)))
     out.append("  %zero = arith.constant 0.0 : f32")
     out.append("  %slope = arith.constant 0.1 : f32")
+    out.append("  %%ef = tensor.empty() : %s" % f32ty)
+    out.append("  %%z = linalg.fill ins(%%zero : f32) outs(%%ef : %s) -> %s" % (f32ty, f32ty))
+    out.append("  %%m = linalg.matmul ins(%%h, %%w : %s, %s) outs(%%z : %s) -> %s"
+               % (f32ty, mat, f32ty, f32ty))
     out.append("  %%e = tensor.empty() : %s" % ty)
-    out.append("  %%z = linalg.fill ins(%%zero : f32) outs(%%e : %s) -> %s" % (ty, ty))
-    out.append("  %%m = linalg.matmul ins(%%h, %%w : %s, %s) outs(%%z : %s) -> %s" % (ty, mat, ty, ty))
-    out.append("  %%y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, "
-               "affine_map<(i, j) -> (i, j)>], iterator_types = [\"parallel\", \"parallel\"]} "
-               "ins(%%m : %s) outs(%%e : %s) {" % (ty, ty))
-    out.append("  ^bb0(%a: f32, %o: f32):")
-    out.append("    %s = arith.mulf %a, %slope : f32")
-    out.append("    %r = arith.maximumf %a, %s : f32")
-    out.append("    linalg.yield %r : f32")
-    out.append("  } -> %s" % ty)
+    body = ["%s = arith.mulf %a, %slope : f32", "%r = arith.maximumf %a, %s : f32"]
+    if elt != "f32":
+        body += ["%%t = arith.truncf %%r : f32 to %s" % elt, "linalg.yield %%t : %s" % elt]
+    else:
+        body += ["linalg.yield %r : f32"]
+    out.append(generic([("%m", f32ty)], ("%e", ty), ["(i, j) -> (i, j)"] * 2,
+                       ["parallel", "parallel"], "%%a: f32, %%o: %s" % elt, body, ("%y", ty)))
     out.append("  return %%y : %s" % ty)
     out.append("}")
     out.append("")
     out.append("func.func @main() {")
-    out.append("  %%v0 = arith.constant %s" % dense(v0))
+    out.append("  %%v0 = arith.constant %s" % dense(v0, elt))
     for l in range(L + 1):
-        out.append("  %%w%d = arith.constant %s" % (l, dense(queries[l])))
-        out.append("  %%g%d = arith.constant %s" % (l, dense(gains[l])))
+        out.append("  %%w%d = arith.constant %s" % (l, dense(queries[l], elt)))
+        out.append("  %%g%d = arith.constant %s" % (l, dense(gains[l], elt)))
     for l in range(L):
         out.append("  %%W%d = arith.constant %s" % (l, dense(mats[l])))
+        if args.norm:
+            out.append("  %%gn%d = arith.constant %s" % (l, dense(norm_gains[l], elt)))
     sources = ["%v0"]
     for l in range(L):
         out.append("  %%h%d = attnres.aggregate %%w%d, %%g%d over %s {epsilon = 1.0e-06 : f32} : %s"
                    % (l, l, l, ", ".join(sources), ty))
-        out.append("  %%y%d = func.call @sublayer(%%h%d, %%W%d) : (%s, %s) -> %s"
-                   % (l, l, l, ty, mat, ty))
+        arg = "%%h%d" % l
+        if args.norm:
+            inline_norm(out, l, t, d, elt)
+            arg = "%%n%d" % l
+        out.append("  %%y%d = func.call @sublayer(%s, %%W%d) : (%s, %s) -> %s"
+                   % (l, arg, l, ty, mat, ty))
         sources.append("%%y%d" % l)
     out.append("  %%out = attnres.aggregate %%w%d, %%g%d over %s {epsilon = 1.0e-06 : f32} : %s"
                % (L, L, ", ".join(sources), ty))
     if std:
         out.append("  %%normed = func.call @rmsnorm(%%out) : (%s) -> %s" % (ty, ty))
         out.append("  %%u = tensor.cast %%normed : %s to tensor<*xf32>" % ty)
+    elif elt != "f32":
+        out.append("  %%eo = tensor.empty() : %s" % f32ty)
+        out.append(generic([("%out", ty)], ("%eo", f32ty), ["(i, j) -> (i, j)"] * 2,
+                           ["parallel", "parallel"], "%%a: %s, %%o: f32" % elt,
+                           ["%%x = arith.extf %%a : %s to f32" % elt, "linalg.yield %x : f32"],
+                           ("%outf", f32ty)))
+        out.append("  %%u = tensor.cast %%outf : %s to tensor<*xf32>" % f32ty)
     else:
         out.append("  %%u = tensor.cast %%out : %s to tensor<*xf32>" % ty)
     out.append("  func.call @printMemrefF32(%u) : (tensor<*xf32>) -> ()")
@@ -250,6 +373,11 @@ def main():
         s.add_argument("--standard", action="store_true",
                        help="zero queries, unit gains, sublayers and output "
                             "behind an RMSNorm (a converted standard network)")
+        s.add_argument("--norm", action="store_true",
+                       help="each sublayer starts with its own RMSNorm "
+                            "(epsilon 1e-5, random gain), inline in @main")
+        s.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32",
+                       help="storage type of the chain values")
         if name == "check":
             s.add_argument("--block-size", type=int, default=0,
                            help="Block AttnRes with this S (1: Full)")
@@ -266,7 +394,8 @@ def main():
         gen(args)
         return 0
     if args.cmd == "check":
-        params = make_params(args.layers, args.dim, args.tokens, args.seed, args.standard)
+        params = make_params(args.layers, args.dim, args.tokens, args.seed, args.standard,
+                             args.dtype, args.norm)
         if args.residual:
             want = standard_residual(params).ravel()
             what = "L=%d vs numpy standard residual network" % args.layers

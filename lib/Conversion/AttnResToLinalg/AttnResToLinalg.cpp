@@ -490,7 +490,7 @@ struct BlockScoreOpLowering : public OpConversionPattern<BlockScoreOp> {
 
 /// attnres.merge (phase 2): p' = partial + update; c = r(p') (w*g).p';
 /// h = out + sigmoid(c - lse) (p' - out). p' stays in f32 until both results
-/// are rounded.
+/// are rounded. With a fused norm, hn = h r_n(h) gain_n from the rounded h.
 struct MergeOpLowering : public OpConversionPattern<MergeOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -503,7 +503,10 @@ struct MergeOpLowering : public OpConversionPattern<MergeOp> {
     Type elt = type.getElementType();
     unsigned rank = type.getRank();
     Value update = adaptor.getUpdate();
-    Value partial = adaptor.getPartial();
+    // The optional operands: [partial] [norm gain] (spec E.2).
+    ValueRange tail = adaptor.getOptionalOperands();
+    Value partial = op.getPartial() ? tail.front() : Value();
+    Value normGain = op.hasNorm() ? tail.back() : Value();
     SmallVector<Value> addends{update};
     if (partial)
       addends.push_back(partial);
@@ -572,7 +575,33 @@ struct MergeOpLowering : public OpConversionPattern<MergeOp> {
     Value h = castTo(rewriter, loc, generic.getResult(0), type);
     Value newPartial =
         partial ? castTo(rewriter, loc, generic.getResult(1), type) : update;
-    rewriter.replaceOp(op, ValueRange{h, newPartial});
+    if (!normGain) {
+      rewriter.replaceOp(op, ValueRange{h, newPartial});
+      return success();
+    }
+
+    // The fused RMSNorm of the rounded h (spec E.5): hn = h * rsqrt(mean_d
+    // h^2 + norm_epsilon) * gain_n, in f32, rounded once.
+    Value hStored = generic.getResult(0);
+    Value normSumSq = buildSumSquares(rewriter, loc, hStored, tokenSizes);
+    Value rn = buildInvRmsFromSumSquares(
+        rewriter, loc, normSumSq, featureCountF32(rewriter, loc, update),
+        op.getNormEpsilonAttr().getValueAsDouble());
+    Value hnInit = tensor::EmptyOp::create(rewriter, loc, sizes, elt);
+    auto normed = linalg::GenericOp::create(
+        rewriter, loc, hnInit.getType(), ValueRange{hStored, rn, normGain},
+        hnInit,
+        ArrayRef<AffineMap>{id, rangeMap(ctx, rank, 0, rank - 1),
+                            selectMap(ctx, rank, {rank - 1}), id},
+        parallelIterators(rank),
+        [&](OpBuilder &nb, Location nl, ValueRange args) {
+          Value x = toF32(nb, nl, args[0]);
+          Value xr = arith::MulFOp::create(nb, nl, x, args[1]);
+          Value hn = arith::MulFOp::create(nb, nl, xr, toF32(nb, nl, args[2]));
+          linalg::YieldOp::create(nb, nl, fromF32(nb, nl, hn, elt));
+        });
+    Value hn = castTo(rewriter, loc, normed.getResult(0), type);
+    rewriter.replaceOp(op, ValueRange{h, newPartial, hn});
     return success();
   }
 };

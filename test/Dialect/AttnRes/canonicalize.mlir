@@ -290,3 +290,40 @@ func.func @merge_dead(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32
   %h, %p = attnres.merge %o, %l, %q, %q update %o {epsilon = 1.0e-06 : f32} : tensor<8x64xf32>
   return
 }
+
+// -----
+
+// E-C1 keeps a fused norm.
+// CHECK-LABEL: func @merge_zero_partial_norm
+// CHECK: %{{[^ ]*}}, %[[P:[^ ]*]], %[[N:[^ ]*]] = attnres.merge %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} update %{{.*}} norm %{{.*}} {epsilon = 9.99999997E-7 : f32, norm_epsilon = 9.99999974E-6 : f32} : tensor<8x64xbf16>
+// CHECK: return %[[N]], %[[P]]
+func.func @merge_zero_partial_norm(%o: tensor<8x64xbf16>, %l: tensor<8xf32>, %q: tensor<64xbf16>,
+                                   %y: tensor<8x64xbf16>) -> (tensor<8x64xbf16>, tensor<8x64xbf16>) {
+  %z = arith.constant dense<0.0> : tensor<8x64xbf16>
+  %h, %p, %hn = attnres.merge %o, %l, %q, %q update %y partial %z norm %q {epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<8x64xbf16>
+  return %hn, %p : tensor<8x64xbf16>, tensor<8x64xbf16>
+}
+
+// -----
+
+// E-C2: a fused norm whose result is unused is dropped.
+// CHECK-LABEL: func @merge_unused_norm
+// CHECK: %[[H:[^ ]*]], %[[P:[^ ]*]] = attnres.merge %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} update %{{.*}} partial %{{.*}} {epsilon = 9.99999997E-7 : f32} : tensor<8x64xf32>
+// CHECK: return %[[H]], %[[P]]
+func.func @merge_unused_norm(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>,
+                             %y: tensor<8x64xf32>, %p0: tensor<8x64xf32>) -> (tensor<8x64xf32>, tensor<8x64xf32>) {
+  %h, %p, %hn = attnres.merge %o, %l, %q, %q update %y partial %p0 norm %q {epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<8x64xf32>
+  return %h, %p : tensor<8x64xf32>, tensor<8x64xf32>
+}
+
+// -----
+
+// Negative: a used fused norm stays, also when h is unused.
+// CHECK-LABEL: func @merge_used_norm
+// CHECK: %{{[^ ]*}}, %{{[^ ]*}}, %[[N:[^ ]*]] = attnres.merge {{.*}} norm
+// CHECK: return %[[N]]
+func.func @merge_used_norm(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>,
+                           %y: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  %h, %p, %hn = attnres.merge %o, %l, %q, %q update %y norm %q {epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<8x64xf32>
+  return %hn : tensor<8x64xf32>
+}

@@ -551,6 +551,85 @@ func.func @merge_eps(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>
   return
 }
 
+// -----
+
+func.func @merge_three_tail(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>) {
+  // expected-error @+1 {{takes at most a partial sum and a norm gain after 'update', got 3 more operands (C8)}}
+  %0:3 = "attnres.merge"(%o, %l, %q, %q, %o, %o, %o, %q) <{epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-06 : f32}>
+      : (tensor<8x64xf32>, tensor<8xf32>, tensor<64xf32>, tensor<64xf32>, tensor<8x64xf32>,
+         tensor<8x64xf32>, tensor<8x64xf32>, tensor<64xf32>) -> (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>)
+  return
+}
+
+// -----
+
+func.func @merge_two_partials(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>) {
+  // expected-error @+1 {{takes at most one partial sum after 'update', got 2 more operands (C8)}}
+  %0:2 = "attnres.merge"(%o, %l, %q, %q, %o, %o, %o) <{epsilon = 1.0e-06 : f32}>
+      : (tensor<8x64xf32>, tensor<8xf32>, tensor<64xf32>, tensor<64xf32>, tensor<8x64xf32>,
+         tensor<8x64xf32>, tensor<8x64xf32>) -> (tensor<8x64xf32>, tensor<8x64xf32>)
+  return
+}
+
+// -----
+
+func.func @merge_norm_eps_no_gain(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>) {
+  // expected-error @+1 {{has 'norm_epsilon' but no norm gain operand (C8)}}
+  %0:3 = "attnres.merge"(%o, %l, %q, %q, %o) <{epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-06 : f32}>
+      : (tensor<8x64xf32>, tensor<8xf32>, tensor<64xf32>, tensor<64xf32>, tensor<8x64xf32>)
+      -> (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>)
+  return
+}
+
+// -----
+
+func.func @merge_norm_two_results(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>) {
+  // expected-error @+1 {{with a fused norm must have a third result 'normed' (C8)}}
+  %0:2 = "attnres.merge"(%o, %l, %q, %q, %o, %q) <{epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-06 : f32}>
+      : (tensor<8x64xf32>, tensor<8xf32>, tensor<64xf32>, tensor<64xf32>, tensor<8x64xf32>, tensor<64xf32>)
+      -> (tensor<8x64xf32>, tensor<8x64xf32>)
+  return
+}
+
+// -----
+
+func.func @merge_third_result_no_norm(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>) {
+  // expected-error @+1 {{without 'norm_epsilon' has no norm gain and must have two results (C8)}}
+  %0:3 = "attnres.merge"(%o, %l, %q, %q, %o) <{epsilon = 1.0e-06 : f32}>
+      : (tensor<8x64xf32>, tensor<8xf32>, tensor<64xf32>, tensor<64xf32>, tensor<8x64xf32>)
+      -> (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>)
+  return
+}
+
+// -----
+
+func.func @merge_normed_type(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>) {
+  // expected-error @+1 {{normed has type 'tensor<8x64xf16>' but the result has type 'tensor<8x64xf32>' (C3)}}
+  %0:3 = "attnres.merge"(%o, %l, %q, %q, %o, %q) <{epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-06 : f32}>
+      : (tensor<8x64xf32>, tensor<8xf32>, tensor<64xf32>, tensor<64xf32>, tensor<8x64xf32>, tensor<64xf32>)
+      -> (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf16>)
+  return
+}
+
+// -----
+
+func.func @merge_norm_gain(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>,
+                           %gn: tensor<32xf32>) {
+  // expected-error @+1 {{norm gain must have type 'tensor<64xf32>' (one value per feature of the sources), got 'tensor<32xf32>' (C9)}}
+  %0:3 = "attnres.merge"(%o, %l, %q, %q, %o, %o, %gn) <{epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-06 : f32}>
+      : (tensor<8x64xf32>, tensor<8xf32>, tensor<64xf32>, tensor<64xf32>, tensor<8x64xf32>,
+         tensor<8x64xf32>, tensor<32xf32>) -> (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>)
+  return
+}
+
+// -----
+
+func.func @merge_norm_eps(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>) {
+  // expected-error @+1 {{norm_epsilon must be finite and non-negative, got -1.000000e+00 (C10)}}
+  %0:3 = attnres.merge %o, %l, %q, %q update %o norm %q {epsilon = 1.0e-06 : f32, norm_epsilon = -1.0 : f32} : tensor<8x64xf32>
+  return
+}
+
 //===----------------------------------------------------------------------===//
 // Parser errors of the custom forms
 //===----------------------------------------------------------------------===//
@@ -664,5 +743,13 @@ func.func @parse_merge_lse_type(%o: tensor<8x64xf32>, %l: tensor<8x64xf32>, %q: 
   // expected-note @-1 {{prior use here}}
   // expected-error @+1 {{use of value '%l' expects different type than prior uses: 'tensor<8xf32>' vs 'tensor<8x64xf32>'}}
   %0:2 = attnres.merge %o, %l, %q, %q update %o {epsilon = 1.0e-06 : f32} : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+func.func @parse_merge_norm_without_eps(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>) {
+  // expected-error @+1 {{'norm %gain' and the 'norm_epsilon' attribute go together (C8)}}
+  %0:3 = attnres.merge %o, %l, %q, %q update %o norm %q {epsilon = 1.0e-06 : f32} : tensor<8x64xf32>
   return
 }

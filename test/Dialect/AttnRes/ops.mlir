@@ -143,6 +143,23 @@ func.func @merge(%o: tensor<16x64xbf16>, %lse: tensor<16xf32>,
       : tensor<16x64xbf16>, tensor<16x64xbf16>, tensor<16x64xbf16>, tensor<16x64xbf16>
 }
 
+// CHECK-LABEL: func @merge_norm
+// GENERIC-LABEL: sym_name = "merge_norm"
+func.func @merge_norm(%o: tensor<16x64xbf16>, %lse: tensor<16xf32>,
+                      %w: tensor<64xbf16>, %g: tensor<64xbf16>,
+                      %y: tensor<16x64xbf16>, %p: tensor<16x64xbf16>,
+                      %gn: tensor<64xbf16>)
+    -> (tensor<16x64xbf16>, tensor<16x64xbf16>, tensor<16x64xbf16>, tensor<16x64xbf16>) {
+  // CHECK: %{{.*}}, %{{.*}}, %{{.*}} = attnres.merge %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} update %{{.*}} partial %{{.*}} norm %{{.*}} {epsilon = 9.99999997E-7 : f32, norm_epsilon = 9.99999974E-6 : f32} : tensor<16x64xbf16>
+  // GENERIC: "attnres.merge"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) <{epsilon = 9.99999997E-7 : f32, norm_epsilon = 9.99999974E-6 : f32}> : (tensor<16x64xbf16>, tensor<16xf32>, tensor<64xbf16>, tensor<64xbf16>, tensor<16x64xbf16>, tensor<16x64xbf16>, tensor<64xbf16>) -> (tensor<16x64xbf16>, tensor<16x64xbf16>, tensor<16x64xbf16>)
+  %h, %p2, %hn = attnres.merge %o, %lse, %w, %g update %y partial %p norm %gn {epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<16x64xbf16>
+  // CHECK: %{{.*}}, %{{.*}}, %{{.*}} = attnres.merge %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} update %{{.*}} norm %{{.*}} {epsilon = 9.99999997E-7 : f32, norm_epsilon = 0.000000e+00 : f32} : tensor<16x64xbf16>
+  // GENERIC: "attnres.merge"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) <{epsilon = 9.99999997E-7 : f32, norm_epsilon = 0.000000e+00 : f32}> : (tensor<16x64xbf16>, tensor<16xf32>, tensor<64xbf16>, tensor<64xbf16>, tensor<16x64xbf16>, tensor<64xbf16>) -> (tensor<16x64xbf16>, tensor<16x64xbf16>, tensor<16x64xbf16>)
+  %h1, %p1, %hn1 = attnres.merge %o, %lse, %w, %g update %y norm %gn {epsilon = 1.0e-06 : f32, norm_epsilon = 0.0 : f32} : tensor<16x64xbf16>
+  return %hn, %p2, %hn1, %p1
+      : tensor<16x64xbf16>, tensor<16x64xbf16>, tensor<16x64xbf16>, tensor<16x64xbf16>
+}
+
 // CHECK-LABEL: func @merge_3d_dynamic
 func.func @merge_3d_dynamic(%o: tensor<?x4x32xf16>, %lse: tensor<?x4xf32>,
                             %w: tensor<32xf16>, %y: tensor<?x4x32xf16>,

@@ -6,6 +6,8 @@
 
 #include "attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"
@@ -96,18 +98,52 @@ struct Node {
 };
 } // namespace
 
-/// If `v` is `attnres.block_sum` of exactly two inputs and one of them is
-/// `partial`, returns the other one.
+/// Whether `v` is a sum of tensors: `attnres.block_sum` of two or more
+/// inputs, or a tensor `arith.addf`.
+static Operation *getSumOp(Value v) {
+  if (auto sum = v.getDefiningOp<BlockSumOp>())
+    return sum.getInputs().size() >= 2 ? sum.getOperation() : nullptr;
+  if (auto add = v.getDefiningOp<arith::AddFOp>())
+    return isa<RankedTensorType>(add.getType()) ? add.getOperation() : nullptr;
+  return nullptr;
+}
+
+/// The summands of `v` along the left spine of its sums: a sum's first
+/// operand is flattened recursively, the others are kept as they are. So
+/// `block_sum(block_sum(a, b), c)`, `block_sum(a, b, c)` and
+/// `addf(addf(a, b), c)` all give `[a, b, c]`, in the order of the additions.
+static void collectSummands(Value v, SmallVectorImpl<Value> &out) {
+  Operation *sum = getSumOp(v);
+  if (!sum) {
+    out.push_back(v);
+    return;
+  }
+  collectSummands(sum->getOperand(0), out);
+  llvm::append_range(out, sum->getOperands().drop_front());
+}
+
+/// If `v` is the sum of `partial` and one more value, returns that value:
+/// `block_sum(partial, y)` or `block_sum(y, partial)`, or any sum whose
+/// summands (collectSummands) are those of `partial` followed by `y` (a
+/// partial sum written as one n-input `block_sum` or as a chain of adds).
 static Value getOtherSummand(Value v, Value partial) {
-  auto sum = v.getDefiningOp<BlockSumOp>();
-  if (!sum || sum.getInputs().size() != 2)
+  Operation *sum = getSumOp(v);
+  if (!sum)
     return {};
-  Value a = sum.getInputs()[0], b = sum.getInputs()[1];
-  if (a == partial)
-    return b;
-  if (b == partial)
-    return a;
-  return {};
+  if (sum->getNumOperands() == 2) {
+    Value a = sum->getOperand(0), b = sum->getOperand(1);
+    if (a == partial)
+      return b;
+    if (b == partial)
+      return a;
+  }
+  SmallVector<Value> all, prefix;
+  collectSummands(v, all);
+  collectSummands(partial, prefix);
+  if (all.size() != prefix.size() + 1 ||
+      !llvm::equal(ArrayRef<Value>(all).drop_back(), prefix))
+    return {};
+  return all.back();
 }
 
 /// Whether aggregation `next` follows `prev` in a chain: its sources are

@@ -579,10 +579,12 @@ void BlockScoreOp::getCanonicalizationPatterns(RewritePatternSet &results,
 // MergeOp
 //===----------------------------------------------------------------------===//
 
-// attnres.merge %o, %lse, %q, %g update %y [partial %p] {epsilon} : tensor<..>
+// attnres.merge %o, %lse, %q, %g update %y [partial %p] [norm %gn]
+//     {epsilon[, norm_epsilon]} : tensor<..>
 ParseResult MergeOp::parse(OpAsmParser &parser, OperationState &result) {
-  OpAsmParser::UnresolvedOperand out, lse, query, gain, update, partial;
-  bool hasPartial = false;
+  OpAsmParser::UnresolvedOperand out, lse, query, gain, update, partial,
+      normGain;
+  bool hasPartial = false, hasNorm = false;
   RankedTensorType type;
   if (parser.parseOperand(out) || parser.parseComma() ||
       parser.parseOperand(lse) || parser.parseComma() ||
@@ -595,26 +597,42 @@ ParseResult MergeOp::parse(OpAsmParser &parser, OperationState &result) {
     if (parser.parseOperand(partial))
       return failure();
   }
+  if (succeeded(parser.parseOptionalKeyword("norm"))) {
+    hasNorm = true;
+    if (parser.parseOperand(normGain))
+      return failure();
+  }
+  SMLoc attrLoc = parser.getCurrentLocation();
   if (parser.parseOptionalAttrDict(result.attributes) || parser.parseColon() ||
       parseSourceType(parser, type))
     return failure();
+  StringAttr normEpsName = getNormEpsilonAttrName(result.name);
+  if (hasNorm != static_cast<bool>(result.attributes.get(normEpsName)))
+    return parser.emitError(attrLoc)
+           << "'norm %gain' and the 'norm_epsilon' attribute go together "
+              "(C8)";
   RankedTensorType vecType = getVectorType(type);
   if (parser.resolveOperand(out, type, result.operands) ||
       parser.resolveOperand(lse, getPerTokenType(type), result.operands) ||
       parser.resolveOperand(query, vecType, result.operands) ||
       parser.resolveOperand(gain, vecType, result.operands) ||
       parser.resolveOperand(update, type, result.operands) ||
-      (hasPartial && parser.resolveOperand(partial, type, result.operands)))
+      (hasPartial && parser.resolveOperand(partial, type, result.operands)) ||
+      (hasNorm && parser.resolveOperand(normGain, vecType, result.operands)))
     return failure();
   result.addTypes({type, type});
+  if (hasNorm)
+    result.addTypes(type);
   return success();
 }
 
 void MergeOp::print(OpAsmPrinter &p) {
   p << " " << getOut() << ", " << getLse() << ", " << getQuery() << ", "
     << getNormWeight() << " update " << getUpdate();
-  if (getPartial())
-    p << " partial " << getPartial();
+  if (Value partial = getPartial())
+    p << " partial " << partial;
+  if (Value normGain = getNormGain())
+    p << " norm " << normGain;
   p.printOptionalAttrDict((*this)->getAttrs());
   p << " : " << getResult().getType();
 }
@@ -626,12 +644,57 @@ void MergeOp::build(OpBuilder &builder, OperationState &state, Value out,
         normWeight, update, partial, builder.getF32FloatAttr(epsilon));
 }
 
+void MergeOp::build(OpBuilder &builder, OperationState &state, Value out,
+                    Value lse, Value query, Value normWeight, Value update,
+                    Value partial, Value normGain, float epsilon,
+                    float normEpsilon) {
+  SmallVector<Value> tail;
+  if (partial)
+    tail.push_back(partial);
+  tail.push_back(normGain);
+  Type type = update.getType();
+  build(builder, state, type, type, type, out, lse, query, normWeight, update,
+        tail, builder.getF32FloatAttr(epsilon),
+        builder.getF32FloatAttr(normEpsilon));
+}
+
+void MergeOp::build(OpBuilder &builder, OperationState &state, Type resultType,
+                    Type newPartialType, Value out, Value lse, Value query,
+                    Value normWeight, Value update, Value partial,
+                    FloatAttr epsilon) {
+  SmallVector<Value> tail;
+  if (partial)
+    tail.push_back(partial);
+  build(builder, state, resultType, newPartialType, /*normed=*/Type(), out, lse,
+        query, normWeight, update, tail, epsilon,
+        /*norm_epsilon=*/FloatAttr());
+}
+
 LogicalResult MergeOp::verify() {
   // (C1) rank >= 1, (C2) storage element type.
   auto type = cast<RankedTensorType>(getResult().getType());
   if (failed(verifyValueType(*this, type, "result", "(C1)", "(C2)")))
     return failure();
-  // (C3) out, update, partial and new_partial have the result type.
+  // (C8) at most `partial` and the norm gain after `update`; the norm gain,
+  // `norm_epsilon` and the `normed` result come together.
+  unsigned numTail = getOptionalOperands().size();
+  bool norm = hasNorm();
+  if (numTail > (norm ? 2u : 1u))
+    return emitOpError() << "takes at most "
+                         << (norm ? "a partial sum and a "
+                                    "norm gain"
+                                  : "one partial sum")
+                         << " after 'update', got " << numTail
+                         << " more operands (C8)";
+  if (norm && numTail == 0)
+    return emitOpError() << "has 'norm_epsilon' but no norm gain operand (C8)";
+  if (norm != static_cast<bool>(getNormed()))
+    return emitOpError() << (norm ? "with a fused norm must have a third "
+                                    "result 'normed'"
+                                  : "without 'norm_epsilon' has no norm gain "
+                                    "and must have two results")
+                         << " (C8)";
+  // (C3) out, update, partial, new_partial and normed have the result type.
   auto check = [&](Value v, StringRef what) -> LogicalResult {
     if (v.getType() != type)
       return emitOpError() << what << " has type " << v.getType()
@@ -640,7 +703,8 @@ LogicalResult MergeOp::verify() {
   };
   if (failed(check(getOut(), "out")) || failed(check(getUpdate(), "update")) ||
       (getPartial() && failed(check(getPartial(), "partial"))) ||
-      failed(check(getNewPartial(), "new_partial")))
+      failed(check(getNewPartial(), "new_partial")) ||
+      (getNormed() && failed(check(getNormed(), "normed"))))
     return failure();
   SmallVector<int64_t> known(type.getShape());
   MutableArrayRef<int64_t> knownRef(known);
@@ -656,19 +720,54 @@ LogicalResult MergeOp::verify() {
                                  "norm_weight", "(C6)")))
     return failure();
   // (C7) epsilon.
-  return verifyEpsilon(*this, getEpsilonAttr(), "(C7)");
+  if (failed(verifyEpsilon(*this, getEpsilonAttr(), "(C7)")))
+    return failure();
+  if (!norm)
+    return success();
+  // (C9) the norm gain: tensor<D x E>; (C10) norm_epsilon.
+  if (failed(verifyVectorOperand(*this, getNormGain().getType(), known, elt,
+                                 "norm gain", "(C9)")))
+    return failure();
+  double v = getNormEpsilonAttr().getValueAsDouble();
+  if (!std::isfinite(v) || v < 0.0)
+    return emitOpError() << "norm_epsilon must be finite and non-negative, got "
+                         << v << " (C10)";
+  return success();
 }
 
 LogicalResult MergeOp::reifyResultShapes(OpBuilder &b,
                                          ReifiedRankedShapedTypeDims &shapes) {
   SmallVector<OpFoldResult> sizes =
       tensor::getMixedSizes(b, getLoc(), getUpdate());
-  shapes.push_back(sizes);
-  shapes.push_back(sizes);
+  for (unsigned i = 0, e = getNumResults(); i < e; ++i)
+    shapes.push_back(sizes);
   return success();
 }
 
 namespace {
+/// Creates a merge like `op` with the given partial sum and, when
+/// `keepNorm`, its norm; replaces `op`'s results (a dropped norm's result
+/// must be unused).
+static void replaceMerge(PatternRewriter &rewriter, MergeOp op, Value partial,
+                         bool keepNorm) {
+  SmallVector<Value> tail;
+  if (partial)
+    tail.push_back(partial);
+  if (keepNorm && op.hasNorm())
+    tail.push_back(op.getNormGain());
+  bool norm = keepNorm && op.hasNorm();
+  Type type = op.getResult().getType();
+  auto merge = MergeOp::create(
+      rewriter, op.getLoc(), type, op.getNewPartial().getType(),
+      norm ? type : Type(), op.getOut(), op.getLse(), op.getQuery(),
+      op.getNormWeight(), op.getUpdate(), tail, op.getEpsilonAttr(),
+      norm ? op.getNormEpsilonAttr() : FloatAttr());
+  SmallVector<Value> results{merge.getResult(), merge.getNewPartial()};
+  if (op.getNormed())
+    results.push_back(norm ? merge.getNormed() : Value());
+  rewriter.replaceOp(op, results);
+}
+
 /// merge with a splat-zero `partial` -> merge without `partial`: p' = 0 +
 /// update = update up to the sign of zero, which is not specified (spec
 /// 0.6, E.4, E-C1).
@@ -679,10 +778,20 @@ struct MergeDropZeroPartial : public OpRewritePattern<MergeOp> {
     Value partial = op.getPartial();
     if (!partial || !matchPattern(partial, m_AnyZeroFloat()))
       return rewriter.notifyMatchFailure(op, "partial is not a zero splat");
-    rewriter.replaceOpWithNewOp<MergeOp>(
-        op, op.getResult().getType(), op.getNewPartial().getType(), op.getOut(),
-        op.getLse(), op.getQuery(), op.getNormWeight(), op.getUpdate(),
-        /*partial=*/Value(), op.getEpsilonAttr());
+    replaceMerge(rewriter, op, /*partial=*/Value(), /*keepNorm=*/true);
+    return success();
+  }
+};
+
+/// merge with a fused norm whose `normed` result is unused -> merge without
+/// the norm (spec E.4, E-C2).
+struct MergeDropUnusedNorm : public OpRewritePattern<MergeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MergeOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasNorm() || !op.getNormed() || !op.getNormed().use_empty())
+      return rewriter.notifyMatchFailure(op, "no unused fused norm");
+    replaceMerge(rewriter, op, op.getPartial(), /*keepNorm=*/false);
     return success();
   }
 };
@@ -690,7 +799,7 @@ struct MergeDropZeroPartial : public OpRewritePattern<MergeOp> {
 
 void MergeOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                           MLIRContext *context) {
-  results.add<MergeDropZeroPartial>(context);
+  results.add<MergeDropZeroPartial, MergeDropUnusedNorm>(context);
 }
 
 #define GET_OP_CLASSES

@@ -14,8 +14,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h"
+#include "attnres/Dialect/AttnRes/Analysis/NormMatch.h"
 #include "attnres/Dialect/AttnRes/Transforms/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Dominance.h"
@@ -102,11 +105,33 @@ public:
               chain.sublayers[sub - chain.sublayers.data() - 1];
           Value lseRow = extractRow(loc, lse, row);
           Value partial = sub->index >= 2 ? newPartial : Value();
-          auto merge = MergeOp::create(builder, loc, type, type, outRow, lseRow,
-                                       agg.getQuery(), agg.getNormWeight(),
-                                       prev.output, partial, epsilon);
+          // The sublayer's own RMSNorm of h, fused into the merge when it
+          // reads h directly and its gain can be made available here.
+          std::optional<RMSNormMatch> norm = findFusableNorm(agg);
+          MergeOp merge;
+          if (norm) {
+            builder.setInsertionPoint(agg);
+            Value gain = norm->gain;
+            auto vecType = RankedTensorType::get({type.getShape().back()},
+                                                 type.getElementType());
+            if (gain.getType() != vecType)
+              gain = tensor::CastOp::create(builder, loc, vecType, gain);
+            merge = MergeOp::create(
+                builder, loc, outRow, lseRow, agg.getQuery(),
+                agg.getNormWeight(), prev.output, partial, gain,
+                epsilon.getValueAsDouble(), static_cast<float>(norm->epsilon));
+          } else {
+            merge = MergeOp::create(builder, loc, type, type, outRow, lseRow,
+                                    agg.getQuery(), agg.getNormWeight(),
+                                    prev.output, partial, epsilon);
+          }
           h = merge.getResult();
           newPartial = merge.getNewPartial();
+          if (norm) {
+            norm->result.replaceAllUsesWith(merge.getNormed());
+            eraseDeadOps(norm->ops);
+            ++numFusedNorms;
+          }
           // The next sum of the block (partial or summary) continues from
           // the merge's partial sum, and the block form's own partial-sum op
           // becomes dead.
@@ -134,6 +159,7 @@ public:
         agg.getResult().replaceAllUsesWith(h);
         agg.erase();
       }
+      completeSummary(n, rows.back(), newPartial);
     }
 
     // The final aggregation: one query over [b_0 .. b_N], reusing the
@@ -152,8 +178,70 @@ public:
   }
 
   DominanceInfo *dominance = nullptr;
+  /// Number of sublayer RMSNorms fused into merges by run().
+  unsigned numFusedNorms = 0;
 
 private:
+  /// The RMSNorm that reads the result of `agg` (the sublayer's input h)
+  /// directly, when its gain is or can be made available before `agg`.
+  std::optional<RMSNormMatch> findFusableNorm(AggregateOp agg) {
+    for (RMSNormMatch &norm : findRMSNormsOf(agg.getResult())) {
+      SmallVector<Operation *> toMove;
+      if (!collectHoist(norm.gain, agg, *dominance, toMove))
+        continue;
+      for (Operation *op : toMove)
+        op->moveBefore(agg);
+      return norm;
+    }
+    return std::nullopt;
+  }
+
+  /// Erases the ops of a replaced norm, last first, with the tensor.empty,
+  /// linalg.fill and constants defining their operands when those become
+  /// dead.
+  static void eraseDeadOps(ArrayRef<Operation *> ops) {
+    SmallVector<Operation *> worklist(ops.rbegin(), ops.rend());
+    llvm::SmallPtrSet<Operation *, 16> erased;
+    for (unsigned i = 0; i < worklist.size(); ++i) {
+      Operation *op = worklist[i];
+      if (erased.count(op) || !op->use_empty())
+        continue;
+      bool mine = llvm::is_contained(ops, op);
+      if (!mine && !isa<tensor::EmptyOp, linalg::FillOp, arith::ConstantOp>(op))
+        continue;
+      // Operands, also those captured by the op's body (an epsilon constant).
+      op->walk([&](Operation *inner) {
+        for (Value operand : inner->getOperands())
+          if (Operation *def = operand.getDefiningOp())
+            if (!op->isAncestor(def))
+              worklist.push_back(def);
+      });
+      erased.insert(op);
+      op->erase();
+    }
+  }
+
+  /// Makes summary `b_n` the sum of the partial sum of the block's last
+  /// merge and the block's last output (spec H.6). The block form may have
+  /// written it as one n-input block_sum (or nested sums) of all the block's
+  /// outputs; run() patches only the two-input form.
+  void completeSummary(unsigned n, ChainSublayer *last, Value partial) {
+    Value b = chain.summaries[n];
+    Operation *def = b.getDefiningOp();
+    if (last->index == 0 || !partial || !def)
+      return;
+    Value y = last->output;
+    if (def->getNumOperands() == 2 && def->getOperand(0) == partial &&
+        def->getOperand(1) == y)
+      return;
+    builder.setInsertionPointAfter(def);
+    auto sum = BlockSumOp::create(builder, b.getLoc(), ValueRange{partial, y});
+    b.replaceAllUsesExcept(sum.getResult(), sum);
+    chain.summaries[n] = sum.getResult();
+    if (def->use_empty() && isMemoryEffectFree(def))
+      def->erase();
+  }
+
   /// Whether `op` may move up within its block: no regions, and no memory
   /// effects other than loading an ml_program global that is never stored.
   bool isHoistable(Operation *op) {
@@ -367,6 +455,9 @@ struct FuseSummariesPass
                 std::to_string(l - n) + " merge");
       }
       fuser.run();
+      if (report && fuser.numFusedNorms)
+        remarks.back().second += " (" + std::to_string(fuser.numFusedNorms) +
+                                 " with the sublayer's RMSNorm fused)";
     }
     if (!report)
       return;

@@ -226,3 +226,257 @@ func.func @stacked_chains(%v0: tensor<4x16xf32>, %w: tensor<16xf32>, %g: tensor<
   %out = attnres.aggregate %g, %w over %a, %b {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
   return %out : tensor<4x16xf32>
 }
+
+// -----
+
+// The sublayer's own RMSNorm of the merge's h is fused into the merge (spec
+// H.5): sublayer 1's norm in four generics (square, sum, rsqrt(s / D + eps),
+// h * r * gain), sublayer 2's in two (sum of squares, then h * (gain *
+// rsqrt(s * 1/D + eps)) with an epsilon defined outside the body). Their
+// epsilons and gains come from the IR; the norm ops are erased. Sublayer 0
+// reads phase 1 directly and keeps its norm.
+// CHECK-LABEL: func.func @norm_fused
+// CHECK-SAME:  (%[[V0:[^:]*]]: tensor<4x16xf32>, %{{[^:]*}}: tensor<16xf32>, %[[W1:[^:]*]]: tensor<16xf32>, %[[W2:[^:]*]]: tensor<16xf32>, %{{[^:]*}}: tensor<16xf32>, %[[G:[^:]*]]: tensor<16xf32>, %[[GN1:[^:]*]]: tensor<16xf32>, %[[GN2:[^:]*]]: tensor<16xf32>)
+// CHECK:       %[[H0:.*]] = tensor.extract_slice
+// CHECK:       %[[N0:.*]] = linalg.generic {{.*}} ins(%[[H0]], %{{.*}}, %[[GN1]] :
+// CHECK:       %[[Y0:.*]] = call @f(%[[N0]])
+// CHECK:       %{{[^ ]*}}, %[[P1:[^ ]*]], %[[N1:[^ ]*]] = attnres.merge %{{.*}}, %{{.*}}, %[[W1]], %[[G]] update %[[Y0]] norm %[[GN1]] {epsilon = 9.99999997E-7 : f32, norm_epsilon = 9.99999974E-6 : f32} : tensor<4x16xf32>
+// CHECK-NOT:   linalg.generic
+// CHECK:       %[[Y1:.*]] = call @f(%[[N1]])
+// CHECK:       %{{[^ ]*}}, %[[P2:[^ ]*]], %[[N2:[^ ]*]] = attnres.merge %{{.*}}, %{{.*}}, %[[W2]], %[[G]] update %[[Y1]] partial %[[P1]] norm %[[GN2]] {epsilon = 9.99999997E-7 : f32, norm_epsilon = 2.000000e-06 : f32} : tensor<4x16xf32>
+// CHECK-NOT:   linalg.generic
+// CHECK-NOT:   arith.constant
+// CHECK:       %[[Y2:.*]] = call @f(%[[N2]])
+// CHECK:       %[[B1:.*]] = attnres.block_sum %[[P2]], %[[Y2]]
+// CHECK:       attnres.block_score {{.*}} over %[[V0]], %[[B1]]
+func.func private @f(tensor<4x16xf32>) -> tensor<4x16xf32>
+func.func @norm_fused(%v0: tensor<4x16xf32>, %w0: tensor<16xf32>, %w1: tensor<16xf32>, %w2: tensor<16xf32>, %w3: tensor<16xf32>, %g: tensor<16xf32>, %gn1: tensor<16xf32>, %gn2: tensor<16xf32>) -> tensor<4x16xf32> {
+  %h0 = attnres.aggregate %w0, %g over %v0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %asqe = tensor.empty() : tensor<4x16xf32>
+  %asq = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%h0 : tensor<4x16xf32>) outs(%asqe : tensor<4x16xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.mulf %a, %a : f32
+    linalg.yield %m : f32
+  } -> tensor<4x16xf32>
+  %az = arith.constant 0.0 : f32
+  %asse = tensor.empty() : tensor<4xf32>
+  %assz = linalg.fill ins(%az : f32) outs(%asse : tensor<4xf32>) -> tensor<4xf32>
+  %ass = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%asq : tensor<4x16xf32>) outs(%assz : tensor<4xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %a, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  %arse = tensor.empty() : tensor<4xf32>
+  %ars = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} ins(%ass : tensor<4xf32>) outs(%arse : tensor<4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %d = arith.constant 16.0 : f32
+    %e = arith.constant 1.0e-05 : f32
+    %m = arith.divf %a, %d : f32
+    %s = arith.addf %m, %e : f32
+    %r = math.rsqrt %s : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  %ane = tensor.empty() : tensor<4x16xf32>
+  %n0 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%h0, %ars, %gn1 : tensor<4x16xf32>, tensor<4xf32>, tensor<16xf32>) outs(%ane : tensor<4x16xf32>) {
+  ^bb0(%a: f32, %r: f32, %gg: f32, %o: f32):
+    %m = arith.mulf %a, %r : f32
+    %p = arith.mulf %m, %gg : f32
+    linalg.yield %p : f32
+  } -> tensor<4x16xf32>
+  %y0 = func.call @f(%n0) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %h1 = attnres.aggregate %w1, %g over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %bsqe = tensor.empty() : tensor<4x16xf32>
+  %bsq = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%h1 : tensor<4x16xf32>) outs(%bsqe : tensor<4x16xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.mulf %a, %a : f32
+    linalg.yield %m : f32
+  } -> tensor<4x16xf32>
+  %bz = arith.constant 0.0 : f32
+  %bsse = tensor.empty() : tensor<4xf32>
+  %bssz = linalg.fill ins(%bz : f32) outs(%bsse : tensor<4xf32>) -> tensor<4xf32>
+  %bss = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%bsq : tensor<4x16xf32>) outs(%bssz : tensor<4xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %a, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  %brse = tensor.empty() : tensor<4xf32>
+  %brs = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} ins(%bss : tensor<4xf32>) outs(%brse : tensor<4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %d = arith.constant 16.0 : f32
+    %e = arith.constant 1.0e-05 : f32
+    %m = arith.divf %a, %d : f32
+    %s = arith.addf %m, %e : f32
+    %r = math.rsqrt %s : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  %bne = tensor.empty() : tensor<4x16xf32>
+  %n1 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%h1, %brs, %gn1 : tensor<4x16xf32>, tensor<4xf32>, tensor<16xf32>) outs(%bne : tensor<4x16xf32>) {
+  ^bb0(%a: f32, %r: f32, %gg: f32, %o: f32):
+    %m = arith.mulf %a, %r : f32
+    %p = arith.mulf %m, %gg : f32
+    linalg.yield %p : f32
+  } -> tensor<4x16xf32>
+  %y1 = func.call @f(%n1) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %p2 = attnres.block_sum %y0, %y1 : tensor<4x16xf32>
+  %h2 = attnres.aggregate %w2, %g over %v0, %p2 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %cz = arith.constant 0.0 : f32
+  %ceps = arith.constant 2.0e-06 : f32
+  %csse = tensor.empty() : tensor<4xf32>
+  %cssz = linalg.fill ins(%cz : f32) outs(%csse : tensor<4xf32>) -> tensor<4xf32>
+  %css = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%h2 : tensor<4x16xf32>) outs(%cssz : tensor<4xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %q = arith.mulf %a, %a : f32
+    %s = arith.addf %acc, %q : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  %cne = tensor.empty() : tensor<4x16xf32>
+  %n2 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%gn2, %css, %h2 : tensor<16xf32>, tensor<4xf32>, tensor<4x16xf32>) outs(%cne : tensor<4x16xf32>) {
+  ^bb0(%gg: f32, %s: f32, %a: f32, %o: f32):
+    %c = arith.constant 6.250000e-02 : f32
+    %m = arith.mulf %s, %c : f32
+    %se = arith.addf %ceps, %m : f32
+    %r = math.rsqrt %se : f32
+    %t = arith.mulf %gg, %r : f32
+    %p = arith.mulf %a, %t : f32
+    linalg.yield %p : f32
+  } -> tensor<4x16xf32>
+  %y2 = func.call @f(%n2) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %b1 = attnres.block_sum %p2, %y2 : tensor<4x16xf32>
+  %out = attnres.aggregate %w3, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  return %out : tensor<4x16xf32>
+}
+
+// -----
+
+// Not fused (spec H.5): a mean over 8 instead of D = 16 (sublayer 1), a norm
+// of something else than h (h + h, sublayer 2). Plain merges, the norm
+// generics stay.
+// CHECK-LABEL: func.func @norm_not_fused
+// CHECK:       = attnres.merge %{{[^ ]*}}, %{{[^ ]*}}, %{{[^ ]*}}, %{{[^ ]*}} update %{{[^ ]*}} {epsilon
+// CHECK:       linalg.generic
+// CHECK:       = attnres.merge %{{[^ ]*}}, %{{[^ ]*}}, %{{[^ ]*}}, %{{[^ ]*}} update %{{[^ ]*}} partial %{{[^ ]*}} {epsilon
+// CHECK:       arith.addf %{{.*}}, %{{.*}} : tensor<4x16xf32>
+// CHECK:       linalg.generic
+func.func private @f(tensor<4x16xf32>) -> tensor<4x16xf32>
+func.func @norm_not_fused(%v0: tensor<4x16xf32>, %w0: tensor<16xf32>, %w1: tensor<16xf32>, %w2: tensor<16xf32>, %w3: tensor<16xf32>, %g: tensor<16xf32>, %gn1: tensor<16xf32>, %gn2: tensor<16xf32>) -> tensor<4x16xf32> {
+  %h0 = attnres.aggregate %w0, %g over %v0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y0 = func.call @f(%h0) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %h1 = attnres.aggregate %w1, %g over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %bsqe = tensor.empty() : tensor<4x16xf32>
+  %bsq = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%h1 : tensor<4x16xf32>) outs(%bsqe : tensor<4x16xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.mulf %a, %a : f32
+    linalg.yield %m : f32
+  } -> tensor<4x16xf32>
+  %bz = arith.constant 0.0 : f32
+  %bsse = tensor.empty() : tensor<4xf32>
+  %bssz = linalg.fill ins(%bz : f32) outs(%bsse : tensor<4xf32>) -> tensor<4xf32>
+  %bss = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%bsq : tensor<4x16xf32>) outs(%bssz : tensor<4xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %a, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  %brse = tensor.empty() : tensor<4xf32>
+  %brs = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} ins(%bss : tensor<4xf32>) outs(%brse : tensor<4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %d = arith.constant 8.0 : f32
+    %e = arith.constant 1.0e-05 : f32
+    %m = arith.divf %a, %d : f32
+    %s = arith.addf %m, %e : f32
+    %r = math.rsqrt %s : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  %bne = tensor.empty() : tensor<4x16xf32>
+  %n1 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%h1, %brs, %gn1 : tensor<4x16xf32>, tensor<4xf32>, tensor<16xf32>) outs(%bne : tensor<4x16xf32>) {
+  ^bb0(%a: f32, %r: f32, %gg: f32, %o: f32):
+    %m = arith.mulf %a, %r : f32
+    %p = arith.mulf %m, %gg : f32
+    linalg.yield %p : f32
+  } -> tensor<4x16xf32>
+  %y1 = func.call @f(%n1) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %p2 = attnres.block_sum %y0, %y1 : tensor<4x16xf32>
+  %h2 = attnres.aggregate %w2, %g over %v0, %p2 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %hh = arith.addf %h2, %h2 : tensor<4x16xf32>
+  %cz = arith.constant 0.0 : f32
+  %ceps = arith.constant 2.0e-06 : f32
+  %csse = tensor.empty() : tensor<4xf32>
+  %cssz = linalg.fill ins(%cz : f32) outs(%csse : tensor<4xf32>) -> tensor<4xf32>
+  %css = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%hh : tensor<4x16xf32>) outs(%cssz : tensor<4xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %q = arith.mulf %a, %a : f32
+    %s = arith.addf %acc, %q : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  %cne = tensor.empty() : tensor<4x16xf32>
+  %n2 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%gn2, %css, %hh : tensor<16xf32>, tensor<4xf32>, tensor<4x16xf32>) outs(%cne : tensor<4x16xf32>) {
+  ^bb0(%gg: f32, %s: f32, %a: f32, %o: f32):
+    %c = arith.constant 6.250000e-02 : f32
+    %m = arith.mulf %s, %c : f32
+    %se = arith.addf %ceps, %m : f32
+    %r = math.rsqrt %se : f32
+    %t = arith.mulf %gg, %r : f32
+    %p = arith.mulf %a, %t : f32
+    linalg.yield %p : f32
+  } -> tensor<4x16xf32>
+  %y2 = func.call @f(%n2) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %b1 = attnres.block_sum %p2, %y2 : tensor<4x16xf32>
+  %out = attnres.aggregate %w3, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  return %out : tensor<4x16xf32>
+}
+
+// -----
+
+// Partial sums written as one n-input block_sum (spec H.6): b^2 = y0 + y1,
+// b^3 = block_sum(y0, y1, y2), b_1 = block_sum(y0, y1, y2, y3). The merges
+// chain their partial sums and the summary becomes block_sum(p^3, y3).
+// CHECK-LABEL: func.func @n_input_partials
+// CHECK:       %[[Y0:.*]] = call @f
+// CHECK:       %[[H1:.*]], %[[P1:.*]] = attnres.merge {{.*}} update %[[Y0]] {
+// CHECK:       %[[Y1:.*]] = call @f(%[[H1]])
+// CHECK:       %[[H2:.*]], %[[P2:.*]] = attnres.merge {{.*}} update %[[Y1]] partial %[[P1]] {
+// CHECK:       %[[Y2:.*]] = call @f(%[[H2]])
+// CHECK:       %[[H3:.*]], %[[P3:.*]] = attnres.merge {{.*}} update %[[Y2]] partial %[[P2]] {
+// CHECK:       %[[Y3:.*]] = call @f(%[[H3]])
+// CHECK-NOT:   attnres.block_sum
+// CHECK:       %[[B1:.*]] = attnres.block_sum %[[P3]], %[[Y3]] : tensor<4x16xf32>
+// CHECK-NOT:   attnres.block_sum
+// CHECK:       attnres.block_score {{.*}} over %{{.*}}, %[[B1]] inv_rms
+func.func private @f(tensor<4x16xf32>) -> tensor<4x16xf32>
+func.func @n_input_partials(%v0: tensor<4x16xf32>, %w: tensor<16xf32>, %g: tensor<16xf32>) -> tensor<4x16xf32> {
+  %h0 = attnres.aggregate %w, %g over %v0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y0 = func.call @f(%h0) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %h1 = attnres.aggregate %w, %g over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y1 = func.call @f(%h1) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %p2 = attnres.block_sum %y0, %y1 : tensor<4x16xf32>
+  %h2 = attnres.aggregate %w, %g over %v0, %p2 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y2 = func.call @f(%h2) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %p3 = attnres.block_sum %y0, %y1, %y2 : tensor<4x16xf32>
+  %h3 = attnres.aggregate %w, %g over %v0, %p3 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y3 = func.call @f(%h3) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %b1 = attnres.block_sum %y0, %y1, %y2, %y3 : tensor<4x16xf32>
+  %out = attnres.aggregate %w, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  return %out : tensor<4x16xf32>
+}
+
+// -----
+
+// The same with the sums as a chain of tensor additions: the summary keeps
+// its addf, now of the merge's partial sum.
+// CHECK-LABEL: func.func @addf_partials
+// CHECK:       %[[H2:.*]], %[[P2:.*]] = attnres.merge {{.*}} partial
+// CHECK:       %[[Y2:.*]] = call @f(%[[H2]])
+// CHECK:       %[[B1:.*]] = arith.addf %[[P2]], %[[Y2]] : tensor<4x16xf32>
+// CHECK:       attnres.block_score {{.*}} over %{{.*}}, %[[B1]] inv_rms
+func.func private @f(tensor<4x16xf32>) -> tensor<4x16xf32>
+func.func @addf_partials(%v0: tensor<4x16xf32>, %w: tensor<16xf32>, %g: tensor<16xf32>) -> tensor<4x16xf32> {
+  %h0 = attnres.aggregate %w, %g over %v0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y0 = func.call @f(%h0) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %h1 = attnres.aggregate %w, %g over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y1 = func.call @f(%h1) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %p2 = arith.addf %y0, %y1 : tensor<4x16xf32>
+  %h2 = attnres.aggregate %w, %g over %v0, %p2 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  %y2 = func.call @f(%h2) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %b1 = arith.addf %p2, %y2 : tensor<4x16xf32>
+  %out = attnres.aggregate %w, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
+  return %out : tensor<4x16xf32>
+}

@@ -249,7 +249,8 @@ def AttnRes_BlockScoreOp : AttnRes_Op<"block_score", [
 def AttnRes_MergeOp : AttnRes_Op<"merge", [Pure,
     DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
         ["reifyResultShapes"]>]> {
-  let summary = "phase 2: partial-sum update fused with the online-softmax merge";
+  let summary = "phase 2: partial-sum update fused with the online-softmax "
+                "merge (and optionally the sublayer's RMSNorm)";
   let description = [{
     Phase 2 of the two-phase Block AttnRes computation for sublayer `i >= 1`
     of a block (spec section E). It first updates the partial sum with the
@@ -266,12 +267,30 @@ def AttnRes_MergeOp : AttnRes_Op<"merge", [Pure,
     Results are `h` (the sublayer's input) and `p'` (the new partial sum).
     This equals `attnres.aggregate` over the summaries and `p'`.
 
-    Example:
+    With `norm %gain_n` and a `norm_epsilon` attribute (spec E.5), the op also
+    applies the sublayer's own RMSNorm to `h` and has a third result
+
+    ```
+    hn   = h * rsqrt(mean_d h[d]^2 + norm_epsilon) * gain_n
+    ```
+
+    computed from `h` rounded to the storage type, so that the sublayer's
+    norm does not read `h` back from memory. `attnres-fuse-summaries` creates
+    this form when the sublayer's RMSNorm reads `h` directly.
+
+    Examples:
 
     ```mlir
     %h, %p2 = attnres.merge %o1, %lse1, %w1, %g1 update %y1 partial %p1
         {epsilon = 1.0e-06 : f32} : tensor<16x4096xbf16>
+    %h, %p2, %hn = attnres.merge %o1, %lse1, %w1, %g1 update %y1 partial %p1
+        norm %gn {epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32}
+        : tensor<16x4096xbf16>
     ```
+
+    In the generic form, the optional `partial` and `norm` gain are the
+    trailing operands in this order; the presence of `norm_epsilon` says that
+    the last one is the norm gain.
   }];
 
   let arguments = (ins
@@ -280,10 +299,15 @@ def AttnRes_MergeOp : AttnRes_Op<"merge", [Pure,
     AttnRes_Tensor:$query,
     AttnRes_Tensor:$norm_weight,
     AttnRes_Tensor:$update,
-    Optional<AttnRes_Tensor>:$partial,
-    F32Attr:$epsilon
+    // [partial] [norm_gain]: which ones are present is given by the number
+    // of operands and by `norm_epsilon` (verified, spec E (C8)). One
+    // variadic group keeps the generic form of the two-result op unchanged.
+    Variadic<AttnRes_Tensor>:$optional_operands,
+    F32Attr:$epsilon,
+    OptionalAttr<F32Attr>:$norm_epsilon
   );
-  let results = (outs AttnRes_Tensor:$result, AttnRes_Tensor:$new_partial);
+  let results = (outs AttnRes_Tensor:$result, AttnRes_Tensor:$new_partial,
+                 Optional<AttnRes_Tensor>:$normed);
   let hasCustomAssemblyFormat = 1;
   let hasVerifier = 1;
   let hasCanonicalizer = 1;
@@ -292,8 +316,33 @@ def AttnRes_MergeOp : AttnRes_Op<"merge", [Pure,
     // Both results have the type of `update`; `partial` may be null.
     OpBuilder<(ins "Value":$out, "Value":$lse, "Value":$query,
                    "Value":$normWeight, "Value":$update, "Value":$partial,
-                   CArg<"float", "1.0e-6f">:$epsilon)>
+                   CArg<"float", "1.0e-6f">:$epsilon)>,
+    // The form with the fused RMSNorm: three results of the type of
+    // `update`; `partial` may be null, `normGain` may not.
+    OpBuilder<(ins "Value":$out, "Value":$lse, "Value":$query,
+                   "Value":$normWeight, "Value":$update, "Value":$partial,
+                   "Value":$normGain, "float":$epsilon, "float":$normEpsilon)>,
+    // Two results of the given types, without norm.
+    OpBuilder<(ins "Type":$resultType, "Type":$newPartialType, "Value":$out,
+                   "Value":$lse, "Value":$query, "Value":$normWeight,
+                   "Value":$update, "Value":$partial, "FloatAttr":$epsilon)>
   ];
+
+  let extraClassDeclaration = [{
+    /// Whether the op applies the sublayer's RMSNorm (`norm_epsilon` given).
+    bool hasNorm() { return static_cast<bool>(getNormEpsilonAttr()); }
+    /// The partial sum `b_n^{i-1}`, or null.
+    Value getPartial() {
+      OperandRange tail = getOptionalOperands();
+      unsigned numGain = hasNorm() && !tail.empty() ? 1 : 0;
+      return tail.size() > numGain ? tail.front() : Value();
+    }
+    /// The gain of the fused RMSNorm, or null.
+    Value getNormGain() {
+      OperandRange tail = getOptionalOperands();
+      return hasNorm() && !tail.empty() ? tail.back() : Value();
+    }
+  }];
 }
 
 #endif // ATTNRES_DIALECT_ATTNRES_IR_ATTNRESOPS_TD
