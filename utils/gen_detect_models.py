@@ -51,10 +51,14 @@ class Linalg:
     def __init__(self, e, T, D, F, eps, add_style):
         self.e, self.T, self.D, self.F, self.eps = e, T, D, F, eps
         self.add_style = add_style
+        # A dynamic token dim is spelled "?" in types; its size is %dT
+        # (tensor.dim of the function's first argument).
+        self.Tsize = "%dT" if T == "?" else str(T)
 
     def empty(self, *shape):
         v = self.e.tmp("e")
-        self.e.emit(f"{v} = tensor.empty() : {tt(*shape)}")
+        dyn = ", ".join("%dT" for s in shape if s == "?")
+        self.e.emit(f"{v} = tensor.empty({dyn}) : {tt(*shape)}")
         return v
 
     def zeros(self, *shape):
@@ -173,14 +177,14 @@ class Linalg:
             cur = self.empty(n, T, D)
             for i, x in enumerate(srcs):
                 nx = e.tmp("st")
-                e.emit(f"{nx} = tensor.insert_slice {x} into {cur}[{i}, 0, 0] [1, {T}, {D}] [1, 1, 1] : {X} into {S}")
+                e.emit(f"{nx} = tensor.insert_slice {x} into {cur}[{i}, 0, 0] [1, {self.Tsize}, {D}] [1, 1, 1] : {X} into {S}")
                 cur = nx
             V = cur
         else:
             exs = []
             for x in srcs:
                 ex = e.tmp("ex")
-                e.emit(f"{ex} = tensor.expand_shape {x} [[0, 1], [2]] output_shape [1, {T}, {D}] : {X} into {tt(1, T, D)}")
+                e.emit(f"{ex} = tensor.expand_shape {x} [[0, 1], [2]] output_shape [1, {self.Tsize}, {D}] : {X} into {tt(1, T, D)}")
                 exs.append(ex)
             V = e.tmp("st")
             e.emit(f"{V} = tensor.concat dim(0) {', '.join(exs)} : ({', '.join([tt(1, T, D)] * n)}) -> {S}")
@@ -397,14 +401,60 @@ def weight_types(kind, form, D, F):
 
 def sublayer_body(B, kind, norm, h, ws):
     n = (B.rmsnorm if norm == "rms" else B.layernorm)(h, ws[0])
+    return sublayer_core(B, kind, n, ws[1:])
+
+
+def sublayer_core(B, kind, n, ws):
+    """The sublayer after its norm: attention or MLP of the normalised input."""
     if kind == "attn":
-        return B.attention(n, *ws[1:])
-    return B.mlp(n, *ws[1:])
+        return B.attention(n, *ws)
+    return B.mlp(n, *ws)
+
+
+def opaque_callees(args, kinds, form, D, F, X):
+    """(name, argument types, body builder) of the callees of --opaque."""
+    out = []
+    for kind in sorted(set(kinds)):
+        wts = weight_types(kind, form, D, F)
+        if args.opaque == "core":
+            out.append((f"{kind}_core", [X] + wts[1:], lambda B, xs, kind=kind: sublayer_core(B, kind, xs[0], xs[1:])))
+        else:
+            out.append((f"{kind}_block", [X] + wts,
+                        lambda B, xs, kind=kind: sublayer_body(B, kind, args.norm, xs[0], xs[1:])))
+    if args.final == "opaque":
+        gt = tt(D) if form == "linalg" else tt(1, 1, D)
+        out.append(("final_norm", [X, gt],
+                    lambda B, xs: (B.rmsnorm if args.norm == "rms" else B.layernorm)(xs[0], xs[1])))
+    return out
+
+
+def definitions(args, kinds, form, T, D, F, X):
+    """--defs: a module that defines the --opaque callees (public functions),
+    compiled separately and linked at execution time."""
+    lines = []
+    for name, types, body in opaque_callees(args, kinds, form, D, F, X):
+        e = Emitter()
+        B = (Linalg if form == "linalg" else Tosa)(e, T, D, F, args.eps, args.add)
+        if form == "tosa":
+            B.consts()
+        xs = ["%x"] + [f"%p{j}" for j in range(len(types) - 1)]
+        if T == "?":
+            e.emit(f"%c0_i = arith.constant 0 : index")
+            e.emit(f"%dT = tensor.dim %x, %c0_i : {X}")
+        y = body(B, xs)
+        sig = ", ".join(f"{x}: {t}" for x, t in zip(xs, types))
+        lines.append(f"  func.func @{name}({sig}) -> {X} {{")
+        lines.extend(e.lines)
+        lines.append(f"    return {y} : {X}")
+        lines.append("  }")
+    return "module {\n" + "\n".join(lines) + "\n}\n"
 
 
 def gen(args):
     T, D, F, L = args.tokens, args.dim, 2 * args.dim, args.layers
     form = args.form
+    if args.dynamic:
+        T = "?"
     X = tt(T, D) if form == "linalg" else tt(1, T, D)
     Cls = Linalg if form == "linalg" else Tosa
     out = []
@@ -417,7 +467,7 @@ def gen(args):
         for j, t in enumerate(weight_types(k, form, D, F)):
             params.append((f"%w{l}_{j}", t))
     gfinal = ("%gf", tt(D) if form == "linalg" else tt(1, 1, D))
-    if args.final != "none":
+    if args.final not in ("none",):
         params.append(gfinal)
     vec = tt(D) if form == "linalg" else tt(1, 1, D)
     variant = {"stack": args.stack, "gain": args.gain, "order": args.order, "softmax": args.softmax}
@@ -435,6 +485,9 @@ def gen(args):
         vec = tt(D) if form == "linalg" else tt(1, 1, D)
         variant = {"stack": args.stack, "gain": args.gain, "order": args.order, "softmax": args.softmax}
         srcs = [f"%v{i}" for i in range(L)]
+        if args.dynamic:
+            e.emit("%c0_i = arith.constant 0 : index")
+            e.emit(f"%dT = tensor.dim %v0, %c0_i : {X}")
         h = B.aggregate(srcs, "%q", "%g" if args.gain != "prefolded" else None, variant)
         sig = ", ".join([f"{v}: {X}" for v in srcs] + [f"%q: {vec}"] + ([f"%g: {vec}"] if args.gain != "prefolded" else []))
         lines = [f"  func.func @{args.name}({sig}) -> {X} {{"] + e.lines + [f"    return {h} : {X}", "  }"]
@@ -450,6 +503,9 @@ def gen(args):
             if form == "tosa":
                 B.consts()
             ws = [f"%p{j}" for j in range(len(wts))]
+            if args.dynamic:
+                e.emit("%c0_i = arith.constant 0 : index")
+                e.emit(f"%dT = tensor.dim %x, %c0_i : {X}")
             y = sublayer_body(B, kind, args.norm, "%x", ws)
             sig = ", ".join([f"%x: {X}"] + [f"{w}: {t}" for w, t in zip(ws, wts)])
             out.append(f"  func.func private @{kind}_{args.norm}({sig}) -> {X} {{")
@@ -458,10 +514,24 @@ def gen(args):
             out.append("  }")
             out.append("")
 
+    if args.defs:
+        return definitions(args, kinds, form, T, D, F, X)
+    opaque = {}
+    if args.opaque:
+        for name, types, _ in opaque_callees(args, kinds, form, D, F, X):
+            vouched = args.vouch and (args.opaque == "block" or name == "final_norm")
+            attr = " attributes {attnres.scale_invariant}" if vouched else ""
+            out.append(f"  func.func private @{name}({', '.join(types)}) -> {X}{attr}")
+            opaque[name] = types
+        out.append("")
+
     e = Emitter()
     B = Cls(e, T, D, F, args.eps, args.add)
     if form == "tosa":
         B.consts()
+    if args.dynamic:
+        e.emit("%c0_i = arith.constant 0 : index")
+        e.emit(f"%dT = tensor.dim %x, %c0_i : {X}")
     h = "%x"
     outs = []
     outs_y = []
@@ -471,7 +541,18 @@ def gen(args):
         if args.attnres and l > 0:
             e.lines.append(f"    // AttnRes aggregation {l} in primitives")
             h = B.aggregate(["%x"] + outs_y, f"%q{l}", f"%g{l}" if args.gain != "prefolded" else None, variant)
-        if args.calls:
+        if args.opaque == "core":
+            # The norm is visible; the rest of the sublayer is opaque.
+            n = (B.rmsnorm if args.norm == "rms" else B.layernorm)(h, ws[0])
+            y = e.tmp("y")
+            types = opaque[f"{kind}_core"]
+            e.emit(f"{y} = func.call @{kind}_core({', '.join([n] + ws[1:])}) : ({', '.join(types)}) -> {X}")
+        elif args.opaque == "block":
+            # The whole sublayer, norm included, is opaque.
+            y = e.tmp("y")
+            types = opaque[f"{kind}_block"]
+            e.emit(f"{y} = func.call @{kind}_block({', '.join([h] + ws)}) : ({', '.join(types)}) -> {X}")
+        elif args.calls:
             y = e.tmp("y")
             wts = weight_types(kind, form, D, F)
             e.emit(f"{y} = func.call @{kind}_{args.norm}({h}, {', '.join(ws)}) : ({X}, {', '.join(wts)}) -> {X}")
@@ -497,6 +578,9 @@ def gen(args):
         res = B.rmsnorm(h, gfinal[0])
     elif args.final == "layer":
         res = B.layernorm(h, gfinal[0])
+    elif args.final == "opaque":
+        res = e.tmp("fin")
+        e.emit(f"{res} = func.call @final_norm({h}, {gfinal[0]}) : ({X}, {gfinal[1]}) -> {X}")
     elif args.final == "linear":
         # A non-scale-invariant consumer: a plain scaling by a vector.
         if form == "linalg":
@@ -531,8 +615,9 @@ def init_tensor(e, name, shape, k, vector):
     dims = ", ".join(f"d{i}" for i in range(rank))
     m = f"affine_map<({dims}) -> ({dims})>"
     ty = tt(*shape)
-    fan = shape[0] if rank == 2 else 1
-    amp = 0.2 if vector else (1.5 / fan ** 0.5 if rank == 2 else 1.0)
+    # Rank 3 (TOSA, leading 1): the last two dims play the roles of rank 2's.
+    fan = shape[-2] if rank >= 2 else 1
+    amp = 0.2 if vector else (1.5 / fan ** 0.5 if rank >= 2 else 1.0)
     off = 1.0 if vector else 0.0
     a, b, c = 0.37 + 0.013 * k, 1.13 + 0.007 * k, 0.29 * k + 0.1
     emp = e.tmp("e")
@@ -547,9 +632,9 @@ def init_tensor(e, name, shape, k, vector):
     lines += [f"  %ca = arith.constant {a:e} : f32", f"  %cb = arith.constant {b:e} : f32",
               f"  %cc = arith.constant {c:e} : f32", f"  %amp = arith.constant {amp:e} : f32",
               f"  %off = arith.constant {off:e} : f32",
-              "  %t0 = arith.mulf %f0, %ca : f32"]
-    if rank == 2:
-        lines += ["  %t1 = arith.mulf %f1, %cb : f32", "  %t2 = arith.addf %t0, %t1 : f32"]
+              f"  %t0 = arith.mulf %f{max(rank - 2, 0)}, %ca : f32"]
+    if rank >= 2:
+        lines += [f"  %t1 = arith.mulf %f{rank - 1}, %cb : f32", "  %t2 = arith.addf %t0, %t1 : f32"]
     else:
         lines += ["  %t2 = arith.addf %t0, %t0 : f32"]
     lines += ["  %t3 = arith.addf %t2, %cc : f32", "  %t4 = math.sin %t3 : f32", "  %t5 = arith.mulf %t4, %amp : f32",
@@ -564,10 +649,16 @@ def main_func(args, X, params, nres):
     result with printMemrefF32."""
     e = Emitter()
     T, D = args.tokens, args.dim
-    init_tensor(e, "%in", [T, D], 0, False)
+    if args.form == "tosa":
+        init_tensor(e, "%in", [1, T, D], 0, False)
+    elif args.dynamic:
+        init_tensor(e, "%in_s", [T, D], 0, False)
+        e.emit(f"%in = tensor.cast %in_s : {tt(T, D)} to {X}")
+    else:
+        init_tensor(e, "%in", [T, D], 0, False)
     for k, (n, t) in enumerate(params):
         shape = [int(x) for x in t[len("tensor<"):-len("xf32>")].split("x")]
-        init_tensor(e, "%in" + n[1:], shape, k + 1, len(shape) == 1)
+        init_tensor(e, "%in" + n[1:], shape, k + 1, all(x == 1 for x in shape[:-1]))
     args_s = ", ".join(["%in"] + ["%in" + n[1:] for n, _ in params])
     types_s = ", ".join([X] + [t for _, t in params])
     res = [f"%r{i}" for i in range(nres)]
@@ -588,9 +679,17 @@ def main():
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--eps", type=float, default=1e-6)
     p.add_argument("--norm", choices=["rms", "layer"], default="rms")
-    p.add_argument("--final", choices=["rms", "layer", "linear", "none"], default="rms")
+    p.add_argument("--final", choices=["rms", "layer", "linear", "opaque", "none"], default="rms",
+                   help="the final consumer; 'opaque': a call of the declaration @final_norm")
     p.add_argument("--add", choices=["generic", "named", "arith", "mixed"], default="generic")
     p.add_argument("--calls", action="store_true", help="sublayers behind func.call")
+    p.add_argument("--opaque", choices=["core", "block"], default=None,
+                   help="sublayers as calls of declarations without a body: 'core' after a visible norm, "
+                        "'block' taking the residual stream (norm inside)")
+    p.add_argument("--vouch", action="store_true",
+                   help="mark the opaque block (and final_norm) declarations attnres.scale_invariant")
+    p.add_argument("--defs", action="store_true", help="print only the module defining the --opaque callees")
+    p.add_argument("--dynamic", action="store_true", help="dynamic token dim (linalg form)")
     p.add_argument("--postnorm", action="store_true")
     p.add_argument("--mlp-only", action="store_true")
     p.add_argument("--side-effect-at", type=int, default=None)

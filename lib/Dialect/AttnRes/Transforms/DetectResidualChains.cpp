@@ -66,7 +66,7 @@ using OpSet = llvm::SetVector<Operation *>;
 
 /// Ops of `block` that depend on any of `roots` (transitively, through
 /// operands; ops nested in regions are attributed to their ancestor in
-/// `block`).
+/// `block`). Shape queries (`tensor.dim`) are not data dependences.
 static OpSet forwardSlice(ArrayRef<Value> roots, Block *block) {
   OpSet result;
   SmallVector<Value> work(roots.begin(), roots.end());
@@ -74,7 +74,9 @@ static OpSet forwardSlice(ArrayRef<Value> roots, Block *block) {
     Value v = work.pop_back_val();
     for (Operation *user : v.getUsers()) {
       Operation *anc = block->findAncestorOpInBlock(*user);
-      if (!anc || anc->hasTrait<OpTrait::IsTerminator>())
+      // tensor.dim reads shape metadata, not data: not a dependence.
+      if (!anc || anc->hasTrait<OpTrait::IsTerminator>() ||
+          isa<tensor::DimOp>(anc))
         continue;
       if (result.insert(anc))
         llvm::append_range(work, anc->getResults());
@@ -90,7 +92,9 @@ static OpSet backwardSlice(Value v, Block *block) {
   while (!work.empty()) {
     Value x = work.pop_back_val();
     Operation *def = x.getDefiningOp();
-    if (!def || def->getBlock() != block || !result.insert(def))
+    // tensor.dim (the size of a dynamic token dim) is shape metadata.
+    if (!def || def->getBlock() != block || isa<tensor::DimOp>(def) ||
+        !result.insert(def))
       continue;
     llvm::append_range(work, def->getOperands());
     // Values captured by nested regions (linalg bodies).
@@ -129,7 +133,10 @@ static bool isConstantLike(Value v) {
 /// Leading-index positions to sample (first, middle, last token) of a tensor
 /// whose last dimension is the feature dimension.
 static SmallVector<SmallVector<int64_t>> sampleRows(RankedTensorType t) {
-  ArrayRef<int64_t> shape = t.getShape().drop_back();
+  SmallVector<int64_t> shape;
+  for (int64_t s : t.getShape().drop_back())
+    shape.push_back(
+        ShapedType::isDynamic(s) ? PointwiseInterpreter::kDynamicSize : s);
   int64_t rows = 1;
   for (int64_t s : shape)
     rows *= s;
@@ -150,9 +157,12 @@ static SmallVector<SmallVector<int64_t>> sampleRows(RankedTensorType t) {
   return out;
 }
 
-static bool isStaticFloatTensor(Type t) {
+/// A float tensor `[..., D]` with a static feature dim D; the leading (token)
+/// dims may be dynamic.
+static bool isFeatureTensor(Type t) {
   auto rt = dyn_cast<RankedTensorType>(t);
-  return rt && rt.hasStaticShape() && rt.getRank() >= 1 &&
+  return rt && rt.getRank() >= 1 &&
+         !ShapedType::isDynamic(rt.getShape().back()) &&
          isa<Float32Type, Float16Type, BFloat16Type>(rt.getElementType());
 }
 
@@ -162,14 +172,18 @@ static bool isStaticFloatTensor(Type t) {
 
 /// Whether `op` writes memory or has unknown effects. Reads (e.g.
 /// ml_program.global_load of parameters) are fine. Calls are judged by their
-/// callee's body.
+/// callee's body; a callee without a body (an opaque submodule of a
+/// frontend) is taken as a function of its operands when it returns values,
+/// and as a side effect when it returns nothing (it could do nothing else).
 static bool hasSideEffects(Operation *op, Operation *symbolTable,
                            int depth = 0) {
   if (auto call = dyn_cast<func::CallOp>(op)) {
     auto callee = dyn_cast_or_null<func::FuncOp>(
         SymbolTable::lookupSymbolIn(symbolTable, call.getCalleeAttr()));
-    if (!callee || callee.isExternal() || depth > 8)
+    if (!callee || depth > 8)
       return true;
+    if (callee.isExternal())
+      return callee.getNumResults() == 0;
     WalkResult r = callee.getBody().walk([&](Operation *nested) {
       if (nested->hasTrait<OpTrait::IsTerminator>())
         return WalkResult::advance();
@@ -203,8 +217,7 @@ static bool hasSideEffects(Operation *op, Operation *symbolTable,
 
 /// Matches `a + b` of two tensors of the result's type, in any spelling.
 static bool matchTensorAdd(Operation *op, Value &a, Value &b) {
-  if (op->getNumResults() != 1 ||
-      !isStaticFloatTensor(op->getResult(0).getType()))
+  if (op->getNumResults() != 1 || !isFeatureTensor(op->getResult(0).getType()))
     return false;
   Type t = op->getResult(0).getType();
   if (isa<arith::AddFOp, tosa::AddOp>(op)) {
@@ -270,6 +283,11 @@ private:
   Value loadParam(OpBuilder &b, Location loc, StringRef base, StringRef fn,
                   StringRef suffix, RankedTensorType vecType, double init);
 
+  // Opaque callees.
+  func::FuncOp lookupCallee(func::CallOp call);
+  bool isVouched(func::FuncOp callee);
+  func::CallOp opaqueDirectConsumer(Value h, Block *block, const OpSet &region);
+
   ModuleOp module;
   Operation *lastGlobal = nullptr;
   int64_t budget = 20'000'000;
@@ -293,7 +311,7 @@ static Value lookThroughReshape(Value v) {
 bool DetectResidualChainsPass::stackSources(Operation *op,
                                             SmallVectorImpl<Value> &sources) {
   Type stackType = op->getResult(0).getType();
-  if (!isStaticFloatTensor(stackType))
+  if (!isFeatureTensor(stackType))
     return false;
   if (isa<tensor::ConcatOp, tosa::ConcatOp>(op)) {
     for (Value in : op->getOperands())
@@ -318,14 +336,20 @@ bool DetectResidualChainsPass::stackSources(Operation *op,
   if (sources.size() < 2)
     return false;
   Type t = sources.front().getType();
-  if (!isStaticFloatTensor(t))
+  if (!isFeatureTensor(t))
     return false;
   for (Value s : sources)
     if (s.getType() != t)
       return false;
   auto st = cast<RankedTensorType>(t);
-  return st.getNumElements() * static_cast<int64_t>(sources.size()) ==
-         cast<RankedTensorType>(stackType).getNumElements();
+  auto stack = cast<RankedTensorType>(stackType);
+  if (st.hasStaticShape() && stack.hasStaticShape())
+    return st.getNumElements() * static_cast<int64_t>(sources.size()) ==
+           stack.getNumElements();
+  // Dynamic token dims: only the layout [n, <source shape>].
+  return stack.getRank() == st.getRank() + 1 &&
+         stack.getShape().front() == static_cast<int64_t>(sources.size()) &&
+         stack.getShape().drop_front() == st.getShape();
 }
 
 /// Reference AttnRes aggregation for one token (spec section 2).
@@ -583,13 +607,46 @@ bool DetectResidualChainsPass::tryRaise(Operation *stack, func::FuncOp fn,
 // Conversion
 //===----------------------------------------------------------------------===//
 
+func::FuncOp DetectResidualChainsPass::lookupCallee(func::CallOp call) {
+  return dyn_cast_or_null<func::FuncOp>(
+      SymbolTable::lookupSymbolIn(module, call.getCalleeAttr()));
+}
+
+/// Whether the user vouches that `callee` is scale-invariant in the residual
+/// stream it receives: the unit attribute `attnres.scale_invariant` on the
+/// function, or its name in `scale-invariant-callees`.
+bool DetectResidualChainsPass::isVouched(func::FuncOp callee) {
+  return callee &&
+         (callee->hasAttr("attnres.scale_invariant") ||
+          llvm::is_contained(scaleInvariantCallees, callee.getSymName().str()));
+}
+
+/// A call in `region` to a callee without a body, not vouched for, that takes
+/// the stream `h` itself (up to unit reshapes) as an operand.
+func::CallOp
+DetectResidualChainsPass::opaqueDirectConsumer(Value h, Block *block,
+                                               const OpSet &region) {
+  for (Operation *o : inProgramOrder(region)) {
+    auto call = dyn_cast<func::CallOp>(o);
+    if (!call)
+      continue;
+    func::FuncOp callee = lookupCallee(call);
+    if (!callee || !callee.isExternal() || isVouched(callee))
+      continue;
+    if (llvm::any_of(call.getOperands(),
+                     [&](Value x) { return lookThroughReshape(x) == h; }))
+      return call;
+  }
+  return nullptr;
+}
+
 /// Whether `v` (computed from `h` through the ops `deps`) keeps its value when
 /// `h` is scaled: v(2.5 h) == v(h) on random data, to 1e-3 relative.
 bool DetectResidualChainsPass::isScaleInvariant(Value h, Value v,
                                                 const OpSet &deps,
                                                 Block *block) {
   auto vt = dyn_cast<RankedTensorType>(v.getType());
-  if (!vt || !vt.hasStaticShape() || vt.getRank() < 1)
+  if (!vt || !isFeatureTensor(vt))
     return false;
   SmallVector<double> base;
   for (double scale : {1.0, 2.5, 0.3}) {
@@ -654,8 +711,14 @@ bool DetectResidualChainsPass::findNorm(Value h, Block *block,
         if (u->getOwner() == o)
           inCall.push_back(u);
       if (inCall.size() == 1 && (!mustCoverAll || hUses.size() == 1)) {
-        auto callee = dyn_cast_or_null<func::FuncOp>(
-            SymbolTable::lookupSymbolIn(module, call.getCalleeAttr()));
+        func::FuncOp callee = lookupCallee(call);
+        // Vouched for by the user (with or without a body).
+        if (isVouched(callee)) {
+          out.uses = inCall;
+          out.what =
+              "@" + callee.getSymName().str() + " (vouched scale-invariant)";
+          return true;
+        }
         if (callee && !callee.isExternal() && callee.getBody().hasOneBlock()) {
           Block *cb = &callee.front();
           Value arg = cb->getArgument(inCall[0]->getOperandNumber());
@@ -889,25 +952,24 @@ void DetectResidualChainsPass::convertFunction(func::FuncOp fn) {
         if (hasSideEffects(x, module)) {
           std::string s;
           llvm::raw_string_ostream os(s);
-          auto call = dyn_cast<func::CallOp>(x);
-          auto callee =
-              call ? dyn_cast_or_null<func::FuncOp>(SymbolTable::lookupSymbolIn(
-                         module, call.getCalleeAttr()))
-                   : func::FuncOp();
-          if (call && (!callee || callee.isExternal()))
-            os << "sublayer " << l << " calls @" << call.getCallee()
-               << ", whose body is not in the module: its scale invariance "
-                  "and freedom from side effects cannot be proven";
-          else
-            os << "chain broken by a side effect: sublayer " << l
-               << " contains '" << x->getName() << "'";
+          os << "chain broken by a side effect: sublayer " << l << " contains '"
+             << x->getName() << "'";
           refuse(s);
           ok = false;
           break;
         }
       if (!ok)
         break;
-      if (!findNorm(ra.x, block, region, /*mustCoverAll=*/true, norms[l], 0)) {
+      if (findNorm(ra.x, block, region, /*mustCoverAll=*/true, norms[l], 0))
+        continue;
+      if (func::CallOp call = opaqueDirectConsumer(ra.x, block, region)) {
+        refuse("sublayer " + Twine(l) + ": opaque callee @" + call.getCallee() +
+               " consumes the residual stream directly; scale invariance "
+               "cannot be proven (mark its declaration "
+               "'attnres.scale_invariant' or list it in "
+               "scale-invariant-callees if it normalises its input)");
+        ok = false;
+      } else {
         refuse("sublayer " + Twine(l) +
                " does not read its input only through a scale-invariant "
                "norm (RMSNorm/LayerNorm), so the conversion would change "
@@ -961,7 +1023,15 @@ void DetectResidualChainsPass::convertFunction(func::FuncOp fn) {
       if (!finalOk) {
         std::string s;
         llvm::raw_string_ostream os(s);
-        if (sideEffect)
+        func::CallOp opaque = opaqueDirectConsumer(hL, block, region);
+        if (opaque)
+          os << "no scale-invariant consumer: opaque callee @"
+             << opaque.getCallee()
+             << " consumes the final value directly; scale invariance cannot "
+                "be proven (mark its declaration 'attnres.scale_invariant' or "
+                "list it in scale-invariant-callees if it normalises its "
+                "input)";
+        else if (sideEffect)
           os << "chain broken by a side effect: its value reaches '"
              << sideEffect->getName() << "' before any scale-invariant norm";
         else if (llvm::any_of(hL.getUsers(),

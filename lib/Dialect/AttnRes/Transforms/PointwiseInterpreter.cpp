@@ -25,11 +25,16 @@ using namespace mlir::attnres;
 // Helpers
 //===----------------------------------------------------------------------===//
 
+/// The shape of a ranked tensor type, dynamic dims taken as
+/// PointwiseInterpreter::kDynamicSize.
 static bool getStaticShape(Type t, SmallVectorImpl<int64_t> &shape) {
   auto rt = dyn_cast<RankedTensorType>(t);
-  if (!rt || !rt.hasStaticShape())
+  if (!rt)
     return false;
-  shape.assign(rt.getShape().begin(), rt.getShape().end());
+  shape.clear();
+  for (int64_t s : rt.getShape())
+    shape.push_back(
+        ShapedType::isDynamic(s) ? PointwiseInterpreter::kDynamicSize : s);
   return true;
 }
 
@@ -305,9 +310,9 @@ FailureOr<double> PointwiseInterpreter::evalLinalg(unsigned ctx, Operation *op,
   if (!linalgOp.hasPureTensorSemantics())
     return fail(op, "linalg op on buffers");
   SmallVector<int64_t> ranges = linalgOp.getStaticLoopRanges();
-  for (int64_t r : ranges)
+  for (int64_t &r : ranges)
     if (ShapedType::isDynamic(r))
-      return fail(op, "dynamic loop range");
+      r = kDynamicSize;
   unsigned numLoops = ranges.size();
   SmallVector<int64_t> pt(numLoops, -1);
   AffineMap outMap =
@@ -578,6 +583,26 @@ FailureOr<double> PointwiseInterpreter::evalTosa(unsigned ctx, Operation *op,
       .Default([&](Operation *) { return fail(op, "unsupported TOSA op"); });
 }
 
+LogicalResult PointwiseInterpreter::evalMixed(unsigned ctx,
+                                              ArrayRef<OpFoldResult> values,
+                                              SmallVectorImpl<int64_t> &out) {
+  out.clear();
+  for (OpFoldResult ofr : values) {
+    if (auto attr = dyn_cast<Attribute>(ofr)) {
+      auto i = dyn_cast<IntegerAttr>(attr);
+      if (!i)
+        return failure();
+      out.push_back(i.getInt());
+      continue;
+    }
+    FailureOr<double> x = eval(ctx, cast<Value>(ofr), {});
+    if (failed(x))
+      return failure();
+    out.push_back(static_cast<int64_t>(std::llround(*x)));
+  }
+  return success();
+}
+
 FailureOr<double> PointwiseInterpreter::evalOp(unsigned ctx, Operation *op,
                                                unsigned resultNo,
                                                ArrayRef<int64_t> idx) {
@@ -624,15 +649,16 @@ FailureOr<double> PointwiseInterpreter::evalOp(unsigned ctx, Operation *op,
     return mine / sum;
   }
   if (auto ins = dyn_cast<tensor::InsertSliceOp>(op)) {
-    ArrayRef<int64_t> offs = ins.getStaticOffsets(),
-                      sizes = ins.getStaticSizes(),
-                      strides = ins.getStaticStrides();
+    SmallVector<int64_t> offs, sizes, strides;
+    if (failed(evalMixed(ctx, ins.getMixedOffsets(), offs)) ||
+        failed(evalMixed(ctx, ins.getMixedSizes(), sizes)) ||
+        failed(evalMixed(ctx, ins.getMixedStrides(), strides)))
+      return fail(op, "dynamic slice");
     SmallVector<int64_t> srcIdx;
     bool inside = true;
     for (unsigned k = 0; k < idx.size(); ++k) {
-      if (ShapedType::isDynamic(offs[k]) || ShapedType::isDynamic(sizes[k]) ||
-          ShapedType::isDynamic(strides[k]))
-        return fail(op, "dynamic slice");
+      if (strides[k] <= 0)
+        return fail(op, "bad slice stride");
       int64_t rel = idx[k] - offs[k];
       if (rel < 0 || rel % strides[k] != 0 || rel / strides[k] >= sizes[k]) {
         inside = false;
@@ -648,14 +674,14 @@ FailureOr<double> PointwiseInterpreter::evalOp(unsigned ctx, Operation *op,
     return eval(ctx, ins.getSource(), srcIdx);
   }
   if (auto ext = dyn_cast<tensor::ExtractSliceOp>(op)) {
-    ArrayRef<int64_t> offs = ext.getStaticOffsets(),
-                      strides = ext.getStaticStrides();
+    SmallVector<int64_t> offs, strides;
+    if (failed(evalMixed(ctx, ext.getMixedOffsets(), offs)) ||
+        failed(evalMixed(ctx, ext.getMixedStrides(), strides)))
+      return fail(op, "dynamic slice");
     llvm::SmallBitVector dropped = ext.getDroppedDims();
     SmallVector<int64_t> srcIdx;
     unsigned r = 0;
     for (unsigned k = 0; k < offs.size(); ++k) {
-      if (ShapedType::isDynamic(offs[k]) || ShapedType::isDynamic(strides[k]))
-        return fail(op, "dynamic slice");
       int64_t i = dropped.test(k) ? 0 : idx[r++];
       srcIdx.push_back(offs[k] + i * strides[k]);
     }
@@ -685,6 +711,15 @@ FailureOr<double> PointwiseInterpreter::evalOp(unsigned ctx, Operation *op,
   }
   if (isa<tensor::CastOp>(op))
     return eval(ctx, op->getOperand(0), idx);
+  if (auto dim = dyn_cast<tensor::DimOp>(op)) {
+    // Shape metadata: the static size, or kDynamicSize.
+    SmallVector<int64_t> s;
+    std::optional<int64_t> k = dim.getConstantIndex();
+    if (!k || !getStaticShape(dim.getSource().getType(), s) || *k < 0 ||
+        *k >= static_cast<int64_t>(s.size()))
+      return fail(op, "unsupported tensor.dim");
+    return static_cast<double>(s[*k]);
+  }
   if (auto call = dyn_cast<func::CallOp>(op)) {
     auto callee = dyn_cast_or_null<func::FuncOp>(
         SymbolTable::lookupSymbolIn(symbolTableOp, call.getCalleeAttr()));

@@ -18,6 +18,7 @@
 #ifndef ATTNRES_LIB_DIALECT_ATTNRES_TRANSFORMS_POINTWISEINTERPRETER_H
 #define ATTNRES_LIB_DIALECT_ATTNRES_TRANSFORMS_POINTWISEINTERPRETER_H
 
+#include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/Operation.h"
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/DenseMap.h"
@@ -32,6 +33,12 @@ namespace attnres {
 
 class PointwiseInterpreter {
 public:
+  /// The size assumed for every dynamic dimension (the token dimension of a
+  /// model with a dynamic number of tokens). All dynamic dims of the
+  /// analysed subgraph are taken to be this size, which is consistent for
+  /// shapes that differ only in one symbolic token count.
+  static constexpr int64_t kDynamicSize = 5;
+
   explicit PointwiseInterpreter(Operation *symbolTableOp,
                                 int64_t budget = 20'000'000)
       : symbolTableOp(symbolTableOp), budget(budget) {}
@@ -49,9 +56,10 @@ public:
     dependent = std::move(ops);
   }
 
-  /// Element `idx` of `v` (a ranked static tensor, or a scalar with an empty
-  /// `idx`). Fails when an op that must be interpreted is not understood, a
-  /// shape is dynamic, or the budget is exhausted; `getError` says why.
+  /// Element `idx` of `v` (a ranked tensor, dynamic dims of size
+  /// kDynamicSize, or a scalar with an empty `idx`). Fails when an op that
+  /// must be interpreted is not understood, a shape is unranked, or the
+  /// budget is exhausted; `getError` says why.
   FailureOr<double> eval(Value v, ArrayRef<int64_t> idx) {
     return eval(0, v, idx);
   }
@@ -76,6 +84,8 @@ private:
                                     ArrayRef<int64_t> idx);
   FailureOr<double> evalBroadcast(unsigned ctx, Value operand,
                                   ArrayRef<int64_t> resultIdx);
+  LogicalResult evalMixed(unsigned ctx, ArrayRef<OpFoldResult> values,
+                          SmallVectorImpl<int64_t> &out);
   FailureOr<double> fail(Operation *op, const llvm::Twine &why);
   double randomLeaf(uint64_t seed, int64_t linear, double scale) const;
   uint64_t leafSeed(Value v) const;

@@ -41,6 +41,17 @@ def DetectResidualChains : Pass<"attnres-detect-residual-chains", "ModuleOp"> {
     `ml_program.global_load`, so a training framework can find and update
     them by name.
 
+    Opaque sublayers: a `func.call` to a declaration without a body (what
+    the torch.fx frontend emits for unknown submodules) that returns values is
+    taken as a function of its operands. A chain whose sublayers call it on
+    the output of a visible norm is converted; one that passes the residual
+    stream to it directly is refused, unless the callee is vouched
+    scale-invariant by the unit attribute `attnres.scale_invariant` on its
+    declaration or by `scale-invariant-callees`.
+
+    Token dimensions may be dynamic (`tensor<?x64xf32>`); the feature
+    dimension must be static.
+
     What is not converted is left untouched; with `report`, one remark per
     chain says its length and why (PostNorm, no scale-invariant consumer,
     side effects, opaque callee, plain sum of unrelated tensors, ...).
@@ -54,6 +65,11 @@ def DetectResidualChains : Pass<"attnres-detect-residual-chains", "ModuleOp"> {
            "Convert standard PreNorm residual chains to Full AttnRes">,
     Option<"report", "report", "bool", /*default=*/"false",
            "Emit one remark per chain found or refused">,
+    ListOption<"scaleInvariantCallees", "scale-invariant-callees",
+               "std::string",
+               "Callees (symbol names) vouched scale-invariant: their results "
+               "do not change when the residual stream they receive is scaled "
+               "(like a declaration marked `attnres.scale_invariant`)">,
   ];
 }
 
