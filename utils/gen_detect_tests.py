@@ -396,8 +396,8 @@ EXEC = [
      ["--layers", "14", "--dim", "32", "--tokens", "6", "--calls", "--norm", "layer", "--final", "layer"], "1e-3", "1e-4"),
     ("extra_user_12", "12 sublayers where h_5 is also returned (the kept residual adds recompute it from the new sublayer outputs; D=32, T=4)",
      ["--layers", "12", "--dim", "32", "--tokens", "4", "--keep-at", "4"], "1e-3", "1e-4"),
-    ("tosa_prenorm_12", "a 12-sublayer PreNorm transformer in TOSA (tosa.matmul, tosa.reduce_sum, tosa.rsqrt, tosa.exp, tosa.reciprocal, tosa.add residual adds; tensor<1x6x32xf32>), lowered through the TOSA front of attnres-lower-to-llvm",
-     ["--form", "tosa", "--layers", "12", "--dim", "32", "--tokens", "6"], "1e-3", "1e-4"),
+    ("tosa_prenorm_12", "a 12-sublayer PreNorm transformer in TOSA (tosa.matmul, tosa.reduce_sum, tosa.rsqrt, tosa.exp, tosa.reciprocal, tosa.add residual adds; tensor<1x6x32xf32>), lowered through the TOSA front of attnres-lower-to-llvm. As in transformer_12, the aggregation divides the stream by up to 13, which raises epsilon's relative weight in the RMSNorms by up to 169x: the tolerance is 1e-2 (observed: 1.7e-3; the control differs by O(1))",
+     ["--form", "tosa", "--layers", "12", "--dim", "32", "--tokens", "6"], "1e-2", "1e-3"),
     ("dynamic_12", "a 12-sublayer PreNorm transformer with a dynamic token dim (tensor<?x32xf32>, sizes from tensor.dim; @main passes 6 tokens through tensor.cast)",
      ["--dynamic", "--layers", "12", "--dim", "32", "--tokens", "6", "--add", "mixed"], "1e-3", "1e-4"),
 ]

@@ -9,6 +9,7 @@
 #include "attnres/Pipelines/Pipelines.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/TosaToLinalg/TosaToLinalg.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -23,6 +24,14 @@ using namespace mlir::attnres;
 
 void mlir::attnres::buildLowerToLLVMPipeline(
     OpPassManager &pm, const LowerToLLVMOptions &options) {
+  // TOSA -> linalg/arith/tensor (upstream's order: named ops first, so that
+  // tosa.matmul becomes linalg.batch_matmul, then the elementwise and
+  // reduction ops, then constants and shape ops). A no-op on other input.
+  pm.addNestedPass<func::FuncOp>(tosa::createTosaToLinalgNamed());
+  pm.addNestedPass<func::FuncOp>(tosa::createTosaToLinalg());
+  pm.addNestedPass<func::FuncOp>(createTosaToArithPass());
+  pm.addNestedPass<func::FuncOp>(createTosaToTensorPass());
+
   // attnres -> linalg/tensor/arith/math on tensors. Elementwise arith/math
   // on tensors written by the user (e.g. an arith.extf of a bf16 result
   // before printing) become linalg.generic too, so that they bufferize.
