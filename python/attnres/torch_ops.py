@@ -39,7 +39,7 @@ from .kernel_pack import KernelPack, KernelPackError, dtype_name, f32
 __all__ = [
     "AttnResAggregate", "KernelPackError", "aggregate", "aggregate_reference",
     "block_score", "block_score_reference", "clear_kernel_packs", "custom_ops_available",
-    "kernel_packs", "load_kernel_pack", "merge", "merge_reference", "set_fallback",
+    "f32", "kernel_packs", "load_kernel_pack", "merge", "merge_reference", "set_fallback",
     "stats",
 ]
 
@@ -390,6 +390,3 @@ class AttnResAggregate(torch.nn.Module):
     def extra_repr(self):
         return "d=%d, eps=%g" % (self.query.shape[0], self.eps)
 
-
-# f32() is re-exported for callers that compare epsilons as the kernels store them.
-__all__.append("f32")

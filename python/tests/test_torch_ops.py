@@ -337,26 +337,30 @@ def test_gpu_block_score_and_merge_match_reference():
 
 def test_gpu_side_stream_ordering():
     """Inputs produced on a side stream immediately before the call (no
-    synchronization): the kernels must run after them, on that stream."""
+    synchronization): the kernels must run after them, on that stream. Each
+    round first poisons its buffer with NaN and writes different values, so
+    a kernel that ran early would read NaN or another round's data."""
     pack = _gpu()
     d = _gpu_d(pack, "bf16")
     gen = torch.Generator().manual_seed(12)
     src = [s.cuda() for s in _rand_sources(4, (4096, d), torch.bfloat16, gen)]
     q, g = [t.cuda() for t in _rand_qg(d, torch.bfloat16, gen)]
-    ref = torch_ops.aggregate_reference(q, g, src, EPS)
+    scales = (1.0, -2.0, 4.0)
+    refs = [torch_ops.aggregate_reference(q, g, [s * k for s in src], EPS) for k in scales]
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
+    outs = []
     with torch.cuda.stream(side):
-        outs = []
-        for _ in range(3):
+        for k in scales:
             big = torch.empty((4, 4096, d), dtype=torch.bfloat16, device="cuda")
+            big.fill_(float("nan"))
             torch.cuda._sleep(2_000_000)              # ~1 ms of GPU time on this stream
             for i in range(4):
-                big[i].copy_(src[i])
+                torch.mul(src[i], k, out=big[i])
             outs.append(torch.ops.attnres.aggregate(q, g, list(big.unbind(0)), EPS))
     torch.cuda.current_stream().wait_stream(side)
     torch.cuda.synchronize()
-    for o in outs:
+    for o, ref in zip(outs, refs):
         err = _rel(o, ref)
         assert err < 1e-2, err
     assert pack.libraries(), "no library was loaded"
