@@ -87,12 +87,12 @@ for (n, t, d) in [(9, 16384, 4096), (17, 16384, 4096), (9, 65536, 2048), (10, 81
         agg_mlir("bf16", d, n))
 for (e, n, t, d) in [("f32", 3, 1000, 13), ("f16", 5, 3001, 4096), ("f32", 4, 2049, 4096),
                      ("bf16", 2, 777, 64), ("bf16", 6, 999, 7168), ("f16", 3, 513, 8192),
-                     ("bf16", 3, 300, 1000)]:
+                     ("bf16", 3, 300, 1000), ("bf16", 1, 100, 4096), ("f32", 1, 50, 13)]:
     add({"name": f"agg_{e}_n{n}_d{d}", "op": "aggregate", "e": e, "n": n, "t": t, "d": d, "time": False},
         agg_mlir(e, d, n))
 
 # Aggregation variants (pass options) for tuning.
-AGG_VARIANTS = [("e8p3s1", "elements-per-thread=8 prefetch-depth=3 sources-per-step=1"),
+AGG_VARIANTS = [] if os.environ.get("AGG_VARIANTS") == "0" else [("e8p3s1", "elements-per-thread=8 prefetch-depth=3 sources-per-step=1"),
                 ("e8p2s2", "elements-per-thread=8 prefetch-depth=2 sources-per-step=2"),
                 ("e16p2s1", "elements-per-thread=16 prefetch-depth=2 sources-per-step=1"),
                 ("e16p1s2", "elements-per-thread=16 prefetch-depth=1 sources-per-step=2")]
@@ -107,18 +107,19 @@ for (n, s, d) in [(5, 8, 2048), (5, 8, 4096), (9, 8, 2048), (9, 8, 4096), (9, 6,
          "t": 16384, "d": d, "inv": False, "time": True}, score_mlir("bf16", d, n, s, False))
     add({"name": f"bs_bf16_n{n}_s{s}_d{d}_r", "op": "block_score", "e": "bf16", "n": n, "s": s,
          "t": 16384, "d": d, "inv": True, "time": True}, score_mlir("bf16", d, n, s, True))
-for (n, s, d, opts) in [(9, 8, 4096, "sources-per-step=1 prefetch-depth=2"),
-                        (9, 8, 4096, "sources-per-step=3"),
-                        (9, 8, 4096, "queries-per-cta=2 sources-per-step=2"),
-                        (9, 8, 2048, "queries-per-cta=2"),
-                        (9, 8, 2048, "queries-per-cta=2 sources-per-step=3"),
-                        (5, 8, 2048, "queries-per-cta=2"),
-                        (9, 6, 7168, "queries-per-cta=3 elements-per-thread=8 prefetch-depth=2"),
-                        (9, 6, 7168, "prefetch-depth=2 sources-per-step=3")]:
-    tag = opts.replace("queries-per-cta=", "g").replace("elements-per-thread=", "e").replace(
-        "prefetch-depth=", "p").replace("min-ctas-per-sm=", "m").replace(" ", "")
-    add({"name": f"bs_bf16_n{n}_s{s}_d{d}_{tag}", "op": "block_score", "e": "bf16", "n": n, "s": s,
-         "t": 16384, "d": d, "inv": True, "time": True}, score_mlir("bf16", d, n, s, True), opts)
+BS_VARIANTS = os.environ.get("BS_VARIANTS", "tensor-cores=0;min-ctas-per-sm=2;sweep-width=2").split(";")
+for (n, s, d) in [(9, 8, 4096), (5, 6, 2048), (9, 6, 7168)]:
+    for opts in [v for v in BS_VARIANTS if v]:
+        tag = opts.replace("tensor-cores=0", "old").replace("elements-per-thread=", "e").replace(
+            "prefetch-depth=", "p").replace("min-ctas-per-sm=", "m").replace("sweep-width=", "w").replace(" ", "")
+        add({"name": f"bs_bf16_n{n}_s{s}_d{d}_{tag}", "op": "block_score", "e": "bf16", "n": n, "s": s,
+             "t": 16384, "d": d, "inv": False, "time": True}, score_mlir("bf16", d, n, s, False), opts)
+# Correctness of the tensor-core kernel: odd shapes (D % 32 != 0, n > 16,
+# S > 8, one source, few tokens), with and without inv_rms.
+for (n, s, d, t, inv) in [(17, 8, 8192, 300, False), (1, 3, 72, 5, False), (3, 10, 200, 77, True),
+                          (16, 9, 1000, 33, False), (2, 1, 8, 7, True)]:
+    add({"name": f"bs_bf16_n{n}_s{s}_d{d}_t{t}", "op": "block_score", "e": "bf16", "n": n, "s": s,
+         "t": t, "d": d, "inv": inv, "time": False}, score_mlir("bf16", d, n, s, inv))
 add({"name": "bs_f32_n3_s6_d100", "op": "block_score", "e": "f32", "n": 3, "s": 6, "t": 301, "d": 100,
      "inv": False, "time": False}, score_mlir("f32", 100, 3, 6, False))
 

@@ -21,6 +21,7 @@
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/StringExtras.h"
 
 using namespace mlir;
 using namespace mlir::attnres;
@@ -33,8 +34,17 @@ void mlir::attnres::buildLowerToNVVMPipeline(
   target.features = options.features;
   pm.addPass(createAttnResValidateNVVMTarget(target));
 
-  // attnres ops -> kernels + gpu.launch_func on buffers.
-  pm.addPass(createConvertAttnResToGPU());
+  // attnres ops -> kernels + gpu.launch_func on buffers; bf16 mma.sync
+  // (the phase-1 tensor-core kernel) needs sm_80 or newer.
+  ConvertAttnResToGPUOptions gpuOpts;
+  std::string chipName = options.chip;
+  StringRef chip(chipName);
+  unsigned smVersion = 0;
+  if (chip.consume_front("sm_"))
+    chip.take_while([](char c) { return llvm::isDigit(c); })
+        .getAsInteger(10, smVersion);
+  gpuOpts.tensorCores = smVersion >= 80;
+  pm.addPass(createConvertAttnResToGPU(gpuOpts));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 

@@ -37,7 +37,7 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
     "::mlir::vector::VectorDialect", "::mlir::scf::SCFDialect",
     "::mlir::bufferization::BufferizationDialect",
-    "::mlir::LLVM::LLVMDialect"
+    "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect"
   ];
   let options = [
     Option<"elementsPerThread", "elements-per-thread", "unsigned",
@@ -57,7 +57,14 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "per step; 0: 1 for one vector per thread, else 2)">,
     Option<"minCtasPerSM", "min-ctas-per-sm", "int", /*default=*/"-1",
            "Occupancy hint for ptxas (nvvm.minctasm): CTAs that must fit one "
-           "SM; -1 (default), 0 or 1: none">
+           "SM; -1 (default), 0 or 1: none">,
+    Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
+           "block_score: use the bf16 tensor-core kernel (mma.sync, sm_80 "
+           "and newer) for bf16 rows with D a multiple of 8">,
+    Option<"sweepWidth", "sweep-width", "unsigned", /*default=*/"0",
+           "block_score on tensor cores: elements per thread access when "
+           "writing the outputs (2, 4 or 8; 0: 4 for up to 12 sources, "
+           "else 2)">
   ];
 }
 

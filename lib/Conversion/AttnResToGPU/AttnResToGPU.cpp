@@ -130,6 +130,8 @@ private:
   gpu::GPUFuncOp getOrBuild(StringRef name, Location loc, BuildFn build);
 
   LogicalResult checkSourceType(Operation *op, RankedTensorType type);
+  std::optional<BlockScoreTCSpec>
+  pickTensorCoreKernel(const ScoreKernelSpec &spec);
   LogicalResult lower(AggregateOp op);
   LogicalResult lower(BlockScoreOp op);
   LogicalResult lower(MergeOp op);
@@ -266,6 +268,42 @@ static unsigned pickQueriesPerCta(unsigned s, unsigned elementsPerThread) {
   return best;
 }
 
+/// The tensor-core phase-1 kernel for `spec` when it applies: bf16 rows
+/// with D a multiple of 8 (16-byte fragments), the option on, and the
+/// workgroup memory (per-warp partial logits) within 40 KB.
+std::optional<BlockScoreTCSpec>
+ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
+  if (!tensorCores || !spec.elementType.isBF16() || spec.d % 8 != 0)
+    return std::nullopt;
+  BlockScoreTCSpec tc;
+  tc.elementType = spec.elementType;
+  tc.d = spec.d;
+  tc.numSources = spec.numSources;
+  tc.numQueries = spec.numQueries;
+  tc.hasInvRms = spec.hasInvRms;
+  // 8 elements (one 16-byte fragment row) per thread while D <= 8192.
+  int64_t elems = elementsPerThread.getValue() ? int64_t(elementsPerThread)
+                                               : (spec.d <= 8192 ? 8 : 16);
+  int64_t threads = llvm::alignTo(llvm::divideCeil(spec.d, elems), 32);
+  tc.threads = unsigned(std::clamp<int64_t>(threads, 32, 1024));
+  tc.prefetchBlocks = prefetchDepth ? unsigned(prefetchDepth) : 2;
+  unsigned sw =
+      sweepWidth ? unsigned(sweepWidth) : (spec.numSources <= 12 ? 4 : 2);
+  while (sw & (sw - 1))
+    sw &= sw - 1;
+  sw = std::clamp(sw, 2u, 8u);
+  while (spec.d % sw != 0)
+    sw /= 2;
+  tc.sweepWidth = sw;
+  tc.minCtasPerSM = minCtasPerSM > 1 ? unsigned(minCtasPerSM) : 0;
+  unsigned warps = tc.threads / 32, n = tc.numSources, s = tc.numQueries;
+  int64_t bytes = 4 * (int64_t(warps) * n * s + warps * n + n * s +
+                       n * llvm::alignTo(s, 4));
+  if (bytes > 40 * 1024)
+    return std::nullopt;
+  return tc;
+}
+
 LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   RankedTensorType type = op.getSourceType();
   if (failed(checkSourceType(op, type)))
@@ -286,6 +324,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   spec.numQueries = s;
   spec.stacked = true;
   spec.hasInvRms = !op.getInvRms().empty();
+  std::optional<BlockScoreTCSpec> tcSpec = pickTensorCoreKernel(spec);
   // Phase 1 holds S accumulators per element: 8 elements (one 16-byte
   // vector of bf16) per thread while the token fits 512 threads, else 16.
   unsigned bytes = spec.elementType.getIntOrFloatBitWidth() / 8;
@@ -302,9 +341,13 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   spec.sourcesPerStep = pickStep(sourcesPerStep, spec.layout);
   spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
   gpu::GPUFuncOp kernel =
-      getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
-        return buildScoreKernel(b, l, spec);
-      });
+      tcSpec ? getOrBuild(tcSpec->getName(), loc,
+                          [&](OpBuilder &b, Location l) {
+                            return buildBlockScoreTCKernel(b, l, *tcSpec);
+                          })
+             : getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
+                 return buildScoreKernel(b, l, spec);
+               });
 
   SmallVector<Value> operands{hb.toBuffer(op.getQueries()),
                               hb.toBuffer(op.getNormWeights())};
@@ -324,7 +367,14 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   operands.push_back(hb.collapseTokens(lse, 1, 0));
   operands.push_back(numTokens);
   operands.push_back(arith::ConstantOp::create(rw, loc, op.getEpsilonAttr()));
-  hb.launch(kernel, spec.layout, numTokens, s / spec.queriesPerCta, operands);
+  if (tcSpec) {
+    // One CTA per token.
+    RowLayout l;
+    l.threadsPerToken = tcSpec->threads;
+    hb.launch(kernel, l, numTokens, 1, operands);
+  } else {
+    hb.launch(kernel, spec.layout, numTokens, s / spec.queriesPerCta, operands);
+  }
   rw.replaceOp(op, {hb.toTensor(out, outType), hb.toTensor(lse, lseType)});
   return success();
 }
@@ -340,6 +390,9 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeOp op) {
   spec.elementType = type.getElementType();
   spec.d = type.getShape().back();
   spec.hasPartial = bool(op.getPartial());
+  spec.hasNorm = op.hasNorm();
+  // With the fused norm, an unused h is not stored (spec E-C2).
+  spec.writeH = !spec.hasNorm || !op.getResult().use_empty();
   spec.layout = computeRowLayout(
       spec.elementType, spec.d,
       elementsPerThread.getValue() ? unsigned(elementsPerThread)
@@ -357,20 +410,40 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeOp op) {
       hb.collapseTokens(hb.toBuffer(op.getUpdate()), 0, 1)};
   if (spec.hasPartial)
     operands.push_back(hb.collapseTokens(hb.toBuffer(op.getPartial()), 0, 1));
+  if (spec.hasNorm)
+    operands.push_back(hb.toBuffer(op.getNormGain()));
   Value numTokens = memref::DimOp::create(rw, loc, operands[0], 0);
-  Value h = hb.alloc(type, outBuf, 0);
-  operands.push_back(hb.collapseTokens(h, 0, 1));
+  Value h;
+  if (spec.writeH) {
+    h = hb.alloc(type, outBuf, 0);
+    operands.push_back(hb.collapseTokens(h, 0, 1));
+  }
   Value p;
   if (spec.hasPartial) {
     p = hb.alloc(type, outBuf, 0);
     operands.push_back(hb.collapseTokens(p, 0, 1));
   }
+  Value hn;
+  if (spec.hasNorm) {
+    hn = hb.alloc(type, outBuf, 0);
+    operands.push_back(hb.collapseTokens(hn, 0, 1));
+  }
   operands.push_back(numTokens);
   operands.push_back(arith::ConstantOp::create(rw, loc, op.getEpsilonAttr()));
+  if (spec.hasNorm)
+    operands.push_back(
+        arith::ConstantOp::create(rw, loc, op.getNormEpsilonAttr()));
   hb.launch(kernel, spec.layout, numTokens, 1, operands);
   // Without a partial sum the new partial sum is the update itself.
   Value newPartial = spec.hasPartial ? hb.toTensor(p, type) : op.getUpdate();
-  rw.replaceOp(op, {hb.toTensor(h, type), newPartial});
+  if (!spec.hasNorm) {
+    rw.replaceOp(op, {hb.toTensor(h, type), newPartial});
+    return success();
+  }
+  Value normed = hb.toTensor(hn, type);
+  // An unused h is not computed into memory; its (absent) uses get `normed`.
+  rw.replaceOp(
+      op, {spec.writeH ? hb.toTensor(h, type) : normed, newPartial, normed});
   return success();
 }
 

@@ -19,6 +19,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -79,7 +80,8 @@ std::string ScoreKernelSpec::getName() const {
 
 std::string MergeKernelSpec::getName() const {
   return "merge_" + typeSuffix(elementType) + "_d" + std::to_string(d) +
-         (hasPartial ? "_p" : "");
+         (hasPartial ? "_p" : "") + (hasNorm ? "_n" : "") +
+         (writeH ? "" : "_nh");
 }
 
 std::string RowKernelSpec::getName() const {
@@ -224,7 +226,11 @@ public:
   /// Stores f32 vector `v` rounded to the storage type as this thread's
   /// j-th vector.
   void storeVector(Value v, Value memref, ValueRange prefix, unsigned j) {
-    Value s = toStorage(v);
+    storeRaw(toStorage(v), memref, prefix, j);
+  }
+
+  /// Stores storage-type vector `s` as this thread's j-th vector.
+  void storeRaw(Value s, Value memref, ValueRange prefix, unsigned j) {
     SmallVector<Value> indices(prefix);
     indices.push_back(offset(j));
     auto emit = [&]() {
@@ -424,6 +430,22 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
   args.push_back(b.getIndexType());
   args.push_back(f32);
 
+  // One source: the weight is exactly 1 whatever the score (spec A.2), so
+  // the aggregate is a copy of the source; no score is computed.
+  if (!spec.stacked && n == 1) {
+    RowEmitter em(b, loc, layout, e);
+    gpu::GPUFuncOp fn = createKernel(b, loc, spec.getName(), args, {}, layout);
+    Block &entry = fn.getBody().front();
+    Value src = entry.getArgument(2), out = entry.getArgument(3);
+    em.emitIndices(1);
+    em.guardTokens(entry.getArgument(4));
+    ValueRange tok(em.token);
+    SmallVector<Value> row = em.loadRow(src, tok);
+    for (auto [j, v] : llvm::enumerate(row))
+      em.storeRaw(v, out, tok, j);
+    return fn;
+  }
+
   unsigned numReduced = (g + (spec.hasInvRms ? 0 : 1)) *
                         std::min(std::max(1u, spec.sourcesPerStep), n);
   RowEmitter em(b, loc, layout, e);
@@ -571,6 +593,488 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
 }
 
 //===----------------------------------------------------------------------===//
+// block_score on tensor cores (bf16)
+//===----------------------------------------------------------------------===//
+
+std::string BlockScoreTCSpec::getName() const {
+  return "block_score_" + typeSuffix(elementType) + "_d" + std::to_string(d) +
+         "_n" + std::to_string(numSources) + "_s" + std::to_string(numQueries) +
+         "_tc" + (hasInvRms ? "_r" : "");
+}
+
+namespace {
+
+/// Emission helpers of the tensor-core phase-1 kernel.
+struct TCEmitter {
+  TCEmitter(OpBuilder &b, Location loc) : b(b), loc(loc) {
+    f32 = b.getF32Type();
+    i32 = b.getI32Type();
+  }
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32c(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value i32c(int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v));
+  }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+
+  /// `ok ? load : zeros` of a vector of `type` (ok null: unconditional).
+  Value maybeLoad(VectorType type, Value memref, ValueRange indices, Value ok,
+                  uint64_t align) {
+    auto load = [&]() -> Value {
+      return vector::LoadOp::create(b, loc, type, memref, indices,
+                                    /*nontemporal=*/false,
+                                    llvm::MaybeAlign(align));
+    };
+    if (!ok)
+      return load();
+    auto ifOp = scf::IfOp::create(
+        b, loc, ok,
+        [&](OpBuilder &tb, Location l) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(tb.getInsertionBlock(), tb.getInsertionPoint());
+          scf::YieldOp::create(b, l, load());
+        },
+        [&](OpBuilder &eb, Location l) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPoint(eb.getInsertionBlock(), eb.getInsertionPoint());
+          Value z = arith::ConstantOp::create(
+              b, l,
+              DenseElementsAttr::get(
+                  type, b.getFloatAttr(type.getElementType(), 0.0)));
+          scf::YieldOp::create(b, l, z);
+        });
+    return ifOp.getResult(0);
+  }
+
+  /// Runs `body` under `cond` (a null cond: unconditionally).
+  template <typename Fn> void when(Value cond, Fn body) {
+    if (!cond)
+      return body();
+    auto ifOp = scf::IfOp::create(b, loc, cond, /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(ifOp.getThenRegion().front().getTerminator());
+    body();
+  }
+
+  /// The four i32 registers of a vector<8 x bf16>.
+  SmallVector<Value> regs(Value v8) {
+    auto vt = VectorType::get({4}, i32);
+    Value v = vector::BitCastOp::create(b, loc, vt, v8);
+    SmallVector<Value> r;
+    for (int64_t k = 0; k < 4; ++k)
+      r.push_back(vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{k}));
+    return r;
+  }
+
+  /// D = A * B + C on one mma.m16n8k16 (bf16 x bf16 -> f32).
+  SmallVector<Value> mma(ArrayRef<Value> a, ArrayRef<Value> bb,
+                         ArrayRef<Value> c) {
+    auto st =
+        LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
+    auto op =
+        NVVM::MmaOp::create(b, loc, st, a, bb, c, ArrayRef<int64_t>{16, 8, 16},
+                            /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
+                            std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16,
+                                                          NVVM::MMATypes::bf16},
+                            std::array<NVVM::MMALayout, 2>{
+                                NVVM::MMALayout::row, NVVM::MMALayout::col});
+    SmallVector<Value> d;
+    for (int64_t k = 0; k < 4; ++k)
+      d.push_back(LLVM::ExtractValueOp::create(b, loc, op.getResult(),
+                                               ArrayRef<int64_t>{k}));
+    return d;
+  }
+
+  OpBuilder &b;
+  Location loc;
+  Type f32, i32;
+};
+
+} // namespace
+
+gpu::GPUFuncOp
+gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
+                                     const BlockScoreTCSpec &spec) {
+  OpBuilder::InsertionGuard guard(b);
+  MLIRContext *ctx = b.getContext();
+  Type e = spec.elementType;
+  int64_t d = spec.d;
+  unsigned n = spec.numSources, s = spec.numQueries;
+  unsigned threads = spec.threads, warps = threads / 32;
+  Type f32 = b.getF32Type();
+  int64_t dyn = ShapedType::kDynamic;
+
+  SmallVector<Type> args;
+  Type vecType = MemRefType::get({s, d}, e);
+  args.push_back(vecType);
+  args.push_back(vecType);
+  for (unsigned i = 0; i < n; ++i)
+    args.push_back(rowsType(e, d));
+  if (spec.hasInvRms)
+    for (unsigned i = 0; i < n; ++i)
+      args.push_back(MemRefType::get({dyn}, f32));
+  args.push_back(MemRefType::get({s, dyn, d}, e));
+  args.push_back(MemRefType::get({s, dyn}, f32));
+  args.push_back(b.getIndexType());
+  args.push_back(f32);
+
+  // Workgroup memory: per-warp partial logits and sums of squares, the
+  // logits, the softmax weights (rows padded to 4 for 16-byte loads).
+  unsigned sPad = llvm::alignTo(s, 4);
+  auto ws = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  auto wgMem = [&](ArrayRef<int64_t> shape) -> Type {
+    return MemRefType::get(shape, f32, MemRefLayoutAttrInterface(), ws);
+  };
+  SmallVector<Type> wgTypes{wgMem({warps, n, s}), wgMem({warps, n}),
+                            wgMem({n, s}), wgMem({n, sPad})};
+  RowLayout layout;
+  layout.d = d;
+  layout.vectorWidth = 8;
+  layout.numVectors = d / 8;
+  layout.threadsPerToken = threads;
+  layout.minCtasPerSM = spec.minCtasPerSM;
+  gpu::GPUFuncOp fn =
+      createKernel(b, loc, spec.getName(), args, wgTypes, layout);
+  for (unsigned k = 0; k < wgTypes.size(); ++k)
+    fn.setWorkgroupAttributionAttr(k, LLVM::LLVMDialect::getAlignAttrName(),
+                                   b.getI64IntegerAttr(16));
+  Block &entry = fn.getBody().front();
+  unsigned a = 0;
+  Value queries = entry.getArgument(a++), gains = entry.getArgument(a++);
+  SmallVector<Value> sources, invRms;
+  for (unsigned i = 0; i < n; ++i)
+    sources.push_back(entry.getArgument(a++));
+  if (spec.hasInvRms)
+    for (unsigned i = 0; i < n; ++i)
+      invRms.push_back(entry.getArgument(a++));
+  Value out = entry.getArgument(a++);
+  Value lse = entry.getArgument(a++);
+  // T: one CTA per token, grid = T; T / 2^62 (always 0) is an opaque zero.
+  Value numTokens = entry.getArgument(a++);
+  Value eps = entry.getArgument(a++);
+  auto attributions = fn.getWorkgroupAttributions();
+  Value zPart = attributions[0], ssPart = attributions[1];
+  Value zTot = attributions[2], aSm = attributions[3];
+
+  RowEmitter em(b, loc, layout, e);
+  TCEmitter tc(b, loc);
+  using P = arith::CmpIPredicate;
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value token = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value lane = arith::RemUIOp::create(b, loc, tid, tc.idx(32));
+  Value warp = arith::DivUIOp::create(b, loc, tid, tc.idx(32));
+  // mma fragment coordinates: group (row of A, column of B) and thread in
+  // group (k pairs).
+  Value grp = arith::DivUIOp::create(b, loc, lane, tc.idx(4));
+  Value tig = arith::RemUIOp::create(b, loc, lane, tc.idx(4));
+
+  auto v8e = VectorType::get({8}, e);
+  auto v8f = VectorType::get({8}, f32);
+  auto v8i = VectorType::get({8}, tc.i32);
+  unsigned mTiles = llvm::divideCeil(n, 16), nTiles = llvm::divideCeil(s, 8);
+
+  // Row h of the A tile m is source 16m + 8h + grp: pick its memref once.
+  // rowOk is null when every lane has a source, false-valued (nullptr
+  // row) when none has.
+  struct RowSrc {
+    Value memref, ok;
+    bool any = false;
+  };
+  SmallVector<std::array<RowSrc, 2>> rows(mTiles);
+  for (unsigned m = 0; m < mTiles; ++m)
+    for (unsigned h = 0; h < 2; ++h) {
+      unsigned base = 16 * m + 8 * h;
+      RowSrc &r = rows[m][h];
+      if (base >= n)
+        continue;
+      r.any = true;
+      r.memref = sources[base];
+      for (unsigned k = 1; k < 8 && base + k < n; ++k)
+        r.memref = arith::SelectOp::create(
+            b, loc, tc.cmp(P::eq, grp, tc.idx(k)), sources[base + k], r.memref);
+      if (base + 8 > n)
+        r.ok = tc.cmp(P::ult, grp, tc.idx(n - base));
+    }
+
+  // Sweep 1. Warp w handles the 32-element blocks w, w + warps, ...; lane
+  // (grp, tig) loads elements [8 tig, 8 tig + 8) of its rows; the k index
+  // of the mma is permuted so that k-tile kt holds elements 8 tig + 4 kt +
+  // {0..3} (the sum over k does not depend on the order).
+  int64_t numBlocks = llvm::divideCeil(d, int64_t(32));
+  unsigned blocksPerWarp = llvm::divideCeil(numBlocks, int64_t(warps));
+  auto elemOffset = [&](unsigned k) {
+    Value blk = tc.add(warp, tc.idx(int64_t(k) * warps));
+    return tc.add(tc.mul(blk, tc.idx(32)), tc.mul(tig, tc.idx(8)));
+  };
+  auto elemOk = [&](unsigned k, Value off) -> Value {
+    if (int64_t(k + 1) * warps * 32 <= d)
+      return nullptr;
+    return tc.cmp(P::ule, tc.add(off, tc.idx(8)), tc.idx(d));
+  };
+  auto both = [&](Value x, Value y) -> Value {
+    if (!x)
+      return y;
+    if (!y)
+      return x;
+    return arith::AndIOp::create(b, loc, x, y);
+  };
+  // x[k][m][h]: the loaded rows of block k.
+  SmallVector<SmallVector<std::array<Value, 2>>> xs(blocksPerWarp);
+  auto issue = [&](unsigned k) {
+    if (k >= blocksPerWarp)
+      return;
+    Value off = elemOffset(k);
+    Value eok = elemOk(k, off);
+    xs[k].resize(mTiles);
+    for (unsigned m = 0; m < mTiles; ++m)
+      for (unsigned h = 0; h < 2; ++h) {
+        RowSrc &r = rows[m][h];
+        if (!r.any)
+          continue;
+        xs[k][m][h] = tc.maybeLoad(v8e, r.memref, ValueRange{token, off},
+                                   both(r.ok, eok), 16);
+      }
+  };
+  unsigned depth = std::max(1u, spec.prefetchBlocks);
+  for (unsigned k = 0; k < std::min(depth, blocksPerWarp); ++k)
+    issue(k);
+
+  Value zero = tc.f32c(0.0);
+  Value zeroI = tc.i32c(0);
+  SmallVector<SmallVector<SmallVector<Value>>> acc(
+      mTiles,
+      SmallVector<SmallVector<Value>>(nTiles, {zero, zero, zero, zero}));
+  SmallVector<std::array<SmallVector<Value>, 2>> ssAcc(mTiles);
+  for (unsigned m = 0; m < mTiles; ++m)
+    for (unsigned h = 0; h < 2; ++h)
+      ssAcc[m][h] = {zero, zero, zero, zero};
+  Value hiMask = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(v8i, b.getI32IntegerAttr(int32_t(0xFFFF0000))));
+
+  for (unsigned k = 0; k < blocksPerWarp; ++k) {
+    issue(k + depth);
+    Value off = elemOffset(k);
+    Value eok = elemOk(k, off);
+    // w*g of query 8 nt + grp at this lane's 8 elements, exactly split
+    // into bf16 halves: hi keeps the top 8 significant bits (the product of
+    // two bf16 has at most 16), lo = wg - hi has at most 8.
+    SmallVector<SmallVector<Value>> wgHi(nTiles), wgLo(nTiles);
+    for (unsigned t = 0; t < nTiles; ++t) {
+      Value q = tc.add(grp, tc.idx(8 * t));
+      Value qok = 8 * t + 8 <= s ? Value() : tc.cmp(P::ult, q, tc.idx(s));
+      Value ok = both(qok, eok);
+      Value wv = tc.maybeLoad(v8e, queries, ValueRange{q, off}, ok, 16);
+      Value gv = tc.maybeLoad(v8e, gains, ValueRange{q, off}, ok, 16);
+      Value wg =
+          arith::MulFOp::create(b, loc, arith::ExtFOp::create(b, loc, v8f, wv),
+                                arith::ExtFOp::create(b, loc, v8f, gv));
+      Value hiF = vector::BitCastOp::create(
+          b, loc, v8f,
+          arith::AndIOp::create(
+              b, loc, vector::BitCastOp::create(b, loc, v8i, wg), hiMask));
+      Value loF = arith::SubFOp::create(b, loc, wg, hiF);
+      wgHi[t] = tc.regs(arith::TruncFOp::create(b, loc, v8e, hiF));
+      wgLo[t] = tc.regs(arith::TruncFOp::create(b, loc, v8e, loF));
+    }
+    for (unsigned m = 0; m < mTiles; ++m) {
+      SmallVector<Value> lo = tc.regs(xs[k][m][0]);
+      SmallVector<Value> hi =
+          rows[m][1].any ? tc.regs(xs[k][m][1]) : SmallVector<Value>(4, zeroI);
+      for (unsigned kt = 0; kt < 2; ++kt) {
+        SmallVector<Value> fa{lo[2 * kt], hi[2 * kt], lo[2 * kt + 1],
+                              hi[2 * kt + 1]};
+        for (unsigned t = 0; t < nTiles; ++t) {
+          acc[m][t] =
+              tc.mma(fa, {wgHi[t][2 * kt], wgHi[t][2 * kt + 1]}, acc[m][t]);
+          acc[m][t] =
+              tc.mma(fa, {wgLo[t][2 * kt], wgLo[t][2 * kt + 1]}, acc[m][t]);
+        }
+        if (spec.hasInvRms)
+          continue;
+        // Sums of squares: B = the rows themselves; the diagonal of
+        // A A^T.
+        ssAcc[m][0] = tc.mma(fa, {fa[0], fa[2]}, ssAcc[m][0]);
+        if (rows[m][1].any)
+          ssAcc[m][1] = tc.mma(fa, {fa[1], fa[3]}, ssAcc[m][1]);
+      }
+    }
+    xs[k].clear();
+  }
+
+  // Per-warp partials to workgroup memory. Accumulator register r of a
+  // lane: row grp + 8 (r / 2), column 2 tig + r % 2.
+  Value twoTig = tc.mul(tig, tc.idx(2));
+  for (unsigned m = 0; m < mTiles; ++m) {
+    for (unsigned t = 0; t < nTiles; ++t)
+      for (unsigned r = 0; r < 4; ++r) {
+        Value i = tc.add(grp, tc.idx(16 * m + 8 * (r / 2)));
+        Value q = tc.add(twoTig, tc.idx(8 * t + r % 2));
+        Value ok =
+            both(16 * m + 8 * (r / 2) + 8 <= n ? Value()
+                                               : tc.cmp(P::ult, i, tc.idx(n)),
+                 8 * t + 8 <= s ? Value() : tc.cmp(P::ult, q, tc.idx(s)));
+        tc.when(ok, [&]() {
+          memref::StoreOp::create(b, loc, acc[m][t][r], zPart,
+                                  ValueRange{warp, i, q});
+        });
+      }
+    if (spec.hasInvRms)
+      continue;
+    for (unsigned h = 0; h < 2; ++h) {
+      if (!rows[m][h].any)
+        continue;
+      Value i = tc.add(grp, tc.idx(16 * m + 8 * h));
+      for (unsigned odd = 0; odd < 2; ++odd) {
+        Value diag = tc.cmp(P::eq, grp, tc.add(twoTig, tc.idx(odd)));
+        Value ok =
+            both(diag, 16 * m + 8 * h + 8 <= n ? Value()
+                                               : tc.cmp(P::ult, i, tc.idx(n)));
+        tc.when(ok, [&]() {
+          memref::StoreOp::create(b, loc, ssAcc[m][h][2 * h + odd], ssPart,
+                                  ValueRange{warp, i});
+        });
+      }
+    }
+  }
+  gpu::BarrierOp::create(b, loc);
+
+  // Logits: thread t < n S sums the warps' partials of (i, q) = (t / S,
+  // t % S) and scales them by inv_rms of source i.
+  {
+    auto loop = scf::ForOp::create(b, loc, tid, tc.idx(int64_t(n) * s),
+                                   tc.idx(threads));
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    Value t = loop.getInductionVar();
+    Value i = arith::DivUIOp::create(b, loc, t, tc.idx(s));
+    Value q = arith::RemUIOp::create(b, loc, t, tc.idx(s));
+    Value z =
+        memref::LoadOp::create(b, loc, zPart, ValueRange{tc.idx(0), i, q});
+    for (unsigned w = 1; w < warps; ++w)
+      z = arith::AddFOp::create(
+          b, loc, z,
+          memref::LoadOp::create(b, loc, zPart, ValueRange{tc.idx(w), i, q}));
+    Value r;
+    if (spec.hasInvRms) {
+      Value src = invRms[0];
+      for (unsigned k = 1; k < n; ++k)
+        src = arith::SelectOp::create(b, loc, tc.cmp(P::eq, i, tc.idx(k)),
+                                      invRms[k], src);
+      r = memref::LoadOp::create(b, loc, src, ValueRange{token});
+    } else {
+      Value ss =
+          memref::LoadOp::create(b, loc, ssPart, ValueRange{tc.idx(0), i});
+      for (unsigned w = 1; w < warps; ++w)
+        ss = arith::AddFOp::create(
+            b, loc, ss,
+            memref::LoadOp::create(b, loc, ssPart, ValueRange{tc.idx(w), i}));
+      r = em.invRms(ss, eps);
+    }
+    memref::StoreOp::create(b, loc, arith::MulFOp::create(b, loc, z, r), zTot,
+                            ValueRange{i, q});
+  }
+  gpu::BarrierOp::create(b, loc);
+
+  // Softmax over the sources, one thread per query; one source has weight
+  // exactly 1 whatever its logit (spec A.2, D.1).
+  tc.when(tc.cmp(P::ult, tid, tc.idx(s)), [&]() {
+    Value q = tid;
+    SmallVector<Value> z;
+    for (unsigned i = 0; i < n; ++i)
+      z.push_back(
+          memref::LoadOp::create(b, loc, zTot, ValueRange{tc.idx(i), q}));
+    Value l;
+    if (n == 1) {
+      memref::StoreOp::create(b, loc, tc.f32c(1.0), aSm,
+                              ValueRange{tc.idx(0), q});
+      l = z[0];
+    } else {
+      Value m = z[0];
+      for (unsigned i = 1; i < n; ++i)
+        m = arith::MaxNumFOp::create(b, loc, m, z[i]);
+      SmallVector<Value> ex;
+      Value sum;
+      for (unsigned i = 0; i < n; ++i) {
+        ex.push_back(em.exp(arith::SubFOp::create(b, loc, z[i], m)));
+        sum = i == 0 ? ex[0] : arith::AddFOp::create(b, loc, sum, ex[i]);
+      }
+      Value inv = arith::DivFOp::create(b, loc, tc.f32c(1.0), sum);
+      for (unsigned i = 0; i < n; ++i)
+        memref::StoreOp::create(b, loc,
+                                arith::MulFOp::create(b, loc, ex[i], inv), aSm,
+                                ValueRange{tc.idx(i), q});
+      l = arith::AddFOp::create(b, loc, m, em.log(sum));
+    }
+    memref::StoreOp::create(b, loc, l, lse, ValueRange{q, token});
+  });
+  gpu::BarrierOp::create(b, loc);
+
+  // Sweep 2: thread t writes elements [w c, w c + w) for chunks c = t,
+  // t + threads, ... of all S outputs from the n rows (L1/L2 hits).
+  unsigned sw = spec.sweepWidth;
+  auto vwE = VectorType::get({sw}, e);
+  auto vwF = VectorType::get({sw}, f32);
+  auto v4f = VectorType::get({4}, f32);
+  int64_t numChunks = d / sw;
+  unsigned chunksPerThread = llvm::divideCeil(numChunks, int64_t(threads));
+  // The weights are re-read from workgroup memory for every chunk: chunk k
+  // offsets its row index by k times an opaque zero, so that the loads of
+  // different chunks are not merged into S*n live registers.
+  Value opaqueZero = arith::ShRUIOp::create(b, loc, numTokens, tc.idx(62));
+  for (unsigned k = 0; k < chunksPerThread; ++k) {
+    Value c = tc.add(tid, tc.idx(int64_t(k) * threads));
+    Value aRow0 = tc.mul(opaqueZero, tc.idx(k));
+    Value ok = int64_t(k + 1) * threads <= numChunks
+                   ? Value()
+                   : tc.cmp(P::ult, c, tc.idx(numChunks));
+    tc.when(ok, [&]() {
+      Value off = tc.mul(c, tc.idx(sw));
+      SmallVector<Value> x;
+      for (unsigned i = 0; i < n; ++i)
+        x.push_back(arith::ExtFOp::create(
+            b, loc, vwF,
+            Value(vector::LoadOp::create(
+                b, loc, vwE, sources[i], ValueRange{token, off},
+                /*nontemporal=*/false, llvm::MaybeAlign(sw * 2)))));
+      for (unsigned qg = 0; qg < sPad / 4; ++qg) {
+        unsigned nq = std::min(4u, s - 4 * qg);
+        SmallVector<Value> o(nq);
+        for (unsigned i = 0; i < n; ++i) {
+          Value a4 = vector::LoadOp::create(
+              b, loc, v4f, aSm,
+              ValueRange{tc.add(aRow0, tc.idx(i)), tc.idx(4 * qg)},
+              /*nontemporal=*/false, llvm::MaybeAlign(16));
+          for (unsigned qq = 0; qq < nq; ++qq) {
+            Value av = vector::BroadcastOp::create(
+                b, loc, vwF,
+                vector::ExtractOp::create(b, loc, a4,
+                                          ArrayRef<int64_t>{int64_t(qq)}));
+            o[qq] = i == 0
+                        ? arith::MulFOp::create(b, loc, av, x[i])
+                        : Value(vector::FMAOp::create(b, loc, av, x[i], o[qq]));
+          }
+        }
+        for (unsigned qq = 0; qq < nq; ++qq)
+          vector::StoreOp::create(
+              b, loc, arith::TruncFOp::create(b, loc, vwE, o[qq]), out,
+              ValueRange{tc.idx(4 * qg + qq), token, off},
+              /*nontemporal=*/false, llvm::MaybeAlign(sw * 2));
+      }
+    });
+  }
+  return fn;
+}
+
+//===----------------------------------------------------------------------===//
 // Merge (phase 2)
 //===----------------------------------------------------------------------===//
 
@@ -583,16 +1087,24 @@ gpu::GPUFuncOp gpu_kernels::buildMergeKernel(OpBuilder &b, Location loc,
   Type f32 = b.getF32Type();
   Type rows = rowsType(e, d);
   Type vec = MemRefType::get({d}, e);
+  bool norm = spec.hasNorm, writeH = spec.writeH || !spec.hasNorm;
 
   SmallVector<Type> args{rows, MemRefType::get({ShapedType::kDynamic}, f32),
                          vec, vec, rows};
   if (spec.hasPartial)
     args.push_back(rows);
-  args.push_back(rows);
+  if (norm)
+    args.push_back(vec);
+  if (writeH)
+    args.push_back(rows);
   if (spec.hasPartial)
+    args.push_back(rows);
+  if (norm)
     args.push_back(rows);
   args.push_back(b.getIndexType());
   args.push_back(f32);
+  if (norm)
+    args.push_back(f32);
 
   RowEmitter em(b, loc, layout, e);
   SmallVector<Type> wgTypes;
@@ -606,10 +1118,13 @@ gpu::GPUFuncOp gpu_kernels::buildMergeKernel(OpBuilder &b, Location loc,
   Value query = entry.getArgument(a++), gain = entry.getArgument(a++);
   Value update = entry.getArgument(a++);
   Value partial = spec.hasPartial ? entry.getArgument(a++) : Value();
-  Value h = entry.getArgument(a++);
+  Value normGain = norm ? entry.getArgument(a++) : Value();
+  Value h = writeH ? entry.getArgument(a++) : Value();
   Value newPartial = spec.hasPartial ? entry.getArgument(a++) : Value();
+  Value normed = norm ? entry.getArgument(a++) : Value();
   Value numTokens = entry.getArgument(a++);
   Value eps = entry.getArgument(a++);
+  Value normEps = norm ? entry.getArgument(a++) : Value();
   Value scratch =
       wgTypes.empty() ? Value() : Value(fn.getWorkgroupAttributions()[0]);
 
@@ -624,11 +1139,14 @@ gpu::GPUFuncOp gpu_kernels::buildMergeKernel(OpBuilder &b, Location loc,
       spec.hasPartial ? em.loadRow(partial, tok) : SmallVector<Value>();
   SmallVector<Value> o = em.loadRow(outIn, tok);
   Value l = memref::LoadOp::create(b, loc, lse, tok);
-  SmallVector<Value> wg;
+  SmallVector<Value> wg, gn;
   for (unsigned j = 0; j < c; ++j)
     wg.push_back(arith::MulFOp::create(b, loc,
                                        em.toF32(em.loadVector(query, {}, j)),
                                        em.toF32(em.loadVector(gain, {}, j))));
+  if (norm)
+    for (unsigned j = 0; j < c; ++j)
+      gn.push_back(em.toF32(em.loadVector(normGain, {}, j)));
 
   SmallVector<Value> p;
   Value ss = em.zeroF32Vec(), dv = em.zeroF32Vec();
@@ -647,12 +1165,33 @@ gpu::GPUFuncOp gpu_kernels::buildMergeKernel(OpBuilder &b, Location loc,
   Value gate = arith::DivFOp::create(
       b, loc, em.f32c(1.0), arith::AddFOp::create(b, loc, em.f32c(1.0), ex));
   Value gateV = em.splat(gate);
+  // The rounded h (what the fused norm reads, spec E.5) and its sum of
+  // squares.
+  SmallVector<Value> hr;
+  Value ssh = em.zeroF32Vec();
   for (unsigned j = 0; j < c; ++j) {
     Value oj = em.toF32(o[j]);
     Value hj = em.fma(gateV, arith::SubFOp::create(b, loc, p[j], oj), oj);
-    em.storeVector(hj, h, tok, j);
+    Value hs = em.toStorage(hj);
+    if (writeH)
+      em.storeRaw(hs, h, tok, j);
     if (spec.hasPartial)
       em.storeVector(p[j], newPartial, tok, j);
+    if (norm) {
+      hr.push_back(em.toF32(hs));
+      ssh = em.fma(hr.back(), hr.back(), ssh);
+    }
+  }
+  if (!norm)
+    return fn;
+  // The fused RMSNorm: one more token reduction (the other half of the
+  // double-buffered scratch), then hn = h_E * rsqrt(mean + eps_n) * gain_n.
+  SmallVector<Value> totH = em.tokenSum({em.hsum(ssh)}, scratch, 1);
+  Value rn = em.splat(em.invRms(totH[0], normEps));
+  for (unsigned j = 0; j < c; ++j) {
+    Value hn = arith::MulFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, hr[j], rn), gn[j]);
+    em.storeVector(hn, normed, tok, j);
   }
   return fn;
 }

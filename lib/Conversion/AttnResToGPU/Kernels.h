@@ -81,19 +81,55 @@ struct ScoreKernelSpec {
 gpu::GPUFuncOp buildScoreKernel(OpBuilder &b, Location loc,
                                 const ScoreKernelSpec &spec);
 
+/// attnres.block_score (phase 1) on tensor cores, for bf16 rows with D a
+/// multiple of 8: one CTA per token handles all S queries. Sweep 1: every
+/// warp multiplies 32-element blocks of the n source rows (the rows of an
+/// mma.m16n8k16 A operand) with w*g of all S queries, split exactly into
+/// two bf16 halves (B operands), and with the rows themselves (the sums of
+/// squares on the diagonal); one workgroup-memory reduction across warps
+/// gives all S*n logits. Sweep 2: each thread re-reads its elements of the
+/// n rows (L1/L2 hits) and writes the S outputs with f32 FMAs.
+struct BlockScoreTCSpec {
+  Type elementType;
+  int64_t d = 0;
+  unsigned numSources = 0;
+  unsigned numQueries = 0;
+  bool hasInvRms = false;
+  /// CTA threads (a multiple of 32, <= 1024).
+  unsigned threads = 256;
+  /// 32-element blocks whose source loads are issued ahead (sweep 1).
+  unsigned prefetchBlocks = 2;
+  /// Elements per thread access in sweep 2 (2, 4 or 8; divides D).
+  unsigned sweepWidth = 4;
+  /// Occupancy hint for ptxas (nvvm.minctasm); 0 or 1: none.
+  unsigned minCtasPerSM = 0;
+
+  std::string getName() const;
+};
+
+/// Kernel arguments: as buildScoreKernel with stacked = true.
+gpu::GPUFuncOp buildBlockScoreTCKernel(OpBuilder &b, Location loc,
+                                       const BlockScoreTCSpec &spec);
+
 /// attnres.merge: p' = partial + update, c = inv_rms(p') (w*g).p',
-/// h = out + sigmoid(c - lse) (p' - out).
+/// h = out + sigmoid(c - lse) (p' - out); with `hasNorm` also the fused
+/// RMSNorm hn = h_E rsqrt(mean(h_E^2) + eps_n) gain_n of the rounded h_E
+/// (spec E.5), one more token reduction. Without `writeH` (h unused) h is
+/// not stored.
 struct MergeKernelSpec {
   Type elementType;
   int64_t d = 0;
   bool hasPartial = false;
+  bool hasNorm = false;
+  bool writeH = true;
   RowLayout layout;
 
   std::string getName() const;
 };
 
 /// Kernel arguments: out, lse (memref<?xf32>), query, norm_weight, update,
-/// [partial], h, [new_partial], T, epsilon.
+/// [partial], [norm gain], [h], [new_partial], [normed], T, epsilon,
+/// [norm epsilon].
 gpu::GPUFuncOp buildMergeKernel(OpBuilder &b, Location loc,
                                 const MergeKernelSpec &spec);
 

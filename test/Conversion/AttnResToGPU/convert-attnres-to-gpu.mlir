@@ -57,23 +57,71 @@ func.func @aggregate_f32_odd(%w: tensor<13xf32>, %g: tensor<13xf32>, %a: tensor<
 
 // -----
 
-// Phase 1: S = 8 queries, 4 per CTA, 2 CTAs per token (grid = 2 T); with
-// inv_rms operands the kernel reads them instead of reducing squares.
+// Phase 1 on tensor cores (bf16, D a multiple of 8): one CTA of D/8
+// threads per token for all S queries (grid = T); mma.sync for the logits,
+// one workgroup-memory reduction, softmax, then the S outputs. With inv_rms
+// operands the kernel reads them instead of reducing squares.
 
 // CHECK-LABEL: func.func @block_score
 // CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x2048xbf16>
 // CHECK:         %[[O:.*]] = memref.alloc(%{{.*}}) : memref<8x?x2048xbf16>
 // CHECK:         %[[L:.*]] = memref.alloc(%{{.*}}) : memref<8x?xf32>
-// CHECK:         %[[GRID:.*]] = arith.muli %[[T]], %{{.*}} : index
-// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d2048_n2_s8_g4_r blocks in (%[[GRID]], %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %[[O]] : memref<8x?x2048xbf16>, %[[L]] : memref<8x?xf32>, %[[T]] : index, %{{.*}} : f32)
+// CHECK:         %[[C256:.*]] = arith.constant 256 : index
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d2048_n2_s8_tc_r blocks in (%[[T]], %{{.*}}, %{{.*}}) threads in (%[[C256]], %{{.*}}, %{{.*}}) args(%{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %[[O]] : memref<8x?x2048xbf16>, %[[L]] : memref<8x?xf32>, %[[T]] : index, %{{.*}} : f32)
 // CHECK:         bufferization.to_tensor %[[O]] restrict writable
 // CHECK:         bufferization.to_tensor %[[L]] restrict writable
-// CHECK:       gpu.func @block_score_bf16_d2048_n2_s8_g4_r
+// CHECK:       gpu.func @block_score_bf16_d2048_n2_s8_tc_r
+// CHECK-SAME:      workgroup(%{{.*}} : memref<8x2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8x2xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:      known_block_size = array<i32: 256, 1, 1>
+// CHECK:         nvvm.mma.sync
+// CHECK-SAME:      multiplicandAPtxType = #nvvm.mma_type<bf16>
+// CHECK-SAME:      shape = #nvvm.shape<m = 16, n = 8, k = 16>
+// CHECK:         gpu.barrier
 // CHECK:         llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK:         memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : memref<8x?xf32>
 func.func @block_score(%W: tensor<8x2048xbf16>, %G: tensor<8x2048xbf16>, %b0: tensor<?x2048xbf16>, %b1: tensor<?x2048xbf16>, %r0: tensor<?xf32>, %r1: tensor<?xf32>, %o: tensor<8x?x2048xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x2048xbf16>, tensor<8x?xf32>) {
   %out, %lse = attnres.block_score %W, %G over %b0, %b1 inv_rms %r0, %r1 outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x2048xbf16> -> tensor<8x?x2048xbf16>
   return %out, %lse : tensor<8x?x2048xbf16>, tensor<8x?xf32>
+}
+
+// -----
+
+// f16 (and f32, and bf16 with D not a multiple of 8) keep the CUDA-core
+// kernel: S = 8 queries, 4 per CTA, 2 CTAs per token (grid = 2 T).
+
+// CHECK-LABEL: func.func @block_score_f16
+// CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x2048xf16>
+// CHECK:         %[[GRID:.*]] = arith.muli %[[T]], %{{.*}} : index
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_f16_d2048_n2_s8_g4_r blocks in (%[[GRID]], %{{.*}}, %{{.*}})
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d2044_n2_s8_g4 blocks
+// CHECK:       gpu.func @block_score_f16_d2048_n2_s8_g4_r
+// CHECK-NOT:     nvvm.mma.sync
+// CHECK:       gpu.func @block_score_bf16_d2044_n2_s8_g4
+// CHECK-NOT:     nvvm.mma.sync
+func.func @block_score_f16(%W: tensor<8x2048xf16>, %G: tensor<8x2048xf16>, %b0: tensor<?x2048xf16>, %b1: tensor<?x2048xf16>, %r0: tensor<?xf32>, %r1: tensor<?xf32>, %o: tensor<8x?x2048xf16>, %l: tensor<8x?xf32>, %W2: tensor<8x2044xbf16>, %c0: tensor<?x2044xbf16>, %o2: tensor<8x?x2044xbf16>) -> (tensor<8x?x2048xf16>, tensor<8x?xf32>, tensor<8x?x2044xbf16>, tensor<8x?xf32>) {
+  %out, %lse = attnres.block_score %W, %G over %b0, %b1 inv_rms %r0, %r1 outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x2048xf16> -> tensor<8x?x2048xf16>
+  %out2, %lse2 = attnres.block_score %W2, %W2 over %c0, %c0 outs %o2, %l {epsilon = 1.0e-06 : f32} : tensor<?x2044xbf16> -> tensor<8x?x2044xbf16>
+  return %out, %lse, %out2, %lse2 : tensor<8x?x2048xf16>, tensor<8x?xf32>, tensor<8x?x2044xbf16>, tensor<8x?xf32>
+}
+
+// -----
+
+// One source: the aggregate is a copy (weight exactly 1 even for a NaN or
+// infinite score, spec A.2): no reduction, no exponential.
+
+// CHECK-LABEL: func.func @aggregate_one_source
+// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_bf16_d4096_n1
+// CHECK:       gpu.func @aggregate_bf16_d4096_n1
+// CHECK-NOT:     gpu.shuffle
+// CHECK-NOT:     llvm.call_intrinsic
+// CHECK-NOT:     gpu.barrier
+// CHECK:         %[[V:.*]] = vector.load
+// CHECK-NOT:     arith.{{.*}}f
+// CHECK:         vector.store %[[V]]
+// CHECK-NEXT:    gpu.return
+func.func @aggregate_one_source(%w: tensor<4096xbf16>, %g: tensor<4096xbf16>, %v0: tensor<?x4096xbf16>) -> tensor<?x4096xbf16> {
+  %h = attnres.aggregate %w, %g over %v0 {epsilon = 1.0e-06 : f32} : tensor<?x4096xbf16>
+  return %h : tensor<?x4096xbf16>
 }
 
 // -----
