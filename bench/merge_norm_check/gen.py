@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Compile attnres.merge kernels with the fused RMSNorm (spec E.5) to PTX for
+check.py, next to plain merges of the same shapes as the baseline.
+
+Runs on the build machine (attnres-opt, no GPU). Same conventions as
+bench/kernels_check/gen.py (manifest.json with kernel name, block size and
+tokens per CTA). Usage: gen.py <attnres-opt> <out-dir>
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+OPT, OUT = sys.argv[1], sys.argv[2]
+os.makedirs(OUT, exist_ok=True)
+
+
+def merge_mlir(e, d, partial, norm, use_h):
+    t = f"tensor<?x{d}x{e}>"
+    p = f", %p: {t}" if partial else ""
+    pn = " partial %p" if partial else ""
+    if not norm:
+        return f"""func.func @k(%o: {t}, %lse: tensor<?xf32>, %w: tensor<{d}x{e}>, %g: tensor<{d}x{e}>, %u: {t}{p}) -> ({t}, {t}) {{
+  %h, %p2 = attnres.merge %o, %lse, %w, %g update %u{pn} {{epsilon = 1.0e-06 : f32}} : {t}
+  return %h, %p2 : {t}, {t}
+}}"""
+    rets = ("%h, %p2, %hn", f"{t}, {t}, {t}") if use_h else ("%p2, %hn", f"{t}, {t}")
+    return f"""func.func @k(%o: {t}, %lse: tensor<?xf32>, %w: tensor<{d}x{e}>, %g: tensor<{d}x{e}>, %u: {t}{p}, %gn: tensor<{d}x{e}>) -> ({rets[1]}) {{
+  %h, %p2, %hn = attnres.merge %o, %lse, %w, %g update %u{pn} norm %gn {{epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32}} : {t}
+  return {rets[0]} : {rets[1]}
+}}"""
+
+
+def extract_ptx(text):
+    m = re.search(r'(?:assembly|isa) = "((?:[^"\\]|\\.)*)"', text)
+    s = m.group(1)
+    return re.sub(r'\\([0-9A-Fa-f]{2})', lambda x: chr(int(x.group(1), 16)), s).replace('\\\\', '\\')
+
+
+manifest = []
+
+
+def add(entry, mlir):
+    name = entry["name"]
+    a = subprocess.run([OPT, "--convert-attnres-to-gpu"], input=mlir, capture_output=True,
+                       text=True, check=True).stdout
+    b = subprocess.run([OPT, "--attnres-lower-to-nvvm=format=isa"], input=a,
+                       capture_output=True, text=True, check=True).stdout
+    ptx = extract_ptx(b)
+    with open(os.path.join(OUT, name + ".ptx"), "w") as f:
+        f.write(ptx)
+    host = a.split("gpu.module")[0]
+    tpc = re.search(r"arith.ceildivui %\w+, %c(\d+)", host)
+    entry.update({"ptx": name + ".ptx",
+                  "kernel": re.search(r"\.visible \.entry (\w+)\(", ptx).group(1),
+                  "block": int(re.search(r"\.(?:reqntid|maxntid) (\d+)", ptx).group(1)),
+                  "tokens_per_cta": int(tpc.group(1)) if tpc else 1})
+    manifest.append(entry)
+    print(name, entry["kernel"], "block", entry["block"], "tpc", entry["tokens_per_cta"])
+
+
+for (e, t, d, partial, use_h, timed) in [
+        ("bf16", 16384, 4096, True, True, True), ("bf16", 16384, 4096, False, False, True),
+        ("f16", 1000, 7168, True, True, False), ("f32", 333, 13, False, True, False),
+        ("bf16", 777, 64, True, True, False), ("bf16", 300, 1000, False, False, False),
+        ("f32", 2049, 4096, True, True, False)]:
+    tag = f"{e}_d{d}" + ("_p" if partial else "")
+    for norm in (False, True):
+        if not norm and not use_h:
+            continue
+        add({"name": f"merge_{tag}" + ("_n" if norm else "") + ("" if use_h else "_nh"),
+             "e": e, "t": t, "d": d, "partial": partial, "norm": norm, "use_h": use_h,
+             "time": timed}, merge_mlir(e, d, partial, norm, use_h))
+    if not use_h:  # the plain merge of the same shape as a baseline
+        add({"name": f"merge_{tag}", "e": e, "t": t, "d": d, "partial": partial, "norm": False,
+             "use_h": True, "time": timed}, merge_mlir(e, d, partial, False, True))
+
+with open(os.path.join(OUT, "manifest.json"), "w") as f:
+    json.dump(manifest, f, indent=1)
