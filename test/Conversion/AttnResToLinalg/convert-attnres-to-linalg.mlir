@@ -221,6 +221,39 @@ func.func @merge(%o: tensor<4x13xbf16>, %lse: tensor<4xf32>, %q: tensor<13xbf16>
 
 // -----
 
+// The fused RMSNorm (spec E.5): after h is rounded, sum of the squares of the
+// stored h, rsqrt(ss / D + norm_epsilon), and hn = h * r * gain_n rounded once.
+// CHECK-LABEL: func @merge_norm
+// CHECK-SAME: %[[GN:[a-z0-9]+]]: tensor<13xbf16>)
+// CHECK: %[[R:.*]]:2 = linalg.generic
+// CHECK:   linalg.yield
+// CHECK: %[[SS:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%[[R]]#0 : tensor<4x13xbf16>)
+// CHECK:   arith.extf
+// CHECK:   arith.mulf
+// CHECK:   arith.addf
+// CHECK: %[[EPS:.*]] = arith.constant 9.99999974E-6 : f32
+// CHECK: %[[RN:.*]] = linalg.generic {{.*}} ins(%[[SS]] : tensor<4xf32>)
+// CHECK:   arith.divf
+// CHECK:   arith.addf %{{.*}}, %[[EPS]] : f32
+// CHECK:   math.rsqrt
+// CHECK: %[[HN:.*]] = linalg.generic {{.*}} ins(%[[R]]#0, %[[RN]], %[[GN]] : tensor<4x13xbf16>, tensor<4xf32>, tensor<13xbf16>)
+// CHECK:   %[[X:.*]] = arith.extf
+// CHECK:   %[[XR:.*]] = arith.mulf %[[X]], %{{.*}} : f32
+// CHECK:   %[[GF:.*]] = arith.extf
+// CHECK:   %[[V:.*]] = arith.mulf %[[XR]], %[[GF]] : f32
+// CHECK:   %[[T:.*]] = arith.truncf %[[V]] : f32 to bf16
+// CHECK:   linalg.yield %[[T]]
+// CHECK: return %[[R]]#1, %[[HN]]
+func.func @merge_norm(%o: tensor<4x13xbf16>, %lse: tensor<4xf32>, %q: tensor<13xbf16>,
+                      %g: tensor<13xbf16>, %y: tensor<4x13xbf16>, %p: tensor<4x13xbf16>,
+                      %gn: tensor<13xbf16>)
+    -> (tensor<4x13xbf16>, tensor<4x13xbf16>) {
+  %h, %p2, %hn = attnres.merge %o, %lse, %q, %g update %y partial %p norm %gn {epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<4x13xbf16>
+  return %p2, %hn : tensor<4x13xbf16>, tensor<4x13xbf16>
+}
+
+// -----
+
 // Without a partial sum the new partial is the update itself.
 // CHECK-LABEL: func @merge_no_partial
 // CHECK-SAME: %[[Y:[a-z0-9]+]]: tensor<?x13xf16>)
