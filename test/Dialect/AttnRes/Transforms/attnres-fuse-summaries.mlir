@@ -480,3 +480,99 @@ func.func @addf_partials(%v0: tensor<4x16xf32>, %w: tensor<16xf32>, %g: tensor<1
   %out = attnres.aggregate %w, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<4x16xf32>
   return %out : tensor<4x16xf32>
 }
+
+// -----
+
+// bf16 with dynamic tokens: the norm widens h with extf, computes in f32 and
+// rounds once; its gain is loaded after the aggregation (hoisted above the
+// merge). The
+// second norm rounds its f32 sum of squares to bf16 before the rsqrt: not an
+// f32 RMSNorm of h, left as written.
+// CHECK-LABEL: func.func @norm_bf16_dynamic
+// CHECK:       attnres.block_score
+// CHECK:       %[[GN:.*]] = ml_program.global_load_const @gn1 : tensor<16xbf16>
+// CHECK:       %{{[^ ]*}}, %{{[^ ]*}}, %[[N1:[^ ]*]] = attnres.merge {{.*}} norm %[[GN]] {epsilon = 9.99999997E-7 : f32, norm_epsilon = 9.99999974E-6 : f32} : tensor<?x16xbf16>
+// CHECK:       call @f(%[[N1]])
+// CHECK:       = attnres.merge %{{[^ ]*}}, %{{[^ ]*}}, %{{[^ ]*}}, %{{[^ ]*}} update %{{[^ ]*}} partial %{{[^ ]*}} {epsilon
+// CHECK:       arith.truncf %{{.*}} : f32 to bf16
+ml_program.global private @gn1(dense<1.5> : tensor<16xbf16>) : tensor<16xbf16>
+func.func private @f(tensor<?x16xbf16>) -> tensor<?x16xbf16>
+func.func @norm_bf16_dynamic(%v0: tensor<?x16xbf16>, %w: tensor<16xbf16>, %g: tensor<16xbf16>, %gn2: tensor<16xbf16>) -> tensor<?x16xbf16> {
+  %h0 = attnres.aggregate %w, %g over %v0 {epsilon = 1.0e-06 : f32} : tensor<?x16xbf16>
+  %y0 = func.call @f(%h0) : (tensor<?x16xbf16>) -> tensor<?x16xbf16>
+  %h1 = attnres.aggregate %w, %g over %v0, %y0 {epsilon = 1.0e-06 : f32} : tensor<?x16xbf16>
+  %gn1 = ml_program.global_load_const @gn1 : tensor<16xbf16>
+  %ac0 = arith.constant 0 : index
+  %at = tensor.dim %h1, %ac0 : tensor<?x16xbf16>
+  %asqe = tensor.empty(%at) : tensor<?x16xf32>
+  %asq = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%h1 : tensor<?x16xbf16>) outs(%asqe : tensor<?x16xf32>) {
+  ^bb0(%a: bf16, %o: f32):
+    %x = arith.extf %a : bf16 to f32
+    %m = arith.mulf %x, %x : f32
+    linalg.yield %m : f32
+  } -> tensor<?x16xf32>
+  %az = arith.constant 0.0 : f32
+  %asse = tensor.empty(%at) : tensor<?xf32>
+  %assz = linalg.fill ins(%az : f32) outs(%asse : tensor<?xf32>) -> tensor<?xf32>
+  %ass = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%asq : tensor<?x16xf32>) outs(%assz : tensor<?xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %a, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<?xf32>
+  %ane = tensor.empty(%at) : tensor<?x16xbf16>
+  %n1 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%h1, %ass, %gn1 : tensor<?x16xbf16>, tensor<?xf32>, tensor<16xbf16>) outs(%ane : tensor<?x16xbf16>) {
+  ^bb0(%a: bf16, %s: f32, %gg: bf16, %o: bf16):
+    %d = arith.constant 16.0 : f32
+    %e = arith.constant 1.0e-05 : f32
+    %m = arith.divf %s, %d : f32
+    %se = arith.addf %m, %e : f32
+    %r = math.rsqrt %se : f32
+    %x = arith.extf %a : bf16 to f32
+    %xg = arith.extf %gg : bf16 to f32
+    %xr = arith.mulf %x, %r : f32
+    %p = arith.mulf %xr, %xg : f32
+    %q = arith.truncf %p : f32 to bf16
+    linalg.yield %q : bf16
+  } -> tensor<?x16xbf16>
+  %y1 = func.call @f(%n1) : (tensor<?x16xbf16>) -> tensor<?x16xbf16>
+  %p2 = attnres.block_sum %y0, %y1 : tensor<?x16xbf16>
+  %h2 = attnres.aggregate %w, %g over %v0, %p2 {epsilon = 1.0e-06 : f32} : tensor<?x16xbf16>
+  %bc0 = arith.constant 0 : index
+  %bt = tensor.dim %h2, %bc0 : tensor<?x16xbf16>
+  %bsqe = tensor.empty(%bt) : tensor<?x16xf32>
+  %bsq = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%h2 : tensor<?x16xbf16>) outs(%bsqe : tensor<?x16xf32>) {
+  ^bb0(%a: bf16, %o: f32):
+    %x = arith.extf %a : bf16 to f32
+    %m = arith.mulf %x, %x : f32
+    linalg.yield %m : f32
+  } -> tensor<?x16xf32>
+  %bz = arith.constant 0.0 : f32
+  %bsse = tensor.empty(%bt) : tensor<?xf32>
+  %bssz = linalg.fill ins(%bz : f32) outs(%bsse : tensor<?xf32>) -> tensor<?xf32>
+  %bss = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%bsq : tensor<?x16xf32>) outs(%bssz : tensor<?xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %a, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<?xf32>
+  %bne = tensor.empty(%bt) : tensor<?x16xbf16>
+  %n2 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%h2, %bss, %gn2 : tensor<?x16xbf16>, tensor<?xf32>, tensor<16xbf16>) outs(%bne : tensor<?x16xbf16>) {
+  ^bb0(%a: bf16, %s: f32, %gg: bf16, %o: bf16):
+    %sb = arith.truncf %s : f32 to bf16
+    %s2 = arith.extf %sb : bf16 to f32
+    %d = arith.constant 16.0 : f32
+    %e = arith.constant 1.0e-05 : f32
+    %m = arith.divf %s2, %d : f32
+    %se = arith.addf %m, %e : f32
+    %r = math.rsqrt %se : f32
+    %x = arith.extf %a : bf16 to f32
+    %xg = arith.extf %gg : bf16 to f32
+    %xr = arith.mulf %x, %r : f32
+    %p = arith.mulf %xr, %xg : f32
+    %q = arith.truncf %p : f32 to bf16
+    linalg.yield %q : bf16
+  } -> tensor<?x16xbf16>
+  %y2 = func.call @f(%n2) : (tensor<?x16xbf16>) -> tensor<?x16xbf16>
+  %b1 = attnres.block_sum %p2, %y2 : tensor<?x16xbf16>
+  %out = attnres.aggregate %w, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<?x16xbf16>
+  return %out : tensor<?x16xbf16>
+}
