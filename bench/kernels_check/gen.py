@@ -108,10 +108,12 @@ for (n, s, d) in [(5, 8, 2048), (5, 8, 4096), (9, 8, 2048), (9, 8, 4096), (9, 6,
     add({"name": f"bs_bf16_n{n}_s{s}_d{d}_r", "op": "block_score", "e": "bf16", "n": n, "s": s,
          "t": 16384, "d": d, "inv": True, "time": True}, score_mlir("bf16", d, n, s, True))
 BS_VARIANTS = os.environ.get("BS_VARIANTS", "tensor-cores=0;min-ctas-per-sm=2;sweep-width=2").split(";")
-for (n, s, d) in [(9, 8, 4096), (5, 6, 2048), (9, 6, 7168)]:
+BS_SHAPES = [tuple(int(x) for x in v.split(",")) for v in
+             os.environ.get("BS_SHAPES", "9,8,4096;5,6,2048;9,6,7168").split(";") if v]
+for (n, s, d) in BS_SHAPES:
     for opts in [v for v in BS_VARIANTS if v]:
         tag = opts.replace("tensor-cores=0", "old").replace("elements-per-thread=", "e").replace(
-            "prefetch-depth=", "p").replace("min-ctas-per-sm=", "m").replace("sweep-width=", "w").replace(" ", "")
+            "prefetch-depth=", "p").replace("min-ctas-per-sm=", "m").replace("sweep-width=", "w").replace(" ", "_")
         add({"name": f"bs_bf16_n{n}_s{s}_d{d}_{tag}", "op": "block_score", "e": "bf16", "n": n, "s": s,
              "t": 16384, "d": d, "inv": False, "time": True}, score_mlir("bf16", d, n, s, False), opts)
 # Correctness of the tensor-core kernel: odd shapes (D % 32 != 0, n > 16,

@@ -4,15 +4,18 @@
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="format=bin" | FileCheck %s --check-prefix=BIN
 
 // ptxas resource report: no stack frame and no spills for the issue's
-// aggregation and phase-1 shapes (kernels are listed in reverse order).
-// D = 7168 aggregation (10 sources) is left out: it spills 28 bytes at the
-// default configuration (docs/gpu.md).
+// aggregation and phase-1 shapes, and for phase 1 at D = 8192 with 17
+// sources (kernels are listed in reverse order). D = 7168 aggregation (10
+// sources) is left out: it spills 28 bytes at the default configuration
+// (docs/gpu.md).
 
-// CHECK-LABEL: Compiling entry function 'block_score_bf16_d7168_n9_s6_g2_r'
-// CHECK:       0 bytes stack frame
-// CHECK-LABEL: Compiling entry function 'block_score_bf16_d4096_n9_s8_g4'
+// CHECK-LABEL: Compiling entry function 'block_score_bf16_d8192_n17_s8_tc'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// CHECK-LABEL: Compiling entry function 'block_score_bf16_d2048_n5_s8_g4'
+// CHECK-LABEL: Compiling entry function 'block_score_bf16_d7168_n9_s6_tc_r'
+// CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// CHECK-LABEL: Compiling entry function 'block_score_bf16_d4096_n9_s8_tc'
+// CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// CHECK-LABEL: Compiling entry function 'block_score_bf16_d2048_n5_s8_tc'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'aggregate_bf16_d2048_n9'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
@@ -51,4 +54,9 @@ func.func @s8_4096(%W: tensor<8x4096xbf16>, %G: tensor<8x4096xbf16>, %b: tensor<
 func.func @s6_7168(%W: tensor<6x7168xbf16>, %G: tensor<6x7168xbf16>, %b: tensor<?x7168xbf16>, %r: tensor<?xf32>, %o: tensor<6x?x7168xbf16>, %l: tensor<6x?xf32>) -> (tensor<6x?x7168xbf16>, tensor<6x?xf32>) {
   %out, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b inv_rms %r, %r, %r, %r, %r, %r, %r, %r, %r outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x7168xbf16> -> tensor<6x?x7168xbf16>
   return %out, %lse : tensor<6x?x7168xbf16>, tensor<6x?xf32>
+}
+
+func.func @s8_8192_17(%W: tensor<8x8192xbf16>, %G: tensor<8x8192xbf16>, %b: tensor<?x8192xbf16>, %o: tensor<8x?x8192xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x8192xbf16>, tensor<8x?xf32>) {
+  %out, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x8192xbf16> -> tensor<8x?x8192xbf16>
+  return %out, %lse : tensor<8x?x8192xbf16>, tensor<8x?xf32>
 }

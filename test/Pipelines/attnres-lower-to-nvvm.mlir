@@ -34,14 +34,35 @@
 // PTX-LABEL: .entry aggregate_f32_d13_n3(
 // PTX:         ld.global.b32
 // PTX:         shfl.sync.bfly.b32
-// PTX-LABEL: .entry block_score_bf16_d2048_n5_s6_g3(
+// Phase 1 (bf16): tensor cores for the logits, 16-byte fragment loads,
+// one reduction through shared memory, then the outputs.
+// PTX-LABEL: .entry block_score_bf16_d2048_n5_s6_tc(
+// PTX:         ld.global.v4.b32
+// PTX:         mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// PTX:         bar.sync
+// PTX:         lg2.approx.ftz.f32
+// PTX:         ld.shared.v4.b32
+// PTX:         st.global.v2.b32
+// PTX-LABEL: .entry block_score_bf16_d4096_n9_s8_tc_r(
+// PTX:         ld.global.v4.b32
+// PTX:         mma.sync.aligned.m16n8k16
+// PTX-LABEL: .entry block_score_bf16_d8192_n5_s8_tc(
+// PTX:         ld.global.v4.b32
+// PTX:         mma.sync.aligned.m16n8k16
+// PTX-LABEL: .entry block_score_bf16_d8192_n17_s8_tc(
+// PTX:         ld.global.v4.b32
+// PTX:         mma.sync.aligned.m16n8k16
+// PTX-LABEL: .entry block_score_f16_d4096_n9_s8_g4(
 // PTX:         ld.global.v4.b32
 // PTX:         shfl.sync.bfly.b32
-// PTX:         lg2.approx.ftz.f32
-// PTX-LABEL: .entry block_score_bf16_d4096_n9_s8_g4_r(
+// PTX-NOT:     mma.sync
+// One source: a plain copy, no reduction (spec A.2).
+// PTX-LABEL: .entry aggregate_bf16_d4096_n1(
+// PTX-NOT:     shfl.sync
+// PTX-NOT:     ex2.approx
 // PTX:         ld.global.v4.b32
-// PTX-LABEL: .entry block_score_bf16_d8192_n5_s8_g2(
-// PTX:         ld.global.v4.b32
+// PTX:         st.global.v4.b32
+// PTX-NOT:     shfl.sync
 // PTX-LABEL: .entry merge_bf16_d4096_p(
 // PTX-COUNT-5: ld.global.v4.b32
 // PTX:         shfl.sync.bfly.b32
@@ -97,6 +118,21 @@ func.func @score_s8(%W: tensor<8x4096xbf16>, %G: tensor<8x4096xbf16>, %b: tensor
 func.func @score_8192(%W: tensor<8x8192xbf16>, %G: tensor<8x8192xbf16>, %b: tensor<?x8192xbf16>, %o: tensor<8x?x8192xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x8192xbf16>, tensor<8x?xf32>) {
   %out, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x8192xbf16> -> tensor<8x?x8192xbf16>
   return %out, %lse : tensor<8x?x8192xbf16>, tensor<8x?xf32>
+}
+
+func.func @score_8192_17(%W: tensor<8x8192xbf16>, %G: tensor<8x8192xbf16>, %b: tensor<?x8192xbf16>, %o: tensor<8x?x8192xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x8192xbf16>, tensor<8x?xf32>) {
+  %out, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x8192xbf16> -> tensor<8x?x8192xbf16>
+  return %out, %lse : tensor<8x?x8192xbf16>, tensor<8x?xf32>
+}
+
+func.func @score_f16(%W: tensor<8x4096xf16>, %G: tensor<8x4096xf16>, %b: tensor<?x4096xf16>, %o: tensor<8x?x4096xf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x4096xf16>, tensor<8x?xf32>) {
+  %out, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x4096xf16> -> tensor<8x?x4096xf16>
+  return %out, %lse : tensor<8x?x4096xf16>, tensor<8x?xf32>
+}
+
+func.func @agg_one(%w: tensor<4096xbf16>, %g: tensor<4096xbf16>, %v: tensor<?x4096xbf16>) -> tensor<?x4096xbf16> {
+  %h = attnres.aggregate %w, %g over %v {epsilon = 1.0e-06 : f32} : tensor<?x4096xbf16>
+  return %h : tensor<?x4096xbf16>
 }
 
 func.func @merge_bf16(%o: tensor<?x4096xbf16>, %lse: tensor<?xf32>, %w: tensor<4096xbf16>, %g: tensor<4096xbf16>, %u: tensor<?x4096xbf16>, %p: tensor<?x4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>) {

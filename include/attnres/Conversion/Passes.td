@@ -63,8 +63,8 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "and newer) for bf16 rows with D a multiple of 8">,
     Option<"sweepWidth", "sweep-width", "unsigned", /*default=*/"0",
            "block_score on tensor cores: elements per thread access when "
-           "writing the outputs (2, 4 or 8; 0: 4 for up to 12 sources, "
-           "else 2)">
+           "writing the outputs (2, 4 or 8; 0: 2 for D > 4096 with more "
+           "than 6 sources, else 4)">
   ];
 }
 

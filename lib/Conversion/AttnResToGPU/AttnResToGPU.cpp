@@ -281,14 +281,22 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   tc.numSources = spec.numSources;
   tc.numQueries = spec.numQueries;
   tc.hasInvRms = spec.hasInvRms;
-  // 8 elements (one 16-byte fragment row) per thread while D <= 8192.
-  int64_t elems = elementsPerThread.getValue() ? int64_t(elementsPerThread)
-                                               : (spec.d <= 8192 ? 8 : 16);
+  // Measured on H100 (bench/kernels_check, docs/gpu.md): up to D = 4096,
+  // 16 elements per thread (two 16-byte fragment rows, 8 blocks per warp,
+  // so two or more CTAs share an SM) with 4 blocks of loads ahead; beyond,
+  // 8 elements per thread up to D = 7168 (896 threads) with 2 ahead (at
+  // 1024 threads ptxas must fit 64 registers and spills), and the
+  // second sweep 2 elements wide when more than 6 sources would hold too
+  // many registers.
+  int64_t elems = elementsPerThread.getValue()
+                      ? int64_t(elementsPerThread)
+                      : (spec.d > 4096 && spec.d <= 7168 ? 8 : 16);
   int64_t threads = llvm::alignTo(llvm::divideCeil(spec.d, elems), 32);
   tc.threads = unsigned(std::clamp<int64_t>(threads, 32, 1024));
-  tc.prefetchBlocks = prefetchDepth ? unsigned(prefetchDepth) : 2;
-  unsigned sw =
-      sweepWidth ? unsigned(sweepWidth) : (spec.numSources <= 12 ? 4 : 2);
+  tc.prefetchBlocks =
+      prefetchDepth ? unsigned(prefetchDepth) : (spec.d <= 4096 ? 4 : 2);
+  unsigned sw = sweepWidth ? unsigned(sweepWidth)
+                           : (spec.d > 4096 && spec.numSources > 6 ? 2 : 4);
   while (sw & (sw - 1))
     sw &= sw - 1;
   sw = std::clamp(sw, 2u, 8u);

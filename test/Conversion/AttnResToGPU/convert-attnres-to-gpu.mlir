@@ -57,7 +57,7 @@ func.func @aggregate_f32_odd(%w: tensor<13xf32>, %g: tensor<13xf32>, %a: tensor<
 
 // -----
 
-// Phase 1 on tensor cores (bf16, D a multiple of 8): one CTA of D/8
+// Phase 1 on tensor cores (bf16, D a multiple of 8): one CTA of D/16
 // threads per token for all S queries (grid = T); mma.sync for the logits,
 // one workgroup-memory reduction, softmax, then the S outputs. With inv_rms
 // operands the kernel reads them instead of reducing squares.
@@ -66,13 +66,13 @@ func.func @aggregate_f32_odd(%w: tensor<13xf32>, %g: tensor<13xf32>, %a: tensor<
 // CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x2048xbf16>
 // CHECK:         %[[O:.*]] = memref.alloc(%{{.*}}) : memref<8x?x2048xbf16>
 // CHECK:         %[[L:.*]] = memref.alloc(%{{.*}}) : memref<8x?xf32>
-// CHECK:         %[[C256:.*]] = arith.constant 256 : index
-// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d2048_n2_s8_tc_r blocks in (%[[T]], %{{.*}}, %{{.*}}) threads in (%[[C256]], %{{.*}}, %{{.*}}) args(%{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %[[O]] : memref<8x?x2048xbf16>, %[[L]] : memref<8x?xf32>, %[[T]] : index, %{{.*}} : f32)
+// CHECK:         %[[C128:.*]] = arith.constant 128 : index
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d2048_n2_s8_tc_r blocks in (%[[T]], %{{.*}}, %{{.*}}) threads in (%[[C128]], %{{.*}}, %{{.*}}) args(%{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %[[O]] : memref<8x?x2048xbf16>, %[[L]] : memref<8x?xf32>, %[[T]] : index, %{{.*}} : f32)
 // CHECK:         bufferization.to_tensor %[[O]] restrict writable
 // CHECK:         bufferization.to_tensor %[[L]] restrict writable
 // CHECK:       gpu.func @block_score_bf16_d2048_n2_s8_tc_r
-// CHECK-SAME:      workgroup(%{{.*}} : memref<8x2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8x2xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
-// CHECK-SAME:      known_block_size = array<i32: 256, 1, 1>
+// CHECK-SAME:      workgroup(%{{.*}} : memref<4x2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4x2xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:      known_block_size = array<i32: 128, 1, 1>
 // CHECK:         nvvm.mma.sync
 // CHECK-SAME:      multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK-SAME:      shape = #nvvm.shape<m = 16, n = 8, k = 16>
