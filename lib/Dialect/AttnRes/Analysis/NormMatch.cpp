@@ -30,6 +30,7 @@
 #include "mlir/IR/Matchers.h"
 
 #include <cmath>
+#include <functional>
 
 using namespace mlir;
 using namespace mlir::attnres;
@@ -353,8 +354,12 @@ SmallVector<RMSNormMatch> mlir::attnres::findRMSNormsOf(Value x) {
   for (Operation *user : x.getUsers())
     if (seen.insert(user).second)
       users.push_back(user);
-  llvm::sort(users, [](Operation *a, Operation *b) {
-    return a->getBlock() == b->getBlock() ? a->isBeforeInBlock(b) : a < b;
+  // Program order within a block; users in different blocks are grouped by
+  // block (a strict weak order either way).
+  llvm::stable_sort(users, [](Operation *a, Operation *b) {
+    if (a->getBlock() != b->getBlock())
+      return std::less<Block *>()(a->getBlock(), b->getBlock());
+    return a->isBeforeInBlock(b);
   });
   for (Operation *user : users) {
     auto g = dyn_cast<linalg::GenericOp>(user);
