@@ -10,6 +10,9 @@
 // HOST:         gpu.launch_func @attnres_kernels::@merge_bf16_d4096_p_n blocks
 // HOST-LABEL: func.func @merge_norm_h_unused
 // HOST:         gpu.launch_func @attnres_kernels::@merge_bf16_d4096_n_nh blocks
+// HOST-LABEL: func.func @merge_norm_dynamic_gain
+// HOST:         memref.cast %{{.*}} : memref<?xf32> to memref<64xf32>
+// HOST:         gpu.launch_func @attnres_kernels::@merge_f32_d64_n_nh blocks
 // HOST:       gpu.func @merge_bf16_d4096_p_n(
 // HOST-SAME:    %{{[^:]*}}: memref<?x4096xbf16>, %{{[^:]*}}: memref<?xf32>, %{{[^:]*}}: memref<4096xbf16>, %{{[^:]*}}: memref<4096xbf16>, %{{[^:]*}}: memref<?x4096xbf16>, %{{[^:]*}}: memref<?x4096xbf16>, %{{[^:]*}}: memref<4096xbf16>, %{{[^:]*}}: memref<?x4096xbf16>, %{{[^:]*}}: memref<?x4096xbf16>, %{{[^:]*}}: memref<?x4096xbf16>, %{{[^:]*}}: index, %{{[^:]*}}: f32, %{{[^:]*}}: f32)
 // HOST:       gpu.func @merge_bf16_d4096_n_nh(
@@ -53,4 +56,11 @@ func.func @merge_norm_h_unused(%o: tensor<?x4096xbf16>, %lse: tensor<?xf32>, %w:
 func.func @merge_norm_f32(%o: tensor<?x64xf32>, %lse: tensor<?xf32>, %w: tensor<64xf32>, %g: tensor<64xf32>, %u: tensor<?x64xf32>, %gn: tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
   %h, %p2, %hn = attnres.merge %o, %lse, %w, %g update %u norm %gn {epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<?x64xf32>
   return %h, %hn : tensor<?x64xf32>, tensor<?x64xf32>
+}
+
+// A norm gain of dynamic D (the verifier allows it) is cast to the kernel's
+// static memref.
+func.func @merge_norm_dynamic_gain(%o: tensor<8x64xf32>, %lse: tensor<8xf32>, %w: tensor<64xf32>, %g: tensor<64xf32>, %u: tensor<8x64xf32>, %gn: tensor<?xf32>) -> tensor<8x64xf32> {
+  %h, %p2, %hn = "attnres.merge"(%o, %lse, %w, %g, %u, %gn) <{epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32}> : (tensor<8x64xf32>, tensor<8xf32>, tensor<64xf32>, tensor<64xf32>, tensor<8x64xf32>, tensor<?xf32>) -> (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>)
+  return %hn : tensor<8x64xf32>
 }

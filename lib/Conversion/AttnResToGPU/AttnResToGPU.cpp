@@ -411,15 +411,24 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeOp op) {
         return buildMergeKernel(b, l, spec);
       });
   Value outBuf = hb.toBuffer(op.getOut());
+  // Vectors of a dynamic D (allowed by the verifier when the values' D is
+  // static) are cast to the kernel's memref<D x E>.
+  auto vecBuffer = [&](Value v) -> Value {
+    Value buf = hb.toBuffer(v);
+    auto staticType = MemRefType::get({spec.d}, spec.elementType);
+    if (buf.getType() != staticType)
+      buf = memref::CastOp::create(rw, loc, staticType, buf);
+    return buf;
+  };
   SmallVector<Value> operands{
       hb.collapseTokens(outBuf, 0, 1),
       hb.collapseTokens(hb.toBuffer(op.getLse()), 0, 0),
-      hb.toBuffer(op.getQuery()), hb.toBuffer(op.getNormWeight()),
+      vecBuffer(op.getQuery()), vecBuffer(op.getNormWeight()),
       hb.collapseTokens(hb.toBuffer(op.getUpdate()), 0, 1)};
   if (spec.hasPartial)
     operands.push_back(hb.collapseTokens(hb.toBuffer(op.getPartial()), 0, 1));
   if (spec.hasNorm)
-    operands.push_back(hb.toBuffer(op.getNormGain()));
+    operands.push_back(vecBuffer(op.getNormGain()));
   Value numTokens = memref::DimOp::create(rw, loc, operands[0], 0);
   Value h;
   if (spec.writeH) {
