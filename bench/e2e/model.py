@@ -18,7 +18,14 @@ The AttnRes arithmetic runs in one of these ways (``model.attnres``):
                        AOT-compiled kernels of a kernel pack)
   "compiled-twophase"  torch.ops.attnres.block_score once per block and
                        torch.ops.attnres.merge per sublayer
-  "probe", "probe-twophase"
+  "compiled-twophase-norm"
+                       as compiled-twophase, but the merge also applies the
+                       sublayer's PreNorm RMSNorm (torch.ops.attnres.merge_norm,
+                       spec E.5): sublayers 1..S-1 of a block start from the
+                       merge's normed output (Sublayer.body), h is never stored
+  "reference-twophase-norm"
+                       the same data flow in plain PyTorch (merge_norm_reference)
+  "probe", "probe-twophase", "probe-twophase-norm"
                        the reference's data flow, and every AttnRes op is
                        also run compiled on the same inputs: model.probe_log
                        gets (op, sublayer, relative error) per call
@@ -45,7 +52,8 @@ if os.path.isdir(os.path.join(_PYTHON, "attnres")):
 from attnres import torch_ops  # noqa: E402
 
 ATTNRES_MODES = ("reference", "reference-twophase", "compiled", "compiled-twophase",
-                 "probe", "probe-twophase")
+                 "probe", "probe-twophase", "reference-twophase-norm",
+                 "compiled-twophase-norm", "probe-twophase-norm")
 
 
 @dataclass
@@ -64,9 +72,10 @@ class Config:
         return 2 * self.layers
 
     def pack_config(self, dtype="bf16"):
-        """The kernel pack config string this model needs."""
-        return "d=%d,dtype=%s,sublayers=%d,block=%d,eps=%g" % (
-            self.d, dtype, self.sublayers, self.block_size, self.attnres_eps)
+        """The kernel pack config string this model needs (with the merges
+        that fuse the sublayers' RMSNorm)."""
+        return "d=%d,dtype=%s,sublayers=%d,block=%d,eps=%g,norm_eps=%g" % (
+            self.d, dtype, self.sublayers, self.block_size, self.attnres_eps, self.norm_eps)
 
 
 SMALL = Config()                                    # 12 layers, d=896: 24 sublayers, 8 blocks
@@ -202,9 +211,9 @@ class Transformer(nn.Module):
 
     def _block_score(self, start, s, sources):
         q, g = self.queries[start:start + s], self.gains[start:start + s]
-        if self.attnres == "reference-twophase":
+        if self.attnres.startswith("reference"):
             return torch_ops.block_score_reference(q, g, sources, self.cfg.attnres_eps)
-        if self.attnres == "probe-twophase":
+        if self.attnres.startswith("probe"):
             return self._probe("block_score", start,
                                torch_ops.block_score(q, g, sources, self.cfg.attnres_eps),
                                torch_ops.block_score_reference(q, g, sources,
@@ -213,12 +222,24 @@ class Transformer(nn.Module):
 
     def _merge(self, l, out, lse, update, partial):
         q, g, eps = self.queries[l], self.gains[l], self.cfg.attnres_eps
-        if self.attnres == "reference-twophase":
+        if self.attnres.startswith("reference"):
             return torch_ops.merge_reference(out, lse, q, g, update, partial, eps)
-        if self.attnres == "probe-twophase":
+        if self.attnres.startswith("probe"):
             return self._probe("merge", l, torch_ops.merge(out, lse, q, g, update, partial, eps),
                                torch_ops.merge_reference(out, lse, q, g, update, partial, eps))
         return torch_ops.merge(out, lse, q, g, update, partial, eps)
+
+    def _merge_norm(self, l, out, lse, update, partial):
+        """(RMSNorm_l(h), p'): the merge fused with sublayer l's PreNorm."""
+        q, g, eps = self.queries[l], self.gains[l], self.cfg.attnres_eps
+        norm = self.sublayers[l].norm
+        args = (out, lse, q, g, update, partial, norm.weight, eps, norm.eps)
+        if self.attnres.startswith("reference"):
+            return torch_ops.merge_norm_reference(*args)
+        if self.attnres.startswith("probe"):
+            return self._probe("merge_norm", l, torch_ops.merge_norm(*args),
+                               torch_ops.merge_norm_reference(*args))
+        return torch_ops.merge_norm(*args)
 
     # -- forward ---------------------------------------------------------------
 
@@ -231,8 +252,8 @@ class Transformer(nn.Module):
         if self.residual != "attnres" or self.attnres not in ATTNRES_MODES:
             raise ValueError("residual must be 'standard' or 'attnres' with attnres in %s"
                              % (ATTNRES_MODES,))
-        if self.attnres.endswith("twophase"):
-            summaries = self._blocks_two_phase(x)
+        if "twophase" in self.attnres:
+            summaries = self._blocks_two_phase(x, self.attnres.endswith("-norm"))
         else:
             summaries = self._blocks_one_phase(x)
         h = self._aggregate(self.cfg.sublayers, summaries)
@@ -252,9 +273,10 @@ class Transformer(nn.Module):
         summaries.append(partial)
         return summaries
 
-    def _blocks_two_phase(self, emb):
+    def _blocks_two_phase(self, emb, fuse_norm=False):
         """Phase 1 once per block (all its queries against b_0 .. b_{n-1}),
-        then per sublayer i >= 1 a merge with the partial sum (spec 5)."""
+        then per sublayer i >= 1 a merge with the partial sum (spec 5);
+        fuse_norm: the merge also applies the sublayer's RMSNorm."""
         S, L = self.cfg.block_size, self.cfg.sublayers
         summaries = [emb]
         for start in range(0, L, S):
@@ -264,9 +286,12 @@ class Transformer(nn.Module):
             for i in range(s):
                 l = start + i
                 if i == 0:
-                    h = out[0]
+                    y = self.sublayers[l](out[0])
+                elif fuse_norm:
+                    hn, partial = self._merge_norm(l, out[i], lse[i], y, partial)
+                    y = self.sublayers[l].body(hn)
                 else:
                     h, partial = self._merge(l, out[i], lse[i], y, partial)
-                y = self.sublayers[l](h)
+                    y = self.sublayers[l](h)
             summaries.append(y if partial is None else partial + y)
         return summaries

@@ -14,7 +14,13 @@ Tolerances (relative Frobenius error of the logits):
         same weights); a mode passes when err(mode bf16 vs pure PyTorch bf16)
         <= max(2e-2, 1.5 n) and err(mode bf16 vs f32 reference) <= 1.25 n + 1e-3
         (as accurate as the pure PyTorch bf16 model).
---compile also runs the compiled-twophase model under torch.compile.
+Modes: reference (one aggregation per sublayer), reference-twophase,
+compiled, compiled-twophase, and the *-twophase-norm forms where the merge
+also applies the sublayer's PreNorm RMSNorm (attnres.merge_norm, spec E.5).
+Per-op probes: every AttnRes op of the pure PyTorch bf16 run also run
+compiled on the same inputs (probe, probe-twophase, probe-twophase-norm).
+--compile also runs compiled-twophase and compiled-twophase-norm under
+torch.compile.
 
 overhead: the large model (model.LARGE: 32 layers, d=4096, 32 heads, SwiGLU
 11008, vocab 32000, blocks of 8 sublayers = 8 blocks) on 1 x 8192 tokens in
@@ -26,6 +32,7 @@ residuals and with each AttnRes mode; overhead = median / standard - 1.
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -36,7 +43,8 @@ from model import LARGE, SMALL, Config, build  # noqa: E402
 
 from attnres import torch_ops  # noqa: E402
 
-MODES = ["reference", "reference-twophase", "compiled", "compiled-twophase"]  # not probes
+MODES = ["reference", "reference-twophase", "compiled", "compiled-twophase",
+         "reference-twophase-norm", "compiled-twophase-norm"]  # not probes
 
 
 def rel(a, b):
@@ -125,7 +133,7 @@ def check(args):
         ok &= passed
         results["f32"][mode] = {"rel_err_vs_reference": e, "kernel_calls": st["kernel"],
                                 "reference_calls": st["reference"], "pass": passed}
-        print("f32  %-19s rel err vs pure PyTorch f32 %.2e  kernels %3d  %s"
+        print("f32  %-23s rel err vs pure PyTorch f32 %.2e  kernels %3d  %s"
               % (mode, e, st["kernel"], "PASS" if passed else "FAIL"), flush=True)
     model = model.to(torch.bfloat16)
     ref16 = forward(model, tokens, mode="reference")
@@ -148,13 +156,26 @@ def check(args):
             "max_abs_diff_vs_reference_bf16": (out.float() - ref16.float()).abs().max().item(),
             "argmax_agree_vs_reference_bf16": argmax_agree(out, ref16),
             "kernel_calls": st["kernel"], "pass": passed}
-        print("bf16 %-19s vs pure PyTorch bf16 %.2e (argmax agree %.3f), vs f32 %.2e  "
+        print("bf16 %-23s vs pure PyTorch bf16 %.2e (argmax agree %.3f), vs f32 %.2e  "
               "kernels %3d  %s" % (mode, e16, argmax_agree(out, ref16), e32, st["kernel"],
                                    "PASS" if passed else "FAIL"), flush=True)
+    # The fused norm against the unfused compiled model (same kernels up to
+    # the norm, which reads the same stored h): information, no bound.
+    fused = "compiled-twophase-norm"
+    if fused in outs:
+        results["bf16"]["compiled-twophase-norm vs compiled-twophase"] = {
+            "rel_err": rel(outs[fused], outs["compiled-twophase"]),
+            "argmax_agree": argmax_agree(outs[fused], outs["compiled-twophase"])}
+        print("bf16 compiled-twophase-norm vs compiled-twophase: rel err %.2e (argmax agree "
+              "%.3f)" % (rel(outs[fused], outs["compiled-twophase"]),
+                         argmax_agree(outs[fused], outs["compiled-twophase"])), flush=True)
     # Per op inside the model: every AttnRes op of the pure PyTorch bf16 run,
     # run compiled on the same inputs (no propagation of rounding through the
     # network): bf16 tolerance 1e-2 per op, as in the op tests.
-    for mode in ("probe", "probe-twophase"):
+    same_as = {"probe": "reference", "probe-twophase": "reference-twophase",
+               "probe-twophase-norm": "reference-twophase-norm"}
+    outs["reference"] = ref16
+    for mode in ("probe", "probe-twophase", "probe-twophase-norm"):
         model.probe_log = []
         torch_ops.stats(reset=True)
         out = forward(model, tokens, mode=mode)
@@ -163,15 +184,17 @@ def check(args):
         passed = bool(log) and worst <= 1e-2 and torch_ops.stats()["reference"] == 0
         ok &= passed
         results["bf16"]["per-op " + mode] = {"ops_compared": len(log), "max_rel_err": worst,
+                                             "ops": sorted({op for op, _, _ in log}),
                                              "same_logits_as_reference": bool(
-                                                 torch.equal(out, ref16 if mode == "probe"
-                                                             else outs["reference-twophase"])),
+                                                 torch.equal(out, outs[same_as[mode]])),
                                              "pass": passed}
-        print("bf16 per-op %-15s %d outputs compared, worst rel err %.2e  %s" % (
+        print("bf16 per-op %-19s %d outputs compared, worst rel err %.2e  %s" % (
             mode, len(log), worst, "PASS" if passed else "FAIL"), flush=True)
-    if args.compile:
+    for mode in (("compiled-twophase", "compiled-twophase-norm") if args.compile else ()):
+        key = "torch.compile " + mode
         try:
-            model.residual, model.attnres = "attnres", "compiled-twophase"
+            torch._dynamo.reset()
+            model.residual, model.attnres = "attnres", mode
             compiled = torch.compile(model)
             t0 = time.time()
             with no_grad():
@@ -183,20 +206,20 @@ def check(args):
                 out = compiled(tokens)
             sync()
             st = torch_ops.stats()
-            e = rel(out, outs["compiled-twophase"])
+            e = rel(out, outs[mode])
             e16 = rel(out, ref16)
             passed = e16 <= max(2e-2, 1.5 * noise) and st["kernel"] > 0
             ok &= passed
-            results["bf16"]["torch.compile compiled-twophase"] = {
+            results["bf16"][key] = {
                 "rel_err_vs_eager": e, "rel_err_vs_reference_bf16": e16,
                 "kernel_calls": st["kernel"], "compile_s": took, "pass": passed}
-            print("bf16 torch.compile(compiled-twophase): vs eager %.2e, vs pure PyTorch bf16 "
+            print("bf16 torch.compile(%s): vs eager %.2e, vs pure PyTorch bf16 "
                   "%.2e, kernels %d, first call %.1f s  %s"
-                  % (e, e16, st["kernel"], took, "PASS" if passed else "FAIL"), flush=True)
+                  % (mode, e, e16, st["kernel"], took, "PASS" if passed else "FAIL"), flush=True)
         except Exception as ex:  # noqa: BLE001
             ok = False
-            results["bf16"]["torch.compile compiled-twophase"] = {"error": repr(ex)[:2000]}
-            print("bf16 torch.compile: FAILED %r" % (ex,), flush=True)
+            results["bf16"][key] = {"error": repr(ex)[:2000]}
+            print("bf16 torch.compile(%s): FAILED %r" % (mode, ex), flush=True)
     results["pass"] = ok
     print("e2e check: %s" % ("PASS" if ok else "FAIL"), flush=True)
     return results, ok
@@ -263,6 +286,8 @@ def profile(args):
 
     def group(name):
         n = name.lower()
+        if "merge" in n and re.search(r"_n(_nh)?\b", n):   # the merge with the fused norm
+            return "attnres merge_norm"
         for key in ("aggregate", "block_score", "merge"):
             if key in n:
                 return "attnres " + key
@@ -326,7 +351,8 @@ def main():
     ap.add_argument("--compile", action="store_true", help="check: also torch.compile")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--tokens", type=int, default=8192)
-    ap.add_argument("--modes", default="compiled-twophase,compiled,reference,reference-twophase")
+    ap.add_argument("--modes", default="compiled-twophase-norm,compiled-twophase,compiled,"
+                    "reference,reference-twophase")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--tiny", action="store_true",
                     help="small configurations (a smoke run of the script, e.g. on the CPU)")

@@ -12,12 +12,20 @@ LLVM) and copied to the GPU machine (which needs neither):
 Every function takes dynamic token counts (``tensor<?xDxE>``), so one pack
 serves any batch and sequence length. The manifest lists each kernel:
 
-    {"op": "aggregate" | "block_score" | "merge", "dtype": "bf16", "d": 896,
+    {"op": "aggregate" | "block_score" | "merge" | "merge_norm", "dtype": "bf16",
+     "d": 896,
      "num_sources": 5,        # aggregate, block_score
      "num_queries": 3,        # block_score (S)
-     "partial": true,         # merge: with or without a partial sum
+     "partial": true,         # merge, merge_norm: with or without a partial sum
      "epsilon": 1e-06,        # the f32 epsilon attribute compiled in
+     "norm_epsilon": 1e-06,   # merge_norm: the fused RMSNorm's epsilon
      "library": "attnres_bf16_d896", "function": "agg_bf16_d896_n5"}
+
+``merge_norm`` kernels are attnres.merge with the sublayer's RMSNorm fused
+(docs/spec.md E.5), built when a config has ``norm_eps``: their function
+takes (o, lse, w, g, u, [p], gn) and returns (hn, p'), the normed input of
+the sublayer and the new partial sum; the merge's h is not a result, so the
+kernel does not store it (spec E-C2).
 
 Building (here; needs a build of attnres-opt and the static runtime):
 
@@ -39,6 +47,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Optional
 
 __all__ = ["KernelPack", "KernelPackError", "PackConfig", "build_kernel_pack",
            "kernel_functions", "parse_config", "MANIFEST"]
@@ -80,6 +89,7 @@ class PackConfig:
     epsilon: float = 1e-6
     max_sources: int = 0
     two_phase: bool = True
+    norm_eps: Optional[float] = None
 
     def check(self):
         if not isinstance(self.d, int) or self.d < 1:
@@ -89,6 +99,9 @@ class PackConfig:
             raise KernelPackError("sublayers and block_size must be positive")
         if not (self.epsilon >= 0 and math.isfinite(self.epsilon)):
             raise KernelPackError("epsilon must be finite and >= 0")
+        if self.norm_eps is not None and not (self.norm_eps >= 0
+                                              and math.isfinite(self.norm_eps)):
+            raise KernelPackError("norm_eps must be finite and >= 0")
 
     @property
     def num_blocks(self):
@@ -114,7 +127,8 @@ class PackConfig:
 
 def parse_config(text):
     """``d=896,dtype=bf16,sublayers=24,block=3[,eps=1e-6][,max_sources=9]
-    [,two_phase=0]`` -> PackConfig."""
+    [,two_phase=0][,norm_eps=1e-6]`` -> PackConfig (norm_eps: also the
+    merge kernels with the sublayers' RMSNorm fused, of that epsilon)."""
     fields = {}
     for part in text.split(","):
         if not part.strip():
@@ -124,7 +138,7 @@ def parse_config(text):
         k, v = part.split("=", 1)
         fields[k.strip()] = v.strip()
     known = {"d", "dtype", "sublayers", "layers", "block", "block_size", "eps", "epsilon",
-             "max_sources", "two_phase"}
+             "max_sources", "two_phase", "norm_eps"}
     unknown = set(fields) - known
     if unknown:
         raise KernelPackError("unknown config keys %s (known: %s)" % (sorted(unknown),
@@ -139,7 +153,8 @@ def parse_config(text):
             block_size=int(fields.get("block", fields.get("block_size", 1))),
             epsilon=float(fields.get("eps", fields.get("epsilon", 1e-6))),
             max_sources=int(fields.get("max_sources", 0)),
-            two_phase=fields.get("two_phase", "1") not in ("0", "false", "no"))
+            two_phase=fields.get("two_phase", "1") not in ("0", "false", "no"),
+            norm_eps=float(fields["norm_eps"]) if "norm_eps" in fields else None)
     except ValueError as e:
         raise KernelPackError("bad config %r: %s" % (text, e))
     cfg.check()
@@ -196,6 +211,26 @@ def _merge(name, dt, d, partial, eps):
         "  }"])
 
 
+def _merge_norm(name, dt, d, partial, eps, norm_eps):
+    """attnres.merge with the fused RMSNorm (spec E.5); returns (hn, p'):
+    h stays internal, so the GPU lowering does not store it."""
+    x, vec, lse = _t(["?", d], dt), _t([d], dt), _t(["?"], "f32")
+    args = ["%%o: %s" % x, "%%lse: %s" % lse, "%%w: %s" % vec, "%%g: %s" % vec,
+            "%%u: %s" % x] + (["%%p: %s" % x] if partial else []) + ["%%gn: %s" % vec]
+    return "\n".join([
+        "  func.func @%s(%s) -> (%s, %s) {" % (name, ", ".join(args), x, x),
+        "    %%h, %%p2, %%hn = attnres.merge %%o, %%lse, %%w, %%g update %%u%s norm %%gn"
+        " {epsilon = %s : f32, norm_epsilon = %s : f32} : %s"
+        % (" partial %p" if partial else "", _eps(eps), _eps(norm_eps), x),
+        "    return %%hn, %%p2 : %s, %s" % (x, x),
+        "  }"])
+
+
+def _eps_tag(x):
+    """A name-safe spelling of an epsilon: 1e-06 -> 1em06."""
+    return ("%g" % f32(x)).replace("-", "m").replace("+", "").replace(".", "p")
+
+
 def kernel_functions(configs):
     """The kernels the configs need, deduplicated: a list of manifest
     entries with an ``mlir`` field (the func.func text), grouped by library."""
@@ -227,6 +262,14 @@ def kernel_functions(configs):
                 entries[name] = {"op": "merge", "dtype": dt, "d": d, "partial": partial,
                                  "epsilon": eps, "library": lib, "function": name,
                                  "mlir": _merge(name, dt, d, partial, eps)}
+                if cfg.norm_eps is None:
+                    continue
+                neps = f32(cfg.norm_eps)
+                name = "mergen_%s%s_ne%s" % (base, "_p" if partial else "", _eps_tag(neps))
+                entries[name] = {"op": "merge_norm", "dtype": dt, "d": d, "partial": partial,
+                                 "epsilon": eps, "norm_epsilon": neps, "library": lib,
+                                 "function": name,
+                                 "mlir": _merge_norm(name, dt, d, partial, eps, neps)}
     return list(entries.values())
 
 
@@ -286,7 +329,8 @@ def build_kernel_pack(out_dir, configs, *, build_dir=None, aot_script=None, chip
         "chip": chip, "features": features, "format": format,
         "configs": [{"d": c.d, "dtype": dtype_name(c.dtype), "sublayers": c.sublayers,
                      "block_size": c.block_size, "epsilon": f32(c.epsilon),
-                     "max_sources": c.max_sources, "two_phase": c.two_phase}
+                     "max_sources": c.max_sources, "two_phase": c.two_phase,
+                     "norm_eps": None if c.norm_eps is None else f32(c.norm_eps)}
                     for c in configs],
         "libraries": sorted(libraries),
         "kernels": [{k: v for k, v in e.items() if k != "mlir"} for e in entries],
@@ -299,11 +343,13 @@ def build_kernel_pack(out_dir, configs, *, build_dir=None, aot_script=None, chip
 
 # --- Loading ---------------------------------------------------------------------
 
-def _key(op, dtype, d, num_sources=None, num_queries=None, partial=None, epsilon=1e-6):
+def _key(op, dtype, d, num_sources=None, num_queries=None, partial=None, epsilon=1e-6,
+         norm_epsilon=None):
     return (op, dtype_name(dtype), int(d),
             None if num_sources is None else int(num_sources),
             None if num_queries is None else int(num_queries),
-            None if partial is None else bool(partial), f32(epsilon))
+            None if partial is None else bool(partial), f32(epsilon),
+            None if norm_epsilon is None else f32(norm_epsilon))
 
 
 class KernelPack:
@@ -325,7 +371,8 @@ class KernelPack:
         self._index = {}
         for k in self.manifest["kernels"]:
             key = _key(k["op"], k["dtype"], k["d"], k.get("num_sources"),
-                       k.get("num_queries"), k.get("partial"), k["epsilon"])
+                       k.get("num_queries"), k.get("partial"), k["epsilon"],
+                       k.get("norm_epsilon"))
             self._index[key] = k
         self._libraries = {}
 
@@ -345,14 +392,15 @@ class KernelPack:
         return list(self._libraries.values())
 
     def entry(self, op, dtype, d, num_sources=None, num_queries=None, partial=None,
-              epsilon=1e-6):
-        """The manifest entry of a kernel, or None."""
-        return self._index.get(_key(op, dtype, d, num_sources, num_queries, partial, epsilon))
+              epsilon=1e-6, norm_epsilon=None):
+        """The manifest entry of a kernel, or None (norm_epsilon: merge_norm)."""
+        return self._index.get(_key(op, dtype, d, num_sources, num_queries, partial, epsilon,
+                                    norm_epsilon))
 
     def find(self, op, dtype, d, num_sources=None, num_queries=None, partial=None,
-             epsilon=1e-6):
+             epsilon=1e-6, norm_epsilon=None):
         """(AotLibrary, AotFunction) of a kernel, or None when the pack lacks it."""
-        e = self.entry(op, dtype, d, num_sources, num_queries, partial, epsilon)
+        e = self.entry(op, dtype, d, num_sources, num_queries, partial, epsilon, norm_epsilon)
         if e is None:
             return None
         lib = self.library(e["library"])
@@ -363,7 +411,10 @@ class KernelPack:
         groups = {}
         for k in self.kernels:
             extra = ("S=%d" % k["num_queries"]) if k["op"] == "block_score" else (
-                ("partial" if k["partial"] else "no partial") if k["op"] == "merge" else "")
+                ("partial" if k["partial"] else "no partial")
+                if k["op"] in ("merge", "merge_norm") else "")
+            if k["op"] == "merge_norm":
+                extra += " norm_eps=%g" % k["norm_epsilon"]
             g = groups.setdefault((k["op"], k["dtype"], k["d"], k["epsilon"], extra), [])
             if "num_sources" in k:
                 g.append(k["num_sources"])
@@ -386,7 +437,8 @@ def main(argv=None):
     ap.add_argument("-o", "--output-dir", required=True)
     ap.add_argument("--config", action="append", required=True,
                     help="d=896,dtype=bf16,sublayers=24,block=3[,eps=1e-6][,max_sources=N]"
-                         "[,two_phase=0] (repeatable; layers=L means 2L sublayers)")
+                         "[,two_phase=0][,norm_eps=1e-6] (repeatable; layers=L means 2L "
+                         "sublayers; norm_eps adds the merges with the fused RMSNorm)")
     ap.add_argument("--build-dir", help="attnres build directory (attnres-opt, runtime)")
     ap.add_argument("--aot-script", help="scripts/aot_compile.py of the source tree")
     ap.add_argument("--chip", default="sm_90a")

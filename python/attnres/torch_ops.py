@@ -1,13 +1,21 @@
 """AttnRes as PyTorch operators, running AOT-compiled kernels on CUDA tensors.
 
-Three operators, the attnres dialect's ops in PyTorch (docs/spec.md A, D, E):
+Four operators, the attnres dialect's ops in PyTorch (docs/spec.md A, D, E):
 
     h        = aggregate(query, norm_weight, sources, eps)
     out, lse = block_score(queries, norm_weights, sources, eps)     phase 1
     h, p_new = merge(out, lse, query, norm_weight, update, partial, eps)  phase 2
+    hn, p_new = merge_norm(out, lse, query, norm_weight, update, partial,
+                           norm_gain, eps, norm_eps)    phase 2 + the sublayer's
+                                                        RMSNorm (spec E.5)
+
+merge_norm returns RMSNorm(h) (gain ``norm_gain``, epsilon ``norm_eps``,
+computed from h rounded to the storage type) instead of h, which the kernel
+does not store: the sublayer then starts from hn without its own norm.
 
 With torch >= 2.4 they are registered as ``torch.library`` custom ops
-(``torch.ops.attnres.aggregate``, ``.block_score``, ``.merge``) with fake
+(``torch.ops.attnres.aggregate``, ``.block_score``, ``.merge``,
+``.merge_norm``) with fake
 (meta) implementations, so ``torch.compile`` traces around them and calls
 the compiled kernels at run time. On CUDA tensors they run the kernels of the
 kernel packs loaded with :func:`load_kernel_pack` (attnres.kernel_pack: AOT
@@ -39,8 +47,8 @@ from .kernel_pack import KernelPack, KernelPackError, dtype_name, f32
 __all__ = [
     "AttnResAggregate", "KernelPackError", "aggregate", "aggregate_reference",
     "block_score", "block_score_reference", "clear_kernel_packs", "custom_ops_available",
-    "f32", "kernel_packs", "load_kernel_pack", "merge", "merge_reference", "set_fallback",
-    "stats",
+    "f32", "kernel_packs", "load_kernel_pack", "merge", "merge_norm", "merge_norm_reference",
+    "merge_reference", "rms_norm_reference", "set_fallback", "stats",
 ]
 
 Tensor = torch.Tensor
@@ -98,6 +106,21 @@ def merge_reference(out, lse, query, norm_weight, update, partial=None, eps=1e-6
     o = out.float()
     h = o + a * (p - o)
     return _fresh(h.to(dtype), out, update), _fresh(p.to(dtype), update, partial)
+
+
+def rms_norm_reference(h, gain, eps):
+    """spec E.5: round(f32(h) * rsqrt(mean_d f32(h)^2 + eps) * gain), the
+    sublayer's RMSNorm of the stored h (f32 math, one rounding)."""
+    h32 = h.float()
+    return (h32 * _rms_inv(h32, eps).unsqueeze(-1) * gain.float()).to(h.dtype)
+
+
+def merge_norm_reference(out, lse, query, norm_weight, update, partial, norm_gain, eps=1e-6,
+                         norm_eps=1e-6):
+    """spec E.5: merge_reference, then the RMSNorm of h rounded to the
+    storage type. Returns (hn, round(p'))."""
+    h, p = merge_reference(out, lse, query, norm_weight, update, partial, eps)
+    return rms_norm_reference(h, norm_gain, norm_eps), p
 
 
 # --- Kernel packs ---------------------------------------------------------------------
@@ -308,6 +331,43 @@ def _merge_impl(out, lse, query, norm_weight, update, partial, eps):
     return h.view(*lead, d), p_new.view(*lead, d)
 
 
+def _merge_norm_impl(out, lse, query, norm_weight, update, partial, norm_gain, eps, norm_eps):
+    d = update.shape[-1]
+    for name, t in (("out", out), ("partial", partial)):
+        if t is not None and (t.shape != update.shape or t.dtype != update.dtype):
+            raise ValueError("attnres.merge_norm: %s must be %s %s like update" % (
+                name, tuple(update.shape), update.dtype))
+    if tuple(lse.shape) != tuple(update.shape[:-1]):
+        raise ValueError("attnres.merge_norm: lse must be %s" % (tuple(update.shape[:-1]),))
+    for name, t in (("query", query), ("norm_weight", norm_weight), ("norm_gain", norm_gain)):
+        if t.shape != (d,):
+            raise ValueError("attnres.merge_norm: %s must be [%d]" % (name, d))
+    if update.dim() < 2:
+        raise ValueError("attnres.merge_norm: update needs a token dimension and D ([..., D])")
+    hit = None
+    if update.is_cuda:
+        hit = _kernel("merge_norm", dtype_name(update.dtype), d, partial=partial is not None,
+                      epsilon=eps, norm_epsilon=norm_eps)
+    if hit is None:
+        _STATS["reference"] += 1
+        return merge_norm_reference(out, lse, query, norm_weight, update, partial, norm_gain,
+                                    eps, norm_eps)
+    lib, fn = hit
+    lead = update.shape[:-1]
+    tokens = update.numel() // d
+    hn = torch.empty((tokens, d), dtype=update.dtype, device=update.device)
+    p_new = torch.empty((tokens, d), dtype=update.dtype, device=update.device)
+    if tokens:
+        args = [_rows(out, tokens, d), _flat(lse.float(), tokens),
+                _vec(query, update.dtype, (d,)), _vec(norm_weight, update.dtype, (d,)),
+                _rows(update, tokens, d)]
+        if partial is not None:
+            args.append(_rows(partial, tokens, d))
+        args.append(_vec(norm_gain, update.dtype, (d,)))
+        _launch(lib, fn, update.device, args + [hn, p_new])
+    return hn.view(*lead, d), p_new.view(*lead, d)
+
+
 # --- torch.library registration ------------------------------------------------------
 
 _CUSTOM_OPS = hasattr(torch, "library") and hasattr(torch.library, "custom_op")
@@ -350,6 +410,18 @@ if _CUSTOM_OPS:
     def _merge_fake(out, lse, query, norm_weight, update, partial, eps):
         return update.new_empty(update.shape), update.new_empty(update.shape)
 
+    @torch.library.custom_op("attnres::merge_norm", mutates_args=())
+    def _merge_norm_op(out: Tensor, lse: Tensor, query: Tensor, norm_weight: Tensor,
+                       update: Tensor, partial: Optional[Tensor], norm_gain: Tensor, eps: float,
+                       norm_eps: float) -> Tuple[Tensor, Tensor]:
+        return _merge_norm_impl(out, lse, query, norm_weight, update, partial, norm_gain, eps,
+                                norm_eps)
+
+    @_merge_norm_op.register_fake
+    def _merge_norm_fake(out, lse, query, norm_weight, update, partial, norm_gain, eps,
+                         norm_eps):
+        return update.new_empty(update.shape), update.new_empty(update.shape)
+
 
 def aggregate(query, norm_weight, sources, eps=1e-6):
     """One AttnRes depth aggregation (torch.ops.attnres.aggregate)."""
@@ -371,6 +443,17 @@ def merge(out, lse, query, norm_weight, update, partial=None, eps=1e-6):
         return torch.ops.attnres.merge(out, lse, query, norm_weight, update, partial,
                                        float(eps))
     return _merge_impl(out, lse, query, norm_weight, update, partial, float(eps))
+
+
+def merge_norm(out, lse, query, norm_weight, update, partial, norm_gain, eps=1e-6,
+               norm_eps=1e-6):
+    """Phase 2 with the sublayer's RMSNorm fused (spec E.5): (RMSNorm(h) with
+    gain norm_gain and epsilon norm_eps, new partial sum); h is not returned."""
+    if _CUSTOM_OPS:
+        return torch.ops.attnres.merge_norm(out, lse, query, norm_weight, update, partial,
+                                            norm_gain, float(eps), float(norm_eps))
+    return _merge_norm_impl(out, lse, query, norm_weight, update, partial, norm_gain,
+                            float(eps), float(norm_eps))
 
 
 class AttnResAggregate(torch.nn.Module):

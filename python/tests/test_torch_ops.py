@@ -1,15 +1,17 @@
 """attnres.torch_ops and attnres.kernel_pack.
 
 Everywhere (CI: Debian's CPU torch 1.13): the PyTorch references against an
-independent float64 loop over the spec's formulas, the two-phase identity,
+independent float64 loop over the spec's formulas (merge_norm: the merge's h
+rounded to the storage type, then the RMSNorm of spec E.5), the two-phase identity,
 kernel-pack generation (MLIR text, manifest, a small pack compiled to PTX and
 loaded with ctypes when a build is found), the operators' CPU path.
 
 On a GPU machine with torch >= 2.4 and a kernel pack (ATTNRES_KERNEL_PACK,
 default .device/e2e/pack): the custom ops against the reference for random
 inputs in f32 and bf16 (tolerances of bench/reference.py: f32 1e-5, bf16
-1e-2 relative), on a side stream with inputs produced on that stream just
-before, and under torch.compile; the fake (meta) path with FakeTensorMode.
+1e-2 relative), merge_norm also against the compiled merge followed by the
+norm of its stored h, on a side stream with inputs produced on that stream
+just before, and under torch.compile; the fake (meta) path with FakeTensorMode.
 
 Skips use unittest.SkipTest, so the file runs under pytest and also as a
 plain script (python3 python/tests/test_torch_ops.py) where pytest is
@@ -103,6 +105,18 @@ def _rand_qg(d, dtype, gen, rows=None):
     return q, g
 
 
+def _norm64(h, gain, eps):
+    """spec E.5 on the stored h, token by token in float64."""
+    d = h.shape[-1]
+    hs = h.double().reshape(-1, d)
+    gn = gain.double()
+    out = torch.empty_like(hs)
+    for p in range(hs.shape[0]):
+        r = 1.0 / math.sqrt(float((hs[p] * hs[p]).mean()) + eps)
+        out[p] = hs[p] * r * gn
+    return out.reshape(h.shape)
+
+
 # --- CPU: references -----------------------------------------------------------------
 
 
@@ -139,6 +153,38 @@ def test_two_phase_reference_equals_aggregate():
     assert _rel(h2, _agg64(Q[2], G[2], summaries + [ys[0] + ys[1]], EPS)) < 1e-6
 
 
+def test_merge_norm_reference_matches_loop():
+    """merge_norm = RMSNorm(round(aggregate over summaries + p')), p' as merge."""
+    _need_torch()
+    gen = torch.Generator().manual_seed(4)
+    d, S, neps = 40, 3, 1e-5
+    for dt in ("f32", "bf16"):
+        E = _dtype(dt)
+        summaries = _rand_sources(3, (2, 5, d), E, gen)
+        y0, y1 = _rand_sources(2, (2, 5, d), E, gen)
+        Q, G = _rand_qg(d, E, gen, rows=S)
+        gn = (1 + 0.1 * torch.randn(d, generator=gen)).to(E)
+        out, lse = torch_ops.block_score_reference(Q, G, summaries, EPS)
+        for i, update, partial in ((1, y0, None), (2, y1, y0)):
+            hn, p = torch_ops.merge_norm_reference(out[i], lse[i], Q[i], G[i], update, partial,
+                                                   gn, EPS, neps)
+            assert hn.dtype == E and hn.shape == update.shape and p.dtype == E
+            p64 = update.double() + (0 if partial is None else partial.double())
+            assert _rel(p, p64) < TOL[dt]
+            h = _agg64(Q[i], G[i], summaries + [p.double()], EPS).to(E)   # the stored h
+            err = _rel(hn, _norm64(h, gn, neps))
+            assert err < TOL[dt], (dt, i, err)
+            # the same as merge, then the sublayer's norm on the stored h
+            h_m, p_m = torch_ops.merge_reference(out[i], lse[i], Q[i], G[i], update, partial,
+                                                 EPS)
+            assert torch.equal(p_m, p)
+            assert _rel(hn, _norm64(h_m, gn, neps)) < (1e-6 if dt == "f32" else 1e-2)
+            # and the norm's epsilon is used: a huge one shrinks hn
+            big, _ = torch_ops.merge_norm_reference(out[i], lse[i], Q[i], G[i], update, partial,
+                                                    gn, EPS, 1e4)
+            assert big.float().norm() < 0.1 * hn.float().norm()
+
+
 def test_operators_on_cpu_run_the_reference():
     _need_torch()
     gen = torch.Generator().manual_seed(3)
@@ -151,6 +197,14 @@ def test_operators_on_cpu_run_the_reference():
     h1 = torch_ops.aggregate(q, g, src[:1], EPS)
     assert torch.equal(h1, src[0]) and h1.data_ptr() != src[0].data_ptr()
     assert torch_ops.stats()["reference"] == 2
+    out, lse = torch_ops.block_score_reference(torch.stack([q, q]), torch.stack([g, g]), src,
+                                               EPS)
+    gn = torch.rand(16, generator=gen) + 0.5
+    torch_ops.stats(reset=True)
+    hn, p = torch_ops.merge_norm(out[1], lse[1], q, g, src[0], src[1], gn, EPS, 1e-5)
+    rhn, rp = torch_ops.merge_norm_reference(out[1], lse[1], q, g, src[0], src[1], gn, EPS,
+                                             1e-5)
+    assert torch.equal(hn, rhn) and torch.equal(p, rp) and torch_ops.stats()["reference"] == 1
     mod = torch_ops.AttnResAggregate(16)
     assert torch.allclose(mod(src), (src[0] + src[1] + src[2]) / 3, atol=1e-6)
 
@@ -162,7 +216,10 @@ def test_operators_reject_bad_shapes():
     for call in (lambda: torch_ops.aggregate(q, q, src),
                  lambda: torch_ops.aggregate(q, q, []),
                  lambda: torch_ops.aggregate(torch.randn(7), q, src[:1]),
-                 lambda: torch_ops.block_score(q, q, src[:1])):
+                 lambda: torch_ops.block_score(q, q, src[:1]),
+                 lambda: torch_ops.merge_norm(src[0], torch.randn(4), q, q, src[0], None,
+                                              torch.randn(9)),
+                 lambda: torch_ops.merge_norm(src[0], torch.randn(5), q, q, src[0], None, q)):
         try:
             call()
         except (ValueError, RuntimeError, IndexError):
@@ -190,7 +247,20 @@ def test_pack_config_and_kernel_list():
     assert ("merge", None, None, True) in ops and ("merge", None, None, False) in ops
     agg5 = [e for e in entries if e["function"] == "agg_bf16_d896_n5"][0]
     assert "tensor<?x896xbf16>" in agg5["mlir"] and agg5["mlir"].count("%v") == 10
-    for bad in ("dtype=bf16", "d=0", "d=64,dtype=i8", "d=64,foo=1", "d=64,block"):
+    # norm_eps: the merges with the fused RMSNorm too, returning (hn, p')
+    cfgn = kernel_pack.parse_config("d=896,dtype=bf16,sublayers=24,block=3,norm_eps=1e-5")
+    assert cfgn.norm_eps == 1e-5 and cfg.norm_eps is None
+    entries_n = kernel_pack.kernel_functions([cfgn])
+    norms = [e for e in entries_n if e["op"] == "merge_norm"]
+    assert len(entries_n) == len(entries) + 2 and len(norms) == 2
+    assert sorted(e["partial"] for e in norms) == [False, True]
+    for e in norms:
+        assert e["norm_epsilon"] == kernel_pack.f32(1e-5) and e["epsilon"] == kernel_pack.f32(EPS)
+        assert "norm %gn" in e["mlir"] and "norm_epsilon = 9.999999747e-06 : f32" in e["mlir"]
+        assert "return %hn, %p2" in e["mlir"]
+        assert ("partial %p" in e["mlir"]) == e["partial"]
+    for bad in ("dtype=bf16", "d=0", "d=64,dtype=i8", "d=64,foo=1", "d=64,block",
+                "d=64,norm_eps=-1", "d=64,norm_eps=inf"):
         try:
             kernel_pack.parse_config(bad)
         except kernel_pack.KernelPackError:
@@ -220,13 +290,15 @@ def test_build_and_load_small_pack():
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, os.path.join(REPO, "scripts", "build_kernel_pack.py"),
                "-o", tmp, "--build-dir", build, "--format", "isa",
-               "--config", "d=64,dtype=f32,sublayers=5,block=2"]
+               "--config", "d=64,dtype=f32,sublayers=5,block=2,norm_eps=1e-5"]
         p = subprocess.run(cmd, capture_output=True, text=True)
         assert p.returncode == 0, p.stdout + p.stderr
         assert "kernel pack" in p.stdout and "block_score f32 D=64" in p.stdout, p.stdout
         pack = kernel_pack.KernelPack(tmp)
-        # L=5, S=2: N=3 blocks; aggregate n=1..4; phase 1 (2,1), (2,2), (1,3)
-        assert len(pack.kernels) == 4 + 3 + 2, pack.kernels
+        # L=5, S=2: N=3 blocks; aggregate n=1..4; phase 1 (2,1), (2,2), (1,3);
+        # merge and merge_norm with and without partial
+        assert len(pack.kernels) == 4 + 3 + 2 + 2, pack.kernels
+        assert "merge_norm f32 D=64 eps=1e-06 partial norm_eps=1e-05" in p.stdout, p.stdout
         lib, fn = pack.find("block_score", "f32", 64, num_sources=3, num_queries=1)
         assert fn.name == "score_f32_d64_s1_n3"
         shapes = [(p["role"], p["shape"]) for p in fn.params]
@@ -237,6 +309,17 @@ def test_build_and_load_small_pack():
         lib, fn = pack.find("merge", "f32", 64, partial=True, epsilon=1e-6)
         assert [p["name"] for p in fn.params] == ["o", "lse", "w", "g", "u", "p", "result0",
                                                    "result1"]
+        # merge_norm: the norm gain last; two results (hn, p'), h is not one
+        assert pack.find("merge_norm", "f32", 64, partial=True) is None   # norm eps needed
+        assert pack.find("merge_norm", "f32", 64, partial=True, norm_epsilon=1e-6) is None
+        for partial in (False, True):
+            lib, fn = pack.find("merge_norm", "f32", 64, partial=partial, norm_epsilon=1e-5)
+            names = ["o", "lse", "w", "g", "u"] + (["p"] if partial else []) + [
+                "gn", "result0", "result1"]
+            assert [p["name"] for p in fn.params] == names, fn.params
+            assert [p["shape"] for p in fn.params[-3:]] == [[64], [None, 64], [None, 64]]
+        ptx = open(os.path.join(tmp, "mlir", "attnres_f32_d64.mlir")).read()
+        assert ptx.count("norm %gn") == 2
         lib.set_quiet()
         assert isinstance(lib.available(), bool)   # no crash without a driver
 
@@ -335,6 +418,49 @@ def test_gpu_block_score_and_merge_match_reference():
             assert max(e1, e2, ep, ea) < TOL[dt], (dt, e1, e2, ep, ea)
 
 
+def _norm_kernels(pack, dtype):
+    """(D, norm epsilon) of the pack's merge_norm kernels of dtype."""
+    ks = sorted((k["d"], k["norm_epsilon"]) for k in pack.kernels
+                if k["dtype"] == dtype and k["op"] == "merge_norm")
+    if not ks:
+        raise unittest.SkipTest("the pack has no %s merge_norm kernels" % dtype)
+    return ks[0]
+
+
+def test_gpu_merge_norm_matches_reference():
+    """merge_norm against the float64 reference (merge, h rounded to the
+    storage type, RMSNorm of spec E.5), and against the compiled merge
+    followed by the norm of its stored h; p' equal to the merge's."""
+    pack = _gpu()
+    gen = torch.Generator().manual_seed(14)
+    for dt in ("f32", "bf16"):
+        d, neps = _norm_kernels(pack, dt)
+        E = _dtype(dt)
+        summaries = [s.cuda() for s in _rand_sources(3, (3, 41, d), E, gen)]
+        Q, G = [t.cuda() for t in _rand_qg(d, E, gen, rows=2)]
+        gn = (1 + 0.1 * torch.randn(d, generator=gen)).to(E).cuda()
+        out, lse = torch_ops.block_score_reference(Q, G, summaries, EPS)
+        y0, y1 = [s.cuda() for s in _rand_sources(2, (3, 41, d), E, gen)]
+        for partial in (None, y1):
+            torch_ops.stats(reset=True)
+            hn, p = torch.ops.attnres.merge_norm(out[1], lse[1], Q[1], G[1], y0, partial, gn,
+                                                 EPS, neps)
+            h_m, p_m = torch.ops.attnres.merge(out[1], lse[1], Q[1], G[1], y0, partial, EPS)
+            assert torch_ops.stats()["kernel"] == 2, torch_ops.stats()
+            assert hn.shape == y0.shape and hn.dtype == E and torch.equal(p, p_m)
+            # float64 reference: the merge in float64, rounded to E, normed in float64
+            h64, _ = torch_ops.merge_reference(out[1].double(), lse[1].double(),
+                                               Q[1].double(), G[1].double(), y0.double(),
+                                               None if partial is None else partial.double(),
+                                               EPS)
+            e_ref = _rel(hn, _norm64(h64.to(E), gn, neps))
+            e_loop = _rel(hn, _norm64(h_m, gn, neps))    # the compiled merge's stored h
+            print("merge_norm %s D=%d norm_eps=%g partial=%s: hn rel err %.2e vs reference, "
+                  "%.2e vs norm(compiled merge h)" % (dt, d, neps, partial is not None, e_ref,
+                                                      e_loop))
+            assert e_ref < TOL[dt] and e_loop < TOL[dt], (dt, e_ref, e_loop)
+
+
 def test_gpu_side_stream_ordering():
     """Inputs produced on a side stream immediately before the call (no
     synchronization): the kernels must run after them, on that stream. Each
@@ -374,12 +500,20 @@ def test_gpu_torch_compile():
     b = [s.cuda() for s in _rand_sources(3, (2, 64, d), torch.bfloat16, gen)]
     Q, G = [t.cuda() for t in _rand_qg(d, torch.bfloat16, gen, rows=S)]
     lin = torch.nn.Linear(d, d, bias=False).cuda().to(torch.bfloat16)
+    norm_d = [k for k in pack.kernels if k["op"] == "merge_norm" and k["dtype"] == "bf16"
+              and k["d"] == d and k["partial"]]
+    neps = norm_d[0]["norm_epsilon"] if norm_d else None   # with merge_norm when packed
+    gn = (1 + 0.1 * torch.randn(d, generator=gen)).to(torch.bfloat16).cuda()
 
     def block(summaries):
         out, lse = torch.ops.attnres.block_score(Q, G, summaries, EPS)
         y = lin(out[0])
         h, p = torch.ops.attnres.merge(out[1], lse[1], Q[1], G[1], y, None, EPS)
         y = lin(h) * 0.5
+        if neps is not None:
+            hn, p = torch.ops.attnres.merge_norm(out[2 % S], lse[2 % S], Q[2 % S], G[2 % S], y,
+                                                 p, gn, EPS, neps)
+            y = lin(hn) * 0.5
         h = torch.ops.attnres.aggregate(Q[0], G[0], summaries + [p + y], EPS)
         return torch.nn.functional.silu(h)
 
@@ -388,6 +522,10 @@ def test_gpu_torch_compile():
         y = lin(out[0])
         h, p = torch_ops.merge_reference(out[1], lse[1], Q[1], G[1], y, None, EPS)
         y = lin(h) * 0.5
+        if neps is not None:
+            hn, p = torch_ops.merge_norm_reference(out[2 % S], lse[2 % S], Q[2 % S], G[2 % S],
+                                                   y, p, gn, EPS, neps)
+            y = lin(hn) * 0.5
         h = torch_ops.aggregate_reference(Q[0], G[0], summaries + [p + y], EPS)
         return torch.nn.functional.silu(h)
 
@@ -398,7 +536,7 @@ def test_gpu_torch_compile():
         torch_ops.stats(reset=True)
         got = compiled(b)
         torch.cuda.synchronize()
-        assert torch_ops.stats()["kernel"] == 3, torch_ops.stats()
+        assert torch_ops.stats()["kernel"] == (3 if neps is None else 4), torch_ops.stats()
         got2 = compiled([x * 1.5 for x in b])     # same graph, new inputs
     err, err_e = _rel(got, ref), _rel(eager, ref)
     print("torch.compile: rel err vs reference %.2e (eager kernels %.2e)" % (err, err_e))
@@ -417,6 +555,8 @@ def test_gpu_fake_tensor_shapes():
         h = torch.ops.attnres.aggregate(q, q, src, EPS)
         o, lse = torch.ops.attnres.block_score(Q, Q, src, EPS)
         hm, pm = torch.ops.attnres.merge(src[0], lse[0], q, q, src[1], src[2], EPS)
+        hn, pn = torch.ops.attnres.merge_norm(src[0], lse[0], q, q, src[1], None, q, EPS, 1e-5)
+        assert hn.shape == pn.shape == (2, 9, 64) and hn.dtype == pn.dtype == torch.bfloat16
         assert h.shape == (2, 9, 64) and h.dtype == torch.bfloat16
         assert o.shape == (5, 2, 9, 64) and lse.shape == (5, 2, 9)
         assert lse.dtype == torch.float32 and hm.shape == pm.shape == (2, 9, 64)
