@@ -286,7 +286,7 @@ private:
   // Opaque callees.
   func::FuncOp lookupCallee(func::CallOp call);
   bool isVouched(func::FuncOp callee);
-  func::CallOp opaqueDirectConsumer(Value h, Block *block, const OpSet &region);
+  func::CallOp opaqueDirectConsumer(Value h, const OpSet &region);
 
   ModuleOp module;
   Operation *lastGlobal = nullptr;
@@ -624,8 +624,7 @@ bool DetectResidualChainsPass::isVouched(func::FuncOp callee) {
 /// A call in `region` to a callee without a body, not vouched for, that takes
 /// the stream `h` itself (up to unit reshapes) as an operand.
 func::CallOp
-DetectResidualChainsPass::opaqueDirectConsumer(Value h, Block *block,
-                                               const OpSet &region) {
+DetectResidualChainsPass::opaqueDirectConsumer(Value h, const OpSet &region) {
   for (Operation *o : inProgramOrder(region)) {
     auto call = dyn_cast<func::CallOp>(o);
     if (!call)
@@ -962,7 +961,7 @@ void DetectResidualChainsPass::convertFunction(func::FuncOp fn) {
         break;
       if (findNorm(ra.x, block, region, /*mustCoverAll=*/true, norms[l], 0))
         continue;
-      if (func::CallOp call = opaqueDirectConsumer(ra.x, block, region)) {
+      if (func::CallOp call = opaqueDirectConsumer(ra.x, region)) {
         refuse("sublayer " + Twine(l) + ": opaque callee @" + call.getCallee() +
                " consumes the residual stream directly; scale invariance "
                "cannot be proven (mark its declaration "
@@ -1023,7 +1022,7 @@ void DetectResidualChainsPass::convertFunction(func::FuncOp fn) {
       if (!finalOk) {
         std::string s;
         llvm::raw_string_ostream os(s);
-        func::CallOp opaque = opaqueDirectConsumer(hL, block, region);
+        func::CallOp opaque = opaqueDirectConsumer(hL, region);
         if (opaque)
           os << "no scale-invariant consumer: opaque callee @"
              << opaque.getCallee()

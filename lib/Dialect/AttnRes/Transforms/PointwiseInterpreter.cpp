@@ -68,6 +68,10 @@ static std::optional<double> readConstant(Attribute attr, int64_t lin) {
     return std::nullopt;
   if (dense.isSplat())
     lin = 0;
+  // An index past the constant (a dynamic dim evaluated at kDynamicSize
+  // after a cast from a smaller static size) is not read.
+  if (lin < 0 || lin >= dense.getNumElements())
+    return std::nullopt;
   Type et = dense.getElementType();
   if (isa<FloatType>(et))
     return toDouble(*(dense.value_begin<APFloat>() + lin));
