@@ -18,3 +18,10 @@ python3 scripts/build_kernel_pack.py -o "$OUT_DIR" --build-dir "$BUILD_DIR" \
   --config d=896,dtype=bf16,sublayers=24,block=3,norm_eps=1e-6 \
   --config d=896,dtype=f32,sublayers=24,block=3,norm_eps=1e-6 \
   --config d=4096,dtype=bf16,sublayers=64,block=8,norm_eps=1e-6
+# Which compiler built the kernels: the commit, and uncommitted changes to the
+# compiler's sources (attnres-opt in BUILD_DIR is built from the working tree).
+{
+  echo "built $(date -u +%FT%TZ) with $BUILD_DIR/bin/attnres-opt"
+  echo "HEAD $(git rev-parse --short HEAD) $(git log -1 --format=%s | cut -c1-100)"
+  git status --short -- lib include tools | sed 's/^/uncommitted: /'
+} > "$OUT_DIR/build_info.txt"

@@ -7,8 +7,11 @@
 #    side stream, torch.compile, fake tensors; no conftest: no MLIR here)
 # 2. run_e2e.py check     (small model: logits vs the pure PyTorch model)
 # 3. run_e2e.py overhead  (large model: forward latency vs standard residuals)
-# 4. run_e2e.py check --compile (the small model under torch.compile)
-# Logs and JSON go to $OUT.
+# 4. run_e2e.py profile  (large model, compiled two-phase with and without the
+#    fused norm: kernel times; ATTNRES_E2E_PROFILE=0 skips it)
+# 5. run_e2e.py check --compile (the small model under torch.compile)
+# Logs and JSON go to $OUT. Step timeouts: ATTNRES_E2E_T_{TESTS,CHECK,OVERHEAD,
+# PROFILE,COMPILE} seconds.
 set -uo pipefail
 PACK=${1:-.device/e2e/pack}
 OUT=${OUT:-/tmp/attnres-e2e-out}
@@ -20,33 +23,44 @@ export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor TRITON_CACHE_DIR=/tmp/inductor/trit
   python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name())'
   python3 -c 'import pytest; print("pytest", pytest.__version__)'
   ls -la "$PACK"
+  cat "$PACK/build_info.txt" 2> /dev/null
 } > "$OUT/env.txt" 2>&1
 grep -E "H100|H200|torch|pytest" "$OUT/env.txt" | head -5
 
-echo "== tests"
+step() { echo "== $1 ($(date -u +%T))"; }
+step tests
 if python3 -c 'import pytest' 2> /dev/null; then
-  timeout 240 python3 -m pytest -v -s --noconftest -p no:cacheprovider \
+  timeout "${ATTNRES_E2E_T_TESTS:-240}" python3 -m pytest -v -s --noconftest -p no:cacheprovider \
     python/tests/test_torch_ops.py > "$OUT/tests.log" 2>&1
 else
-  timeout 240 python3 python/tests/test_torch_ops.py > "$OUT/tests.log" 2>&1
+  timeout "${ATTNRES_E2E_T_TESTS:-240}" python3 python/tests/test_torch_ops.py > "$OUT/tests.log" 2>&1
 fi
 echo "tests exit status $?"
 grep -E "PASS|FAIL|SKIP|passed|failed|rel err|: out|merge |torch.compile|Error|error" "$OUT/tests.log" | tail -40
 
-echo "== e2e check"
-timeout 180 python3 bench/e2e/run_e2e.py check --pack "$PACK" --json "$OUT/e2e_check.json" \
+step "e2e check"
+timeout "${ATTNRES_E2E_T_CHECK:-180}" python3 bench/e2e/run_e2e.py check --pack "$PACK" --json "$OUT/e2e_check.json" \
   > "$OUT/e2e_check.log" 2>&1
-echo "check exit status $?"; tail -n 12 "$OUT/e2e_check.log"
+echo "check exit status $?"; tail -n 18 "$OUT/e2e_check.log"
 
-echo "== overhead"
-timeout 240 python3 bench/e2e/run_e2e.py overhead --pack "$PACK" --json "$OUT/e2e_overhead.json" \
+step overhead
+timeout "${ATTNRES_E2E_T_OVERHEAD:-240}" python3 bench/e2e/run_e2e.py overhead --pack "$PACK" --json "$OUT/e2e_overhead.json" \
   ${ATTNRES_E2E_OVERHEAD_FLAGS:-} > "$OUT/e2e_overhead.log" 2>&1
-echo "overhead exit status $?"; tail -n 12 "$OUT/e2e_overhead.log"
+echo "overhead exit status $?"; tail -n 14 "$OUT/e2e_overhead.log"
+
+if [ "${ATTNRES_E2E_PROFILE:-1}" = 1 ]; then
+  step profile
+  timeout "${ATTNRES_E2E_T_PROFILE:-120}" python3 bench/e2e/run_e2e.py profile --pack "$PACK" \
+    --modes compiled-twophase-norm,compiled-twophase --json "$OUT/e2e_profile.json" \
+    > "$OUT/e2e_profile.log" 2>&1
+  echo "profile exit status $?"; grep -E "GPU kernels|merge|rms|layer_norm|block_score" \
+    "$OUT/e2e_profile.log" | cut -c1-200 | head -24
+fi
 
 if [ "${ATTNRES_E2E_COMPILE:-1}" = 1 ]; then
-  echo "== e2e check under torch.compile"
-  timeout 200 python3 bench/e2e/run_e2e.py check --pack "$PACK" --compile \
+  step "e2e check under torch.compile"
+  timeout "${ATTNRES_E2E_T_COMPILE:-200}" python3 bench/e2e/run_e2e.py check --pack "$PACK" --compile \
     --json "$OUT/e2e_compile.json" > "$OUT/e2e_compile.log" 2>&1
-  echo "compile check exit status $?"; tail -n 3 "$OUT/e2e_compile.log"
+  echo "compile check exit status $?"; grep -E "torch.compile|e2e check" "$OUT/e2e_compile.log"
 fi
-ls -la "$OUT"
+step done; ls -la "$OUT"

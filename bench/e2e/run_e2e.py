@@ -26,7 +26,9 @@ overhead: the large model (model.LARGE: 32 layers, d=4096, 32 heads, SwiGLU
 11008, vocab 32000, blocks of 8 sublayers = 8 blocks) on 1 x 8192 tokens in
 bf16: forward latency (CUDA events, median of --rounds, the modes
 interleaved round by round after 2 warm-up forwards each) with standard
-residuals and with each AttnRes mode; overhead = median / standard - 1.
+residuals and with each AttnRes mode; overhead = median / standard - 1,
+and paired: the median over rounds of (variant / standard of the same round)
+- 1, less sensitive to slow drifts of the GEMMs' speed.
 """
 
 import argparse
@@ -250,15 +252,21 @@ def overhead(args):
             with no_grad(), Timer() as t:
                 model(tokens)
             times[name].append(t.ms)
-    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    def median(v):
+        v = sorted(v)
+        return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+    med = {k: median(v) for k, v in times.items()}
     base = med["standard"]
     rows = []
     for name, _, mode in variants:
         ov = (med[name] / base - 1) * 100
+        paired = (median([t / s for t, s in zip(times[name], times["standard"])]) - 1) * 100
         rows.append({"variant": name, "median_ms": med[name], "min_ms": min(times[name]),
-                     "max_ms": max(times[name]), "overhead_pct": ov, "runs": times[name]})
-        print("%-30s median %8.2f ms (min %8.2f, max %8.2f)  overhead %+6.2f%%"
-              % (name, med[name], min(times[name]), max(times[name]), ov), flush=True)
+                     "max_ms": max(times[name]), "overhead_pct": ov,
+                     "overhead_paired_pct": paired, "runs": times[name]})
+        print("%-30s median %8.2f ms (min %8.2f, max %8.2f)  overhead %+6.2f%% (paired %+6.2f%%)"
+              % (name, med[name], min(times[name]), max(times[name]), ov, paired), flush=True)
     ref = first.get("attnres reference")
     errs = {}
     if ref is not None:
