@@ -325,6 +325,49 @@ def opaque_file():
     parts.append(body("opaque_observer", ["--opaque", "core", "--side-effect-at", "0", "--layers", "2"],
                       "residual chain of 2 sublayers not converted: chain broken by a side effect: h_1 is passed "
                       "to 'func.call', which has side effects"))
+    parts.append("""// -----
+
+// Vouching is trusted, not checked, also for a callee with a body: @scale is
+// a plain scaling (not scale-invariant), marked attnres.scale_invariant, so
+// the chain is converted; the same chain with @scale unmarked is refused.
+// CHECK-LABEL: func.func @vouched_body(
+// CHECK: %[[A:.*]] = attnres.aggregate %{{.*}}, %{{.*}} over %arg0, %{{.*}} {epsilon
+// CHECK: call @scale(%[[A]])
+// CHECK: %[[F:.*]] = attnres.aggregate %{{.*}}, %{{.*}} over %arg0, %{{.*}}, %{{.*}} {epsilon
+// CHECK: call @scale(%[[F]])
+// CHECK-LABEL: func.func @unvouched_body(
+// CHECK-NOT: attnres.aggregate
+// OPTION-LABEL: func.func @vouched_body(
+// OPTION-COUNT-2: attnres.aggregate
+func.func private @scale(%x: tensor<2x4xf32>) -> tensor<2x4xf32> attributes {attnres.scale_invariant} {
+  %c = arith.constant dense<2.5> : tensor<2x4xf32>
+  %y = arith.mulf %x, %c : tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+func.func private @scale2(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %c = arith.constant dense<2.5> : tensor<2x4xf32>
+  %y = arith.mulf %x, %c : tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+func.func @vouched_body(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %y0 = func.call @scale(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  // expected-remark@+1 {{residual chain of 2 sublayers converted to Full AttnRes: 2 aggregations}}
+  %h1 = arith.addf %x, %y0 : tensor<2x4xf32>
+  %y1 = func.call @scale(%h1) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %h2 = arith.addf %h1, %y1 : tensor<2x4xf32>
+  %o = func.call @scale(%h2) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %o : tensor<2x4xf32>
+}
+func.func @unvouched_body(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %y0 = func.call @scale2(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  // expected-remark@+1 {{residual chain of 2 sublayers not converted: sublayer 0 does not read its input only through a scale-invariant norm}}
+  %h1 = arith.addf %x, %y0 : tensor<2x4xf32>
+  %y1 = func.call @scale2(%h1) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %h2 = arith.addf %h1, %y1 : tensor<2x4xf32>
+  %o = func.call @scale2(%h2) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %o : tensor<2x4xf32>
+}
+""")
     return "".join(parts)
 
 
@@ -360,6 +403,21 @@ def dynamic_file():
                  "// CHECK-LABEL: func.func @dyn_model(\n// CHECK-COUNT-3: attnres.aggregate\n"
                  "// CHECK-NOT: attnres.aggregate\n// CHECK: return\n")
     parts.append(model("--dynamic", "--attnres", "--mlp-only", "--layers", "3", "--name", "dyn_model"))
+    parts.append("""// -----
+
+// A dynamic feature dim is not supported: the adds are not taken as residual
+// (no remark) and the function is left as it is.
+// CHECK-LABEL: func.func @dyn_feature(
+// CHECK-NOT: attnres.aggregate
+// CHECK: return
+func.func @dyn_feature(%x: tensor<2x?xf32>, %g: tensor<2x?xf32>) -> tensor<2x?xf32> {
+  %y0 = arith.mulf %x, %g : tensor<2x?xf32>
+  %h1 = arith.addf %x, %y0 : tensor<2x?xf32>
+  %y1 = arith.mulf %h1, %g : tensor<2x?xf32>
+  %h2 = arith.addf %h1, %y1 : tensor<2x?xf32>
+  return %h2 : tensor<2x?xf32>
+}
+""")
     return "".join(parts)
 
 

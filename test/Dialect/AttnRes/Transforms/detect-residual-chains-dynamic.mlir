@@ -1295,3 +1295,17 @@ func.func @dyn_model(%x: tensor<?x4xf32>, %w0_0: tensor<4xf32>, %w0_1: tensor<4x
   } -> tensor<?x4xf32>
   return %v172_nrm : tensor<?x4xf32>
 }
+// -----
+
+// A dynamic feature dim is not supported: the adds are not taken as residual
+// (no remark) and the function is left as it is.
+// CHECK-LABEL: func.func @dyn_feature(
+// CHECK-NOT: attnres.aggregate
+// CHECK: return
+func.func @dyn_feature(%x: tensor<2x?xf32>, %g: tensor<2x?xf32>) -> tensor<2x?xf32> {
+  %y0 = arith.mulf %x, %g : tensor<2x?xf32>
+  %h1 = arith.addf %x, %y0 : tensor<2x?xf32>
+  %y1 = arith.mulf %h1, %g : tensor<2x?xf32>
+  %h2 = arith.addf %h1, %y1 : tensor<2x?xf32>
+  return %h2 : tensor<2x?xf32>
+}

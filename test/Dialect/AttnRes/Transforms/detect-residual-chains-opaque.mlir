@@ -630,3 +630,45 @@ func.func @opaque_observer(%x: tensor<2x4xf32>, %w0_0: tensor<4xf32>, %w0_1: ten
   } -> tensor<2x4xf32>
   return %v38_nrm : tensor<2x4xf32>
 }
+// -----
+
+// Vouching is trusted, not checked, also for a callee with a body: @scale is
+// a plain scaling (not scale-invariant), marked attnres.scale_invariant, so
+// the chain is converted; the same chain with @scale unmarked is refused.
+// CHECK-LABEL: func.func @vouched_body(
+// CHECK: %[[A:.*]] = attnres.aggregate %{{.*}}, %{{.*}} over %arg0, %{{.*}} {epsilon
+// CHECK: call @scale(%[[A]])
+// CHECK: %[[F:.*]] = attnres.aggregate %{{.*}}, %{{.*}} over %arg0, %{{.*}}, %{{.*}} {epsilon
+// CHECK: call @scale(%[[F]])
+// CHECK-LABEL: func.func @unvouched_body(
+// CHECK-NOT: attnres.aggregate
+// OPTION-LABEL: func.func @vouched_body(
+// OPTION-COUNT-2: attnres.aggregate
+func.func private @scale(%x: tensor<2x4xf32>) -> tensor<2x4xf32> attributes {attnres.scale_invariant} {
+  %c = arith.constant dense<2.5> : tensor<2x4xf32>
+  %y = arith.mulf %x, %c : tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+func.func private @scale2(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %c = arith.constant dense<2.5> : tensor<2x4xf32>
+  %y = arith.mulf %x, %c : tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+func.func @vouched_body(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %y0 = func.call @scale(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  // expected-remark@+1 {{residual chain of 2 sublayers converted to Full AttnRes: 2 aggregations}}
+  %h1 = arith.addf %x, %y0 : tensor<2x4xf32>
+  %y1 = func.call @scale(%h1) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %h2 = arith.addf %h1, %y1 : tensor<2x4xf32>
+  %o = func.call @scale(%h2) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %o : tensor<2x4xf32>
+}
+func.func @unvouched_body(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %y0 = func.call @scale2(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  // expected-remark@+1 {{residual chain of 2 sublayers not converted: sublayer 0 does not read its input only through a scale-invariant norm}}
+  %h1 = arith.addf %x, %y0 : tensor<2x4xf32>
+  %y1 = func.call @scale2(%h1) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %h2 = arith.addf %h1, %y1 : tensor<2x4xf32>
+  %o = func.call @scale2(%h2) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %o : tensor<2x4xf32>
+}
