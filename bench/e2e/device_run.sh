@@ -36,7 +36,7 @@ else
   timeout "${ATTNRES_E2E_T_TESTS:-240}" python3 python/tests/test_torch_ops.py > "$OUT/tests.log" 2>&1
 fi
 echo "tests exit status $?"
-grep -E "PASS|FAIL|SKIP|passed|failed|rel err|: out|merge |torch.compile|Error|error" "$OUT/tests.log" | tail -40
+grep -E "PASS|FAIL|SKIP|passed|failed|rel err|: out|merge |torch.compile|Error|error" "$OUT/tests.log" | cut -c1-200 | tail -40
 
 step "e2e check"
 timeout "${ATTNRES_E2E_T_CHECK:-180}" python3 bench/e2e/run_e2e.py check --pack "$PACK" --json "$OUT/e2e_check.json" \
