@@ -649,13 +649,12 @@ def main_func(args, X, params, nres):
     result with printMemrefF32."""
     e = Emitter()
     T, D = args.tokens, args.dim
-    if args.form == "tosa":
-        init_tensor(e, "%in", [1, T, D], 0, False)
-    elif args.dynamic:
-        init_tensor(e, "%in_s", [T, D], 0, False)
-        e.emit(f"%in = tensor.cast %in_s : {tt(T, D)} to {X}")
+    shape = [1, T, D] if args.form == "tosa" else [T, D]
+    if args.dynamic:
+        init_tensor(e, "%in_s", shape, 0, False)
+        e.emit(f"%in = tensor.cast %in_s : {tt(*shape)} to {X}")
     else:
-        init_tensor(e, "%in", [T, D], 0, False)
+        init_tensor(e, "%in", shape, 0, False)
     for k, (n, t) in enumerate(params):
         shape = [int(x) for x in t[len("tensor<"):-len("xf32>")].split("x")]
         init_tensor(e, "%in" + n[1:], shape, k + 1, all(x == 1 for x in shape[:-1]))

@@ -346,10 +346,16 @@ bool DetectResidualChainsPass::stackSources(Operation *op,
   if (st.hasStaticShape() && stack.hasStaticShape())
     return st.getNumElements() * static_cast<int64_t>(sources.size()) ==
            stack.getNumElements();
-  // Dynamic token dims: only the layout [n, <source shape>].
-  return stack.getRank() == st.getRank() + 1 &&
-         stack.getShape().front() == static_cast<int64_t>(sources.size()) &&
-         stack.getShape().drop_front() == st.getShape();
+  // Dynamic token dims: the layouts [n, <source shape>] (insert_slice into
+  // a new leading dim) and [n * s0, s1, ...] (concat along a static dim 0).
+  auto n = static_cast<int64_t>(sources.size());
+  if (stack.getRank() == st.getRank() + 1)
+    return stack.getShape().front() == n &&
+           stack.getShape().drop_front() == st.getShape();
+  return stack.getRank() == st.getRank() &&
+         !ShapedType::isDynamic(st.getShape().front()) &&
+         stack.getShape().front() == n * st.getShape().front() &&
+         stack.getShape().drop_front() == st.getShape().drop_front();
 }
 
 /// Reference AttnRes aggregation for one token (spec section 2).
