@@ -14,8 +14,8 @@ using namespace mlir::attnres;
 void mlir::attnres::registerAttnResPipelines() {
   PassPipelineRegistration<LowerToLLVMOptions>(
       "attnres-lower-to-llvm",
-      "Lower attnres and tensor-level func/arith/math/tensor/linalg to the "
-      "LLVM dialect for CPU execution (mlir-runner)",
+      "Lower attnres and tensor-level func/arith/math/tensor/linalg/tosa to "
+      "the LLVM dialect for CPU execution (mlir-runner)",
       buildLowerToLLVMPipeline);
   PassPipelineRegistration<LowerToNVVMOptions>(
       "attnres-lower-to-nvvm",
