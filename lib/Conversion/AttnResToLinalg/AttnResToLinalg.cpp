@@ -148,59 +148,117 @@ static SmallVector<OpFoldResult> leadingSizes(OpBuilder &b, Location loc,
   return sizes;
 }
 
+static unsigned rankOf(Value v) {
+  return cast<RankedTensorType>(v.getType()).getRank();
+}
+
 /// Sizes of every dimension of `v`.
 static SmallVector<OpFoldResult> allSizes(OpBuilder &b, Location loc, Value v) {
-  return leadingSizes(b, loc, v, cast<RankedTensorType>(v.getType()).getRank());
+  return leadingSizes(b, loc, v, rankOf(v));
+}
+
+/// An empty tensor of element type `elt` with the shape of `v`.
+static Value emptyLike(OpBuilder &b, Location loc, Value v, Type elt) {
+  return tensor::EmptyOp::create(b, loc, allSizes(b, loc, v), elt);
 }
 
 /// Sizes of all dimensions of `source` but the last (the tokens).
 static SmallVector<OpFoldResult> tokenSizesOf(OpBuilder &b, Location loc,
                                               Value source) {
-  return leadingSizes(b, loc, source,
-                      cast<RankedTensorType>(source.getType()).getRank() - 1);
+  return leadingSizes(b, loc, source, rankOf(source) - 1);
 }
 
-/// sumsq[t] = sum_d (sum_j xs_j[t, d])^2 in f32, over tokens of `tokenSizes`.
-static Value buildSumSquares(OpBuilder &b, Location loc, ValueRange xs,
-                             ArrayRef<OpFoldResult> tokenSizes) {
-  MLIRContext *ctx = b.getContext();
-  unsigned rank = tokenSizes.size() + 1;
-  Value init = createFilledF32(b, loc, tokenSizes, 0.0);
-  SmallVector<AffineMap> maps(xs.size(), rangeMap(ctx, rank, 0, rank));
-  maps.push_back(rangeMap(ctx, rank, 0, rank - 1));
-  unsigned n = xs.size();
+//===----------------------------------------------------------------------===//
+// linalg.generic builders
+//===----------------------------------------------------------------------===//
+
+/// Computes a generic's scalar result(s) from its inputs' block arguments.
+using ScalarFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+using ScalarsFn =
+    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)>;
+
+/// A linalg.generic whose loops are all parallel and span the shape of the
+/// `outputs`, each written through the identity map; `inputMaps` index the
+/// `inputs`. `body` gets the inputs' block arguments and returns one value per
+/// output.
+static linalg::GenericOp buildMapGeneric(OpBuilder &b, Location loc,
+                                         ValueRange inputs,
+                                         ArrayRef<AffineMap> inputMaps,
+                                         ValueRange outputs, ScalarsFn body) {
+  unsigned rank = rankOf(outputs.front());
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.append(outputs.size(), b.getMultiDimIdentityMap(rank));
+  unsigned n = inputs.size();
   return linalg::GenericOp::create(
-             b, loc, init.getType(), xs, init, maps, reductionIterators(rank),
+      b, loc, outputs.getTypes(), inputs, outputs, maps,
+      parallelIterators(rank),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        linalg::YieldOp::create(nb, nl, body(nb, nl, args.take_front(n)));
+      });
+}
+
+/// buildMapGeneric with the one output `init`: returns its result.
+static Value buildMap(OpBuilder &b, Location loc, ValueRange inputs,
+                      ArrayRef<AffineMap> inputMaps, Value init,
+                      ScalarFn body) {
+  return buildMapGeneric(b, loc, inputs, inputMaps, init,
+                         [&](OpBuilder &nb, Location nl, ValueRange args) {
+                           return SmallVector<Value>{body(nb, nl, args)};
+                         })
+      .getResult(0);
+}
+
+/// out[i...] = sum_d term(i..., d) in f32, into a zero-filled tensor of
+/// `outSizes`: a linalg.generic over the loops (i..., d) whose last loop
+/// reduces. `term` gets the inputs' block arguments.
+static Value buildSumOverLastLoop(OpBuilder &b, Location loc, ValueRange inputs,
+                                  ArrayRef<AffineMap> inputMaps,
+                                  ArrayRef<OpFoldResult> outSizes,
+                                  ScalarFn term) {
+  unsigned numLoops = outSizes.size() + 1;
+  Value init = createFilledF32(b, loc, outSizes, 0.0);
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(rangeMap(b.getContext(), numLoops, 0, numLoops - 1));
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), inputs, init, maps,
+             reductionIterators(numLoops),
              [&](OpBuilder &nb, Location nl, ValueRange args) {
-               Value x = sumToF32(nb, nl, args.take_front(n));
-               Value sq = arith::MulFOp::create(nb, nl, x, x);
-               Value acc = arith::AddFOp::create(nb, nl, args[n], sq);
+               Value t = term(nb, nl, args.drop_back());
+               Value acc = arith::AddFOp::create(nb, nl, args.back(), t);
                linalg::YieldOp::create(nb, nl, acc);
              })
       .getResult(0);
 }
 
+//===----------------------------------------------------------------------===//
+// The building blocks
+//===----------------------------------------------------------------------===//
+
+/// sumsq[t] = sum_d (sum_j xs_j[t, d])^2 in f32, over tokens of `tokenSizes`.
+static Value buildSumSquares(OpBuilder &b, Location loc, ValueRange xs,
+                             ArrayRef<OpFoldResult> tokenSizes) {
+  SmallVector<AffineMap> maps(xs.size(),
+                              b.getMultiDimIdentityMap(tokenSizes.size() + 1));
+  return buildSumOverLastLoop(
+      b, loc, xs, maps, tokenSizes,
+      [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value x = sumToF32(nb, nl, args);
+        return arith::MulFOp::create(nb, nl, x, x);
+      });
+}
+
 /// r[t] = rsqrt(sumsq[t] / D + eps), elementwise.
 static Value buildInvRmsFromSumSquares(OpBuilder &b, Location loc, Value sumSq,
                                        Value featureCount, float epsilon) {
-  MLIRContext *ctx = b.getContext();
-  auto type = cast<RankedTensorType>(sumSq.getType());
-  unsigned rank = type.getRank();
-  SmallVector<OpFoldResult> sizes = allSizes(b, loc, sumSq);
-  Value init = tensor::EmptyOp::create(b, loc, sizes, b.getF32Type());
+  Value init = emptyLike(b, loc, sumSq, b.getF32Type());
   Value eps = f32Const(b, loc, epsilon);
-  AffineMap id = rangeMap(ctx, rank, 0, rank);
-  return linalg::GenericOp::create(
-             b, loc, init.getType(), sumSq, init, ArrayRef<AffineMap>{id, id},
-             parallelIterators(rank),
-             [&](OpBuilder &nb, Location nl, ValueRange args) {
-               Value mean =
-                   arith::DivFOp::create(nb, nl, args[0], featureCount);
-               Value sum = arith::AddFOp::create(nb, nl, mean, eps);
-               Value r = math::RsqrtOp::create(nb, nl, sum);
-               linalg::YieldOp::create(nb, nl, r);
-             })
-      .getResult(0);
+  return buildMap(b, loc, sumSq, b.getMultiDimIdentityMap(rankOf(sumSq)), init,
+                  [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                    Value mean =
+                        arith::DivFOp::create(nb, nl, args[0], featureCount);
+                    Value sum = arith::AddFOp::create(nb, nl, mean, eps);
+                    return math::RsqrtOp::create(nb, nl, sum);
+                  });
 }
 
 /// dot[(s,) t] = sum_d q[(s,) d] * g[(s,) d] * (sum_j xs_j[t, d]). With
@@ -218,33 +276,25 @@ static Value buildDot(OpBuilder &b, Location loc, ValueRange xs, Value query,
   if (numQueries)
     outSizes.push_back(*numQueries);
   llvm::append_range(outSizes, tokenSizes);
-  Value init = createFilledF32(b, loc, outSizes, 0.0);
 
   SmallVector<AffineMap> maps(xs.size(),
                               rangeMap(ctx, numLoops, off, tokenRank + 1));
   AffineMap qMap = numQueries ? selectMap(ctx, numLoops, {0, dLoop})
                               : selectMap(ctx, numLoops, {dLoop});
-  maps.push_back(qMap);
-  maps.push_back(qMap);
-  maps.push_back(rangeMap(ctx, numLoops, 0, numLoops - 1));
-
+  maps.append(2, qMap);
   SmallVector<Value> inputs(xs);
   inputs.push_back(query);
   inputs.push_back(gain);
   unsigned n = xs.size();
-  return linalg::GenericOp::create(
-             b, loc, init.getType(), inputs, init, maps,
-             reductionIterators(numLoops),
-             [&](OpBuilder &nb, Location nl, ValueRange args) {
-               Value x = sumToF32(nb, nl, args.take_front(n));
-               Value q = toF32(nb, nl, args[n]);
-               Value g = toF32(nb, nl, args[n + 1]);
-               Value qg = arith::MulFOp::create(nb, nl, q, g);
-               Value prod = arith::MulFOp::create(nb, nl, qg, x);
-               Value acc = arith::AddFOp::create(nb, nl, args[n + 2], prod);
-               linalg::YieldOp::create(nb, nl, acc);
-             })
-      .getResult(0);
+  return buildSumOverLastLoop(
+      b, loc, inputs, maps, outSizes,
+      [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value x = sumToF32(nb, nl, args.take_front(n));
+        Value q = toF32(nb, nl, args[n]);
+        Value g = toF32(nb, nl, args[n + 1]);
+        Value qg = arith::MulFOp::create(nb, nl, q, g);
+        return arith::MulFOp::create(nb, nl, qg, x);
+      });
 }
 
 /// Numerically stable softmax over the sources. `dots[i]` has shape
@@ -255,32 +305,24 @@ static std::pair<SmallVector<Value>, Value>
 buildSoftmax(OpBuilder &b, Location loc, ValueRange dots, ValueRange invRms,
              bool stacked, Value lseInit) {
   MLIRContext *ctx = b.getContext();
-  auto dotType = cast<RankedTensorType>(dots.front().getType());
-  unsigned numLoops = dotType.getRank();
+  unsigned numLoops = rankOf(dots.front());
   unsigned n = dots.size();
   SmallVector<OpFoldResult> sizes = allSizes(b, loc, dots.front());
 
   SmallVector<Value> inputs(dots);
   llvm::append_range(inputs, invRms);
-  SmallVector<AffineMap> maps(n, rangeMap(ctx, numLoops, 0, numLoops));
-  AffineMap rMap = stacked ? rangeMap(ctx, numLoops, 1, numLoops - 1)
-                           : rangeMap(ctx, numLoops, 0, numLoops);
-  maps.append(n, rMap);
+  SmallVector<AffineMap> maps(n, b.getMultiDimIdentityMap(numLoops));
+  maps.append(n, stacked ? rangeMap(ctx, numLoops, 1, numLoops - 1)
+                         : b.getMultiDimIdentityMap(numLoops));
 
   SmallVector<Value> outputs;
   for (unsigned i = 0; i < n; ++i)
     outputs.push_back(tensor::EmptyOp::create(b, loc, sizes, b.getF32Type()));
-  maps.append(n, rangeMap(ctx, numLoops, 0, numLoops));
-  if (lseInit) {
+  if (lseInit)
     outputs.push_back(lseInit);
-    maps.push_back(rangeMap(ctx, numLoops, 0, numLoops));
-  }
-  SmallVector<Type> resultTypes;
-  for (Value v : outputs)
-    resultTypes.push_back(v.getType());
 
-  auto generic = linalg::GenericOp::create(
-      b, loc, resultTypes, inputs, outputs, maps, parallelIterators(numLoops),
+  auto generic = buildMapGeneric(
+      b, loc, inputs, maps, outputs,
       [&](OpBuilder &nb, Location nl, ValueRange args) {
         SmallVector<Value> z;
         for (unsigned i = 0; i < n; ++i)
@@ -303,7 +345,7 @@ buildSoftmax(OpBuilder &b, Location loc, ValueRange dots, ValueRange invRms,
           Value logS = math::LogOp::create(nb, nl, s);
           yields.push_back(arith::AddFOp::create(nb, nl, m, logS));
         }
-        linalg::YieldOp::create(nb, nl, yields);
+        return yields;
       });
   SmallVector<Value> weights(generic.getResults().take_front(n));
   Value lse = lseInit ? generic.getResult(n) : Value();
@@ -315,303 +357,282 @@ buildSoftmax(OpBuilder &b, Location loc, ValueRange dots, ValueRange invRms,
 static Value buildWeightedSum(OpBuilder &b, Location loc, ValueRange sources,
                               ValueRange weights, bool stacked, Value init) {
   MLIRContext *ctx = b.getContext();
-  auto initType = cast<RankedTensorType>(init.getType());
-  unsigned numLoops = initType.getRank();
+  unsigned numLoops = rankOf(init);
   unsigned off = stacked ? 1 : 0;
   unsigned n = sources.size();
-  Type elt = initType.getElementType();
+  Type elt = cast<RankedTensorType>(init.getType()).getElementType();
 
   SmallVector<Value> inputs(sources);
   llvm::append_range(inputs, weights);
   SmallVector<AffineMap> maps(n, rangeMap(ctx, numLoops, off, numLoops - off));
   maps.append(n, rangeMap(ctx, numLoops, 0, numLoops - 1));
-  maps.push_back(rangeMap(ctx, numLoops, 0, numLoops));
-  return linalg::GenericOp::create(
-             b, loc, initType, inputs, init, maps, parallelIterators(numLoops),
-             [&](OpBuilder &nb, Location nl, ValueRange args) {
-               Value acc;
-               for (unsigned i = 0; i < n; ++i) {
-                 Value x = toF32(nb, nl, args[i]);
-                 Value term = arith::MulFOp::create(nb, nl, args[n + i], x);
-                 acc =
-                     acc ? arith::AddFOp::create(nb, nl, acc, term).getResult()
-                         : term;
-               }
-               linalg::YieldOp::create(nb, nl, fromF32(nb, nl, acc, elt));
-             })
-      .getResult(0);
+  return buildMap(
+      b, loc, inputs, maps, init,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value acc;
+        for (unsigned i = 0; i < n; ++i) {
+          Value x = toF32(nb, nl, args[i]);
+          Value term = arith::MulFOp::create(nb, nl, args[n + i], x);
+          acc =
+              acc ? arith::AddFOp::create(nb, nl, acc, term).getResult() : term;
+        }
+        return fromF32(nb, nl, acc, elt);
+      });
 }
 
 //===----------------------------------------------------------------------===//
 // Patterns
 //===----------------------------------------------------------------------===//
 
-namespace {
+/// An aggregation of one source (its softmax gives it weight exactly 1) and a
+/// block sum of one input are that operand: the same rule as
+/// AggregateOp::fold and BlockSumOp::fold. Replaces `op` by it if so.
+static bool replaceBySingleOperand(Operation *op, ValueRange operands,
+                                   ConversionPatternRewriter &rewriter) {
+  if (operands.size() != 1)
+    return false;
+  rewriter.replaceOp(op, operands.front());
+  return true;
+}
+
+/// Replaces the one-result `op` by `v`, cast to the op's result type.
+static LogicalResult replaceByCast(Operation *op, Value v,
+                                   ConversionPatternRewriter &rewriter) {
+  Type type = op->getResult(0).getType();
+  rewriter.replaceOp(op, castTo(rewriter, op->getLoc(), v, type));
+  return success();
+}
 
 /// attnres.aggregate: per-source inverse RMS and score, softmax over the
 /// sources, weighted sum of the raw sources.
-struct AggregateOpLowering : public OpConversionPattern<AggregateOp> {
-  using OpConversionPattern::OpConversionPattern;
-
-  LogicalResult
-  matchAndRewrite(AggregateOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    ValueRange sources = adaptor.getSources();
-    // A softmax over one source gives it weight exactly 1: the same rule as
-    // AggregateOp::fold.
-    if (sources.size() == 1) {
-      rewriter.replaceOp(op, sources.front());
-      return success();
-    }
-    Value first = sources.front();
-    SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(rewriter, loc, first);
-    Value featureCount = featureCountF32(rewriter, loc, first);
-    float eps = op.getEpsilon().convertToFloat();
-
-    SmallVector<Value> dots, invRms;
-    for (Value v : sources) {
-      Value sumSq = buildSumSquares(rewriter, loc, v, tokenSizes);
-      invRms.push_back(
-          buildInvRmsFromSumSquares(rewriter, loc, sumSq, featureCount, eps));
-      dots.push_back(buildDot(rewriter, loc, v, adaptor.getQuery(),
-                              adaptor.getNormWeight(), tokenSizes,
-                              std::nullopt));
-    }
-    auto [weights, lse] = buildSoftmax(rewriter, loc, dots, invRms,
-                                       /*stacked=*/false, Value());
-    (void)lse;
-    Value init =
-        tensor::EmptyOp::create(rewriter, loc, allSizes(rewriter, loc, first),
-                                op.getSourceType().getElementType());
-    Value result = buildWeightedSum(rewriter, loc, sources, weights,
-                                    /*stacked=*/false, init);
-    rewriter.replaceOp(op, castTo(rewriter, loc, result, op.getType()));
+static LogicalResult lowerAggregate(AggregateOp op,
+                                    AggregateOp::Adaptor adaptor,
+                                    ConversionPatternRewriter &rewriter) {
+  Location loc = op.getLoc();
+  ValueRange sources = adaptor.getSources();
+  if (replaceBySingleOperand(op, sources, rewriter))
     return success();
+  Value first = sources.front();
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(rewriter, loc, first);
+  Value featureCount = featureCountF32(rewriter, loc, first);
+  float eps = op.getEpsilon().convertToFloat();
+
+  SmallVector<Value> dots, invRms;
+  for (Value v : sources) {
+    Value sumSq = buildSumSquares(rewriter, loc, v, tokenSizes);
+    invRms.push_back(
+        buildInvRmsFromSumSquares(rewriter, loc, sumSq, featureCount, eps));
+    dots.push_back(buildDot(rewriter, loc, v, adaptor.getQuery(),
+                            adaptor.getNormWeight(), tokenSizes, std::nullopt));
   }
-};
+  auto [weights, lse] = buildSoftmax(rewriter, loc, dots, invRms,
+                                     /*stacked=*/false, Value());
+  (void)lse;
+  Value init =
+      emptyLike(rewriter, loc, first, op.getSourceType().getElementType());
+  Value result = buildWeightedSum(rewriter, loc, sources, weights,
+                                  /*stacked=*/false, init);
+  return replaceByCast(op, result, rewriter);
+}
 
 /// attnres.block_sum: elementwise f32 sum, rounded once.
-struct BlockSumOpLowering : public OpConversionPattern<BlockSumOp> {
-  using OpConversionPattern::OpConversionPattern;
-
-  LogicalResult
-  matchAndRewrite(BlockSumOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    ValueRange inputs = adaptor.getInputs();
-    // Same rule as BlockSumOp::fold.
-    if (inputs.size() == 1) {
-      rewriter.replaceOp(op, inputs.front());
-      return success();
-    }
-    MLIRContext *ctx = rewriter.getContext();
-    auto type = cast<RankedTensorType>(op.getType());
-    unsigned rank = type.getRank();
-    Type elt = type.getElementType();
-    Value init = tensor::EmptyOp::create(
-        rewriter, loc, allSizes(rewriter, loc, inputs.front()), elt);
-    SmallVector<AffineMap> maps(inputs.size() + 1,
-                                rangeMap(ctx, rank, 0, rank));
-    Value result =
-        linalg::GenericOp::create(
-            rewriter, loc, init.getType(), inputs, init, maps,
-            parallelIterators(rank),
-            [&](OpBuilder &nb, Location nl, ValueRange args) {
-              Value acc = sumToF32(nb, nl, args.drop_back());
-              linalg::YieldOp::create(nb, nl, fromF32(nb, nl, acc, elt));
-            })
-            .getResult(0);
-    rewriter.replaceOp(op, castTo(rewriter, loc, result, op.getType()));
+static LogicalResult lowerBlockSum(BlockSumOp op, BlockSumOp::Adaptor adaptor,
+                                   ConversionPatternRewriter &rewriter) {
+  Location loc = op.getLoc();
+  ValueRange inputs = adaptor.getInputs();
+  if (replaceBySingleOperand(op, inputs, rewriter))
     return success();
-  }
-};
+  Type elt = cast<RankedTensorType>(op.getType()).getElementType();
+  Value init = emptyLike(rewriter, loc, inputs.front(), elt);
+  SmallVector<AffineMap> maps(inputs.size(),
+                              rewriter.getMultiDimIdentityMap(rankOf(init)));
+  Value result = buildMap(rewriter, loc, inputs, maps, init,
+                          [&](OpBuilder &nb, Location nl, ValueRange args) {
+                            Value acc = sumToF32(nb, nl, args);
+                            return fromF32(nb, nl, acc, elt);
+                          });
+  return replaceByCast(op, result, rewriter);
+}
 
 /// attnres.inv_rms: sum of squares, then rsqrt(mean + eps).
-struct InvRmsOpLowering : public OpConversionPattern<InvRmsOp> {
-  using OpConversionPattern::OpConversionPattern;
-
-  LogicalResult
-  matchAndRewrite(InvRmsOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    Value input = adaptor.getInput();
-    SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(rewriter, loc, input);
-    Value sumSq = buildSumSquares(rewriter, loc, input, tokenSizes);
-    Value r = buildInvRmsFromSumSquares(rewriter, loc, sumSq,
-                                        featureCountF32(rewriter, loc, input),
-                                        op.getEpsilon().convertToFloat());
-    rewriter.replaceOp(op, castTo(rewriter, loc, r, op.getType()));
-    return success();
-  }
-};
+static LogicalResult lowerInvRms(InvRmsOp op, InvRmsOp::Adaptor adaptor,
+                                 ConversionPatternRewriter &rewriter) {
+  Location loc = op.getLoc();
+  Value input = adaptor.getInput();
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(rewriter, loc, input);
+  Value sumSq = buildSumSquares(rewriter, loc, input, tokenSizes);
+  Value r = buildInvRmsFromSumSquares(rewriter, loc, sumSq,
+                                      featureCountF32(rewriter, loc, input),
+                                      op.getEpsilon().convertToFloat());
+  return replaceByCast(op, r, rewriter);
+}
 
 /// attnres.block_score (phase 1): scores of S queries against every source,
 /// softmax per query, weighted sum written into out_init, log-sum-exp written
 /// into lse_init.
-struct BlockScoreOpLowering : public OpConversionPattern<BlockScoreOp> {
-  using OpConversionPattern::OpConversionPattern;
+static LogicalResult lowerBlockScore(BlockScoreOp op,
+                                     BlockScoreOp::Adaptor adaptor,
+                                     ConversionPatternRewriter &rewriter) {
+  Location loc = op.getLoc();
+  ValueRange sources = adaptor.getSources();
+  Value first = sources.front();
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(rewriter, loc, first);
+  OpFoldResult numQueries =
+      leadingSizes(rewriter, loc, adaptor.getOutInit(), 1).front();
+  float eps = op.getEpsilon().convertToFloat();
 
-  LogicalResult
-  matchAndRewrite(BlockScoreOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    ValueRange sources = adaptor.getSources();
-    Value first = sources.front();
-    SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(rewriter, loc, first);
-    OpFoldResult numQueries =
-        leadingSizes(rewriter, loc, adaptor.getOutInit(), 1).front();
-    float eps = op.getEpsilon().convertToFloat();
-
-    SmallVector<Value> invRms;
-    if (adaptor.getInvRms().empty()) {
-      Value featureCount = featureCountF32(rewriter, loc, first);
-      for (Value v : sources) {
-        Value sumSq = buildSumSquares(rewriter, loc, v, tokenSizes);
-        invRms.push_back(
-            buildInvRmsFromSumSquares(rewriter, loc, sumSq, featureCount, eps));
-      }
-    } else {
-      llvm::append_range(invRms, adaptor.getInvRms());
+  SmallVector<Value> invRms;
+  if (adaptor.getInvRms().empty()) {
+    Value featureCount = featureCountF32(rewriter, loc, first);
+    for (Value v : sources) {
+      Value sumSq = buildSumSquares(rewriter, loc, v, tokenSizes);
+      invRms.push_back(
+          buildInvRmsFromSumSquares(rewriter, loc, sumSq, featureCount, eps));
     }
-    SmallVector<Value> dots;
-    for (Value v : sources)
-      dots.push_back(buildDot(rewriter, loc, v, adaptor.getQueries(),
-                              adaptor.getNormWeights(), tokenSizes,
-                              numQueries));
-    auto [weights, lse] = buildSoftmax(rewriter, loc, dots, invRms,
-                                       /*stacked=*/true, adaptor.getLseInit());
-    Value out = buildWeightedSum(rewriter, loc, sources, weights,
-                                 /*stacked=*/true, adaptor.getOutInit());
-    rewriter.replaceOp(op, ValueRange{out, lse});
-    return success();
+  } else {
+    llvm::append_range(invRms, adaptor.getInvRms());
   }
-};
+  SmallVector<Value> dots;
+  for (Value v : sources)
+    dots.push_back(buildDot(rewriter, loc, v, adaptor.getQueries(),
+                            adaptor.getNormWeights(), tokenSizes, numQueries));
+  auto [weights, lse] = buildSoftmax(rewriter, loc, dots, invRms,
+                                     /*stacked=*/true, adaptor.getLseInit());
+  Value out = buildWeightedSum(rewriter, loc, sources, weights,
+                               /*stacked=*/true, adaptor.getOutInit());
+  rewriter.replaceOp(op, ValueRange{out, lse});
+  return success();
+}
 
 /// attnres.merge (phase 2): p' = partial + update; c = r(p') (w*g).p';
 /// h = out + sigmoid(c - lse) (p' - out). p' stays in f32 until both results
 /// are rounded. With a fused norm, hn = h r_n(h) gain_n from the rounded h.
-struct MergeOpLowering : public OpConversionPattern<MergeOp> {
-  using OpConversionPattern::OpConversionPattern;
+static LogicalResult lowerMerge(MergeOp op, MergeOp::Adaptor adaptor,
+                                ConversionPatternRewriter &rewriter) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = rewriter.getContext();
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  Type elt = type.getElementType();
+  unsigned rank = type.getRank();
+  Value update = adaptor.getUpdate();
+  // The optional operands: [partial] [norm gain] (spec E.2).
+  ValueRange tail = adaptor.getOptionalOperands();
+  Value partial = op.getPartial() ? tail.front() : Value();
+  Value normGain = op.hasNorm() ? tail.back() : Value();
+  SmallVector<Value> addends{update};
+  if (partial)
+    addends.push_back(partial);
 
-  LogicalResult
-  matchAndRewrite(MergeOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    MLIRContext *ctx = rewriter.getContext();
-    auto type = cast<RankedTensorType>(op.getResult().getType());
-    Type elt = type.getElementType();
-    unsigned rank = type.getRank();
-    Value update = adaptor.getUpdate();
-    // The optional operands: [partial] [norm gain] (spec E.2).
-    ValueRange tail = adaptor.getOptionalOperands();
-    Value partial = op.getPartial() ? tail.front() : Value();
-    Value normGain = op.hasNorm() ? tail.back() : Value();
-    SmallVector<Value> addends{update};
-    if (partial)
-      addends.push_back(partial);
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(rewriter, loc, update);
+  Value sumSq = buildSumSquares(rewriter, loc, addends, tokenSizes);
+  Value r = buildInvRmsFromSumSquares(rewriter, loc, sumSq,
+                                      featureCountF32(rewriter, loc, update),
+                                      op.getEpsilon().convertToFloat());
+  Value dot = buildDot(rewriter, loc, addends, adaptor.getQuery(),
+                       adaptor.getNormWeight(), tokenSizes, std::nullopt);
 
-    SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(rewriter, loc, update);
-    Value sumSq = buildSumSquares(rewriter, loc, addends, tokenSizes);
-    Value r = buildInvRmsFromSumSquares(rewriter, loc, sumSq,
-                                        featureCountF32(rewriter, loc, update),
-                                        op.getEpsilon().convertToFloat());
-    Value dot = buildDot(rewriter, loc, addends, adaptor.getQuery(),
-                         adaptor.getNormWeight(), tokenSizes, std::nullopt);
+  // gate[t] = sigmoid(c - lse) = 1 / (1 + exp(lse - c)), c = r * dot.
+  Value gateInit =
+      tensor::EmptyOp::create(rewriter, loc, tokenSizes, rewriter.getF32Type());
+  SmallVector<AffineMap> gateMaps(3, rewriter.getMultiDimIdentityMap(rank - 1));
+  Value gate = buildMap(
+      rewriter, loc, ValueRange{r, dot, adaptor.getLse()}, gateMaps, gateInit,
+      [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value c = arith::MulFOp::create(nb, nl, args[0], args[1]);
+        Value diff = arith::SubFOp::create(nb, nl, args[2], c);
+        Value e = math::ExpOp::create(nb, nl, diff);
+        Value one = f32Const(nb, nl, 1.0);
+        Value den = arith::AddFOp::create(nb, nl, one, e);
+        return arith::DivFOp::create(nb, nl, one, den);
+      });
 
-    // gate[t] = sigmoid(c - lse) = 1 / (1 + exp(lse - c)), c = r * dot.
-    Value gateInit = tensor::EmptyOp::create(rewriter, loc, tokenSizes,
-                                             rewriter.getF32Type());
-    unsigned tokenRank = rank - 1;
-    AffineMap tokId = rangeMap(ctx, tokenRank, 0, tokenRank);
-    Value gate =
-        linalg::GenericOp::create(
-            rewriter, loc, gateInit.getType(),
-            ValueRange{r, dot, adaptor.getLse()}, gateInit,
-            ArrayRef<AffineMap>{tokId, tokId, tokId, tokId},
-            parallelIterators(tokenRank),
-            [&](OpBuilder &nb, Location nl, ValueRange args) {
-              Value c = arith::MulFOp::create(nb, nl, args[0], args[1]);
-              Value diff = arith::SubFOp::create(nb, nl, args[2], c);
-              Value e = math::ExpOp::create(nb, nl, diff);
-              Value one = f32Const(nb, nl, 1.0);
-              Value den = arith::AddFOp::create(nb, nl, one, e);
-              linalg::YieldOp::create(
-                  nb, nl, arith::DivFOp::create(nb, nl, one, den).getResult());
-            })
-            .getResult(0);
-
-    // h = out + gate * (p' - out), and p' rounded (only with a partial: p'
-    // is `update` itself otherwise).
-    SmallVector<OpFoldResult> sizes = allSizes(rewriter, loc, update);
-    SmallVector<Value> outputs{
-        tensor::EmptyOp::create(rewriter, loc, sizes, elt)};
-    if (partial)
-      outputs.push_back(tensor::EmptyOp::create(rewriter, loc, sizes, elt));
-    SmallVector<Value> inputs{adaptor.getOut()};
-    llvm::append_range(inputs, addends);
-    inputs.push_back(gate);
-    AffineMap id = rangeMap(ctx, rank, 0, rank);
-    SmallVector<AffineMap> maps(inputs.size() - 1, id);
-    maps.push_back(rangeMap(ctx, rank, 0, rank - 1));
-    maps.append(outputs.size(), id);
-    SmallVector<Type> resultTypes(outputs.size(), outputs.front().getType());
-    unsigned n = addends.size();
-    auto generic = linalg::GenericOp::create(
-        rewriter, loc, resultTypes, inputs, outputs, maps,
-        parallelIterators(rank),
-        [&](OpBuilder &nb, Location nl, ValueRange args) {
-          Value o = toF32(nb, nl, args[0]);
-          Value p = sumToF32(nb, nl, args.slice(1, n));
-          Value g = args[1 + n];
-          Value delta = arith::SubFOp::create(nb, nl, p, o);
-          Value scaled = arith::MulFOp::create(nb, nl, g, delta);
-          Value h = arith::AddFOp::create(nb, nl, o, scaled);
-          SmallVector<Value> yields{fromF32(nb, nl, h, elt)};
-          if (n > 1)
-            yields.push_back(fromF32(nb, nl, p, elt));
-          linalg::YieldOp::create(nb, nl, yields);
-        });
-    Value h = castTo(rewriter, loc, generic.getResult(0), type);
-    Value newPartial =
-        partial ? castTo(rewriter, loc, generic.getResult(1), type) : update;
-    if (!normGain) {
-      rewriter.replaceOp(op, ValueRange{h, newPartial});
-      return success();
-    }
-
-    // The fused RMSNorm of the rounded h (spec E.5): hn = h * rsqrt(mean_d
-    // h^2 + norm_epsilon) * gain_n, in f32, rounded once.
-    Value hStored = generic.getResult(0);
-    Value normSumSq = buildSumSquares(rewriter, loc, hStored, tokenSizes);
-    Value rn = buildInvRmsFromSumSquares(
-        rewriter, loc, normSumSq, featureCountF32(rewriter, loc, update),
-        op.getNormEpsilonAttr().getValueAsDouble());
-    Value hnInit = tensor::EmptyOp::create(rewriter, loc, sizes, elt);
-    auto normed = linalg::GenericOp::create(
-        rewriter, loc, hnInit.getType(), ValueRange{hStored, rn, normGain},
-        hnInit,
-        ArrayRef<AffineMap>{id, rangeMap(ctx, rank, 0, rank - 1),
-                            selectMap(ctx, rank, {rank - 1}), id},
-        parallelIterators(rank),
-        [&](OpBuilder &nb, Location nl, ValueRange args) {
-          Value x = toF32(nb, nl, args[0]);
-          Value xr = arith::MulFOp::create(nb, nl, x, args[1]);
-          Value hn = arith::MulFOp::create(nb, nl, xr, toF32(nb, nl, args[2]));
-          linalg::YieldOp::create(nb, nl, fromF32(nb, nl, hn, elt));
-        });
-    Value hn = castTo(rewriter, loc, normed.getResult(0), type);
-    rewriter.replaceOp(op, ValueRange{h, newPartial, hn});
+  // h = out + gate * (p' - out), and p' rounded (only with a partial: p'
+  // is `update` itself otherwise).
+  SmallVector<OpFoldResult> sizes = allSizes(rewriter, loc, update);
+  SmallVector<Value> outputs{
+      tensor::EmptyOp::create(rewriter, loc, sizes, elt)};
+  if (partial)
+    outputs.push_back(tensor::EmptyOp::create(rewriter, loc, sizes, elt));
+  SmallVector<Value> inputs{adaptor.getOut()};
+  llvm::append_range(inputs, addends);
+  inputs.push_back(gate);
+  AffineMap id = rewriter.getMultiDimIdentityMap(rank);
+  AffineMap rows = rangeMap(ctx, rank, 0, rank - 1);
+  SmallVector<AffineMap> maps(inputs.size() - 1, id);
+  maps.push_back(rows);
+  unsigned n = addends.size();
+  auto generic =
+      buildMapGeneric(rewriter, loc, inputs, maps, outputs,
+                      [&](OpBuilder &nb, Location nl, ValueRange args) {
+                        Value o = toF32(nb, nl, args[0]);
+                        Value p = sumToF32(nb, nl, args.slice(1, n));
+                        Value g = args[1 + n];
+                        Value delta = arith::SubFOp::create(nb, nl, p, o);
+                        Value scaled = arith::MulFOp::create(nb, nl, g, delta);
+                        Value h = arith::AddFOp::create(nb, nl, o, scaled);
+                        SmallVector<Value> yields{fromF32(nb, nl, h, elt)};
+                        if (n > 1)
+                          yields.push_back(fromF32(nb, nl, p, elt));
+                        return yields;
+                      });
+  Value h = castTo(rewriter, loc, generic.getResult(0), type);
+  Value newPartial =
+      partial ? castTo(rewriter, loc, generic.getResult(1), type) : update;
+  if (!normGain) {
+    rewriter.replaceOp(op, ValueRange{h, newPartial});
     return success();
   }
-};
 
+  // The fused RMSNorm of the rounded h (spec E.5): hn = h * rsqrt(mean_d
+  // h^2 + norm_epsilon) * gain_n, in f32, rounded once.
+  Value hStored = generic.getResult(0);
+  Value normSumSq = buildSumSquares(rewriter, loc, hStored, tokenSizes);
+  Value rn = buildInvRmsFromSumSquares(
+      rewriter, loc, normSumSq, featureCountF32(rewriter, loc, update),
+      op.getNormEpsilonAttr().getValueAsDouble());
+  Value hnInit = tensor::EmptyOp::create(rewriter, loc, sizes, elt);
+  Value normed =
+      buildMap(rewriter, loc, ValueRange{hStored, rn, normGain},
+               {id, rows, selectMap(ctx, rank, {rank - 1})}, hnInit,
+               [&](OpBuilder &nb, Location nl, ValueRange args) {
+                 Value x = toF32(nb, nl, args[0]);
+                 Value xr = arith::MulFOp::create(nb, nl, x, args[1]);
+                 Value hn =
+                     arith::MulFOp::create(nb, nl, xr, toF32(nb, nl, args[2]));
+                 return fromF32(nb, nl, hn, elt);
+               });
+  Value hn = castTo(rewriter, loc, normed, type);
+  rewriter.replaceOp(op, ValueRange{h, newPartial, hn});
+  return success();
+}
+
+namespace {
+/// Lowers an OpTy by the function `lower`.
+template <typename OpTy>
+struct LoweringPattern : public OpConversionPattern<OpTy> {
+  using LowerFn = LogicalResult (*)(OpTy, typename OpTy::Adaptor,
+                                    ConversionPatternRewriter &);
+  LoweringPattern(MLIRContext *ctx, LowerFn lower)
+      : OpConversionPattern<OpTy>(ctx), lower(lower) {}
+
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    return lower(op, adaptor, rewriter);
+  }
+
+  LowerFn lower;
+};
 } // namespace
 
 void mlir::attnres::populateAttnResToLinalgPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<AggregateOpLowering, BlockSumOpLowering, InvRmsOpLowering,
-               BlockScoreOpLowering, MergeOpLowering>(patterns.getContext());
+  MLIRContext *ctx = patterns.getContext();
+  patterns.add<LoweringPattern<AggregateOp>>(ctx, lowerAggregate);
+  patterns.add<LoweringPattern<BlockSumOp>>(ctx, lowerBlockSum);
+  patterns.add<LoweringPattern<InvRmsOp>>(ctx, lowerInvRms);
+  patterns.add<LoweringPattern<BlockScoreOp>>(ctx, lowerBlockScore);
+  patterns.add<LoweringPattern<MergeOp>>(ctx, lowerMerge);
 }
 
 namespace {
