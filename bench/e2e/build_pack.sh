@@ -24,4 +24,5 @@ python3 scripts/build_kernel_pack.py -o "$OUT_DIR" --build-dir "$BUILD_DIR" \
   echo "built $(date -u +%FT%TZ) with $BUILD_DIR/bin/attnres-opt"
   echo "HEAD $(git rev-parse --short HEAD) $(git log -1 --format=%s | cut -c1-100)"
   git status --short -- lib include tools | sed 's/^/uncommitted: /'
+  [ -z "${ATTNRES_BUILD_NOTE:-}" ] || echo "note: $ATTNRES_BUILD_NOTE"
 } > "$OUT_DIR/build_info.txt"
