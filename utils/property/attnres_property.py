@@ -20,11 +20,12 @@ the passes) and checks:
   g3       canonicalize(blockify{block-size=1}(M)) is textually
            canonicalize(M) (spec G.3)
 
-The numpy reference implements section 3 of attnres-semantics.md in float64
-directly (it shares no code with the compiler), rounding every op's result to
-the storage type once, as spec 0.3 says: aggregations, sublayer outputs and
-block summaries (for the fused form, the partial sums after every merge,
-E.1). Tolerance, relative to the largest |value| of the output:
+The numpy reference (block_attnres and aggregate of
+utils/reference/attnres_ref.py) implements section 3 of attnres-semantics.md
+in float64 directly (it shares no code with the compiler), rounding every
+op's result to the storage type once, as spec 0.3 says: aggregations,
+sublayer outputs and block summaries (for the fused form, the partial sums
+after every merge, E.1). Tolerance, relative to the largest |value| of the output:
 f32 2e-5, f16 5e-3, bf16 2e-2 (the fused form rounds the partial sums once
 per sublayer, the block form once per summary; both are within these).
 
@@ -38,13 +39,18 @@ Exit status 1 if any draw fails.
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir, "reference"))
+import attnres_ref as ref  # noqa: E402
+from mlir_text import (dense, generic, print_and_return,  # noqa: E402
+                       printed_values, tensor_type)
 
 EPS = 1e-6
 TOL = {"f32": 2e-5, "f16": 5e-3, "bf16": 2e-2}
@@ -54,54 +60,20 @@ TOL = {"f32": 2e-5, "f16": 5e-3, "bf16": 2e-2}
 # Reference (float64, storage rounding once per op).
 
 
-def round_to(x, dtype):
-    x = np.asarray(x, dtype=np.float64)
-    if dtype == "f32":
-        return x.astype(np.float32).astype(np.float64)
-    if dtype == "f16":
-        return x.astype(np.float16).astype(np.float64)
-    # bf16: round the f32 value to nearest even on the upper 16 bits.
-    bits = x.astype(np.float32).view(np.uint32).astype(np.uint64)
-    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    return rounded.astype(np.uint32).view(np.float32).astype(np.float64)
-
-
-def ref_aggregate(w, g, sources):
-    v = np.stack(sources)  # n x T... x D
-    r = 1.0 / np.sqrt(np.mean(v * v, axis=-1) + EPS)
-    z = r * np.tensordot(v, w * g, axes=([-1], [0]))
-    z = z - z.max(axis=0, keepdims=True)
-    a = np.exp(z)
-    a = a / a.sum(axis=0, keepdims=True)
-    return (a[..., None] * v).sum(axis=0)
-
-
 def ref_sublayer(h, mat):
     m = np.tensordot(h, mat, axes=([-1], [0]))
     return m / (1.0 + np.abs(m))
 
 
 def ref_block(p, block_size, fused=False):
-    """Section 3 of attnres-semantics.md; S = 1 is Full AttnRes. With
-    `fused`, the partial sum is rounded to the storage type after every
-    addition, as attnres.merge's new_partial is (spec E.1); the block form
-    rounds each block_sum once (B.1)."""
+    """Section 3 of attnres-semantics.md (attnres_ref.block_attnres); S = 1
+    is Full AttnRes. Every op's result is rounded to the storage type; with
+    `fused`, the partial sum too after every addition (spec E.1)."""
     dt = p["dtype"]
-    L = len(p["mats"])
-    summaries = [p["v0"]]
-    partial = None
-    for l in range(L):
-        i = l % block_size
-        sources = summaries + ([round_to(partial, dt)] if i >= 1 else [])
-        h = round_to(ref_aggregate(p["w"][l], p["g"][l], sources), dt)
-        y = round_to(ref_sublayer(h, p["mats"][l]), dt)
-        partial = y if i == 0 else partial + y
-        if fused:
-            partial = round_to(partial, dt)
-        if i == block_size - 1 or l == L - 1:
-            summaries.append(round_to(partial, dt))
-            partial = None
-    return round_to(ref_aggregate(p["w"][L], p["g"][L], summaries), dt)
+    return ref.block_attnres(p["v0"], p["w"], p["g"],
+                             lambda l, h: ref_sublayer(h, p["mats"][l]),
+                             block_size, EPS,
+                             round_fn=lambda x: ref.round_to_dtype(x, dt), fused=fused)
 
 
 # --------------------------------------------------------------------------
@@ -116,12 +88,12 @@ def draw(seed, max_layers, max_dim):
     dtype = ["f32", "f16", "bf16"][int(rng.integers(0, 3))]
     rank = int(rng.integers(1, 3))
     tokens = [int(rng.integers(1, 6)) for _ in range(rank)]
-    v0 = round_to(rng.standard_normal(tokens + [D]) * rng.uniform(0.5, 3.0),
+    v0 = ref.round_to_dtype(rng.standard_normal(tokens + [D]) * rng.uniform(0.5, 3.0),
                   dtype)
     # Non-zero queries and gains: a zero query makes every aggregation a mean.
-    w = round_to(rng.standard_normal((L + 1, D)) * 2.0, dtype)
-    g = round_to(1.0 + 0.5 * rng.standard_normal((L + 1, D)), dtype)
-    mats = round_to(rng.standard_normal((L, D, D)) * 1.5 / np.sqrt(D), dtype)
+    w = ref.round_to_dtype(rng.standard_normal((L + 1, D)) * 2.0, dtype)
+    g = ref.round_to_dtype(1.0 + 0.5 * rng.standard_normal((L + 1, D)), dtype)
+    mats = ref.round_to_dtype(rng.standard_normal((L, D, D)) * 1.5 / np.sqrt(D), dtype)
     return {"seed": seed, "L": L, "S": S, "D": D, "dtype": dtype,
             "tokens": tokens, "v0": v0, "w": w, "g": g, "mats": mats}
 
@@ -132,36 +104,20 @@ def describe(p):
         "x".join(map(str, p["tokens"])))
 
 
-def fmt_nested(a):
-    if a.ndim == 0:
-        return "%.9e" % float(a)
-    if a.ndim == 1:
-        return "[" + ", ".join("%.9e" % float(x) for x in a) + "]"
-    return "[" + ", ".join(fmt_nested(x) for x in a) + "]"
-
-
-def tensor_ty(shape, et):
-    return "tensor<%sx%s>" % ("x".join(map(str, shape)), et)
-
-
 def module_text(p):
     et, D, toks = p["dtype"], p["D"], p["tokens"]
     L = p["L"]
-    ty = tensor_ty(toks + [D], et)
-    ty32 = tensor_ty(toks + [D], "f32")
-    vec = tensor_ty([D], et)
-    mat = tensor_ty([D, D], et)
-    mat32 = tensor_ty([D, D], "f32")
+    ty = tensor_type(toks + [D], et)
+    ty32 = tensor_type(toks + [D], "f32")
+    mat = tensor_type([D, D], et)
     r = len(toks) + 1  # rank of a value
     dims = ["d%d" % i for i in range(r)]
-    ident = "affine_map<(%s) -> (%s)>" % (", ".join(dims), ", ".join(dims))
-    par = ", ".join(['"parallel"'] * r)
+    ident = "(%s) -> (%s)" % (", ".join(dims), ", ".join(dims))
     # Contraction: out[t.., j] = sum_k h[t.., k] * W[k, j]; iteration (t.., j, k).
-    cd = dims + ["k"]
-    tk = dims[:-1] + ["k"]
-    m_h = "affine_map<(%s) -> (%s)>" % (", ".join(cd), ", ".join(tk))
-    m_w = "affine_map<(%s) -> (k, %s)>" % (", ".join(cd), dims[-1])
-    m_o = "affine_map<(%s) -> (%s)>" % (", ".join(cd), ", ".join(dims))
+    cd = "(%s)" % ", ".join(dims + ["k"])
+    m_h = "%s -> (%s)" % (cd, ", ".join(dims[:-1] + ["k"]))
+    m_w = "%s -> (k, %s)" % (cd, dims[-1])
+    m_o = "%s -> (%s)" % (cd, ", ".join(dims))
     o = []
     o.append("// Generated by utils/property/attnres_property.py: " + describe(p))
     o.append("func.func private @printMemrefF32(tensor<*xf32>)")
@@ -172,41 +128,35 @@ def module_text(p):
     o.append("  %one = arith.constant 1.0 : f32")
     o.append("  %%e = tensor.empty() : %s" % ty32)
     o.append("  %%z = linalg.fill ins(%%zero : f32) outs(%%e : %s) -> %s" % (ty32, ty32))
-    o.append("  %%m = linalg.generic {indexing_maps = [%s, %s, %s], iterator_types = [%s, \"reduction\"]}"
-             " ins(%%h, %%w : %s, %s) outs(%%z : %s) {" % (m_h, m_w, m_o, par, ty, mat, ty32))
-    o.append("  ^bb0(%%a: %s, %%b: %s, %%c: f32):" % (et, et))
     if et == "f32":
-        o.append("    %p = arith.mulf %a, %b : f32")
+        body = ["%p = arith.mulf %a, %b : f32"]
     else:
-        o.append("    %%a32 = arith.extf %%a : %s to f32" % et)
-        o.append("    %%b32 = arith.extf %%b : %s to f32" % et)
-        o.append("    %p = arith.mulf %a32, %b32 : f32")
-    o.append("    %s = arith.addf %c, %p : f32")
-    o.append("    linalg.yield %s : f32")
-    o.append("  } -> %s" % ty32)
+        body = ["%%a32 = arith.extf %%a : %s to f32" % et,
+                "%%b32 = arith.extf %%b : %s to f32" % et,
+                "%p = arith.mulf %a32, %b32 : f32"]
+    body += ["%s = arith.addf %c, %p : f32", "linalg.yield %s : f32"]
+    o.append(generic([("%h", ty), ("%w", mat)], ("%z", ty32), [m_h, m_w, m_o],
+                     ["parallel"] * r + ["reduction"],
+                     "%%a: %s, %%b: %s, %%c: f32" % (et, et), body, ("%m", ty32)))
     o.append("  %%eo = tensor.empty() : %s" % ty)
-    o.append("  %%y = linalg.generic {indexing_maps = [%s, %s], iterator_types = [%s]}"
-             " ins(%%m : %s) outs(%%eo : %s) {" % (ident, ident, par, ty32, ty))
-    o.append("  ^bb0(%%a: f32, %%u: %s):" % et)
-    o.append("    %abs = math.absf %a : f32")
-    o.append("    %den = arith.addf %one, %abs : f32")
-    o.append("    %q = arith.divf %a, %den : f32")
+    body = ["%abs = math.absf %a : f32", "%den = arith.addf %one, %abs : f32",
+            "%q = arith.divf %a, %den : f32"]
     if et == "f32":
-        o.append("    linalg.yield %q : f32")
+        body += ["linalg.yield %q : f32"]
     else:
-        o.append("    %%t = arith.truncf %%q : f32 to %s" % et)
-        o.append("    linalg.yield %%t : %s" % et)
-    o.append("  } -> %s" % ty)
+        body += ["%%t = arith.truncf %%q : f32 to %s" % et, "linalg.yield %%t : %s" % et]
+    o.append(generic([("%m", ty32)], ("%eo", ty), [ident, ident], ["parallel"] * r,
+                     "%%a: f32, %%u: %s" % et, body, ("%y", ty)))
     o.append("  return %%y : %s" % ty)
     o.append("}")
     o.append("")
     o.append("func.func @main() {")
-    o.append("  %%v0 = arith.constant dense<%s> : %s" % (fmt_nested(p["v0"]), ty))
+    o.append("  %%v0 = arith.constant %s" % dense(p["v0"], et))
     for l in range(L + 1):
-        o.append("  %%w%d = arith.constant dense<%s> : %s" % (l, fmt_nested(p["w"][l]), vec))
-        o.append("  %%g%d = arith.constant dense<%s> : %s" % (l, fmt_nested(p["g"][l]), vec))
+        o.append("  %%w%d = arith.constant %s" % (l, dense(p["w"][l], et)))
+        o.append("  %%g%d = arith.constant %s" % (l, dense(p["g"][l], et)))
     for l in range(L):
-        o.append("  %%W%d = arith.constant dense<%s> : %s" % (l, fmt_nested(p["mats"][l]), mat))
+        o.append("  %%W%d = arith.constant %s" % (l, dense(p["mats"][l], et)))
     srcs = ["%v0"]
     for l in range(L):
         o.append("  %%h%d = attnres.aggregate %%w%d, %%g%d over %s {epsilon = 1.0e-06 : f32} : %s"
@@ -216,20 +166,7 @@ def module_text(p):
         srcs.append("%%y%d" % l)
     o.append("  %%out = attnres.aggregate %%w%d, %%g%d over %s {epsilon = 1.0e-06 : f32} : %s"
              % (L, L, ", ".join(srcs), ty))
-    if et == "f32":
-        o.append("  %%u = tensor.cast %%out : %s to tensor<*xf32>" % ty)
-    else:
-        o.append("  %%ep = tensor.empty() : %s" % ty32)
-        o.append("  %%o32 = linalg.generic {indexing_maps = [%s, %s], iterator_types = [%s]}"
-                 " ins(%%out : %s) outs(%%ep : %s) {" % (ident, ident, par, ty, ty32))
-        o.append("  ^bb0(%%a: %s, %%u: f32):" % et)
-        o.append("    %%x = arith.extf %%a : %s to f32" % et)
-        o.append("    linalg.yield %x : f32")
-        o.append("  } -> %s" % ty32)
-        o.append("  %%u = tensor.cast %%o32 : %s to tensor<*xf32>" % ty32)
-    o.append("  func.call @printMemrefF32(%u) : (tensor<*xf32>) -> ()")
-    o.append("  return")
-    o.append("}")
+    o += print_and_return("%out", toks + [D], et)
     return "\n".join(o) + "\n"
 
 
@@ -263,11 +200,8 @@ class Tools:
 
 
 def parse_memref(out):
-    idx = out.find("data =")
-    if idx < 0:
-        return np.array([])
-    nums = re.findall(r"-?(?:nan|inf|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)", out[idx + 6:])
-    return np.array([float(x) for x in nums], dtype=np.float64)
+    values = printed_values(out)
+    return np.array([]) if values is None else values
 
 
 def close(got, want, tol):

@@ -9,6 +9,10 @@ other than what float64 needs.
 
 Shapes: a source is [..., D]; a pseudo-query / gain is [D]; phase 1 stacks
 S queries as [S, D] and returns out [S, ..., D], lse [S, ...].
+
+Also the whole Block AttnRes network of section 3 (`block_attnres`), which
+the chain tests (block_ref.py, utils/property/attnres_property.py) check
+the compiled chains against.
 """
 
 import numpy as np
@@ -16,16 +20,21 @@ import numpy as np
 
 def round_to_dtype(x, dtype):
     """Rounds float values to the storage type `dtype` (f32, f16, bf16),
-    round-to-nearest-even, and returns them as float64."""
+    round-to-nearest-even, and returns them as float64. Values beyond the
+    type's range become +-Inf; NaN stays NaN."""
     x = np.asarray(x, dtype=np.float64)
-    if dtype == "f32":
-        return x.astype(np.float32).astype(np.float64)
-    if dtype == "f16":
-        return x.astype(np.float16).astype(np.float64)
-    if dtype == "bf16":
-        bits = x.astype(np.float32).view(np.uint32).astype(np.uint64)
-        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-        return rounded.astype(np.uint32).view(np.float32).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if dtype == "f32":
+            return x.astype(np.float32).astype(np.float64)
+        if dtype == "f16":
+            return x.astype(np.float16).astype(np.float64)
+        if dtype == "bf16":
+            f = x.astype(np.float32)
+            bits = f.view(np.uint32).astype(np.uint64)
+            rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+            out = rounded.astype(np.uint32).view(np.float32).astype(np.float64)
+            # A NaN whose payload is in the low 16 bits would round to Inf.
+            return np.where(np.isnan(f), np.nan, out)
     raise ValueError("unknown dtype " + dtype)
 
 
@@ -95,3 +104,36 @@ def merge(out, lse, query, gain, update, partial, eps):
     gate = 1.0 / (1.0 + np.exp(-(c - np.asarray(lse, dtype=np.float64))))
     o = np.asarray(out, dtype=np.float64)
     return o + gate[..., None] * (p - o), p
+
+
+def block_attnres(v0, queries, gains, sublayer, block_size, eps,
+                  round_fn=None, fused=False):
+    """Block AttnRes (section 3) of L = len(queries) - 1 sublayers; block
+    size 1 is Full AttnRes. b_0 = v0, b_n = the sum of block n's outputs;
+    sublayer l (in block n, position i) reads [b_0 .. b_{n-1}] (+ the partial
+    sum b_n^i for i >= 1) through aggregate(queries[l], gains[l]); the last
+    block may be shorter; the final aggregation (queries[L], gains[L]) reads
+    all b. `sublayer(l, h)` is f_l.
+
+    `round_fn`, when given, rounds to the storage type every op's result
+    (spec 0.3): aggregations, sublayer outputs and block summaries; with
+    `fused`, also the partial sum after every addition, as attnres.merge's
+    new_partial is (spec E.1), where the block form rounds each block_sum
+    once (B.1).
+    """
+    rnd = round_fn or (lambda x: x)
+    layers = len(queries) - 1
+    summaries = [np.asarray(v0, dtype=np.float64)]
+    partial = None
+    for l in range(layers):
+        i = l % block_size
+        sources = summaries + ([rnd(partial)] if i >= 1 else [])
+        h = rnd(aggregate(queries[l], gains[l], sources, eps))
+        y = rnd(sublayer(l, h))
+        partial = y if i == 0 else partial + y
+        if fused:
+            partial = rnd(partial)
+        if i == block_size - 1 or l == layers - 1:
+            summaries.append(rnd(partial))
+            partial = None
+    return rnd(aggregate(queries[layers], gains[layers], summaries, eps))

@@ -36,10 +36,14 @@ rounding of the intermediate values only).
 """
 
 import argparse
-import re
+import os
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import attnres_ref as ref  # noqa: E402
+from mlir_text import dense, generic, print_and_return, printed_values  # noqa: E402
 
 EPS = 1e-6
 NORM_EPS = 1e-5
@@ -47,14 +51,7 @@ NORM_EPS = 1e-5
 
 def round_to(array, dtype):
     """Rounds float32 values to bf16 or f16 (nearest even), kept as float32."""
-    a = np.asarray(array, np.float32)
-    if dtype == "f32":
-        return a
-    if dtype == "f16":
-        return a.astype(np.float16).astype(np.float32)
-    bits = a.view(np.uint32).astype(np.uint64)
-    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
-    return bits.astype(np.uint32).view(np.float32)
+    return ref.round_to_dtype(array, dtype).astype(np.float32)
 
 
 def make_params(layers, dim, tokens, seed, standard=False, dtype="f32",
@@ -107,58 +104,16 @@ def standard_residual(params):
     return rmsnorm(h)
 
 
-def aggregate(query, gain, sources):
-    v = np.stack(sources).astype(np.float64)  # n x T x D
-    r = 1.0 / np.sqrt(np.mean(v * v, axis=-1) + EPS)  # n x T
-    z = r * (v @ (query.astype(np.float64) * gain.astype(np.float64)))
-    z = z - z.max(axis=0, keepdims=True)
-    a = np.exp(z)
-    a = a / a.sum(axis=0, keepdims=True)
-    return (a[..., None] * v).sum(axis=0)
-
-
 def block_attnres(params, block_size, standard=False):
-    """Section 3: b_0 = embedding, b_n = sum of block n's outputs, sublayer i
-    of block n reads [b_0 .. b_{n-1}] (+ the partial sum b_n^i for i >= 1);
-    the last block may be shorter; the final aggregation reads all b."""
+    """Section 3 (attnres_ref.block_attnres) over this chain's sublayers."""
     v0, mats, queries, gains, norm_gains = params
-    layers = mats.shape[0]
-    summaries = [v0.astype(np.float64)]
-    partial = None
-    for l in range(layers):
-        i = l % block_size
-        sources = summaries + ([partial] if i >= 1 else [])
-        h = aggregate(queries[l], gains[l], sources)
-        y = sublayer(h, mats[l].astype(np.float64), standard,
-                     None if norm_gains is None else norm_gains[l])
-        partial = y if i == 0 else partial + y
-        if i == block_size - 1 or l == layers - 1:
-            summaries.append(partial)
-            partial = None
-    out = aggregate(queries[layers], gains[layers], summaries)
+
+    def f(l, h):
+        return sublayer(h, mats[l].astype(np.float64), standard,
+                        None if norm_gains is None else norm_gains[l])
+
+    out = ref.block_attnres(v0, queries, gains, f, block_size, EPS)
     return rmsnorm(out) if standard else out
-
-
-def fmt(array):
-    flat = ", ".join("%.9e" % x for x in np.asarray(array, np.float32).ravel())
-    return flat
-
-
-def dense(array, elt="f32"):
-    shape = "x".join(str(s) for s in array.shape)
-    return "dense<[%s]> : tensor<%sx%s>" % (fmt(array), shape, elt) if array.ndim == 1 \
-        else "dense<%s> : tensor<%sx%s>" % (nested(array), shape, elt)
-
-
-def generic(ins, outs, maps, iters, args, body, result):
-    """One linalg.generic, maps given as affine_map bodies."""
-    return ("  %s = linalg.generic {indexing_maps = [%s], iterator_types = [%s]} "
-            "ins(%s : %s) outs(%s : %s) {\n  ^bb0(%s):\n%s\n  } -> %s" % (
-                result[0], ", ".join("affine_map<%s>" % m for m in maps),
-                ", ".join('"%s"' % i for i in iters),
-                ", ".join(v for v, _ in ins), ", ".join(t for _, t in ins),
-                outs[0], outs[1], args,
-                "\n".join("    " + line for line in body), result[1]))
 
 
 def inline_norm(out, l, t, d, elt):
@@ -210,12 +165,6 @@ def inline_norm(out, l, t, d, elt):
                        body, ("%%n%d" % l, ty)))
 
 
-def nested(array):
-    if array.ndim == 1:
-        return "[" + fmt(array) + "]"
-    return "[" + ", ".join(nested(a) for a in array) + "]"
-
-
 def gen(args):
     v0, mats, queries, gains, norm_gains = make_params(
         args.layers, args.dim, args.tokens, args.seed, args.standard, args.dtype, args.norm)
@@ -242,25 +191,18 @@ def gen(args):
         out.append("  %%dim = arith.constant %d.0 : f32" % d)
         out.append("  %%e1 = tensor.empty() : tensor<%dxf32>" % t)
         out.append("  %%acc = linalg.fill ins(%%zero : f32) outs(%%e1 : tensor<%dxf32>) -> tensor<%dxf32>" % (t, t))
-        out.append("  %%ss = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, "
-                   "affine_map<(i, j) -> (i)>], iterator_types = [\"parallel\", \"reduction\"]} "
-                   "ins(%%x : %s) outs(%%acc : tensor<%dxf32>) {" % (ty, t))
-        out.append("  ^bb0(%a: f32, %s: f32):")
-        out.append("    %sq = arith.mulf %a, %a : f32")
-        out.append("    %r = arith.addf %s, %sq : f32")
-        out.append("    linalg.yield %r : f32")
-        out.append("  } -> tensor<%dxf32>" % t)
+        tok = "tensor<%dxf32>" % t
+        out.append(generic([("%x", ty)], ("%acc", tok), ["(i, j) -> (i, j)", "(i, j) -> (i)"],
+                           ["parallel", "reduction"], "%a: f32, %s: f32",
+                           ["%sq = arith.mulf %a, %a : f32", "%r = arith.addf %s, %sq : f32",
+                            "linalg.yield %r : f32"], ("%ss", tok)))
         out.append("  %%e = tensor.empty() : %s" % ty)
-        out.append("  %%y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, "
-                   "affine_map<(i, j) -> (i)>, affine_map<(i, j) -> (i, j)>], "
-                   "iterator_types = [\"parallel\", \"parallel\"]} "
-                   "ins(%%x, %%ss : %s, tensor<%dxf32>) outs(%%e : %s) {" % (ty, t, ty))
-        out.append("  ^bb0(%a: f32, %s: f32, %o: f32):")
-        out.append("    %m = arith.divf %s, %dim : f32")
-        out.append("    %r = math.rsqrt %m : f32")
-        out.append("    %v = arith.mulf %a, %r : f32")
-        out.append("    linalg.yield %v : f32")
-        out.append("  } -> %s" % ty)
+        out.append(generic([("%x", ty), ("%ss", tok)], ("%e", ty),
+                           ["(i, j) -> (i, j)", "(i, j) -> (i)", "(i, j) -> (i, j)"],
+                           ["parallel", "parallel"], "%a: f32, %s: f32, %o: f32",
+                           ["%m = arith.divf %s, %dim : f32", "%r = math.rsqrt %m : f32",
+                            "%v = arith.mulf %a, %r : f32", "linalg.yield %v : f32"],
+                           ("%y", ty)))
         out.append("  return %%y : %s" % ty)
         out.append("}")
         out.append("")
@@ -301,7 +243,7 @@ def gen(args):
         out.append("  %%w%d = arith.constant %s" % (l, dense(queries[l], elt)))
         out.append("  %%g%d = arith.constant %s" % (l, dense(gains[l], elt)))
     for l in range(L):
-        out.append("  %%W%d = arith.constant %s" % (l, dense(mats[l])))
+        out.append("  %%W%d = arith.constant %s" % (l, dense(mats[l], "f32")))
         if args.norm:
             out.append("  %%gn%d = arith.constant %s" % (l, dense(norm_gains[l], elt)))
     sources = ["%v0"]
@@ -317,31 +259,19 @@ def gen(args):
         sources.append("%%y%d" % l)
     out.append("  %%out = attnres.aggregate %%w%d, %%g%d over %s {epsilon = 1.0e-06 : f32} : %s"
                % (L, L, ", ".join(sources), ty))
+    result = "%out"
     if std:
         out.append("  %%normed = func.call @rmsnorm(%%out) : (%s) -> %s" % (ty, ty))
-        out.append("  %%u = tensor.cast %%normed : %s to tensor<*xf32>" % ty)
-    elif elt != "f32":
-        out.append("  %%eo = tensor.empty() : %s" % f32ty)
-        out.append(generic([("%out", ty)], ("%eo", f32ty), ["(i, j) -> (i, j)"] * 2,
-                           ["parallel", "parallel"], "%%a: %s, %%o: f32" % elt,
-                           ["%%x = arith.extf %%a : %s to f32" % elt, "linalg.yield %x : f32"],
-                           ("%outf", f32ty)))
-        out.append("  %%u = tensor.cast %%outf : %s to tensor<*xf32>" % f32ty)
-    else:
-        out.append("  %%u = tensor.cast %%out : %s to tensor<*xf32>" % ty)
-    out.append("  func.call @printMemrefF32(%u) : (tensor<*xf32>) -> ()")
-    out.append("  return")
-    out.append("}")
+        result = "%normed"
+    out += print_and_return(result, [t, d], elt)
     print("\n".join(out))
 
 
 def parse_output(path):
-    text = open(path).read()
-    idx = text.find("data =")
-    if idx < 0:
+    values = printed_values(open(path).read())
+    if values is None:
         sys.exit("%s: no printMemrefF32 output found" % path)
-    nums = re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf", text[idx + 6:])
-    return np.array([float(x) for x in nums])
+    return values
 
 
 def compare(got, want, rtol, what):
