@@ -44,6 +44,7 @@
 // PTX:         ld.shared.v4.b32
 // PTX:         st.global.v2.b32
 // PTX-LABEL: .entry block_score_bf16_d4096_n9_s8_tc_r(
+// PTX:         prefetch.global.L2
 // PTX:         ld.global.v4.b32
 // PTX:         mma.sync.aligned.m16n8k16
 // PTX-LABEL: .entry block_score_bf16_d8192_n5_s8_tc(

@@ -64,7 +64,11 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
     Option<"sweepWidth", "sweep-width", "unsigned", /*default=*/"0",
            "block_score on tensor cores: elements per thread access when "
            "writing the outputs (2, 4 or 8; 0: 2 for D > 4096 with more "
-           "than 6 sources, else 4)">
+           "than 6 sources, else 4)">,
+    Option<"l2Prefetch", "l2-prefetch", "bool", /*default=*/"true",
+           "block_score on tensor cores: request the token's rows into L2 "
+           "(prefetch.global.L2) before the first sweep (not done for "
+           "4096 < D < 8192, where it measured slower)">
   ];
 }
 

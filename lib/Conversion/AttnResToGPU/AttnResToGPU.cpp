@@ -288,9 +288,13 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   // 1024 threads ptxas must fit 64 registers and spills), and the
   // second sweep 2 elements wide when more than 6 sources would hold too
   // many registers.
-  int64_t elems = elementsPerThread.getValue()
-                      ? int64_t(elementsPerThread)
-                      : (spec.d > 4096 && spec.d <= 7168 ? 8 : 16);
+  int64_t elems =
+      elementsPerThread.getValue()
+          ? int64_t(elementsPerThread)
+          : (spec.d > 4096 &&
+                     (spec.d <= 7168 || (spec.d <= 8192 && tc.numSources <= 8))
+                 ? 8
+                 : 16);
   int64_t threads = llvm::alignTo(llvm::divideCeil(spec.d, elems), 32);
   tc.threads = unsigned(std::clamp<int64_t>(threads, 32, 1024));
   tc.prefetchBlocks =
@@ -304,6 +308,9 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
     sw /= 2;
   tc.sweepWidth = sw;
   tc.minCtasPerSM = minCtasPerSM > 1 ? unsigned(minCtasPerSM) : 0;
+  // The L2 prefetch of the token's rows: measured +5 to +9% at D = 4096 and
+  // 8192, -5% at D = 7168 (896-thread CTAs, one per SM).
+  tc.prefetchL2 = l2Prefetch && !(spec.d > 4096 && spec.d < 8192);
   unsigned warps = tc.threads / 32, n = tc.numSources, s = tc.numQueries;
   int64_t bytes = 4 * (int64_t(warps) * n * s + warps * n + n * s +
                        n * llvm::alignTo(s, 4));

@@ -664,7 +664,7 @@ struct TCEmitter {
     body();
   }
 
-  /// The four i32 registers of a vector<8 x bf16>.
+  /// The four i32 registers of a vector of eight 16-bit values.
   SmallVector<Value> regs(Value v8) {
     auto vt = VectorType::get({4}, i32);
     Value v = vector::BitCastOp::create(b, loc, vt, v8);
@@ -804,6 +804,41 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
         r.ok = tc.cmp(P::ult, grp, tc.idx(n - base));
     }
 
+  // Every line of the token's n rows is requested into L2 first
+  // (prefetch.global.L2: no registers held), so that all of its DRAM reads
+  // are in flight at once; the fragment loads below then hit L2. Without
+  // it ptxas sinks the loads next to their mma and a warp waits for DRAM
+  // several times per token.
+  if (spec.prefetchL2) {
+    Type i64 = b.getI64Type();
+    auto gptr = LLVM::LLVMPointerType::get(ctx, 1);
+    int64_t rowBytes = d * (e.getIntOrFloatBitWidth() / 8);
+    int64_t lines = llvm::divideCeil(rowBytes, int64_t(128));
+    Value rowOff = arith::IndexCastOp::create(b, loc, i64,
+                                              tc.mul(token, tc.idx(rowBytes)));
+    for (unsigned i = 0; i < n; ++i) {
+      Value base = arith::IndexCastOp::create(
+          b, loc, i64,
+          memref::ExtractAlignedPointerAsIndexOp::create(b, loc, sources[i]));
+      base = arith::AddIOp::create(b, loc, base, rowOff);
+      for (int64_t r = 0; r * threads < lines; ++r) {
+        Value line = tc.add(tid, tc.idx(r * threads));
+        Value ok = (r + 1) * threads <= lines
+                       ? Value()
+                       : tc.cmp(P::ult, line, tc.idx(lines));
+        tc.when(ok, [&]() {
+          Value off = arith::IndexCastOp::create(b, loc, i64,
+                                                 tc.mul(line, tc.idx(128)));
+          Value sum = arith::AddIOp::create(b, loc, base, off);
+          Value addr = LLVM::IntToPtrOp::create(b, loc, gptr, sum);
+          LLVM::CallIntrinsicOp::create(
+              b, loc, b.getStringAttr("llvm.nvvm.prefetch.global.L2"),
+              ValueRange{addr});
+        });
+      }
+    }
+  }
+
   // Sweep 1. Warp w handles the 32-element blocks w, w + warps, ...; lane
   // (grp, tig) loads elements [8 tig, 8 tig + 8) of its rows; the k index
   // of the mma is permuted so that k-tile kt holds elements 8 tig + 4 kt +
@@ -852,6 +887,8 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   SmallVector<SmallVector<SmallVector<Value>>> acc(
       mTiles,
       SmallVector<SmallVector<Value>>(nTiles, {zero, zero, zero, zero}));
+  // The lo halves accumulate separately (two independent mma chains).
+  auto accLo = acc;
   SmallVector<std::array<SmallVector<Value>, 2>> ssAcc(mTiles);
   for (unsigned m = 0; m < mTiles; ++m)
     for (unsigned h = 0; h < 2; ++h)
@@ -882,7 +919,15 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
           arith::AndIOp::create(
               b, loc, vector::BitCastOp::create(b, loc, v8i, wg), hiMask));
       Value loF = arith::SubFOp::create(b, loc, wg, hiF);
-      wgHi[t] = tc.regs(arith::TruncFOp::create(b, loc, v8e, hiF));
+      {
+        // The bf16 bits of hi: the upper halves of the f32 words of wg.
+        auto v16h = VectorType::get({16}, b.getI16Type());
+        Value halves = vector::BitCastOp::create(b, loc, v16h, wg);
+        Value upper = vector::ShuffleOp::create(
+            b, loc, halves, halves,
+            ArrayRef<int64_t>{1, 3, 5, 7, 9, 11, 13, 15});
+        wgHi[t] = tc.regs(upper);
+      }
       wgLo[t] = tc.regs(arith::TruncFOp::create(b, loc, v8e, loF));
     }
     for (unsigned m = 0; m < mTiles; ++m) {
@@ -895,8 +940,8 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
         for (unsigned t = 0; t < nTiles; ++t) {
           acc[m][t] =
               tc.mma(fa, {wgHi[t][2 * kt], wgHi[t][2 * kt + 1]}, acc[m][t]);
-          acc[m][t] =
-              tc.mma(fa, {wgLo[t][2 * kt], wgLo[t][2 * kt + 1]}, acc[m][t]);
+          accLo[m][t] =
+              tc.mma(fa, {wgLo[t][2 * kt], wgLo[t][2 * kt + 1]}, accLo[m][t]);
         }
         if (spec.hasInvRms)
           continue;
@@ -909,6 +954,12 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
     }
     xs[k].clear();
   }
+
+  for (unsigned m = 0; m < mTiles; ++m)
+    for (unsigned t = 0; t < nTiles; ++t)
+      for (unsigned r = 0; r < 4; ++r)
+        acc[m][t][r] =
+            arith::AddFOp::create(b, loc, acc[m][t][r], accLo[m][t][r]);
 
   // Per-warp partials to workgroup memory. Accumulator register r of a
   // lane: row grp + 8 (r / 2), column 2 tig + r % 2.
@@ -945,7 +996,7 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
       }
     }
   }
-  gpu::BarrierOp::create(b, loc);
+  Operation *firstBarrier = gpu::BarrierOp::create(b, loc);
 
   // Logits: thread t < n S sums the warps' partials of (i, q) = (t / S,
   // t % S) and scales them by inv_rms of source i.
@@ -1030,7 +1081,28 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   // offsets its row index by k times an opaque zero, so that the loads of
   // different chunks are not merged into S*n live registers.
   Value opaqueZero = arith::ShRUIOp::create(b, loc, numTokens, tc.idx(62));
+  // The rows of chunk k + 1 are loaded before chunk k is computed (the
+  // stores to `out` would otherwise keep the compiler from hoisting them).
+  SmallVector<SmallVector<Value>> chunkRows(chunksPerThread + 1);
+  auto loadChunk = [&](unsigned k) {
+    if (k >= chunksPerThread)
+      return;
+    Value c = tc.add(tid, tc.idx(int64_t(k) * threads));
+    Value ok = int64_t(k + 1) * threads <= numChunks
+                   ? Value()
+                   : tc.cmp(P::ult, c, tc.idx(numChunks));
+    Value off = tc.mul(c, tc.idx(sw));
+    for (unsigned i = 0; i < n; ++i)
+      chunkRows[k].push_back(
+          tc.maybeLoad(vwE, sources[i], ValueRange{token, off}, ok, sw * 2));
+  };
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(firstBarrier);
+    loadChunk(0);
+  }
   for (unsigned k = 0; k < chunksPerThread; ++k) {
+    loadChunk(k + 1);
     Value c = tc.add(tid, tc.idx(int64_t(k) * threads));
     Value aRow0 = tc.mul(opaqueZero, tc.idx(k));
     Value ok = int64_t(k + 1) * threads <= numChunks
@@ -1040,11 +1112,7 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
       Value off = tc.mul(c, tc.idx(sw));
       SmallVector<Value> x;
       for (unsigned i = 0; i < n; ++i)
-        x.push_back(arith::ExtFOp::create(
-            b, loc, vwF,
-            Value(vector::LoadOp::create(
-                b, loc, vwE, sources[i], ValueRange{token, off},
-                /*nontemporal=*/false, llvm::MaybeAlign(sw * 2)))));
+        x.push_back(arith::ExtFOp::create(b, loc, vwF, chunkRows[k][i]));
       for (unsigned qg = 0; qg < sPad / 4; ++qg) {
         unsigned nq = std::min(4u, s - 4 * qg);
         SmallVector<Value> o(nq);

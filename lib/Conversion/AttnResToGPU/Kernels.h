@@ -103,6 +103,8 @@ struct BlockScoreTCSpec {
   unsigned sweepWidth = 4;
   /// Occupancy hint for ptxas (nvvm.minctasm); 0 or 1: none.
   unsigned minCtasPerSM = 0;
+  /// Request every line of the token's rows into L2 before sweep 1.
+  bool prefetchL2 = true;
 
   std::string getName() const;
 };
