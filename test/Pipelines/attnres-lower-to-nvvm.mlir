@@ -1,5 +1,6 @@
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | FileCheck %s --check-prefix=HOST
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=PTX --implicit-check-not=.local --implicit-check-not=ld.local --implicit-check-not=st.local
+// RUN: attnres-opt %s --attnres-lower-to-nvvm="chip=sm_75 features=+ptx70 format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=SM75
 
 // Host: results become out-parameters, every public function gets a C
 // interface, the kernels are one gpu.binary.
@@ -34,6 +35,12 @@
 // PTX-LABEL: .entry aggregate_f32_d13_n3(
 // PTX:         ld.global.b32
 // PTX:         shfl.sync.bfly.b32
+// sm_75 has no bf16 mma.sync: the pipeline keeps phase 1 on CUDA cores.
+// SM75:       .target sm_75
+// SM75-NOT:   mma.sync
+// SM75:       .entry block_score_bf16_d2048_n5_s6_g3(
+// SM75-NOT:   mma.sync
+
 // Phase 1 (bf16): tensor cores for the logits, 16-byte fragment loads,
 // one reduction through shared memory, then the outputs.
 // PTX-LABEL: .entry block_score_bf16_d2048_n5_s6_tc(
