@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Common.h"
 #include "attnres/Conversion/Passes.h"
 #include "attnres/Pipelines/Pipelines.h"
 
@@ -45,16 +46,11 @@ void mlir::attnres::buildLowerToNVVMPipeline(
         .getAsInteger(10, smVersion);
   gpuOpts.tensorCores = smVersion >= 80;
   pm.addPass(createConvertAttnResToGPU(gpuOpts));
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
+  addCanonicalizeAndCSE(pm);
 
   // Tensors -> buffers; results become out-parameters of the public
   // functions (the caller owns the device buffers).
-  bufferization::OneShotBufferizePassOptions bufOpts;
-  bufOpts.bufferizeFunctionBoundaries = true;
-  bufOpts.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
+  addModuleBufferization(pm);
   bufferization::BufferResultsToOutParamsPassOptions outOpts;
   outOpts.hoistStaticAllocs = true;
   outOpts.hoistDynamicAllocs = true;
@@ -80,8 +76,7 @@ void mlir::attnres::buildLowerToNVVMPipeline(
   pm.addPass(createLowerAffinePass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
+  addCanonicalizeAndCSE(pm);
 
   // Kernels -> NVVM.
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps());
@@ -95,7 +90,6 @@ void mlir::attnres::buildLowerToNVVMPipeline(
   binOpts.compilationTarget = options.format;
   pm.addPass(createGpuModuleToBinaryPass(binOpts));
   pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
+  addCanonicalizeAndCSE(pm);
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
