@@ -82,6 +82,19 @@ struct HostBuilder {
     return m;
   }
 
+  /// Appends the buffers of `tensors`, token dims collapsed, to `operands`;
+  /// returns the first buffer (before the collapse).
+  Value addRows(ValueRange tensors, SmallVectorImpl<Value> &operands) {
+    Value first;
+    for (Value t : tensors) {
+      Value buf = toBuffer(t);
+      if (!first)
+        first = buf;
+      operands.push_back(collapseTokens(buf, 0, 1));
+    }
+    return first;
+  }
+
   /// Allocates a buffer of `type`; its dynamic dims k are dim k - front of
   /// `like`.
   Value alloc(RankedTensorType type, Value like, unsigned front) {
@@ -126,8 +139,11 @@ struct ConvertAttnResToGPUPass
 
 private:
   gpu::GPUModuleOp getKernelModule();
-  template <typename BuildFn>
-  gpu::GPUFuncOp getOrBuild(StringRef name, Location loc, BuildFn build);
+  template <typename Spec>
+  gpu::GPUFuncOp getOrBuild(const Spec &spec, Location loc,
+                            gpu::GPUFuncOp (*build)(OpBuilder &, Location,
+                                                    const Spec &));
+  unsigned oneQueryElements(Type elementType, int64_t d);
 
   LogicalResult checkSourceType(Operation *op, RankedTensorType type);
   std::optional<BlockScoreTCSpec>
@@ -158,15 +174,17 @@ gpu::GPUModuleOp ConvertAttnResToGPUPass::getKernelModule() {
   return kernelModule;
 }
 
-template <typename BuildFn>
-gpu::GPUFuncOp ConvertAttnResToGPUPass::getOrBuild(StringRef name, Location loc,
-                                                   BuildFn build) {
+/// The kernel of `spec` in the kernel module, built by `build` on first use.
+template <typename Spec>
+gpu::GPUFuncOp ConvertAttnResToGPUPass::getOrBuild(
+    const Spec &spec, Location loc,
+    gpu::GPUFuncOp (*build)(OpBuilder &, Location, const Spec &)) {
   gpu::GPUModuleOp km = getKernelModule();
-  if (auto fn = km.lookupSymbol<gpu::GPUFuncOp>(name))
+  if (auto fn = km.lookupSymbol<gpu::GPUFuncOp>(spec.getName()))
     return fn;
   OpBuilder b(km.getBodyRegion());
   b.setInsertionPointToEnd(km.getBody());
-  return build(b, loc);
+  return build(b, loc, spec);
 }
 
 LogicalResult ConvertAttnResToGPUPass::checkSourceType(Operation *op,
@@ -214,6 +232,14 @@ static unsigned pickDepth(unsigned option, const RowLayout &layout) {
   return layout.vectorsPerThread * layout.vectorWidth <= 8 ? 3 : 2;
 }
 
+/// Elements per thread for the one-query kernels: the option, else the
+/// default above.
+unsigned ConvertAttnResToGPUPass::oneQueryElements(Type elementType,
+                                                   int64_t d) {
+  return elementsPerThread.getValue() ? unsigned(elementsPerThread)
+                                      : defaultElements(elementType, d);
+}
+
 LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
   RankedTensorType type = op.getSourceType();
   if (failed(checkSourceType(op, type)))
@@ -224,27 +250,16 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
   spec.elementType = type.getElementType();
   spec.d = type.getShape().back();
   spec.numSources = op.getNumSources();
-  spec.layout = computeRowLayout(
-      spec.elementType, spec.d,
-      elementsPerThread.getValue() ? elementsPerThread
-                                   : defaultElements(spec.elementType, spec.d));
+  spec.layout = computeRowLayout(spec.elementType, spec.d,
+                                 oneQueryElements(spec.elementType, spec.d));
   spec.prefetchDepth = pickDepth(prefetchDepth, spec.layout);
   spec.sourcesPerStep = pickStep(sourcesPerStep, spec.layout);
   spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
-  gpu::GPUFuncOp kernel =
-      getOrBuild(spec.getName(), op.getLoc(), [&](OpBuilder &b, Location l) {
-        return buildScoreKernel(b, l, spec);
-      });
+  gpu::GPUFuncOp kernel = getOrBuild(spec, op.getLoc(), buildScoreKernel);
 
   SmallVector<Value> operands{hb.toBuffer(op.getQuery()),
                               hb.toBuffer(op.getNormWeight())};
-  Value firstBuf;
-  for (Value src : op.getSources()) {
-    Value buf = hb.toBuffer(src);
-    if (!firstBuf)
-      firstBuf = buf;
-    operands.push_back(hb.collapseTokens(buf, 0, 1));
-  }
+  Value firstBuf = hb.addRows(op.getSources(), operands);
   Value numTokens = memref::DimOp::create(rw, op.getLoc(), operands[2], 0);
   Value out = hb.alloc(type, firstBuf, 0);
   operands.push_back(hb.collapseTokens(out, 0, 1));
@@ -356,23 +371,12 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   spec.sourcesPerStep = pickStep(sourcesPerStep, spec.layout);
   spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
   gpu::GPUFuncOp kernel =
-      tcSpec ? getOrBuild(tcSpec->getName(), loc,
-                          [&](OpBuilder &b, Location l) {
-                            return buildBlockScoreTCKernel(b, l, *tcSpec);
-                          })
-             : getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
-                 return buildScoreKernel(b, l, spec);
-               });
+      tcSpec ? getOrBuild(*tcSpec, loc, buildBlockScoreTCKernel)
+             : getOrBuild(spec, loc, buildScoreKernel);
 
   SmallVector<Value> operands{hb.toBuffer(op.getQueries()),
                               hb.toBuffer(op.getNormWeights())};
-  Value firstBuf;
-  for (Value src : op.getSources()) {
-    Value buf = hb.toBuffer(src);
-    if (!firstBuf)
-      firstBuf = buf;
-    operands.push_back(hb.collapseTokens(buf, 0, 1));
-  }
+  Value firstBuf = hb.addRows(op.getSources(), operands);
   Value numTokens = memref::DimOp::create(rw, loc, operands[2], 0);
   for (Value r : op.getInvRms())
     operands.push_back(hb.collapseTokens(hb.toBuffer(r), 0, 0));
@@ -408,15 +412,10 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeOp op) {
   spec.hasNorm = op.hasNorm();
   // With the fused norm, an unused h is not stored (spec E-C2).
   spec.writeH = !spec.hasNorm || !op.getResult().use_empty();
-  spec.layout = computeRowLayout(
-      spec.elementType, spec.d,
-      elementsPerThread.getValue() ? unsigned(elementsPerThread)
-                                   : defaultElements(spec.elementType, spec.d));
+  spec.layout = computeRowLayout(spec.elementType, spec.d,
+                                 oneQueryElements(spec.elementType, spec.d));
   spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
-  gpu::GPUFuncOp kernel =
-      getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
-        return buildMergeKernel(b, l, spec);
-      });
+  gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildMergeKernel);
   Value outBuf = hb.toBuffer(op.getOut());
   // Vectors of a dynamic D (allowed by the verifier when the values' D is
   // static) are cast to the kernel's memref<D x E>.
@@ -471,6 +470,19 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeOp op) {
   return success();
 }
 
+/// The block_sum / inv_rms kernel of `numInputs` rows of `type`.
+static RowKernelSpec rowKernelSpec(RowKernelSpec::Kind kind,
+                                   RankedTensorType type, unsigned numInputs) {
+  RowKernelSpec spec;
+  spec.kind = kind;
+  spec.elementType = type.getElementType();
+  spec.d = type.getShape().back();
+  spec.numInputs = numInputs;
+  spec.layout = computeRowLayout(spec.elementType, spec.d,
+                                 defaultElements(spec.elementType, spec.d));
+  return spec;
+}
+
 LogicalResult ConvertAttnResToGPUPass::lower(BlockSumOp op) {
   auto type = cast<RankedTensorType>(op.getResult().getType());
   if (failed(checkSourceType(op, type)))
@@ -478,25 +490,11 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockSumOp op) {
   IRRewriter rw(op);
   Location loc = op.getLoc();
   HostBuilder hb(rw, loc);
-  RowKernelSpec spec;
-  spec.kind = RowKernelSpec::BlockSum;
-  spec.elementType = type.getElementType();
-  spec.d = type.getShape().back();
-  spec.numInputs = op.getInputs().size();
-  spec.layout = computeRowLayout(spec.elementType, spec.d,
-                                 defaultElements(spec.elementType, spec.d));
-  gpu::GPUFuncOp kernel =
-      getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
-        return buildRowKernel(b, l, spec);
-      });
+  RowKernelSpec spec =
+      rowKernelSpec(RowKernelSpec::BlockSum, type, op.getInputs().size());
+  gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildRowKernel);
   SmallVector<Value> operands;
-  Value firstBuf;
-  for (Value in : op.getInputs()) {
-    Value buf = hb.toBuffer(in);
-    if (!firstBuf)
-      firstBuf = buf;
-    operands.push_back(hb.collapseTokens(buf, 0, 1));
-  }
+  Value firstBuf = hb.addRows(op.getInputs(), operands);
   Value numTokens = memref::DimOp::create(rw, loc, operands[0], 0);
   Value out = hb.alloc(type, firstBuf, 0);
   operands.push_back(hb.collapseTokens(out, 0, 1));
@@ -514,16 +512,8 @@ LogicalResult ConvertAttnResToGPUPass::lower(InvRmsOp op) {
   IRRewriter rw(op);
   Location loc = op.getLoc();
   HostBuilder hb(rw, loc);
-  RowKernelSpec spec;
-  spec.kind = RowKernelSpec::InvRms;
-  spec.elementType = type.getElementType();
-  spec.d = type.getShape().back();
-  spec.layout = computeRowLayout(spec.elementType, spec.d,
-                                 defaultElements(spec.elementType, spec.d));
-  gpu::GPUFuncOp kernel =
-      getOrBuild(spec.getName(), loc, [&](OpBuilder &b, Location l) {
-        return buildRowKernel(b, l, spec);
-      });
+  RowKernelSpec spec = rowKernelSpec(RowKernelSpec::InvRms, type, 1);
+  gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildRowKernel);
   Value buf = hb.toBuffer(op.getInput());
   Value in = hb.collapseTokens(buf, 0, 1);
   Value numTokens = memref::DimOp::create(rw, loc, in, 0);
