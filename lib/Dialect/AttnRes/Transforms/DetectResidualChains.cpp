@@ -527,30 +527,30 @@ bool DetectResidualChainsPass::tryRaise(Operation *stack, func::FuncOp fn,
       }
       if (!evalOk)
         continue;
+      // out[k] = v at (row..., k); false at the first value the interpreter
+      // cannot evaluate.
+      auto rowAt = [&](Value v, ArrayRef<int64_t> row,
+                       SmallVector<double> &out) {
+        for (int64_t k = 0; k < dim; ++k) {
+          SmallVector<int64_t> idx(row);
+          idx.push_back(k);
+          FailureOr<double> x = interp.eval(v, idx);
+          if (failed(x))
+            return false;
+          out[k] = *x;
+        }
+        return true;
+      };
       SmallVector<double> errs(epsCands.size(), 0.0);
       for (const SmallVector<int64_t> &row : sampleRows(srcType)) {
         SmallVector<SmallVector<double>> vals;
         SmallVector<double> got(dim);
         for (Value s : sources) {
           SmallVector<double> vv(dim);
-          for (int64_t k = 0; k < dim && evalOk; ++k) {
-            SmallVector<int64_t> idx(row);
-            idx.push_back(k);
-            FailureOr<double> x = interp.eval(s, idx);
-            evalOk &= succeeded(x);
-            if (evalOk)
-              vv[k] = *x;
-          }
+          evalOk = evalOk && rowAt(s, row, vv);
           vals.push_back(vv);
         }
-        for (int64_t k = 0; k < dim && evalOk; ++k) {
-          SmallVector<int64_t> idx(row);
-          idx.push_back(k);
-          FailureOr<double> x = interp.eval(h, idx);
-          evalOk &= succeeded(x);
-          if (evalOk)
-            got[k] = *x;
-        }
+        evalOk = evalOk && rowAt(h, row, got);
         if (!evalOk)
           break;
         for (auto [e, eps] : llvm::enumerate(epsCands)) {
