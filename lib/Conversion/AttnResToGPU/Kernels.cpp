@@ -97,6 +97,32 @@ std::string RowKernelSpec::getName() const {
 
 namespace {
 
+/// `scf.if cond` yielding what `thenFn` / `elseFn` (each called with `b`
+/// positioned in its branch) return.
+template <typename ThenFn, typename ElseFn>
+scf::IfOp buildIfElse(OpBuilder &b, Location loc, Value cond, ThenFn thenFn,
+                      ElseFn elseFn) {
+  auto branch = [&b](auto fn) {
+    return [&b, fn](OpBuilder &rb, Location l) {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPoint(rb.getInsertionBlock(), rb.getInsertionPoint());
+      scf::YieldOp::create(b, l, fn(l));
+    };
+  };
+  return scf::IfOp::create(b, loc, cond, branch(thenFn), branch(elseFn));
+}
+
+/// Runs `body` with `b` inside `scf.if cond` (a null cond: unconditionally).
+template <typename Fn>
+void buildIf(OpBuilder &b, Location loc, Value cond, Fn body) {
+  if (!cond)
+    return body();
+  auto ifOp = scf::IfOp::create(b, loc, cond, /*withElse=*/false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPoint(ifOp.getThenRegion().front().getTerminator());
+  body();
+}
+
 /// Builds the common skeleton of a row kernel: thread/token indices, guarded
 /// vector loads and stores, f32 conversions and the token-wide reduction.
 class RowEmitter {
@@ -201,19 +227,10 @@ public:
     Value ok = valid(j);
     if (!ok)
       return rawLoad(memref, indices);
-    auto ifOp = scf::IfOp::create(
-        b, loc, ok,
-        [&](OpBuilder &tb, Location l) {
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPoint(tb.getInsertionBlock(), tb.getInsertionPoint());
-          scf::YieldOp::create(b, l, rawLoad(memref, indices));
-        },
-        [&](OpBuilder &eb, Location l) {
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPoint(eb.getInsertionBlock(), eb.getInsertionPoint());
-          scf::YieldOp::create(b, l, zeroStorageVec());
-        });
-    return ifOp.getResult(0);
+    return buildIfElse(
+               b, loc, ok, [&](Location) { return rawLoad(memref, indices); },
+               [&](Location) { return zeroStorageVec(); })
+        .getResult(0);
   }
 
   SmallVector<Value> loadRow(Value memref, ValueRange prefix) {
@@ -233,18 +250,11 @@ public:
   void storeRaw(Value s, Value memref, ValueRange prefix, unsigned j) {
     SmallVector<Value> indices(prefix);
     indices.push_back(offset(j));
-    auto emit = [&]() {
+    buildIf(b, loc, valid(j), [&]() {
       vector::StoreOp::create(b, loc, s, memref, indices,
                               /*nontemporal=*/false,
                               llvm::MaybeAlign(alignment()));
-    };
-    Value ok = valid(j);
-    if (!ok)
-      return emit();
-    auto ifOp = scf::IfOp::create(b, loc, ok, /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPoint(ifOp.getThenRegion().front().getTerminator());
-    emit();
+    });
   }
 
   Value toF32(Value v) {
@@ -332,23 +342,16 @@ public:
     Value has =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, slot, idx(w));
     SmallVector<Type> types(r.size(), f32);
-    auto rd = scf::IfOp::create(
+    auto rd = buildIfElse(
         b, loc, has,
-        [&](OpBuilder &tb, Location l) {
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPoint(tb.getInsertionBlock(), tb.getInsertionPoint());
+        [&](Location l) {
           SmallVector<Value> vals;
           for (unsigned k = 0; k < r.size(); ++k)
             vals.push_back(memref::LoadOp::create(
                 b, l, scratch, ValueRange{par, idx(k), slot}));
-          scf::YieldOp::create(b, l, vals);
+          return vals;
         },
-        [&](OpBuilder &eb, Location l) {
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPoint(eb.getInsertionBlock(), eb.getInsertionPoint());
-          SmallVector<Value> vals(r.size(), f32c(0.0));
-          scf::YieldOp::create(b, l, vals);
-        });
+        [&](Location) { return SmallVector<Value>(r.size(), f32c(0.0)); });
     SmallVector<Value> out;
     for (Value v : rd.getResults())
       out.push_back(warpXorSum(v, p2));
@@ -397,6 +400,51 @@ MemRefType rowsType(Type e, int64_t d) {
   return MemRefType::get({ShapedType::kDynamic, d}, e);
 }
 
+/// The argument types of the aggregate / block_score kernels, in the order
+/// documented at buildScoreKernel.
+SmallVector<Type> scoreArgTypes(OpBuilder &b, Type e, int64_t d, unsigned n,
+                                unsigned s, bool stacked, bool hasInvRms) {
+  int64_t dyn = ShapedType::kDynamic;
+  Type f32 = b.getF32Type();
+  SmallVector<Type> args;
+  Type vecType = stacked ? MemRefType::get({s, d}, e) : MemRefType::get({d}, e);
+  args.push_back(vecType);
+  args.push_back(vecType);
+  for (unsigned i = 0; i < n; ++i)
+    args.push_back(rowsType(e, d));
+  if (hasInvRms)
+    for (unsigned i = 0; i < n; ++i)
+      args.push_back(MemRefType::get({dyn}, f32));
+  args.push_back(stacked ? MemRefType::get({s, dyn, d}, e) : rowsType(e, d));
+  if (stacked)
+    args.push_back(MemRefType::get({s, dyn}, f32));
+  args.push_back(b.getIndexType());
+  args.push_back(f32);
+  return args;
+}
+
+/// The arguments of an aggregate / block_score kernel (scoreArgTypes).
+struct ScoreArgs {
+  ScoreArgs(Block &entry, unsigned n, bool stacked, bool hasInvRms) {
+    unsigned a = 0;
+    queries = entry.getArgument(a++);
+    gains = entry.getArgument(a++);
+    for (unsigned i = 0; i < n; ++i)
+      sources.push_back(entry.getArgument(a++));
+    if (hasInvRms)
+      for (unsigned i = 0; i < n; ++i)
+        invRms.push_back(entry.getArgument(a++));
+    out = entry.getArgument(a++);
+    lse = stacked ? entry.getArgument(a++) : Value();
+    numTokens = entry.getArgument(a++);
+    eps = entry.getArgument(a++);
+  }
+
+  Value queries, gains;
+  SmallVector<Value> sources, invRms;
+  Value out, lse, numTokens, eps;
+};
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -410,25 +458,9 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
   Type e = spec.elementType;
   int64_t d = spec.d;
   unsigned n = spec.numSources, s = spec.numQueries, g = spec.queriesPerCta;
-  Type f32 = b.getF32Type();
-  int64_t dyn = ShapedType::kDynamic;
 
-  SmallVector<Type> args;
-  Type vecType =
-      spec.stacked ? MemRefType::get({s, d}, e) : MemRefType::get({d}, e);
-  args.push_back(vecType);
-  args.push_back(vecType);
-  for (unsigned i = 0; i < n; ++i)
-    args.push_back(rowsType(e, d));
-  if (spec.hasInvRms)
-    for (unsigned i = 0; i < n; ++i)
-      args.push_back(MemRefType::get({dyn}, f32));
-  args.push_back(spec.stacked ? MemRefType::get({s, dyn, d}, e)
-                              : rowsType(e, d));
-  if (spec.stacked)
-    args.push_back(MemRefType::get({s, dyn}, f32));
-  args.push_back(b.getIndexType());
-  args.push_back(f32);
+  SmallVector<Type> args =
+      scoreArgTypes(b, e, d, n, s, spec.stacked, spec.hasInvRms);
 
   // One source: the weight is exactly 1 whatever the score (spec A.2), so
   // the aggregate is a copy of the source; no score is computed.
@@ -455,18 +487,10 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
   gpu::GPUFuncOp fn =
       createKernel(b, loc, spec.getName(), args, wgTypes, layout);
   Block &entry = fn.getBody().front();
-  unsigned a = 0;
-  Value queries = entry.getArgument(a++), gains = entry.getArgument(a++);
-  SmallVector<Value> sources, invRms;
-  for (unsigned i = 0; i < n; ++i)
-    sources.push_back(entry.getArgument(a++));
-  if (spec.hasInvRms)
-    for (unsigned i = 0; i < n; ++i)
-      invRms.push_back(entry.getArgument(a++));
-  Value out = entry.getArgument(a++);
-  Value lse = spec.stacked ? entry.getArgument(a++) : Value();
-  Value numTokens = entry.getArgument(a++);
-  Value eps = entry.getArgument(a++);
+  ScoreArgs ka(entry, n, spec.stacked, spec.hasInvRms);
+  Value queries = ka.queries, gains = ka.gains, out = ka.out, lse = ka.lse;
+  Value numTokens = ka.numTokens, eps = ka.eps;
+  ArrayRef<Value> sources = ka.sources, invRms = ka.invRms;
   Value scratch =
       wgTypes.empty() ? Value() : Value(fn.getWorkgroupAttributions()[0]);
 
@@ -635,33 +659,20 @@ struct TCEmitter {
     };
     if (!ok)
       return load();
-    auto ifOp = scf::IfOp::create(
-        b, loc, ok,
-        [&](OpBuilder &tb, Location l) {
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPoint(tb.getInsertionBlock(), tb.getInsertionPoint());
-          scf::YieldOp::create(b, l, load());
-        },
-        [&](OpBuilder &eb, Location l) {
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPoint(eb.getInsertionBlock(), eb.getInsertionPoint());
-          Value z = arith::ConstantOp::create(
-              b, l,
-              DenseElementsAttr::get(
-                  type, b.getFloatAttr(type.getElementType(), 0.0)));
-          scf::YieldOp::create(b, l, z);
-        });
-    return ifOp.getResult(0);
+    return buildIfElse(
+               b, loc, ok, [&](Location) { return load(); },
+               [&](Location l) -> Value {
+                 return arith::ConstantOp::create(
+                     b, l,
+                     DenseElementsAttr::get(
+                         type, b.getFloatAttr(type.getElementType(), 0.0)));
+               })
+        .getResult(0);
   }
 
   /// Runs `body` under `cond` (a null cond: unconditionally).
   template <typename Fn> void when(Value cond, Fn body) {
-    if (!cond)
-      return body();
-    auto ifOp = scf::IfOp::create(b, loc, cond, /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPoint(ifOp.getThenRegion().front().getTerminator());
-    body();
+    buildIf(b, loc, cond, body);
   }
 
   /// The four i32 registers of a vector of eight 16-bit values.
@@ -710,21 +721,9 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   unsigned n = spec.numSources, s = spec.numQueries;
   unsigned threads = spec.threads, warps = threads / 32;
   Type f32 = b.getF32Type();
-  int64_t dyn = ShapedType::kDynamic;
 
-  SmallVector<Type> args;
-  Type vecType = MemRefType::get({s, d}, e);
-  args.push_back(vecType);
-  args.push_back(vecType);
-  for (unsigned i = 0; i < n; ++i)
-    args.push_back(rowsType(e, d));
-  if (spec.hasInvRms)
-    for (unsigned i = 0; i < n; ++i)
-      args.push_back(MemRefType::get({dyn}, f32));
-  args.push_back(MemRefType::get({s, dyn, d}, e));
-  args.push_back(MemRefType::get({s, dyn}, f32));
-  args.push_back(b.getIndexType());
-  args.push_back(f32);
+  SmallVector<Type> args =
+      scoreArgTypes(b, e, d, n, s, /*stacked=*/true, spec.hasInvRms);
 
   // Workgroup memory: per-warp partial logits and sums of squares, the
   // logits, the softmax weights (rows padded to 4 for 16-byte loads).
@@ -747,19 +746,11 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
     fn.setWorkgroupAttributionAttr(k, LLVM::LLVMDialect::getAlignAttrName(),
                                    b.getI64IntegerAttr(16));
   Block &entry = fn.getBody().front();
-  unsigned a = 0;
-  Value queries = entry.getArgument(a++), gains = entry.getArgument(a++);
-  SmallVector<Value> sources, invRms;
-  for (unsigned i = 0; i < n; ++i)
-    sources.push_back(entry.getArgument(a++));
-  if (spec.hasInvRms)
-    for (unsigned i = 0; i < n; ++i)
-      invRms.push_back(entry.getArgument(a++));
-  Value out = entry.getArgument(a++);
-  Value lse = entry.getArgument(a++);
+  ScoreArgs ka(entry, n, /*stacked=*/true, spec.hasInvRms);
+  Value queries = ka.queries, gains = ka.gains, out = ka.out, lse = ka.lse;
   // T: one CTA per token, grid = T; T / 2^62 (always 0) is an opaque zero.
-  Value numTokens = entry.getArgument(a++);
-  Value eps = entry.getArgument(a++);
+  Value numTokens = ka.numTokens, eps = ka.eps;
+  ArrayRef<Value> sources = ka.sources, invRms = ka.invRms;
   auto attributions = fn.getWorkgroupAttributions();
   Value zPart = attributions[0], ssPart = attributions[1];
   Value zTot = attributions[2], aSm = attributions[3];
