@@ -36,7 +36,9 @@ void mlir::attnres::buildLowerToNVVMPipeline(
   pm.addPass(createAttnResValidateNVVMTarget(target));
 
   // attnres ops -> kernels + gpu.launch_func on buffers; bf16 mma.sync
-  // (the phase-1 tensor-core kernel) needs sm_80 or newer.
+  // (the phase-1 tensor-core kernel) needs sm_80 or newer, and its L2
+  // prefetch (llvm.nvvm.prefetch.global.L2) sm_90 or newer: NVPTX cannot
+  // select it for sm_8x and aborts.
   ConvertAttnResToGPUOptions gpuOpts;
   std::string chipName = options.chip;
   StringRef chip(chipName);
@@ -45,6 +47,7 @@ void mlir::attnres::buildLowerToNVVMPipeline(
     chip.take_while([](char c) { return llvm::isDigit(c); })
         .getAsInteger(10, smVersion);
   gpuOpts.tensorCores = smVersion >= 80;
+  gpuOpts.l2Prefetch = smVersion >= 90;
   pm.addPass(createConvertAttnResToGPU(gpuOpts));
   addCanonicalizeAndCSE(pm);
 

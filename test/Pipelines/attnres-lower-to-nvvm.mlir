@@ -1,6 +1,7 @@
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | FileCheck %s --check-prefix=HOST
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=PTX --implicit-check-not=.local --implicit-check-not=ld.local --implicit-check-not=st.local
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="chip=sm_75 features=+ptx70 format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=SM75
+// RUN: attnres-opt %s --attnres-lower-to-nvvm="chip=sm_80 features=+ptx70 format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=SM80
 
 // Host: results become out-parameters, every public function gets a C
 // interface, the kernels are one gpu.binary.
@@ -40,6 +41,15 @@
 // SM75-NOT:   mma.sync
 // SM75:       .entry block_score_bf16_d2048_n5_s6_g3(
 // SM75-NOT:   mma.sync
+
+// sm_8x has bf16 mma.sync but NVPTX cannot select the L2 prefetch there
+// (it aborted): phase 1 on tensor cores without the prefetch.
+// SM80:       .target sm_80
+// SM80-NOT:   prefetch.global.L2
+// SM80:       .entry block_score_bf16_d2048_n5_s6_tc(
+// SM80-NOT:   prefetch.global.L2
+// SM80:         mma.sync.aligned.m16n8k16
+// SM80-NOT:   prefetch.global.L2
 
 // Phase 1 (bf16): tensor cores for the logits, 16-byte fragment loads,
 // one reduction through shared memory, then the outputs.

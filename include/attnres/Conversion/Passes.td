@@ -67,8 +67,8 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "than 6 sources, else 4)">,
     Option<"l2Prefetch", "l2-prefetch", "bool", /*default=*/"true",
            "block_score on tensor cores: request the token's rows into L2 "
-           "(prefetch.global.L2) before the first sweep (not done for "
-           "4096 < D < 8192, where it measured slower)">
+           "(prefetch.global.L2, sm_90 and newer) before the first sweep (not "
+           "done for 4096 < D < 8192, where it measured slower)">
   ];
 }
 
