@@ -96,7 +96,12 @@ AGG_VARIANTS = [] if os.environ.get("AGG_VARIANTS") == "0" else [("e8p3s1", "ele
                 ("e8p2s2", "elements-per-thread=8 prefetch-depth=2 sources-per-step=2"),
                 ("e16p2s1", "elements-per-thread=16 prefetch-depth=2 sources-per-step=1"),
                 ("e16p1s2", "elements-per-thread=16 prefetch-depth=1 sources-per-step=2")]
-for (n, t, d) in [(9, 16384, 4096), (17, 16384, 4096), (9, 65536, 2048), (10, 8192, 7168)]:
+# AGG_VARIANTS="tag=options;..." and AGG_SHAPES="n,t,d;..." replace the lists.
+if os.environ.get("AGG_VARIANTS", "0") != "0":
+    AGG_VARIANTS = [tuple(v.split("=", 1)) for v in os.environ["AGG_VARIANTS"].split(";") if v]
+AGG_SHAPES = [tuple(int(x) for x in v.split(",")) for v in os.environ.get(
+    "AGG_SHAPES", "9,16384,4096;17,16384,4096;9,65536,2048;10,8192,7168").split(";") if v]
+for (n, t, d) in AGG_SHAPES:
     for tag, opts in AGG_VARIANTS:
         add({"name": f"agg_bf16_n{n}_d{d}_{tag}", "op": "aggregate", "e": "bf16", "n": n, "t": t, "d": d,
              "time": True}, agg_mlir("bf16", d, n), opts)

@@ -898,13 +898,21 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
     SmallVector<SmallVector<Value>> wgHi(nTiles), wgLo(nTiles);
     for (unsigned t = 0; t < nTiles; ++t) {
       Value q = tc.add(grp, tc.idx(8 * t));
+      // Padding queries (q >= S) load row S-1 unconditionally and zero the
+      // product afterwards: no branch between the loads and the mma.
       Value qok = 8 * t + 8 <= s ? Value() : tc.cmp(P::ult, q, tc.idx(s));
-      Value ok = both(qok, eok);
-      Value wv = tc.maybeLoad(v8e, queries, ValueRange{q, off}, ok, 16);
-      Value gv = tc.maybeLoad(v8e, gains, ValueRange{q, off}, ok, 16);
+      Value qRow =
+          qok ? Value(arith::MinUIOp::create(b, loc, q, tc.idx(s - 1))) : q;
+      Value wv = tc.maybeLoad(v8e, queries, ValueRange{qRow, off}, eok, 16);
+      Value gv = tc.maybeLoad(v8e, gains, ValueRange{qRow, off}, eok, 16);
       Value wg =
           arith::MulFOp::create(b, loc, arith::ExtFOp::create(b, loc, v8f, wv),
                                 arith::ExtFOp::create(b, loc, v8f, gv));
+      if (qok)
+        wg = arith::SelectOp::create(
+            b, loc, qok, wg,
+            arith::ConstantOp::create(
+                b, loc, DenseElementsAttr::get(v8f, b.getF32FloatAttr(0.0))));
       Value hiF = vector::BitCastOp::create(
           b, loc, v8f,
           arith::AndIOp::create(
