@@ -28,7 +28,9 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, os.pardir, os.pardir))
-sys.path.insert(0, os.path.join(REPO, "python"))
+# Last on the path: the package under test is the one PYTHONPATH names (a build's
+# python_packages); the source tree only serves when nothing else provides it.
+sys.path.append(os.path.join(REPO, "python"))
 
 try:
     import torch
