@@ -297,25 +297,37 @@ def _block_score_impl(queries, norm_weights, sources, eps):
     return out.view((s,) + lead + (d,)), lse.view((s,) + lead)
 
 
-def _merge_impl(out, lse, query, norm_weight, update, partial, eps):
+def _merge_common(op, out, lse, query, norm_weight, update, partial, eps, norm_gain=None,
+                  norm_eps=None):
+    """attnres.merge (norm_gain None) or attnres.merge_norm: checks, then the
+    pack's kernel on CUDA or the reference. Returns (h or hn, new partial)."""
     d = update.shape[-1]
     for name, t in (("out", out), ("partial", partial)):
         if t is not None and (t.shape != update.shape or t.dtype != update.dtype):
-            raise ValueError("attnres.merge: %s must be %s %s like update" % (
-                name, tuple(update.shape), update.dtype))
+            raise ValueError("attnres.%s: %s must be %s %s like update" % (
+                op, name, tuple(update.shape), update.dtype))
     if tuple(lse.shape) != tuple(update.shape[:-1]):
-        raise ValueError("attnres.merge: lse must be %s" % (tuple(update.shape[:-1]),))
-    if query.shape != (d,) or norm_weight.shape != (d,):
-        raise ValueError("attnres.merge: query and norm_weight must be [%d]" % d)
+        raise ValueError("attnres.%s: lse must be %s" % (op, tuple(update.shape[:-1])))
+    if norm_gain is None:
+        if query.shape != (d,) or norm_weight.shape != (d,):
+            raise ValueError("attnres.merge: query and norm_weight must be [%d]" % d)
+    else:
+        for name, t in (("query", query), ("norm_weight", norm_weight), ("norm_gain", norm_gain)):
+            if t.shape != (d,):
+                raise ValueError("attnres.%s: %s must be [%d]" % (op, name, d))
     if update.dim() < 2:
-        raise ValueError("attnres.merge: update needs a token dimension and D ([..., D])")
+        raise ValueError("attnres.%s: update needs a token dimension and D ([..., D])" % op)
+    norm_key = {} if norm_gain is None else {"norm_epsilon": norm_eps}
     hit = None
     if update.is_cuda:
-        hit = _kernel("merge", dtype_name(update.dtype), d, partial=partial is not None,
-                      epsilon=eps)
+        hit = _kernel(op, dtype_name(update.dtype), d, partial=partial is not None,
+                      epsilon=eps, **norm_key)
     if hit is None:
         _STATS["reference"] += 1
-        return merge_reference(out, lse, query, norm_weight, update, partial, eps)
+        if norm_gain is None:
+            return merge_reference(out, lse, query, norm_weight, update, partial, eps)
+        return merge_norm_reference(out, lse, query, norm_weight, update, partial, norm_gain,
+                                    eps, norm_eps)
     lib, fn = hit
     lead = update.shape[:-1]
     tokens = update.numel() // d
@@ -327,45 +339,19 @@ def _merge_impl(out, lse, query, norm_weight, update, partial, eps):
                 _rows(update, tokens, d)]
         if partial is not None:
             args.append(_rows(partial, tokens, d))
+        if norm_gain is not None:
+            args.append(_vec(norm_gain, update.dtype, (d,)))
         _launch(lib, fn, update.device, args + [h, p_new])
     return h.view(*lead, d), p_new.view(*lead, d)
 
 
+def _merge_impl(out, lse, query, norm_weight, update, partial, eps):
+    return _merge_common("merge", out, lse, query, norm_weight, update, partial, eps)
+
+
 def _merge_norm_impl(out, lse, query, norm_weight, update, partial, norm_gain, eps, norm_eps):
-    d = update.shape[-1]
-    for name, t in (("out", out), ("partial", partial)):
-        if t is not None and (t.shape != update.shape or t.dtype != update.dtype):
-            raise ValueError("attnres.merge_norm: %s must be %s %s like update" % (
-                name, tuple(update.shape), update.dtype))
-    if tuple(lse.shape) != tuple(update.shape[:-1]):
-        raise ValueError("attnres.merge_norm: lse must be %s" % (tuple(update.shape[:-1]),))
-    for name, t in (("query", query), ("norm_weight", norm_weight), ("norm_gain", norm_gain)):
-        if t.shape != (d,):
-            raise ValueError("attnres.merge_norm: %s must be [%d]" % (name, d))
-    if update.dim() < 2:
-        raise ValueError("attnres.merge_norm: update needs a token dimension and D ([..., D])")
-    hit = None
-    if update.is_cuda:
-        hit = _kernel("merge_norm", dtype_name(update.dtype), d, partial=partial is not None,
-                      epsilon=eps, norm_epsilon=norm_eps)
-    if hit is None:
-        _STATS["reference"] += 1
-        return merge_norm_reference(out, lse, query, norm_weight, update, partial, norm_gain,
-                                    eps, norm_eps)
-    lib, fn = hit
-    lead = update.shape[:-1]
-    tokens = update.numel() // d
-    hn = torch.empty((tokens, d), dtype=update.dtype, device=update.device)
-    p_new = torch.empty((tokens, d), dtype=update.dtype, device=update.device)
-    if tokens:
-        args = [_rows(out, tokens, d), _flat(lse.float(), tokens),
-                _vec(query, update.dtype, (d,)), _vec(norm_weight, update.dtype, (d,)),
-                _rows(update, tokens, d)]
-        if partial is not None:
-            args.append(_rows(partial, tokens, d))
-        args.append(_vec(norm_gain, update.dtype, (d,)))
-        _launch(lib, fn, update.device, args + [hn, p_new])
-    return hn.view(*lead, d), p_new.view(*lead, d)
+    return _merge_common("merge_norm", out, lse, query, norm_weight, update, partial, eps,
+                         norm_gain, norm_eps)
 
 
 # --- torch.library registration ------------------------------------------------------
