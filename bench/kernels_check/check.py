@@ -43,6 +43,10 @@ def launch_fn(entry):
         ptx = f.read() + b"\0"
     mod = ck(cu.cuModuleLoadData(ptx))
     fn = ck(cu.cuModuleGetFunction(mod, entry["kernel"].encode()))
+    smem = entry.get("smem", 0)
+    if smem > 48 * 1024:
+        ck(cu.cuFuncSetAttribute(
+            fn, cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem))
     def run(args, t):
         vals, types = [], []
         for a in args:
@@ -55,7 +59,7 @@ def launch_fn(entry):
             vals += v
             types += ty
         grid = (t + entry["tokens_per_cta"] - 1) // entry["tokens_per_cta"] * entry["groups"]
-        ck(cu.cuLaunchKernel(fn, grid, 1, 1, entry["block"], 1, 1, 0,
+        ck(cu.cuLaunchKernel(fn, grid, 1, 1, entry["block"], 1, 1, smem,
                              torch.cuda.current_stream().cuda_stream,
                              (tuple(vals), tuple(types)), 0))
     return run

@@ -77,9 +77,16 @@ def add(entry, mlir, gpu_opts=""):
     info["tokens_per_cta"] = int(tpc.group(1)) if tpc else 1
     g = re.search(r"_g(\d+)", info["kernel"])
     info["groups"] = (entry.get("s", 1) // int(g.group(1))) if g else 1
+    # Dynamic shared memory of the launch (bulk-copy kernels), in bytes.
+    smem = re.search(r"dynamic_shared_memory_size (%\w+)", host)
+    info["smem"] = 0
+    if smem:
+        val = re.search(re.escape(smem.group(1)) + r" = arith.constant (\d+) : i32", host)
+        info["smem"] = int(val.group(1))
     entry.update(info)
     manifest.append(entry)
-    print(name, info["kernel"], "block", info["block"], "tpc", info["tokens_per_cta"], "groups", info["groups"])
+    print(name, info["kernel"], "block", info["block"], "tpc", info["tokens_per_cta"], "groups", info["groups"],
+          "smem", info["smem"])
 
 # Aggregation: the benchmark shapes (bf16) and correctness shapes.
 for (n, t, d) in [(9, 16384, 4096), (17, 16384, 4096), (9, 65536, 2048), (10, 8192, 7168)]:
@@ -118,7 +125,8 @@ BS_SHAPES = [tuple(int(x) for x in v.split(",")) for v in
 for (n, s, d) in BS_SHAPES:
     for opts in [v for v in BS_VARIANTS if v]:
         tag = opts.replace("tensor-cores=0", "old").replace("elements-per-thread=", "e").replace(
-            "prefetch-depth=", "p").replace("min-ctas-per-sm=", "m").replace("sweep-width=", "w").replace(" ", "_")
+            "prefetch-depth=", "p").replace("min-ctas-per-sm=", "m").replace("sweep-width=", "w").replace(
+            "l2-prefetch-ahead=", "a").replace("l2-prefetch=0", "nol2").replace(" ", "_")
         add({"name": f"bs_bf16_n{n}_s{s}_d{d}_{tag}", "op": "block_score", "e": "bf16", "n": n, "s": s,
              "t": 16384, "d": d, "inv": False, "time": True}, score_mlir("bf16", d, n, s, False), opts)
 # Correctness of the tensor-core kernel: odd shapes (D % 32 != 0, n > 16,

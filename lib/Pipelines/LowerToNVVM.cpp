@@ -48,6 +48,7 @@ void mlir::attnres::buildLowerToNVVMPipeline(
         .getAsInteger(10, smVersion);
   gpuOpts.tensorCores = smVersion >= 80;
   gpuOpts.l2Prefetch = smVersion >= 90;
+  gpuOpts.bulkCopy = smVersion >= 90;
   pm.addPass(createConvertAttnResToGPU(gpuOpts));
   addCanonicalizeAndCSE(pm);
 

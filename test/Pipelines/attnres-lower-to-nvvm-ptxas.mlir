@@ -13,9 +13,9 @@
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'block_score_bf16_d7168_n9_s6_tc_r'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// CHECK-LABEL: Compiling entry function 'block_score_bf16_d4096_n9_s8_tc'
+// CHECK-LABEL: Compiling entry function 'block_score_bf16_d4096_n9_s8_tc_tma'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// CHECK-LABEL: Compiling entry function 'block_score_bf16_d2048_n5_s8_tc'
+// CHECK-LABEL: Compiling entry function 'block_score_bf16_d2048_n5_s8_tc_tma'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'aggregate_bf16_d2048_n9'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads

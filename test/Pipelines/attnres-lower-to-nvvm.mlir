@@ -51,23 +51,32 @@
 // SM80:         mma.sync.aligned.m16n8k16
 // SM80-NOT:   prefetch.global.L2
 
-// Phase 1 (bf16): tensor cores for the logits, 16-byte fragment loads,
-// one reduction through shared memory, then the outputs.
-// PTX-LABEL: .entry block_score_bf16_d2048_n5_s6_tc(
-// PTX:         ld.global.v4.b32
+// Phase 1 (bf16): the token's rows reach shared memory by bulk copies (one
+// cp.async.bulk per row on an mbarrier) when they fit 100 KB; tensor cores
+// for the logits, one reduction through shared memory, then the outputs.
+// PTX-LABEL: .entry block_score_bf16_d2048_n5_s6_tc_tma(
+// PTX:         mbarrier.init.shared::cta.b64
+// PTX:         mbarrier.arrive.expect_tx.shared::cta.b64
+// PTX-COUNT-5: cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes
+// PTX:         mbarrier.try_wait.parity.shared::cta.b64
+// PTX:         ld.shared.v4.b32
 // PTX:         mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // PTX:         bar.sync
 // PTX:         lg2.approx.ftz.f32
 // PTX:         ld.shared.v4.b32
 // PTX:         st.global.v2.b32
-// PTX-LABEL: .entry block_score_bf16_d4096_n9_s8_tc_r(
-// PTX:         prefetch.global.L2
-// PTX:         ld.global.v4.b32
+// PTX-LABEL: .entry block_score_bf16_d4096_n9_s8_tc_tma_r(
+// PTX-NOT:     prefetch.global.L2
+// PTX-COUNT-9: cp.async.bulk.shared::cluster.global
 // PTX:         mma.sync.aligned.m16n8k16
-// PTX-LABEL: .entry block_score_bf16_d8192_n5_s8_tc(
-// PTX:         ld.global.v4.b32
+// PTX-LABEL: .entry block_score_bf16_d8192_n5_s8_tc_tma(
+// PTX-COUNT-5: cp.async.bulk.shared::cluster.global
 // PTX:         mma.sync.aligned.m16n8k16
+// Rows beyond 100 KB (17 x 8192): fragment loads from global memory after an
+// L2 prefetch of the token's rows.
 // PTX-LABEL: .entry block_score_bf16_d8192_n17_s8_tc(
+// PTX-NOT:     cp.async.bulk
+// PTX:         prefetch.global.L2
 // PTX:         ld.global.v4.b32
 // PTX:         mma.sync.aligned.m16n8k16
 // PTX-LABEL: .entry block_score_f16_d4096_n9_s8_g4(

@@ -68,7 +68,11 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
     Option<"l2Prefetch", "l2-prefetch", "bool", /*default=*/"true",
            "block_score on tensor cores: request the token's rows into L2 "
            "(prefetch.global.L2, sm_90 and newer) before the first sweep (not "
-           "done for 4096 < D < 8192, where it measured slower)">
+           "done for 4096 < D < 8192, where it measured slower)">,
+    Option<"bulkCopy", "bulk-copy", "bool", /*default=*/"true",
+           "block_score on tensor cores: copy the token's rows into dynamic "
+           "shared memory with cp.async.bulk (TMA, sm_90 and newer) on an "
+           "mbarrier, when they fit 227 KB; both sweeps read shared memory">
   ];
 }
 

@@ -113,7 +113,8 @@ struct HostBuilder {
   }
 
   void launch(gpu::GPUFuncOp kernel, const RowLayout &layout, Value numTokens,
-              unsigned ctasPerToken, ValueRange operands) {
+              unsigned ctasPerToken, ValueRange operands,
+              int64_t dynamicSharedBytes = 0) {
     Value grid = numTokens;
     if (layout.tokensPerCta > 1)
       grid = arith::CeilDivUIOp::create(b, loc, numTokens,
@@ -124,7 +125,12 @@ struct HostBuilder {
     gpu::LaunchFuncOp::create(
         b, loc, kernel, gpu::KernelDim3{grid, one, one},
         gpu::KernelDim3{idx(layout.ctaThreads()), one, one},
-        /*dynamicSharedMemorySize=*/Value(), operands);
+        /*dynamicSharedMemorySize=*/
+        dynamicSharedBytes
+            ? Value(arith::ConstantOp::create(
+                  b, loc, b.getI32IntegerAttr(int32_t(dynamicSharedBytes))))
+            : Value(),
+        operands);
   }
 
   RewriterBase &b;
@@ -296,20 +302,25 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   tc.numSources = spec.numSources;
   tc.numQueries = spec.numQueries;
   tc.hasInvRms = spec.hasInvRms;
-  // Measured on H100 (bench/kernels_check, docs/gpu.md): up to D = 4096,
-  // 16 elements per thread (two 16-byte fragment rows, 8 blocks per warp,
-  // so two or more CTAs share an SM) with 4 blocks of loads ahead; beyond,
-  // 8 elements per thread up to D = 7168 (896 threads) with 2 ahead (at
-  // 1024 threads ptxas must fit 64 registers and spills), and the
-  // second sweep 2 elements wide when more than 6 sources would hold too
-  // many registers.
+  // Bulk copies of the rows into shared memory (sm_90+) when two CTAs fit
+  // an SM (rows within 100 KB): measured on H100 (bench/NOTES.md run 8)
+  // 1.05-1.3x faster at D = 2048, 4096 and 7168 with 5 sources; with the
+  // 9 x 7168 rows (135 KB, one CTA per SM) slower than the L2 path.
+  int64_t rowBytes = int64_t(tc.numSources) * (spec.d + 32) * 2;
+  tc.bulkCopy = bulkCopy && rowBytes <= 100 * 1024;
+  // Elements per thread, measured on H100 (bench/kernels_check,
+  // docs/gpu.md): with bulk copies 16 (D = 7168: 448 threads). Without, up
+  // to D = 4096 16 (two 16-byte fragment rows, 8 blocks per warp, so two
+  // or more CTAs share an SM) with 4 blocks of loads ahead; beyond, 8 up
+  // to D = 7168 (896 threads) with 2 ahead (at 1024 threads ptxas must fit
+  // 64 registers and spills), and the second sweep 2 elements wide when
+  // more than 6 sources would hold too many registers.
   int64_t elems =
-      elementsPerThread.getValue()
-          ? int64_t(elementsPerThread)
-          : (spec.d > 4096 &&
-                     (spec.d <= 7168 || (spec.d <= 8192 && tc.numSources <= 8))
-                 ? 8
-                 : 16);
+      elementsPerThread.getValue() ? int64_t(elementsPerThread)
+      : !tc.bulkCopy && spec.d > 4096 &&
+              (spec.d <= 7168 || (spec.d <= 8192 && tc.numSources <= 8))
+          ? 8
+          : 16;
   int64_t threads = llvm::alignTo(llvm::divideCeil(spec.d, elems), 32);
   tc.threads = unsigned(std::clamp<int64_t>(threads, 32, 1024));
   tc.prefetchBlocks =
@@ -324,13 +335,17 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   tc.sweepWidth = sw;
   tc.minCtasPerSM = minCtasPerSM > 1 ? unsigned(minCtasPerSM) : 0;
   // The L2 prefetch of the token's rows: measured +5 to +9% at D = 4096 and
-  // 8192, -5% at D = 7168 (896-thread CTAs, one per SM).
-  tc.prefetchL2 = l2Prefetch && !(spec.d > 4096 && spec.d < 8192);
+  // 8192, -5% at D = 7168 with 896-thread CTAs (one per SM).
+  tc.prefetchL2 =
+      l2Prefetch && !(spec.d > 4096 && spec.d < 8192 && tc.threads > 512);
   unsigned warps = tc.threads / 32, n = tc.numSources, s = tc.numQueries;
   int64_t bytes = 4 * (int64_t(warps) * n * s + warps * n + n * s +
                        n * llvm::alignTo(s, 4));
   if (bytes > 40 * 1024)
     return std::nullopt;
+  // All of the kernel's shared memory must fit the 227 KB a CTA may use.
+  if (tc.bulkCopy && tc.dynamicSharedBytes() > 227 * 1024)
+    tc.bulkCopy = false;
   return tc;
 }
 
@@ -390,7 +405,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
     // One CTA per token.
     RowLayout l;
     l.threadsPerToken = tcSpec->threads;
-    hb.launch(kernel, l, numTokens, 1, operands);
+    hb.launch(kernel, l, numTokens, 1, operands, tcSpec->dynamicSharedBytes());
   } else {
     hb.launch(kernel, spec.layout, numTokens, s / spec.queriesPerCta, operands);
   }

@@ -400,6 +400,48 @@ MemRefType rowsType(Type e, int64_t d) {
   return MemRefType::get({ShapedType::kDynamic, d}, e);
 }
 
+/// Requests every 128-byte line of row `token` of each memref<?xDxE> in
+/// `rows` into L2 with prefetch.global.L2 (sm_90 and newer; no register is
+/// held waiting for the data). Thread `tid` of `threads` takes lines tid,
+/// tid + threads, ... of each row.
+void emitL2PrefetchRows(OpBuilder &b, Location loc, ArrayRef<Value> rows,
+                        Value token, Type e, int64_t d, Value tid,
+                        unsigned threads) {
+  MLIRContext *ctx = b.getContext();
+  Type i64 = b.getI64Type();
+  auto gptr = LLVM::LLVMPointerType::get(ctx, 1);
+  auto idx = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  int64_t rowBytes = d * (e.getIntOrFloatBitWidth() / 8);
+  int64_t lines = llvm::divideCeil(rowBytes, int64_t(128));
+  Value rowOff = arith::IndexCastOp::create(
+      b, loc, i64, arith::MulIOp::create(b, loc, token, idx(rowBytes)));
+  for (Value row : rows) {
+    Value base = arith::IndexCastOp::create(
+        b, loc, i64,
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, row));
+    base = arith::AddIOp::create(b, loc, base, rowOff);
+    for (int64_t r = 0; r * threads < lines; ++r) {
+      Value line = arith::AddIOp::create(b, loc, tid, idx(r * threads));
+      Value ok =
+          (r + 1) * threads <= lines
+              ? Value()
+              : Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                            line, idx(lines)));
+      buildIf(b, loc, ok, [&]() {
+        Value off = arith::IndexCastOp::create(
+            b, loc, i64, arith::MulIOp::create(b, loc, line, idx(128)));
+        Value sum = arith::AddIOp::create(b, loc, base, off);
+        Value addr = LLVM::IntToPtrOp::create(b, loc, gptr, sum);
+        LLVM::CallIntrinsicOp::create(
+            b, loc, b.getStringAttr("llvm.nvvm.prefetch.global.L2"),
+            ValueRange{addr});
+      });
+    }
+  }
+}
+
 /// The argument types of the aggregate / block_score kernels, in the order
 /// documented at buildScoreKernel.
 SmallVector<Type> scoreArgTypes(OpBuilder &b, Type e, int64_t d, unsigned n,
@@ -623,10 +665,47 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
 std::string BlockScoreTCSpec::getName() const {
   return "block_score_" + typeSuffix(elementType) + "_d" + std::to_string(d) +
          "_n" + std::to_string(numSources) + "_s" + std::to_string(numQueries) +
-         "_tc" + (hasInvRms ? "_r" : "");
+         "_tc" + (bulkCopy ? "_tma" : "") + (hasInvRms ? "_r" : "");
 }
 
 namespace {
+
+/// The shared memory of the tensor-core phase-1 kernel: per-warp partial
+/// logits (warps x n x S f32) and sums of squares (warps x n), the logits
+/// (n x S), the softmax weights (n x S padded to 4 for 16-byte loads) and,
+/// with bulk copies, the n rows and the mbarrier. Without bulk copies the
+/// first four are workgroup attributions; with them every region is a view
+/// of dynamic shared memory at `offsets` (16-byte aligned), so that no
+/// static shared variable can overlap the rows.
+struct TCSharedLayout {
+  explicit TCSharedLayout(const BlockScoreTCSpec &spec) {
+    int64_t warps = spec.threads / 32, n = spec.numSources, s = spec.numQueries;
+    int64_t bytes = spec.elementType.getIntOrFloatBitWidth() / 8;
+    shapes = {
+        {warps, n, s}, {warps, n}, {n, s}, {n, int64_t(llvm::alignTo(s, 4))}};
+    int64_t off = 0;
+    auto place = [&](int64_t size) {
+      offsets.push_back(off);
+      off += llvm::alignTo(size, 16);
+    };
+    if (spec.bulkCopy)
+      place(n * spec.sharedRowStride() * bytes);
+    for (auto &shape : shapes) {
+      int64_t count = 1;
+      for (int64_t x : shape)
+        count *= x;
+      place(4 * count);
+    }
+    if (spec.bulkCopy)
+      place(8);
+    total = spec.bulkCopy ? off : 0;
+  }
+
+  SmallVector<SmallVector<int64_t>> shapes;
+  /// With bulk copies: rows, the four f32 regions, mbarrier.
+  SmallVector<int64_t> offsets;
+  int64_t total = 0;
+};
 
 /// Emission helpers of the tensor-core phase-1 kernel.
 struct TCEmitter {
@@ -670,6 +749,38 @@ struct TCEmitter {
         .getResult(0);
   }
 
+  /// Inline PTX with side effects and no result.
+  void ptx(StringRef text, StringRef constraints, ValueRange operands) {
+    LLVM::InlineAsmOp::create(b, loc, TypeRange{}, operands, text, constraints,
+                              /*has_side_effects=*/true,
+                              /*is_align_stack=*/false,
+                              LLVM::tailcallkind::TailCallKind::None,
+                              LLVM::AsmDialectAttr(), ArrayAttr());
+  }
+
+  /// The 32-bit shared-window address of a workgroup memref.
+  Value sharedAddr(Value memref) {
+    Value p = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
+    return arith::IndexCastUIOp::create(b, loc, i32, p);
+  }
+
+  /// `ok ? memref[indices] : zeros` without a branch: the indices must be
+  /// in bounds whatever `ok` is (ok null: the plain load).
+  Value selectLoad(VectorType type, Value memref, ValueRange indices, Value ok,
+                   uint64_t align) {
+    Value v =
+        vector::LoadOp::create(b, loc, type, memref, indices,
+                               /*nontemporal=*/false, llvm::MaybeAlign(align));
+    if (!ok)
+      return v;
+    return arith::SelectOp::create(
+        b, loc, ok, v,
+        arith::ConstantOp::create(
+            b, loc,
+            DenseElementsAttr::get(
+                type, b.getFloatAttr(type.getElementType(), 0.0))));
+  }
+
   /// Runs `body` under `cond` (a null cond: unconditionally).
   template <typename Fn> void when(Value cond, Fn body) {
     buildIf(b, loc, cond, body);
@@ -711,6 +822,10 @@ struct TCEmitter {
 
 } // namespace
 
+int64_t BlockScoreTCSpec::dynamicSharedBytes() const {
+  return TCSharedLayout(*this).total;
+}
+
 gpu::GPUFuncOp
 gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
                                      const BlockScoreTCSpec &spec) {
@@ -725,15 +840,18 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   SmallVector<Type> args =
       scoreArgTypes(b, e, d, n, s, /*stacked=*/true, spec.hasInvRms);
 
-  // Workgroup memory: per-warp partial logits and sums of squares, the
-  // logits, the softmax weights (rows padded to 4 for 16-byte loads).
+  // Shared memory (TCSharedLayout): workgroup attributions, or views of
+  // dynamic shared memory with bulk copies.
   unsigned sPad = llvm::alignTo(s, 4);
   auto ws = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  auto wgMem = [&](ArrayRef<int64_t> shape) -> Type {
-    return MemRefType::get(shape, f32, MemRefLayoutAttrInterface(), ws);
+  auto wgMem = [&](ArrayRef<int64_t> shape, Type t) -> MemRefType {
+    return MemRefType::get(shape, t, MemRefLayoutAttrInterface(), ws);
   };
-  SmallVector<Type> wgTypes{wgMem({warps, n, s}), wgMem({warps, n}),
-                            wgMem({n, s}), wgMem({n, sPad})};
+  TCSharedLayout shared(spec);
+  SmallVector<Type> wgTypes;
+  if (!spec.bulkCopy)
+    for (auto &shape : shared.shapes)
+      wgTypes.push_back(wgMem(shape, f32));
   RowLayout layout;
   layout.d = d;
   layout.vectorWidth = 8;
@@ -751,9 +869,31 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   // T: one CTA per token, grid = T; T / 2^62 (always 0) is an opaque zero.
   Value numTokens = ka.numTokens, eps = ka.eps;
   ArrayRef<Value> sources = ka.sources, invRms = ka.invRms;
-  auto attributions = fn.getWorkgroupAttributions();
-  Value zPart = attributions[0], ssPart = attributions[1];
-  Value zTot = attributions[2], aSm = attributions[3];
+  // rowsSm (n x stride rows) and barSm (the mbarrier): bulk copies only.
+  int64_t stride = spec.sharedRowStride();
+  Value zPart, ssPart, zTot, aSm, rowsSm, barSm;
+  if (!spec.bulkCopy) {
+    auto attributions = fn.getWorkgroupAttributions();
+    zPart = attributions[0];
+    ssPart = attributions[1];
+    zTot = attributions[2];
+    aSm = attributions[3];
+  } else {
+    Value dyn = gpu::DynamicSharedMemoryOp::create(
+        b, loc, wgMem({ShapedType::kDynamic}, b.getI8Type()));
+    auto view = [&](unsigned k, ArrayRef<int64_t> shape, Type t) -> Value {
+      return memref::ViewOp::create(
+          b, loc, wgMem(shape, t), dyn,
+          arith::ConstantIndexOp::create(b, loc, shared.offsets[k]),
+          ValueRange{});
+    };
+    rowsSm = view(0, {int64_t(n), stride}, e);
+    zPart = view(1, shared.shapes[0], f32);
+    ssPart = view(2, shared.shapes[1], f32);
+    zTot = view(3, shared.shapes[2], f32);
+    aSm = view(4, shared.shapes[3], f32);
+    barSm = view(5, {1}, b.getI64Type());
+  }
 
   RowEmitter em(b, loc, layout, e);
   TCEmitter tc(b, loc);
@@ -800,34 +940,47 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   // are in flight at once; the fragment loads below then hit L2. Without
   // it ptxas sinks the loads next to their mma and a warp waits for DRAM
   // several times per token.
-  if (spec.prefetchL2) {
-    Type i64 = b.getI64Type();
-    auto gptr = LLVM::LLVMPointerType::get(ctx, 1);
+  if (spec.prefetchL2 && !spec.bulkCopy)
+    emitL2PrefetchRows(b, loc, sources, token, e, d, tid, threads);
+
+  // Bulk copies: thread 0 initialises the mbarrier (one arrival), announces
+  // the n rows' bytes and issues one cp.async.bulk per row into shared
+  // memory (rows `stride` elements apart); every thread waits for phase 0.
+  // Each CTA uses the mbarrier once.
+  if (spec.bulkCopy) {
     int64_t rowBytes = d * (e.getIntOrFloatBitWidth() / 8);
-    int64_t lines = llvm::divideCeil(rowBytes, int64_t(128));
-    Value rowOff = arith::IndexCastOp::create(b, loc, i64,
-                                              tc.mul(token, tc.idx(rowBytes)));
-    for (unsigned i = 0; i < n; ++i) {
-      Value base = arith::IndexCastOp::create(
-          b, loc, i64,
-          memref::ExtractAlignedPointerAsIndexOp::create(b, loc, sources[i]));
-      base = arith::AddIOp::create(b, loc, base, rowOff);
-      for (int64_t r = 0; r * threads < lines; ++r) {
-        Value line = tc.add(tid, tc.idx(r * threads));
-        Value ok = (r + 1) * threads <= lines
-                       ? Value()
-                       : tc.cmp(P::ult, line, tc.idx(lines));
-        tc.when(ok, [&]() {
-          Value off = arith::IndexCastOp::create(b, loc, i64,
-                                                 tc.mul(line, tc.idx(128)));
-          Value sum = arith::AddIOp::create(b, loc, base, off);
-          Value addr = LLVM::IntToPtrOp::create(b, loc, gptr, sum);
-          LLVM::CallIntrinsicOp::create(
-              b, loc, b.getStringAttr("llvm.nvvm.prefetch.global.L2"),
-              ValueRange{addr});
-        });
+    int64_t strideBytes = stride * (e.getIntOrFloatBitWidth() / 8);
+    Value bar = tc.sharedAddr(barSm);
+    Value rowsAddr = tc.sharedAddr(rowsSm);
+    Value first = tc.cmp(P::eq, tid, tc.idx(0));
+    tc.when(first, [&]() {
+      tc.ptx("mbarrier.init.shared::cta.b64 [$0], 1;\n\t"
+             "fence.mbarrier_init.release.cluster;",
+             "r", ValueRange{bar});
+    });
+    gpu::BarrierOp::create(b, loc);
+    tc.when(first, [&]() {
+      tc.ptx("mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r",
+             ValueRange{bar, tc.i32c(int64_t(n) * rowBytes)});
+      Type i64 = b.getI64Type();
+      Value rowOff = arith::IndexCastOp::create(
+          b, loc, i64, tc.mul(token, tc.idx(rowBytes)));
+      for (unsigned i = 0; i < n; ++i) {
+        Value src = arith::IndexCastOp::create(
+            b, loc, i64,
+            memref::ExtractAlignedPointerAsIndexOp::create(b, loc, sources[i]));
+        src = arith::AddIOp::create(b, loc, src, rowOff);
+        Value dst = arith::AddIOp::create(b, loc, rowsAddr,
+                                          tc.i32c(int64_t(i) * strideBytes));
+        tc.ptx("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::"
+               "bytes [$0], [$1], $2, [$3];",
+               "r,l,r,r", ValueRange{dst, src, tc.i32c(rowBytes), bar});
       }
-    }
+    });
+    tc.ptx("{\n\t.reg .pred p;\n\tattnres_wait:\n\t"
+           "mbarrier.try_wait.parity.shared::cta.b64 p, [$0], 0;\n\t"
+           "@!p bra attnres_wait;\n\t}",
+           "r", ValueRange{bar});
   }
 
   // Sweep 1. Warp w handles the 32-element blocks w, w + warps, ...; lane
@@ -865,8 +1018,21 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
         RowSrc &r = rows[m][h];
         if (!r.any)
           continue;
-        xs[k][m][h] = tc.maybeLoad(v8e, r.memref, ValueRange{token, off},
-                                   both(r.ok, eok), 16);
+        if (!spec.bulkCopy) {
+          xs[k][m][h] = tc.maybeLoad(v8e, r.memref, ValueRange{token, off},
+                                     both(r.ok, eok), 16);
+          continue;
+        }
+        // From shared memory: rows past n and elements past D read row
+        // n - 1 / the row padding and are zeroed by a select.
+        Value row = tc.add(grp, tc.idx(16 * m + 8 * h));
+        if (r.ok)
+          row = arith::MinUIOp::create(b, loc, row, tc.idx(n - 1));
+        Value col =
+            eok ? Value(arith::MinUIOp::create(b, loc, off, tc.idx(stride - 8)))
+                : off;
+        xs[k][m][h] = tc.selectLoad(v8e, rowsSm, ValueRange{row, col},
+                                    both(r.ok, eok), 16);
       }
   };
   unsigned depth = std::max(1u, spec.prefetchBlocks);
@@ -1093,7 +1259,10 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
     Value off = tc.mul(c, tc.idx(sw));
     for (unsigned i = 0; i < n; ++i)
       chunkRows[k].push_back(
-          tc.maybeLoad(vwE, sources[i], ValueRange{token, off}, ok, sw * 2));
+          spec.bulkCopy ? tc.maybeLoad(vwE, rowsSm, ValueRange{tc.idx(i), off},
+                                       ok, sw * 2)
+                        : tc.maybeLoad(vwE, sources[i], ValueRange{token, off},
+                                       ok, sw * 2));
   };
   {
     OpBuilder::InsertionGuard g(b);

@@ -105,6 +105,20 @@ struct BlockScoreTCSpec {
   unsigned minCtasPerSM = 0;
   /// Request every line of the token's rows into L2 before sweep 1.
   bool prefetchL2 = true;
+  /// Copy the token's n rows into dynamic shared memory with one bulk copy
+  /// (cp.async.bulk, the TMA unit of sm_90+) per row, completed on an
+  /// mbarrier; both sweeps then read shared memory (no L2 prefetch, no
+  /// global loads of the rows).
+  bool bulkCopy = false;
+
+  /// Elements between consecutive rows in shared memory: D plus 32 (64
+  /// bytes), so that the eight rows of one fragment load fall in different
+  /// banks.
+  int64_t sharedRowStride() const { return d + 32; }
+  /// Dynamic shared memory of a launch (bytes): with bulkCopy all of the
+  /// kernel's shared memory (the n rows, the per-warp partials, logits,
+  /// weights and the mbarrier), else 0.
+  int64_t dynamicSharedBytes() const;
 
   std::string getName() const;
 };

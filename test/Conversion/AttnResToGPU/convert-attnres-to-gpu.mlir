@@ -1,4 +1,5 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s
+// RUN: attnres-opt %s --convert-attnres-to-gpu=bulk-copy=0 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=L2PATH
 
 // One aggregation with a dynamic token count: operands become read-only
 // buffers, the output is allocated with the sources' dynamic size, and one
@@ -60,19 +61,45 @@ func.func @aggregate_f32_odd(%w: tensor<13xf32>, %g: tensor<13xf32>, %a: tensor<
 // Phase 1 on tensor cores (bf16, D a multiple of 8): one CTA of D/16
 // threads per token for all S queries (grid = T); mma.sync for the logits,
 // one workgroup-memory reduction, softmax, then the S outputs. With inv_rms
-// operands the kernel reads them instead of reducing squares.
+// operands the kernel reads them instead of reducing squares. The rows
+// (2 x 2048 + 32 padding elements) reach shared memory by one bulk copy each
+// on an mbarrier; all of the kernel's shared memory is dynamic (8752 bytes:
+// rows 8320, partials 256 + 32, logits 64, weights 64, mbarrier 16).
 
 // CHECK-LABEL: func.func @block_score
 // CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x2048xbf16>
 // CHECK:         %[[O:.*]] = memref.alloc(%{{.*}}) : memref<8x?x2048xbf16>
 // CHECK:         %[[L:.*]] = memref.alloc(%{{.*}}) : memref<8x?xf32>
 // CHECK:         %[[C128:.*]] = arith.constant 128 : index
-// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d2048_n2_s8_tc_r blocks in (%[[T]], %{{.*}}, %{{.*}}) threads in (%[[C128]], %{{.*}}, %{{.*}}) args(%{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %[[O]] : memref<8x?x2048xbf16>, %[[L]] : memref<8x?xf32>, %[[T]] : index, %{{.*}} : f32)
+// CHECK:         %[[SMEM:.*]] = arith.constant 8752 : i32
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d2048_n2_s8_tc_tma_r blocks in (%[[T]], %{{.*}}, %{{.*}}) threads in (%[[C128]], %{{.*}}, %{{.*}}) dynamic_shared_memory_size %[[SMEM]] args(%{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %[[O]] : memref<8x?x2048xbf16>, %[[L]] : memref<8x?xf32>, %[[T]] : index, %{{.*}} : f32)
 // CHECK:         bufferization.to_tensor %[[O]] restrict writable
 // CHECK:         bufferization.to_tensor %[[L]] restrict writable
-// CHECK:       gpu.func @block_score_bf16_d2048_n2_s8_tc_r
-// CHECK-SAME:      workgroup(%{{.*}} : memref<4x2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4x2xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK:       gpu.func @block_score_bf16_d2048_n2_s8_tc_tma_r
+// CHECK-NOT:       workgroup(
 // CHECK-SAME:      known_block_size = array<i32: 128, 1, 1>
+// CHECK:         %[[DYN:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// CHECK:         memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<2x2080xbf16, #gpu.address_space<workgroup>>
+// CHECK:         memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<1xi64, #gpu.address_space<workgroup>>
+// CHECK:         llvm.inline_asm has_side_effects "mbarrier.init.shared::cta.b64
+// CHECK:         gpu.barrier
+// CHECK:         llvm.inline_asm has_side_effects "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c8192_i32
+// CHECK-COUNT-2: llvm.inline_asm has_side_effects "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes
+// CHECK:         mbarrier.try_wait.parity.shared::cta.b64
+// CHECK-NOT:     vector.load %arg2
+// CHECK-NOT:     vector.load %arg3
+// Without bulk copies (bulk-copy=0, and before sm_90): the partials are
+// workgroup attributions and the sweeps read the rows from global memory.
+// L2PATH-LABEL: func.func @block_score
+// L2PATH:         gpu.launch_func @attnres_kernels::@block_score_bf16_d2048_n2_s8_tc_r blocks in
+// L2PATH-NOT:       dynamic_shared_memory_size
+// L2PATH-SAME:      args(
+// L2PATH:       gpu.func @block_score_bf16_d2048_n2_s8_tc_r
+// L2PATH-SAME:      workgroup(%{{.*}} : memref<4x2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4x2xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// L2PATH-NOT:     gpu.dynamic_shared_memory
+// L2PATH:         llvm.call_intrinsic "llvm.nvvm.prefetch.global.L2"
+// L2PATH:         nvvm.mma.sync
+// L2PATH:         vector.load %arg2
 // CHECK:         nvvm.mma.sync
 // CHECK-SAME:      multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK-SAME:      shape = #nvvm.shape<m = 16, n = 8, k = 16>
