@@ -70,7 +70,7 @@ def rel(out, ref):
         return float("inf")
     return ((out - ref).norm() / ref.norm()).item()
 
-def time_it(fn, reps=20):
+def time_it(fn, reps=int(os.environ.get("KC_REPS", "20"))):
     for _ in range(3):
         fn()
     torch.cuda.synchronize()

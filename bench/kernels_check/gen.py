@@ -77,6 +77,10 @@ def add(entry, mlir, gpu_opts=""):
     info["tokens_per_cta"] = int(tpc.group(1)) if tpc else 1
     g = re.search(r"_g(\d+)", info["kernel"])
     info["groups"] = (entry.get("s", 1) // int(g.group(1))) if g else 1
+    # Tensor-core phase 1 with a cluster split: that many CTAs per token.
+    x = re.search(r"_tma_x(\d+)", info["kernel"])
+    if x:
+        info["groups"] = int(x.group(1))
     # Dynamic shared memory of the launch (bulk-copy kernels), in bytes.
     smem = re.search(r"dynamic_shared_memory_size (%\w+)", host)
     info["smem"] = 0
@@ -126,13 +130,17 @@ for (n, s, d) in BS_SHAPES:
     for opts in [v for v in BS_VARIANTS if v]:
         tag = opts.replace("tensor-cores=0", "old").replace("elements-per-thread=", "e").replace(
             "prefetch-depth=", "p").replace("min-ctas-per-sm=", "m").replace("sweep-width=", "w").replace(
-            "l2-prefetch-ahead=", "a").replace("l2-prefetch=0", "nol2").replace(" ", "_")
+            "l2-prefetch-ahead=", "a").replace("l2-prefetch=0", "nol2").replace("cluster-split=", "x").replace(
+            "bulk-copy=0", "nobulk").replace(" ", "_")
         add({"name": f"bs_bf16_n{n}_s{s}_d{d}_{tag}", "op": "block_score", "e": "bf16", "n": n, "s": s,
              "t": 16384, "d": d, "inv": False, "time": True}, score_mlir("bf16", d, n, s, False), opts)
 # Correctness of the tensor-core kernel: odd shapes (D % 32 != 0, n > 16,
 # S > 8, one source, few tokens), with and without inv_rms.
 for (n, s, d, t, inv) in [(17, 8, 8192, 300, False), (1, 3, 72, 5, False), (3, 10, 200, 77, True),
-                          (16, 9, 1000, 33, False), (2, 1, 8, 7, True)]:
+                          (16, 9, 1000, 33, False), (2, 1, 8, 7, True),
+                          # cluster split (two CTAs per token): D/2 not a
+                          # multiple of 32, S = 5, inv_rms; and the 9 x 7168 rows
+                          (13, 5, 4112, 57, True), (9, 8, 7168, 41, False)]:
     add({"name": f"bs_bf16_n{n}_s{s}_d{d}_t{t}", "op": "block_score", "e": "bf16", "n": n, "s": s,
          "t": t, "d": d, "inv": inv, "time": False}, score_mlir("bf16", d, n, s, inv))
 add({"name": "bs_f32_n3_s6_d100", "op": "block_score", "e": "f32", "n": 3, "s": 6, "t": 301, "d": 100,

@@ -11,9 +11,9 @@
 
 // CHECK-LABEL: Compiling entry function 'block_score_bf16_d8192_n17_s8_tc'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// CHECK-LABEL: Compiling entry function 'block_score_bf16_d7168_n9_s6_tc_r'
+// CHECK-LABEL: Compiling entry function 'block_score_bf16_d7168_n9_s6_tc_tma_x2_r'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// CHECK-LABEL: Compiling entry function 'block_score_bf16_d4096_n9_s8_tc_tma'
+// CHECK-LABEL: Compiling entry function 'block_score_bf16_d4096_n9_s8_tc'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'block_score_bf16_d2048_n5_s8_tc_tma'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads

@@ -1,5 +1,6 @@
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | FileCheck %s --check-prefix=HOST
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=PTX --implicit-check-not=.local --implicit-check-not=ld.local --implicit-check-not=st.local
+// RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=CLUSTER
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="chip=sm_75 features=+ptx70 format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=SM75
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="chip=sm_80 features=+ptx70 format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=SM80
 
@@ -65,20 +66,38 @@
 // PTX:         lg2.approx.ftz.f32
 // PTX:         ld.shared.v4.b32
 // PTX:         st.global.v2.b32
-// PTX-LABEL: .entry block_score_bf16_d4096_n9_s8_tc_tma_r(
-// PTX-NOT:     prefetch.global.L2
-// PTX-COUNT-9: cp.async.bulk.shared::cluster.global
+// D = 4096 and 8192: fragment loads from global memory after an L2 prefetch
+// of the token's rows (bulk copies measured slower there).
+// PTX-LABEL: .entry block_score_bf16_d4096_n9_s8_tc_r(
+// PTX-NOT:     cp.async.bulk
+// PTX:         prefetch.global.L2
+// PTX:         ld.global.v4.b32
 // PTX:         mma.sync.aligned.m16n8k16
-// PTX-LABEL: .entry block_score_bf16_d8192_n5_s8_tc_tma(
-// PTX-COUNT-5: cp.async.bulk.shared::cluster.global
+// PTX-LABEL: .entry block_score_bf16_d8192_n5_s8_tc(
+// PTX:         ld.global.v4.b32
 // PTX:         mma.sync.aligned.m16n8k16
-// Rows beyond 100 KB (17 x 8192): fragment loads from global memory after an
-// L2 prefetch of the token's rows.
 // PTX-LABEL: .entry block_score_bf16_d8192_n17_s8_tc(
 // PTX-NOT:     cp.async.bulk
 // PTX:         prefetch.global.L2
 // PTX:         ld.global.v4.b32
 // PTX:         mma.sync.aligned.m16n8k16
+// 9 x 7168 rows (135 KB) do not fit 100 KB of shared memory: a cluster of
+// two CTAs per token, each with 3584 columns (224 threads), adding each
+// other's partial logits and sums of squares through distributed shared
+// memory between two cluster barriers.
+// CLUSTER-LABEL: .entry block_score_bf16_d7168_n9_s8_tc_tma_x2(
+// CLUSTER:       .explicitcluster
+// CLUSTER:       .reqnctapercluster 2, 1, 1
+// CLUSTER-COUNT-9: cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [{{%r[0-9]+}}], [{{%rd[0-9]+}}], {{%r[0-9]+}}
+// CLUSTER:       mma.sync.aligned.m16n8k16
+// CLUSTER:       barrier.cluster.arrive.aligned;
+// CLUSTER-NEXT:  barrier.cluster.wait.aligned;
+// CLUSTER:       mapa.shared::cluster.u32
+// CLUSTER:       ld.shared::cluster.f32
+// CLUSTER:       barrier.cluster.arrive.aligned;
+// CLUSTER:       st.global.b32
+// CLUSTER:       barrier.cluster.wait.aligned;
+// CLUSTER-NEXT:  ret;
 // PTX-LABEL: .entry block_score_f16_d4096_n9_s8_g4(
 // PTX:         ld.global.v4.b32
 // PTX:         shfl.sync.bfly.b32
@@ -145,6 +164,11 @@ func.func @score_s8(%W: tensor<8x4096xbf16>, %G: tensor<8x4096xbf16>, %b: tensor
 func.func @score_8192(%W: tensor<8x8192xbf16>, %G: tensor<8x8192xbf16>, %b: tensor<?x8192xbf16>, %o: tensor<8x?x8192xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x8192xbf16>, tensor<8x?xf32>) {
   %out, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x8192xbf16> -> tensor<8x?x8192xbf16>
   return %out, %lse : tensor<8x?x8192xbf16>, tensor<8x?xf32>
+}
+
+func.func @score_7168(%W: tensor<8x7168xbf16>, %G: tensor<8x7168xbf16>, %b: tensor<?x7168xbf16>, %o: tensor<8x?x7168xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x7168xbf16>, tensor<8x?xf32>) {
+  %a, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x7168xbf16> -> tensor<8x?x7168xbf16>
+  return %a, %lse : tensor<8x?x7168xbf16>, tensor<8x?xf32>
 }
 
 func.func @score_8192_17(%W: tensor<8x8192xbf16>, %G: tensor<8x8192xbf16>, %b: tensor<?x8192xbf16>, %o: tensor<8x?x8192xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x8192xbf16>, tensor<8x?xf32>) {

@@ -302,12 +302,25 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   tc.numSources = spec.numSources;
   tc.numQueries = spec.numQueries;
   tc.hasInvRms = spec.hasInvRms;
-  // Bulk copies of the rows into shared memory (sm_90+) when two CTAs fit
-  // an SM (rows within 100 KB): measured on H100 (bench/NOTES.md run 8)
-  // 1.05-1.3x faster at D = 2048, 4096 and 7168 with 5 sources; with the
-  // 9 x 7168 rows (135 KB, one CTA per SM) slower than the L2 path.
-  int64_t rowBytes = int64_t(tc.numSources) * (spec.d + 32) * 2;
-  tc.bulkCopy = bulkCopy && rowBytes <= 100 * 1024;
+  // Bulk copies of the rows into shared memory (sm_90+), measured on H100
+  // (bench/NOTES.md run 8): faster than the L2 path for D <= 2048 and
+  // 4096 < D < 8192, not at D = 4096 and 8192. One CTA per token when its
+  // rows fit 100 KB (two CTAs per SM), else a cluster of two CTAs with half
+  // of the columns each when the halves fit (D = 7168 with 9 sources:
+  // 1.11-1.16x the L2 path). cluster-split=1 never splits, 2 splits
+  // whenever the halves fit.
+  auto rowBytes = [&](int64_t cols) {
+    return int64_t(tc.numSources) * (cols + 32) * 2;
+  };
+  bool bulkFaster = spec.d <= 2048 || (spec.d > 4096 && spec.d < 8192);
+  bool halvesFit =
+      bulkCopy && spec.d % 16 == 0 && rowBytes(spec.d / 2) <= 100 * 1024;
+  tc.bulkCopy = bulkCopy && bulkFaster && rowBytes(spec.d) <= 100 * 1024;
+  if (halvesFit && (clusterSplit == 2 ||
+                    (clusterSplit == 0 && bulkFaster && !tc.bulkCopy))) {
+    tc.bulkCopy = true;
+    tc.clusterSplit = 2;
+  }
   // Elements per thread, measured on H100 (bench/kernels_check,
   // docs/gpu.md): with bulk copies 16 (D = 7168: 448 threads). Without, up
   // to D = 4096 16 (two 16-byte fragment rows, 8 blocks per warp, so two
@@ -321,7 +334,8 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
               (spec.d <= 7168 || (spec.d <= 8192 && tc.numSources <= 8))
           ? 8
           : 16;
-  int64_t threads = llvm::alignTo(llvm::divideCeil(spec.d, elems), 32);
+  int64_t threads =
+      llvm::alignTo(llvm::divideCeil(tc.localColumns(), elems), 32);
   tc.threads = unsigned(std::clamp<int64_t>(threads, 32, 1024));
   tc.prefetchBlocks =
       prefetchDepth ? unsigned(prefetchDepth) : (spec.d <= 4096 ? 4 : 2);
@@ -344,8 +358,10 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   if (bytes > 40 * 1024)
     return std::nullopt;
   // All of the kernel's shared memory must fit the 227 KB a CTA may use.
-  if (tc.bulkCopy && tc.dynamicSharedBytes() > 227 * 1024)
+  if (tc.bulkCopy && tc.dynamicSharedBytes() > 227 * 1024) {
     tc.bulkCopy = false;
+    tc.clusterSplit = 1;
+  }
   return tc;
 }
 
@@ -402,10 +418,11 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   operands.push_back(numTokens);
   operands.push_back(arith::ConstantOp::create(rw, loc, op.getEpsilonAttr()));
   if (tcSpec) {
-    // One CTA per token.
+    // One CTA per token, or a cluster of clusterSplit CTAs.
     RowLayout l;
     l.threadsPerToken = tcSpec->threads;
-    hb.launch(kernel, l, numTokens, 1, operands, tcSpec->dynamicSharedBytes());
+    hb.launch(kernel, l, numTokens, tcSpec->clusterSplit, operands,
+              tcSpec->dynamicSharedBytes());
   } else {
     hb.launch(kernel, spec.layout, numTokens, s / spec.queriesPerCta, operands);
   }

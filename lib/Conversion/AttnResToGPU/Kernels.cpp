@@ -665,7 +665,9 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
 std::string BlockScoreTCSpec::getName() const {
   return "block_score_" + typeSuffix(elementType) + "_d" + std::to_string(d) +
          "_n" + std::to_string(numSources) + "_s" + std::to_string(numQueries) +
-         "_tc" + (bulkCopy ? "_tma" : "") + (hasInvRms ? "_r" : "");
+         "_tc" + (bulkCopy ? "_tma" : "") +
+         (clusterSplit > 1 ? "_x" + std::to_string(clusterSplit) : "") +
+         (hasInvRms ? "_r" : "");
 }
 
 namespace {
@@ -698,11 +700,18 @@ struct TCSharedLayout {
     }
     if (spec.bulkCopy)
       place(8);
+    // Cluster split: this CTA's partial logits (n x S) and sums of squares
+    // (n), read by the other CTA.
+    if (spec.clusterSplit > 1) {
+      place(4 * n * s);
+      place(4 * n);
+    }
     total = spec.bulkCopy ? off : 0;
   }
 
   SmallVector<SmallVector<int64_t>> shapes;
-  /// With bulk copies: rows, the four f32 regions, mbarrier.
+  /// With bulk copies: rows, the four f32 regions, mbarrier[, the two
+  /// cluster-exchange regions].
   SmallVector<int64_t> offsets;
   int64_t total = 0;
 };
@@ -756,6 +765,25 @@ struct TCEmitter {
                               /*is_align_stack=*/false,
                               LLVM::tailcallkind::TailCallKind::None,
                               LLVM::AsmDialectAttr(), ArrayAttr());
+  }
+
+  /// Inline PTX with one result of `type`.
+  Value ptxValue(Type type, StringRef text, StringRef constraints,
+                 ValueRange operands) {
+    return LLVM::InlineAsmOp::create(b, loc, type, operands, text, constraints,
+                                     /*has_side_effects=*/true,
+                                     /*is_align_stack=*/false,
+                                     LLVM::tailcallkind::TailCallKind::None,
+                                     LLVM::AsmDialectAttr(), ArrayAttr())
+        .getRes();
+  }
+
+  /// The f32 at shared address `addr` (i32) of CTA `rank` of the cluster.
+  Value loadClusterF32(Value addr, Value rank) {
+    Value remote = ptxValue(i32, "mapa.shared::cluster.u32 $0, $1, $2;",
+                            "=r,r,r", ValueRange{addr, rank});
+    return ptxValue(f32, "ld.shared::cluster.f32 $0, [$1];", "=f,r",
+                    ValueRange{remote});
   }
 
   /// The 32-bit shared-window address of a workgroup memref.
@@ -871,7 +899,11 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   ArrayRef<Value> sources = ka.sources, invRms = ka.invRms;
   // rowsSm (n x stride rows) and barSm (the mbarrier): bulk copies only.
   int64_t stride = spec.sharedRowStride();
-  Value zPart, ssPart, zTot, aSm, rowsSm, barSm;
+  // Cluster split: this CTA owns columns [colBase, colBase + dl) of the
+  // token; everything below works on dl columns.
+  unsigned split = spec.bulkCopy ? std::max(1u, spec.clusterSplit) : 1;
+  int64_t dl = d / split;
+  Value zPart, ssPart, zTot, aSm, rowsSm, barSm, zLoc, ssLoc;
   if (!spec.bulkCopy) {
     auto attributions = fn.getWorkgroupAttributions();
     zPart = attributions[0];
@@ -893,6 +925,10 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
     zTot = view(3, shared.shapes[2], f32);
     aSm = view(4, shared.shapes[3], f32);
     barSm = view(5, {1}, b.getI64Type());
+    if (split > 1) {
+      zLoc = view(6, {int64_t(n), int64_t(s)}, f32);
+      ssLoc = view(7, {int64_t(n)}, f32);
+    }
   }
 
   RowEmitter em(b, loc, layout, e);
@@ -900,6 +936,13 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   using P = arith::CmpIPredicate;
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value token = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value rank = tc.idx(0), colBase = tc.idx(0);
+  if (split > 1) {
+    fn.setKnownClusterSizeAttr(b.getDenseI32ArrayAttr({int32_t(split), 1, 1}));
+    rank = arith::RemUIOp::create(b, loc, token, tc.idx(split));
+    token = arith::DivUIOp::create(b, loc, token, tc.idx(split));
+    colBase = tc.mul(rank, tc.idx(dl));
+  }
   Value lane = arith::RemUIOp::create(b, loc, tid, tc.idx(32));
   Value warp = arith::DivUIOp::create(b, loc, tid, tc.idx(32));
   // mma fragment coordinates: group (row of A, column of B) and thread in
@@ -948,8 +991,9 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   // memory (rows `stride` elements apart); every thread waits for phase 0.
   // Each CTA uses the mbarrier once.
   if (spec.bulkCopy) {
-    int64_t rowBytes = d * (e.getIntOrFloatBitWidth() / 8);
-    int64_t strideBytes = stride * (e.getIntOrFloatBitWidth() / 8);
+    int64_t elemBytes = e.getIntOrFloatBitWidth() / 8;
+    int64_t rowBytes = d * elemBytes, copyBytes = dl * elemBytes;
+    int64_t strideBytes = stride * elemBytes;
     Value bar = tc.sharedAddr(barSm);
     Value rowsAddr = tc.sharedAddr(rowsSm);
     Value first = tc.cmp(P::eq, tid, tc.idx(0));
@@ -961,10 +1005,12 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
     gpu::BarrierOp::create(b, loc);
     tc.when(first, [&]() {
       tc.ptx("mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r",
-             ValueRange{bar, tc.i32c(int64_t(n) * rowBytes)});
+             ValueRange{bar, tc.i32c(int64_t(n) * copyBytes)});
       Type i64 = b.getI64Type();
       Value rowOff = arith::IndexCastOp::create(
-          b, loc, i64, tc.mul(token, tc.idx(rowBytes)));
+          b, loc, i64,
+          tc.add(tc.mul(token, tc.idx(rowBytes)),
+                 tc.mul(colBase, tc.idx(elemBytes))));
       for (unsigned i = 0; i < n; ++i) {
         Value src = arith::IndexCastOp::create(
             b, loc, i64,
@@ -974,7 +1020,7 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
                                           tc.i32c(int64_t(i) * strideBytes));
         tc.ptx("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::"
                "bytes [$0], [$1], $2, [$3];",
-               "r,l,r,r", ValueRange{dst, src, tc.i32c(rowBytes), bar});
+               "r,l,r,r", ValueRange{dst, src, tc.i32c(copyBytes), bar});
       }
     });
     tc.ptx("{\n\t.reg .pred p;\n\tattnres_wait:\n\t"
@@ -987,16 +1033,16 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   // (grp, tig) loads elements [8 tig, 8 tig + 8) of its rows; the k index
   // of the mma is permuted so that k-tile kt holds elements 8 tig + 4 kt +
   // {0..3} (the sum over k does not depend on the order).
-  int64_t numBlocks = llvm::divideCeil(d, int64_t(32));
+  int64_t numBlocks = llvm::divideCeil(dl, int64_t(32));
   unsigned blocksPerWarp = llvm::divideCeil(numBlocks, int64_t(warps));
   auto elemOffset = [&](unsigned k) {
     Value blk = tc.add(warp, tc.idx(int64_t(k) * warps));
     return tc.add(tc.mul(blk, tc.idx(32)), tc.mul(tig, tc.idx(8)));
   };
   auto elemOk = [&](unsigned k, Value off) -> Value {
-    if (int64_t(k + 1) * warps * 32 <= d)
+    if (int64_t(k + 1) * warps * 32 <= dl)
       return nullptr;
-    return tc.cmp(P::ule, tc.add(off, tc.idx(8)), tc.idx(d));
+    return tc.cmp(P::ule, tc.add(off, tc.idx(8)), tc.idx(dl));
   };
   auto both = [&](Value x, Value y) -> Value {
     if (!x)
@@ -1069,8 +1115,9 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
       Value qok = 8 * t + 8 <= s ? Value() : tc.cmp(P::ult, q, tc.idx(s));
       Value qRow =
           qok ? Value(arith::MinUIOp::create(b, loc, q, tc.idx(s - 1))) : q;
-      Value wv = tc.maybeLoad(v8e, queries, ValueRange{qRow, off}, eok, 16);
-      Value gv = tc.maybeLoad(v8e, gains, ValueRange{qRow, off}, eok, 16);
+      Value col = split > 1 ? tc.add(off, colBase) : off;
+      Value wv = tc.maybeLoad(v8e, queries, ValueRange{qRow, col}, eok, 16);
+      Value gv = tc.maybeLoad(v8e, gains, ValueRange{qRow, col}, eok, 16);
       Value wg =
           arith::MulFOp::create(b, loc, arith::ExtFOp::create(b, loc, v8f, wv),
                                 arith::ExtFOp::create(b, loc, v8f, gv));
@@ -1164,21 +1211,61 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   Operation *firstBarrier = gpu::BarrierOp::create(b, loc);
 
   // Logits: thread t < n S sums the warps' partials of (i, q) = (t / S,
-  // t % S) and scales them by inv_rms of source i.
-  {
+  // t % S) and scales them by inv_rms of source i. With a cluster split the
+  // CTA's sums go to zLoc/ssLoc first; after a cluster barrier each CTA adds
+  // the other's (a + b: the same bits in both CTAs).
+  auto warpSum = [&](Value part, ValueRange idx) {
+    SmallVector<Value> at{tc.idx(0)};
+    at.append(idx.begin(), idx.end());
+    Value v = memref::LoadOp::create(b, loc, part, at);
+    for (unsigned w = 1; w < warps; ++w) {
+      at[0] = tc.idx(w);
+      v = arith::AddFOp::create(b, loc, v,
+                                memref::LoadOp::create(b, loc, part, at));
+    }
+    return v;
+  };
+  auto forLogits = [&](auto body) {
     auto loop = scf::ForOp::create(b, loc, tid, tc.idx(int64_t(n) * s),
                                    tc.idx(threads));
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(loop.getBody()->getTerminator());
     Value t = loop.getInductionVar();
-    Value i = arith::DivUIOp::create(b, loc, t, tc.idx(s));
-    Value q = arith::RemUIOp::create(b, loc, t, tc.idx(s));
-    Value z =
-        memref::LoadOp::create(b, loc, zPart, ValueRange{tc.idx(0), i, q});
-    for (unsigned w = 1; w < warps; ++w)
-      z = arith::AddFOp::create(
-          b, loc, z,
-          memref::LoadOp::create(b, loc, zPart, ValueRange{tc.idx(w), i, q}));
+    body(arith::DivUIOp::create(b, loc, t, tc.idx(s)),
+         arith::RemUIOp::create(b, loc, t, tc.idx(s)));
+  };
+  Value peer;
+  if (split > 1) {
+    forLogits([&](Value i, Value q) {
+      memref::StoreOp::create(b, loc, warpSum(zPart, {i, q}), zLoc,
+                              ValueRange{i, q});
+      if (!spec.hasInvRms)
+        tc.when(tc.cmp(P::eq, q, tc.idx(0)), [&]() {
+          memref::StoreOp::create(b, loc, warpSum(ssPart, {i}), ssLoc,
+                                  ValueRange{i});
+        });
+    });
+    // NVVM's cluster barriers are convergent (LLVM does not duplicate them
+    // into divergent paths, as it may inline assembly).
+    NVVM::ClusterArriveOp::create(b, loc, b.getUnitAttr());
+    NVVM::ClusterWaitOp::create(b, loc, b.getUnitAttr());
+    peer = arith::IndexCastUIOp::create(
+        b, loc, tc.i32, arith::XOrIOp::create(b, loc, rank, tc.idx(1)));
+  }
+  // The value at (i[, q]) of this CTA's `loc` region plus the other CTA's.
+  auto clusterSum = [&](Value region, ValueRange idx, Value flat) {
+    Value own = memref::LoadOp::create(b, loc, region, idx);
+    Value addr = arith::AddIOp::create(
+        b, loc, tc.sharedAddr(region),
+        arith::MulIOp::create(
+            b, loc, arith::IndexCastUIOp::create(b, loc, tc.i32, flat),
+            tc.i32c(4)));
+    return arith::AddFOp::create(b, loc, own, tc.loadClusterF32(addr, peer));
+  };
+  forLogits([&](Value i, Value q) {
+    Value z = split > 1
+                  ? clusterSum(zLoc, {i, q}, tc.add(tc.mul(i, tc.idx(s)), q))
+                  : warpSum(zPart, {i, q});
     Value r;
     if (spec.hasInvRms) {
       Value src = invRms[0];
@@ -1187,17 +1274,16 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
                                       invRms[k], src);
       r = memref::LoadOp::create(b, loc, src, ValueRange{token});
     } else {
-      Value ss =
-          memref::LoadOp::create(b, loc, ssPart, ValueRange{tc.idx(0), i});
-      for (unsigned w = 1; w < warps; ++w)
-        ss = arith::AddFOp::create(
-            b, loc, ss,
-            memref::LoadOp::create(b, loc, ssPart, ValueRange{tc.idx(w), i}));
+      Value ss = split > 1 ? clusterSum(ssLoc, {i}, i) : warpSum(ssPart, {i});
       r = em.invRms(ss, eps);
     }
     memref::StoreOp::create(b, loc, arith::MulFOp::create(b, loc, z, r), zTot,
                             ValueRange{i, q});
-  }
+  });
+  // The other CTA may leave once this one has read its shared memory: arrive
+  // now, wait at the end of the kernel.
+  if (split > 1)
+    NVVM::ClusterArriveOp::create(b, loc, b.getUnitAttr());
   gpu::BarrierOp::create(b, loc);
 
   // Softmax over the sources, one thread per query; one source has weight
@@ -1230,7 +1316,10 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
                                 ValueRange{tc.idx(i), q});
       l = arith::AddFOp::create(b, loc, m, em.log(sum));
     }
-    memref::StoreOp::create(b, loc, l, lse, ValueRange{q, token});
+    // With a cluster split both CTAs hold the same lse; the first writes it.
+    tc.when(split > 1 ? tc.cmp(P::eq, rank, tc.idx(0)) : Value(), [&]() {
+      memref::StoreOp::create(b, loc, l, lse, ValueRange{q, token});
+    });
   });
   gpu::BarrierOp::create(b, loc);
 
@@ -1240,7 +1329,7 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   auto vwE = VectorType::get({sw}, e);
   auto vwF = VectorType::get({sw}, f32);
   auto v4f = VectorType::get({4}, f32);
-  int64_t numChunks = d / sw;
+  int64_t numChunks = dl / sw;
   unsigned chunksPerThread = llvm::divideCeil(numChunks, int64_t(threads));
   // The weights are re-read from workgroup memory for every chunk: chunk k
   // offsets its row index by k times an opaque zero, so that the loads of
@@ -1302,11 +1391,14 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
         for (unsigned qq = 0; qq < nq; ++qq)
           vector::StoreOp::create(
               b, loc, arith::TruncFOp::create(b, loc, vwE, o[qq]), out,
-              ValueRange{tc.idx(4 * qg + qq), token, off},
+              ValueRange{tc.idx(4 * qg + qq), token,
+                         split > 1 ? tc.add(off, colBase) : off},
               /*nontemporal=*/false, llvm::MaybeAlign(sw * 2));
       }
     });
   }
+  if (split > 1)
+    NVVM::ClusterWaitOp::create(b, loc, b.getUnitAttr());
   return fn;
 }
 

@@ -110,11 +110,19 @@ struct BlockScoreTCSpec {
   /// mbarrier; both sweeps then read shared memory (no L2 prefetch, no
   /// global loads of the rows).
   bool bulkCopy = false;
+  /// With bulk copies: the CTAs (1 or 2) of a thread-block cluster (sm_90+)
+  /// that share one token, each owning D / clusterSplit consecutive
+  /// columns; they add each other's partial logits and sums of squares
+  /// through distributed shared memory.
+  unsigned clusterSplit = 1;
+
+  /// Columns of a token handled by one CTA.
+  int64_t localColumns() const { return d / clusterSplit; }
 
   /// Elements between consecutive rows in shared memory: D plus 32 (64
   /// bytes), so that the eight rows of one fragment load fall in different
   /// banks.
-  int64_t sharedRowStride() const { return d + 32; }
+  int64_t sharedRowStride() const { return localColumns() + 32; }
   /// Dynamic shared memory of a launch (bytes): with bulkCopy all of the
   /// kernel's shared memory (the n rows, the per-warp partials, logits,
   /// weights and the mbarrier), else 0.
