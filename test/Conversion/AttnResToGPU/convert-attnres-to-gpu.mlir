@@ -196,3 +196,34 @@ func.func @no_token_dim(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<64xf
   %h = attnres.aggregate %w, %g over %v0, %v1 {epsilon = 1.0e-06 : f32} : tensor<64xf32>
   return %h : tensor<64xf32>
 }
+
+// -----
+
+// Phase 1 whose rows do not fit 100 KB of shared memory (9 x (7168 + 32)
+// bf16): two CTAs per token form a cluster (grid = 2 T), each copies and
+// reads half of the columns and adds the other's partial logits through
+// distributed shared memory.
+
+// CHECK-LABEL: func.func @block_score_cluster
+// CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x7168xbf16>
+// CHECK:         %[[G:.*]] = arith.muli %[[T]], %{{.*}} : index
+// CHECK:         %[[C224:.*]] = arith.constant 224 : index
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d7168_n9_s8_tc_tma_x2 blocks in (%[[G]], %{{.*}}, %{{.*}}) threads in (%[[C224]], %{{.*}}, %{{.*}}) dynamic_shared_memory_size
+// CHECK:       gpu.func @block_score_bf16_d7168_n9_s8_tc_tma_x2
+// CHECK-SAME:      known_block_size = array<i32: 224, 1, 1>
+// CHECK-SAME:      known_cluster_size = array<i32: 2, 1, 1>
+// CHECK:         memref.view %{{.*}}[%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<9x3616xbf16, #gpu.address_space<workgroup>>
+// CHECK:         "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c64512_i32
+// CHECK-COUNT-9: "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [$0], [$1], $2, [$3];", "r,l,r,r" %{{.*}}, %{{.*}}, %c7168_i32
+// CHECK:         nvvm.cluster.arrive {aligned}
+// CHECK-NEXT:    nvvm.cluster.wait {aligned}
+// CHECK:         "mapa.shared::cluster.u32 $0, $1, $2;"
+// CHECK:         "ld.shared::cluster.f32 $0, [$1];"
+// CHECK:         nvvm.cluster.arrive {aligned}
+// CHECK:         nvvm.cluster.wait {aligned}
+// CHECK-NEXT:    gpu.return
+
+func.func @block_score_cluster(%W: tensor<8x7168xbf16>, %G: tensor<8x7168xbf16>, %b: tensor<?x7168xbf16>, %o: tensor<8x?x7168xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x7168xbf16>, tensor<8x?xf32>) {
+  %a, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x7168xbf16> -> tensor<8x?x7168xbf16>
+  return %a, %lse : tensor<8x?x7168xbf16>, tensor<8x?xf32>
+}
