@@ -15,7 +15,7 @@
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'block_score_bf16_d4096_n9_s8_tc'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// CHECK-LABEL: Compiling entry function 'block_score_bf16_d2048_n5_s8_tc_tma'
+// CHECK-LABEL: Compiling entry function 'block_score_bf16_d2048_n5_s8_tc'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'aggregate_bf16_d2048_n9'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads

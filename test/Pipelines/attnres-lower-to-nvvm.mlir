@@ -1,6 +1,7 @@
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | FileCheck %s --check-prefix=HOST
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=PTX --implicit-check-not=.local --implicit-check-not=ld.local --implicit-check-not=st.local
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=CLUSTER
+// RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=BULK
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="chip=sm_75 features=+ptx70 format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=SM75
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="chip=sm_80 features=+ptx70 format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=SM80
 
@@ -52,15 +53,11 @@
 // SM80:         mma.sync.aligned.m16n8k16
 // SM80-NOT:   prefetch.global.L2
 
-// Phase 1 (bf16): the token's rows reach shared memory by bulk copies (one
-// cp.async.bulk per row on an mbarrier) when they fit 100 KB; tensor cores
-// for the logits, one reduction through shared memory, then the outputs.
-// PTX-LABEL: .entry block_score_bf16_d2048_n5_s6_tc_tma(
-// PTX:         mbarrier.init.shared::cta.b64
-// PTX:         mbarrier.arrive.expect_tx.shared::cta.b64
-// PTX-COUNT-5: cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes
-// PTX:         mbarrier.try_wait.parity.shared::cta.b64
-// PTX:         ld.shared.v4.b32
+// Phase 1 (bf16): tensor cores for the logits, 16-byte fragment loads,
+// one reduction through shared memory, then the outputs.
+// PTX-LABEL: .entry block_score_bf16_d2048_n5_s6_tc(
+// PTX-NOT:     cp.async.bulk
+// PTX:         ld.global.v4.b32
 // PTX:         mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // PTX:         bar.sync
 // PTX:         lg2.approx.ftz.f32
@@ -81,6 +78,19 @@
 // PTX:         prefetch.global.L2
 // PTX:         ld.global.v4.b32
 // PTX:         mma.sync.aligned.m16n8k16
+// 4096 < D < 8192 (sm_90): the token's rows reach shared memory by bulk
+// copies (one cp.async.bulk per row on an mbarrier) when they fit 100 KB;
+// both sweeps read them there.
+// BULK-LABEL: .entry block_score_bf16_d7168_n5_s8_tc_tma(
+// BULK-NOT:     .reqnctapercluster
+// BULK:         mbarrier.init.shared::cta.b64
+// BULK:         mbarrier.arrive.expect_tx.shared::cta.b64
+// BULK-COUNT-5: cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes
+// BULK:         mbarrier.try_wait.parity.shared::cta.b64
+// BULK:         ld.shared.v4.b32
+// BULK:         mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// BULK:         st.global.v2.b32
+// BULK:         ret;
 // 9 x 7168 rows (135 KB) do not fit 100 KB of shared memory: a cluster of
 // two CTAs per token, each with 3584 columns (224 threads), adding each
 // other's partial logits and sums of squares through distributed shared
@@ -164,6 +174,11 @@ func.func @score_s8(%W: tensor<8x4096xbf16>, %G: tensor<8x4096xbf16>, %b: tensor
 func.func @score_8192(%W: tensor<8x8192xbf16>, %G: tensor<8x8192xbf16>, %b: tensor<?x8192xbf16>, %o: tensor<8x?x8192xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x8192xbf16>, tensor<8x?xf32>) {
   %out, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x8192xbf16> -> tensor<8x?x8192xbf16>
   return %out, %lse : tensor<8x?x8192xbf16>, tensor<8x?xf32>
+}
+
+func.func @score_7168_5(%W: tensor<8x7168xbf16>, %G: tensor<8x7168xbf16>, %b: tensor<?x7168xbf16>, %o: tensor<8x?x7168xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x7168xbf16>, tensor<8x?xf32>) {
+  %a, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x7168xbf16> -> tensor<8x?x7168xbf16>
+  return %a, %lse : tensor<8x?x7168xbf16>, tensor<8x?xf32>
 }
 
 func.func @score_7168(%W: tensor<8x7168xbf16>, %G: tensor<8x7168xbf16>, %b: tensor<?x7168xbf16>, %o: tensor<8x?x7168xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x7168xbf16>, tensor<8x?xf32>) {

@@ -72,8 +72,8 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
     Option<"bulkCopy", "bulk-copy", "bool", /*default=*/"true",
            "block_score on tensor cores: copy the token's rows into dynamic "
            "shared memory with cp.async.bulk (TMA, sm_90 and newer) on an "
-           "mbarrier, for D <= 2048 and 4096 < D < 8192 (where it measured "
-           "faster) when they fit 100 KB; both sweeps read shared memory">,
+           "mbarrier, for 4096 < D < 8192 (where it measured faster) when "
+           "they fit 100 KB; both sweeps read shared memory">,
     Option<"clusterSplit", "cluster-split", "unsigned", /*default=*/"0",
            "block_score with bulk copies: 2 CTAs of a thread-block cluster "
            "per token, each with half of the columns, exchanging partial "

@@ -303,8 +303,8 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   tc.numQueries = spec.numQueries;
   tc.hasInvRms = spec.hasInvRms;
   // Bulk copies of the rows into shared memory (sm_90+), measured on H100
-  // (bench/NOTES.md run 8): faster than the L2 path for D <= 2048 and
-  // 4096 < D < 8192, not at D = 4096 and 8192. One CTA per token when its
+  // (bench/NOTES.md run 8): faster than the L2 path for 4096 < D < 8192,
+  // not at D = 2048, 4096 and 8192. One CTA per token when its
   // rows fit 100 KB (two CTAs per SM), else a cluster of two CTAs with half
   // of the columns each when the halves fit (D = 7168 with 9 sources:
   // 1.11-1.16x the L2 path). cluster-split=1 never splits, 2 splits
@@ -312,7 +312,7 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   auto rowBytes = [&](int64_t cols) {
     return int64_t(tc.numSources) * (cols + 32) * 2;
   };
-  bool bulkFaster = spec.d <= 2048 || (spec.d > 4096 && spec.d < 8192);
+  bool bulkFaster = spec.d > 4096 && spec.d < 8192;
   bool halvesFit =
       bulkCopy && spec.d % 16 == 0 && rowBytes(spec.d / 2) <= 100 * 1024;
   tc.bulkCopy = bulkCopy && bulkFaster && rowBytes(spec.d) <= 100 * 1024;

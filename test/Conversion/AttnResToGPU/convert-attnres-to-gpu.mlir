@@ -61,45 +61,19 @@ func.func @aggregate_f32_odd(%w: tensor<13xf32>, %g: tensor<13xf32>, %a: tensor<
 // Phase 1 on tensor cores (bf16, D a multiple of 8): one CTA of D/16
 // threads per token for all S queries (grid = T); mma.sync for the logits,
 // one workgroup-memory reduction, softmax, then the S outputs. With inv_rms
-// operands the kernel reads them instead of reducing squares. The rows
-// (2 x 2048 + 32 padding elements) reach shared memory by one bulk copy each
-// on an mbarrier; all of the kernel's shared memory is dynamic (8752 bytes:
-// rows 8320, partials 256 + 32, logits 64, weights 64, mbarrier 16).
+// operands the kernel reads them instead of reducing squares.
 
 // CHECK-LABEL: func.func @block_score
 // CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x2048xbf16>
 // CHECK:         %[[O:.*]] = memref.alloc(%{{.*}}) : memref<8x?x2048xbf16>
 // CHECK:         %[[L:.*]] = memref.alloc(%{{.*}}) : memref<8x?xf32>
 // CHECK:         %[[C128:.*]] = arith.constant 128 : index
-// CHECK:         %[[SMEM:.*]] = arith.constant 8752 : i32
-// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d2048_n2_s8_tc_tma_r blocks in (%[[T]], %{{.*}}, %{{.*}}) threads in (%[[C128]], %{{.*}}, %{{.*}}) dynamic_shared_memory_size %[[SMEM]] args(%{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %[[O]] : memref<8x?x2048xbf16>, %[[L]] : memref<8x?xf32>, %[[T]] : index, %{{.*}} : f32)
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d2048_n2_s8_tc_r blocks in (%[[T]], %{{.*}}, %{{.*}}) threads in (%[[C128]], %{{.*}}, %{{.*}}) args(%{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<8x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?x2048xbf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %[[O]] : memref<8x?x2048xbf16>, %[[L]] : memref<8x?xf32>, %[[T]] : index, %{{.*}} : f32)
 // CHECK:         bufferization.to_tensor %[[O]] restrict writable
 // CHECK:         bufferization.to_tensor %[[L]] restrict writable
-// CHECK:       gpu.func @block_score_bf16_d2048_n2_s8_tc_tma_r
-// CHECK-NOT:       workgroup(
+// CHECK:       gpu.func @block_score_bf16_d2048_n2_s8_tc_r
+// CHECK-SAME:      workgroup(%{{.*}} : memref<4x2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4x2xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME:      known_block_size = array<i32: 128, 1, 1>
-// CHECK:         %[[DYN:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
-// CHECK:         memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<2x2080xbf16, #gpu.address_space<workgroup>>
-// CHECK:         memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<1xi64, #gpu.address_space<workgroup>>
-// CHECK:         llvm.inline_asm has_side_effects "mbarrier.init.shared::cta.b64
-// CHECK:         gpu.barrier
-// CHECK:         llvm.inline_asm has_side_effects "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c8192_i32
-// CHECK-COUNT-2: llvm.inline_asm has_side_effects "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes
-// CHECK:         mbarrier.try_wait.parity.shared::cta.b64
-// CHECK-NOT:     vector.load %arg2
-// CHECK-NOT:     vector.load %arg3
-// Without bulk copies (bulk-copy=0, and before sm_90): the partials are
-// workgroup attributions and the sweeps read the rows from global memory.
-// L2PATH-LABEL: func.func @block_score
-// L2PATH:         gpu.launch_func @attnres_kernels::@block_score_bf16_d2048_n2_s8_tc_r blocks in
-// L2PATH-NOT:       dynamic_shared_memory_size
-// L2PATH-SAME:      args(
-// L2PATH:       gpu.func @block_score_bf16_d2048_n2_s8_tc_r
-// L2PATH-SAME:      workgroup(%{{.*}} : memref<4x2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4x2xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2x8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
-// L2PATH-NOT:     gpu.dynamic_shared_memory
-// L2PATH:         llvm.call_intrinsic "llvm.nvvm.prefetch.global.L2"
-// L2PATH:         nvvm.mma.sync
-// L2PATH:         vector.load %arg2
 // CHECK:         nvvm.mma.sync
 // CHECK-SAME:      multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK-SAME:      shape = #nvvm.shape<m = 16, n = 8, k = 16>
@@ -226,4 +200,50 @@ func.func @no_token_dim(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<64xf
 func.func @block_score_cluster(%W: tensor<8x7168xbf16>, %G: tensor<8x7168xbf16>, %b: tensor<?x7168xbf16>, %o: tensor<8x?x7168xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x7168xbf16>, tensor<8x?xf32>) {
   %a, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x7168xbf16> -> tensor<8x?x7168xbf16>
   return %a, %lse : tensor<8x?x7168xbf16>, tensor<8x?xf32>
+}
+
+// -----
+
+// Phase 1 at 4096 < D < 8192 (sm_90+): the rows (2 x (6144 + 32) bf16)
+// reach shared memory by one bulk copy each on an mbarrier; all of the
+// kernel's shared memory is dynamic (rows, per-warp partials, logits,
+// weights, mbarrier: 24704 + 768 + 96 + 64 + 64 + 16 = 25712 bytes) and the
+// sweeps do not load the rows from global memory.
+
+// CHECK-LABEL: func.func @block_score_bulk
+// CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x6144xbf16>
+// CHECK:         %[[C384:.*]] = arith.constant 384 : index
+// CHECK:         %[[SMEM:.*]] = arith.constant 25712 : i32
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d6144_n2_s8_tc_tma_r blocks in (%[[T]], %{{.*}}, %{{.*}}) threads in (%[[C384]], %{{.*}}, %{{.*}}) dynamic_shared_memory_size %[[SMEM]] args(
+// CHECK:       gpu.func @block_score_bf16_d6144_n2_s8_tc_tma_r
+// CHECK-NOT:       workgroup(
+// CHECK-SAME:      known_block_size = array<i32: 384, 1, 1>
+// CHECK:         %[[DYN:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// CHECK:         memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<2x6176xbf16, #gpu.address_space<workgroup>>
+// CHECK:         memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<1xi64, #gpu.address_space<workgroup>>
+// CHECK:         llvm.inline_asm has_side_effects "mbarrier.init.shared::cta.b64
+// CHECK:         gpu.barrier
+// CHECK:         llvm.inline_asm has_side_effects "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c24576_i32
+// CHECK-COUNT-2: llvm.inline_asm has_side_effects "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes
+// CHECK:         mbarrier.try_wait.parity.shared::cta.b64
+// CHECK-NOT:     vector.load %arg2
+// CHECK-NOT:     vector.load %arg3
+// CHECK:         nvvm.mma.sync
+// CHECK:       gpu.return
+
+// Without bulk copies (bulk-copy=0, and before sm_90): workgroup
+// attributions, an L2 prefetch and fragment loads from global memory.
+// L2PATH-LABEL: func.func @block_score_bulk
+// L2PATH:         gpu.launch_func @attnres_kernels::@block_score_bf16_d6144_n2_s8_tc_r blocks in
+// L2PATH-NOT:       dynamic_shared_memory_size
+// L2PATH-SAME:      args(
+// L2PATH:       gpu.func @block_score_bf16_d6144_n2_s8_tc_r
+// L2PATH-SAME:      workgroup(
+// L2PATH-NOT:     gpu.dynamic_shared_memory
+// L2PATH:         nvvm.mma.sync
+// L2PATH:         vector.load %arg2
+
+func.func @block_score_bulk(%W: tensor<8x6144xbf16>, %G: tensor<8x6144xbf16>, %b0: tensor<?x6144xbf16>, %b1: tensor<?x6144xbf16>, %r0: tensor<?xf32>, %r1: tensor<?xf32>, %o: tensor<8x?x6144xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x6144xbf16>, tensor<8x?xf32>) {
+  %out, %lse = attnres.block_score %W, %G over %b0, %b1 inv_rms %r0, %r1 outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x6144xbf16> -> tensor<8x?x6144xbf16>
+  return %out, %lse : tensor<8x?x6144xbf16>, tensor<8x?xf32>
 }
