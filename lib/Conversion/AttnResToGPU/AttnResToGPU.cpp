@@ -322,25 +322,35 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
     tc.clusterSplit = 2;
   }
   // Elements per thread, measured on H100 (bench/kernels_check,
-  // docs/gpu.md): with bulk copies 16 (D = 7168: 448 threads). Without, up
-  // to D = 4096 16 (two 16-byte fragment rows, 8 blocks per warp, so two
-  // or more CTAs share an SM) with 4 blocks of loads ahead; beyond, 8 up
-  // to D = 7168 (896 threads) with 2 ahead (at 1024 threads ptxas must fit
-  // 64 registers and spills), and the second sweep 2 elements wide when
-  // more than 6 sources would hold too many registers.
-  int64_t elems =
-      elementsPerThread.getValue() ? int64_t(elementsPerThread)
-      : !tc.bulkCopy && spec.d > 4096 &&
-              (spec.d <= 7168 || (spec.d <= 8192 && tc.numSources <= 8))
-          ? 8
-          : 16;
+  // docs/gpu.md, bench/NOTES.md runs 6-8): with bulk copies 16 (D = 7168:
+  // 448 threads, or 224 per CTA of a cluster). Without, 16 (two 16-byte
+  // fragment rows, 8 blocks per warp, so two or more CTAs share an SM) with
+  // 4 blocks of loads ahead up to D = 4096, except 8 for D <= 2048 with
+  // more than 6 sources (256 threads at D = 2048: 1.10-1.19x faster with 9
+  // sources); beyond D = 4096, 8 up to D = 7168 (896 threads) and for
+  // D = 8192 with at most 8 sources, with 2 blocks ahead (at 1024 threads
+  // ptxas must fit 64 registers and spills).
+  bool eightElements =
+      !tc.bulkCopy &&
+      ((spec.d > 4096 &&
+        (spec.d <= 7168 || (spec.d <= 8192 && tc.numSources <= 8))) ||
+       (spec.d <= 2048 && tc.numSources > 6));
+  int64_t elems = elementsPerThread.getValue() ? int64_t(elementsPerThread)
+                  : eightElements              ? 8
+                                               : 16;
   int64_t threads =
       llvm::alignTo(llvm::divideCeil(tc.localColumns(), elems), 32);
   tc.threads = unsigned(std::clamp<int64_t>(threads, 32, 1024));
   tc.prefetchBlocks =
       prefetchDepth ? unsigned(prefetchDepth) : (spec.d <= 4096 ? 4 : 2);
-  unsigned sw = sweepWidth ? unsigned(sweepWidth)
-                           : (spec.d > 4096 && spec.numSources > 6 ? 2 : 4);
+  // Second sweep: 2 elements wide for D > 4096 when S n is large (register
+  // pressure), measured: without bulk copies more than 6 sources; with bulk
+  // copies (at most 448 threads) S n > 54 (9 sources and S = 6: 4 wide is
+  // 1.13x faster, S = 8: 2 wide is 1.14x faster).
+  bool narrow =
+      spec.d > 4096 &&
+      (tc.bulkCopy ? tc.numSources * tc.numQueries > 54 : tc.numSources > 6);
+  unsigned sw = sweepWidth ? unsigned(sweepWidth) : (narrow ? 2 : 4);
   while (sw & (sw - 1))
     sw &= sw - 1;
   sw = std::clamp(sw, 2u, 8u);
