@@ -75,11 +75,11 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "mbarrier, for 4096 < D < 8192 (where it measured faster) when "
            "they fit 100 KB; both sweeps read shared memory">,
     Option<"clusterSplit", "cluster-split", "unsigned", /*default=*/"0",
-           "block_score with bulk copies: 2 CTAs of a thread-block cluster "
-           "per token, each with half of the columns, exchanging partial "
+           "block_score with bulk copies: 2 (or 4) CTAs of a thread-block "
+           "cluster per token, each with a part of the columns, exchanging partial "
            "logits through distributed shared memory (0: when the rows do not "
-           "fit 100 KB but their halves do; 1: never; 2: whenever the halves "
-           "fit)">
+           "fit 100 KB but their halves do; 1: never; 2 or 4: that many CTAs "
+           "whenever their parts fit)">
   ];
 }
 

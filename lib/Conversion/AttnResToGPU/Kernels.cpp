@@ -1234,7 +1234,6 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
     body(arith::DivUIOp::create(b, loc, t, tc.idx(s)),
          arith::RemUIOp::create(b, loc, t, tc.idx(s)));
   };
-  Value peer;
   if (split > 1) {
     forLogits([&](Value i, Value q) {
       memref::StoreOp::create(b, loc, warpSum(zPart, {i, q}), zLoc,
@@ -1249,18 +1248,29 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
     // into divergent paths, as it may inline assembly).
     NVVM::ClusterArriveOp::create(b, loc, b.getUnitAttr());
     NVVM::ClusterWaitOp::create(b, loc, b.getUnitAttr());
-    peer = arith::IndexCastUIOp::create(
-        b, loc, tc.i32, arith::XOrIOp::create(b, loc, rank, tc.idx(1)));
   }
-  // The value at (i[, q]) of this CTA's `loc` region plus the other CTA's.
+  // The sum over the cluster's CTAs of the value at (i[, q]) of their
+  // `region`, in rank order (the same bits in every CTA): rank 0 + rank 1
+  // for two CTAs (commutative, so the own value is read locally), through
+  // distributed shared memory for more.
   auto clusterSum = [&](Value region, ValueRange idx, Value flat) {
-    Value own = memref::LoadOp::create(b, loc, region, idx);
     Value addr = arith::AddIOp::create(
         b, loc, tc.sharedAddr(region),
         arith::MulIOp::create(
             b, loc, arith::IndexCastUIOp::create(b, loc, tc.i32, flat),
             tc.i32c(4)));
-    return arith::AddFOp::create(b, loc, own, tc.loadClusterF32(addr, peer));
+    if (split == 2) {
+      Value own = memref::LoadOp::create(b, loc, region, idx);
+      Value other = arith::IndexCastUIOp::create(
+          b, loc, tc.i32, arith::XOrIOp::create(b, loc, rank, tc.idx(1)));
+      return Value(
+          arith::AddFOp::create(b, loc, own, tc.loadClusterF32(addr, other)));
+    }
+    Value sum = tc.loadClusterF32(addr, tc.i32c(0));
+    for (unsigned r = 1; r < split; ++r)
+      sum = arith::AddFOp::create(b, loc, sum,
+                                  tc.loadClusterF32(addr, tc.i32c(r)));
+    return sum;
   };
   forLogits([&](Value i, Value q) {
     Value z = split > 1

@@ -1,5 +1,6 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: attnres-opt %s --convert-attnres-to-gpu=bulk-copy=0 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=L2PATH
+// RUN: attnres-opt %s --convert-attnres-to-gpu=cluster-split=4 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=X4
 
 // One aggregation with a dynamic token count: operands become read-only
 // buffers, the output is allocated with the sources' dynamic size, and one
@@ -196,6 +197,25 @@ func.func @no_token_dim(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<64xf
 // CHECK:         nvvm.cluster.arrive {aligned}
 // CHECK:         nvvm.cluster.wait {aligned}
 // CHECK-NEXT:    gpu.return
+
+// cluster-split=4: four CTAs per token (1792 columns, 128 threads each);
+// every CTA adds the four partials in rank order through distributed shared
+// memory, so that all four hold the same bits.
+// X4-LABEL: func.func @block_score_cluster
+// X4:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x7168xbf16>
+// X4:         %[[C4:.*]] = arith.constant 4 : index
+// X4:         %[[G:.*]] = arith.muli %[[T]], %[[C4]] : index
+// X4:         gpu.launch_func @attnres_kernels::@block_score_bf16_d7168_n9_s8_tc_tma_x4 blocks in (%[[G]], %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) dynamic_shared_memory_size
+// X4:       gpu.func @block_score_bf16_d7168_n9_s8_tc_tma_x4
+// X4-SAME:      known_block_size = array<i32: 128, 1, 1>
+// X4-SAME:      known_cluster_size = array<i32: 4, 1, 1>
+// X4:         memref.view %{{.*}}[%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<9x1824xbf16, #gpu.address_space<workgroup>>
+// X4-COUNT-9: "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [$0], [$1], $2, [$3];", "r,l,r,r" %{{.*}}, %{{.*}}, %c3584_i32
+// X4:         nvvm.cluster.wait {aligned}
+// X4:         "mapa.shared::cluster.u32 $0, $1, $2;", "=r,r,r" %{{.*}}, %c0_i32
+// X4:         "mapa.shared::cluster.u32 $0, $1, $2;", "=r,r,r" %{{.*}}, %c1_i32
+// X4:         "mapa.shared::cluster.u32 $0, $1, $2;", "=r,r,r" %{{.*}}, %c2_i32
+// X4:         "mapa.shared::cluster.u32 $0, $1, $2;", "=r,r,r" %{{.*}}, %c3_i32
 
 func.func @block_score_cluster(%W: tensor<8x7168xbf16>, %G: tensor<8x7168xbf16>, %b: tensor<?x7168xbf16>, %o: tensor<8x?x7168xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x7168xbf16>, tensor<8x?xf32>) {
   %a, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x7168xbf16> -> tensor<8x?x7168xbf16>
