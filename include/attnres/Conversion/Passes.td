@@ -79,7 +79,13 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "cluster per token, each with a part of the columns, exchanging partial "
            "logits through distributed shared memory (0: when the rows do not "
            "fit 100 KB but their halves do; 1: never; 2 or 4: that many CTAs "
-           "whenever their parts fit)">
+           "whenever their parts fit)">,
+    Option<"wgInShared", "wg-in-shared", "int", /*default=*/"-1",
+           "aggregate: keep w*g in workgroup memory and re-read it for every "
+           "source instead of holding it in registers (-1: for two 16-byte "
+           "vectors of 16-bit elements per thread in at most 448 threads, "
+           "with prefetch-depth and sources-per-step 1 unless given; 0: "
+           "never; 1: always)">
   ];
 }
 

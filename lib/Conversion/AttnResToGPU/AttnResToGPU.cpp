@@ -258,8 +258,20 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
   spec.numSources = op.getNumSources();
   spec.layout = computeRowLayout(spec.elementType, spec.d,
                                  oneQueryElements(spec.elementType, spec.d));
-  spec.prefetchDepth = pickDepth(prefetchDepth, spec.layout);
-  spec.sourcesPerStep = pickStep(sourcesPerStep, spec.layout);
+  // Two 16-byte vectors of 16-bit elements per thread in at most 448
+  // threads (4096 < D <= 7168): w*g in workgroup memory with one source in
+  // flight and one per reduction fits 72 registers, so two CTAs share an
+  // SM: 1.06-1.16x faster at D = 7168 than w*g in registers (128
+  // registers, one CTA per SM; bench/NOTES.md run 11).
+  bool twoPerSM = spec.elementType.getIntOrFloatBitWidth() == 16 &&
+                  spec.layout.vectorsPerThread == 2 &&
+                  spec.layout.tokensPerCta == 1 &&
+                  spec.layout.threadsPerToken <= 448;
+  spec.wgInShared = wgInShared >= 0 ? wgInShared > 0 : twoPerSM;
+  spec.prefetchDepth =
+      prefetchDepth || !twoPerSM ? pickDepth(prefetchDepth, spec.layout) : 1;
+  spec.sourcesPerStep =
+      sourcesPerStep || !twoPerSM ? pickStep(sourcesPerStep, spec.layout) : 1;
   spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
   gpu::GPUFuncOp kernel = getOrBuild(spec, op.getLoc(), buildScoreKernel);
 

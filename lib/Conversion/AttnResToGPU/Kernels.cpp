@@ -526,8 +526,19 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
   SmallVector<Type> wgTypes;
   if (layout.warpsPerToken() > 1)
     wgTypes.push_back(em.scratchType(numReduced));
+  bool wgShared = spec.wgInShared && !spec.stacked && g == 1 &&
+                  layout.tokensPerCta == 1 && layout.warpsPerToken() > 1;
+  if (wgShared)
+    wgTypes.push_back(
+        MemRefType::get({layout.numVectors * int64_t(layout.vectorWidth)},
+                        b.getF32Type(), MemRefLayoutAttrInterface(),
+                        gpu::AddressSpaceAttr::get(
+                            b.getContext(), gpu::AddressSpace::Workgroup)));
   gpu::GPUFuncOp fn =
       createKernel(b, loc, spec.getName(), args, wgTypes, layout);
+  if (wgShared)
+    fn.setWorkgroupAttributionAttr(1, LLVM::LLVMDialect::getAlignAttrName(),
+                                   b.getI64IntegerAttr(16));
   Block &entry = fn.getBody().front();
   ScoreArgs ka(entry, n, spec.stacked, spec.hasInvRms);
   Value queries = ka.queries, gains = ka.gains, out = ka.out, lse = ka.lse;
@@ -558,6 +569,29 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
       wg[q].push_back(arith::MulFOp::create(b, loc, qv, gv));
     }
   }
+  // w*g in workgroup memory: written once, re-read for every source (the
+  // barriers of the reductions keep the loads from being merged), so that
+  // it holds no registers across the sources.
+  Value wgSm;
+  if (wgShared) {
+    wgSm = fn.getWorkgroupAttributions()[1];
+    for (unsigned j = 0; j < c; ++j)
+      buildIf(b, loc, em.valid(j), [&]() {
+        vector::StoreOp::create(b, loc, wg[0][j], wgSm,
+                                ValueRange{em.offset(j)});
+      });
+    gpu::BarrierOp::create(b, loc);
+  }
+  auto wgAt = [&](unsigned q, unsigned j) -> Value {
+    if (!wgShared)
+      return wg[q][j];
+    return vector::LoadOp::create(
+        b, loc, VectorType::get({layout.vectorWidth}, b.getF32Type()), wgSm,
+        ValueRange{arith::MinUIOp::create(
+            b, loc, em.offset(j),
+            em.idx(layout.numVectors * int64_t(layout.vectorWidth) -
+                   layout.vectorWidth))});
+  };
 
   // One pass over the sources with online softmax; the next source's loads
   // are issued before this source's reductions (and their barrier).
@@ -601,7 +635,7 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
       for (unsigned q = 0; q < g; ++q) {
         Value dv = em.zeroF32Vec();
         for (unsigned j = 0; j < c; ++j)
-          dv = em.fma(wg[q][j], x[j], dv);
+          dv = em.fma(wgAt(q, j), x[j], dv);
         partials.push_back(em.hsum(dv));
       }
       xs.push_back(x);

@@ -67,6 +67,9 @@ struct ScoreKernelSpec {
   unsigned prefetchDepth = 2;
   /// Sources whose partial sums share one token-wide reduction (barrier).
   unsigned sourcesPerStep = 1;
+  /// aggregate with one token per CTA: keep w*g (f32) in workgroup memory
+  /// and re-read it for every source instead of holding it in registers.
+  bool wgInShared = false;
   RowLayout layout;
 
   std::string getName() const;

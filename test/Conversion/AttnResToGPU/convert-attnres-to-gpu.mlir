@@ -267,3 +267,24 @@ func.func @block_score_bulk(%W: tensor<8x6144xbf16>, %G: tensor<8x6144xbf16>, %b
   %out, %lse = attnres.block_score %W, %G over %b0, %b1 inv_rms %r0, %r1 outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x6144xbf16> -> tensor<8x?x6144xbf16>
   return %out, %lse : tensor<8x?x6144xbf16>, tensor<8x?xf32>
 }
+
+// -----
+
+// Aggregation with two 16-byte vectors per thread (D = 7168, 448 threads):
+// w*g is written once to workgroup memory and re-read for every source, so
+// that the kernel fits 72 registers (two CTAs per SM).
+
+// CHECK-LABEL: func.func @aggregate_wg_shared
+// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_bf16_d7168_n2 blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}})
+// CHECK:       gpu.func @aggregate_bf16_d7168_n2
+// CHECK-SAME:      workgroup(%{{.*}} : memref<2x2x14xf32, #gpu.address_space<workgroup>>, %[[WG:.*]] : memref<7168xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:      known_block_size = array<i32: 448, 1, 1>
+// CHECK:         vector.store %{{.*}}, %[[WG]][%{{.*}}] : memref<7168xf32, #gpu.address_space<workgroup>>, vector<8xf32>
+// CHECK:         gpu.barrier
+// CHECK-COUNT-2: vector.load %[[WG]][%{{.*}}] : memref<7168xf32, #gpu.address_space<workgroup>>, vector<8xf32>
+// L2PATH-LABEL: func.func @aggregate_wg_shared
+
+func.func @aggregate_wg_shared(%w: tensor<7168xbf16>, %g: tensor<7168xbf16>, %v0: tensor<?x7168xbf16>, %v1: tensor<?x7168xbf16>) -> tensor<?x7168xbf16> {
+  %h = attnres.aggregate %w, %g over %v0, %v1 {epsilon = 1.0e-06 : f32} : tensor<?x7168xbf16>
+  return %h : tensor<?x7168xbf16>
+}
