@@ -319,8 +319,8 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   // not at D = 2048, 4096 and 8192. One CTA per token when its
   // rows fit 100 KB (two CTAs per SM), else a cluster of two CTAs with half
   // of the columns each when the halves fit (D = 7168 with 9 sources:
-  // 1.11-1.16x the L2 path). cluster-split=1 never splits, 2 splits
-  // whenever the halves fit.
+  // 1.11-1.16x the L2 path). cluster-split=1 never splits, 2 or 4 split
+  // into that many CTAs whenever the parts fit.
   auto rowBytes = [&](int64_t cols) {
     return int64_t(tc.numSources) * (cols + 32) * 2;
   };
@@ -592,6 +592,13 @@ LogicalResult ConvertAttnResToGPUPass::lower(InvRmsOp op) {
 
 void ConvertAttnResToGPUPass::runOnOperation() {
   kernelModule = nullptr;
+  if (clusterSplit != 0 && clusterSplit != 1 && clusterSplit != 2 &&
+      clusterSplit != 4) {
+    getOperation()->emitError("convert-attnres-to-gpu: cluster-split must be "
+                              "0, 1, 2 or 4, got ")
+        << unsigned(clusterSplit);
+    return signalPassFailure();
+  }
   SmallVector<Operation *> ops;
   getOperation().walk([&](Operation *op) {
     if (isa<AggregateOp, BlockScoreOp, MergeOp, BlockSumOp, InvRmsOp>(op))

@@ -1,6 +1,11 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: attnres-opt %s --convert-attnres-to-gpu=bulk-copy=0 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=L2PATH
 // RUN: attnres-opt %s --convert-attnres-to-gpu=cluster-split=4 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=X4
+// RUN: not attnres-opt %s --convert-attnres-to-gpu=cluster-split=3 --split-input-file 2>&1 | FileCheck %s --check-prefix=BADOPT
+
+// A cluster split other than 0, 1, 2 or 4 is an error at the module, not a
+// silently ignored option.
+// BADOPT: error: convert-attnres-to-gpu: cluster-split must be 0, 1, 2 or 4, got 3
 
 // One aggregation with a dynamic token count: operands become read-only
 // buffers, the output is allocated with the sources' dynamic size, and one
