@@ -321,15 +321,15 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   // of the columns each when the halves fit (D = 7168 with 9 sources:
   // 1.11-1.16x the L2 path). cluster-split=1 never splits, 2 or 4 split
   // into that many CTAs whenever the parts fit.
-  auto rowBytes = [&](int64_t cols) {
-    return int64_t(tc.numSources) * (cols + 32) * 2;
-  };
   bool bulkFaster = spec.d > 4096 && spec.d < 8192;
+  // Whether the rows of one of `parts` CTAs fit 100 KB of shared memory.
   auto partsFit = [&](unsigned parts) {
+    BlockScoreTCSpec part = tc;
+    part.clusterSplit = parts;
     return bulkCopy && spec.d % (8 * parts) == 0 &&
-           rowBytes(spec.d / parts) <= 100 * 1024;
+           part.sharedRowsBytes() <= 100 * 1024;
   };
-  tc.bulkCopy = bulkCopy && bulkFaster && rowBytes(spec.d) <= 100 * 1024;
+  tc.bulkCopy = bulkCopy && bulkFaster && partsFit(1);
   if (clusterSplit == 2 || clusterSplit == 4) {
     if (partsFit(clusterSplit)) {
       tc.bulkCopy = true;
@@ -381,9 +381,8 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   tc.sweepWidth = sw;
   tc.minCtasPerSM = minCtasPerSM > 1 ? unsigned(minCtasPerSM) : 0;
   // The L2 prefetch of the token's rows: measured +5 to +9% at D = 4096 and
-  // 8192, -5% at D = 7168 with 896-thread CTAs (one per SM).
-  tc.prefetchL2 =
-      l2Prefetch && !(spec.d > 4096 && spec.d < 8192 && tc.threads > 512);
+  // 8192, -5% at D = 7168 (896-thread CTAs, one per SM).
+  tc.prefetchL2 = l2Prefetch && !(spec.d > 4096 && spec.d < 8192);
   unsigned warps = tc.threads / 32, n = tc.numSources, s = tc.numQueries;
   int64_t bytes = 4 * (int64_t(warps) * n * s + warps * n + n * s +
                        n * llvm::alignTo(s, 4));

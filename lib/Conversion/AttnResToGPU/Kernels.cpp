@@ -725,7 +725,7 @@ struct TCSharedLayout {
       off += llvm::alignTo(size, 16);
     };
     if (spec.bulkCopy)
-      place(n * spec.sharedRowStride() * bytes);
+      place(spec.sharedRowsBytes());
     for (auto &shape : shapes) {
       int64_t count = 1;
       for (int64_t x : shape)
@@ -792,24 +792,20 @@ struct TCEmitter {
         .getResult(0);
   }
 
-  /// Inline PTX with side effects and no result.
-  void ptx(StringRef text, StringRef constraints, ValueRange operands) {
-    LLVM::InlineAsmOp::create(b, loc, TypeRange{}, operands, text, constraints,
-                              /*has_side_effects=*/true,
-                              /*is_align_stack=*/false,
-                              LLVM::tailcallkind::TailCallKind::None,
-                              LLVM::AsmDialectAttr(), ArrayAttr());
+  /// Inline PTX with side effects and `results` (none or one type).
+  LLVM::InlineAsmOp inlinePtx(TypeRange results, StringRef text,
+                              StringRef constraints, ValueRange operands) {
+    return LLVM::InlineAsmOp::create(
+        b, loc, results, operands, text, constraints, /*has_side_effects=*/true,
+        /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+        LLVM::AsmDialectAttr(), ArrayAttr());
   }
-
-  /// Inline PTX with one result of `type`.
+  void ptx(StringRef text, StringRef constraints, ValueRange operands) {
+    inlinePtx(TypeRange{}, text, constraints, operands);
+  }
   Value ptxValue(Type type, StringRef text, StringRef constraints,
                  ValueRange operands) {
-    return LLVM::InlineAsmOp::create(b, loc, type, operands, text, constraints,
-                                     /*has_side_effects=*/true,
-                                     /*is_align_stack=*/false,
-                                     LLVM::tailcallkind::TailCallKind::None,
-                                     LLVM::AsmDialectAttr(), ArrayAttr())
-        .getRes();
+    return inlinePtx(type, text, constraints, operands).getResult(0);
   }
 
   /// The f32 at shared address `addr` (i32) of CTA `rank` of the cluster.

@@ -126,6 +126,11 @@ struct BlockScoreTCSpec {
   /// bytes), so that the eight rows of one fragment load fall in different
   /// banks.
   int64_t sharedRowStride() const { return localColumns() + 32; }
+  /// Bytes of the n rows (of this CTA's columns) in shared memory.
+  int64_t sharedRowsBytes() const {
+    return int64_t(numSources) * sharedRowStride() *
+           (elementType.getIntOrFloatBitWidth() / 8);
+  }
   /// Dynamic shared memory of a launch (bytes): with bulkCopy all of the
   /// kernel's shared memory (the n rows, the per-warp partials, logits,
   /// weights and the mbarrier), else 0.
