@@ -7,6 +7,7 @@
 #ifndef ATTNRES_PIPELINES_PIPELINES_H
 #define ATTNRES_PIPELINES_PIPELINES_H
 
+#include "attnres/Target/NVVMTarget.h"
 #include "mlir/Pass/PassOptions.h"
 
 namespace mlir {
@@ -25,10 +26,10 @@ void buildLowerToLLVMPipeline(OpPassManager &pm,
 struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
   PassOptions::Option<std::string> chip{
       *this, "chip", llvm::cl::desc("Target chip (sm_XX or sm_XXa)"),
-      llvm::cl::init("sm_90a")};
+      llvm::cl::init(kDefaultChip)};
   PassOptions::Option<std::string> features{
       *this, "features", llvm::cl::desc("PTX features, e.g. +ptx80"),
-      llvm::cl::init("+ptx80")};
+      llvm::cl::init(kDefaultFeatures)};
   PassOptions::Option<std::string> format{
       *this, "format",
       llvm::cl::desc("Binary format of the gpu.binary: isa, bin or fatbin"),
