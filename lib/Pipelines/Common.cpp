@@ -6,6 +6,7 @@
 
 #include "Common.h"
 
+#include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
@@ -15,6 +16,16 @@ using namespace mlir;
 void mlir::attnres::addCanonicalizeAndCSE(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+}
+
+void mlir::attnres::addPreBufferizationCleanup(OpPassManager &pm) {
+  pm.addPass(createCanonicalizerPass());
+}
+
+void mlir::attnres::addSCFToControlFlow(OpPassManager &pm) {
+  SCFToControlFlowPassOptions options;
+  options.allowPatternRollback = false;
+  pm.addPass(createSCFToControlFlowPass(options));
 }
 
 void mlir::attnres::addModuleBufferization(OpPassManager &pm) {

@@ -37,7 +37,7 @@ void mlir::attnres::buildLowerToLLVMPipeline(
   // before printing) become linalg.generic too, so that they bufferize.
   pm.addPass(createConvertAttnResToLinalg());
   pm.addPass(createConvertElementwiseToLinalgPass());
-  addCanonicalizeAndCSE(pm);
+  addPreBufferizationCleanup(pm);
 
   // Tensors -> buffers, with memref function signatures.
   addModuleBufferization(pm);
@@ -48,7 +48,7 @@ void mlir::attnres::buildLowerToLLVMPipeline(
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  pm.addPass(createSCFToControlFlowPass());
+  addSCFToControlFlow(pm);
   // f16/bf16 arith.extf/truncf need no expansion here: LLVM 22's x86 backend
   // expands bf16 conversions inline and calls libgcc's __extendhfsf2 /
   // __truncsfhf2 (GCC 12) for f16, which mlir-runner resolves.

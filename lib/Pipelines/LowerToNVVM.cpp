@@ -50,7 +50,7 @@ void mlir::attnres::buildLowerToNVVMPipeline(
   gpuOpts.l2Prefetch = smVersion >= 90;
   gpuOpts.bulkCopy = smVersion >= 90;
   pm.addPass(createConvertAttnResToGPU(gpuOpts));
-  addCanonicalizeAndCSE(pm);
+  addPreBufferizationCleanup(pm);
 
   // Tensors -> buffers; results become out-parameters of the public
   // functions (the caller owns the device buffers).
@@ -69,7 +69,7 @@ void mlir::attnres::buildLowerToNVVMPipeline(
   pm.addPass(createAttnResGPUHostMemory());
 
   // Upstream gpu-lower-to-nvvm-pipeline, common part.
-  pm.addPass(createSCFToControlFlowPass());
+  addSCFToControlFlow(pm);
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   GpuNVVMAttachTargetOptions nvvm;
