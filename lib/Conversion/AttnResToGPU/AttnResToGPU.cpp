@@ -122,15 +122,15 @@ struct HostBuilder {
     if (ctasPerToken > 1)
       grid = arith::MulIOp::create(b, loc, grid, idx(ctasPerToken));
     Value one = idx(1);
-    gpu::LaunchFuncOp::create(
-        b, loc, kernel, gpu::KernelDim3{grid, one, one},
-        gpu::KernelDim3{idx(layout.ctaThreads()), one, one},
-        /*dynamicSharedMemorySize=*/
-        dynamicSharedBytes
-            ? Value(arith::ConstantOp::create(
-                  b, loc, b.getI32IntegerAttr(int32_t(dynamicSharedBytes))))
-            : Value(),
-        operands);
+    Value blockSize = idx(layout.ctaThreads());
+    Value sharedBytes;
+    if (dynamicSharedBytes)
+      sharedBytes = arith::ConstantOp::create(
+          b, loc, b.getI32IntegerAttr(int32_t(dynamicSharedBytes)));
+    gpu::LaunchFuncOp::create(b, loc, kernel, gpu::KernelDim3{grid, one, one},
+                              gpu::KernelDim3{blockSize, one, one},
+                              /*dynamicSharedMemorySize=*/sharedBytes,
+                              operands);
   }
 
   RewriterBase &b;

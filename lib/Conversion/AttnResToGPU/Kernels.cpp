@@ -557,9 +557,8 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
   for (unsigned q = 0; q < g; ++q) {
     SmallVector<Value> prefix;
     if (spec.stacked) {
-      Value row = arith::AddIOp::create(
-          b, loc, arith::MulIOp::create(b, loc, em.group, em.idx(g)),
-          em.idx(q));
+      Value groupBase = arith::MulIOp::create(b, loc, em.group, em.idx(g));
+      Value row = arith::AddIOp::create(b, loc, groupBase, em.idx(q));
       qRows.push_back(row);
       prefix.push_back(row);
     }
@@ -585,12 +584,13 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
   auto wgAt = [&](unsigned q, unsigned j) -> Value {
     if (!wgShared)
       return wg[q][j];
+    Value off = em.offset(j);
+    Value lastVector = em.idx(layout.numVectors * int64_t(layout.vectorWidth) -
+                              layout.vectorWidth);
+    Value at = arith::MinUIOp::create(b, loc, off, lastVector);
     return vector::LoadOp::create(
         b, loc, VectorType::get({layout.vectorWidth}, b.getF32Type()), wgSm,
-        ValueRange{arith::MinUIOp::create(
-            b, loc, em.offset(j),
-            em.idx(layout.numVectors * int64_t(layout.vectorWidth) -
-                   layout.vectorWidth))});
+        ValueRange{at});
   };
 
   // One pass over the sources with online softmax; the next source's loads
@@ -1037,10 +1037,10 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
       tc.ptx("mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r",
              ValueRange{bar, tc.i32c(int64_t(n) * copyBytes)});
       Type i64 = b.getI64Type();
-      Value rowOff = arith::IndexCastOp::create(
-          b, loc, i64,
-          tc.add(tc.mul(token, tc.idx(rowBytes)),
-                 tc.mul(colBase, tc.idx(elemBytes))));
+      Value tokenOff = tc.mul(token, tc.idx(rowBytes));
+      Value colOff = tc.mul(colBase, tc.idx(elemBytes));
+      Value rowOff =
+          arith::IndexCastOp::create(b, loc, i64, tc.add(tokenOff, colOff));
       for (unsigned i = 0; i < n; ++i) {
         Value src = arith::IndexCastOp::create(
             b, loc, i64,
@@ -1067,12 +1067,16 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   unsigned blocksPerWarp = llvm::divideCeil(numBlocks, int64_t(warps));
   auto elemOffset = [&](unsigned k) {
     Value blk = tc.add(warp, tc.idx(int64_t(k) * warps));
-    return tc.add(tc.mul(blk, tc.idx(32)), tc.mul(tig, tc.idx(8)));
+    Value blkOff = tc.mul(blk, tc.idx(32));
+    Value tigOff = tc.mul(tig, tc.idx(8));
+    return tc.add(blkOff, tigOff);
   };
   auto elemOk = [&](unsigned k, Value off) -> Value {
     if (int64_t(k + 1) * warps * 32 <= dl)
       return nullptr;
-    return tc.cmp(P::ule, tc.add(off, tc.idx(8)), tc.idx(dl));
+    Value end = tc.add(off, tc.idx(8));
+    Value limit = tc.idx(dl);
+    return tc.cmp(P::ule, end, limit);
   };
   auto both = [&](Value x, Value y) -> Value {
     if (!x)
@@ -1148,9 +1152,9 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
       Value col = split > 1 ? tc.add(off, colBase) : off;
       Value wv = tc.maybeLoad(v8e, queries, ValueRange{qRow, col}, eok, 16);
       Value gv = tc.maybeLoad(v8e, gains, ValueRange{qRow, col}, eok, 16);
-      Value wg =
-          arith::MulFOp::create(b, loc, arith::ExtFOp::create(b, loc, v8f, wv),
-                                arith::ExtFOp::create(b, loc, v8f, gv));
+      Value wf = arith::ExtFOp::create(b, loc, v8f, wv);
+      Value gf = arith::ExtFOp::create(b, loc, v8f, gv);
+      Value wg = arith::MulFOp::create(b, loc, wf, gf);
       if (qok)
         wg = arith::SelectOp::create(
             b, loc, qok, wg,
@@ -1211,10 +1215,11 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
       for (unsigned r = 0; r < 4; ++r) {
         Value i = tc.add(grp, tc.idx(16 * m + 8 * (r / 2)));
         Value q = tc.add(twoTig, tc.idx(8 * t + r % 2));
-        Value ok =
-            both(16 * m + 8 * (r / 2) + 8 <= n ? Value()
-                                               : tc.cmp(P::ult, i, tc.idx(n)),
-                 8 * t + 8 <= s ? Value() : tc.cmp(P::ult, q, tc.idx(s)));
+        Value iOk = 16 * m + 8 * (r / 2) + 8 <= n
+                        ? Value()
+                        : tc.cmp(P::ult, i, tc.idx(n));
+        Value qOk = 8 * t + 8 <= s ? Value() : tc.cmp(P::ult, q, tc.idx(s));
+        Value ok = both(iOk, qOk);
         tc.when(ok, [&]() {
           memref::StoreOp::create(b, loc, acc[m][t][r], zPart,
                                   ValueRange{warp, i, q});
@@ -1256,13 +1261,15 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
     return v;
   };
   auto forLogits = [&](auto body) {
-    auto loop = scf::ForOp::create(b, loc, tid, tc.idx(int64_t(n) * s),
-                                   tc.idx(threads));
+    Value upper = tc.idx(int64_t(n) * s);
+    Value stepSize = tc.idx(threads);
+    auto loop = scf::ForOp::create(b, loc, tid, upper, stepSize);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(loop.getBody()->getTerminator());
     Value t = loop.getInductionVar();
-    body(arith::DivUIOp::create(b, loc, t, tc.idx(s)),
-         arith::RemUIOp::create(b, loc, t, tc.idx(s)));
+    Value i = arith::DivUIOp::create(b, loc, t, tc.idx(s));
+    Value q = arith::RemUIOp::create(b, loc, t, tc.idx(s));
+    body(i, q);
   };
   if (split > 1) {
     forLogits([&](Value i, Value q) {
@@ -1284,11 +1291,10 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
   // for two CTAs (commutative, so the own value is read locally), through
   // distributed shared memory for more.
   auto clusterSum = [&](Value region, ValueRange idx, Value flat) {
-    Value addr = arith::AddIOp::create(
-        b, loc, tc.sharedAddr(region),
-        arith::MulIOp::create(
-            b, loc, arith::IndexCastUIOp::create(b, loc, tc.i32, flat),
-            tc.i32c(4)));
+    Value base = tc.sharedAddr(region);
+    Value flat32 = arith::IndexCastUIOp::create(b, loc, tc.i32, flat);
+    Value byteOff = arith::MulIOp::create(b, loc, flat32, tc.i32c(4));
+    Value addr = arith::AddIOp::create(b, loc, base, byteOff);
     if (split == 2) {
       Value own = memref::LoadOp::create(b, loc, region, idx);
       Value other = arith::IndexCastUIOp::create(
@@ -1336,8 +1342,9 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
           memref::LoadOp::create(b, loc, zTot, ValueRange{tc.idx(i), q}));
     Value l;
     if (n == 1) {
-      memref::StoreOp::create(b, loc, tc.f32c(1.0), aSm,
-                              ValueRange{tc.idx(0), q});
+      Value one = tc.f32c(1.0);
+      Value row0 = tc.idx(0);
+      memref::StoreOp::create(b, loc, one, aSm, ValueRange{row0, q});
       l = z[0];
     } else {
       Value m = z[0];
@@ -1350,10 +1357,11 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
         sum = i == 0 ? ex[0] : arith::AddFOp::create(b, loc, sum, ex[i]);
       }
       Value inv = arith::DivFOp::create(b, loc, tc.f32c(1.0), sum);
-      for (unsigned i = 0; i < n; ++i)
-        memref::StoreOp::create(b, loc,
-                                arith::MulFOp::create(b, loc, ex[i], inv), aSm,
-                                ValueRange{tc.idx(i), q});
+      for (unsigned i = 0; i < n; ++i) {
+        Value a = arith::MulFOp::create(b, loc, ex[i], inv);
+        Value row = tc.idx(i);
+        memref::StoreOp::create(b, loc, a, aSm, ValueRange{row, q});
+      }
       l = arith::AddFOp::create(b, loc, m, em.log(sum));
     }
     // With a cluster split both CTAs hold the same lse; the first writes it.
@@ -1428,12 +1436,14 @@ gpu_kernels::buildBlockScoreTCKernel(OpBuilder &b, Location loc,
                         : Value(vector::FMAOp::create(b, loc, av, x[i], o[qq]));
           }
         }
-        for (unsigned qq = 0; qq < nq; ++qq)
+        for (unsigned qq = 0; qq < nq; ++qq) {
+          Value rounded = arith::TruncFOp::create(b, loc, vwE, o[qq]);
+          Value qRow = tc.idx(4 * qg + qq);
+          Value col = split > 1 ? tc.add(off, colBase) : off;
           vector::StoreOp::create(
-              b, loc, arith::TruncFOp::create(b, loc, vwE, o[qq]), out,
-              ValueRange{tc.idx(4 * qg + qq), token,
-                         split > 1 ? tc.add(off, colBase) : off},
+              b, loc, rounded, out, ValueRange{qRow, token, col},
               /*nontemporal=*/false, llvm::MaybeAlign(sw * 2));
+        }
       }
     });
   }
@@ -1508,10 +1518,11 @@ gpu::GPUFuncOp gpu_kernels::buildMergeKernel(OpBuilder &b, Location loc,
   SmallVector<Value> o = em.loadRow(outIn, tok);
   Value l = memref::LoadOp::create(b, loc, lse, tok);
   SmallVector<Value> wg, gn;
-  for (unsigned j = 0; j < c; ++j)
-    wg.push_back(arith::MulFOp::create(b, loc,
-                                       em.toF32(em.loadVector(query, {}, j)),
-                                       em.toF32(em.loadVector(gain, {}, j))));
+  for (unsigned j = 0; j < c; ++j) {
+    Value qv = em.toF32(em.loadVector(query, {}, j));
+    Value gv = em.toF32(em.loadVector(gain, {}, j));
+    wg.push_back(arith::MulFOp::create(b, loc, qv, gv));
+  }
   if (norm)
     for (unsigned j = 0; j < c; ++j)
       gn.push_back(em.toF32(em.loadVector(normGain, {}, j)));
@@ -1530,8 +1541,10 @@ gpu::GPUFuncOp gpu_kernels::buildMergeKernel(OpBuilder &b, Location loc,
   Value cScore = arith::MulFOp::create(b, loc, tot[1], em.invRms(tot[0], eps));
   // sigmoid(c - lse) = 1 / (1 + exp(lse - c)).
   Value ex = em.exp(arith::SubFOp::create(b, loc, l, cScore));
-  Value gate = arith::DivFOp::create(
-      b, loc, em.f32c(1.0), arith::AddFOp::create(b, loc, em.f32c(1.0), ex));
+  Value one = em.f32c(1.0);
+  Value oneAdd = em.f32c(1.0);
+  Value denom = arith::AddFOp::create(b, loc, oneAdd, ex);
+  Value gate = arith::DivFOp::create(b, loc, one, denom);
   Value gateV = em.splat(gate);
   // The rounded h (what the fused norm reads, spec E.5) and its sum of
   // squares.
