@@ -7,6 +7,8 @@
 #include "attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
@@ -401,6 +403,69 @@ unsigned mlir::attnres::computeMaxLiveDepthSources(Operation *root) {
     }
   });
   return best;
+}
+
+//===----------------------------------------------------------------------===//
+// Block size
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+mlir::attnres::verifyBlockingRequest(const BlockingRequest &request,
+                                     StringRef passName, bool required,
+                                     Location loc) {
+  auto bad = [&](StringRef option, int64_t value) {
+    emitError(loc) << passName << ": " << option
+                   << " must be a positive integer, got " << option << "="
+                   << value;
+    return failure();
+  };
+  if (request.blockSize < 0 || (request.blockSizeGiven && !request.blockSize))
+    return bad("block-size", request.blockSize);
+  if (request.numBlocks < 0 || (request.numBlocksGiven && !request.numBlocks))
+    return bad("num-blocks", request.numBlocks);
+  if (required && !request.isSet()) {
+    emitError(loc) << passName
+                   << " needs block-size=S or num-blocks=N (for example "
+                   << passName << "{block-size=4})";
+    return failure();
+  }
+  return success();
+}
+
+Location mlir::attnres::getOptionsLoc(Operation *root, ArrayRef<Chain> chains) {
+  if (!chains.empty())
+    return AggregateOp(chains.front().final).getLoc();
+  Location loc = root->getLoc();
+  root->walk([&](FunctionOpInterface fn) {
+    if (fn.isExternal())
+      return WalkResult::advance();
+    loc = fn.getLoc();
+    return WalkResult::interrupt();
+  });
+  return loc;
+}
+
+Blocking mlir::attnres::resolveBlocking(const BlockingRequest &request,
+                                        unsigned numSublayers,
+                                        StringRef passName, Location loc) {
+  assert(request.isSet() && numSublayers > 0 && "unverified request");
+  int64_t l = numSublayers;
+  int64_t s = request.blockSize > 0
+                  ? request.blockSize
+                  : (l + request.numBlocks - 1) / request.numBlocks;
+  Blocking result;
+  result.blockSize = static_cast<unsigned>(std::min(s, l));
+  result.numBlocks = (numSublayers + result.blockSize - 1) / result.blockSize;
+  if (request.blockSize > l)
+    emitWarning(loc) << passName << ": block-size=" << request.blockSize
+                     << " is larger than the chain's " << l
+                     << " sublayers; using S = " << l << " (one block)";
+  else if (request.blockSize <= 0 && request.numBlocks > l)
+    emitWarning(loc) << passName << ": num-blocks=" << request.numBlocks
+                     << " is more than the chain's " << l
+                     << " sublayers; using N = " << l
+                     << " (S = 1, Full AttnRes)";
+  return result;
 }
 
 //===----------------------------------------------------------------------===//

@@ -72,23 +72,17 @@ struct BlockifyPass : public attnres::impl::BlockifyBase<BlockifyPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (blockSize < 0 || numBlocks < 0) {
-      module.emitError() << "attnres-blockify: block-size and num-blocks must "
-                            "be positive, got block-size="
-                         << static_cast<int64_t>(blockSize)
-                         << " num-blocks=" << static_cast<int64_t>(numBlocks);
-      return signalPassFailure();
-    }
-    if (blockSize == 0 && numBlocks == 0) {
-      module.emitError("attnres-blockify needs block-size=S or num-blocks=N");
-      return signalPassFailure();
-    }
-
     auto refuse = [&](Operation *op, const Twine &why) {
       if (report)
-        op->emitRemark() << "attnres-blockify: " << why;
+        emitRemark(op->getLoc()) << "attnres-blockify: " << why;
     };
     SmallVector<Chain> chains = findChains(module, refuse);
+    BlockingRequest request{blockSize, numBlocks, blockSize.hasValue(),
+                            numBlocks.hasValue()};
+    if (failed(verifyBlockingRequest(request, getArgument(),
+                                     /*required=*/true,
+                                     getOptionsLoc(module, chains))))
+      return signalPassFailure();
 
     // Live depth sources of the functions holding chains, before.
     llvm::MapVector<Operation *, unsigned> liveBefore;
@@ -104,16 +98,15 @@ struct BlockifyPass : public attnres::impl::BlockifyBase<BlockifyPass> {
       unsigned numSublayers = chain.getNumSublayers();
       if (!chain.isFull()) {
         if (report)
-          chain.final.emitRemark()
+          emitRemark(chain.final.getLoc())
               << "attnres-blockify: chain of " << numSublayers
               << " sublayers is already in block form (block size "
               << chain.getBlockSize() << "), left unchanged";
         continue;
       }
-      int64_t s = blockSize > 0 ? blockSize
-                                : (numSublayers + numBlocks - 1) / numBlocks;
-      unsigned size = std::min<int64_t>(s, numSublayers);
-      unsigned blocks = (numSublayers + size - 1) / size;
+      Blocking blocking = resolveBlocking(request, numSublayers, getArgument(),
+                                          chain.final.getLoc());
+      unsigned size = blocking.blockSize, blocks = blocking.numBlocks;
       SmallVector<unsigned> before = chain.getSourceCounts();
       if (report)
         remarks.emplace_back(
@@ -130,9 +123,10 @@ struct BlockifyPass : public attnres::impl::BlockifyBase<BlockifyPass> {
     for (auto &[final, text, parent] : remarks) {
       if (!liveAfter.count(parent))
         liveAfter[parent] = computeMaxLiveDepthSources(parent);
-      final.emitRemark() << "attnres-blockify: " << text
-                         << "; max live depth sources: " << liveBefore[parent]
-                         << " -> " << liveAfter[parent];
+      emitRemark(final.getLoc())
+          << "attnres-blockify: " << text
+          << "; max live depth sources: " << liveBefore[parent] << " -> "
+          << liveAfter[parent];
     }
   }
 };

@@ -27,6 +27,7 @@
 
 #include "PointwiseInterpreter.h"
 
+#include "attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h"
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
 #include "attnres/Dialect/AttnRes/Transforms/Passes.h"
 
@@ -599,10 +600,10 @@ bool DetectResidualChainsPass::tryRaise(Operation *stack, func::FuncOp fn,
           o->erase();
         }
       if (report)
-        agg->emitRemark() << "raised an AttnRes aggregation over "
-                          << sources.size()
-                          << " sources to attnres.aggregate (epsilon "
-                          << epsCands[best] << ")";
+        emitRemark(agg.getLoc())
+            << "raised an AttnRes aggregation over " << sources.size()
+            << " sources to attnres.aggregate (epsilon " << epsCands[best]
+            << ")";
       return true;
     }
   }
@@ -833,9 +834,10 @@ void DetectResidualChainsPass::convertFunction(func::FuncOp fn) {
       addIndex[&op] = adds.size();
       adds.push_back({&op, b, a});
     } else if (report) {
-      op.emitRemark() << "not a residual chain (length 0): plain sum of "
-                         "unrelated tensors, neither operand depends on the "
-                         "other";
+      emitRemark(op.getLoc())
+          << "not a residual chain (length 0): plain sum of "
+             "unrelated tensors, neither operand depends on the "
+             "other";
     }
   }
   if (adds.empty())
@@ -1083,7 +1085,8 @@ void DetectResidualChainsPass::convertFunction(func::FuncOp fn) {
       if (firstName.empty())
         firstName = "@attnres_query_" + fnName + "_" + chainTag + suffix.str();
       lastName = "@attnres_query_" + fnName + "_" + chainTag + suffix.str();
-      return AggregateOp::create(b, loc, q, g, sources, 1.0e-6f).getResult();
+      return AggregateOp::create(b, loc, q, g, sources, kDefaultEpsilon)
+          .getResult();
     };
     for (unsigned l = 0; l < len; ++l) {
       if (l > 0) {

@@ -394,7 +394,7 @@ struct FuseSummariesPass
     ModuleOp module = getOperation();
     auto refuse = [&](Operation *op, const Twine &why) {
       if (report)
-        op->emitRemark() << "attnres-fuse-summaries: " << why;
+        emitRemark(op->getLoc()) << "attnres-fuse-summaries: " << why;
     };
     DominanceInfo dom(module);
     llvm::MapVector<Operation *, unsigned> liveBefore;
@@ -424,7 +424,7 @@ struct FuseSummariesPass
       leftAlone.insert(chain.final);
       std::optional<float> eps = chain.getUniformEpsilon();
       if (!eps) {
-        chain.final.emitWarning()
+        emitWarning(chain.final.getLoc())
             << "attnres-fuse-summaries: the aggregations of this chain use "
                "different epsilons; the inverse RMS of a summary cannot be "
                "shared, chain left in block form";
@@ -434,8 +434,9 @@ struct FuseSummariesPass
       fuser.dominance = &dom;
       std::string reason;
       if (failed(fuser.prepare(dom, reason))) {
-        chain.final.emitWarning() << "attnres-fuse-summaries: " << reason
-                                  << "; chain left in block form";
+        emitWarning(chain.final.getLoc())
+            << "attnres-fuse-summaries: " << reason
+            << "; chain left in block form";
         continue;
       }
       if (report) {
@@ -464,9 +465,9 @@ struct FuseSummariesPass
     for (auto &[loc, text] : remarks)
       emitRemark(loc) << text;
     for (auto [parent, before] : liveBefore)
-      parent->emitRemark() << "attnres-fuse-summaries: max live depth sources "
-                           << before << " -> "
-                           << computeMaxLiveDepthSources(parent);
+      emitRemark(parent->getLoc())
+          << "attnres-fuse-summaries: max live depth sources " << before
+          << " -> " << computeMaxLiveDepthSources(parent);
   }
 };
 } // namespace

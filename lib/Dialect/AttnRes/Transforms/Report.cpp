@@ -31,36 +31,40 @@ struct ReportPass : public attnres::impl::ReportBase<ReportPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (blockSize < 0 || numBlocks < 0) {
-      module.emitError() << "attnres-report: block-size and num-blocks must "
-                            "be positive";
-      return signalPassFailure();
-    }
     auto refuse = [&](Operation *op, const Twine &why) {
-      op->emitRemark() << "attnres-report: " << why;
+      emitRemark(op->getLoc()) << "attnres-report: " << why;
     };
-    for (Chain &chain : findChains(module, refuse)) {
-      unsigned l = chain.getNumSublayers();
+    SmallVector<Chain> chains = findChains(module, refuse);
+    BlockingRequest request{blockSize, numBlocks, blockSize.hasValue(),
+                            numBlocks.hasValue()};
+    if (failed(verifyBlockingRequest(request, getArgument(),
+                                     /*required=*/false,
+                                     getOptionsLoc(module, chains))))
+      return signalPassFailure();
+    for (Chain &chain : chains) {
       unsigned s = chain.getBlockSize(), n = chain.getNumBlocks();
       const char *form = chain.isFull() ? "Full AttnRes" : "Block AttnRes";
       // A Full chain is reported for the blocking asked for, if any.
-      if (chain.isFull() && (blockSize > 0 || numBlocks > 0)) {
-        int64_t size =
-            blockSize > 0 ? blockSize : (l + numBlocks - 1) / numBlocks;
-        s = std::min<int64_t>(size, l);
-        n = (l + s - 1) / s;
+      if (chain.isFull() && request.isSet()) {
+        Blocking blocking =
+            resolveBlocking(request, chain.getNumSublayers(), getArgument(),
+                            chain.final.getLoc());
+        s = blocking.blockSize;
+        n = blocking.numBlocks;
       }
-      chain.final.emitRemark() << "attnres-report: " << form
-                               << " chain: " << describeChain(chain, s, n)
-                               << "; sources per aggregation: "
-                               << formatSourceCounts(chain.getSourceCounts());
+      emitRemark(chain.final.getLoc())
+          << "attnres-report: " << form
+          << " chain: " << describeChain(chain, s, n)
+          << "; sources per aggregation: "
+          << formatSourceCounts(chain.getSourceCounts());
     }
     module.walk([&](FunctionOpInterface fn) {
       if (fn.isExternal())
         return;
       unsigned live = computeMaxLiveDepthSources(fn);
       if (live)
-        fn->emitRemark() << "attnres-report: max live depth sources: " << live;
+        emitRemark(fn.getLoc())
+            << "attnres-report: max live depth sources: " << live;
     });
   }
 };

@@ -48,6 +48,7 @@ func.func private @f(tensor<8x16xf32>) -> tensor<8x16xf32>
 func.func @eps_mismatch(%v0: tensor<8x16xf32>, %w: tensor<16xf32>, %g: tensor<16xf32>) -> tensor<8x16xf32> {
   %h0 = attnres.aggregate %w, %g over %v0 {epsilon = 1.0e-06 : f32} : tensor<8x16xf32>
   %y0 = func.call @f(%h0) : (tensor<8x16xf32>) -> tensor<8x16xf32>
+  // expected-warning @+3 {{attnres-blockify: block-size=4 is larger than the chain's 1 sublayers; using S = 1 (one block)}}
   // expected-remark @+2 {{attnres-blockify: L = 1 sublayers, S = 1, N = 1 blocks}}
   // expected-warning @+1 {{attnres-fuse-summaries: the aggregations of this chain use different epsilons}}
   %out = attnres.aggregate %w, %g over %v0, %y0 {epsilon = 1.0e-05 : f32} : tensor<8x16xf32>

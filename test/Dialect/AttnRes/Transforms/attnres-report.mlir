@@ -1,6 +1,38 @@
 // RUN: attnres-opt %s --split-input-file --attnres-report=block-size=4 --verify-diagnostics -o /dev/null
 // RUN: attnres-opt %s --split-input-file --attnres-report=num-blocks=3 --verify-diagnostics -o /dev/null
 
+// attnres-report and attnres-blockify resolve block-size / num-blocks in one
+// place (resolveBlocking in ChainAnalysis): run one after the other with the
+// same options, they print the same S and N for the 12-sublayer chain,
+// including the clamped cases, which both warn about.
+// RUN: attnres-opt %s --split-input-file --attnres-report=block-size=5 --attnres-blockify="block-size=5 report=true" 2>&1 >/dev/null | FileCheck %s --check-prefix=AGREE-S5
+// AGREE-S5: attnres-report: Full AttnRes chain: L = 12 sublayers, S = [[S:5]], N = [[N:3]] blocks (last block 2)
+// AGREE-S5: attnres-blockify: L = 12 sublayers, S = [[S]], N = [[N]] blocks (last block 2)
+// RUN: attnres-opt %s --split-input-file --attnres-report=num-blocks=5 --attnres-blockify="num-blocks=5 report=true" 2>&1 >/dev/null | FileCheck %s --check-prefix=AGREE-N5
+// AGREE-N5: attnres-report: Full AttnRes chain: L = 12 sublayers, S = [[S:3]], N = [[N:4]] blocks,
+// AGREE-N5: attnres-blockify: L = 12 sublayers, S = [[S]], N = [[N]] blocks,
+// RUN: attnres-opt %s --split-input-file --attnres-report=block-size=100 --attnres-blockify="block-size=100 report=true" 2>&1 >/dev/null | FileCheck %s --check-prefix=AGREE-BIG
+// AGREE-BIG: warning: attnres-report: block-size=100 is larger than the chain's 12 sublayers; using S = 12 (one block)
+// AGREE-BIG: attnres-report: Full AttnRes chain: L = 12 sublayers, S = [[S:12]], N = [[N:1]] blocks,
+// AGREE-BIG: warning: attnres-blockify: block-size=100 is larger than the chain's 12 sublayers; using S = 12 (one block)
+// AGREE-BIG: attnres-blockify: L = 12 sublayers, S = [[S]], N = [[N]] blocks,
+// RUN: attnres-opt %s --split-input-file --attnres-report=num-blocks=20 --attnres-blockify="num-blocks=20 report=true" 2>&1 >/dev/null | FileCheck %s --check-prefix=AGREE-MANY
+// AGREE-MANY: warning: attnres-report: num-blocks=20 is more than the chain's 12 sublayers; using N = 12 (S = 1, Full AttnRes)
+// AGREE-MANY: attnres-report: Full AttnRes chain: L = 12 sublayers, S = [[S:1]], N = [[N:12]] blocks,
+// AGREE-MANY: warning: attnres-blockify: num-blocks=20 is more than the chain's 12 sublayers; using N = 12 (S = 1, Full AttnRes)
+// AGREE-MANY: attnres-blockify: L = 12 sublayers, S = [[S]], N = [[N]] blocks,
+
+// Bad options: one error at the chain, no dump of the op or module.
+// RUN: not attnres-opt %s --split-input-file --attnres-report=block-size=0 2>&1 | FileCheck %s --check-prefix=ZERO
+// RUN: not attnres-opt %s --split-input-file --attnres-report=num-blocks=-1 2>&1 | FileCheck %s --check-prefix=NNEG
+// ZERO-NOT: see current operation
+// ZERO: attnres-report.mlir:[[#@LINE+44]]:10: error: attnres-report: block-size must be a positive integer, got block-size=0
+// ZERO-NOT: see current operation
+// ZERO-NOT: builtin.module
+// NNEG: attnres-report.mlir:[[#@LINE+41]]:10: error: attnres-report: num-blocks must be a positive integer, got num-blocks=-1
+// NNEG-NOT: see current operation
+// NNEG-NOT: builtin.module
+
 // attnres-report: one remark per chain (L, S, N, D, element size, bytes moved
 // per token per sublayer by the Full, naive block and two-phase forms, from
 // the I/O model of section 6 of the semantics, and the sources of every

@@ -25,6 +25,10 @@
 namespace mlir {
 namespace attnres {
 
+/// The epsilon of the key RMSNorm when nothing else says (spec section 1.3:
+/// `epsilon` attribute, default 1e-6). The one definition every pass uses.
+inline constexpr float kDefaultEpsilon = 1.0e-6f;
+
 /// One sublayer `l` of a chain: `h_l = aggregate(sources)`, `y_l = f_l(h_l)`.
 struct ChainSublayer {
   /// The aggregation producing `h_l`; null for a first sublayer whose
@@ -66,6 +70,50 @@ struct Chain {
   /// Number of sources of each sublayer aggregation, then of the final one.
   llvm::SmallVector<unsigned> getSourceCounts() const;
 };
+
+//===----------------------------------------------------------------------===//
+// Block size: the one place that turns `block-size` / `num-blocks` into S
+//===----------------------------------------------------------------------===//
+
+/// The `block-size` and `num-blocks` options of a pass, as given (0 or unset:
+/// not asked for). Every pass that partitions or reports a blocking
+/// (attnres-blockify, attnres-report) resolves it here.
+struct BlockingRequest {
+  int64_t blockSize = 0;
+  int64_t numBlocks = 0;
+  /// Whether the options were written out (so `block-size=0` is an error
+  /// and not the same as leaving it unset).
+  bool blockSizeGiven = false, numBlocksGiven = false;
+
+  bool isSet() const { return blockSize > 0 || numBlocks > 0; }
+};
+
+/// The block structure of one chain: S sublayers per block (the last block
+/// shorter when S does not divide L) and N = ceil(L / S) blocks.
+struct Blocking {
+  unsigned blockSize = 1;
+  unsigned numBlocks = 0;
+};
+
+/// Checks a request: a value written out must be at least 1, and with
+/// `required` one of the two must be set. Emits one error, attributed to
+/// `passName`, at `loc` (the function or op the options apply to), without
+/// printing any IR.
+LogicalResult verifyBlockingRequest(const BlockingRequest &request,
+                                    StringRef passName, bool required,
+                                    Location loc);
+
+/// S and N for a chain of `numSublayers` (L >= 1) from a verified, set
+/// request: `block-size` wins over `num-blocks`; with only `num-blocks = N`,
+/// S = ceil(L / N). S is clamped to L; when the request asks for more than
+/// the chain has (S > L, or N > L), a warning at `loc` names what was used.
+Blocking resolveBlocking(const BlockingRequest &request, unsigned numSublayers,
+                         StringRef passName, Location loc);
+
+/// Where a diagnostic about a module pass's options belongs: the final
+/// aggregation of the first chain it would apply to, else the first function
+/// with a body, else `root` itself.
+Location getOptionsLoc(Operation *root, llvm::ArrayRef<Chain> chains);
 
 /// Callback for chains that look like chains but are refused, with the op to
 /// attach a diagnostic to and the reason.
