@@ -34,7 +34,7 @@ fi
 if [ "${ATTNRES_BENCH_REBUILD:-1}" = 1 ] || [ ! -x "$BUILD_DIR/bin/attnres-opt" ]; then
   ninja -C "$BUILD_DIR" attnres-opt || exit 1
 fi
-python3 bench/gen_modules.py -o "$OUT_DIR/mlir" > /dev/null || exit 1
+python3 -m bench.gen_modules -o "$OUT_DIR/mlir" > /dev/null || exit 1
 export AOT OUT_DIR
 ls "$OUT_DIR"/mlir/*.mlir | xargs -P "$JOBS" -I{} sh -c '
   f={}; n=$(basename "$f" .mlir)

@@ -10,8 +10,8 @@ which the GPU pipeline turns into out-parameters.
 import argparse
 import os
 
-from shapes import (AGGREGATE_BENCH, AGGREGATE_SWEEP, EPSILON, SCORE_BENCH, SCORE_SWEEP,
-                    SWEEP_DTYPES, agg_name, score_name)
+from bench.shapes import (AGGREGATE_BENCH, AGGREGATE_SWEEP, EPSILON, SCORE_BENCH, SCORE_SWEEP,
+                          SWEEP_DTYPES, agg_name, score_name)
 
 
 # Token dimensions are dynamic (`?`) unless --static-tokens: the functions then

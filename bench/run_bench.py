@@ -31,12 +31,11 @@ import traceback
 import torch
 import triton.testing
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from attnres_aot import AotLibrary  # noqa: E402
-from reference import (TOLERANCE, TORCH_DTYPE, aggregate_plain, aggregate_ref64,  # noqa: E402
-                       rel_error, score_plain, score_ref64)
-from shapes import (AGGREGATE_BENCH, AGGREGATE_SWEEP, EPSILON, SCORE_BENCH,  # noqa: E402
-                    SCORE_SWEEP, SWEEP_DTYPES, agg_name, score_name)
+from attnres.aot import AotLibrary
+from bench.reference import (TOLERANCE, TORCH_DTYPE, aggregate_plain, aggregate_ref64,
+                             rel_error, score_plain, score_ref64)
+from bench.shapes import (AGGREGATE_BENCH, AGGREGATE_SWEEP, EPSILON, SCORE_BENCH,
+                          SCORE_SWEEP, SWEEP_DTYPES, agg_name, score_name)
 
 T0 = time.time()
 LOG = []

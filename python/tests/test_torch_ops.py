@@ -28,23 +28,14 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, os.pardir, os.pardir))
-# Last on the path: the package under test is the one PYTHONPATH names (a build's
-# python_packages); the source tree only serves when nothing else provides it.
-sys.path.append(os.path.join(REPO, "python"))
 
 try:
     import torch
 except ImportError:  # pragma: no cover
     torch = None
 
-import attnres  # noqa: E402
-
-# The package may come from a build's python_packages copy made before these
-# modules existed: let it find them in the source tree too.
-_SRC_PKG = os.path.join(REPO, "python", "attnres")
-if _SRC_PKG not in list(attnres.__path__):
-    attnres.__path__.append(_SRC_PKG)
-
+# The package PYTHONPATH names: a build's python_packages here, the source
+# tree's python/ on the GPU machine (bench/e2e/device_run.sh).
 from attnres import kernel_pack  # noqa: E402
 
 if torch is not None:

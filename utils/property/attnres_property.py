@@ -46,10 +46,9 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                os.pardir, "reference"))
-import attnres_ref as ref  # noqa: E402
-from mlir_text import (dense, generic, print_and_return,  # noqa: E402
+from attnres import irbuilder as ir
+from attnres import reference as ref
+from attnres.irbuilder import (dense, generic, print_and_return,
                        printed_values, tensor_type)
 
 EPS = 1e-6
@@ -159,13 +158,11 @@ def module_text(p):
         o.append("  %%W%d = arith.constant %s" % (l, dense(p["mats"][l], et)))
     srcs = ["%v0"]
     for l in range(L):
-        o.append("  %%h%d = attnres.aggregate %%w%d, %%g%d over %s {epsilon = 1.0e-06 : f32} : %s"
-                 % (l, l, l, ", ".join(srcs), ty))
+        o.append(ir.aggregate("%%h%d" % l, "%%w%d" % l, "%%g%d" % l, srcs, "1.0e-06", ty, "  "))
         o.append("  %%y%d = func.call @sublayer(%%h%d, %%W%d) : (%s, %s) -> %s"
                  % (l, l, l, ty, mat, ty))
         srcs.append("%%y%d" % l)
-    o.append("  %%out = attnres.aggregate %%w%d, %%g%d over %s {epsilon = 1.0e-06 : f32} : %s"
-             % (L, L, ", ".join(srcs), ty))
+    o.append(ir.aggregate("%out", "%%w%d" % L, "%%g%d" % L, srcs, "1.0e-06", ty, "  "))
     o += print_and_return("%out", toks + [D], et)
     return "\n".join(o) + "\n"
 

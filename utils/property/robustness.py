@@ -28,10 +28,9 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                os.pardir, "reference"))
-import attnres_ref as ref  # noqa: E402
-from mlir_text import dense, print_and_return, printed_values  # noqa: E402
+from attnres import irbuilder as ir
+from attnres import reference as ref
+from attnres.irbuilder import dense, print_and_return, printed_values
 
 TOL = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
 EPS = np.float32(1e-6)
@@ -192,14 +191,13 @@ def gen(name, c):
          "func.func @main() {"]
     for i, s in enumerate(c["sources"]):
         o.append("  %%v%d = arith.constant %s" % (i, dense(s, dt)))
-    names = ", ".join("%%v%d" % i for i in range(len(c["sources"])))
+    names = ["%%v%d" % i for i in range(len(c["sources"]))]
     if c["op"] == "aggregate":
         o.append("  %%w = arith.constant %s" % dense(c["w"], dt))
         o.append("  %%g = arith.constant %s" % dense(c["g"], dt))
-        o.append("  %%h = attnres.aggregate %%w, %%g over %s {epsilon = 1.0e-06 : f32} : %s"
-                 % (names, ty))
+        o.append(ir.aggregate("%h", "%w", "%g", names, "1.0e-06", ty, "  "))
     else:
-        o.append("  %%h = attnres.block_sum %s : %s" % (names, ty))
+        o.append(ir.block_sum("%h", names, ty, "  "))
     o += print_and_return("%h", [T, D], dt)
     return "\n".join(o) + "\n"
 
