@@ -32,8 +32,9 @@ import torch
 import triton.testing
 
 from attnres.aot import AotLibrary
-from bench.reference import (TOLERANCE, TORCH_DTYPE, aggregate_plain, aggregate_ref64,
-                             rel_error, score_plain, score_ref64)
+from attnres import reference
+from attnres.reference import TOLERANCE, rel_error
+from bench.baselines import TORCH_DTYPE, aggregate_plain, score_plain
 from bench.shapes import (AGGREGATE_BENCH, AGGREGATE_SWEEP, EPSILON, SCORE_BENCH,
                           SCORE_SWEEP, SWEEP_DTYPES, agg_name, score_name)
 
@@ -125,7 +126,7 @@ def check_aggregate(lib, fname, n, tokens, d, dt):
     poison(out)
     err = run_checked(lib, lib.bind(fname, w, g, *[V[i] for i in range(n)], out))
     written = all_written(out)
-    ref = aggregate_ref64(w, g, [V[i] for i in range(n)], EPSILON)
+    ref = reference.aggregate(w, g, [V[i] for i in range(n)], EPSILON)
     rel = rel_error(out, ref)
     ok = err is None and written and rel <= TOLERANCE[dt]
     return {"ok": ok, "rel_error": rel, "tolerance": TOLERANCE[dt], "all_written": written,
@@ -143,7 +144,7 @@ def check_score(lib, fname, n, S, tokens, d, dt):
     poison(lse)
     err = run_checked(lib, lib.bind(fname, W, G, *[B[i] for i in range(n)], out, lse))
     written = all_written(out) and all_written(lse)
-    ref_out, ref_lse = score_ref64(W, G, [B[i] for i in range(n)], EPSILON)
+    ref_out, ref_lse = reference.block_score(W, G, [B[i] for i in range(n)], EPSILON)
     rel = rel_error(out, ref_out)
     rel_lse = rel_error(lse, ref_lse)
     ok = (err is None and written and rel <= TOLERANCE[dt] and rel_lse <= TOLERANCE["f32"])

@@ -13,8 +13,7 @@ BUILD_DIR=${ATTNRES_BUILD_DIR:-build}
 OUT_DIR=${1:-.device/e2e/pack}
 grep -qx '/.device/' .git/info/exclude 2> /dev/null || echo '/.device/' >> .git/info/exclude
 rm -rf "$OUT_DIR"
-PYTHONPATH=$BUILD_DIR/python_packages python3 -m attnres.kernel_pack -o "$OUT_DIR" --build-dir "$BUILD_DIR" \
-  --chip sm_90a --features +ptx80 --format fatbin \
+PYTHONPATH=$BUILD_DIR/python_packages python3 -m attnres.kernel_pack -o "$OUT_DIR" --format fatbin \
   --config d=896,dtype=bf16,sublayers=24,block=3,norm_eps=1e-6 \
   --config d=896,dtype=f32,sublayers=24,block=3,norm_eps=1e-6 \
   --config d=4096,dtype=bf16,sublayers=64,block=8,norm_eps=1e-6

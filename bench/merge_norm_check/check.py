@@ -3,7 +3,8 @@
 float64 torch reference (relative Frobenius error; outputs poisoned with NaN
 first) and timing (CUDA events, median of 20 after 3 warm-ups). The fused
 norm's reference is computed from the reference h rounded to the storage
-type (spec E.5). Usage: check.py <dir-with-manifest>
+type (spec E.5). Usage (repository root, python/ holds the attnres package):
+  PYTHONPATH=python:. python3 -m bench.merge_norm_check.check <dir-with-manifest>
 """
 import ctypes
 import json
@@ -12,6 +13,8 @@ import sys
 
 import torch
 from cuda.bindings import driver as cu
+
+from attnres import reference
 
 DIR = sys.argv[1]
 torch.manual_seed(0)
@@ -103,17 +106,15 @@ for entry in json.load(open(os.path.join(DIR, "manifest.json"))):
         args += [x for x in (h, p2, hn) if x is not None] + [t, eps] + ([eps_n] if norm else [])
         run(args, t)
         torch.cuda.synchronize()
-        p = up.double() + (pa.double() if partial else 0)
-        c = torch.rsqrt((p * p).mean(-1) + eps) * (p @ (w.double() * g.double()))
-        ref = o.double() + torch.sigmoid(c - lse.double())[:, None] * (p - o.double())
+        ref, p = reference.merge(o, lse, w, g, up, pa, eps)
         errs = {}
         if use_h:
             errs["h"] = rel(h, ref)
         if partial:
             errs["p"] = rel(p2, p)
         if norm:
-            hr = ref.to(DT[e]).double()
-            ref_n = hr * torch.rsqrt((hr * hr).mean(-1, keepdim=True) + eps_n) * gn.double()
+            ref_n, _ = reference.merge_norm(o, lse, w, g, up, pa, gn, eps, eps_n,
+                                            round_h=lambda x: x.to(DT[e]))
             errs["hn"] = rel(hn, ref_n)
         err = max(errs.values())
         ok = err <= TOL[e]

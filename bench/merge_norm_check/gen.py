@@ -4,7 +4,8 @@ check.py, next to plain merges of the same shapes as the baseline.
 
 Runs on the build machine (attnres-opt, no GPU). Same conventions as
 bench/kernels_check/gen.py (manifest.json with kernel name, block size and
-tokens per CTA). Usage: gen.py <attnres-opt> <out-dir>
+tokens per CTA). Usage (repository root):
+  PYTHONPATH=build/python_packages python3 -m bench.merge_norm_check.gen <attnres-opt> <out-dir>
 """
 import json
 import os
@@ -12,24 +13,15 @@ import re
 import subprocess
 import sys
 
+from attnres import irbuilder as ir
+
 OPT, OUT = sys.argv[1], sys.argv[2]
 os.makedirs(OUT, exist_ok=True)
 
 
 def merge_mlir(e, d, partial, norm, use_h):
-    t = f"tensor<?x{d}x{e}>"
-    p = f", %p: {t}" if partial else ""
-    pn = " partial %p" if partial else ""
-    if not norm:
-        return f"""func.func @k(%o: {t}, %lse: tensor<?xf32>, %w: tensor<{d}x{e}>, %g: tensor<{d}x{e}>, %u: {t}{p}) -> ({t}, {t}) {{
-  %h, %p2 = attnres.merge %o, %lse, %w, %g update %u{pn} {{epsilon = 1.0e-06 : f32}} : {t}
-  return %h, %p2 : {t}, {t}
-}}"""
-    rets = ("%h, %p2, %hn", f"{t}, {t}, {t}") if use_h else ("%p2, %hn", f"{t}, {t}")
-    return f"""func.func @k(%o: {t}, %lse: tensor<?xf32>, %w: tensor<{d}x{e}>, %g: tensor<{d}x{e}>, %u: {t}{p}, %gn: tensor<{d}x{e}>) -> ({rets[1]}) {{
-  %h, %p2, %hn = attnres.merge %o, %lse, %w, %g update %u{pn} norm %gn {{epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32}} : {t}
-  return {rets[0]} : {rets[1]}
-}}"""
+    return ir.module([ir.kernel_merge("k", e, d, partial, 1e-6, 1e-5 if norm else None,
+                                      return_h=use_h)])
 
 
 def extract_ptx(text):

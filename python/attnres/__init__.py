@@ -47,9 +47,12 @@ from .compiler import (  # noqa: E402
     Diagnostic,
     GpuArtifact,
     GpuObject,
+    HostCode,
     compile,
     compile_gpu,
+    compile_host,
     compile_with_diagnostics,
+    default_nvvm_target,
     native_available,
 )
 from .model import build_model  # noqa: E402
@@ -60,9 +63,12 @@ __all__ = [
     "Diagnostic",
     "GpuArtifact",
     "GpuObject",
+    "HostCode",
     "build_model",
     "compile",
     "compile_gpu",
+    "compile_host",
     "compile_with_diagnostics",
+    "default_nvvm_target",
     "native_available",
 ]

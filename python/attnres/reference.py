@@ -88,13 +88,26 @@ def _softmax_lse(z):
     return e / s[None], m + xp.log(s)
 
 
+def _weighted_sum(a, v):
+    """sum_i a[i, ...] v[i, ..., :], one source at a time (no [n, ..., D]
+    temporary)."""
+    h = a[0][..., None] * v[0]
+    for i in range(1, v.shape[0]):
+        h = h + a[i][..., None] * v[i]
+    return h
+
+
 def aggregate(query, gain, sources, eps, compute="f64"):
-    """spec A, semantics section 2: returns h [..., D]."""
+    """spec A, semantics section 2: returns h [..., D]. One source is
+    returned as it is (a_0 = 1 exactly, spec A.2, even for a non-finite
+    score)."""
     v = _stack(sources, compute)  # [n, ..., D]
+    if v.shape[0] == 1:
+        return v[0]
     w = _cast(query, compute) * _cast(gain, compute)
-    z = inv_rms(v, eps, compute) * _ns(v).sum(v * w, -1)  # [n, ...]
+    z = inv_rms(v, eps, compute) * (v @ w)  # [n, ...]
     a, _ = _softmax_lse(z)
-    return _ns(v).sum(a[..., None] * v, 0)
+    return _weighted_sum(a, v)
 
 
 def block_sum(inputs, compute="f64"):
@@ -112,9 +125,9 @@ def block_score(queries, gains, sources, eps, inv_rms_values=None, compute="f64"
     w = _cast(queries, compute) * _cast(gains, compute)  # [S, D]
     outs, lses = [], []
     for l in range(w.shape[0]):
-        z = r * xp.sum(v * w[l], -1)  # [n, ...]
+        z = r * (v @ w[l])  # [n, ...]
         a, lse = _softmax_lse(z)
-        outs.append(xp.sum(a[..., None] * v, 0))
+        outs.append(_weighted_sum(a, v))
         lses.append(lse)
     return xp.stack(outs, 0), xp.stack(lses, 0)
 
@@ -129,7 +142,7 @@ def merge(out, lse, query, gain, update, partial, eps, compute="f64"):
         p = p + _cast(partial, compute)
     xp = _ns(p)
     w = _cast(query, compute) * _cast(gain, compute)
-    c = inv_rms(p, eps, compute) * xp.sum(p * w, -1)
+    c = inv_rms(p, eps, compute) * (p @ w)
     gate = 1.0 / (1.0 + xp.exp(-(c - _cast(lse, compute))))
     o = _cast(out, compute)
     return o + gate[..., None] * (p - o), p

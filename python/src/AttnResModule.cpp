@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres-c/Compiler.h"
+#include "attnres-c/Target.h"
 
 #include "mlir-c/IR.h"
 
@@ -109,6 +110,46 @@ py::tuple compile(const std::string &source, const std::string &pipeline,
   return py::make_tuple(ok, text, py::cast(c.diagnostics), objects);
 }
 
+void collectBytes(MlirStringRef s, void *userData) {
+  static_cast<std::string *>(userData)->append(s.data, s.length);
+}
+
+/// Parses `source`, runs `pipeline` (which must lower to the LLVM dialect)
+/// and compiles the result for the host. Returns (ok, object bytes, LLVM IR
+/// text, diagnostics); the object and the IR are None on failure.
+py::tuple compileHost(const std::string &source, const std::string &pipeline,
+                      const std::string &sourceName, int optLevel) {
+  Collected c;
+  std::string object;
+  bool ok = false;
+  {
+    py::gil_scoped_release release;
+    MlirContext ctx = attnresContextCreate(/*enableThreading=*/false);
+    MlirModule module = attnresParseModule(
+        ctx, mlirStringRefCreate(source.data(), source.size()),
+        mlirStringRefCreate(sourceName.data(), sourceName.size()),
+        collectDiagnostic, &c);
+    if (!mlirModuleIsNull(module)) {
+      ok = mlirLogicalResultIsSuccess(attnresRunPassPipeline(
+               module, mlirStringRefCreate(pipeline.data(), pipeline.size()),
+               collectDiagnostic, &c)) &&
+           mlirLogicalResultIsSuccess(attnresEmitHostCode(
+               module, optLevel, collectText, &c, collectBytes, &object,
+               collectDiagnostic, &c));
+      mlirModuleDestroy(module);
+    }
+    mlirContextDestroy(ctx);
+  }
+  py::object obj = ok ? py::object(py::bytes(object)) : py::object(py::none());
+  py::object ir = ok ? py::object(py::str(c.text)) : py::object(py::none());
+  return py::make_tuple(ok, obj, ir, py::cast(c.diagnostics));
+}
+
+py::tuple defaultNVVMTarget() {
+  return py::make_tuple(str(attnresGetDefaultNVVMChip()),
+                        str(attnresGetDefaultNVVMFeatures()));
+}
+
 } // namespace
 
 PYBIND11_MODULE(_attnres, m) {
@@ -118,4 +159,10 @@ PYBIND11_MODULE(_attnres, m) {
         py::arg("debug_info") = false, py::arg("gpu_objects") = false,
         "Parse, run a textual pass pipeline and print; returns (ok, text, "
         "diagnostics, gpu_objects).");
+  m.def("compile_host", &compileHost, py::arg("source"), py::arg("pipeline"),
+        py::arg("source_name"), py::arg("opt_level") = 2,
+        "Parse, run a pipeline to the LLVM dialect, compile for the host; "
+        "returns (ok, object bytes, LLVM IR text, diagnostics).");
+  m.def("default_nvvm_target", &defaultNVVMTarget,
+        "(chip, features) that attnres-lower-to-nvvm uses by default.");
 }
