@@ -41,34 +41,8 @@ def _extend_path_to_build_tree():
 
 _extend_path_to_build_tree()
 
-from .compiler import (  # noqa: E402
-    CompileError,
-    CompileResult,
-    Diagnostic,
-    GpuArtifact,
-    GpuObject,
-    HostCode,
-    compile,
-    compile_gpu,
-    compile_host,
-    compile_with_diagnostics,
-    default_nvvm_target,
-    native_available,
-)
+from . import compiler as _compiler  # noqa: E402
+from .compiler import *  # noqa: E402,F401,F403
 from .model import build_model  # noqa: E402
 
-__all__ = [
-    "CompileError",
-    "CompileResult",
-    "Diagnostic",
-    "GpuArtifact",
-    "GpuObject",
-    "HostCode",
-    "build_model",
-    "compile",
-    "compile_gpu",
-    "compile_host",
-    "compile_with_diagnostics",
-    "default_nvvm_target",
-    "native_available",
-]
+__all__ = sorted(_compiler.__all__ + ["build_model"])

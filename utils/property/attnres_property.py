@@ -47,6 +47,7 @@ import tempfile
 import numpy as np
 
 from attnres import irbuilder as ir
+from attnres.cpu_runner import find_llvm_tool, runner_utils
 from attnres import reference as ref
 from attnres.irbuilder import (dense, generic, print_and_return,
                        printed_values, tensor_type)
@@ -268,13 +269,18 @@ def main():
     ap.add_argument("--max-layers", type=int, default=9)
     ap.add_argument("--max-dim", type=int, default=40)
     ap.add_argument("--attnres-opt", default="attnres-opt")
-    ap.add_argument("--mlir-runner", default="/usr/lib/llvm-22/bin/mlir-runner")
-    ap.add_argument("--runner-utils", default="/usr/lib/llvm-22/lib/libmlir_runner_utils.so")
-    ap.add_argument("--c-runner-utils", default="/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so")
+    # Defaults: the LLVM of the attnres build (attnres/_config.py), else PATH.
+    ap.add_argument("--mlir-runner", default=None)
+    ap.add_argument("--runner-utils", default=None)
+    ap.add_argument("--c-runner-utils", default=None)
     ap.add_argument("--keep", help="keep the generated modules in this directory")
     ap.add_argument("--print-module", action="store_true",
                     help="print the module of --seed and exit")
     args = ap.parse_args()
+    args.mlir_runner = args.mlir_runner or find_llvm_tool("mlir-runner")
+    utils = runner_utils()
+    args.runner_utils = args.runner_utils or utils[0]
+    args.c_runner_utils = args.c_runner_utils or utils[1]
     seeds = [args.seed] if args.seed is not None else \
         range(args.first_seed, args.first_seed + args.draws)
     if args.print_module:
