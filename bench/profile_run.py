@@ -3,7 +3,6 @@
 Nsight Compute (bench/device_run.sh runs it under ncu). Usage:
 profile_run.py LIB_DIR"""
 
-import os
 import sys
 
 import torch

@@ -33,7 +33,6 @@ and paired: the median over rounds of (variant / standard of the same round)
 
 import argparse
 import json
-import os
 import re
 import sys
 import time

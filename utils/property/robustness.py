@@ -23,7 +23,6 @@ significant digits). The generated constants are given bit-exactly (hex for
 NaN and Inf) and the reference reads them back from the same generator.
 """
 
-import os
 import sys
 
 import numpy as np

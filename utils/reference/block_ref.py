@@ -36,7 +36,6 @@ rounding of the intermediate values only).
 """
 
 import argparse
-import os
 import sys
 
 import numpy as np

@@ -29,7 +29,6 @@ NaN or Inf in the output always fails. Exits 1 with a report on any mismatch.
 
 import ast
 import json
-import os
 import re
 import sys
 
