@@ -5,8 +5,10 @@
 # smoke:     runtime smoke test + sanitizer
 # baselines: smoke + copy bandwidth + eager/torch.compile (no attnres kernels)
 # full:      smoke + sanitizer + sweep + kernels + baselines
-# Logs and results go to $OUT (at most 8 files); the torch.compile cache is
-# restored from .device/inductor_cache.tgz when carried, and saved back.
+# Logs and results go to $OUT (at most 8 files); keep them with
+#   python3 -m bench.summarize --import <files_at> --kind kernels --run N
+# (bench/results/kernels/runN_*, summary regenerated). The torch.compile cache
+# is restored from .device/inductor_cache.tgz when carried, and saved back.
 set -uo pipefail
 MODE=${1:-full}
 shift || true

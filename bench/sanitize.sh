@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD/python:$PWD${PYTHONPATH:+:$PYTHONPATH}
 LIB_DIR=${1:-.device/bench}
-LOG_DIR=${2:-.}
+LOG_DIR=${2:-${OUT:-/tmp}}
 export PYTORCH_NO_CUDA_MEMORY_CACHING=1 PYTHONUNBUFFERED=1
 status=0
 for tool in memcheck racecheck; do

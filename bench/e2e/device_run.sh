@@ -10,7 +10,8 @@
 # 4. run_e2e.py profile  (large model, compiled two-phase with and without the
 #    fused norm: kernel times; ATTNRES_E2E_PROFILE=0 skips it)
 # 5. run_e2e.py check --compile (the small model under torch.compile)
-# Logs and JSON go to $OUT. Step timeouts: ATTNRES_E2E_T_{TESTS,CHECK,OVERHEAD,
+# Logs and JSON go to $OUT; keep them with `python3 -m bench.summarize --import
+# <files_at> --kind e2e --run N` (bench/results/e2e/runN_*). Step timeouts: ATTNRES_E2E_T_{TESTS,CHECK,OVERHEAD,
 # PROFILE,COMPILE} seconds.
 set -uo pipefail
 PACK=${1:-.device/e2e/pack}
