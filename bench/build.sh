@@ -22,7 +22,8 @@ if [ "${ATTNRES_BENCH_REBUILD:-1}" = 1 ] || [ ! -f "$BUILD_DIR/lib/libattnres_cu
 fi
 rm -rf "$OUT_DIR"
 mkdir -p "$OUT_DIR/mlir" "$OUT_DIR/logs"
-grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
+exclude=$(git rev-parse --git-path info/exclude)
+grep -qx '/.device/' "$exclude" 2>/dev/null || echo '/.device/' >> "$exclude"
 
 $AOT --pipeline=upstream --format=fatbin test/Runtime/Inputs/scale.mlir -o "$OUT_DIR" --name scale || exit 1
 $AOT --pipeline=upstream --format=isa test/Runtime/Inputs/scale.mlir -o "$OUT_DIR" --name scale_isa || exit 1

@@ -10,9 +10,9 @@ write their IR through these functions: the syntax of each op is spelled
 here once.
 """
 
+import math
 import re
-
-import numpy as np
+import struct
 
 __all__ = [
     "NONFINITE_HEX", "aggregate", "block_score", "block_sum", "dense", "eps_literal",
@@ -38,14 +38,14 @@ def eps_literal(x):
     (a string is taken as the literal itself)."""
     if isinstance(x, str):
         return x
-    return "%.9e" % float(np.float32(x))
+    return "%.9e" % struct.unpack("f", struct.pack("f", float(x)))[0]
 
 
 def number(x, dtype):
     """One element of a dense literal: %.9e, or the bit pattern of NaN/Inf."""
-    if np.isnan(x):
+    if math.isnan(x):
         return NONFINITE_HEX[dtype][0]
-    if np.isinf(x):
+    if math.isinf(x):
         return NONFINITE_HEX[dtype][1] if x > 0 else NONFINITE_HEX[dtype][2]
     if dtype.startswith("i") or dtype == "index":
         return str(int(x))
@@ -62,6 +62,8 @@ def nested(a, dtype):
 def dense(a, dtype):
     """`dense<...> : tensor<...>` holding the array `a` in element type
     `dtype` (the values must be representable in it)."""
+    import numpy as np
+
     a = np.asarray(a)
     return "dense<%s> : %s" % (nested(a, dtype), tensor_type(a.shape, dtype))
 
@@ -230,6 +232,8 @@ def print_and_return(value, shape, dtype):
 def printed_values(text):
     """The numbers printMemrefF32 printed (after its `data =`), as float64,
     nan and +-inf included; None when `text` holds no printed memref."""
+    import numpy as np
+
     idx = text.find("data =")
     if idx < 0:
         return None
