@@ -97,6 +97,13 @@ def _weighted_sum(a, v):
     return h
 
 
+def _dot(v, w):
+    """sum_d v[i, ..., d] w[..., d] per source i (w broadcasts against a
+    source: [D] or any shape a source broadcasts with), one source at a time."""
+    xp = _ns(v)
+    return xp.stack([xp.sum(v[i] * w, -1) for i in range(v.shape[0])], 0)
+
+
 def aggregate(query, gain, sources, eps, compute="f64"):
     """spec A, semantics section 2: returns h [..., D]. One source is
     returned as it is (a_0 = 1 exactly, spec A.2, even for a non-finite
@@ -105,7 +112,7 @@ def aggregate(query, gain, sources, eps, compute="f64"):
     if v.shape[0] == 1:
         return v[0]
     w = _cast(query, compute) * _cast(gain, compute)
-    z = inv_rms(v, eps, compute) * (v @ w)  # [n, ...]
+    z = inv_rms(v, eps, compute) * _dot(v, w)  # [n, ...]
     a, _ = _softmax_lse(z)
     return _weighted_sum(a, v)
 
@@ -125,7 +132,7 @@ def block_score(queries, gains, sources, eps, inv_rms_values=None, compute="f64"
     w = _cast(queries, compute) * _cast(gains, compute)  # [S, D]
     outs, lses = [], []
     for l in range(w.shape[0]):
-        z = r * (v @ w[l])  # [n, ...]
+        z = r * _dot(v, w[l])  # [n, ...]
         a, lse = _softmax_lse(z)
         outs.append(_weighted_sum(a, v))
         lses.append(lse)
@@ -142,7 +149,7 @@ def merge(out, lse, query, gain, update, partial, eps, compute="f64"):
         p = p + _cast(partial, compute)
     xp = _ns(p)
     w = _cast(query, compute) * _cast(gain, compute)
-    c = inv_rms(p, eps, compute) * (p @ w)
+    c = inv_rms(p, eps, compute) * xp.sum(p * w, -1)
     gate = 1.0 / (1.0 + xp.exp(-(c - _cast(lse, compute))))
     o = _cast(out, compute)
     return o + gate[..., None] * (p - o), p
