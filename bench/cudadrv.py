@@ -83,8 +83,9 @@ def time_it(fn, reps=20):
     return ts[len(ts) // 2]
 
 
-def run_checks(manifest_path, check):
-    """Calls `check(entry)` -> (line, fields) for every manifest entry,
+def run_checks(manifest_path, check, select=None):
+    """Calls `check(entry)` -> (line, fields) for every manifest entry (that
+    `select(entry)` accepts, when given),
     prints "<name> <line>" (or the exception, and goes on), writes the
     results to $OUT/results.json when OUT is set, and prints the verdict."""
     print(f"device {torch.cuda.get_device_name()}", flush=True)
@@ -92,6 +93,8 @@ def run_checks(manifest_path, check):
     with open(manifest_path) as f:
         entries = json.load(f)
     for entry in entries:
+        if select is not None and not select(entry):
+            continue
         try:
             line, fields = check(entry)
             print(f"{entry['name']:28s} {line}", flush=True)
