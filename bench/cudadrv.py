@@ -16,6 +16,16 @@ import torch
 from cuda.bindings import driver as cu
 
 
+# Storage types and the relative-error bounds of the per-kernel checks.
+DT = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
+TOL = {"bf16": 1e-2, "f16": 2e-3, "f32": 2e-5}
+
+
+def rand(shape, e, scale=1.0):
+    """Normal random values of storage type `e` on the GPU."""
+    return (torch.randn(*shape, device="cuda") * scale).to(DT[e])
+
+
 def ck(r):
     """The value of a cuda.bindings call, or RuntimeError on a CUDA error."""
     err = r[0] if isinstance(r, tuple) else r

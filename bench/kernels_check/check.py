@@ -17,20 +17,15 @@ import sys
 import torch
 
 from attnres import reference
-from bench.cudadrv import init, launch_fn, run_checks, time_it
+from bench.cudadrv import DT, TOL, init, launch_fn, rand, run_checks, time_it
 
 DIR = sys.argv[1]
 only = sys.argv[2:] if len(sys.argv) > 2 else None
 torch.manual_seed(0)
 dev = torch.device("cuda")
 init()
-DT = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
-TOL = {"bf16": 1e-2, "f16": 2e-3, "f32": 2e-5}
 rel = reference.rel_error
 REPS = int(os.environ.get("KC_REPS", "20"))
-
-def rand(shape, e, scale=1.0):
-    return (torch.randn(*shape, device=dev) * scale).to(DT[e])
 
 def queries(shape, d, e):
     return rand(shape, e, 3.0 / d ** 0.5), (1 + 0.1 * torch.randn(*shape, device=dev)).to(DT[e])

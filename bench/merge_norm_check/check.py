@@ -12,21 +12,13 @@ import sys
 import torch
 
 from attnres import reference
-from bench.cudadrv import init, launch_fn, run_checks, time_it
+from bench.cudadrv import DT, TOL, init, launch_fn, rand, run_checks, time_it
 
 DIR = sys.argv[1]
 torch.manual_seed(0)
 dev = torch.device("cuda")
 init()
-DT = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
-TOL = {"bf16": 1e-2, "f16": 2e-3, "f32": 2e-5}
 rel = reference.rel_error
-
-
-def rand(shape, e, scale=1.0):
-    return (torch.randn(*shape, device=dev) * scale).to(DT[e])
-
-
 eps, eps_n = 1e-6, 1e-5
 
 
