@@ -2,20 +2,20 @@
 """Compile attnres.merge kernels with the fused RMSNorm (spec E.5) to PTX for
 check.py, next to plain merges of the same shapes as the baseline.
 
-Runs on the build machine (attnres-opt, no GPU). Same conventions as
+Runs on the build machine (the attnres package, in process; no GPU). Same conventions as
 bench/kernels_check/gen.py (manifest.json with kernel name, block size and
 tokens per CTA). Usage (repository root):
-  PYTHONPATH=build/python_packages python3 -m bench.merge_norm_check.gen <attnres-opt> <out-dir>
+  PYTHONPATH=build/python_packages python3 -m bench.merge_norm_check.gen <out-dir>
 """
 import json
 import os
 import re
-import subprocess
 import sys
 
+import attnres
 from attnres import irbuilder as ir
 
-OPT, OUT = sys.argv[1], sys.argv[2]
+OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
 
 
@@ -24,22 +24,13 @@ def merge_mlir(e, d, partial, norm, use_h):
                                       return_h=use_h)])
 
 
-def extract_ptx(text):
-    m = re.search(r'(?:assembly|isa) = "((?:[^"\\]|\\.)*)"', text)
-    s = m.group(1)
-    return re.sub(r'\\([0-9A-Fa-f]{2})', lambda x: chr(int(x.group(1), 16)), s).replace('\\\\', '\\')
-
-
 manifest = []
 
 
 def add(entry, mlir):
     name = entry["name"]
-    a = subprocess.run([OPT, "--convert-attnres-to-gpu"], input=mlir, capture_output=True,
-                       text=True, check=True).stdout
-    b = subprocess.run([OPT, "--attnres-lower-to-nvvm=format=isa"], input=a,
-                       capture_output=True, text=True, check=True).stdout
-    ptx = extract_ptx(b)
+    a = attnres.compile(mlir, "convert-attnres-to-gpu")
+    ptx = attnres.compile_gpu(a, "attnres-lower-to-nvvm{format=isa}").object().data.decode()
     with open(os.path.join(OUT, name + ".ptx"), "w") as f:
         f.write(ptx)
     host = a.split("gpu.module")[0]
