@@ -5,8 +5,10 @@
 # smoke:     runtime smoke test + sanitizer
 # baselines: smoke + copy bandwidth + eager/torch.compile (no attnres kernels)
 # full:      smoke + sanitizer + sweep + kernels + baselines
-# Logs and results go to $OUT (at most 8 files); the torch.compile cache is
-# restored from .device/inductor_cache.tgz when carried, and saved back.
+# Logs and results go to $OUT (at most 8 files); keep them with
+#   python3 -m bench.summarize --import <files_at> --kind kernels --run N
+# (bench/results/kernels/runN_*, summary regenerated). The torch.compile cache
+# is restored from .device/inductor_cache.tgz when carried, and saved back.
 set -uo pipefail
 MODE=${1:-full}
 shift || true
@@ -14,6 +16,8 @@ OUT=${OUT:-/tmp/attnres-out}
 mkdir -p "$OUT"
 LIB=.device/bench
 export PYTHONUNBUFFERED=1
+# bench/ and the attnres package (python/; no MLIR is needed here) as packages.
+export PYTHONPATH=$PWD/python:$PWD${PYTHONPATH:+:$PYTHONPATH}
 export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor TRITON_CACHE_DIR=/tmp/inductor/triton
 [ -f .device/inductor_cache.tgz ] && tar xzf .device/inductor_cache.tgz -C /tmp
 {
@@ -24,12 +28,12 @@ export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor TRITON_CACHE_DIR=/tmp/inductor/trit
 head -n 30 "$OUT/env.txt" | grep -E "H100|H200|Driver|ldd|torch" || true
 
 echo "== smoke"
-(cd bench && timeout 120 python3 smoke_runtime.py ../$LIB) > "$OUT/smoke.log" 2>&1
+timeout 120 python3 -m bench.smoke_runtime $LIB > "$OUT/smoke.log" 2>&1
 echo "smoke exit status $?"; grep -E "FAIL|smoke:|us/call|device:" "$OUT/smoke.log"
 
 if true; then
   echo "== sanitizer"
-  timeout 240 bash bench/sanitize.sh ../$LIB "$OUT" > "$OUT/sanitize_summary.txt" 2>&1
+  timeout 240 bash bench/sanitize.sh $LIB "$OUT" > "$OUT/sanitize_summary.txt" 2>&1
   echo "sanitizer exit status $?"; tail -20 "$OUT/sanitize_summary.txt"
   # One returned file: the summary, then both full sanitizer outputs.
   { cat "$OUT/sanitize_summary.txt"
@@ -42,7 +46,7 @@ if [ "$MODE" = full ] && command -v ncu > /dev/null && [ "${ATTNRES_PROFILE:-1}"
   echo "== ncu"
   timeout 120 ncu --kernel-name regex:"aggregate|block_score" --launch-count 3 \
     --section SpeedOfLight --section Occupancy --section MemoryWorkloadAnalysis \
-    --section LaunchStats python3 bench/profile_run.py $LIB > "$OUT/ncu.txt" 2>&1
+    --section LaunchStats python3 -m bench.profile_run $LIB > "$OUT/ncu.txt" 2>&1
   echo "ncu exit status $?"
   grep -E "^  [a-z_]+.*\(|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Duration|Registers Per|Block Size|Waves Per SM" "$OUT/ncu.txt" | head -40
 fi
@@ -51,7 +55,7 @@ echo "== bench ($MODE)"
 flags=""
 [ "$MODE" = baselines ] && flags="--baselines-only"
 [ "$MODE" = smoke ] && exit 0
-python3 bench/run_bench.py --lib-dir $LIB --json "$OUT/bench.json" --markdown "$OUT/bench.md" \
+python3 -m bench.run_bench --lib-dir $LIB --json "$OUT/bench.json" --markdown "$OUT/bench.md" \
   $flags "$@" > "$OUT/bench.log" 2>&1
 echo "bench exit status $?"
 tail -n 40 "$OUT/bench.log"

@@ -10,8 +10,9 @@ which the GPU pipeline turns into out-parameters.
 import argparse
 import os
 
-from shapes import (AGGREGATE_BENCH, AGGREGATE_SWEEP, EPSILON, SCORE_BENCH, SCORE_SWEEP,
-                    SWEEP_DTYPES, agg_name, score_name)
+from attnres import irbuilder as ir
+from bench.shapes import (AGGREGATE_BENCH, AGGREGATE_SWEEP, EPSILON, SCORE_BENCH, SCORE_SWEEP,
+                          SWEEP_DTYPES, agg_name, score_name)
 
 
 # Token dimensions are dynamic (`?`) unless --static-tokens: the functions then
@@ -19,62 +20,20 @@ from shapes import (AGGREGATE_BENCH, AGGREGATE_SWEEP, EPSILON, SCORE_BENCH, SCOR
 DYNAMIC_TOKENS = True
 
 
-def ttype(shape, dt):
-    return "tensor<%s>" % "x".join([str(s) for s in shape] + [dt])
-
-
 def tok(tokens):
     return ["?"] * len(tokens) if DYNAMIC_TOKENS else list(tokens)
 
 
 def aggregate_func(dt, n, tokens, d):
-    src = ttype(tok(tokens) + [d], dt)
-    vec = ttype([d], dt)
-    args = ["%%w: %s" % vec, "%%g: %s" % vec] + ["%%v%d: %s" % (i, src) for i in range(n)]
-    sources = ", ".join("%%v%d" % i for i in range(n))
-    return "\n".join([
-        "  func.func @%s(%s) -> %s {" % (agg_name(dt, n, tokens, d), ", ".join(args), src),
-        "    %%h = attnres.aggregate %%w, %%g over %s {epsilon = %.1e : f32} : %s"
-        % (sources, EPSILON, src),
-        "    return %%h : %s" % src,
-        "  }",
-    ])
-
-
-def empty_inits(tokens, src, out, lse):
-    """tensor.empty for the outputs, sized like source 0 when dynamic."""
-    if not DYNAMIC_TOKENS or not tokens:
-        return ["    %%o0 = tensor.empty() : %s" % out, "    %%l0 = tensor.empty() : %s" % lse]
-    lines, dims = [], []
-    for i in range(len(tokens)):
-        lines.append("    %%c%d = arith.constant %d : index" % (i, i))
-        lines.append("    %%t%d = tensor.dim %%b0, %%c%d : %s" % (i, i, src))
-        dims.append("%%t%d" % i)
-    lines.append("    %%o0 = tensor.empty(%s) : %s" % (", ".join(dims), out))
-    lines.append("    %%l0 = tensor.empty(%s) : %s" % (", ".join(dims), lse))
-    return lines
+    return ir.kernel_aggregate(agg_name(dt, n, tokens, d), dt, d, n, EPSILON, tok(tokens))
 
 
 def score_func(dt, n, s, tokens, d):
-    src = ttype(tok(tokens) + [d], dt)
-    q = ttype([s, d], dt)
-    out = ttype([s] + tok(tokens) + [d], dt)
-    lse = ttype([s] + tok(tokens), "f32")
-    args = ["%%wq: %s" % q, "%%gq: %s" % q] + ["%%b%d: %s" % (i, src) for i in range(n)]
-    sources = ", ".join("%%b%d" % i for i in range(n))
-    return "\n".join([
-        "  func.func @%s(%s) -> (%s, %s) {"
-        % (score_name(dt, n, s, tokens, d), ", ".join(args), out, lse),
-        ] + empty_inits(tokens, src, out, lse) + [
-        "    %%o, %%lse = attnres.block_score %%wq, %%gq over %s outs %%o0, %%l0"
-        " {epsilon = %.1e : f32} : %s -> %s" % (sources, EPSILON, src, out),
-        "    return %%o, %%lse : %s, %s" % (out, lse),
-        "  }",
-    ])
+    return ir.kernel_block_score(score_name(dt, n, s, tokens, d), dt, d, s, n, EPSILON,
+                                 tok(tokens))
 
 
-def module(funcs):
-    return "module {\n" + "\n\n".join(funcs) + "\n}\n"
+module = ir.module
 
 
 def main():

@@ -3,14 +3,12 @@
 Nsight Compute (bench/device_run.sh runs it under ncu). Usage:
 profile_run.py LIB_DIR"""
 
-import os
 import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run_bench  # noqa: E402
-from shapes import agg_name, score_name  # noqa: E402
+from bench import run_bench
+from bench.shapes import agg_name, score_name
 
 lib_dir = sys.argv[1]
 stream = torch.cuda.current_stream()

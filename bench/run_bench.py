@@ -31,12 +31,12 @@ import traceback
 import torch
 import triton.testing
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from attnres_aot import AotLibrary  # noqa: E402
-from reference import (TOLERANCE, TORCH_DTYPE, aggregate_plain, aggregate_ref64,  # noqa: E402
-                       rel_error, score_plain, score_ref64)
-from shapes import (AGGREGATE_BENCH, AGGREGATE_SWEEP, EPSILON, SCORE_BENCH,  # noqa: E402
-                    SCORE_SWEEP, SWEEP_DTYPES, agg_name, score_name)
+from attnres.aot import AotLibrary
+from attnres import reference
+from attnres.reference import TOLERANCE, rel_error
+from bench.baselines import TORCH_DTYPE, aggregate_plain, score_plain
+from bench.shapes import (AGGREGATE_BENCH, AGGREGATE_SWEEP, EPSILON, SCORE_BENCH,
+                          SCORE_SWEEP, SWEEP_DTYPES, agg_name, score_name)
 
 T0 = time.time()
 LOG = []
@@ -126,7 +126,7 @@ def check_aggregate(lib, fname, n, tokens, d, dt):
     poison(out)
     err = run_checked(lib, lib.bind(fname, w, g, *[V[i] for i in range(n)], out))
     written = all_written(out)
-    ref = aggregate_ref64(w, g, [V[i] for i in range(n)], EPSILON)
+    ref = reference.aggregate(w, g, [V[i] for i in range(n)], EPSILON)
     rel = rel_error(out, ref)
     ok = err is None and written and rel <= TOLERANCE[dt]
     return {"ok": ok, "rel_error": rel, "tolerance": TOLERANCE[dt], "all_written": written,
@@ -144,7 +144,7 @@ def check_score(lib, fname, n, S, tokens, d, dt):
     poison(lse)
     err = run_checked(lib, lib.bind(fname, W, G, *[B[i] for i in range(n)], out, lse))
     written = all_written(out) and all_written(lse)
-    ref_out, ref_lse = score_ref64(W, G, [B[i] for i in range(n)], EPSILON)
+    ref_out, ref_lse = reference.block_score(W, G, [B[i] for i in range(n)], EPSILON)
     rel = rel_error(out, ref_out)
     rel_lse = rel_error(lse, ref_lse)
     ok = (err is None and written and rel <= TOLERANCE[dt] and rel_lse <= TOLERANCE["f32"])
@@ -173,65 +173,82 @@ def compiled(fn):
     return torch.compile(fn, dynamic=False)
 
 
+def bench_row(args, stream, l2, row, lib_name, fname, check, inputs, outputs, baseline):
+    """One benchmark row: the kernel of `lib_name` checked (`check(lib)`) and
+    timed over rotating input sets (`inputs(i)`: the bound arguments of set
+    i, outputs from `outputs()`), then the PyTorch `baseline(set 0)` eagerly
+    and under torch.compile."""
+    sets = rotation_count(row["floor_bytes"], l2)
+    data = [inputs(i) for i in range(sets)]
+    lib = None if args.baselines_only else load_lib(args.lib_dir, lib_name, stream)
+    if lib is not None:
+        try:
+            row["check"] = check(lib)
+            log("  check: %s" % row["check"])
+            outs = [outputs() for _ in range(sets)]
+
+            def make(i):
+                return lib.bind(fname, *data[i]["args"], *outs[i])
+            if row["check"]["ok"] or args.time_failing:
+                row["ms"] = time_rotating(make, sets)
+                row["ms_repeat"] = time_rotating(make, sets)
+                row["runtime_error"] = lib.error()
+                row["TBps"] = row["floor_bytes"] / (row["ms"] * 1e-3) / 1e12
+                row["pct_copy"] = 100.0 * row["floor_bytes"] / (row["ms"] * 1e-3) / row["copy_bw"]
+                log("  kernel: %.4f ms (repeat %.4f), %.2f TB/s, %.1f%% of copy"
+                    % (row["ms"], row["ms_repeat"], row["TBps"], row["pct_copy"]))
+            del outs
+        except Exception:
+            row["kernel_exception"] = traceback.format_exc()
+            log(row["kernel_exception"])
+    else:
+        row["kernel"] = "not built" if not args.baselines_only else "skipped"
+        log("  kernel: %s" % row["kernel"])
+    base_args = data[0]["baseline"]
+    if not args.no_eager:
+        row["eager_ms"] = bench_ms(lambda: baseline(*base_args, EPSILON))
+        log("  eager: %.3f ms" % row["eager_ms"])
+    if not args.no_compile and elapsed() < args.compile_deadline:
+        try:
+            cf = compiled(baseline)
+            t0 = time.time()
+            cf(*base_args, EPSILON)
+            torch.cuda.synchronize()
+            row["compile_s"] = time.time() - t0
+            row["compile_ms"] = bench_ms(lambda: cf(*base_args, EPSILON))
+            log("  torch.compile: %.3f ms (compiled in %.1f s)" % (row["compile_ms"], row["compile_s"]))
+        except Exception:
+            row["compile_exception"] = traceback.format_exc()
+            log(row["compile_exception"])
+    elif not args.no_compile:
+        row["compile_skipped"] = "time budget"
+        log("  torch.compile: skipped (time budget)")
+    del row["copy_bw"]
+    finish_row(row)
+    data.clear()  # the inputs' device memory, before the next row
+    base_args = None
+    torch.cuda.empty_cache()
+    return row
+
+
 def bench_aggregate(args, stream, copy_bw, l2):
     rows = []
     for (n, t, d) in AGGREGATE_BENCH:
         name = agg_name("bf16", n, (t,), d)
         floor_bytes = 2 * t * d * (n + 1)
         row = {"op": "aggregate", "N": n, "T": t, "D": d, "floor_bytes": floor_bytes,
-               "floor_ms": floor_bytes / copy_bw * 1e3}
+               "floor_ms": floor_bytes / copy_bw * 1e3, "copy_bw": copy_bw}
         log("aggregate N=%d T=%d D=%d (floor %.3f ms at the measured copy bandwidth)"
             % (n, t, d, row["floor_ms"]))
-        sets = rotation_count(floor_bytes, l2)
-        V = [random_sources(n, (t,), d, torch.bfloat16) for _ in range(sets)]
-        wg = [random_query((), d, torch.bfloat16) for _ in range(sets)]
-        lib = None if args.baselines_only else load_lib(args.lib_dir, "bench_" + name, stream)
-        if lib is not None:
-            try:
-                row["check"] = check_aggregate(lib, name, n, (t,), d, "bf16")
-                log("  check: %s" % row["check"])
-                outs = [torch.empty(t, d, device="cuda", dtype=torch.bfloat16) for _ in range(sets)]
 
-                def make(i):
-                    return lib.bind(name, wg[i][0], wg[i][1], *[V[i][j] for j in range(n)], outs[i])
-                if row["check"]["ok"] or args.time_failing:
-                    row["ms"] = time_rotating(make, sets)
-                    row["ms_repeat"] = time_rotating(make, sets)
-                    row["runtime_error"] = lib.error()
-                    row["TBps"] = floor_bytes / (row["ms"] * 1e-3) / 1e12
-                    row["pct_copy"] = 100.0 * floor_bytes / (row["ms"] * 1e-3) / copy_bw
-                    log("  kernel: %.4f ms (repeat %.4f), %.2f TB/s, %.1f%% of copy"
-                        % (row["ms"], row["ms_repeat"], row["TBps"], row["pct_copy"]))
-            except Exception:
-                row["kernel_exception"] = traceback.format_exc()
-                log(row["kernel_exception"])
-        else:
-            row["kernel"] = "not built" if not args.baselines_only else "skipped"
-            log("  kernel: %s" % row["kernel"])
-        Vs = V[0]
-        w, g = wg[0]
-        if not args.no_eager:
-            row["eager_ms"] = bench_ms(lambda: aggregate_plain(Vs, w, g, EPSILON))
-            log("  eager: %.3f ms" % row["eager_ms"])
-        if not args.no_compile and elapsed() < args.compile_deadline:
-            try:
-                cf = compiled(aggregate_plain)
-                t0 = time.time()
-                cf(Vs, w, g, EPSILON)
-                torch.cuda.synchronize()
-                row["compile_s"] = time.time() - t0
-                row["compile_ms"] = bench_ms(lambda: cf(Vs, w, g, EPSILON))
-                log("  torch.compile: %.3f ms (compiled in %.1f s)" % (row["compile_ms"], row["compile_s"]))
-            except Exception:
-                row["compile_exception"] = traceback.format_exc()
-                log(row["compile_exception"])
-        elif not args.no_compile:
-            row["compile_skipped"] = "time budget"
-            log("  torch.compile: skipped (time budget)")
-        finish_row(row)
-        rows.append(row)
-        del V, wg, Vs
-        torch.cuda.empty_cache()
+        def inputs(i):
+            V = random_sources(n, (t,), d, torch.bfloat16)
+            w, g = random_query((), d, torch.bfloat16)
+            return {"args": [w, g] + [V[j] for j in range(n)], "baseline": (V, w, g)}
+        rows.append(bench_row(
+            args, stream, l2, row, "bench_" + name, name,
+            lambda lib: check_aggregate(lib, name, n, (t,), d, "bf16"), inputs,
+            lambda: [torch.empty(t, d, device="cuda", dtype=torch.bfloat16)], aggregate_plain))
     return rows
 
 
@@ -241,61 +258,18 @@ def bench_score(args, stream, copy_bw, l2):
         name = score_name("bf16", n, S, (t,), d)
         floor_bytes = 2 * t * d * (n + S) + 4 * t * S
         row = {"op": "block_score", "n": n, "S": S, "T": t, "D": d, "floor_bytes": floor_bytes,
-               "floor_ms": floor_bytes / copy_bw * 1e3}
+               "floor_ms": floor_bytes / copy_bw * 1e3, "copy_bw": copy_bw}
         log("block_score n=%d S=%d T=%d D=%d (floor %.3f ms)" % (n, S, t, d, row["floor_ms"]))
-        sets = rotation_count(floor_bytes, l2)
-        B = [random_sources(n, (t,), d, torch.bfloat16) for _ in range(sets)]
-        WG = [random_query((S,), d, torch.bfloat16) for _ in range(sets)]
-        lib = None if args.baselines_only else load_lib(args.lib_dir, "bench_" + name, stream)
-        if lib is not None:
-            try:
-                row["check"] = check_score(lib, name, n, S, (t,), d, "bf16")
-                log("  check: %s" % row["check"])
-                outs = [(torch.empty(S, t, d, device="cuda", dtype=torch.bfloat16),
-                         torch.empty(S, t, device="cuda", dtype=torch.float32)) for _ in range(sets)]
 
-                def make(i):
-                    return lib.bind(name, WG[i][0], WG[i][1], *[B[i][j] for j in range(n)],
-                                    outs[i][0], outs[i][1])
-                if row["check"]["ok"] or args.time_failing:
-                    row["ms"] = time_rotating(make, sets)
-                    row["ms_repeat"] = time_rotating(make, sets)
-                    row["runtime_error"] = lib.error()
-                    row["TBps"] = floor_bytes / (row["ms"] * 1e-3) / 1e12
-                    row["pct_copy"] = 100.0 * floor_bytes / (row["ms"] * 1e-3) / copy_bw
-                    log("  kernel: %.4f ms (repeat %.4f), %.2f TB/s, %.1f%% of copy"
-                        % (row["ms"], row["ms_repeat"], row["TBps"], row["pct_copy"]))
-                del outs
-            except Exception:
-                row["kernel_exception"] = traceback.format_exc()
-                log(row["kernel_exception"])
-        else:
-            row["kernel"] = "not built" if not args.baselines_only else "skipped"
-            log("  kernel: %s" % row["kernel"])
-        Bs = B[0]
-        W, G = WG[0]
-        if not args.no_eager:
-            row["eager_ms"] = bench_ms(lambda: score_plain(Bs, W, G, EPSILON))
-            log("  eager: %.3f ms" % row["eager_ms"])
-        if not args.no_compile and elapsed() < args.compile_deadline:
-            try:
-                cf = compiled(score_plain)
-                t0 = time.time()
-                cf(Bs, W, G, EPSILON)
-                torch.cuda.synchronize()
-                row["compile_s"] = time.time() - t0
-                row["compile_ms"] = bench_ms(lambda: cf(Bs, W, G, EPSILON))
-                log("  torch.compile: %.3f ms (compiled in %.1f s)" % (row["compile_ms"], row["compile_s"]))
-            except Exception:
-                row["compile_exception"] = traceback.format_exc()
-                log(row["compile_exception"])
-        elif not args.no_compile:
-            row["compile_skipped"] = "time budget"
-            log("  torch.compile: skipped (time budget)")
-        finish_row(row)
-        rows.append(row)
-        del B, WG, Bs
-        torch.cuda.empty_cache()
+        def inputs(i):
+            B = random_sources(n, (t,), d, torch.bfloat16)
+            W, G = random_query((S,), d, torch.bfloat16)
+            return {"args": [W, G] + [B[j] for j in range(n)], "baseline": (B, W, G)}
+        rows.append(bench_row(
+            args, stream, l2, row, "bench_" + name, name,
+            lambda lib: check_score(lib, name, n, S, (t,), d, "bf16"), inputs,
+            lambda: [torch.empty(S, t, d, device="cuda", dtype=torch.bfloat16),
+                     torch.empty(S, t, device="cuda", dtype=torch.float32)], score_plain))
     return rows
 
 

@@ -10,10 +10,9 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from attnres_aot import AotLibrary  # noqa: E402
-import run_bench  # noqa: E402
-from shapes import AGGREGATE_SWEEP, SCORE_SWEEP, SWEEP_DTYPES, agg_name, score_name  # noqa: E402
+from attnres.aot import AotLibrary
+from bench import run_bench
+from bench.shapes import AGGREGATE_SWEEP, SCORE_SWEEP, SWEEP_DTYPES, agg_name, score_name
 
 
 def main():

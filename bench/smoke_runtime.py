@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from attnres_aot import AotLibrary
+from attnres.aot import AotLibrary
 
 failures = []
 
@@ -111,8 +111,8 @@ def main():
     print("  default-mode call on 1024 elements: %.1f us" % ((time.perf_counter() - t0) * 1e3), flush=True)
 
     # No driver: a child process pointed at a missing driver library.
-    code = ("import sys, ctypes; sys.path.insert(0, %r)\n"
-            "from attnres_aot import AotLibrary, descriptor_type\n"
+    code = ("import ctypes\n"
+            "from attnres.aot import AotLibrary, descriptor_type\n"
             "lib = AotLibrary(%r)\n"
             "bufs = [(ctypes.c_float * 64)() for _ in range(2)]\n"
             "descs = [descriptor_type(1)() for _ in range(2)]\n"
@@ -121,7 +121,7 @@ def main():
             "lib.cdll._mlir_ciface_scale(ctypes.byref(descs[0]), ctypes.byref(descs[1]))\n"
             "print('returned; error', lib.error())\n"
             "print('available', lib.available())\n"
-            % (os.path.dirname(os.path.abspath(__file__)), os.path.join(lib_dir, "libscale.so")))
+            % os.path.join(lib_dir, "libscale.so"))
     env = dict(os.environ, ATTNRES_CUDA_DRIVER="/nonexistent/libcuda.so.1")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     print("  no-driver child: rc=%d\n%s%s" % (r.returncode, r.stdout, r.stderr))

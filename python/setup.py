@@ -4,7 +4,9 @@ Builds the pybind11 extension attnres._attnres against a CMake build of the
 project (for libAttnResCAPI.so and the headers) and copies
 libAttnResCAPI.so into the package, where the extension finds it through
 RPATH=$ORIGIN. libAttnResCAPI.so itself finds Debian's libMLIR.so through its
-own RPATH (/usr/lib/llvm-22/lib).
+own RPATH (LLVM's library directory). The LLVM directories, and the tool
+paths the package needs at run time, come from the build's generated
+attnres/_config.py (CMake), which is installed with the package.
 
 Where the build is: $ATTNRES_BUILD_DIR, else ../build next to this file.
 Build it first:  ninja -C build AttnResCAPI
@@ -19,6 +21,7 @@ See docs/python.md.
 """
 
 import os
+import runpy
 import shutil
 
 from setuptools import find_packages, setup
@@ -29,8 +32,13 @@ from pybind11.setup_helpers import Pybind11Extension
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 BUILD = os.path.abspath(os.environ.get("ATTNRES_BUILD_DIR", os.path.join(REPO, "build")))
-LLVM = os.environ.get("ATTNRES_LLVM_DIR", "/usr/lib/llvm-22")
 CAPI = os.path.join(BUILD, "lib", "libAttnResCAPI.so")
+CONFIG = os.path.join(BUILD, "python_packages", "attnres", "_config.py")
+if not os.path.exists(CONFIG):
+    raise SystemExit("attnres: %s not found. Configure and build the project first "
+                     "(ninja -C <build> AttnResCAPI AttnResPythonModules) and set "
+                     "ATTNRES_BUILD_DIR=<build>." % CONFIG)
+_CFG = runpy.run_path(CONFIG)
 
 
 class BuildExt(build_ext):
@@ -45,6 +53,7 @@ class BuildExt(build_ext):
         dest = os.path.join(self.build_lib, "attnres")
         os.makedirs(dest, exist_ok=True)
         shutil.copy2(CAPI, os.path.join(dest, "libAttnResCAPI.so"))
+        shutil.copy2(CONFIG, os.path.join(dest, "_config.py"))
         if self.inplace:
             shutil.copy2(CAPI, os.path.join(HERE, "attnres", "libAttnResCAPI.so"))
 
@@ -52,10 +61,10 @@ class BuildExt(build_ext):
 ext = Pybind11Extension(
     "attnres._attnres",
     ["src/AttnResModule.cpp"],
-    include_dirs=[os.path.join(REPO, "include"), os.path.join(LLVM, "include")],
+    include_dirs=[os.path.join(REPO, "include"), _CFG["LLVM_INCLUDE_DIR"]],
     library_dirs=[os.path.join(BUILD, "lib")],
     libraries=["AttnResCAPI"],
-    extra_link_args=["-Wl,-rpath,$ORIGIN", "-Wl,-rpath," + os.path.join(LLVM, "lib")],
+    extra_link_args=["-Wl,-rpath,$ORIGIN", "-Wl,-rpath," + _CFG["LLVM_LIBRARY_DIR"]],
     cxx_std=17,
 )
 

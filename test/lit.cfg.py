@@ -37,6 +37,14 @@ config.substitutions.append(
     ("%mlir_c_runner_utils", os.path.join(config.llvm_lib_dir, "libmlir_c_runner_utils.so"))
 )
 config.substitutions.append(("%python", "/usr/bin/python3"))
+# The Python the tests run finds the attnres package (this build's, else the
+# source tree's pure-Python modules) and the repository's utils/ and bench/
+# packages through PYTHONPATH: no script edits sys.path.
+config.environment["PYTHONPATH"] = os.pathsep.join([
+    os.path.join(config.attnres_obj_root, "python_packages"),
+    os.path.join(config.attnres_src_root, "python"),
+    config.attnres_src_root,
+])
 
 # Debian's mlir-opt, for the plugin tests; our tools first in PATH.
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

@@ -290,30 +290,29 @@ class Tosa:
     def mul(self, a, ta, b, tb, tr):
         return self.op(f"tosa.mul {a}, {b}, %shift", f"({ta}, {tb}, tensor<1xi8>) -> {tr}", "mul")
 
-    def rmsnorm(self, x, g):
-        T, D = self.T, self.D
-        X, R = tt(1, T, D), tt(1, T, 1)
-        sq = self.mul(x, X, x, X, X)
-        ss = self.op(f"tosa.reduce_sum {sq} {{axis = 2 : i32}}", f"({X}) -> {R}", "ss")
-        ms = self.mul(ss, R, "%invd", tt(1, 1, 1), R)
+    def _mean(self, x, name):
+        """mean over D of x, [1, T, 1]."""
+        X, R = tt(1, self.T, self.D), tt(1, self.T, 1)
+        s = self.op(f"tosa.reduce_sum {x} {{axis = 2 : i32}}", f"({X}) -> {R}", name)
+        return self.mul(s, R, "%invd", tt(1, 1, 1), R)
+
+    def _scale_rms(self, x, g, name):
+        """x * rsqrt(mean(x^2) + eps) * g (the sum of squares named `name`)."""
+        X, R = tt(1, self.T, self.D), tt(1, self.T, 1)
+        ms = self._mean(self.mul(x, X, x, X, X), name)
         a = self.op(f"tosa.add {ms}, %eps", f"({R}, {tt(1, 1, 1)}) -> {R}", "a")
         r = self.op(f"tosa.rsqrt {a}", f"({R}) -> {R}", "r")
         n = self.mul(x, X, r, R, X)
-        return self.mul(n, X, g, tt(1, 1, D), X)
+        return self.mul(n, X, g, tt(1, 1, self.D), X)
+
+    def rmsnorm(self, x, g):
+        return self._scale_rms(x, g, "ss")
 
     def layernorm(self, x, g):
-        T, D = self.T, self.D
-        X, R = tt(1, T, D), tt(1, T, 1)
-        s = self.op(f"tosa.reduce_sum {x} {{axis = 2 : i32}}", f"({X}) -> {R}", "s")
-        m = self.mul(s, R, "%invd", tt(1, 1, 1), R)
+        X, R = tt(1, self.T, self.D), tt(1, self.T, 1)
+        m = self._mean(x, "s")
         xc = self.op(f"tosa.sub {x}, {m}", f"({X}, {R}) -> {X}", "xc")
-        sq = self.mul(xc, X, xc, X, X)
-        vs = self.op(f"tosa.reduce_sum {sq} {{axis = 2 : i32}}", f"({X}) -> {R}", "vs")
-        v = self.mul(vs, R, "%invd", tt(1, 1, 1), R)
-        a = self.op(f"tosa.add {v}, %eps", f"({R}, {tt(1, 1, 1)}) -> {R}", "a")
-        r = self.op(f"tosa.rsqrt {a}", f"({R}) -> {R}", "r")
-        n = self.mul(xc, X, r, R, X)
-        return self.mul(n, X, g, tt(1, 1, D), X)
+        return self._scale_rms(xc, g, "vs")
 
     def matmul(self, a, b, M, K, N):
         return self.op(f"tosa.matmul {a}, {b}, %zp, %zp",

@@ -4,17 +4,18 @@
 #   bash bench/e2e/build_pack.sh [OUT_DIR]      (default .device/e2e/pack)
 # bf16 D=896 (the small model: 24 sublayers, blocks of 3), f32 D=896 (the
 # same in f32: tests and the f32 end-to-end check), bf16 D=4096 (the large
-# model: 64 sublayers, blocks of 8); sm_90a fatbins. Each config also gets
+# model: 64 sublayers, blocks of 8); fatbins for the compiler's default chip
+# (attnres.default_nvvm_target()). Each config also gets
 # the merges with the sublayers' RMSNorm fused (norm_eps=1e-6, the models'
 # norm epsilon: attnres.merge_norm, the *-twophase-norm modes). Carry OUT_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${ATTNRES_BUILD_DIR:-build}
 OUT_DIR=${1:-.device/e2e/pack}
-grep -qx '/.device/' .git/info/exclude 2> /dev/null || echo '/.device/' >> .git/info/exclude
+exclude=$(git rev-parse --git-path info/exclude)
+grep -qx '/.device/' "$exclude" 2> /dev/null || echo '/.device/' >> "$exclude"
 rm -rf "$OUT_DIR"
-python3 scripts/build_kernel_pack.py -o "$OUT_DIR" --build-dir "$BUILD_DIR" \
-  --chip sm_90a --features +ptx80 --format fatbin \
+PYTHONPATH=$BUILD_DIR/python_packages python3 -m attnres.kernel_pack -o "$OUT_DIR" --format fatbin \
   --config d=896,dtype=bf16,sublayers=24,block=3,norm_eps=1e-6 \
   --config d=896,dtype=f32,sublayers=24,block=3,norm_eps=1e-6 \
   --config d=4096,dtype=bf16,sublayers=64,block=8,norm_eps=1e-6

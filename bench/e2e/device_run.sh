@@ -10,13 +10,16 @@
 # 4. run_e2e.py profile  (large model, compiled two-phase with and without the
 #    fused norm: kernel times; ATTNRES_E2E_PROFILE=0 skips it)
 # 5. run_e2e.py check --compile (the small model under torch.compile)
-# Logs and JSON go to $OUT. Step timeouts: ATTNRES_E2E_T_{TESTS,CHECK,OVERHEAD,
+# Logs and JSON go to $OUT; keep them with `python3 -m bench.summarize --import
+# <files_at> --kind e2e --run N` (bench/results/e2e/runN_*). Step timeouts: ATTNRES_E2E_T_{TESTS,CHECK,OVERHEAD,
 # PROFILE,COMPILE} seconds.
 set -uo pipefail
 PACK=${1:-.device/e2e/pack}
 OUT=${OUT:-/tmp/attnres-e2e-out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 ATTNRES_KERNEL_PACK=$PACK
+# bench/ and the attnres package (python/; no MLIR is needed here) as packages.
+export PYTHONPATH=$PWD/python:$PWD${PYTHONPATH:+:$PYTHONPATH}
 export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor TRITON_CACHE_DIR=/tmp/inductor/triton
 {
   date -u; nvidia-smi
@@ -39,18 +42,18 @@ echo "tests exit status $?"
 grep -E "PASS|FAIL|SKIP|passed|failed|rel err|: out|merge |torch.compile|Error|error" "$OUT/tests.log" | cut -c1-200 | tail -40
 
 step "e2e check"
-timeout "${ATTNRES_E2E_T_CHECK:-180}" python3 bench/e2e/run_e2e.py check --pack "$PACK" --json "$OUT/e2e_check.json" \
+timeout "${ATTNRES_E2E_T_CHECK:-180}" python3 -m bench.e2e.run_e2e check --pack "$PACK" --json "$OUT/e2e_check.json" \
   > "$OUT/e2e_check.log" 2>&1
 echo "check exit status $?"; tail -n 18 "$OUT/e2e_check.log"
 
 step overhead
-timeout "${ATTNRES_E2E_T_OVERHEAD:-240}" python3 bench/e2e/run_e2e.py overhead --pack "$PACK" --json "$OUT/e2e_overhead.json" \
+timeout "${ATTNRES_E2E_T_OVERHEAD:-240}" python3 -m bench.e2e.run_e2e overhead --pack "$PACK" --json "$OUT/e2e_overhead.json" \
   ${ATTNRES_E2E_OVERHEAD_FLAGS:-} > "$OUT/e2e_overhead.log" 2>&1
 echo "overhead exit status $?"; tail -n 14 "$OUT/e2e_overhead.log"
 
 if [ "${ATTNRES_E2E_PROFILE:-1}" = 1 ]; then
   step profile
-  timeout "${ATTNRES_E2E_T_PROFILE:-120}" python3 bench/e2e/run_e2e.py profile --pack "$PACK" \
+  timeout "${ATTNRES_E2E_T_PROFILE:-120}" python3 -m bench.e2e.run_e2e profile --pack "$PACK" \
     --modes compiled-twophase-norm,compiled-twophase --json "$OUT/e2e_profile.json" \
     > "$OUT/e2e_profile.log" 2>&1
   echo "profile exit status $?"; grep -E "GPU kernels|merge|rms|layer_norm|block_score" \
@@ -59,7 +62,7 @@ fi
 
 if [ "${ATTNRES_E2E_COMPILE:-1}" = 1 ]; then
   step "e2e check under torch.compile"
-  timeout "${ATTNRES_E2E_T_COMPILE:-200}" python3 bench/e2e/run_e2e.py check --pack "$PACK" --compile \
+  timeout "${ATTNRES_E2E_T_COMPILE:-200}" python3 -m bench.e2e.run_e2e check --pack "$PACK" --compile \
     --json "$OUT/e2e_compile.json" > "$OUT/e2e_compile.log" 2>&1
   echo "compile check exit status $?"; grep -E "torch.compile|e2e check" "$OUT/e2e_compile.log"
 fi

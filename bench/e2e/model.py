@@ -36,20 +36,13 @@ Runs on torch 1.13 (CPU, reference only) and torch 2.x.
 """
 
 import math
-import os
-import sys
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-_PYTHON = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
-                       "python")
-if os.path.isdir(os.path.join(_PYTHON, "attnres")):
-    sys.path.insert(0, os.path.abspath(_PYTHON))
-
-from attnres import torch_ops  # noqa: E402
+from attnres import torch_ops
 
 ATTNRES_MODES = ("reference", "reference-twophase", "compiled", "compiled-twophase",
                  "probe", "probe-twophase", "reference-twophase-norm",

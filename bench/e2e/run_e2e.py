@@ -33,17 +33,14 @@ and paired: the median over rounds of (variant / standard of the same round)
 
 import argparse
 import json
-import os
 import re
 import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import LARGE, SMALL, Config, build  # noqa: E402
-
-from attnres import torch_ops  # noqa: E402
+from attnres import torch_ops
+from bench.e2e.model import LARGE, SMALL, Config, build
 
 MODES = ["reference", "reference-twophase", "compiled", "compiled-twophase",
          "reference-twophase-norm", "compiled-twophase-norm"]  # not probes

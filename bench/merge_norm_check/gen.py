@@ -2,40 +2,26 @@
 """Compile attnres.merge kernels with the fused RMSNorm (spec E.5) to PTX for
 check.py, next to plain merges of the same shapes as the baseline.
 
-Runs on the build machine (attnres-opt, no GPU). Same conventions as
+Runs on the build machine (the attnres package, in process; no GPU). Same conventions as
 bench/kernels_check/gen.py (manifest.json with kernel name, block size and
-tokens per CTA). Usage: gen.py <attnres-opt> <out-dir>
+tokens per CTA). Usage (repository root):
+  PYTHONPATH=build/python_packages python3 -m bench.merge_norm_check.gen <out-dir>
 """
 import json
 import os
 import re
-import subprocess
 import sys
 
-OPT, OUT = sys.argv[1], sys.argv[2]
+import attnres
+from attnres import irbuilder as ir
+
+OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
 
 
 def merge_mlir(e, d, partial, norm, use_h):
-    t = f"tensor<?x{d}x{e}>"
-    p = f", %p: {t}" if partial else ""
-    pn = " partial %p" if partial else ""
-    if not norm:
-        return f"""func.func @k(%o: {t}, %lse: tensor<?xf32>, %w: tensor<{d}x{e}>, %g: tensor<{d}x{e}>, %u: {t}{p}) -> ({t}, {t}) {{
-  %h, %p2 = attnres.merge %o, %lse, %w, %g update %u{pn} {{epsilon = 1.0e-06 : f32}} : {t}
-  return %h, %p2 : {t}, {t}
-}}"""
-    rets = ("%h, %p2, %hn", f"{t}, {t}, {t}") if use_h else ("%p2, %hn", f"{t}, {t}")
-    return f"""func.func @k(%o: {t}, %lse: tensor<?xf32>, %w: tensor<{d}x{e}>, %g: tensor<{d}x{e}>, %u: {t}{p}, %gn: tensor<{d}x{e}>) -> ({rets[1]}) {{
-  %h, %p2, %hn = attnres.merge %o, %lse, %w, %g update %u{pn} norm %gn {{epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32}} : {t}
-  return {rets[0]} : {rets[1]}
-}}"""
-
-
-def extract_ptx(text):
-    m = re.search(r'(?:assembly|isa) = "((?:[^"\\]|\\.)*)"', text)
-    s = m.group(1)
-    return re.sub(r'\\([0-9A-Fa-f]{2})', lambda x: chr(int(x.group(1), 16)), s).replace('\\\\', '\\')
+    return ir.module([ir.kernel_merge("k", e, d, partial, 1e-6, 1e-5 if norm else None,
+                                      return_h=use_h)])
 
 
 manifest = []
@@ -43,11 +29,8 @@ manifest = []
 
 def add(entry, mlir):
     name = entry["name"]
-    a = subprocess.run([OPT, "--convert-attnres-to-gpu"], input=mlir, capture_output=True,
-                       text=True, check=True).stdout
-    b = subprocess.run([OPT, "--attnres-lower-to-nvvm=format=isa"], input=a,
-                       capture_output=True, text=True, check=True).stdout
-    ptx = extract_ptx(b)
+    a = attnres.compile(mlir, "convert-attnres-to-gpu")
+    ptx = attnres.compile_gpu(a, "attnres-lower-to-nvvm{format=isa}").object().data.decode()
     with open(os.path.join(OUT, name + ".ptx"), "w") as f:
         f.write(ptx)
     host = a.split("gpu.module")[0]

@@ -41,28 +41,8 @@ def _extend_path_to_build_tree():
 
 _extend_path_to_build_tree()
 
-from .compiler import (  # noqa: E402
-    CompileError,
-    CompileResult,
-    Diagnostic,
-    GpuArtifact,
-    GpuObject,
-    compile,
-    compile_gpu,
-    compile_with_diagnostics,
-    native_available,
-)
+from . import compiler as _compiler  # noqa: E402
+from .compiler import *  # noqa: E402,F401,F403
 from .model import build_model  # noqa: E402
 
-__all__ = [
-    "CompileError",
-    "CompileResult",
-    "Diagnostic",
-    "GpuArtifact",
-    "GpuObject",
-    "build_model",
-    "compile",
-    "compile_gpu",
-    "compile_with_diagnostics",
-    "native_available",
-]
+__all__ = sorted(_compiler.__all__ + ["build_model"])

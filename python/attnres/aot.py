@@ -1,4 +1,4 @@
-"""Loads ahead-of-time compiled attnres libraries (scripts/aot_compile.py) with ctypes.
+"""Loads ahead-of-time compiled attnres libraries (attnres.aot_compile) with ctypes.
 
 Needs neither MLIR nor the native extension: only the library, its JSON
 description and libc (the library dlopens libcuda.so.1 when a kernel first
@@ -14,8 +14,8 @@ from a torch CUDA tensor (data_ptr, sizes, strides in elements).
     call()                                          # launches on that stream
     lib.check()                                     # raises on runtime errors
 
-This module is the one copy of the loader: bench/attnres_aot.py re-exports
-it, and attnres.torch_ops (the torch.library custom ops) is built on it.
+This module is the one copy of the loader: the benchmarks and
+attnres.torch_ops (the torch.library custom ops) are built on it.
 See docs/runtime.md.
 """
 

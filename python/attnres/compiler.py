@@ -12,6 +12,9 @@ __all__ = [
     "compile",
     "compile_gpu",
     "compile_with_diagnostics",
+    "compile_host",
+    "default_nvvm_target",
+    "HostCode",
     "native_available",
 ]
 
@@ -182,3 +185,36 @@ def compile_gpu(ir: str, pipeline: str = "attnres-lower-to-nvvm", *,
             result.diagnostics,
         )
     return GpuArtifact(result.text, result.gpu_objects, result.diagnostics)
+
+
+@dataclass(frozen=True)
+class HostCode:
+    """What ``compile_host`` returns: the host object (ELF relocatable, with
+    the ``gpu.binary`` objects embedded) and the optimised LLVM IR it was
+    compiled from."""
+
+    object: bytes
+    llvm_ir: str
+    diagnostics: List[Diagnostic]
+
+
+def compile_host(ir: str, pipeline: str, *, source_name: str = "<string>",
+                 opt_level: int = 2) -> HostCode:
+    """Runs ``pipeline`` on ``ir`` (it must lower everything to the LLVM
+    dialect, e.g. ``attnres-lower-to-nvvm``), translates the result to LLVM
+    IR and compiles it for the host, all in this process. Raises
+    :class:`CompileError` with the diagnostics on failure."""
+    if not isinstance(ir, str) or not isinstance(pipeline, str):
+        raise TypeError("ir and pipeline must be str")
+    ok, obj, llvm_ir, raw = _load_native().compile_host(ir, pipeline, source_name, opt_level)
+    diags = [Diagnostic(*d) for d in raw]
+    if not ok:
+        raise CompileError("failed to compile %s for the host with pipeline '%s'"
+                           % (source_name, pipeline.strip()), diags)
+    return HostCode(obj, llvm_ir, diags)
+
+
+def default_nvvm_target() -> Tuple[str, str]:
+    """(chip, PTX features) that ``attnres-lower-to-nvvm`` uses when none are
+    named: the compiler's one definition (include/attnres/Target/NVVMTarget.h)."""
+    return tuple(_load_native().default_nvvm_target())

@@ -16,19 +16,40 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["run_on_cpu", "find_llvm_tool"]
+from . import irbuilder as irb
 
-_LLVM_DIR = os.environ.get("ATTNRES_LLVM_DIR", "/usr/lib/llvm-22")
+__all__ = ["run_on_cpu", "find_llvm_tool", "runner_utils"]
+
+
+def _llvm_dirs():
+    """(tools, libraries) of the LLVM this build uses (attnres/_config.py,
+    written by CMake); (None, None) outside a CMake build's package."""
+    try:
+        from . import _config
+    except ImportError:
+        return None, None
+    return _config.LLVM_TOOLS_DIR, _config.LLVM_LIBRARY_DIR
 
 
 def find_llvm_tool(name: str) -> str:
-    path = os.path.join(_LLVM_DIR, "bin", name)
-    if os.path.exists(path):
-        return path
+    """An LLVM/MLIR tool of this build's LLVM, else the one on PATH."""
+    tools, _ = _llvm_dirs()
+    if tools and os.path.exists(os.path.join(tools, name)):
+        return os.path.join(tools, name)
     found = shutil.which(name)
     if not found:
-        raise FileNotFoundError("%s not found (set ATTNRES_LLVM_DIR)" % name)
+        raise FileNotFoundError("%s not found (not in this build's LLVM, not on PATH)" % name)
     return found
+
+
+def runner_utils() -> List[str]:
+    """The mlir-runner support libraries (printMemrefF32 and friends)."""
+    _, libs = _llvm_dirs()
+    if not libs:
+        libs = os.path.join(os.path.dirname(os.path.realpath(find_llvm_tool("mlir-runner"))),
+                            os.pardir, "lib")
+    return [os.path.join(libs, "libmlir_runner_utils.so"),
+            os.path.join(libs, "libmlir_c_runner_utils.so")]
 
 
 _ET = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64",
@@ -36,17 +57,7 @@ _ET = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64",
        np.dtype(np.int32): "i32"}
 
 
-def _tensor_type(shape, et):
-    return "tensor<%s>" % "x".join([str(s) for s in shape] + [et])
-
-
-def _dense(a: np.ndarray, et: str) -> str:
-    flat = a.reshape(-1)
-    if et.startswith("i"):
-        body = ", ".join(str(int(x)) for x in flat)
-    else:
-        body = ", ".join("%.9e" % float(x) for x in flat)
-    return "dense<[%s]>" % body
+_tensor_type = irb.tensor_type
 
 
 def _wrap(ir: str, func_name: str, inputs: Sequence[np.ndarray],
@@ -58,9 +69,9 @@ def _wrap(ir: str, func_name: str, inputs: Sequence[np.ndarray],
         et = _ET.get(a.dtype)
         if et is None:
             raise TypeError("unsupported input dtype %s" % a.dtype)
-        flat_t = _tensor_type([a.size], et)
         t = _tensor_type(a.shape, et)
-        lines.append("    %%flat%d = arith.constant %s : %s" % (i, _dense(a, et), flat_t))
+        flat_t = _tensor_type([a.size], et)
+        lines.append("    %%flat%d = arith.constant %s" % (i, irb.dense(a.reshape(-1), et)))
         if a.ndim == 1:
             lines.append("    %%in%d = tensor.cast %%flat%d : %s to %s" % (i, i, flat_t, t))
         else:
@@ -123,15 +134,12 @@ def run_on_cpu(ir: str, inputs: Sequence[np.ndarray], *, func_name: str = "forwa
     types = _result_types(ir, func_name)
     wrapped = _wrap(ir, func_name, inputs, types)
     lowered = compile_fn(wrapped, pipeline)
-    lib = os.path.join(_LLVM_DIR, "lib")
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "module.mlir")
         with open(path, "w") as f:
             f.write(lowered)
         cmd = [find_llvm_tool("mlir-runner"), path, "-e", "main",
-               "-entry-point-result=void",
-               "-shared-libs=%s" % os.path.join(lib, "libmlir_runner_utils.so"),
-               "-shared-libs=%s" % os.path.join(lib, "libmlir_c_runner_utils.so")]
+               "-entry-point-result=void"] + ["-shared-libs=%s" % so for so in runner_utils()]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         raise RuntimeError("mlir-runner failed (%d):\n%s" % (p.returncode, p.stderr[-4000:]))

@@ -4,7 +4,7 @@ A kernel pack is a directory made on the build machine (which has MLIR and
 LLVM) and copied to the GPU machine (which needs neither):
 
     kernel_pack.json          the manifest (below)
-    lib<library>.so           AOT libraries (scripts/aot_compile.py), one per
+    lib<library>.so           AOT libraries (attnres.aot_compile), one per
     <library>.json            (dtype, D, epsilon); each exports one
     <library>.h               _mlir_ciface_* function per kernel
     mlir/<library>.mlir       the module each library was compiled from
@@ -31,7 +31,7 @@ Building (here; needs a build of attnres-opt and the static runtime):
 
     from attnres.kernel_pack import PackConfig, build_kernel_pack
     build_kernel_pack(".device/pack", [PackConfig(d=896, dtype="bf16",
-                      sublayers=24, block_size=3)], build_dir="build")
+                      sublayers=24, block_size=3)])
 
 or ``python3 scripts/build_kernel_pack.py -o DIR --config
 d=896,dtype=bf16,sublayers=24,block=3``. Loading (anywhere):
@@ -42,15 +42,17 @@ attnres.torch_ops runs them as torch custom ops. See docs/python.md.
 import json
 import math
 import os
+import re
 import struct
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
+from . import irbuilder as ir
+
 __all__ = ["KernelPack", "KernelPackError", "PackConfig", "build_kernel_pack",
-           "kernel_functions", "parse_config", "MANIFEST"]
+           "kernel_functions", "model_kernels", "parse_config", "MANIFEST"]
 
 MANIFEST = "kernel_pack.json"
 FORMAT_VERSION = 1
@@ -92,37 +94,46 @@ class PackConfig:
     norm_eps: Optional[float] = None
 
     def check(self):
+        """The fields Python owns; the block structure (L, S) is the
+        compiler's to check (attnres-blockify)."""
         if not isinstance(self.d, int) or self.d < 1:
             raise KernelPackError("d must be a positive int, got %r" % (self.d,))
         dtype_name(self.dtype)
-        if self.sublayers < 1 or self.block_size < 1:
-            raise KernelPackError("sublayers and block_size must be positive")
         if not (self.epsilon >= 0 and math.isfinite(self.epsilon)):
             raise KernelPackError("epsilon must be finite and >= 0")
         if self.norm_eps is not None and not (self.norm_eps >= 0
                                               and math.isfinite(self.norm_eps)):
             raise KernelPackError("norm_eps must be finite and >= 0")
 
-    @property
-    def num_blocks(self):
-        return -(-self.sublayers // self.block_size)
 
-    def aggregate_sources(self):
-        """Source counts of every aggregation of the model (and up to
-        max_sources): 1 .. N + 1."""
-        top = max(self.num_blocks + 1, self.max_sources)
-        return list(range(1, top + 1))
+_AGGREGATE = re.compile(r"attnres\.aggregate \S+, \S+ over (.*?) \{")
+_BLOCK_SCORE = re.compile(r"attnres\.block_score \S+, \S+ over (.*?)(?: inv_rms .*?)? outs .*"
+                          r"-> tensor<(\d+)x")
+_MERGE = re.compile(r"attnres\.merge .* update \S+( partial)?")
 
-    def block_score_shapes(self):
-        """(S, n) of every phase-1 call: block k (0-based) scores its queries
-        against b_0 .. b_k; the last block is shorter when S does not divide L."""
-        if self.block_size == 1 or not self.two_phase:
-            return []
-        shapes = []
-        for k in range(self.num_blocks):
-            s = min(self.block_size, self.sublayers - k * self.block_size)
-            shapes.append((s, k + 1))
-        return shapes
+
+def model_kernels(cfg):
+    """Asks the compiler which kernels the model of `cfg` runs: its Full
+    AttnRes (attnres.build_model) through ``attnres-blockify`` (block form:
+    the aggregations) and ``attnres-fuse-summaries`` (two-phase form: phase 1
+    shapes and merges). Returns (aggregate source counts, [(S, n)] of
+    block_score, [partial] of merge), each sorted; the aggregate counts are
+    extended up to ``max_sources``."""
+    from .compiler import CompileError, compile
+    from .model import build_model
+
+    try:
+        blocked = build_model(cfg.sublayers, cfg.block_size, d=cfg.d,
+                              dtype=dtype_name(cfg.dtype), tokens=None, epsilon=cfg.epsilon)
+        fused = (compile(blocked, "attnres-fuse-summaries")
+                 if cfg.block_size != 1 and cfg.two_phase else "")
+    except (CompileError, ValueError) as e:
+        raise KernelPackError("the compiler rejected the model of %s: %s" % (cfg, e))
+    aggs = {len(m.group(1).split(",")) for m in _AGGREGATE.finditer(blocked)}
+    aggs |= set(range(1, cfg.max_sources + 1))
+    scores = {(int(m.group(2)), len(m.group(1).split(","))) for m in _BLOCK_SCORE.finditer(fused)}
+    merges = {bool(m.group(1)) for m in _MERGE.finditer(fused)}
+    return sorted(aggs), sorted(scores), sorted(merges)
 
 
 def parse_config(text):
@@ -161,71 +172,6 @@ def parse_config(text):
     return cfg
 
 
-# --- MLIR of the kernels -------------------------------------------------------
-
-def _t(shape, dt):
-    return "tensor<%s>" % "x".join([str(s) for s in shape] + [dt])
-
-
-def _eps(x):
-    return "%.9e" % f32(x)
-
-
-def _aggregate(name, dt, d, n, eps):
-    src, vec = _t(["?", d], dt), _t([d], dt)
-    args = ["%%w: %s" % vec, "%%g: %s" % vec] + ["%%v%d: %s" % (i, src) for i in range(n)]
-    return "\n".join([
-        "  func.func @%s(%s) -> %s {" % (name, ", ".join(args), src),
-        "    %%h = attnres.aggregate %%w, %%g over %s {epsilon = %s : f32} : %s"
-        % (", ".join("%%v%d" % i for i in range(n)), _eps(eps), src),
-        "    return %%h : %s" % src,
-        "  }"])
-
-
-def _block_score(name, dt, d, s, n, eps):
-    src, q = _t(["?", d], dt), _t([s, d], dt)
-    out, lse = _t([s, "?", d], dt), _t([s, "?"], "f32")
-    args = ["%%wq: %s" % q, "%%gq: %s" % q] + ["%%b%d: %s" % (i, src) for i in range(n)]
-    return "\n".join([
-        "  func.func @%s(%s) -> (%s, %s) {" % (name, ", ".join(args), out, lse),
-        "    %c0 = arith.constant 0 : index",
-        "    %%t = tensor.dim %%b0, %%c0 : %s" % src,
-        "    %%o0 = tensor.empty(%%t) : %s" % out,
-        "    %%l0 = tensor.empty(%%t) : %s" % lse,
-        "    %%o, %%lse = attnres.block_score %%wq, %%gq over %s outs %%o0, %%l0"
-        " {epsilon = %s : f32} : %s -> %s"
-        % (", ".join("%%b%d" % i for i in range(n)), _eps(eps), src, out),
-        "    return %%o, %%lse : %s, %s" % (out, lse),
-        "  }"])
-
-
-def _merge(name, dt, d, partial, eps):
-    x, vec, lse = _t(["?", d], dt), _t([d], dt), _t(["?"], "f32")
-    args = ["%%o: %s" % x, "%%lse: %s" % lse, "%%w: %s" % vec, "%%g: %s" % vec,
-            "%%u: %s" % x] + (["%%p: %s" % x] if partial else [])
-    return "\n".join([
-        "  func.func @%s(%s) -> (%s, %s) {" % (name, ", ".join(args), x, x),
-        "    %%h, %%p2 = attnres.merge %%o, %%lse, %%w, %%g update %%u%s"
-        " {epsilon = %s : f32} : %s" % (" partial %p" if partial else "", _eps(eps), x),
-        "    return %%h, %%p2 : %s, %s" % (x, x),
-        "  }"])
-
-
-def _merge_norm(name, dt, d, partial, eps, norm_eps):
-    """attnres.merge with the fused RMSNorm (spec E.5); returns (hn, p'):
-    h stays internal, so the GPU lowering does not store it."""
-    x, vec, lse = _t(["?", d], dt), _t([d], dt), _t(["?"], "f32")
-    args = ["%%o: %s" % x, "%%lse: %s" % lse, "%%w: %s" % vec, "%%g: %s" % vec,
-            "%%u: %s" % x] + (["%%p: %s" % x] if partial else []) + ["%%gn: %s" % vec]
-    return "\n".join([
-        "  func.func @%s(%s) -> (%s, %s) {" % (name, ", ".join(args), x, x),
-        "    %%h, %%p2, %%hn = attnres.merge %%o, %%lse, %%w, %%g update %%u%s norm %%gn"
-        " {epsilon = %s : f32, norm_epsilon = %s : f32} : %s"
-        % (" partial %p" if partial else "", _eps(eps), _eps(norm_eps), x),
-        "    return %%hn, %%p2 : %s, %s" % (x, x),
-        "  }"])
-
-
 def _eps_tag(x):
     """A name-safe spelling of an epsilon: 1e-06 -> 1em06."""
     return ("%g" % f32(x)).replace("-", "m").replace("+", "").replace(".", "p")
@@ -246,59 +192,51 @@ def kernel_functions(configs):
             suffix = "_e%d" % eps_ids.setdefault(eps, len(eps_ids) + 1)
         lib = "attnres_%s_d%d%s" % (dt, d, suffix)
         base = "%s_d%d%s" % (dt, d, suffix)
-        for n in cfg.aggregate_sources():
+        aggs, scores, merges = model_kernels(cfg)
+        for n in aggs:
             name = "agg_%s_n%d" % (base, n)
             entries[name] = {"op": "aggregate", "dtype": dt, "d": d, "num_sources": n,
                              "epsilon": eps, "library": lib, "function": name,
-                             "mlir": _aggregate(name, dt, d, n, eps)}
-        for s, n in cfg.block_score_shapes():
+                             "mlir": ir.kernel_aggregate(name, dt, d, n, eps)}
+        for s, n in scores:
             name = "score_%s_s%d_n%d" % (base, s, n)
             entries[name] = {"op": "block_score", "dtype": dt, "d": d, "num_queries": s,
                              "num_sources": n, "epsilon": eps, "library": lib,
-                             "function": name, "mlir": _block_score(name, dt, d, s, n, eps)}
-        if cfg.block_size > 1 and cfg.two_phase:
-            for partial in (False, True):
-                name = "merge_%s%s" % (base, "_p" if partial else "")
-                entries[name] = {"op": "merge", "dtype": dt, "d": d, "partial": partial,
-                                 "epsilon": eps, "library": lib, "function": name,
-                                 "mlir": _merge(name, dt, d, partial, eps)}
-                if cfg.norm_eps is None:
-                    continue
-                neps = f32(cfg.norm_eps)
-                name = "mergen_%s%s_ne%s" % (base, "_p" if partial else "", _eps_tag(neps))
-                entries[name] = {"op": "merge_norm", "dtype": dt, "d": d, "partial": partial,
-                                 "epsilon": eps, "norm_epsilon": neps, "library": lib,
-                                 "function": name,
-                                 "mlir": _merge_norm(name, dt, d, partial, eps, neps)}
+                             "function": name,
+                             "mlir": ir.kernel_block_score(name, dt, d, s, n, eps)}
+        for partial in merges:
+            name = "merge_%s%s" % (base, "_p" if partial else "")
+            entries[name] = {"op": "merge", "dtype": dt, "d": d, "partial": partial,
+                             "epsilon": eps, "library": lib, "function": name,
+                             "mlir": ir.kernel_merge(name, dt, d, partial, eps)}
+            if cfg.norm_eps is None:
+                continue
+            neps = f32(cfg.norm_eps)
+            name = "mergen_%s%s_ne%s" % (base, "_p" if partial else "", _eps_tag(neps))
+            entries[name] = {"op": "merge_norm", "dtype": dt, "d": d, "partial": partial,
+                             "epsilon": eps, "norm_epsilon": neps, "library": lib,
+                             "function": name,
+                             "mlir": ir.kernel_merge(name, dt, d, partial, eps, neps)}
     return list(entries.values())
 
 
-def _default_aot_script():
-    here = os.path.dirname(os.path.abspath(__file__))
-    candidates = []
-    if os.environ.get("ATTNRES_SOURCE_DIR"):
-        candidates.append(os.path.join(os.environ["ATTNRES_SOURCE_DIR"], "scripts"))
-    candidates.append(os.path.join(here, os.pardir, os.pardir, "scripts"))
-    for c in candidates:
-        p = os.path.abspath(os.path.join(c, "aot_compile.py"))
-        if os.path.exists(p):
-            return p
-    raise KernelPackError("scripts/aot_compile.py not found: set ATTNRES_SOURCE_DIR to the "
-                          "attnres source tree or pass aot_script=")
-
-
-def build_kernel_pack(out_dir, configs, *, build_dir=None, aot_script=None, chip="sm_90a",
-                      features="+ptx80", format="fatbin", opt_level=3, jobs=2,
-                      verbose=False):
+def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fatbin",
+                      opt_level=3, jobs=2, verbose=False):
     """Compiles the kernels of `configs` (PackConfig or config strings) into
-    a kernel pack in `out_dir` (replacing its libraries and manifest).
-    Returns the manifest dict. Raises KernelPackError with the compiler's
-    output when a library fails to build."""
+    a kernel pack in `out_dir` (replacing its libraries and manifest), in
+    this process (attnres.aot_compile). `chip`/`features` default to the
+    compiler's (attnres.default_nvvm_target()). Returns the manifest dict.
+    Raises KernelPackError with the compiler's diagnostics when a library
+    fails to build."""
+    from .aot_compile import AotCompileError, compile_library
+    from .compiler import CompileError, default_nvvm_target
+
     configs = [parse_config(c) if isinstance(c, str) else c for c in configs]
     if not configs:
         raise KernelPackError("no configs")
+    default_chip, default_features = default_nvvm_target()
+    chip, features = chip or default_chip, features or default_features
     entries = kernel_functions(configs)
-    aot = aot_script or _default_aot_script()
     out_dir = os.path.abspath(out_dir)
     os.makedirs(os.path.join(out_dir, "mlir"), exist_ok=True)
     libraries = {}
@@ -306,19 +244,17 @@ def build_kernel_pack(out_dir, configs, *, build_dir=None, aot_script=None, chip
         libraries.setdefault(e["library"], []).append(e["mlir"])
 
     def build(lib):
+        text = ir.module(libraries[lib])
         src = os.path.join(out_dir, "mlir", lib + ".mlir")
         with open(src, "w") as f:
-            f.write("module {\n" + "\n\n".join(libraries[lib]) + "\n}\n")
-        cmd = [sys.executable, aot, src, "-o", out_dir, "--name", lib, "--chip", chip,
-               "--features", features, "--format", format, "--opt-level", str(opt_level)]
-        if build_dir:
-            cmd += ["--build-dir", os.path.abspath(build_dir)]
+            f.write(text)
         if verbose:
-            print("+ " + " ".join(cmd), file=sys.stderr)
-        p = subprocess.run(cmd, capture_output=True, text=True)
-        if p.returncode != 0:
-            raise KernelPackError("building lib%s.so failed (exit %d):\n%s%s"
-                                  % (lib, p.returncode, p.stdout, p.stderr))
+            print("compiling lib%s.so (%d kernels)" % (lib, len(libraries[lib])), file=sys.stderr)
+        try:
+            compile_library(text, out_dir, lib, chip=chip, features=features, format=format,
+                            opt_level=opt_level, source_name=src)
+        except (AotCompileError, CompileError) as e:
+            raise KernelPackError("building lib%s.so failed:\n%s" % (lib, e))
         return lib
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -439,17 +375,14 @@ def main(argv=None):
                     help="d=896,dtype=bf16,sublayers=24,block=3[,eps=1e-6][,max_sources=N]"
                          "[,two_phase=0][,norm_eps=1e-6] (repeatable; layers=L means 2L "
                          "sublayers; norm_eps adds the merges with the fused RMSNorm)")
-    ap.add_argument("--build-dir", help="attnres build directory (attnres-opt, runtime)")
-    ap.add_argument("--aot-script", help="scripts/aot_compile.py of the source tree")
-    ap.add_argument("--chip", default="sm_90a")
-    ap.add_argument("--features", default="+ptx80")
+    ap.add_argument("--chip", help="default: the compiler's (attnres.default_nvvm_target())")
+    ap.add_argument("--features", help="default: the compiler's")
     ap.add_argument("--format", default="fatbin", choices=["isa", "bin", "fatbin"])
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     try:
-        build_kernel_pack(args.output_dir, args.config, build_dir=args.build_dir,
-                          aot_script=args.aot_script, chip=args.chip,
+        build_kernel_pack(args.output_dir, args.config, chip=args.chip,
                           features=args.features, format=args.format, jobs=args.jobs,
                           verbose=args.verbose)
     except KernelPackError as e:

@@ -1,12 +1,15 @@
 """Writing AttnRes IR from a model description (no MLIR by hand).
 
-The emitted function follows docs/block-form.md and the attnres-blockify
-contract: sublayer ``l`` attends over ``[v_0, y_0 .. y_{l-1}]`` (Full AttnRes)
-or over the completed block summaries and its block's partial sum (Block
-AttnRes, block size S > 1), and a final aggregation reads every source.
+The function is written in Full AttnRes (sublayer ``l`` attends over
+``[v_0, y_0 .. y_{l-1}]``, a final aggregation reads every source) through
+attnres.irbuilder; for a block size S > 1 the compiler's
+``attnres-blockify`` turns it into Block AttnRes (docs/block-form.md), so the
+block structure is decided in one place, the compiler.
 """
 
 from typing import List, Sequence, Union
+
+from . import irbuilder as ir
 
 __all__ = ["build_model"]
 
@@ -22,10 +25,6 @@ def _dtype_name(dtype) -> str:
         raise ValueError("dtype must be one of f32, f16, bf16 (or the torch "
                          "names), got %r" % (dtype,))
     return _DTYPES[name]
-
-
-def _float_literal(x: float) -> str:
-    return "%.9e" % float(x)
 
 
 def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
@@ -62,8 +61,8 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
     """
     if not isinstance(num_sublayers, int) or num_sublayers < 1:
         raise ValueError("num_sublayers must be a positive int, got %r" % (num_sublayers,))
-    if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError("block_size must be a positive int, got %r" % (block_size,))
+    if not isinstance(block_size, int):
+        raise ValueError("block_size must be an int, got %r" % (block_size,))
     if not isinstance(d, int) or d < 1:
         raise ValueError("d must be a positive int, got %r" % (d,))
     if sublayer not in _SUBLAYERS:
@@ -80,36 +79,30 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
         raise ValueError("func_name must be an identifier, got %r" % (func_name,))
 
     L, S, E = num_sublayers, block_size, _dtype_name(dtype)
-    src_t = "tensor<%sx%dx%s>" % ("x".join("?" if t is None else str(t) for t in tok), d, E)
-    vec_t = "tensor<%dx%s>" % (d, E)
-    stack_t = "tensor<%dx%dx%s>" % (L + 1, d, E)
-    w_t = "tensor<%dx%dx%dx%s>" % (L, d, d, E)
-    mat_t = "tensor<%dx%dx%s>" % (d, d, E)
-    eps = _float_literal(epsilon)
+    src_t = ir.tensor_type(tok + [d], E)
+    vec_t = ir.tensor_type([d], E)
+    stack_t = ir.tensor_type([L + 1, d], E)
+    w_t = ir.tensor_type([L, d, d], E)
+    mat_t = ir.tensor_type([d, d], E)
 
-    out: List[str] = []
-    emit = out.append
-    emit("module {")
+    funcs = []
     if sublayer == "call":
         for l in range(L):
-            emit("  func.func private @sublayer_%d(%s) -> %s" % (l, src_t, src_t))
-    args = ["%%emb: %s" % src_t, "%%queries: %s" % stack_t, "%%gains: %s" % stack_t]
+            funcs.append("  func.func private @sublayer_%d(%s) -> %s" % (l, src_t, src_t))
+    args = [("%emb", src_t), ("%queries", stack_t), ("%gains", stack_t)]
     if sublayer == "linear":
-        args.append("%%weights: %s" % w_t)
-    emit("  func.func @%s(%s) -> %s {" % (func_name, ", ".join(args), src_t))
+        args.append(("%weights", w_t))
+    body: List[str] = []
+    emit = body.append
     if sublayer == "linear":
         emit("    %%zero = arith.constant 0.000000e+00 : %s" % E)
 
     def aggregate(name: str, row: int, sources: List[str]) -> None:
-        emit("    %%q%s = tensor.extract_slice %%queries[%d, 0] [1, %d] [1, 1] : %s to %s"
-             % (name, row, d, stack_t, vec_t))
-        emit("    %%g%s = tensor.extract_slice %%gains[%d, 0] [1, %d] [1, 1] : %s to %s"
-             % (name, row, d, stack_t, vec_t))
-        emit("    %%h%s = attnres.aggregate %%q%s, %%g%s over %s {epsilon = %s : f32} : %s"
-             % (name, name, name, ", ".join(sources), eps, src_t))
-
-    def block_sum(result: str, inputs: List[str]) -> None:
-        emit("    %s = attnres.block_sum %s : %s" % (result, ", ".join(inputs), src_t))
+        for v, stack in (("q", "%queries"), ("g", "%gains")):
+            emit("    %%%s%s = tensor.extract_slice %s[%d, 0] [1, %d] [1, 1] : %s to %s"
+                 % (v, name, stack, row, d, stack_t, vec_t))
+        emit(ir.aggregate("%%h%s" % name, "%%q%s" % name, "%%g%s" % name, sources, epsilon,
+                          src_t))
 
     def apply_sublayer(l: int) -> str:
         y = "%%y%d" % l
@@ -125,41 +118,21 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
                  % (y, l, l, src_t, mat_t, l, src_t, src_t))
         return y
 
-    if S == 1:
-        # Full AttnRes: sublayer l reads [v_0, y_0 .. y_{l-1}].
-        sources = ["%emb"]
-        for l in range(L):
-            aggregate(str(l), l, sources)
-            sources.append(apply_sublayer(l))
-        final_sources = sources
-    else:
-        # Block AttnRes (semantics section 3): summaries [b_0 .. b_{n-1}] and
-        # the partial sum b_n^i (i >= 1) of the current block.
-        summaries = ["%emb"]
-        partial = None
-        n = 1
-        for l in range(L):
-            i = l % S
-            aggregate(str(l), l, summaries + ([partial] if i >= 1 else []))
-            y = apply_sublayer(l)
-            last_in_block = i == S - 1 or l == L - 1
-            if i == 0:
-                new_partial = y  # b_n^1 = y_0
-            else:
-                new_partial = ("%%b%d" % n) if last_in_block else ("%%p%d_%d" % (n, i + 1))
-                block_sum(new_partial, [partial, y])
-            partial = new_partial
-            if last_in_block:
-                summaries.append(partial)
-                partial = None
-                n += 1
-        final_sources = summaries
-
+    # Full AttnRes: sublayer l reads [v_0, y_0 .. y_{l-1}]; the final
+    # aggregation reads every source.
+    sources = ["%emb"]
+    for l in range(L):
+        aggregate(str(l), l, sources)
+        sources.append(apply_sublayer(l))
     if final_aggregate:
-        aggregate("final", L, final_sources)
-        emit("    return %%hfinal : %s" % src_t)
-    else:
-        emit("    return %%y%d : %s" % (L - 1, src_t))
-    emit("  }")
-    emit("}")
-    return "\n".join(out) + "\n"
+        aggregate("final", L, sources)
+    result = "%hfinal" if final_aggregate else "%%y%d" % (L - 1)
+    funcs.append(ir.func(func_name, args, [(result, src_t)], body))
+    text = ir.module(funcs)
+    if S == 1:
+        return text
+    # Block AttnRes: the compiler's block form (attnres-blockify resolves and
+    # checks the block size; semantics section 3).
+    from .compiler import compile
+
+    return compile(text, "attnres-blockify{block-size=%d}" % S)

@@ -42,6 +42,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
+from . import reference
 from .kernel_pack import KernelPack, KernelPackError, dtype_name, f32
 
 __all__ = [
@@ -53,11 +54,7 @@ __all__ = [
 
 Tensor = torch.Tensor
 
-# --- Plain PyTorch references (f32 math, one rounding) ------------------------------
-
-
-def _rms_inv(v32, eps):
-    return torch.rsqrt(v32.pow(2).mean(-1) + eps)
+# --- The CPU path: attnres.reference in f32, one rounding ---------------------------
 
 
 def _fresh(result, *inputs):
@@ -70,57 +67,42 @@ def _fresh(result, *inputs):
 
 
 def aggregate_reference(query, norm_weight, sources, eps=1e-6):
-    """spec A: softmax over the sources of r_i * (w*g).v_i; sum of a_i v_i."""
+    """spec A (attnres.reference.aggregate in f32), rounded to the sources' dtype."""
     sources = list(sources)
-    dtype = sources[0].dtype
-    v = torch.stack([s.float() for s in sources])                # [n, ..., D]
-    qg = query.float() * norm_weight.float()                     # [D]
-    z = torch.einsum("n...d,d->n...", v, qg) * _rms_inv(v, eps)  # [n, ...]
-    a = torch.softmax(z, 0)
-    h = torch.einsum("n...,n...d->...d", a, v)
-    return h.to(dtype)
+    h = reference.aggregate(query, norm_weight, sources, eps, compute="f32")
+    return _fresh(h.to(sources[0].dtype), *sources)
 
 
 def block_score_reference(queries, norm_weights, sources, eps=1e-6):
     """spec D: phase 1 of S queries over the completed summaries.
     Returns (out [S, ..., D] in the sources' dtype, lse [S, ...] in f32)."""
     sources = list(sources)
-    dtype = sources[0].dtype
-    v = torch.stack([s.float() for s in sources])                # [n, ..., D]
-    qg = queries.float() * norm_weights.float()                  # [S, D]
-    z = torch.einsum("n...d,sd->sn...", v, qg) * _rms_inv(v, eps).unsqueeze(0)
-    lse = torch.logsumexp(z, 1)
-    a = torch.softmax(z, 1)
-    out = torch.einsum("sn...,n...d->s...d", a, v)
-    return out.to(dtype), lse
+    out, lse = reference.block_score(queries, norm_weights, sources, eps, compute="f32")
+    return out.to(sources[0].dtype), lse
 
 
 def merge_reference(out, lse, query, norm_weight, update, partial=None, eps=1e-6):
     """spec E.1: p' = partial + update (f32); c = inv_rms(p') (w*g).p';
     h = out + sigmoid(c - lse) (p' - out). Returns (h, round(p'))."""
     dtype = update.dtype
-    p = update.float() if partial is None else partial.float() + update.float()
-    qg = query.float() * norm_weight.float()
-    c = _rms_inv(p, eps) * (p * qg).sum(-1)
-    a = torch.sigmoid(c - lse.float()).unsqueeze(-1)
-    o = out.float()
-    h = o + a * (p - o)
+    h, p = reference.merge(out, lse, query, norm_weight, update, partial, eps, compute="f32")
     return _fresh(h.to(dtype), out, update), _fresh(p.to(dtype), update, partial)
 
 
 def rms_norm_reference(h, gain, eps):
     """spec E.5: round(f32(h) * rsqrt(mean_d f32(h)^2 + eps) * gain), the
     sublayer's RMSNorm of the stored h (f32 math, one rounding)."""
-    h32 = h.float()
-    return (h32 * _rms_inv(h32, eps).unsqueeze(-1) * gain.float()).to(h.dtype)
+    return reference.rms_norm(h, gain, eps, compute="f32").to(h.dtype)
 
 
 def merge_norm_reference(out, lse, query, norm_weight, update, partial, norm_gain, eps=1e-6,
                          norm_eps=1e-6):
-    """spec E.5: merge_reference, then the RMSNorm of h rounded to the
-    storage type. Returns (hn, round(p'))."""
-    h, p = merge_reference(out, lse, query, norm_weight, update, partial, eps)
-    return rms_norm_reference(h, norm_gain, norm_eps), p
+    """spec E.5: merge, then the RMSNorm of h rounded to the storage type.
+    Returns (hn, round(p'))."""
+    dtype = update.dtype
+    hn, p = reference.merge_norm(out, lse, query, norm_weight, update, partial, norm_gain, eps,
+                                 norm_eps, round_h=lambda h: h.to(dtype), compute="f32")
+    return hn.to(dtype), _fresh(p.to(dtype), update, partial)
 
 
 # --- Kernel packs ---------------------------------------------------------------------

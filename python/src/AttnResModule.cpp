@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres-c/Compiler.h"
+#include "attnres-c/Target.h"
 
 #include "mlir-c/IR.h"
 
@@ -73,40 +74,75 @@ void collectObject(const AttnResGpuObject *o, void *userData) {
        str(o->object)});
 }
 
+/// Parses `source` and runs `pipeline` in a fresh context without the GIL,
+/// then calls `after(module)` on success (still without the GIL: it must not
+/// touch Python objects). Diagnostics go to `c`. Returns whether all of it
+/// succeeded.
+template <typename After>
+bool parseAndRun(const std::string &source, const std::string &pipeline,
+                 const std::string &sourceName, Collected &c, After after) {
+  py::gil_scoped_release release;
+  bool ok = false;
+  MlirContext ctx = attnresContextCreate(/*enableThreading=*/false);
+  MlirModule module = attnresParseModule(
+      ctx, mlirStringRefCreate(source.data(), source.size()),
+      mlirStringRefCreate(sourceName.data(), sourceName.size()),
+      collectDiagnostic, &c);
+  if (!mlirModuleIsNull(module)) {
+    ok = mlirLogicalResultIsSuccess(attnresRunPassPipeline(
+             module, mlirStringRefCreate(pipeline.data(), pipeline.size()),
+             collectDiagnostic, &c)) &&
+         after(module);
+    mlirModuleDestroy(module);
+  }
+  mlirContextDestroy(ctx);
+  return ok;
+}
+
 /// Parses `source`, runs `pipeline`, prints. Returns
 /// (ok, text, diagnostics, gpu_objects); text is None on failure.
 py::tuple compile(const std::string &source, const std::string &pipeline,
                   const std::string &sourceName, bool generic, bool debugInfo,
                   bool wantGpuObjects) {
   Collected c;
-  bool ok = false;
-  {
-    // Nothing below touches Python objects.
-    py::gil_scoped_release release;
-    MlirContext ctx = attnresContextCreate(/*enableThreading=*/false);
-    MlirModule module = attnresParseModule(
-        ctx, mlirStringRefCreate(source.data(), source.size()),
-        mlirStringRefCreate(sourceName.data(), sourceName.size()),
-        collectDiagnostic, &c);
-    if (!mlirModuleIsNull(module)) {
-      ok = mlirLogicalResultIsSuccess(attnresRunPassPipeline(
-          module, mlirStringRefCreate(pipeline.data(), pipeline.size()),
-          collectDiagnostic, &c));
-      if (ok) {
-        attnresPrintModule(module, generic, debugInfo, collectText, &c);
-        if (wantGpuObjects)
-          attnresForEachGpuObject(module, collectObject, &c);
-      }
-      mlirModuleDestroy(module);
-    }
-    mlirContextDestroy(ctx);
-  }
+  bool ok = parseAndRun(source, pipeline, sourceName, c, [&](MlirModule m) {
+    attnresPrintModule(m, generic, debugInfo, collectText, &c);
+    if (wantGpuObjects)
+      attnresForEachGpuObject(m, collectObject, &c);
+    return true;
+  });
   py::list objects;
   for (const GpuObject &o : c.objects)
     objects.append(py::make_tuple(o.binaryName, o.target, o.chip, o.format,
                                   py::bytes(o.object)));
   py::object text = ok ? py::object(py::str(c.text)) : py::object(py::none());
   return py::make_tuple(ok, text, py::cast(c.diagnostics), objects);
+}
+
+void collectBytes(MlirStringRef s, void *userData) {
+  static_cast<std::string *>(userData)->append(s.data, s.length);
+}
+
+/// Parses `source`, runs `pipeline` (which must lower to the LLVM dialect)
+/// and compiles the result for the host. Returns (ok, object bytes, LLVM IR
+/// text, diagnostics); the object and the IR are None on failure.
+py::tuple compileHost(const std::string &source, const std::string &pipeline,
+                      const std::string &sourceName, int optLevel) {
+  Collected c;
+  std::string object;
+  bool ok = parseAndRun(source, pipeline, sourceName, c, [&](MlirModule m) {
+    return mlirLogicalResultIsSuccess(
+        attnresEmitHostCode(m, optLevel, collectText, &c, collectBytes, &object,
+                            collectDiagnostic, &c));
+  });
+  py::object obj = ok ? py::object(py::bytes(object)) : py::object(py::none());
+  py::object ir = ok ? py::object(py::str(c.text)) : py::object(py::none());
+  return py::make_tuple(ok, obj, ir, py::cast(c.diagnostics));
+}
+
+py::tuple defaultNVVMTarget() {
+  return py::make_tuple(str(attnresGetDefaultNVVMChip()),
+                        str(attnresGetDefaultNVVMFeatures()));
 }
 
 } // namespace
@@ -118,4 +154,10 @@ PYBIND11_MODULE(_attnres, m) {
         py::arg("debug_info") = false, py::arg("gpu_objects") = false,
         "Parse, run a textual pass pipeline and print; returns (ok, text, "
         "diagnostics, gpu_objects).");
+  m.def("compile_host", &compileHost, py::arg("source"), py::arg("pipeline"),
+        py::arg("source_name"), py::arg("opt_level") = 2,
+        "Parse, run a pipeline to the LLVM dialect, compile for the host; "
+        "returns (ok, object bytes, LLVM IR text, diagnostics).");
+  m.def("default_nvvm_target", &defaultNVVMTarget,
+        "(chip, features) that attnres-lower-to-nvvm uses by default.");
 }

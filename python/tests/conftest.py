@@ -9,15 +9,11 @@ import sys
 
 import pytest
 
-# Let `python3 -m pytest python/tests` also work from the source tree: the
-# package then finds the native extension of build/ (or $ATTNRES_BUILD_DIR).
-_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 try:
-    import attnres  # noqa: F401
-except ImportError:
-    sys.path.insert(0, os.path.abspath(_SRC))
-
-import attnres  # noqa: E402
+    import attnres
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError("the attnres package is not importable: run the tests with "
+                      "PYTHONPATH=<build>/python_packages (docs/python.md)") from e
 
 # The CPU lowering used by the numerical tests, spelled with upstream passes
 # after convert-attnres-to-linalg (toolchain.md), so that it exercises the

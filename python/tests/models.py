@@ -43,34 +43,30 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(d, 3 * d, bias=False)
         self.o = nn.Linear(d, d, bias=False)
 
-    def forward(self, x):
+    def heads(self, x):
+        """q, k, v as [B, heads, T, D / heads]."""
         B, T, D = x.shape[0], x.shape[1], x.shape[2]
-        qkv = self.qkv(x).split(D, dim=-1)
-        q = qkv[0].view(B, T, self.h, D // self.h).transpose(1, 2)
-        k = qkv[1].view(B, T, self.h, D // self.h).transpose(1, 2)
-        v = qkv[2].view(B, T, self.h, D // self.h).transpose(1, 2)
-        y = scaled_dot_product_attention(q, k, v, is_causal=self.causal)
-        return self.o(y.transpose(1, 2).reshape(B, T, D))
+        qkv = self.qkv(x).split(D, dim=-1)  # indexed: fx cannot iterate a Proxy
+        return [qkv[i].view(B, T, self.h, D // self.h).transpose(1, 2) for i in range(3)]
+
+    def out(self, y, x):
+        return self.o(y.transpose(1, 2).reshape(x.shape[0], x.shape[1], x.shape[2]))
+
+    def forward(self, x):
+        q, k, v = self.heads(x)
+        return self.out(scaled_dot_product_attention(q, k, v, is_causal=self.causal), x)
 
 
-class ManualAttention(nn.Module):
+class ManualAttention(Attention):
     """Attention spelled with matmul and softmax."""
 
     def __init__(self, d, heads):
-        super().__init__()
-        self.h = heads
-        self.qkv = nn.Linear(d, 3 * d, bias=False)
-        self.o = nn.Linear(d, d, bias=False)
+        super().__init__(d, heads, causal=False)
 
     def forward(self, x):
-        B, T, D = x.shape[0], x.shape[1], x.shape[2]
-        qkv = self.qkv(x).split(D, dim=-1)
-        q = qkv[0].view(B, T, self.h, D // self.h).transpose(1, 2)
-        k = qkv[1].view(B, T, self.h, D // self.h).transpose(1, 2)
-        v = qkv[2].view(B, T, self.h, D // self.h).transpose(1, 2)
-        s = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(D // self.h)
-        y = F.softmax(s, dim=-1) @ v
-        return self.o(y.transpose(1, 2).reshape(B, T, D))
+        q, k, v = self.heads(x)
+        s = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(x.shape[2] // self.h)
+        return self.out(F.softmax(s, dim=-1) @ v, x)
 
 
 class MLP(nn.Module):

@@ -176,9 +176,15 @@ def test_compile_gpu_attnres_model():
     ir = attnres.build_model(6, 3, d=64, dtype="bf16", tokens=None)
     art = attnres.compile_gpu(ir, "attnres-lower-to-nvvm{format=isa}")
     obj = art.object()
-    assert (obj.chip, obj.format) == ("sm_90a", "assembly")
+    # The compiler's one default target (include/attnres/Target/NVVMTarget.h,
+    # through the C API): the pipeline, the object and the PTX agree on it.
+    chip, features = attnres.default_nvvm_target()
+    assert re.fullmatch(r"sm_\d+[af]?", chip) and re.fullmatch(r"\+ptx\d+", features)
+    assert (obj.chip, obj.format) == (chip, "assembly")
     ptx = obj.data.decode()
-    assert ".target sm_90a" in ptx
+    assert ".target %s" % chip in ptx
+    version = features[len("+ptx"):]
+    assert ".version %s.%s" % (version[:-1], version[-1]) in ptx
     entries = re.findall(r"\.entry (\w+)", ptx)
     assert any("aggregate" in e for e in entries), entries
     # The host module launches them and keeps the sublayer calls.

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import attnres
+from attnres import reference
 from attnres.cpu_runner import run_on_cpu
 
 from conftest import CPU_PIPELINE
@@ -59,7 +60,7 @@ def test_torch_dtype_names():
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(num_sublayers=0), dict(block_size=0), dict(d=0), dict(dtype="f64"),
+    dict(num_sublayers=0), dict(block_size=1.5), dict(d=0), dict(dtype="f64"),
     dict(tokens=()), dict(tokens=(2, 0)), dict(sublayer="mlp"), dict(epsilon=-1.0),
     dict(sublayer="linear", tokens=(2, 3)), dict(sublayer="linear", tokens=None),
     dict(func_name="a-b"),
@@ -71,38 +72,19 @@ def test_invalid_arguments(kwargs):
         attnres.build_model(**args)
 
 
+@pytest.mark.parametrize("S", [0, -2])
+def test_block_size_is_checked_by_the_compiler(S):
+    # One place decides the block structure: attnres-blockify.
+    with pytest.raises(attnres.CompileError, match="attnres-blockify"):
+        attnres.build_model(4, S, d=8)
+
+
 def test_blockify_matches_block_form():
     # attnres-blockify of the Full form gives the block structure that
     # build_model writes directly.
     full = attnres.build_model(6, 1, d=16, tokens=4)
     blocked = attnres.compile(full, "attnres-blockify{block-size=2}")
     assert aggregate_source_counts(blocked) == expected_counts(6, 2)
-
-
-def reference_attnres(emb, queries, gains, weights, S, eps):
-    """Plain numpy Block AttnRes (semantics sections 2 and 3) with linear
-    sublayers y_l = h_l @ W_l, in float64."""
-    L = weights.shape[0]
-
-    def aggregate(w, g, sources):
-        V = np.stack(sources)  # [n, T, D]
-        r = 1.0 / np.sqrt(np.mean(V * V, axis=-1) + eps)  # [n, T]
-        z = r * np.einsum("ntd,d->nt", V, w * g)
-        a = np.exp(z - z.max(axis=0))
-        a /= a.sum(axis=0)
-        return np.einsum("nt,ntd->td", a, V)
-
-    blocks = [emb]
-    partial = None
-    for l in range(L):
-        i = l % S
-        h = aggregate(queries[l], gains[l], blocks + ([partial] if i else []))
-        y = h @ weights[l]
-        partial = y if i == 0 else partial + y
-        if i == S - 1 or l == L - 1:
-            blocks.append(partial)
-            partial = None
-    return aggregate(queries[L], gains[L], blocks)
 
 
 @pytest.mark.parametrize("L,S", [(4, 1), (5, 2)])
@@ -115,8 +97,8 @@ def test_numerics_against_numpy(L, S):
     weights = (rng.standard_normal((L, D, D)) / np.sqrt(D)).astype(np.float32)
     ir = attnres.build_model(L, S, d=D, tokens=T, sublayer="linear", epsilon=eps)
     (out,) = run_on_cpu(ir, [emb, queries, gains, weights], pipeline=CPU_PIPELINE)
-    ref = reference_attnres(emb.astype(np.float64), queries.astype(np.float64),
-                            gains.astype(np.float64), weights.astype(np.float64), S, eps)
+    w64 = weights.astype(np.float64)
+    ref = reference.block_attnres(emb, queries, gains, lambda l, h: h @ w64[l], S, eps)
     # f32 arithmetic over a few sublayers: 1e-4 relative to the output scale.
     assert out.shape == ref.shape
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())

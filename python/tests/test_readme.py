@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+import attnres
+
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "README.md")
 
 
@@ -21,7 +23,7 @@ def test_readme_python_example():
         exec(compile(m.group(1), "README.md", "exec"), {"__name__": "readme"})
     lines = out.getvalue().splitlines()
     assert "residual chain of 4 sublayers converted to Full AttnRes" in lines[0]
-    assert re.fullmatch(r"sm_90a bin \d+ bytes", lines[1])
+    assert re.fullmatch(r"%s bin \d+ bytes" % attnres.default_nvvm_target()[0], lines[1])
 
 
 def test_readme_torch_example(tmp_path):

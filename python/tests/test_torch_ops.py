@@ -28,29 +28,21 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, os.pardir, os.pardir))
-# Last on the path: the package under test is the one PYTHONPATH names (a build's
-# python_packages); the source tree only serves when nothing else provides it.
-sys.path.append(os.path.join(REPO, "python"))
 
 try:
     import torch
 except ImportError:  # pragma: no cover
     torch = None
 
+# The package PYTHONPATH names: a build's python_packages here, the source
+# tree's python/ on the GPU machine (bench/e2e/device_run.sh).
 import attnres  # noqa: E402
-
-# The package may come from a build's python_packages copy made before these
-# modules existed: let it find them in the source tree too.
-_SRC_PKG = os.path.join(REPO, "python", "attnres")
-if _SRC_PKG not in list(attnres.__path__):
-    attnres.__path__.append(_SRC_PKG)
-
-from attnres import kernel_pack  # noqa: E402
+from attnres import kernel_pack, reference  # noqa: E402
 
 if torch is not None:
     from attnres import torch_ops  # noqa: E402
 
-TOL = {"f32": 1e-5, "bf16": 1e-2, "f16": 5e-3}
+TOL = reference.TOLERANCE
 EPS = 1e-6
 
 
@@ -59,35 +51,19 @@ def _need_torch():
         raise unittest.SkipTest("torch is not installed")
 
 
-def _rel(out, ref):
-    out, ref = out.double(), ref.double()
-    assert torch.isfinite(out).all(), "non-finite values in the output"
-    return ((out - ref).norm() / ref.norm()).item()
+_rel = reference.rel_error  # inf for a non-finite output
 
 
 def _dtype(name):
     return {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[name]
 
 
-# --- Independent float64 references: loops over tokens and sources -------------------
+# --- The float64 reference (attnres.reference; python/tests/test_reference.py checks
+# it against loops over tokens and sources) -----------------------------------------
 
 
 def _agg64(w, g, sources, eps):
-    """spec A.2 token by token, source by source, in float64."""
-    d = sources[0].shape[-1]
-    vs = [s.double().reshape(-1, d) for s in sources]
-    qg = w.double() * g.double()
-    out = torch.empty_like(vs[0])
-    for p in range(vs[0].shape[0]):
-        z = []
-        for v in vs:
-            r = 1.0 / math.sqrt(float((v[p] * v[p]).mean()) + eps)
-            z.append(r * float((qg * v[p]).sum()))
-        m = max(z)
-        e = [math.exp(x - m) for x in z]
-        s = sum(e)
-        out[p] = sum(ei / s * v[p] for ei, v in zip(e, vs))
-    return out.reshape(sources[0].shape)
+    return reference.aggregate(w, g, sources, eps)
 
 
 def _rand_sources(n, shape, dtype, gen, scale_spread=True):
@@ -108,15 +84,7 @@ def _rand_qg(d, dtype, gen, rows=None):
 
 
 def _norm64(h, gain, eps):
-    """spec E.5 on the stored h, token by token in float64."""
-    d = h.shape[-1]
-    hs = h.double().reshape(-1, d)
-    gn = gain.double()
-    out = torch.empty_like(hs)
-    for p in range(hs.shape[0]):
-        r = 1.0 / math.sqrt(float((hs[p] * hs[p]).mean()) + eps)
-        out[p] = hs[p] * r * gn
-    return out.reshape(h.shape)
+    return reference.rms_norm(h, gain, eps)
 
 
 # --- CPU: references -----------------------------------------------------------------
@@ -233,19 +201,36 @@ def test_operators_reject_bad_shapes():
 # --- Kernel packs (no GPU) -----------------------------------------------------------
 
 
+def _spec_kernels(L, S):
+    """Semantics sections 3 and 5 written out: the aggregate source counts
+    of the block form, the (S, n) of phase 1 per block plus the final
+    aggregation as a one-query phase 1, and the merges (with a partial sum
+    from the third sublayer of a block on)."""
+    n_blocks = -(-L // S)
+    aggs = sorted({1 + l // S + (1 if l % S else 0) for l in range(L)} | {1 + n_blocks})
+    if S == 1:
+        return aggs, [], []
+    scores = sorted({(min(S, L - k * S), k + 1) for k in range(n_blocks)} | {(1, n_blocks + 1)})
+    merges = sorted({(l % S) >= 2 for l in range(L) if l % S >= 1})
+    return aggs, scores, merges
+
+
 def test_pack_config_and_kernel_list():
+    """The kernels of a pack are what the compiler emits for the model
+    (attnres-blockify, attnres-fuse-summaries), checked against the spec."""
     cfg = kernel_pack.parse_config("d=896,dtype=bf16,sublayers=24,block=3")
-    assert cfg.num_blocks == 8
-    assert cfg.aggregate_sources() == list(range(1, 10))
-    assert cfg.block_score_shapes() == [(3, n) for n in range(1, 9)]
-    short = kernel_pack.parse_config("d=64,dtype=f32,sublayers=10,block=4")
-    assert short.block_score_shapes() == [(4, 1), (4, 2), (2, 3)]
+    for L, S in ((24, 3), (10, 4), (5, 2), (7, 3), (4, 1)):
+        got = kernel_pack.model_kernels(kernel_pack.PackConfig(d=32, sublayers=L, block_size=S))
+        assert got == _spec_kernels(L, S), (L, S, got)
     full = kernel_pack.parse_config("d=64,layers=2,block=1")
-    assert full.sublayers == 4 and full.block_score_shapes() == []
+    assert full.sublayers == 4 and kernel_pack.model_kernels(full)[1] == []
+    more = kernel_pack.PackConfig(d=32, sublayers=4, block_size=2, max_sources=7)
+    assert kernel_pack.model_kernels(more)[0] == list(range(1, 8))
     entries = kernel_pack.kernel_functions([cfg, cfg])       # deduplicated
+    aggs, scores, merges = _spec_kernels(24, 3)
+    assert len(entries) == len(aggs) + len(scores) + len(merges), len(entries)
     ops = sorted((e["op"], e.get("num_sources"), e.get("num_queries"), e.get("partial"))
                  for e in entries if e["op"] != "aggregate")
-    assert len(entries) == 9 + 8 + 2, len(entries)
     assert ("merge", None, None, True) in ops and ("merge", None, None, False) in ops
     agg5 = [e for e in entries if e["function"] == "agg_bf16_d896_n5"][0]
     assert "tensor<?x896xbf16>" in agg5["mlir"] and agg5["mlir"].count("%v") == 10
@@ -261,6 +246,13 @@ def test_pack_config_and_kernel_list():
         assert "norm %gn" in e["mlir"] and "norm_epsilon = 9.999999747e-06 : f32" in e["mlir"]
         assert "return %hn, %p2" in e["mlir"]
         assert ("partial %p" in e["mlir"]) == e["partial"]
+    # The block size is the compiler's to check.
+    try:
+        kernel_pack.model_kernels(kernel_pack.PackConfig(d=32, sublayers=4, block_size=0))
+    except kernel_pack.KernelPackError as e:
+        assert "attnres-blockify" in str(e), e
+    else:
+        raise AssertionError("block size 0 accepted")
     for bad in ("dtype=bf16", "d=0", "d=64,dtype=i8", "d=64,foo=1", "d=64,block",
                 "d=64,norm_eps=-1", "d=64,norm_eps=inf"):
         try:
@@ -271,43 +263,35 @@ def test_pack_config_and_kernel_list():
             raise AssertionError("accepted " + bad)
 
 
-def _build_dir():
-    # $ATTNRES_BUILD_DIR, the build whose python_packages holds the imported
-    # package, the repository's build/
-    pkg_build = os.path.abspath(os.path.join(os.path.dirname(attnres.__file__), os.pardir,
-                                             os.pardir))
-    for b in (os.environ.get("ATTNRES_BUILD_DIR"), pkg_build, os.path.join(REPO, "build")):
-        if b and os.path.exists(os.path.join(b, "bin", "attnres-opt")) and os.path.exists(
-                os.path.join(b, "lib", "libattnres_cuda_runtime_static.a")):
-            return b
-    return None
-
-
 def test_build_and_load_small_pack():
-    """A pack for D=64 f32 (PTX: no ptxas needed), loaded with ctypes; every
-    kernel of the manifest is exported with dynamic token counts."""
-    build = _build_dir()
-    if build is None:
-        raise unittest.SkipTest("no attnres build with attnres-opt and the static runtime")
+    """A pack for D=64 f32 (PTX: no ptxas needed), compiled in process and
+    loaded with ctypes; every kernel of the manifest is exported with dynamic
+    token counts, for the compiler's default target."""
+    try:
+        from attnres import _config  # noqa: F401  (a CMake build's package)
+    except ImportError:
+        raise unittest.SkipTest("not the package of a CMake build (no attnres._config)")
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, os.path.join(REPO, "scripts", "build_kernel_pack.py"),
-               "-o", tmp, "--build-dir", build, "--format", "isa",
-               "--config", "d=64,dtype=f32,sublayers=5,block=2,norm_eps=1e-5"]
+               "-o", tmp, "--format", "isa",
+               "--config", "d=64,dtype=f32,sublayers=5,block=3,norm_eps=1e-5"]
         p = subprocess.run(cmd, capture_output=True, text=True)
         assert p.returncode == 0, p.stdout + p.stderr
         assert "kernel pack" in p.stdout and "block_score f32 D=64" in p.stdout, p.stdout
         pack = kernel_pack.KernelPack(tmp)
-        # L=5, S=2: N=3 blocks; aggregate n=1..4; phase 1 (2,1), (2,2), (1,3);
+        assert (pack.manifest["chip"], pack.manifest["features"]) == attnres.default_nvvm_target()
+        # L=5, S=3: aggregate n=1..3; phase 1 (3,1), (2,2) and the final (1,3);
         # merge and merge_norm with and without partial
-        assert len(pack.kernels) == 4 + 3 + 2 + 2, pack.kernels
+        aggs, scores, merges = _spec_kernels(5, 3)
+        assert len(pack.kernels) == len(aggs) + len(scores) + 2 * len(merges), pack.kernels
         assert "merge_norm f32 D=64 eps=1e-06 partial norm_eps=1e-05" in p.stdout, p.stdout
-        lib, fn = pack.find("block_score", "f32", 64, num_sources=3, num_queries=1)
-        assert fn.name == "score_f32_d64_s1_n3"
+        lib, fn = pack.find("block_score", "f32", 64, num_sources=2, num_queries=2)
+        assert fn.name == "score_f32_d64_s2_n2"
         shapes = [(p["role"], p["shape"]) for p in fn.params]
-        assert shapes == [("input", [1, 64]), ("input", [1, 64])] + [("input", [None, 64])] * 3 + [
-            ("output", [1, None, 64]), ("output", [1, None])], shapes
-        assert pack.find("aggregate", "f32", 64, num_sources=5) is None
-        assert pack.find("aggregate", "f32", 64, num_sources=4, epsilon=1e-5) is None
+        assert shapes == [("input", [2, 64]), ("input", [2, 64])] + [("input", [None, 64])] * 2 + [
+            ("output", [2, None, 64]), ("output", [2, None])], shapes
+        assert pack.find("aggregate", "f32", 64, num_sources=4) is None
+        assert pack.find("aggregate", "f32", 64, num_sources=3, epsilon=1e-5) is None
         lib, fn = pack.find("merge", "f32", 64, partial=True, epsilon=1e-6)
         assert [p["name"] for p in fn.params] == ["o", "lse", "w", "g", "u", "p", "result0",
                                                    "result1"]
@@ -320,8 +304,8 @@ def test_build_and_load_small_pack():
                 "gn", "result0", "result1"]
             assert [p["name"] for p in fn.params] == names, fn.params
             assert [p["shape"] for p in fn.params[-3:]] == [[64], [None, 64], [None, 64]]
-        ptx = open(os.path.join(tmp, "mlir", "attnres_f32_d64.mlir")).read()
-        assert ptx.count("norm %gn") == 2
+        text = open(os.path.join(tmp, "mlir", "attnres_f32_d64.mlir")).read()
+        assert text.count("norm %gn") == 2
         lib.set_quiet()
         assert isinstance(lib.available(), bool)   # no crash without a driver
 

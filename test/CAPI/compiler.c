@@ -10,6 +10,7 @@
 #include "attnres-c/Compiler.h"
 #include "attnres-c/Dialects.h"
 #include "attnres-c/Passes.h"
+#include "attnres-c/Target.h"
 
 #include "mlir-c/Dialect/Func.h"
 #include "mlir-c/IR.h"
@@ -246,13 +247,85 @@ static int testErrors(void) {
   return 0;
 }
 
+/* Appends to a growing buffer (a struct Buffer). */
+struct Buffer {
+  char data[1 << 16];
+  size_t size;
+  size_t total;
+};
+
+static void appendToBuffer(MlirStringRef str, void *userData) {
+  struct Buffer *b = (struct Buffer *)userData;
+  size_t n = str.length;
+  if (n > sizeof(b->data) - b->size)
+    n = sizeof(b->data) - b->size;
+  memcpy(b->data + b->size, str.data, n);
+  b->size += n;
+  b->total += str.length;
+}
+
+/* The compiler's default NVVM target, and host code for a module lowered to
+   the LLVM dialect: LLVM IR text and an ELF object, or diagnostics. */
+static int testHostCode(void) {
+  fprintf(stderr, "@testHostCode\n");
+  MlirStringRef chip = attnresGetDefaultNVVMChip();
+  MlirStringRef features = attnresGetDefaultNVVMFeatures();
+  fprintf(stderr, "default target: %.*s %.*s\n", (int)chip.length, chip.data,
+          (int)features.length, features.data);
+  // CHECK-LABEL: @testHostCode
+  // CHECK: default target: sm_{{[0-9]+}}{{a?}} +ptx{{[0-9]+}}
+
+  MlirContext ctx = attnresContextCreate(false);
+  int count = 0;
+  MlirModule module = attnresParseModule(
+      ctx, mlirStringRefCreateFromCString(kTwoSources),
+      mlirStringRefCreateFromCString("two.mlir"), printDiagnostic, &count);
+  /* Not lowered yet: the translation fails with a diagnostic. */
+  static struct Buffer ir, object;
+  MlirLogicalResult result =
+      attnresEmitHostCode(module, 2, appendToBuffer, &ir, appendToBuffer,
+                          &object, printDiagnostic, &count);
+  fprintf(stderr, "failed: %d, diagnostics: %d, bytes: %zu\n",
+          mlirLogicalResultIsFailure(result), count, ir.total + object.total);
+  // CHECK: error: cannot translate the module to LLVM IR
+  // CHECK: failed: 1, diagnostics: 1, bytes: 0
+
+  count = 0;
+  result = attnresEmitHostCode(module, 7, NULL, NULL, NULL, NULL,
+                               printDiagnostic, &count);
+  fprintf(stderr, "failed: %d, diagnostics: %d\n",
+          mlirLogicalResultIsFailure(result), count);
+  // CHECK: error: optimisation level must be 0 to 3, got 7
+  // CHECK: failed: 1, diagnostics: 1
+
+  count = 0;
+  if (mlirLogicalResultIsFailure(attnresRunPassPipeline(
+          module, mlirStringRefCreateFromCString("attnres-lower-to-llvm"),
+          printDiagnostic, &count)))
+    return 1;
+  result = attnresEmitHostCode(module, 2, appendToBuffer, &ir, appendToBuffer,
+                               &object, printDiagnostic, &count);
+  ir.data[ir.size < sizeof(ir.data) ? ir.size : sizeof(ir.data) - 1] = 0;
+  fprintf(stderr, "ok: %d, diagnostics: %d, defines two: %d, ELF: %d\n",
+          mlirLogicalResultIsSuccess(result), count,
+          strstr(ir.data, " @two(") != NULL,
+          object.size > 4 && memcmp(object.data,
+                                    "\x7f"
+                                    "ELF",
+                                    4) == 0);
+  // CHECK: ok: 1, diagnostics: 0, defines two: 1, ELF: 1
+  mlirModuleDestroy(module);
+  mlirContextDestroy(ctx);
+  return 0;
+}
+
 int main(void) {
   /* Upstream registration is idempotent; attnresContextCreate also does it. */
   mlirRegisterAllPasses();
   attnresRegisterAllPasses();
   attnresRegisterAllPasses();
   if (testDialectHandle() || testUpstreamPassManager() || testPipelines() ||
-      testErrors()) {
+      testErrors() || testHostCode()) {
     fprintf(stderr, "FAILED\n");
     return 1;
   }

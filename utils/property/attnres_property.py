@@ -46,10 +46,10 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                os.pardir, "reference"))
-import attnres_ref as ref  # noqa: E402
-from mlir_text import (dense, generic, print_and_return,  # noqa: E402
+from attnres import irbuilder as ir
+from attnres.cpu_runner import find_llvm_tool, runner_utils
+from attnres import reference as ref
+from attnres.irbuilder import (dense, generic, print_and_return,
                        printed_values, tensor_type)
 
 EPS = 1e-6
@@ -159,13 +159,11 @@ def module_text(p):
         o.append("  %%W%d = arith.constant %s" % (l, dense(p["mats"][l], et)))
     srcs = ["%v0"]
     for l in range(L):
-        o.append("  %%h%d = attnres.aggregate %%w%d, %%g%d over %s {epsilon = 1.0e-06 : f32} : %s"
-                 % (l, l, l, ", ".join(srcs), ty))
+        o.append(ir.aggregate("%%h%d" % l, "%%w%d" % l, "%%g%d" % l, srcs, "1.0e-06", ty, "  "))
         o.append("  %%y%d = func.call @sublayer(%%h%d, %%W%d) : (%s, %s) -> %s"
                  % (l, l, l, ty, mat, ty))
         srcs.append("%%y%d" % l)
-    o.append("  %%out = attnres.aggregate %%w%d, %%g%d over %s {epsilon = 1.0e-06 : f32} : %s"
-             % (L, L, ", ".join(srcs), ty))
+    o.append(ir.aggregate("%out", "%%w%d" % L, "%%g%d" % L, srcs, "1.0e-06", ty, "  "))
     o += print_and_return("%out", toks + [D], et)
     return "\n".join(o) + "\n"
 
@@ -271,13 +269,18 @@ def main():
     ap.add_argument("--max-layers", type=int, default=9)
     ap.add_argument("--max-dim", type=int, default=40)
     ap.add_argument("--attnres-opt", default="attnres-opt")
-    ap.add_argument("--mlir-runner", default="/usr/lib/llvm-22/bin/mlir-runner")
-    ap.add_argument("--runner-utils", default="/usr/lib/llvm-22/lib/libmlir_runner_utils.so")
-    ap.add_argument("--c-runner-utils", default="/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so")
+    # Defaults: the LLVM of the attnres build (attnres/_config.py), else PATH.
+    ap.add_argument("--mlir-runner", default=None)
+    ap.add_argument("--runner-utils", default=None)
+    ap.add_argument("--c-runner-utils", default=None)
     ap.add_argument("--keep", help="keep the generated modules in this directory")
     ap.add_argument("--print-module", action="store_true",
                     help="print the module of --seed and exit")
     args = ap.parse_args()
+    args.mlir_runner = args.mlir_runner or find_llvm_tool("mlir-runner")
+    utils = runner_utils()
+    args.runner_utils = args.runner_utils or utils[0]
+    args.c_runner_utils = args.c_runner_utils or utils[1]
     seeds = [args.seed] if args.seed is not None else \
         range(args.first_seed, args.first_seed + args.draws)
     if args.print_module:

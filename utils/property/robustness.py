@@ -23,15 +23,13 @@ significant digits). The generated constants are given bit-exactly (hex for
 NaN and Inf) and the reference reads them back from the same generator.
 """
 
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                os.pardir, "reference"))
-import attnres_ref as ref  # noqa: E402
-from mlir_text import dense, print_and_return, printed_values  # noqa: E402
+from attnres import irbuilder as ir
+from attnres import reference as ref
+from attnres.irbuilder import dense, print_and_return, printed_values
 
 TOL = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
 EPS = np.float32(1e-6)
@@ -41,36 +39,6 @@ def to_storage(x, dtype):
     """float64 array -> float32 array holding values exactly representable in
     the storage type (round to nearest even)."""
     return ref.round_to_dtype(x, dtype).astype(np.float32)
-
-
-# --------------------------------------------------------------------------
-# f32 reference (spec A.2, B.1, D.1, E.1).
-
-
-def f32_inv_rms(v):
-    ss = np.sum(v * v, axis=-1, dtype=np.float32)
-    return np.float32(1) / np.sqrt(ss / np.float32(v.shape[-1]) + EPS)
-
-
-def f32_aggregate(w, g, sources):
-    if len(sources) == 1:
-        return sources[0].copy()  # a_0 = 1 exactly (A.2)
-    v = np.stack(sources).astype(np.float32)
-    r = f32_inv_rms(v)
-    wg = (w * g).astype(np.float32)
-    z = r * np.sum(v * wg, axis=-1, dtype=np.float32)
-    m = np.max(z, axis=0)  # NaN propagates
-    e = np.exp(z - m)
-    s = np.sum(e, axis=0, dtype=np.float32)
-    a = e / s
-    return np.sum(a[..., None] * v, axis=0, dtype=np.float32)
-
-
-def f32_block_sum(inputs):
-    acc = inputs[0].astype(np.float32)
-    for x in inputs[1:]:
-        acc = acc + x
-    return acc
 
 
 # --------------------------------------------------------------------------
@@ -192,24 +160,25 @@ def gen(name, c):
          "func.func @main() {"]
     for i, s in enumerate(c["sources"]):
         o.append("  %%v%d = arith.constant %s" % (i, dense(s, dt)))
-    names = ", ".join("%%v%d" % i for i in range(len(c["sources"])))
+    names = ["%%v%d" % i for i in range(len(c["sources"]))]
     if c["op"] == "aggregate":
         o.append("  %%w = arith.constant %s" % dense(c["w"], dt))
         o.append("  %%g = arith.constant %s" % dense(c["g"], dt))
-        o.append("  %%h = attnres.aggregate %%w, %%g over %s {epsilon = 1.0e-06 : f32} : %s"
-                 % (names, ty))
+        o.append(ir.aggregate("%h", "%w", "%g", names, "1.0e-06", ty, "  "))
     else:
-        o.append("  %%h = attnres.block_sum %s : %s" % (names, ty))
+        o.append(ir.block_sum("%h", names, ty, "  "))
     o += print_and_return("%h", [T, D], dt)
     return "\n".join(o) + "\n"
 
 
 def reference(c):
     with np.errstate(all="ignore"):
+        # The reference in f32 arithmetic (spec A.2, B.1): the non-finite
+        # cases must propagate as f32 math does.
         if c["op"] == "aggregate":
-            h = f32_aggregate(c["w"], c["g"], c["sources"])
+            h = ref.aggregate(c["w"], c["g"], c["sources"], EPS, compute="f32")
         else:
-            h = f32_block_sum(c["sources"])
+            h = ref.block_sum(c["sources"], compute="f32")
         return to_storage(h.astype(np.float64), c["dtype"]).astype(np.float64)
 
 

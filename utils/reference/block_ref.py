@@ -36,14 +36,13 @@ rounding of the intermediate values only).
 """
 
 import argparse
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import attnres_ref as ref  # noqa: E402
-from mlir_text import dense, generic, print_and_return, printed_values  # noqa: E402
+from attnres import irbuilder as ir
+from attnres import reference as ref
+from attnres.irbuilder import dense, generic, print_and_return, printed_values
 
 EPS = 1e-6
 NORM_EPS = 1e-5
@@ -248,8 +247,8 @@ def gen(args):
             out.append("  %%gn%d = arith.constant %s" % (l, dense(norm_gains[l], elt)))
     sources = ["%v0"]
     for l in range(L):
-        out.append("  %%h%d = attnres.aggregate %%w%d, %%g%d over %s {epsilon = 1.0e-06 : f32} : %s"
-                   % (l, l, l, ", ".join(sources), ty))
+        out.append(ir.aggregate("%%h%d" % l, "%%w%d" % l, "%%g%d" % l, sources, "1.0e-06", ty,
+                                "  "))
         arg = "%%h%d" % l
         if args.norm:
             inline_norm(out, l, t, d, elt)
@@ -257,8 +256,7 @@ def gen(args):
         out.append("  %%y%d = func.call @sublayer(%s, %%W%d) : (%s, %s) -> %s"
                    % (l, arg, l, ty, mat, ty))
         sources.append("%%y%d" % l)
-    out.append("  %%out = attnres.aggregate %%w%d, %%g%d over %s {epsilon = 1.0e-06 : f32} : %s"
-               % (L, L, ", ".join(sources), ty))
+    out.append(ir.aggregate("%out", "%%w%d" % L, "%%g%d" % L, sources, "1.0e-06", ty, "  "))
     result = "%out"
     if std:
         out.append("  %%normed = func.call @rmsnorm(%%out) : (%s) -> %s" % (ty, ty))

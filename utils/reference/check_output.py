@@ -29,14 +29,12 @@ NaN or Inf in the output always fails. Exits 1 with a report on any mismatch.
 
 import ast
 import json
-import os
 import re
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import attnres_ref as ref  # noqa: E402
+from attnres import reference as ref
 
 TOLERANCES = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
 

@@ -22,8 +22,8 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import attnres_ref as ref  # noqa: E402
+from attnres import irbuilder as ir
+from attnres import reference as ref
 
 # Digits enough to round-trip each storage type through a decimal literal.
 FORMATS = {"f32": "{:.8e}", "f16": "{:.6e}", "bf16": "{:.5e}"}
@@ -47,9 +47,7 @@ def eps_str(eps):
     return "{:.6e}".format(eps)
 
 
-def type_str(shape, dtype):
-    return "tensor<" + "".join(
-        ("?" if d is None else str(d)) + "x" for d in shape) + dtype + ">"
+type_str = ir.tensor_type
 
 
 def format_dense(values, dtype, indent):
@@ -168,9 +166,7 @@ def gen_aggregate(name, desc, seed, dtype, n, shape, dyn_leading=False,
     qd = t.cast(q, [d], [ds[-1]], dtype)
     gd = t.cast(g, [d], [ds[-1]], dtype)
     srcd = [t.cast(s, shape, ds, dtype) for s in srcs]
-    t.lines.append(
-        "  %%h = attnres.aggregate %s, %s over %s {epsilon = %s : f32} : %s" %
-        (qd, gd, ", ".join(srcd), eps_str(eps), type_str(ds, dtype)))
+    t.lines.append(ir.aggregate("%h", qd, gd, srcd, eps_str(eps), type_str(ds, dtype), "  "))
     t.print_result("%h", ds, dtype, {
         "name": "h", "op": "aggregate", "query": strip_name(q),
         "gain": strip_name(g), "sources": [strip_name(s) for s in srcs],
@@ -184,8 +180,7 @@ def gen_block_sum(name, desc, seed, dtype, n, shape, dyn_leading=False):
           for i in range(n)]
     ds = dyn_shape(shape, dyn_leading, False)
     xd = [t.cast(x, shape, ds, dtype) for x in xs]
-    t.lines.append("  %%s = attnres.block_sum %s : %s" %
-                   (", ".join(xd), type_str(ds, dtype)))
+    t.lines.append(ir.block_sum("%s", xd, type_str(ds, dtype), "  "))
     t.print_result("%s", ds, dtype, {
         "name": "sum", "op": "block_sum",
         "inputs": [strip_name(x) for x in xs]})
@@ -202,8 +197,8 @@ def gen_inv_rms(name, desc, seed, dtype, shape, dyn_leading=False,
     ds = dyn_shape(shape, dyn_leading, dyn_d)
     xd = t.cast(x, shape, ds, dtype)
     rs = ds[:-1]
-    t.lines.append("  %%r = attnres.inv_rms %s {epsilon = %s : f32} : %s -> %s"
-                   % (xd, eps_str(eps), type_str(ds, dtype), type_str(rs, "f32")))
+    t.lines.append(ir.inv_rms("%r", xd, eps_str(eps), type_str(ds, dtype), type_str(rs, "f32"),
+                              "  "))
     t.print_result("%r", rs, "f32", {
         "name": "inv_rms", "op": "inv_rms", "input": strip_name(x),
         "eps": eps, "mode": "rel"})
@@ -239,9 +234,8 @@ def gen_block_score(name, desc, seed, dtype, s, n, shape, inv_rms=None,
     if inv_rms == "op":
         for i, b in enumerate(bd):
             r = "%%ri%d" % i
-            t.lines.append(
-                "  %s = attnres.inv_rms %s {epsilon = %s : f32} : %s -> %s" %
-                (r, b, eps_str(eps), type_str(ds, dtype), type_str(ds[:-1], "f32")))
+            t.lines.append(ir.inv_rms(r, b, eps_str(eps), type_str(ds, dtype),
+                                      type_str(ds[:-1], "f32"), "  "))
             rd.append(r)
     elif inv_rms == "const":
         rd = [t.cast(r, tok, ds[:-1], "f32") for r in rconsts]
@@ -262,12 +256,9 @@ def gen_block_score(name, desc, seed, dtype, s, n, shape, inv_rms=None,
                    (dyn_sizes, type_str(out_shape, dtype)))
     t.lines.append("  %%li = tensor.empty(%s) : %s" %
                    (dyn_sizes, type_str(lse_shape, "f32")))
-    rpart = (" inv_rms " + ", ".join(rd)) if rd else ""
-    t.lines.append(
-        "  %%o, %%lse = attnres.block_score %s, %s over %s%s outs %%oi, %%li "
-        "{epsilon = %s : f32} : %s -> %s" %
-        (w, g, ", ".join(bd), rpart, eps_str(eps), type_str(ds, dtype),
-         type_str(out_shape, dtype)))
+    t.lines.append(ir.block_score(("%o", "%lse"), w, g, bd, ("%oi", "%li"), eps_str(eps),
+                                  type_str(ds, dtype), type_str(out_shape, dtype), rd or None,
+                                  "  "))
     base = {"op": "block_score", "queries": strip_name(w),
             "gains": strip_name(g), "sources": [strip_name(b) for b in bs],
             "eps": eps}
@@ -299,13 +290,9 @@ def gen_merge(name, desc, seed, dtype, shape, partial=True,
     od = t.cast(o, shape, ds, dtype)
     ld = t.cast(lse, tok, ds[:-1], "f32")
     yd = t.cast(y, shape, ds, dtype)
-    ppart = ""
-    if partial:
-        ppart = " partial " + t.cast(p, shape, ds, dtype)
-    t.lines.append(
-        "  %%h, %%p2 = attnres.merge %s, %s, %s, %s update %s%s "
-        "{epsilon = %s : f32} : %s" %
-        (od, ld, q, g, yd, ppart, eps_str(eps), type_str(ds, dtype)))
+    pd = t.cast(p, shape, ds, dtype) if partial else None
+    t.lines.append(ir.merge(["%h", "%p2"], od, ld, q, g, yd, pd, eps_str(eps),
+                            type_str(ds, dtype), indent="  "))
     base = {"op": "merge", "out": strip_name(o), "lse": strip_name(lse),
             "query": strip_name(q), "gain": strip_name(g),
             "update": strip_name(y), "eps": eps}
@@ -331,11 +318,9 @@ def gen_two_phase(name, desc, seed, dtype, s, n, shape, row, eps=1e-6):
     lse_shape = [s] + list(shape[:-1])
     t.lines.append("  %%oi = tensor.empty() : %s" % type_str(out_shape, dtype))
     t.lines.append("  %%li = tensor.empty() : %s" % type_str(lse_shape, "f32"))
-    t.lines.append(
-        "  %%o, %%lse = attnres.block_score %s, %s over %s outs %%oi, %%li "
-        "{epsilon = %s : f32} : %s -> %s" %
-        (w, g, ", ".join(bs), eps_str(eps), type_str(shape, dtype),
-         type_str(out_shape, dtype)))
+    t.lines.append(ir.block_score(("%o", "%lse"), w, g, bs, ("%oi", "%li"), eps_str(eps),
+                                  type_str(shape, dtype), type_str(out_shape, dtype),
+                                  indent="  "))
     rank = len(shape)
     zeros = ", ".join(["0"] * rank)
     ones = ", ".join(["1"] * (rank + 1))
@@ -355,9 +340,8 @@ def gen_two_phase(name, desc, seed, dtype, s, n, shape, row, eps=1e-6):
             "  %%%s = tensor.extract_slice %s[%d, 0] [1, %d] [1, 1] : %s to %s"
             % (nm, src, row, d, type_str([s, d], dtype),
                type_str([d], dtype)))
-    t.lines.append(
-        "  %%h, %%p2 = attnres.merge %%ol, %%ll, %%wl, %%gl update %s partial "
-        "%s {epsilon = %s : f32} : %s" % (y, p, eps_str(eps), type_str(shape, dtype)))
+    t.lines.append(ir.merge(["%h", "%p2"], "%ol", "%ll", "%wl", "%gl", y, p, eps_str(eps),
+                            type_str(shape, dtype), indent="  "))
     t.print_result("%h", list(shape), dtype, {
         "name": "h", "op": "two_phase", "queries": strip_name(w),
         "gains": strip_name(g), "row": row,

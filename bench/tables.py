@@ -6,7 +6,7 @@ and whether each target is met:
   aggregation >= 90% of copy bandwidth; phase 1 >= 80% of its byte floor
   (achieved floor bytes/s >= 80% of copy bandwidth); aggregation >= 8x faster
   than torch.compile.
-Usage: make_results.py bench.json > tables.md
+Usage: python3 -m bench.tables bench.json > tables.md
 """
 
 import json

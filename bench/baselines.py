@@ -1,0 +1,30 @@
+"""The PyTorch baselines the kernels are timed against: the ops written
+plainly in f32 math on bf16 storage, exactly as
+/work/shared/bench/baselines.md gives them (eager and torch.compile). The
+correctness checks use attnres.reference (float64, on the GPU), not these.
+"""
+
+import torch
+
+
+def aggregate_plain(V, w, g, eps=1e-6):
+    """V: [N, T, D] bf16 stacked sources (baselines.md)."""
+    Vf = V.float()
+    K = Vf * torch.rsqrt(Vf.pow(2).mean(-1, keepdim=True) + eps)
+    z = torch.einsum("ntd,d->nt", K, w.float() * g.float())
+    a = torch.softmax(z, 0)
+    return torch.einsum("nt,ntd->td", a, Vf).to(V.dtype)
+
+
+def score_plain(B, W, G, eps=1e-6):
+    """B: [n, T, D] stacked summaries; W, G: [S, D]. Returns (out, lse)."""
+    Bf = B.float()
+    r = torch.rsqrt(Bf.pow(2).mean(-1) + eps)                  # [n, T]
+    z = torch.einsum("ntd,sd->snt", Bf, W.float() * G.float()) * r
+    lse = torch.logsumexp(z, 1)
+    a = torch.softmax(z, 1)
+    out = torch.einsum("snt,ntd->std", a, Bf).to(B.dtype)
+    return out, lse
+
+
+TORCH_DTYPE = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
