@@ -109,11 +109,24 @@ def test_unknown_modules_and_functions_become_calls():
     assert "func.func private @f_1(tensor<2x4x16xf32>) -> tensor<2x4x16xf32>" in text
 
 
-def test_locations_name_the_fx_nodes():
+def test_locations_name_the_module_and_the_source_line():
+    """Each op is located at the module it comes from (qualified name) and at
+    the line of model code that produced it; diagnostics print file:line."""
+    import inspect
+
     m = OpaqueModel().eval()
     ir = trace(m, (tokens(),), opaque=(Mystery,))
+    src, first = inspect.getsourcelines(OpaqueModel.forward)
+    line = first + next(i for i, s in enumerate(src) if "h = h + f(n(h))" in s)
+    here = __file__.replace("\\", "\\\\")
+    call = [x for x in ir.splitlines() if "call @f_0(" in x]
+    assert len(call) == 1
+    assert call[0].endswith('loc("f.0"("%s":%d:1))' % (here, line)), call[0]
     text = attnres.compile(ir, debug_info=True)
-    assert 'loc("f_0")' in text and 'loc("emb")' in text
+    assert 'loc("emb"' in text and 'loc("f.0"' in text
+    _, diags = compile_isolated(ir, "attnres-detect-residual-chains{report=true}")
+    chain = [d for d in diags if "residual chain of" in d.message]
+    assert chain and chain[0].file == __file__ and chain[0].line == line, chain
 
 
 def test_untraceable_module_is_a_frontend_error():
