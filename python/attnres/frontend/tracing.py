@@ -208,20 +208,25 @@ def trace_aten(module: nn.Module, example_inputs: Sequence[Any],
     buffers = _all_tensors(module, "_buffers")
     # One traced tensor per distinct parameter, shared by tied names. The
     # copies require grad so that PyTorch's fused inference paths stay off.
+    # Tied ones are named after their first name (named_parameters' order).
     copies: Dict[int, torch.Tensor] = {}
-    flat_params, kinds = [], []
+    first: Dict[int, str] = {}
+    flat_params, kinds, names = [], [], []
     for name, t in params:
         if id(t) not in copies:
             c = t.detach()
             if c.is_floating_point():
                 c = c.clone().requires_grad_(True)
             copies[id(t)] = c
+            first[id(t)] = name
         flat_params.append(copies[id(t)])
-        kinds.append(("param", name))
+        kinds.append(("param", first[id(t)]))
+        names.append(name)
     for name, t in buffers:
+        first.setdefault(id(t), name)
         flat_params.append(t)
-        kinds.append(("buffer", name))
-    names = [k[1] for k in kinds]
+        kinds.append(("buffer", first[id(t)]))
+        names.append(name)
 
     inputs = list(example_inputs)
     tpos = [i for i, x in enumerate(inputs) if isinstance(x, torch.Tensor)]
