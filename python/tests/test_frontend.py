@@ -241,3 +241,126 @@ def test_detection_raises_block_attnres():
     (out,) = run_on_cpu(text, args, pipeline=CPU_PIPELINE)
     ref = m(idx).detach().numpy()
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+# -- tracing through concrete shapes (issue 14) ---------------------------------
+
+
+class _Heads(torch.nn.Module):
+    """Returns a tuple with a non-tensor in it, as HF attention modules do."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.qkv = torch.nn.Linear(d, 3 * d)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).split(x.size(-1), dim=-1)  # unpacked
+        return (q, k, v), None
+
+
+class ShapeCode(torch.nn.Module):
+    """Python control flow on shapes, arange/full with traced sizes, slices
+    with traced bounds, finfo, masked_fill/where, unbind, rotary-style
+    cat/neg, GELU (erf and tanh), SiLU, baddbmm, a gather by index tensor."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.heads = _Heads(d)
+        self.table = torch.nn.Parameter(torch.randn(T, d))
+        self.bias = torch.nn.Parameter(torch.randn(d))
+
+    def forward(self, x):
+        B, L, D = x.shape
+        if L > 1:  # control flow on a shape
+            x = x * 2.0
+        (q, k, v), none = self.heads(x)
+        assert none is None
+        pos = torch.arange(L)
+        x = x + self.table[pos]  # gather with an index tensor
+        s = torch.baddbmm(torch.zeros(B, L, L), q, k.transpose(1, 2), alpha=D ** -0.5)
+        mask = torch.full((L, L), torch.finfo(s.dtype).min).triu(1)
+        s = s + mask[: pos.size(0), : L]  # slice with traced bounds
+        keep = pos[None, :] <= pos[:, None]
+        s = torch.where(keep, s, torch.full([], -1e9)).masked_fill(~keep, float("-inf"))
+        y = s.softmax(-1) @ v
+        h = y[..., : D // 2], y[..., D // 2:]
+        y = torch.cat((-h[1], h[0]), dim=-1)  # rotate_half
+        a, b = torch.stack([y, x]).unbind(0)
+        g = F.gelu(a) + F.gelu(b, approximate="tanh") + F.silu(a * b)
+        return g.expand(2, B, L, D).sum(0) + self.bias
+
+
+F = torch.nn.functional
+
+
+def test_traces_shape_code_and_matches_torch():
+    torch.manual_seed(7)
+    m = ShapeCode(D).eval()
+    x = torch.randn(B, T, D)
+    r = import_module(m, (x,))
+    assert r.opaque_calls == [], r.opaque_calls
+    assert r.input_names == ["x"]
+    # Parameters only; the index tensor, masks and finfo are folded.
+    assert sorted(r.param_names) == ["bias", "heads.qkv.bias", "heads.qkv.weight", "table"]
+    assert "arith.constant dense<" in r.ir and "tensor.extract %" in r.ir
+    assert "math.erf" in r.ir and "math.tanh" in r.ir and "arith.select" in r.ir
+    (out,) = run_traced(r, (x,))
+    ref = m(x).detach().numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+def test_fast_path_is_not_taken_under_no_grad():
+    """Under no_grad nn.TransformerEncoderLayer and nn.MultiheadAttention run
+    PyTorch's fused inference ops; the frontend traces the plain ops."""
+    torch.manual_seed(8)
+    layer = torch.nn.TransformerEncoderLayer(D, 2, 32, dropout=0.0, batch_first=True, norm_first=True).eval()
+    x = torch.randn(B, T, D)
+    with torch.no_grad():
+        r = import_module(layer, (x,))
+        ref = layer(x).numpy()
+    assert r.opaque_calls == [], r.opaque_calls
+    assert "_transformer_encoder_layer_fwd" not in r.ir and "native_multi_head" not in r.ir
+    assert all(p.requires_grad for p in layer.parameters())  # untouched
+    (out,) = run_traced(r, (x,))
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+class _EncoderWithOpaqueAttention(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        layer = torch.nn.TransformerEncoderLayer(D, 2, 32, dropout=0.0, batch_first=True, norm_first=True)
+        self.enc = torch.nn.TransformerEncoder(layer, 2, norm=torch.nn.LayerNorm(D))
+
+    def forward(self, x):
+        return self.enc(x)
+
+
+def test_opaque_submodule_returning_a_tuple():
+    """nn.MultiheadAttention returns (output, None): kept opaque, its tensor
+    result is the call's result and the chain around it still converts."""
+    m = _EncoderWithOpaqueAttention().eval()
+    x = torch.randn(B, T, D)
+    r = import_module(m, (x,), opaque=(torch.nn.MultiheadAttention,))
+    assert r.opaque_calls == ["enc_layers_0_self_attn", "enc_layers_1_self_attn"]
+    assert "func.func private @enc_layers_0_self_attn(tensor<2x4x16xf32>, tensor<2x4x16xf32>, " \
+        "tensor<2x4x16xf32>) -> tensor<2x4x16xf32>" in r.ir
+    text, rem = remarks(r.ir, "attnres-detect-residual-chains{report=true}")
+    assert any("residual chain of 4 sublayers converted to Full AttnRes" in x for x in rem), rem
+
+
+def test_errors_are_frontend_errors():
+    with pytest.raises(FrontendError, match="expects an nn.Module"):
+        import_module(lambda x: x, (torch.randn(2),))
+    with pytest.raises(FrontendError, match="example_inputs must be"):
+        import_module(torch.nn.Linear(2, 2), 3)
+    with pytest.raises(FrontendError, match="opaque= takes module types"):
+        import_module(torch.nn.Linear(2, 2), (torch.randn(2),), opaque=("Linear",))
+    with pytest.raises(FrontendError, match="unsupported dtype torch.complex64"):
+        import_module(torch.nn.Identity(), (torch.randn(2, dtype=torch.complex64),))
+
+    class Bad(torch.nn.Module):
+        def forward(self, x):
+            return x.view(3, 5)  # wrong size: fails while tracing
+
+    with pytest.raises(FrontendError, match="could not trace Bad"):
+        import_module(Bad(), (torch.randn(2, 3),))
