@@ -364,3 +364,67 @@ def test_errors_are_frontend_errors():
 
     with pytest.raises(FrontendError, match="could not trace Bad"):
         import_module(Bad(), (torch.randn(2, 3),))
+
+
+_SDPA_LIB = None
+
+
+def _sdpa_reference(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    s = query.double() @ key.double().transpose(-2, -1)
+    s = s * (scale if scale is not None else query.shape[-1] ** -0.5)
+    if is_causal:
+        keep = torch.ones(s.shape[-2], s.shape[-1], dtype=torch.bool).tril()
+        s = s.masked_fill(~keep, float("-inf"))
+    if attn_mask is not None:
+        s = s.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else s + attn_mask
+    return (s.softmax(-1) @ value.double()).to(query.dtype)
+
+
+def _custom_sdpa():
+    """A custom op with aten.scaled_dot_product_attention's schema (torch
+    1.13 has no such aten op): translated like it through treat_as_aten."""
+    global _SDPA_LIB
+    if _SDPA_LIB is None:
+        from attnres.frontend import treat_as_aten
+
+        _SDPA_LIB = torch.library.Library("attnres_test", "DEF")
+        _SDPA_LIB.define("sdpa(Tensor query, Tensor key, Tensor value, Tensor? attn_mask=None, "
+                         "float dropout_p=0.0, bool is_causal=False, *, float? scale=None) -> Tensor")
+        _SDPA_LIB.impl("sdpa", _sdpa_reference, "CompositeExplicitAutograd")
+        treat_as_aten("attnres_test::sdpa", "scaled_dot_product_attention")
+    return torch.ops.attnres_test.sdpa
+
+
+class _SdpaModel(torch.nn.Module):
+    def __init__(self, causal, mask, scale):
+        super().__init__()
+        self.causal, self.mask, self.scale = causal, mask, scale
+
+    def forward(self, q, k, v, bias):
+        m = bias if self.mask == "float" else (bias > 0 if self.mask == "bool" else None)
+        return _custom_sdpa()(q, k, v, m, is_causal=self.causal, scale=self.scale)
+
+
+@pytest.mark.parametrize("causal,mask,scale", [(True, None, None), (False, "float", 0.3),
+                                               (False, "bool", None)])
+def test_scaled_dot_product_attention(causal, mask, scale):
+    g = torch.Generator().manual_seed(9)
+    q, k, v = (torch.randn(B, 2, T, 8, generator=g) for _ in range(3))
+    bias = torch.randn(T, T, generator=g)
+    bias[:, 0] = 1.0  # every row keeps a key under the bool mask
+    m = _SdpaModel(causal, mask, scale)
+    r = import_module(m, (q, k, v, bias))
+    assert r.opaque_calls == [], r.opaque_calls
+    (out,) = run_traced(r, (q, k, v, bias))
+    ref = _sdpa_reference(q, k, v, None if mask is None else (bias if mask == "float" else bias > 0),
+                          is_causal=causal, scale=scale).numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_other_namespaces_are_opaque_unless_mapped():
+    from attnres.frontend import treat_as_aten
+
+    with pytest.raises(FrontendError, match="not translated"):
+        treat_as_aten("mylib::x", "no_such_op")
+    with pytest.raises(FrontendError, match="qualified op name"):
+        treat_as_aten("sdpa", "scaled_dot_product_attention")

@@ -29,7 +29,7 @@ import torch.nn as nn
 from .emitter import Emitter, FrontendError, Val
 from .tracing import OPAQUE_OP_NAMESPACE, AtenTrace, opaque_callee, trace_aten
 
-__all__ = ["TraceResult", "trace", "import_module"]
+__all__ = ["TraceResult", "trace", "import_module", "treat_as_aten"]
 
 _DTYPES = {
     torch.float32: "f32",
@@ -87,12 +87,33 @@ class _Unsupported(Exception):
     pass
 
 
+# Custom ops translated as an aten op of the same schema: "ns::op" -> aten
+# name (see treat_as_aten).
+_ALIASES: Dict[str, str] = {}
+
+
+def treat_as_aten(qualified_name: str, aten_name: str) -> None:
+    """Translates the custom op ``qualified_name`` ("mylib::attention") as the
+    aten op ``aten_name`` ("scaled_dot_product_attention"); its schema must
+    use the aten op's argument names. Other non-aten ops are opaque calls."""
+    if aten_name not in _HANDLERS:
+        raise FrontendError("aten op %s is not translated by the frontend" % aten_name)
+    if "::" not in qualified_name:
+        raise FrontendError("expected a qualified op name such as mylib::op, got %s"
+                            % qualified_name)
+    _ALIASES[qualified_name] = aten_name
+
+
 def _op_name(n: fx.Node) -> str:
-    """`add` for aten.add.Tensor, `getitem` for operator.getitem."""
+    """`add` for aten.add.Tensor, `getitem` for operator.getitem, the
+    qualified name (`mylib::op`) of another namespace's op."""
     t = n.target
     schema = getattr(t, "_schema", None)
     if schema is not None:
-        return schema.name.split("::")[-1]
+        if schema.name in _ALIASES:
+            return _ALIASES[schema.name]
+        ns, _, name = schema.name.rpartition("::")
+        return name if ns == "aten" else schema.name
     return getattr(t, "__name__", str(t))
 
 
@@ -921,17 +942,30 @@ def _h_compare(pred):
 
 
 def _h_sdpa(imp, n, value, a):
-    if a.get("dropout_p"):
+    if a.get("dropout_p") or a.get("dropout_mask") is not None:
         raise _Unsupported()
     if a.get("enable_gqa"):
         raise _Unsupported()
     q, k, v = _vals(imp, a["query"], a["key"], a["value"])
-    mask = imp.tensor(a["attn_mask"]) if a.get("attn_mask") is not None else None
+    m = a.get("attn_mask", a.get("attn_bias"))
+    mask = imp.tensor(m) if m is not None else None
     return imp.sdpa(q, k, v, value, mask=mask, is_causal=bool(a.get("is_causal")),
                     scale=a.get("scale"))
 
 
+def _h_sdpa_variant(imp, n, value, a):
+    """torch 2's CPU/CUDA/math forms of scaled_dot_product_attention return
+    (output, logsumexp or weights, ...): the output is translated, the other
+    results are not available."""
+    out = _h_sdpa(imp, n, value[0], a)
+    return (out,) + (None,) * (len(value) - 1)
+
+
 _HANDLERS = {
+    "_scaled_dot_product_flash_attention_for_cpu": _h_sdpa_variant,
+    "_scaled_dot_product_attention_math": _h_sdpa_variant,
+    "_scaled_dot_product_efficient_attention": _h_sdpa_variant,
+    "_scaled_dot_product_flash_attention": _h_sdpa_variant,
     "add": _h_binary("add"), "sub": _h_binary("sub"), "mul": _h_binary("mul"),
     "div": _h_binary("div"), "maximum": _h_binary("maximum"),
     "minimum": _h_binary("minimum"), "rsub": _h_rsub,
