@@ -16,12 +16,15 @@ FLOAT_TYPES = ("f32", "f16", "bf16", "f64")
 class Val:
     """An SSA value of a ranked tensor type."""
 
-    __slots__ = ("name", "shape", "et")
+    __slots__ = ("name", "shape", "et", "src")
 
     def __init__(self, name: str, shape: Sequence[int], et: str):
         self.name = name
         self.shape = tuple(int(s) for s in shape)
         self.et = et
+        # A value of another shape this one is a reshape of (the frontend
+        # undoes `view -> mm -> view` round trips with it).
+        self.src: Optional["Val"] = None
 
     @property
     def type(self) -> str:
@@ -54,6 +57,10 @@ def float_literal(x: float, et: str) -> str:
     if math.isnan(x):
         raise FrontendError("NaN constants are not supported")
     return "%.9e" % x
+
+
+def _escape(s: str) -> str:
+    return str(s).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def affine_map(num_dims: int, exprs: Sequence[str]) -> str:
@@ -123,7 +130,17 @@ class Emitter:
         return "%%%s%d" % (prefix, self.counter)
 
     def _loc(self) -> str:
-        return ' loc("%s")' % self.loc if self.loc else ""
+        """`loc` is a name, or (name, file, line): a NameLoc around the
+        Python source line the op comes from, which diagnostics print as
+        file:line."""
+        if not self.loc:
+            return ""
+        if isinstance(self.loc, tuple):
+            name, file, line = self.loc
+            if file:
+                return ' loc("%s"("%s":%d:1))' % (_escape(name), _escape(file), line)
+            return ' loc("%s")' % _escape(name)
+        return ' loc("%s")' % _escape(self.loc)
 
     def emit(self, text: str) -> None:
         self.lines.append("    " + text)
@@ -271,12 +288,29 @@ class Emitter:
         return self.generic([(x, exprs)], out_shape, x.et, ["parallel"] * x.rank,
                             lambda bb, a, o: a[0])
 
-    def extract_slice(self, x: Val, offsets, sizes, result_shape) -> Val:
-        strides = [1] * x.rank
+    def extract_slice(self, x: Val, offsets, sizes, result_shape, strides=None) -> Val:
+        strides = list(strides) if strides is not None else [1] * x.rank
         return self.op("tensor.extract_slice %s[%s] [%s] [%s] : %s to %s"
                        % (x.name, ", ".join(map(str, offsets)), ", ".join(map(str, sizes)),
                           ", ".join(map(str, strides)), x.type,
                           tensor_type(result_shape, x.et)), result_shape, x.et)
+
+    def constant(self, data: bytes, values: Optional[Sequence], shape: Sequence[int],
+                 et: str, splat: Optional[str] = None) -> Val:
+        """A constant tensor: `splat` (one literal for every element), or the
+        raw little-endian bytes `data` (hex form; exact for every float type),
+        or for i1 the Python bools `values`."""
+        shape = tuple(int(s) for s in shape)
+        t = tensor_type(shape, et)
+        if splat is not None:
+            return self.op("arith.constant dense<%s> : %s" % (splat, t), shape, et)
+        if et == "i1":
+            flat = (math.prod(shape),)
+            c = self.op("arith.constant dense<[%s]> : %s"
+                        % (", ".join("true" if v else "false" for v in values),
+                           tensor_type(flat, et)), flat, et)
+            return self.reshape(c, shape)
+        return self.op('arith.constant dense<"0x%s"> : %s' % (data.hex().upper(), t), shape, et)
 
     def concat(self, xs: List[Val], dim: int, out_shape) -> Val:
         if len(xs) == 1:
@@ -289,13 +323,14 @@ class Emitter:
     # -- computations --------------------------------------------------------
 
     def elementwise(self, operands: List, out_shape: Sequence[int], out_et: str,
-                    fn: Callable[[Body, List[str], str], str]) -> Val:
+                    fn: Callable[[Body, List[str], str], str],
+                    compute_et: Optional[str] = None) -> Val:
         """Elementwise op over tensor operands (broadcast) and Python scalars.
         `fn(bb, args, et)` gets every operand as a scalar of `et` (the
-        computation type: out_et, or f32 for a non-float result)."""
+        computation type: `compute_et`, default out_et)."""
         ins = [(v, self.broadcast_exprs(v.shape, out_shape)) for v in operands
                if isinstance(v, Val)]
-        cet = out_et
+        cet = compute_et or out_et
 
         def body(bb: Body, in_args: List[str], out_arg: str) -> str:
             args = []

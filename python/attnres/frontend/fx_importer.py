@@ -1,11 +1,18 @@
-"""torch.fx -> linalg-on-tensors MLIR text.
+"""PyTorch -> linalg-on-tensors MLIR text.
 
-The module is traced with torch.fx and run once on example inputs, so every
-shape is static and every non-tensor value (sizes, dims) is known. Supported
-modules and functions become linalg/tensor/arith/math ops; any other leaf
-module or function becomes a `func.call` of a private declaration, so that the
-residual structure of the model stays visible to
-attnres-detect-residual-chains.
+The module is traced through concrete shapes into aten ops (tracing.py:
+``make_fx`` with parameters and buffers as graph inputs), run once more on the
+example inputs to record every value, and translated node by node:
+
+- Nodes that depend on no input and no parameter (``arange``, ``full``,
+  ``finfo`` constants, causal masks sliced from buffers, rotary tables) are
+  folded: their recorded values become ``arith.constant`` tensors where a
+  computed value uses them.
+- Supported aten ops become linalg/tensor/arith/math ops.
+- Any other op, and every opaque submodule, becomes a ``func.call`` of a
+  private declaration with the call's tensor operands and results, so that
+  the residual structure of the model stays visible to
+  attnres-detect-residual-chains.
 """
 
 import math
@@ -14,14 +21,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.fx as fx
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .emitter import Emitter, FrontendError, Val
+from .tracing import OPAQUE_OP_NAMESPACE, AtenTrace, opaque_callee, trace_aten
 
-__all__ = ["TraceResult", "trace", "import_module"]
+__all__ = ["TraceResult", "trace", "import_module", "treat_as_aten"]
 
 _DTYPES = {
     torch.float32: "f32",
@@ -32,6 +40,7 @@ _DTYPES = {
     torch.int32: "i32",
     torch.bool: "i1",
 }
+_FLOATS = ("f32", "f16", "bf16", "f64")
 
 
 def _et(t: torch.Tensor) -> str:
@@ -41,46 +50,6 @@ def _et(t: torch.Tensor) -> str:
         raise FrontendError("unsupported dtype %s" % t.dtype)
 
 
-_ACTIVATIONS = (nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid)
-_IDENTITIES = (nn.Dropout, nn.Identity)
-
-
-def _rmsnorm_types():
-    t = getattr(nn, "RMSNorm", None)  # torch >= 2.4
-    return (t,) if t is not None else ()
-
-
-def _supported_module_types():
-    return (nn.Linear, nn.Embedding, nn.LayerNorm, nn.Softmax) + _ACTIVATIONS + \
-        _IDENTITIES + _rmsnorm_types()
-
-
-class _Tracer(fx.Tracer):
-    def __init__(self, opaque: Tuple[type, ...]):
-        super().__init__()
-        self.opaque = opaque
-
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if self.opaque and isinstance(m, self.opaque):
-            return True
-        if isinstance(m, _supported_module_types()):
-            return True
-        return super().is_leaf_module(m, qualname)
-
-
-class _Recorder(fx.Interpreter):
-    """Runs the graph and keeps every node's value."""
-
-    def __init__(self, gm):
-        super().__init__(gm)
-        self.values: Dict[fx.Node, Any] = {}
-
-    def run_node(self, n):
-        r = super().run_node(n)
-        self.values[n] = r
-        return r
-
-
 @dataclass
 class TraceResult:
     """What :func:`import_module` returns."""
@@ -88,8 +57,8 @@ class TraceResult:
     ir: str
     func_name: str
     input_names: List[str]
-    # Qualified names of the parameters and buffers, in argument order after
-    # the inputs.
+    # Qualified names of the parameters (and of buffers read as they are), in
+    # argument order after the inputs.
     param_names: List[str]
     # The tensors of the parameters and buffers, in the same order.
     params: List[torch.Tensor] = field(repr=False)
@@ -105,32 +74,108 @@ def _sanitize(name: str) -> str:
     return s
 
 
-def _target_name(node: fx.Node) -> str:
-    t = node.target
-    if node.op == "call_method":
-        return t
-    name = getattr(t, "__name__", None) or str(t)
-    return name
+class _Param:
+    """A parameter placeholder: an argument of the function once used."""
+
+    __slots__ = ("name", "t")
+
+    def __init__(self, name, t):
+        self.name, self.t = name, t
+
+
+class _Unsupported(Exception):
+    pass
+
+
+# Custom ops translated as an aten op of the same schema: "ns::op" -> aten
+# name (see treat_as_aten).
+_ALIASES: Dict[str, str] = {}
+
+
+def treat_as_aten(qualified_name: str, aten_name: str) -> None:
+    """Translates the custom op ``qualified_name`` ("mylib::attention") as the
+    aten op ``aten_name`` ("scaled_dot_product_attention"); its schema must
+    use the aten op's argument names. Other non-aten ops are opaque calls."""
+    if aten_name not in _HANDLERS:
+        raise FrontendError("aten op %s is not translated by the frontend" % aten_name)
+    if "::" not in qualified_name:
+        raise FrontendError("expected a qualified op name such as mylib::op, got %s"
+                            % qualified_name)
+    _ALIASES[qualified_name] = aten_name
+
+
+def _op_name(n: fx.Node) -> str:
+    """`add` for aten.add.Tensor, `getitem` for operator.getitem, the
+    qualified name (`mylib::op`) of another namespace's op."""
+    t = n.target
+    schema = getattr(t, "_schema", None)
+    if schema is not None:
+        if schema.name in _ALIASES:
+            return _ALIASES[schema.name]
+        ns, _, name = schema.name.rpartition("::")
+        return name if ns == "aten" else schema.name
+    return getattr(t, "__name__", str(t))
+
+
+def _is_opaque_call(n: fx.Node) -> bool:
+    schema = getattr(n.target, "_schema", None)
+    return schema is not None and schema.name == OPAQUE_OP_NAMESPACE + "::call"
+
+
+# Ops whose result depends on their tensor operands' shapes only.
+_SHAPE_ONLY = {"zeros_like", "ones_like", "full_like", "empty_like", "new_zeros", "new_ones",
+               "new_full", "new_empty", "sym_size", "size"}
+
+
+def _flatten(x) -> List:
+    if isinstance(x, (list, tuple)):
+        out = []
+        for y in x:
+            out.extend(_flatten(y))
+        return out
+    return [x]
+
+
+class _Recorder(fx.Interpreter):
+    """Runs the graph and keeps every node's value; tensors are snapshots, so
+    that a later in-place op does not change what an earlier node computed."""
+
+    def __init__(self, gm):
+        super().__init__(gm)
+        self.values: Dict[fx.Node, Any] = {}
+
+    def run_node(self, n):
+        r = super().run_node(n)
+        if n.op == "placeholder":
+            self.values[n] = r
+        else:
+            self.values[n] = torch.utils._pytree.tree_map(
+                lambda x: x.detach().clone() if isinstance(x, torch.Tensor) else x, r)
+        return r
 
 
 class _Importer:
-    def __init__(self, gm: fx.GraphModule, values: Dict[fx.Node, Any],
-                 func_name: str):
-        self.gm = gm
+    def __init__(self, tr: AtenTrace, values: Dict[fx.Node, Any], func_name: str):
+        self.tr = tr
+        self.gm = tr.gm
         self.values = values
         self.func_name = func_name
         self.e = Emitter()
         self.env: Dict[fx.Node, Any] = {}
+        self.dynamic: Dict[fx.Node, bool] = {}
         self.args: List[Tuple[str, str]] = []  # (ssa name, type)
         self.input_names: List[str] = []
         self.param_names: List[str] = []
         self.params: List[torch.Tensor] = []
         self.param_vals: Dict[int, Val] = {}
+        self.buffer_names: Dict[int, str] = {}
+        self.consts: Dict[int, Val] = {}
         self.opaque: List[str] = []
+        self._decl_sig: Dict[str, Any] = {}
 
     # -- values ------------------------------------------------------------
 
-    def _new_arg(self, t: torch.Tensor, hint: str) -> Val:
+    def _new_arg(self, t: torch.Tensor) -> Val:
         name = "%%arg%d" % len(self.args)
         v = Val(name, tuple(t.shape), _et(t))
         self.args.append((name, v.type))
@@ -139,13 +184,60 @@ class _Importer:
     def param(self, qualname: str, t: torch.Tensor) -> Val:
         key = id(t)
         if key not in self.param_vals:
-            self.param_vals[key] = self._new_arg(t, qualname)
+            self.param_vals[key] = self._new_arg(t)
             self.param_names.append(qualname)
             self.params.append(t)
         return self.param_vals[key]
 
+    def tensor(self, x) -> Val:
+        """The IR value of a tensor operand: computed, a parameter (an
+        argument from its first use on), a buffer read whole (an argument
+        too) or a folded constant (an arith.constant)."""
+        if isinstance(x, Val):
+            return x
+        if isinstance(x, _Param):
+            return self.param(x.name, x.t)
+        if isinstance(x, torch.Tensor):
+            if id(x) in self.buffer_names:
+                return self.param(self.buffer_names[id(x)], x)
+            if id(x) not in self.consts:
+                self.consts[id(x)] = self.constant(x)
+            return self.consts[id(x)]
+        raise _Unsupported()
+
+    def constant(self, t: torch.Tensor) -> Val:
+        et = _et(t)
+        t = t.detach().contiguous()
+        shape = tuple(t.shape)
+        flat = t.reshape(-1)
+        if flat.numel() > 0 and bool((flat == flat[0]).all()) and not (
+                et in _FLOATS and torch.isnan(flat[0])):
+            v = flat[0].item()
+            if et == "i1":
+                lit = "true" if v else "false"
+            elif et in _FLOATS:
+                lit = _float_bits(flat[0:1], et)
+            else:
+                lit = str(int(v))
+            return self.e.constant(b"", None, shape, et, splat=lit)
+        if et == "i1":
+            return self.e.constant(b"", [bool(v) for v in flat.tolist()], shape, et)
+        return self.e.constant(_raw_bytes(flat), None, shape, et)
+
+    def operand(self, x):
+        """An elementwise operand: a Val, or a Python number for scalars and
+        folded 0-d tensors."""
+        if isinstance(x, bool):
+            return float(x)
+        if isinstance(x, (int, float)):
+            return x
+        if isinstance(x, torch.Tensor) and not isinstance(x, nn.Parameter) and \
+                x.dim() == 0 and id(x) not in self.buffer_names and x.dtype != torch.bool:
+            return x.item()
+        return self.tensor(x)
+
     def arg(self, a):
-        """The IR value (tensor) or the concrete Python value of an argument."""
+        """The IR value, folded tensor or Python value of an argument."""
         if isinstance(a, fx.Node):
             if a not in self.env:
                 raise FrontendError("node %s used before definition" % a.name)
@@ -156,28 +248,75 @@ class _Importer:
             return {k: self.arg(v) for k, v in a.items()}
         return a
 
+    def bind(self, n: fx.Node) -> Dict[str, Any]:
+        """The node's arguments by schema name, defaults filled in."""
+        schema = n.target._schema
+        out = {}
+        for i, a in enumerate(schema.arguments):
+            if i < len(n.args) and not a.kwarg_only:
+                out[a.name] = self.arg(n.args[i])
+            elif a.name in n.kwargs:
+                out[a.name] = self.arg(n.kwargs[a.name])
+            elif a.has_default_value():
+                out[a.name] = a.default_value
+            else:
+                out[a.name] = None
+        return out
+
     # -- the graph ---------------------------------------------------------
+
+    def _is_dynamic(self, n: fx.Node) -> bool:
+        if n.op == "placeholder":
+            return self.dynamic[n]
+        if n.op == "get_attr":
+            return False
+        if n.op == "call_function" and _op_name(n) in _SHAPE_ONLY:
+            return False
+        return any(self.dynamic.get(i, False) for i in n.all_input_nodes)
+
+    def _set_loc(self, n: fx.Node):
+        scope, frame = self.tr.origins.get(n, ("", None))
+        name = scope or n.name
+        if frame is not None:
+            self.e.loc = (name, frame[0], frame[1])
+        else:
+            self.e.loc = name
 
     def run(self) -> TraceResult:
         nodes = list(self.gm.graph.nodes)
+        placeholders = [n for n in nodes if n.op == "placeholder"]
+        if len(placeholders) != len(self.tr.kinds):
+            raise FrontendError("internal error: %d placeholders for %d traced tensors"
+                                % (len(placeholders), len(self.tr.kinds)))
         # Inputs first, then parameters in order of use.
-        for n in nodes:
-            if n.op == "placeholder":
-                t = self.values[n]
-                if not isinstance(t, torch.Tensor):
-                    raise FrontendError("input %s is not a tensor" % n.name)
-                self.env[n] = self._new_arg(t, n.name)
-                self.input_names.append(n.name)
+        for n, (kind, name) in zip(placeholders, self.tr.kinds):
+            t = self.values[n]
+            if kind == "input":
+                self.env[n] = self._new_arg(t)
+                self.input_names.append(name)
+                self.dynamic[n] = True
+            elif kind == "param":
+                self.env[n] = _Param(name, t)
+                self.dynamic[n] = True
+            else:
+                self.env[n] = t
+                self.buffer_names.setdefault(id(t), name)
+                self.dynamic[n] = False
         results: List[Val] = []
         for n in nodes:
             if n.op == "placeholder":
                 continue
-            self.e.loc = n.name
+            self._set_loc(n)
             if n.op == "output":
-                flat = self._flatten(self.arg(n.args[0]))
-                results = [v for v in flat if isinstance(v, Val)]
+                flat = _flatten(self.arg(n.args[0]))
+                results = [self.tensor(v) for v in flat
+                           if isinstance(v, (Val, _Param, torch.Tensor))]
                 if not results:
                     raise FrontendError("the module returns no tensor")
+                continue
+            self.dynamic[n] = self._is_dynamic(n)
+            if not self.dynamic[n]:
+                self.env[n] = self.values[n]
                 continue
             self.env[n] = self.node(n)
         self.e.loc = None
@@ -195,44 +334,62 @@ class _Importer:
         return TraceResult("\n".join(lines) + "\n", self.func_name, self.input_names,
                            self.param_names, self.params, self.opaque, self.gm)
 
-    @staticmethod
-    def _flatten(x) -> List:
-        if isinstance(x, (list, tuple)):
-            out = []
-            for y in x:
-                out.extend(_Importer._flatten(y))
-            return out
-        return [x]
-
     def node(self, n: fx.Node):
         value = self.values[n]
         if n.op == "get_attr":
-            t = self.values[n]
-            if isinstance(t, torch.Tensor):
-                return self.param(n.target, t)
-            return t
-        if n.op == "call_module":
-            mod = self.gm.get_submodule(n.target)
-            return self.call_module(n, mod, value)
-        if n.op in ("call_function", "call_method"):
-            return self.call(n, value)
-        raise FrontendError("unsupported node %s (%s)" % (n.name, n.op))
+            return value
+        if n.op != "call_function":
+            raise FrontendError("unsupported node %s (%s)" % (n.name, n.op))
+        if n.target is operator.getitem:
+            seq, idx = self.arg(n.args[0]), n.args[1]
+            if isinstance(seq, (list, tuple)):
+                return seq[idx]
+            raise FrontendError("%s: getitem of a %s" % (n.name, type(seq).__name__))
+        if _is_opaque_call(n):
+            key = n.args[1]
+            tensors = [self.tensor(x) for x in self.arg(n.args[0])]
+            return self.opaque_call(n, opaque_callee(key), tensors, value)
+        name = _op_name(n)
+        if not hasattr(n.target, "_schema"):
+            raise FrontendError("%s: unsupported Python function %s in the traced graph"
+                                % (n.name, name))
+        if not any(isinstance(x, torch.Tensor) for x in _flatten(value)):
+            return value
+        handler = _HANDLERS.get(name)
+        if handler is None and name.endswith("_") and not name.endswith("__"):
+            handler = _HANDLERS.get(name[:-1])  # in-place: the graph uses its result
+        if handler is None and name.endswith("_copy"):
+            handler = _HANDLERS.get(name[:-len("_copy")])  # functionalized views
+        if handler is not None:
+            try:
+                r = handler(self, n, value, self.bind(n))
+            except _Unsupported:
+                r = None
+            except FrontendError:
+                raise
+            except Exception as e:
+                raise FrontendError("%s (aten.%s): cannot translate: %s: %s"
+                                    % (n.name, name, type(e).__name__, e)) from e
+            if r is not None:
+                return r
+        tensors = []
+        for a in list(n.args) + list(n.kwargs.values()):
+            for v in _flatten(self.arg(a)):
+                if isinstance(v, (Val, _Param)) or (isinstance(v, torch.Tensor)):
+                    tensors.append(self.tensor(v))
+        return self.opaque_call(n, name, tensors, value)
 
     # -- opaque calls -------------------------------------------------------
 
-    def opaque_call(self, n: fx.Node, callee: str, value):
-        tensors = []
-        for a in list(n.args) + list(n.kwargs.values()):
-            tensors.extend(v for v in self._flatten(self.arg(a)) if isinstance(v, Val))
-        outs = self._flatten(value)
-        if not outs or not all(isinstance(o, torch.Tensor) for o in outs):
-            raise FrontendError(
-                "%s (%s) returns non-tensor values and cannot be an opaque call"
-                % (n.name, callee))
+    def opaque_call(self, n: fx.Node, callee: str, tensors: List[Val], value):
+        outs = [o for o in _flatten(value) if isinstance(o, torch.Tensor)]
+        if not outs:
+            raise FrontendError("%s (%s) returns no tensor and cannot be an opaque call"
+                                % (n.name, callee))
         callee = _sanitize(callee)
         base, k = callee, 1
         sig = ([v.type for v in tensors], [(tuple(o.shape), _et(o)) for o in outs])
-        while callee in self.e.decls and self._decl_sig.get(callee) != sig:
+        while callee in self._decl_sig and self._decl_sig[callee] != sig:
             k += 1
             callee = "%s_%d" % (base, k)
         self._decl_sig[callee] = sig
@@ -246,65 +403,13 @@ class _Importer:
         def rebuild(v):
             if isinstance(v, (list, tuple)):
                 return type(v)(rebuild(x) for x in v)
-            return next(it)
+            if isinstance(v, torch.Tensor):
+                return next(it)
+            return v
 
         return rebuild(value)
 
-    _decl_sig: Dict[str, Any] = {}
-
-    # -- modules ------------------------------------------------------------
-
-    def call_module(self, n: fx.Node, mod: nn.Module, value):
-        args = [self.arg(a) for a in n.args]
-        kwargs = {k: self.arg(v) for k, v in n.kwargs.items()}
-        q = n.target
-        if isinstance(mod, nn.Linear) and isinstance(args[0], Val):
-            w = self.param(q + ".weight", mod.weight)
-            b = self.param(q + ".bias", mod.bias) if mod.bias is not None else None
-            return self.linear(args[0], w, b, value)
-        if isinstance(mod, nn.Embedding) and isinstance(args[0], Val):
-            return self.embedding(args[0], self.param(q + ".weight", mod.weight), value)
-        if isinstance(mod, nn.LayerNorm) and isinstance(args[0], Val) and \
-                len(mod.normalized_shape) == 1:
-            w = self.param(q + ".weight", mod.weight) if mod.weight is not None else None
-            b = self.param(q + ".bias", mod.bias) if mod.bias is not None else None
-            return self.layer_norm(args[0], w, b, mod.eps, value)
-        if _rmsnorm_types() and isinstance(mod, _rmsnorm_types()) and \
-                isinstance(args[0], Val) and len(mod.normalized_shape) == 1:
-            w = self.param(q + ".weight", mod.weight) if mod.weight is not None else None
-            eps = mod.eps if mod.eps is not None else torch.finfo(value.dtype).eps
-            return self.rms_norm(args[0], w, eps, value)
-        if isinstance(mod, nn.Softmax) and isinstance(args[0], Val):
-            return self.e.softmax(args[0], mod.dim if mod.dim is not None else -1, _et(value))
-        if isinstance(mod, _IDENTITIES):
-            return args[0]
-        if isinstance(mod, _ACTIVATIONS) and isinstance(args[0], Val):
-            kind = {nn.ReLU: "relu", nn.GELU: "gelu", nn.SiLU: "silu", nn.Tanh: "tanh",
-                    nn.Sigmoid: "sigmoid"}[type(mod)]
-            approx = getattr(mod, "approximate", "none")
-            return self.unary(kind, args[0], value, approximate=approx)
-        return self.opaque_call(n, q, value)
-
-    # -- functions and methods --------------------------------------------------
-
-    def call(self, n: fx.Node, value):
-        name = _target_name(n)
-        args = [self.arg(a) for a in n.args]
-        kwargs = {k: self.arg(v) for k, v in n.kwargs.items()}
-        # Pure Python values (sizes, dims, shapes): no IR.
-        if not any(isinstance(x, torch.Tensor) for x in self._flatten(value)):
-            return value
-        handler = _HANDLERS.get(name)
-        if handler is not None:
-            try:
-                r = handler(self, n, value, args, kwargs)
-            except _Unsupported:
-                r = None
-            if r is not None:
-                return r
-        return self.opaque_call(n, name, value)
-
-    # -- building blocks ----------------------------------------------------
+    # -- building blocks --------------------------------------------------------
 
     def linear(self, x: Val, w: Val, b: Optional[Val], value) -> Val:
         out_shape = tuple(value.shape)
@@ -400,6 +505,32 @@ class _Importer:
 
         return self.e.elementwise(list(operands), tuple(value.shape), et, fn)
 
+    def select(self, cond, a, b, value) -> Val:
+        """where(cond, a, b): cond an i1 tensor, a and b tensors or numbers."""
+        et = _et(value)
+        if et not in _FLOATS:
+            raise _Unsupported()
+        c = self.tensor(cond)
+        if c.et != "i1":
+            raise _Unsupported()
+        x, y = self.operand(a), self.operand(b)
+        out_shape = tuple(value.shape)
+        ops = [c, x, y]
+        ins = [(v, self.e.broadcast_exprs(v.shape, out_shape)) for v in ops if isinstance(v, Val)]
+
+        def body(bb, ar, o):
+            it = iter(ar)
+            vals = []
+            for v in ops:
+                if isinstance(v, Val):
+                    s = next(it)
+                    vals.append(s if v is c else bb.cast(s, v.et, et))
+                else:
+                    vals.append(bb.const(float(v), et))
+            return bb.op("arith.select %s, %s, %s : %s" % (vals[0], vals[1], vals[2], et))
+
+        return self.e.generic(ins, out_shape, et, ["parallel"] * len(out_shape), body)
+
     def unary(self, kind: str, x: Val, value, approximate: str = "none", **kw) -> Val:
         et = _et(value)
         if et not in ("f32", "f16", "bf16", "f64"):
@@ -410,7 +541,7 @@ class _Importer:
             c = lambda x: bb.const(x, t)  # noqa: E731
             if kind == "neg":
                 return bb.op("arith.negf %s : %s" % (v, t))
-            if kind in ("exp", "tanh", "rsqrt", "sqrt", "log", "erf", "absf"):
+            if kind in ("exp", "tanh", "rsqrt", "sqrt", "log", "erf", "absf", "cos", "sin"):
                 return bb.op("math.%s %s : %s" % (kind, v, t))
             if kind == "relu":
                 return bb.op("arith.maximumf %s, %s : %s" % (v, c(0.0), t))
@@ -491,317 +622,417 @@ class _Importer:
         return self.e.matmul(p, v, tuple(value.shape), et)
 
 
-class _Unsupported(Exception):
-    pass
+def _raw_bytes(t: torch.Tensor) -> bytes:
+    t = t.detach().contiguous().cpu()
+    if t.dtype == torch.bfloat16:
+        t = t.view(torch.int16)
+    return t.numpy().astype(t.numpy().dtype.newbyteorder("<")).tobytes()
 
 
-# -- handlers: (importer, node, value, args, kwargs) -> IR value or None ------
+def _float_bits(t: torch.Tensor, et: str) -> str:
+    """The hex literal of one float (exact, and valid for inf and finfo.min)."""
+    return "0x" + _raw_bytes(t)[::-1].hex().upper()
 
-def _dims(args, kwargs, pos, key="dim"):
-    d = kwargs.get(key, args[pos] if len(args) > pos else None)
-    if d is None:
-        return None
-    return list(d) if isinstance(d, (list, tuple)) else [d]
+
+# -- handlers: (importer, node, value, bound args) -> IR value or None ---------
+
+
+def _vals(imp, *xs):
+    return [imp.tensor(x) for x in xs]
+
+
+def _dim(d, rank):
+    return d % rank if rank else 0
 
 
 def _h_binary(kind):
-    def h(imp, n, value, args, kwargs):
-        if len(args) < 2:
+    def h(imp, n, value, a):
+        x, y = a["self"], a["other"]
+        if not isinstance(value, torch.Tensor) or _et(value) not in _FLOATS:
             raise _Unsupported()
-        a, b = args[0], args[1]
-        alpha = kwargs.get("alpha")
-        if kind in ("add", "sub") and not isinstance(a, Val) and not isinstance(b, Val):
+        if a.get("rounding_mode") is not None:
             raise _Unsupported()
-        if kwargs.get("rounding_mode") is not None:
-            raise _Unsupported()
-        return imp.binary(kind, [a, b], value, alpha=alpha)
+        alpha = a.get("alpha")
+        return imp.binary(kind, [imp.operand(x), imp.operand(y)], value, alpha=alpha)
     return h
+
+
+def _h_rsub(imp, n, value, a):
+    if _et(value) not in _FLOATS:
+        raise _Unsupported()
+    return imp.binary("sub", [imp.operand(a["other"]), imp.operand(a["self"])], value,
+                      alpha=a.get("alpha"))
 
 
 def _h_unary(kind):
-    def h(imp, n, value, args, kwargs):
-        if not args or not isinstance(args[0], Val) or not isinstance(value, torch.Tensor):
-            raise _Unsupported()
-        approx = kwargs.get("approximate", args[1] if kind == "gelu" and len(args) > 1 else "none")
-        return imp.unary(kind, args[0], value, approximate=approx)
+    def h(imp, n, value, a):
+        x = imp.tensor(a["self"])
+        kw = {}
+        if kind == "gelu":
+            kw["approximate"] = a.get("approximate") or "none"
+        return imp.unary(kind, x, value, **kw)
     return h
 
 
-def _h_pow(imp, n, value, args, kwargs):
-    x = args[0]
-    p = args[1] if len(args) > 1 else kwargs.get("exponent")
-    if not isinstance(x, Val) or not isinstance(p, (int, float)):
+def _h_pow(imp, n, value, a):
+    p = a["exponent"]
+    if isinstance(p, torch.Tensor) and not isinstance(p, nn.Parameter) and p.dim() == 0:
+        p = p.item()
+    if not isinstance(p, (int, float)) or isinstance(a["self"], (int, float)):
         raise _Unsupported()
-    return imp.unary("pow", x, value, exponent=p)
+    return imp.unary("pow", imp.tensor(a["self"]), value, exponent=p)
 
 
-def _h_identity(imp, n, value, args, kwargs):
-    if not isinstance(args[0], Val):
+def _h_identity(imp, n, value, a):
+    x = a.get("self", a.get("input"))
+    return imp.tensor(x)
+
+
+def _h_dropout(imp, n, value, a):
+    if a.get("train") and a.get("p"):
         raise _Unsupported()
-    return args[0]
+    return imp.tensor(a["input"])
 
 
-def _h_cast(imp, n, value, args, kwargs):
-    x = args[0]
-    if not isinstance(x, Val) or not isinstance(value, torch.Tensor):
-        raise _Unsupported()
+def _h_cast(imp, n, value, a):
+    x = imp.tensor(a["self"])
     et = _et(value)
     if et == x.et:
         return x
     return imp.e.generic([(x, ["d%d" % i for i in range(x.rank)])], x.shape, et,
-                         ["parallel"] * x.rank, lambda bb, a, o: bb.cast(a[0], x.et, et))
+                         ["parallel"] * x.rank, lambda bb, ar, o: bb.cast(ar[0], x.et, et))
 
 
-def _h_matmul(imp, n, value, args, kwargs):
-    a, b = args[0], args[1]
-    if not isinstance(a, Val) or not isinstance(b, Val) or a.rank < 2 or b.rank < 2:
+def _reshaped(imp, v: Val, shape) -> Val:
+    """`v` reshaped to `shape`, remembering `v` so that reshaping back gives
+    `v` itself (not a collapse/expand pair that hides where it came from)."""
+    shape = tuple(shape)
+    if v.shape == shape:
+        return v
+    if v.src is not None and v.src.shape == shape:
+        return v.src
+    r = imp.e.reshape(v, shape)
+    if r is not v:
+        r.src = v
+    return r
+
+
+def _batched_lhs(x: Val) -> Optional[Val]:
+    """The [..., M, K] value a 2-D [B*M, K] matmul operand was flattened from."""
+    s = x.src
+    if s is not None and x.rank == 2 and s.rank > 2 and s.shape[-1] == x.shape[1] and \
+            math.prod(s.shape[:-1]) == x.shape[0]:
+        return s
+    return None
+
+
+def _h_mm(imp, n, value, a):
+    x, y = _vals(imp, a["self"], a.get("mat2", a.get("other")))
+    if x.rank < 2 or y.rank < 2:
         raise _Unsupported()
-    return imp.e.matmul(a, b, tuple(value.shape), _et(value))
+    big = _batched_lhs(x) if y.rank == 2 else None
+    if big is not None:
+        # view -> mm -> view, as torch 1.13 spells linear on 3-D inputs: one
+        # batched matmul, so the values keep the model's [..., D] shape.
+        out = big.shape[:-1] + (y.shape[1],)
+        r = imp.e.matmul(big, y, out, _et(value))
+        return _reshaped(imp, r, tuple(value.shape))
+    return imp.e.matmul(x, y, tuple(value.shape), _et(value))
 
 
-def _h_linear(imp, n, value, args, kwargs):
-    x = args[0]
-    w = args[1] if len(args) > 1 else kwargs.get("weight")
-    b = args[2] if len(args) > 2 else kwargs.get("bias")
-    if not isinstance(x, Val) or not isinstance(w, Val):
-        raise _Unsupported()
-    return imp.linear(x, w, b if isinstance(b, Val) else None, value)
+def _h_addmm(imp, n, value, a):
+    """beta * self + alpha * (mat1 @ mat2): addmm, baddbmm."""
+    bias = imp.operand(a["self"])
+    x, y = _vals(imp, a.get("mat1", a.get("batch1")), a.get("mat2", a.get("batch2")))
+    beta, alpha = a.get("beta", 1), a.get("alpha", 1)
+    out_shape = tuple(value.shape)
+    big = _batched_lhs(x) if y.rank == 2 else None
+    if big is not None:
+        out_shape = big.shape[:-1] + (y.shape[1],)
+    proto = torch.empty(out_shape, dtype=value.dtype)
+    mm = imp.e.matmul(big if big is not None else x, y, out_shape, _et(value))
+    if alpha != 1:
+        mm = imp.unary("scale", mm, proto, factor=float(alpha))
+    if beta != 0:
+        if beta != 1:
+            if not isinstance(bias, Val):
+                bias = bias * beta
+            else:
+                bias = imp.unary("scale", bias, torch.empty(bias.shape, dtype=value.dtype),
+                                 factor=float(beta))
+        mm = imp.binary("add", [mm, bias], proto)
+    return _reshaped(imp, mm, tuple(value.shape))
 
 
-def _h_embedding(imp, n, value, args, kwargs):
-    idx, w = args[0], args[1]
-    if not isinstance(idx, Val) or not isinstance(w, Val):
-        raise _Unsupported()
+def _h_linear(imp, n, value, a):
+    x, w = _vals(imp, a["input"], a["weight"])
+    b = imp.tensor(a["bias"]) if a.get("bias") is not None else None
+    return imp.linear(x, w, b, value)
+
+
+def _h_embedding(imp, n, value, a):
+    w, idx = _vals(imp, a["weight"], a["indices"])
     return imp.embedding(idx, w, value)
 
 
-def _h_layer_norm(imp, n, value, args, kwargs):
-    x = args[0]
-    shape = args[1] if len(args) > 1 else kwargs.get("normalized_shape")
-    w = args[2] if len(args) > 2 else kwargs.get("weight")
-    b = args[3] if len(args) > 3 else kwargs.get("bias")
-    eps = args[4] if len(args) > 4 else kwargs.get("eps", 1e-5)
-    if not isinstance(x, Val) or len(shape) != 1:
+def _h_index(imp, n, value, a):
+    """x[..., idx, ...] with one integer index tensor (a gather)."""
+    x = imp.tensor(a["self"])
+    idxs = list(a["indices"])
+    pos = [i for i, t in enumerate(idxs) if t is not None]
+    if len(pos) != 1:
         raise _Unsupported()
-    return imp.layer_norm(x, w if isinstance(w, Val) else None,
-                          b if isinstance(b, Val) else None, eps, value)
+    d = pos[0]
+    idx = imp.tensor(idxs[d])
+    if idx.et not in ("i64", "i32"):
+        raise _Unsupported()
+    out_shape = tuple(value.shape)
+    ir = idx.rank
+    nd = len(out_shape)
+
+    def body(bb, ar, o):
+        i = bb.op("arith.index_cast %s : %s to index" % (ar[0], idx.et))
+        coords = ["d%d" % k for k in range(d)] + [None] + \
+            ["d%d" % (k + ir - 1) for k in range(d + 1, x.rank)]
+        subs = [i if c is None else bb.index(int(c[1:])) for c in coords]
+        return bb.op("tensor.extract %s[%s] : %s" % (x.name, ", ".join(subs), x.type))
+
+    return imp.e.generic([(idx, ["d%d" % (d + k) for k in range(ir)])], out_shape,
+                         _et(value), ["parallel"] * nd, body)
 
 
-def _h_rms_norm(imp, n, value, args, kwargs):
-    x = args[0]
-    shape = args[1] if len(args) > 1 else kwargs.get("normalized_shape")
-    w = args[2] if len(args) > 2 else kwargs.get("weight")
-    eps = args[3] if len(args) > 3 else kwargs.get("eps")
+def _h_layer_norm(imp, n, value, a):
+    x = imp.tensor(a["input"])
+    if len(a["normalized_shape"]) != 1:
+        raise _Unsupported()
+    out = value[0] if isinstance(value, (tuple, list)) else value
+    w = imp.tensor(a["weight"]) if a.get("weight") is not None else None
+    b = imp.tensor(a["bias"]) if a.get("bias") is not None else None
+    y = imp.layer_norm(x, w, b, a["eps"], out)
+    if isinstance(value, (tuple, list)):  # native_layer_norm: (out, mean, rstd)
+        return (y, None, None)
+    return y
+
+
+def _h_rms_norm(imp, n, value, a):
+    x = imp.tensor(a["input"])
+    if len(a["normalized_shape"]) != 1:
+        raise _Unsupported()
+    eps = a.get("eps")
     if eps is None:
         eps = torch.finfo(value.dtype).eps
-    if not isinstance(x, Val) or len(shape) != 1:
-        raise _Unsupported()
-    return imp.rms_norm(x, w if isinstance(w, Val) else None, eps, value)
+    w = imp.tensor(a["weight"]) if a.get("weight") is not None else None
+    return imp.rms_norm(x, w, eps, value)
 
 
-def _h_softmax(imp, n, value, args, kwargs):
-    x = args[0]
-    dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
-    if not isinstance(x, Val) or dim is None:
-        raise _Unsupported()
-    return imp.e.softmax(x, dim, _et(value))
+def _h_softmax(imp, n, value, a):
+    x = imp.tensor(a["self"])
+    return imp.e.softmax(x, a["dim"], _et(value))
 
 
 def _h_reduce(kind):
-    def h(imp, n, value, args, kwargs):
-        x = args[0]
-        if not isinstance(x, Val) or not isinstance(value, torch.Tensor):
+    def h(imp, n, value, a):
+        x = imp.tensor(a["self"])
+        if a.get("dtype") is not None and _DTYPES.get(a["dtype"]) != x.et:
             raise _Unsupported()
-        dims = _dims(args, kwargs, 1)
-        keep = kwargs.get("keepdim", args[2] if len(args) > 2 else False)
-        if kwargs.get("dtype") is not None:
-            raise _Unsupported()
-        if dims is None:
+        dims = a.get("dim")
+        if dims is None or (isinstance(dims, (list, tuple)) and len(dims) == 0):
             dims = list(range(x.rank))
-        r = imp.e.reduce(x, dims, bool(keep), kind, _et(value))
+        elif not isinstance(dims, (list, tuple)):
+            dims = [dims]
+        r = imp.e.reduce(x, list(dims), bool(a.get("keepdim", False)), kind, _et(value))
         return imp.e.reshape(r, tuple(value.shape))
     return h
 
 
-def _h_reshape(imp, n, value, args, kwargs):
-    x = args[0]
-    if not isinstance(x, Val):
-        raise _Unsupported()
-    return imp.e.reshape(x, tuple(value.shape))
+def _h_reshape(imp, n, value, a):
+    return _reshaped(imp, imp.tensor(a["self"]), tuple(value.shape))
 
 
-def _h_transpose(imp, n, value, args, kwargs):
-    x = args[0]
-    if not isinstance(x, Val):
-        raise _Unsupported()
-    d0 = args[1] if len(args) > 1 else kwargs.get("dim0")
-    d1 = args[2] if len(args) > 2 else kwargs.get("dim1")
+def _h_expand(imp, n, value, a):
+    x = imp.tensor(a["self"])
+    out_shape = tuple(value.shape)
+    if x.shape == out_shape:
+        return x
+    return imp.e.generic([(x, imp.e.broadcast_exprs(x.shape, out_shape))], out_shape, x.et,
+                         ["parallel"] * len(out_shape), lambda bb, ar, o: ar[0])
+
+
+def _h_transpose(imp, n, value, a):
+    x = imp.tensor(a["self"])
     perm = list(range(x.rank))
-    d0, d1 = d0 % x.rank, d1 % x.rank
+    d0, d1 = _dim(a["dim0"], x.rank), _dim(a["dim1"], x.rank)
     perm[d0], perm[d1] = perm[d1], perm[d0]
     return imp.e.permute(x, perm)
 
 
-def _h_t(imp, n, value, args, kwargs):
-    x = args[0]
-    if not isinstance(x, Val) or x.rank != 2:
-        raise _Unsupported()
-    return imp.e.permute(x, [1, 0])
+def _h_t(imp, n, value, a):
+    x = imp.tensor(a["self"])
+    return imp.e.permute(x, list(range(x.rank))[::-1])
 
 
-def _h_permute(imp, n, value, args, kwargs):
-    x = args[0]
-    if not isinstance(x, Val):
-        raise _Unsupported()
-    perm = args[1:] if len(args) > 1 else kwargs.get("dims")
-    if len(perm) == 1 and isinstance(perm[0], (list, tuple)):
-        perm = perm[0]
-    return imp.e.permute(x, list(perm))
+def _h_permute(imp, n, value, a):
+    x = imp.tensor(a["self"])
+    return imp.e.permute(x, list(a["dims"]))
 
 
-def _h_stack(imp, n, value, args, kwargs):
-    xs = args[0]
-    dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
-    if not all(isinstance(x, Val) for x in xs):
-        raise _Unsupported()
-    dim %= xs[0].rank + 1
+def _h_cat(imp, n, value, a):
+    xs = [imp.tensor(x) for x in a["tensors"]]
+    xs = [x for x in xs if math.prod(x.shape) > 0 or x.rank > 1]
+    out_shape = tuple(value.shape)
+    return imp.e.concat(xs, _dim(a["dim"], len(out_shape)), out_shape)
+
+
+def _h_stack(imp, n, value, a):
+    xs = [imp.tensor(x) for x in a["tensors"]]
+    dim = _dim(a["dim"], xs[0].rank + 1)
     ys = [imp.e.unsqueeze(x, dim) for x in xs]
     return imp.e.concat(ys, dim, tuple(value.shape))
 
 
-def _h_cat(imp, n, value, args, kwargs):
-    xs = args[0]
-    dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
-    if not all(isinstance(x, Val) for x in xs):
-        raise _Unsupported()
-    return imp.e.concat(list(xs), dim % xs[0].rank, tuple(value.shape))
+def _h_slice(imp, n, value, a):
+    x = imp.tensor(a["self"])
+    d = _dim(a["dim"], x.rank)
+    start, stop, step = slice(a.get("start"), a.get("end"), a.get("step") or 1).indices(x.shape[d])
+    offsets, strides = [0] * x.rank, [1] * x.rank
+    offsets[d], strides[d] = start, step
+    return imp.e.extract_slice(x, offsets, list(value.shape), tuple(value.shape), strides)
 
 
-def _h_unsqueeze(imp, n, value, args, kwargs):
-    x = args[0]
-    if not isinstance(x, Val):
-        raise _Unsupported()
-    return imp.e.reshape(x, tuple(value.shape))
-
-
-def _h_getitem(imp, n, value, args, kwargs):
-    x, idx = args[0], args[1]
-    if isinstance(x, (list, tuple)):
-        return x[idx]
-    if not isinstance(x, Val):
-        raise _Unsupported()
-    if not isinstance(idx, tuple):
-        idx = (idx,)
-    # Basic indexing: ints, unit-step slices, one Ellipsis.
-    if any(i is None for i in idx) or sum(i is Ellipsis for i in idx) > 1:
-        raise _Unsupported()
-    if Ellipsis in idx:
-        k = idx.index(Ellipsis)
-        fill = x.rank - (len(idx) - 1)
-        idx = idx[:k] + (slice(None),) * fill + idx[k + 1:]
-    idx = idx + (slice(None),) * (x.rank - len(idx))
-    offsets, sizes = [], []
-    for d, i in enumerate(idx):
-        if isinstance(i, int):
-            offsets.append(i % x.shape[d])
-            sizes.append(1)
-        elif isinstance(i, slice):
-            start, stop, step = i.indices(x.shape[d])
-            if step != 1:
-                raise _Unsupported()
-            offsets.append(start)
-            sizes.append(max(0, stop - start))
-        else:
-            raise _Unsupported()
+def _h_select(imp, n, value, a):
+    x = imp.tensor(a["self"])
+    d = _dim(a["dim"], x.rank)
+    offsets, sizes = [0] * x.rank, list(x.shape)
+    offsets[d], sizes[d] = a["index"] % x.shape[d], 1
     return imp.e.extract_slice(x, offsets, sizes, tuple(value.shape))
 
 
-def _h_split(imp, n, value, args, kwargs):
-    x = args[0]
-    if not isinstance(x, Val):
-        raise _Unsupported()
-    name = _target_name(n)
-    dim = kwargs.get("dim", args[2] if len(args) > 2 else 0) % x.rank
+def _h_split(imp, n, value, a):
+    """split, split_with_sizes, chunk, unbind: one slice per result."""
+    x = imp.tensor(a["self"])
+    d = _dim(a.get("dim") or 0, x.rank)
     outs, off = [], 0
     for t in value:
-        sizes = list(x.shape)
-        sizes[dim] = t.shape[dim]
-        offsets = [0] * x.rank
-        offsets[dim] = off
-        off += t.shape[dim]
+        size = t.shape[d] if t.dim() == x.rank else 1
+        offsets, sizes = [0] * x.rank, list(x.shape)
+        offsets[d], sizes[d] = off, size
+        off += size
         outs.append(imp.e.extract_slice(x, offsets, sizes, tuple(t.shape)))
-    return tuple(outs)
+    return type(value)(outs) if isinstance(value, tuple) else outs
 
 
-def _h_sdpa(imp, n, value, args, kwargs):
-    q, k, v = args[0], args[1], args[2]
-    mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
-    dropout = kwargs.get("dropout_p", args[4] if len(args) > 4 else 0.0)
-    causal = kwargs.get("is_causal", args[5] if len(args) > 5 else False)
-    scale = kwargs.get("scale", args[6] if len(args) > 6 else None)
-    if not all(isinstance(t, Val) for t in (q, k, v)) or dropout:
+def _h_where(imp, n, value, a):
+    return imp.select(a["condition"], a["self"], a["other"], value)
+
+
+def _h_masked_fill(imp, n, value, a):
+    return imp.select(a["mask"], a["value"], a["self"], value)
+
+
+def _h_compare(pred):
+    def h(imp, n, value, a):
+        x, y = imp.operand(a["self"]), imp.operand(a["other"])
+        ets = [v.et for v in (x, y) if isinstance(v, Val)]
+        if any(et not in _FLOATS for et in ets):
+            raise _Unsupported()
+        cet = ets[0]
+        return imp.e.elementwise([x, y], tuple(value.shape), "i1", lambda bb, ar, t: bb.op(
+            "arith.cmpf %s, %s, %s : %s" % (pred, ar[0], ar[1], t)), compute_et=cet)
+    return h
+
+
+def _h_sdpa(imp, n, value, a):
+    if a.get("dropout_p") or a.get("dropout_mask") is not None:
         raise _Unsupported()
-    if mask is not None and not isinstance(mask, Val):
+    if a.get("enable_gqa"):
         raise _Unsupported()
-    return imp.sdpa(q, k, v, value, mask=mask, is_causal=bool(causal), scale=scale)
+    q, k, v = _vals(imp, a["query"], a["key"], a["value"])
+    m = a.get("attn_mask", a.get("attn_bias"))
+    mask = imp.tensor(m) if m is not None else None
+    return imp.sdpa(q, k, v, value, mask=mask, is_causal=bool(a.get("is_causal")),
+                    scale=a.get("scale"))
+
+
+def _h_sdpa_variant(imp, n, value, a):
+    """torch 2's CPU/CUDA/math forms of scaled_dot_product_attention return
+    (output, logsumexp or weights, ...): the output is translated, the other
+    results are not available."""
+    out = _h_sdpa(imp, n, value[0], a)
+    return (out,) + (None,) * (len(value) - 1)
 
 
 _HANDLERS = {
-    "add": _h_binary("add"), "iadd": _h_binary("add"), "sub": _h_binary("sub"),
-    "isub": _h_binary("sub"), "mul": _h_binary("mul"), "imul": _h_binary("mul"),
-    "truediv": _h_binary("div"), "div": _h_binary("div"), "itruediv": _h_binary("div"),
-    "maximum": _h_binary("maximum"), "minimum": _h_binary("minimum"),
+    "_scaled_dot_product_flash_attention_for_cpu": _h_sdpa_variant,
+    "_scaled_dot_product_attention_math": _h_sdpa_variant,
+    "_scaled_dot_product_efficient_attention": _h_sdpa_variant,
+    "_scaled_dot_product_flash_attention": _h_sdpa_variant,
+    "add": _h_binary("add"), "sub": _h_binary("sub"), "mul": _h_binary("mul"),
+    "div": _h_binary("div"), "maximum": _h_binary("maximum"),
+    "minimum": _h_binary("minimum"), "rsub": _h_rsub,
     "neg": _h_unary("neg"), "exp": _h_unary("exp"), "tanh": _h_unary("tanh"),
     "rsqrt": _h_unary("rsqrt"), "sqrt": _h_unary("sqrt"), "log": _h_unary("log"),
     "sigmoid": _h_unary("sigmoid"), "relu": _h_unary("relu"), "gelu": _h_unary("gelu"),
     "silu": _h_unary("silu"), "erf": _h_unary("erf"), "abs": _h_unary("absf"),
     "reciprocal": _h_unary("reciprocal"), "square": _h_unary("square"),
+    "cos": _h_unary("cos"), "sin": _h_unary("sin"),
     "pow": _h_pow,
-    "contiguous": _h_identity, "clone": _h_identity, "detach": _h_identity,
-    "dropout": _h_identity,
-    "float": _h_cast, "half": _h_cast, "bfloat16": _h_cast, "to": _h_cast,
-    "type_as": _h_cast,
-    "matmul": _h_matmul, "bmm": _h_matmul,
-    "linear": _h_linear, "embedding": _h_embedding,
-    "layer_norm": _h_layer_norm, "rms_norm": _h_rms_norm,
-    "softmax": _h_softmax,
+    "clone": _h_identity, "contiguous": _h_identity, "detach": _h_identity,
+    "alias": _h_identity, "lift_fresh_copy": _h_identity, "lift_fresh": _h_identity,
+    "dropout": _h_dropout, "feature_dropout": _h_dropout,
+    "_to_copy": _h_cast, "to": _h_cast, "type_as": _h_cast,
+    "mm": _h_mm, "bmm": _h_mm, "matmul": _h_mm,
+    "addmm": _h_addmm, "baddbmm": _h_addmm,
+    "linear": _h_linear, "embedding": _h_embedding, "index": _h_index,
+    "native_layer_norm": _h_layer_norm, "layer_norm": _h_layer_norm,
+    "rms_norm": _h_rms_norm,
+    "_softmax": _h_softmax, "softmax": _h_softmax,
     "sum": _h_reduce("sum"), "mean": _h_reduce("mean"), "amax": _h_reduce("max"),
-    "view": _h_reshape, "reshape": _h_reshape, "flatten": _h_reshape,
-    "squeeze": _h_reshape, "unsqueeze": _h_unsqueeze, "expand_as": None,
-    "transpose": _h_transpose, "permute": _h_permute, "t": _h_t,
-    "stack": _h_stack, "cat": _h_cat, "concat": _h_cat,
-    "getitem": _h_getitem, "split": _h_split, "chunk": _h_split,
+    "view": _h_reshape, "_unsafe_view": _h_reshape, "_reshape_alias": _h_reshape, "reshape": _h_reshape,
+    "flatten": _h_reshape, "squeeze": _h_reshape, "unsqueeze": _h_reshape,
+    "view_as": _h_reshape, "expand": _h_expand,
+    "transpose": _h_transpose, "t": _h_t, "permute": _h_permute,
+    "cat": _h_cat, "concat": _h_cat, "stack": _h_stack,
+    "slice": _h_slice, "select": _h_select,
+    "split": _h_split, "split_with_sizes": _h_split, "chunk": _h_split,
+    "unbind": _h_split, "unsafe_split": _h_split,
+    "where": _h_where, "masked_fill": _h_masked_fill,
+    "lt": _h_compare("olt"), "le": _h_compare("ole"), "gt": _h_compare("ogt"),
+    "ge": _h_compare("oge"), "eq": _h_compare("oeq"), "ne": _h_compare("une"),
     "scaled_dot_product_attention": _h_sdpa,
 }
-_HANDLERS = {k: v for k, v in _HANDLERS.items() if v is not None}
 
 
-def import_module(module: nn.Module, example_inputs: Sequence[torch.Tensor], *,
+def import_module(module: nn.Module, example_inputs: Sequence[Any], *,
                   opaque: Sequence[type] = (), func_name: str = "forward") -> TraceResult:
-    """Traces ``module`` with torch.fx, runs it once on ``example_inputs`` (for
-    static shapes and sizes) and returns linalg-on-tensors MLIR text.
+    """Traces ``module`` through concrete shapes on ``example_inputs`` and
+    returns linalg-on-tensors MLIR text.
 
-    The emitted ``func.func @<func_name>`` takes the inputs, then every
-    parameter and buffer used (names in ``TraceResult.param_names``), and
-    returns the module's tensor outputs. ``opaque`` lists module types to keep
-    as opaque ``func.call``s even if they could be traced through.
+    The emitted ``func.func @<func_name>`` takes the tensor inputs, then every
+    parameter (and every buffer read whole) that is used, names in
+    ``TraceResult.param_names``, and returns the module's tensor outputs.
+    ``opaque`` lists module types to keep as opaque ``func.call``s. The module
+    is traced in eval mode (its training flags are restored afterwards).
+    Errors are :class:`FrontendError` with the reason.
     """
     if not isinstance(module, nn.Module):
-        raise TypeError("module must be an nn.Module")
+        raise FrontendError("import_module expects an nn.Module, got %s" % type(module).__name__)
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
-    tracer = _Tracer(tuple(opaque))
+    if not isinstance(example_inputs, (list, tuple)):
+        raise FrontendError("example_inputs must be a tensor or a tuple of inputs, got %s"
+                            % type(example_inputs).__name__)
+    opaque = tuple(opaque)
+    if not all(isinstance(t, type) for t in opaque):
+        raise FrontendError("opaque= takes module types")
+    tr = trace_aten(module, tuple(example_inputs), opaque)
+    rec = _Recorder(tr.gm)
     try:
-        graph = tracer.trace(module)
-    except Exception as e:  # fx raises many kinds of errors
-        raise FrontendError("torch.fx could not trace %s: %s (mark the offending "
-                            "submodule type as opaque=)" % (type(module).__name__, e))
-    gm = fx.GraphModule(tracer.root, graph)
-    rec = _Recorder(gm)
-    with torch.no_grad():
-        rec.run(*example_inputs)
-    imp = _Importer(gm, rec.values, func_name)
-    imp._decl_sig = {}
+        with torch.no_grad():
+            rec.run(*tr.flat_args)
+    except Exception as e:
+        raise FrontendError("the traced graph of %s does not run again: %s"
+                            % (type(module).__name__, e)) from e
+    imp = _Importer(tr, rec.values, func_name)
     return imp.run()
 
 
