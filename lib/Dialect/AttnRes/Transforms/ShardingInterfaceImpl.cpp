@@ -77,7 +77,6 @@ static SmallVector<AffineMap> getMaps(const OpLayout &l, MLIRContext *ctx) {
   return maps;
 }
 
-
 //===----------------------------------------------------------------------===//
 // Partition with D sharded
 //===----------------------------------------------------------------------===//
@@ -198,8 +197,7 @@ static LogicalResult partitionInvRms(InvRmsOp op, Value input, int64_t d,
   Location loc = op.getLoc();
   Value ss = createPartialSums(b, loc, input, Value(), Value()).first;
   Value total = createAllReduceSum(b, loc, ss, grid, axes);
-  Value r = createInvRms(b, loc, total, d,
-                         op.getEpsilon().convertToFloat());
+  Value r = createInvRms(b, loc, total, d, op.getEpsilon().convertToFloat());
   map.map(op.getResult(), r);
   return success();
 }
@@ -210,8 +208,7 @@ static LogicalResult partitionInvRms(InvRmsOp op, Value input, int64_t d,
 /// the local D slice of the sources.
 static LogicalResult partitionAggregate(AggregateOp op, Value w, Value g,
                                         ArrayRef<Value> sources, int64_t d,
-                                        StringRef grid,
-                                        ArrayRef<GridAxis> axes,
+                                        StringRef grid, ArrayRef<GridAxis> axes,
                                         IRMapping &map, OpBuilder &b) {
   Location loc = op.getLoc();
   MLIRContext *ctx = b.getContext();
@@ -237,8 +234,8 @@ static LogicalResult partitionAggregate(AggregateOp op, Value w, Value g,
     auto [ss, dot] = createPartialSums(b, loc, v, w, g);
     SmallVector<OpFoldResult> offsets(k + 1, b.getIndexAttr(0));
     offsets[0] = b.getIndexAttr(i);
-    ssStack = tensor::InsertSliceOp::create(b, loc, ss, ssStack, offsets,
-                                            sizes, strides);
+    ssStack = tensor::InsertSliceOp::create(b, loc, ss, ssStack, offsets, sizes,
+                                            strides);
     dotStack = tensor::InsertSliceOp::create(b, loc, dot, dotStack, offsets,
                                              sizes, strides);
   }
@@ -263,8 +260,8 @@ static LogicalResult partitionAggregate(AggregateOp op, Value w, Value g,
   SmallVector<utils::IteratorType> zRed(zRank, utils::IteratorType::parallel);
   zRed.front() = utils::IteratorType::reduction;
   AffineMap zTok = mapOf(ctx, zRank, range(1, zRank));
-  Value mInit = createTokenTensor(
-      b, loc, v0, std::nullopt, -std::numeric_limits<float>::infinity());
+  Value mInit = createTokenTensor(b, loc, v0, std::nullopt,
+                                  -std::numeric_limits<float>::infinity());
   auto mOp = linalg::GenericOp::create(
       b, loc, TypeRange{mInit.getType()}, ValueRange{z}, ValueRange{mInit},
       ArrayRef<AffineMap>{zId, zTok}, zRed,
@@ -306,8 +303,8 @@ static LogicalResult partitionAggregate(AggregateOp op, Value w, Value g,
   maps.append(n + 1, hId);
   SmallVector<utils::IteratorType> hPar(hRank, utils::IteratorType::parallel);
   SmallVector<OpFoldResult> valueSizes = tensor::getMixedSizes(b, loc, v0);
-  Value hInit = tensor::EmptyOp::create(b, loc, valueSizes,
-                                        valueType.getElementType());
+  Value hInit =
+      tensor::EmptyOp::create(b, loc, valueSizes, valueType.getElementType());
   Type elt = valueType.getElementType();
   auto hOp = linalg::GenericOp::create(
       b, loc, TypeRange{valueType}, inputs, ValueRange{hInit}, maps, hPar,
@@ -332,10 +329,10 @@ static LogicalResult partitionAggregate(AggregateOp op, Value w, Value g,
 
 /// Partitions `op` whose reduction loop D is sharded (see the file comment).
 static LogicalResult partitionShardedFeature(
-    Operation *op, const OpLayout &layout,
-    ArrayRef<utils::IteratorType> types, const shard::ShardingArray &axes,
-    ArrayRef<Value> operands, ArrayRef<Sharding> operandShardings,
-    ArrayRef<Sharding> resultShardings, IRMapping &map, OpBuilder &b) {
+    Operation *op, const OpLayout &layout, ArrayRef<utils::IteratorType> types,
+    const shard::ShardingArray &axes, ArrayRef<Value> operands,
+    ArrayRef<Sharding> operandShardings, ArrayRef<Sharding> resultShardings,
+    IRMapping &map, OpBuilder &b) {
   auto valueType =
       cast<RankedTensorType>(op->getOperand(layout.valueOperand).getType());
   int64_t d = valueType.getShape().back();
@@ -344,13 +341,14 @@ static LogicalResult partitionShardedFeature(
            << "cannot be partitioned with the feature dimension D sharded: "
               "D must be static (the mean square divides by the whole D)";
   StringRef grid;
-  for (const Sharding &s : llvm::concat<const Sharding>(operandShardings,
-                                                        resultShardings))
+  for (const Sharding &s :
+       llvm::concat<const Sharding>(operandShardings, resultShardings))
     if (s) {
       grid = s.getGrid();
       break;
     }
-  SmallVector<GridAxis> reductionAxes = shard::getReductionGridAxes(types, axes);
+  SmallVector<GridAxis> reductionAxes =
+      shard::getReductionGridAxes(types, axes);
   if (auto rms = dyn_cast<InvRmsOp>(op))
     return partitionInvRms(rms, operands[layout.valueOperand], d, grid,
                            reductionAxes, map, b);
@@ -359,8 +357,8 @@ static LogicalResult partitionShardedFeature(
     return partitionAggregate(
         agg, operands[agg.getQueryMutable().getOperandNumber()],
         operands[agg.getNormWeightMutable().getOperandNumber()],
-        operands.slice(first, agg.getNumSources()), d, grid, reductionAxes,
-        map, b);
+        operands.slice(first, agg.getNumSources()), d, grid, reductionAxes, map,
+        b);
   }
   return op->emitOpError()
          << "cannot be partitioned with the feature dimension D sharded (only "
@@ -399,6 +397,28 @@ struct AttnResShardingModel
                           OpBuilder &builder) const {
     FailureOr<OpLayout> layout = getOpLayout(op);
     SmallVector<utils::IteratorType> types = getIteratorTypes(*layout);
+    // An unused result (e.g. the lse of a block_score) carries no sharding
+    // annotation; upstream's partition helpers would dereference the null
+    // sharding. Derive it from the op's loop sharding instead.
+    std::vector<Sharding> filledResults(resultShardings.begin(),
+                                        resultShardings.end());
+    if (llvm::any_of(filledResults, [](const Sharding &s) { return !s; })) {
+      auto iface = cast<shard::ShardingInterface>(op);
+      FailureOr<shard::ShardingOption> option =
+          iface.getShardingOption(operandShardings, resultShardings);
+      if (failed(option) || option->empty || !option->grid)
+        return op->emitOpError()
+               << "cannot derive the sharding of an unannotated result";
+      FailureOr<std::vector<Sharding>> all =
+          iface.getShardingAnnotations(*option);
+      if (failed(all))
+        return op->emitOpError()
+               << "cannot derive the sharding of an unannotated result";
+      for (auto [i, s] : llvm::enumerate(filledResults))
+        if (!s)
+          s = (*all)[op->getNumOperands() + i];
+    }
+    resultShardings = filledResults;
     shard::ShardingArray axes = shard::getGridAxisAssignmentForLoopIterators(
         operandShardings, resultShardings, types,
         getMaps(*layout, op->getContext()));
