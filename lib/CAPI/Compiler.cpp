@@ -8,6 +8,8 @@
 #include "attnres-c/Passes.h"
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
+#include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
 
 #include "mlir/CAPI/IR.h"
 #include "mlir/CAPI/Support.h"
@@ -146,6 +148,8 @@ MlirContext attnresContextCreate(bool enableThreading) {
   // gpu-module-to-binary translates gpu.module to LLVM IR.
   registerAllToLLVMIRTranslations(registry);
   registry.insert<attnres::AttnResDialect>();
+  attnres::registerTilingInterfaceExternalModels(registry);
+  attnres::registerShardingInterfaceExternalModels(registry);
   auto *context = new MLIRContext(
       registry, enableThreading ? MLIRContext::Threading::ENABLED
                                 : MLIRContext::Threading::DISABLED);

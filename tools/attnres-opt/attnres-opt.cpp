@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
+#include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
 #include "attnres/InitAllPasses.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -28,6 +30,8 @@ int main(int argc, char **argv) {
   // bodies to LLVM IR, as upstream mlir-opt does.
   mlir::registerAllGPUToLLVMIRTranslations(registry);
   registry.insert<mlir::attnres::AttnResDialect>();
+  mlir::attnres::registerTilingInterfaceExternalModels(registry);
+  mlir::attnres::registerShardingInterfaceExternalModels(registry);
 
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "attnres optimizer driver\n", registry));

@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
+#include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
 #include "attnres/InitAllPasses.h"
 
 #include "mlir/Tools/Plugins/DialectPlugin.h"
@@ -22,6 +24,8 @@ mlirGetDialectPluginInfo() {
   return {MLIR_PLUGIN_API_VERSION, "AttnRes", LLVM_VERSION_STRING,
           [](DialectRegistry *registry) {
             registry->insert<attnres::AttnResDialect>();
+            attnres::registerTilingInterfaceExternalModels(*registry);
+            attnres::registerShardingInterfaceExternalModels(*registry);
           }};
 }
 

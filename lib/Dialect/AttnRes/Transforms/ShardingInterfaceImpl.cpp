@@ -1,0 +1,453 @@
+//===- ShardingInterfaceImpl.cpp - ShardingInterface for attnres ops ------===//
+//
+// Part of the attnres project.
+//
+// External models of the `shard` dialect's ShardingInterface for every
+// attnres op. The loops and the indexing maps are those of the tiling model
+// (InterfaceLayout.h): `[S] T_1 .. T_k D`, every operand and result indexed
+// by a projected permutation of them.
+//
+// Sharding S or the tokens is free: every op is token-local (spec 0.1) and
+// the queries of block_score are independent, so each process runs the same
+// op on its shard (partitionTriviallyShardableOperation) with no
+// communication. block_sum is elementwise, so sharding D is free for it too.
+//
+// Sharding D of an op that reduces over D needs the reductions completed
+// across the grid axes that split D (docs/interfaces-tiling-sharding.md):
+//
+//   inv_rms:   ss[p]     = sum_{local d} x[p,d]^2           all_reduce(sum)
+//              r[p]      = rsqrt(ss[p] / D + eps)             (global D)
+//   aggregate: dot_i[p]  = sum_{local d} w[d] g[d] v_i[p,d]   all_reduce(sum)
+//              ss_i[p]   = sum_{local d} v_i[p,d]^2           all_reduce(sum)
+//              z_i = dot_i * rsqrt(ss_i / D + eps); a = softmax_i(z)
+//              h[p, local d] = sum_i a_i v_i[p, local d]      (stays D-sharded)
+//
+// After the two all-reduces (one tensor<n x T.. x f32> each) every process
+// holds the exact logits of the whole D and computes its own D slice of h.
+// block_score and merge with D sharded are refused with a diagnostic.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
+
+#include "InterfaceLayout.h"
+#include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Shard/IR/ShardDialect.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/Dialect/Shard/Interfaces/ShardingInterface.h"
+#include "mlir/Dialect/Shard/Interfaces/ShardingInterfaceImpl.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/IRMapping.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::attnres;
+using namespace mlir::attnres::detail;
+using shard::GridAxis;
+using shard::ReductionKind;
+using shard::Sharding;
+
+static SmallVector<utils::IteratorType> getIteratorTypes(const OpLayout &l) {
+  SmallVector<utils::IteratorType> types(l.numLoops(),
+                                         utils::IteratorType::parallel);
+  if (l.featureIsReduction)
+    types.back() = utils::IteratorType::reduction;
+  return types;
+}
+
+static SmallVector<AffineMap> getMaps(const OpLayout &l, MLIRContext *ctx) {
+  SmallVector<AffineMap> maps;
+  auto mapOf = [&](DimRole role) {
+    SmallVector<AffineExpr> exprs;
+    for (unsigned loop : l.loopsOf(role))
+      exprs.push_back(getAffineDimExpr(loop, ctx));
+    return AffineMap::get(l.numLoops(), 0, exprs, ctx);
+  };
+  for (DimRole role : l.operands)
+    maps.push_back(mapOf(role));
+  for (DimRole role : l.results)
+    maps.push_back(mapOf(role));
+  return maps;
+}
+
+//===----------------------------------------------------------------------===//
+// Partition with D sharded
+//===----------------------------------------------------------------------===//
+
+static Value toF32(OpBuilder &b, Location loc, Value x) {
+  if (x.getType().isF32())
+    return x;
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), x);
+}
+
+/// A zero-filled f32 tensor of the token shape of `value` (`tensor<T.. x D>`),
+/// optionally with a leading dimension `lead`.
+static Value createTokenTensor(OpBuilder &b, Location loc, Value value,
+                               std::optional<int64_t> lead, float fill) {
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, value);
+  sizes.pop_back();
+  if (lead)
+    sizes.insert(sizes.begin(), b.getIndexAttr(*lead));
+  Value empty = tensor::EmptyOp::create(b, loc, sizes, b.getF32Type());
+  Value init = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(fill));
+  return linalg::FillOp::create(b, loc, init, empty).getResult(0);
+}
+
+/// Maps of a generic over `numLoops` loops: identity, and `loops` only.
+static AffineMap mapOf(MLIRContext *ctx, unsigned numLoops,
+                       ArrayRef<unsigned> loops) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned l : loops)
+    exprs.push_back(getAffineDimExpr(l, ctx));
+  return AffineMap::get(numLoops, 0, exprs, ctx);
+}
+
+static SmallVector<unsigned> range(unsigned begin, unsigned end) {
+  SmallVector<unsigned> r;
+  for (unsigned i = begin; i < end; ++i)
+    r.push_back(i);
+  return r;
+}
+
+/// The local partial sums over this process's slice of D of one value
+/// `v` (`tensor<T.. x D_local x E>`): the sum of squares and, when `w` and
+/// `g` are given, the dot product with w * g. Both `tensor<T.. x f32>`.
+static std::pair<Value, Value> createPartialSums(OpBuilder &b, Location loc,
+                                                 Value v, Value w, Value g) {
+  MLIRContext *ctx = b.getContext();
+  unsigned rank = cast<RankedTensorType>(v.getType()).getRank();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap feature = mapOf(ctx, rank, {rank - 1});
+  AffineMap token = mapOf(ctx, rank, range(0, rank - 1));
+  SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
+  iters.back() = utils::IteratorType::reduction;
+  Value ssInit = createTokenTensor(b, loc, v, std::nullopt, 0.0f);
+  if (!w) {
+    auto generic = linalg::GenericOp::create(
+        b, loc, TypeRange{ssInit.getType()}, ValueRange{v}, ValueRange{ssInit},
+        ArrayRef<AffineMap>{id, token}, iters,
+        [](OpBuilder &nb, Location nl, ValueRange args) {
+          Value x = toF32(nb, nl, args[0]);
+          Value sq = arith::MulFOp::create(nb, nl, x, x);
+          Value acc = arith::AddFOp::create(nb, nl, args[1], sq);
+          linalg::YieldOp::create(nb, nl, acc);
+        });
+    return {generic.getResult(0), Value()};
+  }
+  Value dotInit = createTokenTensor(b, loc, v, std::nullopt, 0.0f);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{ssInit.getType(), dotInit.getType()},
+      ValueRange{v, w, g}, ValueRange{ssInit, dotInit},
+      ArrayRef<AffineMap>{id, feature, feature, token, token}, iters,
+      [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value x = toF32(nb, nl, args[0]);
+        Value wf = toF32(nb, nl, args[1]);
+        Value gf = toF32(nb, nl, args[2]);
+        Value sq = arith::MulFOp::create(nb, nl, x, x);
+        Value ss = arith::AddFOp::create(nb, nl, args[3], sq);
+        Value wg = arith::MulFOp::create(nb, nl, wf, gf);
+        Value wgx = arith::MulFOp::create(nb, nl, wg, x);
+        Value dot = arith::AddFOp::create(nb, nl, args[4], wgx);
+        linalg::YieldOp::create(nb, nl, ValueRange{ss, dot});
+      });
+  return {generic.getResult(0), generic.getResult(1)};
+}
+
+/// `1 / sqrt(ss / d + eps)` elementwise on an f32 tensor.
+static Value createInvRms(OpBuilder &b, Location loc, Value ss, int64_t d,
+                          float eps) {
+  MLIRContext *ctx = b.getContext();
+  unsigned rank = cast<RankedTensorType>(ss.getType()).getRank();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
+  Value invD = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0f / d));
+  Value epsV = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(eps));
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{ss.getType()}, ValueRange{ss}, ValueRange{ss},
+      ArrayRef<AffineMap>{id, id}, iters,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value mean = arith::MulFOp::create(nb, nl, args[0], invD);
+        Value sum = arith::AddFOp::create(nb, nl, mean, epsV);
+        Value r = math::RsqrtOp::create(nb, nl, sum);
+        linalg::YieldOp::create(nb, nl, r);
+      });
+  return generic.getResult(0);
+}
+
+/// Sums `partial` over the grid axes that split D.
+static Value createAllReduceSum(OpBuilder &b, Location loc, Value partial,
+                                StringRef grid, ArrayRef<GridAxis> axes) {
+  return shard::AllReduceOp::create(b, loc, partial.getType(), grid, axes,
+                                    partial, ReductionKind::Sum)
+      .getResult();
+}
+
+/// Partitions inv_rms with D sharded: local sum of squares, all-reduce,
+/// then the inverse RMS with the global D.
+static LogicalResult partitionInvRms(InvRmsOp op, Value input, int64_t d,
+                                     StringRef grid, ArrayRef<GridAxis> axes,
+                                     IRMapping &map, OpBuilder &b) {
+  Location loc = op.getLoc();
+  Value ss = createPartialSums(b, loc, input, Value(), Value()).first;
+  Value total = createAllReduceSum(b, loc, ss, grid, axes);
+  Value r = createInvRms(b, loc, total, d, op.getEpsilon().convertToFloat());
+  map.map(op.getResult(), r);
+  return success();
+}
+
+/// Partitions aggregate with D sharded: the partial logits and sums of
+/// squares of all sources stacked into two tensor<n x T.. x f32>, one
+/// all-reduce each, then the softmax over the sources and the weighted sum of
+/// the local D slice of the sources.
+static LogicalResult partitionAggregate(AggregateOp op, Value w, Value g,
+                                        ArrayRef<Value> sources, int64_t d,
+                                        StringRef grid, ArrayRef<GridAxis> axes,
+                                        IRMapping &map, OpBuilder &b) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = b.getContext();
+  int64_t n = sources.size();
+  if (n == 1) {
+    // One source: the softmax weight is exactly 1 (spec A.2).
+    map.map(op.getResult(), sources.front());
+    return success();
+  }
+  Value v0 = sources.front();
+  auto valueType = cast<RankedTensorType>(v0.getType());
+  unsigned k = valueType.getRank() - 1;
+
+  // Stack the partial sums of the sources: [n, T..].
+  Value ssStack = createTokenTensor(b, loc, v0, n, 0.0f);
+  Value dotStack = createTokenTensor(b, loc, v0, n, 0.0f);
+  SmallVector<OpFoldResult> tokenSizes = tensor::getMixedSizes(b, loc, v0);
+  tokenSizes.pop_back();
+  SmallVector<OpFoldResult> sizes{b.getIndexAttr(1)};
+  llvm::append_range(sizes, tokenSizes);
+  SmallVector<OpFoldResult> strides(k + 1, b.getIndexAttr(1));
+  for (auto [i, v] : llvm::enumerate(sources)) {
+    auto [ss, dot] = createPartialSums(b, loc, v, w, g);
+    SmallVector<OpFoldResult> offsets(k + 1, b.getIndexAttr(0));
+    offsets[0] = b.getIndexAttr(i);
+    ssStack = tensor::InsertSliceOp::create(b, loc, ss, ssStack, offsets, sizes,
+                                            strides);
+    dotStack = tensor::InsertSliceOp::create(b, loc, dot, dotStack, offsets,
+                                             sizes, strides);
+  }
+  Value ssAll = createAllReduceSum(b, loc, ssStack, grid, axes);
+  Value dotAll = createAllReduceSum(b, loc, dotStack, grid, axes);
+
+  // z[i, p] = dot * rsqrt(ss / D + eps).
+  Value r = createInvRms(b, loc, ssAll, d, op.getEpsilon().convertToFloat());
+  unsigned zRank = k + 1;
+  AffineMap zId = AffineMap::getMultiDimIdentityMap(zRank, ctx);
+  SmallVector<utils::IteratorType> zPar(zRank, utils::IteratorType::parallel);
+  auto zOp = linalg::GenericOp::create(
+      b, loc, TypeRange{r.getType()}, ValueRange{dotAll, r}, ValueRange{r},
+      ArrayRef<AffineMap>{zId, zId, zId}, zPar,
+      [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value z = arith::MulFOp::create(nb, nl, args[0], args[1]);
+        linalg::YieldOp::create(nb, nl, z);
+      });
+  Value z = zOp.getResult(0);
+
+  // m = max_i z, s = sum_i exp(z - m) (reductions over the leading loop).
+  SmallVector<utils::IteratorType> zRed(zRank, utils::IteratorType::parallel);
+  zRed.front() = utils::IteratorType::reduction;
+  AffineMap zTok = mapOf(ctx, zRank, range(1, zRank));
+  Value mInit = createTokenTensor(b, loc, v0, std::nullopt,
+                                  -std::numeric_limits<float>::infinity());
+  auto mOp = linalg::GenericOp::create(
+      b, loc, TypeRange{mInit.getType()}, ValueRange{z}, ValueRange{mInit},
+      ArrayRef<AffineMap>{zId, zTok}, zRed,
+      [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value m = arith::MaximumFOp::create(nb, nl, args[0], args[1]);
+        linalg::YieldOp::create(nb, nl, m);
+      });
+  Value m = mOp.getResult(0);
+  Value sInit = createTokenTensor(b, loc, v0, std::nullopt, 0.0f);
+  auto sOp = linalg::GenericOp::create(
+      b, loc, TypeRange{sInit.getType()}, ValueRange{z, m}, ValueRange{sInit},
+      ArrayRef<AffineMap>{zId, zTok, zTok}, zRed,
+      [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value diff = arith::SubFOp::create(nb, nl, args[0], args[1]);
+        Value e = math::ExpOp::create(nb, nl, diff);
+        Value acc = arith::AddFOp::create(nb, nl, args[2], e);
+        linalg::YieldOp::create(nb, nl, acc);
+      });
+  Value s = sOp.getResult(0);
+
+  // h[p, d] = sum_i exp(z_i - m) / s * v_i[p, d] on the local D slice.
+  SmallVector<Value> inputs{m, s};
+  SmallVector<OpFoldResult> zSizes{b.getIndexAttr(1)};
+  llvm::append_range(zSizes, tokenSizes);
+  auto zRowType = RankedTensorType::get(
+      cast<RankedTensorType>(m.getType()).getShape(), b.getF32Type());
+  for (int64_t i = 0; i < n; ++i) {
+    SmallVector<OpFoldResult> offsets(k + 1, b.getIndexAttr(0));
+    offsets[0] = b.getIndexAttr(i);
+    Value row = tensor::ExtractSliceOp::create(b, loc, zRowType, z, offsets,
+                                               zSizes, strides);
+    inputs.push_back(row);
+  }
+  llvm::append_range(inputs, sources);
+  unsigned hRank = k + 1;
+  AffineMap hId = AffineMap::getMultiDimIdentityMap(hRank, ctx);
+  AffineMap hTok = mapOf(ctx, hRank, range(0, k));
+  SmallVector<AffineMap> maps(2 + n, hTok);
+  maps.append(n + 1, hId);
+  SmallVector<utils::IteratorType> hPar(hRank, utils::IteratorType::parallel);
+  SmallVector<OpFoldResult> valueSizes = tensor::getMixedSizes(b, loc, v0);
+  Value hInit =
+      tensor::EmptyOp::create(b, loc, valueSizes, valueType.getElementType());
+  Type elt = valueType.getElementType();
+  auto hOp = linalg::GenericOp::create(
+      b, loc, TypeRange{valueType}, inputs, ValueRange{hInit}, maps, hPar,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value acc;
+        for (int64_t i = 0; i < n; ++i) {
+          Value diff = arith::SubFOp::create(nb, nl, args[2 + i], args[0]);
+          Value e = math::ExpOp::create(nb, nl, diff);
+          Value a = arith::DivFOp::create(nb, nl, e, args[1]);
+          Value x = toF32(nb, nl, args[2 + n + i]);
+          Value ax = arith::MulFOp::create(nb, nl, a, x);
+          acc = acc ? arith::AddFOp::create(nb, nl, acc, ax).getResult() : ax;
+        }
+        Value out = acc;
+        if (!elt.isF32())
+          out = arith::TruncFOp::create(nb, nl, elt, acc);
+        linalg::YieldOp::create(nb, nl, out);
+      });
+  map.map(op.getResult(), hOp.getResult(0));
+  return success();
+}
+
+/// Partitions `op` whose reduction loop D is sharded (see the file comment).
+static LogicalResult partitionShardedFeature(
+    Operation *op, const OpLayout &layout, ArrayRef<utils::IteratorType> types,
+    const shard::ShardingArray &axes, ArrayRef<Value> operands,
+    ArrayRef<Sharding> operandShardings, ArrayRef<Sharding> resultShardings,
+    IRMapping &map, OpBuilder &b) {
+  auto valueType =
+      cast<RankedTensorType>(op->getOperand(layout.valueOperand).getType());
+  int64_t d = valueType.getShape().back();
+  if (ShapedType::isDynamic(d))
+    return op->emitOpError()
+           << "cannot be partitioned with the feature dimension D sharded: "
+              "D must be static (the mean square divides by the whole D)";
+  StringRef grid;
+  for (const Sharding &s :
+       llvm::concat<const Sharding>(operandShardings, resultShardings))
+    if (s) {
+      grid = s.getGrid();
+      break;
+    }
+  SmallVector<GridAxis> reductionAxes =
+      shard::getReductionGridAxes(types, axes);
+  if (auto rms = dyn_cast<InvRmsOp>(op))
+    return partitionInvRms(rms, operands[layout.valueOperand], d, grid,
+                           reductionAxes, map, b);
+  if (auto agg = dyn_cast<AggregateOp>(op)) {
+    unsigned first = agg.getSources().getBeginOperandIndex();
+    return partitionAggregate(
+        agg, operands[agg.getQueryMutable().getOperandNumber()],
+        operands[agg.getNormWeightMutable().getOperandNumber()],
+        operands.slice(first, agg.getNumSources()), d, grid, reductionAxes, map,
+        b);
+  }
+  return op->emitOpError()
+         << "cannot be partitioned with the feature dimension D sharded (only "
+            "inv_rms, aggregate and block_sum can); shard the token"
+         << (layout.stacked ? " or query" : "")
+         << " dimensions (docs/interfaces-tiling-sharding.md)";
+}
+
+namespace {
+
+template <typename OpTy>
+struct AttnResShardingModel
+    : public shard::ShardingInterface::ExternalModel<AttnResShardingModel<OpTy>,
+                                                     OpTy> {
+  SmallVector<utils::IteratorType> getLoopIteratorTypes(Operation *op) const {
+    return getIteratorTypes(*getOpLayout(op));
+  }
+
+  SmallVector<ReductionKind>
+  getReductionLoopIteratorKinds(Operation *op) const {
+    // The partial logits and sums of squares are sums.
+    if (getOpLayout(op)->featureIsReduction)
+      return {ReductionKind::Sum};
+    return {};
+  }
+
+  SmallVector<AffineMap> getIndexingMaps(Operation *op) const {
+    return getMaps(*getOpLayout(op), op->getContext());
+  }
+
+  LogicalResult partition(Operation *op, ArrayRef<Value> partitionedOperands,
+                          ArrayRef<Sharding> operandShardings,
+                          ArrayRef<Sharding> resultShardings,
+                          IRMapping &partitionMap,
+                          SymbolTableCollection &symbolTable,
+                          OpBuilder &builder) const {
+    FailureOr<OpLayout> layout = getOpLayout(op);
+    SmallVector<utils::IteratorType> types = getIteratorTypes(*layout);
+    // An unused result (e.g. the lse of a block_score) carries no sharding
+    // annotation; upstream's partition helpers would dereference the null
+    // sharding. Derive it from the op's loop sharding instead.
+    std::vector<Sharding> filledResults(resultShardings.begin(),
+                                        resultShardings.end());
+    if (llvm::any_of(filledResults, [](const Sharding &s) { return !s; })) {
+      auto iface = cast<shard::ShardingInterface>(op);
+      FailureOr<shard::ShardingOption> option =
+          iface.getShardingOption(operandShardings, resultShardings);
+      if (failed(option) || option->empty || !option->grid)
+        return op->emitOpError()
+               << "cannot derive the sharding of an unannotated result";
+      FailureOr<std::vector<Sharding>> all =
+          iface.getShardingAnnotations(*option);
+      if (failed(all))
+        return op->emitOpError()
+               << "cannot derive the sharding of an unannotated result";
+      for (auto [i, s] : llvm::enumerate(filledResults))
+        if (!s)
+          s = (*all)[op->getNumOperands() + i];
+    }
+    resultShardings = filledResults;
+    shard::ShardingArray axes = shard::getGridAxisAssignmentForLoopIterators(
+        operandShardings, resultShardings, types,
+        getMaps(*layout, op->getContext()));
+    if (!shard::isAtLeastOneReductionIteratorSharded(types, axes)) {
+      shard::partitionTriviallyShardableOperation(
+          *op, partitionedOperands, operandShardings, resultShardings,
+          partitionMap, symbolTable, builder);
+      return success();
+    }
+    return partitionShardedFeature(op, *layout, types, axes,
+                                   partitionedOperands, operandShardings,
+                                   resultShardings, partitionMap, builder);
+  }
+};
+
+template <typename... OpTys> static void attachSharding(MLIRContext *ctx) {
+  (OpTys::template attachInterface<AttnResShardingModel<OpTys>>(*ctx), ...);
+}
+
+} // namespace
+
+void mlir::attnres::registerShardingInterfaceExternalModels(
+    DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *ctx, AttnResDialect *) {
+    // The partitioned code is made of these dialects' ops.
+    ctx->loadDialect<arith::ArithDialect, linalg::LinalgDialect,
+                     math::MathDialect, shard::ShardDialect,
+                     tensor::TensorDialect>();
+    attachSharding<AggregateOp, BlockSumOp, InvRmsOp, BlockScoreOp, MergeOp>(
+        ctx);
+  });
+}

@@ -1,0 +1,87 @@
+// RUN: attnres-opt %s --split-input-file \
+// RUN:   --pass-pipeline='builtin.module(func.func(sharding-propagation,shard-partition,canonicalize))' \
+// RUN:   | FileCheck %s
+
+// Upstream shard-partition through attnres ops (docs/interfaces-tiling-sharding.md).
+
+// Tokens sharded 2 ways: each process runs the same ops on its 4 tokens,
+// with no communication.
+shard.grid @grid(shape = 2)
+// CHECK-LABEL: func.func @tokens
+// CHECK-SAME:    %[[W:[a-z0-9]+]]: tensor<64xf32>, %[[G:[a-z0-9]+]]: tensor<64xf32>, %[[V0:[a-z0-9]+]]: tensor<4x64xf32>, %[[V1:[a-z0-9]+]]: tensor<4x64xf32>
+// CHECK-SAME:    -> (tensor<4x64xf32>, tensor<4xf32>)
+// CHECK-NEXT:    %[[S:.*]] = attnres.block_sum %[[V0]], %[[V1]] : tensor<4x64xf32>
+// CHECK-NEXT:    %[[H:.*]] = attnres.aggregate %[[W]], %[[G]] over %[[V0]], %[[S]] {{.*}} : tensor<4x64xf32>
+// CHECK-NEXT:    %[[R:.*]] = attnres.inv_rms %[[H]] {{.*}} : tensor<4x64xf32> -> tensor<4xf32>
+// CHECK-NEXT:    return %[[H]], %[[R]]
+// CHECK-NOT:     shard.all_
+func.func @tokens(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<8x64xf32>,
+                  %v1: tensor<8x64xf32>) -> (tensor<8x64xf32>, tensor<8xf32>) {
+  %sh = shard.sharding @grid split_axes = [[0]] : !shard.sharding
+  %v0s = shard.shard %v0 to %sh annotate_for_users : tensor<8x64xf32>
+  %v1s = shard.shard %v1 to %sh annotate_for_users : tensor<8x64xf32>
+  %s = attnres.block_sum %v0s, %v1s : tensor<8x64xf32>
+  %h = attnres.aggregate %w, %g over %v0s, %s {epsilon = 1.0e-06 : f32} : tensor<8x64xf32>
+  %r = attnres.inv_rms %h {epsilon = 1.0e-06 : f32} : tensor<8x64xf32> -> tensor<8xf32>
+  return %h, %r : tensor<8x64xf32>, tensor<8xf32>
+}
+
+// -----
+
+// Phase 1 and 2 sharded along tokens on a 4-way grid. (The row of phase 1
+// that a merge reads is a function argument here: upstream tensor.extract_slice
+// has no ShardingInterface in MLIR 22.)
+shard.grid @grid4(shape = 4)
+// CHECK-LABEL: func.func @two_phase
+// CHECK-SAME:    tensor<2x32xbf16>
+// CHECK:         attnres.block_score {{.*}} : tensor<2x32xbf16> -> tensor<3x2x32xbf16>
+// CHECK:         attnres.merge {{.*}} : tensor<2x32xbf16>
+// CHECK-NOT:     shard.all_
+func.func @two_phase(%q: tensor<3x32xbf16>, %g: tensor<3x32xbf16>, %b0: tensor<8x32xbf16>,
+                     %b1: tensor<8x32xbf16>, %o1: tensor<8x32xbf16>, %l1: tensor<8xf32>,
+                     %w: tensor<32xbf16>, %gw: tensor<32xbf16>, %u: tensor<8x32xbf16>)
+    -> (tensor<3x8x32xbf16>, tensor<8x32xbf16>) {
+  %sh = shard.sharding @grid4 split_axes = [[0]] : !shard.sharding
+  %b0s = shard.shard %b0 to %sh annotate_for_users : tensor<8x32xbf16>
+  %b1s = shard.shard %b1 to %sh annotate_for_users : tensor<8x32xbf16>
+  %us = shard.shard %u to %sh annotate_for_users : tensor<8x32xbf16>
+  %oi = tensor.empty() : tensor<3x8x32xbf16>
+  %li = tensor.empty() : tensor<3x8xf32>
+  %o, %l = attnres.block_score %q, %g over %b0s, %b1s outs %oi, %li {epsilon = 1.0e-06 : f32}
+      : tensor<8x32xbf16> -> tensor<3x8x32xbf16>
+  %h, %p = attnres.merge %o1, %l1, %w, %gw update %us {epsilon = 1.0e-06 : f32} : tensor<8x32xbf16>
+  return %o, %h : tensor<3x8x32xbf16>, tensor<8x32xbf16>
+}
+
+// -----
+
+// D sharded 2 ways: aggregate computes local partial logits and sums of
+// squares, all-reduces them over the grid, then the softmax and its own D
+// slice of h; inv_rms of the D-sharded h all-reduces its sum of squares.
+shard.grid @grid(shape = 2)
+// CHECK-LABEL: func.func @features
+// CHECK-SAME:    %[[W:[a-z0-9]+]]: tensor<32xf32>, %[[G:[a-z0-9]+]]: tensor<32xf32>, %[[V0:[a-z0-9]+]]: tensor<8x32xf32>, %[[V1:[a-z0-9]+]]: tensor<8x32xf32>
+// CHECK-SAME:    -> (tensor<8x32xf32>, tensor<8xf32>)
+// CHECK-NOT:     attnres.
+// CHECK-DAG:     %[[INVD:.*]] = arith.constant 1.562500e-02 : f32
+// CHECK:         %[[P0:.*]]:2 = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%[[V0]], %[[W]], %[[G]] : tensor<8x32xf32>, tensor<32xf32>, tensor<32xf32>)
+// CHECK:         %[[P1:.*]]:2 = linalg.generic {{.*}} ins(%[[V1]], %[[W]], %[[G]]
+// CHECK:         %[[SS:.*]] = shard.all_reduce %{{.*}} on @grid grid_axes = [0] : tensor<2x8xf32> -> tensor<2x8xf32>
+// CHECK:         %[[DOT:.*]] = shard.all_reduce %{{.*}} on @grid grid_axes = [0] : tensor<2x8xf32> -> tensor<2x8xf32>
+// CHECK:         linalg.generic {{.*}} ins(%[[SS]] : tensor<2x8xf32>)
+// CHECK:           arith.mulf %{{.*}}, %[[INVD]]
+// CHECK:           math.rsqrt
+// CHECK:         %[[H:.*]] = linalg.generic {{.*}} ins({{.*}}, %[[V0]], %[[V1]] : {{.*}}) outs(%{{.*}} : tensor<8x32xf32>)
+// CHECK:         %[[HSS:.*]] = linalg.generic {{.*}} ins(%[[H]] : tensor<8x32xf32>)
+// CHECK:         %[[HSSALL:.*]] = shard.all_reduce %[[HSS]] on @grid grid_axes = [0] : tensor<8xf32> -> tensor<8xf32>
+// CHECK:         %[[R:.*]] = linalg.generic {{.*}} ins(%[[HSSALL]] : tensor<8xf32>)
+// CHECK:         return %[[H]], %[[R]] : tensor<8x32xf32>, tensor<8xf32>
+func.func @features(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<8x64xf32>,
+                    %v1: tensor<8x64xf32>) -> (tensor<8x64xf32>, tensor<8xf32>) {
+  %sh = shard.sharding @grid split_axes = [[], [0]] : !shard.sharding
+  %v0s = shard.shard %v0 to %sh annotate_for_users : tensor<8x64xf32>
+  %v1s = shard.shard %v1 to %sh annotate_for_users : tensor<8x64xf32>
+  %h = attnres.aggregate %w, %g over %v0s, %v1s {epsilon = 1.0e-06 : f32} : tensor<8x64xf32>
+  %r = attnres.inv_rms %h {epsilon = 1.0e-06 : f32} : tensor<8x64xf32> -> tensor<8xf32>
+  return %h, %r : tensor<8x64xf32>, tensor<8xf32>
+}

@@ -1,0 +1,55 @@
+// RUN: attnres-opt %s --split-input-file --transform-interpreter --verify-diagnostics
+
+// D is a reduction for the logits and the sums of squares: tiling it is
+// refused with a diagnostic (docs/interfaces-tiling-sharding.md).
+
+func.func @inv_rms_tile_d(%x: tensor<8x64xf32>) -> tensor<8xf32> {
+  // expected-error @below {{cannot be tiled along the feature dimension D (loop 1): D is a reduction}}
+  // expected-error @below {{faild to tile operation}}
+  // expected-error @below {{failed to generate tiling loops}}
+  %r = attnres.inv_rms %x {epsilon = 1.0e-06 : f32} : tensor<8x64xf32> -> tensor<8xf32>
+  return %r : tensor<8xf32>
+}
+module attributes {transform.with_named_sequence} {
+  transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {
+    %op = transform.structured.match ops{["attnres.inv_rms"]} in %root : (!transform.any_op) -> !transform.any_op
+    %t, %l:2 = transform.structured.tile_using_for %op tile_sizes [2, 16] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    transform.yield
+  }
+}
+
+// -----
+
+func.func @aggregate_tile_d(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  // expected-error @below {{cannot be tiled along the feature dimension D (loop 1)}}
+  // expected-error @below {{faild to tile operation}}
+  // expected-error @below {{failed to generate tiling loops}}
+  %h = attnres.aggregate %w, %g over %v0, %v0 {epsilon = 1.0e-06 : f32} : tensor<8x64xf32>
+  return %h : tensor<8x64xf32>
+}
+module attributes {transform.with_named_sequence} {
+  transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {
+    %op = transform.structured.match ops{["attnres.aggregate"]} in %root : (!transform.any_op) -> !transform.any_op
+    %t, %l = transform.structured.tile_using_for %op tile_sizes [0, 16] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)
+    transform.yield
+  }
+}
+
+// -----
+
+func.func @block_score_tile_d(%q: tensor<2x32xf32>, %g: tensor<2x32xf32>, %b0: tensor<8x32xf32>) -> tensor<2x8x32xf32> {
+  %oi = tensor.empty() : tensor<2x8x32xf32>
+  %li = tensor.empty() : tensor<2x8xf32>
+  // expected-error @below {{cannot be tiled along the feature dimension D (loop 2): D is a reduction for the logits and the sum of squares, so every tile needs all of D; use tile size 0 for D and tile the token and query dimensions}}
+  // expected-error @below {{faild to tile operation}}
+  // expected-error @below {{failed to generate tiling loops}}
+  %o, %l = attnres.block_score %q, %g over %b0 outs %oi, %li {epsilon = 1.0e-06 : f32} : tensor<8x32xf32> -> tensor<2x8x32xf32>
+  return %o : tensor<2x8x32xf32>
+}
+module attributes {transform.with_named_sequence} {
+  transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {
+    %op = transform.structured.match ops{["attnres.block_score"]} in %root : (!transform.any_op) -> !transform.any_op
+    %t, %l:2 = transform.structured.tile_using_for %op tile_sizes [1, 0, 8] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    transform.yield
+  }
+}
