@@ -27,4 +27,16 @@ def score_plain(B, W, G, eps=1e-6):
     return out, lse
 
 
+def merge_plain(o, lse, w, g, u, p, eps=1e-6):
+    """Phase 2 fused with the partial-sum update (spec E.1): p' = p + u;
+    c = r(p') (w*g).p'; h = o + sigmoid(c - lse) (p' - o). o, u, p: [T, D];
+    lse: [T] f32. Returns (h, p')."""
+    pf = u.float() + p.float()
+    c = torch.rsqrt(pf.pow(2).mean(-1) + eps) * (pf * (w.float() * g.float())).sum(-1)
+    gate = torch.sigmoid(c - lse)
+    of = o.float()
+    h = of + gate[:, None] * (pf - of)
+    return h.to(o.dtype), pf.to(o.dtype)
+
+
 TORCH_DTYPE = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}

@@ -2,6 +2,9 @@
 # The one command run on the GPU machine (from the repository root), with the
 # libraries of bench/build.sh carried in .device/bench:
 #   bash bench/device_run.sh [smoke|baselines|full] [extra run_bench.py flags]
+# small:     bench.small_t only (T = 1..256: ours, attnres.torch_ops with
+#            .device/e2e/pack when carried, Liger-Kernel with .device/peers
+#            when carried, torch.compile)
 # smoke:     runtime smoke test + sanitizer
 # baselines: smoke + copy bandwidth + eager/torch.compile (no attnres kernels)
 # full:      smoke + sanitizer + sweep + kernels + baselines
@@ -26,6 +29,20 @@ export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor TRITON_CACHE_DIR=/tmp/inductor/trit
   ls -la $LIB
 } > "$OUT/env.txt" 2>&1
 head -n 30 "$OUT/env.txt" | grep -E "H100|H200|Driver|ldd|torch" || true
+
+if [ "$MODE" = small ]; then
+  echo "== small token counts"
+  extra=""
+  [ -d .device/e2e/pack ] && extra="$extra --pack .device/e2e/pack"
+  # The peer's package (never committed: carried in .device/peers).
+  [ -d .device/peers/liger_kernel ] && extra="$extra --liger" && export PYTHONPATH=$PYTHONPATH:$PWD/.device/peers
+  python3 -m bench.small_t --lib-dir $LIB $extra --json "$OUT/small_t.json" \
+    --markdown "$OUT/small_t.md" "$@" > "$OUT/small_t.log" 2>&1
+  echo "small_t exit status $?"
+  tail -n 60 "$OUT/small_t.log"
+  [ -d /tmp/inductor ] && tar czf "$OUT/inductor_cache_small.tgz" -C /tmp inductor 2>/dev/null
+  exit 0
+fi
 
 echo "== smoke"
 timeout 120 python3 -m bench.smoke_runtime $LIB > "$OUT/smoke.log" 2>&1
@@ -55,6 +72,10 @@ echo "== bench ($MODE)"
 flags=""
 [ "$MODE" = baselines ] && flags="--baselines-only"
 [ "$MODE" = smoke ] && exit 0
+# Liger-Kernel's attn_res beside ours when its package is carried in .device/peers.
+if [ -d .device/peers/liger_kernel ]; then
+  flags="$flags --liger"; export PYTHONPATH=$PYTHONPATH:$PWD/.device/peers
+fi
 python3 -m bench.run_bench --lib-dir $LIB --json "$OUT/bench.json" --markdown "$OUT/bench.md" \
   $flags "$@" > "$OUT/bench.log" 2>&1
 echo "bench exit status $?"

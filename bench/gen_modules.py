@@ -12,7 +12,8 @@ import os
 
 from attnres import irbuilder as ir
 from bench.shapes import (AGGREGATE_BENCH, AGGREGATE_SWEEP, EPSILON, SCORE_BENCH, SCORE_SWEEP,
-                          SWEEP_DTYPES, agg_name, score_name)
+                          SWEEP_DTYPES, SMALL_T_MERGE, agg_name, merge_name,
+                          score_name)
 
 
 # Token dimensions are dynamic (`?`) unless --static-tokens: the functions then
@@ -58,6 +59,9 @@ def main():
     for (n, s, t, d) in SCORE_BENCH:
         write("bench_" + score_name("bf16", n, s, (t,), d),
               module([score_func("bf16", n, s, (t,), d)]))
+    for d in SMALL_T_MERGE:
+        name = merge_name("bf16", d)
+        write("bench_" + name, module([ir.kernel_merge(name, "bf16", d, True, EPSILON)]))
     for dt in SWEEP_DTYPES:
         funcs = [aggregate_func(dt, n, tok, d) for (n, tok, d) in AGGREGATE_SWEEP]
         funcs += [score_func(dt, n, s, tok, d) for (n, s, tok, d) in SCORE_SWEEP]

@@ -173,7 +173,8 @@ def compiled(fn):
     return torch.compile(fn, dynamic=False)
 
 
-def bench_row(args, stream, l2, row, lib_name, fname, check, inputs, outputs, baseline):
+def bench_row(args, stream, l2, row, lib_name, fname, check, inputs, outputs, baseline,
+              peer=None):
     """One benchmark row: the kernel of `lib_name` checked (`check(lib)`) and
     timed over rotating input sets (`inputs(i)`: the bound arguments of set
     i, outputs from `outputs()`), then the PyTorch `baseline(set 0)` eagerly
@@ -223,6 +224,8 @@ def bench_row(args, stream, l2, row, lib_name, fname, check, inputs, outputs, ba
     elif not args.no_compile:
         row["compile_skipped"] = "time budget"
         log("  torch.compile: skipped (time budget)")
+    if peer is not None:
+        peer(row, base_args)
     del row["copy_bw"]
     finish_row(row)
     data.clear()  # the inputs' device memory, before the next row
@@ -231,8 +234,37 @@ def bench_row(args, stream, l2, row, lib_name, fname, check, inputs, outputs, ba
     return row
 
 
+def liger_aggregate(args):
+    """Liger-Kernel's attn_res forward (the peer: its package on PYTHONPATH
+    when --liger), timed like the baselines on the same inputs and checked
+    against the float64 reference. It also writes its saved statistics
+    (alpha and rstd, T x N f32 each) for its backward."""
+    if not args.liger:
+        return None
+    try:
+        from liger_kernel.ops import attn_res as liger
+    except Exception as e:
+        log("Liger-Kernel not importable: %s" % e)
+        return None
+
+    def peer(row, base):
+        V, w, g = base
+        try:
+            out = liger.attn_res_forward(V, w, g, EPSILON)[0]
+            ref = reference.aggregate(w, g, [V[i] for i in range(V.shape[0])], EPSILON)
+            row["liger_rel_error"] = rel_error(out, ref)
+            row["liger_ms"] = bench_ms(lambda: liger.attn_res_forward(V, w, g, EPSILON))
+            log("  Liger-Kernel attn_res forward: %.4f ms (rel. error %.1e)"
+                % (row["liger_ms"], row["liger_rel_error"]))
+        except Exception:
+            row["liger_exception"] = traceback.format_exc()[-2000:]
+            log(row["liger_exception"])
+    return peer
+
+
 def bench_aggregate(args, stream, copy_bw, l2):
     rows = []
+    peer = liger_aggregate(args)
     for (n, t, d) in AGGREGATE_BENCH:
         name = agg_name("bf16", n, (t,), d)
         floor_bytes = 2 * t * d * (n + 1)
@@ -248,7 +280,8 @@ def bench_aggregate(args, stream, copy_bw, l2):
         rows.append(bench_row(
             args, stream, l2, row, "bench_" + name, name,
             lambda lib: check_aggregate(lib, name, n, (t,), d, "bf16"), inputs,
-            lambda: [torch.empty(t, d, device="cuda", dtype=torch.bfloat16)], aggregate_plain))
+            lambda: [torch.empty(t, d, device="cuda", dtype=torch.bfloat16)], aggregate_plain,
+            peer))
     return rows
 
 
@@ -274,7 +307,7 @@ def bench_score(args, stream, copy_bw, l2):
 
 
 def finish_row(row):
-    for base in ("eager", "compile"):
+    for base in ("eager", "compile", "liger"):
         key = base + "_ms"
         if key in row:
             row[base + "_TBps"] = row["floor_bytes"] / (row[key] * 1e-3) / 1e12
@@ -327,8 +360,8 @@ def fmt(v, spec="%.3f"):
 def table(rows, copy_bw):
     lines = []
     lines.append("| op | shape | floor ms | kernel ms | TB/s | % copy | check (rel err) | eager ms | "
-                 "compile ms | x eager | x compile |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+                 "compile ms | x eager | x compile | Liger ms | x Liger |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if r["op"] == "aggregate":
             shape = "N=%d T=%d D=%d" % (r["N"], r["T"], r["D"])
@@ -336,10 +369,11 @@ def table(rows, copy_bw):
             shape = "n=%d S=%d T=%d D=%d" % (r["n"], r["S"], r["T"], r["D"])
         c = r.get("check")
         check = "-" if not c else ("%s (%.1e)" % ("ok" if c["ok"] else "FAIL", c["rel_error"]))
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["op"], shape, fmt(r["floor_ms"]), fmt(r.get("ms"), "%.4f"), fmt(r.get("TBps"), "%.2f"),
             fmt(r.get("pct_copy"), "%.1f"), check, fmt(r.get("eager_ms")), fmt(r.get("compile_ms")),
-            fmt(r.get("speedup_vs_eager"), "%.1f"), fmt(r.get("speedup_vs_compile"), "%.1f")))
+            fmt(r.get("speedup_vs_eager"), "%.1f"), fmt(r.get("speedup_vs_compile"), "%.1f"),
+            fmt(r.get("liger_ms"), "%.4f"), fmt(r.get("speedup_vs_liger"), "%.2f")))
     return "\n".join(lines)
 
 
@@ -355,6 +389,8 @@ def main():
     ap.add_argument("--no-score", action="store_true")
     ap.add_argument("--no-aggregate", action="store_true")
     ap.add_argument("--time-failing", action="store_true", help="time kernels that failed the check")
+    ap.add_argument("--liger", action="store_true",
+                    help="time Liger-Kernel's attn_res forward beside ours (liger_kernel on PYTHONPATH)")
     ap.add_argument("--compile-deadline", type=float, default=1e9,
                     help="seconds after start past which torch.compile baselines are skipped")
     args = ap.parse_args()

@@ -14,6 +14,14 @@ AGGREGATE_BENCH = [(9, 16384, 4096), (17, 16384, 4096), (9, 65536, 2048), (10, 8
 # (n, S, T, D), bf16.
 SCORE_BENCH = [(n, s, 16384, d) for s in (6, 8) for d in (2048, 4096, 7168) for n in (5, 9)]
 
+# Small token counts (decode, small-batch serving; issue 16 item 4): the
+# benchmark libraries take any T, so these reuse them; (N, D) of aggregation,
+# (n, S, D) of phase 1, D of the merge (with a partial sum), bf16.
+SMALL_T = [1, 4, 16, 64, 256]
+SMALL_T_AGGREGATE = [(9, 4096), (10, 7168)]
+SMALL_T_SCORE = [(9, 8, 4096)]
+SMALL_T_MERGE = [4096, 7168]
+
 SWEEP_DTYPES = ["f32", "f16", "bf16"]
 # (N, leading token dims, D): rank 1 (one token), 2 and 3.
 AGGREGATE_SWEEP = [(3, (7,), 13), (5, (33,), 100), (2, (5,), 4100), (1, (3,), 64),
@@ -31,6 +39,10 @@ SCORE_SWEEP = [(3, 2, (7,), 13), (5, 6, (9,), 100), (2, 3, (5,), 4100), (1, 1, (
 def agg_name(dt, n, tokens, d):
     t = "x".join(str(x) for x in tokens) or "1tok"
     return "agg_%s_n%d_t%s_d%d" % (dt, n, t, d)
+
+
+def merge_name(dt, d, partial=True):
+    return "merge_%s_d%d%s" % (dt, d, "_partial" if partial else "")
 
 
 def score_name(dt, n, s, tokens, d):
