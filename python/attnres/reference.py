@@ -19,8 +19,9 @@ stacks S queries as ``[S, D]`` and returns out ``[S, ..., D]``, lse
 
 import numpy as np
 
-__all__ = ["TOLERANCE", "aggregate", "block_attnres", "block_score", "block_sum",
-           "inv_rms", "merge", "merge_norm", "rel_error", "rms_norm", "round_to_dtype"]
+__all__ = ["TOLERANCE", "aggregate", "aggregate_grad", "aggregate_stats", "block_attnres",
+           "block_score", "block_score_grad", "block_sum", "inv_rms", "merge", "merge_grad",
+           "merge_norm", "rel_error", "rms_norm", "round_to_dtype"]
 
 # Relative-error tolerances (||out - ref|| / ||ref||) of a result stored in
 # each type against this reference: the tests' and benchmarks' one table.
@@ -201,6 +202,125 @@ def block_attnres(v0, queries, gains, sublayer, block_size, eps, round_fn=None, 
             summaries.append(rnd(partial))
             partial = None
     return rnd(aggregate(queries[layers], gains[layers], summaries, eps))
+
+
+# --- gradients (issue 12) ------------------------------------------------------------
+#
+# Written from the forward formulas above by hand (chain rule), not from any
+# lowering; python/tests/test_reference.py checks each against central finite
+# differences of the forward functions. Notation, per token p and source i:
+#   r_i = inv_rms(v_i), s_i = <v_i, w> with w = query * gain, z_i = r_i s_i,
+#   a = softmax_i(z), h = sum_i a_i v_i.
+# With dh the incoming gradient:
+#   da_i = <v_i, dh>,  dz_i = a_i (da_i - sum_j a_j da_j),
+#   dv_i = a_i dh + dz_i r_i (w - z_i r_i v_i / D)        (d r_i / d v_i = -r_i^3 v_i / D)
+#   dw   = sum over tokens of sum_i dz_i r_i v_i;  dquery = dw * gain, dgain = dw * query.
+# The per-token statistics a backward needs besides the sources are the
+# log-sum-exp of z and the r_i (aggregate_stats): O(T N) floats.
+
+
+def _reduce_to(x, shape):
+    """Sums the leading (token) dimensions of `x` [..., D] down to `shape`
+    (the query's / gain's shape: [D] or any shape that broadcast)."""
+    xp = _ns(x)
+    while x.ndim > len(shape):
+        x = x.sum(0)
+    for ax, n in enumerate(shape):
+        if n == 1 and x.shape[ax] != 1:
+            x = x.sum(ax, keepdims=True) if xp is np else x.sum(ax, keepdim=True)
+    return x
+
+
+def _score_grad(v, r, z, a, w, dz):
+    """dv contribution and per-token dw of logits z = r <v, w> given dz."""
+    d = v.shape[-1]
+    c = (dz * r)[..., None]                      # [n, ..., 1]
+    dv = c * (w - (z * r / d)[..., None] * v)
+    dw = (c * v).sum(0)                          # [..., D]
+    return dv, dw
+
+
+def aggregate_stats(query, gain, sources, eps, compute="f64"):
+    """What the forward saves for the backward: (lse [...] of the logits,
+    r [n, ...] the inverse RMS of each source)."""
+    v = _stack(sources, compute)
+    w = _cast(query, compute) * _cast(gain, compute)
+    r = inv_rms(v, eps, compute)
+    _, lse = _softmax_lse(r * _dot(v, w))
+    return lse, r
+
+
+def aggregate_grad(query, gain, sources, eps, dh, compute="f64"):
+    """The gradient of spec A: returns (dsources [n, ..., D], dquery,
+    dgain) for the incoming gradient dh [..., D]. One source: h = v_0, so
+    dv_0 = dh and the query and gain get zero (spec A.2)."""
+    v = _stack(sources, compute)
+    dh = _cast(dh, compute)
+    q, g = _cast(query, compute), _cast(gain, compute)
+    xp = _ns(v)
+    if v.shape[0] == 1:
+        return dh[None] * 1.0, q * 0.0, g * 0.0
+    w = q * g
+    r = inv_rms(v, eps, compute)
+    z = r * _dot(v, w)
+    a, _ = _softmax_lse(z)
+    da = _dot(v, dh)
+    dz = a * (da - xp.sum(a * da, 0)[None])
+    dv_s, dw = _score_grad(v, r, z, a, w, dz)
+    dv = a[..., None] * dh[None] + dv_s
+    dw = _reduce_to(dw, tuple(w.shape))
+    return dv, _reduce_to(dw * g, tuple(q.shape)), _reduce_to(dw * q, tuple(g.shape))
+
+
+def block_score_grad(queries, gains, sources, eps, dout, dlse, compute="f64"):
+    """The gradient of spec D (phase 1) for incoming (dout [S, ..., D],
+    dlse [S, ...]): returns (dsources [n, ..., D], dqueries [S, D],
+    dgains [S, D]). lse_l = logsumexp_i z_li adds dlse_l a_li to dz_li."""
+    v = _stack(sources, compute)
+    xp = _ns(v)
+    W, G = _cast(queries, compute), _cast(gains, compute)
+    dout, dlse = _cast(dout, compute), _cast(dlse, compute)
+    r = inv_rms(v, eps, compute)
+    dv = v * 0.0
+    dws = []
+    for l in range(W.shape[0]):
+        w = W[l] * G[l]
+        z = r * _dot(v, w)
+        a, _ = _softmax_lse(z)
+        da = _dot(v, dout[l])
+        dz = a * (da - xp.sum(a * da, 0)[None]) + a * dlse[l][None]
+        dv_s, dw = _score_grad(v, r, z, a, w, dz)
+        dv = dv + a[..., None] * dout[l][None] + dv_s
+        dws.append(_reduce_to(dw, tuple(w.shape)))
+    dW = xp.stack(dws, 0)
+    return dv, dW * G, dW * W
+
+
+def merge_grad(out, lse, query, gain, update, partial, eps, dh, dp_new, compute="f64"):
+    """The gradient of spec E.1 (p' = partial + update, c = r(p') <p', w>,
+    g = sigmoid(c - lse), h = out + g (p' - out)) for incoming (dh, dp_new
+    [..., D]): returns (dout, dlse, dquery, dgain, dupdate, dpartial);
+    dpartial is None without a partial."""
+    p = _cast(update, compute)
+    if partial is not None:
+        p = p + _cast(partial, compute)
+    xp = _ns(p)
+    o, l = _cast(out, compute), _cast(lse, compute)
+    q, gn = _cast(query, compute), _cast(gain, compute)
+    dh, dpn = _cast(dh, compute), _cast(dp_new, compute)
+    w = q * gn
+    r = inv_rms(p, eps, compute)
+    c = r * xp.sum(p * w, -1)
+    gate = 1.0 / (1.0 + xp.exp(-(c - l)))
+    dout = dh * (1.0 - gate)[..., None]
+    dgate = xp.sum(dh * (p - o), -1)
+    dc = dgate * gate * (1.0 - gate)
+    d = p.shape[-1]
+    cr = (dc * r)[..., None]
+    dp = dh * gate[..., None] + dpn + cr * (w - (c * r / d)[..., None] * p)
+    dw = _reduce_to(cr * p, tuple(w.shape))
+    return (dout, -dc, _reduce_to(dw * gn, tuple(q.shape)), _reduce_to(dw * q, tuple(gn.shape)),
+            dp, None if partial is None else dp * 1.0)
 
 
 def rel_error(out, ref):
