@@ -34,7 +34,7 @@ step() { echo "== $1 ($(date -u +%T))"; }
 step tests
 if python3 -c 'import pytest' 2> /dev/null; then
   timeout "${ATTNRES_E2E_T_TESTS:-240}" python3 -m pytest -v -s --noconftest -p no:cacheprovider \
-    python/tests/test_torch_ops.py > "$OUT/tests.log" 2>&1
+    python/tests/test_torch_ops.py python/tests/test_torch_autograd.py > "$OUT/tests.log" 2>&1
 else
   timeout "${ATTNRES_E2E_T_TESTS:-240}" python3 python/tests/test_torch_ops.py > "$OUT/tests.log" 2>&1
 fi

@@ -21,7 +21,7 @@ import numpy as np
 
 __all__ = ["TOLERANCE", "aggregate", "aggregate_grad", "aggregate_stats", "block_attnres",
            "block_score", "block_score_grad", "block_sum", "inv_rms", "merge", "merge_grad",
-           "merge_norm", "rel_error", "rms_norm", "round_to_dtype"]
+           "merge_norm", "rel_error", "rms_norm", "rms_norm_grad", "round_to_dtype"]
 
 # Relative-error tolerances (||out - ref|| / ||ref||) of a result stored in
 # each type against this reference: the tests' and benchmarks' one table.
@@ -321,6 +321,19 @@ def merge_grad(out, lse, query, gain, update, partial, eps, dh, dp_new, compute=
     dw = _reduce_to(cr * p, tuple(w.shape))
     return (dout, -dc, _reduce_to(dw * gn, tuple(q.shape)), _reduce_to(dw * q, tuple(gn.shape)),
             dp, None if partial is None else dp * 1.0)
+
+
+def rms_norm_grad(h, gain, eps, dy, compute="f64"):
+    """The gradient of y = h r(h) gain: returns (dh, dgain) with
+    dh = r gain dy - r^3 h <h, gain dy> / D and dgain = sum over tokens of
+    h r dy."""
+    h, g, dy = _cast(h, compute), _cast(gain, compute), _cast(dy, compute)
+    xp = _ns(h)
+    r = inv_rms(h, eps, compute)[..., None]
+    d = h.shape[-1]
+    gdy = g * dy
+    dh = r * gdy - (r ** 3) * h * xp.sum(h * gdy, -1)[..., None] / d
+    return dh, _reduce_to(h * r * dy, tuple(g.shape))
 
 
 def rel_error(out, ref):

@@ -21,7 +21,7 @@ the compiled kernels at run time. On CUDA tensors they run the kernels of the
 kernel packs loaded with :func:`load_kernel_pack` (attnres.kernel_pack: AOT
 libraries made on the build machine; no MLIR needed here), enqueued on
 ``torch.cuda.current_stream()``; on CPU tensors they run the plain PyTorch
-reference (``*_reference``, f32 math, one rounding to the storage type).
+reference (``*_reference``, f32 math, or f64 for float64 tensors, one rounding to the storage type).
 A CUDA call that no loaded pack covers raises :class:`KernelPackError`
 unless ``set_fallback("reference")``.
 
@@ -29,7 +29,11 @@ Shapes: ``sources`` are ``[..., D]`` tensors of one shape and dtype (f32,
 f16 or bf16; any leading token dimensions); ``query``/``norm_weight`` are
 ``[D]`` (cast to the sources' dtype for the kernels); ``queries`` and
 ``norm_weights`` ``[S, D]``; ``out`` of block_score is ``[S, ..., D]`` and
-``lse`` ``[S, ...]`` in f32. Forward only (no autograd formulas).
+``lse`` ``[S, ...]`` in f32. Every operator is differentiable (autograd
+formulas registered with ``torch.library.register_autograd``, or an
+``autograd.Function`` on older torch): the backward evaluates the gradient
+formulas of attnres.reference in f32 with PyTorch ops (compiled backward
+kernels are issue 12's next step).
 
 This module imports under torch 1.13 (Debian's CPU torch): the custom ops
 are then not registered and :func:`aggregate` etc. call the implementations
@@ -57,6 +61,11 @@ Tensor = torch.Tensor
 # --- The CPU path: attnres.reference in f32, one rounding ---------------------------
 
 
+def _compute(t):
+    """f32 math (what the kernels do) unless the tensor is float64."""
+    return "f64" if t.dtype == torch.float64 else "f32"
+
+
 def _fresh(result, *inputs):
     """`result`, copied when it is one of `inputs` (custom ops must not
     return an alias of an input)."""
@@ -69,7 +78,7 @@ def _fresh(result, *inputs):
 def aggregate_reference(query, norm_weight, sources, eps=1e-6):
     """spec A (attnres.reference.aggregate in f32), rounded to the sources' dtype."""
     sources = list(sources)
-    h = reference.aggregate(query, norm_weight, sources, eps, compute="f32")
+    h = reference.aggregate(query, norm_weight, sources, eps, compute=_compute(sources[0]))
     return _fresh(h.to(sources[0].dtype), *sources)
 
 
@@ -77,7 +86,8 @@ def block_score_reference(queries, norm_weights, sources, eps=1e-6):
     """spec D: phase 1 of S queries over the completed summaries.
     Returns (out [S, ..., D] in the sources' dtype, lse [S, ...] in f32)."""
     sources = list(sources)
-    out, lse = reference.block_score(queries, norm_weights, sources, eps, compute="f32")
+    out, lse = reference.block_score(queries, norm_weights, sources, eps,
+                                     compute=_compute(sources[0]))
     return out.to(sources[0].dtype), lse
 
 
@@ -85,14 +95,15 @@ def merge_reference(out, lse, query, norm_weight, update, partial=None, eps=1e-6
     """spec E.1: p' = partial + update (f32); c = inv_rms(p') (w*g).p';
     h = out + sigmoid(c - lse) (p' - out). Returns (h, round(p'))."""
     dtype = update.dtype
-    h, p = reference.merge(out, lse, query, norm_weight, update, partial, eps, compute="f32")
+    h, p = reference.merge(out, lse, query, norm_weight, update, partial, eps,
+                           compute=_compute(update))
     return _fresh(h.to(dtype), out, update), _fresh(p.to(dtype), update, partial)
 
 
 def rms_norm_reference(h, gain, eps):
     """spec E.5: round(f32(h) * rsqrt(mean_d f32(h)^2 + eps) * gain), the
     sublayer's RMSNorm of the stored h (f32 math, one rounding)."""
-    return reference.rms_norm(h, gain, eps, compute="f32").to(h.dtype)
+    return reference.rms_norm(h, gain, eps, compute=_compute(h)).to(h.dtype)
 
 
 def merge_norm_reference(out, lse, query, norm_weight, update, partial, norm_gain, eps=1e-6,
@@ -101,7 +112,8 @@ def merge_norm_reference(out, lse, query, norm_weight, update, partial, norm_gai
     Returns (hn, round(p'))."""
     dtype = update.dtype
     hn, p = reference.merge_norm(out, lse, query, norm_weight, update, partial, norm_gain, eps,
-                                 norm_eps, round_h=lambda h: h.to(dtype), compute="f32")
+                                 norm_eps, round_h=lambda h: h.to(dtype),
+                                 compute=_compute(update))
     return hn.to(dtype), _fresh(p.to(dtype), update, partial)
 
 
@@ -391,18 +403,211 @@ if _CUSTOM_OPS:
         return update.new_empty(update.shape), update.new_empty(update.shape)
 
 
+# --- Autograd ---------------------------------------------------------------------------
+#
+# The gradients are the formulas of attnres.reference (*_grad), evaluated with
+# PyTorch ops in f32 (f64 for f64 inputs) on the inputs' device and rounded to
+# each input's dtype: a correct backward for training today, not yet the
+# compiled backward kernels of issue 12. The forward saves its inputs (the
+# sources are needed by any backward: the op recomputes its logits from them).
+
+
+def _like(g, t):
+    return None if g is None or t is None else g.to(t.dtype)
+
+
+def _zeros_if_none(g, t):
+    return torch.zeros_like(t) if g is None else g
+
+
+def _aggregate_backward(query, norm_weight, sources, eps, grad):
+    dv, dq, dg = reference.aggregate_grad(query, norm_weight, sources, eps, grad,
+                                          compute=_compute(sources[0]))
+    return _like(dq, query), _like(dg, norm_weight), [dv[i].to(s.dtype) for i, s in
+                                                       enumerate(sources)]
+
+
+def _block_score_backward(queries, norm_weights, sources, eps, dout, dlse):
+    out_like = sources[0].new_zeros((queries.shape[0],) + tuple(sources[0].shape))
+    dout = _zeros_if_none(dout, out_like)
+    dlse = torch.zeros(out_like.shape[:-1], dtype=torch.float32,
+                       device=out_like.device) if dlse is None else dlse
+    dv, dW, dG = reference.block_score_grad(queries, norm_weights, sources, eps, dout, dlse,
+                                            compute=_compute(sources[0]))
+    return _like(dW, queries), _like(dG, norm_weights), [dv[i].to(s.dtype) for i, s in
+                                                         enumerate(sources)]
+
+
+def _merge_backward(out, lse, query, norm_weight, update, partial, eps, dh, dp_new):
+    dh = _zeros_if_none(dh, update)
+    dp_new = _zeros_if_none(dp_new, update)
+    do, dl, dq, dg, du, dp = reference.merge_grad(out, lse, query, norm_weight, update, partial,
+                                                  eps, dh, dp_new, compute=_compute(update))
+    return (_like(do, out), _like(dl, lse), _like(dq, query), _like(dg, norm_weight),
+            _like(du, update), _like(dp, partial))
+
+
+def _merge_norm_backward(out, lse, query, norm_weight, update, partial, norm_gain, eps,
+                         norm_eps, dhn, dp_new):
+    """merge_norm = rms_norm(round(h)) of merge: the RMSNorm's gradient at
+    the stored h (recomputed), then merge's."""
+    with torch.no_grad():
+        h, _ = merge_reference(out, lse, query, norm_weight, update, partial, eps)
+    dhn = _zeros_if_none(dhn, update)
+    dh, dgn = reference.rms_norm_grad(h, norm_gain, norm_eps, dhn, compute=_compute(update))
+    grads = _merge_backward(out, lse, query, norm_weight, update, partial, eps, dh, dp_new)
+    return grads + (_like(dgn, norm_gain),)
+
+
+if _CUSTOM_OPS and hasattr(torch.library, "register_autograd"):
+    def _agg_setup(ctx, inputs, output):
+        query, norm_weight, sources, eps = inputs
+        ctx.save_for_backward(query, norm_weight, *sources)
+        ctx.eps = eps
+
+    def _agg_bwd(ctx, grad):
+        query, norm_weight, *sources = ctx.saved_tensors
+        dq, dg, dv = _aggregate_backward(query, norm_weight, sources, ctx.eps, grad)
+        return dq, dg, dv, None
+
+    def _score_setup(ctx, inputs, output):
+        queries, norm_weights, sources, eps = inputs
+        ctx.save_for_backward(queries, norm_weights, *sources)
+        ctx.eps = eps
+
+    def _score_bwd(ctx, dout, dlse):
+        queries, norm_weights, *sources = ctx.saved_tensors
+        dW, dG, dv = _block_score_backward(queries, norm_weights, sources, ctx.eps, dout, dlse)
+        return dW, dG, dv, None
+
+    def _merge_setup(ctx, inputs, output):
+        out, lse, query, norm_weight, update, partial, eps = inputs
+        ctx.has_partial = partial is not None
+        ctx.save_for_backward(out, lse, query, norm_weight, update,
+                              *([partial] if partial is not None else []))
+        ctx.eps = eps
+
+    def _merge_bwd(ctx, dh, dp_new):
+        saved = ctx.saved_tensors
+        partial = saved[5] if ctx.has_partial else None
+        return _merge_backward(*saved[:5], partial, ctx.eps, dh, dp_new) + (None,)
+
+    def _merge_norm_setup(ctx, inputs, output):
+        out, lse, query, norm_weight, update, partial, norm_gain, eps, norm_eps = inputs
+        ctx.has_partial = partial is not None
+        ctx.save_for_backward(out, lse, query, norm_weight, update, norm_gain,
+                              *([partial] if partial is not None else []))
+        ctx.eps, ctx.norm_eps = eps, norm_eps
+
+    def _merge_norm_bwd(ctx, dhn, dp_new):
+        out, lse, query, norm_weight, update, norm_gain, *rest = ctx.saved_tensors
+        partial = rest[0] if ctx.has_partial else None
+        g = _merge_norm_backward(out, lse, query, norm_weight, update, partial, norm_gain,
+                                 ctx.eps, ctx.norm_eps, dhn, dp_new)
+        return g[:6] + (g[6], None, None)
+
+    torch.library.register_autograd("attnres::aggregate", _agg_bwd, setup_context=_agg_setup)
+    torch.library.register_autograd("attnres::block_score", _score_bwd,
+                                    setup_context=_score_setup)
+    torch.library.register_autograd("attnres::merge", _merge_bwd, setup_context=_merge_setup)
+    torch.library.register_autograd("attnres::merge_norm", _merge_norm_bwd,
+                                    setup_context=_merge_norm_setup)
+    _AUTOGRAD_REGISTERED = True
+else:
+    _AUTOGRAD_REGISTERED = False
+
+
+class _AggregateFunction(torch.autograd.Function):
+    """The autograd path where torch.library.register_autograd is missing
+    (torch < 2.4, e.g. Debian's 1.13): same formulas."""
+
+    @staticmethod
+    def forward(ctx, query, norm_weight, eps, *sources):
+        ctx.save_for_backward(query, norm_weight, *sources)
+        ctx.eps = eps
+        return _aggregate_impl(query, norm_weight, list(sources), eps)
+
+    @staticmethod
+    def backward(ctx, grad):
+        query, norm_weight, *sources = ctx.saved_tensors
+        dq, dg, dv = _aggregate_backward(query, norm_weight, sources, ctx.eps, grad)
+        return (dq, dg, None, *dv)
+
+
+class _BlockScoreFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, queries, norm_weights, eps, *sources):
+        ctx.save_for_backward(queries, norm_weights, *sources)
+        ctx.eps = eps
+        out, lse = _block_score_impl(queries, norm_weights, list(sources), eps)
+        return out, lse
+
+    @staticmethod
+    def backward(ctx, dout, dlse):
+        queries, norm_weights, *sources = ctx.saved_tensors
+        dW, dG, dv = _block_score_backward(queries, norm_weights, sources, ctx.eps, dout, dlse)
+        return (dW, dG, None, *dv)
+
+
+class _MergeFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, out, lse, query, norm_weight, update, partial, eps):
+        ctx.has_partial = partial is not None
+        ctx.save_for_backward(out, lse, query, norm_weight, update,
+                              *([partial] if partial is not None else []))
+        ctx.eps = eps
+        return _merge_impl(out, lse, query, norm_weight, update, partial, eps)
+
+    @staticmethod
+    def backward(ctx, dh, dp_new):
+        saved = ctx.saved_tensors
+        partial = saved[5] if ctx.has_partial else None
+        return _merge_backward(*saved[:5], partial, ctx.eps, dh, dp_new) + (None,)
+
+
+class _MergeNormFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, out, lse, query, norm_weight, update, partial, norm_gain, eps, norm_eps):
+        ctx.has_partial = partial is not None
+        ctx.save_for_backward(out, lse, query, norm_weight, update, norm_gain,
+                              *([partial] if partial is not None else []))
+        ctx.eps, ctx.norm_eps = eps, norm_eps
+        return _merge_norm_impl(out, lse, query, norm_weight, update, partial, norm_gain, eps,
+                                norm_eps)
+
+    @staticmethod
+    def backward(ctx, dhn, dp_new):
+        out, lse, query, norm_weight, update, norm_gain, *rest = ctx.saved_tensors
+        partial = rest[0] if ctx.has_partial else None
+        g = _merge_norm_backward(out, lse, query, norm_weight, update, partial, norm_gain,
+                                 ctx.eps, ctx.norm_eps, dhn, dp_new)
+        return g + (None, None)
+
+
+def _needs_grad(*tensors):
+    return torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in tensors)
+
+
 def aggregate(query, norm_weight, sources, eps=1e-6):
-    """One AttnRes depth aggregation (torch.ops.attnres.aggregate)."""
+    """One AttnRes depth aggregation (torch.ops.attnres.aggregate);
+    differentiable w.r.t. the query, the norm weight and every source."""
+    sources = list(sources)
     if _CUSTOM_OPS:
-        return torch.ops.attnres.aggregate(query, norm_weight, list(sources), float(eps))
-    return _aggregate_impl(query, norm_weight, list(sources), float(eps))
+        return torch.ops.attnres.aggregate(query, norm_weight, sources, float(eps))
+    if _needs_grad(query, norm_weight, *sources):
+        return _AggregateFunction.apply(query, norm_weight, float(eps), *sources)
+    return _aggregate_impl(query, norm_weight, sources, float(eps))
 
 
 def block_score(queries, norm_weights, sources, eps=1e-6):
     """Phase 1 of a block: (out [S, ..., D], lse [S, ...] f32)."""
+    sources = list(sources)
     if _CUSTOM_OPS:
-        return torch.ops.attnres.block_score(queries, norm_weights, list(sources), float(eps))
-    return _block_score_impl(queries, norm_weights, list(sources), float(eps))
+        return torch.ops.attnres.block_score(queries, norm_weights, sources, float(eps))
+    if _needs_grad(queries, norm_weights, *sources):
+        return _BlockScoreFunction.apply(queries, norm_weights, float(eps), *sources)
+    return _block_score_impl(queries, norm_weights, sources, float(eps))
 
 
 def merge(out, lse, query, norm_weight, update, partial=None, eps=1e-6):
@@ -410,6 +615,8 @@ def merge(out, lse, query, norm_weight, update, partial=None, eps=1e-6):
     if _CUSTOM_OPS:
         return torch.ops.attnres.merge(out, lse, query, norm_weight, update, partial,
                                        float(eps))
+    if _needs_grad(out, lse, query, norm_weight, update, partial):
+        return _MergeFunction.apply(out, lse, query, norm_weight, update, partial, float(eps))
     return _merge_impl(out, lse, query, norm_weight, update, partial, float(eps))
 
 
@@ -420,6 +627,9 @@ def merge_norm(out, lse, query, norm_weight, update, partial, norm_gain, eps=1e-
     if _CUSTOM_OPS:
         return torch.ops.attnres.merge_norm(out, lse, query, norm_weight, update, partial,
                                             norm_gain, float(eps), float(norm_eps))
+    if _needs_grad(out, lse, query, norm_weight, update, partial, norm_gain):
+        return _MergeNormFunction.apply(out, lse, query, norm_weight, update, partial,
+                                        norm_gain, float(eps), float(norm_eps))
     return _merge_norm_impl(out, lse, query, norm_weight, update, partial, norm_gain,
                             float(eps), float(norm_eps))
 

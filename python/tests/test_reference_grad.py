@@ -114,6 +114,19 @@ def test_merge_grad(partial, tokens, d):
         assert dp is None
 
 
+def test_rms_norm_grad():
+    rng = np.random.default_rng(11)
+    h = rng.standard_normal((2, 3, 9)) * 2.5
+    g = 1.0 + 0.3 * rng.standard_normal(9)
+    c = rng.standard_normal((2, 3, 9))
+
+    def loss():
+        return float(np.sum(c * R.rms_norm(h, g, EPS)))
+    dh, dg = R.rms_norm_grad(h, g, EPS, c)
+    assert close(dh, fd_grad(loss, h))
+    assert close(dg, fd_grad(loss, g))
+
+
 def test_aggregate_stats():
     rng = np.random.default_rng(5)
     vs = sources(rng, 4, (3,), 8)
