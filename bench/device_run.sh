@@ -8,6 +8,7 @@
 # smoke:     runtime smoke test + sanitizer
 # baselines: smoke + copy bandwidth + eager/torch.compile (no attnres kernels)
 # full:      smoke + sanitizer + sweep + kernels + baselines
+# ATTNRES_SANITIZE=0 skips the sanitizer, ATTNRES_PROFILE=0 the ncu profile.
 # Logs and results go to $OUT (at most 8 files); keep them with
 #   python3 -m bench.summarize --import <files_at> --kind kernels --run N
 # (bench/results/kernels/runN_*, summary regenerated). The torch.compile cache
@@ -48,7 +49,7 @@ echo "== smoke"
 timeout 120 python3 -m bench.smoke_runtime $LIB > "$OUT/smoke.log" 2>&1
 echo "smoke exit status $?"; grep -E "FAIL|smoke:|us/call|device:" "$OUT/smoke.log"
 
-if true; then
+if [ "${ATTNRES_SANITIZE:-1}" = 1 ]; then
   echo "== sanitizer"
   timeout 240 bash bench/sanitize.sh $LIB "$OUT" > "$OUT/sanitize_summary.txt" 2>&1
   echo "sanitizer exit status $?"; tail -20 "$OUT/sanitize_summary.txt"
