@@ -177,7 +177,7 @@ def bench_aggregate(args, lib_dir, pack_ops, liger, rows):
                    "floor_bytes": 2 * t * d * (n + 1)}
             log("aggregate N=%d D=%d T=%d" % (n, d, t))
             V = torch.stack([rnd((t, d), s) for s in torch.empty(n).uniform_(0.5, 2).tolist()])
-            w, g = rnd((d,), 2 / math.sqrt(d)), (1 + 0.1 * torch.randn(d, device="cuda")).bf16()
+            w, g = rnd((d,), 2 / math.sqrt(d)), (1 + 0.1 * torch.randn(d, device="cuda")).to(torch.bfloat16)
             srcs = [V[i] for i in range(n)]
             ref = reference.aggregate(w, g, srcs, EPSILON)
             out = torch.empty(t, d, device="cuda", dtype=torch.bfloat16)
@@ -216,7 +216,7 @@ def bench_score(args, lib_dir, pack_ops, rows):
             log("block_score n=%d S=%d D=%d T=%d" % (n, S, d, t))
             B = torch.stack([rnd((t, d), s) for s in torch.empty(n).uniform_(0.5, 2).tolist()])
             W = rnd((S, d), 2 / math.sqrt(d))
-            G = (1 + 0.1 * torch.randn(S, d, device="cuda")).bf16()
+            G = (1 + 0.1 * torch.randn(S, d, device="cuda")).to(torch.bfloat16)
             ref_out, ref_lse = reference.block_score(W, G, [B[i] for i in range(n)], EPSILON)
             out = torch.empty(S, t, d, device="cuda", dtype=torch.bfloat16)
             lse = torch.empty(S, t, device="cuda", dtype=torch.float32)
@@ -256,7 +256,7 @@ def bench_merge(args, lib_dir, pack_ops, rows):
             log("merge D=%d T=%d" % (d, t))
             o, u, p = rnd((t, d)), rnd((t, d)), rnd((t, d), 1.5)
             lse = torch.randn(t, device="cuda") * 2
-            w, g = rnd((d,), 2 / math.sqrt(d)), (1 + 0.1 * torch.randn(d, device="cuda")).bf16()
+            w, g = rnd((d,), 2 / math.sqrt(d)), (1 + 0.1 * torch.randn(d, device="cuda")).to(torch.bfloat16)
             ref_h, ref_p = reference.merge(o, lse, w, g, u, p, EPSILON)
             h = torch.empty(t, d, device="cuda", dtype=torch.bfloat16)
             p2 = torch.empty_like(h)
