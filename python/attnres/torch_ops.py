@@ -589,11 +589,25 @@ def _needs_grad(*tensors):
         t is not None and t.requires_grad for t in tensors)
 
 
+_compiler = getattr(torch, "compiler", None)
+_is_compiling = getattr(_compiler, "is_compiling", None) or (lambda: False)
+
+
+def _dispatch(*tensors):
+    """True when a call must go through the registered custom op: under
+    torch.compile tracing (the op is what the graph records) or when autograd
+    needs the registered formulas. Otherwise the implementation is called
+    directly: torch.library's dispatch costs about 100 us of host time per
+    call (bench/RESULTS.md, small token counts), more than the kernel at
+    decode sizes."""
+    return _CUSTOM_OPS and (_is_compiling() or _needs_grad(*tensors))
+
+
 def aggregate(query, norm_weight, sources, eps=1e-6):
     """One AttnRes depth aggregation (torch.ops.attnres.aggregate);
     differentiable w.r.t. the query, the norm weight and every source."""
     sources = list(sources)
-    if _CUSTOM_OPS:
+    if _dispatch(query, norm_weight, *sources):
         return torch.ops.attnres.aggregate(query, norm_weight, sources, float(eps))
     if _needs_grad(query, norm_weight, *sources):
         return _AggregateFunction.apply(query, norm_weight, float(eps), *sources)
@@ -603,7 +617,7 @@ def aggregate(query, norm_weight, sources, eps=1e-6):
 def block_score(queries, norm_weights, sources, eps=1e-6):
     """Phase 1 of a block: (out [S, ..., D], lse [S, ...] f32)."""
     sources = list(sources)
-    if _CUSTOM_OPS:
+    if _dispatch(queries, norm_weights, *sources):
         return torch.ops.attnres.block_score(queries, norm_weights, sources, float(eps))
     if _needs_grad(queries, norm_weights, *sources):
         return _BlockScoreFunction.apply(queries, norm_weights, float(eps), *sources)
@@ -612,7 +626,7 @@ def block_score(queries, norm_weights, sources, eps=1e-6):
 
 def merge(out, lse, query, norm_weight, update, partial=None, eps=1e-6):
     """Phase 2 for sublayer i >= 1 of a block: (h, new partial sum)."""
-    if _CUSTOM_OPS:
+    if _dispatch(out, lse, query, norm_weight, update, partial):
         return torch.ops.attnres.merge(out, lse, query, norm_weight, update, partial,
                                        float(eps))
     if _needs_grad(out, lse, query, norm_weight, update, partial):
@@ -624,7 +638,7 @@ def merge_norm(out, lse, query, norm_weight, update, partial, norm_gain, eps=1e-
                norm_eps=1e-6):
     """Phase 2 with the sublayer's RMSNorm fused (spec E.5): (RMSNorm(h) with
     gain norm_gain and epsilon norm_eps, new partial sum); h is not returned."""
-    if _CUSTOM_OPS:
+    if _dispatch(out, lse, query, norm_weight, update, partial, norm_gain):
         return torch.ops.attnres.merge_norm(out, lse, query, norm_weight, update, partial,
                                             norm_gain, float(eps), float(norm_eps))
     if _needs_grad(out, lse, query, norm_weight, update, partial, norm_gain):
