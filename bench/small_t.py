@@ -23,6 +23,11 @@ plain PyTorch reference (bench.baselines):
   host us    the Python-side issue time per call of the same loop (before
              the synchronize).
 
+torch_ops is the public function (attnres.torch_ops.aggregate, ...), which
+calls the implementation directly outside torch.compile and autograd;
+custom_op is torch.ops.attnres.* (the torch.library dispatch) on the same
+inputs.
+
 Inputs are small enough to stay in L2 between calls (at most 9 x 256 x 7168
 bf16 = 33 MB); the floor column is a device-to-device copy of the same bytes
 (read + write of the op's byte floor, attnres-semantics.md section 6) timed the
@@ -195,6 +200,10 @@ def bench_aggregate(args, lib_dir, pack_ops, liger, rows):
             if pack_ops is not None:
                 measure(row, "torch_ops", lambda: pack_ops.aggregate(w, g, srcs, EPSILON),
                         lambda: rel_error(pack_ops.aggregate(w, g, srcs, EPSILON), ref))
+                if pack_ops.custom_ops_available():
+                    op = torch.ops.attnres.aggregate
+                    measure(row, "custom_op", lambda: op(w, g, srcs, EPSILON),
+                            lambda: rel_error(op(w, g, srcs, EPSILON), ref))
             if liger is not None:
                 lf = lambda: liger.attn_res_forward(V, w, g, EPSILON)[0]
                 measure(row, "liger", lf, lambda: rel_error(lf(), ref))
@@ -275,12 +284,16 @@ def bench_merge(args, lib_dir, pack_ops, rows):
             if pack_ops is not None and d == 4096:
                 measure(row, "torch_ops", lambda: pack_ops.merge(o, lse, w, g, u, p, EPSILON),
                         lambda: rel_error(pack_ops.merge(o, lse, w, g, u, p, EPSILON)[0], ref_h))
+                if pack_ops.custom_ops_available():
+                    op = torch.ops.attnres.merge
+                    measure(row, "custom_op", lambda: op(o, lse, w, g, u, p, EPSILON),
+                            lambda: rel_error(op(o, lse, w, g, u, p, EPSILON)[0], ref_h))
             measure(row, "compile", lambda: cf(o, lse, w, g, u, p, EPSILON),
                     lambda: rel_error(cf(o, lse, w, g, u, p, EPSILON)[0], ref_h))
             rows.append(row)
 
 
-COLUMNS = ["copy", "ours", "torch_ops", "liger", "compile"]
+COLUMNS = ["copy", "ours", "torch_ops", "custom_op", "liger", "compile"]
 
 
 def fmt(e, k):
@@ -302,9 +315,9 @@ def markdown(rows, device):
             continue
         lines += ["### %s" % op, "",
                   "| shape | T | copy graph | ours graph | ours eager | ours host | torch_ops graph | "
-                  "torch_ops eager | Liger graph | Liger eager | compile graph | compile eager | "
+                  "torch_ops eager | torch_ops host | custom op eager | custom op host | Liger graph | Liger eager | compile graph | compile eager | "
                   "x Liger (graph) | x compile (graph) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in sel:
             shape = ("N=%d D=%d" % (r["N"], r["D"]) if op == "aggregate" else
                      "n=%d S=%d D=%d" % (r["n"], r["S"], r["D"]) if op == "block_score" else
@@ -314,10 +327,12 @@ def markdown(rows, device):
             def ratio(k):
                 a, b = o.get("graph_us"), r.get(k, {}).get("graph_us")
                 return "%.2f" % (b / a) if a and b else "-"
-            lines.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            lines.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 shape, r["T"], fmt(r.get("copy"), "graph_us"), fmt(o, "graph_us"),
                 fmt(o, "eager_us"), fmt(o, "host_us"),
                 fmt(r.get("torch_ops"), "graph_us"), fmt(r.get("torch_ops"), "eager_us"),
+                fmt(r.get("torch_ops"), "host_us"), fmt(r.get("custom_op"), "eager_us"),
+                fmt(r.get("custom_op"), "host_us"),
                 fmt(r.get("liger"), "graph_us"), fmt(r.get("liger"), "eager_us"),
                 fmt(r.get("compile"), "graph_us"), fmt(r.get("compile"), "eager_us"),
                 ratio("liger"), ratio("compile")))
