@@ -22,7 +22,6 @@
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
-#include "llvm/ADT/StringExtras.h"
 
 using namespace mlir;
 using namespace mlir::attnres;
@@ -35,20 +34,15 @@ void mlir::attnres::buildLowerToNVVMPipeline(
   target.features = options.features;
   pm.addPass(createAttnResValidateNVVMTarget(target));
 
-  // attnres ops -> kernels + gpu.launch_func on buffers; bf16 mma.sync
-  // (the phase-1 tensor-core kernel) needs sm_80 or newer, and its L2
-  // prefetch (llvm.nvvm.prefetch.global.L2) sm_90 or newer: NVPTX cannot
-  // select it for sm_8x and aborts.
+  // attnres ops -> kernels + gpu.launch_func on buffers, in a kernel module
+  // whose #nvvm.target is this pipeline's (the same attribute that
+  // gpu-nvvm-attach-target adds below, so it is not added twice). The pass
+  // derives every chip-dependent choice (tensor cores, bulk copies,
+  // clusters, L2 prefetch) from that target.
   ConvertAttnResToGPUOptions gpuOpts;
-  std::string chipName = options.chip;
-  StringRef chip(chipName);
-  unsigned smVersion = 0;
-  if (chip.consume_front("sm_"))
-    chip.take_while([](char c) { return llvm::isDigit(c); })
-        .getAsInteger(10, smVersion);
-  gpuOpts.tensorCores = smVersion >= 80;
-  gpuOpts.l2Prefetch = smVersion >= 90;
-  gpuOpts.bulkCopy = smVersion >= 90;
+  gpuOpts.chip = options.chip;
+  gpuOpts.features = options.features;
+  gpuOpts.optLevel = options.optLevel;
   pm.addPass(createConvertAttnResToGPU(gpuOpts));
   addPreBufferizationCleanup(pm);
 

@@ -31,6 +31,21 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
     loads, f32 accumulation, online softmax over the sources and warp
     shuffles for the per-token reductions, and a `gpu.launch_func` on the
     host side that takes buffers.
+
+    The kernels go into `gpu.module @attnres_kernels`. Their target is read
+    once from that module's `#nvvm.target` when the input already holds the
+    module (for example `gpu.module @attnres_kernels [#nvvm.target<chip =
+    "sm_80", features = "+ptx70">] {}`); otherwise the pass creates the
+    module with `#nvvm.target<O = opt-level, chip = chip, features =
+    features>`. Every chip-dependent choice follows from that target:
+    tensor cores (bf16 mma.sync) from sm_80, the L2 prefetch, bulk copies
+    (TMA) and thread-block clusters from sm_90; the options below only turn
+    them off. A chip/features pair that LLVM 22 or CUDA 13 cannot use, or a
+    kernel module with targets but no `#nvvm.target`, is an error.
+
+    Example: `attnres-opt --convert-attnres-to-gpu="chip=sm_89
+    features=+ptx78" in.mlir` gives kernels that ptxas accepts for sm_89
+    (no bulk copies, no clusters, no L2 prefetch).
   }];
   let dependentDialects = [
     "::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
@@ -40,6 +55,16 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
     "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect"
   ];
   let options = [
+    Option<"chip", "chip", "std::string",
+           /*default=*/"::mlir::attnres::kDefaultChip",
+           "Target chip of a kernel module the pass creates (a module that "
+           "exists keeps its #nvvm.target)">,
+    Option<"features", "features", "std::string",
+           /*default=*/"::mlir::attnres::kDefaultFeatures",
+           "PTX features (+ptxNN) of a kernel module the pass creates">,
+    Option<"optLevel", "opt-level", "int", /*default=*/"2",
+           "Optimisation level (O) of the #nvvm.target of a kernel module "
+           "the pass creates">,
     Option<"elementsPerThread", "elements-per-thread", "unsigned",
            /*default=*/"0",
            "Elements of a token row owned by each thread (0: per-op default, "
@@ -59,25 +84,29 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "Occupancy hint for ptxas (nvvm.minctasm): CTAs that must fit one "
            "SM; -1 (default), 0 or 1: none">,
     Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
-           "block_score: use the bf16 tensor-core kernel (mma.sync, sm_80 "
-           "and newer) for bf16 rows with D a multiple of 8">,
+           "block_score: use the bf16 tensor-core kernel (mma.sync) for bf16 "
+           "rows with D a multiple of 8 when the target has it (sm_80 and "
+           "newer); false: never">,
     Option<"sweepWidth", "sweep-width", "unsigned", /*default=*/"0",
            "block_score on tensor cores: elements per thread access when "
            "writing the outputs (2, 4 or 8; 0: 2 for D > 4096 with more "
            "than 6 sources, else 4)">,
     Option<"l2Prefetch", "l2-prefetch", "bool", /*default=*/"true",
            "block_score on tensor cores: request the token's rows into L2 "
-           "(prefetch.global.L2, sm_90 and newer) before the first sweep (not "
-           "done for 4096 < D < 8192, where it measured slower)">,
+           "(prefetch.global.L2) before the first sweep when the target has "
+           "it (sm_90 and newer; not done for 4096 < D < 8192, where it "
+           "measured slower); false: never">,
     Option<"bulkCopy", "bulk-copy", "bool", /*default=*/"true",
            "block_score on tensor cores: copy the token's rows into dynamic "
-           "shared memory with cp.async.bulk (TMA, sm_90 and newer) on an "
-           "mbarrier, for 4096 < D < 8192 (where it measured faster) when "
-           "they fit 100 KB; both sweeps read shared memory">,
+           "shared memory with cp.async.bulk (TMA) on an mbarrier when the "
+           "target has it (sm_90 and newer), for 4096 < D < 8192 (where it "
+           "measured faster) when they fit 100 KB; both sweeps read shared "
+           "memory; false: never">,
     Option<"clusterSplit", "cluster-split", "unsigned", /*default=*/"0",
            "block_score with bulk copies: 2 (or 4) CTAs of a thread-block "
            "cluster per token, each with a part of the columns, exchanging partial "
-           "logits through distributed shared memory (0: when the rows do not "
+           "logits through distributed shared memory, on targets with "
+           "clusters (sm_90 and newer) (0: when the rows do not "
            "fit 100 KB but their halves do; 1: never; 2 or 4: that many CTAs "
            "whenever their parts fit)">,
     Option<"wgInShared", "wg-in-shared", "int", /*default=*/"-1",
@@ -101,9 +130,11 @@ def AttnResValidateNVVMTarget
     example at least +ptx80 for sm_90a), and emits an error otherwise.
   }];
   let options = [
-    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
+    Option<"chip", "chip", "std::string",
+           /*default=*/"::mlir::attnres::kDefaultChip",
            "Target chip">,
-    Option<"features", "features", "std::string", /*default=*/"\"+ptx80\"",
+    Option<"features", "features", "std::string",
+           /*default=*/"::mlir::attnres::kDefaultFeatures",
            "Target features (+ptxNN)">
   ];
 }

@@ -20,6 +20,7 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
@@ -144,6 +145,7 @@ struct ConvertAttnResToGPUPass
   void runOnOperation() override;
 
 private:
+  LogicalResult resolveTarget();
   gpu::GPUModuleOp getKernelModule();
   template <typename Spec>
   gpu::GPUFuncOp getOrBuild(const Spec &spec, Location loc,
@@ -161,20 +163,60 @@ private:
   LogicalResult lower(InvRmsOp op);
 
   gpu::GPUModuleOp kernelModule;
+  /// The kernels' target, parsed once per run (resolveTarget).
+  NVVMTargetInfo target;
 };
 
 } // namespace
+
+/// Parses the target once: the first #nvvm.target of an existing kernel
+/// module, else the pass options (attached to the kernel module when it is
+/// created, or to an existing one without targets).
+LogicalResult ConvertAttnResToGPUPass::resolveTarget() {
+  ModuleOp module = getOperation();
+  std::string chipName = chip, featureList = features;
+  auto existing = module.lookupSymbol<gpu::GPUModuleOp>(kKernelModuleName);
+  if (existing && existing.getTargetsAttr() &&
+      !existing.getTargetsAttr().empty()) {
+    auto nvvm = llvm::find_if(existing.getTargetsAttr(), [](Attribute a) {
+      return isa<NVVM::NVVMTargetAttr>(a);
+    });
+    if (nvvm == existing.getTargetsAttr().end())
+      return existing.emitError(
+          "convert-attnres-to-gpu emits NVVM kernels, but the kernel module "
+          "has no #nvvm.target");
+    auto attr = cast<NVVM::NVVMTargetAttr>(*nvvm);
+    chipName = attr.getChip().str();
+    featureList = attr.getFeatures().str();
+  }
+  std::string error;
+  std::optional<NVVMTargetInfo> info =
+      NVVMTargetInfo::parse(chipName, featureList, error);
+  if (!info) {
+    Operation *at = existing ? existing.getOperation() : module.getOperation();
+    return at->emitError("convert-attnres-to-gpu: ") << error;
+  }
+  target = *info;
+  return success();
+}
 
 gpu::GPUModuleOp ConvertAttnResToGPUPass::getKernelModule() {
   if (kernelModule)
     return kernelModule;
   ModuleOp module = getOperation();
-  if (auto existing = module.lookupSymbol<gpu::GPUModuleOp>(kKernelModuleName))
-    return kernelModule = existing;
+  kernelModule = module.lookupSymbol<gpu::GPUModuleOp>(kKernelModuleName);
   OpBuilder b(module.getBodyRegion());
-  b.setInsertionPointToEnd(module.getBody());
-  kernelModule =
-      gpu::GPUModuleOp::create(b, module.getLoc(), kKernelModuleName);
+  if (!kernelModule) {
+    b.setInsertionPointToEnd(module.getBody());
+    kernelModule =
+        gpu::GPUModuleOp::create(b, module.getLoc(), kKernelModuleName);
+  }
+  if (!kernelModule.getTargetsAttr() || kernelModule.getTargetsAttr().empty()) {
+    auto attr = NVVM::NVVMTargetAttr::get(&getContext(), optLevel,
+                                          "nvptx64-nvidia-cuda", target.chip,
+                                          target.features);
+    kernelModule.setTargetsAttr(b.getArrayAttr({attr}));
+  }
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                   b.getUnitAttr());
   return kernelModule;
@@ -306,7 +348,8 @@ static unsigned pickQueriesPerCta(unsigned s, unsigned elementsPerThread) {
 /// workgroup memory (per-warp partial logits) within 40 KB.
 std::optional<BlockScoreTCSpec>
 ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
-  if (!tensorCores || !spec.elementType.isBF16() || spec.d % 8 != 0)
+  if (!tensorCores || !target.hasBF16MMA() || !spec.elementType.isBF16() ||
+      spec.d % 8 != 0)
     return std::nullopt;
   BlockScoreTCSpec tc;
   tc.elementType = spec.elementType;
@@ -321,15 +364,17 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   // of the columns each when the halves fit (D = 7168 with 9 sources:
   // 1.11-1.16x the L2 path). cluster-split=1 never splits, 2 or 4 split
   // into that many CTAs whenever the parts fit.
+  // Bulk copies and clusters only where the target has them (sm_90+).
+  bool useBulk = bulkCopy && target.hasBulkCopy();
   bool bulkFaster = spec.d > 4096 && spec.d < 8192;
   // Whether the rows of one of `parts` CTAs fit 100 KB of shared memory.
   auto partsFit = [&](unsigned parts) {
     BlockScoreTCSpec part = tc;
     part.clusterSplit = parts;
-    return bulkCopy && spec.d % (8 * parts) == 0 &&
-           part.sharedRowsBytes() <= 100 * 1024;
+    return useBulk && (parts == 1 || target.hasClusters()) &&
+           spec.d % (8 * parts) == 0 && part.sharedRowsBytes() <= 100 * 1024;
   };
-  tc.bulkCopy = bulkCopy && bulkFaster && partsFit(1);
+  tc.bulkCopy = useBulk && bulkFaster && partsFit(1);
   if (clusterSplit == 2 || clusterSplit == 4) {
     if (partsFit(clusterSplit)) {
       tc.bulkCopy = true;
@@ -382,7 +427,8 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   tc.minCtasPerSM = minCtasPerSM > 1 ? unsigned(minCtasPerSM) : 0;
   // The L2 prefetch of the token's rows: measured +5 to +9% at D = 4096 and
   // 8192, -5% at D = 7168 (896-thread CTAs, one per SM).
-  tc.prefetchL2 = l2Prefetch && !(spec.d > 4096 && spec.d < 8192);
+  tc.prefetchL2 =
+      l2Prefetch && target.hasL2Prefetch() && !(spec.d > 4096 && spec.d < 8192);
   unsigned warps = tc.threads / 32, n = tc.numSources, s = tc.numQueries;
   int64_t bytes = 4 * (int64_t(warps) * n * s + warps * n + n * s +
                        n * llvm::alignTo(s, 4));
@@ -603,6 +649,10 @@ void ConvertAttnResToGPUPass::runOnOperation() {
     if (isa<AggregateOp, BlockScoreOp, MergeOp, BlockSumOp, InvRmsOp>(op))
       ops.push_back(op);
   });
+  if (ops.empty())
+    return;
+  if (failed(resolveTarget()))
+    return signalPassFailure();
   bool failed = false;
   for (Operation *op : ops) {
     LogicalResult r =

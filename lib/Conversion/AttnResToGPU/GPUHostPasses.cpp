@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Conversion/Passes.h"
+#include "attnres/Target/NVVMTarget.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -34,71 +35,15 @@ using namespace mlir::attnres;
 
 namespace {
 
-/// CUDA 13 targets known to LLVM 22 and the lowest PTX ISA version (x10)
-/// each needs (LLVM's NVPTX.td). CUDA 13 dropped everything below sm_75.
-struct ChipInfo {
-  StringLiteral name;
-  unsigned minPtx;
-};
-constexpr ChipInfo kChips[] = {
-    {"sm_75", 63},   {"sm_80", 70},   {"sm_86", 71},   {"sm_87", 74},
-    {"sm_88", 90},   {"sm_89", 78},   {"sm_90", 78},   {"sm_90a", 80},
-    {"sm_100", 86},  {"sm_100a", 86}, {"sm_100f", 88}, {"sm_101", 86},
-    {"sm_101a", 86}, {"sm_101f", 88}, {"sm_103", 88},  {"sm_103a", 88},
-    {"sm_103f", 88}, {"sm_110", 90},  {"sm_110a", 90}, {"sm_110f", 90},
-    {"sm_120", 87},  {"sm_120a", 87}, {"sm_120f", 88}, {"sm_121", 88},
-    {"sm_121a", 88}, {"sm_121f", 88}};
-
-/// PTX ISA versions LLVM 22 can emit that CUDA 13's ptxas accepts.
-constexpr unsigned kPtxVersions[] = {63, 64, 65, 70, 71, 72, 73, 74,
-                                     75, 76, 77, 78, 80, 81, 82, 83,
-                                     84, 85, 86, 87, 88, 90};
-
 struct AttnResValidateNVVMTargetPass
     : public attnres::impl::AttnResValidateNVVMTargetBase<
           AttnResValidateNVVMTargetPass> {
   using Base::Base;
 
   void runOnOperation() override {
-    ModuleOp module = getOperation();
-    const ChipInfo *info = nullptr;
-    for (const ChipInfo &c : kChips)
-      if (c.name == chip)
-        info = &c;
-    if (!info) {
-      module.emitError() << "attnres-lower-to-nvvm: unsupported chip '" << chip
-                         << "'; expected a CUDA 13 target from sm_75 to "
-                            "sm_121f (for example sm_90a)";
-      return signalPassFailure();
-    }
-    // features: a comma-separated list holding exactly one +ptxNN.
-    SmallVector<StringRef> items;
-    StringRef(features).split(items, ',', -1, /*KeepEmpty=*/false);
-    std::optional<unsigned> ptx;
-    for (StringRef item : items) {
-      item = item.trim();
-      unsigned v = 0;
-      if (!item.consume_front("+ptx") || item.getAsInteger(10, v) ||
-          !llvm::is_contained(kPtxVersions, v) || ptx) {
-        module.emitError()
-            << "attnres-lower-to-nvvm: unsupported features '" << features
-            << "'; expected one '+ptxNN' with a PTX ISA version from 6.3 to "
-               "9.0 (for example +ptx80)";
-        return signalPassFailure();
-      }
-      ptx = v;
-    }
-    if (!ptx) {
-      module.emitError() << "attnres-lower-to-nvvm: features '" << features
-                         << "' name no PTX version; expected '+ptxNN' (for "
-                            "example +ptx80)";
-      return signalPassFailure();
-    }
-    if (*ptx < info->minPtx) {
-      module.emitError() << "attnres-lower-to-nvvm: chip " << chip
-                         << " needs PTX ISA " << info->minPtx / 10 << "."
-                         << info->minPtx % 10 << " or newer (features +ptx"
-                         << info->minPtx << "), got '" << features << "'";
+    std::string error;
+    if (!NVVMTargetInfo::parse(chip, features, error)) {
+      getOperation().emitError() << "attnres-lower-to-nvvm: " << error;
       return signalPassFailure();
     }
   }
