@@ -73,9 +73,24 @@ class CompileError(Exception):
     """Parsing, verification, pipeline parsing or a pass failed. ``diagnostics``
     holds every diagnostic produced (errors first-class, with their notes)."""
 
+    #: The message lists at most this many diagnostics, each cut to
+    #: MAX_DIAGNOSTIC_CHARS characters; ``diagnostics`` keeps them all, whole.
+    MAX_LISTED = 20
+    MAX_DIAGNOSTIC_CHARS = 2000
+
     def __init__(self, message: str, diagnostics: List[Diagnostic]):
         self.diagnostics = list(diagnostics)
-        lines = [message] + ["  " + d.formatted for d in self.diagnostics]
+        lines = [message]
+        for d in self.diagnostics[: self.MAX_LISTED]:
+            text = d.formatted
+            if len(text) > self.MAX_DIAGNOSTIC_CHARS:
+                text = "%s... (%d more characters)" % (
+                    text[: self.MAX_DIAGNOSTIC_CHARS],
+                    len(text) - self.MAX_DIAGNOSTIC_CHARS)
+            lines.append("  " + text)
+        if len(self.diagnostics) > self.MAX_LISTED:
+            lines.append("  ... and %d more diagnostics"
+                         % (len(self.diagnostics) - self.MAX_LISTED))
         super().__init__("\n".join(lines))
 
     @property
