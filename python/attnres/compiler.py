@@ -13,6 +13,7 @@ __all__ = [
     "compile_gpu",
     "compile_with_diagnostics",
     "compile_host",
+    "default_epsilon",
     "default_nvvm_target",
     "HostCode",
     "native_available",
@@ -233,3 +234,11 @@ def default_nvvm_target() -> Tuple[str, str]:
     """(chip, PTX features) that ``attnres-lower-to-nvvm`` uses when none are
     named: the compiler's one definition (include/attnres/Target/NVVMTarget.h)."""
     return tuple(_load_native().default_nvvm_target())
+
+
+def default_epsilon() -> float:
+    """The key-norm epsilon of ``attnres.aggregate`` and the ops built from it
+    when none is written, as the compiler defines it once
+    (include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h); an f32
+    value widened to a Python float."""
+    return float(_load_native().default_epsilon())

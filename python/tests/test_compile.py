@@ -207,6 +207,16 @@ def _assert_no_module_dump(text):
     assert len(text) < 1500, len(text)
 
 
+def _compile_error(capfd, pipeline):
+    """The CompileError of compiling the test model with `pipeline`, after
+    checking that nothing was printed and the message holds no module."""
+    with pytest.raises(attnres.CompileError) as info:
+        attnres.compile(_blockify_input(), pipeline)
+    assert capfd.readouterr() == ("", "")
+    _assert_no_module_dump(str(info.value))
+    return info.value
+
+
 @pytest.mark.parametrize("pipeline, reason", [
     ("attnres-blockify{block-size=abc}", "for the --block-size option: 'abc' value invalid"),
     ("attnres-blockify{bogus=1}", "no such option bogus"),
@@ -214,15 +224,11 @@ def _assert_no_module_dump(text):
     ("attnres-lower-to-llvm{block-size=2}", "no such option block-size"),
 ])
 def test_option_parse_error_reason_without_stderr(capfd, pipeline, reason):
-    with pytest.raises(attnres.CompileError) as info:
-        attnres.compile(_blockify_input(), pipeline)
-    out, err = capfd.readouterr()
-    assert (out, err) == ("", "")
-    (d,) = info.value.errors
+    error = _compile_error(capfd, pipeline)
+    (d,) = error.errors
     assert d.location == "<pass pipeline>"
     assert reason in d.message, d.message
-    assert reason in str(info.value)
-    _assert_no_module_dump(str(info.value))
+    assert reason in str(error)
 
 
 @pytest.mark.parametrize("pipeline, reason", [
@@ -231,13 +237,10 @@ def test_option_parse_error_reason_without_stderr(capfd, pipeline, reason):
     ("attnres-blockify{block-size=0}", "block-size must be a positive integer, got block-size=0"),
 ])
 def test_option_value_error_reason_without_module_dump(capfd, pipeline, reason):
-    with pytest.raises(attnres.CompileError) as info:
-        attnres.compile(_blockify_input(), pipeline)
-    assert capfd.readouterr() == ("", "")
-    assert any(reason in d.message for d in info.value.errors), info.value.errors
-    _assert_no_module_dump(str(info.value))
+    error = _compile_error(capfd, pipeline)
+    assert any(reason in d.message for d in error.errors), error.errors
     # A note that would print the whole module is cut to the op's name.
-    for note in info.value.diagnostics:
+    for note in error.diagnostics:
         _assert_no_module_dump(note.message)
 
 

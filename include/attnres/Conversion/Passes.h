@@ -8,6 +8,7 @@
 #define ATTNRES_CONVERSION_PASSES_H
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/Target/NVVMTarget.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

@@ -101,9 +101,11 @@ def AttnResValidateNVVMTarget
     example at least +ptx80 for sm_90a), and emits an error otherwise.
   }];
   let options = [
-    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"",
+    Option<"chip", "chip", "std::string",
+           /*default=*/"::mlir::attnres::kDefaultChip",
            "Target chip">,
-    Option<"features", "features", "std::string", /*default=*/"\"+ptx80\"",
+    Option<"features", "features", "std::string",
+           /*default=*/"::mlir::attnres::kDefaultFeatures",
            "Target features (+ptxNN)">
   ];
 }
