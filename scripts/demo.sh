@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 BUILD_DIR=${ATTNRES_BUILD_DIR:-build}
 OPT="$BUILD_DIR/bin/attnres-opt --mlir-print-op-on-diagnostic=false"
-RUNNER=/usr/lib/llvm-22/bin/mlir-runner
-LIBS=/usr/lib/llvm-22/lib/libmlir_runner_utils.so,/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so
+LLVM_BIN=$(llvm-config-22 --bindir)
+LLVM_LIB=$(llvm-config-22 --libdir)
+RUNNER=$LLVM_BIN/mlir-runner
+LIBS=$LLVM_LIB/libmlir_runner_utils.so,$LLVM_LIB/libmlir_c_runner_utils.so
 EXAMPLE=${1:-examples/transformer.mlir}
 OUTDIR="$BUILD_DIR/demo"
 mkdir -p "$OUTDIR"

@@ -38,7 +38,7 @@ t1=$(date +%s)
 # (test/lit.cfg.py sets ASAN_OPTIONS/UBSAN_OPTIONS for the tests: no leak
 # checks, abort on the first report so that `not` cannot hide a crash.)
 set +e
-/usr/lib/llvm-22/bin/lit -sv "$BUILD_DIR/test" 2>&1 | tee "$BUILD_DIR/sanitize-lit.log"
+"$(llvm-config-22 --bindir)/lit" -sv "$BUILD_DIR/test" 2>&1 | tee "$BUILD_DIR/sanitize-lit.log"
 rc=${PIPESTATUS[0]}
 set -e
 t2=$(date +%s)

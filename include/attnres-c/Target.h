@@ -27,6 +27,11 @@ MLIR_CAPI_EXPORTED MlirStringRef attnresGetDefaultNVVMChip(void);
 /// `+ptx80`). Static storage; never null.
 MLIR_CAPI_EXPORTED MlirStringRef attnresGetDefaultNVVMFeatures(void);
 
+/// The key-norm epsilon an `attnres.aggregate` (and every op built from it)
+/// gets when none is written: the compiler's one definition
+/// (include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h).
+MLIR_CAPI_EXPORTED float attnresGetDefaultEpsilon(void);
+
 /// Translates `module` (LLVM dialect; `gpu.binary` ops become the globals
 /// their offloading handler defines) to LLVM IR, optimises it at `optLevel`
 /// (0-3) for the host (the default target triple, position-independent

@@ -30,11 +30,16 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstdio>
 #include <mutex>
+#include <unistd.h>
 
 using namespace mlir;
 
 namespace {
+
+/// The longest printed op kept in a "see current operation" note.
+constexpr size_t kMaxOpNoteChars = 2000;
 
 /// Forwards every diagnostic of a context to an AttnResDiagnosticCallback
 /// while alive, and swallows them when the callback is null.
@@ -53,12 +58,14 @@ public:
         callback(callback), userData(userData) {}
 
   /// Reports an error that has no IR location (e.g. a pipeline syntax error).
-  void reportError(StringRef location, StringRef message) {
-    std::string formatted = (location + ": error: " + message).str();
+  void reportError(StringRef location, StringRef message,
+                   DiagnosticSeverity severity = DiagnosticSeverity::Error) {
+    std::string formatted =
+        (location + ": " + severityName(severity) + ": " + message).str();
     AttnResDiagnostic d{
-        MlirDiagnosticError,
-        /*isNote=*/false,    wrap(StringRef()),         0, 0, wrap(location),
-        wrap(message),       wrap(StringRef(formatted))};
+        convert(severity),
+        /*isNote=*/false,  wrap(StringRef()),         0, 0, wrap(location),
+        wrap(message),     wrap(StringRef(formatted))};
     if (callback)
       callback(&d, userData);
   }
@@ -101,6 +108,22 @@ private:
       diag.getLocation().print(os);
     }
     message = diag.str();
+    // MLIR attaches the op a diagnostic is on as a "see current operation"
+    // note. For an error on the module that is the whole module (megabytes
+    // for a real model): such a note, or one too long to read, is cut.
+    StringRef kSeeOp = "see current operation: ";
+    if (isNote && StringRef(message).starts_with(kSeeOp)) {
+      StringRef op = StringRef(message).drop_front(kSeeOp.size()).ltrim();
+      if (op.starts_with("\"builtin.module\"") || op.starts_with("module") ||
+          op.size() > kMaxOpNoteChars) {
+        StringRef name = op.take_until([](char c) {
+                             return c == '(' || c == ' ' || c == '\n';
+                           }).trim('"');
+        message = (kSeeOp + "'" + name + "' (" + Twine(op.size()) +
+                   " characters, not shown)")
+                      .str();
+      }
+    }
     // The first file location inside the location (fused, name, call-site
     // locations wrap one), as mlir-opt's SourceMgr handler finds it.
     StringRef file;
@@ -133,6 +156,47 @@ private:
   AttnResDiagnosticCallback callback;
   void *userData;
 };
+
+/// The most characters of captured stderr text kept in one message.
+constexpr size_t kMaxCapturedChars = 4096;
+
+/// Runs `fn` with file descriptor 2 pointed at a temporary file and returns
+/// what was written there. LLVM's command-line option parsers (used by pass
+/// options) report a bad value such as `block-size=abc` only through
+/// llvm::errs(), with no stream to hand them: this is how that reason reaches
+/// the caller instead of the terminal. The redirection is process-wide, so it
+/// is serialised and kept to the few microseconds of pipeline parsing.
+template <typename Fn> std::string captureStderr(Fn fn) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::FILE *tmp = std::tmpfile();
+  int saved = tmp ? ::dup(2) : -1;
+  if (saved < 0) {
+    if (tmp)
+      std::fclose(tmp);
+    fn();
+    return "";
+  }
+  llvm::errs().flush();
+  std::fflush(stderr);
+  ::dup2(::fileno(tmp), 2);
+  fn();
+  llvm::errs().flush();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::string text;
+  std::rewind(tmp);
+  char buffer[512];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), tmp)) > 0 &&
+         text.size() < kMaxCapturedChars)
+    text.append(buffer, n);
+  std::fclose(tmp);
+  if (text.size() > kMaxCapturedChars)
+    text = text.substr(0, kMaxCapturedChars) + "...";
+  return text;
+}
 
 } // namespace
 
@@ -193,16 +257,42 @@ MlirLogicalResult attnresRunPassPipeline(MlirModule module,
   else
     anchored = ("builtin.module(" + text + ")").str();
 
+  // Pass-option parse errors go partly to `errorStream` and partly (a value
+  // that does not parse, e.g. `block-size=abc`) straight to llvm::errs():
+  // both become the one error diagnostic, the option's reason first.
   std::string errors;
   llvm::raw_string_ostream errorStream(errors);
-  FailureOr<OpPassManager> parsed = parsePassPipeline(anchored, errorStream);
+  FailureOr<OpPassManager> parsed = failure();
+  std::string printed =
+      captureStderr([&] { parsed = parsePassPipeline(anchored, errorStream); });
   if (failed(parsed)) {
-    handler.reportError("<pass pipeline>",
-                        (Twine("invalid pass pipeline '") + text +
-                         "': " + StringRef(errors).trim())
-                            .str());
+    // The messages without blank lines and without the empty program name
+    // that LLVM's option parser puts first (": for the --x option: ...").
+    std::string reason;
+    SmallVector<StringRef> lines;
+    std::string all = printed + "\n" + errors;
+    StringRef(all).split(lines, '\n');
+    for (StringRef line : lines) {
+      line = line.rtrim();
+      if (line.starts_with(": "))
+        line = line.drop_front(2);
+      if (line.trim().empty())
+        continue;
+      if (!reason.empty())
+        reason += "\n";
+      reason += line.str();
+    }
+    handler.reportError(
+        "<pass pipeline>",
+        (Twine("invalid pass pipeline '") + text + "': " + reason).str());
     return wrap(failure());
   }
+  if (!printed.empty())
+    handler.reportError("<pass pipeline>",
+                        (Twine("pass pipeline '") + text +
+                         "' parsed with messages: " + StringRef(printed).trim())
+                            .str(),
+                        DiagnosticSeverity::Warning);
   if (parsed->getOpAnchorName() != ModuleOp::getOperationName()) {
     handler.reportError("<pass pipeline>",
                         "the pass pipeline must be anchored on builtin.module");

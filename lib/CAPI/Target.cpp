@@ -6,6 +6,7 @@
 
 #include "attnres-c/Target.h"
 
+#include "attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h"
 #include "attnres/Target/NVVMTarget.h"
 
 #include "mlir/CAPI/IR.h"
@@ -38,6 +39,8 @@ MlirStringRef attnresGetDefaultNVVMChip(void) {
 MlirStringRef attnresGetDefaultNVVMFeatures(void) {
   return wrap(StringRef(attnres::kDefaultFeatures));
 }
+
+float attnresGetDefaultEpsilon(void) { return attnres::kDefaultEpsilon; }
 
 namespace {
 

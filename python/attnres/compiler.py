@@ -13,6 +13,7 @@ __all__ = [
     "compile_gpu",
     "compile_with_diagnostics",
     "compile_host",
+    "default_epsilon",
     "default_nvvm_target",
     "HostCode",
     "native_available",
@@ -73,9 +74,24 @@ class CompileError(Exception):
     """Parsing, verification, pipeline parsing or a pass failed. ``diagnostics``
     holds every diagnostic produced (errors first-class, with their notes)."""
 
+    #: The message lists at most this many diagnostics, each cut to
+    #: MAX_DIAGNOSTIC_CHARS characters; ``diagnostics`` keeps them all, whole.
+    MAX_LISTED = 20
+    MAX_DIAGNOSTIC_CHARS = 2000
+
     def __init__(self, message: str, diagnostics: List[Diagnostic]):
         self.diagnostics = list(diagnostics)
-        lines = [message] + ["  " + d.formatted for d in self.diagnostics]
+        lines = [message]
+        for d in self.diagnostics[: self.MAX_LISTED]:
+            text = d.formatted
+            if len(text) > self.MAX_DIAGNOSTIC_CHARS:
+                text = "%s... (%d more characters)" % (
+                    text[: self.MAX_DIAGNOSTIC_CHARS],
+                    len(text) - self.MAX_DIAGNOSTIC_CHARS)
+            lines.append("  " + text)
+        if len(self.diagnostics) > self.MAX_LISTED:
+            lines.append("  ... and %d more diagnostics"
+                         % (len(self.diagnostics) - self.MAX_LISTED))
         super().__init__("\n".join(lines))
 
     @property
@@ -218,3 +234,11 @@ def default_nvvm_target() -> Tuple[str, str]:
     """(chip, PTX features) that ``attnres-lower-to-nvvm`` uses when none are
     named: the compiler's one definition (include/attnres/Target/NVVMTarget.h)."""
     return tuple(_load_native().default_nvvm_target())
+
+
+def default_epsilon() -> float:
+    """The key-norm epsilon of ``attnres.aggregate`` and the ops built from it
+    when none is written, as the compiler defines it once
+    (include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h); an f32
+    value widened to a Python float."""
+    return float(_load_native().default_epsilon())

@@ -7,7 +7,7 @@ attnres.irbuilder; for a block size S > 1 the compiler's
 block structure is decided in one place, the compiler.
 """
 
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 from . import irbuilder as ir
 
@@ -29,7 +29,7 @@ def _dtype_name(dtype) -> str:
 
 def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
                 dtype: str = "f32", tokens: Union[int, Sequence[int]] = 16, *,
-                sublayer: str = "call", epsilon: float = 1e-6,
+                sublayer: str = "call", epsilon: Optional[float] = None,
                 final_aggregate: bool = True,
                 func_name: str = "forward") -> str:
     """Returns the MLIR text of one AttnRes network as a ``func.func``.
@@ -48,7 +48,8 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
         private declaration (a placeholder for attention or MLP);
         ``"linear"``: sublayer ``l`` is ``linalg.matmul`` of its input with
         ``weights[l]`` (needs a 1-D ``tokens``).
-      epsilon: the key-norm epsilon of every aggregation.
+      epsilon: the key-norm epsilon of every aggregation; None: the
+        compiler's default (:func:`attnres.default_epsilon`).
       final_aggregate: emit the final aggregation over all sources (the
         function then returns it, else it returns the last sublayer output).
       func_name: name of the emitted function.
@@ -67,6 +68,10 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
         raise ValueError("d must be a positive int, got %r" % (d,))
     if sublayer not in _SUBLAYERS:
         raise ValueError("sublayer must be one of %s, got %r" % (_SUBLAYERS, sublayer))
+    if epsilon is None:
+        from .compiler import default_epsilon
+
+        epsilon = default_epsilon()
     if not (epsilon >= 0.0 and epsilon != float("inf")):
         raise ValueError("epsilon must be finite and non-negative, got %r" % (epsilon,))
     tok = [tokens] if isinstance(tokens, int) or tokens is None else list(tokens)

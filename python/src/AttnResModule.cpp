@@ -158,6 +158,8 @@ PYBIND11_MODULE(_attnres, m) {
         py::arg("source_name"), py::arg("opt_level") = 2,
         "Parse, run a pipeline to the LLVM dialect, compile for the host; "
         "returns (ok, object bytes, LLVM IR text, diagnostics).");
+  m.def("default_epsilon", &attnresGetDefaultEpsilon,
+        "The key-norm epsilon of attnres ops when none is written (f32).");
   m.def("default_nvvm_target", &defaultNVVMTarget,
         "(chip, features) that attnres-lower-to-nvvm uses by default.");
 }

@@ -192,3 +192,71 @@ def test_compile_gpu_attnres_model():
     assert "gpu.launch_func" in art.module_text or "llvm.call @mgpuLaunchKernel" in art.module_text \
         or "mgpuLaunchKernel" in art.module_text
     assert "@sublayer_0" in art.module_text
+
+
+# Issue 14.4: option errors from Python. The CompileError carries the real
+# reason (for a value that does not parse, LLVM's option parser prints it
+# only to stderr: the C API captures it), nothing is printed to stderr, and
+# no message holds a module dump (each listed diagnostic is bounded).
+def _blockify_input(num_sublayers=6):
+    return attnres.build_model(num_sublayers, d=16)
+
+
+def _assert_no_module_dump(text):
+    assert "func.func" not in text and '"builtin.module"() ({' not in text
+    assert len(text) < 1500, len(text)
+
+
+def _compile_error(capfd, pipeline):
+    """The CompileError of compiling the test model with `pipeline`, after
+    checking that nothing was printed and the message holds no module."""
+    with pytest.raises(attnres.CompileError) as info:
+        attnres.compile(_blockify_input(), pipeline)
+    assert capfd.readouterr() == ("", "")
+    _assert_no_module_dump(str(info.value))
+    return info.value
+
+
+@pytest.mark.parametrize("pipeline, reason", [
+    ("attnres-blockify{block-size=abc}", "for the --block-size option: 'abc' value invalid"),
+    ("attnres-blockify{bogus=1}", "no such option bogus"),
+    ("attnres-lower-to-nvvm{opt-level=x}", "for the --opt-level option: 'x' value invalid"),
+    ("attnres-lower-to-llvm{block-size=2}", "no such option block-size"),
+])
+def test_option_parse_error_reason_without_stderr(capfd, pipeline, reason):
+    error = _compile_error(capfd, pipeline)
+    (d,) = error.errors
+    assert d.location == "<pass pipeline>"
+    assert reason in d.message, d.message
+    assert reason in str(error)
+
+
+@pytest.mark.parametrize("pipeline, reason", [
+    ("attnres-lower-to-nvvm{chip=sm_12}", "unsupported chip 'sm_12'"),
+    ("attnres-lower-to-nvvm{chip=sm_90a features=+ptx60}", "unsupported features '+ptx60'"),
+    ("attnres-blockify{block-size=0}", "block-size must be a positive integer, got block-size=0"),
+])
+def test_option_value_error_reason_without_module_dump(capfd, pipeline, reason):
+    error = _compile_error(capfd, pipeline)
+    assert any(reason in d.message for d in error.errors), error.errors
+    # A note that would print the whole module is cut to the op's name.
+    for note in error.diagnostics:
+        _assert_no_module_dump(note.message)
+
+
+def test_block_size_larger_than_chain_warns(capfd):
+    result = attnres.compile_with_diagnostics(_blockify_input(4),
+                                              "attnres-blockify{block-size=100}")
+    assert capfd.readouterr() == ("", "")
+    (w,) = [d for d in result.diagnostics if d.severity == "warning"]
+    assert "block-size=100 is larger than the chain's 4 sublayers" in w.message
+
+
+def test_compile_error_message_is_bounded():
+    long = attnres.Diagnostic("error", False, "f", 1, 1, "f:1:1", "x" * 10000,
+                              "f:1:1: error: " + "x" * 10000)
+    err = attnres.CompileError("failed", [long] * 50)
+    text = str(err)
+    assert len(text) < 50000 and "more characters" in text
+    assert "and 30 more diagnostics" in text
+    assert len(err.diagnostics) == 50 and err.diagnostics[0].message == "x" * 10000
