@@ -8,6 +8,7 @@
 #include "attnres-c/Passes.h"
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
 
@@ -213,6 +214,7 @@ MlirContext attnresContextCreate(bool enableThreading) {
   registerAllToLLVMIRTranslations(registry);
   registry.insert<attnres::AttnResDialect>();
   attnres::registerTilingInterfaceExternalModels(registry);
+  attnres::registerDecompositionInterfaceExternalModels(registry);
   attnres::registerShardingInterfaceExternalModels(registry);
   auto *context = new MLIRContext(
       registry, enableThreading ? MLIRContext::Threading::ENABLED

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
 #include "attnres/InitAllPasses.h"
@@ -31,6 +32,7 @@ int main(int argc, char **argv) {
   mlir::registerAllGPUToLLVMIRTranslations(registry);
   registry.insert<mlir::attnres::AttnResDialect>();
   mlir::attnres::registerTilingInterfaceExternalModels(registry);
+  mlir::attnres::registerDecompositionInterfaceExternalModels(registry);
   mlir::attnres::registerShardingInterfaceExternalModels(registry);
 
   return mlir::asMainReturnCode(

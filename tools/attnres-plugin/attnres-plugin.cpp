@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
 #include "attnres/InitAllPasses.h"
@@ -25,6 +26,7 @@ mlirGetDialectPluginInfo() {
           [](DialectRegistry *registry) {
             registry->insert<attnres::AttnResDialect>();
             attnres::registerTilingInterfaceExternalModels(*registry);
+            attnres::registerDecompositionInterfaceExternalModels(*registry);
             attnres::registerShardingInterfaceExternalModels(*registry);
           }};
 }

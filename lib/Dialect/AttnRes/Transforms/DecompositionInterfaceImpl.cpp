@@ -1,0 +1,689 @@
+//===- DecompositionInterfaceImpl.cpp - attnres ops into linalg
+//------------===//
+//
+// Part of the attnres project.
+//
+// External models of linalg::AggregatedOpInterface for every attnres op:
+// `decomposeOperation` expresses the op as linalg.generic reductions and
+// elementwise maps on tensors, the one description of each op's math used by
+// both `transform.structured.decompose_interface` and the
+// `convert-attnres-to-linalg` pass (a driver over this interface).
+//
+// All arithmetic is done in f32: storage elements (f16, bf16) are widened
+// with arith.extf where they are read and the results are rounded once, with
+// arith.truncf, where they are written. Softmaxes over the depth axis
+// subtract their maximum before exponentiating.
+//
+// The building blocks, for sources of type tensor<T... x D x E> ("tokens" T
+// are all leading dimensions) and an optional leading query dimension S (phase
+// 1 scores S queries at once):
+//   sumsq[t]      = sum_d x[t, d]^2                          (reduction)
+//   r[t]          = rsqrt(sumsq[t] / D + eps)                (map)
+//   dot[s, t]     = sum_d q[s, d] * g[s, d] * x[t, d]        (reduction)
+//   a_i[s, t]     = softmax_i(r_i[t] * dot_i[s, t])          (map over S, T)
+//   out[s, t, d]  = sum_i a_i[s, t] * x_i[t, d]              (map)
+// where x is the f32 sum of one or more storage tensors (merge scores the
+// updated partial sum `partial + update` without materialising it first).
+//
+// Each op's results are written into the destinations given by
+// getResultDestinations: the op's destination operands when it has them
+// (destination-passing style), otherwise a tensor.empty of each result's
+// reified shape.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
+
+#include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Interfaces/DestinationStyleOpInterface.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+
+using namespace mlir;
+using namespace mlir::attnres;
+
+//===----------------------------------------------------------------------===//
+// Scalar helpers (used inside linalg.generic bodies)
+//===----------------------------------------------------------------------===//
+
+/// Widens a storage element to f32 (no-op for f32).
+static Value toF32(OpBuilder &b, Location loc, Value v) {
+  if (v.getType().isF32())
+    return v;
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+}
+
+/// Rounds an f32 value once to the storage element type `elt`.
+static Value fromF32(OpBuilder &b, Location loc, Value v, Type elt) {
+  if (elt.isF32())
+    return v;
+  return arith::TruncFOp::create(b, loc, elt, v);
+}
+
+/// The f32 sum of storage elements `xs` (one element: just widened).
+static Value sumToF32(OpBuilder &b, Location loc, ValueRange xs) {
+  Value acc = toF32(b, loc, xs.front());
+  for (Value x : xs.drop_front())
+    acc = arith::AddFOp::create(b, loc, acc, toF32(b, loc, x));
+  return acc;
+}
+
+static Value f32Const(OpBuilder &b, Location loc, double v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+//===----------------------------------------------------------------------===//
+// Tensor helpers
+//===----------------------------------------------------------------------===//
+
+/// The identity-like map (d_first, ..., d_{first+count-1}) in a space of
+/// `numDims` loops.
+static AffineMap rangeMap(MLIRContext *ctx, unsigned numDims, unsigned first,
+                          unsigned count) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned i = 0; i < count; ++i)
+    exprs.push_back(getAffineDimExpr(first + i, ctx));
+  return AffineMap::get(numDims, 0, exprs, ctx);
+}
+
+/// A map selecting the loops `dims` in a space of `numDims` loops.
+static AffineMap selectMap(MLIRContext *ctx, unsigned numDims,
+                           ArrayRef<unsigned> dims) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned d : dims)
+    exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(numDims, 0, exprs, ctx);
+}
+
+/// All loops parallel except the last, which reduces.
+static SmallVector<utils::IteratorType> reductionIterators(unsigned numDims) {
+  SmallVector<utils::IteratorType> its(numDims, utils::IteratorType::parallel);
+  its.back() = utils::IteratorType::reduction;
+  return its;
+}
+
+static SmallVector<utils::IteratorType> parallelIterators(unsigned numDims) {
+  return SmallVector<utils::IteratorType>(numDims,
+                                          utils::IteratorType::parallel);
+}
+
+/// An f32 tensor of the given sizes filled with `value`.
+static Value createFilledF32(OpBuilder &b, Location loc,
+                             ArrayRef<OpFoldResult> sizes, double value) {
+  Value empty = tensor::EmptyOp::create(b, loc, sizes, b.getF32Type());
+  return linalg::FillOp::create(b, loc, ValueRange{f32Const(b, loc, value)},
+                                ValueRange{empty})
+      .getResult(0);
+}
+
+/// The number of features D of `source` (its last dimension) as an f32.
+static Value featureCountF32(OpBuilder &b, Location loc, Value source) {
+  auto type = cast<RankedTensorType>(source.getType());
+  int64_t d = type.getShape().back();
+  if (!ShapedType::isDynamic(d))
+    return f32Const(b, loc, static_cast<double>(d));
+  Value dim = tensor::DimOp::create(b, loc, source, type.getRank() - 1);
+  Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), dim);
+  return arith::UIToFPOp::create(b, loc, b.getF32Type(), i64);
+}
+
+/// Casts `v` to `type` when its static shape information differs.
+static Value castTo(OpBuilder &b, Location loc, Value v, Type type) {
+  if (v.getType() == type)
+    return v;
+  return tensor::CastOp::create(b, loc, type, v);
+}
+
+/// Sizes of the first `count` dimensions of `v` (tensor.dim only for the
+/// dynamic ones).
+static SmallVector<OpFoldResult> leadingSizes(OpBuilder &b, Location loc,
+                                              Value v, unsigned count) {
+  auto type = cast<RankedTensorType>(v.getType());
+  SmallVector<OpFoldResult> sizes;
+  for (unsigned i = 0; i < count; ++i) {
+    if (type.isDynamicDim(i))
+      sizes.push_back(tensor::DimOp::create(b, loc, v, i).getResult());
+    else
+      sizes.push_back(b.getIndexAttr(type.getDimSize(i)));
+  }
+  return sizes;
+}
+
+static unsigned rankOf(Value v) {
+  return cast<RankedTensorType>(v.getType()).getRank();
+}
+
+/// Sizes of every dimension of `v`.
+static SmallVector<OpFoldResult> allSizes(OpBuilder &b, Location loc, Value v) {
+  return leadingSizes(b, loc, v, rankOf(v));
+}
+
+/// An empty tensor of element type `elt` with the shape of `v`.
+static Value emptyLike(OpBuilder &b, Location loc, Value v, Type elt) {
+  return tensor::EmptyOp::create(b, loc, allSizes(b, loc, v), elt);
+}
+
+/// Sizes of all dimensions of `source` but the last (the tokens).
+static SmallVector<OpFoldResult> tokenSizesOf(OpBuilder &b, Location loc,
+                                              Value source) {
+  return leadingSizes(b, loc, source, rankOf(source) - 1);
+}
+
+//===----------------------------------------------------------------------===//
+// linalg.generic builders
+//===----------------------------------------------------------------------===//
+
+/// Computes a generic's scalar result(s) from its inputs' block arguments.
+using ScalarFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+using ScalarsFn =
+    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)>;
+
+/// A linalg.generic whose loops are all parallel and span the shape of the
+/// `outputs`, each written through the identity map; `inputMaps` index the
+/// `inputs`. `body` gets the inputs' block arguments and returns one value per
+/// output.
+static linalg::GenericOp buildMapGeneric(OpBuilder &b, Location loc,
+                                         ValueRange inputs,
+                                         ArrayRef<AffineMap> inputMaps,
+                                         ValueRange outputs, ScalarsFn body) {
+  unsigned rank = rankOf(outputs.front());
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.append(outputs.size(), b.getMultiDimIdentityMap(rank));
+  unsigned n = inputs.size();
+  return linalg::GenericOp::create(
+      b, loc, outputs.getTypes(), inputs, outputs, maps,
+      parallelIterators(rank),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        linalg::YieldOp::create(nb, nl, body(nb, nl, args.take_front(n)));
+      });
+}
+
+/// buildMapGeneric with the one output `init`: returns its result.
+static Value buildMap(OpBuilder &b, Location loc, ValueRange inputs,
+                      ArrayRef<AffineMap> inputMaps, Value init,
+                      ScalarFn body) {
+  return buildMapGeneric(b, loc, inputs, inputMaps, init,
+                         [&](OpBuilder &nb, Location nl, ValueRange args) {
+                           return SmallVector<Value>{body(nb, nl, args)};
+                         })
+      .getResult(0);
+}
+
+/// out[i...] = sum_d term(i..., d) in f32, into a zero-filled tensor of
+/// `outSizes`: a linalg.generic over the loops (i..., d) whose last loop
+/// reduces. `term` gets the inputs' block arguments.
+static Value buildSumOverLastLoop(OpBuilder &b, Location loc, ValueRange inputs,
+                                  ArrayRef<AffineMap> inputMaps,
+                                  ArrayRef<OpFoldResult> outSizes,
+                                  ScalarFn term) {
+  unsigned numLoops = outSizes.size() + 1;
+  Value init = createFilledF32(b, loc, outSizes, 0.0);
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(rangeMap(b.getContext(), numLoops, 0, numLoops - 1));
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), inputs, init, maps,
+             reductionIterators(numLoops),
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value t = term(nb, nl, args.drop_back());
+               Value acc = arith::AddFOp::create(nb, nl, args.back(), t);
+               linalg::YieldOp::create(nb, nl, acc);
+             })
+      .getResult(0);
+}
+
+//===----------------------------------------------------------------------===//
+// The building blocks
+//===----------------------------------------------------------------------===//
+
+/// sumsq[t] = sum_d (sum_j xs_j[t, d])^2 in f32, over tokens of `tokenSizes`.
+static Value buildSumSquares(OpBuilder &b, Location loc, ValueRange xs,
+                             ArrayRef<OpFoldResult> tokenSizes) {
+  SmallVector<AffineMap> maps(xs.size(),
+                              b.getMultiDimIdentityMap(tokenSizes.size() + 1));
+  return buildSumOverLastLoop(
+      b, loc, xs, maps, tokenSizes,
+      [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value x = sumToF32(nb, nl, args);
+        return arith::MulFOp::create(nb, nl, x, x);
+      });
+}
+
+/// r[t] = rsqrt(sumsq[t] / D + eps), elementwise, written into `init` (a new
+/// f32 tensor of the shape of `sumSq` when null).
+static Value buildInvRmsFromSumSquares(OpBuilder &b, Location loc, Value sumSq,
+                                       Value featureCount, float epsilon,
+                                       Value init = Value()) {
+  if (!init)
+    init = emptyLike(b, loc, sumSq, b.getF32Type());
+  Value eps = f32Const(b, loc, epsilon);
+  return buildMap(b, loc, sumSq, b.getMultiDimIdentityMap(rankOf(sumSq)), init,
+                  [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                    Value mean =
+                        arith::DivFOp::create(nb, nl, args[0], featureCount);
+                    Value sum = arith::AddFOp::create(nb, nl, mean, eps);
+                    return math::RsqrtOp::create(nb, nl, sum);
+                  });
+}
+
+/// dot[(s,) t] = sum_d q[(s,) d] * g[(s,) d] * (sum_j xs_j[t, d]). With
+/// `stacked`, q and g are tensor<S x D x E> and the result has a leading S
+/// dimension of size `numQueries`.
+static Value buildDot(OpBuilder &b, Location loc, ValueRange xs, Value query,
+                      Value gain, ArrayRef<OpFoldResult> tokenSizes,
+                      std::optional<OpFoldResult> numQueries) {
+  MLIRContext *ctx = b.getContext();
+  unsigned off = numQueries ? 1 : 0;
+  unsigned tokenRank = tokenSizes.size();
+  unsigned numLoops = off + tokenRank + 1;
+  unsigned dLoop = numLoops - 1;
+  SmallVector<OpFoldResult> outSizes;
+  if (numQueries)
+    outSizes.push_back(*numQueries);
+  llvm::append_range(outSizes, tokenSizes);
+
+  SmallVector<AffineMap> maps(xs.size(),
+                              rangeMap(ctx, numLoops, off, tokenRank + 1));
+  AffineMap qMap = numQueries ? selectMap(ctx, numLoops, {0, dLoop})
+                              : selectMap(ctx, numLoops, {dLoop});
+  maps.append(2, qMap);
+  SmallVector<Value> inputs(xs);
+  inputs.push_back(query);
+  inputs.push_back(gain);
+  unsigned n = xs.size();
+  return buildSumOverLastLoop(
+      b, loc, inputs, maps, outSizes,
+      [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value x = sumToF32(nb, nl, args.take_front(n));
+        Value q = toF32(nb, nl, args[n]);
+        Value g = toF32(nb, nl, args[n + 1]);
+        Value qg = arith::MulFOp::create(nb, nl, q, g);
+        return arith::MulFOp::create(nb, nl, qg, x);
+      });
+}
+
+/// Numerically stable softmax over the sources. `dots[i]` has shape
+/// [(S,) T...], `invRms[i]` has shape [T...]. Returns the weights a_i
+/// (shape of dots) and, when `lseInit` is given, lse = m + log(sum) written
+/// into it.
+static std::pair<SmallVector<Value>, Value>
+buildSoftmax(OpBuilder &b, Location loc, ValueRange dots, ValueRange invRms,
+             bool stacked, Value lseInit) {
+  MLIRContext *ctx = b.getContext();
+  unsigned numLoops = rankOf(dots.front());
+  unsigned n = dots.size();
+  SmallVector<OpFoldResult> sizes = allSizes(b, loc, dots.front());
+
+  SmallVector<Value> inputs(dots);
+  llvm::append_range(inputs, invRms);
+  SmallVector<AffineMap> maps(n, b.getMultiDimIdentityMap(numLoops));
+  maps.append(n, stacked ? rangeMap(ctx, numLoops, 1, numLoops - 1)
+                         : b.getMultiDimIdentityMap(numLoops));
+
+  SmallVector<Value> outputs;
+  for (unsigned i = 0; i < n; ++i)
+    outputs.push_back(tensor::EmptyOp::create(b, loc, sizes, b.getF32Type()));
+  if (lseInit)
+    outputs.push_back(lseInit);
+
+  auto generic = buildMapGeneric(
+      b, loc, inputs, maps, outputs,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        SmallVector<Value> z;
+        for (unsigned i = 0; i < n; ++i)
+          z.push_back(arith::MulFOp::create(nb, nl, args[i], args[n + i]));
+        Value m = z.front();
+        for (Value zi : ArrayRef(z).drop_front())
+          m = arith::MaximumFOp::create(nb, nl, m, zi);
+        SmallVector<Value> e;
+        Value s;
+        for (Value zi : z) {
+          Value shifted = arith::SubFOp::create(nb, nl, zi, m);
+          e.push_back(math::ExpOp::create(nb, nl, shifted));
+          s = s ? arith::AddFOp::create(nb, nl, s, e.back()).getResult()
+                : e.back();
+        }
+        SmallVector<Value> yields;
+        for (Value ei : e)
+          yields.push_back(arith::DivFOp::create(nb, nl, ei, s));
+        if (lseInit) {
+          Value logS = math::LogOp::create(nb, nl, s);
+          yields.push_back(arith::AddFOp::create(nb, nl, m, logS));
+        }
+        return yields;
+      });
+  SmallVector<Value> weights(generic.getResults().take_front(n));
+  Value lse = lseInit ? generic.getResult(n) : Value();
+  return {weights, lse};
+}
+
+/// out[(s,) t, d] = sum_i a_i[(s,) t] * x_i[t, d], rounded once to the
+/// element type of `init`, written into `init`.
+static Value buildWeightedSum(OpBuilder &b, Location loc, ValueRange sources,
+                              ValueRange weights, bool stacked, Value init) {
+  MLIRContext *ctx = b.getContext();
+  unsigned numLoops = rankOf(init);
+  unsigned off = stacked ? 1 : 0;
+  unsigned n = sources.size();
+  Type elt = cast<RankedTensorType>(init.getType()).getElementType();
+
+  SmallVector<Value> inputs(sources);
+  llvm::append_range(inputs, weights);
+  SmallVector<AffineMap> maps(n, rangeMap(ctx, numLoops, off, numLoops - off));
+  maps.append(n, rangeMap(ctx, numLoops, 0, numLoops - 1));
+  return buildMap(
+      b, loc, inputs, maps, init,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value acc;
+        for (unsigned i = 0; i < n; ++i) {
+          Value x = toF32(nb, nl, args[i]);
+          Value term = arith::MulFOp::create(nb, nl, args[n + i], x);
+          acc =
+              acc ? arith::AddFOp::create(nb, nl, acc, term).getResult() : term;
+        }
+        return fromF32(nb, nl, acc, elt);
+      });
+}
+
+//===----------------------------------------------------------------------===//
+// Destinations
+//===----------------------------------------------------------------------===//
+
+/// The tensor each result of `op` is written into: the op's destination
+/// operands when it is in destination-passing style (one init per result),
+/// otherwise a tensor.empty with the result's element type and its shape from
+/// reifyResultShapes. Results for which `wanted` is false get a null Value and
+/// nothing is created for them (an empty `wanted` wants every result). This is
+/// the one place that decides where a decomposed op writes its results.
+static FailureOr<SmallVector<Value>>
+getResultDestinations(OpBuilder &b, Operation *op, ArrayRef<bool> wanted = {}) {
+  unsigned numResults = op->getNumResults();
+  auto isWanted = [&](unsigned i) { return wanted.empty() || wanted[i]; };
+  SmallVector<Value> destinations(numResults);
+  if (auto dps = dyn_cast<DestinationStyleOpInterface>(op)) {
+    if (dps.getNumDpsInits() == static_cast<int64_t>(numResults)) {
+      for (unsigned i = 0; i < numResults; ++i)
+        if (isWanted(i))
+          destinations[i] = dps.getDpsInitOperand(i)->get();
+      return destinations;
+    }
+  }
+  ReifiedRankedShapedTypeDims shapes;
+  if (failed(reifyResultShapes(b, op, shapes)) || shapes.size() != numResults)
+    return op->emitOpError("could not reify its result shapes");
+  for (unsigned i = 0; i < numResults; ++i) {
+    if (!isWanted(i))
+      continue;
+    Type elt =
+        cast<RankedTensorType>(op->getResult(i).getType()).getElementType();
+    destinations[i] = tensor::EmptyOp::create(b, op->getLoc(), shapes[i], elt);
+  }
+  return destinations;
+}
+
+//===----------------------------------------------------------------------===//
+// Decompositions
+//===----------------------------------------------------------------------===//
+
+using Decomposition = FailureOr<SmallVector<Value>>;
+
+/// `v` cast to the type of `op`'s one result.
+static Decomposition castToResult(OpBuilder &b, Operation *op, Value v) {
+  Type type = op->getResult(0).getType();
+  return SmallVector<Value>{castTo(b, op->getLoc(), v, type)};
+}
+
+/// attnres.aggregate: per-source inverse RMS and score, softmax over the
+/// sources, weighted sum of the raw sources. An aggregation of one source
+/// (its softmax gives it weight exactly 1) is that source: the rule of
+/// AggregateOp::fold.
+static Decomposition decompose(OpBuilder &b, AggregateOp op) {
+  Location loc = op.getLoc();
+  ValueRange sources = op.getSources();
+  if (sources.size() == 1)
+    return castToResult(b, op, sources.front());
+  Value first = sources.front();
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(b, loc, first);
+  Value featureCount = featureCountF32(b, loc, first);
+  float eps = op.getEpsilon().convertToFloat();
+
+  SmallVector<Value> dots, invRms;
+  for (Value v : sources) {
+    Value sumSq = buildSumSquares(b, loc, v, tokenSizes);
+    invRms.push_back(
+        buildInvRmsFromSumSquares(b, loc, sumSq, featureCount, eps));
+    dots.push_back(buildDot(b, loc, v, op.getQuery(), op.getNormWeight(),
+                            tokenSizes, std::nullopt));
+  }
+  auto [weights, lse] =
+      buildSoftmax(b, loc, dots, invRms, /*stacked=*/false, Value());
+  (void)lse;
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op);
+  if (failed(dest))
+    return failure();
+  Value result = buildWeightedSum(b, loc, sources, weights,
+                                  /*stacked=*/false, dest->front());
+  return castToResult(b, op, result);
+}
+
+/// attnres.block_sum: elementwise f32 sum, rounded once. A block sum of one
+/// input is that input (BlockSumOp::fold).
+static Decomposition decompose(OpBuilder &b, BlockSumOp op) {
+  Location loc = op.getLoc();
+  ValueRange inputs = op.getInputs();
+  if (inputs.size() == 1)
+    return castToResult(b, op, inputs.front());
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op);
+  if (failed(dest))
+    return failure();
+  Value init = dest->front();
+  Type elt = cast<RankedTensorType>(init.getType()).getElementType();
+  SmallVector<AffineMap> maps(inputs.size(),
+                              b.getMultiDimIdentityMap(rankOf(init)));
+  Value result = buildMap(b, loc, inputs, maps, init,
+                          [&](OpBuilder &nb, Location nl, ValueRange args) {
+                            Value acc = sumToF32(nb, nl, args);
+                            return fromF32(nb, nl, acc, elt);
+                          });
+  return castToResult(b, op, result);
+}
+
+/// attnres.inv_rms: sum of squares, then rsqrt(mean + eps).
+static Decomposition decompose(OpBuilder &b, InvRmsOp op) {
+  Location loc = op.getLoc();
+  Value input = op.getInput();
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(b, loc, input);
+  Value sumSq = buildSumSquares(b, loc, input, tokenSizes);
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op);
+  if (failed(dest))
+    return failure();
+  Value r = buildInvRmsFromSumSquares(
+      b, loc, sumSq, featureCountF32(b, loc, input),
+      op.getEpsilon().convertToFloat(), dest->front());
+  return castToResult(b, op, r);
+}
+
+/// attnres.block_score (phase 1): scores of S queries against every source,
+/// softmax per query, weighted sum written into the first destination,
+/// log-sum-exp into the second.
+static Decomposition decompose(OpBuilder &b, BlockScoreOp op) {
+  Location loc = op.getLoc();
+  ValueRange sources = op.getSources();
+  Value first = sources.front();
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(b, loc, first);
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op);
+  if (failed(dest))
+    return failure();
+  Value outInit = (*dest)[0], lseInit = (*dest)[1];
+  OpFoldResult numQueries = leadingSizes(b, loc, outInit, 1).front();
+  float eps = op.getEpsilon().convertToFloat();
+
+  SmallVector<Value> invRms;
+  if (op.getInvRms().empty()) {
+    Value featureCount = featureCountF32(b, loc, first);
+    for (Value v : sources) {
+      Value sumSq = buildSumSquares(b, loc, v, tokenSizes);
+      invRms.push_back(
+          buildInvRmsFromSumSquares(b, loc, sumSq, featureCount, eps));
+    }
+  } else {
+    llvm::append_range(invRms, op.getInvRms());
+  }
+  SmallVector<Value> dots;
+  for (Value v : sources)
+    dots.push_back(buildDot(b, loc, v, op.getQueries(), op.getNormWeights(),
+                            tokenSizes, numQueries));
+  auto [weights, lse] =
+      buildSoftmax(b, loc, dots, invRms, /*stacked=*/true, lseInit);
+  Value out =
+      buildWeightedSum(b, loc, sources, weights, /*stacked=*/true, outInit);
+  SmallVector<Value> results{castTo(b, loc, out, op.getOut().getType()),
+                             castTo(b, loc, lse, op.getLse().getType())};
+  return results;
+}
+
+/// attnres.merge (phase 2): p' = partial + update; c = r(p') (w*g).p';
+/// h = out + sigmoid(c - lse) (p' - out). p' stays in f32 until both results
+/// are rounded. With a fused norm, hn = h r_n(h) gain_n from the rounded h.
+static Decomposition decompose(OpBuilder &b, MergeOp op) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  Type elt = type.getElementType();
+  unsigned rank = type.getRank();
+  Value update = op.getUpdate();
+  // The optional operands: [partial] [norm gain] (spec E.2).
+  ValueRange tail = op.getOptionalOperands();
+  Value partial = op.getPartial() ? tail.front() : Value();
+  Value normGain = op.hasNorm() ? tail.back() : Value();
+  SmallVector<Value> addends{update};
+  if (partial)
+    addends.push_back(partial);
+
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(b, loc, update);
+  Value sumSq = buildSumSquares(b, loc, addends, tokenSizes);
+  Value r =
+      buildInvRmsFromSumSquares(b, loc, sumSq, featureCountF32(b, loc, update),
+                                op.getEpsilon().convertToFloat());
+  Value dot = buildDot(b, loc, addends, op.getQuery(), op.getNormWeight(),
+                       tokenSizes, std::nullopt);
+
+  // gate[t] = sigmoid(c - lse) = 1 / (1 + exp(lse - c)), c = r * dot.
+  Value gateInit = tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type());
+  SmallVector<AffineMap> gateMaps(3, b.getMultiDimIdentityMap(rank - 1));
+  Value gate =
+      buildMap(b, loc, ValueRange{r, dot, op.getLse()}, gateMaps, gateInit,
+               [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                 Value c = arith::MulFOp::create(nb, nl, args[0], args[1]);
+                 Value diff = arith::SubFOp::create(nb, nl, args[2], c);
+                 Value e = math::ExpOp::create(nb, nl, diff);
+                 Value one = f32Const(nb, nl, 1.0);
+                 Value den = arith::AddFOp::create(nb, nl, one, e);
+                 return arith::DivFOp::create(nb, nl, one, den);
+               });
+
+  // Destinations of h, of the rounded p' (only with a partial: p' is
+  // `update` itself otherwise) and of the normed h (only with a norm).
+  SmallVector<bool> wanted{true, static_cast<bool>(partial)};
+  if (op.getNumResults() > 2)
+    wanted.push_back(true);
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op, wanted);
+  if (failed(dest))
+    return failure();
+
+  // h = out + gate * (p' - out), and p' rounded.
+  SmallVector<Value> outputs{(*dest)[0]};
+  if (partial)
+    outputs.push_back((*dest)[1]);
+  SmallVector<Value> inputs{op.getOut()};
+  llvm::append_range(inputs, addends);
+  inputs.push_back(gate);
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap rows = rangeMap(ctx, rank, 0, rank - 1);
+  SmallVector<AffineMap> maps(inputs.size() - 1, id);
+  maps.push_back(rows);
+  unsigned n = addends.size();
+  auto generic =
+      buildMapGeneric(b, loc, inputs, maps, outputs,
+                      [&](OpBuilder &nb, Location nl, ValueRange args) {
+                        Value o = toF32(nb, nl, args[0]);
+                        Value p = sumToF32(nb, nl, args.slice(1, n));
+                        Value g = args[1 + n];
+                        Value delta = arith::SubFOp::create(nb, nl, p, o);
+                        Value scaled = arith::MulFOp::create(nb, nl, g, delta);
+                        Value h = arith::AddFOp::create(nb, nl, o, scaled);
+                        SmallVector<Value> yields{fromF32(nb, nl, h, elt)};
+                        if (n > 1)
+                          yields.push_back(fromF32(nb, nl, p, elt));
+                        return yields;
+                      });
+  Value h = castTo(b, loc, generic.getResult(0), type);
+  Value newPartial =
+      partial
+          ? castTo(b, loc, generic.getResult(1), op.getNewPartial().getType())
+          : castTo(b, loc, update, op.getNewPartial().getType());
+  if (!normGain)
+    return SmallVector<Value>{h, newPartial};
+
+  // The fused RMSNorm of the rounded h (spec E.5): hn = h * rsqrt(mean_d
+  // h^2 + norm_epsilon) * gain_n, in f32, rounded once.
+  Value hStored = generic.getResult(0);
+  Value normSumSq = buildSumSquares(b, loc, hStored, tokenSizes);
+  Value rn = buildInvRmsFromSumSquares(
+      b, loc, normSumSq, featureCountF32(b, loc, update),
+      op.getNormEpsilonAttr().getValueAsDouble());
+  Value normed =
+      buildMap(b, loc, ValueRange{hStored, rn, normGain},
+               {id, rows, selectMap(ctx, rank, {rank - 1})}, (*dest)[2],
+               [&](OpBuilder &nb, Location nl, ValueRange args) {
+                 Value x = toF32(nb, nl, args[0]);
+                 Value xr = arith::MulFOp::create(nb, nl, x, args[1]);
+                 Value hn =
+                     arith::MulFOp::create(nb, nl, xr, toF32(nb, nl, args[2]));
+                 return fromF32(nb, nl, hn, elt);
+               });
+  Value hn = castTo(b, loc, normed, op->getResult(2).getType());
+  return SmallVector<Value>{h, newPartial, hn};
+}
+
+//===----------------------------------------------------------------------===//
+// External models
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// linalg::AggregatedOpInterface for OpTy: decomposeOperation builds the
+/// decomposition right before the op and returns the values that replace its
+/// results (the caller replaces and erases the op).
+template <typename OpTy>
+struct AttnResDecompositionModel
+    : public linalg::AggregatedOpInterface::ExternalModel<
+          AttnResDecompositionModel<OpTy>, OpTy> {
+  FailureOr<SmallVector<Value>> decomposeOperation(Operation *op,
+                                                   OpBuilder &b) const {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(op);
+    return decompose(b, cast<OpTy>(op));
+  }
+};
+
+template <typename... OpTys> static void attachDecomposition(MLIRContext *ctx) {
+  (OpTys::template attachInterface<AttnResDecompositionModel<OpTys>>(*ctx),
+   ...);
+}
+} // namespace
+
+void mlir::attnres::registerDecompositionInterfaceExternalModels(
+    DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *ctx, AttnResDialect *) {
+    // The decomposition is made of these dialects' ops.
+    ctx->loadDialect<arith::ArithDialect, linalg::LinalgDialect,
+                     math::MathDialect, tensor::TensorDialect>();
+    attachDecomposition<AggregateOp, BlockSumOp, InvRmsOp, BlockScoreOp,
+                        MergeOp>(ctx);
+  });
+}
