@@ -499,12 +499,13 @@ static Decomposition decompose(OpBuilder &b, InvRmsOp op) {
   Value input = op.getInput();
   SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(b, loc, input);
   Value sumSq = buildSumSquares(b, loc, input, tokenSizes);
+  Value featureCount = featureCountF32(b, loc, input);
   FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op);
   if (failed(dest))
     return failure();
-  Value r = buildInvRmsFromSumSquares(
-      b, loc, sumSq, featureCountF32(b, loc, input),
-      op.getEpsilon().convertToFloat(), dest->front());
+  Value r = buildInvRmsFromSumSquares(b, loc, sumSq, featureCount,
+                                      op.getEpsilon().convertToFloat(),
+                                      dest->front());
   return castToResult(b, op, r);
 }
 
