@@ -20,6 +20,7 @@ See docs/runtime.md.
 """
 
 import ctypes
+import struct
 import json
 import os
 
@@ -61,6 +62,23 @@ def make_descriptor(tensor, param):
             e is not None and e != s for e, s in zip(param["shape"], shape)):
         raise AotError("%s: expected shape %s, got %s" % (param["name"], param["shape"], shape))
     return raw_descriptor(tensor)
+
+
+_PACKERS = {}
+
+
+def packed_descriptor(tensor):
+    """The bytes of a memref descriptor of a tensor (the layout of
+    descriptor_type(rank): two pointers, the offset, then sizes and strides,
+    all 64-bit), unchecked. About three times cheaper to build than the ctypes
+    Structure of raw_descriptor; a bytes object passes to a c_void_p parameter
+    as a pointer to its buffer, which the callee only reads."""
+    rank = tensor.dim()
+    packer = _PACKERS.get(rank)
+    if packer is None:
+        packer = _PACKERS[rank] = struct.Struct("=%dq" % (3 + 2 * rank))
+    ptr = tensor.data_ptr()
+    return packer.pack(ptr, ptr, 0, *tensor.shape, *tensor.stride())
 
 
 def raw_descriptor(tensor):
@@ -126,8 +144,12 @@ class AotFunction:
         them against the JSON (the caller did): the fast path of the torch
         custom ops. The tensors must stay alive until the call returns,
         which they do here."""
-        descs = [raw_descriptor(t) for t in tensors]
-        self.fn(*[ctypes.addressof(d) for d in descs])
+        self.fn(*[packed_descriptor(t) for t in tensors])
+
+    def call_descriptors(self, *descriptors):
+        """Calls the function on memref descriptors already packed
+        (packed_descriptor or the same layout), unchecked."""
+        self.fn(*descriptors)
 
 
 class AotLibrary:

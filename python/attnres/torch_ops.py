@@ -230,8 +230,10 @@ def _check_sources(op, sources):
     if not sources:
         raise ValueError("attnres.%s needs at least one source" % op)
     s0 = sources[0]
+    shape, dtype, device = s0.shape, s0.dtype, s0.get_device()
     for i, s in enumerate(sources):
-        if s.shape != s0.shape or s.dtype != s0.dtype or s.device != s0.device:
+        # get_device(): an int, much cheaper per call than comparing .device
+        if s.shape != shape or s.dtype != dtype or s.get_device() != device:
             raise ValueError("attnres.%s: source %d is %s %s on %s, source 0 is %s %s on %s"
                              % (op, i, tuple(s.shape), s.dtype, s.device, tuple(s0.shape),
                                 s0.dtype, s0.device))

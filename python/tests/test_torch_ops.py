@@ -21,6 +21,7 @@ the native extension).
 
 import math
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -153,6 +154,25 @@ def test_merge_norm_reference_matches_loop():
             big, _ = torch_ops.merge_norm_reference(out[i], lse[i], Q[i], G[i], update, partial,
                                                     gn, EPS, 1e4)
             assert big.float().norm() < 0.1 * hn.float().norm()
+
+
+def test_packed_descriptor_matches_ctypes_layout():
+    """The fast descriptor torch_ops passes to the compiled functions has the
+    bytes of the ctypes memref descriptor, for every rank and for strided,
+    offset views (a wrong field order or a dropped stride fails here)."""
+    from attnres import aot
+
+    g = torch.Generator().manual_seed(7)
+    base = torch.randn(6, 10, 14, generator=g)
+    views = [torch.randn((), generator=g), torch.randn(13, generator=g), base[1],
+             base[:, 2:9:3], base, base.transpose(0, 2), base[2:, ::2, 1:]]
+    for v in views:
+        packed = aot.packed_descriptor(v)
+        assert packed == bytes(aot.raw_descriptor(v)), tuple(v.shape)
+        fields = struct.unpack("=%dq" % (3 + 2 * v.dim()), packed)
+        assert fields[0] == fields[1] == v.data_ptr() and fields[2] == 0
+        assert list(fields[3:3 + v.dim()]) == list(v.shape)
+        assert list(fields[3 + v.dim():]) == list(v.stride())
 
 
 def test_operators_on_cpu_run_the_reference():
