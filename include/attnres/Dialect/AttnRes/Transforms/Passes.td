@@ -13,10 +13,13 @@ def DetectResidualChains : Pass<"attnres-detect-residual-chains", "ModuleOp"> {
   let summary = "Raise AttnRes written in primitives and convert standard "
                 "PreNorm residual chains to Full AttnRes";
   let description = [{
-    Finds the residual structure of a model given as linalg on tensors, TOSA
-    or `func.call` sublayers, by semantics rather than by spelling
-    (docs/detection.md): a demand-driven interpreter evaluates candidate
-    subgraphs on pseudo-random data and compares them with the formulas.
+    The pipeline of `attnres-raise-aggregations` followed by
+    `attnres-convert-residual-chains` (its options are forwarded: `report` to
+    both, the others to the conversion). It finds the residual structure of
+    a model given as linalg on tensors, TOSA or `func.call` sublayers, by
+    semantics rather than by spelling (docs/detection.md): a demand-driven
+    interpreter evaluates candidate subgraphs on pseudo-random data and
+    compares them with the formulas.
 
     Raising: a value computed from a stack of tensors (`tensor.concat`,
     `tosa.concat`, or `tensor.insert_slice`s into a fresh tensor) and from at
@@ -55,6 +58,91 @@ def DetectResidualChains : Pass<"attnres-detect-residual-chains", "ModuleOp"> {
     What is not converted is left untouched; with `report`, one remark per
     chain says its length and why (PostNorm, no scale-invariant consumer,
     side effects, opaque callee, plain sum of unrelated tensors, ...).
+  }];
+  let dependentDialects = [
+    "::mlir::attnres::AttnResDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::arith::ArithDialect", "::mlir::ml_program::MLProgramDialect"
+  ];
+  let options = [
+    Option<"convertStandard", "convert-standard", "bool", /*default=*/"true",
+           "Convert standard PreNorm residual chains to Full AttnRes">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit one remark per chain found or refused">,
+    ListOption<"scaleInvariantCallees", "scale-invariant-callees",
+               "std::string",
+               "Callees (symbol names) vouched scale-invariant: their results "
+               "do not change when the residual stream they receive is scaled "
+               "(like a declaration marked `attnres.scale_invariant`)">,
+  ];
+}
+
+def RaiseAggregations : Pass<"attnres-raise-aggregations", "ModuleOp"> {
+  let summary = "Raise AttnRes aggregations written in primitives to "
+                "attnres.aggregate";
+  let description = [{
+    The raising half of `attnres-detect-residual-chains` (docs/detection.md).
+    Every stack of tensors (`tensor.concat`, `tosa.concat`, or a chain of
+    `tensor.insert_slice`s into a fresh tensor) is a candidate set of depth
+    sources. A value of the sources' type computed from the stack and from at
+    most two feature vectors (plus constants) that equals the AttnRes
+    aggregation of spec section 2 (for any order of the commuting steps, gain
+    separate or folded into the query) becomes `attnres.aggregate`. Equality
+    is decided numerically: a demand-driven interpreter evaluates the
+    candidate on pseudo-random sources and vectors and compares it, in
+    float64, with the reference formula for each epsilon candidate (the small
+    positive constants of the subgraph, and 0).
+
+    A softmax over a depth of one source (the first aggregation of a Full
+    AttnRes model, whose stack is a reshape of `h_0` to a unit depth
+    dimension) is recognised too; the aggregate folder then replaces it by
+    its source.
+
+    Example:
+
+    ```mlir
+    %s = tensor.concat dim(0) %e0, %e1 : (tensor<1x8x64xf32>, ...) -> ...
+    // ... RMS, logits, softmax over dim 0, weighted sum, in linalg ...
+    // becomes
+    %h = attnres.aggregate %q, %g over %v0, %v1 : tensor<8x64xf32>
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::attnres::AttnResDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::arith::ArithDialect"
+  ];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit one remark per raised aggregation">,
+  ];
+}
+
+def ConvertResidualChains
+    : Pass<"attnres-convert-residual-chains", "ModuleOp"> {
+  let summary = "Convert standard PreNorm residual chains to Full AttnRes";
+  let description = [{
+    The conversion half of `attnres-detect-residual-chains`
+    (docs/detection.md). Residual adds (`linalg.generic`, `linalg.add`,
+    `tosa.add`, `arith.addf` on tensors, either operand order) whose sublayer
+    output depends on the stream through an op that mixes features or tokens
+    are linked into chains `h_{l+1} = h_l + f_l(h_l)`. A chain of at least
+    two sublayers in which every `f_l` reads `h_l` only through a
+    scale-invariant norm and whose final value feeds a scale-invariant norm
+    becomes Full AttnRes (spec section 4): the input of sublayer `l >= 1` and
+    the final norm's input become `attnres.aggregate` over
+    `[h_0, f_0 out, ..., f_{l-1} out]`, with zero-initialised pseudo-queries
+    and unit gains in public mutable `ml_program.global`s.
+
+    What is not converted is left untouched; with `report`, one remark per
+    chain says its length and why (PostNorm, no scale-invariant consumer,
+    side effects, opaque callee, dynamic feature dimension, ...).
+
+    Example:
+
+    ```mlir
+    %h1 = arith.addf %h0, %y0 : tensor<8x64xf32>   // y0 = f0(rmsnorm(h0))
+    // %h1 as the input of sublayer 1's norm becomes
+    %a1 = attnres.aggregate %q1, %g1 over %h0, %y0 : tensor<8x64xf32>
+    ```
   }];
   let dependentDialects = [
     "::mlir::attnres::AttnResDialect", "::mlir::tensor::TensorDialect",

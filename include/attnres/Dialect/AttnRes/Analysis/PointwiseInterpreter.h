@@ -7,16 +7,17 @@
 // on demand and memoised, in double precision. It understands the bodies and
 // indexing maps of every linalg structured op, the tensor shape ops, the TOSA
 // elementwise/reduction/matmul/shape ops, arith and math on scalars and
-// tensors, and func.call into callees of the module. Attnres-detect-residual-
-// chains uses it to decide what a subgraph computes (semantics, not spelling):
-// chosen values are bound to pseudo-random data, everything that does not
-// depend on them is either interpreted (constants) or bound to random data
-// too (parameters), and the result is compared with a reference.
+// tensors, and func.call into callees of the module. The detection passes
+// (attnres-raise-aggregations, attnres-convert-residual-chains) use it to
+// decide what a subgraph computes (semantics, not spelling): chosen values are
+// bound to pseudo-random data, everything that does not depend on them is
+// either interpreted (constants) or bound to random data too (parameters), and
+// the result is compared with a reference.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTNRES_LIB_DIALECT_ATTNRES_TRANSFORMS_POINTWISEINTERPRETER_H
-#define ATTNRES_LIB_DIALECT_ATTNRES_TRANSFORMS_POINTWISEINTERPRETER_H
+#ifndef ATTNRES_DIALECT_ATTNRES_ANALYSIS_POINTWISEINTERPRETER_H
+#define ATTNRES_DIALECT_ATTNRES_ANALYSIS_POINTWISEINTERPRETER_H
 
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/Operation.h"
@@ -108,4 +109,4 @@ FailureOr<double> applyScalarOp(Operation *op, ArrayRef<double> operands);
 } // namespace attnres
 } // namespace mlir
 
-#endif // ATTNRES_LIB_DIALECT_ATTNRES_TRANSFORMS_POINTWISEINTERPRETER_H
+#endif // ATTNRES_DIALECT_ATTNRES_ANALYSIS_POINTWISEINTERPRETER_H
