@@ -591,7 +591,9 @@ void ConvertResidualChainsPass::rewriteChain(func::FuncOp fn, const Adds &adds,
   for (OpOperand *u : finalNorm.uses)
     u->set(fin);
   // The adds stay for any other user (they now sum the new sublayer
-  // outputs, which at zero initialisation equal the old ones).
+  // outputs, which at zero initialisation equal the old ones). The head's
+  // location is read first: the loop below may erase the head.
+  Location headLoc = adds.list[chain.front()].op->getLoc();
   unsigned kept = 0;
   for (unsigned c : llvm::reverse(chain)) {
     if (adds.list[c].op->use_empty())
@@ -600,12 +602,12 @@ void ConvertResidualChainsPass::rewriteChain(func::FuncOp fn, const Adds &adds,
       ++kept;
   }
   if (report)
-    emitRemark(adds.list[chain.front()].op->getLoc())
-        << "residual chain of " << len
-        << " sublayers converted to Full AttnRes: " << len
-        << " aggregations, zero-initialised queries " << firstName << " .. "
-        << lastName << " and unit gains; " << kept
-        << " residual adds kept for other users";
+    emitRemark(headLoc) << "residual chain of " << len
+                        << " sublayers converted to Full AttnRes: " << len
+                        << " aggregations, zero-initialised queries "
+                        << firstName << " .. " << lastName
+                        << " and unit gains; " << kept
+                        << " residual adds kept for other users";
 }
 
 //===----------------------------------------------------------------------===//
