@@ -471,7 +471,7 @@ def gen(args):
     vec = tt(D) if form == "linalg" else tt(1, 1, D)
     variant = {"stack": args.stack, "gain": args.gain, "order": args.order, "softmax": args.softmax}
     if args.attnres:
-        for l in range(1, L + 1):
+        for l in range(0 if args.first_aggregation else 1, L + 1):
             params.append((f"%q{l}", vec))
             if args.gain != "prefolded":
                 params.append((f"%g{l}", vec))
@@ -537,7 +537,7 @@ def gen(args):
     for l, kind in enumerate(kinds):
         ws = [f"%w{l}_{j}" for j in range(len(weight_types(kind, form, D, F)))]
         e.lines.append(f"    // sublayer {l}: {kind}")
-        if args.attnres and l > 0:
+        if args.attnres and (l > 0 or args.first_aggregation):
             e.lines.append(f"    // AttnRes aggregation {l} in primitives")
             h = B.aggregate(["%x"] + outs_y, f"%q{l}", f"%g{l}" if args.gain != "prefolded" else None, variant)
         if args.opaque == "core":
@@ -698,6 +698,9 @@ def main():
     p.add_argument("--main", action="store_true", help="add @main with deterministic random data")
     p.add_argument("--agg-only", action="store_true", help="one aggregation over --layers sources")
     p.add_argument("--attnres", action="store_true", help="Full AttnRes in primitives instead of residual adds")
+    p.add_argument("--first-aggregation", action="store_true",
+                   help="with --attnres: also write sublayer 0's aggregation (a softmax over the "
+                        "embedding alone) in primitives")
     p.add_argument("--stack", choices=["insert", "concat"], default="insert")
     p.add_argument("--gain", choices=["separate", "folded", "prefolded"], default="separate")
     p.add_argument("--order", choices=["normfirst", "dotfirst"], default="normfirst")

@@ -131,7 +131,10 @@ static std::optional<Stack> matchStack(Operation *op) {
   } else {
     return std::nullopt;
   }
-  if (s.sources.size() < 2)
+  // One source is a stack too: Full AttnRes's first aggregation (over the
+  // embedding alone) is a softmax over one logit, the source itself (spec
+  // A.2); it is recognised like the others and then folds away.
+  if (s.sources.empty())
     return std::nullopt;
   Type t = s.sources.front().getType();
   if (!isFeatureTensor(t) ||
@@ -364,12 +367,35 @@ static Value asVector(OpBuilder &b, Location loc, Value v,
   return tensor::CollapseShapeOp::create(b, loc, vecType, v, reassoc);
 }
 
+/// Erases the ops of the raised graph that nothing uses any more, last first.
+static void eraseDeadGraph(const Candidate &c,
+                           llvm::DenseSet<Operation *> &erased) {
+  SmallVector<Operation *> ordered = inProgramOrder(c.g);
+  for (Operation *o : llvm::reverse(ordered))
+    if (o->use_empty() && isMemoryEffectFree(o)) {
+      erased.insert(o);
+      o->erase();
+    }
+}
+
 void RaiseAggregationsPass::rewrite(const Stack &s, const Candidate &c,
                                     double eps,
                                     llvm::DenseSet<Operation *> &erased) {
   Operation *cand = c.h.getDefiningOp();
   OpBuilder b(cand);
   Location loc = cand->getLoc();
+  if (s.sources.size() == 1) {
+    // The aggregation over one source is that source (spec A.4, fold A-F1):
+    // it is raised and folded at once.
+    Value h = c.h;
+    h.replaceAllUsesWith(s.sources.front());
+    eraseDeadGraph(c, erased);
+    if (report)
+      emitRemark(loc) << "raised an AttnRes aggregation over 1 source to "
+                         "attnres.aggregate, which folds to its source (a "
+                         "softmax over one logit is exactly 1)";
+    return;
+  }
   auto vecType = RankedTensorType::get({s.dim}, s.srcType.getElementType());
   Value query = asVector(b, loc, c.vectors[0], vecType);
   Value gainV;
@@ -384,12 +410,7 @@ void RaiseAggregationsPass::rewrite(const Stack &s, const Candidate &c,
                                  static_cast<float>(eps));
   Value h = c.h;
   h.replaceAllUsesWith(agg.getResult());
-  SmallVector<Operation *> ordered = inProgramOrder(c.g);
-  for (Operation *o : llvm::reverse(ordered))
-    if (o->use_empty() && isMemoryEffectFree(o)) {
-      erased.insert(o);
-      o->erase();
-    }
+  eraseDeadGraph(c, erased);
   if (report)
     emitRemark(agg.getLoc())
         << "raised an AttnRes aggregation over " << s.sources.size()
