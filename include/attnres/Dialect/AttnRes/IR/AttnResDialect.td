@@ -29,10 +29,6 @@ def AttnRes_Dialect : Dialect {
       block summaries and partial sums, the inverse RMS of each summary
       computed once, the batched phase-1 scoring of all queries of a block and
       the phase-2 online-softmax merge fused with the partial-sum update.
-    * `attnres.aggregate_stats` and `attnres.aggregate_grad` are for training:
-      the forward saving the per-token statistics (log-sum-exp, inverse RMS)
-      and the backward that recomputes the rest from the sources
-      (AttnResGradOps.td, spec section I).
 
     All ops work on tensors, accumulate in f32 whatever the storage type (f32,
     f16 or bf16) and are token-local: every leading dimension is a batch of
