@@ -25,6 +25,17 @@ depends on the REF's "mode":
            inverse RMS);
     "abs1" max(1, |ref|) (per-token log-domain values such as lse).
 NaN or Inf in the output always fails. Exits 1 with a report on any mismatch.
+
+Gradients (test/Integration/CPU/grad) use the same table: the worst
+error/bound seen there at these tolerances is about 0.25 (f32, where the
+backward subtracts nearly equal terms dz_i = a_i (da_i - sum_j a_j da_j) and
+sums over tokens), 0.19 (bf16) and 0.11 (f16). The parameter gradients
+dquery/dgain are f32 results and are checked with the f32 value whatever
+the storage type of the inputs.
+
+A REF with "wrong": NAME compares against a deliberately wrong formula
+(WRONG_FORMULAS below, written here and not in the reference): the control
+tests require the check to fail there, showing that it can.
 """
 
 import ast
@@ -79,6 +90,39 @@ def parse_memrefs(output):
     return arrays
 
 
+def _wrong_no_rms_derivative(q, g, srcs, eps, dh):
+    """dv of aggregate with the inverse RMS treated as a constant (the
+    -dz r^2 z v / D term missing): a plausible, wrong backward."""
+    v = np.stack(srcs, 0)
+    w = q * g
+    r = ref.inv_rms(v, eps)
+    z = r * np.sum(v * w, -1)
+    a = np.exp(z - z.max(0))
+    a = a / a.sum(0)
+    da = np.sum(v * dh, -1)
+    dz = a * (da - np.sum(a * da, 0))
+    return a[..., None] * dh + (dz * r)[..., None] * w
+
+
+def wrong_formula(spec, c, value):
+    """The value of a REF marked "wrong" (see the module docstring)."""
+    get = lambda k: c[spec[k]]
+    many = lambda k: [c[n] for n in spec[k]]
+    name = spec["wrong"]
+    if name == "no_rms_derivative" and spec["op"] == "aggregate_grad" \
+            and spec.get("result", 0) == 0:
+        dv = _wrong_no_rms_derivative(get("query"), get("gain"), many("sources"), spec["eps"],
+                                      get("dh"))[spec["index"]]
+        return dv + (c[spec["acc"][spec["index"]]] if "acc" in spec else 0.0)
+    if name == "swap_params" and spec["op"] == "aggregate_grad" and spec["result"] in (1, 2):
+        # dquery = dwg * query, dgain = dwg * gain (the right one is the other
+        # vector): dwg recovered from the correct result.
+        q, g = get("query"), get("gain")
+        dwg = value / (g if spec["result"] == 1 else q)
+        return dwg * (q if spec["result"] == 1 else g)
+    sys.exit("check_output: unknown wrong formula %s for %s" % (name, spec["name"]))
+
+
 def evaluate(spec, c):
     """The reference value of one REF. Keys: op, the operands by constant
     name, eps, result (index of the op's result, default 0)."""
@@ -100,6 +144,15 @@ def evaluate(spec, c):
         partial = get("partial") if "partial" in spec else None
         res = ref.merge(get("out"), get("lse"), get("query"), get("gain"),
                         get("update"), partial, spec["eps"])
+    elif op == "aggregate_stats":
+        lse, r = ref.aggregate_stats(get("query"), get("gain"), many("sources"), spec["eps"])
+        res = (lse, r[spec["index"]] if "index" in spec else r)
+    elif op == "aggregate_grad":
+        dv, dq, dg = ref.aggregate_grad(get("query"), get("gain"), many("sources"),
+                                        spec["eps"], get("dh"))
+        if "acc" in spec:
+            dv = dv + np.stack(many("acc"), 0)
+        res = (dv[spec["index"]] if "index" in spec else dv, dq, dg)
     elif op == "two_phase":
         # Phase 1 over the summaries, then phase 2 for query `row`, must equal
         # one aggregation over the summaries and the updated partial sum.
@@ -109,7 +162,10 @@ def evaluate(spec, c):
                              many("sources") + [p], spec["eps"]), p)
     else:
         sys.exit("check_output: unknown reference op " + op)
-    return res[spec.get("result", 0)]
+    value = res[spec.get("result", 0)]
+    if "wrong" in spec:
+        value = wrong_formula(spec, c, value)
+    return value
 
 
 def compare(index, spec, got, want):
@@ -167,9 +223,9 @@ def main():
     for i, (spec, got) in enumerate(zip(specs, arrays)):
         missing = [n for k, v in spec.items()
                    if k in ("query", "gain", "queries", "gains", "out", "lse",
-                            "update", "partial", "input")
+                            "update", "partial", "input", "dh")
                    for n in [v] if n not in consts]
-        missing += [n for k in ("sources", "inputs", "inv_rms")
+        missing += [n for k in ("sources", "inputs", "inv_rms", "acc")
                     for n in spec.get(k, []) if n not in consts]
         if missing:
             sys.exit("check_output: REF names unknown constants %s" % missing)

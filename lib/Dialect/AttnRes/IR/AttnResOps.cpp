@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "OpHelpers.h"
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
 
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -20,14 +21,18 @@
 
 using namespace mlir;
 using namespace mlir::attnres;
+using namespace mlir::attnres::detail;
 
 //===----------------------------------------------------------------------===//
 // Shared helpers
 //===----------------------------------------------------------------------===//
 
+// Declared in OpHelpers.h, shared with AttnResGradOps.cpp.
+namespace mlir::attnres::detail {
+
 /// The type `tensor<D x E>` of a pseudo-query or gain for sources of type
 /// `sourceType` (`tensor<... x D x E>`).
-static RankedTensorType getVectorType(RankedTensorType sourceType) {
+RankedTensorType getVectorType(RankedTensorType sourceType) {
   int64_t d = sourceType.getRank() ? sourceType.getShape().back()
                                    : ShapedType::kDynamic;
   return RankedTensorType::get({d}, sourceType.getElementType());
@@ -35,8 +40,8 @@ static RankedTensorType getVectorType(RankedTensorType sourceType) {
 
 /// The f32 per-token type `tensor<... x f32>` (the source shape without its
 /// last dimension), optionally prefixed with `prefix` (the S of phase 1).
-static RankedTensorType getPerTokenType(RankedTensorType sourceType,
-                                        std::optional<int64_t> prefix = {}) {
+RankedTensorType getPerTokenType(RankedTensorType sourceType,
+                                 std::optional<int64_t> prefix) {
   SmallVector<int64_t> shape;
   if (prefix)
     shape.push_back(*prefix);
@@ -48,7 +53,7 @@ static RankedTensorType getPerTokenType(RankedTensorType sourceType,
 
 /// Shapes are compatible when every dimension is equal or dynamic on one side
 /// (spec 0.4).
-static bool compatibleShapes(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
+bool compatibleShapes(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
   if (a.size() != b.size())
     return false;
   for (auto [x, y] : llvm::zip(a, b))
@@ -61,22 +66,21 @@ static bool compatibleShapes(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
 /// (same rank, already checked compatible). Verifiers refine what they know
 /// of S, the token dimensions and D operand by operand, so that two static
 /// sizes that disagree are caught even when the sources are dynamic.
-static void refineShape(MutableArrayRef<int64_t> known,
-                        ArrayRef<int64_t> actual) {
+void refineShape(MutableArrayRef<int64_t> known, ArrayRef<int64_t> actual) {
   for (auto [k, a] : llvm::zip(known, actual))
     if (ShapedType::isDynamic(k))
       k = a;
 }
 
-static bool isStorageElementType(Type t) {
+bool isStorageElementType(Type t) {
   return t.isF32() || t.isF16() || t.isBF16();
 }
 
 /// Checks the type that fixes the token dimensions, D and E of an op: rank
 /// >= 1 (rule `rankRule`) and an f32, f16 or bf16 element type (`eltRule`).
-static LogicalResult verifyValueType(Operation *op, RankedTensorType type,
-                                     StringRef what, StringRef rankRule,
-                                     StringRef eltRule) {
+LogicalResult verifyValueType(Operation *op, RankedTensorType type,
+                              StringRef what, StringRef rankRule,
+                              StringRef eltRule) {
   if (type.getRank() < 1)
     return op->emitOpError()
            << what << " must have rank >= 1 (the last dimension is D), got "
@@ -90,10 +94,9 @@ static LogicalResult verifyValueType(Operation *op, RankedTensorType type,
 
 /// Checks that `type` is `tensor<D x E>` where `shape` is what is known of
 /// the sources' shape (`... x D`) and `elt` their element type; refines D.
-static LogicalResult verifyVectorOperand(Operation *op, Type type,
-                                         MutableArrayRef<int64_t> shape,
-                                         Type elt, StringRef what,
-                                         StringRef rule) {
+LogicalResult verifyVectorOperand(Operation *op, Type type,
+                                  MutableArrayRef<int64_t> shape, Type elt,
+                                  StringRef what, StringRef rule) {
   auto tt = cast<RankedTensorType>(type);
   RankedTensorType expected = RankedTensorType::get({shape.back()}, elt);
   if (tt.getRank() != 1 || tt.getElementType() != elt ||
@@ -107,10 +110,9 @@ static LogicalResult verifyVectorOperand(Operation *op, Type type,
 
 /// Checks that `type` is an f32 tensor compatible with `shape` and refines
 /// `shape` with its static dimensions.
-static LogicalResult verifyF32Operand(Operation *op, Type type,
-                                      MutableArrayRef<int64_t> shape,
-                                      StringRef what, StringRef meaning,
-                                      StringRef rule) {
+LogicalResult verifyF32Operand(Operation *op, Type type,
+                               MutableArrayRef<int64_t> shape, StringRef what,
+                               StringRef meaning, StringRef rule) {
   auto tt = cast<RankedTensorType>(type);
   RankedTensorType expected =
       RankedTensorType::get(shape, Float32Type::get(op->getContext()));
@@ -122,8 +124,7 @@ static LogicalResult verifyF32Operand(Operation *op, Type type,
   return success();
 }
 
-static LogicalResult verifyEpsilon(Operation *op, FloatAttr eps,
-                                   StringRef rule) {
+LogicalResult verifyEpsilon(Operation *op, FloatAttr eps, StringRef rule) {
   double v = eps.getValueAsDouble();
   if (!std::isfinite(v) || v < 0.0)
     return op->emitOpError() << "epsilon must be finite and non-negative, got "
@@ -132,7 +133,7 @@ static LogicalResult verifyEpsilon(Operation *op, FloatAttr eps,
 }
 
 /// Parses `%a, %b, ...` (at least one operand).
-static ParseResult
+ParseResult
 parseOperandList1(OpAsmParser &parser,
                   SmallVectorImpl<OpAsmParser::UnresolvedOperand> &operands) {
   return parser.parseCommaSeparatedList([&]() -> ParseResult {
@@ -141,8 +142,7 @@ parseOperandList1(OpAsmParser &parser,
 }
 
 /// Parses `: tensor<...>` and checks it is a ranked tensor of rank >= 1.
-static ParseResult parseSourceType(OpAsmParser &parser,
-                                   RankedTensorType &type) {
+ParseResult parseSourceType(OpAsmParser &parser, RankedTensorType &type) {
   llvm::SMLoc loc = parser.getCurrentLocation();
   Type t;
   if (parser.parseType(t))
@@ -153,6 +153,8 @@ static ParseResult parseSourceType(OpAsmParser &parser,
            << "expected a ranked tensor type of rank >= 1, got " << t;
   return success();
 }
+
+} // namespace mlir::attnres::detail
 
 //===----------------------------------------------------------------------===//
 // AggregateOp

@@ -653,6 +653,256 @@ static Decomposition decompose(OpBuilder &b, MergeOp op) {
 }
 
 //===----------------------------------------------------------------------===//
+// Training ops (spec section I)
+//===----------------------------------------------------------------------===//
+
+/// attnres.aggregate_stats: the decomposition of attnres.aggregate with the
+/// inverse RMS of each source written into its result's destination and the
+/// log-sum-exp of the softmax into lse's. One source: h is the source (A.2),
+/// lse = z_0 (log of a sum of one exp(0) is 0).
+static Decomposition decompose(OpBuilder &b, AggregateStatsOp op) {
+  Location loc = op.getLoc();
+  ValueRange sources = op.getSources();
+  unsigned n = sources.size();
+  Value first = sources.front();
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(b, loc, first);
+  Value featureCount = featureCountF32(b, loc, first);
+  float eps = op.getEpsilon().convertToFloat();
+  SmallVector<bool> wanted(op->getNumResults(), true);
+  wanted[0] = n > 1;
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op, wanted);
+  if (failed(dest))
+    return failure();
+
+  SmallVector<Value> dots, invRms;
+  for (auto [i, v] : llvm::enumerate(sources)) {
+    Value sumSq = buildSumSquares(b, loc, v, tokenSizes);
+    invRms.push_back(buildInvRmsFromSumSquares(b, loc, sumSq, featureCount, eps,
+                                               (*dest)[2 + i]));
+    dots.push_back(buildDot(b, loc, v, op.getQuery(), op.getNormWeight(),
+                            tokenSizes, std::nullopt));
+  }
+  auto [weights, lse] =
+      buildSoftmax(b, loc, dots, invRms, /*stacked=*/false, (*dest)[1]);
+  Value h = n == 1 ? first
+                   : buildWeightedSum(b, loc, sources, weights,
+                                      /*stacked=*/false, (*dest)[0]);
+  SmallVector<Value> results{castTo(b, loc, h, op.getResult().getType()),
+                             castTo(b, loc, lse, op.getLse().getType())};
+  for (auto [r, res] : llvm::zip(invRms, op.getInvRms()))
+    results.push_back(castTo(b, loc, r, res.getType()));
+  return results;
+}
+
+/// attnres.aggregate_grad (spec I.2): per source, the recomputed dot with
+/// w*g and the dot with dh (reductions over D); one map over the tokens
+/// giving each source's coefficients of dh, of w*g and of v_i in dv_i; one
+/// map over [T..., D] writing every dv_i (into its accumulator when there is
+/// one, which the body reads: read and written once); one reduction over the
+/// tokens for dwg (I.2.1: tokens are the outer loops, in order), and one map
+/// for dquery and dgain.
+static Decomposition decompose(OpBuilder &b, AggregateGradOp op) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = b.getContext();
+  ValueRange sources = op.getSources();
+  unsigned n = sources.size();
+  Value dh = op.getGrad();
+  auto type = cast<RankedTensorType>(dh.getType());
+  Type elt = type.getElementType();
+  unsigned rank = type.getRank();
+  bool acc = op.isAccumulating();
+  ValueRange accs = op.getAccumulators();
+
+  // Destinations: the accumulators for the source gradients when given,
+  // otherwise new tensors; new f32 [D] tensors for dquery and dgain. With
+  // one source and no accumulator, dv_0 is dh itself.
+  SmallVector<bool> wanted(op->getNumResults(), true);
+  for (unsigned i = 0; i < n; ++i)
+    wanted[i] = !acc && n > 1;
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op, wanted);
+  if (failed(dest))
+    return failure();
+  SmallVector<Value> dvInits;
+  for (unsigned i = 0; i < n; ++i)
+    dvInits.push_back(acc ? accs[i] : (*dest)[i]);
+  Value dqInit = (*dest)[n], dgInit = (*dest)[n + 1];
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap rows = rangeMap(ctx, rank, 0, rank - 1);
+  AffineMap feat = selectMap(ctx, rank, {rank - 1});
+
+  SmallVector<Value> results;
+  if (n == 1) {
+    // h = v_0 (A.2): dv_0 = [acc_0 +] dh; query and gain get exact zeros.
+    Value dv = dh;
+    if (acc)
+      dv = buildMap(
+          b, loc, ValueRange{dh}, {id}, accs[0],
+          [&](OpBuilder &nb, Location nl, ValueRange args) {
+            Value a = toF32(nb, nl, nb.getInsertionBlock()->getArgument(1));
+            Value s = arith::AddFOp::create(nb, nl, a, toF32(nb, nl, args[0]));
+            return fromF32(nb, nl, s, elt);
+          });
+    results.push_back(castTo(b, loc, dv, op.getSourceGrads()[0].getType()));
+    Value zero = f32Const(b, loc, 0.0);
+    for (Value init : {dqInit, dgInit})
+      results.push_back(
+          linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{init})
+              .getResult(0));
+    results[1] = castTo(b, loc, results[1], op.getQueryGrad().getType());
+    results[2] = castTo(b, loc, results[2], op.getNormWeightGrad().getType());
+    return results;
+  }
+
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(b, loc, dh);
+  Value featureCount = featureCountF32(b, loc, dh);
+  Value query = op.getQuery(), gain = op.getNormWeight();
+
+  // Per source: dot_i = sum_d w g v_i and da_i = sum_d v_i dh.
+  SmallVector<Value> dots, das;
+  for (Value v : sources) {
+    dots.push_back(buildDot(b, loc, v, query, gain, tokenSizes, std::nullopt));
+    das.push_back(buildSumOverLastLoop(
+        b, loc, ValueRange{v, dh}, {id, id}, tokenSizes,
+        [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+          Value x = toF32(nb, nl, args[0]);
+          Value g = toF32(nb, nl, args[1]);
+          return arith::MulFOp::create(nb, nl, x, g);
+        }));
+  }
+
+  // Per token and source: cA_i = a_i, cW_i = dz_i r_i and
+  // cV_i = -dz_i r_i^2 z_i / D, so that dv_i = cA_i dh + cW_i w g + cV_i v_i.
+  SmallVector<Value> coefInputs(dots);
+  llvm::append_range(coefInputs, das);
+  llvm::append_range(coefInputs, op.getInvRms());
+  coefInputs.push_back(op.getLse());
+  AffineMap tokId = b.getMultiDimIdentityMap(rank - 1);
+  SmallVector<AffineMap> coefMaps(coefInputs.size(), tokId);
+  SmallVector<Value> coefOutputs;
+  for (unsigned i = 0; i < 3 * n; ++i)
+    coefOutputs.push_back(
+        tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type()));
+  auto coefs = buildMapGeneric(
+      b, loc, coefInputs, coefMaps, coefOutputs,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value lse = args[3 * n];
+        SmallVector<Value> z, a;
+        Value s;
+        for (unsigned i = 0; i < n; ++i) {
+          z.push_back(arith::MulFOp::create(nb, nl, args[2 * n + i], args[i]));
+          Value shifted = arith::SubFOp::create(nb, nl, z.back(), lse);
+          a.push_back(math::ExpOp::create(nb, nl, shifted));
+          Value t = arith::MulFOp::create(nb, nl, a.back(), args[n + i]);
+          s = s ? arith::AddFOp::create(nb, nl, s, t).getResult() : t;
+        }
+        SmallVector<Value> yields(a);
+        SmallVector<Value> cV;
+        for (unsigned i = 0; i < n; ++i) {
+          Value r = args[2 * n + i];
+          Value diff = arith::SubFOp::create(nb, nl, args[n + i], s);
+          Value dz = arith::MulFOp::create(nb, nl, a[i], diff);
+          Value cW = arith::MulFOp::create(nb, nl, dz, r);
+          yields.push_back(cW);
+          Value zr = arith::MulFOp::create(nb, nl, z[i], r);
+          Value t = arith::MulFOp::create(nb, nl, cW, zr);
+          Value q = arith::DivFOp::create(nb, nl, t, featureCount);
+          cV.push_back(arith::NegFOp::create(nb, nl, q));
+        }
+        llvm::append_range(yields, cV);
+        return yields;
+      });
+  ValueRange cA = coefs.getResults().slice(0, n);
+  ValueRange cW = coefs.getResults().slice(n, n);
+  ValueRange cV = coefs.getResults().slice(2 * n, n);
+
+  // dv_i = [acc_i +] cA_i dh + cW_i (w g) + cV_i v_i, one map for all
+  // sources (dh, w and g are read once).
+  SmallVector<Value> dvInputs(sources);
+  dvInputs.push_back(dh);
+  dvInputs.push_back(query);
+  dvInputs.push_back(gain);
+  llvm::append_range(dvInputs, cA);
+  llvm::append_range(dvInputs, cW);
+  llvm::append_range(dvInputs, cV);
+  SmallVector<AffineMap> dvMaps(n + 1, id);
+  dvMaps.append(2, feat);
+  dvMaps.append(3 * n, rows);
+  dvMaps.append(n, id);
+  unsigned numIn = dvInputs.size();
+  auto dvGeneric = linalg::GenericOp::create(
+      b, loc, ValueRange(dvInits).getTypes(), dvInputs, dvInits, dvMaps,
+      parallelIterators(rank),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value d = toF32(nb, nl, args[n]);
+        Value q = toF32(nb, nl, args[n + 1]);
+        Value g = toF32(nb, nl, args[n + 2]);
+        Value w = arith::MulFOp::create(nb, nl, q, g);
+        SmallVector<Value> yields;
+        for (unsigned i = 0; i < n; ++i) {
+          Value v = toF32(nb, nl, args[i]);
+          Value t0 = arith::MulFOp::create(nb, nl, args[n + 3 + i], d);
+          Value t1 = arith::MulFOp::create(nb, nl, args[2 * n + 3 + i], w);
+          Value t2 = arith::MulFOp::create(nb, nl, args[3 * n + 3 + i], v);
+          Value sum = arith::AddFOp::create(nb, nl, t0, t1);
+          sum = arith::AddFOp::create(nb, nl, sum, t2);
+          if (acc) {
+            Value prev = toF32(nb, nl, args[numIn + i]);
+            sum = arith::AddFOp::create(nb, nl, prev, sum);
+          }
+          yields.push_back(fromF32(nb, nl, sum, elt));
+        }
+        linalg::YieldOp::create(nb, nl, yields);
+      });
+  for (auto [dv, res] : llvm::zip(dvGeneric.getResults(), op.getSourceGrads()))
+    results.push_back(castTo(b, loc, dv, res.getType()));
+
+  // dwg[d] = sum over tokens (outer loops, in order) of sum_i cW_i v_i.
+  SmallVector<OpFoldResult> dSizes = leadingSizes(b, loc, dqInit, /*count=*/1);
+  Value dwgInit = createFilledF32(b, loc, dSizes, 0.0);
+  SmallVector<Value> dwInputs(sources);
+  llvm::append_range(dwInputs, cW);
+  SmallVector<AffineMap> dwMaps(n, id);
+  dwMaps.append(n, rows);
+  dwMaps.push_back(feat);
+  SmallVector<utils::IteratorType> dwIterators(rank,
+                                               utils::IteratorType::reduction);
+  dwIterators.back() = utils::IteratorType::parallel;
+  Value dwg =
+      linalg::GenericOp::create(
+          b, loc, dwgInit.getType(), dwInputs, dwgInit, dwMaps, dwIterators,
+          [&](OpBuilder &nb, Location nl, ValueRange args) {
+            Value term;
+            for (unsigned i = 0; i < n; ++i) {
+              Value v = toF32(nb, nl, args[i]);
+              Value t = arith::MulFOp::create(nb, nl, args[n + i], v);
+              term =
+                  term ? arith::AddFOp::create(nb, nl, term, t).getResult() : t;
+            }
+            Value sum = arith::AddFOp::create(nb, nl, args[2 * n], term);
+            linalg::YieldOp::create(nb, nl, sum);
+          })
+          .getResult(0);
+
+  // dquery = dwg * g, dgain = dwg * w (f32, not rounded: I.2.1).
+  AffineMap vecId = b.getMultiDimIdentityMap(1);
+  auto params =
+      buildMapGeneric(b, loc, ValueRange{dwg, query, gain},
+                      {vecId, vecId, vecId}, ValueRange{dqInit, dgInit},
+                      [&](OpBuilder &nb, Location nl, ValueRange args) {
+                        Value q = toF32(nb, nl, args[1]);
+                        Value g = toF32(nb, nl, args[2]);
+                        Value dq = arith::MulFOp::create(nb, nl, args[0], g);
+                        Value dg = arith::MulFOp::create(nb, nl, args[0], q);
+                        return SmallVector<Value>{dq, dg};
+                      });
+  results.push_back(
+      castTo(b, loc, params.getResult(0), op.getQueryGrad().getType()));
+  results.push_back(
+      castTo(b, loc, params.getResult(1), op.getNormWeightGrad().getType()));
+  return results;
+}
+
+//===----------------------------------------------------------------------===//
 // External models
 //===----------------------------------------------------------------------===//
 
@@ -685,6 +935,6 @@ void mlir::attnres::registerDecompositionInterfaceExternalModels(
     ctx->loadDialect<arith::ArithDialect, linalg::LinalgDialect,
                      math::MathDialect, tensor::TensorDialect>();
     attachDecomposition<AggregateOp, BlockSumOp, InvRmsOp, BlockScoreOp,
-                        MergeOp>(ctx);
+                        MergeOp, AggregateStatsOp, AggregateGradOp>(ctx);
   });
 }

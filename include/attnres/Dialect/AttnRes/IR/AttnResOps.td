@@ -345,4 +345,7 @@ def AttnRes_MergeOp : AttnRes_Op<"merge", [Pure,
   }];
 }
 
+// The training ops (forward with statistics, backward).
+include "attnres/Dialect/AttnRes/IR/AttnResGradOps.td"
+
 #endif // ATTNRES_DIALECT_ATTNRES_IR_ATTNRESOPS_TD

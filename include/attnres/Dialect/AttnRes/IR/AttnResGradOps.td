@@ -1,0 +1,143 @@
+//===- AttnResGradOps.td - AttnRes gradient operations -----*- tablegen -*-===//
+//
+// Part of the attnres project. The training ops: forward variants that save
+// the per-token statistics a backward needs, and the backward ops. Their
+// semantics and numbered constraints are in docs/spec.md section I; the
+// verifiers cite them as (Cn). Included by AttnResOps.td.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_DIALECT_ATTNRES_IR_ATTNRESGRADOPS_TD
+#define ATTNRES_DIALECT_ATTNRES_IR_ATTNRESGRADOPS_TD
+
+//===----------------------------------------------------------------------===//
+// AggregateStatsOp
+//===----------------------------------------------------------------------===//
+
+def AttnRes_AggregateStatsOp : AttnRes_Op<"aggregate_stats", [Pure,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>]> {
+  let summary = "aggregate that also returns the statistics its backward "
+                "needs";
+  let description = [{
+    The forward of `attnres.aggregate` for training (spec section I.1): the
+    result `h` is exactly `attnres.aggregate`'s, and the op also returns,
+    for every token `p`, the log-sum-exp of the logits and the inverse RMS of
+    every source, in f32:
+
+    ```
+    r_i[p] = 1 / sqrt(mean_d v_i[p, d]^2 + epsilon)
+    z_i[p] = r_i[p] * sum_d query[d] * norm_weight[d] * v_i[p, d]
+    lse[p] = max_i z_i + log(sum_i exp(z_i - max_i z_i))
+    ```
+
+    These are `O(T * n)` floats, never `O(T * n * D)`: the backward
+    (`attnres.aggregate_grad`) recomputes the rest from the sources.
+
+    Example:
+
+    ```mlir
+    %h, %lse, %r:3 = attnres.aggregate_stats %w, %g over %v0, %v1, %v2
+        {epsilon = 1.0e-05 : f32} : tensor<16x4096xbf16>
+    ```
+
+    The types of `lse` and of each `inv_rms` are `tensor<16xf32>` here (the
+    sources' shape without D), implied by the custom form.
+  }];
+
+  let arguments = (ins
+    AttnRes_Tensor:$query,
+    AttnRes_Tensor:$norm_weight,
+    Variadic<AttnRes_Tensor>:$sources,
+    F32Attr:$epsilon
+  );
+  let results = (outs AttnRes_Tensor:$result, AttnRes_F32Tensor:$lse,
+                 Variadic<AttnRes_F32Tensor>:$inv_rms);
+
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+
+  let extraClassDeclaration = [{
+    RankedTensorType getSourceType() {
+      return ::llvm::cast<RankedTensorType>(getResult().getType());
+    }
+    unsigned getNumSources() { return getSources().size(); }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// AggregateGradOp
+//===----------------------------------------------------------------------===//
+
+def AttnRes_AggregateGradOp : AttnRes_Op<"aggregate_grad", [Pure,
+    AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>]> {
+  let summary = "gradient of attnres.aggregate w.r.t. its sources, query "
+                "and gain";
+  let description = [{
+    The backward of `attnres.aggregate` (spec section I.2). Given the
+    incoming gradient `dh` of `h` and the statistics saved by
+    `attnres.aggregate_stats` (`lse` and one `inv_rms` per source), it
+    recomputes the logits from the sources and returns, for every token `p`:
+
+    ```
+    z_i   = r_i * sum_d w[d] g[d] v_i[p, d]
+    a_i   = exp(z_i - lse)
+    da_i  = sum_d v_i[p, d] dh[p, d];   dz_i = a_i (da_i - sum_j a_j da_j)
+    dv_i[p, :] = a_i dh[p, :] + dz_i r_i (w g - z_i r_i v_i[p, :] / D)
+    dwg[d]     = sum_p sum_i dz_i r_i v_i[p, d]
+    dquery = dwg * g;   dgain = dwg * w
+    ```
+
+    `dquery` and `dgain` are sums over all tokens, accumulated in f32 in
+    increasing token order (row-major over the leading dimensions) and
+    returned in f32: the order is fixed, so the result is deterministic.
+
+    With `accumulate %a0, ...` (one per source, of the sources' type), each
+    source's result is `a_i + dv_i`, added in f32 and rounded once: a source
+    that feeds many aggregations accumulates its gradient in place (the
+    lowering reads and writes each `a_i` once, and bufferizes it in place).
+
+    Example:
+
+    ```mlir
+    %dv:3, %dw, %dg = attnres.aggregate_grad %w, %g over %v0, %v1, %v2
+        stats %lse, %r0, %r1, %r2 grad %dh {epsilon = 1.0e-05 : f32}
+        : tensor<16x4096xbf16>
+    %da:2, %dw2, %dg2 = attnres.aggregate_grad %w, %g over %v0, %v1
+        stats %lse2, %r0, %r1 grad %dh2 accumulate %acc0, %acc1
+        {epsilon = 1.0e-05 : f32} : tensor<16x4096xbf16>
+    ```
+
+    `dquery` and `dgain` have type `tensor<4096xf32>` here.
+  }];
+
+  let arguments = (ins
+    AttnRes_Tensor:$query,
+    AttnRes_Tensor:$norm_weight,
+    Variadic<AttnRes_Tensor>:$sources,
+    AttnRes_F32Tensor:$lse,
+    Variadic<AttnRes_F32Tensor>:$inv_rms,
+    AttnRes_Tensor:$grad,
+    Variadic<AttnRes_Tensor>:$accumulators,
+    F32Attr:$epsilon
+  );
+  let results = (outs Variadic<AttnRes_Tensor>:$source_grads,
+                 AttnRes_F32Tensor:$query_grad,
+                 AttnRes_F32Tensor:$norm_weight_grad);
+
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+
+  let extraClassDeclaration = [{
+    RankedTensorType getSourceType() {
+      return ::llvm::cast<RankedTensorType>(getGrad().getType());
+    }
+    unsigned getNumSources() { return getSources().size(); }
+    /// Whether the source gradients are added to `accumulators`.
+    bool isAccumulating() { return !getAccumulators().empty(); }
+  }];
+}
+
+#endif // ATTNRES_DIALECT_ATTNRES_IR_ATTNRESGRADOPS_TD
