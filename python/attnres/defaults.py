@@ -8,10 +8,9 @@ definition from the source tree's header: the GPU machine runs
 without the native extension. Both give the same f32 value widened to a
 Python float.
 
-Callers look the value up when they run (``defaults.epsilon()``), never at
-import time into a constant of their own, so that a test which changes the
-definition (``EPSILON_HEADER`` pointed at a modified copy) sees every path
-follow.
+Callers look the value up when they run (``defaults.epsilon()``), so that
+a copy of the tree with the definition changed in the header sees every path
+follow (python/tests/test_defaults.py).
 """
 
 import os
@@ -66,12 +65,7 @@ def _from_native():
 def epsilon():
     """The key-norm epsilon of ``attnres.aggregate`` (and every op built
     from it) when none is written: the compiler's (C API), else its one
-    definition read from the source tree's header. An explicit
-    ``ATTNRES_EPSILON_HEADER`` (a header to read instead) wins, for tests
-    that change the definition in one place."""
-    override = os.environ.get("ATTNRES_EPSILON_HEADER")
-    if override:
-        return _from_header(override)
+    definition read from the source tree's header."""
     value = _from_native()
     if value is not None:
         return value

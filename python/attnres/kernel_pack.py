@@ -18,7 +18,7 @@ serves any batch and sequence length. The manifest lists each kernel:
      "num_queries": 3,        # block_score (S)
      "partial": true,         # merge, merge_norm: with or without a partial sum
      "epsilon": 1e-06,        # the f32 epsilon attribute compiled in
-     "norm_epsilon": 1e-06,   # merge_norm: the fused RMSNorm's epsilon
+     "norm_epsilon": 1e-05,   # merge_norm: the fused RMSNorm's epsilon
      "library": "attnres_bf16_d896", "function": "agg_bf16_d896_n5"}
 
 ``merge_norm`` kernels are attnres.merge with the sublayer's RMSNorm fused
@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import irbuilder as ir
+from .defaults import epsilon as default_epsilon
+from .defaults import resolve_epsilon
 
 __all__ = ["KernelPack", "KernelPackError", "PackConfig", "build_kernel_pack",
            "kernel_functions", "model_kernels", "parse_config", "MANIFEST"]
@@ -81,17 +83,21 @@ def dtype_name(dtype):
 class PackConfig:
     """What one model needs: hidden size D, storage dtype, L sublayers in
     blocks of S (S = 1: Full AttnRes, aggregate kernels only) and the
-    key-norm epsilon. ``max_sources`` raises the largest aggregation
+    key-norm epsilon (None: the compiler's default, attnres.defaults).
+    ``max_sources`` raises the largest aggregation
     compiled (default: what the model uses, N + 1 with N = ceil(L / S))."""
 
     d: int
     dtype: str = "bf16"
     sublayers: int = 24
     block_size: int = 1
-    epsilon: float = 1e-6
+    epsilon: Optional[float] = None
     max_sources: int = 0
     two_phase: bool = True
     norm_eps: Optional[float] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "epsilon", resolve_epsilon(self.epsilon))
 
     def check(self):
         """The fields Python owns; the block structure (L, S) is the
@@ -162,7 +168,7 @@ def parse_config(text):
             d=int(fields["d"]), dtype=dtype_name(fields.get("dtype", "bf16")),
             sublayers=sublayers,
             block_size=int(fields.get("block", fields.get("block_size", 1))),
-            epsilon=float(fields.get("eps", fields.get("epsilon", 1e-6))),
+            epsilon=resolve_epsilon(fields.get("eps", fields.get("epsilon"))),
             max_sources=int(fields.get("max_sources", 0)),
             two_phase=fields.get("two_phase", "1") not in ("0", "false", "no"),
             norm_eps=float(fields["norm_eps"]) if "norm_eps" in fields else None)
@@ -186,7 +192,7 @@ def kernel_functions(configs):
     for cfg in configs:
         cfg.check()
         dt, d, eps = dtype_name(cfg.dtype), cfg.d, f32(cfg.epsilon)
-        if eps == f32(1e-6):
+        if eps == f32(default_epsilon()):
             suffix = ""
         else:
             suffix = "_e%d" % eps_ids.setdefault(eps, len(eps_ids) + 1)
@@ -279,12 +285,12 @@ def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fat
 
 # --- Loading ---------------------------------------------------------------------
 
-def _key(op, dtype, d, num_sources=None, num_queries=None, partial=None, epsilon=1e-6,
+def _key(op, dtype, d, num_sources=None, num_queries=None, partial=None, epsilon=None,
          norm_epsilon=None):
     return (op, dtype_name(dtype), int(d),
             None if num_sources is None else int(num_sources),
             None if num_queries is None else int(num_queries),
-            None if partial is None else bool(partial), f32(epsilon),
+            None if partial is None else bool(partial), f32(resolve_epsilon(epsilon)),
             None if norm_epsilon is None else f32(norm_epsilon))
 
 
@@ -328,13 +334,14 @@ class KernelPack:
         return list(self._libraries.values())
 
     def entry(self, op, dtype, d, num_sources=None, num_queries=None, partial=None,
-              epsilon=1e-6, norm_epsilon=None):
-        """The manifest entry of a kernel, or None (norm_epsilon: merge_norm)."""
+              epsilon=None, norm_epsilon=None):
+        """The manifest entry of a kernel, or None (norm_epsilon: merge_norm;
+        epsilon None: the compiler's default)."""
         return self._index.get(_key(op, dtype, d, num_sources, num_queries, partial, epsilon,
                                     norm_epsilon))
 
     def find(self, op, dtype, d, num_sources=None, num_queries=None, partial=None,
-             epsilon=1e-6, norm_epsilon=None):
+             epsilon=None, norm_epsilon=None):
         """(AotLibrary, AotFunction) of a kernel, or None when the pack lacks it."""
         e = self.entry(op, dtype, d, num_sources, num_queries, partial, epsilon, norm_epsilon)
         if e is None:
@@ -372,9 +379,10 @@ def main(argv=None):
                     "without MLIR.")
     ap.add_argument("-o", "--output-dir", required=True)
     ap.add_argument("--config", action="append", required=True,
-                    help="d=896,dtype=bf16,sublayers=24,block=3[,eps=1e-6][,max_sources=N]"
-                         "[,two_phase=0][,norm_eps=1e-6] (repeatable; layers=L means 2L "
-                         "sublayers; norm_eps adds the merges with the fused RMSNorm)")
+                    help="d=896,dtype=bf16,sublayers=24,block=3[,eps=E][,max_sources=N]"
+                         "[,two_phase=0][,norm_eps=E] (repeatable; eps defaults to the "
+                         "compiler's; layers=L means 2L sublayers; norm_eps adds the merges "
+                         "with the fused RMSNorm)")
     ap.add_argument("--chip", help="default: the compiler's (attnres.default_nvvm_target())")
     ap.add_argument("--features", help="default: the compiler's")
     ap.add_argument("--format", default="fatbin", choices=["isa", "bin", "fatbin"])

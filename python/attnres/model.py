@@ -10,6 +10,7 @@ block structure is decided in one place, the compiler.
 from typing import List, Optional, Sequence, Union
 
 from . import irbuilder as ir
+from .defaults import resolve_epsilon
 
 __all__ = ["build_model"]
 
@@ -49,7 +50,7 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
         ``"linear"``: sublayer ``l`` is ``linalg.matmul`` of its input with
         ``weights[l]`` (needs a 1-D ``tokens``).
       epsilon: the key-norm epsilon of every aggregation; None: the
-        compiler's default (:func:`attnres.default_epsilon`).
+        compiler's default (:func:`attnres.defaults.epsilon`).
       final_aggregate: emit the final aggregation over all sources (the
         function then returns it, else it returns the last sublayer output).
       func_name: name of the emitted function.
@@ -68,10 +69,7 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
         raise ValueError("d must be a positive int, got %r" % (d,))
     if sublayer not in _SUBLAYERS:
         raise ValueError("sublayer must be one of %s, got %r" % (_SUBLAYERS, sublayer))
-    if epsilon is None:
-        from .compiler import default_epsilon
-
-        epsilon = default_epsilon()
+    epsilon = resolve_epsilon(epsilon)
     if not (epsilon >= 0.0 and epsilon != float("inf")):
         raise ValueError("epsilon must be finite and non-negative, got %r" % (epsilon,))
     tok = [tokens] if isinstance(tokens, int) or tokens is None else list(tokens)

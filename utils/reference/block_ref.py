@@ -40,11 +40,12 @@ import sys
 
 import numpy as np
 
+from attnres import defaults
 from attnres import irbuilder as ir
 from attnres import reference as ref
 from attnres.irbuilder import dense, generic, print_and_return, printed_values
 
-EPS = 1e-6
+EPS = defaults.epsilon()  # the compiler's default key-norm epsilon
 NORM_EPS = 1e-5
 
 
@@ -247,7 +248,7 @@ def gen(args):
             out.append("  %%gn%d = arith.constant %s" % (l, dense(norm_gains[l], elt)))
     sources = ["%v0"]
     for l in range(L):
-        out.append(ir.aggregate("%%h%d" % l, "%%w%d" % l, "%%g%d" % l, sources, "1.0e-06", ty,
+        out.append(ir.aggregate("%%h%d" % l, "%%w%d" % l, "%%g%d" % l, sources, EPS, ty,
                                 "  "))
         arg = "%%h%d" % l
         if args.norm:
@@ -256,7 +257,7 @@ def gen(args):
         out.append("  %%y%d = func.call @sublayer(%s, %%W%d) : (%s, %s) -> %s"
                    % (l, arg, l, ty, mat, ty))
         sources.append("%%y%d" % l)
-    out.append(ir.aggregate("%out", "%%w%d" % L, "%%g%d" % L, sources, "1.0e-06", ty, "  "))
+    out.append(ir.aggregate("%out", "%%w%d" % L, "%%g%d" % L, sources, EPS, ty, "  "))
     result = "%out"
     if std:
         out.append("  %%normed = func.call @rmsnorm(%%out) : (%s) -> %s" % (ty, ty))
