@@ -82,7 +82,9 @@ def dtype_name(dtype):
 @dataclass(frozen=True)
 class PackConfig:
     """What one model needs: hidden size D, storage dtype, L sublayers in
-    blocks of S (S = 1: Full AttnRes, aggregate kernels only) and the
+    blocks of S or in N blocks (S = 1, or neither asked for: Full AttnRes,
+    aggregate kernels only; None: the compiler's defaults, which it resolves
+    with attnres-blockify) and the
     key-norm epsilon (None: the compiler's default, attnres.defaults).
     ``max_sources`` raises the largest aggregation
     compiled (default: what the model uses, N + 1 with N = ceil(L / S))."""
@@ -90,7 +92,8 @@ class PackConfig:
     d: int
     dtype: str = "bf16"
     sublayers: int = 24
-    block_size: int = 1
+    block_size: Optional[int] = None
+    num_blocks: Optional[int] = None
     epsilon: Optional[float] = None
     max_sources: int = 0
     two_phase: bool = True
@@ -130,9 +133,10 @@ def model_kernels(cfg):
 
     try:
         blocked = build_model(cfg.sublayers, cfg.block_size, d=cfg.d,
-                              dtype=dtype_name(cfg.dtype), tokens=None, epsilon=cfg.epsilon)
+                              dtype=dtype_name(cfg.dtype), tokens=None, epsilon=cfg.epsilon,
+                              num_blocks=cfg.num_blocks)
         fused = (compile(blocked, "attnres-fuse-summaries")
-                 if cfg.block_size != 1 and cfg.two_phase else "")
+                 if cfg.two_phase and "attnres.block_sum" in blocked else "")
     except (CompileError, ValueError) as e:
         raise KernelPackError("the compiler rejected the model of %s: %s" % (cfg, e))
     aggs = {len(m.group(1).split(",")) for m in _AGGREGATE.finditer(blocked)}
@@ -144,8 +148,9 @@ def model_kernels(cfg):
 
 def parse_config(text):
     """``d=896,dtype=bf16,sublayers=24,block=3[,eps=1e-6][,max_sources=9]
-    [,two_phase=0][,norm_eps=1e-6]`` -> PackConfig (norm_eps: also the
-    merge kernels with the sublayers' RMSNorm fused, of that epsilon)."""
+    [,two_phase=0][,norm_eps=1e-6]`` -> PackConfig (``blocks=N`` instead of
+    ``block=S``; norm_eps: also the merge kernels with the sublayers' RMSNorm
+    fused, of that epsilon)."""
     fields = {}
     for part in text.split(","):
         if not part.strip():
@@ -154,8 +159,8 @@ def parse_config(text):
             raise KernelPackError("bad config item %r (want key=value)" % part)
         k, v = part.split("=", 1)
         fields[k.strip()] = v.strip()
-    known = {"d", "dtype", "sublayers", "layers", "block", "block_size", "eps", "epsilon",
-             "max_sources", "two_phase", "norm_eps"}
+    known = {"d", "dtype", "sublayers", "layers", "block", "block_size", "blocks", "num_blocks",
+             "eps", "epsilon", "max_sources", "two_phase", "norm_eps"}
     unknown = set(fields) - known
     if unknown:
         raise KernelPackError("unknown config keys %s (known: %s)" % (sorted(unknown),
@@ -167,7 +172,8 @@ def parse_config(text):
         cfg = PackConfig(
             d=int(fields["d"]), dtype=dtype_name(fields.get("dtype", "bf16")),
             sublayers=sublayers,
-            block_size=int(fields.get("block", fields.get("block_size", 1))),
+            block_size=_int_or_none(fields.get("block", fields.get("block_size"))),
+            num_blocks=_int_or_none(fields.get("blocks", fields.get("num_blocks"))),
             epsilon=resolve_epsilon(fields.get("eps", fields.get("epsilon"))),
             max_sources=int(fields.get("max_sources", 0)),
             two_phase=fields.get("two_phase", "1") not in ("0", "false", "no"),
@@ -176,6 +182,10 @@ def parse_config(text):
         raise KernelPackError("bad config %r: %s" % (text, e))
     cfg.check()
     return cfg
+
+
+def _int_or_none(text):
+    return None if text is None else int(text)
 
 
 def _eps_tag(x):
@@ -270,7 +280,8 @@ def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fat
         "format_version": FORMAT_VERSION,
         "chip": chip, "features": features, "format": format,
         "configs": [{"d": c.d, "dtype": dtype_name(c.dtype), "sublayers": c.sublayers,
-                     "block_size": c.block_size, "epsilon": f32(c.epsilon),
+                     "block_size": c.block_size, "num_blocks": c.num_blocks,
+                     "epsilon": f32(c.epsilon),
                      "max_sources": c.max_sources, "two_phase": c.two_phase,
                      "norm_eps": None if c.norm_eps is None else f32(c.norm_eps)}
                     for c in configs],

@@ -308,7 +308,7 @@ def main():
         s.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32",
                        help="storage type of the chain values")
         if name == "check":
-            s.add_argument("--block-size", type=int, default=0,
+            s.add_argument("--block-size", type=int,
                            help="Block AttnRes with this S (1: Full)")
             s.add_argument("--residual", action="store_true",
                            help="compare with the standard residual network")
@@ -329,7 +329,7 @@ def main():
             want = standard_residual(params).ravel()
             what = "L=%d vs numpy standard residual network" % args.layers
         else:
-            if args.block_size < 1:
+            if args.block_size is None or args.block_size < 1:
                 sys.exit("check: give --block-size S >= 1 or --residual")
             want = block_attnres(params, args.block_size, args.standard).ravel()
             what = "L=%d S=%d vs numpy reference" % (args.layers, args.block_size)
