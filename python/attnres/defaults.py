@@ -1,18 +1,20 @@
 """The compiler's defaults as every Python path sees them (issue 15).
 
 Each default has one definition, in the compiler's C++ headers; Python never
-spells it again. :func:`epsilon` (and :func:`blocking`) asks the compiler through the C API when the
-native extension exists (the build machine), and otherwise reads the one C++
-definition from the source tree's header: the GPU machine runs
-``attnres.torch_ops``, kernel packs and ``bench/`` from the source tree,
-without the native extension. Both give the same f32 value widened to a
-Python float.
+spells it again. :func:`epsilon` and :func:`blocking` ask the compiler
+through the C API when the native extension exists (the build machine), and
+otherwise read the one C++ definition from the source tree's header: the GPU
+machine runs ``attnres.torch_ops``, kernel packs and ``bench/`` from the
+source tree, without the native extension. Both give the same values (the
+epsilon as the f32 value widened to a Python float).
 
 Callers look the value up when they run (``defaults.epsilon()``), so that
 a copy of the tree with the definition changed in the header sees every path
-follow (python/tests/test_defaults.py).
+follow (python/tests/test_defaults.py). The values are read once per process
+(torch_ops calls :func:`resolve_epsilon` on every operator call).
 """
 
+import functools
 import os
 import re
 import struct
@@ -70,6 +72,7 @@ def _native():
     return _attnres
 
 
+@functools.lru_cache(maxsize=None)
 def epsilon():
     """The key-norm epsilon of ``attnres.aggregate`` (and every op built
     from it) when none is written: the compiler's (C API), else its one
@@ -85,6 +88,7 @@ def resolve_epsilon(eps):
     return epsilon() if eps is None else float(eps)
 
 
+@functools.lru_cache(maxsize=None)
 def blocking():
     """(block-size, num-blocks) that attnres-blockify and attnres-report use
     when they are not given: the compiler's (C API), else its one definition
