@@ -170,6 +170,23 @@ def load_liger(wanted):
         return None
 
 
+def measure_ours(row, lib, call, checked):
+    """Times the bound AOT call `call` of `lib` ("ours"); its check fills
+    each output of `checked` ([(output, reference)]) with NaN, runs the call
+    and returns the largest relative error. The row's floor is the copy of
+    its floor_bytes."""
+    def check_ours():
+        for out, _ in checked:
+            out.fill_(float("nan"))
+        call()
+        torch.cuda.synchronize()
+        lib.check()
+        return max(rel_error(out, ref) for out, ref in checked)
+    copy_floor(row, row["floor_bytes"])
+    measure(row, "ours", call, check_ours, stream_hook=lib.use_stream)
+    lib.use_stream(torch.cuda.current_stream())
+
+
 def bench_aggregate(args, lib_dir, pack_ops, liger, rows):
     for (n, d) in SMALL_T_AGGREGATE:
         big = [x for x in AGGREGATE_BENCH if x[0] == n and x[2] == d][0]
@@ -188,15 +205,7 @@ def bench_aggregate(args, lib_dir, pack_ops, liger, rows):
             out = torch.empty(t, d, device="cuda", dtype=torch.bfloat16)
             call = lib.bind(fname, w, g, *srcs, out)
 
-            def check_ours():
-                out.fill_(float("nan"))
-                call()
-                torch.cuda.synchronize()
-                lib.check()
-                return rel_error(out, ref)
-            copy_floor(row, row["floor_bytes"])
-            measure(row, "ours", call, check_ours, stream_hook=lib.use_stream)
-            lib.use_stream(torch.cuda.current_stream())
+            measure_ours(row, lib, call, [(out, ref)])
             if pack_ops is not None:
                 measure(row, "torch_ops", lambda: pack_ops.aggregate(w, g, srcs, EPSILON),
                         lambda: rel_error(pack_ops.aggregate(w, g, srcs, EPSILON), ref))
@@ -231,15 +240,7 @@ def bench_score(args, lib_dir, pack_ops, rows):
             lse = torch.empty(S, t, device="cuda", dtype=torch.float32)
             call = lib.bind(fname, W, G, *[B[i] for i in range(n)], out, lse)
 
-            def check_ours():
-                out.fill_(float("nan"))
-                call()
-                torch.cuda.synchronize()
-                lib.check()
-                return max(rel_error(out, ref_out), rel_error(lse, ref_lse))
-            copy_floor(row, row["floor_bytes"])
-            measure(row, "ours", call, check_ours, stream_hook=lib.use_stream)
-            lib.use_stream(torch.cuda.current_stream())
+            measure_ours(row, lib, call, [(out, ref_out), (lse, ref_lse)])
             srcs = [B[i] for i in range(n)]
             if pack_ops is not None:
                 measure(row, "torch_ops", lambda: pack_ops.block_score(W, G, srcs, EPSILON),
@@ -271,16 +272,7 @@ def bench_merge(args, lib_dir, pack_ops, rows):
             p2 = torch.empty_like(h)
             call = lib.bind(fname, o, lse, w, g, u, p, h, p2)
 
-            def check_ours():
-                h.fill_(float("nan"))
-                p2.fill_(float("nan"))
-                call()
-                torch.cuda.synchronize()
-                lib.check()
-                return max(rel_error(h, ref_h), rel_error(p2, ref_p))
-            copy_floor(row, row["floor_bytes"])
-            measure(row, "ours", call, check_ours, stream_hook=lib.use_stream)
-            lib.use_stream(torch.cuda.current_stream())
+            measure_ours(row, lib, call, [(h, ref_h), (p2, ref_p)])
             if pack_ops is not None and d == 4096:
                 measure(row, "torch_ops", lambda: pack_ops.merge(o, lse, w, g, u, p, EPSILON),
                         lambda: rel_error(pack_ops.merge(o, lse, w, g, u, p, EPSILON)[0], ref_h))

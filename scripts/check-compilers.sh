@@ -65,10 +65,12 @@ nice ninja -C "$CLANG_BUILD" -j"$JOBS" attnres-opt || exit 1
 
 echo "== g++ build ($GCC_BUILD)"
 if [ ! -f "$GCC_BUILD/build.ninja" ]; then
+  # Debian's LLVM 22 through its llvm-config, as scripts/configure.sh finds it.
+  LLVM_PREFIX=$(llvm-config-22 --prefix) || exit 1
   cmake -G Ninja -S . -B "$GCC_BUILD" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ \
-    -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
-    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
+    -DMLIR_DIR="$LLVM_PREFIX/lib/cmake/mlir" \
+    -DLLVM_EXTERNAL_LIT="$LLVM_PREFIX/bin/lit" \
     -DPython3_EXECUTABLE=/usr/bin/python3 -DPYTHON_EXECUTABLE=/usr/bin/python3 || exit 1
 fi
 grep -q 'CMAKE_CXX_COMPILER:.*g++' "$GCC_BUILD/CMakeCache.txt" ||

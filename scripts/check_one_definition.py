@@ -1,11 +1,17 @@
 """Checks that each compiler default is written down once (issue 15).
 
 The NVVM chip and PTX features live in include/attnres/Target/NVVMTarget.h,
-the key-norm epsilon in include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h;
-every other path (pass options, pipelines, the C API, Python) refers to them.
-This script walks the tracked sources (git ls-files, else every file) and
-reports each line outside the definition that spells one of those values as
-code. Tests, docs, examples, benchmark results and comments may quote them;
+the key-norm epsilon and the block-size and num-blocks defaults in
+include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h; every other path
+(pass options, pipelines, the C API, Python) refers to them. This script
+walks the tracked sources (git ls-files, else every file) and reports each
+line outside the definition that spells one of those values as code: the
+chip, features and epsilon by their value; block-size and num-blocks, whose
+values are small integers, where a default is given: a pass option's default
+in TableGen, an int64_t blockSize/numBlocks member initialised with a number
+in C++, and in Python (read with the ast module) a parameter, dataclass field
+or dict.get/argparse default of a block_size/num_blocks (block, blocks) name
+that is a number. Tests, docs, examples, benchmark results and comments may quote them;
 ALLOWED lists the remaining files that still do, each with its reason, so that
 a new copy anywhere else fails the check.
 
@@ -17,12 +23,31 @@ import re
 import subprocess
 import sys
 
-# value name -> (pattern, the one file that defines it)
+_BLOCK_NAMES = {"block-size": ("block_size", "block", "blockSize", "block-size"),
+                "num-blocks": ("num_blocks", "blocks", "numBlocks", "num-blocks")}
+
+
+def _block_pattern(names):
+    """A TableGen option default or a C++ int64_t member initialised with a
+    number, for the option spelled by `names`."""
+    option, member = names[3], names[2]
+    return re.compile(r'"%s",\s*"[^"]*",\s*(/\*default=\*/)?\s*"-?\d+"|'
+                      r"\bint64_t\s+%s\s*=\s*-?\d" % (re.escape(option), member))
+
+
+# value name -> (pattern of a copy, the one file that defines it, pattern of
+# the definition there)
 DEFAULTS = {
-    "chip": (re.compile(r"sm_90a"), "include/attnres/Target/NVVMTarget.h"),
-    "features": (re.compile(r"\+ptx80"), "include/attnres/Target/NVVMTarget.h"),
+    "chip": (re.compile(r"sm_90a"), "include/attnres/Target/NVVMTarget.h", None),
+    "features": (re.compile(r"\+ptx80"), "include/attnres/Target/NVVMTarget.h", None),
     "epsilon": (re.compile(r"(?<![\d.])(1e-0?6|1\.0e-0?6f?|0\.000001)(?![\d])"),
-                "include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h"),
+                "include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h", None),
+    "block-size": (_block_pattern(_BLOCK_NAMES["block-size"]),
+                   "include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h",
+                   re.compile(r"constexpr int64_t kDefaultBlockSize = \d+;")),
+    "num-blocks": (_block_pattern(_BLOCK_NAMES["num-blocks"]),
+                   "include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h",
+                   re.compile(r"constexpr int64_t kDefaultNumBlocks = \d+;")),
 }
 
 # Directories and files whose text may quote the values: tests assert them,
@@ -34,33 +59,20 @@ QUOTING_SUFFIXES = (".md", ".mlir", ".txt", ".json", ".csv", ".test")
 # Files that still spell a value as code, with the reason. Keep this short.
 ALLOWED = {
     # This checker: its patterns are the values it looks for.
-    "scripts/check_one_definition.py": ("chip", "features", "epsilon"),
+    "scripts/check_one_definition.py": ("chip", "features", "epsilon", "block-size",
+                                        "num-blocks"),
     # A lookup table of every chip's minimum PTX version and its error
     # messages' examples, not a default.
     "lib/Conversion/AttnResToGPU/GPUHostPasses.cpp": ("chip", "features"),
     # The validation pass's description quotes a pair as an example.
     "include/attnres/Conversion/Passes.td": ("chip", "features"),
-    # Test generators: they write the value into the tests they generate.
-    "utils/gen_detect_models.py": ("epsilon",),
-    "utils/gen_detect_tests.py": ("epsilon",),
-    "utils/reference/block_ref.py": ("epsilon",),
-    "utils/reference/gen_cpu_tests.py": ("epsilon",),
     # ODS builders' default arguments are C++ text in TableGen: the dialect
     # header cannot include the analysis header that defines the epsilon.
     "include/attnres/Dialect/AttnRes/IR/AttnResOps.td": ("epsilon",),
-    # Device-side tools that run where the native extension (and so the C
-    # API) does not exist: the numeric references and kernel-pack configs take
-    # the epsilon as an explicit argument with the model's value.
-    "python/attnres/torch_ops.py": ("epsilon",),
-    "python/attnres/kernel_pack.py": ("epsilon",),
-    "bench/baselines.py": ("epsilon",),
-    "bench/shapes.py": ("epsilon",),
-    "bench/e2e/model.py": ("epsilon",),
-    "bench/e2e/build_pack.sh": ("epsilon",),
-    "bench/kernels_check/check.py": ("epsilon",),
-    "bench/kernels_check/gen.py": ("epsilon",),
-    "bench/merge_norm_check/check.py": ("epsilon",),
-    "bench/merge_norm_check/gen.py": ("epsilon",),
+    # The end-to-end benchmark model's own hyperparameters: its sublayer
+    # RMSNorm epsilon (equal to the default; its AttnRes epsilon is the
+    # compiler's) and its block size S = 3.
+    "bench/e2e/model.py": ("epsilon", "block-size"),
 }
 
 CODE_SUFFIXES = (".py", ".cpp", ".h", ".td", ".c", ".sh", ".cmake", ".txt", ".in")
@@ -82,6 +94,54 @@ def _files(root):
     return found
 
 
+def _python_block_defaults(text):
+    """(line, name) of each default of a block-size/num-blocks name that is
+    a number in Python source: a parameter default, an annotated field,
+    dict.get("block...", N) and add_argument("--block...", default=N)."""
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return []
+    which = {}
+    for option, names in _BLOCK_NAMES.items():
+        for n in names:
+            which[n.replace("-", "_")] = option
+
+    def number(node):
+        return (isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
+                and not isinstance(node.value, bool))
+
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            a = node.args
+            pos = a.posonlyargs + a.args
+            pairs = list(zip(pos[len(pos) - len(a.defaults):], a.defaults))
+            pairs += [(k, d) for k, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
+            for arg, default in pairs:
+                if arg.arg in which and number(default):
+                    found.append((default.lineno, which[arg.arg]))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if node.target.id in which and node.value is not None and number(node.value):
+                found.append((node.lineno, which[node.target.id]))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            key = node.args[0] if node.args else None
+            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                continue
+            name = key.value.lstrip("-").replace("-", "_")
+            if name not in which:
+                continue
+            if node.func.attr == "get" and len(node.args) > 1 and number(node.args[1]):
+                found.append((node.lineno, which[name]))
+            if node.func.attr == "add_argument":
+                for kw in node.keywords:
+                    if kw.arg == "default" and number(kw.value):
+                        found.append((node.lineno, which[name]))
+    return found
+
+
 def _is_comment(line):
     s = line.strip()
     return s.startswith(("#", "//", "/*", "*", "///", '"""')) or s.startswith("'''")
@@ -100,6 +160,12 @@ def check(root):
                 lines = f.readlines()
         except (OSError, UnicodeDecodeError):
             continue
+        if rel.endswith(".py"):
+            for number, name in _python_block_defaults("".join(lines)):
+                home = DEFAULTS[name][1]
+                if name not in ALLOWED.get(rel, ()):
+                    problems.append("%s:%d: the default %s is defined in %s, not here: %s"
+                                    % (rel, number, name, home, lines[number - 1].strip()))
         in_doc = False
         for number, line in enumerate(lines, 1):
             # Python docstrings and C comments quote values as examples.
@@ -111,7 +177,7 @@ def check(root):
             code = line.split("//")[0] if rel.endswith((".cpp", ".h", ".c")) else line
             if rel.endswith((".py", ".sh", ".cmake", ".txt")):
                 code = code.split("#")[0] if not code.lstrip().startswith("#include") else code
-            for name, (pattern, home) in DEFAULTS.items():
+            for name, (pattern, home, _) in DEFAULTS.items():
                 if rel == home or name in ALLOWED.get(rel, ()):
                     continue
                 if pattern.search(code):
@@ -123,9 +189,9 @@ def check(root):
 def main(argv):
     root = argv[1] if len(argv) > 1 else os.path.join(os.path.dirname(__file__), os.pardir)
     root = os.path.abspath(root)
-    for name, (pattern, home) in DEFAULTS.items():
+    for name, (pattern, home, definition) in DEFAULTS.items():
         with open(os.path.join(root, home), encoding="utf-8") as f:
-            if not pattern.search(f.read()):
+            if not (definition or pattern).search(f.read()):
                 print("error: %s does not define the default %s" % (home, name))
                 return 1
     problems = check(root)

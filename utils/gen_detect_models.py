@@ -675,7 +675,9 @@ def main():
     p.add_argument("--layers", type=int, default=12)
     p.add_argument("--tokens", type=int, default=8)
     p.add_argument("--dim", type=int, default=64)
-    p.add_argument("--eps", type=float, default=1e-6)
+    p.add_argument("--eps", type=float, default=None,
+                   help="the models' norm epsilon (default: the compiler's key-norm "
+                        "default, attnres.defaults; needs python/ on PYTHONPATH)")
     p.add_argument("--norm", choices=["rms", "layer"], default="rms")
     p.add_argument("--final", choices=["rms", "layer", "linear", "opaque", "none"], default="rms",
                    help="the final consumer; 'opaque': a call of the declaration @final_norm")
@@ -706,6 +708,10 @@ def main():
     p.add_argument("--order", choices=["normfirst", "dotfirst"], default="normfirst")
     p.add_argument("--softmax", choices=["max", "nomax"], default="max")
     args = p.parse_args()
+    if args.eps is None:
+        from attnres import defaults
+
+        args.eps = defaults.epsilon()
     sys.stdout.write(gen(args))
 
 

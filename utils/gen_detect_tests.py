@@ -470,7 +470,7 @@ EXEC_HEADER = """\
 """
 
 EXEC = [
-    ("transformer_12", "a 12-sublayer PreNorm transformer (attention and MLP alternating, RMSNorm with epsilon 1e-6, D=64, T=8, residual adds as linalg.generic/linalg.add/arith.addf). The aggregation divides the stream by up to 13, which raises epsilon's relative weight in the norms by up to 169x: the tolerance is 1e-2 (the control differs by O(1))",
+    ("transformer_12", "a 12-sublayer PreNorm transformer (attention and MLP alternating, RMSNorm with the default epsilon, D=64, T=8, residual adds as linalg.generic/linalg.add/arith.addf). The aggregation divides the stream by up to 13, which raises epsilon's relative weight in the norms by up to 169x: the tolerance is 1e-2 (the control differs by O(1))",
      ["--layers", "12", "--dim", "64", "--tokens", "8", "--add", "mixed"], "1e-2", "1e-3"),
     ("layernorm_calls_14", "14 sublayers behind func.call with LayerNorm (D=32, T=6)",
      ["--layers", "14", "--dim", "32", "--tokens", "6", "--calls", "--norm", "layer", "--final", "layer"], "1e-3", "1e-4"),
@@ -605,8 +605,10 @@ def tosa_raise_exec():
     main += ["  %%h = func.call @attnres_tosa(%s) : (%s) -> %s" % (args, types, X),
              "  %%u = tensor.cast %%h : %s to tensor<*xf32>" % X,
              "  func.call @printMemrefF32(%u) : (tensor<*xf32>) -> ()", "  return", "}"]
-    ref = ('{"name": "h", "op": "aggregate", "query": "q", "gain": "g", "sources": [%s], "eps": 1e-06, '
-           '"dtype": "f32"}' % ", ".join('"v%d"' % i for i in range(n)))
+    from attnres import defaults
+
+    ref = ('{"name": "h", "op": "aggregate", "query": "q", "gain": "g", "sources": [%s], "eps": %g, '
+           '"dtype": "f32"}' % (", ".join('"v%d"' % i for i in range(n)), defaults.epsilon()))
     return """\
 // CPU execution test of the TOSA front of attnres-lower-to-llvm and of raising
 // in TOSA form: an AttnRes aggregation over {n} sources written in TOSA

@@ -2,12 +2,13 @@
 # Builds, on the build machine, the kernel pack that bench/e2e/device_run.sh
 # and python/tests/test_torch_ops.py use on the GPU machine:
 #   bash bench/e2e/build_pack.sh [OUT_DIR]      (default .device/e2e/pack)
-# bf16 D=896 (the small model: 24 sublayers, blocks of 3), f32 D=896 (the
-# same in f32: tests and the f32 end-to-end check), bf16 D=4096 (the large
-# model: 64 sublayers, blocks of 8); fatbins for the compiler's default chip
-# (attnres.default_nvvm_target()). Each config also gets
-# the merges with the sublayers' RMSNorm fused (norm_eps=1e-6, the models'
-# norm epsilon: attnres.merge_norm, the *-twophase-norm modes). Carry OUT_DIR.
+# The configs are the models' (bench/e2e/model.py pack_configs()): bf16 D=896
+# (the small model: 24 sublayers, blocks of 3), f32 D=896 (the same in f32:
+# tests and the f32 end-to-end check), bf16 D=4096 (the large model: 64
+# sublayers, blocks of 8); fatbins for the compiler's default chip
+# (attnres.default_nvvm_target()). Each config also gets the merges with the
+# sublayers' RMSNorm fused (the models' norm epsilon: attnres.merge_norm, the
+# *-twophase-norm modes). Carry OUT_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${ATTNRES_BUILD_DIR:-build}
@@ -15,10 +16,12 @@ OUT_DIR=${1:-.device/e2e/pack}
 exclude=$(git rev-parse --git-path info/exclude)
 grep -qx '/.device/' "$exclude" 2> /dev/null || echo '/.device/' >> "$exclude"
 rm -rf "$OUT_DIR"
-PYTHONPATH=$BUILD_DIR/python_packages python3 -m attnres.kernel_pack -o "$OUT_DIR" --format fatbin \
-  --config d=896,dtype=bf16,sublayers=24,block=3,norm_eps=1e-6 \
-  --config d=896,dtype=f32,sublayers=24,block=3,norm_eps=1e-6 \
-  --config d=4096,dtype=bf16,sublayers=64,block=8,norm_eps=1e-6
+export PYTHONPATH=$BUILD_DIR/python_packages:$PWD
+configs=()
+for c in $(python3 -c 'from bench.e2e.model import pack_configs; print(" ".join(pack_configs()))'); do
+  configs+=(--config "$c")
+done
+python3 -m attnres.kernel_pack -o "$OUT_DIR" --format fatbin "${configs[@]}"
 # Which compiler built the kernels: the commit, and uncommitted changes to the
 # compiler's sources (attnres-opt in BUILD_DIR is built from the working tree).
 {

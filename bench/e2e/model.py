@@ -36,13 +36,13 @@ Runs on torch 1.13 (CPU, reference only) and torch 2.x.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from attnres import torch_ops
+from attnres import defaults, torch_ops
 
 ATTNRES_MODES = ("reference", "reference-twophase", "compiled", "compiled-twophase",
                  "probe", "probe-twophase", "reference-twophase-norm",
@@ -57,8 +57,9 @@ class Config:
     mlp_hidden: int = 2432    # SwiGLU hidden size
     vocab: int = 4096
     block_size: int = 3       # AttnRes block size S in sublayers
-    norm_eps: float = 1e-6    # the sublayers' RMSNorm
-    attnres_eps: float = 1e-6  # the AttnRes key norm
+    norm_eps: float = 1e-6    # the sublayers' RMSNorm (the model's own)
+    # the AttnRes key norm: the compiler's default (attnres.defaults)
+    attnres_eps: float = field(default_factory=defaults.epsilon)
 
     @property
     def sublayers(self):
@@ -73,6 +74,13 @@ class Config:
 
 SMALL = Config()                                    # 12 layers, d=896: 24 sublayers, 8 blocks
 LARGE = Config(layers=32, d=4096, heads=32, mlp_hidden=11008, vocab=32000, block_size=8)
+
+
+def pack_configs():
+    """The kernel pack configs of the models (bench/e2e/build_pack.sh): the
+    small model in bf16 and f32 (tests and the f32 end-to-end check), the
+    large one in bf16."""
+    return [SMALL.pack_config("bf16"), SMALL.pack_config("f32"), LARGE.pack_config("bf16")]
 
 
 def build(cfg, device="cpu", dtype=torch.float32, seed=0, **kw):

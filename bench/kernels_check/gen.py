@@ -15,6 +15,10 @@ import re
 import subprocess
 import sys
 
+from attnres.irbuilder import eps_literal
+
+# The compiler's default key-norm epsilon (attnres.defaults), as check.py uses it.
+EPS = eps_literal(None)
 OPT, OUT = sys.argv[1], sys.argv[2]
 os.makedirs(OUT, exist_ok=True)
 
@@ -25,7 +29,7 @@ def agg_mlir(e, d, n):
     srcs = ", ".join(f"%v{i}: tensor<?x{d}x{e}>" for i in range(n))
     names = ", ".join(f"%v{i}" for i in range(n))
     return f"""func.func @k(%w: tensor<{d}x{e}>, %g: tensor<{d}x{e}>, {srcs}) -> tensor<?x{d}x{e}> {{
-  %h = attnres.aggregate %w, %g over {names} {{epsilon = 1.0e-06 : f32}} : tensor<?x{d}x{e}>
+  %h = attnres.aggregate %w, %g over {names} {{epsilon = {EPS} : f32}} : tensor<?x{d}x{e}>
   return %h : tensor<?x{d}x{e}>
 }}"""
 
@@ -35,7 +39,7 @@ def score_mlir(e, d, n, s, inv):
     names = ", ".join(f"%v{i}" for i in range(n))
     rn = (" inv_rms " + ", ".join(f"%r{i}" for i in range(n))) if inv else ""
     return f"""func.func @k(%W: tensor<{s}x{d}x{e}>, %G: tensor<{s}x{d}x{e}>, {srcs}{rs}, %o: tensor<{s}x?x{d}x{e}>, %l: tensor<{s}x?xf32>) -> (tensor<{s}x?x{d}x{e}>, tensor<{s}x?xf32>) {{
-  %a, %b = attnres.block_score %W, %G over {names}{rn} outs %o, %l {{epsilon = 1.0e-06 : f32}} : tensor<?x{d}x{e}> -> tensor<{s}x?x{d}x{e}>
+  %a, %b = attnres.block_score %W, %G over {names}{rn} outs %o, %l {{epsilon = {EPS} : f32}} : tensor<?x{d}x{e}> -> tensor<{s}x?x{d}x{e}>
   return %a, %b : tensor<{s}x?x{d}x{e}>, tensor<{s}x?xf32>
 }}"""
 
@@ -43,7 +47,7 @@ def merge_mlir(e, d, partial):
     p = f", %p: tensor<?x{d}x{e}>" if partial else ""
     pn = " partial %p" if partial else ""
     return f"""func.func @k(%o: tensor<?x{d}x{e}>, %lse: tensor<?xf32>, %w: tensor<{d}x{e}>, %g: tensor<{d}x{e}>, %u: tensor<?x{d}x{e}>{p}) -> (tensor<?x{d}x{e}>, tensor<?x{d}x{e}>) {{
-  %h, %p2 = attnres.merge %o, %lse, %w, %g update %u{pn} {{epsilon = 1.0e-06 : f32}} : tensor<?x{d}x{e}>
+  %h, %p2 = attnres.merge %o, %lse, %w, %g update %u{pn} {{epsilon = {EPS} : f32}} : tensor<?x{d}x{e}>
   return %h, %p2 : tensor<?x{d}x{e}>, tensor<?x{d}x{e}>
 }}"""
 

@@ -20,7 +20,7 @@ os.makedirs(OUT, exist_ok=True)
 
 
 def merge_mlir(e, d, partial, norm, use_h):
-    return ir.module([ir.kernel_merge("k", e, d, partial, 1e-6, 1e-5 if norm else None,
+    return ir.module([ir.kernel_merge("k", e, d, partial, None, 1e-5 if norm else None,
                                       return_h=use_h)])
 
 

@@ -32,6 +32,12 @@ MLIR_CAPI_EXPORTED MlirStringRef attnresGetDefaultNVVMFeatures(void);
 /// (include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h).
 MLIR_CAPI_EXPORTED float attnresGetDefaultEpsilon(void);
 
+/// The `block-size` and `num-blocks` that attnres-blockify and attnres-report
+/// use when they are not given (0: not asked for): the compiler's one
+/// definition (include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h).
+MLIR_CAPI_EXPORTED int64_t attnresGetDefaultBlockSize(void);
+MLIR_CAPI_EXPORTED int64_t attnresGetDefaultNumBlocks(void);
+
 /// Translates `module` (LLVM dialect; `gpu.binary` ops become the globals
 /// their offloading handler defines) to LLVM IR, optimises it at `optLevel`
 /// (0-3) for the host (the default target triple, position-independent

@@ -42,6 +42,10 @@ MlirStringRef attnresGetDefaultNVVMFeatures(void) {
 
 float attnresGetDefaultEpsilon(void) { return attnres::kDefaultEpsilon; }
 
+int64_t attnresGetDefaultBlockSize(void) { return attnres::kDefaultBlockSize; }
+
+int64_t attnresGetDefaultNumBlocks(void) { return attnres::kDefaultNumBlocks; }
+
 namespace {
 
 /// Reports one error (no IR location of its own) to a diagnostic callback.

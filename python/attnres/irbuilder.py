@@ -35,9 +35,14 @@ def tensor_type(shape, elt):
 
 def eps_literal(x):
     """An epsilon attribute's value, rounded to f32 as the attribute stores it
-    (a string is taken as the literal itself)."""
+    (a string is taken as the literal itself; None is the compiler's default,
+    attnres.defaults.epsilon())."""
     if isinstance(x, str):
         return x
+    if x is None:
+        from .defaults import epsilon
+
+        x = epsilon()
     return "%.9e" % struct.unpack("f", struct.pack("f", float(x)))[0]
 
 

@@ -18,7 +18,7 @@ serves any batch and sequence length. The manifest lists each kernel:
      "num_queries": 3,        # block_score (S)
      "partial": true,         # merge, merge_norm: with or without a partial sum
      "epsilon": 1e-06,        # the f32 epsilon attribute compiled in
-     "norm_epsilon": 1e-06,   # merge_norm: the fused RMSNorm's epsilon
+     "norm_epsilon": 1e-05,   # merge_norm: the fused RMSNorm's epsilon
      "library": "attnres_bf16_d896", "function": "agg_bf16_d896_n5"}
 
 ``merge_norm`` kernels are attnres.merge with the sublayer's RMSNorm fused
@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import irbuilder as ir
+from .defaults import epsilon as default_epsilon
+from .defaults import resolve_epsilon
 
 __all__ = ["KernelPack", "KernelPackError", "PackConfig", "build_kernel_pack",
            "kernel_functions", "model_kernels", "parse_config", "MANIFEST"]
@@ -80,18 +82,25 @@ def dtype_name(dtype):
 @dataclass(frozen=True)
 class PackConfig:
     """What one model needs: hidden size D, storage dtype, L sublayers in
-    blocks of S (S = 1: Full AttnRes, aggregate kernels only) and the
-    key-norm epsilon. ``max_sources`` raises the largest aggregation
+    blocks of S or in N blocks (S = 1, or neither asked for: Full AttnRes,
+    aggregate kernels only; None: the compiler's defaults, which it resolves
+    with attnres-blockify) and the
+    key-norm epsilon (None: the compiler's default, attnres.defaults).
+    ``max_sources`` raises the largest aggregation
     compiled (default: what the model uses, N + 1 with N = ceil(L / S))."""
 
     d: int
     dtype: str = "bf16"
     sublayers: int = 24
-    block_size: int = 1
-    epsilon: float = 1e-6
+    block_size: Optional[int] = None
+    num_blocks: Optional[int] = None
+    epsilon: Optional[float] = None
     max_sources: int = 0
     two_phase: bool = True
     norm_eps: Optional[float] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "epsilon", resolve_epsilon(self.epsilon))
 
     def check(self):
         """The fields Python owns; the block structure (L, S) is the
@@ -124,9 +133,10 @@ def model_kernels(cfg):
 
     try:
         blocked = build_model(cfg.sublayers, cfg.block_size, d=cfg.d,
-                              dtype=dtype_name(cfg.dtype), tokens=None, epsilon=cfg.epsilon)
+                              dtype=dtype_name(cfg.dtype), tokens=None, epsilon=cfg.epsilon,
+                              num_blocks=cfg.num_blocks)
         fused = (compile(blocked, "attnres-fuse-summaries")
-                 if cfg.block_size != 1 and cfg.two_phase else "")
+                 if cfg.two_phase and "attnres.block_sum" in blocked else "")
     except (CompileError, ValueError) as e:
         raise KernelPackError("the compiler rejected the model of %s: %s" % (cfg, e))
     aggs = {len(m.group(1).split(",")) for m in _AGGREGATE.finditer(blocked)}
@@ -138,8 +148,9 @@ def model_kernels(cfg):
 
 def parse_config(text):
     """``d=896,dtype=bf16,sublayers=24,block=3[,eps=1e-6][,max_sources=9]
-    [,two_phase=0][,norm_eps=1e-6]`` -> PackConfig (norm_eps: also the
-    merge kernels with the sublayers' RMSNorm fused, of that epsilon)."""
+    [,two_phase=0][,norm_eps=1e-6]`` -> PackConfig (``blocks=N`` instead of
+    ``block=S``; norm_eps: also the merge kernels with the sublayers' RMSNorm
+    fused, of that epsilon)."""
     fields = {}
     for part in text.split(","):
         if not part.strip():
@@ -148,8 +159,8 @@ def parse_config(text):
             raise KernelPackError("bad config item %r (want key=value)" % part)
         k, v = part.split("=", 1)
         fields[k.strip()] = v.strip()
-    known = {"d", "dtype", "sublayers", "layers", "block", "block_size", "eps", "epsilon",
-             "max_sources", "two_phase", "norm_eps"}
+    known = {"d", "dtype", "sublayers", "layers", "block", "block_size", "blocks", "num_blocks",
+             "eps", "epsilon", "max_sources", "two_phase", "norm_eps"}
     unknown = set(fields) - known
     if unknown:
         raise KernelPackError("unknown config keys %s (known: %s)" % (sorted(unknown),
@@ -161,8 +172,9 @@ def parse_config(text):
         cfg = PackConfig(
             d=int(fields["d"]), dtype=dtype_name(fields.get("dtype", "bf16")),
             sublayers=sublayers,
-            block_size=int(fields.get("block", fields.get("block_size", 1))),
-            epsilon=float(fields.get("eps", fields.get("epsilon", 1e-6))),
+            block_size=_int_or_none(fields.get("block", fields.get("block_size"))),
+            num_blocks=_int_or_none(fields.get("blocks", fields.get("num_blocks"))),
+            epsilon=resolve_epsilon(fields.get("eps", fields.get("epsilon"))),
             max_sources=int(fields.get("max_sources", 0)),
             two_phase=fields.get("two_phase", "1") not in ("0", "false", "no"),
             norm_eps=float(fields["norm_eps"]) if "norm_eps" in fields else None)
@@ -170,6 +182,10 @@ def parse_config(text):
         raise KernelPackError("bad config %r: %s" % (text, e))
     cfg.check()
     return cfg
+
+
+def _int_or_none(text):
+    return None if text is None else int(text)
 
 
 def _eps_tag(x):
@@ -186,7 +202,7 @@ def kernel_functions(configs):
     for cfg in configs:
         cfg.check()
         dt, d, eps = dtype_name(cfg.dtype), cfg.d, f32(cfg.epsilon)
-        if eps == f32(1e-6):
+        if eps == f32(default_epsilon()):
             suffix = ""
         else:
             suffix = "_e%d" % eps_ids.setdefault(eps, len(eps_ids) + 1)
@@ -264,7 +280,8 @@ def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fat
         "format_version": FORMAT_VERSION,
         "chip": chip, "features": features, "format": format,
         "configs": [{"d": c.d, "dtype": dtype_name(c.dtype), "sublayers": c.sublayers,
-                     "block_size": c.block_size, "epsilon": f32(c.epsilon),
+                     "block_size": c.block_size, "num_blocks": c.num_blocks,
+                     "epsilon": f32(c.epsilon),
                      "max_sources": c.max_sources, "two_phase": c.two_phase,
                      "norm_eps": None if c.norm_eps is None else f32(c.norm_eps)}
                     for c in configs],
@@ -279,12 +296,12 @@ def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fat
 
 # --- Loading ---------------------------------------------------------------------
 
-def _key(op, dtype, d, num_sources=None, num_queries=None, partial=None, epsilon=1e-6,
+def _key(op, dtype, d, num_sources=None, num_queries=None, partial=None, epsilon=None,
          norm_epsilon=None):
     return (op, dtype_name(dtype), int(d),
             None if num_sources is None else int(num_sources),
             None if num_queries is None else int(num_queries),
-            None if partial is None else bool(partial), f32(epsilon),
+            None if partial is None else bool(partial), f32(resolve_epsilon(epsilon)),
             None if norm_epsilon is None else f32(norm_epsilon))
 
 
@@ -328,13 +345,14 @@ class KernelPack:
         return list(self._libraries.values())
 
     def entry(self, op, dtype, d, num_sources=None, num_queries=None, partial=None,
-              epsilon=1e-6, norm_epsilon=None):
-        """The manifest entry of a kernel, or None (norm_epsilon: merge_norm)."""
+              epsilon=None, norm_epsilon=None):
+        """The manifest entry of a kernel, or None (norm_epsilon: merge_norm;
+        epsilon None: the compiler's default)."""
         return self._index.get(_key(op, dtype, d, num_sources, num_queries, partial, epsilon,
                                     norm_epsilon))
 
     def find(self, op, dtype, d, num_sources=None, num_queries=None, partial=None,
-             epsilon=1e-6, norm_epsilon=None):
+             epsilon=None, norm_epsilon=None):
         """(AotLibrary, AotFunction) of a kernel, or None when the pack lacks it."""
         e = self.entry(op, dtype, d, num_sources, num_queries, partial, epsilon, norm_epsilon)
         if e is None:
@@ -372,9 +390,10 @@ def main(argv=None):
                     "without MLIR.")
     ap.add_argument("-o", "--output-dir", required=True)
     ap.add_argument("--config", action="append", required=True,
-                    help="d=896,dtype=bf16,sublayers=24,block=3[,eps=1e-6][,max_sources=N]"
-                         "[,two_phase=0][,norm_eps=1e-6] (repeatable; layers=L means 2L "
-                         "sublayers; norm_eps adds the merges with the fused RMSNorm)")
+                    help="d=896,dtype=bf16,sublayers=24,block=3[,eps=E][,max_sources=N]"
+                         "[,two_phase=0][,norm_eps=E] (repeatable; eps defaults to the "
+                         "compiler's; layers=L means 2L sublayers; norm_eps adds the merges "
+                         "with the fused RMSNorm)")
     ap.add_argument("--chip", help="default: the compiler's (attnres.default_nvvm_target())")
     ap.add_argument("--features", help="default: the compiler's")
     ap.add_argument("--format", default="fatbin", choices=["isa", "bin", "fatbin"])

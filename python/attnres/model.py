@@ -10,6 +10,7 @@ block structure is decided in one place, the compiler.
 from typing import List, Optional, Sequence, Union
 
 from . import irbuilder as ir
+from .defaults import resolve_blocking, resolve_epsilon
 
 __all__ = ["build_model"]
 
@@ -27,18 +28,22 @@ def _dtype_name(dtype) -> str:
     return _DTYPES[name]
 
 
-def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
+def build_model(num_sublayers: int, block_size: Optional[int] = None, d: int = 64,
                 dtype: str = "f32", tokens: Union[int, Sequence[int]] = 16, *,
                 sublayer: str = "call", epsilon: Optional[float] = None,
                 final_aggregate: bool = True,
-                func_name: str = "forward") -> str:
+                func_name: str = "forward", num_blocks: Optional[int] = None) -> str:
     """Returns the MLIR text of one AttnRes network as a ``func.func``.
 
     Args:
       num_sublayers: L, the number of sublayers (2 per transformer block).
       block_size: S, sublayers per block. 1 gives Full AttnRes; S > 1 gives
         Block AttnRes with ``attnres.block_sum`` summaries and partial sums (the
-        last block is shorter when S does not divide L).
+        last block is shorter when S does not divide L). None: the compiler's
+        default (attnres.defaults.blocking(); not asked for, so Full unless
+        ``num_blocks`` asks).
+      num_blocks: N, the number of blocks instead of S (the compiler resolves
+        S from L and N, ``attnres-blockify``); None: the compiler's default.
       d: D, the hidden size.
       dtype: storage type ``f32``, ``f16`` or ``bf16`` (torch dtypes accepted).
       tokens: the token dimensions, an int T or a tuple such as (B, T); every
@@ -49,7 +54,7 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
         ``"linear"``: sublayer ``l`` is ``linalg.matmul`` of its input with
         ``weights[l]`` (needs a 1-D ``tokens``).
       epsilon: the key-norm epsilon of every aggregation; None: the
-        compiler's default (:func:`attnres.default_epsilon`).
+        compiler's default (:func:`attnres.defaults.epsilon`).
       final_aggregate: emit the final aggregation over all sources (the
         function then returns it, else it returns the last sublayer output).
       func_name: name of the emitted function.
@@ -62,16 +67,14 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
     """
     if not isinstance(num_sublayers, int) or num_sublayers < 1:
         raise ValueError("num_sublayers must be a positive int, got %r" % (num_sublayers,))
-    if not isinstance(block_size, int):
-        raise ValueError("block_size must be an int, got %r" % (block_size,))
+    for name, v in (("block_size", block_size), ("num_blocks", num_blocks)):
+        if v is not None and not isinstance(v, int):
+            raise ValueError("%s must be an int or None, got %r" % (name, v))
     if not isinstance(d, int) or d < 1:
         raise ValueError("d must be a positive int, got %r" % (d,))
     if sublayer not in _SUBLAYERS:
         raise ValueError("sublayer must be one of %s, got %r" % (_SUBLAYERS, sublayer))
-    if epsilon is None:
-        from .compiler import default_epsilon
-
-        epsilon = default_epsilon()
+    epsilon = resolve_epsilon(epsilon)
     if not (epsilon >= 0.0 and epsilon != float("inf")):
         raise ValueError("epsilon must be finite and non-negative, got %r" % (epsilon,))
     tok = [tokens] if isinstance(tokens, int) or tokens is None else list(tokens)
@@ -83,7 +86,7 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
     if not func_name.replace("_", "a").isalnum():
         raise ValueError("func_name must be an identifier, got %r" % (func_name,))
 
-    L, S, E = num_sublayers, block_size, _dtype_name(dtype)
+    L, E = num_sublayers, _dtype_name(dtype)
     src_t = ir.tensor_type(tok + [d], E)
     vec_t = ir.tensor_type([d], E)
     stack_t = ir.tensor_type([L + 1, d], E)
@@ -134,10 +137,11 @@ def build_model(num_sublayers: int, block_size: int = 1, d: int = 64,
     result = "%hfinal" if final_aggregate else "%%y%d" % (L - 1)
     funcs.append(ir.func(func_name, args, [(result, src_t)], body))
     text = ir.module(funcs)
-    if S == 1:
+    options = "" if block_size == 1 else resolve_blocking(block_size, num_blocks)
+    if not options:
         return text
     # Block AttnRes: the compiler's block form (attnres-blockify resolves and
-    # checks the block size; semantics section 3).
+    # checks S and N; semantics section 3).
     from .compiler import compile
 
-    return compile(text, "attnres-blockify{block-size=%d}" % S)
+    return compile(text, "attnres-blockify{%s}" % options)

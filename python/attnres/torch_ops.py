@@ -47,6 +47,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from . import reference
+from .defaults import resolve_epsilon as _eps
 from .kernel_pack import KernelPack, KernelPackError, dtype_name, f32
 
 __all__ = [
@@ -75,27 +76,27 @@ def _fresh(result, *inputs):
     return result
 
 
-def aggregate_reference(query, norm_weight, sources, eps=1e-6):
+def aggregate_reference(query, norm_weight, sources, eps=None):
     """spec A (attnres.reference.aggregate in f32), rounded to the sources' dtype."""
     sources = list(sources)
-    h = reference.aggregate(query, norm_weight, sources, eps, compute=_compute(sources[0]))
+    h = reference.aggregate(query, norm_weight, sources, _eps(eps), compute=_compute(sources[0]))
     return _fresh(h.to(sources[0].dtype), *sources)
 
 
-def block_score_reference(queries, norm_weights, sources, eps=1e-6):
+def block_score_reference(queries, norm_weights, sources, eps=None):
     """spec D: phase 1 of S queries over the completed summaries.
     Returns (out [S, ..., D] in the sources' dtype, lse [S, ...] in f32)."""
     sources = list(sources)
-    out, lse = reference.block_score(queries, norm_weights, sources, eps,
+    out, lse = reference.block_score(queries, norm_weights, sources, _eps(eps),
                                      compute=_compute(sources[0]))
     return out.to(sources[0].dtype), lse
 
 
-def merge_reference(out, lse, query, norm_weight, update, partial=None, eps=1e-6):
+def merge_reference(out, lse, query, norm_weight, update, partial=None, eps=None):
     """spec E.1: p' = partial + update (f32); c = inv_rms(p') (w*g).p';
     h = out + sigmoid(c - lse) (p' - out). Returns (h, round(p'))."""
     dtype = update.dtype
-    h, p = reference.merge(out, lse, query, norm_weight, update, partial, eps,
+    h, p = reference.merge(out, lse, query, norm_weight, update, partial, _eps(eps),
                            compute=_compute(update))
     return _fresh(h.to(dtype), out, update), _fresh(p.to(dtype), update, partial)
 
@@ -106,13 +107,13 @@ def rms_norm_reference(h, gain, eps):
     return reference.rms_norm(h, gain, eps, compute=_compute(h)).to(h.dtype)
 
 
-def merge_norm_reference(out, lse, query, norm_weight, update, partial, norm_gain, eps=1e-6,
-                         norm_eps=1e-6):
+def merge_norm_reference(out, lse, query, norm_weight, update, partial, norm_gain, eps=None,
+                         norm_eps=None):
     """spec E.5: merge, then the RMSNorm of h rounded to the storage type.
     Returns (hn, round(p'))."""
     dtype = update.dtype
-    hn, p = reference.merge_norm(out, lse, query, norm_weight, update, partial, norm_gain, eps,
-                                 norm_eps, round_h=lambda h: h.to(dtype),
+    hn, p = reference.merge_norm(out, lse, query, norm_weight, update, partial, norm_gain,
+                                 _eps(eps), _eps(norm_eps), round_h=lambda h: h.to(dtype),
                                  compute=_compute(update))
     return hn.to(dtype), _fresh(p.to(dtype), update, partial)
 
@@ -605,49 +606,51 @@ def _dispatch(*tensors):
     return _CUSTOM_OPS and (_is_compiling() or _needs_grad(*tensors))
 
 
-def aggregate(query, norm_weight, sources, eps=1e-6):
+def _call(name, tensors, args, function, function_args=None):
+    """Runs operator `name` on `args` (its schema's order): the registered
+    custom op when :func:`_dispatch` says so, the autograd Function
+    `function` (on `function_args`, default `args`) when a gradient is
+    needed, else the implementation directly."""
+    if _dispatch(*tensors):
+        return getattr(torch.ops.attnres, name)(*args)
+    if _needs_grad(*tensors):
+        return function.apply(*(args if function_args is None else function_args))
+    return _IMPLS[name](*args)
+
+
+def aggregate(query, norm_weight, sources, eps=None):
     """One AttnRes depth aggregation (torch.ops.attnres.aggregate);
     differentiable w.r.t. the query, the norm weight and every source."""
-    sources = list(sources)
-    if _dispatch(query, norm_weight, *sources):
-        return torch.ops.attnres.aggregate(query, norm_weight, sources, float(eps))
-    if _needs_grad(query, norm_weight, *sources):
-        return _AggregateFunction.apply(query, norm_weight, float(eps), *sources)
-    return _aggregate_impl(query, norm_weight, sources, float(eps))
+    sources, eps = list(sources), _eps(eps)
+    return _call("aggregate", (query, norm_weight, *sources), (query, norm_weight, sources, eps),
+                 _AggregateFunction, (query, norm_weight, eps, *sources))
 
 
-def block_score(queries, norm_weights, sources, eps=1e-6):
+def block_score(queries, norm_weights, sources, eps=None):
     """Phase 1 of a block: (out [S, ..., D], lse [S, ...] f32)."""
-    sources = list(sources)
-    if _dispatch(queries, norm_weights, *sources):
-        return torch.ops.attnres.block_score(queries, norm_weights, sources, float(eps))
-    if _needs_grad(queries, norm_weights, *sources):
-        return _BlockScoreFunction.apply(queries, norm_weights, float(eps), *sources)
-    return _block_score_impl(queries, norm_weights, sources, float(eps))
+    sources, eps = list(sources), _eps(eps)
+    return _call("block_score", (queries, norm_weights, *sources),
+                 (queries, norm_weights, sources, eps),
+                 _BlockScoreFunction, (queries, norm_weights, eps, *sources))
 
 
-def merge(out, lse, query, norm_weight, update, partial=None, eps=1e-6):
+def merge(out, lse, query, norm_weight, update, partial=None, eps=None):
     """Phase 2 for sublayer i >= 1 of a block: (h, new partial sum)."""
-    if _dispatch(out, lse, query, norm_weight, update, partial):
-        return torch.ops.attnres.merge(out, lse, query, norm_weight, update, partial,
-                                       float(eps))
-    if _needs_grad(out, lse, query, norm_weight, update, partial):
-        return _MergeFunction.apply(out, lse, query, norm_weight, update, partial, float(eps))
-    return _merge_impl(out, lse, query, norm_weight, update, partial, float(eps))
+    args = (out, lse, query, norm_weight, update, partial, _eps(eps))
+    return _call("merge", args[:6], args, _MergeFunction)
 
 
-def merge_norm(out, lse, query, norm_weight, update, partial, norm_gain, eps=1e-6,
-               norm_eps=1e-6):
+def merge_norm(out, lse, query, norm_weight, update, partial, norm_gain, eps=None,
+               norm_eps=None):
     """Phase 2 with the sublayer's RMSNorm fused (spec E.5): (RMSNorm(h) with
-    gain norm_gain and epsilon norm_eps, new partial sum); h is not returned."""
-    if _dispatch(out, lse, query, norm_weight, update, partial, norm_gain):
-        return torch.ops.attnres.merge_norm(out, lse, query, norm_weight, update, partial,
-                                            norm_gain, float(eps), float(norm_eps))
-    if _needs_grad(out, lse, query, norm_weight, update, partial, norm_gain):
-        return _MergeNormFunction.apply(out, lse, query, norm_weight, update, partial,
-                                        norm_gain, float(eps), float(norm_eps))
-    return _merge_norm_impl(out, lse, query, norm_weight, update, partial, norm_gain,
-                            float(eps), float(norm_eps))
+    gain norm_gain and epsilon norm_eps, new partial sum); h is not returned.
+    None: the compiler's default epsilon (attnres.defaults) for either."""
+    args = (out, lse, query, norm_weight, update, partial, norm_gain, _eps(eps), _eps(norm_eps))
+    return _call("merge_norm", args[:7], args, _MergeNormFunction)
+
+
+_IMPLS = {"aggregate": _aggregate_impl, "block_score": _block_score_impl,
+          "merge": _merge_impl, "merge_norm": _merge_norm_impl}
 
 
 class AttnResAggregate(torch.nn.Module):
@@ -655,9 +658,9 @@ class AttnResAggregate(torch.nn.Module):
     start, spec 1) and key-norm gain (one) of size D; forward(sources) runs
     attnres.aggregate (compiled kernels on CUDA, reference elsewhere)."""
 
-    def __init__(self, d, eps=1e-6, dtype=None, device=None):
+    def __init__(self, d, eps=None, dtype=None, device=None):
         super().__init__()
-        self.eps = float(eps)
+        self.eps = _eps(eps)
         self.query = torch.nn.Parameter(torch.zeros(d, dtype=dtype, device=device))
         self.norm_weight = torch.nn.Parameter(torch.ones(d, dtype=dtype, device=device))
 

@@ -160,6 +160,14 @@ PYBIND11_MODULE(_attnres, m) {
         "returns (ok, object bytes, LLVM IR text, diagnostics).");
   m.def("default_epsilon", &attnresGetDefaultEpsilon,
         "The key-norm epsilon of attnres ops when none is written (f32).");
+  m.def(
+      "default_blocking",
+      [] {
+        return py::make_tuple(attnresGetDefaultBlockSize(),
+                              attnresGetDefaultNumBlocks());
+      },
+      "(block-size, num-blocks) of attnres-blockify/-report when not given "
+      "(0: not asked for).");
   m.def("default_nvvm_target", &defaultNVVMTarget,
         "(chip, features) that attnres-lower-to-nvvm uses by default.");
 }

@@ -46,32 +46,26 @@ def test_gradcheck_block_score(n, S):
         lambda W, G, *vs: ops.block_score(W, G, list(vs), EPS), (W, G, *vs))
 
 
+@pytest.mark.parametrize("norm", [False, True])
 @pytest.mark.parametrize("partial", [False, True])
-def test_gradcheck_merge(partial):
-    torch.manual_seed(7 + partial)
-    d = 6
-    o, u = rnd(3, d), rnd(3, d)
-    lse = rnd(3, scale=2.0)
+def test_gradcheck_merge(partial, norm):
+    """merge, and merge_norm (the sublayer's RMSNorm fused, gain gn,
+    epsilon 1e-5) on fewer tokens and features."""
+    torch.manual_seed(7 + partial + 10 * norm)
+    t, d = (2, 5) if norm else (3, 6)
+    o, u = rnd(t, d), rnd(t, d)
+    lse = rnd(t, scale=2.0)
     w, g = query(d)
-    p = rnd(3, d, scale=0.7) if partial else None
-    args = (o, lse, w, g, u) + ((p,) if partial else ())
-    assert torch.autograd.gradcheck(
-        lambda o, lse, w, g, u, *p: ops.merge(o, lse, w, g, u, p[0] if p else None, EPS), args)
-
-
-@pytest.mark.parametrize("partial", [False, True])
-def test_gradcheck_merge_norm(partial):
-    torch.manual_seed(17 + partial)
-    d = 5
-    o, u = rnd(2, d), rnd(2, d)
-    lse = rnd(2, scale=2.0)
-    w, g = query(d)
-    gn = (1.0 + 0.2 * torch.randn(d, dtype=torch.float64)).requires_grad_()
-    p = rnd(2, d, scale=0.7) if partial else None
-    args = (o, lse, w, g, u, gn) + ((p,) if partial else ())
-    assert torch.autograd.gradcheck(
-        lambda o, lse, w, g, u, gn, *p: ops.merge_norm(o, lse, w, g, u, p[0] if p else None,
-                                                       gn, EPS, 1e-5), args)
+    p = [rnd(t, d, scale=0.7)] if partial else []
+    if not norm:
+        f = lambda o, lse, w, g, u, *p: ops.merge(o, lse, w, g, u, (p or [None])[0], EPS)
+        args = (o, lse, w, g, u, *p)
+    else:
+        gn = (1.0 + 0.2 * torch.randn(d, dtype=torch.float64)).requires_grad_()
+        f = lambda o, lse, w, g, u, gn, *p: ops.merge_norm(o, lse, w, g, u, (p or [None])[0],
+                                                           gn, EPS, 1e-5)
+        args = (o, lse, w, g, u, gn, *p)
+    assert torch.autograd.gradcheck(f, args)
 
 
 def plain_aggregate(w, g, vs, eps):

@@ -46,13 +46,14 @@ import tempfile
 
 import numpy as np
 
+from attnres import defaults
 from attnres import irbuilder as ir
 from attnres.cpu_runner import find_llvm_tool, runner_utils
 from attnres import reference as ref
 from attnres.irbuilder import (dense, generic, print_and_return,
                        printed_values, tensor_type)
 
-EPS = 1e-6
+EPS = defaults.epsilon()  # the compiler's default key-norm epsilon
 TOL = {"f32": 2e-5, "f16": 5e-3, "bf16": 2e-2}
 
 
@@ -159,11 +160,11 @@ def module_text(p):
         o.append("  %%W%d = arith.constant %s" % (l, dense(p["mats"][l], et)))
     srcs = ["%v0"]
     for l in range(L):
-        o.append(ir.aggregate("%%h%d" % l, "%%w%d" % l, "%%g%d" % l, srcs, "1.0e-06", ty, "  "))
+        o.append(ir.aggregate("%%h%d" % l, "%%w%d" % l, "%%g%d" % l, srcs, EPS, ty, "  "))
         o.append("  %%y%d = func.call @sublayer(%%h%d, %%W%d) : (%s, %s) -> %s"
                  % (l, l, l, ty, mat, ty))
         srcs.append("%%y%d" % l)
-    o.append(ir.aggregate("%out", "%%w%d" % L, "%%g%d" % L, srcs, "1.0e-06", ty, "  "))
+    o.append(ir.aggregate("%out", "%%w%d" % L, "%%g%d" % L, srcs, EPS, ty, "  "))
     o += print_and_return("%out", toks + [D], et)
     return "\n".join(o) + "\n"
 

@@ -27,12 +27,13 @@ import sys
 
 import numpy as np
 
+from attnres import defaults
 from attnres import irbuilder as ir
 from attnres import reference as ref
 from attnres.irbuilder import dense, print_and_return, printed_values
 
 TOL = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
-EPS = np.float32(1e-6)
+EPS = np.float32(defaults.epsilon())  # the compiler's default key-norm epsilon
 
 
 def to_storage(x, dtype):
@@ -164,7 +165,7 @@ def gen(name, c):
     if c["op"] == "aggregate":
         o.append("  %%w = arith.constant %s" % dense(c["w"], dt))
         o.append("  %%g = arith.constant %s" % dense(c["g"], dt))
-        o.append(ir.aggregate("%h", "%w", "%g", names, "1.0e-06", ty, "  "))
+        o.append(ir.aggregate("%h", "%w", "%g", names, EPS, ty, "  "))
     else:
         o.append(ir.block_sum("%h", names, ty, "  "))
     o += print_and_return("%h", [T, D], dt)

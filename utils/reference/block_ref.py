@@ -40,11 +40,12 @@ import sys
 
 import numpy as np
 
+from attnres import defaults
 from attnres import irbuilder as ir
 from attnres import reference as ref
 from attnres.irbuilder import dense, generic, print_and_return, printed_values
 
-EPS = 1e-6
+EPS = defaults.epsilon()  # the compiler's default key-norm epsilon
 NORM_EPS = 1e-5
 
 
@@ -247,7 +248,7 @@ def gen(args):
             out.append("  %%gn%d = arith.constant %s" % (l, dense(norm_gains[l], elt)))
     sources = ["%v0"]
     for l in range(L):
-        out.append(ir.aggregate("%%h%d" % l, "%%w%d" % l, "%%g%d" % l, sources, "1.0e-06", ty,
+        out.append(ir.aggregate("%%h%d" % l, "%%w%d" % l, "%%g%d" % l, sources, EPS, ty,
                                 "  "))
         arg = "%%h%d" % l
         if args.norm:
@@ -256,7 +257,7 @@ def gen(args):
         out.append("  %%y%d = func.call @sublayer(%s, %%W%d) : (%s, %s) -> %s"
                    % (l, arg, l, ty, mat, ty))
         sources.append("%%y%d" % l)
-    out.append(ir.aggregate("%out", "%%w%d" % L, "%%g%d" % L, sources, "1.0e-06", ty, "  "))
+    out.append(ir.aggregate("%out", "%%w%d" % L, "%%g%d" % L, sources, EPS, ty, "  "))
     result = "%out"
     if std:
         out.append("  %%normed = func.call @rmsnorm(%%out) : (%s) -> %s" % (ty, ty))
@@ -307,7 +308,7 @@ def main():
         s.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32",
                        help="storage type of the chain values")
         if name == "check":
-            s.add_argument("--block-size", type=int, default=0,
+            s.add_argument("--block-size", type=int,
                            help="Block AttnRes with this S (1: Full)")
             s.add_argument("--residual", action="store_true",
                            help="compare with the standard residual network")
@@ -328,7 +329,7 @@ def main():
             want = standard_residual(params).ravel()
             what = "L=%d vs numpy standard residual network" % args.layers
         else:
-            if args.block_size < 1:
+            if args.block_size is None or args.block_size < 1:
                 sys.exit("check: give --block-size S >= 1 or --residual")
             want = block_attnres(params, args.block_size, args.standard).ravel()
             what = "L=%d S=%d vs numpy reference" % (args.layers, args.block_size)

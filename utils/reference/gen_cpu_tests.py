@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from attnres import defaults
 from attnres import irbuilder as ir
 from attnres import reference as ref
 
@@ -40,6 +41,12 @@ HEADER = """\
 //
 // {desc}
 """
+
+
+def _eps(eps):
+    """eps, or the compiler's default key-norm epsilon (attnres.defaults) as
+    the shortest decimal of its f32 value."""
+    return float("%g" % defaults.epsilon()) if eps is None else eps
 
 
 def eps_str(eps):
@@ -154,7 +161,8 @@ def dyn_shape(shape, dyn_leading, dyn_d):
 
 
 def gen_aggregate(name, desc, seed, dtype, n, shape, dyn_leading=False,
-                  dyn_d=False, magnitudes=None, query_scale=1.0, eps=1e-6):
+                  dyn_d=False, magnitudes=None, query_scale=1.0, eps=None):
+    eps = _eps(eps)
     t = Test(name, desc, seed)
     d = shape[-1]
     q = t.const("query", t.values([d], query_scale), dtype)
@@ -188,7 +196,8 @@ def gen_block_sum(name, desc, seed, dtype, n, shape, dyn_leading=False):
 
 
 def gen_inv_rms(name, desc, seed, dtype, shape, dyn_leading=False,
-                dyn_d=False, eps=1e-6):
+                dyn_d=False, eps=None):
+    eps = _eps(eps)
     t = Test(name, desc, seed)
     # Magnitudes vary across tokens: 1e-3 .. 1e3.
     tokens = int(np.prod(shape[:-1]))
@@ -206,9 +215,10 @@ def gen_inv_rms(name, desc, seed, dtype, shape, dyn_leading=False,
 
 
 def gen_block_score(name, desc, seed, dtype, s, n, shape, inv_rms=None,
-                    dyn_leading=False, eps=1e-6):
+                    dyn_leading=False, eps=None):
     """inv_rms: None (the op computes it), "op" (attnres.inv_rms in the test)
     or "const" (arbitrary positive constants, which the op must use as is)."""
+    eps = _eps(eps)
     t = Test(name, desc, seed)
     d = shape[-1]
     w = t.const("queries", t.values([s, d]), dtype)
@@ -276,7 +286,8 @@ def gen_block_score(name, desc, seed, dtype, s, n, shape, inv_rms=None,
 
 
 def gen_merge(name, desc, seed, dtype, shape, partial=True,
-              dyn_leading=False, eps=1e-6):
+              dyn_leading=False, eps=None):
+    eps = _eps(eps)
     t = Test(name, desc, seed)
     d = shape[-1]
     tok = list(shape[:-1])
@@ -303,9 +314,10 @@ def gen_merge(name, desc, seed, dtype, shape, partial=True,
     return t
 
 
-def gen_two_phase(name, desc, seed, dtype, s, n, shape, row, eps=1e-6):
+def gen_two_phase(name, desc, seed, dtype, s, n, shape, row, eps=None):
     """block_score then merge for sublayer `row` must equal one aggregate
     over the summaries and the updated partial sum (spec section 5)."""
+    eps = _eps(eps)
     t = Test(name, desc, seed)
     d = shape[-1]
     w = t.const("queries", t.values([s, d]), dtype)

@@ -961,45 +961,48 @@ def _h_sdpa_variant(imp, n, value, a):
     return (out,) + (None,) * (len(value) - 1)
 
 
-_HANDLERS = {
-    "_scaled_dot_product_flash_attention_for_cpu": _h_sdpa_variant,
-    "_scaled_dot_product_attention_math": _h_sdpa_variant,
-    "_scaled_dot_product_efficient_attention": _h_sdpa_variant,
-    "_scaled_dot_product_flash_attention": _h_sdpa_variant,
-    "add": _h_binary("add"), "sub": _h_binary("sub"), "mul": _h_binary("mul"),
-    "div": _h_binary("div"), "maximum": _h_binary("maximum"),
-    "minimum": _h_binary("minimum"), "rsub": _h_rsub,
-    "neg": _h_unary("neg"), "exp": _h_unary("exp"), "tanh": _h_unary("tanh"),
-    "rsqrt": _h_unary("rsqrt"), "sqrt": _h_unary("sqrt"), "log": _h_unary("log"),
-    "sigmoid": _h_unary("sigmoid"), "relu": _h_unary("relu"), "gelu": _h_unary("gelu"),
-    "silu": _h_unary("silu"), "erf": _h_unary("erf"), "abs": _h_unary("absf"),
-    "reciprocal": _h_unary("reciprocal"), "square": _h_unary("square"),
-    "cos": _h_unary("cos"), "sin": _h_unary("sin"),
-    "pow": _h_pow,
-    "clone": _h_identity, "contiguous": _h_identity, "detach": _h_identity,
-    "alias": _h_identity, "lift_fresh_copy": _h_identity, "lift_fresh": _h_identity,
-    "dropout": _h_dropout, "feature_dropout": _h_dropout,
-    "_to_copy": _h_cast, "to": _h_cast, "type_as": _h_cast,
-    "mm": _h_mm, "bmm": _h_mm, "matmul": _h_mm,
-    "addmm": _h_addmm, "baddbmm": _h_addmm,
-    "linear": _h_linear, "embedding": _h_embedding, "index": _h_index,
-    "native_layer_norm": _h_layer_norm, "layer_norm": _h_layer_norm,
-    "rms_norm": _h_rms_norm,
-    "_softmax": _h_softmax, "softmax": _h_softmax,
-    "sum": _h_reduce("sum"), "mean": _h_reduce("mean"), "amax": _h_reduce("max"),
-    "view": _h_reshape, "_unsafe_view": _h_reshape, "_reshape_alias": _h_reshape, "reshape": _h_reshape,
-    "flatten": _h_reshape, "squeeze": _h_reshape, "unsqueeze": _h_reshape,
-    "view_as": _h_reshape, "expand": _h_expand,
-    "transpose": _h_transpose, "t": _h_t, "permute": _h_permute,
-    "cat": _h_cat, "concat": _h_cat, "stack": _h_stack,
-    "slice": _h_slice, "select": _h_select,
-    "split": _h_split, "split_with_sizes": _h_split, "chunk": _h_split,
-    "unbind": _h_split, "unsafe_split": _h_split,
-    "where": _h_where, "masked_fill": _h_masked_fill,
-    "lt": _h_compare("olt"), "le": _h_compare("ole"), "gt": _h_compare("ogt"),
-    "ge": _h_compare("oge"), "eq": _h_compare("oeq"), "ne": _h_compare("une"),
-    "scaled_dot_product_attention": _h_sdpa,
-}
+def _table(groups):
+    """{aten name: handler} from (handler, name, aliases...) groups."""
+    table = {}
+    for handler, *names in groups:
+        for name in names:
+            table[name] = handler
+    return table
+
+
+_BINARY = ("add", "sub", "mul", "div", "maximum", "minimum")
+# aten name -> the arith/math op spelling of _h_unary.
+_UNARY = dict({n: n for n in ("neg", "exp", "tanh", "rsqrt", "sqrt", "log", "sigmoid", "relu",
+                              "gelu", "silu", "erf", "reciprocal", "square", "cos", "sin")},
+              abs="absf")
+_COMPARE = {"lt": "olt", "le": "ole", "gt": "ogt", "ge": "oge", "eq": "oeq", "ne": "une"}
+
+_HANDLERS = _table([
+    (_h_sdpa_variant, "_scaled_dot_product_flash_attention_for_cpu",
+     "_scaled_dot_product_attention_math", "_scaled_dot_product_efficient_attention",
+     "_scaled_dot_product_flash_attention"),
+    (_h_rsub, "rsub"), (_h_pow, "pow"),
+    (_h_identity, "clone", "contiguous", "detach", "alias", "lift_fresh_copy", "lift_fresh"),
+    (_h_dropout, "dropout", "feature_dropout"),
+    (_h_cast, "_to_copy", "to", "type_as"),
+    (_h_mm, "mm", "bmm", "matmul"), (_h_addmm, "addmm", "baddbmm"),
+    (_h_linear, "linear"), (_h_embedding, "embedding"), (_h_index, "index"),
+    (_h_layer_norm, "native_layer_norm", "layer_norm"), (_h_rms_norm, "rms_norm"),
+    (_h_softmax, "_softmax", "softmax"),
+    (_h_reshape, "view", "_unsafe_view", "_reshape_alias", "reshape", "flatten", "squeeze",
+     "unsqueeze", "view_as"),
+    (_h_expand, "expand"), (_h_transpose, "transpose"), (_h_t, "t"), (_h_permute, "permute"),
+    (_h_cat, "cat", "concat"), (_h_stack, "stack"), (_h_slice, "slice"),
+    (_h_select, "select"),
+    (_h_split, "split", "split_with_sizes", "chunk", "unbind", "unsafe_split"),
+    (_h_where, "where"), (_h_masked_fill, "masked_fill"),
+    (_h_sdpa, "scaled_dot_product_attention"),
+])
+_HANDLERS.update({n: _h_binary(n) for n in _BINARY})
+_HANDLERS.update({n: _h_unary(op) for n, op in _UNARY.items()})
+_HANDLERS.update({n: _h_compare(p) for n, p in _COMPARE.items()})
+_HANDLERS.update({"sum": _h_reduce("sum"), "mean": _h_reduce("mean"),
+                  "amax": _h_reduce("max")})
 
 
 def import_module(module: nn.Module, example_inputs: Sequence[Any], *,

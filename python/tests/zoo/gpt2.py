@@ -6,26 +6,11 @@ torch.arange, a tuple-returning block, tied LM head). Inference only: no
 cache, no head mask, no cross-attention."""
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-
-@dataclass
-class GPT2Config:
-    vocab_size: int = 64
-    n_positions: int = 32
-    n_embd: int = 32
-    n_layer: int = 2
-    n_head: int = 4
-    n_inner: int = None
-    activation_function: str = "gelu_new"
-    resid_pdrop: float = 0.0
-    embd_pdrop: float = 0.0
-    attn_pdrop: float = 0.0
-    layer_norm_epsilon: float = 1e-5
-    scale_attn_weights: bool = True
+from .configs import GPT2Config, PreTrainedModel
 
 
 class Conv1D(nn.Module):
@@ -184,10 +169,13 @@ class GPT2Block(nn.Module):
         return outputs  # hidden_states, present, (attentions)
 
 
-class GPT2Model(nn.Module):
+class GPT2PreTrainedModel(PreTrainedModel):
+    config_class = GPT2Config
+
+
+class GPT2Model(GPT2PreTrainedModel):
     def __init__(self, config):
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         self.embed_dim = config.n_embd
         self.wte = nn.Embedding(config.vocab_size, self.embed_dim)
         self.wpe = nn.Embedding(config.n_positions, self.embed_dim)
@@ -224,9 +212,9 @@ class GPT2Model(nn.Module):
         return tuple(v for v in [hidden_states, presents] if v is not None)
 
 
-class GPT2LMHeadModel(nn.Module):
+class GPT2LMHeadModel(GPT2PreTrainedModel):
     def __init__(self, config):
-        super().__init__()
+        super().__init__(config)
         self.transformer = GPT2Model(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # tied

@@ -7,23 +7,11 @@ causal mask built from torch.full/finfo/arange/masked_fill. Inference only:
 no cache, no attention-mask input."""
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-
-@dataclass
-class LlamaConfig:
-    vocab_size: int = 64
-    hidden_size: int = 32
-    intermediate_size: int = 88
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    max_position_embeddings: int = 64
-    rms_norm_eps: float = 1e-6
-    rope_theta: float = 10000.0
+from .configs import LlamaConfig, PreTrainedModel
 
 
 class LlamaRMSNorm(nn.Module):
@@ -221,9 +209,13 @@ def _expand_mask(mask, dtype, tgt_len=None):
     return inverted_mask.masked_fill(inverted_mask.to(torch.bool), torch.finfo(dtype).min)
 
 
-class LlamaModel(nn.Module):
+class LlamaPreTrainedModel(PreTrainedModel):
+    config_class = LlamaConfig
+
+
+class LlamaModel(LlamaPreTrainedModel):
     def __init__(self, config):
-        super().__init__()
+        super().__init__(config)
         self.padding_idx = None
         self.vocab_size = config.vocab_size
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
@@ -270,9 +262,9 @@ class LlamaModel(nn.Module):
         return (hidden_states,)
 
 
-class LlamaForCausalLM(nn.Module):
+class LlamaForCausalLM(LlamaPreTrainedModel):
     def __init__(self, config):
-        super().__init__()
+        super().__init__(config)
         self.model = LlamaModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
 

@@ -1,4 +1,4 @@
-// CPU execution test of attnres-detect-residual-chains: a 12-sublayer PreNorm transformer (attention and MLP alternating, RMSNorm with epsilon 1e-6, D=64, T=8, residual adds as linalg.generic/linalg.add/arith.addf). The aggregation divides the stream by up to 13, which raises epsilon's relative weight in the norms by up to 169x: the tolerance is 1e-2 (the control differs by O(1))
+// CPU execution test of attnres-detect-residual-chains: a 12-sublayer PreNorm transformer (attention and MLP alternating, RMSNorm with the default epsilon, D=64, T=8, residual adds as linalg.generic/linalg.add/arith.addf). The aggregation divides the stream by up to 13, which raises epsilon's relative weight in the norms by up to 169x: the tolerance is 1e-2 (the control differs by O(1))
 // @main builds random non-zero inputs and weights (sin() of the indices) and
 // prints the results. The model runs before and after the conversion to Full
 // AttnRes; at zero-initialised queries and unit gains every aggregation is

@@ -75,12 +75,19 @@ struct Chain {
 // Block size: the one place that turns `block-size` / `num-blocks` into S
 //===----------------------------------------------------------------------===//
 
+/// The `block-size` and `num-blocks` of a pass that is not given them (the
+/// options' defaults in Passes.td, the C API's and so Python's): 0, not asked
+/// for, so that a chain keeps the blocking it has (Full AttnRes stays Full,
+/// and attnres-blockify asks for one of them). The one definition of each.
+inline constexpr int64_t kDefaultBlockSize = 0;
+inline constexpr int64_t kDefaultNumBlocks = 0;
+
 /// The `block-size` and `num-blocks` options of a pass, as given (0 or unset:
 /// not asked for). Every pass that partitions or reports a blocking
 /// (attnres-blockify, attnres-report) resolves it here.
 struct BlockingRequest {
-  int64_t blockSize = 0;
-  int64_t numBlocks = 0;
+  int64_t blockSize = kDefaultBlockSize;
+  int64_t numBlocks = kDefaultNumBlocks;
   /// Whether the options were written out (so `block-size=0` is an error
   /// and not the same as leaving it unset).
   bool blockSizeGiven = false, numBlocksGiven = false;

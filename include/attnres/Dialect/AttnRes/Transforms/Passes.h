@@ -7,6 +7,7 @@
 #ifndef ATTNRES_DIALECT_ATTNRES_TRANSFORMS_PASSES_H
 #define ATTNRES_DIALECT_ATTNRES_TRANSFORMS_PASSES_H
 
+#include "attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h"
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"

@@ -193,9 +193,11 @@ def Blockify : Pass<"attnres-blockify", "ModuleOp"> {
   }];
   let dependentDialects = ["::mlir::attnres::AttnResDialect"];
   let options = [
-    Option<"blockSize", "block-size", "int64_t", /*default=*/"0",
+    Option<"blockSize", "block-size", "int64_t",
+           /*default=*/"::mlir::attnres::kDefaultBlockSize",
            "Sublayers per block (S); wins over num-blocks when both are set">,
-    Option<"numBlocks", "num-blocks", "int64_t", /*default=*/"0",
+    Option<"numBlocks", "num-blocks", "int64_t",
+           /*default=*/"::mlir::attnres::kDefaultNumBlocks",
            "Number of blocks (N); S = ceil(L / N)">,
     Option<"report", "report", "bool", /*default=*/"false",
            "Emit one remark per chain with its block structure">,
@@ -249,9 +251,11 @@ def Report : Pass<"attnres-report", "ModuleOp"> {
     is reported for that blocking.
   }];
   let options = [
-    Option<"blockSize", "block-size", "int64_t", /*default=*/"0",
+    Option<"blockSize", "block-size", "int64_t",
+           /*default=*/"::mlir::attnres::kDefaultBlockSize",
            "Block size to report for Full AttnRes chains">,
-    Option<"numBlocks", "num-blocks", "int64_t", /*default=*/"0",
+    Option<"numBlocks", "num-blocks", "int64_t",
+           /*default=*/"::mlir::attnres::kDefaultNumBlocks",
            "Number of blocks to report for Full AttnRes chains">,
   ];
 }
