@@ -191,9 +191,16 @@ def main():
                     row["peak_rss_mb"] = max(s["rss_mb"]
                                              for s in row["stages"])
                     row["ok"] = ok
-    with open(os.path.join(args.out, "depth.json"), "w") as f:
+                    # Written after every depth so that an interrupted run
+                    # keeps what it measured.
+                    save(results, args.out)
+    save(results, args.out)
+
+
+def save(results, out):
+    with open(os.path.join(out, "depth.json"), "w") as f:
         json.dump(results, f, indent=1)
-    write_markdown(results, os.path.join(args.out, "depth.md"))
+    write_markdown(results, os.path.join(out, "depth.md"))
 
 
 def write_markdown(results, path):
