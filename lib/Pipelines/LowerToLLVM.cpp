@@ -11,7 +11,7 @@
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Conversion/TosaToLinalg/TosaToLinalg.h"
-#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
@@ -41,8 +41,22 @@ void mlir::attnres::buildLowerToLLVMPipeline(
 
   // Tensors -> buffers, with memref function signatures.
   addModuleBufferization(pm);
-  bufferization::BufferDeallocationPipelineOptions deallocOpts;
-  bufferization::buildBufferDeallocationPipeline(pm, deallocOpts);
+  // Upstream's buffer-deallocation-pipeline with attnres-split-fresh-deallocs
+  // after the ownership-based pass: a deep model's one block would otherwise
+  // free all its temporaries in one bufferization.dealloc, which the
+  // simplification pass handles in time quadratic in its length
+  // (docs/depth.md).
+  memref::ExpandReallocPassOptions expandOpts;
+  expandOpts.emitDeallocs = false;
+  pm.addPass(memref::createExpandReallocPass(expandOpts));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(bufferization::createOwnershipBasedBufferDeallocationPass());
+  pm.addNestedPass<func::FuncOp>(createSplitFreshDeallocs());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(bufferization::createBufferDeallocationSimplificationPass());
+  pm.addPass(bufferization::createLowerDeallocationsPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createCanonicalizerPass());
 
   // Loops -> LLVM.
   pm.addPass(createConvertLinalgToLoopsPass());

@@ -260,4 +260,48 @@ def Report : Pass<"attnres-report", "ModuleOp"> {
   ];
 }
 
+def SplitFreshDeallocs : Pass<"attnres-split-fresh-deallocs", "func::FuncOp"> {
+  let summary = "Free each fresh buffer after its last use instead of in the "
+                "block's one bufferization.dealloc";
+  let description = [{
+    Runs between `ownership-based-buffer-deallocation` and
+    `buffer-deallocation-simplification`. The ownership-based pass frees
+    every buffer allocated in a block with one `bufferization.dealloc` at the
+    block's end; in a straight-line model body that op lists every
+    temporary of the function (thousands for a deep model), and the
+    simplification pass compares its memrefs pairwise (quadratic in depth),
+    while at run time every temporary stays allocated until the function
+    returns.
+
+    For every memref of a `bufferization.dealloc` that is the result of a
+    `memref.alloc` in the dealloc's block, is deallocated unconditionally
+    (condition `true`) and cannot alias a retained value, the pass removes it
+    from the dealloc and frees it with a `memref.dealloc` right after its last
+    use in that block. "Cannot alias" is decided conservatively: the buffer's
+    aliases are closed under every memref- or tensor-typed result of any op
+    that uses an alias (views, casts, `func.call` results, results of
+    region ops whose bodies use an alias); a buffer is left in the
+    `bufferization.dealloc` when an alias is retained, reaches the block's
+    terminator, is used outside the block, is listed a second time in the
+    dealloc or is freed by another op.
+
+    Example:
+    ```mlir
+    %a = memref.alloc() : memref<4xf32>
+    linalg.fill ins(%c : f32) outs(%a : memref<4xf32>)
+    memref.copy %a, %out : memref<4xf32> to memref<4xf32>
+    // ... many more ops ...
+    bufferization.dealloc (%a, %b : ...) if (%true, %true)
+    // becomes
+    %a = memref.alloc() : memref<4xf32>
+    linalg.fill ins(%c : f32) outs(%a : memref<4xf32>)
+    memref.copy %a, %out : memref<4xf32> to memref<4xf32>
+    memref.dealloc %a : memref<4xf32>
+    // ... many more ops ...
+    bufferization.dealloc (%b : ...) if (%true)
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 #endif // ATTNRES_DIALECT_ATTNRES_TRANSFORMS_PASSES_TD
