@@ -76,7 +76,14 @@ def AttnRes_AggregateOp : AttnRes_Op<"aggregate", [Pure,
   );
   let results = (outs AttnRes_Tensor:$result);
 
-  let hasCustomAssemblyFormat = 1;
+  // The sources and the result have the type after the colon (C4); the
+  // query and the gain have the derived type `tensor<D x E>` unless
+  // `operand_types(...)` gives theirs (spec 0.4).
+  let assemblyFormat = [{
+    $query `,` $norm_weight `over` custom<Operands1>($sources) attr-dict `:`
+    custom<AggregateTypes>(type($result), ref($sources), type($sources),
+                           type($query), type($norm_weight))
+  }];
   let hasVerifier = 1;
   let hasFolder = 1;
 
@@ -124,7 +131,11 @@ def AttnRes_BlockSumOp : AttnRes_Op<"block_sum", [Pure,
 
   let arguments = (ins Variadic<AttnRes_Tensor>:$inputs);
   let results = (outs AttnRes_Tensor:$result);
-  let hasCustomAssemblyFormat = 1;
+  // Every input has the result type (C4).
+  let assemblyFormat = [{
+    custom<Operands1>($inputs) attr-dict `:`
+    custom<SameTypes>(type($result), ref($inputs), type($inputs))
+  }];
   let hasVerifier = 1;
   let hasFolder = 1;
   let hasCanonicalizer = 1;
@@ -215,7 +226,18 @@ def AttnRes_BlockScoreOp : AttnRes_Op<"block_score", [
     F32Attr:$epsilon
   );
   let results = (outs AttnRes_Tensor:$out, AttnRes_F32Tensor:$lse);
-  let hasCustomAssemblyFormat = 1;
+  // `: source-type -> out-type`; the queries, gains, inv_rms and lse_init
+  // have types derived from these two unless `operand_types(...)` gives
+  // theirs (spec 0.4); the results have the inits' types (C11).
+  let assemblyFormat = [{
+    $queries `,` $norm_weights `over` custom<Operands1>($sources)
+    (`inv_rms` custom<Operands1>($inv_rms)^)?
+    `outs` $out_init `,` $lse_init attr-dict `:`
+    custom<BlockScoreTypes>(ref($sources), type($sources), ref($inv_rms),
+                            type($inv_rms), type($out_init), type($queries),
+                            type($norm_weights), type($lse_init), type($out),
+                            type($lse))
+  }];
   let hasVerifier = 1;
   let hasCanonicalizer = 1;
 
