@@ -58,6 +58,14 @@ def AttnRes_AggregateOp : AttnRes_Op<"aggregate", [Pure,
         : tensor<16x4096xbf16>
     ```
 
+    The query and the gain only need a type compatible with `tensor<D x E>`
+    (spec 0.4); when theirs differs from it, the custom form gives both:
+
+    ```mlir
+    %h = attnres.aggregate %w, %g over %v0 {epsilon = 1.0e-06 : f32}
+        : tensor<8x64xf32> operand_types(tensor<?xf32>, tensor<64xf32>)
+    ```
+
     Generic form:
 
     ```mlir
@@ -214,6 +222,11 @@ def AttnRes_BlockScoreOp : AttnRes_Op<"block_score", [
         inv_rms %r0, %r1, %r2 outs %o_init, %lse_init {epsilon = 1.0e-06 : f32}
         : tensor<16x4096xbf16> -> tensor<6x16x4096xbf16>
     ```
+
+    The types of `queries`, `norm_weights`, `inv_rms` and `lse_init` are
+    derived from the two types after the colon; when one of them is only
+    compatible with its derived type (spec 0.4), the custom form ends with
+    `operand_types(...)` listing all of them in operand order.
   }];
 
   let arguments = (ins
@@ -309,6 +322,11 @@ def AttnRes_MergeOp : AttnRes_Op<"merge", [Pure,
         norm %gn {epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32}
         : tensor<16x4096xbf16>
     ```
+
+    The types of `lse`, `query`, `norm_weight` and the norm gain are
+    derived from the value type; when one of them is only compatible with
+    its derived type (spec 0.4), the custom form ends with
+    `operand_types(...)` listing all of them in operand order.
 
     In the generic form, the optional `partial` and `norm` gain are the
     trailing operands in this order; the presence of `norm_epsilon` says that
