@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s -canonicalize -split-input-file | FileCheck %s
+// RUN: attnres-opt %s --verify-roundtrip -canonicalize -split-input-file | FileCheck %s
 
 // Folds and canonicalization patterns of the attnres ops, each with the
 // cases where it must NOT apply (docs/spec.md, subsections A.4-E.4).

@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --split-input-file --convert-attnres-to-linalg --canonicalize --cse | FileCheck %s
+// RUN: attnres-opt %s --verify-roundtrip --split-input-file --convert-attnres-to-linalg --canonicalize --cse | FileCheck %s
 
 // The decompositions of the ops whose results are not each defined by one
 // new op (docs/decomposition.md): block_score and merge (several results,

@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --split-input-file --transform-interpreter --canonicalize --cse | FileCheck %s
+// RUN: attnres-opt %s --verify-roundtrip --split-input-file --transform-interpreter --canonicalize --cse | FileCheck %s
 
 // linalg::AggregatedOpInterface of the attnres ops (external models,
 // lib/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.cpp) driven by

@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s -split-input-file -verify-diagnostics
+// RUN: attnres-opt %s --verify-roundtrip -split-input-file -verify-diagnostics
 
 // One case per numbered constraint of docs/spec.md (sections A-E), in
 // custom form where the custom syntax can express the bad input and in
@@ -751,5 +751,31 @@ func.func @parse_merge_lse_type(%o: tensor<8x64xf32>, %l: tensor<8x64xf32>, %q: 
 func.func @parse_merge_norm_without_eps(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>) {
   // expected-error @+1 {{'norm %gain' and the 'norm_epsilon' attribute go together (C8)}}
   %0:3 = attnres.merge %o, %l, %q, %q update %o norm %q {epsilon = 1.0e-06 : f32} : tensor<8x64xf32>
+  return
+}
+
+// -----
+
+func.func @parse_operand_types_count(%q: tensor<?xf32>, %a: tensor<8x64xf32>) {
+  // expected-error @+1 {{expected 2 types in 'operand_types', got 1}}
+  %h = attnres.aggregate %q, %q over %a {epsilon = 1.0e-06 : f32} : tensor<8x64xf32> operand_types(tensor<?xf32>)
+  return
+}
+
+// -----
+
+func.func @parse_operand_types_merge(%o: tensor<8x64xf32>, %l: tensor<8xf32>, %q: tensor<64xf32>) {
+  // expected-error @+1 {{expected 3 types in 'operand_types', got 4}}
+  %0:2 = attnres.merge %o, %l, %q, %q update %o {epsilon = 1.0e-06 : f32} : tensor<8x64xf32> operand_types(tensor<8xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>)
+  return
+}
+
+// -----
+
+// operand_types gives a type that the verifier rejects: the op's
+// diagnostic, not a parser error.
+func.func @parse_operand_types_invalid(%q: tensor<32xf32>, %a: tensor<8x64xf32>) {
+  // expected-error @+1 {{query must have type 'tensor<64xf32>' (one value per feature of the sources), got 'tensor<32xf32>' (C5)}}
+  %h = attnres.aggregate %q, %q over %a {epsilon = 1.0e-06 : f32} : tensor<8x64xf32> operand_types(tensor<32xf32>, tensor<32xf32>)
   return
 }

@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s | attnres-opt | FileCheck %s
+// RUN: attnres-opt %s --verify-roundtrip | attnres-opt | FileCheck %s
 // RUN: attnres-opt %s --mlir-print-op-generic | attnres-opt | FileCheck %s
 // RUN: attnres-opt %s --mlir-print-op-generic | FileCheck %s --check-prefix=GENERIC
 

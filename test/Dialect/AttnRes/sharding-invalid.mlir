@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --split-input-file --verify-diagnostics \
+// RUN: attnres-opt %s --verify-roundtrip --split-input-file --verify-diagnostics \
 // RUN:   --pass-pipeline='builtin.module(func.func(sharding-propagation,shard-partition))'
 
 // Sharding D of block_score or merge is refused with a diagnostic

@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --split-input-file \
+// RUN: attnres-opt %s --verify-roundtrip --split-input-file \
 // RUN:   --pass-pipeline='builtin.module(func.func(sharding-propagation,shard-partition,canonicalize))' \
 // RUN:   | FileCheck %s
 

@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --pass-pipeline='builtin.module(func.func(sharding-propagation))' | FileCheck %s
+// RUN: attnres-opt %s --verify-roundtrip --pass-pipeline='builtin.module(func.func(sharding-propagation))' | FileCheck %s
 
 // Upstream sharding-propagation through attnres ops (ShardingInterface,
 // docs/interfaces-tiling-sharding.md): a token sharding of the sources

@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --split-input-file --transform-interpreter --canonicalize | FileCheck %s
+// RUN: attnres-opt %s --verify-roundtrip --split-input-file --transform-interpreter --canonicalize | FileCheck %s
 
 // Producer fusion (transform.structured.fuse_into_containing_op) of attnres
 // ops into the loop of a tiled consumer: generateResultTileValue computes

@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --split-input-file --transform-interpreter --verify-diagnostics
+// RUN: attnres-opt %s --verify-roundtrip --split-input-file --transform-interpreter --verify-diagnostics
 
 // D is a reduction for the logits and the sums of squares: tiling it is
 // refused with a diagnostic (docs/interfaces-tiling-sharding.md).

@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --split-input-file --transform-interpreter --canonicalize | FileCheck %s
+// RUN: attnres-opt %s --verify-roundtrip --split-input-file --transform-interpreter --canonicalize | FileCheck %s
 
 // TilingInterface of the attnres ops driven by upstream's transform dialect
 // (docs/interfaces-tiling-sharding.md). Loops: [S] T.. D; S and the tokens

@@ -141,7 +141,7 @@ parseOperandList1(OpAsmParser &parser,
   });
 }
 
-/// Parses `: tensor<...>` and checks it is a ranked tensor of rank >= 1.
+/// Parses a type and checks it is a ranked tensor type of rank >= 1.
 ParseResult parseSourceType(OpAsmParser &parser, RankedTensorType &type) {
   llvm::SMLoc loc = parser.getCurrentLocation();
   Type t;
@@ -157,6 +157,166 @@ ParseResult parseSourceType(OpAsmParser &parser, RankedTensorType &type) {
 } // namespace mlir::attnres::detail
 
 //===----------------------------------------------------------------------===//
+// Custom directives of the assembly formats
+//===----------------------------------------------------------------------===//
+
+/// custom<Operands1>: `%a, %b, ...` with at least one operand (a declarative
+/// variadic operand would also accept none).
+static ParseResult
+parseOperands1(OpAsmParser &parser,
+               SmallVectorImpl<OpAsmParser::UnresolvedOperand> &operands) {
+  return parser.parseCommaSeparatedList([&]() -> ParseResult {
+    return parser.parseOperand(operands.emplace_back());
+  });
+}
+
+static void printOperands1(OpAsmPrinter &p, Operation *,
+                           OperandRange operands) {
+  p.printOperands(operands);
+}
+
+/// The types of the operands that the custom forms derive from the value
+/// type (a query's `tensor<D x E>`, an f32 per-token tensor) need only be
+/// compatible with the derived type (spec 0.4). When one of them differs
+/// from its derived type, the custom form lists all of them, in operand
+/// order, as `operand_types(t0, t1, ...)` after the value type, so that
+/// every valid op has a custom form that parses back to it.
+static ParseResult parseDerivedTypes(OpAsmParser &parser,
+                                     MutableArrayRef<Type> types) {
+  if (failed(parser.parseOptionalKeyword("operand_types")))
+    return success();
+  llvm::SMLoc loc = parser.getCurrentLocation();
+  SmallVector<Type> given;
+  if (parser.parseCommaSeparatedList(OpAsmParser::Delimiter::Paren, [&]() {
+        return parser.parseType(given.emplace_back());
+      }))
+    return failure();
+  if (given.size() != types.size())
+    return parser.emitError(loc)
+           << "expected " << types.size() << " types in 'operand_types', got "
+           << given.size();
+  llvm::copy(given, types.begin());
+  return success();
+}
+
+static void printDerivedTypes(OpAsmPrinter &p, ArrayRef<Type> derived,
+                              TypeRange actual) {
+  if (llvm::equal(derived, actual))
+    return;
+  p << " operand_types(";
+  llvm::interleaveComma(actual, p);
+  p << ")";
+}
+
+/// custom<SameTypes>: one type for the result and every operand (block_sum).
+static ParseResult
+parseSameTypes(OpAsmParser &parser, Type &resultType,
+               ArrayRef<OpAsmParser::UnresolvedOperand> operands,
+               SmallVectorImpl<Type> &operandTypes) {
+  RankedTensorType type;
+  if (parseSourceType(parser, type))
+    return failure();
+  resultType = type;
+  operandTypes.assign(operands.size(), type);
+  return success();
+}
+
+static void printSameTypes(OpAsmPrinter &p, Operation *, Type resultType,
+                           OperandRange, TypeRange) {
+  p << resultType;
+}
+
+/// custom<AggregateTypes>: `tensor<...xDxE> [operand_types(q, g)]`.
+static ParseResult
+parseAggregateTypes(OpAsmParser &parser, Type &resultType,
+                    ArrayRef<OpAsmParser::UnresolvedOperand> sources,
+                    SmallVectorImpl<Type> &sourceTypes, Type &queryType,
+                    Type &gainType) {
+  RankedTensorType type;
+  if (parseSourceType(parser, type))
+    return failure();
+  RankedTensorType vecType = getVectorType(type);
+  SmallVector<Type, 2> derived{vecType, vecType};
+  if (parseDerivedTypes(parser, derived))
+    return failure();
+  resultType = type;
+  sourceTypes.assign(sources.size(), type);
+  queryType = derived[0];
+  gainType = derived[1];
+  return success();
+}
+
+static void printAggregateTypes(OpAsmPrinter &p, Operation *, Type resultType,
+                                OperandRange, TypeRange, Type queryType,
+                                Type gainType) {
+  p << resultType;
+  Type vecType = getVectorType(cast<RankedTensorType>(resultType));
+  printDerivedTypes(p, {vecType, vecType}, {queryType, gainType});
+}
+
+/// custom<BlockScoreTypes>: `tensor<...xDxE> -> tensor<Sx...xDxE>
+/// [operand_types(queries, norm_weights, inv_rms..., lse_init)]`.
+static ParseResult
+parseBlockScoreTypes(OpAsmParser &parser,
+                     ArrayRef<OpAsmParser::UnresolvedOperand> sources,
+                     SmallVectorImpl<Type> &sourceTypes,
+                     ArrayRef<OpAsmParser::UnresolvedOperand> invRms,
+                     SmallVectorImpl<Type> &invRmsTypes, Type &outInitType,
+                     Type &queriesType, Type &gainsType, Type &lseInitType,
+                     Type &outResultType, Type &lseResultType) {
+  RankedTensorType sourceType, outType;
+  if (parseSourceType(parser, sourceType) || parser.parseArrow() ||
+      parseSourceType(parser, outType))
+    return failure();
+  if (outType.getRank() != sourceType.getRank() + 1)
+    return parser.emitError(parser.getNameLoc())
+           << "expected the output type to have one more dimension (S) than "
+              "the source type";
+  int64_t s = outType.getDimSize(0);
+  RankedTensorType qType = RankedTensorType::get(
+      {s, sourceType.getShape().back()}, sourceType.getElementType());
+  SmallVector<Type> derived{qType, qType};
+  derived.append(invRms.size(), getPerTokenType(sourceType));
+  derived.push_back(getPerTokenType(sourceType, s));
+  if (parseDerivedTypes(parser, derived))
+    return failure();
+  sourceTypes.assign(sources.size(), sourceType);
+  queriesType = derived[0];
+  gainsType = derived[1];
+  invRmsTypes.assign(derived.begin() + 2, derived.end() - 1);
+  lseInitType = derived.back();
+  outInitType = outType;
+  outResultType = outType;
+  lseResultType = lseInitType;
+  return success();
+}
+
+static void printBlockScoreTypes(OpAsmPrinter &p, Operation *, OperandRange,
+                                 TypeRange sourceTypes, OperandRange,
+                                 TypeRange invRmsTypes, Type outInitType,
+                                 Type queriesType, Type gainsType,
+                                 Type lseInitType, Type, Type) {
+  auto outType = cast<RankedTensorType>(outInitType);
+  // An op that failed verification is printed in the generic form; stay
+  // safe anyway on the shapes that the verifier rejects.
+  auto sourceType = sourceTypes.empty()
+                        ? outType
+                        : cast<RankedTensorType>(sourceTypes.front());
+  p << sourceType << " -> " << outType;
+  int64_t s = outType.getRank() ? outType.getDimSize(0) : ShapedType::kDynamic;
+  RankedTensorType qType =
+      RankedTensorType::get({s, getVectorType(sourceType).getDimSize(0)},
+                            sourceType.getElementType());
+  SmallVector<Type> derived{qType, qType};
+  derived.append(invRmsTypes.size(), getPerTokenType(sourceType));
+  derived.push_back(getPerTokenType(sourceType, s));
+  SmallVector<Type> actual{queriesType, gainsType};
+  llvm::append_range(actual, invRmsTypes);
+  actual.push_back(lseInitType);
+  printDerivedTypes(p, derived, actual);
+}
+
+//===----------------------------------------------------------------------===//
 // AggregateOp
 //===----------------------------------------------------------------------===//
 
@@ -165,34 +325,6 @@ void AggregateOp::build(OpBuilder &builder, OperationState &state, Value query,
   assert(!sources.empty() && "aggregate needs at least one source");
   build(builder, state, sources.front().getType(), query, normWeight, sources,
         builder.getF32FloatAttr(epsilon));
-}
-
-// attnres.aggregate %q, %g over %v0, %v1 {epsilon = ...} : tensor<...xDxE>
-ParseResult AggregateOp::parse(OpAsmParser &parser, OperationState &result) {
-  OpAsmParser::UnresolvedOperand query, gain;
-  SmallVector<OpAsmParser::UnresolvedOperand> sources;
-  RankedTensorType type;
-  llvm::SMLoc loc = parser.getCurrentLocation();
-  if (parser.parseOperand(query) || parser.parseComma() ||
-      parser.parseOperand(gain) || parser.parseKeyword("over") ||
-      parseOperandList1(parser, sources) ||
-      parser.parseOptionalAttrDict(result.attributes) || parser.parseColon() ||
-      parseSourceType(parser, type))
-    return failure();
-  RankedTensorType vecType = getVectorType(type);
-  if (parser.resolveOperand(query, vecType, result.operands) ||
-      parser.resolveOperand(gain, vecType, result.operands) ||
-      parser.resolveOperands(sources, type, loc, result.operands))
-    return failure();
-  result.addTypes(type);
-  return success();
-}
-
-void AggregateOp::print(OpAsmPrinter &p) {
-  p << " " << getQuery() << ", " << getNormWeight() << " over ";
-  p.printOperands(getSources());
-  p.printOptionalAttrDict((*this)->getAttrs());
-  p << " : " << getResult().getType();
 }
 
 LogicalResult AggregateOp::verify() {
@@ -240,27 +372,6 @@ AggregateOp::reifyResultShapes(OpBuilder &b,
 //===----------------------------------------------------------------------===//
 // BlockSumOp
 //===----------------------------------------------------------------------===//
-
-// attnres.block_sum %a, %b : tensor<...>
-ParseResult BlockSumOp::parse(OpAsmParser &parser, OperationState &result) {
-  SmallVector<OpAsmParser::UnresolvedOperand> inputs;
-  RankedTensorType type;
-  llvm::SMLoc loc = parser.getCurrentLocation();
-  if (parseOperandList1(parser, inputs) ||
-      parser.parseOptionalAttrDict(result.attributes) || parser.parseColon() ||
-      parseSourceType(parser, type) ||
-      parser.resolveOperands(inputs, type, loc, result.operands))
-    return failure();
-  result.addTypes(type);
-  return success();
-}
-
-void BlockSumOp::print(OpAsmPrinter &p) {
-  p << " ";
-  p.printOperands(getInputs());
-  p.printOptionalAttrDict((*this)->getAttrs());
-  p << " : " << getResult().getType();
-}
 
 void BlockSumOp::build(OpBuilder &builder, OperationState &state,
                        ValueRange inputs) {
@@ -397,63 +508,6 @@ LogicalResult InvRmsOp::reifyResultShapes(OpBuilder &b,
 // BlockScoreOp
 //===----------------------------------------------------------------------===//
 
-// attnres.block_score %W, %G over %b0, %b1 [inv_rms %r0, %r1]
-//     outs %o, %lse {epsilon = ...} : tensor<...xDxE> -> tensor<Sx...xDxE>
-ParseResult BlockScoreOp::parse(OpAsmParser &parser, OperationState &result) {
-  OpAsmParser::UnresolvedOperand queries, gains, outInit, lseInit;
-  SmallVector<OpAsmParser::UnresolvedOperand> sources, invRms;
-  RankedTensorType sourceType, outType;
-  llvm::SMLoc loc = parser.getCurrentLocation();
-  if (parser.parseOperand(queries) || parser.parseComma() ||
-      parser.parseOperand(gains) || parser.parseKeyword("over") ||
-      parseOperandList1(parser, sources))
-    return failure();
-  if (succeeded(parser.parseOptionalKeyword("inv_rms")))
-    if (parseOperandList1(parser, invRms))
-      return failure();
-  if (parser.parseKeyword("outs") || parser.parseOperand(outInit) ||
-      parser.parseComma() || parser.parseOperand(lseInit) ||
-      parser.parseOptionalAttrDict(result.attributes) || parser.parseColon() ||
-      parseSourceType(parser, sourceType) || parser.parseArrow() ||
-      parseSourceType(parser, outType))
-    return failure();
-  if (outType.getRank() != sourceType.getRank() + 1)
-    return parser.emitError(loc)
-           << "expected the output type to have one more dimension (S) than "
-              "the source type";
-  int64_t s = outType.getDimSize(0);
-  RankedTensorType qType = RankedTensorType::get(
-      {s, sourceType.getShape().back()}, sourceType.getElementType());
-  RankedTensorType lseType = getPerTokenType(sourceType, s);
-  if (parser.resolveOperand(queries, qType, result.operands) ||
-      parser.resolveOperand(gains, qType, result.operands) ||
-      parser.resolveOperands(sources, sourceType, loc, result.operands) ||
-      parser.resolveOperands(invRms, getPerTokenType(sourceType), loc,
-                             result.operands) ||
-      parser.resolveOperand(outInit, outType, result.operands) ||
-      parser.resolveOperand(lseInit, lseType, result.operands))
-    return failure();
-  result.addAttribute(getOperandSegmentSizesAttrName(result.name),
-                      parser.getBuilder().getDenseI32ArrayAttr(
-                          {1, 1, static_cast<int32_t>(sources.size()),
-                           static_cast<int32_t>(invRms.size()), 1, 1}));
-  result.addTypes({outType, lseType});
-  return success();
-}
-
-void BlockScoreOp::print(OpAsmPrinter &p) {
-  p << " " << getQueries() << ", " << getNormWeights() << " over ";
-  p.printOperands(getSources());
-  if (!getInvRms().empty()) {
-    p << " inv_rms ";
-    p.printOperands(getInvRms());
-  }
-  p << " outs " << getOutInit() << ", " << getLseInit();
-  p.printOptionalAttrDict((*this)->getAttrs(),
-                          {getOperandSegmentSizesAttrName()});
-  p << " : " << getSources().front().getType() << " -> " << getOut().getType();
-}
-
 void BlockScoreOp::build(OpBuilder &builder, OperationState &state,
                          Value queries, Value normWeights, ValueRange sources,
                          ValueRange invRms, Value outInit, Value lseInit,
@@ -582,7 +636,12 @@ void BlockScoreOp::getCanonicalizationPatterns(RewritePatternSet &results,
 //===----------------------------------------------------------------------===//
 
 // attnres.merge %o, %lse, %q, %g update %y [partial %p] [norm %gn]
-//     {epsilon[, norm_epsilon]} : tensor<..>
+//     {epsilon[, norm_epsilon]} : tensor<..> [operand_types(...)]
+//
+// Hand-written: `partial` and the norm gain share one variadic operand group
+// (so that the generic form of the two-result op has no segment sizes), and
+// which one a lone trailing operand is depends on `norm_epsilon`, which the
+// declarative format cannot express.
 ParseResult MergeOp::parse(OpAsmParser &parser, OperationState &result) {
   OpAsmParser::UnresolvedOperand out, lse, query, gain, update, partial,
       normGain;
@@ -614,13 +673,19 @@ ParseResult MergeOp::parse(OpAsmParser &parser, OperationState &result) {
            << "'norm %gain' and the 'norm_epsilon' attribute go together "
               "(C8)";
   RankedTensorType vecType = getVectorType(type);
+  // lse, query, norm_weight[, norm gain]: derived types unless given.
+  SmallVector<Type, 4> derived{getPerTokenType(type), vecType, vecType};
+  if (hasNorm)
+    derived.push_back(vecType);
+  if (parseDerivedTypes(parser, derived))
+    return failure();
   if (parser.resolveOperand(out, type, result.operands) ||
-      parser.resolveOperand(lse, getPerTokenType(type), result.operands) ||
-      parser.resolveOperand(query, vecType, result.operands) ||
-      parser.resolveOperand(gain, vecType, result.operands) ||
+      parser.resolveOperand(lse, derived[0], result.operands) ||
+      parser.resolveOperand(query, derived[1], result.operands) ||
+      parser.resolveOperand(gain, derived[2], result.operands) ||
       parser.resolveOperand(update, type, result.operands) ||
       (hasPartial && parser.resolveOperand(partial, type, result.operands)) ||
-      (hasNorm && parser.resolveOperand(normGain, vecType, result.operands)))
+      (hasNorm && parser.resolveOperand(normGain, derived[3], result.operands)))
     return failure();
   result.addTypes({type, type});
   if (hasNorm)
@@ -636,7 +701,17 @@ void MergeOp::print(OpAsmPrinter &p) {
   if (Value normGain = getNormGain())
     p << " norm " << normGain;
   p.printOptionalAttrDict((*this)->getAttrs());
-  p << " : " << getResult().getType();
+  auto type = cast<RankedTensorType>(getResult().getType());
+  p << " : " << type;
+  RankedTensorType vecType = getVectorType(type);
+  SmallVector<Type, 4> derived{getPerTokenType(type), vecType, vecType};
+  SmallVector<Type, 4> actual{getLse().getType(), getQuery().getType(),
+                              getNormWeight().getType()};
+  if (Value normGain = getNormGain()) {
+    derived.push_back(vecType);
+    actual.push_back(normGain.getType());
+  }
+  printDerivedTypes(p, derived, actual);
 }
 
 void MergeOp::build(OpBuilder &builder, OperationState &state, Value out,

@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --split-input-file --attnres-blockify=block-size=2 | FileCheck %s --check-prefixes=CHECK,S2
+// RUN: attnres-opt %s --verify-roundtrip --split-input-file --attnres-blockify=block-size=2 | FileCheck %s --check-prefixes=CHECK,S2
 // RUN: attnres-opt %s --split-input-file --attnres-blockify=block-size=3 | FileCheck %s --check-prefixes=CHECK,S3
 // RUN: attnres-opt %s --split-input-file --attnres-blockify=block-size=8 | FileCheck %s --check-prefixes=CHECK,S8
 // RUN: attnres-opt %s --split-input-file --attnres-blockify=num-blocks=2 | FileCheck %s --check-prefixes=CHECK,N2

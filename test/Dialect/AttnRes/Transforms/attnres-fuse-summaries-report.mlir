@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --split-input-file --attnres-blockify="block-size=4 report=true" --attnres-fuse-summaries=report=true --verify-diagnostics -o /dev/null
+// RUN: attnres-opt %s --verify-roundtrip --split-input-file --attnres-blockify="block-size=4 report=true" --attnres-fuse-summaries=report=true --verify-diagnostics -o /dev/null
 
 // The reports of attnres-blockify and attnres-fuse-summaries on the bundled
 // 12-sublayer example (L = 12, S = 4, D = 64, bf16): block structure, sources

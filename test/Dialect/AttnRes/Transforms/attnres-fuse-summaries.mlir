@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --split-input-file --attnres-fuse-summaries | FileCheck %s
+// RUN: attnres-opt %s --verify-roundtrip --split-input-file --attnres-fuse-summaries | FileCheck %s
 
 // Block AttnRes -> two-phase form (semantics section 5): inv_rms once per
 // completed summary, one block_score per block over the completed summaries

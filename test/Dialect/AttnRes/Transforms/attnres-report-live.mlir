@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --split-input-file --attnres-blockify=block-size=4 --attnres-fuse-summaries --attnres-report --verify-diagnostics -o /dev/null
+// RUN: attnres-opt %s --verify-roundtrip --split-input-file --attnres-blockify=block-size=4 --attnres-fuse-summaries --attnres-report --verify-diagnostics -o /dev/null
 // RUN: attnres-opt %s --split-input-file --attnres-blockify=block-size=4 --attnres-fuse-summaries | FileCheck %s
 
 // Memory: after attnres-blockify and attnres-fuse-summaries, at most N + 1

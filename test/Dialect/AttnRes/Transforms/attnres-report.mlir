@@ -1,4 +1,4 @@
-// RUN: attnres-opt %s --split-input-file --attnres-report=block-size=4 --verify-diagnostics -o /dev/null
+// RUN: attnres-opt %s --verify-roundtrip --split-input-file --attnres-report=block-size=4 --verify-diagnostics -o /dev/null
 // RUN: attnres-opt %s --split-input-file --attnres-report=num-blocks=3 --verify-diagnostics -o /dev/null
 
 // attnres-report and attnres-blockify resolve block-size / num-blocks in one

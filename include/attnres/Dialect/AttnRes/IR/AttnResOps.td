@@ -58,6 +58,14 @@ def AttnRes_AggregateOp : AttnRes_Op<"aggregate", [Pure,
         : tensor<16x4096xbf16>
     ```
 
+    The query and the gain only need a type compatible with `tensor<D x E>`
+    (spec 0.4); when theirs differs from it, the custom form gives both:
+
+    ```mlir
+    %h = attnres.aggregate %w, %g over %v0 {epsilon = 1.0e-06 : f32}
+        : tensor<8x64xf32> operand_types(tensor<?xf32>, tensor<64xf32>)
+    ```
+
     Generic form:
 
     ```mlir
@@ -76,7 +84,14 @@ def AttnRes_AggregateOp : AttnRes_Op<"aggregate", [Pure,
   );
   let results = (outs AttnRes_Tensor:$result);
 
-  let hasCustomAssemblyFormat = 1;
+  // The sources and the result have the type after the colon (C4); the
+  // query and the gain have the derived type `tensor<D x E>` unless
+  // `operand_types(...)` gives theirs (spec 0.4).
+  let assemblyFormat = [{
+    $query `,` $norm_weight `over` custom<Operands1>($sources) attr-dict `:`
+    custom<AggregateTypes>(type($result), ref($sources), type($sources),
+                           type($query), type($norm_weight))
+  }];
   let hasVerifier = 1;
   let hasFolder = 1;
 
@@ -124,7 +139,11 @@ def AttnRes_BlockSumOp : AttnRes_Op<"block_sum", [Pure,
 
   let arguments = (ins Variadic<AttnRes_Tensor>:$inputs);
   let results = (outs AttnRes_Tensor:$result);
-  let hasCustomAssemblyFormat = 1;
+  // Every input has the result type (C4).
+  let assemblyFormat = [{
+    custom<Operands1>($inputs) attr-dict `:`
+    custom<SameTypes>(type($result), ref($inputs), type($inputs))
+  }];
   let hasVerifier = 1;
   let hasFolder = 1;
   let hasCanonicalizer = 1;
@@ -203,6 +222,11 @@ def AttnRes_BlockScoreOp : AttnRes_Op<"block_score", [
         inv_rms %r0, %r1, %r2 outs %o_init, %lse_init {epsilon = 1.0e-06 : f32}
         : tensor<16x4096xbf16> -> tensor<6x16x4096xbf16>
     ```
+
+    The types of `queries`, `norm_weights`, `inv_rms` and `lse_init` are
+    derived from the two types after the colon; when one of them is only
+    compatible with its derived type (spec 0.4), the custom form ends with
+    `operand_types(...)` listing all of them in operand order.
   }];
 
   let arguments = (ins
@@ -215,7 +239,18 @@ def AttnRes_BlockScoreOp : AttnRes_Op<"block_score", [
     F32Attr:$epsilon
   );
   let results = (outs AttnRes_Tensor:$out, AttnRes_F32Tensor:$lse);
-  let hasCustomAssemblyFormat = 1;
+  // `: source-type -> out-type`; the queries, gains, inv_rms and lse_init
+  // have types derived from these two unless `operand_types(...)` gives
+  // theirs (spec 0.4); the results have the inits' types (C11).
+  let assemblyFormat = [{
+    $queries `,` $norm_weights `over` custom<Operands1>($sources)
+    (`inv_rms` custom<Operands1>($inv_rms)^)?
+    `outs` $out_init `,` $lse_init attr-dict `:`
+    custom<BlockScoreTypes>(ref($sources), type($sources), ref($inv_rms),
+                            type($inv_rms), type($out_init), type($queries),
+                            type($norm_weights), type($lse_init), type($out),
+                            type($lse))
+  }];
   let hasVerifier = 1;
   let hasCanonicalizer = 1;
 
@@ -287,6 +322,11 @@ def AttnRes_MergeOp : AttnRes_Op<"merge", [Pure,
         norm %gn {epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32}
         : tensor<16x4096xbf16>
     ```
+
+    The types of `lse`, `query`, `norm_weight` and the norm gain are
+    derived from the value type; when one of them is only compatible with
+    its derived type (spec 0.4), the custom form ends with
+    `operand_types(...)` listing all of them in operand order.
 
     In the generic form, the optional `partial` and `norm` gain are the
     trailing operands in this order; the presence of `norm_epsilon` says that
