@@ -76,11 +76,23 @@ Value gpu_kernels::sharedAddress(OpBuilder &b, Location loc, Value memref) {
   return arith::IndexCastUIOp::create(b, loc, b.getI32Type(), p);
 }
 
+/// The shared-memory pointer (!llvm.ptr<3>) at shared-window address `addr`
+/// (i32), for the NVVM ops that take pointers.
+static Value sharedPointer(OpBuilder &b, Location loc, Value addr) {
+  auto ptr3 = LLVM::LLVMPointerType::get(
+      b.getContext(), static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared));
+  return LLVM::IntToPtrOp::create(b, loc, ptr3, addr);
+}
+
+// nvvm.mbarrier.init (llvm.nvvm.mbarrier.init.shared) and
+// nvvm.fence.mbarrier.init (llvm.nvvm.fence.mbarrier_init.release.cluster):
+// intrinsics, translated by gpu-module-to-binary without
+// convert-nvvm-to-llvm.
 void gpu_kernels::emitMBarrierInit(OpBuilder &b, Location loc, Value bar) {
-  emitInlinePtx(b, loc, TypeRange{},
-                "mbarrier.init.shared::cta.b64 [$0], 1;\n\t"
-                "fence.mbarrier_init.release.cluster;",
-                "r", ValueRange{bar});
+  Value ptr = sharedPointer(b, loc, bar);
+  Value count = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(1));
+  NVVM::MBarrierInitOp::create(b, loc, ptr, count, /*predicate=*/Value());
+  NVVM::FenceMbarrierInitOp::create(b, loc);
 }
 
 void gpu_kernels::emitMBarrierArriveExpectTx(OpBuilder &b, Location loc,
