@@ -32,11 +32,13 @@ void mlir::attnres::buildLowerToNVVMPipeline(
   AttnResValidateNVVMTargetOptions target;
   target.chip = options.chip;
   target.features = options.features;
+  target.format = options.format;
   pm.addPass(createAttnResValidateNVVMTarget(target));
 
   // attnres ops -> kernels + gpu.launch_func on buffers, in a kernel module
-  // whose #nvvm.target is this pipeline's (the same attribute that
-  // gpu-nvvm-attach-target adds below, so it is not added twice). The pass
+  // whose #nvvm.target is this pipeline's (or the target of the kernel
+  // module of a previous convert-attnres-to-gpu run, which
+  // attnres-attach-nvvm-target below keeps: one target, one object). The pass
   // derives every chip-dependent choice (tensor cores, bulk copies,
   // clusters, L2 prefetch) from that target.
   ConvertAttnResToGPUOptions gpuOpts;
@@ -66,11 +68,11 @@ void mlir::attnres::buildLowerToNVVMPipeline(
   addSCFToControlFlow(pm);
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
-  GpuNVVMAttachTargetOptions nvvm;
+  AttnResAttachNVVMTargetOptions nvvm;
   nvvm.chip = options.chip;
   nvvm.features = options.features;
   nvvm.optLevel = options.optLevel;
-  pm.addPass(createGpuNVVMAttachTarget(nvvm));
+  pm.addPass(createAttnResAttachNVVMTarget(nvvm));
   pm.addPass(createLowerAffinePass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());

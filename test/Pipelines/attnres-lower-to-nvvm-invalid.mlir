@@ -4,6 +4,8 @@
 // RUN: not attnres-opt %s --attnres-lower-to-nvvm="features=+ptx78" 2>&1 | FileCheck %s --check-prefix=OLD
 // RUN: not attnres-opt %s --attnres-lower-to-nvvm="features=+sm90" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not attnres-opt %s --attnres-lower-to-nvvm="features=" 2>&1 | FileCheck %s --check-prefix=NONE
+// RUN: not attnres-opt %s --attnres-lower-to-nvvm="format=xyz" 2>&1 | FileCheck %s --check-prefix=FORMAT
+// RUN: not attnres-opt %s --attnres-lower-to-nvvm="format=" 2>&1 | FileCheck %s --check-prefix=NOFORMAT
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="chip=sm_80 features=+ptx70 format=isa" | FileCheck %s --check-prefix=SM80
 
 // SM20: error: attnres-lower-to-nvvm: unsupported chip 'sm_20'
@@ -12,6 +14,9 @@
 // OLD: error: attnres-lower-to-nvvm: chip sm_90a needs PTX ISA 8.0 or newer (features +ptx80), got '+ptx78'
 // BAD: error: attnres-lower-to-nvvm: unsupported features '+sm90'
 // NONE: error: attnres-lower-to-nvvm: features '' name no PTX version
+// FORMAT: attnres-lower-to-nvvm-invalid.mlir:{{[0-9]+}}:{{[0-9]+}}: error: attnres-lower-to-nvvm: unknown format 'xyz' (expected isa, bin or fatbin)
+// FORMAT-NOT: gpu.binary
+// NOFORMAT: error: attnres-lower-to-nvvm: unknown format '' (expected isa, bin or fatbin)
 // SM80: #nvvm.target<O = 3, chip = "sm_80", features = "+ptx70">
 
 func.func @agg(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<?x64xf32>, %v1: tensor<?x64xf32>) -> tensor<?x64xf32> {

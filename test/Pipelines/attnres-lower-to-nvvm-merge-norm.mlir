@@ -1,10 +1,18 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu | FileCheck %s --check-prefix=HOST
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py | FileCheck %s --check-prefix=PTX --implicit-check-not=.local --implicit-check-not=ld.local --implicit-check-not=st.local
+// RUN: attnres-opt %s --convert-attnres-to-gpu | attnres-opt --attnres-lower-to-nvvm="format=isa" | FileCheck %s --check-prefix=ONE
 
 // attnres.merge with the fused RMSNorm (spec E.5) on the GPU: the merge
 // kernel also loads the norm gain, reduces sum(h^2) over the token (one more
 // butterfly and, with several warps per token, one more barrier on the other
 // half of the scratch) and stores hn; without a use of h, h is not stored.
+
+// A module converted by a separate convert-attnres-to-gpu run (as
+// bench/merge_norm_check/gen.py does) keeps the target its kernels were made
+// for: the pipeline adds no second one, the gpu.binary holds one object.
+// ONE:         gpu.binary @attnres_kernels [#gpu.object<#nvvm.target<chip = "sm_90a", features = "+ptx80">
+// ONE-NOT:     #gpu.object<
+// ONE-NOT:     #nvvm.target<
 
 // HOST-LABEL: func.func @merge_norm_bf16
 // HOST:         gpu.launch_func @attnres_kernels::@merge_bf16_d4096_p_n blocks

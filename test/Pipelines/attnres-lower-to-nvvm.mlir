@@ -83,7 +83,8 @@
 // both sweeps read them there.
 // BULK-LABEL: .entry block_score_bf16_d7168_n5_s8_tc_tma(
 // BULK-NOT:     .reqnctapercluster
-// BULK:         mbarrier.init.shared::cta.b64
+// BULK:         mbarrier.init.shared.b64 [%rd{{[0-9]+}}], %r{{[0-9]+}};
+// BULK-NEXT:    fence.mbarrier_init.release.cluster;
 // BULK:         mbarrier.arrive.expect_tx.shared::cta.b64
 // BULK-COUNT-5: cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes
 // BULK:         mbarrier.try_wait.parity.shared::cta.b64

@@ -127,7 +127,13 @@ def AttnResValidateNVVMTarget
     chip. The pass checks that `chip` is a CUDA 13 target (sm_75 and newer,
     with optional `a`/`f` suffix, as known to LLVM 22) and that `features`
     is `+ptxNN` with a PTX ISA version LLVM knows and the chip needs (for
-    example at least +ptx80 for sm_90a), and emits an error otherwise.
+    example at least +ptx80 for sm_90a), and that `format` names a format
+    of the gpu.binary (`isa`, `bin` or `fatbin`), and emits an error
+    otherwise (upstream gpu-module-to-binary only reports an unknown format
+    and goes on).
+
+    Example: `attnres-validate-nvvm-target{chip=sm_90a features=+ptx80
+    format=isa}`.
   }];
   let options = [
     Option<"chip", "chip", "std::string",
@@ -135,8 +141,40 @@ def AttnResValidateNVVMTarget
            "Target chip">,
     Option<"features", "features", "std::string",
            /*default=*/"::mlir::attnres::kDefaultFeatures",
-           "Target features (+ptxNN)">
+           "Target features (+ptxNN)">,
+    Option<"format", "format", "std::string", /*default=*/"\"fatbin\"",
+           "Binary format of the gpu.binary: isa, bin or fatbin">
   ];
+}
+
+def AttnResAttachNVVMTarget
+    : Pass<"attnres-attach-nvvm-target", "ModuleOp"> {
+  let summary = "Attach an #nvvm.target to every gpu.module that has none";
+  let description = [{
+    Used by `attnres-lower-to-nvvm` instead of upstream
+    `nvvm-attach-target`, which appends its target to the targets a
+    gpu.module already has: a kernel module made by a separate
+    `convert-attnres-to-gpu` run already holds the target its kernels were
+    generated for, and a second target would put two objects into the
+    gpu.binary. This pass leaves every gpu.module that has targets as it is
+    and gives the others `#nvvm.target<O = opt-level, chip, features>`.
+
+    Example: `attnres-attach-nvvm-target{chip=sm_90a features=+ptx80
+    opt-level=3}` on `gpu.module @k {}` gives
+    `gpu.module @k [#nvvm.target<O = 3, chip = "sm_90a", features =
+    "+ptx80">] {}`.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string",
+           /*default=*/"::mlir::attnres::kDefaultChip",
+           "Target chip">,
+    Option<"features", "features", "std::string",
+           /*default=*/"::mlir::attnres::kDefaultFeatures",
+           "Target features (+ptxNN)">,
+    Option<"optLevel", "opt-level", "int", /*default=*/"2",
+           "Optimization level of the NVVM target">
+  ];
+  let dependentDialects = ["::mlir::NVVM::NVVMDialect"];
 }
 
 def AttnResGPUHostMemory : Pass<"attnres-gpu-host-memory", "ModuleOp"> {

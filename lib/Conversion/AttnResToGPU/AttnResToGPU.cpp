@@ -5,7 +5,8 @@
 // convert-attnres-to-gpu: every attnres op on tensors becomes
 //   bufferization.to_buffer of its operands (token dims collapsed to one),
 //   memref.alloc of its results, a gpu.launch_func of a kernel generated
-//   into `gpu.module @attnres_kernels` (Kernels.cpp), and
+//   into `gpu.module @attnres_kernels` (Kernels.h; one file per kernel
+//   family, docs/gpu.md "Source layout"), and
 //   bufferization.to_tensor restrict of the results.
 // One kernel is generated per specialisation (op, element type, D, source
 // count, S); D must be static, the token dims may be dynamic (T is a kernel

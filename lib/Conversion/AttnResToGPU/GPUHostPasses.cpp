@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -25,6 +26,7 @@
 namespace mlir {
 namespace attnres {
 #define GEN_PASS_DEF_ATTNRESVALIDATENVVMTARGET
+#define GEN_PASS_DEF_ATTNRESATTACHNVVMTARGET
 #define GEN_PASS_DEF_ATTNRESGPUHOSTMEMORY
 #include "attnres/Conversion/Passes.h.inc"
 } // namespace attnres
@@ -46,6 +48,28 @@ struct AttnResValidateNVVMTargetPass
       getOperation().emitError() << "attnres-lower-to-nvvm: " << error;
       return signalPassFailure();
     }
+    if (format != "isa" && format != "bin" && format != "fatbin") {
+      getOperation().emitError()
+          << "attnres-lower-to-nvvm: unknown format '" << format
+          << "' (expected isa, bin or fatbin)";
+      return signalPassFailure();
+    }
+  }
+};
+
+struct AttnResAttachNVVMTargetPass
+    : public attnres::impl::AttnResAttachNVVMTargetBase<
+          AttnResAttachNVVMTargetPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    auto target = NVVM::NVVMTargetAttr::get(
+        &getContext(), optLevel, "nvptx64-nvidia-cuda", chip, features);
+    getOperation().walk([&](gpu::GPUModuleOp module) {
+      if (module.getTargetsAttr() && !module.getTargetsAttr().empty())
+        return;
+      module.setTargetsAttr(ArrayAttr::get(&getContext(), {target}));
+    });
   }
 };
 

@@ -246,7 +246,10 @@ func.func @block_score_cluster(%W: tensor<8x7168xbf16>, %G: tensor<8x7168xbf16>,
 // CHECK:         %[[DYN:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // CHECK:         memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<2x6176xbf16, #gpu.address_space<workgroup>>
 // CHECK:         memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<1xi64, #gpu.address_space<workgroup>>
-// CHECK:         llvm.inline_asm has_side_effects "mbarrier.init.shared::cta.b64
+// CHECK:         %[[BARP:.*]] = llvm.inttoptr %{{.*}} : i32 to !llvm.ptr<3>
+// CHECK-NEXT:    %[[ONE:.*]] = arith.constant 1 : i32
+// CHECK-NEXT:    nvvm.mbarrier.init %[[BARP]], %[[ONE]] : !llvm.ptr<3>, i32
+// CHECK-NEXT:    nvvm.fence.mbarrier.init
 // CHECK:         gpu.barrier
 // CHECK:         llvm.inline_asm has_side_effects "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c24576_i32
 // CHECK-COUNT-2: llvm.inline_asm has_side_effects "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes

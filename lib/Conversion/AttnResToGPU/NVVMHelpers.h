@@ -1,0 +1,75 @@
+//===- NVVMHelpers.h - NVVM ops and inline PTX of the kernels ---*- C++ -*-===//
+//
+// Part of the attnres project.
+//
+// Every NVVM intrinsic, NVVM dialect op and inline-PTX string the kernel
+// generators emit, as free functions on an OpBuilder (docs/gpu.md lists the
+// inline-PTX sites and why no NVVM op replaces them).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_LIB_CONVERSION_ATTNRESTOGPU_NVVMHELPERS_H
+#define ATTNRES_LIB_CONVERSION_ATTNRESTOGPU_NVVMHELPERS_H
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir {
+namespace attnres {
+namespace gpu_kernels {
+
+/// f32 `name(x)` through the NVVM intrinsic `name` (e.g.
+/// llvm.nvvm.ex2.approx.ftz.f32).
+Value nvvmUnaryF32(OpBuilder &b, Location loc, StringRef name, Value x);
+
+/// Requests every 128-byte line of row `token` of each memref<?xDxE> in
+/// `rows` into L2 with prefetch.global.L2 (sm_90 and newer; no register is
+/// held waiting for the data). Thread `tid` of `threads` takes lines tid,
+/// tid + threads, ... of each row.
+void emitL2PrefetchRows(OpBuilder &b, Location loc, ArrayRef<Value> rows,
+                        Value token, Type e, int64_t d, Value tid,
+                        unsigned threads);
+
+/// Inline PTX with side effects and `results` (none or one type).
+LLVM::InlineAsmOp emitInlinePtx(OpBuilder &b, Location loc, TypeRange results,
+                                StringRef text, StringRef constraints,
+                                ValueRange operands);
+
+/// The 32-bit shared-window address of a workgroup memref.
+Value sharedAddress(OpBuilder &b, Location loc, Value memref);
+
+/// Initialises the mbarrier at shared address `bar` (i32) for one arrival
+/// and makes the initialisation visible to the cluster.
+void emitMBarrierInit(OpBuilder &b, Location loc, Value bar);
+
+/// Arrives on the mbarrier at `bar` announcing `bytes` (i32) of
+/// transactions.
+void emitMBarrierArriveExpectTx(OpBuilder &b, Location loc, Value bar,
+                                Value bytes);
+
+/// Copies `bytes` (i32) from global address `src` (i64) to shared address
+/// `dst` (i32) with cp.async.bulk, completing on the mbarrier at `bar`.
+void emitBulkCopyGlobalToShared(OpBuilder &b, Location loc, Value dst,
+                                Value src, Value bytes, Value bar);
+
+/// Waits until phase 0 of the mbarrier at `bar` has completed.
+void emitMBarrierWaitPhase0(OpBuilder &b, Location loc, Value bar);
+
+/// The f32 at shared address `addr` (i32) of CTA `rank` (i32) of the
+/// cluster.
+Value emitLoadClusterF32(OpBuilder &b, Location loc, Value addr, Value rank);
+
+/// Cluster barrier: arrive (relaxed) / wait.
+void emitClusterArrive(OpBuilder &b, Location loc);
+void emitClusterWait(OpBuilder &b, Location loc);
+
+/// D = A * B + C on one mma.m16n8k16 (bf16 x bf16 -> f32): `a` four i32,
+/// `bb` two i32, `c` four f32 registers; returns the four f32 of D.
+SmallVector<Value> emitMmaBF16(OpBuilder &b, Location loc, ArrayRef<Value> a,
+                               ArrayRef<Value> bb, ArrayRef<Value> c);
+
+} // namespace gpu_kernels
+} // namespace attnres
+} // namespace mlir
+
+#endif // ATTNRES_LIB_CONVERSION_ATTNRESTOGPU_NVVMHELPERS_H
