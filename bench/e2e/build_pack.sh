@@ -17,11 +17,14 @@ exclude=$(git rev-parse --git-path info/exclude)
 grep -qx '/.device/' "$exclude" 2> /dev/null || echo '/.device/' >> "$exclude"
 rm -rf "$OUT_DIR"
 export PYTHONPATH=$BUILD_DIR/python_packages:$PWD
+# The model module imports torch: Debian's python3 (the one the build is
+# configured with), not whatever python3 comes first on PATH.
+PYTHON=${PYTHON:-/usr/bin/python3}
 configs=()
-for c in $(python3 -c 'from bench.e2e.model import pack_configs; print(" ".join(pack_configs()))'); do
+for c in $("$PYTHON" -c 'from bench.e2e.model import pack_configs; print(" ".join(pack_configs()))'); do
   configs+=(--config "$c")
 done
-python3 -m attnres.kernel_pack -o "$OUT_DIR" --format fatbin "${configs[@]}"
+"$PYTHON" -m attnres.kernel_pack -o "$OUT_DIR" --format fatbin "${configs[@]}"
 # Which compiler built the kernels: the commit, and uncommitted changes to the
 # compiler's sources (attnres-opt in BUILD_DIR is built from the working tree).
 {

@@ -165,9 +165,7 @@ ParseResult parseSourceType(OpAsmParser &parser, RankedTensorType &type) {
 static ParseResult
 parseOperands1(OpAsmParser &parser,
                SmallVectorImpl<OpAsmParser::UnresolvedOperand> &operands) {
-  return parser.parseCommaSeparatedList([&]() -> ParseResult {
-    return parser.parseOperand(operands.emplace_back());
-  });
+  return parseOperandList1(parser, operands);
 }
 
 static void printOperands1(OpAsmPrinter &p, Operation *,
