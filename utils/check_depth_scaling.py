@@ -55,7 +55,8 @@ def main():
     ap.add_argument("--large", type=int, default=16)
     ap.add_argument("--dim", type=int, default=16)
     ap.add_argument("--tokens", type=int, default=2)
-    ap.add_argument("--block-size", type=int, default=4)
+    ap.add_argument("--sublayers-per-block", type=int, default=4,
+                    help="S of the block form checked")
     ap.add_argument("--slack", type=float, default=1.5)
     ap.add_argument("--alloc-bound", type=float, default=0.0,
                     help="if set, fail when allocs grow by more than this "
@@ -63,9 +64,9 @@ def main():
     args = ap.parse_args()
     ratio = args.large / args.small
     small = counts(args.opt, args.gen, args.small, args.form, args.dim,
-                   args.tokens, args.block_size)
+                   args.tokens, args.sublayers_per_block)
     large = counts(args.opt, args.gen, args.large, args.form, args.dim,
-                   args.tokens, args.block_size)
+                   args.tokens, args.sublayers_per_block)
     work = [max(c[0], 1) ** 2 for c in (small, large)]
     growth = work[1] / work[0]
     alloc_growth = large[1] / max(small[1], 1)
