@@ -28,6 +28,7 @@ compile-time attributes that differ between runs). Exit status 1 if a module
 that should compile does not.
 """
 import concurrent.futures
+import json
 import os
 import re
 import shutil
@@ -175,10 +176,19 @@ class Corpus:
         self.write(f"merge_norm_check/{name}.ptx", ptx)
 
     def merge_norm(self, pool):
-        sys.path[:0] = [self.py, ROOT]
-        from bench.merge_norm_check.gen import cases
-        return [pool.submit(self.merge_norm_case, entry["name"], mlir)
-                for entry, mlir in cases()]
+        # The cases come from the generator itself, run with the build's
+        # package and the repository on PYTHONPATH (no sys.path edits here).
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([self.py, ROOT]))
+        listing = subprocess.run(
+            [sys.executable, "-c",
+             "import json; from bench.merge_norm_check.gen import cases; "
+             "print(json.dumps([[e['name'], m] for e, m in cases()]))"],
+            env=env, capture_output=True, text=True)
+        if listing.returncode != 0:
+            self.failures.append("bench/merge_norm_check/gen.py: " + listing.stderr.strip()[-400:])
+            return []
+        return [pool.submit(self.merge_norm_case, name, mlir)
+                for name, mlir in json.loads(listing.stdout)]
 
     def build(self):
         if os.path.exists(self.out):

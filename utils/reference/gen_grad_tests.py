@@ -29,10 +29,8 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import gen_cpu_tests as gen  # noqa: E402
-from attnres import compiler  # noqa: E402
+from attnres import defaults
+from utils.reference import gen_cpu_tests as gen
 
 HEADER_CONTROL = """\
 // RUN: attnres-opt %s --attnres-lower-to-llvm | \\
@@ -77,7 +75,7 @@ def gen_aggregate_grad(name, desc, seed, dtype, n, shape, magnitudes=None, query
     """aggregate_stats then aggregate_grad over `n` sources of `shape`.
     `wrong` maps a result name ("dv", "dquery", "dgain") to a wrong formula
     of check_output.py: the test is then a control that must fail there."""
-    eps = compiler.default_epsilon() if eps is None else eps
+    eps = defaults.resolve_epsilon(eps)
     t = GradTest(name, desc, seed, control=wrong is not None)
     d = shape[-1]
     tok = list(shape[:-1])
