@@ -473,14 +473,18 @@ def all_tests():
     ]
 
 
-def main():
+def write_or_check(tests, default_subdir, generator):
+    """The command line of a test generator: `[--check] [OUTDIR]`. Writes
+    each test's text to OUTDIR/<name>.mlir (default: test/Integration/CPU/
+    <default_subdir>), or with --check compares the committed files with it
+    and exits 1 naming the stale ones. `generator` names the script in that
+    message."""
     args = sys.argv[1:]
     check = "--check" in args
     args = [a for a in args if a != "--check"]
     here = os.path.dirname(os.path.abspath(__file__))
     outdir = args[0] if args else os.path.join(
-        here, "..", "..", "test", "Integration", "CPU")
-    tests = all_tests()
+        here, "..", "..", "test", "Integration", "CPU", *default_subdir)
     if check:
         # Compare with the committed files instead of writing them.
         stale = []
@@ -495,8 +499,7 @@ def main():
                 stale.append(t.name + ".mlir")
         if stale:
             print("stale or missing generated tests in %s (regenerate with "
-                  "utils/reference/gen_cpu_tests.py): %s" %
-                  (os.path.normpath(outdir), ", ".join(stale)))
+                  "%s): %s" % (os.path.normpath(outdir), generator, ", ".join(stale)))
             sys.exit(1)
         print("%d generated tests up to date" % len(tests))
         return
@@ -505,6 +508,10 @@ def main():
         with open(os.path.join(outdir, t.name + ".mlir"), "w") as f:
             f.write(t.text())
     print("wrote %d tests to %s" % (len(tests), os.path.normpath(outdir)))
+
+
+def main():
+    write_or_check(all_tests(), (), "utils/reference/gen_cpu_tests.py")
 
 
 if __name__ == "__main__":

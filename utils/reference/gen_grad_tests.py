@@ -24,8 +24,6 @@ changes. They show that the comparison can fail.
 """
 
 import json
-import os
-import sys
 
 import numpy as np
 
@@ -178,36 +176,7 @@ def all_tests():
 
 
 def main():
-    args = sys.argv[1:]
-    check = "--check" in args
-    args = [a for a in args if a != "--check"]
-    here = os.path.dirname(os.path.abspath(__file__))
-    outdir = args[0] if args else os.path.join(here, "..", "..", "test", "Integration", "CPU",
-                                               "grad")
-    tests = all_tests()
-    if check:
-        stale = []
-        for t in tests:
-            path = os.path.join(outdir, t.name + ".mlir")
-            try:
-                with open(path) as f:
-                    same = f.read() == t.text()
-            except OSError:
-                same = False
-            if not same:
-                stale.append(t.name + ".mlir")
-        if stale:
-            print("stale or missing generated tests in %s (regenerate with "
-                  "utils/reference/gen_grad_tests.py): %s" %
-                  (os.path.normpath(outdir), ", ".join(stale)))
-            sys.exit(1)
-        print("%d generated tests up to date" % len(tests))
-        return
-    os.makedirs(outdir, exist_ok=True)
-    for t in tests:
-        with open(os.path.join(outdir, t.name + ".mlir"), "w") as f:
-            f.write(t.text())
-    print("wrote %d tests to %s" % (len(tests), os.path.normpath(outdir)))
+    gen.write_or_check(all_tests(), ("grad",), "utils/reference/gen_grad_tests.py")
 
 
 if __name__ == "__main__":
