@@ -69,6 +69,25 @@ static LogicalResult verifySources(Operation *op, OperandRange sources,
   return success();
 }
 
+/// The constraints both training ops share with `attnres.aggregate`: the
+/// sources against `type` (C1-C4), query (C5) and norm_weight (C6) of type
+/// tensor<DxE>, and epsilon (C7).
+static LogicalResult
+verifyAggregateOperands(Operation *op, OperandRange sources,
+                        RankedTensorType type, StringRef typeWhat, Value query,
+                        Value normWeight, FloatAttr epsilon) {
+  if (failed(verifySources(op, sources, type, typeWhat)))
+    return failure();
+  SmallVector<int64_t> shape(type.getShape());
+  Type elt = type.getElementType();
+  if (failed(verifyVectorOperand(op, query.getType(), shape, elt, "query",
+                                 "(C5)")) ||
+      failed(verifyVectorOperand(op, normWeight.getType(), shape, elt,
+                                 "norm_weight", "(C6)")))
+    return failure();
+  return verifyEpsilon(op, epsilon, "(C7)");
+}
+
 //===----------------------------------------------------------------------===//
 // AggregateStatsOp
 //===----------------------------------------------------------------------===//
@@ -108,18 +127,10 @@ void AggregateStatsOp::print(OpAsmPrinter &p) {
 LogicalResult AggregateStatsOp::verify() {
   // (C1)-(C4): the sources and the result `h`.
   RankedTensorType type = getSourceType();
-  if (failed(verifySources(*this, getSources(), type, "result")))
-    return failure();
-  // (C5) query and (C6) norm_weight are tensor<DxE>.
-  SmallVector<int64_t> shape(type.getShape());
-  Type elt = type.getElementType();
-  if (failed(verifyVectorOperand(*this, getQuery().getType(), shape, elt,
-                                 "query", "(C5)")) ||
-      failed(verifyVectorOperand(*this, getNormWeight().getType(), shape, elt,
-                                 "norm_weight", "(C6)")))
-    return failure();
-  // (C7) epsilon.
-  if (failed(verifyEpsilon(*this, getEpsilonAttr(), "(C7)")))
+  // (C5) query and (C6) norm_weight are tensor<DxE>, (C7) epsilon.
+  if (failed(verifyAggregateOperands(*this, getSources(), type, "result",
+                                     getQuery(), getNormWeight(),
+                                     getEpsilonAttr())))
     return failure();
   // (C8) lse, (C9) one inv_rms per source, all over the result's tokens.
   return verifyStats(*this, getLse().getType(), getInvRms().getTypes(),
@@ -207,18 +218,10 @@ void AggregateGradOp::print(OpAsmPrinter &p) {
 LogicalResult AggregateGradOp::verify() {
   // (C1)-(C4): the sources and the incoming gradient `grad`.
   RankedTensorType type = getSourceType();
-  if (failed(verifySources(*this, getSources(), type, "grad")))
-    return failure();
-  // (C5) query and (C6) norm_weight are tensor<DxE>.
-  SmallVector<int64_t> shape(type.getShape());
-  Type elt = type.getElementType();
-  if (failed(verifyVectorOperand(*this, getQuery().getType(), shape, elt,
-                                 "query", "(C5)")) ||
-      failed(verifyVectorOperand(*this, getNormWeight().getType(), shape, elt,
-                                 "norm_weight", "(C6)")))
-    return failure();
-  // (C7) epsilon.
-  if (failed(verifyEpsilon(*this, getEpsilonAttr(), "(C7)")))
+  // (C5) query and (C6) norm_weight are tensor<DxE>, (C7) epsilon.
+  if (failed(verifyAggregateOperands(*this, getSources(), type, "grad",
+                                     getQuery(), getNormWeight(),
+                                     getEpsilonAttr())))
     return failure();
   // (C8) lse, (C9) one inv_rms per source.
   if (failed(verifyStats(*this, getLse().getType(), getInvRms().getTypes(),
