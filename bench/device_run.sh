@@ -3,7 +3,7 @@
 # libraries of bench/build.sh carried in .device/bench:
 #   bash bench/device_run.sh [smoke|baselines|full] [extra run_bench.py flags]
 # small:     bench.small_t only (T = 1..256: ours, attnres.torch_ops with
-#            .device/e2e/pack when carried, Liger-Kernel with .device/peers
+#            .device/small_t/pack, else .device/e2e/pack, when carried, Liger-Kernel with .device/peers
 #            when carried, torch.compile)
 # smoke:     runtime smoke test + sanitizer
 # baselines: smoke + copy bandwidth + eager/torch.compile (no attnres kernels)
@@ -34,7 +34,11 @@ head -n 30 "$OUT/env.txt" | grep -E "H100|H200|Driver|ldd|torch" || true
 if [ "$MODE" = small ]; then
   echo "== small token counts"
   extra=""
-  [ -d .device/e2e/pack ] && extra="$extra --pack .device/e2e/pack"
+  # The small-T pack (bench/e2e/build_pack.sh .device/small_t/pack
+  # bench.shapes:small_t_pack_configs) has every small-T shape; the e2e pack
+  # only the e2e models' (its other cells read "fail").
+  if [ -d .device/small_t/pack ]; then extra="$extra --pack .device/small_t/pack"
+  elif [ -d .device/e2e/pack ]; then extra="$extra --pack .device/e2e/pack"; fi
   # The peer's package (never committed: carried in .device/peers).
   [ -d .device/peers/liger_kernel ] && extra="$extra --liger" && export PYTHONPATH=$PYTHONPATH:$PWD/.device/peers
   python3 -m bench.small_t --lib-dir $LIB $extra --json "$OUT/small_t.json" \

@@ -26,6 +26,26 @@ SMALL_T_AGGREGATE = [(9, 4096), (10, 7168)]
 SMALL_T_SCORE = [(9, 8, 4096)]
 SMALL_T_MERGE = [4096, 7168]
 
+
+def small_t_pack_configs(block=8):
+    """Kernel-pack model configurations (attnres.kernel_pack --config) whose
+    kernels cover every small-T shape above: per D, a bf16 Block AttnRes
+    model with blocks of `block` sublayers (S of the phase-1 shapes where
+    given) and enough blocks that its aggregations reach N sources and its
+    phase 1 n summaries (a model with B blocks aggregates over up to B + 1
+    sources and scores up to B summaries); the merges come with every
+    config."""
+    blocks, sizes = {}, {}
+    for n, d in SMALL_T_AGGREGATE:
+        blocks[d] = max(blocks.get(d, 1), n - 1)
+    for n, s, d in SMALL_T_SCORE:
+        blocks[d] = max(blocks.get(d, 1), n)
+        sizes[d] = s
+    for d in SMALL_T_MERGE:
+        blocks.setdefault(d, 1)
+    return [f"d={d},dtype=bf16,sublayers={sizes.get(d, block) * b},block={sizes.get(d, block)}"
+            for d, b in sorted(blocks.items())]
+
 SWEEP_DTYPES = ["f32", "f16", "bf16"]
 # (N, leading token dims, D): rank 1 (one token), 2 and 3.
 AGGREGATE_SWEEP = [(3, (7,), 13), (5, (33,), 100), (2, (5,), 4100), (1, (3,), 64),

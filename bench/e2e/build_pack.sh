@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds, on the build machine, the kernel pack that bench/e2e/device_run.sh
 # and python/tests/test_torch_ops.py use on the GPU machine:
-#   bash bench/e2e/build_pack.sh [OUT_DIR]      (default .device/e2e/pack)
-# The configs are the models' (bench/e2e/model.py pack_configs()): bf16 D=896
+#   bash bench/e2e/build_pack.sh [OUT_DIR] [MODULE:FUNCTION]
+# (default .device/e2e/pack and bench.e2e.model:pack_configs). The small-T pack
+# of `bench/device_run.sh small` is
+#   bash bench/e2e/build_pack.sh .device/small_t/pack bench.shapes:small_t_pack_configs
+# (bf16 D=4096 and D=7168 models whose kernels cover bench.shapes' SMALL_T shapes).
+# The default configs are the models' (bench/e2e/model.py pack_configs()): bf16 D=896
 # (the small model: 24 sublayers, blocks of 3), f32 D=896 (the same in f32:
 # tests and the f32 end-to-end check), bf16 D=4096 (the large model: 64
 # sublayers, blocks of 8); fatbins for the compiler's default chip
@@ -13,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${ATTNRES_BUILD_DIR:-build}
 OUT_DIR=${1:-.device/e2e/pack}
+CONFIGS=${2:-bench.e2e.model:pack_configs}
 exclude=$(git rev-parse --git-path info/exclude)
 grep -qx '/.device/' "$exclude" 2> /dev/null || echo '/.device/' >> "$exclude"
 rm -rf "$OUT_DIR"
@@ -21,7 +26,7 @@ export PYTHONPATH=$BUILD_DIR/python_packages:$PWD
 # configured with), not whatever python3 comes first on PATH.
 PYTHON=${PYTHON:-/usr/bin/python3}
 configs=()
-for c in $("$PYTHON" -c 'from bench.e2e.model import pack_configs; print(" ".join(pack_configs()))'); do
+for c in $("$PYTHON" -c "import importlib; m, f = '$CONFIGS'.split(':'); print(' '.join(getattr(importlib.import_module(m), f)()))"); do
   configs+=(--config "$c")
 done
 "$PYTHON" -m attnres.kernel_pack -o "$OUT_DIR" --format fatbin "${configs[@]}"
