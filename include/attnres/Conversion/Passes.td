@@ -109,6 +109,12 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "clusters (sm_90 and newer) (0: when the rows do not "
            "fit 100 KB but their halves do; 1: never; 2 or 4: that many CTAs "
            "whenever their parts fit)">,
+    Option<"smallTokens", "small-tokens", "unsigned", /*default=*/"128",
+           "aggregate: token counts up to which a latency-oriented kernel "
+           "runs (16-bit rows with 2048 < D <= 8192: two 16-byte vectors "
+           "per thread, w*g in registers, four sources in flight, two per "
+           "reduction), chosen by a run-time branch on T (at compile time "
+           "when T is static); 0: never">,
     Option<"wgInShared", "wg-in-shared", "int", /*default=*/"-1",
            "aggregate: keep w*g in workgroup memory and re-read it for every "
            "source instead of holding it in registers (-1: for two 16-byte "

@@ -23,6 +23,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -157,6 +158,8 @@ private:
   LogicalResult checkSourceType(Operation *op, RankedTensorType type);
   std::optional<BlockScoreTCSpec>
   pickTensorCoreKernel(const ScoreKernelSpec &spec);
+  std::optional<ScoreKernelSpec>
+  pickSmallTokenKernel(const ScoreKernelSpec &spec);
   LogicalResult lower(AggregateOp op);
   LogicalResult lower(BlockScoreOp op);
   LogicalResult lower(MergeOp op);
@@ -316,7 +319,23 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
   spec.sourcesPerStep =
       sourcesPerStep || !twoPerSM ? pickStep(sourcesPerStep, spec.layout) : 1;
   spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  std::optional<ScoreKernelSpec> small = pickSmallTokenKernel(spec);
+  // Static token count: one of the two kernels, chosen now.
+  std::optional<int64_t> staticTokens = 1;
+  for (int64_t dim : type.getShape().drop_back())
+    staticTokens = ShapedType::isDynamic(dim)
+                       ? std::nullopt
+                       : std::optional<int64_t>(*staticTokens * dim);
+  if (small && staticTokens) {
+    if (*staticTokens <= int64_t(smallTokens))
+      spec = *small;
+    small.reset();
+  }
+  // The throughput kernel is built first: it comes first in the module.
   gpu::GPUFuncOp kernel = getOrBuild(spec, op.getLoc(), buildScoreKernel);
+  gpu::GPUFuncOp smallKernel;
+  if (small)
+    smallKernel = getOrBuild(*small, op.getLoc(), buildScoreKernel);
 
   SmallVector<Value> operands{hb.toBuffer(op.getQuery()),
                               hb.toBuffer(op.getNormWeight())};
@@ -327,9 +346,49 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
   operands.push_back(numTokens);
   operands.push_back(
       arith::ConstantOp::create(rw, op.getLoc(), op.getEpsilonAttr()));
-  hb.launch(kernel, spec.layout, numTokens, 1, operands);
+  if (!small) {
+    hb.launch(kernel, spec.layout, numTokens, 1, operands);
+  } else {
+    // T <= small-tokens: the latency kernel; else the throughput kernel.
+    Value limit =
+        arith::ConstantIndexOp::create(rw, op.getLoc(), int64_t(smallTokens));
+    Value isSmall = arith::CmpIOp::create(
+        rw, op.getLoc(), arith::CmpIPredicate::ule, numTokens, limit);
+    auto branch = scf::IfOp::create(rw, op.getLoc(), isSmall,
+                                    /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(rw);
+    rw.setInsertionPoint(branch.thenBlock()->getTerminator());
+    hb.launch(smallKernel, small->layout, numTokens, 1, operands);
+    rw.setInsertionPoint(branch.elseBlock()->getTerminator());
+    hb.launch(kernel, spec.layout, numTokens, 1, operands);
+  }
   rw.replaceOp(op, hb.toTensor(out, type));
   return success();
+}
+
+/// The latency-oriented aggregation kernel for `spec` at small token counts,
+/// when the option allows it and it was measured faster (bench/NOTES.md run
+/// 16, H100, T = 1..64, CUDA graphs): 16-bit rows with 2048 < D <= 8192, two
+/// 16-byte vectors per thread (fewer warps to reduce over: 256 threads at
+/// D = 4096), w*g in registers, four sources in flight and two per
+/// reduction. N=9 D=4096: 3.5 vs 4.6 us at T = 1; N=10 D=7168: 6.6 vs
+/// 7.6 us (slower than the throughput kernel at T = 256 there).
+std::optional<ScoreKernelSpec>
+ConvertAttnResToGPUPass::pickSmallTokenKernel(const ScoreKernelSpec &spec) {
+  if (!smallTokens || elementsPerThread.getValue() ||
+      spec.elementType.getIntOrFloatBitWidth() != 16 || spec.d <= 2048 ||
+      spec.d > 8192 || spec.numSources < 2)
+    return std::nullopt;
+  ScoreKernelSpec small = spec;
+  small.smallTokens = true;
+  small.layout = computeRowLayout(spec.elementType, spec.d, 16);
+  if (small.layout.vectorsPerThread != 2 || small.layout.tokensPerCta != 1)
+    return std::nullopt;
+  small.wgInShared = false;
+  small.prefetchDepth = 4;
+  small.sourcesPerStep = 2;
+  small.layout.minCtasPerSM = 0;
+  return small;
 }
 
 /// Queries per CTA for phase 1: all S accumulators and S w*g vectors of a

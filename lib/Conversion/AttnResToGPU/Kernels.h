@@ -70,6 +70,9 @@ struct ScoreKernelSpec {
   /// aggregate with one token per CTA: keep w*g (f32) in workgroup memory
   /// and re-read it for every source instead of holding it in registers.
   bool wgInShared = false;
+  /// aggregate: the latency-oriented variant for small token counts (only
+  /// changes the kernel's name; its layout and depths say the rest).
+  bool smallTokens = false;
   RowLayout layout;
 
   std::string getName() const;

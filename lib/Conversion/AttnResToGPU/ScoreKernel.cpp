@@ -33,6 +33,8 @@ std::string ScoreKernelSpec::getName() const {
   if (stacked)
     name += "_s" + std::to_string(numQueries) + "_g" +
             std::to_string(queriesPerCta) + (hasInvRms ? "_r" : "");
+  if (smallTokens)
+    name += "_small";
   return name;
 }
 
