@@ -120,6 +120,14 @@ def wrong_formula(spec, c, value):
         q, g = get("query"), get("gain")
         dwg = value / (g if spec["result"] == 1 else q)
         return dwg * (q if spec["result"] == 1 else g)
+    if name == "no_lse_grad" and spec["op"] == "block_score_grad":
+        # The gradient as if dlse were zero: the a_li dlse_l term of dz missing.
+        res = ref.block_score_grad(get("queries"), get("gains"), many("sources"), spec["eps"],
+                                   get("dout"), get("dlse") * 0.0)
+        out = res[spec["result"]]
+        if spec["result"] == 0:
+            out = out[spec["index"]] + (c[spec["acc"][spec["index"]]] if "acc" in spec else 0.0)
+        return out
     sys.exit("check_output: unknown wrong formula %s for %s" % (name, spec["name"]))
 
 
@@ -153,6 +161,12 @@ def evaluate(spec, c):
         if "acc" in spec:
             dv = dv + np.stack(many("acc"), 0)
         res = (dv[spec["index"]] if "index" in spec else dv, dq, dg)
+    elif op == "block_score_grad":
+        dv, dW, dG = ref.block_score_grad(get("queries"), get("gains"), many("sources"),
+                                          spec["eps"], get("dout"), get("dlse"))
+        if "acc" in spec:
+            dv = dv + np.stack(many("acc"), 0)
+        res = (dv[spec["index"]] if "index" in spec else dv, dW, dG)
     elif op == "two_phase":
         # Phase 1 over the summaries, then phase 2 for query `row`, must equal
         # one aggregation over the summaries and the updated partial sum.
@@ -223,7 +237,7 @@ def main():
     for i, (spec, got) in enumerate(zip(specs, arrays)):
         missing = [n for k, v in spec.items()
                    if k in ("query", "gain", "queries", "gains", "out", "lse",
-                            "update", "partial", "input", "dh")
+                            "update", "partial", "input", "dh", "dout", "dlse")
                    for n in [v] if n not in consts]
         missing += [n for k in ("sources", "inputs", "inv_rms", "acc")
                     for n in spec.get(k, []) if n not in consts]

@@ -8,13 +8,17 @@ Part of the attnres project. Usage:
 (default OUTPUT_DIR: test/Integration/CPU/grad next to this repository's
 utils/; --check compares instead of writing and fails on a stale file).
 
-Each test runs `attnres.aggregate_stats` on random non-zero inputs (fixed
-seed, in the file header) and feeds its statistics to `attnres.aggregate_grad`
-(docs/spec.md section I), then prints every result: h, lse, each inv_rms,
-each source gradient, dquery and dgain. Its `// REF:` lines tell
+Each aggregate test runs `attnres.aggregate_stats` on random non-zero inputs
+(fixed seed, in the file header) and feeds its statistics to
+`attnres.aggregate_grad` (docs/spec.md section I), then prints every result:
+h, lse, each inv_rms, each source gradient, dquery and dgain. Each
+block_score test runs `attnres.inv_rms` and `attnres.block_score` and feeds
+lse and the inverse RMS to `attnres.block_score_grad` with random dout and
+dlse, then prints out, lse, each source gradient, dqueries and dgains. Its `// REF:` lines tell
 utils/reference/check_output.py to recompute each one in float64 from the
 file's own constants with python/attnres/reference.py (`aggregate`,
-`aggregate_stats`, `aggregate_grad`), with the tolerances stated there.
+`aggregate_stats`, `aggregate_grad`, `block_score`, `block_score_grad`), with
+the tolerances stated there.
 
 The control tests print the same results but their REF lines ask for a
 deliberately wrong formula (`"wrong": ...`, implemented in check_output.py,
@@ -132,6 +136,74 @@ def gen_aggregate_grad(name, desc, seed, dtype, n, shape, magnitudes=None, query
     return t
 
 
+def gen_block_score_grad(name, desc, seed, dtype, s, n, shape, magnitudes=None, eps=None,
+                         accumulate=False, wrong=None):
+    """block_score (with attnres.inv_rms of each summary) then
+    block_score_grad for random dout and dlse."""
+    eps = compiler.default_epsilon() if eps is None else eps
+    t = GradTest(name, desc, seed, control=wrong is not None)
+    d = shape[-1]
+    tok = list(shape[:-1])
+    w = t.const("queries", t.values([s, d]), dtype)
+    g = t.const("gains", t.values([s, d], 1.0, low=0.5), dtype)
+    scales = magnitudes if magnitudes is not None else [1.0] * n
+    bs = [t.const("b%d" % i, t.values(shape, scales[i]), dtype) for i in range(n)]
+    dout = t.const("dout", t.values([s] + list(shape)), dtype)
+    dlse = t.const("dlse", t.values([s] + tok), "f32")
+    accs = [t.const("acc%d" % i, t.values(shape, 0.5), dtype) for i in range(n)] \
+        if accumulate else []
+    vty = gen.type_str(shape, dtype)
+    out_shape = [s] + list(shape)
+    lse_shape = [s] + tok
+    oty = gen.type_str(out_shape, dtype)
+    attrs = "{epsilon = %s : f32}" % gen.eps_str(eps)
+    rs = []
+    for i, b in enumerate(bs):
+        rs.append("%%r%d" % i)
+        t.lines.append("  %s = attnres.inv_rms %s %s : %s -> %s" %
+                       (rs[-1], b, attrs, vty, gen.type_str(tok, "f32")))
+    t.lines.append("  %%oi = tensor.empty() : %s" % oty)
+    t.lines.append("  %%li = tensor.empty() : %s" % gen.type_str(lse_shape, "f32"))
+    t.lines.append("  %%o, %%lse = attnres.block_score %s, %s over %s inv_rms %s outs %%oi, %%li "
+                   "%s : %s -> %s" % (w, g, ", ".join(bs), ", ".join(rs), attrs, vty, oty))
+    acc_text = (" accumulate " + ", ".join(accs)) if accumulate else ""
+    dbs = ["%%db#%d" % i for i in range(n)] if n > 1 else ["%db"]
+    t.lines.append("  %%db%s, %%dW, %%dG = attnres.block_score_grad %s, %s over %s stats %%lse, %s "
+                   "grad %s, %s%s %s : %s -> %s" %
+                   (":%d" % n if n > 1 else "", w, g, ", ".join(bs), ", ".join(rs), dout, dlse,
+                    acc_text, attrs, vty, oty))
+    base = {"queries": gen.strip_name(w), "gains": gen.strip_name(g),
+            "sources": [gen.strip_name(b) for b in bs], "eps": eps}
+    gbase = dict(base, op="block_score_grad", dout=gen.strip_name(dout),
+                 dlse=gen.strip_name(dlse))
+    if accumulate:
+        gbase["acc"] = [gen.strip_name(a) for a in accs]
+    wrong = wrong or {}
+
+    def ref(spec, key):
+        if key in wrong:
+            spec = dict(spec, wrong=wrong[key])
+            t.checks.append("// CHECK: FAIL %s " % spec["name"])
+        elif t.control:
+            t.checks.append("// CHECK: ok %s " % spec["name"])
+        return spec
+
+    t.print_result("%o", out_shape, dtype, ref(dict(base, name="out", op="block_score", result=0),
+                                               "out"))
+    t.print_result("%lse", lse_shape, "f32", ref(dict(base, name="lse", op="block_score",
+                                                      result=1, mode="abs1"), "lse"))
+    for i, db in enumerate(dbs):
+        t.print_result(db, list(shape), dtype,
+                       ref(dict(gbase, name="db%d" % i, result=0, index=i), "db"))
+    t.print_result("%dW", [s, d], "f32", ref(dict(gbase, name="dqueries", result=1), "dqueries"),
+                   ref_dtype="f32")
+    t.print_result("%dG", [s, d], "f32", ref(dict(gbase, name="dgains", result=2), "dgains"),
+                   ref_dtype="f32")
+    if t.control:
+        t.checks.append("// CHECK: FAILED")
+    return t
+
+
 def all_tests():
     mags = lambda n, lo, hi: list(np.logspace(lo, hi, n))
     return [
@@ -161,6 +233,18 @@ def all_tests():
         gen_aggregate_grad("aggregate_grad_bf16_17_sources_dynamic", "bf16, 17 sources of "
                            "?x21, query scaled by 3.", 709, "bf16", 17, [6, 21],
                            query_scale=3.0, dyn_leading=True),
+        gen_block_score_grad("block_score_grad_f32_s3", "block_score (S = 3, inv_rms from "
+                             "attnres.inv_rms) then block_score_grad, f32, 4 summaries of "
+                             "5x37.", 721, "f32", 3, 4, [5, 37]),
+        gen_block_score_grad("block_score_grad_bf16_s1_one_source", "bf16, S = 1, one "
+                             "summary of 3x13 (dlse is its only gradient through z).", 722,
+                             "bf16", 1, 1, [3, 13]),
+        gen_block_score_grad("block_score_grad_f16_s4_accumulate", "f16, S = 4, 6 summaries "
+                             "of 2x3x21, magnitudes 1e-2..1e2, accumulate form.", 723, "f16",
+                             4, 6, [2, 3, 21], magnitudes=mags(6, -2, 2), accumulate=True),
+        gen_block_score_grad("block_score_grad_bf16_s2_20_sources", "bf16, S = 2, 20 "
+                             "summaries of 2x37, magnitudes 1e-3..1e3, epsilon 1e-3.", 724,
+                             "bf16", 2, 20, [2, 37], magnitudes=mags(20, -3, 3), eps=1e-3),
         # Controls: the same harness must reject a wrong formula.
         gen_aggregate_grad("control_aggregate_grad_no_rms_derivative", "CONTROL: the reference "
                            "of dv is replaced by a formula that treats the inverse RMS as a "
@@ -172,6 +256,11 @@ def all_tests():
                            "dquery, dwg * gain for dgain); the checker must FAIL on both, "
                            "bf16, accumulate form.", 791, "bf16", 3, [4, 37], accumulate=True,
                            wrong={"dquery": "swap_params", "dgain": "swap_params"}),
+        gen_block_score_grad("control_block_score_grad_no_lse_grad", "CONTROL: the reference "
+                             "of every gradient ignores dlse (the a_li dlse_l term of dz); the "
+                             "checker must FAIL on db, dqueries and dgains.", 792, "f32", 3, 4,
+                             [5, 37], wrong={"db": "no_lse_grad", "dqueries": "no_lse_grad",
+                                             "dgains": "no_lse_grad"}),
     ]
 
 

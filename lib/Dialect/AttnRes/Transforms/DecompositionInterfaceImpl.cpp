@@ -902,6 +902,232 @@ static Decomposition decompose(OpBuilder &b, AggregateGradOp op) {
   return results;
 }
 
+/// attnres.block_score_grad (spec I.3): per source the stacked dots with
+/// W_l G_l and with dout_l (reductions over D, loops [S, T..., D]); one map
+/// over [S, T...] for the coefficients; one generic over [T..., D, S] (S
+/// reduces, in order) summing every source's f32 gradient over the queries;
+/// one map adding the accumulators (its outs when given) and rounding once;
+/// one generic over [S, T..., D] (tokens reduce, in order) for dwg; one map
+/// for dqueries and dgains.
+static Decomposition decompose(OpBuilder &b, BlockScoreGradOp op) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = b.getContext();
+  ValueRange sources = op.getSources();
+  unsigned n = sources.size();
+  Value first = sources.front();
+  auto type = cast<RankedTensorType>(first.getType());
+  Type elt = type.getElementType();
+  unsigned rank = type.getRank();
+  unsigned tokRank = rank - 1;
+  bool acc = op.isAccumulating();
+  ValueRange accs = op.getAccumulators();
+  Value queries = op.getQueries(), gains = op.getNormWeights();
+  Value dout = op.getOutGrad();
+
+  SmallVector<bool> wanted(op->getNumResults(), true);
+  for (unsigned i = 0; i < n; ++i)
+    wanted[i] = !acc;
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op, wanted);
+  if (failed(dest))
+    return failure();
+  Value dWInit = (*dest)[n], dGInit = (*dest)[n + 1];
+
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(b, loc, first);
+  OpFoldResult numQueries = leadingSizes(b, loc, queries, 1).front();
+  SmallVector<OpFoldResult> stSizes{numQueries};
+  llvm::append_range(stSizes, tokenSizes);
+  Value featureCount = featureCountF32(b, loc, first);
+
+  // Loops [S, T..., D]: dots and das of shape [S, T...].
+  unsigned nl3 = rank + 1;
+  AffineMap srcInSTD = rangeMap(ctx, nl3, 1, rank);
+  AffineMap idSTD = b.getMultiDimIdentityMap(nl3);
+  SmallVector<Value> dots, das;
+  for (Value v : sources) {
+    dots.push_back(buildDot(b, loc, v, queries, gains, tokenSizes, numQueries));
+    das.push_back(buildSumOverLastLoop(
+        b, loc, ValueRange{v, dout}, {srcInSTD, idSTD}, stSizes,
+        [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+          Value x = toF32(nb, nl, args[0]);
+          Value g = toF32(nb, nl, args[1]);
+          return arith::MulFOp::create(nb, nl, x, g);
+        }));
+  }
+
+  // Coefficients over [S, T...]: cA = a, cW = dz r, cV = -dz r^2 z / D.
+  unsigned nl2 = rank;
+  AffineMap idST = b.getMultiDimIdentityMap(nl2);
+  AffineMap tokInST = rangeMap(ctx, nl2, 1, tokRank);
+  SmallVector<Value> coefInputs(dots);
+  llvm::append_range(coefInputs, das);
+  llvm::append_range(coefInputs, op.getInvRms());
+  coefInputs.push_back(op.getLse());
+  coefInputs.push_back(op.getLseGrad());
+  SmallVector<AffineMap> coefMaps(2 * n, idST);
+  coefMaps.append(n, tokInST);
+  coefMaps.append(2, idST);
+  SmallVector<Value> coefOutputs;
+  for (unsigned i = 0; i < 3 * n; ++i)
+    coefOutputs.push_back(
+        tensor::EmptyOp::create(b, loc, stSizes, b.getF32Type()));
+  auto coefs = buildMapGeneric(
+      b, loc, coefInputs, coefMaps, coefOutputs,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value lse = args[3 * n], dlse = args[3 * n + 1];
+        SmallVector<Value> z, a;
+        Value sum;
+        for (unsigned i = 0; i < n; ++i) {
+          z.push_back(arith::MulFOp::create(nb, nl, args[2 * n + i], args[i]));
+          Value shifted = arith::SubFOp::create(nb, nl, z.back(), lse);
+          a.push_back(math::ExpOp::create(nb, nl, shifted));
+          Value t = arith::MulFOp::create(nb, nl, a.back(), args[n + i]);
+          sum = sum ? arith::AddFOp::create(nb, nl, sum, t).getResult() : t;
+        }
+        SmallVector<Value> yields(a);
+        SmallVector<Value> cV;
+        for (unsigned i = 0; i < n; ++i) {
+          Value r = args[2 * n + i];
+          Value diff = arith::SubFOp::create(nb, nl, args[n + i], sum);
+          Value withLse = arith::AddFOp::create(nb, nl, diff, dlse);
+          Value dz = arith::MulFOp::create(nb, nl, a[i], withLse);
+          Value cW = arith::MulFOp::create(nb, nl, dz, r);
+          yields.push_back(cW);
+          Value zr = arith::MulFOp::create(nb, nl, z[i], r);
+          Value t = arith::MulFOp::create(nb, nl, cW, zr);
+          Value q = arith::DivFOp::create(nb, nl, t, featureCount);
+          cV.push_back(arith::NegFOp::create(nb, nl, q));
+        }
+        llvm::append_range(yields, cV);
+        return yields;
+      });
+  ValueRange cA = coefs.getResults().slice(0, n);
+  ValueRange cW = coefs.getResults().slice(n, n);
+  ValueRange cV = coefs.getResults().slice(2 * n, n);
+
+  // f32 sum over the queries, loops [T..., D, S] (S last, reducing):
+  // g_i[t, d] = sum_l cA_li dout_l + cW_li W_l G_l + cV_li v_i.
+  SmallVector<AffineExpr> tdExprs, sExpr{getAffineDimExpr(rank, ctx)};
+  for (unsigned k = 0; k < rank; ++k)
+    tdExprs.push_back(getAffineDimExpr(k, ctx));
+  AffineMap tdMap = AffineMap::get(nl3, 0, tdExprs, ctx);
+  SmallVector<AffineExpr> outExprs(sExpr);
+  llvm::append_range(outExprs, tdExprs);
+  AffineMap doutMap = AffineMap::get(nl3, 0, outExprs, ctx);
+  AffineMap qMap = AffineMap::get(
+      nl3, 0, {getAffineDimExpr(rank, ctx), getAffineDimExpr(rank - 1, ctx)},
+      ctx);
+  SmallVector<AffineExpr> stExprs(sExpr);
+  for (unsigned k = 0; k < tokRank; ++k)
+    stExprs.push_back(getAffineDimExpr(k, ctx));
+  AffineMap coefMap = AffineMap::get(nl3, 0, stExprs, ctx);
+  SmallVector<Value> sumInputs(sources);
+  sumInputs.push_back(dout);
+  sumInputs.push_back(queries);
+  sumInputs.push_back(gains);
+  llvm::append_range(sumInputs, cA);
+  llvm::append_range(sumInputs, cW);
+  llvm::append_range(sumInputs, cV);
+  SmallVector<AffineMap> sumMaps(n, tdMap);
+  sumMaps.push_back(doutMap);
+  sumMaps.append(2, qMap);
+  sumMaps.append(3 * n, coefMap);
+  SmallVector<OpFoldResult> valueSizes = allSizes(b, loc, first);
+  SmallVector<Value> sumInits;
+  for (unsigned i = 0; i < n; ++i)
+    sumInits.push_back(createFilledF32(b, loc, valueSizes, 0.0));
+  sumMaps.append(n, tdMap);
+  SmallVector<utils::IteratorType> sumIterators = reductionIterators(nl3);
+  auto sums = linalg::GenericOp::create(
+      b, loc, ValueRange(sumInits).getTypes(), sumInputs, sumInits, sumMaps,
+      sumIterators, [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value d = toF32(nb, nl, args[n]);
+        Value q = toF32(nb, nl, args[n + 1]);
+        Value g = toF32(nb, nl, args[n + 2]);
+        Value w = arith::MulFOp::create(nb, nl, q, g);
+        unsigned numIn = 4 * n + 3;
+        SmallVector<Value> yields;
+        for (unsigned i = 0; i < n; ++i) {
+          Value v = toF32(nb, nl, args[i]);
+          Value t0 = arith::MulFOp::create(nb, nl, args[n + 3 + i], d);
+          Value t1 = arith::MulFOp::create(nb, nl, args[2 * n + 3 + i], w);
+          Value t2 = arith::MulFOp::create(nb, nl, args[3 * n + 3 + i], v);
+          Value t = arith::AddFOp::create(nb, nl, t0, t1);
+          t = arith::AddFOp::create(nb, nl, t, t2);
+          yields.push_back(arith::AddFOp::create(nb, nl, args[numIn + i], t));
+        }
+        linalg::YieldOp::create(nb, nl, yields);
+      });
+
+  // dv_i = round([acc_i +] g_i), into the accumulators when given.
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  SmallVector<Value> dvInits;
+  for (unsigned i = 0; i < n; ++i)
+    dvInits.push_back(acc ? accs[i] : (*dest)[i]);
+  auto dvGeneric = linalg::GenericOp::create(
+      b, loc, ValueRange(dvInits).getTypes(), sums.getResults(), dvInits,
+      SmallVector<AffineMap>(2 * n, id), parallelIterators(rank),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        SmallVector<Value> yields;
+        for (unsigned i = 0; i < n; ++i) {
+          Value v = args[i];
+          if (acc)
+            v = arith::AddFOp::create(nb, nl, toF32(nb, nl, args[n + i]), v);
+          yields.push_back(fromF32(nb, nl, v, elt));
+        }
+        linalg::YieldOp::create(nb, nl, yields);
+      });
+  SmallVector<Value> results;
+  for (auto [dv, res] : llvm::zip(dvGeneric.getResults(), op.getSourceGrads()))
+    results.push_back(castTo(b, loc, dv, res.getType()));
+
+  // dwg[l, d] = sum over tokens (in order) of sum_i cW_li v_i, loops
+  // [S, T..., D] with the token loops reducing.
+  SmallVector<OpFoldResult> sdSizes{numQueries};
+  sdSizes.push_back(leadingSizes(b, loc, first, rank).back());
+  Value dwgInit = createFilledF32(b, loc, sdSizes, 0.0);
+  SmallVector<Value> dwInputs(sources);
+  llvm::append_range(dwInputs, cW);
+  SmallVector<AffineMap> dwMaps(n, srcInSTD);
+  dwMaps.append(n, rangeMap(ctx, nl3, 0, rank));
+  dwMaps.push_back(selectMap(ctx, nl3, {0, rank}));
+  SmallVector<utils::IteratorType> dwIterators(nl3,
+                                               utils::IteratorType::reduction);
+  dwIterators.front() = utils::IteratorType::parallel;
+  dwIterators.back() = utils::IteratorType::parallel;
+  Value dwg =
+      linalg::GenericOp::create(
+          b, loc, dwgInit.getType(), dwInputs, dwgInit, dwMaps, dwIterators,
+          [&](OpBuilder &nb, Location nl, ValueRange args) {
+            Value term;
+            for (unsigned i = 0; i < n; ++i) {
+              Value v = toF32(nb, nl, args[i]);
+              Value t = arith::MulFOp::create(nb, nl, args[n + i], v);
+              term =
+                  term ? arith::AddFOp::create(nb, nl, term, t).getResult() : t;
+            }
+            Value sum = arith::AddFOp::create(nb, nl, args[2 * n], term);
+            linalg::YieldOp::create(nb, nl, sum);
+          })
+          .getResult(0);
+
+  AffineMap id2 = b.getMultiDimIdentityMap(2);
+  auto params =
+      buildMapGeneric(b, loc, ValueRange{dwg, queries, gains}, {id2, id2, id2},
+                      ValueRange{dWInit, dGInit},
+                      [&](OpBuilder &nb, Location nl, ValueRange args) {
+                        Value q = toF32(nb, nl, args[1]);
+                        Value g = toF32(nb, nl, args[2]);
+                        Value dq = arith::MulFOp::create(nb, nl, args[0], g);
+                        Value dg = arith::MulFOp::create(nb, nl, args[0], q);
+                        return SmallVector<Value>{dq, dg};
+                      });
+  results.push_back(
+      castTo(b, loc, params.getResult(0), op.getQueriesGrad().getType()));
+  results.push_back(
+      castTo(b, loc, params.getResult(1), op.getNormWeightsGrad().getType()));
+  return results;
+}
+
 //===----------------------------------------------------------------------===//
 // External models
 //===----------------------------------------------------------------------===//
@@ -935,6 +1161,7 @@ void mlir::attnres::registerDecompositionInterfaceExternalModels(
     ctx->loadDialect<arith::ArithDialect, linalg::LinalgDialect,
                      math::MathDialect, tensor::TensorDialect>();
     attachDecomposition<AggregateOp, BlockSumOp, InvRmsOp, BlockScoreOp,
-                        MergeOp, AggregateStatsOp, AggregateGradOp>(ctx);
+                        MergeOp, AggregateStatsOp, AggregateGradOp,
+                        BlockScoreGradOp>(ctx);
   });
 }

@@ -140,4 +140,73 @@ def AttnRes_AggregateGradOp : AttnRes_Op<"aggregate_grad", [Pure,
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// BlockScoreGradOp
+//===----------------------------------------------------------------------===//
+
+def AttnRes_BlockScoreGradOp : AttnRes_Op<"block_score_grad", [Pure,
+    AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>]> {
+  let summary = "gradient of attnres.block_score (phase 1) w.r.t. its "
+                "sources, queries and gains";
+  let description = [{
+    The backward of `attnres.block_score` (spec section I.3). Given the
+    incoming gradients `dout` (`tensor<S x ... x D x E>`) and `dlse`
+    (`tensor<S x ... x f32>`) of its two results, the forward's `lse` and
+    the inverse RMS of each source (the `attnres.inv_rms` values phase 1
+    reads), it recomputes the logits and returns, with `wg_l = W_l * G_l`:
+
+    ```
+    z_li  = r_i * sum_d wg_l[d] v_i[p, d];   a_li = exp(z_li - lse_l)
+    da_li = sum_d v_i[p, d] dout_l[p, d]
+    dz_li = a_li (da_li - sum_j a_lj da_lj) + a_li dlse_l
+    dv_i  = sum_l (a_li dout_l + dz_li r_i wg_l - dz_li r_i^2 z_li v_i / D)
+    dwg_l[d] = sum_p sum_i dz_li r_i v_i[p, d]
+    dqueries_l = dwg_l * G_l;   dgains_l = dwg_l * W_l
+    ```
+
+    The sum over the S queries of `dv_i` is taken in f32 in order
+    `l = 0 .. S-1` and rounded once (after adding the accumulator, with
+    `accumulate`). `dqueries` and `dgains` are f32 sums over the tokens in
+    increasing token order, as for `attnres.aggregate_grad`.
+
+    Example:
+
+    ```mlir
+    %db:2, %dW, %dG = attnres.block_score_grad %W, %G over %b0, %b1
+        stats %lse, %r0, %r1 grad %dout, %dlse {epsilon = 1.0e-05 : f32}
+        : tensor<16x4096xbf16> -> tensor<6x16x4096xbf16>
+    ```
+
+    `dW` and `dG` have type `tensor<6x4096xf32>` here.
+  }];
+
+  let arguments = (ins
+    AttnRes_Tensor:$queries,
+    AttnRes_Tensor:$norm_weights,
+    Variadic<AttnRes_Tensor>:$sources,
+    AttnRes_F32Tensor:$lse,
+    Variadic<AttnRes_F32Tensor>:$inv_rms,
+    AttnRes_Tensor:$out_grad,
+    AttnRes_F32Tensor:$lse_grad,
+    Variadic<AttnRes_Tensor>:$accumulators,
+    F32Attr:$epsilon
+  );
+  let results = (outs Variadic<AttnRes_Tensor>:$source_grads,
+                 AttnRes_F32Tensor:$queries_grad,
+                 AttnRes_F32Tensor:$norm_weights_grad);
+
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+
+  let extraClassDeclaration = [{
+    RankedTensorType getSourceType() {
+      return ::llvm::cast<RankedTensorType>(getSources().front().getType());
+    }
+    unsigned getNumSources() { return getSources().size(); }
+    bool isAccumulating() { return !getAccumulators().empty(); }
+  }];
+}
+
 #endif // ATTNRES_DIALECT_ATTNRES_IR_ATTNRESGRADOPS_TD
