@@ -140,7 +140,7 @@ def gen_block_score_grad(name, desc, seed, dtype, s, n, shape, magnitudes=None, 
                          accumulate=False, wrong=None):
     """block_score (with attnres.inv_rms of each summary) then
     block_score_grad for random dout and dlse."""
-    eps = compiler.default_epsilon() if eps is None else eps
+    eps = defaults.resolve_epsilon(eps)
     t = GradTest(name, desc, seed, control=wrong is not None)
     d = shape[-1]
     tok = list(shape[:-1])

@@ -123,3 +123,37 @@ func.func @grad_one_source(%q: tensor<8xf16>, %a: tensor<4x8xf16>, %l: tensor<4x
   %dv, %dq, %dg = attnres.aggregate_grad %q, %q over %a stats %l, %l grad %dh accumulate %acc {epsilon = 1.0e-05 : f32} : tensor<4x8xf16>
   return %dv, %dq, %dg : tensor<4x8xf16>, tensor<8xf32>, tensor<8xf32>
 }
+
+// -----
+
+// block_score_grad, accumulate form: stacked dots with W_l G_l and with
+// dout_l (loops [S, T, D]), one map over [S, T] for the coefficients (dlse
+// enters dz), one generic over [T, D, S] summing each summary's gradient over
+// the queries (S last, reducing, in order) into an f32 temporary, one map
+// adding the accumulators (its outs) and rounding once, one reduction over
+// the tokens for dwg. After bufferization the accumulators are written in
+// place.
+// CHECK-LABEL: func @block_score_grad_accumulate
+// CHECK-SAME: %[[ACC0:[^:]*]]: tensor<4x13xbf16>, %[[ACC1:[^:]*]]: tensor<4x13xbf16>)
+// CHECK-NOT: attnres.
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]}
+// CHECK: %[[C:.*]]:6 = linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]}
+// CHECK: %[[G:.*]]:2 = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} {{.*}} outs({{.*}} : tensor<4x13xf32>, tensor<4x13xf32>)
+// CHECK: %[[DV:.*]]:2 = linalg.generic {{.*}} ins(%[[G]]#0, %[[G]]#1 : {{.*}} outs(%[[ACC0]], %[[ACC1]] :
+// CHECK:   arith.truncf
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "reduction", "parallel"]}
+// CHECK: return %[[DV]]#0, %[[DV]]#1,
+// BUF-LABEL: func @block_score_grad_accumulate
+// BUF-SAME: %[[ACC0:[^:]*]]: memref<4x13xbf16>, %[[ACC1:[^:]*]]: memref<4x13xbf16>)
+// BUF-NOT: memref.copy
+// BUF: outs(%[[ACC0]], %[[ACC1]] : memref<4x13xbf16>, memref<4x13xbf16>)
+// BUF-NOT: memref.copy
+// BUF: return %[[ACC0]], %[[ACC1]],
+func.func @block_score_grad_accumulate(%W: tensor<2x13xbf16>, %a: tensor<4x13xbf16>, %b: tensor<4x13xbf16>,
+                                       %lse: tensor<2x4xf32>, %ra: tensor<4xf32>, %rb: tensor<4xf32>,
+                                       %dout: tensor<2x4x13xbf16>,
+                                       %acc0: tensor<4x13xbf16>, %acc1: tensor<4x13xbf16>)
+    -> (tensor<4x13xbf16>, tensor<4x13xbf16>, tensor<2x13xf32>, tensor<2x13xf32>) {
+  %db:2, %dW, %dG = attnres.block_score_grad %W, %W over %a, %b stats %lse, %ra, %rb grad %dout, %lse accumulate %acc0, %acc1 {epsilon = 1.0e-05 : f32} : tensor<4x13xbf16> -> tensor<2x4x13xbf16>
+  return %db#0, %db#1, %dW, %dG : tensor<4x13xbf16>, tensor<4x13xbf16>, tensor<2x13xf32>, tensor<2x13xf32>
+}
