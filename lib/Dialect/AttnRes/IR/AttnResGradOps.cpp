@@ -464,3 +464,168 @@ BlockScoreGradOp::reifyResultShapes(OpBuilder &b,
   shapes.push_back(sd);
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// MergeGradOp
+//===----------------------------------------------------------------------===//
+
+// attnres.merge_grad %o, %lse, %w, %g update %y [partial %p] [norm %gn]
+//     grad %dh, %dpn [, %dhn] {epsilon = ...[, norm_epsilon = ...]}
+//     : tensor<...xDxE>
+ParseResult MergeGradOp::parse(OpAsmParser &parser, OperationState &result) {
+  OpAsmParser::UnresolvedOperand out, lse, query, gain, update, partial,
+      normGain;
+  SmallVector<OpAsmParser::UnresolvedOperand> grads;
+  bool hasPartial = false, hasNorm = false;
+  if (parser.parseOperand(out) || parser.parseComma() ||
+      parser.parseOperand(lse) || parser.parseComma() ||
+      parser.parseOperand(query) || parser.parseComma() ||
+      parser.parseOperand(gain) || parser.parseKeyword("update") ||
+      parser.parseOperand(update))
+    return failure();
+  if (succeeded(parser.parseOptionalKeyword("partial"))) {
+    hasPartial = true;
+    if (parser.parseOperand(partial))
+      return failure();
+  }
+  if (succeeded(parser.parseOptionalKeyword("norm"))) {
+    hasNorm = true;
+    if (parser.parseOperand(normGain))
+      return failure();
+  }
+  if (parser.parseKeyword("grad"))
+    return failure();
+  llvm::SMLoc gradLoc = parser.getCurrentLocation();
+  RankedTensorType type;
+  if (parseOperandList1(parser, grads) ||
+      parser.parseOptionalAttrDict(result.attributes) || parser.parseColon() ||
+      parseSourceType(parser, type))
+    return failure();
+  if (grads.size() != (hasNorm ? 3u : 2u))
+    return parser.emitError(gradLoc)
+           << "expected " << (hasNorm ? 3 : 2)
+           << " incoming gradients after 'grad' (of h and new_partial"
+           << (hasNorm ? ", and of normed with 'norm')" : ")") << ", got "
+           << grads.size();
+  RankedTensorType vecType = getVectorType(type);
+  RankedTensorType perToken = getPerTokenType(type);
+  if (parser.resolveOperand(out, type, result.operands) ||
+      parser.resolveOperand(lse, perToken, result.operands) ||
+      parser.resolveOperand(query, vecType, result.operands) ||
+      parser.resolveOperand(gain, vecType, result.operands) ||
+      parser.resolveOperand(update, type, result.operands) ||
+      (hasPartial && parser.resolveOperand(partial, type, result.operands)) ||
+      (hasNorm && parser.resolveOperand(normGain, vecType, result.operands)) ||
+      parser.resolveOperands(grads, type, gradLoc, result.operands))
+    return failure();
+  result.addAttribute(getOperandSegmentSizesAttrName(result.name),
+                      parser.getBuilder().getDenseI32ArrayAttr(
+                          {1, 1, 1, 1, 1, hasPartial ? 1 : 0, hasNorm ? 1 : 0,
+                           1, 1, hasNorm ? 1 : 0}));
+  RankedTensorType paramGrad = RankedTensorType::get(
+      vecType.getShape(), Float32Type::get(parser.getContext()));
+  result.addTypes({type, perToken, paramGrad, paramGrad, type});
+  if (hasNorm)
+    result.addTypes(paramGrad);
+  return success();
+}
+
+void MergeGradOp::print(OpAsmPrinter &p) {
+  p << " " << getOut() << ", " << getLse() << ", " << getQuery() << ", "
+    << getNormWeight() << " update " << getUpdate();
+  if (getPartial())
+    p << " partial " << getPartial();
+  if (getNormGain())
+    p << " norm " << getNormGain();
+  p << " grad " << getGrad() << ", " << getNewPartialGrad();
+  if (getNormedGrad())
+    p << ", " << getNormedGrad();
+  p.printOptionalAttrDict((*this)->getAttrs(),
+                          {getOperandSegmentSizesAttrName()});
+  p << " : " << getUpdate().getType();
+}
+
+LogicalResult MergeGradOp::verify() {
+  // (C1) rank >= 1, (C2) storage element type, of `update`.
+  auto type = cast<RankedTensorType>(getUpdate().getType());
+  if (failed(verifyValueType(*this, type, "update", "(C1)", "(C2)")))
+    return failure();
+  // (C3) The values and their gradients have update's type.
+  SmallVector<std::pair<StringRef, Value>> values{
+      {"out", getOut()},
+      {"grad", getGrad()},
+      {"new_partial_grad", getNewPartialGrad()},
+      {"out_grad", getOutGrad()},
+      {"update_grad", getUpdateGrad()}};
+  if (getPartial())
+    values.push_back({"partial", getPartial()});
+  if (getNormedGrad())
+    values.push_back({"normed_grad", getNormedGrad()});
+  for (auto [what, v] : values)
+    if (v.getType() != type)
+      return emitOpError() << what << " must have update's type " << type
+                           << ", got " << v.getType() << " (C3)";
+  // (C4) lse and lse_grad: one f32 per token.
+  RankedTensorType perToken = getPerTokenType(type);
+  for (auto [what, v] : {std::pair<StringRef, Value>{"lse", getLse()},
+                         {"lse_grad", getLseGrad()}})
+    if (v.getType() != perToken)
+      return emitOpError() << what << " must have type " << perToken
+                           << " (one f32 per token), got " << v.getType()
+                           << " (C4)";
+  // (C5) query and (C6) norm_weight are tensor<DxE>, (C7) epsilon.
+  SmallVector<int64_t> shape(type.getShape());
+  Type elt = type.getElementType();
+  if (failed(verifyVectorOperand(*this, getQuery().getType(), shape, elt,
+                                 "query", "(C5)")) ||
+      failed(verifyVectorOperand(*this, getNormWeight().getType(), shape, elt,
+                                 "norm_weight", "(C6)")) ||
+      failed(verifyEpsilon(*this, getEpsilonAttr(), "(C7)")))
+    return failure();
+  // (C8) The fused-norm pieces are all present or all absent.
+  bool norm = hasNorm();
+  if (static_cast<bool>(getNormGain()) != norm ||
+      static_cast<bool>(getNormedGrad()) != norm ||
+      static_cast<bool>(getNormGainGrad()) != norm)
+    return emitOpError()
+           << "the norm gain, norm_epsilon, the gradient of normed and the "
+              "gradient of the norm gain must be all present or all absent "
+              "(C8)";
+  // (C9) The norm gain is tensor<DxE>, (C10) norm_epsilon.
+  if (norm && (failed(verifyVectorOperand(*this, getNormGain().getType(), shape,
+                                          elt, "norm gain", "(C9)")) ||
+               failed(verifyEpsilon(*this, getNormEpsilonAttr(), "(C10)"))))
+    return failure();
+  // (C11) Parameter gradients: tensor<D x f32>, D of update's type.
+  RankedTensorType expected = RankedTensorType::get(
+      {type.getShape().back()}, Float32Type::get(getContext()));
+  SmallVector<std::pair<StringRef, Value>> params{
+      {"query_grad", getQueryGrad()},
+      {"norm_weight_grad", getNormWeightGrad()}};
+  if (norm)
+    params.push_back({"norm_gain_grad", getNormGainGrad()});
+  for (auto [what, v] : params)
+    if (v.getType() != expected)
+      return emitOpError() << what << " must have type " << expected
+                           << " (f32 sums over the tokens), got " << v.getType()
+                           << " (C11)";
+  return success();
+}
+
+LogicalResult
+MergeGradOp::reifyResultShapes(OpBuilder &b,
+                               ReifiedRankedShapedTypeDims &shapes) {
+  SmallVector<OpFoldResult> sizes =
+      tensor::getMixedSizes(b, getLoc(), getUpdate());
+  SmallVector<OpFoldResult> tokens(sizes);
+  tokens.pop_back();
+  SmallVector<OpFoldResult> d{sizes.back()};
+  shapes.push_back(sizes);
+  shapes.push_back(tokens);
+  shapes.push_back(d);
+  shapes.push_back(d);
+  shapes.push_back(sizes);
+  if (getNormGainGrad())
+    shapes.push_back(d);
+  return success();
+}

@@ -390,6 +390,46 @@ static Value buildWeightedSum(OpBuilder &b, Location loc, ValueRange sources,
       });
 }
 
+/// gate[t] = sigmoid(c - lse) = 1 / (1 + exp(lse - c)) with c = r * dot
+/// (spec E.1), over tokens of `tokenSizes`.
+static Value buildGate(OpBuilder &b, Location loc, Value r, Value dot,
+                       Value lse, ArrayRef<OpFoldResult> tokenSizes) {
+  Value gateInit = tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type());
+  SmallVector<AffineMap> gateMaps(3,
+                                  b.getMultiDimIdentityMap(tokenSizes.size()));
+  return buildMap(b, loc, ValueRange{r, dot, lse}, gateMaps, gateInit,
+                  [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                    Value c = arith::MulFOp::create(nb, nl, args[0], args[1]);
+                    Value diff = arith::SubFOp::create(nb, nl, args[2], c);
+                    Value e = math::ExpOp::create(nb, nl, diff);
+                    Value one = f32Const(nb, nl, 1.0);
+                    Value den = arith::AddFOp::create(nb, nl, one, e);
+                    return arith::DivFOp::create(nb, nl, one, den);
+                  });
+}
+
+/// out[d] = sum over the tokens of term(t..., d) in f32, over loops
+/// [T..., D] of `rank` with the token loops reducing in order (outer loops,
+/// spec I.2.1) and D parallel, into a zero-filled tensor of size `dSize`.
+static Value buildSumOverTokens(OpBuilder &b, Location loc, ValueRange inputs,
+                                ArrayRef<AffineMap> inputMaps, unsigned rank,
+                                OpFoldResult dSize, ScalarFn term) {
+  Value init = createFilledF32(b, loc, {dSize}, 0.0);
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(selectMap(b.getContext(), rank, {rank - 1}));
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::reduction);
+  iterators.back() = utils::IteratorType::parallel;
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), inputs, init, maps, iterators,
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value t = term(nb, nl, args.drop_back());
+               Value acc = arith::AddFOp::create(nb, nl, args.back(), t);
+               linalg::YieldOp::create(nb, nl, acc);
+             })
+      .getResult(0);
+}
+
 //===----------------------------------------------------------------------===//
 // Destinations
 //===----------------------------------------------------------------------===//
@@ -574,19 +614,7 @@ static Decomposition decompose(OpBuilder &b, MergeOp op) {
   Value dot = buildDot(b, loc, addends, op.getQuery(), op.getNormWeight(),
                        tokenSizes, std::nullopt);
 
-  // gate[t] = sigmoid(c - lse) = 1 / (1 + exp(lse - c)), c = r * dot.
-  Value gateInit = tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type());
-  SmallVector<AffineMap> gateMaps(3, b.getMultiDimIdentityMap(rank - 1));
-  Value gate =
-      buildMap(b, loc, ValueRange{r, dot, op.getLse()}, gateMaps, gateInit,
-               [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
-                 Value c = arith::MulFOp::create(nb, nl, args[0], args[1]);
-                 Value diff = arith::SubFOp::create(nb, nl, args[2], c);
-                 Value e = math::ExpOp::create(nb, nl, diff);
-                 Value one = f32Const(nb, nl, 1.0);
-                 Value den = arith::AddFOp::create(nb, nl, one, e);
-                 return arith::DivFOp::create(nb, nl, one, den);
-               });
+  Value gate = buildGate(b, loc, r, dot, op.getLse(), tokenSizes);
 
   // Destinations of h, of the rounded p' (only with a partial: p' is
   // `update` itself otherwise) and of the normed h (only with a norm).
@@ -1128,6 +1156,214 @@ static Decomposition decompose(OpBuilder &b, BlockScoreGradOp op) {
   return results;
 }
 
+/// attnres.merge_grad (spec I.4): recomputes p' = [partial +] update, its
+/// inverse RMS, the dot with w g and the gate as the forward does; with the
+/// fused norm, the stored h, its inverse RMS rn and <h, gn dhn>, and the f32
+/// dH = dh + rn gn dhn - rn^3 h <h, gn dhn> / D (one map). Then one
+/// reduction over D for <dH, p' - out>, one map over the tokens for the
+/// coefficients (dlse into its destination), one map over [T..., D] writing
+/// dout and dp, and one sum over the tokens (in order) each for dwg and dgn.
+static Decomposition decompose(OpBuilder &b, MergeGradOp op) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = b.getContext();
+  Value update = op.getUpdate();
+  auto type = cast<RankedTensorType>(update.getType());
+  Type elt = type.getElementType();
+  unsigned rank = type.getRank();
+  Value partial = op.getPartial(), normGain = op.getNormGain();
+  Value out = op.getOut(), query = op.getQuery(), gain = op.getNormWeight();
+  SmallVector<Value> addends{update};
+  if (partial)
+    addends.push_back(partial);
+  unsigned na = addends.size();
+
+  // Destinations of dout, dlse, dquery, dgain and dp; dgn is a new sum.
+  SmallVector<bool> wanted(op->getNumResults(), true);
+  if (normGain)
+    wanted[5] = false;
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op, wanted);
+  if (failed(dest))
+    return failure();
+
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(b, loc, update);
+  OpFoldResult dSize = allSizes(b, loc, update).back();
+  Value featureCount = featureCountF32(b, loc, update);
+  Value sumSq = buildSumSquares(b, loc, addends, tokenSizes);
+  Value r = buildInvRmsFromSumSquares(b, loc, sumSq, featureCount,
+                                      op.getEpsilon().convertToFloat());
+  Value dot = buildDot(b, loc, addends, query, gain, tokenSizes, std::nullopt);
+  Value gate = buildGate(b, loc, r, dot, op.getLse(), tokenSizes);
+
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap rows = rangeMap(ctx, rank, 0, rank - 1);
+  AffineMap feat = selectMap(ctx, rank, {rank - 1});
+  AffineMap tokId = b.getMultiDimIdentityMap(rank - 1);
+
+  // dH: the gradient reaching h, dh itself without the fused norm.
+  Value dH = op.getGrad();
+  Value hStored, rn;
+  if (normGain) {
+    // h as the forward stores it: round_E(out + gate (p' - out)).
+    SmallVector<Value> hInputs{out};
+    llvm::append_range(hInputs, addends);
+    hInputs.push_back(gate);
+    SmallVector<AffineMap> hMaps(1 + na, id);
+    hMaps.push_back(rows);
+    hStored =
+        buildMap(b, loc, hInputs, hMaps, emptyLike(b, loc, update, elt),
+                 [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                   Value o = toF32(nb, nl, args[0]);
+                   Value p = sumToF32(nb, nl, args.slice(1, na));
+                   Value delta = arith::SubFOp::create(nb, nl, p, o);
+                   Value scaled =
+                       arith::MulFOp::create(nb, nl, args[1 + na], delta);
+                   Value h = arith::AddFOp::create(nb, nl, o, scaled);
+                   return fromF32(nb, nl, h, elt);
+                 });
+    Value normSumSq = buildSumSquares(b, loc, hStored, tokenSizes);
+    rn = buildInvRmsFromSumSquares(b, loc, normSumSq, featureCount,
+                                   op.getNormEpsilonAttr().getValueAsDouble());
+    // hgd[t] = sum_d h gn dhn.
+    Value hgd = buildSumOverLastLoop(
+        b, loc, ValueRange{hStored, normGain, op.getNormedGrad()},
+        {id, feat, id}, tokenSizes,
+        [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+          Value h = toF32(nb, nl, args[0]);
+          Value gdy = arith::MulFOp::create(nb, nl, toF32(nb, nl, args[1]),
+                                            toF32(nb, nl, args[2]));
+          return arith::MulFOp::create(nb, nl, h, gdy);
+        });
+    dH = buildMap(b, loc,
+                  ValueRange{op.getGrad(), hStored, normGain,
+                             op.getNormedGrad(), rn, hgd},
+                  {id, id, feat, id, rows, rows},
+                  emptyLike(b, loc, update, b.getF32Type()),
+                  [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                    Value dh = toF32(nb, nl, args[0]);
+                    Value h = toF32(nb, nl, args[1]);
+                    Value gdy = arith::MulFOp::create(
+                        nb, nl, toF32(nb, nl, args[2]), toF32(nb, nl, args[3]));
+                    Value rnv = args[4];
+                    Value t0 = arith::MulFOp::create(nb, nl, rnv, gdy);
+                    Value r2 = arith::MulFOp::create(nb, nl, rnv, rnv);
+                    Value r3 = arith::MulFOp::create(nb, nl, r2, rnv);
+                    Value hs = arith::MulFOp::create(nb, nl, h, args[5]);
+                    Value t1 = arith::MulFOp::create(nb, nl, r3, hs);
+                    t1 = arith::DivFOp::create(nb, nl, t1, featureCount);
+                    Value sum = arith::AddFOp::create(nb, nl, dh, t0);
+                    return arith::SubFOp::create(nb, nl, sum, t1);
+                  });
+  }
+
+  // dgate[t] = sum_d dH (p' - out).
+  SmallVector<Value> daInputs{dH, out};
+  llvm::append_range(daInputs, addends);
+  Value dgate = buildSumOverLastLoop(
+      b, loc, daInputs, SmallVector<AffineMap>(2 + na, id), tokenSizes,
+      [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value p = sumToF32(nb, nl, args.slice(2, na));
+        Value delta = arith::SubFOp::create(nb, nl, p, toF32(nb, nl, args[1]));
+        return arith::MulFOp::create(nb, nl, toF32(nb, nl, args[0]), delta);
+      });
+
+  // Per token: dc = dgate a (1 - a); dlse = -dc (into its destination),
+  // cW = dc r and cV = -dc r^2 c / D (c = r dot), so that
+  // dp = a dH + dp_new + cW w g + cV p'.
+  auto coefs = buildMapGeneric(
+      b, loc, ValueRange{dgate, gate, r, dot}, SmallVector<AffineMap>(4, tokId),
+      ValueRange{(*dest)[1],
+                 tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type()),
+                 tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type())},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value a = args[1], rv = args[2];
+        Value one = f32Const(nb, nl, 1.0);
+        Value oneMinus = arith::SubFOp::create(nb, nl, one, a);
+        Value da = arith::MulFOp::create(nb, nl, args[0], a);
+        Value dc = arith::MulFOp::create(nb, nl, da, oneMinus);
+        Value dlse = arith::NegFOp::create(nb, nl, dc);
+        Value cW = arith::MulFOp::create(nb, nl, dc, rv);
+        Value c = arith::MulFOp::create(nb, nl, rv, args[3]);
+        Value cr = arith::MulFOp::create(nb, nl, c, rv);
+        Value t = arith::MulFOp::create(nb, nl, cW, cr);
+        Value q = arith::DivFOp::create(nb, nl, t, featureCount);
+        Value cV = arith::NegFOp::create(nb, nl, q);
+        return SmallVector<Value>{dlse, cW, cV};
+      });
+  Value dlse = coefs.getResult(0), cW = coefs.getResult(1),
+        cV = coefs.getResult(2);
+
+  // dout = round((1 - a) dH), dp = round(a dH + dp_new + cW w g + cV p').
+  SmallVector<Value> gInputs{dH, op.getNewPartialGrad(), query, gain, gate, cW,
+                             cV};
+  llvm::append_range(gInputs, addends);
+  SmallVector<AffineMap> gMaps{id, id, feat, feat, rows, rows, rows};
+  gMaps.append(na, id);
+  auto grads = buildMapGeneric(
+      b, loc, gInputs, gMaps, ValueRange{(*dest)[0], (*dest)[4]},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value dh = toF32(nb, nl, args[0]);
+        Value dpn = toF32(nb, nl, args[1]);
+        Value w = arith::MulFOp::create(nb, nl, toF32(nb, nl, args[2]),
+                                        toF32(nb, nl, args[3]));
+        Value a = args[4];
+        Value p = sumToF32(nb, nl, args.slice(7, na));
+        Value one = f32Const(nb, nl, 1.0);
+        Value oneMinus = arith::SubFOp::create(nb, nl, one, a);
+        Value dout = arith::MulFOp::create(nb, nl, oneMinus, dh);
+        Value dp = arith::MulFOp::create(nb, nl, a, dh);
+        dp = arith::AddFOp::create(nb, nl, dp, dpn);
+        Value tw = arith::MulFOp::create(nb, nl, args[5], w);
+        Value tv = arith::MulFOp::create(nb, nl, args[6], p);
+        dp = arith::AddFOp::create(nb, nl, dp, tw);
+        dp = arith::AddFOp::create(nb, nl, dp, tv);
+        return SmallVector<Value>{fromF32(nb, nl, dout, elt),
+                                  fromF32(nb, nl, dp, elt)};
+      });
+
+  // dwg[d] = sum over tokens of cW p'; dquery = dwg g, dgain = dwg w.
+  SmallVector<Value> dwInputs{cW};
+  llvm::append_range(dwInputs, addends);
+  SmallVector<AffineMap> dwMaps{rows};
+  dwMaps.append(na, id);
+  Value dwg = buildSumOverTokens(
+      b, loc, dwInputs, dwMaps, rank, dSize,
+      [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value p = sumToF32(nb, nl, args.drop_front());
+        return arith::MulFOp::create(nb, nl, args[0], p);
+      });
+  AffineMap vecId = b.getMultiDimIdentityMap(1);
+  auto params =
+      buildMapGeneric(b, loc, ValueRange{dwg, query, gain},
+                      {vecId, vecId, vecId}, ValueRange{(*dest)[2], (*dest)[3]},
+                      [&](OpBuilder &nb, Location nl, ValueRange args) {
+                        Value q = toF32(nb, nl, args[1]);
+                        Value g = toF32(nb, nl, args[2]);
+                        Value dq = arith::MulFOp::create(nb, nl, args[0], g);
+                        Value dg = arith::MulFOp::create(nb, nl, args[0], q);
+                        return SmallVector<Value>{dq, dg};
+                      });
+
+  SmallVector<Value> results{
+      castTo(b, loc, grads.getResult(0), op.getOutGrad().getType()),
+      castTo(b, loc, dlse, op.getLseGrad().getType()),
+      castTo(b, loc, params.getResult(0), op.getQueryGrad().getType()),
+      castTo(b, loc, params.getResult(1), op.getNormWeightGrad().getType()),
+      castTo(b, loc, grads.getResult(1), op.getUpdateGrad().getType())};
+  if (!normGain)
+    return results;
+
+  // dgn[d] = sum over tokens of h rn dhn (f32, in token order).
+  Value dgn = buildSumOverTokens(
+      b, loc, ValueRange{hStored, rn, op.getNormedGrad()}, {id, rows, id}, rank,
+      dSize, [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value h = toF32(nb, nl, args[0]);
+        Value hr = arith::MulFOp::create(nb, nl, h, args[1]);
+        return arith::MulFOp::create(nb, nl, hr, toF32(nb, nl, args[2]));
+      });
+  results.push_back(castTo(b, loc, dgn, op.getNormGainGrad().getType()));
+  return results;
+}
+
 //===----------------------------------------------------------------------===//
 // External models
 //===----------------------------------------------------------------------===//
@@ -1162,6 +1398,6 @@ void mlir::attnres::registerDecompositionInterfaceExternalModels(
                      math::MathDialect, tensor::TensorDialect>();
     attachDecomposition<AggregateOp, BlockSumOp, InvRmsOp, BlockScoreOp,
                         MergeOp, AggregateStatsOp, AggregateGradOp,
-                        BlockScoreGradOp>(ctx);
+                        BlockScoreGradOp, MergeGradOp>(ctx);
   });
 }

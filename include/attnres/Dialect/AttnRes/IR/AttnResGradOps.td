@@ -209,4 +209,85 @@ def AttnRes_BlockScoreGradOp : AttnRes_Op<"block_score_grad", [Pure,
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// MergeGradOp
+//===----------------------------------------------------------------------===//
+
+def AttnRes_MergeGradOp : AttnRes_Op<"merge_grad", [Pure,
+    AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>]> {
+  let summary = "gradient of attnres.merge (phase 2, optionally with the "
+                "fused RMSNorm)";
+  let description = [{
+    The backward of `attnres.merge` (spec section I.4). It takes the
+    forward's operands and the incoming gradients of its results (`dh` of
+    `h`, `dp_new` of `new_partial` and, in the fused-norm form, `dhn` of
+    `normed`) and recomputes `p' = [partial +] update`, its inverse RMS, the
+    gate `a = sigmoid(c - lse)` and (fused norm) the stored `h` and its
+    inverse RMS `rn` from the operands; no statistics are saved. With
+    `wg = query * norm_weight` (f32):
+
+    ```
+    dH    = dh [+ rn gn dhn - rn^3 h <h, gn dhn> / D]        (fused norm)
+    dc    = <dH, p' - out> a (1 - a)
+    dout  = (1 - a) dH;       dlse = -dc
+    dp    = a dH + dp_new + dc r (wg - c r p' / D)
+    dwg   = sum over tokens of dc r p';  dquery = dwg g;  dgain = dwg w
+    dgn   = sum over tokens of h rn dhn                        (fused norm)
+    ```
+
+    `dp` is the gradient of both `update` and `partial` (`p'` is their
+    sum). `dp_new` carries the gradient of the next sublayer's partial sum,
+    so a chain of merges accumulates the partial-sum gradient through it.
+    `dout` and `dp` are rounded once to the storage type; `dlse` and the
+    parameter gradients stay f32, summed over the tokens in increasing token
+    order (deterministic, as `attnres.aggregate_grad`).
+
+    Examples:
+
+    ```mlir
+    %do, %dl, %dw, %dg, %dp = attnres.merge_grad %o, %lse, %w, %g
+        update %y partial %p grad %dh, %dpn {epsilon = 1.0e-05 : f32}
+        : tensor<16x4096xbf16>
+    %do, %dl, %dw, %dg, %dp, %dgn = attnres.merge_grad %o, %lse, %w, %g
+        update %y partial %p norm %gn grad %dh, %dpn, %dhn
+        {epsilon = 1.0e-05 : f32, norm_epsilon = 1.0e-05 : f32}
+        : tensor<16x4096xbf16>
+    ```
+
+    `%dl` has type `tensor<16xf32>`, `%dw`, `%dg` and `%dgn` have type
+    `tensor<4096xf32>` here.
+  }];
+
+  let arguments = (ins
+    AttnRes_Tensor:$out,
+    AttnRes_F32Tensor:$lse,
+    AttnRes_Tensor:$query,
+    AttnRes_Tensor:$norm_weight,
+    AttnRes_Tensor:$update,
+    Optional<AttnRes_Tensor>:$partial,
+    Optional<AttnRes_Tensor>:$norm_gain,
+    AttnRes_Tensor:$grad,
+    AttnRes_Tensor:$new_partial_grad,
+    Optional<AttnRes_Tensor>:$normed_grad,
+    F32Attr:$epsilon,
+    OptionalAttr<F32Attr>:$norm_epsilon
+  );
+  let results = (outs AttnRes_Tensor:$out_grad,
+                 AttnRes_F32Tensor:$lse_grad,
+                 AttnRes_F32Tensor:$query_grad,
+                 AttnRes_F32Tensor:$norm_weight_grad,
+                 AttnRes_Tensor:$update_grad,
+                 Optional<AttnRes_F32Tensor>:$norm_gain_grad);
+
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+
+  let extraClassDeclaration = [{
+    /// Whether this is the gradient of the fused-norm merge (spec E.5).
+    bool hasNorm() { return static_cast<bool>(getNormEpsilonAttr()); }
+  }];
+}
+
 #endif // ATTNRES_DIALECT_ATTNRES_IR_ATTNRESGRADOPS_TD
