@@ -210,11 +210,12 @@ def gen_block_score_grad(name, desc, seed, dtype, s, n, shape, magnitudes=None, 
 
 
 def gen_merge_grad(name, desc, seed, dtype, shape, partial=True, norm=False, scales=None,
-                   lse_scale=2.0, eps=None, norm_eps=1e-5, wrong=None):
+                   lse_scale=2.0, eps=None, norm_eps=1e-5, dyn_leading=False, wrong=None):
     """attnres.merge (forward, checked too) then attnres.merge_grad for
     random out, lse, query, gains, update[, partial][, norm gain] and random
     incoming gradients dh, dp_new[, dhn]. `scales` gives the magnitudes of
-    (out, update, partial)."""
+    (out, update, partial); `dyn_leading` makes the token dimensions
+    dynamic (tensor.cast of every operand)."""
     eps = defaults.resolve_epsilon(eps)
     t = GradTest(name, desc, seed, control=wrong is not None)
     d = shape[-1]
@@ -230,7 +231,14 @@ def gen_merge_grad(name, desc, seed, dtype, shape, partial=True, norm=False, sca
     dh = t.const("dh", t.values(shape), dtype)
     dpn = t.const("dpn", t.values(shape, 0.5), dtype)
     dhn = t.const("dhn", t.values(shape), dtype) if norm else None
-    vty = gen.type_str(shape, dtype)
+    names = dict(out=o, lse=lse, query=q, gain=g, update=u, partial=p, norm_gain=gn, dh=dh,
+                 dpn=dpn, dhn=dhn)
+    ds = gen.dyn_shape(shape, dyn_leading, False)
+    vty = gen.type_str(ds, dtype)
+    o, u, dh, dpn = (t.cast(x, shape, ds, dtype) for x in (o, u, dh, dpn))
+    p = t.cast(p, shape, ds, dtype) if partial else None
+    dhn = t.cast(dhn, shape, ds, dtype) if norm else None
+    lse = t.cast(lse, tok, ds[:-1], "f32")
     attrs = "epsilon = %s : f32" % gen.eps_str(eps)
     if norm:
         attrs += ", norm_epsilon = %s : f32" % gen.eps_str(norm_eps)
@@ -242,14 +250,14 @@ def gen_merge_grad(name, desc, seed, dtype, shape, partial=True, norm=False, sca
     res = "%do, %dl, %dq, %dg, %dp" + (", %dgn" if norm else "")
     t.lines.append("  %s = attnres.merge_grad %s, %s, %s, %s update %s%s grad %s {%s} : %s" %
                    (res, o, lse, q, g, u, opt, grads, attrs, vty))
-    base = {"out": gen.strip_name(o), "lse": gen.strip_name(lse), "query": gen.strip_name(q),
-            "gain": gen.strip_name(g), "update": gen.strip_name(u), "eps": eps}
+    nm = lambda k: gen.strip_name(names[k])
+    base = {"out": nm("out"), "lse": nm("lse"), "query": nm("query"), "gain": nm("gain"),
+            "update": nm("update"), "eps": eps}
     if partial:
-        base["partial"] = gen.strip_name(p)
-    gbase = dict(base, op="merge_grad", dh=gen.strip_name(dh), dpn=gen.strip_name(dpn),
-                 dtype_in=dtype)
+        base["partial"] = nm("partial")
+    gbase = dict(base, op="merge_grad", dh=nm("dh"), dpn=nm("dpn"), dtype_in=dtype)
     if norm:
-        gbase.update(norm_gain=gen.strip_name(gn), dhn=gen.strip_name(dhn), norm_eps=norm_eps)
+        gbase.update(norm_gain=nm("norm_gain"), dhn=nm("dhn"), norm_eps=norm_eps)
     wrong = wrong or {}
 
     def ref(spec, key):
@@ -260,17 +268,17 @@ def gen_merge_grad(name, desc, seed, dtype, shape, partial=True, norm=False, sca
             t.checks.append("// CHECK: ok %s " % spec["name"])
         return spec
 
-    t.print_result("%h", shape, dtype, ref(dict(base, name="h", op="merge", result=0), "h"))
-    t.print_result("%pn", shape, dtype, ref(dict(base, name="new_partial", op="merge",
+    t.print_result("%h", ds, dtype, ref(dict(base, name="h", op="merge", result=0), "h"))
+    t.print_result("%pn", ds, dtype, ref(dict(base, name="new_partial", op="merge",
                                                   result=1), "new_partial"))
-    t.print_result("%do", shape, dtype, ref(dict(gbase, name="dout", result=0), "dout"))
-    t.print_result("%dl", tok, "f32", ref(dict(gbase, name="dlse", result=1), "dlse"),
+    t.print_result("%do", ds, dtype, ref(dict(gbase, name="dout", result=0), "dout"))
+    t.print_result("%dl", ds[:-1], "f32", ref(dict(gbase, name="dlse", result=1), "dlse"),
                    ref_dtype="f32")
     t.print_result("%dq", [d], "f32", ref(dict(gbase, name="dquery", result=2), "dquery"),
                    ref_dtype="f32")
     t.print_result("%dg", [d], "f32", ref(dict(gbase, name="dgain", result=3), "dgain"),
                    ref_dtype="f32")
-    t.print_result("%dp", shape, dtype, ref(dict(gbase, name="dupdate", result=4), "dupdate"))
+    t.print_result("%dp", ds, dtype, ref(dict(gbase, name="dupdate", result=4), "dupdate"))
     if norm:
         t.print_result("%dgn", [d], "f32", ref(dict(gbase, name="dnorm_gain", result=6),
                                                "dnorm_gain"), ref_dtype="f32")
@@ -528,6 +536,9 @@ def all_tests():
         gen_merge_grad("merge_grad_f32_norm_no_partial", "f32, fused RMSNorm, no partial, "
                        "2x2x19, update 1e2.", 735, "f32", [2, 2, 19], partial=False, norm=True,
                        scales=(1.0, 1e2, 1.0)),
+        gen_merge_grad("merge_grad_bf16_norm_dynamic", "bf16, fused RMSNorm, partial, "
+                       "?x?x21 (dynamic token dimensions), lse up to 4.", 736, "bf16", [3, 2, 21],
+                       norm=True, lse_scale=4.0, dyn_leading=True),
         gen_chain("chain_block_attnres_f32", "CHAIN: a 4-sublayer Block AttnRes model (2 blocks "
                   "of 2, sublayer y = h * s_l) forward with block_score / merge / block_sum / "
                   "aggregate_stats, backward composed from the gradient ops; compared with "

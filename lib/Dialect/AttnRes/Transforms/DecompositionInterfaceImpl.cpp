@@ -1209,8 +1209,9 @@ static Decomposition decompose(OpBuilder &b, MergeGradOp op) {
     hInputs.push_back(gate);
     SmallVector<AffineMap> hMaps(1 + na, id);
     hMaps.push_back(rows);
+    Value hInit = emptyLike(b, loc, update, elt);
     hStored =
-        buildMap(b, loc, hInputs, hMaps, emptyLike(b, loc, update, elt),
+        buildMap(b, loc, hInputs, hMaps, hInit,
                  [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
                    Value o = toF32(nb, nl, args[0]);
                    Value p = sumToF32(nb, nl, args.slice(1, na));
@@ -1233,11 +1234,11 @@ static Decomposition decompose(OpBuilder &b, MergeGradOp op) {
                                             toF32(nb, nl, args[2]));
           return arith::MulFOp::create(nb, nl, h, gdy);
         });
+    Value dHInit = emptyLike(b, loc, update, b.getF32Type());
     dH = buildMap(b, loc,
                   ValueRange{op.getGrad(), hStored, normGain,
                              op.getNormedGrad(), rn, hgd},
-                  {id, id, feat, id, rows, rows},
-                  emptyLike(b, loc, update, b.getF32Type()),
+                  {id, id, feat, id, rows, rows}, dHInit,
                   [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
                     Value dh = toF32(nb, nl, args[0]);
                     Value h = toF32(nb, nl, args[1]);
@@ -1269,11 +1270,11 @@ static Decomposition decompose(OpBuilder &b, MergeGradOp op) {
   // Per token: dc = dgate a (1 - a); dlse = -dc (into its destination),
   // cW = dc r and cV = -dc r^2 c / D (c = r dot), so that
   // dp = a dH + dp_new + cW w g + cV p'.
+  Value cWInit = tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type());
+  Value cVInit = tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type());
   auto coefs = buildMapGeneric(
       b, loc, ValueRange{dgate, gate, r, dot}, SmallVector<AffineMap>(4, tokId),
-      ValueRange{(*dest)[1],
-                 tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type()),
-                 tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type())},
+      ValueRange{(*dest)[1], cWInit, cVInit},
       [&](OpBuilder &nb, Location nl, ValueRange args) {
         Value a = args[1], rv = args[2];
         Value one = f32Const(nb, nl, 1.0);
@@ -1343,12 +1344,16 @@ static Decomposition decompose(OpBuilder &b, MergeGradOp op) {
                         return SmallVector<Value>{dq, dg};
                       });
 
-  SmallVector<Value> results{
-      castTo(b, loc, grads.getResult(0), op.getOutGrad().getType()),
-      castTo(b, loc, dlse, op.getLseGrad().getType()),
-      castTo(b, loc, params.getResult(0), op.getQueryGrad().getType()),
-      castTo(b, loc, params.getResult(1), op.getNormWeightGrad().getType()),
-      castTo(b, loc, grads.getResult(1), op.getUpdateGrad().getType())};
+  SmallVector<Value> results;
+  results.push_back(
+      castTo(b, loc, grads.getResult(0), op.getOutGrad().getType()));
+  results.push_back(castTo(b, loc, dlse, op.getLseGrad().getType()));
+  results.push_back(
+      castTo(b, loc, params.getResult(0), op.getQueryGrad().getType()));
+  results.push_back(
+      castTo(b, loc, params.getResult(1), op.getNormWeightGrad().getType()));
+  results.push_back(
+      castTo(b, loc, grads.getResult(1), op.getUpdateGrad().getType()));
   if (!normGain)
     return results;
 
