@@ -21,7 +21,7 @@ import numpy as np
 
 __all__ = ["TOLERANCE", "aggregate", "aggregate_grad", "aggregate_stats", "block_attnres",
            "block_score", "block_score_grad", "block_sum", "inv_rms", "merge", "merge_grad",
-           "merge_norm", "rel_error", "rms_norm", "rms_norm_grad", "round_to_dtype"]
+           "merge_norm", "merge_norm_grad", "rel_error", "rms_norm", "rms_norm_grad", "round_to_dtype"]
 
 # Relative-error tolerances (||out - ref|| / ||ref||) of a result stored in
 # each type against this reference: the tests' and benchmarks' one table.
@@ -334,6 +334,22 @@ def rms_norm_grad(h, gain, eps, dy, compute="f64"):
     gdy = g * dy
     dh = r * gdy - (r ** 3) * h * xp.sum(h * gdy, -1)[..., None] / d
     return dh, _reduce_to(h * r * dy, tuple(g.shape))
+
+
+def merge_norm_grad(out, lse, query, gain, update, partial, norm_gain, eps, norm_eps, dh, dhn,
+                    dp_new, round_h=None, compute="f64"):
+    """The gradient of merge_norm (spec E.5) when both h and the normed h
+    are used: incoming (dh, dhn, dp_new [..., D]). The RMSNorm's gradient at
+    h (rounded by `round_h` first, as the op normalises the stored h) is
+    added to dh, then merge_grad. Returns (dout, dlse, dquery, dgain,
+    dupdate, dpartial, dnorm_gain); dpartial is None without a partial."""
+    h, _ = merge(out, lse, query, gain, update, partial, eps, compute)
+    if round_h is not None:
+        h = _cast(round_h(h), compute)
+    dhr, dgn = rms_norm_grad(h, norm_gain, norm_eps, dhn, compute)
+    grads = merge_grad(out, lse, query, gain, update, partial, eps, _cast(dh, compute) + dhr,
+                       dp_new, compute)
+    return grads + (dgn,)
 
 
 def rel_error(out, ref):

@@ -114,6 +114,30 @@ def test_merge_grad(partial, tokens, d):
         assert dp is None
 
 
+@pytest.mark.parametrize("partial", [False, True])
+def test_merge_norm_grad(partial):
+    rng = np.random.default_rng(57 + partial)
+    tokens, d = (2, 3), 7
+    o = rng.standard_normal(tokens + (d,)) * 1.5
+    lse = rng.standard_normal(tokens) * 2.0
+    w, g = query(rng, d)
+    gn = 1.0 + 0.3 * rng.standard_normal(d)
+    u = rng.standard_normal(tokens + (d,))
+    p = rng.standard_normal(tokens + (d,)) * 0.7 if partial else None
+    ch, cn, cp = (rng.standard_normal(tokens + (d,)) for _ in range(3))
+
+    def loss():
+        h, pn = R.merge(o, lse, w, g, u, p, EPS)
+        hn, _ = R.merge_norm(o, lse, w, g, u, p, gn, EPS, 1e-5)
+        return float(np.sum(ch * h) + np.sum(cn * hn) + np.sum(cp * pn))
+    do, dl, dw, dg, du, dp, dgn = R.merge_norm_grad(o, lse, w, g, u, p, gn, EPS, 1e-5, ch, cn,
+                                                    cp)
+    for got, x in ((do, o), (dl, lse), (dw, w), (dg, g), (du, u), (dgn, gn)):
+        assert close(got, fd_grad(loss, x))
+    if partial:
+        assert close(dp, fd_grad(loss, p))
+
+
 def test_rms_norm_grad():
     rng = np.random.default_rng(11)
     h = rng.standard_normal((2, 3, 9)) * 2.5

@@ -104,6 +104,73 @@ def _wrong_no_rms_derivative(q, g, srcs, eps, dh):
     return a[..., None] * dh + (dz * r)[..., None] * w
 
 
+def _merge_operands(spec, c):
+    o, lse, q, g, u = (c[spec[k]] for k in ("out", "lse", "query", "gain", "update"))
+    p = u + c[spec["partial"]] if "partial" in spec else u
+    return o, lse, q, g, p
+
+
+def _wrong_merge_gate_derivative(spec, c):
+    """merge's gradient with d sigmoid(x) / dx taken as sigmoid(x) (a, not
+    a (1 - a)): returns (dout, dlse, dquery, dgain, dupdate)."""
+    o, lse, q, g, p = _merge_operands(spec, c)
+    dh, dpn = c[spec["dh"]], c[spec["dpn"]]
+    w = q * g
+    r = ref.inv_rms(p, spec["eps"])
+    cs = r * np.sum(p * w, -1)
+    a = 1.0 / (1.0 + np.exp(lse - cs))
+    dc = np.sum(dh * (p - o), -1) * a
+    cr = (dc * r)[..., None]
+    dp = a[..., None] * dh + dpn + cr * (w - (cs * r / p.shape[-1])[..., None] * p)
+    dwg = np.sum((cr * p).reshape(-1, p.shape[-1]), 0)
+    return (1.0 - a)[..., None] * dh, -dc, dwg * g, dwg * q, dp
+
+
+def _wrong_merge_norm_no_rms_derivative(spec, c):
+    """merge_norm's gradient with the norm's inverse RMS taken as a constant
+    (dH = dh + rn gn dhn, the -rn^3 h <h, gn dhn> / D term missing)."""
+    o, lse, q, g, p = _merge_operands(spec, c)
+    w = q * g
+    r = ref.inv_rms(p, spec["eps"])
+    a = 1.0 / (1.0 + np.exp(lse - r * np.sum(p * w, -1)))
+    h = ref.round_to_dtype(o + a[..., None] * (p - o), spec["dtype_in"])
+    rn = ref.inv_rms(h, spec["norm_eps"])[..., None]
+    dH = c[spec["dh"]] + rn * c[spec["norm_gain"]] * c[spec["dhn"]]
+    partial = c[spec["partial"]] if "partial" in spec else None
+    return ref.merge_grad(c[spec["out"]], lse, q, g, c[spec["update"]], partial, spec["eps"], dH,
+                          c[spec["dpn"]])
+
+
+def _fd(loss, x, h=2e-6):
+    """Central finite-difference gradient of the scalar loss() at array x
+    (x is perturbed in place and restored)."""
+    g = np.zeros_like(x)
+    flat, gf = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        step = h * max(1.0, abs(flat[i]))
+        old = flat[i]
+        flat[i] = old + step
+        fp = loss()
+        flat[i] = old - step
+        fm = loss()
+        flat[i] = old
+        gf[i] = (fp - fm) / (2 * step)
+    return g
+
+
+def _block_attnres_fd(spec, c):
+    """(H, dv0, dqueries, dgains) of reference.block_attnres with sublayer
+    l: y = h * scales[l], for L = sum(dH * H): the gradients by central
+    finite differences of the float64 forward (not from any gradient
+    formula), so a chain of gradient ops is checked against the model."""
+    v0, qs, gs = (np.array(c[spec[k]]) for k in ("v0", "queries", "gains"))
+    scales, dH = c[spec["scales"]], c[spec["dH"]]
+    sub = lambda l, h: h * scales[l]
+    model = lambda: ref.block_attnres(v0, qs, gs, sub, spec["block_size"], spec["eps"])
+    loss = lambda: float(np.sum(dH * model()))
+    return model(), _fd(loss, v0), _fd(loss, qs), _fd(loss, gs)
+
+
 def wrong_formula(spec, c, value):
     """The value of a REF marked "wrong" (see the module docstring)."""
     get = lambda k: c[spec[k]]
@@ -120,6 +187,18 @@ def wrong_formula(spec, c, value):
         q, g = get("query"), get("gain")
         dwg = value / (g if spec["result"] == 1 else q)
         return dwg * (q if spec["result"] == 1 else g)
+    if name == "no_lse_grad" and spec["op"] == "block_score_grad":
+        # The gradient as if dlse were zero: the a_li dlse_l term of dz missing.
+        res = ref.block_score_grad(get("queries"), get("gains"), many("sources"), spec["eps"],
+                                   get("dout"), get("dlse") * 0.0)
+        out = res[spec["result"]]
+        if spec["result"] == 0:
+            out = out[spec["index"]] + (c[spec["acc"][spec["index"]]] if "acc" in spec else 0.0)
+        return out
+    if name == "gate_derivative" and spec["op"] == "merge_grad" and "norm_gain" not in spec:
+        return _wrong_merge_gate_derivative(spec, c)[spec["result"]]
+    if name == "norm_no_rms_derivative" and spec["op"] == "merge_grad" and "norm_gain" in spec:
+        return _wrong_merge_norm_no_rms_derivative(spec, c)[spec["result"]]
     sys.exit("check_output: unknown wrong formula %s for %s" % (name, spec["name"]))
 
 
@@ -153,6 +232,24 @@ def evaluate(spec, c):
         if "acc" in spec:
             dv = dv + np.stack(many("acc"), 0)
         res = (dv[spec["index"]] if "index" in spec else dv, dq, dg)
+    elif op == "block_score_grad":
+        dv, dW, dG = ref.block_score_grad(get("queries"), get("gains"), many("sources"),
+                                          spec["eps"], get("dout"), get("dlse"))
+        if "acc" in spec:
+            dv = dv + np.stack(many("acc"), 0)
+        res = (dv[spec["index"]] if "index" in spec else dv, dW, dG)
+    elif op == "merge_grad":
+        partial = get("partial") if "partial" in spec else None
+        args = (get("out"), get("lse"), get("query"), get("gain"), get("update"), partial)
+        if "norm_gain" in spec:
+            # The op normalises h as stored (rounded to the storage type).
+            rnd = lambda h: ref.round_to_dtype(h, spec["dtype_in"])
+            res = ref.merge_norm_grad(*args, get("norm_gain"), spec["eps"], spec["norm_eps"],
+                                      get("dh"), get("dhn"), get("dpn"), round_h=rnd)
+        else:
+            res = ref.merge_grad(*args, spec["eps"], get("dh"), get("dpn"))
+    elif op == "block_attnres_grad":
+        res = _block_attnres_fd(spec, c)
     elif op == "two_phase":
         # Phase 1 over the summaries, then phase 2 for query `row`, must equal
         # one aggregation over the summaries and the updated partial sum.
@@ -223,7 +320,8 @@ def main():
     for i, (spec, got) in enumerate(zip(specs, arrays)):
         missing = [n for k, v in spec.items()
                    if k in ("query", "gain", "queries", "gains", "out", "lse",
-                            "update", "partial", "input", "dh")
+                            "update", "partial", "input", "dh", "dout", "dlse", "dpn",
+                            "norm_gain", "dhn", "v0", "scales", "dH")
                    for n in [v] if n not in consts]
         missing += [n for k in ("sources", "inputs", "inv_rms", "acc")
                     for n in spec.get(k, []) if n not in consts]

@@ -8,13 +8,22 @@ Part of the attnres project. Usage:
 (default OUTPUT_DIR: test/Integration/CPU/grad next to this repository's
 utils/; --check compares instead of writing and fails on a stale file).
 
-Each test runs `attnres.aggregate_stats` on random non-zero inputs (fixed
-seed, in the file header) and feeds its statistics to `attnres.aggregate_grad`
-(docs/spec.md section I), then prints every result: h, lse, each inv_rms,
-each source gradient, dquery and dgain. Its `// REF:` lines tell
+Each aggregate test runs `attnres.aggregate_stats` on random non-zero inputs
+(fixed seed, in the file header) and feeds its statistics to
+`attnres.aggregate_grad` (docs/spec.md section I), then prints every result:
+h, lse, each inv_rms, each source gradient, dquery and dgain. Each
+block_score test runs `attnres.inv_rms` and `attnres.block_score` and feeds
+lse and the inverse RMS to `attnres.block_score_grad` with random dout and
+dlse, then prints out, lse, each source gradient, dqueries and dgains. Each
+merge test runs `attnres.merge` and `attnres.merge_grad` (with the fused
+RMSNorm or not) on random operands and incoming gradients and prints h,
+new_partial, dout, dlse, dquery, dgain, dupdate (and dnorm_gain). Its
+`// REF:` lines tell
 utils/reference/check_output.py to recompute each one in float64 from the
 file's own constants with python/attnres/reference.py (`aggregate`,
-`aggregate_stats`, `aggregate_grad`), with the tolerances stated there.
+`aggregate_stats`, `aggregate_grad`, `block_score`, `block_score_grad`,
+`merge`, `merge_grad`, `merge_norm_grad`), with
+the tolerances stated there.
 
 The control tests print the same results but their REF lines ask for a
 deliberately wrong formula (`"wrong": ...`, implemented in check_output.py,
@@ -132,6 +141,348 @@ def gen_aggregate_grad(name, desc, seed, dtype, n, shape, magnitudes=None, query
     return t
 
 
+def gen_block_score_grad(name, desc, seed, dtype, s, n, shape, magnitudes=None, eps=None,
+                         accumulate=False, wrong=None):
+    """block_score (with attnres.inv_rms of each summary) then
+    block_score_grad for random dout and dlse."""
+    eps = defaults.resolve_epsilon(eps)
+    t = GradTest(name, desc, seed, control=wrong is not None)
+    d = shape[-1]
+    tok = list(shape[:-1])
+    w = t.const("queries", t.values([s, d]), dtype)
+    g = t.const("gains", t.values([s, d], 1.0, low=0.5), dtype)
+    scales = magnitudes if magnitudes is not None else [1.0] * n
+    bs = [t.const("b%d" % i, t.values(shape, scales[i]), dtype) for i in range(n)]
+    dout = t.const("dout", t.values([s] + list(shape)), dtype)
+    dlse = t.const("dlse", t.values([s] + tok), "f32")
+    accs = [t.const("acc%d" % i, t.values(shape, 0.5), dtype) for i in range(n)] \
+        if accumulate else []
+    vty = gen.type_str(shape, dtype)
+    out_shape = [s] + list(shape)
+    lse_shape = [s] + tok
+    oty = gen.type_str(out_shape, dtype)
+    attrs = "{epsilon = %s : f32}" % gen.eps_str(eps)
+    rs = []
+    for i, b in enumerate(bs):
+        rs.append("%%r%d" % i)
+        t.lines.append("  %s = attnres.inv_rms %s %s : %s -> %s" %
+                       (rs[-1], b, attrs, vty, gen.type_str(tok, "f32")))
+    t.lines.append("  %%oi = tensor.empty() : %s" % oty)
+    t.lines.append("  %%li = tensor.empty() : %s" % gen.type_str(lse_shape, "f32"))
+    t.lines.append("  %%o, %%lse = attnres.block_score %s, %s over %s inv_rms %s outs %%oi, %%li "
+                   "%s : %s -> %s" % (w, g, ", ".join(bs), ", ".join(rs), attrs, vty, oty))
+    acc_text = (" accumulate " + ", ".join(accs)) if accumulate else ""
+    dbs = ["%%db#%d" % i for i in range(n)] if n > 1 else ["%db"]
+    t.lines.append("  %%db%s, %%dW, %%dG = attnres.block_score_grad %s, %s over %s stats %%lse, %s "
+                   "grad %s, %s%s %s : %s -> %s" %
+                   (":%d" % n if n > 1 else "", w, g, ", ".join(bs), ", ".join(rs), dout, dlse,
+                    acc_text, attrs, vty, oty))
+    base = {"queries": gen.strip_name(w), "gains": gen.strip_name(g),
+            "sources": [gen.strip_name(b) for b in bs], "eps": eps}
+    gbase = dict(base, op="block_score_grad", dout=gen.strip_name(dout),
+                 dlse=gen.strip_name(dlse))
+    if accumulate:
+        gbase["acc"] = [gen.strip_name(a) for a in accs]
+    wrong = wrong or {}
+
+    def ref(spec, key):
+        if key in wrong:
+            spec = dict(spec, wrong=wrong[key])
+            t.checks.append("// CHECK: FAIL %s " % spec["name"])
+        elif t.control:
+            t.checks.append("// CHECK: ok %s " % spec["name"])
+        return spec
+
+    t.print_result("%o", out_shape, dtype, ref(dict(base, name="out", op="block_score", result=0),
+                                               "out"))
+    t.print_result("%lse", lse_shape, "f32", ref(dict(base, name="lse", op="block_score",
+                                                      result=1, mode="abs1"), "lse"))
+    for i, db in enumerate(dbs):
+        t.print_result(db, list(shape), dtype,
+                       ref(dict(gbase, name="db%d" % i, result=0, index=i), "db"))
+    t.print_result("%dW", [s, d], "f32", ref(dict(gbase, name="dqueries", result=1), "dqueries"),
+                   ref_dtype="f32")
+    t.print_result("%dG", [s, d], "f32", ref(dict(gbase, name="dgains", result=2), "dgains"),
+                   ref_dtype="f32")
+    if t.control:
+        t.checks.append("// CHECK: FAILED")
+    return t
+
+
+def gen_merge_grad(name, desc, seed, dtype, shape, partial=True, norm=False, scales=None,
+                   lse_scale=2.0, eps=None, norm_eps=1e-5, dyn_leading=False, wrong=None):
+    """attnres.merge (forward, checked too) then attnres.merge_grad for
+    random out, lse, query, gains, update[, partial][, norm gain] and random
+    incoming gradients dh, dp_new[, dhn]. `scales` gives the magnitudes of
+    (out, update, partial); `dyn_leading` makes the token dimensions
+    dynamic (tensor.cast of every operand)."""
+    eps = defaults.resolve_epsilon(eps)
+    t = GradTest(name, desc, seed, control=wrong is not None)
+    d = shape[-1]
+    tok = list(shape[:-1])
+    so, su, sp = scales if scales is not None else (1.0, 1.0, 1.0)
+    o = t.const("out", t.values(shape, so), dtype)
+    lse = t.const("lse", t.values(tok, lse_scale), "f32")
+    q = t.const("query", t.values([d], 1.0), dtype)
+    g = t.const("gain", t.values([d], 1.0, low=0.5), dtype)
+    u = t.const("update", t.values(shape, su), dtype)
+    p = t.const("partial", t.values(shape, sp), dtype) if partial else None
+    gn = t.const("norm_gain", t.values([d], 1.0, low=0.5), dtype) if norm else None
+    dh = t.const("dh", t.values(shape), dtype)
+    dpn = t.const("dpn", t.values(shape, 0.5), dtype)
+    dhn = t.const("dhn", t.values(shape), dtype) if norm else None
+    names = dict(out=o, lse=lse, query=q, gain=g, update=u, partial=p, norm_gain=gn, dh=dh,
+                 dpn=dpn, dhn=dhn)
+    ds = gen.dyn_shape(shape, dyn_leading, False)
+    vty = gen.type_str(ds, dtype)
+    o, u, dh, dpn = (t.cast(x, shape, ds, dtype) for x in (o, u, dh, dpn))
+    p = t.cast(p, shape, ds, dtype) if partial else None
+    dhn = t.cast(dhn, shape, ds, dtype) if norm else None
+    lse = t.cast(lse, tok, ds[:-1], "f32")
+    attrs = "epsilon = %s : f32" % gen.eps_str(eps)
+    if norm:
+        attrs += ", norm_epsilon = %s : f32" % gen.eps_str(norm_eps)
+    opt = (" partial %s" % p if partial else "") + (" norm %s" % gn if norm else "")
+    fwd = "%h, %pn, %hn" if norm else "%h, %pn"
+    t.lines.append("  %s = attnres.merge %s, %s, %s, %s update %s%s {%s} : %s" %
+                   (fwd, o, lse, q, g, u, opt, attrs, vty))
+    grads = "%s, %s" % (dh, dpn) + (", %s" % dhn if norm else "")
+    res = "%do, %dl, %dq, %dg, %dp" + (", %dgn" if norm else "")
+    t.lines.append("  %s = attnres.merge_grad %s, %s, %s, %s update %s%s grad %s {%s} : %s" %
+                   (res, o, lse, q, g, u, opt, grads, attrs, vty))
+    nm = lambda k: gen.strip_name(names[k])
+    base = {"out": nm("out"), "lse": nm("lse"), "query": nm("query"), "gain": nm("gain"),
+            "update": nm("update"), "eps": eps}
+    if partial:
+        base["partial"] = nm("partial")
+    gbase = dict(base, op="merge_grad", dh=nm("dh"), dpn=nm("dpn"), dtype_in=dtype)
+    if norm:
+        gbase.update(norm_gain=nm("norm_gain"), dhn=nm("dhn"), norm_eps=norm_eps)
+    wrong = wrong or {}
+
+    def ref(spec, key):
+        if key in wrong:
+            spec = dict(spec, wrong=wrong[key])
+            t.checks.append("// CHECK: FAIL %s " % spec["name"])
+        elif t.control:
+            t.checks.append("// CHECK: ok %s " % spec["name"])
+        return spec
+
+    t.print_result("%h", ds, dtype, ref(dict(base, name="h", op="merge", result=0), "h"))
+    t.print_result("%pn", ds, dtype, ref(dict(base, name="new_partial", op="merge",
+                                                  result=1), "new_partial"))
+    t.print_result("%do", ds, dtype, ref(dict(gbase, name="dout", result=0), "dout"))
+    t.print_result("%dl", ds[:-1], "f32", ref(dict(gbase, name="dlse", result=1), "dlse"),
+                   ref_dtype="f32")
+    t.print_result("%dq", [d], "f32", ref(dict(gbase, name="dquery", result=2), "dquery"),
+                   ref_dtype="f32")
+    t.print_result("%dg", [d], "f32", ref(dict(gbase, name="dgain", result=3), "dgain"),
+                   ref_dtype="f32")
+    t.print_result("%dp", ds, dtype, ref(dict(gbase, name="dupdate", result=4), "dupdate"))
+    if norm:
+        t.print_result("%dgn", [d], "f32", ref(dict(gbase, name="dnorm_gain", result=6),
+                                               "dnorm_gain"), ref_dtype="f32")
+    if t.control:
+        t.checks.append("// CHECK: FAILED")
+    return t
+
+
+def gen_chain(name, desc, seed, dtype, tokens, d, broken=None, wrong=None):
+    """A Block AttnRes model of 4 sublayers in 2 blocks of 2 (semantics
+    section 3), sublayer l: y = h * s_l (a per-feature scale), forward with
+    attnres.inv_rms / block_score / merge / block_sum / aggregate_stats, and
+    its full backward composed from block_score_grad, merge_grad and
+    aggregate_grad for a random gradient dH of the final aggregation. Prints
+    H, dv0, dqueries [5, D] and dgains [5, D]; check_output.py compares them
+    with central finite differences of reference.block_attnres in float64
+    (op "block_attnres_grad"), which knows nothing of the gradient ops.
+    `broken="no_merge_query_grad"` leaves the merges' query and gain
+    gradients out of the sums (a control: the check must fail there)."""
+    eps = defaults.resolve_epsilon(None)
+    t = GradTest(name, desc, seed, control=broken is not None or wrong is not None)
+    shape = [tokens, d]
+    E = dtype
+    v0 = t.const("v0", t.values(shape), E)
+    qs = t.const("queries", t.values([5, d]), E)
+    gs = t.const("gains", t.values([5, d], 1.0, low=0.5), E)
+    sc = t.const("scales", t.values([4, d], 1.0, low=0.5), E)
+    dH = t.const("dH", t.values(shape), E)
+    vty = gen.type_str(shape, E)
+    vec = gen.type_str([d], E)
+    two = gen.type_str([2, d], E)
+    oty = gen.type_str([2] + shape, E)
+    lty = gen.type_str([2, tokens], "f32")
+    tty = gen.type_str([tokens], "f32")
+    attrs = "{epsilon = %s : f32}" % gen.eps_str(eps)
+    L = t.lines
+    for k, (src, nm) in enumerate(((qs, "w"), (gs, "g"))):
+        for blk in range(2):
+            L.append("  %%%s_b%d = tensor.extract_slice %s[%d, 0] [2, %d] [1, 1] : %s to %s" %
+                     (nm.upper(), blk + 1, src, 2 * blk, d, gen.type_str([5, d], E), two))
+        for row in range(5):
+            L.append("  %%%s%d = tensor.extract_slice %s[%d, 0] [1, %d] [1, 1] : %s to %s" %
+                     (nm, row, src, row, d, gen.type_str([5, d], E), vec))
+    for row in range(4):
+        L.append("  %%s%d = tensor.extract_slice %s[%d, 0] [1, %d] [1, 1] : %s to %s" %
+                 (row, sc, row, d, gen.type_str([4, d], E), vec))
+    id2 = "affine_map<(d0, d1) -> (d0, d1)>"
+    f2 = "affine_map<(d0, d1) -> (d1)>"
+
+    def scale(res, x, s_):
+        # res = x * s (per feature), in f32, rounded once.
+        L.append("  %%%s_i = tensor.empty() : %s" % (res, vty))
+        body = ("^bb0(%%a: %s, %%b: %s, %%o: %s):\n" % (E, E, E))
+        if E == "f32":
+            body += "    %m = arith.mulf %a, %b : f32\n    linalg.yield %m : f32\n"
+        else:
+            body += ("    %%af = arith.extf %%a : %s to f32\n    %%bf = arith.extf %%b : %s to f32\n"
+                     "    %%mf = arith.mulf %%af, %%bf : f32\n    %%m = arith.truncf %%mf : f32 to %s\n"
+                     "    linalg.yield %%m : %s\n" % (E, E, E, E))
+        L.append("  %%%s = linalg.generic {indexing_maps = [%s, %s, %s], iterator_types = "
+                 "[\"parallel\", \"parallel\"]} ins(%s, %s : %s, %s) outs(%%%s_i : %s) {\n%s  } -> %s"
+                 % (res, id2, f2, id2, x, s_, vty, vec, res, vty, body, vty))
+
+    def row(res, x, i, full, part):
+        L.append("  %%%s = tensor.extract_slice %s[%d, 0, 0] [1, %d, %d] [1, 1, 1] : %s to %s" %
+                 (res, x, i, tokens, d, full, part) if full == oty else
+                 "  %%%s = tensor.extract_slice %s[%d, 0] [1, %d] [1, 1] : %s to %s" %
+                 (res, x, i, tokens, full, part))
+
+    def stack(res, a, b_, full, part, fill=None):
+        if fill is None:
+            L.append("  %%%s_e = tensor.empty() : %s" % (res, full))
+            init = "%%%s_e" % res
+        else:
+            init = fill
+        if full == oty:
+            L.append("  %%%s_0 = tensor.insert_slice %s into %s[0, 0, 0] [1, %d, %d] [1, 1, 1] : "
+                     "%s into %s" % (res, a, init, tokens, d, part, full))
+            L.append("  %%%s = tensor.insert_slice %s into %%%s_0[1, 0, 0] [1, %d, %d] [1, 1, 1] : "
+                     "%s into %s" % (res, b_, res, tokens, d, part, full))
+        else:
+            L.append("  %%%s = tensor.insert_slice %s into %s[1, 0] [1, %d] [1, 1] : %s into %s" %
+                     (res, b_, init, tokens, part, full))
+
+    # Forward. Block 1 (sublayers 0, 1) over [v0]; block 2 (2, 3) over [v0, b1].
+    L.append("  %%r0 = attnres.inv_rms %s %s : %s -> %s" % (v0, attrs, vty, tty))
+    blocks = [([v0], ["%r0"])]
+    summaries = [v0]
+    for blk in range(2):
+        srcs, rs = blocks[-1]
+        L.append("  %%oi%d = tensor.empty() : %s" % (blk + 1, oty))
+        L.append("  %%li%d = tensor.empty() : %s" % (blk + 1, lty))
+        L.append("  %%o%d, %%l%d = attnres.block_score %%W_b%d, %%G_b%d over %s inv_rms %s outs "
+                 "%%oi%d, %%li%d %s : %s -> %s" % (blk + 1, blk + 1, blk + 1, blk + 1,
+                                                   ", ".join(srcs), ", ".join(rs), blk + 1,
+                                                   blk + 1, attrs, vty, oty))
+        a, b_ = 2 * blk, 2 * blk + 1
+        row("h%d" % a, "%%o%d" % (blk + 1), 0, oty, vty)
+        scale("y%d" % a, "%%h%d" % a, "%%s%d" % a)
+        row("ob%d" % b_, "%%o%d" % (blk + 1), 1, oty, vty)
+        row("lb%d" % b_, "%%l%d" % (blk + 1), 1, lty, tty)
+        L.append("  %%h%d, %%p%d = attnres.merge %%ob%d, %%lb%d, %%w%d, %%g%d update %%y%d %s : %s" %
+                 (b_, b_, b_, b_, b_, b_, a, attrs, vty))
+        scale("y%d" % b_, "%%h%d" % b_, "%%s%d" % b_)
+        L.append("  %%b%d = attnres.block_sum %%p%d, %%y%d : %s" % (blk + 1, b_, b_, vty))
+        summaries.append("%%b%d" % (blk + 1))
+        if blk == 0:
+            L.append("  %%r1 = attnres.inv_rms %%b1 %s : %s -> %s" % (attrs, vty, tty))
+            blocks.append(([v0, "%b1"], ["%r0", "%r1"]))
+    L.append("  %%H, %%lse, %%rf:3 = attnres.aggregate_stats %%w4, %%g4 over %s %s : %s" %
+             (", ".join(summaries), attrs, vty))
+
+    # Backward.
+    L.append("  %%dbf:3, %%dw4, %%dg4 = attnres.aggregate_grad %%w4, %%g4 over %s stats %%lse, "
+             "%%rf#0, %%rf#1, %%rf#2 grad %s %s : %s" % (", ".join(summaries), dH, attrs, vty))
+    dsum = {2: "%dbf#2", 1: "%dbf#1"}   # gradient of b2, b1 so far
+    acc0 = "%dbf#0"
+    L.append("  %zl = arith.constant 0.0 : f32")
+    dW = {}
+    for blk in (1, 0):
+        a, b_ = 2 * blk, 2 * blk + 1
+        db = dsum[blk + 1]
+        # b = p_b + y_b: both get db; y_b = h_b * s_b.
+        scale("dh%d" % b_, db, "%%s%d" % b_)
+        L.append("  %%do%d, %%dl%d, %%dwm%d, %%dgm%d, %%dy%d = attnres.merge_grad %%ob%d, %%lb%d, "
+                 "%%w%d, %%g%d update %%y%d grad %%dh%d, %s %s : %s" %
+                 (b_, b_, b_, b_, a, b_, b_, b_, b_, a, b_, db, attrs, vty))
+        scale("dh%d" % a, "%%dy%d" % a, "%%s%d" % a)
+        stack("dout%d" % (blk + 1), "%%dh%d" % a, "%%do%d" % b_, oty, vty)
+        L.append("  %%dle%d = tensor.empty() : %s" % (blk + 1, lty))
+        L.append("  %%dlz%d = linalg.fill ins(%%zl : f32) outs(%%dle%d : %s) -> %s" %
+                 (blk + 1, blk + 1, lty, lty))
+        stack("dlse%d" % (blk + 1), None, "%%dl%d" % b_, lty, tty, fill="%%dlz%d" % (blk + 1))
+        srcs, rs = blocks[blk]
+        accs = [acc0] + (["%dbf#1"] if blk == 1 else [])
+        n = len(srcs)
+        lhs = ("%%dbs%d:%d" % (blk + 1, n)) if n > 1 else "%%dbs%d" % (blk + 1)
+        L.append("  %s, %%dWs%d, %%dGs%d = attnres.block_score_grad %%W_b%d, %%G_b%d over %s stats "
+                 "%%l%d, %s grad %%dout%d, %%dlse%d accumulate %s %s : %s -> %s" %
+                 (lhs, blk + 1, blk + 1, blk + 1, blk + 1, ", ".join(srcs), blk + 1, ", ".join(rs),
+                  blk + 1, blk + 1, ", ".join(accs), attrs, vty, oty))
+        if n > 1:
+            acc0, dsum[1] = "%%dbs%d#0" % (blk + 1), "%%dbs%d#1" % (blk + 1)
+        else:
+            acc0 = "%%dbs%d" % (blk + 1)
+    # dqueries / dgains [5, D]: rows 2k from block_score_grad, rows 2k+1 plus
+    # the merge's, row 4 from the final aggregate_grad.
+    pty = gen.type_str([5, d], "f32")
+    vf = gen.type_str([d], "f32")
+    tf = gen.type_str([2, d], "f32")
+    for nm, m in (("dq", "dw"), ("dgn", "dg")):
+        big = "W" if m == "dw" else "G"
+        L.append("  %%%s_e = tensor.empty() : %s" % (nm, pty))
+        cur = "%%%s_e" % nm
+        for blk in range(2):
+            src = "%%d%ss%d" % (big, blk + 1)
+            if broken != "no_merge_query_grad":
+                rowv = t.fresh("%%%s_r" % nm)
+                L.append("  %s = tensor.extract_slice %s[1, 0] [1, %d] [1, 1] : %s to %s" %
+                         (rowv, src, d, tf, vf))
+                sm = t.fresh("%%%s_s" % nm)
+                L.append("  %s_i = tensor.empty() : %s" % (sm, vf))
+                L.append("  %s = linalg.add ins(%s, %%%sm%d : %s, %s) outs(%s_i : %s) -> %s" %
+                         (sm, rowv, m, 2 * blk + 1, vf, vf, sm, vf, vf))
+                nxt = t.fresh("%%%s_t" % nm)
+                L.append("  %s = tensor.insert_slice %s into %s[%d, 0] [2, %d] [1, 1] : %s into %s"
+                         % (nxt, src, cur, 2 * blk, d, tf, pty))
+                cur = nxt
+                nxt = t.fresh("%%%s_t" % nm)
+                L.append("  %s = tensor.insert_slice %s into %s[%d, 0] [1, %d] [1, 1] : %s into %s"
+                         % (nxt, sm, cur, 2 * blk + 1, d, vf, pty))
+            else:
+                nxt = t.fresh("%%%s_t" % nm)
+                L.append("  %s = tensor.insert_slice %s into %s[%d, 0] [2, %d] [1, 1] : %s into %s"
+                         % (nxt, src, cur, 2 * blk, d, tf, pty))
+            cur = nxt
+        nxt = "%%%s" % nm
+        L.append("  %s = tensor.insert_slice %%%s4 into %s[4, 0] [1, %d] [1, 1] : %s into %s" %
+                 (nxt, m, cur, d, vf, pty))
+    base = {"op": "block_attnres_grad", "v0": gen.strip_name(v0), "queries": gen.strip_name(qs),
+            "gains": gen.strip_name(gs), "scales": gen.strip_name(sc), "dH": gen.strip_name(dH),
+            "eps": eps, "block_size": 2}
+    wrong = wrong or {}
+
+    def ref(spec, key, fails=False):
+        if key in wrong:
+            spec = dict(spec, wrong=wrong[key])
+        if t.control:
+            t.checks.append("// CHECK: %s %s " % ("FAIL" if fails or key in wrong else "ok",
+                                                   spec["name"]))
+        return spec
+
+    bad = broken == "no_merge_query_grad"
+    t.print_result("%H", shape, E, ref(dict(base, name="H", result=0), "H"))
+    t.print_result(acc0, shape, E, ref(dict(base, name="dv0", result=1), "dv0"))
+    t.print_result("%dq", [5, d], "f32", ref(dict(base, name="dqueries", result=2), "dq", bad),
+                   ref_dtype="f32")
+    t.print_result("%dgn", [5, d], "f32", ref(dict(base, name="dgains", result=3), "dg", bad),
+                   ref_dtype="f32")
+    if t.control:
+        t.checks.append("// CHECK: FAILED")
+    return t
+
+
 def all_tests():
     mags = lambda n, lo, hi: list(np.logspace(lo, hi, n))
     return [
@@ -161,6 +512,38 @@ def all_tests():
         gen_aggregate_grad("aggregate_grad_bf16_17_sources_dynamic", "bf16, 17 sources of "
                            "?x21, query scaled by 3.", 709, "bf16", 17, [6, 21],
                            query_scale=3.0, dyn_leading=True),
+        gen_block_score_grad("block_score_grad_f32_s3", "block_score (S = 3, inv_rms from "
+                             "attnres.inv_rms) then block_score_grad, f32, 4 summaries of "
+                             "5x37.", 721, "f32", 3, 4, [5, 37]),
+        gen_block_score_grad("block_score_grad_bf16_s1_one_source", "bf16, S = 1, one "
+                             "summary of 3x13 (dlse is its only gradient through z).", 722,
+                             "bf16", 1, 1, [3, 13]),
+        gen_block_score_grad("block_score_grad_f16_s4_accumulate", "f16, S = 4, 6 summaries "
+                             "of 2x3x21, magnitudes 1e-2..1e2, accumulate form.", 723, "f16",
+                             4, 6, [2, 3, 21], magnitudes=mags(6, -2, 2), accumulate=True),
+        gen_block_score_grad("block_score_grad_bf16_s2_20_sources", "bf16, S = 2, 20 "
+                             "summaries of 2x37, magnitudes 1e-3..1e3, epsilon 1e-3.", 724,
+                             "bf16", 2, 20, [2, 37], magnitudes=mags(20, -3, 3), eps=1e-3),
+        gen_merge_grad("merge_grad_f32_partial", "merge then merge_grad, f32, partial, "
+                       "5x37.", 731, "f32", [5, 37]),
+        gen_merge_grad("merge_grad_bf16_no_partial", "bf16, no partial (p' = update), 3x13.",
+                       732, "bf16", [3, 13], partial=False),
+        gen_merge_grad("merge_grad_f16_magnitudes", "f16, partial, 2x3x21, out 1e-2, update "
+                       "1e1, partial 1e-1, lse up to 8.", 733, "f16", [2, 3, 21],
+                       scales=(1e-2, 1e1, 1e-1), lse_scale=8.0),
+        gen_merge_grad("merge_grad_bf16_norm", "bf16, fused RMSNorm (E.5), partial, 4x37, "
+                       "epsilon 1e-3.", 734, "bf16", [4, 37], norm=True, eps=1e-3),
+        gen_merge_grad("merge_grad_f32_norm_no_partial", "f32, fused RMSNorm, no partial, "
+                       "2x2x19, update 1e2.", 735, "f32", [2, 2, 19], partial=False, norm=True,
+                       scales=(1.0, 1e2, 1.0)),
+        gen_merge_grad("merge_grad_bf16_norm_dynamic", "bf16, fused RMSNorm, partial, "
+                       "?x?x21 (dynamic token dimensions), lse up to 4.", 736, "bf16", [3, 2, 21],
+                       norm=True, lse_scale=4.0, dyn_leading=True),
+        gen_chain("chain_block_attnres_f32", "CHAIN: a 4-sublayer Block AttnRes model (2 blocks "
+                  "of 2, sublayer y = h * s_l) forward with block_score / merge / block_sum / "
+                  "aggregate_stats, backward composed from the gradient ops; compared with "
+                  "finite differences of reference.block_attnres, f32, 3 tokens, D = 11.", 741,
+                  "f32", 3, 11),
         # Controls: the same harness must reject a wrong formula.
         gen_aggregate_grad("control_aggregate_grad_no_rms_derivative", "CONTROL: the reference "
                            "of dv is replaced by a formula that treats the inverse RMS as a "
@@ -172,6 +555,27 @@ def all_tests():
                            "dquery, dwg * gain for dgain); the checker must FAIL on both, "
                            "bf16, accumulate form.", 791, "bf16", 3, [4, 37], accumulate=True,
                            wrong={"dquery": "swap_params", "dgain": "swap_params"}),
+        gen_block_score_grad("control_block_score_grad_no_lse_grad", "CONTROL: the reference "
+                             "of every gradient ignores dlse (the a_li dlse_l term of dz); the "
+                             "checker must FAIL on db, dqueries and dgains.", 792, "f32", 3, 4,
+                             [5, 37], wrong={"db": "no_lse_grad", "dqueries": "no_lse_grad",
+                                             "dgains": "no_lse_grad"}),
+        gen_merge_grad("control_merge_grad_gate_derivative", "CONTROL: the reference takes "
+                       "the gate's derivative as a instead of a (1 - a); the checker must FAIL "
+                       "on dlse, dquery, dgain and dupdate, and pass dout.", 793, "f32",
+                       [5, 37], wrong={"dlse": "gate_derivative", "dquery": "gate_derivative",
+                                       "dgain": "gate_derivative",
+                                       "dupdate": "gate_derivative"}),
+        gen_merge_grad("control_merge_grad_norm_no_rms_derivative", "CONTROL: the reference "
+                       "of the fused norm's backward treats the norm's inverse RMS as a "
+                       "constant; the checker must FAIL on dout and dupdate, bf16.", 794,
+                       "bf16", [4, 37], norm=True,
+                       wrong={"dout": "norm_no_rms_derivative",
+                              "dupdate": "norm_no_rms_derivative"}),
+        gen_chain("control_chain_no_merge_query_grad", "CONTROL: the chain test with the "
+                  "merges' query and gain gradients left out of the sums (phase 1 only); the "
+                  "checker must FAIL on dqueries and dgains and pass H and dv0.", 795, "f32", 3,
+                  11, broken="no_merge_query_grad"),
     ]
 
 

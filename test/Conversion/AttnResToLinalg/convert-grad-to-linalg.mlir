@@ -123,3 +123,74 @@ func.func @grad_one_source(%q: tensor<8xf16>, %a: tensor<4x8xf16>, %l: tensor<4x
   %dv, %dq, %dg = attnres.aggregate_grad %q, %q over %a stats %l, %l grad %dh accumulate %acc {epsilon = 1.0e-05 : f32} : tensor<4x8xf16>
   return %dv, %dq, %dg : tensor<4x8xf16>, tensor<8xf32>, tensor<8xf32>
 }
+
+// -----
+
+// block_score_grad, accumulate form: stacked dots with W_l G_l and with
+// dout_l (loops [S, T, D]), one map over [S, T] for the coefficients (dlse
+// enters dz), one generic over [T, D, S] summing each summary's gradient over
+// the queries (S last, reducing, in order) into an f32 temporary, one map
+// adding the accumulators (its outs) and rounding once, one reduction over
+// the tokens for dwg. After bufferization the accumulators are written in
+// place.
+// CHECK-LABEL: func @block_score_grad_accumulate
+// CHECK-SAME: %[[ACC0:[^:]*]]: tensor<4x13xbf16>, %[[ACC1:[^:]*]]: tensor<4x13xbf16>)
+// CHECK-NOT: attnres.
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]}
+// CHECK: %[[C:.*]]:6 = linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]}
+// CHECK: %[[G:.*]]:2 = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} {{.*}} outs({{.*}} : tensor<4x13xf32>, tensor<4x13xf32>)
+// CHECK: %[[DV:.*]]:2 = linalg.generic {{.*}} ins(%[[G]]#0, %[[G]]#1 : {{.*}} outs(%[[ACC0]], %[[ACC1]] :
+// CHECK:   arith.truncf
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "reduction", "parallel"]}
+// CHECK: return %[[DV]]#0, %[[DV]]#1,
+// BUF-LABEL: func @block_score_grad_accumulate
+// BUF-SAME: %[[ACC0:[^:]*]]: memref<4x13xbf16>, %[[ACC1:[^:]*]]: memref<4x13xbf16>)
+// BUF-NOT: memref.copy
+// BUF: outs(%[[ACC0]], %[[ACC1]] : memref<4x13xbf16>, memref<4x13xbf16>)
+// BUF-NOT: memref.copy
+// BUF: return %[[ACC0]], %[[ACC1]],
+func.func @block_score_grad_accumulate(%W: tensor<2x13xbf16>, %a: tensor<4x13xbf16>, %b: tensor<4x13xbf16>,
+                                       %lse: tensor<2x4xf32>, %ra: tensor<4xf32>, %rb: tensor<4xf32>,
+                                       %dout: tensor<2x4x13xbf16>,
+                                       %acc0: tensor<4x13xbf16>, %acc1: tensor<4x13xbf16>)
+    -> (tensor<4x13xbf16>, tensor<4x13xbf16>, tensor<2x13xf32>, tensor<2x13xf32>) {
+  %db:2, %dW, %dG = attnres.block_score_grad %W, %W over %a, %b stats %lse, %ra, %rb grad %dout, %lse accumulate %acc0, %acc1 {epsilon = 1.0e-05 : f32} : tensor<4x13xbf16> -> tensor<2x4x13xbf16>
+  return %db#0, %db#1, %dW, %dG : tensor<4x13xbf16>, tensor<4x13xbf16>, tensor<2x13xf32>, tensor<2x13xf32>
+}
+
+// -----
+
+// merge_grad with partial and fused norm: p', r, the dot and the gate as in
+// merge; the stored h (rounded), its inverse RMS and <h, gn dhn>; dH in f32;
+// <dH, p' - out>; one map over the tokens writing dlse into its destination;
+// one map writing dout and dp; sums over the tokens (outer loops, in order)
+// for dwg and dgn.
+// CHECK-LABEL: func @merge_grad_norm
+// CHECK-SAME: (%[[O:.*]]: tensor<4x13xf16>, %[[LSE:.*]]: tensor<4xf32>, %[[W:.*]]: tensor<13xf16>, %[[Y:.*]]: tensor<4x13xf16>, %[[P:.*]]: tensor<4x13xf16>, %[[DHI:.*]]: tensor<4x13xf16>)
+// CHECK-NOT: attnres.
+// CHECK: %[[DLI:.*]] = tensor.empty() : tensor<4xf32>
+// CHECK: %[[DQI:.*]] = tensor.empty() : tensor<13xf32>
+// CHECK: %[[DGI:.*]] = tensor.empty() : tensor<13xf32>
+// CHECK: %[[R:.*]] = linalg.generic {{.*}} iterator_types = ["parallel"]}
+// CHECK:   math.rsqrt
+// CHECK: %[[DOT:.*]] = linalg.generic {{.*}} ins(%[[Y]], %[[P]], %[[W]], %[[W]] :
+// CHECK: %[[GATE:.*]] = linalg.generic {{.*}} ins(%[[R]], %[[DOT]], %[[LSE]] :
+// CHECK:   math.exp
+// CHECK: %[[H:.*]] = linalg.generic {{.*}} ins(%[[O]], %[[Y]], %[[P]], %[[GATE]] : {{.*}} outs(%{{.*}} : tensor<4x13xf16>)
+// CHECK:   arith.truncf
+// CHECK: %[[RN:.*]] = linalg.generic {{.*}} iterator_types = ["parallel"]}
+// CHECK: %[[HGD:.*]] = linalg.generic {{.*}} ins(%[[H]], %[[W]], %[[DHI]] :
+// CHECK: %[[DH:.*]] = linalg.generic {{.*}} ins(%[[DHI]], %[[H]], %[[W]], %[[DHI]], %[[RN]], %[[HGD]] : {{.*}} outs(%{{.*}} : tensor<4x13xf32>)
+// CHECK: %[[DGATE:.*]] = linalg.generic {{.*}} ins(%[[DH]], %[[O]], %[[Y]], %[[P]] :
+// CHECK: %[[C:.*]]:3 = linalg.generic {{.*}} ins(%[[DGATE]], %[[GATE]], %[[R]], %[[DOT]] : {{.*}} outs(%[[DLI]],
+// CHECK: %[[G:.*]]:2 = linalg.generic {{.*}} ins(%[[DH]], %[[DHI]], %[[W]], %[[W]], %[[GATE]], %[[C]]#1, %[[C]]#2, %[[Y]], %[[P]] :
+// CHECK: %[[DWG:.*]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]} ins(%[[C]]#1, %[[Y]], %[[P]] :
+// CHECK: %[[PAR:.*]]:2 = linalg.generic {{.*}} ins(%[[DWG]], %[[W]], %[[W]] : {{.*}} outs(%[[DQI]], %[[DGI]] :
+// CHECK: %[[DGN:.*]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]} ins(%[[H]], %[[RN]], %[[DHI]] :
+// CHECK: return %[[G]]#0, %[[C]]#0, %[[PAR]]#0, %[[PAR]]#1, %[[G]]#1, %[[DGN]] :
+func.func @merge_grad_norm(%o: tensor<4x13xf16>, %lse: tensor<4xf32>, %w: tensor<13xf16>, %y: tensor<4x13xf16>,
+                           %p: tensor<4x13xf16>, %dh: tensor<4x13xf16>)
+    -> (tensor<4x13xf16>, tensor<4xf32>, tensor<13xf32>, tensor<13xf32>, tensor<4x13xf16>, tensor<13xf32>) {
+  %do, %dl, %dw, %dg, %dp, %dgn = attnres.merge_grad %o, %lse, %w, %w update %y partial %p norm %w grad %dh, %dh, %dh {epsilon = 1.0e-05 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<4x13xf16>
+  return %do, %dl, %dw, %dg, %dp, %dgn : tensor<4x13xf16>, tensor<4xf32>, tensor<13xf32>, tensor<13xf32>, tensor<4x13xf16>, tensor<13xf32>
+}

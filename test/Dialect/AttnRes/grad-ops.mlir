@@ -62,3 +62,53 @@ func.func @grad_one_source(%q: tensor<8xf32>, %a: tensor<8xf32>, %s: tensor<f32>
   %dv, %dq, %dg = attnres.aggregate_grad %q, %q over %a stats %s, %s grad %a {epsilon = 0.1 : f32} : tensor<8xf32>
   return %dv, %dq : tensor<8xf32>, tensor<8xf32>
 }
+
+// CHECK-LABEL: func @block_score_grad
+// GENERIC-LABEL: sym_name = "block_score_grad"
+func.func @block_score_grad(%W: tensor<3x64xbf16>, %G: tensor<3x64xbf16>,
+                            %a: tensor<4x64xbf16>, %b: tensor<4x64xbf16>,
+                            %lse: tensor<3x4xf32>, %ra: tensor<4xf32>, %rb: tensor<4xf32>,
+                            %dout: tensor<3x4x64xbf16>, %dlse: tensor<3x4xf32>)
+    -> (tensor<4x64xbf16>, tensor<3x64xf32>) {
+  // CHECK: %{{.*}}:2, %{{.*}}, %{{.*}} = attnres.block_score_grad %{{.*}}, %{{.*}} over %{{.*}}, %{{.*}} stats %{{.*}}, %{{.*}}, %{{.*}} grad %{{.*}}, %{{.*}} {epsilon = 9.99999974E-6 : f32} : tensor<4x64xbf16> -> tensor<3x4x64xbf16>
+  // GENERIC: "attnres.block_score_grad"({{.*}}) <{epsilon = 9.99999974E-6 : f32, operandSegmentSizes = array<i32: 1, 1, 2, 1, 2, 1, 1, 0>}> : (tensor<3x64xbf16>, tensor<3x64xbf16>, tensor<4x64xbf16>, tensor<4x64xbf16>, tensor<3x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<3x4x64xbf16>, tensor<3x4xf32>) -> (tensor<4x64xbf16>, tensor<4x64xbf16>, tensor<3x64xf32>, tensor<3x64xf32>)
+  %db:2, %dW, %dG = attnres.block_score_grad %W, %G over %a, %b stats %lse, %ra, %rb grad %dout, %dlse {epsilon = 1.0e-05 : f32} : tensor<4x64xbf16> -> tensor<3x4x64xbf16>
+  return %db#1, %dW : tensor<4x64xbf16>, tensor<3x64xf32>
+}
+
+// Dynamic S, tokens and D, one source, accumulate form.
+// CHECK-LABEL: func @block_score_grad_dynamic_accumulate
+// GENERIC-LABEL: sym_name = "block_score_grad_dynamic_accumulate"
+func.func @block_score_grad_dynamic_accumulate(%W: tensor<?x?xf16>, %a: tensor<2x?x?xf16>,
+                                               %lse: tensor<?x2x?xf32>, %r: tensor<2x?xf32>,
+                                               %dout: tensor<?x2x?x?xf16>, %acc: tensor<2x?x?xf16>)
+    -> (tensor<2x?x?xf16>, tensor<?x?xf32>) {
+  // CHECK: attnres.block_score_grad %{{.*}}, %{{.*}} over %{{.*}} stats %{{.*}}, %{{.*}} grad %{{.*}}, %{{.*}} accumulate %{{.*}} {epsilon = 0.000000e+00 : f32} : tensor<2x?x?xf16> -> tensor<?x2x?x?xf16>
+  // GENERIC: operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 1, 1>
+  %db, %dW, %dG = attnres.block_score_grad %W, %W over %a stats %lse, %r grad %dout, %lse accumulate %acc {epsilon = 0.0 : f32} : tensor<2x?x?xf16> -> tensor<?x2x?x?xf16>
+  return %db, %dG : tensor<2x?x?xf16>, tensor<?x?xf32>
+}
+
+// CHECK-LABEL: func @merge_grad
+// GENERIC-LABEL: sym_name = "merge_grad"
+func.func @merge_grad(%o: tensor<4x64xbf16>, %lse: tensor<4xf32>, %w: tensor<64xbf16>,
+                      %y: tensor<4x64xbf16>, %p: tensor<4x64xbf16>, %dh: tensor<4x64xbf16>)
+    -> (tensor<4x64xbf16>, tensor<4xf32>, tensor<64xf32>) {
+  // CHECK: %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} = attnres.merge_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} update %{{.*}} partial %{{.*}} grad %{{.*}}, %{{.*}} {epsilon = 9.99999974E-6 : f32} : tensor<4x64xbf16>
+  // GENERIC: "attnres.merge_grad"({{.*}}) <{epsilon = 9.99999974E-6 : f32, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 0, 1, 1, 0>}> : (tensor<4x64xbf16>, tensor<4xf32>, tensor<64xbf16>, tensor<64xbf16>, tensor<4x64xbf16>, tensor<4x64xbf16>, tensor<4x64xbf16>, tensor<4x64xbf16>) -> (tensor<4x64xbf16>, tensor<4xf32>, tensor<64xf32>, tensor<64xf32>, tensor<4x64xbf16>)
+  %do, %dl, %dw, %dg, %dp = attnres.merge_grad %o, %lse, %w, %w update %y partial %p grad %dh, %dh {epsilon = 1.0e-05 : f32} : tensor<4x64xbf16>
+  return %dp, %dl, %dg : tensor<4x64xbf16>, tensor<4xf32>, tensor<64xf32>
+}
+
+// No partial, fused norm, dynamic tokens and D.
+// CHECK-LABEL: func @merge_grad_norm_dynamic
+// GENERIC-LABEL: sym_name = "merge_grad_norm_dynamic"
+func.func @merge_grad_norm_dynamic(%o: tensor<2x?x?xf16>, %lse: tensor<2x?xf32>, %w: tensor<?xf16>,
+                                   %dh: tensor<2x?x?xf16>)
+    -> (tensor<2x?x?xf16>, tensor<?xf32>) {
+  // CHECK: attnres.merge_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} update %{{.*}} norm %{{.*}} grad %{{.*}}, %{{.*}}, %{{.*}} {epsilon = 0.000000e+00 : f32, norm_epsilon = 9.99999974E-6 : f32} : tensor<2x?x?xf16>
+  // GENERIC: operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 1, 1, 1, 1>
+  // GENERIC-SAME: -> (tensor<2x?x?xf16>, tensor<2x?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<2x?x?xf16>, tensor<?xf32>)
+  %do, %dl, %dw, %dg, %dp, %dgn = attnres.merge_grad %o, %lse, %w, %w update %o norm %w grad %dh, %dh, %dh {epsilon = 0.0 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<2x?x?xf16>
+  return %dp, %dgn : tensor<2x?x?xf16>, tensor<?xf32>
+}

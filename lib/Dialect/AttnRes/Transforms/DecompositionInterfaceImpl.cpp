@@ -390,6 +390,46 @@ static Value buildWeightedSum(OpBuilder &b, Location loc, ValueRange sources,
       });
 }
 
+/// gate[t] = sigmoid(c - lse) = 1 / (1 + exp(lse - c)) with c = r * dot
+/// (spec E.1), over tokens of `tokenSizes`.
+static Value buildGate(OpBuilder &b, Location loc, Value r, Value dot,
+                       Value lse, ArrayRef<OpFoldResult> tokenSizes) {
+  Value gateInit = tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type());
+  SmallVector<AffineMap> gateMaps(3,
+                                  b.getMultiDimIdentityMap(tokenSizes.size()));
+  return buildMap(b, loc, ValueRange{r, dot, lse}, gateMaps, gateInit,
+                  [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                    Value c = arith::MulFOp::create(nb, nl, args[0], args[1]);
+                    Value diff = arith::SubFOp::create(nb, nl, args[2], c);
+                    Value e = math::ExpOp::create(nb, nl, diff);
+                    Value one = f32Const(nb, nl, 1.0);
+                    Value den = arith::AddFOp::create(nb, nl, one, e);
+                    return arith::DivFOp::create(nb, nl, one, den);
+                  });
+}
+
+/// out[d] = sum over the tokens of term(t..., d) in f32, over loops
+/// [T..., D] of `rank` with the token loops reducing in order (outer loops,
+/// spec I.2.1) and D parallel, into a zero-filled tensor of size `dSize`.
+static Value buildSumOverTokens(OpBuilder &b, Location loc, ValueRange inputs,
+                                ArrayRef<AffineMap> inputMaps, unsigned rank,
+                                OpFoldResult dSize, ScalarFn term) {
+  Value init = createFilledF32(b, loc, {dSize}, 0.0);
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(selectMap(b.getContext(), rank, {rank - 1}));
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::reduction);
+  iterators.back() = utils::IteratorType::parallel;
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), inputs, init, maps, iterators,
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value t = term(nb, nl, args.drop_back());
+               Value acc = arith::AddFOp::create(nb, nl, args.back(), t);
+               linalg::YieldOp::create(nb, nl, acc);
+             })
+      .getResult(0);
+}
+
 //===----------------------------------------------------------------------===//
 // Destinations
 //===----------------------------------------------------------------------===//
@@ -574,19 +614,7 @@ static Decomposition decompose(OpBuilder &b, MergeOp op) {
   Value dot = buildDot(b, loc, addends, op.getQuery(), op.getNormWeight(),
                        tokenSizes, std::nullopt);
 
-  // gate[t] = sigmoid(c - lse) = 1 / (1 + exp(lse - c)), c = r * dot.
-  Value gateInit = tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type());
-  SmallVector<AffineMap> gateMaps(3, b.getMultiDimIdentityMap(rank - 1));
-  Value gate =
-      buildMap(b, loc, ValueRange{r, dot, op.getLse()}, gateMaps, gateInit,
-               [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
-                 Value c = arith::MulFOp::create(nb, nl, args[0], args[1]);
-                 Value diff = arith::SubFOp::create(nb, nl, args[2], c);
-                 Value e = math::ExpOp::create(nb, nl, diff);
-                 Value one = f32Const(nb, nl, 1.0);
-                 Value den = arith::AddFOp::create(nb, nl, one, e);
-                 return arith::DivFOp::create(nb, nl, one, den);
-               });
+  Value gate = buildGate(b, loc, r, dot, op.getLse(), tokenSizes);
 
   // Destinations of h, of the rounded p' (only with a partial: p' is
   // `update` itself otherwise) and of the normed h (only with a norm).
@@ -902,6 +930,445 @@ static Decomposition decompose(OpBuilder &b, AggregateGradOp op) {
   return results;
 }
 
+/// attnres.block_score_grad (spec I.3): per source the stacked dots with
+/// W_l G_l and with dout_l (reductions over D, loops [S, T..., D]); one map
+/// over [S, T...] for the coefficients; one generic over [T..., D, S] (S
+/// reduces, in order) summing every source's f32 gradient over the queries;
+/// one map adding the accumulators (its outs when given) and rounding once;
+/// one generic over [S, T..., D] (tokens reduce, in order) for dwg; one map
+/// for dqueries and dgains.
+static Decomposition decompose(OpBuilder &b, BlockScoreGradOp op) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = b.getContext();
+  ValueRange sources = op.getSources();
+  unsigned n = sources.size();
+  Value first = sources.front();
+  auto type = cast<RankedTensorType>(first.getType());
+  Type elt = type.getElementType();
+  unsigned rank = type.getRank();
+  unsigned tokRank = rank - 1;
+  bool acc = op.isAccumulating();
+  ValueRange accs = op.getAccumulators();
+  Value queries = op.getQueries(), gains = op.getNormWeights();
+  Value dout = op.getOutGrad();
+
+  SmallVector<bool> wanted(op->getNumResults(), true);
+  for (unsigned i = 0; i < n; ++i)
+    wanted[i] = !acc;
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op, wanted);
+  if (failed(dest))
+    return failure();
+  Value dWInit = (*dest)[n], dGInit = (*dest)[n + 1];
+
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(b, loc, first);
+  OpFoldResult numQueries = leadingSizes(b, loc, queries, 1).front();
+  SmallVector<OpFoldResult> stSizes{numQueries};
+  llvm::append_range(stSizes, tokenSizes);
+  Value featureCount = featureCountF32(b, loc, first);
+
+  // Loops [S, T..., D]: dots and das of shape [S, T...].
+  unsigned nl3 = rank + 1;
+  AffineMap srcInSTD = rangeMap(ctx, nl3, 1, rank);
+  AffineMap idSTD = b.getMultiDimIdentityMap(nl3);
+  SmallVector<Value> dots, das;
+  for (Value v : sources) {
+    dots.push_back(buildDot(b, loc, v, queries, gains, tokenSizes, numQueries));
+    das.push_back(buildSumOverLastLoop(
+        b, loc, ValueRange{v, dout}, {srcInSTD, idSTD}, stSizes,
+        [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+          Value x = toF32(nb, nl, args[0]);
+          Value g = toF32(nb, nl, args[1]);
+          return arith::MulFOp::create(nb, nl, x, g);
+        }));
+  }
+
+  // Coefficients over [S, T...]: cA = a, cW = dz r, cV = -dz r^2 z / D.
+  unsigned nl2 = rank;
+  AffineMap idST = b.getMultiDimIdentityMap(nl2);
+  AffineMap tokInST = rangeMap(ctx, nl2, 1, tokRank);
+  SmallVector<Value> coefInputs(dots);
+  llvm::append_range(coefInputs, das);
+  llvm::append_range(coefInputs, op.getInvRms());
+  coefInputs.push_back(op.getLse());
+  coefInputs.push_back(op.getLseGrad());
+  SmallVector<AffineMap> coefMaps(2 * n, idST);
+  coefMaps.append(n, tokInST);
+  coefMaps.append(2, idST);
+  SmallVector<Value> coefOutputs;
+  for (unsigned i = 0; i < 3 * n; ++i)
+    coefOutputs.push_back(
+        tensor::EmptyOp::create(b, loc, stSizes, b.getF32Type()));
+  auto coefs = buildMapGeneric(
+      b, loc, coefInputs, coefMaps, coefOutputs,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value lse = args[3 * n], dlse = args[3 * n + 1];
+        SmallVector<Value> z, a;
+        Value sum;
+        for (unsigned i = 0; i < n; ++i) {
+          z.push_back(arith::MulFOp::create(nb, nl, args[2 * n + i], args[i]));
+          Value shifted = arith::SubFOp::create(nb, nl, z.back(), lse);
+          a.push_back(math::ExpOp::create(nb, nl, shifted));
+          Value t = arith::MulFOp::create(nb, nl, a.back(), args[n + i]);
+          sum = sum ? arith::AddFOp::create(nb, nl, sum, t).getResult() : t;
+        }
+        SmallVector<Value> yields(a);
+        SmallVector<Value> cV;
+        for (unsigned i = 0; i < n; ++i) {
+          Value r = args[2 * n + i];
+          Value diff = arith::SubFOp::create(nb, nl, args[n + i], sum);
+          Value withLse = arith::AddFOp::create(nb, nl, diff, dlse);
+          Value dz = arith::MulFOp::create(nb, nl, a[i], withLse);
+          Value cW = arith::MulFOp::create(nb, nl, dz, r);
+          yields.push_back(cW);
+          Value zr = arith::MulFOp::create(nb, nl, z[i], r);
+          Value t = arith::MulFOp::create(nb, nl, cW, zr);
+          Value q = arith::DivFOp::create(nb, nl, t, featureCount);
+          cV.push_back(arith::NegFOp::create(nb, nl, q));
+        }
+        llvm::append_range(yields, cV);
+        return yields;
+      });
+  ValueRange cA = coefs.getResults().slice(0, n);
+  ValueRange cW = coefs.getResults().slice(n, n);
+  ValueRange cV = coefs.getResults().slice(2 * n, n);
+
+  // f32 sum over the queries, loops [T..., D, S] (S last, reducing):
+  // g_i[t, d] = sum_l cA_li dout_l + cW_li W_l G_l + cV_li v_i.
+  SmallVector<AffineExpr> tdExprs, sExpr{getAffineDimExpr(rank, ctx)};
+  for (unsigned k = 0; k < rank; ++k)
+    tdExprs.push_back(getAffineDimExpr(k, ctx));
+  AffineMap tdMap = AffineMap::get(nl3, 0, tdExprs, ctx);
+  SmallVector<AffineExpr> outExprs(sExpr);
+  llvm::append_range(outExprs, tdExprs);
+  AffineMap doutMap = AffineMap::get(nl3, 0, outExprs, ctx);
+  AffineMap qMap = AffineMap::get(
+      nl3, 0, {getAffineDimExpr(rank, ctx), getAffineDimExpr(rank - 1, ctx)},
+      ctx);
+  SmallVector<AffineExpr> stExprs(sExpr);
+  for (unsigned k = 0; k < tokRank; ++k)
+    stExprs.push_back(getAffineDimExpr(k, ctx));
+  AffineMap coefMap = AffineMap::get(nl3, 0, stExprs, ctx);
+  SmallVector<Value> sumInputs(sources);
+  sumInputs.push_back(dout);
+  sumInputs.push_back(queries);
+  sumInputs.push_back(gains);
+  llvm::append_range(sumInputs, cA);
+  llvm::append_range(sumInputs, cW);
+  llvm::append_range(sumInputs, cV);
+  SmallVector<AffineMap> sumMaps(n, tdMap);
+  sumMaps.push_back(doutMap);
+  sumMaps.append(2, qMap);
+  sumMaps.append(3 * n, coefMap);
+  SmallVector<OpFoldResult> valueSizes = allSizes(b, loc, first);
+  SmallVector<Value> sumInits;
+  for (unsigned i = 0; i < n; ++i)
+    sumInits.push_back(createFilledF32(b, loc, valueSizes, 0.0));
+  sumMaps.append(n, tdMap);
+  SmallVector<utils::IteratorType> sumIterators = reductionIterators(nl3);
+  auto sums = linalg::GenericOp::create(
+      b, loc, ValueRange(sumInits).getTypes(), sumInputs, sumInits, sumMaps,
+      sumIterators, [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value d = toF32(nb, nl, args[n]);
+        Value q = toF32(nb, nl, args[n + 1]);
+        Value g = toF32(nb, nl, args[n + 2]);
+        Value w = arith::MulFOp::create(nb, nl, q, g);
+        unsigned numIn = 4 * n + 3;
+        SmallVector<Value> yields;
+        for (unsigned i = 0; i < n; ++i) {
+          Value v = toF32(nb, nl, args[i]);
+          Value t0 = arith::MulFOp::create(nb, nl, args[n + 3 + i], d);
+          Value t1 = arith::MulFOp::create(nb, nl, args[2 * n + 3 + i], w);
+          Value t2 = arith::MulFOp::create(nb, nl, args[3 * n + 3 + i], v);
+          Value t = arith::AddFOp::create(nb, nl, t0, t1);
+          t = arith::AddFOp::create(nb, nl, t, t2);
+          yields.push_back(arith::AddFOp::create(nb, nl, args[numIn + i], t));
+        }
+        linalg::YieldOp::create(nb, nl, yields);
+      });
+
+  // dv_i = round([acc_i +] g_i), into the accumulators when given.
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  SmallVector<Value> dvInits;
+  for (unsigned i = 0; i < n; ++i)
+    dvInits.push_back(acc ? accs[i] : (*dest)[i]);
+  auto dvGeneric = linalg::GenericOp::create(
+      b, loc, ValueRange(dvInits).getTypes(), sums.getResults(), dvInits,
+      SmallVector<AffineMap>(2 * n, id), parallelIterators(rank),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        SmallVector<Value> yields;
+        for (unsigned i = 0; i < n; ++i) {
+          Value v = args[i];
+          if (acc)
+            v = arith::AddFOp::create(nb, nl, toF32(nb, nl, args[n + i]), v);
+          yields.push_back(fromF32(nb, nl, v, elt));
+        }
+        linalg::YieldOp::create(nb, nl, yields);
+      });
+  SmallVector<Value> results;
+  for (auto [dv, res] : llvm::zip(dvGeneric.getResults(), op.getSourceGrads()))
+    results.push_back(castTo(b, loc, dv, res.getType()));
+
+  // dwg[l, d] = sum over tokens (in order) of sum_i cW_li v_i, loops
+  // [S, T..., D] with the token loops reducing.
+  SmallVector<OpFoldResult> sdSizes{numQueries};
+  sdSizes.push_back(leadingSizes(b, loc, first, rank).back());
+  Value dwgInit = createFilledF32(b, loc, sdSizes, 0.0);
+  SmallVector<Value> dwInputs(sources);
+  llvm::append_range(dwInputs, cW);
+  SmallVector<AffineMap> dwMaps(n, srcInSTD);
+  dwMaps.append(n, rangeMap(ctx, nl3, 0, rank));
+  dwMaps.push_back(selectMap(ctx, nl3, {0, rank}));
+  SmallVector<utils::IteratorType> dwIterators(nl3,
+                                               utils::IteratorType::reduction);
+  dwIterators.front() = utils::IteratorType::parallel;
+  dwIterators.back() = utils::IteratorType::parallel;
+  Value dwg =
+      linalg::GenericOp::create(
+          b, loc, dwgInit.getType(), dwInputs, dwgInit, dwMaps, dwIterators,
+          [&](OpBuilder &nb, Location nl, ValueRange args) {
+            Value term;
+            for (unsigned i = 0; i < n; ++i) {
+              Value v = toF32(nb, nl, args[i]);
+              Value t = arith::MulFOp::create(nb, nl, args[n + i], v);
+              term =
+                  term ? arith::AddFOp::create(nb, nl, term, t).getResult() : t;
+            }
+            Value sum = arith::AddFOp::create(nb, nl, args[2 * n], term);
+            linalg::YieldOp::create(nb, nl, sum);
+          })
+          .getResult(0);
+
+  AffineMap id2 = b.getMultiDimIdentityMap(2);
+  auto params =
+      buildMapGeneric(b, loc, ValueRange{dwg, queries, gains}, {id2, id2, id2},
+                      ValueRange{dWInit, dGInit},
+                      [&](OpBuilder &nb, Location nl, ValueRange args) {
+                        Value q = toF32(nb, nl, args[1]);
+                        Value g = toF32(nb, nl, args[2]);
+                        Value dq = arith::MulFOp::create(nb, nl, args[0], g);
+                        Value dg = arith::MulFOp::create(nb, nl, args[0], q);
+                        return SmallVector<Value>{dq, dg};
+                      });
+  results.push_back(
+      castTo(b, loc, params.getResult(0), op.getQueriesGrad().getType()));
+  results.push_back(
+      castTo(b, loc, params.getResult(1), op.getNormWeightsGrad().getType()));
+  return results;
+}
+
+/// attnres.merge_grad (spec I.4): recomputes p' = [partial +] update, its
+/// inverse RMS, the dot with w g and the gate as the forward does; with the
+/// fused norm, the stored h, its inverse RMS rn and <h, gn dhn>, and the f32
+/// dH = dh + rn gn dhn - rn^3 h <h, gn dhn> / D (one map). Then one
+/// reduction over D for <dH, p' - out>, one map over the tokens for the
+/// coefficients (dlse into its destination), one map over [T..., D] writing
+/// dout and dp, and one sum over the tokens (in order) each for dwg and dgn.
+static Decomposition decompose(OpBuilder &b, MergeGradOp op) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = b.getContext();
+  Value update = op.getUpdate();
+  auto type = cast<RankedTensorType>(update.getType());
+  Type elt = type.getElementType();
+  unsigned rank = type.getRank();
+  Value partial = op.getPartial(), normGain = op.getNormGain();
+  Value out = op.getOut(), query = op.getQuery(), gain = op.getNormWeight();
+  SmallVector<Value> addends{update};
+  if (partial)
+    addends.push_back(partial);
+  unsigned na = addends.size();
+
+  // Destinations of dout, dlse, dquery, dgain and dp; dgn is a new sum.
+  SmallVector<bool> wanted(op->getNumResults(), true);
+  if (normGain)
+    wanted[5] = false;
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op, wanted);
+  if (failed(dest))
+    return failure();
+
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(b, loc, update);
+  OpFoldResult dSize = allSizes(b, loc, update).back();
+  Value featureCount = featureCountF32(b, loc, update);
+  Value sumSq = buildSumSquares(b, loc, addends, tokenSizes);
+  Value r = buildInvRmsFromSumSquares(b, loc, sumSq, featureCount,
+                                      op.getEpsilon().convertToFloat());
+  Value dot = buildDot(b, loc, addends, query, gain, tokenSizes, std::nullopt);
+  Value gate = buildGate(b, loc, r, dot, op.getLse(), tokenSizes);
+
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap rows = rangeMap(ctx, rank, 0, rank - 1);
+  AffineMap feat = selectMap(ctx, rank, {rank - 1});
+  AffineMap tokId = b.getMultiDimIdentityMap(rank - 1);
+
+  // dH: the gradient reaching h, dh itself without the fused norm.
+  Value dH = op.getGrad();
+  Value hStored, rn;
+  if (normGain) {
+    // h as the forward stores it: round_E(out + gate (p' - out)).
+    SmallVector<Value> hInputs{out};
+    llvm::append_range(hInputs, addends);
+    hInputs.push_back(gate);
+    SmallVector<AffineMap> hMaps(1 + na, id);
+    hMaps.push_back(rows);
+    Value hInit = emptyLike(b, loc, update, elt);
+    hStored =
+        buildMap(b, loc, hInputs, hMaps, hInit,
+                 [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                   Value o = toF32(nb, nl, args[0]);
+                   Value p = sumToF32(nb, nl, args.slice(1, na));
+                   Value delta = arith::SubFOp::create(nb, nl, p, o);
+                   Value scaled =
+                       arith::MulFOp::create(nb, nl, args[1 + na], delta);
+                   Value h = arith::AddFOp::create(nb, nl, o, scaled);
+                   return fromF32(nb, nl, h, elt);
+                 });
+    Value normSumSq = buildSumSquares(b, loc, hStored, tokenSizes);
+    rn = buildInvRmsFromSumSquares(b, loc, normSumSq, featureCount,
+                                   op.getNormEpsilonAttr().getValueAsDouble());
+    // hgd[t] = sum_d h gn dhn.
+    Value hgd = buildSumOverLastLoop(
+        b, loc, ValueRange{hStored, normGain, op.getNormedGrad()},
+        {id, feat, id}, tokenSizes,
+        [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+          Value h = toF32(nb, nl, args[0]);
+          Value gdy = arith::MulFOp::create(nb, nl, toF32(nb, nl, args[1]),
+                                            toF32(nb, nl, args[2]));
+          return arith::MulFOp::create(nb, nl, h, gdy);
+        });
+    Value dHInit = emptyLike(b, loc, update, b.getF32Type());
+    dH = buildMap(b, loc,
+                  ValueRange{op.getGrad(), hStored, normGain,
+                             op.getNormedGrad(), rn, hgd},
+                  {id, id, feat, id, rows, rows}, dHInit,
+                  [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                    Value dh = toF32(nb, nl, args[0]);
+                    Value h = toF32(nb, nl, args[1]);
+                    Value gdy = arith::MulFOp::create(
+                        nb, nl, toF32(nb, nl, args[2]), toF32(nb, nl, args[3]));
+                    Value rnv = args[4];
+                    Value t0 = arith::MulFOp::create(nb, nl, rnv, gdy);
+                    Value r2 = arith::MulFOp::create(nb, nl, rnv, rnv);
+                    Value r3 = arith::MulFOp::create(nb, nl, r2, rnv);
+                    Value hs = arith::MulFOp::create(nb, nl, h, args[5]);
+                    Value t1 = arith::MulFOp::create(nb, nl, r3, hs);
+                    t1 = arith::DivFOp::create(nb, nl, t1, featureCount);
+                    Value sum = arith::AddFOp::create(nb, nl, dh, t0);
+                    return arith::SubFOp::create(nb, nl, sum, t1);
+                  });
+  }
+
+  // dgate[t] = sum_d dH (p' - out).
+  SmallVector<Value> daInputs{dH, out};
+  llvm::append_range(daInputs, addends);
+  Value dgate = buildSumOverLastLoop(
+      b, loc, daInputs, SmallVector<AffineMap>(2 + na, id), tokenSizes,
+      [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value p = sumToF32(nb, nl, args.slice(2, na));
+        Value delta = arith::SubFOp::create(nb, nl, p, toF32(nb, nl, args[1]));
+        return arith::MulFOp::create(nb, nl, toF32(nb, nl, args[0]), delta);
+      });
+
+  // Per token: dc = dgate a (1 - a); dlse = -dc (into its destination),
+  // cW = dc r and cV = -dc r^2 c / D (c = r dot), so that
+  // dp = a dH + dp_new + cW w g + cV p'.
+  Value cWInit = tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type());
+  Value cVInit = tensor::EmptyOp::create(b, loc, tokenSizes, b.getF32Type());
+  auto coefs = buildMapGeneric(
+      b, loc, ValueRange{dgate, gate, r, dot}, SmallVector<AffineMap>(4, tokId),
+      ValueRange{(*dest)[1], cWInit, cVInit},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value a = args[1], rv = args[2];
+        Value one = f32Const(nb, nl, 1.0);
+        Value oneMinus = arith::SubFOp::create(nb, nl, one, a);
+        Value da = arith::MulFOp::create(nb, nl, args[0], a);
+        Value dc = arith::MulFOp::create(nb, nl, da, oneMinus);
+        Value dlse = arith::NegFOp::create(nb, nl, dc);
+        Value cW = arith::MulFOp::create(nb, nl, dc, rv);
+        Value c = arith::MulFOp::create(nb, nl, rv, args[3]);
+        Value cr = arith::MulFOp::create(nb, nl, c, rv);
+        Value t = arith::MulFOp::create(nb, nl, cW, cr);
+        Value q = arith::DivFOp::create(nb, nl, t, featureCount);
+        Value cV = arith::NegFOp::create(nb, nl, q);
+        return SmallVector<Value>{dlse, cW, cV};
+      });
+  Value dlse = coefs.getResult(0), cW = coefs.getResult(1),
+        cV = coefs.getResult(2);
+
+  // dout = round((1 - a) dH), dp = round(a dH + dp_new + cW w g + cV p').
+  SmallVector<Value> gInputs{dH, op.getNewPartialGrad(), query, gain, gate, cW,
+                             cV};
+  llvm::append_range(gInputs, addends);
+  SmallVector<AffineMap> gMaps{id, id, feat, feat, rows, rows, rows};
+  gMaps.append(na, id);
+  auto grads = buildMapGeneric(
+      b, loc, gInputs, gMaps, ValueRange{(*dest)[0], (*dest)[4]},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value dh = toF32(nb, nl, args[0]);
+        Value dpn = toF32(nb, nl, args[1]);
+        Value w = arith::MulFOp::create(nb, nl, toF32(nb, nl, args[2]),
+                                        toF32(nb, nl, args[3]));
+        Value a = args[4];
+        Value p = sumToF32(nb, nl, args.slice(7, na));
+        Value one = f32Const(nb, nl, 1.0);
+        Value oneMinus = arith::SubFOp::create(nb, nl, one, a);
+        Value dout = arith::MulFOp::create(nb, nl, oneMinus, dh);
+        Value dp = arith::MulFOp::create(nb, nl, a, dh);
+        dp = arith::AddFOp::create(nb, nl, dp, dpn);
+        Value tw = arith::MulFOp::create(nb, nl, args[5], w);
+        Value tv = arith::MulFOp::create(nb, nl, args[6], p);
+        dp = arith::AddFOp::create(nb, nl, dp, tw);
+        dp = arith::AddFOp::create(nb, nl, dp, tv);
+        return SmallVector<Value>{fromF32(nb, nl, dout, elt),
+                                  fromF32(nb, nl, dp, elt)};
+      });
+
+  // dwg[d] = sum over tokens of cW p'; dquery = dwg g, dgain = dwg w.
+  SmallVector<Value> dwInputs{cW};
+  llvm::append_range(dwInputs, addends);
+  SmallVector<AffineMap> dwMaps{rows};
+  dwMaps.append(na, id);
+  Value dwg = buildSumOverTokens(
+      b, loc, dwInputs, dwMaps, rank, dSize,
+      [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value p = sumToF32(nb, nl, args.drop_front());
+        return arith::MulFOp::create(nb, nl, args[0], p);
+      });
+  AffineMap vecId = b.getMultiDimIdentityMap(1);
+  auto params =
+      buildMapGeneric(b, loc, ValueRange{dwg, query, gain},
+                      {vecId, vecId, vecId}, ValueRange{(*dest)[2], (*dest)[3]},
+                      [&](OpBuilder &nb, Location nl, ValueRange args) {
+                        Value q = toF32(nb, nl, args[1]);
+                        Value g = toF32(nb, nl, args[2]);
+                        Value dq = arith::MulFOp::create(nb, nl, args[0], g);
+                        Value dg = arith::MulFOp::create(nb, nl, args[0], q);
+                        return SmallVector<Value>{dq, dg};
+                      });
+
+  SmallVector<Value> results;
+  results.push_back(
+      castTo(b, loc, grads.getResult(0), op.getOutGrad().getType()));
+  results.push_back(castTo(b, loc, dlse, op.getLseGrad().getType()));
+  results.push_back(
+      castTo(b, loc, params.getResult(0), op.getQueryGrad().getType()));
+  results.push_back(
+      castTo(b, loc, params.getResult(1), op.getNormWeightGrad().getType()));
+  results.push_back(
+      castTo(b, loc, grads.getResult(1), op.getUpdateGrad().getType()));
+  if (!normGain)
+    return results;
+
+  // dgn[d] = sum over tokens of h rn dhn (f32, in token order).
+  Value dgn = buildSumOverTokens(
+      b, loc, ValueRange{hStored, rn, op.getNormedGrad()}, {id, rows, id}, rank,
+      dSize, [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value h = toF32(nb, nl, args[0]);
+        Value hr = arith::MulFOp::create(nb, nl, h, args[1]);
+        return arith::MulFOp::create(nb, nl, hr, toF32(nb, nl, args[2]));
+      });
+  results.push_back(castTo(b, loc, dgn, op.getNormGainGrad().getType()));
+  return results;
+}
+
 //===----------------------------------------------------------------------===//
 // External models
 //===----------------------------------------------------------------------===//
@@ -935,6 +1402,7 @@ void mlir::attnres::registerDecompositionInterfaceExternalModels(
     ctx->loadDialect<arith::ArithDialect, linalg::LinalgDialect,
                      math::MathDialect, tensor::TensorDialect>();
     attachDecomposition<AggregateOp, BlockSumOp, InvRmsOp, BlockScoreOp,
-                        MergeOp, AggregateStatsOp, AggregateGradOp>(ctx);
+                        MergeOp, AggregateStatsOp, AggregateGradOp,
+                        BlockScoreGradOp, MergeGradOp>(ctx);
   });
 }
