@@ -3,21 +3,32 @@
 // Part of the attnres project.
 //
 // External models of bufferization::BufferizableOpInterface for every
-// attnres op. The ops have no memref form: `bufferize` replaces an op by its
-// decomposition into linalg on tensors (linalg::AggregatedOpInterface, the
-// one description of each op's math), and the bufferization driver then
-// bufferizes the ops that the decomposition created, as it does every op
-// inserted while it runs.
+// attnres op, so that upstream `one-shot-bufferize` bufferizes them with no
+// attnres pass (docs/interfaces-tiling-sharding.md, "Bufferization").
 //
-// One-Shot Analysis ran before the decomposition existed, so the new ops
-// have no in-place decisions; without a copy they would all write in place.
-// That is safe along a chain (tensor.empty -> linalg.fill -> linalg.generic)
-// where each value has one use, so a new op writes in place into a value
-// only if that value has no other use and is a new tensor.empty, the result
-// of a new destination-style op, or a destination of the decomposed op
-// (whose in-place write One-Shot Analysis has checked, inserting a copy
-// where it conflicts). Every other destination is first copied
-// (bufferization.alloc_tensor with `copy`).
+// The ops have no memref form. `bufferize` replaces an op by its
+// decomposition into linalg on tensors (linalg::AggregatedOpInterface,
+// DecompositionInterfaceImpl.cpp: the one description of each op's math),
+// and the bufferization driver then bufferizes the ops that the
+// decomposition created, as it does every tensor op inserted while it runs
+// (upstream's tensor.pad bufferizes the same way, through tensor ops).
+//
+// What One-Shot Analysis sees is the op itself: which operands it reads,
+// which it writes (block_score's `outs`, aggregate_grad's accumulators) and
+// which results alias them. The decomposition then must not write anywhere
+// else. One-Shot Analysis ran before the decomposition existed, so the new
+// ops have no in-place decisions and the driver lets each of them write into
+// the buffer of its init. A new op may therefore write in place into its
+// init only if
+//   * the init is a destination of the decomposed op (One-Shot Analysis
+//     checked that write, and copy insertion gave the op a copy where it
+//     conflicts) that no other new op uses, or
+//   * the init has no other use and is a new tensor.empty or the result of a
+//     new destination-style op (a chain tensor.empty -> linalg.fill ->
+//     linalg.generic, whose values nothing else reads).
+// Every other init is first copied (bufferization.alloc_tensor with `copy`):
+// the decomposition never writes into a buffer the analysis did not see
+// being written.
 //
 //===----------------------------------------------------------------------===//
 
@@ -36,9 +47,40 @@ using namespace mlir;
 using namespace mlir::attnres;
 using namespace mlir::bufferization;
 
+//===----------------------------------------------------------------------===//
+// Which operands an op writes
+//===----------------------------------------------------------------------===//
+
+/// The operands an op writes, each tied to the result that is (equivalent
+/// to) its buffer: block_score's `outs` (spec D.4: written, never read) and
+/// aggregate_grad's accumulators (spec I: read and written, result i is
+/// accumulator i). Every other operand is only read, and every other result
+/// is a new buffer.
+static OpOperand *tiedOperand(Operation *op, OpResult result) {
+  if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
+    return dps.getTiedOpOperand(result);
+  if (auto grad = dyn_cast<AggregateGradOp>(op)) {
+    MutableOperandRange accs = grad.getAccumulatorsMutable();
+    if (result.getResultNumber() < accs.size())
+      return &accs[result.getResultNumber()];
+  }
+  return nullptr;
+}
+
+static OpResult tiedResult(Operation *op, OpOperand &operand) {
+  for (OpResult result : op->getResults())
+    if (tiedOperand(op, result) == &operand)
+      return result;
+  return {};
+}
+
+//===----------------------------------------------------------------------===//
+// Bufferization by decomposition
+//===----------------------------------------------------------------------===//
+
 /// Whether a new op may write in place into `init` (see the file comment).
 /// `newOps` are the ops the decomposition created, `dests` the decomposed
-/// op's destination operands.
+/// op's written operands.
 static bool mayWriteInPlace(Value init, const DenseSet<Operation *> &newOps,
                             ArrayRef<Value> dests) {
   if (llvm::is_contained(dests, init))
@@ -53,6 +95,23 @@ static bool mayWriteInPlace(Value init, const DenseSet<Operation *> &newOps,
          (isa<tensor::EmptyOp>(def) || isa<DestinationStyleOpInterface>(def));
 }
 
+/// Whether `v` is `dest` written in place: `dest` itself, or the result of a
+/// chain of destination-style ops (and casts) that starts at `dest`.
+static bool isWrittenInto(Value v, Value dest) {
+  while (v != dest) {
+    Operation *def = v.getDefiningOp();
+    if (auto cast = dyn_cast_or_null<tensor::CastOp>(def)) {
+      v = cast.getSource();
+      continue;
+    }
+    auto dps = dyn_cast_or_null<DestinationStyleOpInterface>(def);
+    if (!dps)
+      return false;
+    v = dps.getTiedOpOperand(cast<OpResult>(v))->get();
+  }
+  return true;
+}
+
 /// A new buffer holding a copy of `v` (the sizes come from `v`).
 static Value copyTensor(OpBuilder &b, Location loc, Value v) {
   return AllocTensorOp::create(b, loc, cast<RankedTensorType>(v.getType()),
@@ -62,36 +121,60 @@ static Value copyTensor(OpBuilder &b, Location loc, Value v) {
 /// Replaces `op` by its decomposition; the driver bufferizes the new ops.
 static LogicalResult bufferizeByDecomposition(Operation *op,
                                               RewriterBase &rewriter) {
-  SmallVector<Value> dests;
-  if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
-    llvm::append_range(dests, dps.getDpsInits());
+  auto decomposable = dyn_cast<linalg::AggregatedOpInterface>(op);
+  if (!decomposable)
+    return op->emitOpError(
+        "cannot be bufferized: its decomposition into linalg "
+        "(registerDecompositionInterfaceExternalModels) is not registered");
+  SmallVector<Value> dests(op->getNumResults());
+  for (OpResult result : op->getResults())
+    if (OpOperand *operand = tiedOperand(op, result))
+      dests[result.getResultNumber()] = operand->get();
+
   Operation *before = op->getPrevNode();
   FailureOr<SmallVector<Value>> values =
-      cast<linalg::AggregatedOpInterface>(op).decomposeOperation(rewriter);
+      decomposable.decomposeOperation(rewriter);
   if (failed(values))
     return failure();
   DenseSet<Operation *> newOps;
   Operation *first = before ? before->getNextNode() : &op->getBlock()->front();
   for (Operation *it = first; it != op; it = it->getNextNode())
     it->walk([&](Operation *nested) { newOps.insert(nested); });
-  // A value the decomposition did not create (an operand passed through,
-  // such as `update` for the new partial sum of a merge without `partial`)
-  // must not become the result's buffer: the result is a new buffer to
-  // One-Shot Analysis, so it is copied.
-  for (Value &v : *values) {
+
+  // A result is either its destination written in place (what the analysis
+  // was told) or a new buffer. A value the decomposition did not create (an
+  // operand passed through, such as `update` for the new partial sum of a
+  // merge without `partial`) must not become a new result's buffer, so it is
+  // copied.
+  for (unsigned i = 0, e = values->size(); i < e; ++i) {
+    Value &v = (*values)[i];
+    if (dests[i]) {
+      if (!isWrittenInto(v, dests[i]))
+        return op->emitOpError("decomposition does not write result #")
+               << i << " into its destination";
+      continue;
+    }
     Operation *def = v.getDefiningOp();
-    if (def && newOps.contains(def))
+    if (def && newOps.contains(def) && !llvm::is_contained(dests, v))
       continue;
     v = copyTensor(rewriter, op->getLoc(), v);
   }
+  SmallVector<Value> writtenDests;
+  for (Value dest : dests)
+    if (dest)
+      writtenDests.push_back(dest);
   for (Operation *newOp : newOps) {
     auto dps = dyn_cast<DestinationStyleOpInterface>(newOp);
     if (!dps)
       continue;
     for (OpOperand &init : dps.getDpsInitsMutable()) {
-      auto type = dyn_cast<RankedTensorType>(init.get().getType());
-      if (!type || mayWriteInPlace(init.get(), newOps, dests))
+      if (!isa<RankedTensorType>(init.get().getType()))
         continue;
+      if (mayWriteInPlace(init.get(), newOps, writtenDests))
+        continue;
+      if (llvm::is_contained(writtenDests, init.get()))
+        return op->emitOpError(
+            "decomposition uses a destination more than once");
       OpBuilder::InsertionGuard guard(rewriter);
       rewriter.setInsertionPoint(newOp);
       Value copy = copyTensor(rewriter, newOp->getLoc(), init.get());
@@ -102,51 +185,36 @@ static LogicalResult bufferizeByDecomposition(Operation *op,
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// External model
+//===----------------------------------------------------------------------===//
+
 namespace {
-/// The value forms: every operand is read, none is written, and every
+/// One model for every attnres op: operands are read except block_score's
+/// `outs` (written only); aggregate_grad's accumulators are read and
+/// written; a written operand's buffer is its tied result's, every other
 /// result is a new buffer.
 template <typename OpTy>
-struct ValueFormBufferizationModel
+struct AttnResBufferizationModel
     : public BufferizableOpInterface::ExternalModel<
-          ValueFormBufferizationModel<OpTy>, OpTy> {
-  bool bufferizesToAllocation(Operation *, Value) const { return true; }
-  bool bufferizesToMemoryRead(Operation *, OpOperand &,
-                              const AnalysisState &) const {
-    return true;
+          AttnResBufferizationModel<OpTy>, OpTy> {
+  bool bufferizesToAllocation(Operation *op, Value value) const {
+    auto result = dyn_cast<OpResult>(value);
+    return result && !tiedOperand(op, result);
   }
-  bool bufferizesToMemoryWrite(Operation *, OpOperand &,
-                               const AnalysisState &) const {
-    return false;
-  }
-  AliasingValueList getAliasingValues(Operation *, OpOperand &,
-                                      const AnalysisState &) const {
-    return {};
-  }
-  LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
-                          const BufferizationOptions &,
-                          BufferizationState &) const {
-    return bufferizeByDecomposition(op, rewriter);
-  }
-};
-
-/// block_score: its `outs` are written, never read (spec D.4), and each
-/// result is its destination.
-struct BlockScoreBufferizationModel
-    : public BufferizableOpInterface::ExternalModel<
-          BlockScoreBufferizationModel, BlockScoreOp> {
   bool bufferizesToMemoryRead(Operation *op, OpOperand &operand,
                               const AnalysisState &) const {
-    return !cast<DestinationStyleOpInterface>(op).isDpsInit(&operand);
+    return !isa<DestinationStyleOpInterface>(op) ||
+           !cast<DestinationStyleOpInterface>(op).isDpsInit(&operand);
   }
   bool bufferizesToMemoryWrite(Operation *op, OpOperand &operand,
                                const AnalysisState &) const {
-    return cast<DestinationStyleOpInterface>(op).isDpsInit(&operand);
+    return static_cast<bool>(tiedResult(op, operand));
   }
   AliasingValueList getAliasingValues(Operation *op, OpOperand &operand,
                                       const AnalysisState &) const {
-    auto dps = cast<DestinationStyleOpInterface>(op);
-    if (dps.isDpsInit(&operand))
-      return {{dps.getTiedOpResult(&operand), BufferRelation::Equivalent}};
+    if (OpResult result = tiedResult(op, operand))
+      return {{result, BufferRelation::Equivalent}};
     return {};
   }
   LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
@@ -156,8 +224,8 @@ struct BlockScoreBufferizationModel
   }
 };
 
-template <typename... OpTys> static void attachValueForms(MLIRContext *ctx) {
-  (OpTys::template attachInterface<ValueFormBufferizationModel<OpTys>>(*ctx),
+template <typename... OpTys> static void attachModels(MLIRContext *ctx) {
+  (OpTys::template attachInterface<AttnResBufferizationModel<OpTys>>(*ctx),
    ...);
 }
 } // namespace
@@ -166,7 +234,7 @@ void mlir::attnres::registerBufferizableOpInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, AttnResDialect *) {
     ctx->loadDialect<bufferization::BufferizationDialect>();
-    attachValueForms<AggregateOp, BlockSumOp, InvRmsOp, MergeOp>(ctx);
-    BlockScoreOp::attachInterface<BlockScoreBufferizationModel>(*ctx);
+    attachModels<AggregateOp, BlockSumOp, InvRmsOp, BlockScoreOp, MergeOp,
+                 AggregateStatsOp, AggregateGradOp>(ctx);
   });
 }
