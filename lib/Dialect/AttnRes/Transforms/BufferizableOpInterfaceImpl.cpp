@@ -118,9 +118,22 @@ static Value copyTensor(OpBuilder &b, Location loc, Value v) {
                                /*dynamicSizes=*/ValueRange(), v);
 }
 
-/// Replaces `op` by its decomposition; the driver bufferizes the new ops.
-static LogicalResult bufferizeByDecomposition(Operation *op,
-                                              RewriterBase &rewriter) {
+static bool hasTensorOperandOrResult(Operation *op) {
+  auto isTensor = [](Type t) { return isa<TensorType>(t); };
+  return llvm::any_of(op->getOperandTypes(), isTensor) ||
+         llvm::any_of(op->getResultTypes(), isTensor);
+}
+
+/// Replaces `op` by its decomposition and bufferizes the new ops at once, in
+/// order. (The driver would bufferize them too, but only after every op that
+/// was in the IR before, whose buffers of the new values would then get a
+/// fully dynamic layout, and copies to the identity layout at function
+/// boundaries.) Ops that the new ops create in turn (the
+/// bufferization.alloc_tensor of a tensor.empty) are left to the driver.
+static LogicalResult
+bufferizeByDecomposition(Operation *op, RewriterBase &rewriter,
+                         const BufferizationOptions &options,
+                         BufferizationState &state) {
   auto decomposable = dyn_cast<linalg::AggregatedOpInterface>(op);
   if (!decomposable)
     return op->emitOpError(
@@ -137,9 +150,12 @@ static LogicalResult bufferizeByDecomposition(Operation *op,
   if (failed(values))
     return failure();
   DenseSet<Operation *> newOps;
+  SmallVector<Operation *> toBufferize;
   Operation *first = before ? before->getNextNode() : &op->getBlock()->front();
-  for (Operation *it = first; it != op; it = it->getNextNode())
+  for (Operation *it = first; it != op; it = it->getNextNode()) {
+    toBufferize.push_back(it);
     it->walk([&](Operation *nested) { newOps.insert(nested); });
+  }
 
   // A result is either its destination written in place (what the analysis
   // was told) or a new buffer. A value the decomposition did not create (an
@@ -182,6 +198,15 @@ static LogicalResult bufferizeByDecomposition(Operation *op,
     }
   }
   rewriter.replaceOp(op, *values);
+
+  for (Operation *newOp : toBufferize) {
+    auto bufferizable = options.dynCastBufferizableOp(newOp);
+    if (!bufferizable || !hasTensorOperandOrResult(newOp))
+      continue;
+    rewriter.setInsertionPoint(newOp);
+    if (failed(bufferizable.bufferize(rewriter, options, state)))
+      return newOp->emitError("failed to bufferize op");
+  }
   return success();
 }
 
@@ -218,9 +243,9 @@ struct AttnResBufferizationModel
     return {};
   }
   LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
-                          const BufferizationOptions &,
-                          BufferizationState &) const {
-    return bufferizeByDecomposition(op, rewriter);
+                          const BufferizationOptions &options,
+                          BufferizationState &state) const {
+    return bufferizeByDecomposition(op, rewriter, options, state);
   }
 };
 

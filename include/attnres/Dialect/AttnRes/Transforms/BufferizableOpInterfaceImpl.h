@@ -1,5 +1,4 @@
-//===- BufferizableOpInterfaceImpl.h - Bufferization of attnres ops -*- C++
-//-*-//
+//===- BufferizableOpInterfaceImpl.h - Bufferization of attnres ops ---*- C++ -*-===//
 //
 // Part of the attnres project.
 //
