@@ -9,9 +9,8 @@
 // The ops have no memref form. `bufferize` replaces an op by its
 // decomposition into linalg on tensors (linalg::AggregatedOpInterface,
 // DecompositionInterfaceImpl.cpp: the one description of each op's math),
-// and the bufferization driver then bufferizes the ops that the
-// decomposition created, as it does every tensor op inserted while it runs
-// (upstream's tensor.pad bufferizes the same way, through tensor ops).
+// and bufferizes the new ops at once with their own models (the
+// bufferization driver accepts tensor ops created during `bufferize`).
 //
 // What One-Shot Analysis sees is the op itself: which operands it reads,
 // which it writes (block_score's `outs`, aggregate_grad's accumulators) and

@@ -1,4 +1,5 @@
-//===- BufferizableOpInterfaceImpl.h - Bufferization of attnres ops ---*- C++ -*-===//
+//===- BufferizableOpInterfaceImpl.h - Bufferization of attnres ops ---*- C++
+//-*-===//
 //
 // Part of the attnres project.
 //
@@ -12,10 +13,11 @@ class DialectRegistry;
 
 namespace attnres {
 /// Attaches bufferization::BufferizableOpInterface to every attnres op
-/// (external models), so that upstream `one-shot-bufferize` accepts them:
-/// an op bufferizes into its linalg decomposition (AggregatedOpInterface),
-/// written into its destinations (block_score's `outs`) or into new buffers
-/// (the value forms). See docs/interfaces-tiling-sharding.md.
+/// (external models), so that upstream `one-shot-bufferize` bufferizes them:
+/// an op bufferizes into its linalg decomposition (AggregatedOpInterface,
+/// which registerDecompositionInterfaceExternalModels attaches), written into
+/// its written operands (block_score's `outs`, aggregate_grad's
+/// accumulators) or into new buffers. See docs/interfaces-tiling-sharding.md.
 void registerBufferizableOpInterfaceExternalModels(DialectRegistry &registry);
 } // namespace attnres
 } // namespace mlir
