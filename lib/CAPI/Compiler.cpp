@@ -8,6 +8,7 @@
 #include "attnres-c/Passes.h"
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/Dialect/AttnRes/Transforms/BufferizableOpInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
@@ -215,6 +216,7 @@ MlirContext attnresContextCreate(bool enableThreading) {
   registry.insert<attnres::AttnResDialect>();
   attnres::registerTilingInterfaceExternalModels(registry);
   attnres::registerDecompositionInterfaceExternalModels(registry);
+  attnres::registerBufferizableOpInterfaceExternalModels(registry);
   attnres::registerShardingInterfaceExternalModels(registry);
   auto *context = new MLIRContext(
       registry, enableThreading ? MLIRContext::Threading::ENABLED

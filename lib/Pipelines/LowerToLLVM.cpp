@@ -32,14 +32,18 @@ void mlir::attnres::buildLowerToLLVMPipeline(
   pm.addNestedPass<func::FuncOp>(createTosaToArithPass());
   pm.addNestedPass<func::FuncOp>(createTosaToTensorPass());
 
-  // attnres -> linalg/tensor/arith/math on tensors. Elementwise arith/math
-  // on tensors written by the user (e.g. an arith.extf of a bf16 result
-  // before printing) become linalg.generic too, so that they bufferize.
-  pm.addPass(createConvertAttnResToLinalg());
+  // Elementwise arith/math on tensors written by the user (e.g. an
+  // arith.extf of a bf16 result before printing) become linalg.generic, so
+  // that they bufferize.
   pm.addPass(createConvertElementwiseToLinalgPass());
   addPreBufferizationCleanup(pm);
 
-  // Tensors -> buffers, with memref function signatures.
+  // Tensors -> buffers, with memref function signatures. Upstream's
+  // one-shot-bufferize bufferizes the attnres ops through their
+  // BufferizableOpInterface models (BufferizableOpInterfaceImpl.cpp): each
+  // becomes its linalg decomposition on memrefs, writing block_score's outs
+  // and aggregate_grad's accumulators in place where One-Shot Analysis
+  // allows. No attnres pass runs here.
   addModuleBufferization(pm);
   // Upstream's buffer-deallocation-pipeline with attnres-split-fresh-deallocs
   // after the ownership-based pass: a deep model's one block would otherwise

@@ -5,8 +5,11 @@
 // The CPU pipeline takes attnres and func/arith/tensor/linalg on tensors all
 // the way to the LLVM dialect (numerics: test/Integration/CPU).
 
-// PIPELINE: convert-attnres-to-linalg
+// No attnres pass before bufferization: upstream one-shot-bufferize
+// bufferizes the attnres ops through their BufferizableOpInterface models.
+// PIPELINE-NOT: attnres
 // PIPELINE: convert-elementwise-to-linalg
+// PIPELINE-NOT: attnres
 // PIPELINE: one-shot-bufferize{{.*}}bufferize-function-boundaries=true
 // PIPELINE: function-boundary-type-conversion=identity-layout-map
 // PIPELINE: ownership-based-buffer-deallocation

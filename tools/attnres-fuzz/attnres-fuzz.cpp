@@ -10,6 +10,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/Dialect/AttnRes/Transforms/BufferizableOpInterfaceImpl.h"
+#include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
 #include "attnres/InitAllPasses.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -55,6 +57,9 @@ struct FuzzState {
     registerAllDialects(registry);
     registerAllExtensions(registry);
     registry.insert<attnres::AttnResDialect>();
+    // attnres-lower-to-llvm bufferizes attnres ops through these models.
+    attnres::registerDecompositionInterfaceExternalModels(registry);
+    attnres::registerBufferizableOpInterfaceExternalModels(registry);
     context = std::make_unique<MLIRContext>(registry);
     context->loadAllAvailableDialects();
     // Multithreading only adds noise to a fuzzer.

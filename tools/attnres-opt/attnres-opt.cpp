@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/Dialect/AttnRes/Transforms/BufferizableOpInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
@@ -33,6 +34,7 @@ int main(int argc, char **argv) {
   registry.insert<mlir::attnres::AttnResDialect>();
   mlir::attnres::registerTilingInterfaceExternalModels(registry);
   mlir::attnres::registerDecompositionInterfaceExternalModels(registry);
+  mlir::attnres::registerBufferizableOpInterfaceExternalModels(registry);
   mlir::attnres::registerShardingInterfaceExternalModels(registry);
 
   return mlir::asMainReturnCode(

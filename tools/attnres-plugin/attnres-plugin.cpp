@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/Dialect/AttnRes/Transforms/BufferizableOpInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
@@ -27,6 +28,7 @@ mlirGetDialectPluginInfo() {
             registry->insert<attnres::AttnResDialect>();
             attnres::registerTilingInterfaceExternalModels(*registry);
             attnres::registerDecompositionInterfaceExternalModels(*registry);
+            attnres::registerBufferizableOpInterfaceExternalModels(*registry);
             attnres::registerShardingInterfaceExternalModels(*registry);
           }};
 }
