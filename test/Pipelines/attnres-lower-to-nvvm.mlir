@@ -85,9 +85,14 @@
 // BULK-NOT:     .reqnctapercluster
 // BULK:         mbarrier.init.shared.b64 [%rd{{[0-9]+}}], %r{{[0-9]+}};
 // BULK-NEXT:    fence.mbarrier_init.release.cluster;
-// BULK:         mbarrier.arrive.expect_tx.shared::cta.b64
-// BULK-COUNT-5: cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes
-// BULK:         mbarrier.try_wait.parity.shared::cta.b64
+// BULK:         mbarrier.arrive.expect_tx.shared.b64 %rd{{[0-9]+}}, [%[[BAR:rd[0-9]+]]], %r{{[0-9]+}};
+// BULK-COUNT-5: cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%rd{{[0-9]+}}], [%rd{{[0-9]+}}], %r{{[0-9]+}}, [%[[BAR]]];
+// The wait is a loop on mbarrier.try_wait.parity (phase 0), back to the
+// label just before it.
+// BULK:         mov.b32 %[[PHASE:r[0-9]+]], 0;
+// BULK-NEXT:    mbarrier.try_wait.parity.shared.b64 %[[OK:p[0-9]+]], [%rd{{[0-9]+}}], %[[PHASE]];
+// BULK-NEXT:    not.pred %[[NOK:p[0-9]+]], %[[OK]];
+// BULK-NEXT:    @%[[NOK]] bra $L__BB{{[0-9_]+}};
 // BULK:         ld.shared.v4.b32
 // BULK:         mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // BULK:         st.global.v2.b32
@@ -99,12 +104,12 @@
 // CLUSTER-LABEL: .entry block_score_bf16_d7168_n9_s8_tc_tma_x2(
 // CLUSTER:       .explicitcluster
 // CLUSTER:       .reqnctapercluster 2, 1, 1
-// CLUSTER-COUNT-9: cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [{{%r[0-9]+}}], [{{%rd[0-9]+}}], {{%r[0-9]+}}
+// CLUSTER-COUNT-9: cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [{{%rd[0-9]+}}], [{{%rd[0-9]+}}], {{%r[0-9]+}}, [{{%rd[0-9]+}}];
 // CLUSTER:       mma.sync.aligned.m16n8k16
 // CLUSTER:       barrier.cluster.arrive.aligned;
 // CLUSTER-NEXT:  barrier.cluster.wait.aligned;
-// CLUSTER:       mapa.shared::cluster.u32
-// CLUSTER:       ld.shared::cluster.f32
+// CLUSTER:       mapa.shared::cluster.u64 %[[REMOTE:rd[0-9]+]], %rd{{[0-9]+}}, %r{{[0-9]+}};
+// CLUSTER-NEXT:  ld.shared::cluster.b32 %r{{[0-9]+}}, [%[[REMOTE]]];
 // CLUSTER:       barrier.cluster.arrive.aligned;
 // CLUSTER:       st.global.b32
 // CLUSTER:       barrier.cluster.wait.aligned;

@@ -318,7 +318,7 @@ void TCKernelBuilder::emitRowFetch() {
     int64_t elemBytes = e.getIntOrFloatBitWidth() / 8;
     int64_t rowBytes = d * elemBytes, copyBytes = dl * elemBytes;
     int64_t strideBytes = stride * elemBytes;
-    Value bar = sharedAddress(b, loc, barSm);
+    Value bar = mbarrierPointer(b, loc, barSm);
     Value rowsAddr = sharedAddress(b, loc, rowsSm);
     Value first = tc.cmp(P::eq, tid, tc.idx(0));
     tc.when(first, [&]() { emitMBarrierInit(b, loc, bar); });

@@ -1,4 +1,4 @@
-//===- NVVMHelpers.cpp - NVVM ops and inline PTX of the kernels -----------===//
+//===- NVVMHelpers.cpp - NVVM ops of the kernels --------------------------===//
 //
 // Part of the attnres project.
 //
@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
@@ -61,75 +62,107 @@ void gpu_kernels::emitL2PrefetchRows(OpBuilder &b, Location loc,
   }
 }
 
-LLVM::InlineAsmOp gpu_kernels::emitInlinePtx(OpBuilder &b, Location loc,
-                                             TypeRange results, StringRef text,
-                                             StringRef constraints,
-                                             ValueRange operands) {
-  return LLVM::InlineAsmOp::create(
-      b, loc, results, operands, text, constraints, /*has_side_effects=*/true,
-      /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
-      LLVM::AsmDialectAttr(), ArrayAttr());
-}
-
 Value gpu_kernels::sharedAddress(OpBuilder &b, Location loc, Value memref) {
   Value p = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
   return arith::IndexCastUIOp::create(b, loc, b.getI32Type(), p);
 }
 
+/// The pointer in NVVM memory space `space` at the integer address `addr`
+/// (llvm.inttoptr: a 32-bit shared-window address is zero-extended to the
+/// 64-bit pointers of the NVPTX data layout).
+static Value pointerIn(OpBuilder &b, Location loc, NVVM::NVVMMemorySpace space,
+                       Value addr) {
+  auto ptr =
+      LLVM::LLVMPointerType::get(b.getContext(), static_cast<unsigned>(space));
+  return LLVM::IntToPtrOp::create(b, loc, ptr, addr);
+}
+
 /// The shared-memory pointer (!llvm.ptr<3>) at shared-window address `addr`
 /// (i32), for the NVVM ops that take pointers.
 static Value sharedPointer(OpBuilder &b, Location loc, Value addr) {
-  auto ptr3 = LLVM::LLVMPointerType::get(
-      b.getContext(), static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared));
-  return LLVM::IntToPtrOp::create(b, loc, ptr3, addr);
+  return pointerIn(b, loc, NVVM::NVVMMemorySpace::Shared, addr);
 }
 
-// nvvm.mbarrier.init (llvm.nvvm.mbarrier.init.shared) and
-// nvvm.fence.mbarrier.init (llvm.nvvm.fence.mbarrier_init.release.cluster):
-// intrinsics, translated by gpu-module-to-binary without
-// convert-nvvm-to-llvm.
+// Every op below is an NVVM op with an LLVM intrinsic (none has a
+// predicate), translated by gpu-module-to-binary without
+// convert-nvvm-to-llvm: nvvm.mbarrier.init (llvm.nvvm.mbarrier.init.shared),
+// nvvm.fence.mbarrier.init (llvm.nvvm.fence.mbarrier_init.release.cluster),
+// nvvm.mbarrier.arrive.expect_tx (llvm.nvvm.mbarrier.arrive.expect.tx.
+// scope.cta.space.cta), nvvm.cp.async.bulk.shared.cluster.global
+// (llvm.nvvm.cp.async.bulk.global.to.shared.cluster), nvvm.mbarrier.try_wait
+// with an i32 phase (llvm.nvvm.mbarrier.try.wait.parity.scope.cta.space.cta)
+// and nvvm.mapa (llvm.nvvm.mapa.shared.cluster). docs/gpu.md lists the PTX
+// they give.
+Value gpu_kernels::mbarrierPointer(OpBuilder &b, Location loc, Value memref) {
+  Value addr = sharedAddress(b, loc, memref);
+  return sharedPointer(b, loc, addr);
+}
+
 void gpu_kernels::emitMBarrierInit(OpBuilder &b, Location loc, Value bar) {
-  Value ptr = sharedPointer(b, loc, bar);
   Value count = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(1));
-  NVVM::MBarrierInitOp::create(b, loc, ptr, count, /*predicate=*/Value());
+  NVVM::MBarrierInitOp::create(b, loc, bar, count, /*predicate=*/Value());
   NVVM::FenceMbarrierInitOp::create(b, loc);
 }
 
+// Default semantics (.release, .cta scope) and no state result, as
+// `mbarrier.arrive.expect_tx.shared::cta.b64 _, [bar], bytes`.
 void gpu_kernels::emitMBarrierArriveExpectTx(OpBuilder &b, Location loc,
                                              Value bar, Value bytes) {
-  emitInlinePtx(b, loc, TypeRange{},
-                "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r",
-                ValueRange{bar, bytes});
+  NVVM::MBarrierArriveExpectTxOp::create(b, loc, /*res=*/Type(), bar, bytes,
+                                         NVVM::MemScopeKind::CTA,
+                                         /*relaxed=*/false,
+                                         /*predicate=*/Value());
 }
 
+// The destination is the executing CTA's shared::cta address used as a
+// shared::cluster address (the shared::cta window lies in the
+// shared::cluster window), as cp.async.bulk.shared::cluster.global takes it;
+// no multicast mask, no L2 cache hint.
 void gpu_kernels::emitBulkCopyGlobalToShared(OpBuilder &b, Location loc,
                                              Value dst, Value src, Value bytes,
                                              Value bar) {
-  emitInlinePtx(b, loc, TypeRange{},
-                "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::"
-                "bytes [$0], [$1], $2, [$3];",
-                "r,l,r,r", ValueRange{dst, src, bytes, bar});
+  Value dstPtr = pointerIn(b, loc, NVVM::NVVMMemorySpace::SharedCluster, dst);
+  Value srcPtr = pointerIn(b, loc, NVVM::NVVMMemorySpace::Global, src);
+  NVVM::CpAsyncBulkGlobalToSharedClusterOp::create(
+      b, loc, dstPtr, srcPtr, bar, bytes, /*multicastMask=*/Value(),
+      /*l2CacheHint=*/Value());
 }
 
+// `scf.while (!try_wait.parity(bar, 0)) {}`: mbarrier.try_wait.parity may
+// return false when its time limit passes, so it is retried until phase 0
+// has completed. nvvm.mbarrier.try_wait.parity (a PTX-builder op without an
+// intrinsic) would need convert-nvvm-to-llvm and gives an inline-asm loop;
+// nvvm.mbarrier.try_wait with an i32 phase is the parity intrinsic.
 void gpu_kernels::emitMBarrierWaitPhase0(OpBuilder &b, Location loc,
                                          Value bar) {
-  emitInlinePtx(b, loc, TypeRange{},
-                "{\n\t.reg .pred p;\n\tattnres_wait:\n\t"
-                "mbarrier.try_wait.parity.shared::cta.b64 p, [$0], 0;\n\t"
-                "@!p bra attnres_wait;\n\t}",
-                "r", ValueRange{bar});
+  Value phase = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0));
+  Value trueV = arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
+  scf::WhileOp::create(
+      b, loc, TypeRange{}, ValueRange{},
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        Value done = NVVM::MBarrierTryWaitOp::create(nb, l, nb.getI1Type(), bar,
+                                                     phase, /*ticks=*/Value());
+        Value pending = arith::XOrIOp::create(nb, l, done, trueV);
+        scf::ConditionOp::create(nb, l, pending, ValueRange{});
+      },
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        scf::YieldOp::create(nb, l);
+      });
 }
 
+// mapa.shared::cluster gives the shared::cluster address of `addr` in CTA
+// `rank`; an llvm.load from that !llvm.ptr<7> is ld.shared::cluster (no
+// NVVM op is needed for the load). The cluster barriers around the reads
+// are intrinsics that LLVM treats as reading and writing all memory, so
+// the loads stay between them.
 Value gpu_kernels::emitLoadClusterF32(OpBuilder &b, Location loc, Value addr,
                                       Value rank) {
-  Type i32 = b.getI32Type(), f32 = b.getF32Type();
-  Value remote =
-      emitInlinePtx(b, loc, i32, "mapa.shared::cluster.u32 $0, $1, $2;",
-                    "=r,r,r", ValueRange{addr, rank})
-          .getResult(0);
-  return emitInlinePtx(b, loc, f32, "ld.shared::cluster.f32 $0, [$1];", "=f,r",
-                       ValueRange{remote})
-      .getResult(0);
+  Value local = sharedPointer(b, loc, addr);
+  auto clusterPtr = LLVM::LLVMPointerType::get(
+      b.getContext(),
+      static_cast<unsigned>(NVVM::NVVMMemorySpace::SharedCluster));
+  Value remote = NVVM::MapaOp::create(b, loc, clusterPtr, local, rank);
+  return LLVM::LoadOp::create(b, loc, b.getF32Type(), remote, /*alignment=*/4);
 }
 
 // NVVM's cluster barriers are convergent (LLVM does not duplicate them into

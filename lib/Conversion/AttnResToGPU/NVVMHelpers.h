@@ -1,10 +1,10 @@
-//===- NVVMHelpers.h - NVVM ops and inline PTX of the kernels ---*- C++ -*-===//
+//===- NVVMHelpers.h - NVVM ops of the kernels ------------------*- C++ -*-===//
 //
 // Part of the attnres project.
 //
-// Every NVVM intrinsic, NVVM dialect op and inline-PTX string the kernel
-// generators emit, as free functions on an OpBuilder (docs/gpu.md lists the
-// inline-PTX sites and why no NVVM op replaces them).
+// Every NVVM intrinsic and NVVM dialect op the kernel generators emit, as
+// free functions on an OpBuilder. The kernels hold no inline PTX
+// (docs/gpu.md, "NVVM ops", lists the ops and the PTX they give).
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,29 +30,29 @@ void emitL2PrefetchRows(OpBuilder &b, Location loc, ArrayRef<Value> rows,
                         Value token, Type e, int64_t d, Value tid,
                         unsigned threads);
 
-/// Inline PTX with side effects and `results` (none or one type).
-LLVM::InlineAsmOp emitInlinePtx(OpBuilder &b, Location loc, TypeRange results,
-                                StringRef text, StringRef constraints,
-                                ValueRange operands);
-
 /// The 32-bit shared-window address of a workgroup memref.
 Value sharedAddress(OpBuilder &b, Location loc, Value memref);
 
-/// Initialises the mbarrier at shared address `bar` (i32) for one arrival
-/// and makes the initialisation visible to the cluster.
+/// The !llvm.ptr<3> of the mbarrier held by the workgroup memref
+/// `memref` (memref<1xi64>), which the mbarrier helpers below take as
+/// `bar`.
+Value mbarrierPointer(OpBuilder &b, Location loc, Value memref);
+
+/// Initialises the mbarrier `bar` for one arrival and makes the
+/// initialisation visible to the cluster.
 void emitMBarrierInit(OpBuilder &b, Location loc, Value bar);
 
-/// Arrives on the mbarrier at `bar` announcing `bytes` (i32) of
-/// transactions.
+/// Arrives on the mbarrier `bar` announcing `bytes` (i32) of transactions.
 void emitMBarrierArriveExpectTx(OpBuilder &b, Location loc, Value bar,
                                 Value bytes);
 
 /// Copies `bytes` (i32) from global address `src` (i64) to shared address
-/// `dst` (i32) with cp.async.bulk, completing on the mbarrier at `bar`.
+/// `dst` (i32) with cp.async.bulk, completing on the mbarrier `bar`.
 void emitBulkCopyGlobalToShared(OpBuilder &b, Location loc, Value dst,
                                 Value src, Value bytes, Value bar);
 
-/// Waits until phase 0 of the mbarrier at `bar` has completed.
+/// Waits until phase 0 of the mbarrier `bar` has completed (a loop on
+/// mbarrier.try_wait.parity).
 void emitMBarrierWaitPhase0(OpBuilder &b, Location loc, Value bar);
 
 /// The f32 at shared address `addr` (i32) of CTA `rank` (i32) of the

@@ -193,12 +193,13 @@ func.func @no_token_dim(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<64xf
 // CHECK-SAME:      known_block_size = array<i32: 224, 1, 1>
 // CHECK-SAME:      known_cluster_size = array<i32: 2, 1, 1>
 // CHECK:         memref.view %{{.*}}[%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<9x3616xbf16, #gpu.address_space<workgroup>>
-// CHECK:         "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c64512_i32
-// CHECK-COUNT-9: "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [$0], [$1], $2, [$3];", "r,l,r,r" %{{.*}}, %{{.*}}, %c7168_i32
+// CHECK:         %[[BARX:.*]] = llvm.inttoptr %{{.*}} : i32 to !llvm.ptr<3>
+// CHECK:         nvvm.mbarrier.arrive.expect_tx %[[BARX]], %c64512_i32 : !llvm.ptr<3>, i32
+// CHECK-COUNT-9: nvvm.cp.async.bulk.shared.cluster.global %{{.*}}, %{{.*}}, %[[BARX]], %c7168_i32{{[_0-9]*}} : !llvm.ptr<7>, <1>
 // CHECK:         nvvm.cluster.arrive {aligned}
 // CHECK-NEXT:    nvvm.cluster.wait {aligned}
-// CHECK:         "mapa.shared::cluster.u32 $0, $1, $2;"
-// CHECK:         "ld.shared::cluster.f32 $0, [$1];"
+// CHECK:         %[[REMOTE:.*]] = nvvm.mapa %{{.*}}, %{{.*}} : !llvm.ptr<3> -> !llvm.ptr<7>
+// CHECK-NEXT:    llvm.load %[[REMOTE]] {alignment = 4 : i64} : !llvm.ptr<7> -> f32
 // CHECK:         nvvm.cluster.arrive {aligned}
 // CHECK:         nvvm.cluster.wait {aligned}
 // CHECK-NEXT:    gpu.return
@@ -215,12 +216,12 @@ func.func @no_token_dim(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<64xf
 // X4-SAME:      known_block_size = array<i32: 128, 1, 1>
 // X4-SAME:      known_cluster_size = array<i32: 4, 1, 1>
 // X4:         memref.view %{{.*}}[%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<9x1824xbf16, #gpu.address_space<workgroup>>
-// X4-COUNT-9: "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [$0], [$1], $2, [$3];", "r,l,r,r" %{{.*}}, %{{.*}}, %c3584_i32
+// X4-COUNT-9: nvvm.cp.async.bulk.shared.cluster.global %{{.*}}, %{{.*}}, %{{.*}}, %c3584_i32{{[_0-9]*}} : !llvm.ptr<7>, <1>
 // X4:         nvvm.cluster.wait {aligned}
-// X4:         "mapa.shared::cluster.u32 $0, $1, $2;", "=r,r,r" %{{.*}}, %c0_i32
-// X4:         "mapa.shared::cluster.u32 $0, $1, $2;", "=r,r,r" %{{.*}}, %c1_i32
-// X4:         "mapa.shared::cluster.u32 $0, $1, $2;", "=r,r,r" %{{.*}}, %c2_i32
-// X4:         "mapa.shared::cluster.u32 $0, $1, $2;", "=r,r,r" %{{.*}}, %c3_i32
+// X4:         nvvm.mapa %{{.*}}, %c0_i32{{[_0-9]*}} : !llvm.ptr<3> -> !llvm.ptr<7>
+// X4:         nvvm.mapa %{{.*}}, %c1_i32{{[_0-9]*}} : !llvm.ptr<3> -> !llvm.ptr<7>
+// X4:         nvvm.mapa %{{.*}}, %c2_i32{{[_0-9]*}} : !llvm.ptr<3> -> !llvm.ptr<7>
+// X4:         nvvm.mapa %{{.*}}, %c3_i32{{[_0-9]*}} : !llvm.ptr<3> -> !llvm.ptr<7>
 
 func.func @block_score_cluster(%W: tensor<8x7168xbf16>, %G: tensor<8x7168xbf16>, %b: tensor<?x7168xbf16>, %o: tensor<8x?x7168xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x7168xbf16>, tensor<8x?xf32>) {
   %a, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x7168xbf16> -> tensor<8x?x7168xbf16>
@@ -247,13 +248,26 @@ func.func @block_score_cluster(%W: tensor<8x7168xbf16>, %G: tensor<8x7168xbf16>,
 // CHECK:         memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<2x6176xbf16, #gpu.address_space<workgroup>>
 // CHECK:         memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<1xi64, #gpu.address_space<workgroup>>
 // CHECK:         %[[BARP:.*]] = llvm.inttoptr %{{.*}} : i32 to !llvm.ptr<3>
-// CHECK-NEXT:    %[[ONE:.*]] = arith.constant 1 : i32
+// CHECK:         %[[ONE:.*]] = arith.constant 1 : i32
 // CHECK-NEXT:    nvvm.mbarrier.init %[[BARP]], %[[ONE]] : !llvm.ptr<3>, i32
 // CHECK-NEXT:    nvvm.fence.mbarrier.init
 // CHECK:         gpu.barrier
-// CHECK:         llvm.inline_asm has_side_effects "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r" %{{.*}}, %c24576_i32
-// CHECK-COUNT-2: llvm.inline_asm has_side_effects "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes
-// CHECK:         mbarrier.try_wait.parity.shared::cta.b64
+// CHECK:         nvvm.mbarrier.arrive.expect_tx %[[BARP]], %c24576_i32 : !llvm.ptr<3>, i32
+// CHECK:         %[[DST:.*]] = llvm.inttoptr %{{.*}} : i32 to !llvm.ptr<7>
+// CHECK-NEXT:    %[[SRC:.*]] = llvm.inttoptr %{{.*}} : i64 to !llvm.ptr<1>
+// CHECK-NEXT:    nvvm.cp.async.bulk.shared.cluster.global %[[DST]], %[[SRC]], %[[BARP]], %c12288_i32 : !llvm.ptr<7>, <1>
+// CHECK:         nvvm.cp.async.bulk.shared.cluster.global %{{.*}}, %{{.*}}, %[[BARP]], %c12288_i32{{[_0-9]*}} : !llvm.ptr<7>, <1>
+// The wait retries mbarrier.try_wait.parity (phase 0) until it succeeds.
+// CHECK:         %[[PHASE:.*]] = arith.constant 0 : i32
+// CHECK-NEXT:    %[[TRUE:.*]] = arith.constant true
+// CHECK-NEXT:    scf.while : () -> () {
+// CHECK-NEXT:      %[[DONE:.*]] = nvvm.mbarrier.try_wait %[[BARP]], %[[PHASE]] : !llvm.ptr<3>, i32 -> i1
+// CHECK-NEXT:      %[[PENDING:.*]] = arith.xori %[[DONE]], %[[TRUE]] : i1
+// CHECK-NEXT:      scf.condition(%[[PENDING]])
+// CHECK-NEXT:    } do {
+// CHECK-NEXT:      scf.yield
+// CHECK-NEXT:    }
+// CHECK-NOT:     llvm.inline_asm
 // CHECK-NOT:     vector.load %arg2
 // CHECK-NOT:     vector.load %arg3
 // CHECK:         nvvm.mma.sync
