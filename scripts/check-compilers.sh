@@ -2,16 +2,18 @@
 # Checks that attnres generates the same code whatever C++ compiler built it
 # (issue 16 item 3): builds the project with g++ into build-gcc/ (the clang-22
 # build is build/, made by scripts/setup.sh), runs the g++ build's lit suite,
-# then lowers the benchmark modules (bench/gen_modules.py) and the GPU pipeline
-# tests' modules through attnres-lower-to-nvvm{format=isa} with both builds'
-# attnres-opt and compares their PTX byte for byte. Only the PTX held by the
-# gpu.binary is compared: the gpu.object also carries compile-time attributes
+# then writes the PTX corpus of both builds (scripts/ptx_corpus.py: the
+# benchmark and sweep modules, the GPU pipeline tests at every chip their RUN
+# lines name, every kernel of bench/kernels_check and bench/merge_norm_check,
+# and every case of the GPU conversion tests, as kernel IR and as PTX) and
+# compares them byte for byte (diff -r). Only the PTX held by the gpu.binary
+# is compared: the gpu.object also carries compile-time attributes
 # (LLVMIRToISATimeInMs) that differ between any two runs.
 #
 #   scripts/check-compilers.sh                 the whole check
-#   scripts/check-compilers.sh --ptx BUILD OUT only write BUILD's PTX of every
-#                                              module into OUT/*.ptx (used to
-#                                              diff a refactor's PTX)
+#   scripts/check-compilers.sh --ptx BUILD OUT only write BUILD's PTX corpus
+#                                              into OUT (as
+#                                              scripts/ptx_corpus.py does)
 #
 # Environment: CLANG_BUILD_DIR (build), GCC_BUILD_DIR (build-gcc), JOBS (2).
 # Exit status 0 only if the g++ build, its lit suite and the comparison pass.
@@ -20,33 +22,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 JOBS=${JOBS:-2}
 
-# Modules whose whole text is one module (no --split-input-file) and that go
-# through attnres-lower-to-nvvm: the GPU pipeline tests cover merge (with and
-# without the fused norm), block_sum and inv_rms, which the benchmark modules
-# do not.
-EXTRA_MODULES=(
-  test/Pipelines/attnres-lower-to-nvvm.mlir
-  test/Pipelines/attnres-lower-to-nvvm-merge-norm.mlir
-  test/Pipelines/attnres-lower-to-nvvm-ptxas.mlir
-)
-
-# dump_ptx BUILD_DIR OUT_DIR: every module's PTX into OUT_DIR/<module>.ptx.
+# dump_ptx BUILD_DIR OUT_DIR: BUILD_DIR's PTX corpus into OUT_DIR.
 dump_ptx() {
-  local build=$1 out=$2 mods f name
-  mkdir -p "$out"
-  mods=$(mktemp -d)
-  PYTHONPATH="$ROOT/python:$ROOT" python3 -m bench.gen_modules -o "$mods" >/dev/null ||
-    { echo "check-compilers: bench.gen_modules failed" >&2; return 1; }
-  for f in "$mods"/*.mlir "${EXTRA_MODULES[@]}"; do
-    name=$(basename "$f" .mlir)
-    if ! "$build/bin/attnres-opt" "$f" --attnres-lower-to-nvvm="format=isa" |
-      python3 test/Conversion/AttnResToGPU/Inputs/extract_ptx.py >"$out/$name.ptx"; then
-      echo "check-compilers: $build failed to lower $f" >&2
-      rm -rf "$mods"
-      return 1
-    fi
-  done
-  rm -rf "$mods"
+  JOBS=$JOBS python3 scripts/ptx_corpus.py "$1" "$2" ||
+    { echo "check-compilers: the PTX corpus of $1 failed" >&2; return 1; }
 }
 
 if [ "${1:-}" = "--ptx" ]; then
@@ -61,7 +40,7 @@ status=0
 
 echo "== clang build ($CLANG_BUILD)"
 ATTNRES_BUILD_DIR=$CLANG_BUILD bash scripts/setup.sh >/dev/null || exit 1
-nice ninja -C "$CLANG_BUILD" -j"$JOBS" attnres-opt || exit 1
+nice ninja -C "$CLANG_BUILD" -j"$JOBS" attnres-opt AttnResPythonModules || exit 1
 
 echo "== g++ build ($GCC_BUILD)"
 if [ ! -f "$GCC_BUILD/build.ninja" ]; then
@@ -83,14 +62,14 @@ if ! nice ninja -C "$GCC_BUILD" -j"$JOBS" check-attnres; then
   status=1
 fi
 
-echo "== PTX of the benchmark modules, clang vs g++"
+echo "== PTX corpus, clang vs g++"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 dump_ptx "$CLANG_BUILD" "$work/clang" || exit 1
 dump_ptx "$GCC_BUILD" "$work/gcc" || exit 1
-n=$(ls "$work/clang" | wc -l)
+n=$(find "$work/clang" -type f | wc -l)
 if diff -r "$work/clang" "$work/gcc" >"$work/diff"; then
-  echo "check-compilers: PTX of $n modules byte-identical between $CLANG_BUILD and $GCC_BUILD"
+  echo "check-compilers: PTX corpus ($n files) byte-identical between $CLANG_BUILD and $GCC_BUILD"
 else
   echo "check-compilers: FAIL: PTX differs between $CLANG_BUILD and $GCC_BUILD:"
   head -50 "$work/diff"

@@ -7,7 +7,7 @@
 // emitter (RowEmitter: indices, guarded vector loads and stores, f32
 // conversions, token-wide reductions), the tensor-core kernel's scalar
 // emitter (TCEmitter), kernel creation and the aggregate / block_score
-// argument list. NVVM ops and inline PTX live in NVVMHelpers.h.
+// argument list. NVVM ops and intrinsics live in NVVMHelpers.h.
 //
 //===----------------------------------------------------------------------===//
 
