@@ -2,18 +2,19 @@
 
 The NVVM chip and PTX features live in include/attnres/Target/NVVMTarget.h,
 the key-norm epsilon and the block-size and num-blocks defaults in
-include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h; every other path
-(pass options, pipelines, the C API, Python) refers to them. This script
-walks the tracked sources (git ls-files, else every file) and reports each
-line outside the definition that spells one of those values as code: the
-chip, features and epsilon by their value; block-size and num-blocks, whose
-values are small integers, where a default is given: a pass option's default
-in TableGen, an int64_t blockSize/numBlocks member initialised with a number
-in C++, and in Python (read with the ast module) a parameter, dataclass field
-or dict.get/argparse default of a block_size/num_blocks (block, blocks) name
-that is a number. Tests, docs, examples, benchmark results and comments may quote them;
-ALLOWED lists the remaining files that still do, each with its reason, so that
-a new copy anywhere else fails the check.
+include/attnres/Dialect/AttnRes/IR/AttnResDefaults.h; every other path
+(the ops' ODS builders, pass options, pipelines, the C API, Python) refers
+to them. This script walks the tracked sources (git ls-files, else every
+file) and reports each line outside the definition that spells one of those
+values as code: the chip, features and epsilon by their value; block-size
+and num-blocks, whose values are small integers, where a default is given:
+a pass option's default in TableGen, an int64_t blockSize/numBlocks member
+initialised with a number in C++, and in Python (read with the ast module) a
+parameter, dataclass field or dict.get/argparse default of a
+block_size/num_blocks (block, blocks) name that is a number. Tests, docs,
+examples, benchmark results, comments and TableGen descriptions may quote
+them; ALLOWED lists the remaining files that still do, each with its reason,
+so that a new copy anywhere else fails the check.
 
   python3 scripts/check_one_definition.py [SOURCE_DIR]
 """
@@ -35,18 +36,21 @@ def _block_pattern(names):
                       r"\bint64_t\s+%s\s*=\s*-?\d" % (re.escape(option), member))
 
 
+# The one home of the dialect's defaults (epsilon, block-size, num-blocks).
+DIALECT_DEFAULTS = "include/attnres/Dialect/AttnRes/IR/AttnResDefaults.h"
+
 # value name -> (pattern of a copy, the one file that defines it, pattern of
 # the definition there)
 DEFAULTS = {
     "chip": (re.compile(r"sm_90a"), "include/attnres/Target/NVVMTarget.h", None),
     "features": (re.compile(r"\+ptx80"), "include/attnres/Target/NVVMTarget.h", None),
     "epsilon": (re.compile(r"(?<![\d.])(1e-0?6|1\.0e-0?6f?|0\.000001)(?![\d])"),
-                "include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h", None),
+                "include/attnres/Dialect/AttnRes/IR/AttnResDefaults.h", None),
     "block-size": (_block_pattern(_BLOCK_NAMES["block-size"]),
-                   "include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h",
+                   "include/attnres/Dialect/AttnRes/IR/AttnResDefaults.h",
                    re.compile(r"constexpr int64_t kDefaultBlockSize = \d+;")),
     "num-blocks": (_block_pattern(_BLOCK_NAMES["num-blocks"]),
-                   "include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h",
+                   "include/attnres/Dialect/AttnRes/IR/AttnResDefaults.h",
                    re.compile(r"constexpr int64_t kDefaultNumBlocks = \d+;")),
 }
 
@@ -61,14 +65,6 @@ ALLOWED = {
     # This checker: its patterns are the values it looks for.
     "scripts/check_one_definition.py": ("chip", "features", "epsilon", "block-size",
                                         "num-blocks"),
-    # A lookup table of every chip's minimum PTX version and its error
-    # messages' examples, not a default.
-    "lib/Conversion/AttnResToGPU/GPUHostPasses.cpp": ("chip", "features"),
-    # The validation pass's description quotes a pair as an example.
-    "include/attnres/Conversion/Passes.td": ("chip", "features"),
-    # ODS builders' default arguments are C++ text in TableGen: the dialect
-    # header cannot include the analysis header that defines the epsilon.
-    "include/attnres/Dialect/AttnRes/IR/AttnResOps.td": ("epsilon",),
     # The end-to-end benchmark model's own hyperparameters: its sublayer
     # RMSNorm epsilon (equal to the default; its AttnRes epsilon is the
     # compiler's) and its block size S = 3.
@@ -144,7 +140,9 @@ def _python_block_defaults(text):
 
 def _is_comment(line):
     s = line.strip()
-    return s.startswith(("#", "//", "/*", "*", "///", '"""')) or s.startswith("'''")
+    # A C comment's continuation line is "* text", not "*this, ...".
+    return (s.startswith(("#", "//", "/*", "///", '"""', "'''"))
+            or re.match(r"\*(\s|/|$)", s) is not None)
 
 
 def check(root):
@@ -166,12 +164,20 @@ def check(root):
                 if name not in ALLOWED.get(rel, ()):
                     problems.append("%s:%d: the default %s is defined in %s, not here: %s"
                                     % (rel, number, name, home, lines[number - 1].strip()))
-        in_doc = False
+        in_doc = in_desc = False
         for number, line in enumerate(lines, 1):
             # Python docstrings and C comments quote values as examples.
             if line.count('"""') == 1:
                 in_doc = not in_doc
                 continue
+            # So do TableGen descriptions (documentation, not code).
+            if rel.endswith(".td"):
+                if in_desc:
+                    in_desc = "}];" not in line
+                    continue
+                if re.match(r"\s*let\s+description\s*=\s*\[\{", line):
+                    in_desc = "}];" not in line
+                    continue
             if in_doc or _is_comment(line):
                 continue
             code = line.split("//")[0] if rel.endswith((".cpp", ".h", ".c")) else line

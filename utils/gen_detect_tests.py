@@ -49,6 +49,29 @@ HEADER_MAIN = """\
 """
 
 
+# RUN lines of the pass on the shared inputs (test/Inputs): idempotence and a
+# module without AttnRes left as it is (formerly test/Errors/).
+DETECT_PASS_CASES = """
+// Idempotence: detection run on its own output finds no Full chain left and
+// changes nothing.
+// RUN: attnres-opt %attnres_src/test/Inputs/full-chain.mlir --attnres-detect-residual-chains > %t.idem-d1
+// RUN: attnres-opt %t.idem-d1 --attnres-detect-residual-chains > %t.idem-d2
+// RUN: diff %t.idem-d1 %t.idem-d2
+
+// A module without AttnRes is left exactly as it is (no error, no change):
+// the output equals the input as printed by attnres-opt.
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir > %t.none
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir --attnres-detect-residual-chains > %t.none0
+// RUN: diff %t.none %t.none0
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir --attnres-detect-residual-chains=report=true 2>/dev/null > %t.none1
+// RUN: diff %t.none %t.none1
+// An empty module too.
+// RUN: echo "" | attnres-opt --attnres-detect-residual-chains | FileCheck %s --check-prefix=EMPTY
+// EMPTY: module {
+// EMPTY-NEXT: }
+"""
+
+
 def main_file():
     parts = [HEADER_MAIN]
     # 1. A converted chain: 3 sublayers, residual adds as linalg.generic,
@@ -127,6 +150,7 @@ func.func @opaque(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
   return %h2 : tensor<2x4xf32>
 }
 """)
+    parts.append(DETECT_PASS_CASES)
     return "".join(parts)
 
 

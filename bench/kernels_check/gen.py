@@ -15,41 +15,32 @@ import re
 import subprocess
 import sys
 
-from attnres.irbuilder import eps_literal
+from attnres import irbuilder as ir
 
-# The compiler's default key-norm epsilon (attnres.defaults), as check.py uses it.
-EPS = eps_literal(None)
 OPT, OUT = sys.argv[1], sys.argv[2]
 os.makedirs(OUT, exist_ok=True)
 
-def ty(e):
-    return {"bf16": "bf16", "f16": "f16", "f32": "f32"}[e]
+# Each kernel is one function @k holding one attnres op with the compiler's
+# default key-norm epsilon (eps None: attnres.defaults), as check.py uses it.
 
 def agg_mlir(e, d, n):
-    srcs = ", ".join(f"%v{i}: tensor<?x{d}x{e}>" for i in range(n))
-    names = ", ".join(f"%v{i}" for i in range(n))
-    return f"""func.func @k(%w: tensor<{d}x{e}>, %g: tensor<{d}x{e}>, {srcs}) -> tensor<?x{d}x{e}> {{
-  %h = attnres.aggregate %w, %g over {names} {{epsilon = {EPS} : f32}} : tensor<?x{d}x{e}>
-  return %h : tensor<?x{d}x{e}>
-}}"""
+    return ir.kernel_aggregate("k", e, d, n, None)
 
 def score_mlir(e, d, n, s, inv):
-    srcs = ", ".join(f"%v{i}: tensor<?x{d}x{e}>" for i in range(n))
-    rs = "".join(f", %r{i}: tensor<?xf32>" for i in range(n)) if inv else ""
-    names = ", ".join(f"%v{i}" for i in range(n))
-    rn = (" inv_rms " + ", ".join(f"%r{i}" for i in range(n))) if inv else ""
-    return f"""func.func @k(%W: tensor<{s}x{d}x{e}>, %G: tensor<{s}x{d}x{e}>, {srcs}{rs}, %o: tensor<{s}x?x{d}x{e}>, %l: tensor<{s}x?xf32>) -> (tensor<{s}x?x{d}x{e}>, tensor<{s}x?xf32>) {{
-  %a, %b = attnres.block_score %W, %G over {names}{rn} outs %o, %l {{epsilon = {EPS} : f32}} : tensor<?x{d}x{e}> -> tensor<{s}x?x{d}x{e}>
-  return %a, %b : tensor<{s}x?x{d}x{e}>, tensor<{s}x?xf32>
-}}"""
+    """attnres.block_score of s queries over n sources, with the inverse
+    RMS of each source as arguments when `inv`, and its outs as arguments."""
+    src, q = ir.tensor_type(["?", d], e), ir.tensor_type([s, d], e)
+    out, lse = ir.tensor_type([s, "?", d], e), ir.tensor_type([s, "?"], "f32")
+    names = ["%%v%d" % i for i in range(n)]
+    rs = ["%%r%d" % i for i in range(n)] if inv else []
+    args = ([("%W", q), ("%G", q)] + [(v, src) for v in names]
+            + [(r, ir.tensor_type(["?"], "f32")) for r in rs] + [("%o", out), ("%l", lse)])
+    body = [ir.block_score(("%a", "%b"), "%W", "%G", names, ("%o", "%l"), None, src, out,
+                           rs or None)]
+    return ir.func("k", args, [("%a", out), ("%b", lse)], body)
 
 def merge_mlir(e, d, partial):
-    p = f", %p: tensor<?x{d}x{e}>" if partial else ""
-    pn = " partial %p" if partial else ""
-    return f"""func.func @k(%o: tensor<?x{d}x{e}>, %lse: tensor<?xf32>, %w: tensor<{d}x{e}>, %g: tensor<{d}x{e}>, %u: tensor<?x{d}x{e}>{p}) -> (tensor<?x{d}x{e}>, tensor<?x{d}x{e}>) {{
-  %h, %p2 = attnres.merge %o, %lse, %w, %g update %u{pn} {{epsilon = {EPS} : f32}} : tensor<?x{d}x{e}>
-  return %h, %p2 : tensor<?x{d}x{e}>, tensor<?x{d}x{e}>
-}}"""
+    return ir.kernel_merge("k", e, d, partial, None)
 
 def extract_ptx(text):
     m = re.search(r'(?:assembly|isa) = "((?:[^"\\]|\\.)*)"', text)

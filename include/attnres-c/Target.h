@@ -29,12 +29,12 @@ MLIR_CAPI_EXPORTED MlirStringRef attnresGetDefaultNVVMFeatures(void);
 
 /// The key-norm epsilon an `attnres.aggregate` (and every op built from it)
 /// gets when none is written: the compiler's one definition
-/// (include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h).
+/// (include/attnres/Dialect/AttnRes/IR/AttnResDefaults.h).
 MLIR_CAPI_EXPORTED float attnresGetDefaultEpsilon(void);
 
 /// The `block-size` and `num-blocks` that attnres-blockify and attnres-report
 /// use when they are not given (0: not asked for): the compiler's one
-/// definition (include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h).
+/// definition (include/attnres/Dialect/AttnRes/IR/AttnResDefaults.h).
 MLIR_CAPI_EXPORTED int64_t attnresGetDefaultBlockSize(void);
 MLIR_CAPI_EXPORTED int64_t attnresGetDefaultNumBlocks(void);
 

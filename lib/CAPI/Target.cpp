@@ -6,7 +6,7 @@
 
 #include "attnres-c/Target.h"
 
-#include "attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h"
+#include "attnres/Dialect/AttnRes/IR/AttnResDefaults.h"
 #include "attnres/Target/NVVMTarget.h"
 
 #include "mlir/CAPI/IR.h"

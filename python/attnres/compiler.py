@@ -239,6 +239,6 @@ def default_nvvm_target() -> Tuple[str, str]:
 def default_epsilon() -> float:
     """The key-norm epsilon of ``attnres.aggregate`` and the ops built from it
     when none is written, as the compiler defines it once
-    (include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h); an f32
+    (include/attnres/Dialect/AttnRes/IR/AttnResDefaults.h); an f32
     value widened to a Python float."""
     return float(_load_native().default_epsilon())

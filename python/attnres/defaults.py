@@ -25,7 +25,7 @@ __all__ = ["DEFAULTS_HEADER", "blocking", "epsilon", "resolve_blocking",
 #: The header that defines the key-norm epsilon (``kDefaultEpsilon``) and the
 #: block-size and num-blocks defaults (``kDefaultBlockSize``,
 #: ``kDefaultNumBlocks``), relative to the source tree.
-DEFAULTS_HEADER = "include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h"
+DEFAULTS_HEADER = "include/attnres/Dialect/AttnRes/IR/AttnResDefaults.h"
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -1,7 +1,8 @@
 """The one builder of attnres MLIR text in the package.
 
 Types, dense literals, the attnres ops (``aggregate``, ``block_sum``,
-``inv_rms``, ``block_score``, ``merge`` with and without the fused RMSNorm),
+``inv_rms``, ``block_score``, ``merge`` with and without the fused RMSNorm,
+and the training ops ``aggregate_stats`` and ``aggregate_grad``),
 ``linalg.generic``, the kernel functions of one op (what kernel packs and
 the benchmarks compile), a ``@main`` that prints a result, and the reading
 of what ``mlir-runner`` printed. The model builder (attnres.model), kernel
@@ -15,7 +16,8 @@ import re
 import struct
 
 __all__ = [
-    "NONFINITE_HEX", "aggregate", "block_score", "block_sum", "dense", "eps_literal",
+    "NONFINITE_HEX", "aggregate", "aggregate_grad", "aggregate_stats", "block_score",
+    "block_sum", "dense", "eps_literal",
     "func", "generic", "inv_rms", "kernel_aggregate", "kernel_block_score", "kernel_merge",
     "module", "merge", "nested", "number", "print_and_return", "printed_values",
     "tensor_type",
@@ -118,6 +120,26 @@ def merge(results, out, lse, query, gain, update, partial, eps, src_type, norm_g
     return "%s%s = attnres.merge %s %s : %s" % (
         indent, ", ".join(results), operands,
         _attrs(eps, norm_eps if norm_gain is not None else None), src_type)
+
+
+def aggregate_stats(results, query, gain, sources, eps, src_type, indent="    "):
+    """attnres.aggregate_stats: `results` are the names of h, lse and the
+    inverse RMS of the sources as the caller writes them (``%r:3`` for a
+    group of three, ``%r`` for one)."""
+    return "%s%s = attnres.aggregate_stats %s, %s over %s %s : %s" % (
+        indent, ", ".join(results), query, gain, ", ".join(sources), _attrs(eps), src_type)
+
+
+def aggregate_grad(results, query, gain, sources, lse, inv_rms_values, grad, eps, src_type,
+                   accumulate=None, indent="    "):
+    """attnres.aggregate_grad: `results` are the names of dv (a group, as
+    ``%dv:3``), dquery and dgain; `lse` and `inv_rms_values` what
+    aggregate_stats returned, `grad` dh; `accumulate` the optional
+    accumulators of dv (the in-place form)."""
+    acc = (" accumulate " + ", ".join(accumulate)) if accumulate else ""
+    return "%s%s = attnres.aggregate_grad %s, %s over %s stats %s, %s grad %s%s %s : %s" % (
+        indent, ", ".join(results), query, gain, ", ".join(sources), lse,
+        ", ".join(inv_rms_values), grad, acc, _attrs(eps), src_type)
 
 
 # --- functions and modules --------------------------------------------------------------

@@ -4,8 +4,10 @@ The chip, PTX features, key-norm epsilon, block-size and num-blocks are
 defined once in C++; the pass options, the attnres-lower-to-nvvm pipeline,
 attnres-opt, the C API and the Python package must all report that same
 value, a change of the definition in one place must reach every Python path
-(the package, kernel packs, torch_ops, bench/ and utils/), and
-scripts/check_one_definition.py must fail when a copy appears elsewhere."""
+(the package, kernel packs, torch_ops, bench/ and utils/) and the ops' ODS
+builders (C++ compiled against the changed header prints the new epsilon),
+and scripts/check_one_definition.py must fail when a copy appears
+elsewhere."""
 
 import os
 import re
@@ -24,7 +26,8 @@ SRC = os.path.abspath(os.path.join(HERE, os.pardir, os.pardir))
 BUILD = os.environ.get("ATTNRES_BUILD_DIR", os.path.join(SRC, "build"))
 OPT = os.path.join(BUILD, "bin", "attnres-opt")
 CHECKER = os.path.join(SRC, "scripts", "check_one_definition.py")
-CHAIN_H = "include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h"
+# The one header of the dialect's defaults (epsilon, block-size, num-blocks).
+DEFAULTS_H = defaults.DEFAULTS_HEADER
 
 
 def _header_value(path, name):
@@ -39,10 +42,10 @@ def test_c_api_returns_the_header_definitions():
     nvvm = "include/attnres/Target/NVVMTarget.h"
     assert '"%s"' % chip == _header_value(nvvm, "kDefaultChip")
     assert '"%s"' % features == _header_value(nvvm, "kDefaultFeatures")
-    eps = _header_value(CHAIN_H, "kDefaultEpsilon").rstrip("f")
+    eps = _header_value(DEFAULTS_H, "kDefaultEpsilon").rstrip("f")
     assert np.float32(attnres.default_epsilon()) == np.float32(float(eps))
-    blocking = (int(_header_value(CHAIN_H, "kDefaultBlockSize")),
-                int(_header_value(CHAIN_H, "kDefaultNumBlocks")))
+    blocking = (int(_header_value(DEFAULTS_H, "kDefaultBlockSize")),
+                int(_header_value(DEFAULTS_H, "kDefaultNumBlocks")))
     assert defaults.blocking() == blocking
     # The package's values are the C API's when the native extension exists.
     assert defaults.epsilon() == attnres.default_epsilon()
@@ -87,8 +90,7 @@ def test_python_model_epsilon_follows_the_definition():
 def test_checker_fails_on_a_second_definition(tmp_path):
     """The grep check can fail: a copy of each default in a Python file of a
     small tree is reported, and the tree without it passes."""
-    for rel in ("include/attnres/Target/NVVMTarget.h",
-                "include/attnres/Dialect/AttnRes/Analysis/ChainAnalysis.h"):
+    for rel in ("include/attnres/Target/NVVMTarget.h", DEFAULTS_H):
         dst = tmp_path / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(os.path.join(SRC, rel), dst)
@@ -101,8 +103,14 @@ def test_checker_fails_on_a_second_definition(tmp_path):
     assert ok.returncode == 0 and "one definition each" in ok.stdout, ok.stdout
     (pkg / "ok_blocks.py").write_text(
         "def f(block_size=None, num_blocks=None):\n    return g(block_size=4)\n")
+    # A TableGen description may quote a value; an ODS builder's default
+    # argument names the constant.
+    ops = tmp_path / "include" / "Ops.td"
+    ops.write_text('  let description = [{\n    {epsilon = 1.0e-06 : f32}\n  }];\n'
+                   '  OpBuilder<(ins CArg<"float", "::mlir::attnres::kDefaultEpsilon">:$e)>\n')
     ok = run()
     assert ok.returncode == 0, ok.stdout
+    ops.write_text(ops.read_text() + '  OpBuilder<(ins CArg<"float", "1.0e-6f">:$e)>\n')
     (pkg / "copy.py").write_text(
         'CHIP = "sm_90a"\nFEATURES = "+ptx80"\n\ndef f(eps=1e-6, block_size=1):\n    return eps\n'
         "\nclass C:\n    num_blocks: int = 0\n")
@@ -113,21 +121,23 @@ def test_checker_fails_on_a_second_definition(tmp_path):
     for name in ("chip", "features", "epsilon", "block-size", "num-blocks"):
         assert "python/attnres/copy.py" in bad.stdout and "default %s" % name in bad.stdout
     assert "include/Passes.td:1: the default num-blocks" in bad.stdout
+    assert "include/Ops.td:5: the default epsilon" in bad.stdout
+    assert "include/Ops.td:2:" not in bad.stdout
 
 
 def _copy_tree(dst, epsilon_text):
     """A copy of the Python sides of the tree (the package without its
-    native extension, bench/, utils/) and of the defaults header with
-    kDefaultEpsilon changed to `epsilon_text`: what the GPU machine runs."""
-    for d in ("python/attnres", "bench", "utils"):
+    native extension, bench/, utils/) and of the C++ headers with
+    kDefaultEpsilon changed to `epsilon_text` in the defaults header: what
+    the GPU machine runs."""
+    for d in ("python/attnres", "bench", "utils", "include"):
         shutil.copytree(os.path.join(SRC, d), dst / d,
                         ignore=shutil.ignore_patterns("_attnres*.so", "_config.py",
                                                       "__pycache__", "results"))
-    header = open(os.path.join(SRC, CHAIN_H)).read()
+    header = open(os.path.join(SRC, DEFAULTS_H)).read()
     changed = re.sub(r"kDefaultEpsilon = [^;]+;", "kDefaultEpsilon = %s;" % epsilon_text, header)
     assert changed != header
-    (dst / CHAIN_H).parent.mkdir(parents=True)
-    (dst / CHAIN_H).write_text(changed)
+    (dst / DEFAULTS_H).write_text(changed)
 
 
 _FOLLOW = r"""
@@ -198,6 +208,102 @@ def test_every_python_path_follows_a_changed_epsilon(tmp_path, epsilon_text):
         assert got["e2e"] == want and got["aggregate_module"] == want
         follows, old = got["torch_ops"]
         assert follows < 1e-6 and old > 1e-3, got["torch_ops"]
+
+
+_ODS_PROGRAM = r"""
+// Builds attnres ops through their ODS builders without an epsilon and
+// prints them: the builders' default argument is the header's constant.
+#include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::attnres;
+
+int main() {
+  MLIRContext ctx;
+  ctx.loadDialect<AttnResDialect, func::FuncDialect>();
+  OpBuilder b(&ctx);
+  Location loc = b.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(module->getBody());
+  Type f32 = b.getF32Type();
+  auto x = RankedTensorType::get({4, 8}, f32);
+  auto v = RankedTensorType::get({8}, f32);
+  auto t = RankedTensorType::get({4}, f32);
+  auto f = func::FuncOp::create(b, loc, "f",
+                                b.getFunctionType({v, v, x, x, t}, {}));
+  Block *entry = f.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  Value q = entry->getArgument(0), g = entry->getArgument(1);
+  Value s0 = entry->getArgument(2), s1 = entry->getArgument(3);
+  Value lse = entry->getArgument(4);
+  SmallVector<Value> sources = {s0, s1};
+  AggregateOp::create(b, loc, q, g, sources);
+  InvRmsOp::create(b, loc, s0);
+  MergeOp::create(b, loc, s0, lse, q, g, s1, Value());
+  func::ReturnOp::create(b, loc);
+  if (failed(verify(*module)))
+    return 1;
+  module->print(llvm::outs());
+  return 0;
+}
+"""
+
+
+def _build_config():
+    """(build dir, C++ compiler, LLVM include dir, LLVM library dir) of this
+    build, or None where they are unknown."""
+    try:
+        from attnres import _config
+    except ImportError:
+        return None
+    cache = os.path.join(_config.BUILD_DIR, "CMakeCache.txt")
+    if not os.path.exists(cache):
+        return None
+    m = re.search(r"^CMAKE_CXX_COMPILER:\w+=(.+)$", open(cache).read(), re.M)
+    if not m:
+        return None
+    return _config.BUILD_DIR, m.group(1).strip(), _config.LLVM_INCLUDE_DIR, \
+        _config.LLVM_LIBRARY_DIR
+
+
+@pytest.mark.skipif(_build_config() is None, reason="needs this build's CMake configuration")
+def test_ods_builders_follow_a_changed_epsilon(tmp_path):
+    """The ops' ODS builders take their default epsilon from the header: a
+    program compiled against a copy of the headers with kDefaultEpsilon
+    changed there (and nowhere else), linked with this build's dialect
+    library, builds aggregate, inv_rms and merge without an epsilon and
+    prints the new value, not 1e-6."""
+    build, cxx, llvm_include, llvm_lib = _build_config()
+    dialect_lib = os.path.join(build, "lib", "libAttnResDialect.a")
+    libs = [os.path.join(llvm_lib, n) for n in ("libMLIR.so", "libLLVM.so")]
+    if not all(os.path.exists(p) for p in [dialect_lib] + libs):
+        pytest.skip("needs libAttnResDialect.a, libMLIR.so and libLLVM.so")
+    header = open(os.path.join(SRC, DEFAULTS_H)).read()
+    changed = re.sub(r"kDefaultEpsilon = [^;]+;", "kDefaultEpsilon = 2.5e-4f;", header)
+    assert changed != header
+    shutil.copytree(os.path.join(SRC, "include"), tmp_path / "include")
+    (tmp_path / DEFAULTS_H).write_text(changed)
+    (tmp_path / "ods.cpp").write_text(_ODS_PROGRAM)
+    exe = str(tmp_path / "ods")
+    cc = subprocess.run(
+        [cxx, "-std=c++17", "-O0", "-D_GLIBCXX_USE_CXX11_ABI=1",
+         "-D__STDC_CONSTANT_MACROS", "-D__STDC_FORMAT_MACROS", "-D__STDC_LIMIT_MACROS",
+         "-I", str(tmp_path / "include"), "-I", os.path.join(build, "include"),
+         "-I", llvm_include, str(tmp_path / "ods.cpp"), "-o", exe, dialect_lib] + libs +
+        ["-Wl,-rpath," + llvm_lib], capture_output=True, text=True, timeout=900)
+    assert cc.returncode == 0, cc.stderr[-4000:]
+    out = subprocess.run([exe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    eps = [float(e) for e in re.findall(r"epsilon = ([0-9.eE+-]+) : f32", out.stdout)]
+    assert len(eps) == 3, out.stdout
+    assert all(np.float32(e) == np.float32(2.5e-4) for e in eps), out.stdout
+    assert np.float32(attnres.default_epsilon()) != np.float32(2.5e-4)
 
 
 def _blocks(text):

@@ -37,6 +37,7 @@ import json
 import numpy as np
 
 from attnres import defaults
+from attnres import irbuilder as ir
 from utils.reference import gen_cpu_tests as gen
 
 HEADER_CONTROL = """\
@@ -98,16 +99,13 @@ def gen_aggregate_grad(name, desc, seed, dtype, n, shape, magnitudes=None, query
     srcd = [t.cast(s, shape, ds, dtype) for s in srcs]
     dhd = t.cast(dh, shape, ds, dtype)
     accd = [t.cast(a, shape, ds, dtype) for a in accs]
-    attrs = "{epsilon = %s : f32}" % gen.eps_str(eps)
+    group = ":%d" % n if n > 1 else ""
     rs = ["%%r#%d" % i for i in range(n)] if n > 1 else ["%r"]
-    t.lines.append("  %%h, %%lse, %%r%s = attnres.aggregate_stats %s, %s over %s %s : %s" %
-                   (":%d" % n if n > 1 else "", q, g, ", ".join(srcd), attrs, vty))
-    acc_text = (" accumulate " + ", ".join(accd)) if accumulate else ""
+    t.lines.append(ir.aggregate_stats(["%h", "%lse", "%r" + group], q, g, srcd,
+                                      gen.eps_str(eps), vty, "  "))
     dvs = ["%%dv#%d" % i for i in range(n)] if n > 1 else ["%dv"]
-    t.lines.append("  %%dv%s, %%dq, %%dg = attnres.aggregate_grad %s, %s over %s stats %%lse, %s "
-                   "grad %s%s %s : %s" %
-                   (":%d" % n if n > 1 else "", q, g, ", ".join(srcd), ", ".join(rs), dhd,
-                    acc_text, attrs, vty))
+    t.lines.append(ir.aggregate_grad(["%dv" + group, "%dq", "%dg"], q, g, srcd, "%lse", rs, dhd,
+                                     gen.eps_str(eps), vty, accd if accumulate else None, "  "))
     names = [gen.strip_name(s) for s in srcs]
     base = {"query": gen.strip_name(q), "gain": gen.strip_name(g), "sources": names, "eps": eps}
     gbase = dict(base, op="aggregate_grad", dh=gen.strip_name(dh))

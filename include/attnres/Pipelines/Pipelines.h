@@ -28,7 +28,7 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
       *this, "chip", llvm::cl::desc("Target chip (sm_XX or sm_XXa)"),
       llvm::cl::init(kDefaultChip)};
   PassOptions::Option<std::string> features{
-      *this, "features", llvm::cl::desc("PTX features, e.g. +ptx80"),
+      *this, "features", llvm::cl::desc("PTX features (+ptxNN)"),
       llvm::cl::init(kDefaultFeatures)};
   PassOptions::Option<std::string> format{
       *this, "format",

@@ -172,9 +172,26 @@ func.func @dynamic_d(%w: tensor<?xbf16>, %g: tensor<?xbf16>, %v0: tensor<8x?xbf1
 // -----
 
 func.func @no_token_dim(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf32>) -> tensor<64xf32> {
-  // expected-error @+1 {{convert-attnres-to-gpu needs at least one token dimension}}
+  // expected-error @+1 {{convert-attnres-to-gpu needs at least one token dimension before D (rank >= 2)}}
   %h = attnres.aggregate %w, %g over %v0, %v1 {epsilon = 1.0e-06 : f32} : tensor<64xf32>
   return %h : tensor<64xf32>
+}
+
+// -----
+
+// block_sum and inv_rms kernels are specialised on D too.
+func.func @block_sum_dynamic_d(%a: tensor<?x?xbf16>, %b: tensor<?x?xbf16>) -> tensor<?x?xbf16> {
+  // expected-error @+1 {{convert-attnres-to-gpu needs a static feature dimension D}}
+  %s = attnres.block_sum %a, %b : tensor<?x?xbf16>
+  return %s : tensor<?x?xbf16>
+}
+
+// -----
+
+func.func @inv_rms_dynamic_d(%a: tensor<8x?xf16>) -> tensor<8xf32> {
+  // expected-error @+1 {{convert-attnres-to-gpu needs a static feature dimension D}}
+  %r = attnres.inv_rms %a {epsilon = 1.0e-06 : f32} : tensor<8x?xf16> -> tensor<8xf32>
+  return %r : tensor<8xf32>
 }
 
 // -----
@@ -310,3 +327,30 @@ func.func @aggregate_wg_shared(%w: tensor<7168xbf16>, %g: tensor<7168xbf16>, %v0
   %h = attnres.aggregate %w, %g over %v0, %v1 {epsilon = 1.0e-06 : f32} : tensor<?x7168xbf16>
   return %h : tensor<?x7168xbf16>
 }
+
+// A malformed option value is an error, not a silently ignored option.
+// RUN: not attnres-opt %s --pass-pipeline='builtin.module(convert-attnres-to-gpu{elements-per-thread=banana})' 2>&1 | FileCheck %s --check-prefix=GPUOPT
+// GPUOPT: failed to add `convert-attnres-to-gpu`
+
+// Idempotence: the conversion run on its own output changes nothing (no
+// attnres op is left), on the fused form and on the block form.
+// RUN: attnres-opt %attnres_src/test/Inputs/full-chain.mlir --attnres-blockify=block-size=2 --attnres-fuse-summaries > %t.idem-f1
+// RUN: attnres-opt %t.idem-f1 --convert-attnres-to-gpu > %t.idem-g1
+// RUN: attnres-opt %t.idem-g1 --convert-attnres-to-gpu > %t.idem-g2
+// RUN: diff %t.idem-g1 %t.idem-g2
+// RUN: FileCheck %s --check-prefix=IDEM < %t.idem-g1
+// IDEM: gpu.launch_func
+// IDEM-NOT: attnres.
+// RUN: attnres-opt %attnres_src/test/Inputs/full-chain.mlir --attnres-blockify=block-size=2 --convert-attnres-to-gpu > %t.idem-b1
+// RUN: attnres-opt %t.idem-b1 --convert-attnres-to-gpu > %t.idem-b2
+// RUN: diff %t.idem-b1 %t.idem-b2
+
+// A module without AttnRes is left exactly as it is (no error, no change):
+// the output equals the input as printed by attnres-opt.
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir > %t.none
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir --convert-attnres-to-gpu > %t.none0
+// RUN: diff %t.none %t.none0
+// An empty module too.
+// RUN: echo "" | attnres-opt --convert-attnres-to-gpu | FileCheck %s --check-prefix=EMPTY
+// EMPTY: module {
+// EMPTY-NEXT: }

@@ -267,3 +267,22 @@ func.func @merge_no_partial(%o: tensor<?x13xf16>, %lse: tensor<?xf32>, %q: tenso
   %h, %p2 = attnres.merge %o, %lse, %q, %g update %y {epsilon = 1.0e-06 : f32} : tensor<?x13xf16>
   return %h, %p2 : tensor<?x13xf16>, tensor<?x13xf16>
 }
+
+// Idempotence: the conversion run on its own output changes nothing (no
+// attnres op is left).
+// RUN: attnres-opt %attnres_src/test/Inputs/full-chain.mlir --attnres-blockify=block-size=2 --attnres-fuse-summaries --convert-attnres-to-linalg > %t.idem-l1
+// RUN: attnres-opt %t.idem-l1 --convert-attnres-to-linalg > %t.idem-l2
+// RUN: diff %t.idem-l1 %t.idem-l2
+// RUN: FileCheck %s --check-prefix=IDEM < %t.idem-l1
+// IDEM: linalg.generic
+// IDEM-NOT: attnres.
+
+// A module without AttnRes is left exactly as it is (no error, no change):
+// the output equals the input as printed by attnres-opt.
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir > %t.none
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir --convert-attnres-to-linalg > %t.none0
+// RUN: diff %t.none %t.none0
+// An empty module too.
+// RUN: echo "" | attnres-opt --convert-attnres-to-linalg | FileCheck %s --check-prefix=EMPTY
+// EMPTY: module {
+// EMPTY-NEXT: }

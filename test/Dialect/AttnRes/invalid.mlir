@@ -127,6 +127,28 @@ func.func @aggregate_eps_inf(%q: tensor<64xf32>, %a: tensor<8x64xf32>) -> tensor
 
 // -----
 
+// A source whose static token count differs from the result's.
+func.func @aggregate_source_tokens(%q: tensor<8xf32>, %a: tensor<4x8xf32>,
+                                   %b: tensor<5x8xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{source #1 has type 'tensor<5x8xf32>' but the result has type 'tensor<4x8xf32>'; all sources and the result must have one type (C4)}}
+  %h = "attnres.aggregate"(%q, %q, %a, %b) <{epsilon = 1.0e-06 : f32}>
+      : (tensor<8xf32>, tensor<8xf32>, tensor<4x8xf32>, tensor<5x8xf32>) -> tensor<4x8xf32>
+  return %h : tensor<4x8xf32>
+}
+
+// -----
+
+// The query has the sources' storage type: no implicit cast from f32.
+func.func @aggregate_query_elt(%q: tensor<8xf32>, %g: tensor<8xbf16>,
+                               %a: tensor<4x8xbf16>) -> tensor<4x8xbf16> {
+  // expected-error @+1 {{query must have type 'tensor<8xbf16>' (one value per feature of the sources), got 'tensor<8xf32>' (C5)}}
+  %h = "attnres.aggregate"(%q, %g, %a) <{epsilon = 1.0e-06 : f32}>
+      : (tensor<8xf32>, tensor<8xbf16>, tensor<4x8xbf16>) -> tensor<4x8xbf16>
+  return %h : tensor<4x8xbf16>
+}
+
+// -----
+
 // Signature errors (not numbered: part of the op definition, spec 0.2).
 func.func @aggregate_eps_missing(%q: tensor<64xf32>, %a: tensor<8x64xf32>) -> tensor<8x64xf32> {
   // expected-error @+1 {{'attnres.aggregate' op requires attribute 'epsilon'}}
@@ -195,6 +217,15 @@ func.func @block_sum_dynamic(%a: tensor<8x64xf32>, %b: tensor<?x64xf32>) -> tens
   return %s : tensor<8x64xf32>
 }
 
+// -----
+
+// A float type other than the three storage types.
+func.func @block_sum_f8(%a: tensor<4x8xf8E4M3FN>) -> tensor<4x8xf8E4M3FN> {
+  // expected-error @+1 {{result element type must be f32, f16 or bf16, got 'f8E4M3FN' (C3)}}
+  %s = attnres.block_sum %a, %a : tensor<4x8xf8E4M3FN>
+  return %s : tensor<4x8xf8E4M3FN>
+}
+
 //===----------------------------------------------------------------------===//
 // C. attnres.inv_rms
 //===----------------------------------------------------------------------===//
@@ -245,6 +276,15 @@ func.func @inv_rms_eps(%a: tensor<8x64xf32>) -> tensor<8xf32> {
   // expected-error @+1 {{epsilon must be finite and non-negative, got -1.000000e+00 (C4)}}
   %r = attnres.inv_rms %a {epsilon = -1.0 : f32} : tensor<8x64xf32> -> tensor<8xf32>
   return %r : tensor<8xf32>
+}
+
+// -----
+
+// A float type other than the three storage types.
+func.func @inv_rms_f64(%a: tensor<4x8xf64>) -> tensor<4xf32> {
+  // expected-error @+1 {{input element type must be f32, f16 or bf16, got 'f64' (C2)}}
+  %r = attnres.inv_rms %a {epsilon = 1.0e-06 : f32} : tensor<4x8xf64> -> tensor<4xf32>
+  return %r : tensor<4xf32>
 }
 
 //===----------------------------------------------------------------------===//
@@ -518,6 +558,17 @@ func.func @merge_lse(%o: tensor<8x64xf32>, %l: tensor<8x1xf32>, %q: tensor<64xf3
   %0:2 = "attnres.merge"(%o, %l, %q, %q, %o) <{epsilon = 1.0e-06 : f32}>
       : (tensor<8x64xf32>, tensor<8x1xf32>, tensor<64xf32>, tensor<64xf32>, tensor<8x64xf32>)
       -> (tensor<8x64xf32>, tensor<8x64xf32>)
+  return
+}
+
+// -----
+
+// lse of the right rank but another token count.
+func.func @merge_lse_tokens(%o: tensor<4x8xf32>, %l: tensor<5xf32>, %q: tensor<8xf32>) {
+  // expected-error @+1 {{lse must have type 'tensor<4xf32>' (one f32 per token), got 'tensor<5xf32>' (C4)}}
+  %0:2 = "attnres.merge"(%o, %l, %q, %q, %o) <{epsilon = 1.0e-06 : f32}>
+      : (tensor<4x8xf32>, tensor<5xf32>, tensor<8xf32>, tensor<8xf32>, tensor<4x8xf32>)
+      -> (tensor<4x8xf32>, tensor<4x8xf32>)
   return
 }
 

@@ -259,3 +259,31 @@ func.func @dynamic_bf16(%v0: tensor<?x64xbf16>, %w: tensor<64xbf16>, %g: tensor<
   return %out : tensor<?x64xbf16>
 }
 
+
+// Idempotence: blockify run on its own output, with the same S or another,
+// and on the fused form, changes nothing (no Full chain is left).
+// RUN: attnres-opt %attnres_src/test/Inputs/full-chain.mlir --attnres-blockify=block-size=2 > %t.idem-b1
+// RUN: attnres-opt %t.idem-b1 --attnres-blockify=block-size=2 > %t.idem-b2
+// RUN: diff %t.idem-b1 %t.idem-b2
+// RUN: attnres-opt %t.idem-b1 --attnres-blockify=block-size=3 > %t.idem-b3
+// RUN: diff %t.idem-b1 %t.idem-b3
+// RUN: attnres-opt %t.idem-b1 --attnres-fuse-summaries > %t.idem-f1
+// RUN: attnres-opt %t.idem-f1 --attnres-blockify=block-size=2 > %t.idem-f2
+// RUN: diff %t.idem-f1 %t.idem-f2
+// The first runs did something (so the diffs above are not vacuous).
+// RUN: FileCheck %s --check-prefix=IDEM < %t.idem-b1
+// IDEM: attnres.block_sum
+// RUN: FileCheck %s --check-prefix=IDEM-FUSED < %t.idem-f1
+// IDEM-FUSED: attnres.block_score
+
+// A module without AttnRes is left exactly as it is (no error, no change):
+// the output equals the input as printed by attnres-opt.
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir > %t.none
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir --attnres-blockify=block-size=2 > %t.none0
+// RUN: diff %t.none %t.none0
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir --attnres-blockify=num-blocks=3 > %t.none1
+// RUN: diff %t.none %t.none1
+// An empty module too.
+// RUN: echo "" | attnres-opt --attnres-blockify=block-size=4 | FileCheck %s --check-prefix=EMPTY
+// EMPTY: module {
+// EMPTY-NEXT: }

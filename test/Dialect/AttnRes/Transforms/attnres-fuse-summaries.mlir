@@ -576,3 +576,26 @@ func.func @norm_bf16_dynamic(%v0: tensor<?x16xbf16>, %w: tensor<16xbf16>, %g: te
   %out = attnres.aggregate %w, %g over %v0, %b1 {epsilon = 1.0e-06 : f32} : tensor<?x16xbf16>
   return %out : tensor<?x16xbf16>
 }
+
+// Idempotence: fusion run on its own output changes nothing, on the block
+// form and on a Full chain (Block AttnRes with S = 1).
+// RUN: attnres-opt %attnres_src/test/Inputs/full-chain.mlir --attnres-blockify=block-size=2 --attnres-fuse-summaries > %t.idem-f1
+// RUN: attnres-opt %t.idem-f1 --attnres-fuse-summaries > %t.idem-f2
+// RUN: diff %t.idem-f1 %t.idem-f2
+// RUN: attnres-opt %attnres_src/test/Inputs/full-chain.mlir --attnres-fuse-summaries > %t.idem-ff1
+// RUN: attnres-opt %t.idem-ff1 --attnres-fuse-summaries > %t.idem-ff2
+// RUN: diff %t.idem-ff1 %t.idem-ff2
+// The first run did something (so the diff is not vacuous).
+// RUN: FileCheck %s --check-prefix=IDEM < %t.idem-f1
+// IDEM: attnres.block_score
+// IDEM: attnres.merge
+
+// A module without AttnRes is left exactly as it is (no error, no change):
+// the output equals the input as printed by attnres-opt.
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir > %t.none
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir --attnres-fuse-summaries > %t.none0
+// RUN: diff %t.none %t.none0
+// An empty module too.
+// RUN: echo "" | attnres-opt --attnres-fuse-summaries | FileCheck %s --check-prefix=EMPTY
+// EMPTY: module {
+// EMPTY-NEXT: }

@@ -110,3 +110,9 @@ func.func @ambiguous(%v0: tensor<8x16xf32>, %y0: tensor<8x16xf32>, %w: tensor<16
   %out = attnres.aggregate %w, %g over %v0, %y, %y1 {epsilon = 1.0e-06 : f32} : tensor<8x16xf32>
   return %out : tensor<8x16xf32>
 }
+
+// A module without AttnRes is left exactly as it is (no error, no change):
+// the output equals the input as printed by attnres-opt.
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir > %t.none
+// RUN: attnres-opt %attnres_src/test/Inputs/no-attnres.mlir --attnres-report=block-size=2 2>/dev/null > %t.none0
+// RUN: diff %t.none %t.none0

@@ -15,6 +15,7 @@
 #define ATTNRES_DIALECT_ATTNRES_ANALYSIS_CHAINANALYSIS_H
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
+#include "attnres/Dialect/AttnRes/IR/AttnResDefaults.h"
 
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
@@ -24,10 +25,6 @@
 
 namespace mlir {
 namespace attnres {
-
-/// The epsilon of the key RMSNorm when nothing else says (spec section 1.3:
-/// `epsilon` attribute, default 1e-6). The one definition every pass uses.
-inline constexpr float kDefaultEpsilon = 1.0e-6f;
 
 /// One sublayer `l` of a chain: `h_l = aggregate(sources)`, `y_l = f_l(h_l)`.
 struct ChainSublayer {
@@ -74,13 +71,6 @@ struct Chain {
 //===----------------------------------------------------------------------===//
 // Block size: the one place that turns `block-size` / `num-blocks` into S
 //===----------------------------------------------------------------------===//
-
-/// The `block-size` and `num-blocks` of a pass that is not given them (the
-/// options' defaults in Passes.td, the C API's and so Python's): 0, not asked
-/// for, so that a chain keeps the blocking it has (Full AttnRes stays Full,
-/// and attnres-blockify asks for one of them). The one definition of each.
-inline constexpr int64_t kDefaultBlockSize = 0;
-inline constexpr int64_t kDefaultNumBlocks = 0;
 
 /// The `block-size` and `num-blocks` options of a pass, as given (0 or unset:
 /// not asked for). Every pass that partitions or reports a blocking

@@ -16,6 +16,8 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "attnres/Dialect/AttnRes/IR/AttnResDefaults.h"
+
 #include "attnres/Dialect/AttnRes/IR/AttnResOpsDialect.h.inc"
 
 #define GET_OP_CLASSES

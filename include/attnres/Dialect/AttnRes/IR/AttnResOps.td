@@ -97,7 +97,7 @@ def AttnRes_AggregateOp : AttnRes_Op<"aggregate", [Pure,
 
   let builders = [
     OpBuilder<(ins "Value":$query, "Value":$normWeight, "ValueRange":$sources,
-                   CArg<"float", "1.0e-6f">:$epsilon)>
+                   CArg<"float", "::mlir::attnres::kDefaultEpsilon">:$epsilon)>
   ];
 
   let extraClassDeclaration = [{
@@ -182,7 +182,7 @@ def AttnRes_InvRmsOp : AttnRes_Op<"inv_rms", [Pure,
 
   let builders = [
     // The result is `tensor<...xf32>`, the input's shape without D.
-    OpBuilder<(ins "Value":$input, CArg<"float", "1.0e-6f">:$epsilon)>
+    OpBuilder<(ins "Value":$input, CArg<"float", "::mlir::attnres::kDefaultEpsilon">:$epsilon)>
   ];
 }
 
@@ -259,7 +259,7 @@ def AttnRes_BlockScoreOp : AttnRes_Op<"block_score", [
     OpBuilder<(ins "Value":$queries, "Value":$normWeights,
                    "ValueRange":$sources, "ValueRange":$invRms,
                    "Value":$outInit, "Value":$lseInit,
-                   CArg<"float", "1.0e-6f">:$epsilon)>
+                   CArg<"float", "::mlir::attnres::kDefaultEpsilon">:$epsilon)>
   ];
 
   let extraClassDeclaration = [{
@@ -356,7 +356,7 @@ def AttnRes_MergeOp : AttnRes_Op<"merge", [Pure,
     // Both results have the type of `update`; `partial` may be null.
     OpBuilder<(ins "Value":$out, "Value":$lse, "Value":$query,
                    "Value":$normWeight, "Value":$update, "Value":$partial,
-                   CArg<"float", "1.0e-6f">:$epsilon)>,
+                   CArg<"float", "::mlir::attnres::kDefaultEpsilon">:$epsilon)>,
     // The form with the fused RMSNorm: three results of the type of
     // `update`; `partial` may be null, `normGain` may not.
     OpBuilder<(ins "Value":$out, "Value":$lse, "Value":$query,
