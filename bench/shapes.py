@@ -27,15 +27,16 @@ SMALL_T_SCORE = [(9, 8, 4096)]
 SMALL_T_MERGE = [4096, 7168]
 
 
-def small_t_pack_configs(block=8):
+def small_t_pack_configs():
     """Kernel-pack model configurations (attnres.kernel_pack --config) whose
     kernels cover every small-T shape above: per D, a bf16 Block AttnRes
-    model with blocks of `block` sublayers (S of the phase-1 shapes where
-    given) and enough blocks that its aggregations reach N sources and its
+    model with blocks of S sublayers (the phase-1 shapes' S at that D, else
+    the first phase-1 shape's) and enough blocks that its aggregations reach N sources and its
     phase 1 n summaries (a model with B blocks aggregates over up to B + 1
     sources and scores up to B summaries); the merges come with every
     config."""
     blocks, sizes = {}, {}
+    block = SMALL_T_SCORE[0][1]
     for n, d in SMALL_T_AGGREGATE:
         blocks[d] = max(blocks.get(d, 1), n - 1)
     for n, s, d in SMALL_T_SCORE:

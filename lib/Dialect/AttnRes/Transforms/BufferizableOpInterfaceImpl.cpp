@@ -13,12 +13,12 @@
 // bufferization driver accepts tensor ops created during `bufferize`).
 //
 // What One-Shot Analysis sees is the op itself: which operands it reads,
-// which it writes (block_score's `outs`, aggregate_grad's accumulators) and
-// which results alias them. The decomposition then must not write anywhere
-// else. One-Shot Analysis ran before the decomposition existed, so the new
-// ops have no in-place decisions and the driver lets each of them write into
-// the buffer of its init. A new op may therefore write in place into its
-// init only if
+// which it writes (block_score's `outs`, aggregate_grad's and
+// block_score_grad's accumulators) and which results alias them. The
+// decomposition then must not write anywhere else. One-Shot Analysis ran before
+// the decomposition existed, so the new ops have no in-place decisions and the
+// driver lets each of them write into the buffer of its init. A new op may
+// therefore write in place into its init only if
 //   * the init is a destination of the decomposed op (One-Shot Analysis
 //     checked that write, and copy insertion gave the op a copy where it
 //     conflicts) that no other new op uses, or
@@ -52,17 +52,21 @@ using namespace mlir::bufferization;
 
 /// The operands an op writes, each tied to the result that is (equivalent
 /// to) its buffer: block_score's `outs` (spec D.4: written, never read) and
-/// aggregate_grad's accumulators (spec I: read and written, result i is
-/// accumulator i). Every other operand is only read, and every other result
-/// is a new buffer.
+/// aggregate_grad's and block_score_grad's accumulators (spec I: read and
+/// written, result i is accumulator i). Every other operand is only read, and
+/// every other result is a new buffer.
 static OpOperand *tiedOperand(Operation *op, OpResult result) {
   if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
     return dps.getTiedOpOperand(result);
-  if (auto grad = dyn_cast<AggregateGradOp>(op)) {
-    MutableOperandRange accs = grad.getAccumulatorsMutable();
+  auto accumulator = [&](MutableOperandRange accs) -> OpOperand * {
     if (result.getResultNumber() < accs.size())
       return &accs[result.getResultNumber()];
-  }
+    return nullptr;
+  };
+  if (auto grad = dyn_cast<AggregateGradOp>(op))
+    return accumulator(grad.getAccumulatorsMutable());
+  if (auto grad = dyn_cast<BlockScoreGradOp>(op))
+    return accumulator(grad.getAccumulatorsMutable());
   return nullptr;
 }
 
@@ -259,6 +263,7 @@ void mlir::attnres::registerBufferizableOpInterfaceExternalModels(
   registry.addExtension(+[](MLIRContext *ctx, AttnResDialect *) {
     ctx->loadDialect<bufferization::BufferizationDialect>();
     attachModels<AggregateOp, BlockSumOp, InvRmsOp, BlockScoreOp, MergeOp,
-                 AggregateStatsOp, AggregateGradOp>(ctx);
+                 AggregateStatsOp, AggregateGradOp, BlockScoreGradOp,
+                 MergeGradOp>(ctx);
   });
 }
