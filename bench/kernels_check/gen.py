@@ -126,7 +126,7 @@ for (n, s, d) in BS_SHAPES:
         tag = opts.replace("tensor-cores=0", "old").replace("elements-per-thread=", "e").replace(
             "prefetch-depth=", "p").replace("min-ctas-per-sm=", "m").replace("sweep-width=", "w").replace(
             "l2-prefetch-ahead=", "a").replace("l2-prefetch=0", "nol2").replace("cluster-split=", "x").replace(
-            "bulk-copy=0", "nobulk").replace(" ", "_")
+            "bulk-copy=0", "nobulk").replace("queries-per-cta=", "g").replace(" ", "_")
         add({"name": f"bs_bf16_n{n}_s{s}_d{d}_{tag}", "op": "block_score", "e": "bf16", "n": n, "s": s,
              "t": 16384, "d": d, "inv": False, "time": True}, score_mlir("bf16", d, n, s, False), opts)
 # Correctness of the tensor-core kernel: odd shapes (D % 32 != 0, n > 16,

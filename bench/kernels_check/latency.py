@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Latency of the aggregation kernels made by gen.py at small token counts.
+"""Latency of the aggregation and phase-1 kernels made by gen.py at small token counts.
 
-Runs on a GPU machine: for every aggregate entry of <dir>/manifest.json (or
-the named ones) and every T of --tokens, it checks the kernel against the
+Runs on a GPU machine: for every bf16 aggregate and block_score entry of
+<dir>/manifest.json (or the named ones) and every T of --tokens, it checks the kernel against the
 float64 reference (outputs NaN-poisoned first) and then times K
 back-to-back launches captured in one CUDA graph, replayed R times: the
 per-call latency a captured decode step sees (launch overhead removed), as
@@ -47,6 +47,33 @@ def graph_us(fn):
     return a.elapsed_time(b) * 1e3 / (K * R)
 
 
+def setup(directory, e, t, eps):
+    """(run, argv, check, byte floor) of entry `e` at T = t: random bf16
+    inputs, outputs NaN-poisoned; check() is the relative error of every
+    output against the float64 reference."""
+    n, d = e["n"], e["d"]
+    run = launch_fn(directory, e)
+    srcs = [rand((t, d), "bf16", 0.5 + i * 0.25) for i in range(n)]
+    if e["op"] == "aggregate":
+        w = rand((d,), "bf16", 3.0 / d ** 0.5)
+        g = (1 + 0.1 * torch.randn(d, device="cuda")).to(DT["bf16"])
+        out = torch.full((t, d), float("nan"), device="cuda", dtype=DT["bf16"])
+        check = lambda: reference.rel_error(out, reference.aggregate(w, g, srcs, eps))  # noqa: E731
+        return run, [w, g] + srcs + [out, t, eps], check, (n + 1) * t * d * 2
+    s = e["s"]
+    W = rand((s, d), "bf16", 3.0 / d ** 0.5)
+    G = (1 + 0.1 * torch.randn(s, d, device="cuda")).to(DT["bf16"])
+    rs = [reference.inv_rms(x, eps).float() for x in srcs] if e["inv"] else []
+    out = torch.full((s, t, d), float("nan"), device="cuda", dtype=DT["bf16"])
+    lse = torch.full((s, t), float("nan"), device="cuda")
+
+    def check():
+        ref, lref = reference.block_score(W, G, srcs, eps)
+        return max(reference.rel_error(out, ref), reference.rel_error(lse, lref))
+    nbytes = (n + s) * t * d * 2 + 4 * s * t + (4 * n * t if e["inv"] else 0)
+    return run, [W, G] + srcs + rs + [out, lse, t, eps], check, nbytes
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
@@ -58,24 +85,17 @@ def main():
     eps = defaults.epsilon()
     print(f"device {torch.cuda.get_device_name()}", flush=True)
     with open(os.path.join(args.dir, "manifest.json")) as f:
-        entries = [e for e in json.load(f) if e["op"] == "aggregate" and e["e"] == "bf16"
-                   and (not args.names or e["name"] in args.names)]
+        entries = [e for e in json.load(f) if e["op"] in ("aggregate", "block_score")
+                   and e["e"] == "bf16" and (not args.names or e["name"] in args.names)]
     results, bad = [], 0
     for t in [int(x) for x in args.tokens.split(",")]:
         for e in entries:
-            n, d = e["n"], e["d"]
-            run = launch_fn(args.dir, e)
-            w = rand((d,), "bf16", 3.0 / d ** 0.5)
-            g = (1 + 0.1 * torch.randn(d, device="cuda")).to(DT["bf16"])
-            srcs = [rand((t, d), "bf16", 0.5 + i * 0.25) for i in range(n)]
-            out = torch.full((t, d), float("nan"), device="cuda", dtype=DT["bf16"])
-            argv = [w, g] + srcs + [out, t, eps]
+            run, argv, check, nbytes = setup(args.dir, e, t, eps)
             run(argv, t)
             torch.cuda.synchronize()
-            err = reference.rel_error(out, reference.aggregate(w, g, srcs, eps))
+            err = check()
             ok = err <= TOL["bf16"]
             bad += not ok
-            nbytes = (n + 1) * t * d * 2
             x = torch.empty(nbytes // 2, dtype=torch.uint8, device="cuda")
             y = torch.empty_like(x)
             floor = graph_us(lambda: y.copy_(x))

@@ -8,10 +8,7 @@
 #include "attnres-c/Passes.h"
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
-#include "attnres/Dialect/AttnRes/Transforms/BufferizableOpInterfaceImpl.h"
-#include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
-#include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
-#include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
+#include "attnres/InitAllDialects.h"
 
 #include "mlir/CAPI/IR.h"
 #include "mlir/CAPI/Support.h"
@@ -213,11 +210,7 @@ MlirContext attnresContextCreate(bool enableThreading) {
   registerAllExtensions(registry);
   // gpu-module-to-binary translates gpu.module to LLVM IR.
   registerAllToLLVMIRTranslations(registry);
-  registry.insert<attnres::AttnResDialect>();
-  attnres::registerTilingInterfaceExternalModels(registry);
-  attnres::registerDecompositionInterfaceExternalModels(registry);
-  attnres::registerBufferizableOpInterfaceExternalModels(registry);
-  attnres::registerShardingInterfaceExternalModels(registry);
+  attnres::registerAllAttnResDialects(registry);
   auto *context = new MLIRContext(
       registry, enableThreading ? MLIRContext::Threading::ENABLED
                                 : MLIRContext::Threading::DISABLED);

@@ -21,18 +21,7 @@ TOL = 1e-6
 
 def fd_grad(f, x, h=1e-6):
     """Central finite-difference gradient of the scalar f at array x."""
-    g = np.zeros_like(x)
-    flat, gf = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        step = h * max(1.0, abs(flat[i]))
-        old = flat[i]
-        flat[i] = old + step
-        fp = f()
-        flat[i] = old - step
-        fm = f()
-        flat[i] = old
-        gf[i] = (fp - fm) / (2 * step)
-    return g
+    return R.central_difference(f, x, h)
 
 
 def close(analytic, numeric):

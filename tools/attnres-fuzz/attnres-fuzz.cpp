@@ -10,8 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
-#include "attnres/Dialect/AttnRes/Transforms/BufferizableOpInterfaceImpl.h"
-#include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
+#include "attnres/InitAllDialects.h"
 #include "attnres/InitAllPasses.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -56,10 +55,7 @@ struct FuzzState {
     attnres::registerAllAttnResPasses();
     registerAllDialects(registry);
     registerAllExtensions(registry);
-    registry.insert<attnres::AttnResDialect>();
-    // attnres-lower-to-llvm bufferizes attnres ops through these models.
-    attnres::registerDecompositionInterfaceExternalModels(registry);
-    attnres::registerBufferizableOpInterfaceExternalModels(registry);
+    attnres::registerAllAttnResDialects(registry);
     context = std::make_unique<MLIRContext>(registry);
     context->loadAllAvailableDialects();
     // Multithreading only adds noise to a fuzzer.

@@ -8,10 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
-#include "attnres/Dialect/AttnRes/Transforms/BufferizableOpInterfaceImpl.h"
-#include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
-#include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
-#include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
+#include "attnres/InitAllDialects.h"
 #include "attnres/InitAllPasses.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -31,11 +28,7 @@ int main(int argc, char **argv) {
   // gpu-module-to-binary (attnres-lower-to-nvvm) translates gpu.module
   // bodies to LLVM IR, as upstream mlir-opt does.
   mlir::registerAllGPUToLLVMIRTranslations(registry);
-  registry.insert<mlir::attnres::AttnResDialect>();
-  mlir::attnres::registerTilingInterfaceExternalModels(registry);
-  mlir::attnres::registerDecompositionInterfaceExternalModels(registry);
-  mlir::attnres::registerBufferizableOpInterfaceExternalModels(registry);
-  mlir::attnres::registerShardingInterfaceExternalModels(registry);
+  mlir::attnres::registerAllAttnResDialects(registry);
 
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "attnres optimizer driver\n", registry));

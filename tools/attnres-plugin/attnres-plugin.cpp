@@ -8,10 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
-#include "attnres/Dialect/AttnRes/Transforms/BufferizableOpInterfaceImpl.h"
-#include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
-#include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
-#include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
+#include "attnres/InitAllDialects.h"
 #include "attnres/InitAllPasses.h"
 
 #include "mlir/Tools/Plugins/DialectPlugin.h"
@@ -25,11 +22,7 @@ extern "C" LLVM_ATTRIBUTE_WEAK DialectPluginLibraryInfo
 mlirGetDialectPluginInfo() {
   return {MLIR_PLUGIN_API_VERSION, "AttnRes", LLVM_VERSION_STRING,
           [](DialectRegistry *registry) {
-            registry->insert<attnres::AttnResDialect>();
-            attnres::registerTilingInterfaceExternalModels(*registry);
-            attnres::registerDecompositionInterfaceExternalModels(*registry);
-            attnres::registerBufferizableOpInterfaceExternalModels(*registry);
-            attnres::registerShardingInterfaceExternalModels(*registry);
+            attnres::registerAllAttnResDialects(*registry);
           }};
 }
 

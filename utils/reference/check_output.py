@@ -144,18 +144,7 @@ def _wrong_merge_norm_no_rms_derivative(spec, c):
 def _fd(loss, x, h=2e-6):
     """Central finite-difference gradient of the scalar loss() at array x
     (x is perturbed in place and restored)."""
-    g = np.zeros_like(x)
-    flat, gf = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        step = h * max(1.0, abs(flat[i]))
-        old = flat[i]
-        flat[i] = old + step
-        fp = loss()
-        flat[i] = old - step
-        fm = loss()
-        flat[i] = old
-        gf[i] = (fp - fm) / (2 * step)
-    return g
+    return ref.central_difference(loss, x, h)
 
 
 def _block_attnres_fd(spec, c):

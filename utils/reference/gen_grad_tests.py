@@ -62,6 +62,20 @@ class GradTest(gen.Test):
         super().__init__(name, desc, seed)
         self.control = control
         self.checks = []
+        # Result key -> the wrong formula the checker is asked to use for it.
+        self.wrong = {}
+
+    def expect(self, spec, key, fails=False):
+        """The REF spec of one printed result. In a control test, adds the
+        FileCheck line saying whether the checker must report it FAIL (its
+        key has a wrong formula, or `fails`: a result the broken IR changes)
+        or ok."""
+        if key in self.wrong:
+            spec = dict(spec, wrong=self.wrong[key])
+        if self.control:
+            self.checks.append("// CHECK: %s %s " % ("FAIL" if fails or key in self.wrong
+                                                      else "ok", spec["name"]))
+        return spec
 
     def text(self):
         header = HEADER_CONTROL if self.control else gen.HEADER.replace(
@@ -111,15 +125,8 @@ def gen_aggregate_grad(name, desc, seed, dtype, n, shape, magnitudes=None, query
     gbase = dict(base, op="aggregate_grad", dh=gen.strip_name(dh))
     if accumulate:
         gbase["acc"] = [gen.strip_name(a) for a in accs]
-    wrong = wrong or {}
-
-    def ref(spec, key):
-        if key in wrong:
-            spec = dict(spec, wrong=wrong[key])
-            t.checks.append("// CHECK: FAIL %s " % spec["name"])
-        elif t.control:
-            t.checks.append("// CHECK: ok %s " % spec["name"])
-        return spec
+    t.wrong = wrong or {}
+    ref = t.expect
 
     t.print_result("%h", ds, dtype, ref(dict(base, name="h", op="aggregate"), "h"))
     t.print_result("%lse", ds[:-1], "f32",
@@ -181,15 +188,8 @@ def gen_block_score_grad(name, desc, seed, dtype, s, n, shape, magnitudes=None, 
                  dlse=gen.strip_name(dlse))
     if accumulate:
         gbase["acc"] = [gen.strip_name(a) for a in accs]
-    wrong = wrong or {}
-
-    def ref(spec, key):
-        if key in wrong:
-            spec = dict(spec, wrong=wrong[key])
-            t.checks.append("// CHECK: FAIL %s " % spec["name"])
-        elif t.control:
-            t.checks.append("// CHECK: ok %s " % spec["name"])
-        return spec
+    t.wrong = wrong or {}
+    ref = t.expect
 
     t.print_result("%o", out_shape, dtype, ref(dict(base, name="out", op="block_score", result=0),
                                                "out"))
@@ -256,15 +256,8 @@ def gen_merge_grad(name, desc, seed, dtype, shape, partial=True, norm=False, sca
     gbase = dict(base, op="merge_grad", dh=nm("dh"), dpn=nm("dpn"), dtype_in=dtype)
     if norm:
         gbase.update(norm_gain=nm("norm_gain"), dhn=nm("dhn"), norm_eps=norm_eps)
-    wrong = wrong or {}
-
-    def ref(spec, key):
-        if key in wrong:
-            spec = dict(spec, wrong=wrong[key])
-            t.checks.append("// CHECK: FAIL %s " % spec["name"])
-        elif t.control:
-            t.checks.append("// CHECK: ok %s " % spec["name"])
-        return spec
+    t.wrong = wrong or {}
+    ref = t.expect
 
     t.print_result("%h", ds, dtype, ref(dict(base, name="h", op="merge", result=0), "h"))
     t.print_result("%pn", ds, dtype, ref(dict(base, name="new_partial", op="merge",
@@ -459,15 +452,8 @@ def gen_chain(name, desc, seed, dtype, tokens, d, broken=None, wrong=None):
     base = {"op": "block_attnres_grad", "v0": gen.strip_name(v0), "queries": gen.strip_name(qs),
             "gains": gen.strip_name(gs), "scales": gen.strip_name(sc), "dH": gen.strip_name(dH),
             "eps": eps, "block_size": 2}
-    wrong = wrong or {}
-
-    def ref(spec, key, fails=False):
-        if key in wrong:
-            spec = dict(spec, wrong=wrong[key])
-        if t.control:
-            t.checks.append("// CHECK: %s %s " % ("FAIL" if fails or key in wrong else "ok",
-                                                   spec["name"]))
-        return spec
+    t.wrong = wrong or {}
+    ref = t.expect
 
     bad = broken == "no_merge_query_grad"
     t.print_result("%H", shape, E, ref(dict(base, name="H", result=0), "H"))

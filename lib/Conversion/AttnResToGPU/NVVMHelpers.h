@@ -59,7 +59,11 @@ void emitMBarrierWaitPhase0(OpBuilder &b, Location loc, Value bar);
 /// cluster.
 Value emitLoadClusterF32(OpBuilder &b, Location loc, Value addr, Value rank);
 
-/// Cluster barrier: arrive (relaxed) / wait.
+/// Cluster barrier, split in two: `barrier.cluster.arrive.aligned` (release
+/// semantics, not `.relaxed`: the shared-memory writes before it become
+/// visible to the cluster's other CTAs, which read them after the wait) and
+/// `barrier.cluster.wait.aligned` (acquire). `.aligned`: every thread of the
+/// warp executes the same barrier instruction.
 void emitClusterArrive(OpBuilder &b, Location loc);
 void emitClusterWait(OpBuilder &b, Location loc);
 
