@@ -147,9 +147,12 @@ def gen_aggregate_grad(name, desc, seed, dtype, n, shape, magnitudes=None, query
 
 
 def gen_block_score_grad(name, desc, seed, dtype, s, n, shape, magnitudes=None, eps=None,
-                         accumulate=False, wrong=None):
+                         accumulate=False, dyn_leading=False, wrong=None):
     """block_score (with attnres.inv_rms of each summary) then
-    block_score_grad for random dout and dlse."""
+    block_score_grad for random dout and dlse. `dyn_leading` makes the
+    token dimensions of every token-shaped operand and result dynamic
+    (tensor.cast of the constants; the destinations are tensor.empty with
+    the sizes read by tensor.dim)."""
     eps = defaults.resolve_epsilon(eps)
     t = GradTest(name, desc, seed, control=wrong is not None)
     d = shape[-1]
@@ -162,26 +165,39 @@ def gen_block_score_grad(name, desc, seed, dtype, s, n, shape, magnitudes=None, 
     dlse = t.const("dlse", t.values([s] + tok), "f32")
     accs = [t.const("acc%d" % i, t.values(shape, 0.5), dtype) for i in range(n)] \
         if accumulate else []
-    vty = gen.type_str(shape, dtype)
-    out_shape = [s] + list(shape)
-    lse_shape = [s] + tok
+    ds = gen.dyn_shape(shape, dyn_leading, False)
+    dtok = ds[:-1]
+    out_shape, lse_shape = [s] + ds, [s] + dtok
+    bsd = [t.cast(b, shape, ds, dtype) for b in bs]
+    doutd = t.cast(dout, [s] + list(shape), out_shape, dtype)
+    dlsed = t.cast(dlse, [s] + tok, lse_shape, "f32")
+    accd = [t.cast(a, shape, ds, dtype) for a in accs]
+    vty = gen.type_str(ds, dtype)
     oty = gen.type_str(out_shape, dtype)
     attrs = "{epsilon = %s : f32}" % gen.eps_str(eps)
     rs = []
-    for i, b in enumerate(bs):
+    for i, b in enumerate(bsd):
         rs.append("%%r%d" % i)
         t.lines.append("  %s = attnres.inv_rms %s %s : %s -> %s" %
-                       (rs[-1], b, attrs, vty, gen.type_str(tok, "f32")))
-    t.lines.append("  %%oi = tensor.empty() : %s" % oty)
-    t.lines.append("  %%li = tensor.empty() : %s" % gen.type_str(lse_shape, "f32"))
+                       (rs[-1], b, attrs, vty, gen.type_str(dtok, "f32")))
+    sizes = []
+    for k, extent in enumerate(dtok):
+        if extent is None:
+            c, dim = t.fresh("%c"), t.fresh("%dim")
+            t.lines.append("  %s = arith.constant %d : index" % (c, k))
+            t.lines.append("  %s = tensor.dim %s, %s : %s" % (dim, bsd[0], c, vty))
+            sizes.append(dim)
+    t.lines.append("  %%oi = tensor.empty(%s) : %s" % (", ".join(sizes), oty))
+    t.lines.append("  %%li = tensor.empty(%s) : %s" % (", ".join(sizes),
+                                                      gen.type_str(lse_shape, "f32")))
     t.lines.append("  %%o, %%lse = attnres.block_score %s, %s over %s inv_rms %s outs %%oi, %%li "
-                   "%s : %s -> %s" % (w, g, ", ".join(bs), ", ".join(rs), attrs, vty, oty))
-    acc_text = (" accumulate " + ", ".join(accs)) if accumulate else ""
+                   "%s : %s -> %s" % (w, g, ", ".join(bsd), ", ".join(rs), attrs, vty, oty))
+    acc_text = (" accumulate " + ", ".join(accd)) if accumulate else ""
     dbs = ["%%db#%d" % i for i in range(n)] if n > 1 else ["%db"]
     t.lines.append("  %%db%s, %%dW, %%dG = attnres.block_score_grad %s, %s over %s stats %%lse, %s "
                    "grad %s, %s%s %s : %s -> %s" %
-                   (":%d" % n if n > 1 else "", w, g, ", ".join(bs), ", ".join(rs), dout, dlse,
-                    acc_text, attrs, vty, oty))
+                   (":%d" % n if n > 1 else "", w, g, ", ".join(bsd), ", ".join(rs), doutd,
+                    dlsed, acc_text, attrs, vty, oty))
     base = {"queries": gen.strip_name(w), "gains": gen.strip_name(g),
             "sources": [gen.strip_name(b) for b in bs], "eps": eps}
     gbase = dict(base, op="block_score_grad", dout=gen.strip_name(dout),
@@ -196,7 +212,7 @@ def gen_block_score_grad(name, desc, seed, dtype, s, n, shape, magnitudes=None, 
     t.print_result("%lse", lse_shape, "f32", ref(dict(base, name="lse", op="block_score",
                                                       result=1, mode="abs1"), "lse"))
     for i, db in enumerate(dbs):
-        t.print_result(db, list(shape), dtype,
+        t.print_result(db, ds, dtype,
                        ref(dict(gbase, name="db%d" % i, result=0, index=i), "db"))
     t.print_result("%dW", [s, d], "f32", ref(dict(gbase, name="dqueries", result=1), "dqueries"),
                    ref_dtype="f32")
@@ -508,6 +524,9 @@ def all_tests():
         gen_block_score_grad("block_score_grad_bf16_s2_20_sources", "bf16, S = 2, 20 "
                              "summaries of 2x37, magnitudes 1e-3..1e3, epsilon 1e-3.", 724,
                              "bf16", 2, 20, [2, 37], magnitudes=mags(20, -3, 3), eps=1e-3),
+        gen_block_score_grad("block_score_grad_bf16_s3_dynamic", "bf16, S = 3, 4 summaries "
+                             "of ?x?x19 (dynamic token dimensions), accumulate form.", 725,
+                             "bf16", 3, 4, [2, 3, 19], accumulate=True, dyn_leading=True),
         gen_merge_grad("merge_grad_f32_partial", "merge then merge_grad, f32, partial, "
                        "5x37.", 731, "f32", [5, 37]),
         gen_merge_grad("merge_grad_bf16_no_partial", "bf16, no partial (p' = update), 3x13.",
