@@ -85,3 +85,24 @@ func.func @features(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<8x64xf32
   %r = attnres.inv_rms %h {epsilon = 1.0e-06 : f32} : tensor<8x64xf32> -> tensor<8xf32>
   return %h, %r : tensor<8x64xf32>, tensor<8xf32>
 }
+
+// -----
+
+// aggregate_stats (the training forward) sharded along tokens: every
+// statistic (lse, one inverse RMS per source) is per token, so each process
+// computes those of its own tokens, with no communication.
+shard.grid @grid2s(shape = 2)
+// CHECK-LABEL: func.func @stats_tokens
+// CHECK-SAME:    tensor<3x16xbf16>
+// CHECK-NEXT:    %{{.*}}, %{{.*}}, %{{.*}}:2 = attnres.aggregate_stats {{.*}} : tensor<3x16xbf16>
+// CHECK-NEXT:    return {{.*}} : tensor<3x16xbf16>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>
+// CHECK-NOT:     shard.all_
+func.func @stats_tokens(%w: tensor<16xbf16>, %g: tensor<16xbf16>, %v0: tensor<6x16xbf16>,
+                        %v1: tensor<6x16xbf16>)
+    -> (tensor<6x16xbf16>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>) {
+  %sh = shard.sharding @grid2s split_axes = [[0]] : !shard.sharding
+  %v0s = shard.shard %v0 to %sh annotate_for_users : tensor<6x16xbf16>
+  %v1s = shard.shard %v1 to %sh annotate_for_users : tensor<6x16xbf16>
+  %h, %lse, %r:2 = attnres.aggregate_stats %w, %g over %v0s, %v1s {epsilon = 1.0e-06 : f32} : tensor<6x16xbf16>
+  return %h, %lse, %r#0, %r#1 : tensor<6x16xbf16>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>
+}

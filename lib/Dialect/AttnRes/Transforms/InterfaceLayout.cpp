@@ -55,6 +55,20 @@ FailureOr<OpLayout> mlir::attnres::detail::getOpLayout(Operation *op) {
             layout.valueOperand = agg.getSources().getBeginOperandIndex();
             return true;
           })
+          .Case([&](AggregateStatsOp stats) {
+            // aggregate plus its per-token statistics (lse, one inverse RMS
+            // per source): token-local, D a reduction.
+            layout.numTokenDims = rankOf(stats.getResult()) - 1;
+            layout.operands.assign(op->getNumOperands(), DimRole::Value);
+            layout.operands[stats.getQueryMutable().getOperandNumber()] =
+                DimRole::Feature;
+            layout.operands[stats.getNormWeightMutable().getOperandNumber()] =
+                DimRole::Feature;
+            layout.results.assign(op->getNumResults(), DimRole::Token);
+            layout.results[0] = DimRole::Value;
+            layout.valueOperand = stats.getSources().getBeginOperandIndex();
+            return true;
+          })
           .Case([&](BlockSumOp sum) {
             layout.numTokenDims = rankOf(sum.getResult()) - 1;
             layout.featureIsReduction = false;

@@ -447,7 +447,7 @@ void mlir::attnres::registerShardingInterfaceExternalModels(
     ctx->loadDialect<arith::ArithDialect, linalg::LinalgDialect,
                      math::MathDialect, shard::ShardDialect,
                      tensor::TensorDialect>();
-    attachSharding<AggregateOp, BlockSumOp, InvRmsOp, BlockScoreOp, MergeOp>(
-        ctx);
+    attachSharding<AggregateOp, AggregateStatsOp, BlockSumOp, InvRmsOp,
+                   BlockScoreOp, MergeOp>(ctx);
   });
 }

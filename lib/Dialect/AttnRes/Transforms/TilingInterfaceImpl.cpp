@@ -2,7 +2,8 @@
 //
 // Part of the attnres project.
 //
-// External models of the TilingInterface for every attnres op. The loops are
+// External models of the TilingInterface for the forward attnres ops
+// (aggregate_stats included). The loops are
 // `[S] T_1 .. T_k D` (InterfaceLayout.h). A tile of the loops is computed by
 // the same op on slices of its operands: every op is token-local (spec 0.1)
 // and the S queries of block_score are independent (spec D.1), so a token or
@@ -251,6 +252,7 @@ void mlir::attnres::registerTilingInterfaceExternalModels(
     // The tiled code is made of these dialects' ops.
     ctx->loadDialect<affine::AffineDialect, arith::ArithDialect,
                      scf::SCFDialect, tensor::TensorDialect>();
-    attachTiling<AggregateOp, BlockSumOp, InvRmsOp, BlockScoreOp, MergeOp>(ctx);
+    attachTiling<AggregateOp, AggregateStatsOp, BlockSumOp, InvRmsOp,
+                 BlockScoreOp, MergeOp>(ctx);
   });
 }
