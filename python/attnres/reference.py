@@ -352,10 +352,10 @@ def merge_norm_grad(out, lse, query, gain, update, partial, norm_gain, eps, norm
     return grads + (dgn,)
 
 
-def central_difference(loss, x, h=1e-6):
+def central_difference(loss, x, h):
     """Central finite-difference gradient of the scalar `loss()` with respect
     to the float64 numpy array `x`, which `loss` reads and which is perturbed
-    in place (step h * max(1, |x_k|)) and restored. Uses no gradient
+    in place (step h * max(1, |x_k|); the caller picks h) and restored. Uses no gradient
     formula: the independent check of the ones above."""
     g = np.zeros_like(x)
     flat, gf = x.reshape(-1), g.reshape(-1)
