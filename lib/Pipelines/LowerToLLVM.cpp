@@ -37,6 +37,10 @@ void mlir::attnres::buildLowerToLLVMPipeline(
   // that they bufferize.
   pm.addPass(createConvertElementwiseToLinalgPass());
   addPreBufferizationCleanup(pm);
+  // The aggregations of a Full AttnRes chain read their sources from one
+  // stacked tensor, decomposed over it before bufferization: O(L) ops and
+  // buffers for L sublayers instead of O(L^2) (docs/depth.md).
+  pm.addNestedPass<func::FuncOp>(createStackAggregateSources());
 
   // Tensors -> buffers, with memref function signatures. Upstream's
   // one-shot-bufferize bufferizes the attnres ops through their

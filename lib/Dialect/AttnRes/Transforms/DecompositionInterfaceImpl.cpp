@@ -45,6 +45,8 @@
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::attnres;
 
@@ -509,6 +511,162 @@ static Decomposition decompose(OpBuilder &b, AggregateOp op) {
   Value result = buildWeightedSum(b, loc, sources, weights,
                                   /*stacked=*/false, dest->front());
   return castToResult(b, op, result);
+}
+
+//===----------------------------------------------------------------------===//
+// Aggregation of stacked sources
+//===----------------------------------------------------------------------===//
+
+/// attnres.aggregate over sources stacked along a new leading dimension:
+/// `stacked` is tensor<n x T... x D x E>, slice i the op's source i. The same
+/// math as the per-source decomposition with O(1) ops and buffers in n:
+///   sumsq[i, t], dot[i, t]  one reduction over D (two outputs)
+///   z[i, t]                 dot * rsqrt(sumsq / D + eps)          (map)
+///   m[t]                    max over i of z, from -inf            (reduction)
+///   s[t]                    sum over i of exp(z - m), from 0      (reduction)
+///   w[i, t]                 exp(z - m) / s                        (map)
+///   out[t, d]               sum over i of w * x, from 0, rounded  (reduction)
+/// The reductions over i run in source order (the stacked dimension is their
+/// outermost loop), so every value is the one the per-source decomposition
+/// computes, up to the sign of a zero.
+static Value buildStackedAggregate(OpBuilder &b, Location loc, Value stacked,
+                                   Value query, Value gain, float epsilon,
+                                   Value init) {
+  MLIRContext *ctx = b.getContext();
+  unsigned rank = rankOf(stacked);
+  unsigned dLoop = rank - 1;
+  Type elt = cast<RankedTensorType>(init.getType()).getElementType();
+  SmallVector<OpFoldResult> sizes = allSizes(b, loc, stacked);
+  ArrayRef<OpFoldResult> nTokenSizes = ArrayRef(sizes).drop_back();
+  ArrayRef<OpFoldResult> tokenSizes = nTokenSizes.drop_front();
+  ArrayRef<OpFoldResult> tokenFeatureSizes = ArrayRef(sizes).drop_front();
+
+  // sumsq[i, t] and dot[i, t]: one generic over (i, t..., d), d reducing.
+  Value sumSqInit = createFilledF32(b, loc, nTokenSizes, 0.0);
+  Value dotInit = createFilledF32(b, loc, nTokenSizes, 0.0);
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap dMap = selectMap(ctx, rank, {dLoop});
+  AffineMap rowMap = rangeMap(ctx, rank, 0, rank - 1);
+  auto reduceD = linalg::GenericOp::create(
+      b, loc, TypeRange{sumSqInit.getType(), dotInit.getType()},
+      ValueRange{stacked, query, gain}, ValueRange{sumSqInit, dotInit},
+      ArrayRef<AffineMap>{id, dMap, dMap, rowMap, rowMap},
+      reductionIterators(rank),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value x = toF32(nb, nl, args[0]);
+        Value q = toF32(nb, nl, args[1]);
+        Value g = toF32(nb, nl, args[2]);
+        Value sq = arith::MulFOp::create(nb, nl, x, x);
+        Value qg = arith::MulFOp::create(nb, nl, q, g);
+        Value term = arith::MulFOp::create(nb, nl, qg, x);
+        Value sumSq = arith::AddFOp::create(nb, nl, args[3], sq);
+        Value dot = arith::AddFOp::create(nb, nl, args[4], term);
+        linalg::YieldOp::create(nb, nl, ValueRange{sumSq, dot});
+      });
+
+  // z[i, t] = dot * rsqrt(sumsq / D + eps).
+  unsigned zRank = rank - 1;
+  AffineMap zId = b.getMultiDimIdentityMap(zRank);
+  Value featureCount = featureCountF32(b, loc, stacked);
+  Value eps = f32Const(b, loc, epsilon);
+  Value zInit = tensor::EmptyOp::create(b, loc, nTokenSizes, b.getF32Type());
+  Value z = buildMap(b, loc, reduceD.getResults(), {zId, zId}, zInit,
+                     [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                       Value mean =
+                           arith::DivFOp::create(nb, nl, args[0], featureCount);
+                       Value sum = arith::AddFOp::create(nb, nl, mean, eps);
+                       Value r = math::RsqrtOp::create(nb, nl, sum);
+                       return arith::MulFOp::create(nb, nl, args[1], r);
+                     });
+
+  // Reductions over the sources (loop 0, outermost, in order).
+  SmallVector<utils::IteratorType> overSources = parallelIterators(zRank);
+  overSources.front() = utils::IteratorType::reduction;
+  AffineMap tokensOfZ = rangeMap(ctx, zRank, 1, zRank - 1);
+  auto reduceSources = [&](ValueRange inputs, ArrayRef<AffineMap> maps,
+                           double initValue, ScalarFn combine) -> Value {
+    Value acc = createFilledF32(b, loc, tokenSizes, initValue);
+    SmallVector<AffineMap> allMaps(maps);
+    allMaps.push_back(tokensOfZ);
+    return linalg::GenericOp::create(
+               b, loc, acc.getType(), inputs, acc, allMaps, overSources,
+               [&](OpBuilder &nb, Location nl, ValueRange args) {
+                 linalg::YieldOp::create(nb, nl, combine(nb, nl, args));
+               })
+        .getResult(0);
+  };
+  Value m = reduceSources(
+      z, {zId}, -std::numeric_limits<double>::infinity(),
+      [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        return arith::MaximumFOp::create(nb, nl, args[1], args[0]);
+      });
+  Value s = reduceSources(
+      ValueRange{z, m}, {zId, tokensOfZ}, 0.0,
+      [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value shifted = arith::SubFOp::create(nb, nl, args[0], args[1]);
+        Value e = math::ExpOp::create(nb, nl, shifted);
+        return arith::AddFOp::create(nb, nl, args[2], e);
+      });
+
+  // w[i, t] = exp(z - m) / s.
+  Value wInit = tensor::EmptyOp::create(b, loc, nTokenSizes, b.getF32Type());
+  Value w = buildMap(b, loc, ValueRange{z, m, s}, {zId, tokensOfZ, tokensOfZ},
+                     wInit,
+                     [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                       Value shifted =
+                           arith::SubFOp::create(nb, nl, args[0], args[1]);
+                       Value e = math::ExpOp::create(nb, nl, shifted);
+                       return arith::DivFOp::create(nb, nl, e, args[2]);
+                     });
+
+  // out[t, d] = sum_i w[i, t] * x[i, t, d] in f32 over loops (i, t..., d),
+  // i reducing, then rounded once into `init`.
+  bool isF32 = elt.isF32();
+  Value acc = isF32 ? linalg::FillOp::create(
+                          b, loc, ValueRange{f32Const(b, loc, 0.0)}, init)
+                          .getResult(0)
+                    : createFilledF32(b, loc, tokenFeatureSizes, 0.0);
+  SmallVector<utils::IteratorType> sumIterators = parallelIterators(rank);
+  sumIterators.front() = utils::IteratorType::reduction;
+  Value sum =
+      linalg::GenericOp::create(
+          b, loc, acc.getType(), ValueRange{w, stacked}, acc,
+          ArrayRef<AffineMap>{rowMap, id, rangeMap(ctx, rank, 1, rank - 1)},
+          sumIterators,
+          [&](OpBuilder &nb, Location nl, ValueRange args) {
+            Value x = toF32(nb, nl, args[1]);
+            Value term = arith::MulFOp::create(nb, nl, args[0], x);
+            Value total = arith::AddFOp::create(nb, nl, args[2], term);
+            linalg::YieldOp::create(nb, nl, total);
+          })
+          .getResult(0);
+  if (isF32)
+    return sum;
+  return buildMap(b, loc, sum, b.getMultiDimIdentityMap(rank - 1), init,
+                  [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                    return fromF32(nb, nl, args[0], elt);
+                  });
+}
+
+FailureOr<Value> mlir::attnres::decomposeAggregateOfStacked(OpBuilder &b,
+                                                             AggregateOp op,
+                                                             Value stacked) {
+  auto stackedType = dyn_cast<RankedTensorType>(stacked.getType());
+  auto sourceType =
+      cast<RankedTensorType>(op.getSources().front().getType());
+  if (!stackedType ||
+      stackedType.getRank() != sourceType.getRank() + 1 ||
+      stackedType.getElementType() != sourceType.getElementType())
+    return op.emitOpError("stacked sources of type ")
+           << stacked.getType() << " do not match sources of type "
+           << sourceType;
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op);
+  if (failed(dest))
+    return failure();
+  Value result = buildStackedAggregate(
+      b, op.getLoc(), stacked, op.getQuery(), op.getNormWeight(),
+      op.getEpsilon().convertToFloat(), dest->front());
+  return castTo(b, op.getLoc(), result, op.getResult().getType());
 }
 
 /// attnres.block_sum: elementwise f32 sum, rounded once. A block sum of one

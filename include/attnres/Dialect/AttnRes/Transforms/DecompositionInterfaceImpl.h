@@ -7,10 +7,16 @@
 #ifndef ATTNRES_DIALECT_ATTNRES_TRANSFORMS_DECOMPOSITIONINTERFACEIMPL_H
 #define ATTNRES_DIALECT_ATTNRES_TRANSFORMS_DECOMPOSITIONINTERFACEIMPL_H
 
+#include "mlir/IR/Value.h"
+#include "mlir/Support/LLVM.h"
+
 namespace mlir {
 class DialectRegistry;
+class OpBuilder;
 
 namespace attnres {
+class AggregateOp;
+
 /// Attaches linalg::AggregatedOpInterface to every attnres op (external
 /// models): `decomposeOperation` expresses the op as linalg.generic
 /// reductions and maps on tensors (with tensor, arith and math ops), so that
@@ -18,6 +24,16 @@ namespace attnres {
 /// `convert-attnres-to-linalg` is a driver over the same interface. See
 /// docs/decomposition.md.
 void registerDecompositionInterfaceExternalModels(DialectRegistry &registry);
+
+/// Builds, at `b`'s insertion point, the decomposition of `op` reading its
+/// sources from `stacked`, a tensor<n x T... x D x E> whose slice i along the
+/// leading dimension holds the op's source i (the caller guarantees it). The
+/// ops and buffers it creates do not depend on the number of sources n:
+/// scores, softmax statistics and weights are reductions and maps over the
+/// stacked dimension (docs/depth.md). Returns the value that replaces the
+/// op's result; the caller replaces and erases the op.
+FailureOr<Value> decomposeAggregateOfStacked(OpBuilder &b, AggregateOp op,
+                                             Value stacked);
 } // namespace attnres
 } // namespace mlir
 

@@ -304,4 +304,52 @@ def SplitFreshDeallocs : Pass<"attnres-split-fresh-deallocs", "func::FuncOp"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def StackAggregateSources
+    : Pass<"attnres-stack-aggregate-sources", "func::FuncOp"> {
+  let summary = "Keep the sources of a Full AttnRes chain in one stacked "
+                "tensor and decompose its aggregations over it";
+  let description = [{
+    A Full AttnRes chain of L sublayers aggregates l+1 sources at sublayer l:
+    L(L+1)/2 source operands in all. Decomposed one source at a time (what
+    `one-shot-bufferize` does through the attnres ops' bufferization models)
+    that is a number of linalg ops and buffers quadratic in depth
+    (docs/depth.md, cause 2). This pass, run before bufferization, finds in
+    each block the `attnres.aggregate` ops (two or more sources) whose
+    sources are a contiguous run of one sequence of values `v_0, v_1, ...`
+    defined in that order in the block (the sublayer outputs of a chain),
+    keeps that sequence in one tensor `tensor<N x T... x D x E>` (a
+    `tensor.empty` after `v_0`, and after each `v_j` a `tensor.insert_slice`
+    of `v_j` into slice `j`), and replaces each such aggregation by its
+    decomposition over the `tensor.extract_slice` of its run
+    (`decomposeAggregateOfStacked`): scores, softmax and weighted sum are a
+    constant number of linalg ops over the stacked dimension, whatever the
+    number of sources. After bufferization the stack is one buffer that each
+    `v_j` is copied into once, so the whole chain needs O(L) ops and buffers.
+
+    Aggregations whose sources have different types, are not defined in
+    order in one block, or repeat a value are left unchanged (they bufferize
+    by their per-source decomposition).
+
+    Example:
+    ```mlir
+    %h1 = attnres.aggregate %q1, %g1 over %v0, %v1 : tensor<2x64xf32>
+    %v2 = ...
+    %h2 = attnres.aggregate %q2, %g2 over %v0, %v1, %v2 : tensor<2x64xf32>
+    // becomes
+    %e = tensor.empty() : tensor<3x2x64xf32>
+    %s1 = tensor.insert_slice %v0 into %e[0, 0, 0] [1, 2, 64] [1, 1, 1]
+    %s2 = tensor.insert_slice %v1 into %s1[1, 0, 0] [1, 2, 64] [1, 1, 1]
+    %r1 = tensor.extract_slice %s2[0, 0, 0] [2, 2, 64] [1, 1, 1]
+    // ... linalg.generic ops over %r1 giving %h1
+    %v2 = ...
+    %s3 = tensor.insert_slice %v2 into %s2[2, 0, 0] [1, 2, 64] [1, 1, 1]
+    // ... linalg.generic ops over %s3 giving %h2
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // ATTNRES_DIALECT_ATTNRES_TRANSFORMS_PASSES_TD
