@@ -352,4 +352,41 @@ def StackAggregateSources
   ];
 }
 
+def SplitBlocksAfterLoops
+    : Pass<"attnres-split-blocks-after-loops", "func::FuncOp"> {
+  let summary = "End the function body's block after every region op, so "
+                "that lowering SCF to control flow is linear in their number";
+  let description = [{
+    `convert-scf-to-cf` lowers an `scf.for` (or `scf.if`, ...) by splitting
+    its block right after the op, which moves every later op of the block
+    into a new block. A deep model's body is one block holding thousands of
+    loop nests, so the lowering moves O(K^2) ops for K loops (docs/depth.md,
+    cause 3). This pass, run right before it, splits each block of the
+    function body after every op with regions, from the last such op to the
+    first (each split moves only the ops up to the next split: linear in
+    all), and joins the pieces with `cf.br`. Only the function's own blocks
+    are split; region bodies (a loop's body) are left as they are. The
+    control flow is unchanged: each new block has the previous one as its
+    only predecessor.
+
+    Example:
+    ```mlir
+    scf.for ... { ... }
+    %x = arith.addf ...
+    scf.for ... { ... }
+    return
+    // becomes
+    scf.for ... { ... }
+    cf.br ^bb1
+  ^bb1:
+    %x = arith.addf ...
+    scf.for ... { ... }
+    cf.br ^bb2
+  ^bb2:
+    return
+    ```
+  }];
+  let dependentDialects = ["::mlir::cf::ControlFlowDialect"];
+}
+
 #endif // ATTNRES_DIALECT_ATTNRES_TRANSFORMS_PASSES_TD
