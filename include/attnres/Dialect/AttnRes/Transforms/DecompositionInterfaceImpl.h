@@ -15,8 +15,6 @@ class DialectRegistry;
 class OpBuilder;
 
 namespace attnres {
-class AggregateOp;
-
 /// Attaches linalg::AggregatedOpInterface to every attnres op (external
 /// models): `decomposeOperation` expresses the op as linalg.generic
 /// reductions and maps on tensors (with tensor, arith and math ops), so that
@@ -25,15 +23,20 @@ class AggregateOp;
 /// docs/decomposition.md.
 void registerDecompositionInterfaceExternalModels(DialectRegistry &registry);
 
-/// Builds, at `b`'s insertion point, the decomposition of `op` reading its
-/// sources from `stacked`, a tensor<n x T... x D x E> whose slice i along the
-/// leading dimension holds the op's source i (the caller guarantees it). The
-/// ops and buffers it creates do not depend on the number of sources n:
-/// scores, softmax statistics and weights are reductions and maps over the
-/// stacked dimension (docs/depth.md). Returns the value that replaces the
-/// op's result; the caller replaces and erases the op.
-FailureOr<Value> decomposeAggregateOfStacked(OpBuilder &b, AggregateOp op,
-                                             Value stacked);
+/// Builds, at `b`'s insertion point, the decomposition of `op`, an
+/// `attnres.aggregate` or `attnres.block_score`, reading its sources from
+/// `stacked`, a tensor<n x T... x D x E> whose slice i along the leading
+/// dimension holds the op's source i, and (block_score with `inv_rms`
+/// operands) their inverse RMS from `stackedInvRms`, tensor<n x T...> (the
+/// caller guarantees both). The ops and buffers it creates do not depend on
+/// the number of sources n: scores, softmax statistics and weights are
+/// reductions and maps over the stacked dimension (docs/depth.md). Returns
+/// the values that replace the op's results; the caller replaces and erases
+/// the op.
+FailureOr<SmallVector<Value>> decomposeOverStacked(OpBuilder &b,
+                                                   Operation *op,
+                                                   Value stacked,
+                                                   Value stackedInvRms);
 } // namespace attnres
 } // namespace mlir
 
