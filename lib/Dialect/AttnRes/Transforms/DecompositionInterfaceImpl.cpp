@@ -543,9 +543,9 @@ buildStackedAggregate(OpBuilder &b, Location loc, Value stacked, Value query,
                       Value lseInit) {
   MLIRContext *ctx = b.getContext();
   unsigned off = numQueries ? 1 : 0;
-  unsigned rank = rankOf(stacked);    // n, T..., D
-  unsigned loops = off + rank;        // (s,) i, t..., d
-  unsigned zRank = loops - 1;         // (s,) i, t...
+  unsigned rank = rankOf(stacked); // n, T..., D
+  unsigned loops = off + rank;     // (s,) i, t..., d
+  unsigned zRank = loops - 1;      // (s,) i, t...
   Type elt = cast<RankedTensorType>(init.getType()).getElementType();
   SmallVector<OpFoldResult> sizes = allSizes(b, loc, stacked);
   ArrayRef<OpFoldResult> nTokenSizes = ArrayRef(sizes).drop_back();
@@ -566,9 +566,8 @@ buildStackedAggregate(OpBuilder &b, Location loc, Value stacked, Value query,
           Value x = toF32(nb, nl, args[0]);
           return arith::MulFOp::create(nb, nl, x, x);
         });
-    invRms = buildInvRmsFromSumSquares(b, loc, sumSq,
-                                       featureCountF32(b, loc, stacked),
-                                       epsilon);
+    invRms = buildInvRmsFromSumSquares(
+        b, loc, sumSq, featureCountF32(b, loc, stacked), epsilon);
   }
 
   // dot[(s,) i, t] over loops ((s,) i, t..., d), d reducing.
@@ -619,13 +618,14 @@ buildStackedAggregate(OpBuilder &b, Location loc, Value stacked, Value query,
       [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
         return arith::MaximumFOp::create(nb, nl, args[1], args[0]);
       });
-  Value e = reduceSources(
-      ValueRange{z, m}, {zId, mOfZ}, 0.0,
-      [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
-        Value shifted = arith::SubFOp::create(nb, nl, args[0], args[1]);
-        Value ex = math::ExpOp::create(nb, nl, shifted);
-        return arith::AddFOp::create(nb, nl, args[2], ex);
-      });
+  Value e =
+      reduceSources(ValueRange{z, m}, {zId, mOfZ}, 0.0,
+                    [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                      Value shifted =
+                          arith::SubFOp::create(nb, nl, args[0], args[1]);
+                      Value ex = math::ExpOp::create(nb, nl, shifted);
+                      return arith::AddFOp::create(nb, nl, args[2], ex);
+                    });
 
   // w = exp(z - m) / e.
   Value wInit = tensor::EmptyOp::create(b, loc, zSizes, b.getF32Type());
@@ -661,22 +661,20 @@ buildStackedAggregate(OpBuilder &b, Location loc, Value stacked, Value query,
       outDims.push_back(i);
   SmallVector<utils::IteratorType> sumIterators = parallelIterators(loops);
   sumIterators[off] = utils::IteratorType::reduction;
-  Value sum =
-      linalg::GenericOp::create(
-          b, loc, acc.getType(), ValueRange{w, stacked}, acc,
-          ArrayRef<AffineMap>{rangeMap(ctx, loops, 0, loops - 1), xMap,
-                              selectMap(ctx, loops, outDims)},
-          sumIterators,
-          [&](OpBuilder &nb, Location nl, ValueRange args) {
-            Value x = toF32(nb, nl, args[1]);
-            Value term = arith::MulFOp::create(nb, nl, args[0], x);
-            Value total = arith::AddFOp::create(nb, nl, args[2], term);
-            linalg::YieldOp::create(nb, nl, total);
-          })
-          .getResult(0);
+  Value sum = linalg::GenericOp::create(
+                  b, loc, acc.getType(), ValueRange{w, stacked}, acc,
+                  ArrayRef<AffineMap>{rangeMap(ctx, loops, 0, loops - 1), xMap,
+                                      selectMap(ctx, loops, outDims)},
+                  sumIterators,
+                  [&](OpBuilder &nb, Location nl, ValueRange args) {
+                    Value x = toF32(nb, nl, args[1]);
+                    Value term = arith::MulFOp::create(nb, nl, args[0], x);
+                    Value total = arith::AddFOp::create(nb, nl, args[2], term);
+                    linalg::YieldOp::create(nb, nl, total);
+                  })
+                  .getResult(0);
   if (!isF32)
-    sum = buildMap(b, loc, sum, b.getMultiDimIdentityMap(outSizes.size()),
-                   init,
+    sum = buildMap(b, loc, sum, b.getMultiDimIdentityMap(outSizes.size()), init,
                    [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
                      return fromF32(nb, nl, args[0], elt);
                    });
@@ -693,13 +691,13 @@ static LogicalResult checkStacked(Operation *op, Value stacked, Value source,
       stackedType.getElementType() == sourceType.getElementType())
     return success();
   return op->emitOpError("stacked ")
-         << what << " of type " << stacked.getType() << " do not match "
-         << what << " of type " << sourceType;
+         << what << " of type " << stacked.getType() << " do not match " << what
+         << " of type " << sourceType;
 }
 
 FailureOr<SmallVector<Value>>
-mlir::attnres::decomposeOverStacked(OpBuilder &b, Operation *op,
-                                    Value stacked, Value stackedInvRms) {
+mlir::attnres::decomposeOverStacked(OpBuilder &b, Operation *op, Value stacked,
+                                    Value stackedInvRms) {
   Location loc = op->getLoc();
   if (auto agg = dyn_cast<AggregateOp>(op)) {
     if (failed(checkStacked(op, stacked, agg.getSources().front(), "sources")))
@@ -707,12 +705,11 @@ mlir::attnres::decomposeOverStacked(OpBuilder &b, Operation *op,
     FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op);
     if (failed(dest))
       return failure();
-    Value result =
-        buildStackedAggregate(b, loc, stacked, agg.getQuery(),
-                              agg.getNormWeight(), Value(),
-                              agg.getEpsilon().convertToFloat(), std::nullopt,
-                              dest->front(), Value())
-            .first;
+    Value result = buildStackedAggregate(b, loc, stacked, agg.getQuery(),
+                                         agg.getNormWeight(), Value(),
+                                         agg.getEpsilon().convertToFloat(),
+                                         std::nullopt, dest->front(), Value())
+                       .first;
     return SmallVector<Value>{castTo(b, loc, result, agg.getType())};
   }
   auto score = dyn_cast<BlockScoreOp>(op);
@@ -732,10 +729,10 @@ mlir::attnres::decomposeOverStacked(OpBuilder &b, Operation *op,
     return failure();
   Value outInit = (*dest)[0], lseInit = (*dest)[1];
   OpFoldResult numQueries = leadingSizes(b, loc, outInit, 1).front();
-  auto [out, lse] = buildStackedAggregate(
-      b, loc, stacked, score.getQueries(), score.getNormWeights(),
-      stackedInvRms, score.getEpsilon().convertToFloat(), numQueries, outInit,
-      lseInit);
+  auto [out, lse] = buildStackedAggregate(b, loc, stacked, score.getQueries(),
+                                          score.getNormWeights(), stackedInvRms,
+                                          score.getEpsilon().convertToFloat(),
+                                          numQueries, outInit, lseInit);
   return SmallVector<Value>{castTo(b, loc, out, score.getOut().getType()),
                             castTo(b, loc, lse, score.getLse().getType())};
 }

@@ -163,8 +163,8 @@ static Value stackedRun(OpBuilder &b, Location loc, Sequence &seq, Run run) {
   SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
   Value view = seq.stack;
   if (run.offset != 0 || run.count != seq.values.size())
-    view = memref::SubViewOp::create(b, loc, seq.stack, offsets, sizes,
-                                     strides);
+    view =
+        memref::SubViewOp::create(b, loc, seq.stack, offsets, sizes, strides);
   auto viewType = cast<MemRefType>(view.getType());
   auto tensorType =
       RankedTensorType::get(viewType.getShape(), viewType.getElementType());
@@ -207,7 +207,8 @@ static ValueRange sourcesOf(Operation *op) {
 
 namespace {
 struct StackAggregateSourcesPass
-    : public attnres::impl::StackAggregateSourcesBase<StackAggregateSourcesPass> {
+    : public attnres::impl::StackAggregateSourcesBase<
+          StackAggregateSourcesPass> {
   void runOnOperation() override {
     // The aggregations of each block, in order.
     llvm::MapVector<Block *, SmallVector<Operation *>> byBlock;

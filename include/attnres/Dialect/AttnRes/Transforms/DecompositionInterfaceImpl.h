@@ -33,8 +33,7 @@ void registerDecompositionInterfaceExternalModels(DialectRegistry &registry);
 /// reductions and maps over the stacked dimension (docs/depth.md). Returns
 /// the values that replace the op's results; the caller replaces and erases
 /// the op.
-FailureOr<SmallVector<Value>> decomposeOverStacked(OpBuilder &b,
-                                                   Operation *op,
+FailureOr<SmallVector<Value>> decomposeOverStacked(OpBuilder &b, Operation *op,
                                                    Value stacked,
                                                    Value stackedInvRms);
 } // namespace attnres
