@@ -20,8 +20,11 @@ This is a benchmark, not a test: run it by hand,
     python3 bench/depth.py --build build --layers 8 16 32 64 128 256 \
         --dims 256 4096 --out bench/results/depth
 
-and it writes depth.json and depth.md (a table per form and d; matplotlib is
-not installed for /usr/bin/python3 here, so there is no PNG) into --out.
+and it writes depth.json, depth.md (a table per form and d) and depth.svg
+(CPU seconds and peak RSS of each stage against sublayers, log-log, one
+panel per form and measure; drawn by hand because matplotlib is not
+installed for /usr/bin/python3 here) into --out. `--plot-only` redraws
+depth.md and depth.svg from an existing depth.json.
 """
 
 import argparse
@@ -125,7 +128,13 @@ def main():
     ap.add_argument("--mem-gb", type=float, default=6.0)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results",
                                                   "depth"))
+    ap.add_argument("--plot-only", action="store_true",
+                    help="redraw depth.md and depth.svg from --out/depth.json")
     args = ap.parse_args()
+    if args.plot_only:
+        with open(os.path.join(args.out, "depth.json")) as f:
+            save(json.load(f), args.out)
+        return
     opt = os.path.join(args.build, "bin", "attnres-opt")
     gen = os.path.join(ROOT, "utils", "gen_detect_models.py")
     os.makedirs(args.out, exist_ok=True)
@@ -202,6 +211,116 @@ def save(results, out):
     with open(os.path.join(out, "depth.json"), "w") as f:
         json.dump(results, f, indent=1)
     write_markdown(results, os.path.join(out, "depth.md"))
+    write_svg(results, os.path.join(out, "depth.svg"))
+
+
+STAGE_COLORS = {"detect": "#1f77b4", "blockify": "#9467bd", "fuse": "#2ca02c",
+                "lower-to-llvm": "#d62728", "total": "#000000"}
+
+
+def write_svg(results, path):
+    """Four log-log panels (rows: Full and block form; columns: CPU seconds
+    and peak RSS MB) of each stage and the whole pipeline against sublayers;
+    solid lines d=256, dashed d=4096 (any other d: dotted)."""
+    import math
+    forms = [f for f in ("full", "block")
+             if any(r["form"] == f for r in results["runs"])]
+    dims = sorted({r["d"] for r in results["runs"]})
+    dashes = {0: "", 1: "6,4"}
+    pw, ph, ml, mt, gap = 380, 250, 60, 40, 70
+    width = ml + 2 * (pw + gap)
+    height = mt + len(forms) * (ph + gap) + 40
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'font-family="sans-serif" font-size="11">' % (width, height),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="%d" y="18" font-size="14">Compile time and peak RSS '
+           'against depth (commit %s, %s, %s CPUs, T=%d, block S=%d)</text>'
+           % (ml, results["commit"], results["date"], results["cpus"],
+              results["tokens"], results["block_size"])]
+
+    def points(form, d, measure):
+        pts = {}
+        for r in results["runs"]:
+            if r["form"] != form or r["d"] != d or not r.get("ok"):
+                continue
+            for s in r["stages"]:
+                v = s["cpu_seconds"] if measure == "cpu" else s["rss_mb"]
+                pts.setdefault(s["stage"], []).append((r["layers"], v))
+            v = (r["total_cpu_seconds"] if measure == "cpu"
+                 else r["peak_rss_mb"])
+            pts.setdefault("total", []).append((r["layers"], v))
+        return pts
+
+    for row, form in enumerate(forms):
+        for col, measure in enumerate(("cpu", "rss")):
+            x0 = ml + col * (pw + gap)
+            y0 = mt + row * (ph + gap)
+            series = {(d, st): p for d in dims
+                      for st, p in points(form, d, measure).items()}
+            vals = [v for p in series.values() for _, v in p if v > 0]
+            ls = [l for p in series.values() for l, _ in p]
+            if not vals:
+                continue
+            lo, hi = math.log10(min(vals)), math.log10(max(vals))
+            lo, hi = math.floor(lo), math.ceil(hi if hi > lo else lo + 1)
+            l0, l1 = math.log2(min(ls)), math.log2(max(ls))
+            if l1 == l0:
+                l1 = l0 + 1
+
+            def px(l):
+                return x0 + (math.log2(l) - l0) / (l1 - l0) * pw
+
+            def py(v):
+                return y0 + ph - (math.log10(max(v, 1e-9)) - lo) / (hi - lo) * ph
+
+            out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" '
+                       'stroke="#888"/>' % (x0, y0, pw, ph))
+            out.append('<text x="%d" y="%d" font-size="12">%s form: %s</text>'
+                       % (x0, y0 - 8, form.capitalize(),
+                          "CPU seconds" if measure == "cpu"
+                          else "peak RSS (MB)"))
+            for e in range(lo, hi + 1):
+                for m in (1, 2, 5):
+                    v = m * 10 ** e
+                    if lo <= math.log10(v) <= hi:
+                        y = py(v)
+                        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" '
+                                   'stroke="#eee"/>' % (x0, x0 + pw, y, y))
+                        out.append('<text x="%d" y="%.1f" text-anchor="end">'
+                                   '%g</text>' % (x0 - 4, y + 4, v))
+            for l in sorted(set(ls)):
+                x = px(l)
+                out.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" '
+                           'stroke="#eee"/>' % (x, x, y0, y0 + ph))
+                out.append('<text x="%.1f" y="%d" text-anchor="middle">%d'
+                           '</text>' % (x, y0 + ph + 14, l))
+            out.append('<text x="%d" y="%d" text-anchor="middle">sublayers'
+                       '</text>' % (x0 + pw / 2, y0 + ph + 28))
+            for (d, st), p in sorted(series.items()):
+                p = sorted(p)
+                line = " ".join("%.1f,%.1f" % (px(l), py(v)) for l, v in p)
+                dash = dashes.get(dims.index(d), "2,3")
+                out.append('<polyline points="%s" fill="none" stroke="%s" '
+                           'stroke-width="%s" stroke-dasharray="%s"/>' % (
+                               line, STAGE_COLORS.get(st, "#7f7f7f"),
+                               "2.2" if st == "total" else "1.5", dash))
+    # Legend.
+    y = mt + len(forms) * (ph + gap) - 20
+    x = ml
+    for st, color in STAGE_COLORS.items():
+        out.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" '
+                   'stroke-width="2"/>' % (x, x + 20, y, y, color))
+        out.append('<text x="%d" y="%d">%s</text>' % (x + 24, y + 4, st))
+        x += 110
+    for i, d in enumerate(dims):
+        out.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#000" '
+                   'stroke-dasharray="%s"/>' % (x, x + 20, y, y,
+                                                 dashes.get(i, "2,3")))
+        out.append('<text x="%d" y="%d">d=%d</text>' % (x + 24, y + 4, d))
+        x += 80
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
 
 
 def write_markdown(results, path):

@@ -37,6 +37,10 @@ void mlir::attnres::buildLowerToLLVMPipeline(
   // that they bufferize.
   pm.addPass(createConvertElementwiseToLinalgPass());
   addPreBufferizationCleanup(pm);
+  // The aggregations of a Full AttnRes chain read their sources from one
+  // stacked tensor, decomposed over it before bufferization: O(L) ops and
+  // buffers for L sublayers instead of O(L^2) (docs/depth.md).
+  pm.addNestedPass<func::FuncOp>(createStackAggregateSources());
 
   // Tensors -> buffers, with memref function signatures. Upstream's
   // one-shot-bufferize bufferizes the attnres ops through their
@@ -66,6 +70,10 @@ void mlir::attnres::buildLowerToLLVMPipeline(
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  // One block per loop nest: convert-scf-to-cf splits the block at each
+  // loop, moving the rest of the block (quadratic in a deep model's one
+  // block; docs/depth.md).
+  pm.addNestedPass<func::FuncOp>(createSplitBlocksAfterLoops());
   addSCFToControlFlow(pm);
   // f16/bf16 arith.extf/truncf need no expansion here: LLVM 22's x86 backend
   // expands bf16 conversions inline and calls libgcc's __extendhfsf2 /

@@ -5,10 +5,16 @@
 // The CPU pipeline takes attnres and func/arith/tensor/linalg on tensors all
 // the way to the LLVM dialect (numerics: test/Integration/CPU).
 
-// No attnres pass before bufferization: upstream one-shot-bufferize
-// bufferizes the attnres ops through their BufferizableOpInterface models.
+// One attnres pass before bufferization, attnres-stack-aggregate-sources
+// (aggregations of a chain decomposed over one stacked tensor,
+// docs/depth.md); upstream one-shot-bufferize bufferizes the other attnres
+// ops through their BufferizableOpInterface models.
 // PIPELINE-NOT: attnres
 // PIPELINE: convert-elementwise-to-linalg
+// PIPELINE-NOT: attnres
+// PIPELINE: func.func(
+// PIPELINE-NEXT: attnres-stack-aggregate-sources
+// PIPELINE-NEXT: ),
 // PIPELINE-NOT: attnres
 // PIPELINE: one-shot-bufferize{{.*}}bufferize-function-boundaries=true
 // PIPELINE: function-boundary-type-conversion=identity-layout-map

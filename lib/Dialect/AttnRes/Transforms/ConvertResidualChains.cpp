@@ -160,8 +160,20 @@ static bool sampleScaled(ModuleOp module, int64_t budget, Value h, Value v,
   PointwiseInterpreter interp(module, budget);
   interp.bind(h, 77, scale);
   interp.setDependentOps(llvm::DenseSet<Operation *>(deps.begin(), deps.end()));
+  // At most about 64 features per row, spread over D, and the last one: the
+  // norm's reductions over D are evaluated (once per row) either way, but
+  // evaluating every feature made detection cost ~3 * rows * D evaluations
+  // per sublayer (16 s of detection at D = 4096, 128 sublayers;
+  // docs/depth.md).
+  int64_t numFeatures = vt.getShape().back();
+  int64_t stride = std::max<int64_t>(1, (numFeatures + 63) / 64);
+  SmallVector<int64_t> features;
+  for (int64_t k = 0; k < numFeatures; k += stride)
+    features.push_back(k);
+  if (features.back() != numFeatures - 1)
+    features.push_back(numFeatures - 1);
   for (const SmallVector<int64_t> &row : sampleRows(vt))
-    for (int64_t k = 0; k < vt.getShape().back(); ++k) {
+    for (int64_t k : features) {
       SmallVector<int64_t> idx(row);
       idx.push_back(k);
       FailureOr<double> x = interp.eval(v, idx);

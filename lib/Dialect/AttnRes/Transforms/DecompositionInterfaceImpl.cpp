@@ -45,6 +45,8 @@
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::attnres;
 
@@ -509,6 +511,230 @@ static Decomposition decompose(OpBuilder &b, AggregateOp op) {
   Value result = buildWeightedSum(b, loc, sources, weights,
                                   /*stacked=*/false, dest->front());
   return castToResult(b, op, result);
+}
+
+//===----------------------------------------------------------------------===//
+// Aggregation of stacked sources
+//===----------------------------------------------------------------------===//
+
+/// The aggregation of sources stacked along a new leading dimension:
+/// `stacked` is tensor<n x T... x D x E>, slice i source i. With
+/// `numQueries` (block_score), `query` and `gain` are tensor<S x D> and the
+/// scores, weights and results have a leading query dimension S. `invRms`,
+/// when given, is tensor<n x T...> (the sources' inverse RMS); otherwise it
+/// is computed. The same math as the per-source decomposition with O(1) ops
+/// and buffers in n:
+///   r[i, t]        rsqrt(sum_d x^2 / D + eps)        (reduction, map)
+///   dot[s, i, t]   sum_d q g x                       (reduction)
+///   z[s, i, t]     dot * r                           (map)
+///   m[s, t]        max over i of z, from -inf        (reduction)
+///   e[s, t]        sum over i of exp(z - m), from 0  (reduction)
+///   w[s, i, t]     exp(z - m) / e                    (map)
+///   lse[s, t]      m + log(e)                        (map, into `lseInit`)
+///   out[s, t, d]   sum over i of w x, from 0         (reduction, rounded)
+/// The reductions over i run in source order for every (s, t), so every
+/// value is the one the per-source decomposition computes, up to the sign
+/// of a zero. Returns the result written into `init` and the lse (null
+/// without `lseInit`).
+static std::pair<Value, Value>
+buildStackedAggregate(OpBuilder &b, Location loc, Value stacked, Value query,
+                      Value gain, Value invRms, float epsilon,
+                      std::optional<OpFoldResult> numQueries, Value init,
+                      Value lseInit) {
+  MLIRContext *ctx = b.getContext();
+  unsigned off = numQueries ? 1 : 0;
+  unsigned rank = rankOf(stacked); // n, T..., D
+  unsigned loops = off + rank;     // (s,) i, t..., d
+  unsigned zRank = loops - 1;      // (s,) i, t...
+  Type elt = cast<RankedTensorType>(init.getType()).getElementType();
+  SmallVector<OpFoldResult> sizes = allSizes(b, loc, stacked);
+  ArrayRef<OpFoldResult> nTokenSizes = ArrayRef(sizes).drop_back();
+  SmallVector<OpFoldResult> zSizes, mSizes;
+  if (numQueries) {
+    zSizes.push_back(*numQueries);
+    mSizes.push_back(*numQueries);
+  }
+  llvm::append_range(zSizes, nTokenSizes);
+  llvm::append_range(mSizes, nTokenSizes.drop_front());
+
+  // r[i, t], unless given.
+  if (!invRms) {
+    AffineMap id = b.getMultiDimIdentityMap(rank);
+    Value sumSq = buildSumOverLastLoop(
+        b, loc, stacked, id, nTokenSizes,
+        [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+          Value x = toF32(nb, nl, args[0]);
+          return arith::MulFOp::create(nb, nl, x, x);
+        });
+    invRms = buildInvRmsFromSumSquares(
+        b, loc, sumSq, featureCountF32(b, loc, stacked), epsilon);
+  }
+
+  // dot[(s,) i, t] over loops ((s,) i, t..., d), d reducing.
+  AffineMap xMap = rangeMap(ctx, loops, off, rank);
+  AffineMap qMap = numQueries ? selectMap(ctx, loops, {0, loops - 1})
+                              : selectMap(ctx, loops, {loops - 1});
+  Value dot = buildSumOverLastLoop(
+      b, loc, ValueRange{stacked, query, gain}, {xMap, qMap, qMap}, zSizes,
+      [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value x = toF32(nb, nl, args[0]);
+        Value q = toF32(nb, nl, args[1]);
+        Value g = toF32(nb, nl, args[2]);
+        Value qg = arith::MulFOp::create(nb, nl, q, g);
+        return arith::MulFOp::create(nb, nl, qg, x);
+      });
+
+  // z = dot * r over ((s,) i, t...).
+  AffineMap zId = b.getMultiDimIdentityMap(zRank);
+  AffineMap rOfZ = rangeMap(ctx, zRank, off, zRank - off);
+  Value zInit = tensor::EmptyOp::create(b, loc, zSizes, b.getF32Type());
+  Value z = buildMap(b, loc, ValueRange{dot, invRms}, {zId, rOfZ}, zInit,
+                     [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                       return arith::MulFOp::create(nb, nl, args[0], args[1]);
+                     });
+
+  // Reductions over the sources (loop `off`), into [(S,) T...].
+  SmallVector<unsigned> keep;
+  for (unsigned i = 0; i < zRank; ++i)
+    if (i != off)
+      keep.push_back(i);
+  AffineMap mOfZ = selectMap(ctx, zRank, keep);
+  SmallVector<utils::IteratorType> overSources = parallelIterators(zRank);
+  overSources[off] = utils::IteratorType::reduction;
+  auto reduceSources = [&](ValueRange inputs, ArrayRef<AffineMap> maps,
+                           double initValue, ScalarFn combine) -> Value {
+    Value acc = createFilledF32(b, loc, mSizes, initValue);
+    SmallVector<AffineMap> allMaps(maps);
+    allMaps.push_back(mOfZ);
+    return linalg::GenericOp::create(
+               b, loc, acc.getType(), inputs, acc, allMaps, overSources,
+               [&](OpBuilder &nb, Location nl, ValueRange args) {
+                 linalg::YieldOp::create(nb, nl, combine(nb, nl, args));
+               })
+        .getResult(0);
+  };
+  Value m = reduceSources(
+      z, {zId}, -std::numeric_limits<double>::infinity(),
+      [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        return arith::MaximumFOp::create(nb, nl, args[1], args[0]);
+      });
+  Value e =
+      reduceSources(ValueRange{z, m}, {zId, mOfZ}, 0.0,
+                    [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                      Value shifted =
+                          arith::SubFOp::create(nb, nl, args[0], args[1]);
+                      Value ex = math::ExpOp::create(nb, nl, shifted);
+                      return arith::AddFOp::create(nb, nl, args[2], ex);
+                    });
+
+  // w = exp(z - m) / e.
+  Value wInit = tensor::EmptyOp::create(b, loc, zSizes, b.getF32Type());
+  Value w = buildMap(b, loc, ValueRange{z, m, e}, {zId, mOfZ, mOfZ}, wInit,
+                     [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                       Value shifted =
+                           arith::SubFOp::create(nb, nl, args[0], args[1]);
+                       Value ex = math::ExpOp::create(nb, nl, shifted);
+                       return arith::DivFOp::create(nb, nl, ex, args[2]);
+                     });
+  Value lse;
+  if (lseInit) {
+    AffineMap mId = b.getMultiDimIdentityMap(mSizes.size());
+    lse = buildMap(b, loc, ValueRange{m, e}, {mId, mId}, lseInit,
+                   [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                     Value logE = math::LogOp::create(nb, nl, args[1]);
+                     return arith::AddFOp::create(nb, nl, args[0], logE);
+                   });
+  }
+
+  // out[(s,) t, d] = sum_i w x in f32 over loops ((s,) i, t..., d), i
+  // reducing, then rounded once into `init`.
+  SmallVector<OpFoldResult> outSizes(mSizes);
+  outSizes.push_back(sizes.back());
+  bool isF32 = elt.isF32();
+  Value acc = isF32 ? linalg::FillOp::create(
+                          b, loc, ValueRange{f32Const(b, loc, 0.0)}, init)
+                          .getResult(0)
+                    : createFilledF32(b, loc, outSizes, 0.0);
+  SmallVector<unsigned> outDims;
+  for (unsigned i = 0; i < loops; ++i)
+    if (i != off)
+      outDims.push_back(i);
+  SmallVector<utils::IteratorType> sumIterators = parallelIterators(loops);
+  sumIterators[off] = utils::IteratorType::reduction;
+  Value sum = linalg::GenericOp::create(
+                  b, loc, acc.getType(), ValueRange{w, stacked}, acc,
+                  ArrayRef<AffineMap>{rangeMap(ctx, loops, 0, loops - 1), xMap,
+                                      selectMap(ctx, loops, outDims)},
+                  sumIterators,
+                  [&](OpBuilder &nb, Location nl, ValueRange args) {
+                    Value x = toF32(nb, nl, args[1]);
+                    Value term = arith::MulFOp::create(nb, nl, args[0], x);
+                    Value total = arith::AddFOp::create(nb, nl, args[2], term);
+                    linalg::YieldOp::create(nb, nl, total);
+                  })
+                  .getResult(0);
+  if (!isF32)
+    sum = buildMap(b, loc, sum, b.getMultiDimIdentityMap(outSizes.size()), init,
+                   [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                     return fromF32(nb, nl, args[0], elt);
+                   });
+  return {sum, lse};
+}
+
+/// Whether `stacked` (rank r + 1, element type of `source`) can hold
+/// sources of the type of `source` (rank r).
+static LogicalResult checkStacked(Operation *op, Value stacked, Value source,
+                                  StringRef what) {
+  auto stackedType = dyn_cast<RankedTensorType>(stacked.getType());
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  if (stackedType && stackedType.getRank() == sourceType.getRank() + 1 &&
+      stackedType.getElementType() == sourceType.getElementType())
+    return success();
+  return op->emitOpError("stacked ")
+         << what << " of type " << stacked.getType() << " do not match " << what
+         << " of type " << sourceType;
+}
+
+FailureOr<SmallVector<Value>>
+mlir::attnres::decomposeOverStacked(OpBuilder &b, Operation *op, Value stacked,
+                                    Value stackedInvRms) {
+  Location loc = op->getLoc();
+  if (auto agg = dyn_cast<AggregateOp>(op)) {
+    if (failed(checkStacked(op, stacked, agg.getSources().front(), "sources")))
+      return failure();
+    FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op);
+    if (failed(dest))
+      return failure();
+    Value result = buildStackedAggregate(b, loc, stacked, agg.getQuery(),
+                                         agg.getNormWeight(), Value(),
+                                         agg.getEpsilon().convertToFloat(),
+                                         std::nullopt, dest->front(), Value())
+                       .first;
+    return SmallVector<Value>{castTo(b, loc, result, agg.getType())};
+  }
+  auto score = dyn_cast<BlockScoreOp>(op);
+  if (!score)
+    return op->emitOpError("has no decomposition over stacked sources");
+  if (failed(checkStacked(op, stacked, score.getSources().front(), "sources")))
+    return failure();
+  if (score.getInvRms().empty() != !stackedInvRms)
+    return op->emitOpError("stacked inverse RMS given without inv_rms "
+                           "operands, or missing");
+  if (stackedInvRms &&
+      failed(checkStacked(op, stackedInvRms, score.getInvRms().front(),
+                          "inverse RMS")))
+    return failure();
+  FailureOr<SmallVector<Value>> dest = getResultDestinations(b, op);
+  if (failed(dest))
+    return failure();
+  Value outInit = (*dest)[0], lseInit = (*dest)[1];
+  OpFoldResult numQueries = leadingSizes(b, loc, outInit, 1).front();
+  auto [out, lse] = buildStackedAggregate(b, loc, stacked, score.getQueries(),
+                                          score.getNormWeights(), stackedInvRms,
+                                          score.getEpsilon().convertToFloat(),
+                                          numQueries, outInit, lseInit);
+  return SmallVector<Value>{castTo(b, loc, out, score.getOut().getType()),
+                            castTo(b, loc, lse, score.getLse().getType())};
 }
 
 /// attnres.block_sum: elementwise f32 sum, rounded once. A block sum of one

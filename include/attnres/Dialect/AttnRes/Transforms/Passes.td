@@ -304,4 +304,103 @@ def SplitFreshDeallocs : Pass<"attnres-split-fresh-deallocs", "func::FuncOp"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def StackAggregateSources
+    : Pass<"attnres-stack-aggregate-sources", "func::FuncOp"> {
+  let summary = "Keep the sources of a Full AttnRes chain in one stacked "
+                "buffer and decompose its aggregations over it";
+  let description = [{
+    A Full AttnRes chain of L sublayers aggregates l+1 sources at sublayer l:
+    L(L+1)/2 source operands in all (after `attnres-fuse-summaries`, one
+    `attnres.block_score` per sublayer). Decomposed one source at a time
+    (what `one-shot-bufferize` does through the attnres ops' bufferization
+    models) that is a number of linalg ops and buffers quadratic in depth
+    (docs/depth.md, cause 2). This pass, run before bufferization, finds in
+    each block the `attnres.aggregate` and `attnres.block_score` ops (two or
+    more sources) whose sources (and, for block_score, `inv_rms` operands)
+    are a contiguous run of one sequence of values `v_0, v_1, ...` of one
+    type defined in that order in the block (the sublayer outputs of a
+    chain). Each sequence is kept in one buffer `memref<N x T... x D x E>`
+    (a `memref.alloc` after `v_0`, and after each `v_j` a
+    `bufferization.materialize_in_destination` of `v_j` into the
+    `memref.subview` of slot `j`); each such op is replaced by its
+    decomposition (`decomposeOverStacked`) over a read-only
+    `bufferization.to_tensor restrict` of the slots of its run: scores,
+    softmax and weighted sum are a constant number of linalg ops over the
+    stacked dimension, whatever the number of sources. The whole chain then
+    needs O(L) ops and buffers, and each `v_j` is copied once.
+
+    The stack is a buffer rather than a chain of `tensor.insert_slice` ops:
+    One-Shot Analysis would compare every read of that chain with every
+    write into it (42 s of bufferization at 128 sublayers). Each run's
+    tensor is only read, and the slots written after it is created are
+    disjoint from it.
+
+    Ops whose runs have different types, are not defined in order in one
+    block, or repeat a value are left unchanged (they bufferize by their
+    per-source decomposition).
+
+    Example:
+    ```mlir
+    %h1 = attnres.aggregate %q1, %g1 over %v0, %v1 : tensor<2x64xf32>
+    %v2 = ...
+    %h2 = attnres.aggregate %q2, %g2 over %v0, %v1, %v2 : tensor<2x64xf32>
+    // becomes
+    %stack = memref.alloc() : memref<3x2x64xf32>
+    // copies of %v0, %v1 into slots 0 and 1:
+    %s0 = memref.subview %stack[0, 0, 0] [1, 2, 64] [1, 1, 1] : ...
+    bufferization.materialize_in_destination %v0 in restrict writable %s0
+    ...
+    %r1 = memref.subview %stack[0, 0, 0] [2, 2, 64] [1, 1, 1] : ...
+    %t1 = bufferization.to_tensor %r1 restrict : ... to tensor<2x2x64xf32>
+    // ... linalg.generic ops over %t1 giving %h1
+    %v2 = ...
+    // copy of %v2 into slot 2, then linalg.generic ops over the whole
+    // stack giving %h2
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::linalg::LinalgDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def SplitBlocksAfterLoops
+    : Pass<"attnres-split-blocks-after-loops", "func::FuncOp"> {
+  let summary = "End the function body's block after every region op, so "
+                "that lowering SCF to control flow is linear in their number";
+  let description = [{
+    `convert-scf-to-cf` lowers an `scf.for` (or `scf.if`, ...) by splitting
+    its block right after the op, which moves every later op of the block
+    into a new block. A deep model's body is one block holding thousands of
+    loop nests, so the lowering moves O(K^2) ops for K loops (docs/depth.md,
+    cause 3). This pass, run right before it, splits each block of the
+    function body after every op with regions, from the last such op to the
+    first (each split moves only the ops up to the next split: linear in
+    all), and joins the pieces with `cf.br`. Only the function's own blocks
+    are split; region bodies (a loop's body) are left as they are. The
+    control flow is unchanged: each new block has the previous one as its
+    only predecessor.
+
+    Example:
+    ```mlir
+    scf.for ... { ... }
+    %x = arith.addf ...
+    scf.for ... { ... }
+    return
+    // becomes
+    scf.for ... { ... }
+    cf.br ^bb1
+  ^bb1:
+    %x = arith.addf ...
+    scf.for ... { ... }
+    cf.br ^bb2
+  ^bb2:
+    return
+    ```
+  }];
+  let dependentDialects = ["::mlir::cf::ControlFlowDialect"];
+}
+
 #endif // ATTNRES_DIALECT_ATTNRES_TRANSFORMS_PASSES_TD
