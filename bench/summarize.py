@@ -88,7 +88,7 @@ def e2e_lines(run):
         lines.append("overhead over standard residuals (%s, %s): %s" % (
             r.get("device", "?"), r.get("model", "?"), modes))
     for what in sorted(n[len("run%d_" % run):-5] for n in runs("e2e").get(run, [])
-                       if n.startswith("run%d_train" % run) and n.endswith(".json")):
+                       if "train" in n and n.endswith(".json")):
         r = _load("e2e", run, what)
         rows = [x for x in r.get("rows", []) if "median_ms" in x and x["variant"] != "standard"]
         std = [x for x in r.get("rows", []) if x["variant"] == "standard" and "median_ms" in x]

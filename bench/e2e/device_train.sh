@@ -8,6 +8,9 @@
 # 2. run_e2e.py train --layers 12 --checkpoint none: no recomputation (a model
 #    whose activations fit), ATTNRES_TRAIN_SECOND=0 skips it
 # 3. the GPU autograd test (python/tests/test_torch_autograd.py, -k gpu)
+# The `run` tool sends the session's checkout: from another worktree, copy its bench/,
+# python/, include/ and .device/{e2e,peers} into an ignored folder of that checkout
+# (run 20: .device/train), carry it, and run this script inside it.
 # Logs and JSON go to $OUT (bench/results/e2e/runN_train*). Step timeouts:
 # ATTNRES_TRAIN_T_{MAIN,SECOND,TESTS} seconds.
 set -uo pipefail
