@@ -5,7 +5,7 @@ summary bench/results/README.md.
 Layout: bench/results/<kind>/run<N>_<what>.<ext>, where <kind> is
 ``kernels`` (bench/device_run.sh: bench.json, bench.md, logs) or ``e2e``
 (bench/e2e/device_run.sh: check, overhead, compile, profile JSON and logs,
-tests.log, env.txt). Nothing else under bench/ holds results or logs.
+tests.log, env.txt; bench/e2e/device_train.sh: train JSON and logs). Nothing else under bench/ holds results or logs.
 
   python3 -m bench.summarize                 rewrites bench/results/README.md
   python3 -m bench.summarize --check         exit 1 when README.md is stale
@@ -87,6 +87,17 @@ def e2e_lines(run):
                           for x in r["rows"] if x["variant"] != "standard")
         lines.append("overhead over standard residuals (%s, %s): %s" % (
             r.get("device", "?"), r.get("model", "?"), modes))
+    for what in sorted(n[len("run%d_" % run):-5] for n in runs("e2e").get(run, [])
+                       if "train" in n and n.endswith(".json")):
+        r = _load("e2e", run, what)
+        rows = [x for x in r.get("rows", []) if "median_ms" in x and x["variant"] != "standard"]
+        std = [x for x in r.get("rows", []) if x["variant"] == "standard" and "median_ms" in x]
+        lines.append("training step (%s, %s, checkpoint %s): standard %s; %s" % (
+            r.get("device", "?"), r.get("model", "?"), r.get("checkpoint", "?"),
+            "%.1f ms" % std[0]["median_ms"] if std else "-",
+            ", ".join("%s %+.2f%% time, %+.2f%% peak memory" % (
+                x["variant"], x.get("overhead_paired_pct", 0.0),
+                x.get("peak_vs_standard_pct", 0.0)) for x in rows) or "no AttnRes variant"))
     return lines or ["logs only"]
 
 

@@ -29,8 +29,21 @@ The AttnRes arithmetic runs in one of these ways (``model.attnres``):
                        the reference's data flow, and every AttnRes op is
                        also run compiled on the same inputs: model.probe_log
                        gets (op, sublayer, relative error) per call
+  "liger-torch"        one aggregation per sublayer in Liger-Kernel's
+                       formulation, written here in plain PyTorch ops
+                       (liger_formulation: autograd derives its backward)
+  "liger"              one aggregation per sublayer with Liger-Kernel's own
+                       attn_res op (its Triton forward and backward; needs the
+                       liger_kernel package)
 and ``model.residual = "standard"`` ignores the AttnRes parameters and
 uses x + f(x). All variants share the same weights.
+
+``model.checkpoint = "sublayer"`` (training, bench/e2e/train.py) recomputes
+each sublayer in the backward (torch.utils.checkpoint, non-reentrant): one
+checkpoint per sublayer holding its AttnRes op(s) (aggregation or merge), its
+RMSNorm and its body, and one for the final aggregation, norm and head. The
+two-phase forms run block_score outside the checkpoints (once per block).
+Standard residuals checkpoint f(x) and add outside.
 
 Runs on torch 1.13 (CPU, reference only) and torch 2.x.
 """
@@ -46,7 +59,7 @@ from attnres import defaults, torch_ops
 
 ATTNRES_MODES = ("reference", "reference-twophase", "compiled", "compiled-twophase",
                  "probe", "probe-twophase", "reference-twophase-norm",
-                 "compiled-twophase-norm", "probe-twophase-norm")
+                 "compiled-twophase-norm", "probe-twophase-norm", "liger-torch", "liger")
 
 
 @dataclass
@@ -92,6 +105,36 @@ def build(cfg, device="cpu", dtype=torch.float32, seed=0, **kw):
     else:
         model = Transformer(cfg, **kw).to(device)
     return model.to(dtype).init_random(seed).eval()
+
+
+def liger_formulation(query, norm_weight, sources, eps):
+    """One AttnRes aggregation as Liger-Kernel's attn_res formulates it (its
+    docstring and its test's reference), in plain PyTorch ops under autograd:
+    stack the N sources, normalise each with its RMS in f32, round the
+    normalised keys to the storage type and scale them by the key-norm
+    weight, score them against the pseudo-query in f32, softmax over the
+    sources, weighted sum in f32, one rounding. Same function as spec A up
+    to the rounding of the keys."""
+    d = sources[0].shape[-1]
+    v = torch.stack([s.reshape(-1, d) for s in sources])            # [N, T, D]
+    vf = v.float()
+    keys = (vf * torch.rsqrt(vf.pow(2).mean(-1, keepdim=True) + eps)).to(v.dtype) * norm_weight
+    alpha = torch.softmax(torch.einsum("ntd,d->nt", keys.float(), query.float()), 0)
+    return torch.einsum("nt,ntd->td", alpha, vf).to(v.dtype).view(sources[0].shape)
+
+
+def liger_op():
+    """Liger-Kernel's autograd Function of attn_res (ImportError without the
+    liger_kernel package)."""
+    from liger_kernel.ops.attn_res import LigerAttnResFunction
+
+    return LigerAttnResFunction
+
+
+def _checkpoint(fn, *args):
+    from torch.utils.checkpoint import checkpoint
+
+    return checkpoint(fn, *args, use_reentrant=False, preserve_rng_state=False)
 
 
 class RMSNorm(nn.Module):
@@ -168,6 +211,7 @@ class Transformer(nn.Module):
         self.queries = nn.Parameter(torch.zeros(cfg.sublayers + 1, cfg.d))
         self.gains = nn.Parameter(torch.ones(cfg.sublayers + 1, cfg.d))
         self.probe_log = []
+        self.checkpoint = None  # or "sublayer" (training with recomputation)
 
     @torch.no_grad()
     def init_random(self, seed=0, query_scale=2.0):
@@ -205,6 +249,10 @@ class Transformer(nn.Module):
         q, g, eps = self.queries[l], self.gains[l], self.cfg.attnres_eps
         if self.attnres.startswith("reference"):
             return torch_ops.aggregate_reference(q, g, sources, eps)
+        if self.attnres == "liger-torch":
+            return liger_formulation(q, g, sources, eps)
+        if self.attnres == "liger":
+            return liger_op().apply(torch.stack(sources), q, g, eps)
         if self.attnres.startswith("probe"):
             return self._probe("aggregate", l, torch_ops.aggregate(q, g, sources, eps),
                                torch_ops.aggregate_reference(q, g, sources, eps))
@@ -244,12 +292,20 @@ class Transformer(nn.Module):
 
     # -- forward ---------------------------------------------------------------
 
+    def _ckpt(self, fn, *args):
+        """fn(*args), recomputed in the backward when checkpointing."""
+        if self.checkpoint is None:
+            return fn(*args)
+        if self.checkpoint != "sublayer":
+            raise ValueError("checkpoint must be None or 'sublayer', got %r" % (self.checkpoint,))
+        return _checkpoint(fn, *args)
+
     def forward(self, tokens):
         x = self.embed(tokens)
         if self.residual == "standard":
             for f in self.sublayers:
-                x = x + f(x)
-            return self.head(self.final_norm(x))
+                x = x + self._ckpt(f, x)
+            return self._ckpt(lambda x: self.head(self.final_norm(x)), x)
         if self.residual != "attnres" or self.attnres not in ATTNRES_MODES:
             raise ValueError("residual must be 'standard' or 'attnres' with attnres in %s"
                              % (ATTNRES_MODES,))
@@ -257,8 +313,8 @@ class Transformer(nn.Module):
             summaries = self._blocks_two_phase(x, self.attnres.endswith("-norm"))
         else:
             summaries = self._blocks_one_phase(x)
-        h = self._aggregate(self.cfg.sublayers, summaries)
-        return self.head(self.final_norm(h))
+        return self._ckpt(lambda *b: self.head(self.final_norm(
+            self._aggregate(self.cfg.sublayers, list(b)))), *summaries)
 
     def _blocks_one_phase(self, emb):
         """One aggregation per sublayer over [b_0 .. b_{n-1}] (+ b_n^i, i >= 1)."""
@@ -269,10 +325,19 @@ class Transformer(nn.Module):
                 summaries.append(partial)       # block complete: b_n = its sum
                 partial = None
             sources = summaries + ([partial] if partial is not None else [])
-            y = f(self._aggregate(l, sources))
+            y = self._ckpt(lambda *v, l=l, f=f: f(self._aggregate(l, list(v))), *sources)
             partial = y if partial is None else partial + y
         summaries.append(partial)
         return summaries
+
+    def _merge_sublayer(self, l, out, lse, update, partial, fuse_norm):
+        """Sublayer l >= 1 of a block: its merge (with the fused norm or
+        not), then its body. Returns (y_l, new partial sum)."""
+        if fuse_norm:
+            hn, partial = self._merge_norm(l, out, lse, update, partial)
+            return self.sublayers[l].body(hn), partial
+        h, partial = self._merge(l, out, lse, update, partial)
+        return self.sublayers[l](h), partial
 
     def _blocks_two_phase(self, emb, fuse_norm=False):
         """Phase 1 once per block (all its queries against b_0 .. b_{n-1}),
@@ -287,12 +352,9 @@ class Transformer(nn.Module):
             for i in range(s):
                 l = start + i
                 if i == 0:
-                    y = self.sublayers[l](out[0])
-                elif fuse_norm:
-                    hn, partial = self._merge_norm(l, out[i], lse[i], y, partial)
-                    y = self.sublayers[l].body(hn)
+                    y = self._ckpt(self.sublayers[l], out[0])
                 else:
-                    h, partial = self._merge(l, out[i], lse[i], y, partial)
-                    y = self.sublayers[l](h)
+                    y, partial = self._ckpt(lambda o, z, u, p, l=l: self._merge_sublayer(
+                        l, o, z, u, p, fuse_norm), out[i], lse[i], y, partial)
             summaries.append(y if partial is None else partial + y)
         return summaries

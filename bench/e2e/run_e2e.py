@@ -4,6 +4,11 @@ run on AOT-compiled kernels (attnres.torch_ops + a kernel pack).
 
   python3 bench/e2e/run_e2e.py check    --pack DIR [--compile] [--json F]
   python3 bench/e2e/run_e2e.py overhead --pack DIR [--rounds 7] [--json F]
+  python3 bench/e2e/run_e2e.py train    --pack DIR [--layers 32] [--checkpoint sublayer]
+                                        [--steps 11] [--warmup 2] [--json F]
+
+train: forward + backward + AdamW step of the large model, standard residuals
+against attnres.torch_ops and Liger-Kernel's formulation (bench/e2e/train.py).
 
 check: the small model (model.SMALL: 12 layers, d=896, 24 sublayers in 8
 blocks of 3, vocab 4096) on 2 x 512 tokens. Logits of every AttnRes mode
@@ -41,6 +46,8 @@ import torch
 
 from attnres import torch_ops
 from bench.e2e.model import LARGE, SMALL, Config, build
+from bench.e2e.train import VARIANTS as TRAIN_VARIANTS
+from bench.e2e.train import train
 
 MODES = ["reference", "reference-twophase", "compiled", "compiled-twophase",
          "reference-twophase-norm", "compiled-twophase-norm"]  # not probes
@@ -347,11 +354,16 @@ def profile(args):
     return out, True
 
 
+def train_mode(args):
+    return train(args, large_config(args), DEVICE,
+                 log=lambda m: print(m, flush=True))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["check", "overhead", "profile"])
-    ap.add_argument("--pack", required=True, help="kernel pack directory")
+    ap.add_argument("what", choices=["check", "overhead", "profile", "train"])
+    ap.add_argument("--pack", help="kernel pack directory (needed on CUDA)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--compile", action="store_true", help="check: also torch.compile")
     ap.add_argument("--rounds", type=int, default=7)
@@ -359,18 +371,35 @@ def main():
     ap.add_argument("--modes", default="compiled-twophase-norm,compiled-twophase,compiled,"
                     "reference,reference-twophase")
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--layers", type=int, default=0,
+                    help="train: transformer layers (0: the large model's 32)")
+    ap.add_argument("--checkpoint", default="sublayer", choices=["sublayer", "none"],
+                    help="train: recompute each sublayer in the backward")
+    ap.add_argument("--steps", type=int, default=11, help="train: timed steps per variant")
+    ap.add_argument("--warmup", type=int, default=2, help="train: warm-up steps per variant")
+    ap.add_argument("--lr", type=float, default=1e-5, help="train: AdamW learning rate")
+    ap.add_argument("--variants", default=",".join(TRAIN_VARIANTS),
+                    help="train: variants, of %s" % ",".join(TRAIN_VARIANTS))
     ap.add_argument("--tiny", action="store_true",
                     help="small configurations (a smoke run of the script, e.g. on the CPU)")
     args = ap.parse_args()
     global DEVICE
     DEVICE = args.device
     args.modes = [m for m in args.modes.split(",") if m]
+    args.variants = [v for v in args.variants.split(",") if v]
+    for v in args.variants:
+        if v not in TRAIN_VARIANTS:
+            ap.error("unknown variant %r (one of %s)" % (v, ", ".join(TRAIN_VARIANTS)))
     torch_ops.set_fallback("error")
-    pack = torch_ops.load_kernel_pack(args.pack)
     name = torch.cuda.get_device_name() if DEVICE == "cuda" else DEVICE
-    print("device %s, torch %s, kernel pack %s (%d kernels)" % (
-        name, torch.__version__, args.pack, len(pack.kernels)), flush=True)
-    results, ok = {"check": check, "overhead": overhead, "profile": profile}[args.what](args)
+    if args.pack:
+        pack = torch_ops.load_kernel_pack(args.pack)
+        print("device %s, torch %s, kernel pack %s (%d kernels)" % (
+            name, torch.__version__, args.pack, len(pack.kernels)), flush=True)
+    else:  # CPU smoke runs: torch_ops runs the reference on CPU tensors
+        print("device %s, torch %s, no kernel pack" % (name, torch.__version__), flush=True)
+    results, ok = {"check": check, "overhead": overhead, "profile": profile,
+                   "train": train_mode}[args.what](args)
     results["device"] = name
     if args.json:
         with open(args.json, "w") as f:

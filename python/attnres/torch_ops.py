@@ -33,7 +33,8 @@ f16 or bf16; any leading token dimensions); ``query``/``norm_weight`` are
 formulas registered with ``torch.library.register_autograd``, or an
 ``autograd.Function`` on older torch): the backward evaluates the gradient
 formulas of attnres.reference in f32 with PyTorch ops (compiled backward
-kernels are issue 12's next step).
+kernels are issue 12's next step: :func:`set_backward` swaps in another
+backward per operator without touching the autograd glue).
 
 This module imports under torch 1.13 (Debian's CPU torch): the custom ops
 are then not registered and :func:`aggregate` etc. call the implementations
@@ -54,7 +55,8 @@ __all__ = [
     "AttnResAggregate", "KernelPackError", "aggregate", "aggregate_reference",
     "block_score", "block_score_reference", "clear_kernel_packs", "custom_ops_available",
     "f32", "kernel_packs", "load_kernel_pack", "merge", "merge_norm", "merge_norm_reference",
-    "merge_reference", "rms_norm_reference", "set_fallback", "stats",
+    "merge_reference", "rms_norm_reference", "set_backward", "backward_impl", "set_fallback",
+    "stats",
 ]
 
 Tensor = torch.Tensor
@@ -462,6 +464,49 @@ def _merge_norm_backward(out, lse, query, norm_weight, update, partial, norm_gai
     return grads + (_like(dgn, norm_gain),)
 
 
+# The backward of each operator, one replaceable function per operator: the
+# autograd glue below (torch.library.register_autograd and the
+# autograd.Function fallbacks) calls _BACKWARD[op] and nothing else, so compiled
+# backward kernels (issue 12 item 4) replace the PyTorch formulas with one
+# set_backward() call per operator, no change to the autograd code. Contract:
+#   "aggregate":   fn(query, norm_weight, sources, eps, dh)
+#                  -> (dquery, dnorm_weight, [dsource_i ...])
+#   "block_score": fn(queries, norm_weights, sources, eps, dout, dlse)
+#                  -> (dqueries, dnorm_weights, [dsource_i ...])
+#   "merge":       fn(out, lse, query, norm_weight, update, partial, eps, dh, dp_new)
+#                  -> (dout, dlse, dquery, dnorm_weight, dupdate, dpartial)
+#   "merge_norm":  fn(out, lse, query, norm_weight, update, partial, norm_gain, eps,
+#                     norm_eps, dhn, dp_new)
+#                  -> (dout, dlse, dquery, dnorm_weight, dupdate, dpartial, dnorm_gain)
+# The tensors are the forward's inputs as it received them (sources as a list;
+# partial may be None, then dpartial must be None); an incoming gradient is
+# None when that output was not used (block_score's dlse, the merges' dp_new,
+# ...). Each returned gradient has its input's shape and dtype, on its device.
+_BACKWARD_REFERENCE = {"aggregate": _aggregate_backward, "block_score": _block_score_backward,
+                       "merge": _merge_backward, "merge_norm": _merge_norm_backward}
+_BACKWARD = dict(_BACKWARD_REFERENCE)
+
+
+def set_backward(op, fn=None):
+    """Makes `fn` the backward of operator `op` ("aggregate", "block_score",
+    "merge", "merge_norm"; signatures in the comment above _BACKWARD_REFERENCE),
+    for every later backward pass (eager, custom op or torch.compile); None
+    restores the PyTorch-formula backward. Returns the previous function."""
+    if op not in _BACKWARD_REFERENCE:
+        raise ValueError("set_backward: unknown operator %r (one of %s)"
+                         % (op, ", ".join(sorted(_BACKWARD_REFERENCE))))
+    if fn is not None and not callable(fn):
+        raise TypeError("set_backward: %r is not callable" % (fn,))
+    previous = _BACKWARD[op]
+    _BACKWARD[op] = _BACKWARD_REFERENCE[op] if fn is None else fn
+    return previous
+
+
+def backward_impl(op):
+    """The function that computes operator `op`'s gradients now."""
+    return _BACKWARD[op]
+
+
 if _CUSTOM_OPS and hasattr(torch.library, "register_autograd"):
     def _agg_setup(ctx, inputs, output):
         query, norm_weight, sources, eps = inputs
@@ -470,7 +515,7 @@ if _CUSTOM_OPS and hasattr(torch.library, "register_autograd"):
 
     def _agg_bwd(ctx, grad):
         query, norm_weight, *sources = ctx.saved_tensors
-        dq, dg, dv = _aggregate_backward(query, norm_weight, sources, ctx.eps, grad)
+        dq, dg, dv = _BACKWARD["aggregate"](query, norm_weight, sources, ctx.eps, grad)
         return dq, dg, dv, None
 
     def _score_setup(ctx, inputs, output):
@@ -480,7 +525,8 @@ if _CUSTOM_OPS and hasattr(torch.library, "register_autograd"):
 
     def _score_bwd(ctx, dout, dlse):
         queries, norm_weights, *sources = ctx.saved_tensors
-        dW, dG, dv = _block_score_backward(queries, norm_weights, sources, ctx.eps, dout, dlse)
+        dW, dG, dv = _BACKWARD["block_score"](queries, norm_weights, sources, ctx.eps, dout,
+                                              dlse)
         return dW, dG, dv, None
 
     def _merge_setup(ctx, inputs, output):
@@ -493,7 +539,7 @@ if _CUSTOM_OPS and hasattr(torch.library, "register_autograd"):
     def _merge_bwd(ctx, dh, dp_new):
         saved = ctx.saved_tensors
         partial = saved[5] if ctx.has_partial else None
-        return _merge_backward(*saved[:5], partial, ctx.eps, dh, dp_new) + (None,)
+        return tuple(_BACKWARD["merge"](*saved[:5], partial, ctx.eps, dh, dp_new)) + (None,)
 
     def _merge_norm_setup(ctx, inputs, output):
         out, lse, query, norm_weight, update, partial, norm_gain, eps, norm_eps = inputs
@@ -505,8 +551,8 @@ if _CUSTOM_OPS and hasattr(torch.library, "register_autograd"):
     def _merge_norm_bwd(ctx, dhn, dp_new):
         out, lse, query, norm_weight, update, norm_gain, *rest = ctx.saved_tensors
         partial = rest[0] if ctx.has_partial else None
-        g = _merge_norm_backward(out, lse, query, norm_weight, update, partial, norm_gain,
-                                 ctx.eps, ctx.norm_eps, dhn, dp_new)
+        g = tuple(_BACKWARD["merge_norm"](out, lse, query, norm_weight, update, partial,
+                                          norm_gain, ctx.eps, ctx.norm_eps, dhn, dp_new))
         return g[:6] + (g[6], None, None)
 
     torch.library.register_autograd("attnres::aggregate", _agg_bwd, setup_context=_agg_setup)
@@ -533,7 +579,7 @@ class _AggregateFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         query, norm_weight, *sources = ctx.saved_tensors
-        dq, dg, dv = _aggregate_backward(query, norm_weight, sources, ctx.eps, grad)
+        dq, dg, dv = _BACKWARD["aggregate"](query, norm_weight, sources, ctx.eps, grad)
         return (dq, dg, None, *dv)
 
 
@@ -548,7 +594,8 @@ class _BlockScoreFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout, dlse):
         queries, norm_weights, *sources = ctx.saved_tensors
-        dW, dG, dv = _block_score_backward(queries, norm_weights, sources, ctx.eps, dout, dlse)
+        dW, dG, dv = _BACKWARD["block_score"](queries, norm_weights, sources, ctx.eps, dout,
+                                              dlse)
         return (dW, dG, None, *dv)
 
 
@@ -565,7 +612,7 @@ class _MergeFunction(torch.autograd.Function):
     def backward(ctx, dh, dp_new):
         saved = ctx.saved_tensors
         partial = saved[5] if ctx.has_partial else None
-        return _merge_backward(*saved[:5], partial, ctx.eps, dh, dp_new) + (None,)
+        return tuple(_BACKWARD["merge"](*saved[:5], partial, ctx.eps, dh, dp_new)) + (None,)
 
 
 class _MergeNormFunction(torch.autograd.Function):
@@ -582,8 +629,8 @@ class _MergeNormFunction(torch.autograd.Function):
     def backward(ctx, dhn, dp_new):
         out, lse, query, norm_weight, update, norm_gain, *rest = ctx.saved_tensors
         partial = rest[0] if ctx.has_partial else None
-        g = _merge_norm_backward(out, lse, query, norm_weight, update, partial, norm_gain,
-                                 ctx.eps, ctx.norm_eps, dhn, dp_new)
+        g = tuple(_BACKWARD["merge_norm"](out, lse, query, norm_weight, update, partial,
+                                          norm_gain, ctx.eps, ctx.norm_eps, dhn, dp_new))
         return g + (None, None)
 
 

@@ -173,3 +173,36 @@ def test_gpu_bf16_gradients_match_f32_autograd():
         assert a.dtype == torch.bfloat16 and a.is_cuda
         err = ((a.float() - b).norm() / b.norm()).item()
         assert err <= 2e-2, err
+
+
+def test_set_backward_replaces_one_operator():
+    """torch_ops.set_backward: the replaced function computes the gradients
+    (here the reference's with dquery doubled), None restores the reference;
+    the other operators keep theirs."""
+    ref = ops.backward_impl("aggregate")
+    calls = []
+
+    def doubled_dquery(query, norm_weight, srcs, eps, dh):
+        calls.append(len(srcs))
+        dq, dg, dv = ref(query, norm_weight, srcs, eps, dh)
+        return dq * 2, dg, dv
+
+    torch.manual_seed(3)
+    vs = sources(3, (2,), 5)
+    w, g = query(5)
+    base = torch.autograd.grad(ops.aggregate(w, g, vs, EPS).sum(), [w, g, *vs])
+    previous = ops.set_backward("aggregate", doubled_dquery)
+    try:
+        got = torch.autograd.grad(ops.aggregate(w, g, vs, EPS).sum(), [w, g, *vs])
+    finally:
+        ops.set_backward("aggregate", None)
+    assert previous is ref and calls == [3]
+    assert torch.allclose(got[0], 2 * base[0]) and not torch.allclose(got[0], base[0])
+    assert all(torch.equal(a, b) for a, b in zip(got[1:], base[1:]))
+    assert ops.backward_impl("aggregate") is ref
+    again = torch.autograd.grad(ops.aggregate(w, g, vs, EPS).sum(), [w, g, *vs])
+    assert all(torch.equal(a, b) for a, b in zip(again, base))
+    with pytest.raises(ValueError):
+        ops.set_backward("aggregate_grad", doubled_dquery)
+    with pytest.raises(TypeError):
+        ops.set_backward("merge", 3)
