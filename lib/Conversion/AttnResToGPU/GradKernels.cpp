@@ -21,6 +21,7 @@
 #include "llvm/Support/MathExtras.h"
 
 #include <algorithm>
+#include <array>
 
 using namespace mlir;
 using namespace mlir::attnres;
@@ -62,6 +63,8 @@ void storeF32Row(RowEmitter &em, ArrayRef<Value> vals, Value ws, Value row,
 /// Sources whose loads are in flight ahead of the one being used, when the
 /// rows are not kept in registers between the passes.
 constexpr unsigned kGradPrefetchDepth = 3;
+/// Sources per token reduction in the re-read mode.
+constexpr unsigned kGradGroup = 4;
 
 Value splatNeg(RowEmitter &em, Value scalar) {
   return em.splat(arith::NegFOp::create(em.b, em.loc, scalar));
@@ -107,8 +110,19 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
 
   RowEmitter em(b, loc, layout, e);
   SmallVector<Type> wgTypes;
+  // Re-read mode: the sources are reduced kGradGroup at a time, their dot
+  // products (rows 0-1) and the per-source coefficients of pass 2 (a_i,
+  // k1_i, k2_i: rows 2-4) go through workgroup memory instead of living in
+  // every thread's registers.
+  bool coefShared = n > 1 && !spec.rowsInRegisters;
+  unsigned perReduction = coefShared ? std::min(n, kGradGroup) : n;
   if (layout.warpsPerToken() > 1 && n > 1)
-    wgTypes.push_back(em.scratchType(2 * n));
+    wgTypes.push_back(em.scratchType(2 * perReduction));
+  if (coefShared)
+    wgTypes.push_back(
+        MemRefType::get({5, int64_t(n)}, f32, MemRefLayoutAttrInterface(),
+                        gpu::AddressSpaceAttr::get(
+                            b.getContext(), gpu::AddressSpace::Workgroup)));
   gpu::GPUFuncOp fn =
       createKernel(b, loc, spec.getName(), args, wgTypes, layout);
   Block &entry = fn.getBody().front();
@@ -168,56 +182,128 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
       }
       scf::YieldOp::create(b, loc, dwg);
     } else {
-      // Pass 1: every source's row is requested at once (the loads of a
-      // token are all in flight), then the 2n dot products are reduced
-      // together (one barrier).
-      // Without the rows in registers, `depth` sources are in flight ahead
-      // of the one whose dot products are taken.
-      unsigned depth = spec.rowsInRegisters ? n : kGradPrefetchDepth;
-      SmallVector<SmallVector<Value>> rowsIn(n);
-      for (unsigned i = 0; i < std::min(n, depth); ++i)
-        rowsIn[i] = em.loadRow(sources[i], tk);
-      SmallVector<Value> partials;
-      for (unsigned i = 0; i < n; ++i) {
-        if (i + depth < n)
-          rowsIn[i + depth] = em.loadRow(sources[i + depth], tk);
-        Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
-        for (unsigned j = 0; j < c; ++j) {
-          Value x = em.toF32(rowsIn[i][j]);
-          pw = em.fma(wg[j], x, pw);
-          pd = em.fma(x, dhF[j], pd);
-        }
-        partials.push_back(em.hsum(pw));
-        partials.push_back(em.hsum(pd));
-      }
-      if (!spec.rowsInRegisters)
-        rowsIn.assign(n, {});
-      // The accumulators are requested before the reduction's barrier.
-      SmallVector<SmallVector<Value>> accIn(n);
-      if (acc && spec.rowsInRegisters)
-        for (unsigned i = 0; i < n; ++i)
-          accIn[i] = em.loadRow(accs[i], tk);
-      // The statistics, requested before the reduction's barrier (not held
-      // during pass 1).
-      Value l = memref::LoadOp::create(b, loc, lse, tk);
-      SmallVector<Value> r;
-      for (unsigned i = 0; i < n; ++i)
-        r.push_back(memref::LoadOp::create(b, loc, invRms[i], tk));
-      Value parity = arith::RemUIOp::create(
-          b, loc, arith::SubIOp::create(b, loc, tok, begin), em.idx(2));
-      SmallVector<Value> tot = em.tokenSum(partials, scratch, parity);
-
-      // The softmax derivative (f32, sources in order).
-      SmallVector<Value> z(n), aw(n), da(n);
-      Value s = em.f32c(0.0);
-      for (unsigned i = 0; i < n; ++i) {
-        z[i] = arith::MulFOp::create(b, loc, r[i], tot[2 * i]);
-        aw[i] = em.exp(arith::SubFOp::create(b, loc, z[i], l));
-        da[i] = tot[2 * i + 1];
-        s = arith::AddFOp::create(b, loc, s,
-                                  arith::MulFOp::create(b, loc, aw[i], da[i]));
-      }
       Value invD = em.f32c(1.0 / double(d));
+      Value l, coef;
+      SmallVector<Value> r, z(n), aw(n), da(n);
+      Value s;
+      // dz_i, k1_i = dz_i r_i, k2_i = k1_i r_i z_i / D.
+      auto coefs = [&](unsigned i) -> std::array<Value, 3> {
+        Value dz = arith::MulFOp::create(
+            b, loc, aw[i], arith::SubFOp::create(b, loc, da[i], s));
+        Value k1 = arith::MulFOp::create(b, loc, dz, r[i]);
+        Value k2 = arith::MulFOp::create(
+            b, loc,
+            arith::MulFOp::create(
+                b, loc, arith::MulFOp::create(b, loc, k1, r[i]), z[i]),
+            invD);
+        return {aw[i], k1, k2};
+      };
+      SmallVector<SmallVector<Value>> rowsIn(n), accIn(n);
+      Value tokIter = arith::SubIOp::create(b, loc, tok, begin);
+      if (!coefShared) {
+        // Pass 1: every source's row is requested at once (the loads of a
+        // token are all in flight), then the 2n dot products are reduced
+        // together (one barrier).
+        for (unsigned i = 0; i < n; ++i)
+          rowsIn[i] = em.loadRow(sources[i], tk);
+        SmallVector<Value> partials;
+        for (unsigned i = 0; i < n; ++i) {
+          Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
+          for (unsigned j = 0; j < c; ++j) {
+            Value x = em.toF32(rowsIn[i][j]);
+            pw = em.fma(wg[j], x, pw);
+            pd = em.fma(x, dhF[j], pd);
+          }
+          partials.push_back(em.hsum(pw));
+          partials.push_back(em.hsum(pd));
+        }
+        // The accumulators and the statistics are requested before the
+        // reduction's barrier.
+        if (acc)
+          for (unsigned i = 0; i < n; ++i)
+            accIn[i] = em.loadRow(accs[i], tk);
+        l = memref::LoadOp::create(b, loc, lse, tk);
+        for (unsigned i = 0; i < n; ++i)
+          r.push_back(memref::LoadOp::create(b, loc, invRms[i], tk));
+        Value parity = arith::RemUIOp::create(b, loc, tokIter, em.idx(2));
+        SmallVector<Value> tot = em.tokenSum(partials, scratch, parity);
+        // The softmax derivative (f32, sources in order).
+        s = em.f32c(0.0);
+        for (unsigned i = 0; i < n; ++i) {
+          z[i] = arith::MulFOp::create(b, loc, r[i], tot[2 * i]);
+          aw[i] = em.exp(arith::SubFOp::create(b, loc, z[i], l));
+          da[i] = tot[2 * i + 1];
+          s = arith::AddFOp::create(
+              b, loc, s, arith::MulFOp::create(b, loc, aw[i], da[i]));
+        }
+      } else {
+        // Pass 1, kGradGroup sources per reduction, kGradPrefetchDepth
+        // sources in flight; the token's first thread stores each group's
+        // dot products.
+        coef = fn.getWorkgroupAttributions().back();
+        unsigned groups = llvm::divideCeil(n, kGradGroup);
+        Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                            em.tpos, em.idx(0));
+        Value base = arith::MulIOp::create(b, loc, tokIter, em.idx(groups));
+        unsigned depth = kGradPrefetchDepth;
+        for (unsigned i = 0; i < std::min(n, depth); ++i)
+          rowsIn[i] = em.loadRow(sources[i], tk);
+        for (unsigned g0 = 0; g0 < n; g0 += kGradGroup) {
+          unsigned g1 = std::min(n, g0 + kGradGroup);
+          SmallVector<Value> partials;
+          for (unsigned i = g0; i < g1; ++i) {
+            if (i + depth < n)
+              rowsIn[i + depth] = em.loadRow(sources[i + depth], tk);
+            Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
+            for (unsigned j = 0; j < c; ++j) {
+              Value x = em.toF32(rowsIn[i][j]);
+              pw = em.fma(wg[j], x, pw);
+              pd = em.fma(x, dhF[j], pd);
+            }
+            rowsIn[i].clear();
+            partials.push_back(em.hsum(pw));
+            partials.push_back(em.hsum(pd));
+          }
+          Value parity = arith::RemUIOp::create(
+              b, loc,
+              arith::AddIOp::create(b, loc, base, em.idx(g0 / kGradGroup)),
+              em.idx(2));
+          SmallVector<Value> tot = em.tokenSum(partials, scratch, parity);
+          buildIf(b, loc, first, [&]() {
+            for (unsigned i = g0; i < g1; ++i)
+              for (unsigned q = 0; q < 2; ++q)
+                memref::StoreOp::create(b, loc, tot[2 * (i - g0) + q], coef,
+                                        ValueRange{em.idx(q), em.idx(i)});
+          });
+        }
+        // The token's first thread turns the dot products and statistics
+        // into the coefficients of pass 2 (sources in order).
+        buildIf(b, loc, first, [&]() {
+          l = memref::LoadOp::create(b, loc, lse, tk);
+          s = em.f32c(0.0);
+          for (unsigned i = 0; i < n; ++i) {
+            r.push_back(memref::LoadOp::create(b, loc, invRms[i], tk));
+            Value t0 = memref::LoadOp::create(b, loc, coef,
+                                              ValueRange{em.idx(0), em.idx(i)});
+            da[i] = memref::LoadOp::create(b, loc, coef,
+                                           ValueRange{em.idx(1), em.idx(i)});
+            z[i] = arith::MulFOp::create(b, loc, r[i], t0);
+            aw[i] = em.exp(arith::SubFOp::create(b, loc, z[i], l));
+            s = arith::AddFOp::create(
+                b, loc, s, arith::MulFOp::create(b, loc, aw[i], da[i]));
+          }
+          for (unsigned i = 0; i < n; ++i) {
+            std::array<Value, 3> k = coefs(i);
+            for (unsigned q = 0; q < 3; ++q)
+              memref::StoreOp::create(b, loc, k[q], coef,
+                                      ValueRange{em.idx(2 + q), em.idx(i)});
+          }
+        });
+        // The next token's stores come after its first reduction's barrier,
+        // which every thread reaches only after this token's pass 2: one
+        // buffer suffices.
+        gpu::BarrierOp::create(b, loc);
+      }
       // Pass 2: dv_i = [acc_i +] a_i dh + k1_i w g - k2_i v_i with
       // k1_i = dz_i r_i, k2_i = k1_i r_i z_i / D; the token's term of dwg
       // is sum_i k1_i v_i (sources in order).
@@ -233,15 +319,16 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
         fetch(i);
       for (unsigned i = 0; i < n; ++i) {
         fetch(i + kGradPrefetchDepth);
-        Value dz = arith::MulFOp::create(
-            b, loc, aw[i], arith::SubFOp::create(b, loc, da[i], s));
-        Value k1 = arith::MulFOp::create(b, loc, dz, r[i]);
-        Value k2 = arith::MulFOp::create(
-            b, loc,
-            arith::MulFOp::create(
-                b, loc, arith::MulFOp::create(b, loc, k1, r[i]), z[i]),
-            invD);
-        Value aV = em.splat(aw[i]), k1V = em.splat(k1);
+        std::array<Value, 3> k;
+        if (coefShared) {
+          for (unsigned q = 0; q < 3; ++q)
+            k[q] = memref::LoadOp::create(b, loc, coef,
+                                          ValueRange{em.idx(2 + q), em.idx(i)});
+        } else {
+          k = coefs(i);
+        }
+        Value k1 = k[1], k2 = k[2];
+        Value aV = em.splat(k[0]), k1V = em.splat(k1);
         Value nk2V = splatNeg(em, k2);
         for (unsigned j = 0; j < c; ++j) {
           Value x = em.toF32(rowsIn[i][j]);
