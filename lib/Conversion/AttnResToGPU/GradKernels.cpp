@@ -264,10 +264,9 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
             partials.push_back(em.hsum(pw));
             partials.push_back(em.hsum(pd));
           }
-          Value parity = arith::RemUIOp::create(
-              b, loc,
-              arith::AddIOp::create(b, loc, base, em.idx(g0 / kGradGroup)),
-              em.idx(2));
+          Value step =
+              arith::AddIOp::create(b, loc, base, em.idx(g0 / kGradGroup));
+          Value parity = arith::RemUIOp::create(b, loc, step, em.idx(2));
           SmallVector<Value> tot = em.tokenSum(partials, scratch, parity);
           buildIf(b, loc, first, [&]() {
             for (unsigned i = g0; i < g1; ++i)
@@ -577,11 +576,11 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
     // Reductions per token: 2 without the norm, 3 with; the scratch halves
     // alternate over all of them.
     unsigned perToken = norm ? 3 : 2;
-    Value base = arith::MulIOp::create(
-        b, loc, arith::SubIOp::create(b, loc, tok, begin), em.idx(perToken));
+    Value tokIter = arith::SubIOp::create(b, loc, tok, begin);
+    Value base = arith::MulIOp::create(b, loc, tokIter, em.idx(perToken));
     auto parity = [&](unsigned k) -> Value {
-      return arith::RemUIOp::create(
-          b, loc, arith::AddIOp::create(b, loc, base, em.idx(k)), em.idx(2));
+      Value step = arith::AddIOp::create(b, loc, base, em.idx(k));
+      return arith::RemUIOp::create(b, loc, step, em.idx(2));
     };
     // Every load of the token first.
     SmallVector<Value> up = em.loadRow(update, tk);
@@ -637,9 +636,8 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
       rn = em.invRms(t2[0], normEps);
       Value rn3 = arith::MulFOp::create(
           b, loc, arith::MulFOp::create(b, loc, rn, rn), rn);
-      Value kh = arith::MulFOp::create(
-          b, loc, arith::MulFOp::create(b, loc, rn3, t2[1]),
-          em.f32c(1.0 / double(d)));
+      Value khd = arith::MulFOp::create(b, loc, rn3, t2[1]);
+      Value kh = arith::MulFOp::create(b, loc, khd, em.f32c(1.0 / double(d)));
       Value rnV = em.splat(rn), nkhV = splatNeg(em, kh);
       for (unsigned j = 0; j < c; ++j) {
         Value v = em.fma(rnV, gdhn[j], em.toF32(dhIn[j]));
@@ -663,11 +661,9 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
     });
     // dp = a dH + dp_new + k1 wg - k2 p' with k1 = dc r, k2 = k1 c r / D.
     Value k1 = arith::MulFOp::create(b, loc, dc, r);
-    Value k2 = arith::MulFOp::create(
-        b, loc,
-        arith::MulFOp::create(b, loc, arith::MulFOp::create(b, loc, k1, cScore),
-                              r),
-        em.f32c(1.0 / double(d)));
+    Value k2d = arith::MulFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, k1, cScore), r);
+    Value k2 = arith::MulFOp::create(b, loc, k2d, em.f32c(1.0 / double(d)));
     Value k1V = em.splat(k1), nk2V = splatNeg(em, k2);
     Value omV = em.splat(oneMinus);
     SmallVector<Value> next;
@@ -683,9 +679,8 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
       // dgn += h rn dhn.
       Value rnV = em.splat(rn);
       for (unsigned j = 0; j < c; ++j) {
-        Value term = arith::MulFOp::create(
-            b, loc, arith::MulFOp::create(b, loc, hr[j], rnV),
-            em.toF32(dhnIn[j]));
+        Value hrn = arith::MulFOp::create(b, loc, hr[j], rnV);
+        Value term = arith::MulFOp::create(b, loc, hrn, em.toF32(dhnIn[j]));
         next.push_back(arith::AddFOp::create(b, loc, accs[c + j], term));
       }
     }
