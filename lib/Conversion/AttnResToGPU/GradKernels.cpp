@@ -275,6 +275,10 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
                                         ValueRange{em.idx(q), em.idx(i)});
           });
         }
+        // With one warp per token the reductions have no barrier: wait
+        // until every thread is done with the previous token's coefficients.
+        if (layout.warpsPerToken() == 1)
+          gpu::BarrierOp::create(b, loc);
         // The token's first thread turns the dot products and statistics
         // into the coefficients of pass 2 (sources in order).
         buildIf(b, loc, first, [&]() {
@@ -298,9 +302,9 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
                                       ValueRange{em.idx(2 + q), em.idx(i)});
           }
         });
-        // The next token's stores come after its first reduction's barrier,
-        // which every thread reaches only after this token's pass 2: one
-        // buffer suffices.
+        // The next token's stores come after its first reduction's barrier
+        // (or the barrier above), which every thread reaches only after this
+        // token's pass 2: one buffer suffices.
         gpu::BarrierOp::create(b, loc);
       }
       // Pass 2: dv_i = [acc_i +] a_i dh + k1_i w g - k2_i v_i with
