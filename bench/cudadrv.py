@@ -47,18 +47,20 @@ def memref_args(t):
     return vals, types
 
 
-def launch_fn(directory, entry):
-    """run(args, tokens): launches the entry's kernel on torch's current stream."""
+def launch_fn(directory, entry, kernel_key="kernel", block_key="block"):
+    """run(args, tokens[, grid]): launches the entry's kernel (or the one
+    named by entry[kernel_key], block size entry[block_key]) on torch's
+    current stream; `grid` overrides the CTA count derived from tokens."""
     with open(os.path.join(directory, entry["ptx"]), "rb") as f:
         ptx = f.read() + b"\0"
     mod = ck(cu.cuModuleLoadData(ptx))
-    fn = ck(cu.cuModuleGetFunction(mod, entry["kernel"].encode()))
+    fn = ck(cu.cuModuleGetFunction(mod, entry[kernel_key].encode()))
     smem = entry.get("smem", 0)
     if smem > 48 * 1024:
         ck(cu.cuFuncSetAttribute(
             fn, cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem))
 
-    def run(args, t):
+    def run(args, t, grid=None):
         vals, types = [], []
         for a in args:
             if isinstance(a, torch.Tensor):
@@ -69,8 +71,9 @@ def launch_fn(directory, entry):
                 v, ty = [a], [ctypes.c_int64]
             vals += v
             types += ty
-        grid = -(-t // entry["tokens_per_cta"]) * entry.get("groups", 1)
-        ck(cu.cuLaunchKernel(fn, grid, 1, 1, entry["block"], 1, 1, smem,
+        if grid is None:
+            grid = -(-t // entry["tokens_per_cta"]) * entry.get("groups", 1)
+        ck(cu.cuLaunchKernel(fn, grid, 1, 1, entry[block_key], 1, 1, smem,
                              torch.cuda.current_stream().cuda_stream,
                              (tuple(vals), tuple(types)), 0))
     return run

@@ -41,6 +41,184 @@ print(f"copy {copy_tbs:.2f} TB/s", flush=True)
 eps = defaults.epsilon()  # what gen.py compiled in: the compiler's default
 
 
+def magnitude(i):
+    """Random source magnitudes, 1e-2 .. 1e2 (log-uniform), per source."""
+    return float(10 ** (4 * torch.rand(1).item() - 2))
+
+
+def wrong_aggregate_grad(w, g, srcs, eps, dh):
+    """Control: dv without the inverse-RMS derivative (-dz r^2 z v / D),
+    written separately from reference.aggregate_grad."""
+    v = torch.stack([x.double() for x in srcs])
+    wg = (w.double() * g.double())
+    r = reference.inv_rms(v, eps)
+    z = r * (v * wg).sum(-1)
+    a = torch.softmax(z, 0)
+    da = (v * dh.double()).sum(-1)
+    dz = a * (da - (a * da).sum(0, keepdim=True))
+    return a[..., None] * dh.double() + (dz * r)[..., None] * wg
+
+
+def check_grad(entry, run):
+    """aggregate_grad: random sources of random magnitudes, the statistics
+    of the float64 reference (rounded to f32), random dh and accumulators;
+    every output NaN-poisoned. Checks dv (+ acc), dquery, dgain against
+    reference.aggregate_grad, that a second run gives bit-identical
+    parameter gradients, and that the wrong-formula control is rejected."""
+    e, d, t, n, acc = entry["e"], entry["d"], entry["t"], entry["n"], entry["acc"]
+    nan = lambda *shape: torch.full(shape, float("nan"), device=dev, dtype=DT[e])  # noqa: E731
+    reduce = launch_fn(DIR, entry, "reduce_kernel", "reduce_block")
+    w, g = queries((d,), d, e)
+    srcs = [rand((t, d), e, magnitude(i)) for i in range(n)]
+    dh = rand((t, d), e, magnitude(n))
+    accs = [rand((t, d), e, magnitude(n + 1 + i)) for i in range(n)] if acc else []
+    chunk = max(1, (1 << 27) // (n * d))
+    stats = [reference.aggregate_stats(w, g, [x[t0:t0 + chunk] for x in srcs], eps)
+             for t0 in range(0, t, chunk)]
+    lse = torch.cat([st[0] for st in stats]).float().contiguous()
+    rs = [torch.cat([st[1][i] for st in stats]).float().contiguous() for i in range(n)]
+    del stats
+    dvs = [nan(t, d) for _ in range(n)]
+    p = min(t, entry["grad_ctas"])
+    ws = torch.full((p, d), float("nan"), device=dev)
+    dq = torch.full((d,), float("nan"), device=dev)
+    dg = torch.full((d,), float("nan"), device=dev)
+    args = [w, g] + srcs + [lse] + rs + [dh] + accs + dvs + [ws, t]
+    rargs = [ws, p, w, g, dq, dg]
+
+    def run_all():
+        run(args, t, p)
+        reduce(rargs, t, -(-d // 32))
+    run_all()
+    torch.cuda.synchronize()
+    # The float64 reference in chunks of tokens (n x chunk x D f64 at most
+    # 2^27 values, so the benchmark shapes fit), and the control alongside.
+    chunk = max(1, (1 << 27) // (n * d))
+    num = den = num_wrong = 0.0
+    ref_dq = ref_dg = 0.0
+    finite = True
+    for t0 in range(0, t, chunk):
+        sl = slice(t0, min(t, t0 + chunk))
+        part = [x[sl] for x in srcs]
+        r_dv, r_dq, r_dg = reference.aggregate_grad(w, g, part, eps, dh[sl])
+        out_dv = torch.stack([x[sl] for x in dvs]).double()
+        if acc:
+            r_dv = r_dv + torch.stack([a[sl].double() for a in accs])
+        finite = finite and bool(torch.isfinite(out_dv).all())
+        num += float(((out_dv - r_dv) ** 2).sum())
+        den += float((r_dv ** 2).sum())
+        ref_dq, ref_dg = ref_dq + r_dq, ref_dg + r_dg
+        if n > 1:
+            wrong = wrong_aggregate_grad(w, g, part, eps, dh[sl])
+            if acc:
+                wrong = wrong + torch.stack([a[sl].double() for a in accs])
+            num_wrong += float(((out_dv - wrong) ** 2).sum())
+        del r_dv, out_dv
+    err_dv = (num / den) ** 0.5 if finite and den > 0 else float("inf")
+    err_p = max(rel(dq, ref_dq), rel(dg, ref_dg)) if n > 1 else (
+        0.0 if bool((dq == 0).all() and (dg == 0).all()) else float("inf"))
+    q1, g1 = dq.clone(), dg.clone()
+    run_all()
+    torch.cuda.synchronize()
+    det = torch.equal(q1, dq) and torch.equal(g1, dg)
+    err = max(err_dv, err_p)
+    ok = err <= TOL[e] and det
+    ctl = ""
+    if n > 1:
+        err_wrong = (num_wrong / den) ** 0.5 if den > 0 else float("inf")
+        ctl_ok = err_wrong > TOL[e]
+        ok = ok and ctl_ok
+        ctl = f" control err {err_wrong:.1e} {'rejected' if ctl_ok else 'NOT REJECTED'}"
+    # The byte floor: read n sources, dh, [n accumulators], lse and n inv_rms,
+    # write n dv and the two f32 parameter gradients (the per-CTA partials
+    # are the kernels' own overhead, not in the floor).
+    nbytes = (2 * n + 1 + (n if acc else 0)) * t * d * dh.element_size() + 4 * (n + 1) * t + 8 * d
+    line = (f"{entry['kernel']:40s} err dv {err_dv:.2e} dq/dg {err_p:.2e} "
+            f"{'deterministic' if det else 'NOT DETERMINISTIC'}{ctl} {'OK ' if ok else 'BAD'}")
+    return line, dict(err=err, err_dv=err_dv, err_param=err_p, deterministic=det, ok=ok,
+                      bytes=nbytes), args, run_all
+
+
+def wrong_merge_dp(o, lse, w, g, p, eps, dh, dpn):
+    """Control: merge's dp with the gate derivative a instead of a (1 - a)
+    (no norm), written separately from reference.merge_grad."""
+    p, o, dh = p.double(), o.double(), dh.double()
+    wg = w.double() * g.double()
+    r = reference.inv_rms(p, eps)
+    c = r * (p * wg).sum(-1)
+    a = torch.sigmoid(c - lse.double())
+    dc = (dh * (p - o)).sum(-1) * a
+    d = p.shape[-1]
+    return (a[..., None] * dh + dpn.double()
+            + (dc * r)[..., None] * (wg - (c * r / d)[..., None] * p))
+
+
+def check_merge_grad(entry, run):
+    """merge_grad (with/without partial and fused norm) against
+    reference.merge_grad / merge_norm_grad in float64; determinism of the
+    parameter gradients over two runs; a wrong-formula control (no norm:
+    the gate derivative a instead of a (1 - a); norm: dp without the norm's
+    backward) must be rejected."""
+    e, d, t = entry["e"], entry["d"], entry["t"]
+    partial, norm = entry["partial"], entry["norm"]
+    nan = lambda *shape: torch.full(shape, float("nan"), device=dev, dtype=DT[e])  # noqa: E731
+    reduce = launch_fn(DIR, entry, "reduce_kernel", "reduce_block")
+    w, g = queries((d,), d, e)
+    o = rand((t, d), e, magnitude(0))
+    lse = torch.randn(t, device=dev) * 2
+    up = rand((t, d), e, magnitude(1))
+    pa = rand((t, d), e, magnitude(2)) if partial else None
+    gn = (1 + 0.1 * torch.randn(d, device=dev)).to(DT[e]) if norm else None
+    dh, dpn = rand((t, d), e, magnitude(3)), rand((t, d), e, magnitude(4))
+    dhn = rand((t, d), e, magnitude(5)) if norm else None
+    dout, dp = nan(t, d), nan(t, d)
+    dlse = torch.full((t,), float("nan"), device=dev)
+    p = min(t, entry["grad_ctas"])
+    ws = torch.full((p, 2 * d if norm else d), float("nan"), device=dev)
+    dq, dg = torch.full((d,), float("nan"), device=dev), torch.full((d,), float("nan"), device=dev)
+    dgn = torch.full((d,), float("nan"), device=dev) if norm else None
+    args = ([o, lse, w, g, up] + ([pa] if partial else []) + ([gn] if norm else []) + [dh, dpn]
+            + ([dhn] if norm else []) + [dout, dlse, dp, ws, t, eps] + ([eps] if norm else []))
+    rargs = [ws, p, w, g, dq, dg] + ([dgn] if norm else [])
+
+    def run_all():
+        run(args, t, p)
+        reduce(rargs, t, -(-(2 * d if norm else d) // 32))
+    run_all()
+    torch.cuda.synchronize()
+    if norm:
+        ref = reference.merge_norm_grad(o, lse, w, g, up, pa, gn, eps, eps, dh, dhn, dpn,
+                                        round_h=lambda h: h.to(DT[e]))
+    else:
+        ref = reference.merge_grad(o, lse, w, g, up, pa, eps, dh, dpn)
+    err_rows = max(rel(dout, ref[0]), rel(dp, ref[4]))
+    err_p = max(rel(dlse, ref[1]), rel(dq, ref[2]), rel(dg, ref[3]))
+    if norm:
+        err_p = max(err_p, rel(dgn, ref[6]))
+    snap = [x.clone() for x in (dq, dg) + ((dgn,) if norm else ())]
+    run_all()
+    torch.cuda.synchronize()
+    det = all(torch.equal(a, b) for a, b in zip(snap, (dq, dg) + ((dgn,) if norm else ())))
+    pfull = up.double() + (pa.double() if partial else 0)
+    if norm:
+        wrong = reference.merge_grad(o, lse, w, g, up, pa, eps, dh, dpn)[4]
+    else:
+        wrong = wrong_merge_dp(o, lse, w, g, pfull, eps, dh, dpn)
+    err_wrong = rel(dp, wrong)
+    ctl_ok = err_wrong > TOL[e]
+    err = max(err_rows, err_p)
+    ok = err <= TOL[e] and det and ctl_ok
+    es = dh.element_size()
+    # Byte floor: read out, update, [partial], dh, dp_new, [dhn], lse; write
+    # dout, dp, dlse and the parameter gradients.
+    nbytes = (6 + partial + norm) * t * d * es + 8 * t + (12 if norm else 8) * d
+    line = (f"{entry['kernel']:40s} err rows {err_rows:.2e} lse/params {err_p:.2e} "
+            f"{'deterministic' if det else 'NOT DETERMINISTIC'} control err {err_wrong:.1e} "
+            f"{'rejected' if ctl_ok else 'NOT REJECTED'} {'OK ' if ok else 'BAD'}")
+    return line, dict(err=err, err_rows=err_rows, err_param=err_p, deterministic=det, ok=ok,
+                      bytes=nbytes), args, run_all
+
+
 def check(entry):
     """Runs one kernel on random inputs (outputs NaN-poisoned) against
     attnres.reference: (report line, result fields)."""
@@ -71,6 +249,32 @@ def check(entry):
         ref, lref = reference.block_score(W, G, srcs, eps)
         err = max(rel(out, ref), rel(lse, lref))
         nbytes = (n + s) * t * d * out.element_size() + 4 * s * t + (4 * n * t if entry["inv"] else 0)
+    elif entry["op"] == "aggregate_stats":
+        n = entry["n"]
+        w, g = queries((d,), d, e)
+        srcs = [rand((t, d), e, magnitude(i)) for i in range(n)]
+        out = nan(t, d)
+        lse = torch.full((t,), float("nan"), device=dev)
+        rs = [torch.full((t,), float("nan"), device=dev) for _ in range(n)]
+        args = [w, g] + srcs + [out, lse] + rs + [t, eps]
+        run(args, t)
+        torch.cuda.synchronize()
+        lref, rref = reference.aggregate_stats(w, g, srcs, eps)
+        err = max([rel(out, reference.aggregate(w, g, srcs, eps)), rel(lse, lref)]
+                  + [rel(r, rref[i]) for i, r in enumerate(rs)])
+        # spec A.2 / I.1: one source gives h = v_0 bit for bit.
+        if n == 1 and not torch.equal(out, srcs[0]):
+            err = float("inf")
+        nbytes = (n + 1) * t * d * out.element_size() + 4 * (n + 1) * t
+    elif entry["op"] in ("aggregate_grad", "merge_grad"):
+        check_fn = check_grad if entry["op"] == "aggregate_grad" else check_merge_grad
+        line, fields, args, run_all = check_fn(entry, run)
+        ms = time_it(run_all, REPS) if entry["time"] else None
+        tbs = fields["bytes"] / ms / 1e9 if ms else None
+        if ms:
+            line += f" {ms:8.3f} ms {tbs:5.2f} TB/s {100 * tbs / copy_tbs:5.1f}% of copy"
+        fields.update(ms=ms, tbs=tbs, copy_tbs=copy_tbs)
+        return line, fields
     else:
         partial = entry["partial"]
         w, g = queries((d,), d, e)

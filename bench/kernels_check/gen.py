@@ -60,7 +60,79 @@ def compile_one(name, mlir, gpu_opts=""):
         f.write(ptx)
     return {"ptx": name + ".ptx", "kernel": kname, "block": block}
 
+def stats_mlir(e, d, n):
+    """attnres.aggregate_stats over n sources [? x d]: (h, lse, r_0..r_n-1)."""
+    src, vec, st = ir.tensor_type(["?", d], e), ir.tensor_type([d], e), ir.tensor_type(["?"], "f32")
+    names = ["%%v%d" % i for i in range(n)]
+    rs = ["%%r%d" % i for i in range(n)]
+    args = [("%w", vec), ("%g", vec)] + [(v, src) for v in names]
+    body = [ir.aggregate_stats(["%h", "%lse"] + rs, "%w", "%g", names, None, src)]
+    return ir.func("k", args, [("%h", src), ("%lse", st)] + [(r, st) for r in rs], body)
+
+def grad_mlir(e, d, n, acc):
+    """attnres.aggregate_grad over n sources [? x d] (with accumulators when
+    `acc`): (dv_0..dv_n-1, dquery, dgain)."""
+    src, vec, st = ir.tensor_type(["?", d], e), ir.tensor_type([d], e), ir.tensor_type(["?"], "f32")
+    pv = ir.tensor_type([d], "f32")
+    names = ["%%v%d" % i for i in range(n)]
+    rs = ["%%r%d" % i for i in range(n)]
+    accs = ["%%a%d" % i for i in range(n)] if acc else []
+    dvs = ["%%dv%d" % i for i in range(n)]
+    args = ([("%w", vec), ("%g", vec)] + [(v, src) for v in names] + [("%lse", st)]
+            + [(r, st) for r in rs] + [("%dh", src)] + [(a, src) for a in accs])
+    body = [ir.aggregate_grad(dvs + ["%dq", "%dg"], "%w", "%g", names, "%lse", rs, "%dh", None, src,
+                              accs or None)]
+    return ir.func("k", args, [(v, src) for v in dvs] + [("%dq", pv), ("%dg", pv)], body)
+
+def merge_grad_mlir(e, d, partial, norm):
+    """attnres.merge_grad on [? x d] (with the partial sum / fused norm):
+    (dout, dlse, dquery, dgain, dp[, dgn])."""
+    x, vec, st, pv = (ir.tensor_type(["?", d], e), ir.tensor_type([d], e),
+                      ir.tensor_type(["?"], "f32"), ir.tensor_type([d], "f32"))
+    args = [("%o", x), ("%lse", st), ("%w", vec), ("%g", vec), ("%u", x)]
+    ops = "%o, %lse, %w, %g update %u"
+    if partial:
+        args.append(("%p", x))
+        ops += " partial %p"
+    if norm:
+        args.append(("%gn", vec))
+        ops += " norm %gn"
+    args += [("%dh", x), ("%dpn", x)] + ([("%dhn", x)] if norm else [])
+    ops += " grad %dh, %dpn" + (", %dhn" if norm else "")
+    res = [("%do", x), ("%dl", st), ("%dq", pv), ("%dg", pv), ("%dp", x)] + ([("%dgn", pv)] if norm else [])
+    attrs = "{epsilon = %s : f32%s}" % (ir.eps_literal(None), (", norm_epsilon = %s : f32" % ir.eps_literal(None))
+                                          if norm else "")
+    body = ["    %s = attnres.merge_grad %s %s : %s" % (", ".join(v for v, _ in res), ops, attrs, x)]
+    return ir.func("k", args, res, body)
+
 manifest = []
+
+def add_grad(entry, mlir, gpu_opts=""):
+    """A backward op: the PTX holds the main kernel and (aggregate_grad) the
+    deterministic reduction of the per-CTA partials; their names and block
+    sizes, and the CTA count of the main kernel (min(T, grad-ctas))."""
+    name = entry["name"]
+    conv = "--convert-attnres-to-gpu" + (f"={gpu_opts}" if gpu_opts else "")
+    a = subprocess.run([OPT, conv], input=mlir, capture_output=True, text=True, check=True).stdout
+    b = subprocess.run([OPT, "--attnres-lower-to-nvvm=format=isa"], input=a,
+                       capture_output=True, text=True, check=True).stdout
+    ptx = extract_ptx(b)
+    with open(os.path.join(OUT, name + ".ptx"), "w") as f:
+        f.write(ptx)
+    entries = re.findall(r"\.visible \.entry (\w+)\(", ptx)
+    blocks = {k: int(v) for k, v in re.findall(
+        r"\.visible \.entry (\w+)\((?:.|\n)*?\.(?:reqntid|maxntid) (\d+)", ptx)}
+    main = [k for k in entries if not k.startswith("param_grad_reduce")][0]
+    tpc = re.search(r"arith.ceildivui %\w+, %c(\d+)", a.split("gpu.module")[0])
+    entry.update({"ptx": name + ".ptx", "kernel": main, "block": blocks[main],
+                  "tokens_per_cta": int(tpc.group(1)) if tpc else 1})
+    red = [k for k in entries if k.startswith("param_grad_reduce")]
+    if red:
+        entry.update({"reduce_kernel": red[0], "reduce_block": blocks[red[0]]})
+        entry["grad_ctas"] = int(re.search(r"grad-ctas=(\d+)", gpu_opts).group(1)) if "grad-ctas" in gpu_opts else 528
+    manifest.append(entry)
+    print(name, main, "block", entry["block"], "reduce", entry.get("reduce_kernel"), flush=True)
+
 def add(entry, mlir, gpu_opts=""):
     name = entry["name"]
     info = compile_one(name, mlir, gpu_opts)
@@ -87,7 +159,66 @@ def add(entry, mlir, gpu_opts=""):
     print(name, info["kernel"], "block", info["block"], "tpc", info["tokens_per_cta"], "groups", info["groups"],
           "smem", info["smem"])
 
+# Backward kernels (issue 12 item 4): the benchmark shapes (bf16, timed, with
+# and without accumulators) and a correctness sweep over types, odd and large
+# D, 1..20 sources. KC_SET=grad generates only these.
+GRAD_SET = os.environ.get("KC_SET", "all") in ("all", "grad")
+if GRAD_SET:
+    for (n, t, d) in [(9, 16384, 4096), (17, 16384, 4096), (9, 65536, 2048), (10, 8192, 7168)]:
+        if os.environ.get("KC_SET") == "grad":  # the forward, timed in the same run
+            add({"name": f"agg_bf16_n{n}_d{d}", "op": "aggregate", "e": "bf16", "n": n, "t": t, "d": d,
+                 "time": True}, agg_mlir("bf16", d, n))
+        add_grad({"name": f"stats_bf16_n{n}_d{d}", "op": "aggregate_stats", "e": "bf16", "n": n, "t": t,
+                  "d": d, "time": True}, stats_mlir("bf16", d, n))
+        for acc in (False, True):
+            add_grad({"name": f"grad_bf16_n{n}_d{d}{'_acc' if acc else ''}", "op": "aggregate_grad",
+                      "e": "bf16", "n": n, "t": t, "d": d, "acc": acc, "time": True},
+                     grad_mlir("bf16", d, n, acc))
+    GRAD_SWEEP = [("f32", 1, 37, 50), ("f32", 3, 37, 1000), ("bf16", 2, 37, 333), ("f16", 5, 37, 77),
+                  ("f32", 20, 4096, 129), ("bf16", 20, 4096, 300), ("f16", 7, 4096, 600),
+                  ("bf16", 4, 7168, 555), ("f32", 11, 7168, 64), ("bf16", 13, 7168, 100),
+                  ("bf16", 1, 4096, 100), ("bf16", 6, 100, 1001), ("f32", 2, 13, 4), ("bf16", 17, 2048, 2000),
+                  ("f16", 9, 1000, 3)]
+    for (e, n, d, t) in GRAD_SWEEP:
+        add_grad({"name": f"stats_{e}_n{n}_d{d}_t{t}", "op": "aggregate_stats", "e": e, "n": n, "t": t,
+                  "d": d, "time": False}, stats_mlir(e, d, n))
+        for acc in (False, True):
+            add_grad({"name": f"grad_{e}_n{n}_d{d}_t{t}{'_acc' if acc else ''}", "op": "aggregate_grad",
+                      "e": e, "n": n, "t": t, "d": d, "acc": acc, "time": False}, grad_mlir(e, d, n, acc))
+    for (e, d, t, partial, norm, timed) in [("bf16", 4096, 16384, True, False, True),
+                                            ("bf16", 4096, 16384, True, True, True),
+                                            ("bf16", 7168, 8192, True, False, True),
+                                            ("f32", 37, 1000, False, False, False),
+                                            ("f32", 37, 999, True, True, False),
+                                            ("bf16", 4096, 300, False, True, False),
+                                            ("f16", 7168, 129, True, False, False),
+                                            ("bf16", 100, 2001, True, True, False),
+                                            ("f32", 4096, 65, False, False, False)]:
+        tag = ("_p" if partial else "") + ("_n" if norm else "")
+        add_grad({"name": f"mgrad_{e}_d{d}_t{t}{tag}", "op": "merge_grad", "e": e, "t": t, "d": d,
+                  "partial": partial, "norm": norm, "time": timed}, merge_grad_mlir(e, d, partial, norm))
+    # Tuning variants of the timed backward kernels (pass options).
+    GRAD_VARIANTS = [v for v in os.environ.get(
+        "GRAD_VARIANTS", "min-ctas-per-sm=2;elements-per-thread=16").split(";") if v]
+    for opts in GRAD_VARIANTS:
+        tag = opts.replace("min-ctas-per-sm=", "m").replace("elements-per-thread=", "e").replace(
+            "grad-ctas=", "c").replace(" ", "_")
+        for (n, t, d) in [(9, 16384, 4096), (17, 16384, 4096), (10, 8192, 7168)]:
+            add_grad({"name": f"grad_bf16_n{n}_d{d}_{tag}", "op": "aggregate_grad", "e": "bf16", "n": n,
+                      "t": t, "d": d, "acc": False, "time": True}, grad_mlir("bf16", d, n, False), opts)
+        add_grad({"name": f"mgrad_bf16_d4096_t16384_p_{tag}", "op": "merge_grad", "e": "bf16", "t": 16384,
+                  "d": 4096, "partial": True, "norm": False, "time": True},
+                 merge_grad_mlir("bf16", 4096, True, False), opts)
+    # Fewer CTAs than the default (the chunking and the reduction's slices
+    # with P not a multiple of 32).
+    add_grad({"name": "grad_bf16_n5_d4096_t1000_c37", "op": "aggregate_grad", "e": "bf16", "n": 5, "t": 1000,
+              "d": 4096, "acc": False, "time": False}, grad_mlir("bf16", 4096, 5, False), "grad-ctas=37")
+
 # Aggregation: the issue's benchmark shapes (bf16) and correctness shapes.
+if os.environ.get("KC_SET", "all") == "grad":
+    with open(os.path.join(OUT, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    sys.exit(0)
 for (n, t, d) in [(9, 16384, 4096), (17, 16384, 4096), (9, 65536, 2048), (10, 8192, 7168)]:
     add({"name": f"agg_bf16_n{n}_d{d}", "op": "aggregate", "e": "bf16", "n": n, "t": t, "d": d, "time": True},
         agg_mlir("bf16", d, n))

@@ -120,7 +120,13 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "source instead of holding it in registers (-1: for two 16-byte "
            "vectors of 16-bit elements per thread in at most 448 threads, "
            "with prefetch-depth and sources-per-step 1 unless given; 0: "
-           "never; 1: always)">
+           "never; 1: always)">,
+    Option<"gradCtas", "grad-ctas", "unsigned", /*default=*/"528",
+           "aggregate_grad / merge_grad / block_score_grad: CTAs that share "
+           "the tokens (min(T, grad-ctas), each a contiguous chunk of "
+           "ceil(T / CTAs) tokens) and write one f32 partial of the "
+           "parameter gradients each, summed in CTA order by a second kernel "
+           "(deterministic; 528 = 4 x the 132 SMs of an H100 or H200)">
   ];
 }
 

@@ -161,6 +161,9 @@ private:
   std::optional<ScoreKernelSpec>
   pickSmallTokenKernel(const ScoreKernelSpec &spec);
   LogicalResult lower(AggregateOp op);
+  LogicalResult lower(AggregateStatsOp op);
+  LogicalResult lower(AggregateGradOp op);
+  LogicalResult lower(MergeGradOp op);
   LogicalResult lower(BlockScoreOp op);
   LogicalResult lower(MergeOp op);
   LogicalResult lower(BlockSumOp op);
@@ -639,6 +642,239 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeOp op) {
   return success();
 }
 
+LogicalResult ConvertAttnResToGPUPass::lower(AggregateStatsOp op) {
+  RankedTensorType type = op.getSourceType();
+  if (failed(checkSourceType(op, type)))
+    return failure();
+  IRRewriter rw(op);
+  Location loc = op.getLoc();
+  HostBuilder hb(rw, loc);
+  // The throughput kernel of aggregate (same layout, depths and w*g
+  // placement) that also stores lse and the n inverse RMS; no small-T
+  // variant.
+  ScoreKernelSpec spec;
+  spec.elementType = type.getElementType();
+  spec.d = type.getShape().back();
+  spec.numSources = op.getNumSources();
+  spec.withStats = true;
+  spec.layout = computeRowLayout(spec.elementType, spec.d,
+                                 oneQueryElements(spec.elementType, spec.d));
+  bool twoPerSM = spec.elementType.getIntOrFloatBitWidth() == 16 &&
+                  spec.layout.vectorsPerThread == 2 &&
+                  spec.layout.tokensPerCta == 1 &&
+                  spec.layout.threadsPerToken <= 448;
+  spec.wgInShared = wgInShared >= 0 ? wgInShared > 0 : twoPerSM;
+  spec.prefetchDepth =
+      prefetchDepth || !twoPerSM ? pickDepth(prefetchDepth, spec.layout) : 1;
+  spec.sourcesPerStep =
+      sourcesPerStep || !twoPerSM ? pickStep(sourcesPerStep, spec.layout) : 1;
+  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildScoreKernel);
+
+  SmallVector<Value> operands{hb.toBuffer(op.getQuery()),
+                              hb.toBuffer(op.getNormWeight())};
+  Value firstBuf = hb.addRows(op.getSources(), operands);
+  Value numTokens = memref::DimOp::create(rw, loc, operands[2], 0);
+  Value out = hb.alloc(type, firstBuf, 0);
+  operands.push_back(hb.collapseTokens(out, 0, 1));
+  auto statType = cast<RankedTensorType>(op.getLse().getType());
+  SmallVector<Value> stats;
+  for (unsigned i = 0; i < spec.numSources + 1; ++i) {
+    stats.push_back(hb.alloc(statType, firstBuf, 0));
+    operands.push_back(hb.collapseTokens(stats.back(), 0, 0));
+  }
+  operands.push_back(numTokens);
+  operands.push_back(arith::ConstantOp::create(rw, loc, op.getEpsilonAttr()));
+  hb.launch(kernel, spec.layout, numTokens, 1, operands);
+  SmallVector<Value> results{hb.toTensor(out, type)};
+  for (Value st : stats)
+    results.push_back(hb.toTensor(st, statType));
+  rw.replaceOp(op, results);
+  return success();
+}
+
+/// Launches the deterministic reduction of `partials` (memref<P x K x f32>)
+/// into dquery = dwg * gain and dgain = dwg * query (memref<K x f32>).
+static void launchParamReduce(HostBuilder &hb, gpu::GPUFuncOp kernel, int64_t k,
+                              Value partials, Value numPartials, Value query,
+                              Value gain, Value dquery, Value dgain,
+                              Value plainOut = Value(), int64_t plain = 0) {
+  RowLayout l;
+  l.threadsPerToken = ParamReduceSpec::kColumns * ParamReduceSpec::kSlices;
+  Value grid = hb.idx(llvm::divideCeil(k + plain, ParamReduceSpec::kColumns));
+  SmallVector<Value> operands{partials, numPartials, query,
+                              gain,     dquery,      dgain};
+  if (plainOut)
+    operands.push_back(plainOut);
+  hb.launch(kernel, l, grid, 1, operands);
+}
+
+LogicalResult ConvertAttnResToGPUPass::lower(AggregateGradOp op) {
+  RankedTensorType type = op.getSourceType();
+  if (failed(checkSourceType(op, type)))
+    return failure();
+  IRRewriter rw(op);
+  Location loc = op.getLoc();
+  HostBuilder hb(rw, loc);
+  AggregateGradSpec spec;
+  spec.elementType = type.getElementType();
+  spec.d = type.getShape().back();
+  spec.numSources = op.getNumSources();
+  spec.accumulate = op.isAccumulating();
+  spec.layout = computeRowLayout(spec.elementType, spec.d,
+                                 oneQueryElements(spec.elementType, spec.d));
+  // One token at a time per CTA (the CTA's partial of the parameter
+  // gradients lives in its threads' registers).
+  spec.layout.tokensPerCta = 1;
+  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  // The token's rows stay in registers between the two passes (as f32:
+  // LLVM keeps the conversions of pass 1 for pass 2) while they take at most
+  // 32 registers per thread (sources, and accumulators); otherwise pass 2
+  // re-reads them (L1/L2 hits) and a few sources are in flight at a time.
+  // Measured by ptxas at D = 4096 (512 threads): 9 sources in registers
+  // spill.
+  int64_t rowRegs =
+      int64_t(spec.layout.vectorsPerThread) * spec.layout.vectorWidth;
+  spec.rowsInRegisters =
+      int64_t(spec.numSources) * (spec.accumulate ? 2 : 1) * rowRegs <= 32;
+  gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildAggregateGradKernel);
+  ParamReduceSpec red;
+  red.elementType = spec.elementType;
+  red.k = spec.d;
+  gpu::GPUFuncOp reduce = getOrBuild(red, loc, buildParamReduceKernel);
+
+  // Vectors of a dynamic D are cast to the kernel's memref<D x E>.
+  auto vecBuffer = [&](Value v) -> Value {
+    Value buf = hb.toBuffer(v);
+    auto staticType = MemRefType::get({spec.d}, spec.elementType);
+    if (buf.getType() != staticType)
+      buf = memref::CastOp::create(rw, loc, staticType, buf);
+    return buf;
+  };
+  Value query = vecBuffer(op.getQuery()), gain = vecBuffer(op.getNormWeight());
+  SmallVector<Value> operands{query, gain};
+  Value firstBuf = hb.addRows(op.getSources(), operands);
+  Value numTokens = memref::DimOp::create(rw, loc, operands[2], 0);
+  operands.push_back(hb.collapseTokens(hb.toBuffer(op.getLse()), 0, 0));
+  for (Value r : op.getInvRms())
+    operands.push_back(hb.collapseTokens(hb.toBuffer(r), 0, 0));
+  hb.addRows(op.getGrad(), operands);
+  hb.addRows(op.getAccumulators(), operands);
+  SmallVector<Value> grads;
+  for (unsigned i = 0; i < spec.numSources; ++i) {
+    grads.push_back(hb.alloc(type, firstBuf, 0));
+    operands.push_back(hb.collapseTokens(grads.back(), 0, 1));
+  }
+  // One f32 partial row per CTA: min(T, grad-ctas) CTAs.
+  Value numPartials = arith::MinUIOp::create(
+      rw, loc, numTokens, hb.idx(std::max<int64_t>(1, int64_t(gradCtas))));
+  auto wsType =
+      MemRefType::get({ShapedType::kDynamic, spec.d}, rw.getF32Type());
+  Value ws = memref::AllocOp::create(rw, loc, wsType, ValueRange{numPartials});
+  operands.push_back(ws);
+  operands.push_back(numTokens);
+  hb.launch(kernel, spec.layout, numPartials, 1, operands);
+
+  auto paramType = cast<RankedTensorType>(op.getQueryGrad().getType());
+  auto paramBuf = MemRefType::get({spec.d}, rw.getF32Type());
+  Value dquery = memref::AllocOp::create(rw, loc, paramBuf);
+  Value dgain = memref::AllocOp::create(rw, loc, paramBuf);
+  launchParamReduce(hb, reduce, spec.d, ws, numPartials, query, gain, dquery,
+                    dgain);
+  SmallVector<Value> results;
+  for (Value g : grads)
+    results.push_back(hb.toTensor(g, type));
+  // (C12): exactly tensor<D x f32>, D static here.
+  for (Value p : {dquery, dgain})
+    results.push_back(hb.toTensor(p, paramType));
+  rw.replaceOp(op, results);
+  return success();
+}
+
+LogicalResult ConvertAttnResToGPUPass::lower(MergeGradOp op) {
+  auto type = cast<RankedTensorType>(op.getUpdate().getType());
+  if (failed(checkSourceType(op, type)))
+    return failure();
+  IRRewriter rw(op);
+  Location loc = op.getLoc();
+  HostBuilder hb(rw, loc);
+  MergeGradSpec spec;
+  spec.elementType = type.getElementType();
+  spec.d = type.getShape().back();
+  spec.hasPartial = bool(op.getPartial());
+  spec.hasNorm = op.hasNorm();
+  spec.layout = computeRowLayout(spec.elementType, spec.d,
+                                 oneQueryElements(spec.elementType, spec.d));
+  spec.layout.tokensPerCta = 1;
+  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildMergeGradKernel);
+  ParamReduceSpec red;
+  red.elementType = spec.elementType;
+  red.k = spec.d;
+  red.plain = spec.hasNorm ? spec.d : 0;
+  gpu::GPUFuncOp reduce = getOrBuild(red, loc, buildParamReduceKernel);
+
+  auto vecBuffer = [&](Value v) -> Value {
+    Value buf = hb.toBuffer(v);
+    auto staticType = MemRefType::get({spec.d}, spec.elementType);
+    if (buf.getType() != staticType)
+      buf = memref::CastOp::create(rw, loc, staticType, buf);
+    return buf;
+  };
+  Value outBuf = hb.toBuffer(op.getOut());
+  Value query = vecBuffer(op.getQuery()), gain = vecBuffer(op.getNormWeight());
+  SmallVector<Value> operands{
+      hb.collapseTokens(outBuf, 0, 1),
+      hb.collapseTokens(hb.toBuffer(op.getLse()), 0, 0), query, gain,
+      hb.collapseTokens(hb.toBuffer(op.getUpdate()), 0, 1)};
+  if (spec.hasPartial)
+    operands.push_back(hb.collapseTokens(hb.toBuffer(op.getPartial()), 0, 1));
+  if (spec.hasNorm)
+    operands.push_back(vecBuffer(op.getNormGain()));
+  Value numTokens = memref::DimOp::create(rw, loc, operands[0], 0);
+  hb.addRows(op.getGrad(), operands);
+  hb.addRows(op.getNewPartialGrad(), operands);
+  if (spec.hasNorm)
+    hb.addRows(op.getNormedGrad(), operands);
+  auto lseType = cast<RankedTensorType>(op.getLseGrad().getType());
+  Value dout = hb.alloc(type, outBuf, 0);
+  Value dlse = hb.alloc(lseType, outBuf, 0);
+  Value dp = hb.alloc(type, outBuf, 0);
+  operands.push_back(hb.collapseTokens(dout, 0, 1));
+  operands.push_back(hb.collapseTokens(dlse, 0, 0));
+  operands.push_back(hb.collapseTokens(dp, 0, 1));
+  Value numPartials = arith::MinUIOp::create(
+      rw, loc, numTokens, hb.idx(std::max<int64_t>(1, int64_t(gradCtas))));
+  int64_t wsCols = spec.hasNorm ? 2 * spec.d : spec.d;
+  auto wsType =
+      MemRefType::get({ShapedType::kDynamic, wsCols}, rw.getF32Type());
+  Value ws = memref::AllocOp::create(rw, loc, wsType, ValueRange{numPartials});
+  operands.push_back(ws);
+  operands.push_back(numTokens);
+  operands.push_back(arith::ConstantOp::create(rw, loc, op.getEpsilonAttr()));
+  if (spec.hasNorm)
+    operands.push_back(
+        arith::ConstantOp::create(rw, loc, op.getNormEpsilonAttr()));
+  hb.launch(kernel, spec.layout, numPartials, 1, operands);
+
+  auto paramType = cast<RankedTensorType>(op.getQueryGrad().getType());
+  auto paramBuf = MemRefType::get({spec.d}, rw.getF32Type());
+  Value dquery = memref::AllocOp::create(rw, loc, paramBuf);
+  Value dgain = memref::AllocOp::create(rw, loc, paramBuf);
+  Value dgn =
+      spec.hasNorm ? memref::AllocOp::create(rw, loc, paramBuf) : Value();
+  launchParamReduce(hb, reduce, spec.d, ws, numPartials, query, gain, dquery,
+                    dgain, dgn, red.plain);
+  SmallVector<Value> results{
+      hb.toTensor(dout, type), hb.toTensor(dlse, lseType),
+      hb.toTensor(dquery, paramType), hb.toTensor(dgain, paramType),
+      hb.toTensor(dp, type)};
+  if (spec.hasNorm)
+    results.push_back(hb.toTensor(dgn, paramType));
+  rw.replaceOp(op, results);
+  return success();
+}
+
 /// The block_sum / inv_rms kernel of `numInputs` rows of `type`.
 static RowKernelSpec rowKernelSpec(RowKernelSpec::Kind kind,
                                    RankedTensorType type, unsigned numInputs) {
@@ -706,7 +942,8 @@ void ConvertAttnResToGPUPass::runOnOperation() {
   }
   SmallVector<Operation *> ops;
   getOperation().walk([&](Operation *op) {
-    if (isa<AggregateOp, BlockScoreOp, MergeOp, BlockSumOp, InvRmsOp>(op))
+    if (isa<AggregateOp, AggregateStatsOp, AggregateGradOp, MergeGradOp,
+            BlockScoreOp, MergeOp, BlockSumOp, InvRmsOp>(op))
       ops.push_back(op);
   });
   if (ops.empty())
@@ -717,7 +954,8 @@ void ConvertAttnResToGPUPass::runOnOperation() {
   for (Operation *op : ops) {
     LogicalResult r =
         llvm::TypeSwitch<Operation *, LogicalResult>(op)
-            .Case<AggregateOp, BlockScoreOp, MergeOp, BlockSumOp, InvRmsOp>(
+            .Case<AggregateOp, AggregateStatsOp, AggregateGradOp, MergeGradOp,
+                  BlockScoreOp, MergeOp, BlockSumOp, InvRmsOp>(
                 [&](auto o) { return lower(o); })
             .Default([](Operation *) { return success(); });
     failed |= mlir::failed(r);

@@ -78,14 +78,14 @@ void RowEmitter::emitIndices(unsigned groupCount) {
 }
 
 SmallVector<Value> RowEmitter::tokenSum(ArrayRef<Value> values, Value scratch,
-                                        unsigned parity) {
+                                        Value parity) {
   SmallVector<Value> r;
   for (Value v : values)
     r.push_back(warpXorSum(v, 32));
   unsigned w = layout.warpsPerToken();
   if (w == 1)
     return r;
-  Value par = idx(parity);
+  Value par = parity;
   Value isLane0 =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, idx(0));
   auto ifOp = scf::IfOp::create(b, loc, isLane0, /*withElse=*/false);
@@ -146,7 +146,8 @@ MemRefType gpu_kernels::rowsType(Type e, int64_t d) {
 
 SmallVector<Type> gpu_kernels::scoreArgTypes(OpBuilder &b, Type e, int64_t d,
                                              unsigned n, unsigned s,
-                                             bool stacked, bool hasInvRms) {
+                                             bool stacked, bool hasInvRms,
+                                             bool withStats) {
   int64_t dyn = ShapedType::kDynamic;
   Type f32 = b.getF32Type();
   SmallVector<Type> args;
@@ -161,6 +162,9 @@ SmallVector<Type> gpu_kernels::scoreArgTypes(OpBuilder &b, Type e, int64_t d,
   args.push_back(stacked ? MemRefType::get({s, dyn, d}, e) : rowsType(e, d));
   if (stacked)
     args.push_back(MemRefType::get({s, dyn}, f32));
+  if (withStats)
+    for (unsigned i = 0; i < n + 1; ++i)
+      args.push_back(MemRefType::get({dyn}, f32));
   args.push_back(b.getIndexType());
   args.push_back(f32);
   return args;

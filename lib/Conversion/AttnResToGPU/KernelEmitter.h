@@ -225,7 +225,13 @@ public:
   /// `scratch` (memref<2 x K x W x f32, workgroup>), double-buffered by
   /// `parity` so that one barrier per reduction suffices.
   SmallVector<Value> tokenSum(ArrayRef<Value> values, Value scratch,
-                              unsigned parity);
+                              unsigned parity) {
+    return tokenSum(values, scratch, idx(parity));
+  }
+  /// The same with a run-time parity (an index, 0 or 1): a reduction in a
+  /// loop alternates the halves of the scratch by iteration.
+  SmallVector<Value> tokenSum(ArrayRef<Value> values, Value scratch,
+                              Value parity);
   /// The workgroup scratch type for K values per reduction.
   MemRefType scratchType(unsigned k) const {
     auto ws = gpu::AddressSpaceAttr::get(b.getContext(),
@@ -335,11 +341,13 @@ MemRefType rowsType(Type e, int64_t d);
 /// The argument types of the aggregate / block_score kernels, in the order
 /// documented at buildScoreKernel.
 SmallVector<Type> scoreArgTypes(OpBuilder &b, Type e, int64_t d, unsigned n,
-                                unsigned s, bool stacked, bool hasInvRms);
+                                unsigned s, bool stacked, bool hasInvRms,
+                                bool withStats = false);
 
 /// The arguments of an aggregate / block_score kernel (scoreArgTypes).
 struct ScoreArgs {
-  ScoreArgs(Block &entry, unsigned n, bool stacked, bool hasInvRms) {
+  ScoreArgs(Block &entry, unsigned n, bool stacked, bool hasInvRms,
+            bool withStats = false) {
     unsigned a = 0;
     queries = entry.getArgument(a++);
     gains = entry.getArgument(a++);
@@ -349,13 +357,16 @@ struct ScoreArgs {
       for (unsigned i = 0; i < n; ++i)
         invRms.push_back(entry.getArgument(a++));
     out = entry.getArgument(a++);
-    lse = stacked ? entry.getArgument(a++) : Value();
+    lse = stacked || withStats ? entry.getArgument(a++) : Value();
+    if (withStats)
+      for (unsigned i = 0; i < n; ++i)
+        invRmsOut.push_back(entry.getArgument(a++));
     numTokens = entry.getArgument(a++);
     eps = entry.getArgument(a++);
   }
 
   Value queries, gains;
-  SmallVector<Value> sources, invRms;
+  SmallVector<Value> sources, invRms, invRmsOut;
   Value out, lse, numTokens, eps;
 };
 

@@ -73,6 +73,9 @@ struct ScoreKernelSpec {
   /// aggregate: the latency-oriented variant for small token counts (only
   /// changes the kernel's name; its layout and depths say the rest).
   bool smallTokens = false;
+  /// aggregate_stats: aggregate that also writes the log-sum-exp of the
+  /// logits and the inverse RMS of every source (spec I.1).
+  bool withStats = false;
   RowLayout layout;
 
   std::string getName() const;
@@ -83,6 +86,7 @@ struct ScoreKernelSpec {
 ///   sources (numSources x memref<?xDxE>),
 ///   [inv_rms (numSources x memref<?xf32>)],
 ///   out (memref<?xDxE> or memref<Sx?xDxE>), [lse (memref<Sx?xf32>)],
+///   [withStats: lse (memref<?xf32>), inv_rms (numSources x memref<?xf32>)],
 ///   T (index), epsilon (f32).
 gpu::GPUFuncOp buildScoreKernel(OpBuilder &b, Location loc,
                                 const ScoreKernelSpec &spec);
@@ -184,6 +188,81 @@ struct RowKernelSpec {
 /// out (memref<?xf32>), T, epsilon.
 gpu::GPUFuncOp buildRowKernel(OpBuilder &b, Location loc,
                               const RowKernelSpec &spec);
+
+/// attnres.aggregate_grad (spec I.2): one CTA per chunk of consecutive
+/// tokens (grid min(T, G), chunk ceil(T / grid)), one token at a time in the
+/// row layout of the forward kernel. Per token: one reduction of the 2n dot
+/// products (w*g . v_i, v_i . dh), the softmax derivative in f32, then
+/// dv_i = [acc_i +] a_i dh + dz_i r_i (w g - z_i r_i v_i / D), rounded once.
+/// Each CTA writes its f32 partial of dwg = sum_p sum_i dz_i r_i v_i (its
+/// tokens in increasing order) to row `blockIdx` of a workspace;
+/// buildParamReduceKernel sums the rows in order.
+struct AggregateGradSpec {
+  Type elementType;
+  int64_t d = 0;
+  unsigned numSources = 0;
+  bool accumulate = false;
+  /// Keep the n source rows of a token in registers between the two
+  /// passes (else the second pass re-reads them).
+  bool rowsInRegisters = true;
+  RowLayout layout;
+
+  std::string getName() const;
+};
+
+/// Kernel arguments: query, norm_weight (memref<DxE>), sources (n x
+/// memref<?xDxE>), lse (memref<?xf32>), inv_rms (n x memref<?xf32>),
+/// dh (memref<?xDxE>), [accumulators (n x memref<?xDxE>)], source grads (n x
+/// memref<?xDxE>), workspace (memref<?xDxf32>, one row per CTA), T (index).
+gpu::GPUFuncOp buildAggregateGradKernel(OpBuilder &b, Location loc,
+                                        const AggregateGradSpec &spec);
+
+/// The deterministic second step of the parameter gradients: for every
+/// column k < K, dwg[k] = sum over the workspace rows b = 0 .. P-1 in
+/// increasing order (P = number of partials, a run-time value); then
+/// dquery[k] = dwg[k] * gain[k], dgain[k] = dwg[k] * query[k]. One thread
+/// per column: the columns of a CTA are 32 consecutive k, its 32 warps sum
+/// 32 consecutive slices of the rows, combined in slice order.
+struct ParamReduceSpec {
+  Type elementType;
+  /// Columns (D, or S * D for block_score_grad).
+  int64_t k = 0;
+  /// Columns after the first k that are written unscaled (merge_grad's
+  /// norm-gain gradient: D, else 0).
+  int64_t plain = 0;
+
+  std::string getName() const;
+  static constexpr unsigned kColumns = 32, kSlices = 32;
+};
+
+/// Kernel arguments: workspace (memref<?x(K+plain)xf32>), P (index), query,
+/// gain (memref<KxE>), dquery, dgain (memref<Kxf32>), [plain sums
+/// (memref<plain x f32>)].
+gpu::GPUFuncOp buildParamReduceKernel(OpBuilder &b, Location loc,
+                                      const ParamReduceSpec &spec);
+
+/// attnres.merge_grad (spec I.4), with or without the partial sum and the
+/// fused RMSNorm: like aggregate_grad, a CTA handles a contiguous chunk of
+/// tokens one at a time (the merge kernel's row layout), recomputes p', its
+/// inverse RMS, the score c and the gate (and with the norm the stored h and
+/// its inverse RMS), writes dout, dlse and dp, and its f32 partials of dwg
+/// (and dgn) to its workspace row.
+struct MergeGradSpec {
+  Type elementType;
+  int64_t d = 0;
+  bool hasPartial = false;
+  bool hasNorm = false;
+  RowLayout layout;
+
+  std::string getName() const;
+};
+
+/// Kernel arguments: out, lse (memref<?xf32>), query, norm_weight, update,
+/// [partial], [norm gain], dh, dp_new, [dhn], dout, dlse (memref<?xf32>),
+/// dp, workspace (memref<? x D (2D with the norm) x f32>), T, epsilon,
+/// [norm epsilon].
+gpu::GPUFuncOp buildMergeGradKernel(OpBuilder &b, Location loc,
+                                    const MergeGradSpec &spec);
 
 } // namespace gpu_kernels
 } // namespace attnres

@@ -27,7 +27,9 @@ using namespace mlir::attnres;
 using namespace mlir::attnres::gpu_kernels;
 
 std::string ScoreKernelSpec::getName() const {
-  std::string name = stacked ? "block_score_" : "aggregate_";
+  std::string name = stacked     ? "block_score_"
+                     : withStats ? "aggregate_stats_"
+                                 : "aggregate_";
   name += typeSuffix(elementType) + "_d" + std::to_string(d) + "_n" +
           std::to_string(numSources);
   if (stacked)
@@ -46,12 +48,14 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
   int64_t d = spec.d;
   unsigned n = spec.numSources, s = spec.numQueries, g = spec.queriesPerCta;
 
+  bool stats = spec.withStats && !spec.stacked;
   SmallVector<Type> args =
-      scoreArgTypes(b, e, d, n, s, spec.stacked, spec.hasInvRms);
+      scoreArgTypes(b, e, d, n, s, spec.stacked, spec.hasInvRms, stats);
 
   // One source: the weight is exactly 1 whatever the score (spec A.2), so
-  // the aggregate is a copy of the source; no score is computed.
-  if (!spec.stacked && n == 1) {
+  // the aggregate is a copy of the source; no score is computed (with
+  // statistics it is: lse = z_0, and h = v_0 * 1 exactly below).
+  if (!spec.stacked && n == 1 && !stats) {
     RowEmitter em(b, loc, layout, e);
     gpu::GPUFuncOp fn = createKernel(b, loc, spec.getName(), args, {}, layout);
     Block &entry = fn.getBody().front();
@@ -85,7 +89,7 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
     fn.setWorkgroupAttributionAttr(1, LLVM::LLVMDialect::getAlignAttrName(),
                                    b.getI64IntegerAttr(16));
   Block &entry = fn.getBody().front();
-  ScoreArgs ka(entry, n, spec.stacked, spec.hasInvRms);
+  ScoreArgs ka(entry, n, spec.stacked, spec.hasInvRms, stats);
   Value queries = ka.queries, gains = ka.gains, out = ka.out, lse = ka.lse;
   Value numTokens = ka.numTokens, eps = ka.eps;
   ArrayRef<Value> sources = ka.sources, invRms = ka.invRms;
@@ -191,6 +195,16 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
           ArrayRef<Value>(tot).slice((i - i0) * perSource, perSource);
       ArrayRef<Value> x = xs[i - i0];
       Value r = spec.hasInvRms ? rIn[i] : em.invRms(t[0], eps);
+      // aggregate_stats: the inverse RMS of source i, by the token's first
+      // thread.
+      if (stats) {
+        Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                            em.tpos, em.idx(0));
+        buildIf(b, loc, first, [&]() {
+          memref::StoreOp::create(b, loc, r, ka.invRmsOut[i],
+                                  ValueRange{em.token});
+        });
+      }
       for (unsigned q = 0; q < g; ++q) {
         Value z = arith::MulFOp::create(b, loc, t[base + q], r);
         if (i == 0) {
@@ -224,14 +238,22 @@ gpu::GPUFuncOp gpu_kernels::buildScoreKernel(OpBuilder &b, Location loc,
     for (unsigned j = 0; j < c; ++j)
       em.storeVector(arith::MulFOp::create(b, loc, acc[q][j], invV), out,
                      prefix, j);
-    if (spec.stacked) {
+    if (spec.stacked || stats) {
       Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
                                           em.tpos, em.idx(0));
       auto ifOp = scf::IfOp::create(b, loc, first, /*withElse=*/false);
       OpBuilder::InsertionGuard ig(b);
       b.setInsertionPoint(ifOp.getThenRegion().front().getTerminator());
-      Value l = arith::AddFOp::create(b, loc, m[q], em.log(sum[q]));
-      memref::StoreOp::create(b, loc, l, lse, ValueRange{qRows[q], em.token});
+      // One source: lse = z_0 exactly (spec I.1).
+      Value l =
+          n == 1 && stats
+              ? m[q]
+              : arith::AddFOp::create(b, loc, m[q], em.log(sum[q])).getResult();
+      SmallVector<Value> at;
+      if (spec.stacked)
+        at.push_back(qRows[q]);
+      at.push_back(em.token);
+      memref::StoreOp::create(b, loc, l, lse, at);
     }
   }
   return fn;

@@ -1,0 +1,154 @@
+// RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s
+// RUN: attnres-opt %s --convert-attnres-to-gpu=grad-ctas=37 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=C37
+
+// The training ops on the GPU (docs/gpu.md "Backward kernels").
+// aggregate_stats: the aggregate kernel (same layout) that also stores the
+// log-sum-exp and the inverse RMS of every source, by the token's first
+// thread.
+
+// CHECK-LABEL: func.func @stats
+// CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x4096xbf16>
+// CHECK:         %[[H:.*]] = memref.alloc(%{{.*}}) : memref<?x4096xbf16>
+// CHECK:         %[[L:.*]] = memref.alloc(%{{.*}}) : memref<?xf32>
+// CHECK:         %[[R0:.*]] = memref.alloc(%{{.*}}) : memref<?xf32>
+// CHECK:         %[[R1:.*]] = memref.alloc(%{{.*}}) : memref<?xf32>
+// CHECK:         %[[R2:.*]] = memref.alloc(%{{.*}}) : memref<?xf32>
+// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_stats_bf16_d4096_n3 blocks in (%[[T]], %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args({{.*}}, %[[H]] : memref<?x4096xbf16>, %[[L]] : memref<?xf32>, %[[R0]] : memref<?xf32>, %[[R1]] : memref<?xf32>, %[[R2]] : memref<?xf32>, %[[T]] : index, %{{.*}} : f32)
+// CHECK:       gpu.func @aggregate_stats_bf16_d4096_n3({{.*}}known_block_size = array<i32: 512, 1, 1>
+// CHECK-COUNT-3: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?xf32>
+// CHECK:         llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
+// CHECK:         memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?xf32>
+func.func @stats(%w: tensor<4096xbf16>, %g: tensor<4096xbf16>, %v0: tensor<?x4096xbf16>, %v1: tensor<?x4096xbf16>, %v2: tensor<?x4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>) {
+  %h, %lse, %r:3 = attnres.aggregate_stats %w, %g over %v0, %v1, %v2 {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
+  return %h, %lse, %r#0, %r#1, %r#2 : tensor<?x4096xbf16>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
+}
+
+// -----
+
+// One source with statistics: the score is computed (lse = z_0, no log),
+// h is the source times 1.
+
+// CHECK-LABEL: func.func @stats_one
+// CHECK:       gpu.func @aggregate_stats_f32_d37_n1(
+// CHECK-NOT:     llvm.nvvm.lg2
+// CHECK:         gpu.return
+func.func @stats_one(%w: tensor<37xf32>, %v0: tensor<5x?x37xf32>) -> (tensor<5x?x37xf32>, tensor<5x?xf32>, tensor<5x?xf32>) {
+  %h, %lse, %r = attnres.aggregate_stats %w, %w over %v0 {epsilon = 1.0e-05 : f32} : tensor<5x?x37xf32>
+  return %h, %lse, %r : tensor<5x?x37xf32>, tensor<5x?xf32>, tensor<5x?xf32>
+}
+
+// -----
+
+// aggregate_grad: min(T, grad-ctas) CTAs (default 528) each take a chunk of
+// tokens in a loop and write one f32 partial row of dwg to a workspace;
+// a second kernel (32 columns x 32 slices per CTA) sums the rows in a
+// fixed order and scales by the gain / query. No atomics anywhere.
+
+// CHECK-LABEL: func.func @grad
+// CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x4096xbf16>
+// CHECK:         %[[DV0:.*]] = memref.alloc(%{{.*}}) : memref<?x4096xbf16>
+// CHECK:         %[[DV1:.*]] = memref.alloc(%{{.*}}) : memref<?x4096xbf16>
+// CHECK:         %[[G:.*]] = arith.constant 528 : index
+// CHECK:         %[[P:.*]] = arith.minui %[[T]], %[[G]] : index
+// CHECK:         %[[WS:.*]] = memref.alloc(%[[P]]) : memref<?x4096xf32>
+// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_grad_bf16_d4096_n2 blocks in (%[[P]], %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%{{.*}} : memref<4096xbf16>, %{{.*}} : memref<4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?x4096xbf16>, %[[DV0]] : memref<?x4096xbf16>, %[[DV1]] : memref<?x4096xbf16>, %[[WS]] : memref<?x4096xf32>, %[[T]] : index)
+// CHECK:         %[[DQ:.*]] = memref.alloc() : memref<4096xf32>
+// CHECK:         %[[DG:.*]] = memref.alloc() : memref<4096xf32>
+// CHECK:         %[[C128:.*]] = arith.constant 128 : index
+// CHECK:         %[[C1024:.*]] = arith.constant 1024 : index
+// CHECK:         gpu.launch_func @attnres_kernels::@param_grad_reduce_bf16_k4096 blocks in (%[[C128]], %{{.*}}, %{{.*}}) threads in (%[[C1024]], %{{.*}}, %{{.*}}) args(%[[WS]] : memref<?x4096xf32>, %[[P]] : index, %{{.*}} : memref<4096xbf16>, %{{.*}} : memref<4096xbf16>, %[[DQ]] : memref<4096xf32>, %[[DG]] : memref<4096xf32>)
+// CHECK:         bufferization.to_tensor %[[DQ]] restrict writable : memref<4096xf32> to tensor<4096xf32>
+// C37-LABEL:   func.func @grad
+// C37:           %[[G:.*]] = arith.constant 37 : index
+// C37:           arith.minui %{{.*}}, %[[G]] : index
+// CHECK:       gpu.func @aggregate_grad_bf16_d4096_n2({{.*}}workgroup(%{{.*}} : memref<2x4x16xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 512, 1, 1>}
+// CHECK:         gpu.grid_dim  x
+// CHECK:         arith.ceildivui
+// CHECK:         scf.for %[[TOK:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (vector<8xf32>)
+// CHECK:           gpu.shuffle  xor
+// CHECK:           gpu.barrier
+// CHECK:           llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// CHECK-COUNT-2:   vector.store %{{.*}}, %{{.*}}[%[[TOK]], %{{.*}}] {alignment = 16 : i64} : memref<?x4096xbf16>, vector<8xbf16>
+// CHECK:           scf.yield %{{.*}} : vector<8xf32>
+// CHECK:         vector.store %{{.*}} : memref<?x4096xf32>, vector<8xf32>
+// CHECK:       gpu.func @param_grad_reduce_bf16_k4096(%{{.*}}: memref<?x4096xf32>, %{{.*}}: index, %{{.*}}: memref<4096xbf16>, %{{.*}}: memref<4096xbf16>, %{{.*}}: memref<4096xf32>, %{{.*}}: memref<4096xf32>) workgroup(%{{.*}} : memref<32x32xf32, #gpu.address_space<workgroup>>) kernel attributes {known_block_size = array<i32: 1024, 1, 1>}
+// CHECK:         scf.for
+// CHECK:         gpu.barrier
+// CHECK-NOT:   atomic
+func.func @grad(%w: tensor<4096xbf16>, %g: tensor<4096xbf16>, %v0: tensor<?x4096xbf16>, %v1: tensor<?x4096xbf16>, %lse: tensor<?xf32>, %r0: tensor<?xf32>, %r1: tensor<?xf32>, %dh: tensor<?x4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xf32>, tensor<4096xf32>) {
+  %dv:2, %dq, %dg = attnres.aggregate_grad %w, %g over %v0, %v1 stats %lse, %r0, %r1 grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
+  return %dv#0, %dv#1, %dq, %dg : tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<4096xf32>, tensor<4096xf32>
+}
+
+// -----
+
+// Accumulating form: the accumulators are extra inputs of the kernel
+// (`_acc`); with 9 sources (x2 for the accumulators) the rows do not stay
+// in registers between the two passes: the second pass re-reads them
+// (`_reread`).
+
+// CHECK-LABEL: func.func @grad_acc
+// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_grad_f32_d37_n2_acc
+// CHECK:         gpu.launch_func @attnres_kernels::@param_grad_reduce_f32_k37 blocks in (%[[C2:.*]], %{{.*}}, %{{.*}})
+// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_grad_bf16_d4096_n9_acc_reread
+// CHECK:       gpu.func @aggregate_grad_f32_d37_n2_acc(
+// CHECK-SAME:    known_block_size = array<i32: 32, 1, 1>
+// CHECK:       gpu.func @param_grad_reduce_f32_k37(
+// CHECK:       gpu.func @aggregate_grad_bf16_d4096_n9_acc_reread(
+func.func @grad_acc(%w: tensor<37xf32>, %v0: tensor<?x37xf32>, %v1: tensor<?x37xf32>, %lse: tensor<?xf32>, %r: tensor<?xf32>, %dh: tensor<?x37xf32>,
+                    %wb: tensor<4096xbf16>, %b: tensor<?x4096xbf16>, %dhb: tensor<?x4096xbf16>) -> (tensor<?x37xf32>, tensor<37xf32>, tensor<?x4096xbf16>, tensor<4096xf32>) {
+  %dv:2, %dq, %dg = attnres.aggregate_grad %w, %w over %v0, %v1 stats %lse, %r, %r grad %dh accumulate %v1, %v0 {epsilon = 1.0e-05 : f32} : tensor<?x37xf32>
+  %db:9, %dqb, %dgb = attnres.aggregate_grad %wb, %wb over %b, %b, %b, %b, %b, %b, %b, %b, %b stats %lse, %r, %r, %r, %r, %r, %r, %r, %r, %r grad %dhb accumulate %b, %b, %b, %b, %b, %b, %b, %b, %b {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
+  return %dv#0, %dq, %db#8, %dgb : tensor<?x37xf32>, tensor<37xf32>, tensor<?x4096xbf16>, tensor<4096xf32>
+}
+
+// -----
+
+// merge_grad with the partial sum and the fused norm: dout, dlse, dp and a
+// workspace of 2 D columns per CTA (dwg, then dgn); the reduction scales
+// the first D columns and writes the next D unscaled (dgn).
+
+// CHECK-LABEL: func.func @merge_grad_norm
+// CHECK:         %[[P:.*]] = arith.minui %{{.*}}, %{{.*}} : index
+// CHECK:         %[[WS:.*]] = memref.alloc(%[[P]]) : memref<?x8192xf32>
+// CHECK:         gpu.launch_func @attnres_kernels::@merge_grad_bf16_d4096_p_n blocks in (%[[P]], %{{.*}}, %{{.*}})
+// CHECK:         memref.alloc() : memref<4096xf32>
+// CHECK:         memref.alloc() : memref<4096xf32>
+// CHECK:         %[[DGN:.*]] = memref.alloc() : memref<4096xf32>
+// CHECK:         %[[C256:.*]] = arith.constant 256 : index
+// CHECK:         gpu.launch_func @attnres_kernels::@param_grad_reduce_bf16_k4096_p4096 blocks in (%[[C256]], %{{.*}}, %{{.*}}) {{.*}}args(%[[WS]] : memref<?x8192xf32>, %[[P]] : index, {{.*}}, %[[DGN]] : memref<4096xf32>)
+// CHECK:       gpu.func @merge_grad_bf16_d4096_p_n(
+// Three token reductions per token (p' and score, h and <h, gn dhn>, dc).
+// CHECK-COUNT-3: gpu.barrier
+// CHECK:         scf.yield
+// CHECK:       gpu.func @param_grad_reduce_bf16_k4096_p4096(
+func.func @merge_grad_norm(%o: tensor<?x4096xbf16>, %lse: tensor<?xf32>, %w: tensor<4096xbf16>, %g: tensor<4096xbf16>, %y: tensor<?x4096xbf16>, %p: tensor<?x4096xbf16>, %gn: tensor<4096xbf16>, %dh: tensor<?x4096xbf16>, %dpn: tensor<?x4096xbf16>, %dhn: tensor<?x4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?xf32>, tensor<4096xf32>, tensor<4096xf32>, tensor<?x4096xbf16>, tensor<4096xf32>) {
+  %do, %dl, %dw, %dg, %dp, %dgn = attnres.merge_grad %o, %lse, %w, %g update %y partial %p norm %gn grad %dh, %dpn, %dhn {epsilon = 1.0e-05 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
+  return %do, %dl, %dw, %dg, %dp, %dgn : tensor<?x4096xbf16>, tensor<?xf32>, tensor<4096xf32>, tensor<4096xf32>, tensor<?x4096xbf16>, tensor<4096xf32>
+}
+
+// -----
+
+// merge_grad without partial and norm: two reductions per token.
+
+// CHECK-LABEL: func.func @merge_grad_plain
+// CHECK:         gpu.launch_func @attnres_kernels::@merge_grad_f16_d7168
+// CHECK:         gpu.launch_func @attnres_kernels::@param_grad_reduce_f16_k7168 blocks
+// CHECK:       gpu.func @merge_grad_f16_d7168(
+// CHECK-COUNT-2: gpu.barrier
+// CHECK-NOT:     gpu.barrier
+// CHECK:         scf.yield
+func.func @merge_grad_plain(%o: tensor<?x7168xf16>, %lse: tensor<?xf32>, %w: tensor<7168xf16>, %g: tensor<7168xf16>, %y: tensor<?x7168xf16>, %dh: tensor<?x7168xf16>, %dpn: tensor<?x7168xf16>) -> (tensor<?x7168xf16>, tensor<?xf32>, tensor<7168xf32>, tensor<7168xf32>, tensor<?x7168xf16>) {
+  %do, %dl, %dw, %dg, %dp = attnres.merge_grad %o, %lse, %w, %g update %y grad %dh, %dpn {epsilon = 1.0e-05 : f32} : tensor<?x7168xf16>
+  return %do, %dl, %dw, %dg, %dp : tensor<?x7168xf16>, tensor<?xf32>, tensor<7168xf32>, tensor<7168xf32>, tensor<?x7168xf16>
+}
+
+// -----
+
+// A single token (rank 1) has no token dimension for the kernels.
+
+func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf32>, %s: tensor<f32>, %dh: tensor<64xf32>) -> tensor<64xf32> {
+  // expected-error @+1 {{convert-attnres-to-gpu needs at least one token dimension before D (rank >= 2)}}
+  %dv:2, %dq, %dg = attnres.aggregate_grad %w, %w over %v0, %v1 stats %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<64xf32>
+  return %dv#0 : tensor<64xf32>
+}
