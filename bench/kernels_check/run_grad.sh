@@ -11,14 +11,14 @@
 set -uo pipefail
 export PYTHONPATH=$PWD/python:$PWD PYTHONUNBUFFERED=1
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; compute-sanitizer --version | tail -1; python3 -c 'import torch; print("torch", torch.__version__)'; } > $OUT/run19_grad_env.txt 2>&1
-KC_REPS=20 timeout 290 python3 -m bench.kernels_check.check .device/kc_grad > $OUT/run19_grad_check.log 2>&1
+KC_REPS=${KC_REPS:-20} timeout ${KC_CHECK_TIMEOUT:-290} python3 -m bench.kernels_check.check .device/kc_grad > $OUT/run19_grad_check.log 2>&1
 echo "check exit $?" >> $OUT/run19_grad_check.log
 mv $OUT/results.json $OUT/run19_grad_check.json 2>/dev/null
 SEL="n1_d37_t50 n2_d37_t333 n5_d37_t77 n11_d7168_t64 n2_d13_t4 n9_d1000_t3 n1_d4096_t100 mgrad_f32_d37_t1000 mgrad_bf16_d4096_t300_n mgrad_f16_d7168_t129_p mgrad_bf16_d100_t2001_p_n t1000_c37"
 export PYTORCH_NO_CUDA_MEMORY_CACHING=1; mkdir -p /tmp/san
 for tool in memcheck racecheck; do
   extra=""; [ $tool = memcheck ] && extra="--leak-check no"
-  OUT=/tmp/san timeout 85 compute-sanitizer --tool $tool $extra --error-exitcode 3 --print-limit 20 \
+  OUT=/tmp/san timeout ${KC_SAN_TIMEOUT:-85} compute-sanitizer --tool $tool $extra --error-exitcode 3 --print-limit 20 \
     python3 -m bench.kernels_check.check .device/kc_grad $SEL > $OUT/run19_grad_sanitize_$tool.txt 2>&1
   echo "== $tool exit status $?" >> $OUT/run19_grad_sanitize_$tool.txt
 done
