@@ -14,12 +14,7 @@
 # <files_at> --kind e2e --run N` (bench/results/e2e/runN_*). Step timeouts: ATTNRES_E2E_T_{TESTS,CHECK,OVERHEAD,
 # PROFILE,COMPILE} seconds.
 set -uo pipefail
-PACK=${1:-.device/e2e/pack}
-OUT=${OUT:-/tmp/attnres-e2e-out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 ATTNRES_KERNEL_PACK=$PACK
-# bench/ and the attnres package (python/; no MLIR is needed here) as packages.
-export PYTHONPATH=$PWD/python:$PWD${PYTHONPATH:+:$PYTHONPATH}
+. bench/e2e/device_env.sh "${1:-}" /tmp/attnres-e2e-out
 export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor TRITON_CACHE_DIR=/tmp/inductor/triton
 {
   date -u; nvidia-smi

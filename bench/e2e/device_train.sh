@@ -14,11 +14,7 @@
 # Logs and JSON go to $OUT (bench/results/e2e/runN_train*). Step timeouts:
 # ATTNRES_TRAIN_T_{MAIN,SECOND,TESTS} seconds.
 set -uo pipefail
-PACK=${1:-.device/e2e/pack}
-OUT=${OUT:-/tmp/attnres-train-out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 ATTNRES_KERNEL_PACK=$PACK
-export PYTHONPATH=$PWD/python:$PWD${PYTHONPATH:+:$PYTHONPATH}
+. bench/e2e/device_env.sh "${1:-}" /tmp/attnres-train-out
 [ -d .device/peers/liger_kernel ] && export PYTHONPATH=$PYTHONPATH:$PWD/.device/peers
 export TRITON_CACHE_DIR=/tmp/triton
 {

@@ -46,6 +46,7 @@ import torch
 
 from attnres import torch_ops
 from bench.e2e.model import LARGE, SMALL, Config, build
+from bench.e2e.timing import Timer
 from bench.e2e.train import VARIANTS as TRAIN_VARIANTS
 from bench.e2e.train import train
 
@@ -82,30 +83,6 @@ def forward(model, tokens, residual="attnres", mode="reference"):
         out = model(tokens)
     sync()
     return out
-
-
-class Timer:
-    """CUDA events on the GPU, perf_counter elsewhere (smoke runs)."""
-
-    def __init__(self):
-        if DEVICE == "cuda":
-            self.start = torch.cuda.Event(enable_timing=True)
-            self.end = torch.cuda.Event(enable_timing=True)
-
-    def __enter__(self):
-        if DEVICE == "cuda":
-            self.start.record()
-        else:
-            self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        if DEVICE == "cuda":
-            self.end.record()
-            torch.cuda.synchronize()
-            self.ms = self.start.elapsed_time(self.end)
-        else:
-            self.ms = (time.perf_counter() - self.t0) * 1e3
 
 
 def small_config(args):
@@ -253,7 +230,7 @@ def overhead(args):
     for r in range(args.rounds):
         for name, residual, mode in variants:
             model.residual, model.attnres = residual, mode or "reference"
-            with no_grad(), Timer() as t:
+            with no_grad(), Timer(DEVICE) as t:
                 model(tokens)
             times[name].append(t.ms)
     def median(v):

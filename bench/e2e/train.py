@@ -57,6 +57,7 @@ import torch.nn.functional as F
 from attnres import torch_ops
 from bench.e2e import model as e2e_model
 from bench.e2e.model import build
+from bench.e2e.timing import Timer
 
 VARIANTS = ["standard", "compiled-twophase-norm", "compiled", "liger-torch", "liger"]
 REFERENCE = "liger-torch"
@@ -111,28 +112,6 @@ class Trainer:
 def _sync(device):
     if device == "cuda":
         torch.cuda.synchronize()
-
-
-class _Timer:
-    def __init__(self, device):
-        self.device = device
-
-    def __enter__(self):
-        if self.device == "cuda":
-            self.a = torch.cuda.Event(enable_timing=True)
-            self.b = torch.cuda.Event(enable_timing=True)
-            self.a.record()
-        else:
-            self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        if self.device == "cuda":
-            self.b.record()
-            torch.cuda.synchronize()
-            self.ms = self.a.elapsed_time(self.b)
-        else:
-            self.ms = (time.perf_counter() - self.t0) * 1e3
 
 
 def _oom(ex):
@@ -235,7 +214,7 @@ def train(args, cfg, device, log=print):
             if device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             try:
-                with _Timer(device) as t:
+                with Timer(device) as t:
                     loss = trainer.step()
             except Exception as ex:  # noqa: BLE001
                 if not _oom(ex):
