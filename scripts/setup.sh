@@ -9,6 +9,7 @@ PACKAGES=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 clang-format-22
   libclang-rt-22-dev libfuzzer-22-dev
   libgtest-dev googletest
+  mpich libmpich-dev
   python3 python3-numpy python3-pytest python3-pybind11 pybind11-dev python3-torch
 )
 

@@ -88,6 +88,13 @@ if shutil.which("nvidia-smi"):
     except Exception:
         pass
 
+# MPICH (Debian's mpich, libmpich-dev): the multi-process runs of partitioned
+# models (test/Integration/CPU/mpi). MLIR 22's MPI lowering targets MPICH's
+# integer handles by default; its Open MPI path is broken (docs/
+# interfaces-tiling-sharding.md), so the tests name MPICH's tools explicitly.
+if shutil.which("mpicc.mpich") and shutil.which("mpirun.mpich"):
+    config.available_features.add("mpich")
+
 # numpy is needed by the reference generators of the integration tests.
 try:
     r = subprocess.run(["/usr/bin/python3", "-c", "import numpy"], capture_output=True)

@@ -8,6 +8,7 @@
 
 #include "attnres/Dialect/AttnRes/Transforms/BufferizableOpInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
+#include "attnres/Dialect/AttnRes/Transforms/MPIMemoryEffectsImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
 #include "attnres/Dialect/AttnRes/Transforms/TilingInterfaceImpl.h"
 
@@ -18,4 +19,7 @@ void mlir::attnres::registerAllDialectInterfaceImplementations(
   registerBufferizableOpInterfaceExternalModels(registry);
   registerTilingInterfaceExternalModels(registry);
   registerShardingInterfaceExternalModels(registry);
+  // What a model partitioned by shard-partition needs after
+  // convert-shard-to-mpi (the mpi dialect declares no memory effects).
+  registerMPIMemoryEffectsExternalModels(registry);
 }
