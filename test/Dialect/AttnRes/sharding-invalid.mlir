@@ -27,3 +27,21 @@ func.func @inv_rms_dynamic_d(%x: tensor<8x?xf32>) -> tensor<8xf32> {
   %r = attnres.inv_rms %xs {epsilon = 1.0e-06 : f32} : tensor<8x?xf32> -> tensor<8xf32>
   return %r : tensor<8xf32>
 }
+
+// -----
+
+// aggregate_grad with D sharded is refused: shard its tokens.
+shard.grid @grid(shape = 2)
+func.func @grad_d(%w: tensor<32xf32>, %g: tensor<32xf32>, %v0: tensor<8x32xf32>,
+                  %v1: tensor<8x32xf32>, %lse: tensor<8xf32>, %r0: tensor<8xf32>,
+                  %r1: tensor<8xf32>, %dh: tensor<8x32xf32>)
+    -> (tensor<8x32xf32>, tensor<32xf32>) {
+  %sh = shard.sharding @grid split_axes = [[], [0]] : !shard.sharding
+  %v0s = shard.shard %v0 to %sh annotate_for_users : tensor<8x32xf32>
+  %v1s = shard.shard %v1 to %sh annotate_for_users : tensor<8x32xf32>
+  %dhs = shard.shard %dh to %sh annotate_for_users : tensor<8x32xf32>
+  // expected-error @below {{cannot be partitioned with the feature dimension D sharded; shard the token dimensions}}
+  %dv:2, %dq, %dg = attnres.aggregate_grad %w, %g over %v0s, %v1s stats %lse, %r0, %r1
+      grad %dhs {epsilon = 1.0e-06 : f32} : tensor<8x32xf32>
+  return %dv#0, %dq : tensor<8x32xf32>, tensor<32xf32>
+}

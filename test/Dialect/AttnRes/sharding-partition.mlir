@@ -106,3 +106,30 @@ func.func @stats_tokens(%w: tensor<16xbf16>, %g: tensor<16xbf16>, %v0: tensor<6x
   %h, %lse, %r:2 = attnres.aggregate_stats %w, %g over %v0s, %v1s {epsilon = 1.0e-06 : f32} : tensor<6x16xbf16>
   return %h, %lse, %r#0, %r#1 : tensor<6x16xbf16>, tensor<6xf32>, tensor<6xf32>, tensor<6xf32>
 }
+
+// -----
+
+// aggregate_grad (the training backward) sharded along tokens: the source
+// gradients are per token; the query and gain gradients are sums over the
+// tokens, so each process's partial sums are all-reduced over the grid.
+// The accumulators follow the tokens like the sources.
+shard.grid @grid2g(shape = 2)
+// CHECK-LABEL: func.func @grad_tokens
+// CHECK-SAME:    %[[A0:[a-z0-9]+]]: tensor<3x16xbf16>, %[[A1:[a-z0-9]+]]: tensor<3x16xbf16>) -> (tensor<3x16xbf16>, tensor<3x16xbf16>, tensor<16xf32>, tensor<16xf32>)
+// CHECK-NEXT:    %[[DV:.*]]:2, %[[DQ:.*]], %[[DG:.*]] = attnres.aggregate_grad {{.*}} accumulate %[[A0]], %[[A1]] {{.*}} : tensor<3x16xbf16>
+// CHECK-NEXT:    %[[SQ:.*]] = shard.all_reduce %[[DQ]] on @grid2g grid_axes = [0] : tensor<16xf32> -> tensor<16xf32>
+// CHECK-NEXT:    %[[SG:.*]] = shard.all_reduce %[[DG]] on @grid2g grid_axes = [0] : tensor<16xf32> -> tensor<16xf32>
+// CHECK-NEXT:    return %[[DV]]#0, %[[DV]]#1, %[[SQ]], %[[SG]]
+func.func @grad_tokens(%w: tensor<16xbf16>, %g: tensor<16xbf16>, %v0: tensor<6x16xbf16>,
+                       %v1: tensor<6x16xbf16>, %lse: tensor<6xf32>, %r0: tensor<6xf32>,
+                       %r1: tensor<6xf32>, %dh: tensor<6x16xbf16>, %a0: tensor<6x16xbf16>,
+                       %a1: tensor<6x16xbf16>)
+    -> (tensor<6x16xbf16>, tensor<6x16xbf16>, tensor<16xf32>, tensor<16xf32>) {
+  %sh = shard.sharding @grid2g split_axes = [[0]] : !shard.sharding
+  %v0s = shard.shard %v0 to %sh annotate_for_users : tensor<6x16xbf16>
+  %v1s = shard.shard %v1 to %sh annotate_for_users : tensor<6x16xbf16>
+  %dhs = shard.shard %dh to %sh annotate_for_users : tensor<6x16xbf16>
+  %dv:2, %dq, %dg = attnres.aggregate_grad %w, %g over %v0s, %v1s stats %lse, %r0, %r1
+      grad %dhs accumulate %a0, %a1 {epsilon = 1.0e-06 : f32} : tensor<6x16xbf16>
+  return %dv#0, %dv#1, %dq, %dg : tensor<6x16xbf16>, tensor<6x16xbf16>, tensor<16xf32>, tensor<16xf32>
+}

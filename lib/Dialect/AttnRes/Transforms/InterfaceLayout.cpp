@@ -69,6 +69,28 @@ FailureOr<OpLayout> mlir::attnres::detail::getOpLayout(Operation *op) {
             layout.valueOperand = stats.getSources().getBeginOperandIndex();
             return true;
           })
+          .Case([&](AggregateGradOp grad) {
+            // The backward of aggregate: the source gradients are per token,
+            // the query and gain gradients sums over the tokens.
+            layout.numTokenDims = rankOf(grad.getGrad()) - 1;
+            layout.tokensAreReduction = true;
+            layout.operands.assign(op->getNumOperands(), DimRole::Value);
+            layout.operands[grad.getQueryMutable().getOperandNumber()] =
+                DimRole::Feature;
+            layout.operands[grad.getNormWeightMutable().getOperandNumber()] =
+                DimRole::Feature;
+            layout.operands[grad.getLseMutable().getOperandNumber()] =
+                DimRole::Token;
+            for (OpOperand &r : grad.getInvRmsMutable())
+              layout.operands[r.getOperandNumber()] = DimRole::Token;
+            layout.results.assign(op->getNumResults(), DimRole::Value);
+            layout.results[cast<OpResult>(grad.getQueryGrad())
+                               .getResultNumber()] = DimRole::Feature;
+            layout.results[cast<OpResult>(grad.getNormWeightGrad())
+                               .getResultNumber()] = DimRole::Feature;
+            layout.valueOperand = grad.getSources().getBeginOperandIndex();
+            return true;
+          })
           .Case([&](BlockSumOp sum) {
             layout.numTokenDims = rankOf(sum.getResult()) - 1;
             layout.featureIsReduction = false;

@@ -11,7 +11,9 @@
 // token dimensions (spec 0.1), `D` the features. S and the tokens are
 // parallel. D is a reduction for the ops that score or normalise
 // (`aggregate`, `inv_rms`, `block_score`, `merge`: the logits and the sum of
-// squares run over all of D) and parallel for `block_sum` (elementwise).
+// squares run over all of D) and parallel for `block_sum` (elementwise). The
+// tokens are a reduction for `aggregate_grad`, whose query and gain
+// gradients are sums over the tokens (its source gradients follow them).
 //
 // Every operand and result has a role that says which loops its dimensions
 // follow, in order.
@@ -41,6 +43,9 @@ struct OpLayout {
   unsigned numTokenDims = 0;
   bool stacked = false;
   bool featureIsReduction = true;
+  /// The token loops are reductions too: some results (the parameter
+  /// gradients of aggregate_grad) are sums over the tokens.
+  bool tokensAreReduction = false;
   SmallVector<DimRole> operands;
   SmallVector<DimRole> results;
   /// An operand of role Value, whose dimensions give T.. and D.

@@ -22,6 +22,11 @@
 //              z_i = dot_i * rsqrt(ss_i / D + eps); a = softmax_i(z)
 //              h[p, local d] = sum_i a_i v_i[p, local d]      (stays D-sharded)
 //
+// aggregate_grad: its query and gain gradients are sums over the tokens, so
+// the token loops are reductions. Sharding the tokens gives each process its
+// tokens' source gradients and partial sums of the parameter gradients,
+// summed by one all-reduce each. Sharding its D is refused.
+//
 // After the two all-reduces (one tensor<n x T.. x f32> each) every process
 // holds the exact logits of the whole D and computes its own D slice of h.
 // block_score and merge with D sharded are refused with a diagnostic.
@@ -59,6 +64,9 @@ static SmallVector<utils::IteratorType> getIteratorTypes(const OpLayout &l) {
                                          utils::IteratorType::parallel);
   if (l.featureIsReduction)
     types.back() = utils::IteratorType::reduction;
+  if (l.tokensAreReduction)
+    for (unsigned loop : l.loopsOf(DimRole::Token))
+      types[loop] = utils::IteratorType::reduction;
   return types;
 }
 
@@ -379,10 +387,12 @@ struct AttnResShardingModel
 
   SmallVector<ReductionKind>
   getReductionLoopIteratorKinds(Operation *op) const {
-    // The partial logits and sums of squares are sums.
-    if (getOpLayout(op)->featureIsReduction)
-      return {ReductionKind::Sum};
-    return {};
+    // The partial logits and sums of squares are sums, and so are the
+    // parameter gradients over the tokens.
+    return SmallVector<ReductionKind>(
+        llvm::count(getIteratorTypes(*getOpLayout(op)),
+                    utils::IteratorType::reduction),
+        ReductionKind::Sum);
   }
 
   SmallVector<AffineMap> getIndexingMaps(Operation *op) const {
@@ -422,6 +432,35 @@ struct AttnResShardingModel
     shard::ShardingArray axes = shard::getGridAxisAssignmentForLoopIterators(
         operandShardings, resultShardings, types,
         getMaps(*layout, op->getContext()));
+    if (isa<AggregateGradOp>(op)) {
+      // Tokens sharded: each process runs the op on its tokens; its source
+      // gradients are its token slice, its query and gain gradients partial
+      // sums, all-reduced below.
+      if (!axes[layout->featureLoop()].empty())
+        return op->emitOpError()
+               << "cannot be partitioned with the feature dimension D "
+                  "sharded; shard the token dimensions "
+                  "(docs/interfaces-tiling-sharding.md)";
+      shard::partitionTriviallyShardableOperation(
+          *op, partitionedOperands, operandShardings, resultShardings,
+          partitionMap, symbolTable, builder);
+      // Each process holds its tokens' partial sum of the parameter
+      // gradients: they are summed over the token axes here (MLIR 22's
+      // shardings have no partial axes to defer the sum to a user).
+      SmallVector<GridAxis> tokenAxes =
+          shard::getReductionGridAxes(types, axes);
+      if (tokenAxes.empty())
+        return success();
+      for (auto [i, result] : llvm::enumerate(op->getResults())) {
+        if (layout->results[i] != DimRole::Feature)
+          continue;
+        Value local = partitionMap.lookup(result);
+        partitionMap.map(result, createAllReduceSum(
+                                     builder, op->getLoc(), local,
+                                     resultShardings[i].getGrid(), tokenAxes));
+      }
+      return success();
+    }
     if (!shard::isAtLeastOneReductionIteratorSharded(types, axes)) {
       shard::partitionTriviallyShardableOperation(
           *op, partitionedOperands, operandShardings, resultShardings,
@@ -447,7 +486,7 @@ void mlir::attnres::registerShardingInterfaceExternalModels(
     ctx->loadDialect<arith::ArithDialect, linalg::LinalgDialect,
                      math::MathDialect, shard::ShardDialect,
                      tensor::TensorDialect>();
-    attachSharding<AggregateOp, AggregateStatsOp, BlockSumOp, InvRmsOp,
-                   BlockScoreOp, MergeOp>(ctx);
+    attachSharding<AggregateOp, AggregateStatsOp, AggregateGradOp, BlockSumOp,
+                   InvRmsOp, BlockScoreOp, MergeOp>(ctx);
   });
 }
