@@ -45,3 +45,20 @@ func.func @grad_d(%w: tensor<32xf32>, %g: tensor<32xf32>, %v0: tensor<8x32xf32>,
       grad %dhs {epsilon = 1.0e-06 : f32} : tensor<8x32xf32>
   return %dv#0, %dq : tensor<8x32xf32>, tensor<32xf32>
 }
+
+// -----
+
+// block_score_grad with its queries sharded is refused: every source gradient
+// sums over all the queries.
+shard.grid @grid(shape = 3)
+func.func @block_score_grad_s(%W: tensor<3x16xf32>, %G: tensor<3x16xf32>, %a: tensor<4x16xf32>,
+    %b: tensor<4x16xf32>, %lse: tensor<3x4xf32>, %ra: tensor<4xf32>, %rb: tensor<4xf32>,
+    %dout: tensor<3x4x16xf32>, %dlse: tensor<3x4xf32>) -> tensor<4x16xf32> {
+  %sh = shard.sharding @grid split_axes = [[0]] : !shard.sharding
+  %Ws = shard.shard %W to %sh annotate_for_users : tensor<3x16xf32>
+  %Gs = shard.shard %G to %sh annotate_for_users : tensor<3x16xf32>
+  // expected-error @below {{cannot be partitioned with the queries sharded (each source gradient sums over all of them); shard the token dimensions}}
+  %db:2, %dW, %dG = attnres.block_score_grad %Ws, %Gs over %a, %b stats %lse, %ra, %rb
+      grad %dout, %dlse {epsilon = 1.0e-05 : f32} : tensor<4x16xf32> -> tensor<3x4x16xf32>
+  return %db#0 : tensor<4x16xf32>
+}

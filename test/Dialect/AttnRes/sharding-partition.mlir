@@ -133,3 +133,53 @@ func.func @grad_tokens(%w: tensor<16xbf16>, %g: tensor<16xbf16>, %v0: tensor<6x1
       grad %dhs accumulate %a0, %a1 {epsilon = 1.0e-06 : f32} : tensor<6x16xbf16>
   return %dv#0, %dv#1, %dq, %dg : tensor<6x16xbf16>, tensor<6x16xbf16>, tensor<16xf32>, tensor<16xf32>
 }
+
+// -----
+
+// block_score_grad sharded along tokens: per-token source gradients, the
+// queries' and gains' gradients ([S, D], sums over the tokens) all-reduced.
+shard.grid @grid2b(shape = 2)
+// CHECK-LABEL: func.func @block_score_grad_tokens
+// CHECK-SAME:    tensor<2x16xf32>
+// CHECK-NEXT:    %[[DB:.*]]:2, %[[DW:.*]], %[[DG:.*]] = attnres.block_score_grad {{.*}} : tensor<2x16xf32> -> tensor<3x2x16xf32>
+// CHECK-NEXT:    %[[SW:.*]] = shard.all_reduce %[[DW]] on @grid2b grid_axes = [0] : tensor<3x16xf32> -> tensor<3x16xf32>
+// CHECK-NEXT:    %[[SG:.*]] = shard.all_reduce %[[DG]] on @grid2b grid_axes = [0] : tensor<3x16xf32> -> tensor<3x16xf32>
+// CHECK-NEXT:    return %[[DB]]#0, %[[DB]]#1, %[[SW]], %[[SG]]
+func.func @block_score_grad_tokens(%W: tensor<3x16xf32>, %G: tensor<3x16xf32>,
+    %a: tensor<4x16xf32>, %b: tensor<4x16xf32>, %lse: tensor<3x4xf32>, %ra: tensor<4xf32>,
+    %rb: tensor<4xf32>, %dout: tensor<3x4x16xf32>, %dlse: tensor<3x4xf32>)
+    -> (tensor<4x16xf32>, tensor<4x16xf32>, tensor<3x16xf32>, tensor<3x16xf32>) {
+  %sh = shard.sharding @grid2b split_axes = [[0]] : !shard.sharding
+  %as = shard.shard %a to %sh annotate_for_users : tensor<4x16xf32>
+  %bs = shard.shard %b to %sh annotate_for_users : tensor<4x16xf32>
+  %db:2, %dW, %dG = attnres.block_score_grad %W, %G over %as, %bs stats %lse, %ra, %rb
+      grad %dout, %dlse {epsilon = 1.0e-05 : f32} : tensor<4x16xf32> -> tensor<3x4x16xf32>
+  return %db#0, %db#1, %dW, %dG : tensor<4x16xf32>, tensor<4x16xf32>, tensor<3x16xf32>, tensor<3x16xf32>
+}
+
+// -----
+
+// merge_grad (with its fused norm) sharded along tokens: the per-token
+// gradients of out, lse and update are local; the query, gain and norm gain
+// gradients are all-reduced.
+shard.grid @grid2m(shape = 2)
+// CHECK-LABEL: func.func @merge_grad_tokens
+// CHECK-SAME:    tensor<3x8xf32>
+// CHECK-NEXT:    %[[DO:[a-z_0-9]+]], %[[DL:[a-z_0-9]+]], %[[DQ:[a-z_0-9]+]], %[[DW:[a-z_0-9]+]], %[[DY:[a-z_0-9]+]], %[[DN:[a-z_0-9]+]] = attnres.merge_grad {{.*}} : tensor<3x8xf32>
+// CHECK-NEXT:    %[[SQ:.*]] = shard.all_reduce %[[DQ]] on @grid2m grid_axes = [0] : tensor<8xf32> -> tensor<8xf32>
+// CHECK-NEXT:    %[[SW:.*]] = shard.all_reduce %[[DW]] on @grid2m grid_axes = [0] : tensor<8xf32> -> tensor<8xf32>
+// CHECK-NEXT:    %[[SN:.*]] = shard.all_reduce %[[DN]] on @grid2m grid_axes = [0] : tensor<8xf32> -> tensor<8xf32>
+// CHECK-NEXT:    return %[[DO]], %[[DL]], %[[SQ]], %[[SW]], %[[DY]], %[[SN]]
+func.func @merge_grad_tokens(%o: tensor<6x8xf32>, %lse: tensor<6xf32>, %w: tensor<8xf32>,
+    %y: tensor<6x8xf32>, %p: tensor<6x8xf32>, %gn: tensor<8xf32>, %dh: tensor<6x8xf32>,
+    %dpn: tensor<6x8xf32>, %dhn: tensor<6x8xf32>)
+    -> (tensor<6x8xf32>, tensor<6xf32>, tensor<8xf32>, tensor<8xf32>, tensor<6x8xf32>, tensor<8xf32>) {
+  %sh = shard.sharding @grid2m split_axes = [[0]] : !shard.sharding
+  %os = shard.shard %o to %sh annotate_for_users : tensor<6x8xf32>
+  %ys = shard.shard %y to %sh annotate_for_users : tensor<6x8xf32>
+  %do, %dl, %dw, %dg, %dy, %dn = attnres.merge_grad %os, %lse, %w, %w update %ys partial %p
+      norm %gn grad %dh, %dpn, %dhn {epsilon = 1.0e-05 : f32, norm_epsilon = 1.0e-05 : f32}
+      : tensor<6x8xf32>
+  return %do, %dl, %dw, %dg, %dy, %dn
+      : tensor<6x8xf32>, tensor<6xf32>, tensor<8xf32>, tensor<8xf32>, tensor<6x8xf32>, tensor<8xf32>
+}

@@ -91,6 +91,63 @@ FailureOr<OpLayout> mlir::attnres::detail::getOpLayout(Operation *op) {
             layout.valueOperand = grad.getSources().getBeginOperandIndex();
             return true;
           })
+          .Case([&](MergeGradOp grad) {
+            // The backward of merge: per-token gradients of out, lse and
+            // update; the query, gain and norm gain gradients are sums over
+            // the tokens.
+            layout.numTokenDims = rankOf(grad.getUpdate()) - 1;
+            layout.tokensAreReduction = true;
+            layout.operands.assign(op->getNumOperands(), DimRole::Value);
+            layout.operands[grad.getLseMutable().getOperandNumber()] =
+                DimRole::Token;
+            layout.operands[grad.getQueryMutable().getOperandNumber()] =
+                DimRole::Feature;
+            layout.operands[grad.getNormWeightMutable().getOperandNumber()] =
+                DimRole::Feature;
+            for (OpOperand &g : grad.getNormGainMutable())
+              layout.operands[g.getOperandNumber()] = DimRole::Feature;
+            layout.results.assign(op->getNumResults(), DimRole::Value);
+            for (Value r : {Value(grad.getLseGrad())})
+              layout.results[cast<OpResult>(r).getResultNumber()] =
+                  DimRole::Token;
+            for (Value r :
+                 {Value(grad.getQueryGrad()), Value(grad.getNormWeightGrad()),
+                  Value(grad.getNormGainGrad())})
+              if (r)
+                layout.results[cast<OpResult>(r).getResultNumber()] =
+                    DimRole::Feature;
+            layout.valueOperand = grad.getUpdateMutable().getOperandNumber();
+            return true;
+          })
+          .Case([&](BlockScoreGradOp grad) {
+            // The backward of block_score: the source gradients are per
+            // token and summed over the queries S; the queries' and gains'
+            // gradients are sums over the tokens.
+            layout.numTokenDims = rankOf(grad.getSources().front()) - 1;
+            layout.stacked = true;
+            layout.tokensAreReduction = true;
+            layout.queriesAreReduction = true;
+            layout.operands.assign(op->getNumOperands(), DimRole::Value);
+            layout.rowsOperand = grad.getQueriesMutable().getOperandNumber();
+            layout.operands[layout.rowsOperand] = DimRole::Rows;
+            layout.operands[grad.getNormWeightsMutable().getOperandNumber()] =
+                DimRole::Rows;
+            layout.operands[grad.getLseMutable().getOperandNumber()] =
+                DimRole::StackedToken;
+            for (OpOperand &r : grad.getInvRmsMutable())
+              layout.operands[r.getOperandNumber()] = DimRole::Token;
+            layout.operands[grad.getOutGradMutable().getOperandNumber()] =
+                DimRole::Stacked;
+            layout.operands[grad.getLseGradMutable().getOperandNumber()] =
+                DimRole::StackedToken;
+            layout.results.assign(op->getNumResults(), DimRole::Value);
+            for (Value r : {Value(grad.getQueriesGrad()),
+                            Value(grad.getNormWeightsGrad())})
+              layout.results[cast<OpResult>(r).getResultNumber()] =
+                  DimRole::Rows;
+            layout.valueOperand = grad.getSources().getBeginOperandIndex();
+            return true;
+          })
           .Case([&](BlockSumOp sum) {
             layout.numTokenDims = rankOf(sum.getResult()) - 1;
             layout.featureIsReduction = false;

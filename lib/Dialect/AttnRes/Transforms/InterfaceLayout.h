@@ -12,8 +12,10 @@
 // parallel. D is a reduction for the ops that score or normalise
 // (`aggregate`, `inv_rms`, `block_score`, `merge`: the logits and the sum of
 // squares run over all of D) and parallel for `block_sum` (elementwise). The
-// tokens are a reduction for `aggregate_grad`, whose query and gain
-// gradients are sums over the tokens (its source gradients follow them).
+// tokens are a reduction for the gradient ops (`aggregate_grad`,
+// `block_score_grad`, `merge_grad`), whose parameter gradients are sums over
+// the tokens (their per-token gradients follow them); S is a reduction for
+// `block_score_grad`, whose source gradients sum over the queries.
 //
 // Every operand and result has a role that says which loops its dimensions
 // follow, in order.
@@ -46,6 +48,9 @@ struct OpLayout {
   /// The token loops are reductions too: some results (the parameter
   /// gradients of aggregate_grad) are sums over the tokens.
   bool tokensAreReduction = false;
+  /// S is a reduction too: some results (the source gradients of
+  /// block_score_grad) are sums over the queries.
+  bool queriesAreReduction = false;
   SmallVector<DimRole> operands;
   SmallVector<DimRole> results;
   /// An operand of role Value, whose dimensions give T.. and D.

@@ -22,10 +22,12 @@
 //              z_i = dot_i * rsqrt(ss_i / D + eps); a = softmax_i(z)
 //              h[p, local d] = sum_i a_i v_i[p, local d]      (stays D-sharded)
 //
-// aggregate_grad: its query and gain gradients are sums over the tokens, so
-// the token loops are reductions. Sharding the tokens gives each process its
-// tokens' source gradients and partial sums of the parameter gradients,
-// summed by one all-reduce each. Sharding its D is refused.
+// The gradient ops (aggregate_grad, block_score_grad, merge_grad): their
+// parameter gradients are sums over the tokens, so the token loops are
+// reductions. Sharding the tokens gives each process its tokens' per-token
+// gradients and partial sums of the parameter gradients, summed by one
+// all-reduce each. Sharding D, or the queries of block_score_grad (its
+// source gradients sum over them), is refused.
 //
 // After the two all-reduces (one tensor<n x T.. x f32> each) every process
 // holds the exact logits of the whole D and computes its own D slice of h.
@@ -67,6 +69,8 @@ static SmallVector<utils::IteratorType> getIteratorTypes(const OpLayout &l) {
   if (l.tokensAreReduction)
     for (unsigned loop : l.loopsOf(DimRole::Token))
       types[loop] = utils::IteratorType::reduction;
+  if (l.queriesAreReduction)
+    types.front() = utils::IteratorType::reduction;
   return types;
 }
 
@@ -432,15 +436,20 @@ struct AttnResShardingModel
     shard::ShardingArray axes = shard::getGridAxisAssignmentForLoopIterators(
         operandShardings, resultShardings, types,
         getMaps(*layout, op->getContext()));
-    if (isa<AggregateGradOp>(op)) {
-      // Tokens sharded: each process runs the op on its tokens; its source
-      // gradients are its token slice, its query and gain gradients partial
-      // sums, all-reduced below.
+    if (layout->tokensAreReduction) {
+      // A gradient op with its tokens sharded: each process runs the op on
+      // its tokens; its per-token gradients are its token slice, its
+      // parameter gradients partial sums, all-reduced below.
       if (!axes[layout->featureLoop()].empty())
         return op->emitOpError()
                << "cannot be partitioned with the feature dimension D "
                   "sharded; shard the token dimensions "
                   "(docs/interfaces-tiling-sharding.md)";
+      if (layout->stacked && !axes.front().empty())
+        return op->emitOpError()
+               << "cannot be partitioned with the queries sharded (each "
+                  "source gradient sums over all of them); shard the token "
+                  "dimensions (docs/interfaces-tiling-sharding.md)";
       shard::partitionTriviallyShardableOperation(
           *op, partitionedOperands, operandShardings, resultShardings,
           partitionMap, symbolTable, builder);
@@ -452,7 +461,8 @@ struct AttnResShardingModel
       if (tokenAxes.empty())
         return success();
       for (auto [i, result] : llvm::enumerate(op->getResults())) {
-        if (layout->results[i] != DimRole::Feature)
+        if (layout->results[i] != DimRole::Feature &&
+            layout->results[i] != DimRole::Rows)
           continue;
         Value local = partitionMap.lookup(result);
         partitionMap.map(result, createAllReduceSum(
@@ -486,7 +496,8 @@ void mlir::attnres::registerShardingInterfaceExternalModels(
     ctx->loadDialect<arith::ArithDialect, linalg::LinalgDialect,
                      math::MathDialect, shard::ShardDialect,
                      tensor::TensorDialect>();
-    attachSharding<AggregateOp, AggregateStatsOp, AggregateGradOp, BlockSumOp,
-                   InvRmsOp, BlockScoreOp, MergeOp>(ctx);
+    attachSharding<AggregateOp, AggregateStatsOp, AggregateGradOp,
+                   BlockScoreGradOp, MergeGradOp, BlockSumOp, InvRmsOp,
+                   BlockScoreOp, MergeOp>(ctx);
   });
 }
