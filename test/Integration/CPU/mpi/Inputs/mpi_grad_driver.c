@@ -13,16 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memref.h"
+
 enum { T = 8, D = 48, N = 3 };
 
-typedef struct {
-  float *allocated, *aligned;
-  int64_t offset, sizes[1], strides[1];
-} MemRef1D;
-typedef struct {
-  float *allocated, *aligned;
-  int64_t offset, sizes[2], strides[2];
-} MemRef2D;
 typedef struct {
   MemRef2D dv[N];
   MemRef1D dq, dg;
@@ -31,15 +25,6 @@ typedef struct {
 void _mlir_ciface_model(Results *, MemRef1D *, MemRef1D *, MemRef2D *,
                         MemRef2D *, MemRef2D *, MemRef1D *, MemRef1D *,
                         MemRef1D *, MemRef1D *, MemRef2D *);
-
-static MemRef1D vec(float *p, int64_t n) {
-  MemRef1D m = {p, p, 0, {n}, {1}};
-  return m;
-}
-static MemRef2D mat(float *p, int64_t rows, int64_t cols) {
-  MemRef2D m = {p, p, 0, {rows, cols}, {cols, 1}};
-  return m;
-}
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
