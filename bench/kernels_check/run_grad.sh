@@ -5,15 +5,22 @@
 # compute-sanitizer memcheck and racecheck on the small shapes.
 # Prepare here (needs attnres-opt; about 1 minute):
 #   PYTHONPATH=python KC_SET=grad python3 bench/kernels_check/gen.py build/bin/attnres-opt .device/kc_grad
-# then run from the repository root with carry [".device/kc_grad"]:
+# then run from the repository root with carry [".device/kc_grad", ".device/peers"]
+# (.device/peers/liger_kernel: Liger-Kernel's src/liger_kernel, optional):
 #   bash bench/kernels_check/run_grad.sh            (about 5 minutes at most)
-# Logs in $OUT: run19_grad_{env.txt,check.log,check.json,sanitize_memcheck.txt,sanitize_racecheck.txt}.
+# Logs in $OUT: run19_grad_{env.txt,check.log,check.json,fwdbwd.log,fwdbwd.json,sanitize_memcheck.txt,sanitize_racecheck.txt}.
 set -uo pipefail
 export PYTHONPATH=$PWD/python:$PWD PYTHONUNBUFFERED=1
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; compute-sanitizer --version | tail -1; python3 -c 'import torch; print("torch", torch.__version__)'; } > $OUT/run19_grad_env.txt 2>&1
 KC_REPS=${KC_REPS:-20} timeout ${KC_CHECK_TIMEOUT:-290} python3 -m bench.kernels_check.check .device/kc_grad > $OUT/run19_grad_check.log 2>&1
 echo "check exit $?" >> $OUT/run19_grad_check.log
 mv $OUT/results.json $OUT/run19_grad_check.json 2>/dev/null
+# Forward + backward against Liger-Kernel (when carried as .device/peers),
+# eager PyTorch and torch.compile, same inputs, same run.
+peer=""; [ -d .device/peers/liger_kernel ] && peer="--liger" && export PYTHONPATH=$PYTHONPATH:$PWD/.device/peers
+timeout ${KC_FWDBWD_TIMEOUT:-180} python3 -m bench.kernels_check.fwdbwd .device/kc_grad $peer --compile > $OUT/run19_grad_fwdbwd.log 2>&1
+echo "fwdbwd exit $?" >> $OUT/run19_grad_fwdbwd.log
+mv $OUT/fwdbwd.json $OUT/run19_grad_fwdbwd.json 2>/dev/null
 SEL="n1_d37_t50 n2_d37_t333 n5_d37_t77 n11_d7168_t64 n2_d13_t4 n9_d1000_t3 n1_d4096_t100 mgrad_f32_d37_t1000 mgrad_bf16_d4096_t300_n mgrad_f16_d7168_t129_p mgrad_bf16_d100_t2001_p_n t1000_c37"
 export PYTORCH_NO_CUDA_MEMORY_CACHING=1; mkdir -p /tmp/san
 for tool in memcheck racecheck; do
@@ -23,4 +30,4 @@ for tool in memcheck racecheck; do
   echo "== $tool exit status $?" >> $OUT/run19_grad_sanitize_$tool.txt
 done
 mkdir -p /tmp/san
-tail -3 $OUT/run19_grad_check.log; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|exit status" $OUT/run19_grad_sanitize_*.txt
+tail -3 $OUT/run19_grad_check.log; cat $OUT/run19_grad_fwdbwd.log; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|exit status" $OUT/run19_grad_sanitize_*.txt
