@@ -181,6 +181,32 @@ def kernel_aggregate(name, dtype, d, n, eps, tokens=("?",)):
     return func(name, args, [("%h", src)], body)
 
 
+def kernel_aggregate_stats(name, dtype, d, n, eps):
+    """The training forward of an aggregation over n sources [? x d]:
+    returns (h, lse [?] f32, the inverse RMS of each source [?] f32)."""
+    src, vec, tok = tensor_type(["?", d], dtype), tensor_type([d], dtype), tensor_type(["?"], "f32")
+    args = [("%w", vec), ("%g", vec)] + [("%%v%d" % i, src) for i in range(n)]
+    body = [aggregate_stats(["%h", "%lse", "%%r:%d" % n], "%w", "%g",
+                            ["%%v%d" % i for i in range(n)], eps, src)]
+    return func(name, args, [("%h", src), ("%lse", tok)] + [("%%r#%d" % i, tok) for i in range(n)],
+                body)
+
+
+def kernel_aggregate_grad(name, dtype, d, n, eps):
+    """The backward of an aggregation over n sources [? x d] from the
+    statistics of kernel_aggregate_stats and dh: returns (dv_0 .. dv_n-1,
+    dquery [d] f32, dgain [d] f32)."""
+    src, vec, tok = tensor_type(["?", d], dtype), tensor_type([d], dtype), tensor_type(["?"], "f32")
+    par = tensor_type([d], "f32")
+    args = ([("%w", vec), ("%g", vec)] + [("%%v%d" % i, src) for i in range(n)]
+            + [("%lse", tok)] + [("%%r%d" % i, tok) for i in range(n)] + [("%dh", src)])
+    body = [aggregate_grad(["%%dv:%d" % n, "%dq", "%dg"], "%w", "%g",
+                           ["%%v%d" % i for i in range(n)], "%lse",
+                           ["%%r%d" % i for i in range(n)], "%dh", eps, src)]
+    return func(name, args,
+                [("%%dv#%d" % i, src) for i in range(n)] + [("%dq", par), ("%dg", par)], body)
+
+
 def kernel_block_score(name, dtype, d, s, n, eps, tokens=("?",)):
     """Phase 1 of s queries over n summaries: returns (out, lse)."""
     tokens = list(tokens)

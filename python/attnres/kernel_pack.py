@@ -12,7 +12,8 @@ LLVM) and copied to the GPU machine (which needs neither):
 Every function takes dynamic token counts (``tensor<?xDxE>``), so one pack
 serves any batch and sequence length. The manifest lists each kernel:
 
-    {"op": "aggregate" | "block_score" | "merge" | "merge_norm", "dtype": "bf16",
+    {"op": "aggregate" | "block_score" | "merge" | "merge_norm" | "aggregate_stats"
+           | "aggregate_grad", "dtype": "bf16",
      "d": 896,
      "num_sources": 5,        # aggregate, block_score
      "num_queries": 3,        # block_score (S)
@@ -87,7 +88,10 @@ class PackConfig:
     with attnres-blockify) and the
     key-norm epsilon (None: the compiler's default, attnres.defaults).
     ``max_sources`` raises the largest aggregation
-    compiled (default: what the model uses, N + 1 with N = ceil(L / S))."""
+    compiled (default: what the model uses, N + 1 with N = ceil(L / S)).
+    ``grad``: also the training kernels of every aggregation of two or more
+    sources (``aggregate_stats``, the forward that saves the log-sum-exp and
+    inverse RMS, and ``aggregate_grad``, the backward)."""
 
     d: int
     dtype: str = "bf16"
@@ -98,6 +102,7 @@ class PackConfig:
     max_sources: int = 0
     two_phase: bool = True
     norm_eps: Optional[float] = None
+    grad: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "epsilon", resolve_epsilon(self.epsilon))
@@ -148,9 +153,10 @@ def model_kernels(cfg):
 
 def parse_config(text):
     """``d=896,dtype=bf16,sublayers=24,block=3[,eps=1e-6][,max_sources=9]
-    [,two_phase=0][,norm_eps=1e-6]`` -> PackConfig (``blocks=N`` instead of
-    ``block=S``; norm_eps: also the merge kernels with the sublayers' RMSNorm
-    fused, of that epsilon)."""
+    [,two_phase=0][,norm_eps=1e-6][,grad=1]`` -> PackConfig (``blocks=N``
+    instead of ``block=S``; norm_eps: also the merge kernels with the
+    sublayers' RMSNorm fused, of that epsilon; grad: also the training
+    kernels of the aggregations)."""
     fields = {}
     for part in text.split(","):
         if not part.strip():
@@ -160,7 +166,7 @@ def parse_config(text):
         k, v = part.split("=", 1)
         fields[k.strip()] = v.strip()
     known = {"d", "dtype", "sublayers", "layers", "block", "block_size", "blocks", "num_blocks",
-             "eps", "epsilon", "max_sources", "two_phase", "norm_eps"}
+             "eps", "epsilon", "max_sources", "two_phase", "norm_eps", "grad"}
     unknown = set(fields) - known
     if unknown:
         raise KernelPackError("unknown config keys %s (known: %s)" % (sorted(unknown),
@@ -177,7 +183,8 @@ def parse_config(text):
             epsilon=resolve_epsilon(fields.get("eps", fields.get("epsilon"))),
             max_sources=int(fields.get("max_sources", 0)),
             two_phase=fields.get("two_phase", "1") not in ("0", "false", "no"),
-            norm_eps=float(fields["norm_eps"]) if "norm_eps" in fields else None)
+            norm_eps=float(fields["norm_eps"]) if "norm_eps" in fields else None,
+            grad=fields.get("grad", "0") not in ("0", "false", "no"))
     except ValueError as e:
         raise KernelPackError("bad config %r: %s" % (text, e))
     cfg.check()
@@ -214,6 +221,14 @@ def kernel_functions(configs):
             entries[name] = {"op": "aggregate", "dtype": dt, "d": d, "num_sources": n,
                              "epsilon": eps, "library": lib, "function": name,
                              "mlir": ir.kernel_aggregate(name, dt, d, n, eps)}
+            if not cfg.grad or n < 2:
+                continue   # one source: h = v_0, dv_0 = dh (spec A.2), no kernel
+            for op, prefix, build in (("aggregate_stats", "aggs", ir.kernel_aggregate_stats),
+                                      ("aggregate_grad", "aggg", ir.kernel_aggregate_grad)):
+                name = "%s_%s_n%d" % (prefix, base, n)
+                entries[name] = {"op": op, "dtype": dt, "d": d, "num_sources": n,
+                                 "epsilon": eps, "library": lib, "function": name,
+                                 "mlir": build(name, dt, d, n, eps)}
         for s, n in scores:
             name = "score_%s_s%d_n%d" % (base, s, n)
             entries[name] = {"op": "block_score", "dtype": dt, "d": d, "num_queries": s,
@@ -283,7 +298,8 @@ def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fat
                      "block_size": c.block_size, "num_blocks": c.num_blocks,
                      "epsilon": f32(c.epsilon),
                      "max_sources": c.max_sources, "two_phase": c.two_phase,
-                     "norm_eps": None if c.norm_eps is None else f32(c.norm_eps)}
+                     "norm_eps": None if c.norm_eps is None else f32(c.norm_eps),
+                     "grad": c.grad}
                     for c in configs],
         "libraries": sorted(libraries),
         "kernels": [{k: v for k, v in e.items() if k != "mlir"} for e in entries],

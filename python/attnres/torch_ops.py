@@ -56,7 +56,7 @@ __all__ = [
     "block_score", "block_score_reference", "clear_kernel_packs", "custom_ops_available",
     "f32", "kernel_packs", "load_kernel_pack", "merge", "merge_norm", "merge_norm_reference",
     "merge_reference", "rms_norm_reference", "set_backward", "backward_impl", "set_fallback",
-    "stats",
+    "set_compiled_backward", "stats",
 ]
 
 Tensor = torch.Tensor
@@ -269,6 +269,97 @@ def _aggregate_impl(query, norm_weight, sources, eps):
     return out.view(*lead, d)
 
 
+# --- Training kernels of aggregate (issue 12) -------------------------------------------
+#
+# On CUDA, when a gradient is needed and the loaded packs have the training
+# kernels of the aggregation (a pack built with ``grad=1``), aggregate runs
+# attnres.aggregate_stats forward (h plus the per-token log-sum-exp and
+# inverse RMS of each source, O(T n) floats) and attnres.aggregate_grad
+# backward (the source gradients and the f32 query and gain gradients, summed
+# over the tokens in a fixed order: deterministic, docs/spec.md I.2.1) instead
+# of the PyTorch formulas. set_compiled_backward(False) turns this off.
+
+_COMPILED_BACKWARD = {"on": True}
+
+
+def set_compiled_backward(on):
+    """Whether aggregate uses the compiled training kernels when a loaded
+    pack has them (default True). Returns the previous setting."""
+    previous = _COMPILED_BACKWARD["on"]
+    _COMPILED_BACKWARD["on"] = bool(on)
+    return previous
+
+
+def _train_kernels(sources, eps):
+    """((lib, stats fn), (lib, grad fn)) for a CUDA aggregation of two or
+    more sources when the loaded packs have both, else None."""
+    s0 = sources[0]
+    if not (_COMPILED_BACKWARD["on"] and s0.is_cuda and len(sources) >= 2):
+        return None
+    dt, d, n = dtype_name(s0.dtype), s0.shape[-1], len(sources)
+    stats = _find("aggregate_stats", dt, d, num_sources=n, epsilon=eps)
+    grad = _find("aggregate_grad", dt, d, num_sources=n, epsilon=eps) if stats else None
+    return (stats, grad) if grad else None
+
+
+def _token_rows(n, tokens, device):
+    """n f32 vectors of `tokens` each, 16-byte aligned: rows of one
+    [n, tokens rounded up to 4] tensor."""
+    buf = torch.empty((n, -(-tokens // 4) * 4), dtype=torch.float32, device=device)
+    return buf[:, :tokens]
+
+
+def _aggregate_train_impl(query, norm_weight, sources, eps):
+    """aggregate's training forward: (h, lse [tokens] f32, inverse RMS
+    [n, tokens] f32), by the compiled kernel on CUDA, else the reference."""
+    sources = list(sources)
+    _check_sources("aggregate", sources)
+    s0 = sources[0]
+    d, n = s0.shape[-1], len(sources)
+    tokens = s0.numel() // d
+    hits = _train_kernels(sources, eps)
+    if hits is None:
+        _STATS["reference"] += 1
+        lse, rs = reference.aggregate_stats(query, norm_weight, sources, eps,
+                                            compute=_compute(s0))
+        h = aggregate_reference(query, norm_weight, sources, eps)
+        return (_fresh(h, *sources), lse.reshape(tokens).float(),
+                torch.stack([r.reshape(tokens) for r in rs]).float())
+    (lib, fn), _ = hits
+    out = torch.empty((tokens, d), dtype=s0.dtype, device=s0.device)
+    lse = _token_rows(1, tokens, s0.device)[0]
+    rs = _token_rows(n, tokens, s0.device)
+    if tokens:
+        _launch(lib, fn, s0.device, [_vec(query, s0.dtype, (d,)), _vec(norm_weight, s0.dtype, (d,))]
+                + [_rows(s, tokens, d) for s in sources] + [out, lse] + list(rs))
+    return out.view(s0.shape), lse, rs
+
+
+def _aggregate_train_backward(query, norm_weight, sources, lse, rs, eps, grad):
+    """(dquery, dgain, [dv_i]) from the saved statistics: the compiled
+    aggregate_grad on CUDA, else the reference formulas."""
+    s0 = sources[0]
+    hits = _train_kernels(sources, eps)
+    if grad is None:
+        grad = torch.zeros_like(s0)
+    if hits is None:
+        return _BACKWARD["aggregate"](query, norm_weight, sources, eps, grad)
+    _, (lib, fn) = hits
+    d = s0.shape[-1]
+    tokens = s0.numel() // d
+    dvs = [torch.empty((tokens, d), dtype=s0.dtype, device=s0.device) for _ in sources]
+    dq = torch.empty((d,), dtype=torch.float32, device=s0.device)
+    dg = torch.empty((d,), dtype=torch.float32, device=s0.device)
+    if tokens:
+        _launch(lib, fn, s0.device, [_vec(query, s0.dtype, (d,)), _vec(norm_weight, s0.dtype, (d,))]
+                + [_rows(s, tokens, d) for s in sources] + [lse] + list(rs)
+                + [_rows(grad.to(s0.dtype), tokens, d)] + dvs + [dq, dg])
+    else:
+        dq.zero_()
+        dg.zero_()
+    return dq.to(query.dtype), dg.to(norm_weight.dtype), [dv.view(s0.shape) for dv in dvs]
+
+
 def _block_score_impl(queries, norm_weights, sources, eps):
     sources = list(sources)
     _check_sources("block_score", sources)
@@ -406,6 +497,20 @@ if _CUSTOM_OPS:
     def _merge_norm_fake(out, lse, query, norm_weight, update, partial, norm_gain, eps,
                          norm_eps):
         return update.new_empty(update.shape), update.new_empty(update.shape)
+
+
+if _CUSTOM_OPS:
+    @torch.library.custom_op("attnres::aggregate_train", mutates_args=())
+    def _aggregate_train_op(query: Tensor, norm_weight: Tensor, sources: List[Tensor],
+                            eps: float) -> Tuple[Tensor, Tensor, Tensor]:
+        return _aggregate_train_impl(query, norm_weight, sources, eps)
+
+    @_aggregate_train_op.register_fake
+    def _aggregate_train_fake(query, norm_weight, sources, eps):
+        s0 = sources[0]
+        tokens = s0.numel() // s0.shape[-1]
+        return (s0.new_empty(s0.shape), s0.new_empty((tokens,), dtype=torch.float32),
+                s0.new_empty((len(sources), tokens), dtype=torch.float32))
 
 
 # --- Autograd ---------------------------------------------------------------------------
@@ -555,7 +660,22 @@ if _CUSTOM_OPS and hasattr(torch.library, "register_autograd"):
                                           norm_gain, ctx.eps, ctx.norm_eps, dhn, dp_new))
         return g[:6] + (g[6], None, None)
 
+    def _agg_train_setup(ctx, inputs, output):
+        query, norm_weight, sources, eps = inputs
+        _, lse, rs = output
+        ctx.mark_non_differentiable(lse, rs)
+        ctx.save_for_backward(query, norm_weight, lse, rs, *sources)
+        ctx.eps = eps
+
+    def _agg_train_bwd(ctx, grad, _dlse, _drs):
+        query, norm_weight, lse, rs, *sources = ctx.saved_tensors
+        dq, dg, dv = _aggregate_train_backward(query, norm_weight, sources, lse, rs, ctx.eps,
+                                               grad)
+        return dq, dg, dv, None
+
     torch.library.register_autograd("attnres::aggregate", _agg_bwd, setup_context=_agg_setup)
+    torch.library.register_autograd("attnres::aggregate_train", _agg_train_bwd,
+                                    setup_context=_agg_train_setup)
     torch.library.register_autograd("attnres::block_score", _score_bwd,
                                     setup_context=_score_setup)
     torch.library.register_autograd("attnres::merge", _merge_bwd, setup_context=_merge_setup)
@@ -580,6 +700,25 @@ class _AggregateFunction(torch.autograd.Function):
     def backward(ctx, grad):
         query, norm_weight, *sources = ctx.saved_tensors
         dq, dg, dv = _BACKWARD["aggregate"](query, norm_weight, sources, ctx.eps, grad)
+        return (dq, dg, None, *dv)
+
+
+class _AggregateTrainFunction(torch.autograd.Function):
+    """aggregate with the training kernels where register_autograd is missing."""
+
+    @staticmethod
+    def forward(ctx, query, norm_weight, eps, *sources):
+        h, lse, rs = _aggregate_train_impl(query, norm_weight, list(sources), eps)
+        ctx.mark_non_differentiable(lse, rs)
+        ctx.save_for_backward(query, norm_weight, lse, rs, *sources)
+        ctx.eps = eps
+        return h, lse, rs
+
+    @staticmethod
+    def backward(ctx, grad, _dlse, _drs):
+        query, norm_weight, lse, rs, *sources = ctx.saved_tensors
+        dq, dg, dv = _aggregate_train_backward(query, norm_weight, sources, lse, rs, ctx.eps,
+                                               grad)
         return (dq, dg, None, *dv)
 
 
@@ -669,6 +808,12 @@ def aggregate(query, norm_weight, sources, eps=None):
     """One AttnRes depth aggregation (torch.ops.attnres.aggregate);
     differentiable w.r.t. the query, the norm weight and every source."""
     sources, eps = list(sources), _eps(eps)
+    if _needs_grad(query, norm_weight, *sources) and _train_kernels(sources, eps) is not None:
+        # The training kernels: the forward saves the statistics that the
+        # compiled backward needs.
+        if _CUSTOM_OPS:
+            return torch.ops.attnres.aggregate_train(query, norm_weight, sources, eps)[0]
+        return _AggregateTrainFunction.apply(query, norm_weight, eps, *sources)[0]
     return _call("aggregate", (query, norm_weight, *sources), (query, norm_weight, sources, eps),
                  _AggregateFunction, (query, norm_weight, eps, *sources))
 

@@ -300,7 +300,7 @@ def test_build_and_load_small_pack():
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, os.path.join(REPO, "scripts", "build_kernel_pack.py"),
                "-o", tmp, "--format", "isa",
-               "--config", "d=64,dtype=f32,sublayers=5,block=3,norm_eps=1e-5"]
+               "--config", "d=64,dtype=f32,sublayers=5,block=3,norm_eps=1e-5,grad=1"]
         p = subprocess.run(cmd, capture_output=True, text=True)
         assert p.returncode == 0, p.stdout + p.stderr
         assert "kernel pack" in p.stdout and "block_score f32 D=64" in p.stdout, p.stdout
@@ -309,7 +309,22 @@ def test_build_and_load_small_pack():
         # L=5, S=3: aggregate n=1..3; phase 1 (3,1), (2,2) and the final (1,3);
         # merge and merge_norm with and without partial
         aggs, scores, merges = _spec_kernels(5, 3)
-        assert len(pack.kernels) == len(aggs) + len(scores) + 2 * len(merges), pack.kernels
+        # grad=1: aggregate_stats and aggregate_grad for every aggregation of
+        # two or more sources
+        ngrad = 2 * sum(1 for n in aggs if n >= 2)
+        assert len(pack.kernels) == len(aggs) + len(scores) + 2 * len(merges) + ngrad, (
+            pack.kernels)
+        assert "aggregate_grad f32 D=64 eps=1e-06 n=2,3" in p.stdout, p.stdout
+        lib, fn = pack.find("aggregate_stats", "f32", 64, num_sources=3)
+        assert [(q["role"], q["shape"]) for q in fn.params] == (
+            [("input", [64])] * 2 + [("input", [None, 64])] * 3 + [("output", [None, 64])]
+            + [("output", [None])] * 4), fn.params
+        lib, fn = pack.find("aggregate_grad", "f32", 64, num_sources=3)
+        assert [(q["role"], q["shape"]) for q in fn.params] == (
+            [("input", [64])] * 2 + [("input", [None, 64])] * 3 + [("input", [None])] * 4
+            + [("input", [None, 64])] + [("output", [None, 64])] * 3
+            + [("output", [64])] * 2), fn.params
+        assert pack.find("aggregate_grad", "f32", 64, num_sources=1) is None
         assert "merge_norm f32 D=64 eps=1e-06 partial norm_eps=1e-05" in p.stdout, p.stdout
         lib, fn = pack.find("block_score", "f32", 64, num_sources=2, num_queries=2)
         assert fn.name == "score_f32_d64_s2_n2"

@@ -130,17 +130,24 @@ struct AttnResGPUHostMemoryPass
       rw.setInsertionPoint(op);
       Location loc = op->getLoc();
       if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
-        auto g = gpu::AllocOp::create(
-            rw, loc, alloc.getType(), /*asyncToken=*/Type(),
-            /*asyncDependencies=*/ValueRange{}, alloc.getDynamicSizes(),
-            alloc.getSymbolOperands(), /*hostShared=*/false);
+        // Async with one dependency, waited for at once: gpu-to-llvm lowers
+        // only that form of gpu.alloc (a synchronous one stays unconverted).
+        Value memref;
+        makeSync(rw, loc, [&](Value dep) {
+          auto g = gpu::AllocOp::create(
+              rw, loc, alloc.getType(), tokenType, ValueRange{dep},
+              alloc.getDynamicSizes(), alloc.getSymbolOperands(),
+              /*hostShared=*/false);
+          memref = g.getMemref();
+          return g.getAsyncToken();
+        });
         bool freeAtEnd = isTemporary(alloc);
-        rw.replaceOp(op, g.getMemref());
+        rw.replaceOp(op, memref);
         if (freeAtEnd) {
-          rw.setInsertionPoint(g->getBlock()->getTerminator());
+          rw.setInsertionPoint(memref.getParentBlock()->getTerminator());
           makeSync(rw, loc, [&](Value dep) {
             return gpu::DeallocOp::create(rw, loc, tokenType, ValueRange{dep},
-                                          g.getMemref())
+                                          memref)
                 .getAsyncToken();
           });
         }
