@@ -11,9 +11,29 @@
   check_mpi.py check-grad IN OUT P  the source gradients and every rank's
                                     query and gain gradients against the
                                     float64 reference (aggregate_grad)
+  check_mpi.py gen-merge-grad IN    partitioned-merge-grad-tokens-mpi.mlir:
+                                    out, lse, query, norm weight, update,
+                                    partial, norm gain, dh, dp_new, dhn
+                                    (12 tokens, D = 37); all f32
+  check_mpi.py check-merge-grad IN OUT P
+                                    dout, dlse, dupdate and every rank's
+                                    dquery, dnorm_weight, dnorm_gain against
+                                    the float64 reference (merge_norm_grad)
+  check_mpi.py gen-score-grad IN    partitioned-block-score-grad-tokens-mpi.mlir:
+                                    queries, gains (3x37), 3 sources 16x37,
+                                    lse 3x16 and inverse RMS (float64
+                                    reference, rounded), dout 3x16x37,
+                                    dlse 3x16; all f32
+  check_mpi.py check-score-grad IN OUT P
+                                    the source gradients and every rank's
+                                    dqueries and dgains against the float64
+                                    reference (block_score_grad)
 
-Sources and dh have random magnitudes (1e-2..1e2 per tensor). Tolerance:
-relative error (Frobenius) <= 1e-5, f32.
+The OUT of the backward drivers (Inputs/mpi_grad_driver.c) is the
+token-sharded results whole, in result order, then P copies of the
+replicated (all-reduced) ones. Sources, activations and incoming gradients
+have random magnitudes (1e-2..1e2 per tensor). Tolerance: relative error
+(Frobenius) <= 1e-5, f32.
 """
 
 import sys
@@ -22,11 +42,16 @@ import numpy as np
 
 from attnres import reference as ref
 
-EPS, TOL, N = 1e-6, 1e-5, 3
+EPS, NORM_EPS, TOL, N = 1e-6, 1e-5, 1e-5, 3
 
 
 def _magnitude(rng):
     return 10.0 ** rng.uniform(-2, 2)
+
+
+def _random(rng, shape):
+    """Standard normal values of a random magnitude (1e-2..1e2)."""
+    return rng.standard_normal(shape) * _magnitude(rng)
 
 
 def _read(path, sizes):
@@ -58,7 +83,7 @@ def _write(path, parts):
 def gen_features(path, t=8, d=64):
     rng = np.random.default_rng(20261206)
     parts = [rng.standard_normal(d), 1.0 + 0.1 * rng.standard_normal(d)]
-    parts += [rng.standard_normal((t, d)) * _magnitude(rng) for _ in range(N)]
+    parts += [_random(rng, (t, d)) for _ in range(N)]
     _write(path, parts)
 
 
@@ -72,39 +97,105 @@ def check_features(inp, out, ranks, t=8, d=64):
     return _report(errs)
 
 
+def _f32(xs):
+    """What the ops read of float64 inputs: their f32 values."""
+    return [np.float32(x).astype(np.float64) for x in xs]
+
+
+def _check_tokens(inp, out, ranks, shapes, reference):
+    """Checks the OUT of Inputs/mpi_grad_driver.c. `reference(*inputs)` (the
+    inputs read from IN with `shapes`) returns the token-sharded results and
+    the replicated ones, each a list of (name, float64 value)."""
+    tok, rep = reference(*_read(inp, shapes))
+    tok = [(n, np.asarray(r)) for n, r in tok]
+    rep = [(n, np.asarray(r)) for n, r in rep]
+    got = _read(out, [r.shape for _, r in tok] + [(ranks, sum(r.size for _, r in rep))])
+    errs = [(n, ref.rel_error(g, r)) for (n, r), g in zip(tok, got)]
+    for p in range(ranks):
+        at = 0
+        for n, r in rep:
+            errs.append(("%s of rank %d" % (n, p),
+                         ref.rel_error(got[-1][p, at:at + r.size].reshape(r.shape), r)))
+            at += r.size
+    return _report(errs)
+
+
 def gen_grad(path, t=8, d=48):
     rng = np.random.default_rng(20261207)
     w, g = rng.standard_normal(d), 1.0 + 0.1 * rng.standard_normal(d)
-    v = [rng.standard_normal((t, d)) * _magnitude(rng) for _ in range(N)]
+    v = [_random(rng, (t, d)) for _ in range(N)]
     # The statistics as the forward saves them: of the f32 inputs, in f32.
-    f32 = [np.float32(x).astype(np.float64) for x in [w, g] + v]
+    f32 = _f32([w, g] + v)
     lse, r = ref.aggregate_stats(f32[0], f32[1], f32[2:], EPS)
-    dh = rng.standard_normal((t, d)) * _magnitude(rng)
+    dh = _random(rng, (t, d))
     _write(path, [w, g] + v + [lse, r, dh])
 
 
 def check_grad(inp, out, ranks, t=8, d=48):
-    w, g, *rest = _read(inp, [(d,), (d,)] + [(t, d)] * N + [(t,), (N, t), (t, d)])
-    v, dh = rest[:N], rest[-1]
-    dv, dqg = _read(out, [(N, t, d), (ranks, 2, d)])
-    dv_ref, dq_ref, dg_ref = (np.asarray(x) for x in ref.aggregate_grad(w, g, v, EPS, dh))
-    errs = [("dv", ref.rel_error(dv, dv_ref))]
-    for p in range(ranks):
-        errs.append(("dquery of rank %d" % p, ref.rel_error(dqg[p, 0], dq_ref)))
-        errs.append(("dgain of rank %d" % p, ref.rel_error(dqg[p, 1], dg_ref)))
-    return _report(errs)
+    def reference(w, g, *rest):
+        dv, dq, dg = ref.aggregate_grad(w, g, rest[:N], EPS, rest[-1])
+        return [("dv", dv)], [("dquery", dq), ("dgain", dg)]
+    shapes = [(d,), (d,)] + [(t, d)] * N + [(t,), (N, t), (t, d)]
+    return _check_tokens(inp, out, ranks, shapes, reference)
+
+
+def gen_merge_grad(path, t=12, d=37):
+    rng = np.random.default_rng(20261208)
+    o, y, p = (_random(rng, (t, d)) for _ in range(3))
+    lse = 2.0 * rng.standard_normal(t)
+    # query * norm weight of norm ~2: the logits c = r(p') <p', w g> are
+    # O(1), so the gates sigmoid(c - lse) are mostly away from 0 and 1.
+    w = 2.0 * rng.standard_normal(d) / np.sqrt(d)
+    g, gn = (1.0 + 0.1 * rng.standard_normal(d) for _ in range(2))
+    dh, dpn, dhn = (_random(rng, (t, d)) for _ in range(3))
+    _write(path, [o, lse, w, g, y, p, gn, dh, dpn, dhn])
+
+
+def check_merge_grad(inp, out, ranks, t=12, d=37):
+    def reference(o, lse, w, g, y, p, gn, dh, dpn, dhn):
+        # The op normalises h as stored (rounded to f32).
+        do, dl, dq, dw, dy, _, dgn = ref.merge_norm_grad(
+            o, lse, w, g, y, p, gn, EPS, NORM_EPS, dh, dhn, dpn,
+            round_h=lambda h: ref.round_to_dtype(h, "f32"))
+        return ([("dout", do), ("dlse", dl), ("dupdate", dy)],
+                [("dquery", dq), ("dnorm_weight", dw), ("dnorm_gain", dgn)])
+    shapes = [(t, d), (t,), (d,), (d,), (t, d), (t, d), (d,), (t, d), (t, d), (t, d)]
+    return _check_tokens(inp, out, ranks, shapes, reference)
+
+
+def gen_score_grad(path, t=16, d=37, s=3):
+    rng = np.random.default_rng(20261209)
+    W, G = rng.standard_normal((s, d)), 1.0 + 0.1 * rng.standard_normal((s, d))
+    v = [_random(rng, (t, d)) for _ in range(N)]
+    # The statistics as the forward saves them: of the f32 inputs, in f32.
+    f32 = _f32([W, G] + v)
+    _, lse = ref.block_score(f32[0], f32[1], f32[2:], EPS)
+    r = ref.inv_rms(np.stack(f32[2:]), EPS)
+    dout, dlse = _random(rng, (s, t, d)), _random(rng, (s, t))
+    _write(path, [W, G] + v + [lse, r, dout, dlse])
+
+
+def check_score_grad(inp, out, ranks, t=16, d=37, s=3):
+    def reference(W, G, *rest):
+        dv, dW, dG = ref.block_score_grad(W, G, rest[:N], EPS, rest[-2], rest[-1])
+        return [("dv", dv)], [("dqueries", dW), ("dgains", dG)]
+    shapes = [(s, d)] * 2 + [(t, d)] * N + [(s, t), (N, t), (s, t, d), (s, t)]
+    return _check_tokens(inp, out, ranks, shapes, reference)
+
+
+GENERATORS = {"gen": gen_features, "gen-grad": gen_grad, "gen-merge-grad": gen_merge_grad,
+              "gen-score-grad": gen_score_grad}
+CHECKS = {"check": check_features, "check-grad": check_grad,
+          "check-merge-grad": check_merge_grad, "check-score-grad": check_score_grad}
 
 
 def main(argv):
-    what = argv[1]
-    if what == "gen":
-        return gen_features(argv[2]) or 0
-    if what == "gen-grad":
-        return gen_grad(argv[2]) or 0
-    if what == "check":
-        return check_features(argv[2], argv[3], int(argv[4]))
-    if what == "check-grad":
-        return check_grad(argv[2], argv[3], int(argv[4]))
+    what = argv[1] if len(argv) > 1 else None
+    if what in GENERATORS and len(argv) == 3:
+        GENERATORS[what](argv[2])
+        return 0
+    if what in CHECKS and len(argv) == 5:
+        return CHECKS[what](argv[2], argv[3], int(argv[4]))
     print(__doc__)
     return 2
 

@@ -1,12 +1,14 @@
-/* Driver of a token-sharded attnres.aggregate_grad in a real multi-process
- * run (see ../partitioned-grad-tokens-mpi.mlir). Every rank reads the whole
- * inputs from argv[1] (float32, little endian: query[D], gain[D], N sources
- * [T][D], lse[T], N inverse RMS [T], dh[T][D]), takes its T / size
- * consecutive tokens of the per-token ones, and calls the partitioned model
- * (which all-reduces the query and gain gradients through MPI). Rank 0
- * gathers the source gradients of every rank's tokens and every rank's query
- * and gain gradients and writes them to argv[2]: dv[N][T][D], then size
- * copies of (dquery[D], dgain[D]). */
+/* Driver of the token-sharded backward ops in real multi-process runs
+ * (../partitioned-*-tokens-mpi.mlir), compiled with one of -DAGGREGATE_GRAD,
+ * -DMERGE_GRAD or -DBLOCK_SCORE_GRAD, which picks the model's operands and
+ * results below. Every rank reads the whole operands from argv[1] (float32,
+ * little endian, in the model's order, each row major), takes its T / size
+ * consecutive tokens of the token-sharded ones (all of a replicated one: the
+ * parameters) and calls the partitioned model, which all-reduces the
+ * parameter gradients through MPI. Rank 0 gathers the token-sharded results
+ * of every rank's tokens and every rank's replicated (all-reduced) results
+ * and writes them to argv[2]: the token-sharded results whole, in order,
+ * then size copies of the replicated ones, in order. */
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,16 +17,132 @@
 
 #include "memref.h"
 
-enum { T = 8, D = 48, N = 3 };
-
+/* An operand or result of the model: rank, dimensions and which of them is
+ * the token dimension (-1: replicated, not sharded). */
 typedef struct {
-  MemRef2D dv[N];
-  MemRef1D dq, dg;
-} Results;
+  int rank;
+  int64_t dims[3];
+  int tok;
+} Tensor;
 
-void _mlir_ciface_model(Results *, MemRef1D *, MemRef1D *, MemRef2D *,
-                        MemRef2D *, MemRef2D *, MemRef1D *, MemRef1D *,
-                        MemRef1D *, MemRef1D *, MemRef2D *);
+typedef union {
+  MemRef1D m1;
+  MemRef2D m2;
+  MemRef3D m3;
+} MemRef;
+
+/* The shapes: [n], [s, n] (replicated); [T], [T, D], [s, T], [s, T, D]. */
+/* clang-format off */
+#define PARAM(n) {1, {n}, -1}
+#define PARAMS(s, n) {2, {s, n}, -1}
+#define TOKENS {1, {T}, 0}
+#define ROWS {2, {T, D}, 0}
+#define TOKENS_S(s) {2, {s, T}, 1}
+#define ROWS_S(s) {3, {s, T, D}, 1}
+/* clang-format on */
+
+#if defined(AGGREGATE_GRAD)
+/* query, gain, 3 sources, lse, 3 inverse RMS, dh -> 3 source gradients,
+ * dquery, dgain. */
+enum { T = 8, D = 48 };
+static const Tensor operands[] = {PARAM(D), PARAM(D), ROWS,   ROWS,   ROWS,
+                                  TOKENS,   TOKENS,   TOKENS, TOKENS, ROWS};
+static const Tensor results[] = {ROWS, ROWS, ROWS, PARAM(D), PARAM(D)};
+void _mlir_ciface_model(void *, void *, void *, void *, void *, void *, void *,
+                        void *, void *, void *, void *);
+static void callModel(void *res, MemRef *a) {
+  _mlir_ciface_model(res, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6],
+                     &a[7], &a[8], &a[9]);
+}
+#elif defined(MERGE_GRAD)
+/* Fused-norm merge_grad: out, lse, query, norm weight, update, partial, norm
+ * gain, dh, dp_new, dhn -> dout, dlse, dquery, dnorm_weight, dupdate,
+ * dnorm_gain. */
+enum { T = 12, D = 37 };
+static const Tensor operands[] = {ROWS, TOKENS,   PARAM(D), PARAM(D), ROWS,
+                                  ROWS, PARAM(D), ROWS,     ROWS,     ROWS};
+static const Tensor results[] = {ROWS,     TOKENS, PARAM(D),
+                                 PARAM(D), ROWS,   PARAM(D)};
+void _mlir_ciface_model(void *, void *, void *, void *, void *, void *, void *,
+                        void *, void *, void *, void *);
+static void callModel(void *res, MemRef *a) {
+  _mlir_ciface_model(res, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6],
+                     &a[7], &a[8], &a[9]);
+}
+#elif defined(BLOCK_SCORE_GRAD)
+/* S = 3 queries over 3 sources: queries, gains, 3 sources, lse [S, T],
+ * 3 inverse RMS, dout [S, T, D], dlse [S, T] -> 3 source gradients,
+ * dqueries, dgains ([S, D]). */
+enum { T = 16, D = 37, S = 3 };
+static const Tensor operands[] = {
+    PARAMS(S, D), PARAMS(S, D), ROWS,   ROWS,      ROWS,       TOKENS_S(S),
+    TOKENS,       TOKENS,       TOKENS, ROWS_S(S), TOKENS_S(S)};
+static const Tensor results[] = {ROWS, ROWS, ROWS, PARAMS(S, D), PARAMS(S, D)};
+void _mlir_ciface_model(void *, void *, void *, void *, void *, void *, void *,
+                        void *, void *, void *, void *, void *);
+static void callModel(void *res, MemRef *a) {
+  _mlir_ciface_model(res, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6],
+                     &a[7], &a[8], &a[9], &a[10]);
+}
+#else
+#error "define AGGREGATE_GRAD, MERGE_GRAD or BLOCK_SCORE_GRAD"
+#endif
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* The number of elements of x holding tl tokens (all of a replicated x). */
+static size_t numel(const Tensor *x, int64_t tl) {
+  size_t n = 1;
+  for (int i = 0; i < x->rank; ++i)
+    n *= i == x->tok ? tl : x->dims[i];
+  return n;
+}
+
+/* Copies tokens t0 .. t0 + tl of the whole token-sharded x (T tokens) to
+ * part, where they are contiguous and row major, or back (toWhole). */
+static void copyTokens(float *whole, float *part, const Tensor *x, int64_t t0,
+                       int64_t tl, int toWhole) {
+  size_t outer = numel(x, 1), inner = 1;
+  for (int i = x->tok + 1; i < x->rank; ++i)
+    inner *= x->dims[i];
+  outer /= inner;
+  size_t bytes = tl * inner * sizeof(float);
+  for (size_t o = 0; o < outer; ++o) {
+    float *w = whole + (o * T + t0) * inner, *p = part + o * tl * inner;
+    memcpy(toWhole ? w : p, toWhole ? p : w, bytes);
+  }
+}
+
+static MemRef describe(float *p, int rank, const int64_t *n) {
+  MemRef m;
+  if (rank == 1)
+    m.m1 = vec(p, n[0]);
+  else if (rank == 2)
+    m.m2 = mat(p, n[0], n[1]);
+  else
+    m.m3 = cube(p, n[0], n[1], n[2]);
+  return m;
+}
+
+/* The model's results come as one struct of descriptors laid out as those
+ * of memref.h, one after the other: two pointers, the offset, `rank` sizes
+ * and `rank` strides, all 8-byte words. Copies the one at desc to dst, row
+ * major, and returns its length in words. */
+_Static_assert(sizeof(float *) == sizeof(int64_t), "64-bit descriptors");
+static int packResult(const int64_t *desc, int rank, float *dst) {
+  float *base;
+  memcpy(&base, &desc[1], sizeof base);
+  int64_t n[3] = {1, 1, 1}, s[3] = {0, 0, 0};
+  for (int i = 0; i < rank; ++i) {
+    n[3 - rank + i] = desc[3 + i];
+    s[3 - rank + i] = desc[3 + rank + i];
+  }
+  for (int64_t i = 0; i < n[0]; ++i)
+    for (int64_t j = 0; j < n[1]; ++j)
+      for (int64_t k = 0; k < n[2]; ++k)
+        *dst++ = base[desc[2] + i * s[0] + j * s[1] + k * s[2]];
+  return 3 + 2 * rank;
+}
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
@@ -37,7 +155,9 @@ int main(int argc, char **argv) {
               T);
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
-  size_t total = 2 * D + (size_t)N * T * D + T + (size_t)N * T + T * D;
+  size_t total = 0;
+  for (int i = 0; i < COUNT(operands); ++i)
+    total += numel(&operands[i], T);
   float *in = malloc(total * sizeof(float));
   FILE *f = fopen(argv[1], "rb");
   if (!f || fread(in, sizeof(float), total, f) != total) {
@@ -46,55 +166,66 @@ int main(int argc, char **argv) {
   }
   fclose(f);
   int tl = T / size, t0 = rank * tl;
-  float *w = in, *g = in + D, *v = in + 2 * D;
-  float *lse = v + (size_t)N * T * D, *r = lse + T, *dh = r + (size_t)N * T;
-  /* The slices of this rank's tokens are contiguous: rows t0 .. t0 + tl. */
-  MemRef1D mw = vec(w, D), mg = vec(g, D);
-  MemRef2D mv[N];
-  MemRef1D mr[N];
-  for (int i = 0; i < N; ++i) {
-    mv[i] = mat(v + ((size_t)i * T + t0) * D, tl, D);
-    mr[i] = vec(r + (size_t)i * T + t0, tl);
-  }
-  MemRef1D ml = vec(lse + t0, tl);
-  MemRef2D mdh = mat(dh + (size_t)t0 * D, tl, D);
-  Results res;
-  _mlir_ciface_model(&res, &mw, &mg, &mv[0], &mv[1], &mv[2], &ml, &mr[0],
-                     &mr[1], &mr[2], &mdh);
 
-  /* This rank's dv rows and its dquery, dgain, contiguous. */
-  int chunk = N * tl * D + 2 * D;
+  /* This rank's tokens of each token-sharded operand, copied contiguous. */
+  MemRef args[COUNT(operands)];
+  float *at = in;
+  for (int i = 0; i < COUNT(operands); ++i) {
+    const Tensor *x = &operands[i];
+    float *mine = at;
+    int64_t dims[3];
+    memcpy(dims, x->dims, sizeof dims);
+    if (x->tok >= 0) {
+      mine = malloc(numel(x, tl) * sizeof(float));
+      copyTokens(at, mine, x, t0, tl, 0);
+      dims[x->tok] = tl;
+    }
+    args[i] = describe(mine, x->rank, dims);
+    at += numel(x, T);
+  }
+  int64_t res[9 * COUNT(results)];
+  callModel(res, args);
+
+  /* This rank's token-sharded results, then its replicated ones. */
+  size_t tokPart = 0, repPart = 0, tokWhole = 0;
+  for (int j = 0; j < COUNT(results); ++j) {
+    const Tensor *x = &results[j];
+    *(x->tok >= 0 ? &tokPart : &repPart) += numel(x, tl);
+    tokWhole += x->tok >= 0 ? numel(x, T) : 0;
+  }
+  int chunk = (int)(tokPart + repPart);
   float *mine = malloc((size_t)chunk * sizeof(float));
-  for (int i = 0; i < N; ++i)
-    for (int t = 0; t < tl; ++t)
-      for (int d = 0; d < D; ++d)
-        mine[(i * tl + t) * D + d] =
-            res.dv[i].aligned[res.dv[i].offset + t * res.dv[i].strides[0] +
-                              d * res.dv[i].strides[1]];
-  for (int d = 0; d < D; ++d) {
-    mine[N * tl * D + d] =
-        res.dq.aligned[res.dq.offset + d * res.dq.strides[0]];
-    mine[N * tl * D + D + d] =
-        res.dg.aligned[res.dg.offset + d * res.dg.strides[0]];
+  float *tokAt = mine, *repAt = mine + tokPart;
+  for (int j = 0, w = 0; j < COUNT(results); ++j) {
+    const Tensor *x = &results[j];
+    float **dst = x->tok >= 0 ? &tokAt : &repAt;
+    w += packResult(res + w, x->rank, *dst);
+    *dst += numel(x, tl);
   }
   float *all = rank == 0 ? malloc((size_t)chunk * size * sizeof(float)) : 0;
   MPI_Gather(mine, chunk, MPI_FLOAT, all, chunk, MPI_FLOAT, 0, MPI_COMM_WORLD);
   if (rank == 0) {
-    size_t outSize = (size_t)N * T * D + (size_t)size * 2 * D;
+    size_t outSize = tokWhole + (size_t)size * repPart;
     float *out = malloc(outSize * sizeof(float));
     for (int p = 0; p < size; ++p) {
-      float *src = all + (size_t)p * chunk;
-      for (int i = 0; i < N; ++i)
-        memcpy(out + ((size_t)i * T + p * tl) * D, src + (size_t)i * tl * D,
-               (size_t)tl * D * sizeof(float));
-      memcpy(out + (size_t)N * T * D + (size_t)p * 2 * D, src + N * tl * D,
-             2 * D * sizeof(float));
+      float *src = all + (size_t)p * chunk, *dst = out;
+      for (int j = 0; j < COUNT(results); ++j) {
+        const Tensor *x = &results[j];
+        if (x->tok < 0)
+          continue;
+        copyTokens(dst, src, x, (int64_t)p * tl, tl, 1);
+        dst += numel(x, T);
+        src += numel(x, tl);
+      }
+      memcpy(out + tokWhole + (size_t)p * repPart, src,
+             repPart * sizeof(float));
     }
     FILE *o = fopen(argv[2], "wb");
     fwrite(out, sizeof(float), outSize, o);
     fclose(o);
-    printf("ranks %d: wrote dv[%d][%d][%d] and %d copies of dquery, dgain\n",
-           size, N, T, D, size);
+    printf("ranks %d: wrote %zu token-sharded floats and %d copies of %zu "
+           "replicated ones\n",
+           size, tokWhole, size, repPart);
   }
   MPI_Finalize();
   return 0;
