@@ -78,11 +78,13 @@ class Config:
     def sublayers(self):
         return 2 * self.layers
 
-    def pack_config(self, dtype="bf16"):
+    def pack_config(self, dtype="bf16", grad=True):
         """The kernel pack config string this model needs (with the merges
-        that fuse the sublayers' RMSNorm)."""
-        return "d=%d,dtype=%s,sublayers=%d,block=%d,eps=%g,norm_eps=%g" % (
-            self.d, dtype, self.sublayers, self.block_size, self.attnres_eps, self.norm_eps)
+        that fuse the sublayers' RMSNorm and, with `grad`, the training
+        kernels of the aggregations)."""
+        return "d=%d,dtype=%s,sublayers=%d,block=%d,eps=%g,norm_eps=%g,grad=%d" % (
+            self.d, dtype, self.sublayers, self.block_size, self.attnres_eps, self.norm_eps,
+            int(grad))
 
 
 SMALL = Config()                                    # 12 layers, d=896: 24 sublayers, 8 blocks

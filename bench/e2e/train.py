@@ -19,7 +19,12 @@ Variants (all on the same weights, interleaved round by round):
                            with the fused RMSNorm per sublayer; compiled forward
                            kernels of the kernel pack, the backward of
                            torch_ops (today PyTorch formulas: torch_ops.set_backward)
-  compiled                 attnres.torch_ops.aggregate per sublayer, same backward
+  compiled                 attnres.torch_ops.aggregate per sublayer: with a pack
+                           built with grad=1 (build_pack.sh), the compiled
+                           training kernels (aggregate_stats forward,
+                           aggregate_grad backward)
+  compiled-formulas        the same with torch_ops.set_compiled_backward(False):
+                           compiled forward, backward by the PyTorch formulas
   liger-torch              Liger-Kernel's formulation in plain PyTorch ops
                            (model.liger_formulation), autograd's backward
   liger                    Liger-Kernel's own attn_res op (Triton forward and
@@ -59,7 +64,8 @@ from bench.e2e import model as e2e_model
 from bench.e2e.model import build
 from bench.e2e.timing import Timer
 
-VARIANTS = ["standard", "compiled-twophase-norm", "compiled", "liger-torch", "liger"]
+VARIANTS = ["standard", "compiled-twophase-norm", "compiled", "compiled-formulas", "liger-torch",
+            "liger"]
 REFERENCE = "liger-torch"
 # The check's noise floor: attnres's own plain PyTorch reference (one
 # aggregation per sublayer, reference.aggregate's ops under autograd) against
@@ -92,10 +98,12 @@ class Trainer:
             self.fused = False
 
     def set_variant(self, name):
+        torch_ops.set_compiled_backward(name != "compiled-formulas")
         if name == "standard":
             self.model.residual, self.model.attnres = "standard", "reference"
         else:
-            self.model.residual, self.model.attnres = "attnres", name
+            mode = "compiled" if name == "compiled-formulas" else name
+            self.model.residual, self.model.attnres = "attnres", mode
 
     def loss(self):
         logits = self.model(self.tokens)
