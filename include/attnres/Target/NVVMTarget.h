@@ -22,6 +22,7 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -79,6 +80,11 @@ struct NVVMTargetInfo {
   /// Thread-block clusters and distributed shared memory (mapa,
   /// ld.shared::cluster, barrier.cluster): sm_90+.
   bool hasClusters() const { return sm >= 90; }
+  /// The kernel parameter space ptxas allows: 4352 bytes, 32764 from PTX
+  /// ISA 8.1 on sm_70+ (checked by ptxas of CUDA 13).
+  int64_t maxKernelParamBytes() const {
+    return ptxVersion >= 81 && sm >= 70 ? 32764 : 4352;
+  }
 
   /// The target of `chip` and `features` (a comma-separated list holding
   /// exactly one `+ptxNN`), or std::nullopt with the reason in `error`.

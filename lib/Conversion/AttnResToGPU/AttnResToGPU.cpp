@@ -931,6 +931,23 @@ LogicalResult ConvertAttnResToGPUPass::lower(InvRmsOp op) {
   return success();
 }
 
+/// The bytes of PTX kernel parameters that `kernel` takes once its memref
+/// arguments are expanded into descriptors (allocated and aligned pointers,
+/// offset, sizes and strides, 8 bytes each), scalars at their natural
+/// alignment: what ptxas checks against the parameter space.
+static int64_t kernelParamBytes(gpu::GPUFuncOp kernel) {
+  int64_t bytes = 0;
+  for (Type t : kernel.getArgumentTypes()) {
+    int64_t size = 8, count = 1;
+    if (auto m = dyn_cast<MemRefType>(t))
+      count = 3 + 2 * m.getRank();
+    else if (t.isIntOrFloat() && !t.isIndex())
+      size = std::max<int64_t>(1, t.getIntOrFloatBitWidth() / 8);
+    bytes = llvm::alignTo(bytes, size) + size * count;
+  }
+  return bytes;
+}
+
 void ConvertAttnResToGPUPass::runOnOperation() {
   kernelModule = nullptr;
   if (clusterSplit != 0 && clusterSplit != 1 && clusterSplit != 2 &&
@@ -960,6 +977,26 @@ void ConvertAttnResToGPUPass::runOnOperation() {
             .Default([](Operation *) { return success(); });
     failed |= mlir::failed(r);
   }
+  // Kernels with many sources (aggregate_grad with accumulators: four
+  // descriptors per source) can exceed the parameter space of PTX ISA 8.0;
+  // ptxas would reject the module, so say so here, at the op.
+  if (kernelModule)
+    for (auto kernel : kernelModule.getOps<gpu::GPUFuncOp>()) {
+      int64_t bytes = kernelParamBytes(kernel);
+      if (bytes <= target.maxKernelParamBytes())
+        continue;
+      kernel.emitError("convert-attnres-to-gpu: kernel ")
+          << kernel.getName() << " takes " << bytes
+          << " bytes of parameters, more than the "
+          << target.maxKernelParamBytes() << " that PTX ISA "
+          << target.ptxVersion / 10 << "." << target.ptxVersion % 10
+          << " allows"
+          << (target.ptxVersion < 81 && target.sm >= 70
+                  ? "; target PTX ISA 8.1 or newer (features=+ptx81: 32764 "
+                    "bytes) or split the op's sources"
+                  : "; split the op's sources");
+      failed = true;
+    }
   if (failed)
     signalPassFailure();
 }
