@@ -204,7 +204,7 @@ if GRAD_SET:
                   "partial": partial, "norm": norm, "time": timed}, merge_grad_mlir(e, d, partial, norm))
     # Tuning variants of the timed backward kernels (pass options).
     GRAD_VARIANTS = [v for v in os.environ.get(
-        "GRAD_VARIANTS", "min-ctas-per-sm=2;elements-per-thread=16").split(";") if v]
+        "GRAD_VARIANTS", "elements-per-thread=8;elements-per-thread=32").split(";") if v]
     for opts in GRAD_VARIANTS:
         tag = opts.replace("min-ctas-per-sm=", "m").replace("elements-per-thread=", "e").replace(
             "grad-ctas=", "c").replace(" ", "_")

@@ -721,8 +721,16 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateGradOp op) {
   spec.d = type.getShape().back();
   spec.numSources = op.getNumSources();
   spec.accumulate = op.isAccumulating();
-  spec.layout = computeRowLayout(spec.elementType, spec.d,
-                                 oneQueryElements(spec.elementType, spec.d));
+  // Twelve or more rows per token (sources, and accumulators) at 8 elements
+  // per thread spill at 128 registers (ptxas sm_90a, bf16 D = 4096: 52 bytes
+  // at 12 sources, 496 at 17); 16 elements per thread halve the threads and
+  // give each up to 255 registers (17 sources: 16 bytes; run 19 on an H100,
+  // bench/NOTES.md: 3.78 -> 2.35 ms at T = 16384). The option overrides.
+  unsigned elements = oneQueryElements(spec.elementType, spec.d);
+  if (!elementsPerThread.getValue() && elements == 8 &&
+      spec.numSources * (spec.accumulate ? 2 : 1) >= 12)
+    elements = 16;
+  spec.layout = computeRowLayout(spec.elementType, spec.d, elements);
   // One token at a time per CTA (the CTA's partial of the parameter
   // gradients lives in its threads' registers).
   spec.layout.tokensPerCta = 1;
