@@ -55,6 +55,7 @@ wrong gradient term.
 
 import gc
 import time
+import traceback
 
 import torch
 import torch.nn.functional as F
@@ -139,6 +140,7 @@ def gradient_check(trainer, variants, log):
     weights (no optimizer step) against liger-torch's."""
     model = trainer.model
     got = {}
+    failed = {}
     for name in [NOISE] + variants:
         if name == "standard":
             continue
@@ -152,9 +154,12 @@ def gradient_check(trainer, variants, log):
             got[name] = (loss.item(), model.queries.grad.float().clone(),
                          model.gains.grad.float().clone(), torch_ops.stats())
         except Exception as ex:  # noqa: BLE001
-            if not _oom(ex):
-                raise
-            log("check %s: out of memory" % name)
+            if _oom(ex):
+                log("check %s: out of memory" % name)
+            else:
+                # one broken variant must not cost the others' measurement
+                failed[name] = traceback.format_exc()[-2000:]
+                log("check %s: FAILED with an exception:\n%s" % (name, failed[name]))
         _free(trainer)
     out = {}
     ref = got.get(REFERENCE)
@@ -179,6 +184,8 @@ def gradient_check(trainer, variants, log):
             "  vs %s: loss %.1e, dqueries %.2e, dgains %.2e, kernels %d  %s" % (
                 REFERENCE, row[keys[0]], row[keys[1]], row[keys[2]], st["kernel"],
                 ("PASS" if row["pass"] else "FAIL") if "pass" in row else "(noise floor)")))
+    for name, tb in failed.items():
+        out[name] = {"exception": tb, "pass": False}
     return out
 
 
@@ -210,6 +217,10 @@ def train(args, cfg, device, log=print):
             log("skip liger: %s" % skipped["liger"])
     check = gradient_check(trainer, variants, log)
     ok = all(r.get("pass", True) for r in check.values())
+    for name, r in check.items():
+        if "exception" in r and name in variants:
+            skipped[name] = "exception in the gradient check"
+            variants.remove(name)
     times = {v: [] for v in variants}
     peaks = {v: [] for v in variants}
     losses = {v: [] for v in variants}
@@ -225,10 +236,12 @@ def train(args, cfg, device, log=print):
                 with Timer(device) as t:
                     loss = trainer.step()
             except Exception as ex:  # noqa: BLE001
+                why = "out of memory" if _oom(ex) else "exception"
+                log("round %d %s: %s (%s)" % (r, name, why, str(ex).splitlines()[0][:200]))
                 if not _oom(ex):
-                    raise
-                log("round %d %s: out of memory (%s)" % (r, name, str(ex).splitlines()[0][:200]))
-                skipped[name] = "out of memory in round %d" % r
+                    log(traceback.format_exc()[-2000:])
+                    ok = False
+                skipped[name] = "%s in round %d" % (why, r)
                 alive.remove(name)
                 _free(trainer)
                 continue
