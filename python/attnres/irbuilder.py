@@ -207,6 +207,32 @@ def kernel_aggregate_grad(name, dtype, d, n, eps):
                 [("%%dv#%d" % i, src) for i in range(n)] + [("%dq", par), ("%dg", par)], body)
 
 
+def kernel_merge_grad(name, dtype, d, partial, eps, norm_eps=None):
+    """The backward of phase 2 on [? x d] (attnres.merge_grad): (o, lse, w,
+    g, u, [p], [gn], dh, dp_new, [dhn]) -> (dout, dlse [?] f32, dquery [d]
+    f32, dgain [d] f32, dupdate (also the partial's gradient), [dnorm_gain
+    [d] f32]); with `norm_eps` the fused RMSNorm's backward too."""
+    x, vec = tensor_type(["?", d], dtype), tensor_type([d], dtype)
+    tok, par = tensor_type(["?"], "f32"), tensor_type([d], "f32")
+    norm = norm_eps is not None
+    args = [("%o", x), ("%lse", tok), ("%w", vec), ("%g", vec), ("%u", x)]
+    operands = "%o, %lse, %w, %g update %u"
+    if partial:
+        args.append(("%p", x))
+        operands += " partial %p"
+    if norm:
+        args.append(("%gn", vec))
+        operands += " norm %gn"
+    args += [("%dh", x), ("%dpn", x)] + ([("%dhn", x)] if norm else [])
+    operands += " grad %dh, %dpn" + (", %dhn" if norm else "")
+    results = [("%do", x), ("%dl", tok), ("%dq", par), ("%dg", par), ("%dp", x)]
+    if norm:
+        results.append(("%dgn", par))
+    body = ["    %s = attnres.merge_grad %s %s : %s" % (
+        ", ".join(v for v, _ in results), operands, _attrs(eps, norm_eps), x)]
+    return func(name, args, results, body)
+
+
 def kernel_block_score(name, dtype, d, s, n, eps, tokens=("?",)):
     """Phase 1 of s queries over n summaries: returns (out, lse)."""
     tokens = list(tokens)

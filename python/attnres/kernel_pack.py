@@ -13,7 +13,7 @@ Every function takes dynamic token counts (``tensor<?xDxE>``), so one pack
 serves any batch and sequence length. The manifest lists each kernel:
 
     {"op": "aggregate" | "block_score" | "merge" | "merge_norm" | "aggregate_stats"
-           | "aggregate_grad", "dtype": "bf16",
+           | "aggregate_grad" | "merge_grad" | "merge_norm_grad", "dtype": "bf16",
      "d": 896,
      "num_sources": 5,        # aggregate, block_score
      "num_queries": 3,        # block_score (S)
@@ -89,9 +89,10 @@ class PackConfig:
     key-norm epsilon (None: the compiler's default, attnres.defaults).
     ``max_sources`` raises the largest aggregation
     compiled (default: what the model uses, N + 1 with N = ceil(L / S)).
-    ``grad``: also the training kernels of every aggregation of two or more
+    ``grad``: also the training kernels: of every aggregation of two or more
     sources (``aggregate_stats``, the forward that saves the log-sum-exp and
-    inverse RMS, and ``aggregate_grad``, the backward)."""
+    inverse RMS, and ``aggregate_grad``, the backward) and the backward of
+    every merge (``merge_grad``; ``merge_norm_grad`` with norm_eps)."""
 
     d: int
     dtype: str = "bf16"
@@ -240,6 +241,11 @@ def kernel_functions(configs):
             entries[name] = {"op": "merge", "dtype": dt, "d": d, "partial": partial,
                              "epsilon": eps, "library": lib, "function": name,
                              "mlir": ir.kernel_merge(name, dt, d, partial, eps)}
+            if cfg.grad:
+                name = "mergeg_%s%s" % (base, "_p" if partial else "")
+                entries[name] = {"op": "merge_grad", "dtype": dt, "d": d, "partial": partial,
+                                 "epsilon": eps, "library": lib, "function": name,
+                                 "mlir": ir.kernel_merge_grad(name, dt, d, partial, eps)}
             if cfg.norm_eps is None:
                 continue
             neps = f32(cfg.norm_eps)
@@ -248,6 +254,12 @@ def kernel_functions(configs):
                              "epsilon": eps, "norm_epsilon": neps, "library": lib,
                              "function": name,
                              "mlir": ir.kernel_merge(name, dt, d, partial, eps, neps)}
+            if cfg.grad:
+                name = "mergeng_%s%s_ne%s" % (base, "_p" if partial else "", _eps_tag(neps))
+                entries[name] = {"op": "merge_norm_grad", "dtype": dt, "d": d,
+                                 "partial": partial, "epsilon": eps, "norm_epsilon": neps,
+                                 "library": lib, "function": name,
+                                 "mlir": ir.kernel_merge_grad(name, dt, d, partial, eps, neps)}
     return list(entries.values())
 
 
@@ -382,8 +394,8 @@ class KernelPack:
         for k in self.kernels:
             extra = ("S=%d" % k["num_queries"]) if k["op"] == "block_score" else (
                 ("partial" if k["partial"] else "no partial")
-                if k["op"] in ("merge", "merge_norm") else "")
-            if k["op"] == "merge_norm":
+                if k["op"] in ("merge", "merge_norm", "merge_grad", "merge_norm_grad") else "")
+            if k["op"] in ("merge_norm", "merge_norm_grad"):
                 extra += " norm_eps=%g" % k["norm_epsilon"]
             g = groups.setdefault((k["op"], k["dtype"], k["d"], k["epsilon"], extra), [])
             if "num_sources" in k:

@@ -569,6 +569,73 @@ def _merge_norm_backward(out, lse, query, norm_weight, update, partial, norm_gai
     return grads + (_like(dgn, norm_gain),)
 
 
+def _merge_grad_kernel(op, update, partial, eps, norm_eps):
+    """(lib, fn) of the compiled backward of merge / merge_norm for these
+    tensors, or None (CPU, no such kernel loaded, or turned off)."""
+    if not (_COMPILED_BACKWARD["on"] and update.is_cuda):
+        return None
+    kw = {} if op == "merge" else {"norm_epsilon": norm_eps}
+    return _find(op + "_grad", dtype_name(update.dtype), update.shape[-1],
+                 partial=partial is not None, epsilon=eps, **kw)
+
+
+def _merge_grad_compiled(hit, out, lse, query, norm_weight, update, partial, eps, dh, dp_new,
+                         norm_gain=None, dhn=None):
+    """attnres.merge_grad by the pack's kernel: (dout, dlse, dquery, dgain,
+    dupdate, dpartial[, dnorm_gain]) in the inputs' shapes and dtypes; None
+    incoming gradients count as zeros."""
+    lib, fn = hit
+    d = update.shape[-1]
+    tokens = update.numel() // d
+    dev, dt = update.device, update.dtype
+    zeros = lambda: torch.zeros((tokens, d), dtype=dt, device=dev)  # noqa: E731
+    rows = lambda t: zeros() if t is None else _rows(t.to(dt), tokens, d)  # noqa: E731
+    dout = torch.empty((tokens, d), dtype=dt, device=dev)
+    dp = torch.empty((tokens, d), dtype=dt, device=dev)
+    dlse = _token_rows(1, tokens, dev)[0]
+    params = _token_rows(3 if norm_gain is not None else 2, d, dev)
+    args = [_rows(out, tokens, d), _flat(lse.float(), tokens), _vec(query, dt, (d,)),
+            _vec(norm_weight, dt, (d,)), _rows(update, tokens, d)]
+    if partial is not None:
+        args.append(_rows(partial, tokens, d))
+    if norm_gain is not None:
+        args.append(_vec(norm_gain, dt, (d,)))
+    args += [rows(dh), rows(dp_new)] + ([rows(dhn)] if norm_gain is not None else [])
+    if tokens:
+        _launch(lib, fn, dev, args + [dout, dlse, params[0], params[1], dp] + list(params[2:]))
+    else:
+        params.zero_()
+    shape = update.shape
+    grads = (dout.view(shape), dlse.view(lse.shape).to(lse.dtype), params[0].to(query.dtype),
+             params[1].to(norm_weight.dtype), dp.view(shape),
+             None if partial is None else dp.view(shape))
+    if norm_gain is not None:
+        grads += (params[2].to(norm_gain.dtype),)
+    return grads
+
+
+def _merge_backward_auto(out, lse, query, norm_weight, update, partial, eps, dh, dp_new):
+    """merge's backward: the compiled merge_grad when a loaded pack has it
+    (pack built with grad=1), else the formulas."""
+    hit = _merge_grad_kernel("merge", update, partial, eps, None)
+    if hit is None:
+        return _merge_backward(out, lse, query, norm_weight, update, partial, eps, dh, dp_new)
+    return _merge_grad_compiled(hit, out, lse, query, norm_weight, update, partial, eps, dh,
+                                dp_new)
+
+
+def _merge_norm_backward_auto(out, lse, query, norm_weight, update, partial, norm_gain, eps,
+                              norm_eps, dhn, dp_new):
+    """merge_norm's backward: merge_grad with the fused norm (h is not an
+    output, its own gradient is zero) when loaded, else the formulas."""
+    hit = _merge_grad_kernel("merge_norm", update, partial, eps, norm_eps)
+    if hit is None:
+        return _merge_norm_backward(out, lse, query, norm_weight, update, partial, norm_gain,
+                                    eps, norm_eps, dhn, dp_new)
+    return _merge_grad_compiled(hit, out, lse, query, norm_weight, update, partial, eps, None,
+                                dp_new, norm_gain, dhn)
+
+
 # The backward of each operator, one replaceable function per operator: the
 # autograd glue below (torch.library.register_autograd and the
 # autograd.Function fallbacks) calls _BACKWARD[op] and nothing else, so compiled
@@ -587,8 +654,11 @@ def _merge_norm_backward(out, lse, query, norm_weight, update, partial, norm_gai
 # partial may be None, then dpartial must be None); an incoming gradient is
 # None when that output was not used (block_score's dlse, the merges' dp_new,
 # ...). Each returned gradient has its input's shape and dtype, on its device.
+# merge and merge_norm use the compiled merge_grad where a loaded pack has it
+# (the formulas otherwise); aggregate's compiled backward goes through its own
+# custom op (aggregate_train), block_score has no compiled backward yet.
 _BACKWARD_REFERENCE = {"aggregate": _aggregate_backward, "block_score": _block_score_backward,
-                       "merge": _merge_backward, "merge_norm": _merge_norm_backward}
+                       "merge": _merge_backward_auto, "merge_norm": _merge_norm_backward_auto}
 _BACKWARD = dict(_BACKWARD_REFERENCE)
 
 

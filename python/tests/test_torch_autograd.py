@@ -310,3 +310,106 @@ def test_gpu_compiled_backward_matches_f32_autograd():
             err = ((a.float() - b).norm() / b.norm()).item()
             print("compiled backward %s D=%d n=%d: rel err %.2e" % (dt, d, n, err))
             assert a.dtype == dtypes[dt] and err <= tols[dt], (dt, err)
+
+
+@pytest.mark.parametrize("norm", [False, True])
+@pytest.mark.parametrize("partial", [False, True])
+def test_merge_grad_kernel_glue_with_fake_kernels(monkeypatch, partial, norm):
+    """The compiled backward of merge / merge_norm (the pack's merge_grad
+    kernel) on the CPU with the kernel replaced by a fake computing what it
+    computes from attnres.reference (argument order of kernel_merge_grad):
+    every gradient reaches its input, equal to the formula backward's
+    (f64; relative 1e-6: dlse and the parameter gradients are f32 buffers,
+    as the kernel's are), and the launch happens once per backward."""
+    from attnres import reference
+    calls = []
+    t, d, neps = 4, 6, 1e-5
+
+    def fake_launch(lib, fn, device, tensors):
+        calls.append(fn)
+        o, lse, w, g, u = tensors[:5]
+        k = 5
+        p = tensors[k] if partial else None
+        k += partial
+        gn = tensors[k] if norm else None
+        k += norm
+        dh, dpn = tensors[k], tensors[k + 1]
+        k += 2
+        dhn = tensors[k] if norm else None
+        k += norm
+        outs = tensors[k:]
+        if norm:
+            ref = reference.merge_norm_grad(o, lse, w, g, u, p, gn, EPS, neps, dh, dhn, dpn)
+            ref = ref[:5] + ref[6:]
+        else:
+            ref = reference.merge_grad(o, lse, w, g, u, p, EPS, dh, dpn)[:5]
+        for x, r in zip(outs, ref):
+            x.copy_(r.reshape(x.shape))
+
+    torch.manual_seed(30 + 2 * partial + norm)
+    o, u = rnd(t, d), rnd(t, d)
+    lse = rnd(t, scale=2.0)
+    w, g = query(d)
+    p = rnd(t, d, scale=0.7) if partial else None
+    gn = (1.0 + 0.2 * torch.randn(d, dtype=torch.float64)).requires_grad_() if norm else None
+    c1, c2 = torch.randn(t, d, dtype=torch.float64), torch.randn(t, d, dtype=torch.float64)
+    inputs = [o, lse, w, g, u] + ([p] if partial else []) + ([gn] if norm else [])
+
+    def grads():
+        if norm:
+            hn, pn = ops.merge_norm(o, lse, w, g, u, p, gn, EPS, neps)
+        else:
+            hn, pn = ops.merge(o, lse, w, g, u, p, EPS)
+        return torch.autograd.grad((hn * c1).sum() + (pn * c2).sum(), inputs)
+
+    ref = grads()                                   # the formulas (no kernel on the CPU)
+    monkeypatch.setattr(ops, "_merge_grad_kernel", lambda *a: ("lib", "merge_grad"))
+    monkeypatch.setattr(ops, "_launch", fake_launch)
+    got = grads()
+    assert calls == ["merge_grad"]
+    for x, y in zip(got, ref):
+        assert x.shape == y.shape and x.dtype == y.dtype
+        assert ((x - y).norm() / y.norm()).item() <= 1e-6
+
+
+def test_gpu_compiled_merge_backward_matches_formulas():
+    """A pack built with grad=1 on the GPU: merge and merge_norm backward by
+    the compiled merge_grad (one kernel call more than the forward) within
+    2e-2 (bf16) / 1e-5 (f32) of the formula backward on the same inputs."""
+    pack = _gpu_pack()
+    cases = sorted({(k["op"], k["dtype"], k["d"], k["partial"], k.get("norm_epsilon"))
+                    for k in pack.kernels if k["op"] in ("merge_grad", "merge_norm_grad")})
+    if not cases:
+        pytest.skip("the pack has no merge_grad kernels (build it with grad=1)")
+    tols = {"bf16": 2e-2, "f16": 5e-3, "f32": 1e-5}
+    dtypes = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
+    for op, dt, d, partial, neps in cases:
+        torch.manual_seed(d + partial)
+        cast = lambda t: t.detach().to(dtypes[dt]).cuda().requires_grad_()  # noqa: E731
+        o, u = cast(rnd(2, 45, d)), cast(rnd(2, 45, d))
+        lse = rnd(2, 45, scale=2.0).detach().float().cuda().requires_grad_()
+        w, g = [cast(x) for x in query(d)]
+        p = cast(rnd(2, 45, d, scale=0.7)) if partial else None
+        gn = cast(1.0 + 0.2 * torch.randn(d, dtype=torch.float64)) if neps else None
+        c1, c2 = torch.randn(2, 45, d, device="cuda"), torch.randn(2, 45, d, device="cuda")
+        inputs = [o, lse, w, g, u] + ([p] if partial else []) + ([gn] if neps else [])
+
+        def grads():
+            if neps:
+                hn, pn = ops.merge_norm(o, lse, w, g, u, p, gn, EPS, neps)
+            else:
+                hn, pn = ops.merge(o, lse, w, g, u, p, EPS)
+            return torch.autograd.grad((hn.float() * c1).sum() + (pn.float() * c2).sum(), inputs)
+
+        ops.stats(reset=True)
+        got = grads()
+        assert ops.stats()["kernel"] == 2, (op, ops.stats())
+        previous = ops.set_compiled_backward(False)
+        try:
+            ref = grads()
+        finally:
+            ops.set_compiled_backward(previous)
+        for x, y in zip(got, ref):
+            err = ((x.float() - y.float()).norm() / y.float().norm()).item()
+            print("compiled %s %s D=%d partial=%s: rel err %.2e" % (op, dt, d, partial, err))
+            assert x.dtype == y.dtype and err <= tols[dt], (op, dt, err)

@@ -311,7 +311,8 @@ def test_build_and_load_small_pack():
         aggs, scores, merges = _spec_kernels(5, 3)
         # grad=1: aggregate_stats and aggregate_grad for every aggregation of
         # two or more sources
-        ngrad = 2 * sum(1 for n in aggs if n >= 2)
+        # and merge_grad / merge_norm_grad for every merge
+        ngrad = 2 * sum(1 for n in aggs if n >= 2) + 2 * len(merges)
         assert len(pack.kernels) == len(aggs) + len(scores) + 2 * len(merges) + ngrad, (
             pack.kernels)
         assert "aggregate_grad f32 D=64 eps=1e-06 n=2,3" in p.stdout, p.stdout
@@ -325,6 +326,12 @@ def test_build_and_load_small_pack():
             + [("input", [None, 64])] + [("output", [None, 64])] * 3
             + [("output", [64])] * 2), fn.params
         assert pack.find("aggregate_grad", "f32", 64, num_sources=1) is None
+        lib, fn = pack.find("merge_norm_grad", "f32", 64, partial=True, norm_epsilon=1e-5)
+        assert [q["name"] for q in fn.params] == [
+            "o", "lse", "w", "g", "u", "p", "gn", "dh", "dpn", "dhn"] + [
+            "result%d" % i for i in range(6)], fn.params
+        assert [q["shape"] for q in fn.params[-6:]] == [[None, 64], [None], [64], [64],
+                                                        [None, 64], [64]], fn.params
         assert "merge_norm f32 D=64 eps=1e-06 partial norm_eps=1e-05" in p.stdout, p.stdout
         lib, fn = pack.find("block_score", "f32", 64, num_sources=2, num_queries=2)
         assert fn.name == "score_f32_d64_s2_n2"
@@ -346,7 +353,7 @@ def test_build_and_load_small_pack():
             assert [p["name"] for p in fn.params] == names, fn.params
             assert [p["shape"] for p in fn.params[-3:]] == [[64], [None, 64], [None, 64]]
         text = open(os.path.join(tmp, "mlir", "attnres_f32_d64.mlir")).read()
-        assert text.count("norm %gn") == 2
+        assert text.count("norm %gn") == 4   # merge_norm and merge_norm_grad, each with and without partial
         lib.set_quiet()
         assert isinstance(lib.available(), bool)   # no crash without a driver
 
