@@ -1,7 +1,7 @@
 // RUN: attnres-opt %s --verify-roundtrip --split-input-file --verify-diagnostics \
 // RUN:   --pass-pipeline='builtin.module(func.func(sharding-propagation,shard-partition))'
 
-// Sharding D of block_score or merge is refused with a diagnostic
+// Sharding D of block_score is refused with a diagnostic
 // (docs/interfaces-tiling-sharding.md); so is D sharding with a dynamic D.
 
 shard.grid @grid(shape = 2)
@@ -11,7 +11,7 @@ func.func @block_score_d(%q: tensor<2x32xf32>, %g: tensor<2x32xf32>, %b0: tensor
   %b0s = shard.shard %b0 to %sh annotate_for_users : tensor<8x32xf32>
   %oi = tensor.empty() : tensor<2x8x32xf32>
   %li = tensor.empty() : tensor<2x8xf32>
-  // expected-error @below {{cannot be partitioned with the feature dimension D sharded (only inv_rms, aggregate and block_sum can); shard the token or query dimensions}}
+  // expected-error @below {{cannot be partitioned with the feature dimension D sharded (only inv_rms, aggregate, merge and block_sum can); shard the token or query dimensions}}
   %o, %l = attnres.block_score %q, %g over %b0s outs %oi, %li {epsilon = 1.0e-06 : f32}
       : tensor<8x32xf32> -> tensor<2x8x32xf32>
   return %o : tensor<2x8x32xf32>

@@ -183,3 +183,33 @@ func.func @merge_grad_tokens(%o: tensor<6x8xf32>, %lse: tensor<6xf32>, %w: tenso
   return %do, %dl, %dw, %dg, %dy, %dn
       : tensor<6x8xf32>, tensor<6xf32>, tensor<8xf32>, tensor<8xf32>, tensor<6x8xf32>, tensor<8xf32>
 }
+
+// -----
+
+// merge with D sharded 2 ways (with its partial and fused norm): p' on the
+// local D slice, its sum of squares and dot product with w*g all-reduced,
+// the gate from the whole-D score, h and p' on the local slice; the sum of
+// squares of h all-reduced for hn.
+shard.grid @gridmd(shape = 2)
+// CHECK-LABEL: func.func @merge_features
+// CHECK-SAME:    %[[O:[a-z0-9]+]]: tensor<8x32xf32>, %[[L:[a-z0-9]+]]: tensor<8xf32>, %[[W:[a-z0-9]+]]: tensor<32xf32>, %[[G:[a-z0-9]+]]: tensor<32xf32>, %[[U:[a-z0-9]+]]: tensor<8x32xf32>, %[[P:[a-z0-9]+]]: tensor<8x32xf32>, %[[GN:[a-z0-9]+]]: tensor<32xf32>
+// CHECK-NOT:     attnres.
+// CHECK:         %[[PF:.*]] = linalg.generic {{.*}} ins(%[[U]], %[[P]] : tensor<8x32xf32>, tensor<8x32xf32>)
+// CHECK:         %[[PS:.*]]:2 = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%[[PF]], %[[W]], %[[G]] :
+// CHECK:         %[[SS:.*]] = shard.all_reduce %[[PS]]#0 on @gridmd grid_axes = [0] : tensor<8xf32> -> tensor<8xf32>
+// CHECK:         %[[DOT:.*]] = shard.all_reduce %[[PS]]#1 on @gridmd grid_axes = [0] : tensor<8xf32> -> tensor<8xf32>
+// CHECK:         %[[GATE:.*]] = linalg.generic {{.*}} ins(%[[DOT]], %{{.*}}, %[[L]] : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+// CHECK:         %[[H:.*]]:2 = linalg.generic {{.*}} ins(%[[O]], %[[PF]], %[[GATE]] :
+// CHECK:         %[[HSS:.*]] = linalg.generic {{.*}} ins(%[[H]]#0 : tensor<8x32xf32>)
+// CHECK:         shard.all_reduce %[[HSS]] on @gridmd grid_axes = [0] : tensor<8xf32> -> tensor<8xf32>
+// CHECK:         %[[HN:.*]] = linalg.generic {{.*}} ins(%[[H]]#0, %{{.*}}, %[[GN]] :
+// CHECK:         return %[[H]]#0, %[[H]]#1, %[[HN]] : tensor<8x32xf32>, tensor<8x32xf32>, tensor<8x32xf32>
+func.func @merge_features(%o: tensor<8x64xf32>, %lse: tensor<8xf32>, %w: tensor<64xf32>,
+    %g: tensor<64xf32>, %u: tensor<8x64xf32>, %p: tensor<8x64xf32>, %gn: tensor<64xf32>)
+    -> (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>) {
+  %sh = shard.sharding @gridmd split_axes = [[], [0]] : !shard.sharding
+  %us = shard.shard %u to %sh annotate_for_users : tensor<8x64xf32>
+  %h, %p2, %hn = attnres.merge %o, %lse, %w, %g update %us partial %p norm %gn
+      {epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<8x64xf32>
+  return %h, %p2, %hn : tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>
+}

@@ -31,7 +31,11 @@
 //
 // After the two all-reduces (one tensor<n x T.. x f32> each) every process
 // holds the exact logits of the whole D and computes its own D slice of h.
-// block_score and merge with D sharded are refused with a diagnostic.
+//   merge:     ss[p], dot[p] of p' = [partial +] update on the local D
+//              slice, all_reduce(sum) each; gate = sigmoid(dot r - lse);
+//              h, p' on the local slice; with the fused norm the sum of
+//              squares of the rounded h is all-reduced too.
+// block_score with D sharded is refused with a diagnostic.
 //
 //===----------------------------------------------------------------------===//
 
@@ -339,6 +343,133 @@ static LogicalResult partitionAggregate(AggregateOp op, Value w, Value g,
   return success();
 }
 
+/// Partitions merge with D sharded: p' = [partial +] update on the local D
+/// slice (f32), its partial sum of squares and dot product with w * g,
+/// all-reduced; the gate from the whole-D score; h (and p' rounded) on the
+/// local slice. With the fused norm, the sum of squares of the rounded h is
+/// all-reduced too and hn computed on the local slice.
+static LogicalResult partitionMerge(MergeOp op, ArrayRef<Value> operands,
+                                    int64_t d, StringRef grid,
+                                    ArrayRef<GridAxis> axes, IRMapping &map,
+                                    OpBuilder &b) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto operandOf = [&](OpOperand &o) { return operands[o.getOperandNumber()]; };
+  Value out = operandOf(op.getOutMutable()), lse = operandOf(op.getLseMutable());
+  Value w = operandOf(op.getQueryMutable());
+  Value g = operandOf(op.getNormWeightMutable());
+  Value update = operandOf(op.getUpdateMutable());
+  unsigned tail = op.getOptionalOperands().getBeginOperandIndex();
+  Value partial = op.getPartial() ? operands[tail] : Value();
+  Value normGain =
+      op.hasNorm() ? operands[tail + op.getOptionalOperands().size() - 1]
+                   : Value();
+  auto valueType = cast<RankedTensorType>(update.getType());
+  Type elt = valueType.getElementType();
+  unsigned rank = valueType.getRank();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap token = mapOf(ctx, rank, range(0, rank - 1));
+  AffineMap feature = mapOf(ctx, rank, {rank - 1});
+  SmallVector<utils::IteratorType> par(rank, utils::IteratorType::parallel);
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, update);
+
+  // p' in f32 on the local slice.
+  SmallVector<Value> addends{update};
+  if (partial)
+    addends.push_back(partial);
+  Value pInit = tensor::EmptyOp::create(b, loc, sizes, b.getF32Type());
+  SmallVector<AffineMap> pMaps(addends.size() + 1, id);
+  Value pf = linalg::GenericOp::create(
+                 b, loc, TypeRange{pInit.getType()}, addends,
+                 ValueRange{pInit}, pMaps, par,
+                 [&](OpBuilder &nb, Location nl, ValueRange args) {
+                   Value sum = toF32(nb, nl, args[0]);
+                   if (args.size() > 2)
+                     sum = arith::AddFOp::create(nb, nl, sum,
+                                                 toF32(nb, nl, args[1]));
+                   linalg::YieldOp::create(nb, nl, sum);
+                 })
+                 .getResult(0);
+  auto [ss, dot] = createPartialSums(b, loc, pf, w, g);
+  Value r = createInvRms(b, loc, createAllReduceSum(b, loc, ss, grid, axes), d,
+                         op.getEpsilon().convertToFloat());
+  Value dotAll = createAllReduceSum(b, loc, dot, grid, axes);
+
+  // gate = sigmoid(dot * r - lse) per token.
+  unsigned tRank = rank - 1;
+  AffineMap tId = AffineMap::getMultiDimIdentityMap(tRank, ctx);
+  SmallVector<utils::IteratorType> tPar(tRank, utils::IteratorType::parallel);
+  Value gate = linalg::GenericOp::create(
+                   b, loc, TypeRange{r.getType()}, ValueRange{dotAll, r, lse},
+                   ValueRange{r}, ArrayRef<AffineMap>{tId, tId, tId, tId}, tPar,
+                   [](OpBuilder &nb, Location nl, ValueRange args) {
+                     Value c = arith::MulFOp::create(nb, nl, args[0], args[1]);
+                     Value x = arith::SubFOp::create(nb, nl, c, args[2]);
+                     Value one = arith::ConstantOp::create(
+                         nb, nl, nb.getF32FloatAttr(1.0f));
+                     Value neg = arith::NegFOp::create(nb, nl, x);
+                     Value e = math::ExpOp::create(nb, nl, neg);
+                     Value den = arith::AddFOp::create(nb, nl, one, e);
+                     Value sig = arith::DivFOp::create(nb, nl, one, den);
+                     linalg::YieldOp::create(nb, nl, sig);
+                   })
+                   .getResult(0);
+
+  // h = out + gate * (p' - out), and p' rounded, on the local slice.
+  Value hInit = tensor::EmptyOp::create(b, loc, sizes, elt);
+  SmallVector<Value> outputs{hInit};
+  SmallVector<Type> outTypes{valueType};
+  if (partial) {
+    outputs.push_back(tensor::EmptyOp::create(b, loc, sizes, elt));
+    outTypes.push_back(valueType);
+  }
+  auto hOp = linalg::GenericOp::create(
+      b, loc, outTypes, ValueRange{out, pf, gate}, outputs,
+      ArrayRef<AffineMap>(SmallVector<AffineMap>{id, id, token, id, id})
+          .take_front(3 + outputs.size()),
+      par, [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value o = toF32(nb, nl, args[0]);
+        Value delta = arith::SubFOp::create(nb, nl, args[1], o);
+        Value scaled = arith::MulFOp::create(nb, nl, args[2], delta);
+        Value h = arith::AddFOp::create(nb, nl, o, scaled);
+        auto round = [&](Value x) -> Value {
+          return elt.isF32() ? x : arith::TruncFOp::create(nb, nl, elt, x);
+        };
+        SmallVector<Value> yields{round(h)};
+        if (partial)
+          yields.push_back(round(args[1]));
+        linalg::YieldOp::create(nb, nl, yields);
+      });
+  Value h = hOp.getResult(0);
+  map.map(op.getResult(), h);
+  map.map(op.getNewPartial(), partial ? hOp.getResult(1) : update);
+  if (!normGain)
+    return success();
+
+  // hn = h * rsqrt(mean_d h^2 + norm_epsilon) * gain_n from the rounded h,
+  // its sum of squares all-reduced over the D axes.
+  Value hss = createPartialSums(b, loc, h, Value(), Value()).first;
+  Value rn = createInvRms(b, loc, createAllReduceSum(b, loc, hss, grid, axes),
+                          d, op.getNormEpsilonAttr().getValueAsDouble());
+  Value nInit = tensor::EmptyOp::create(b, loc, sizes, elt);
+  Value hn = linalg::GenericOp::create(
+                 b, loc, TypeRange{valueType}, ValueRange{h, rn, normGain},
+                 ValueRange{nInit},
+                 ArrayRef<AffineMap>{id, token, feature, id}, par,
+                 [&](OpBuilder &nb, Location nl, ValueRange args) {
+                   Value x = toF32(nb, nl, args[0]);
+                   Value xr = arith::MulFOp::create(nb, nl, x, args[1]);
+                   Value y = arith::MulFOp::create(nb, nl, xr,
+                                                   toF32(nb, nl, args[2]));
+                   if (!elt.isF32())
+                     y = arith::TruncFOp::create(nb, nl, elt, y);
+                   linalg::YieldOp::create(nb, nl, y);
+                 })
+                 .getResult(0);
+  map.map(op.getNormed(), hn);
+  return success();
+}
+
 /// Partitions `op` whose reduction loop D is sharded (see the file comment).
 static LogicalResult partitionShardedFeature(
     Operation *op, const OpLayout &layout, ArrayRef<utils::IteratorType> types,
@@ -372,9 +503,11 @@ static LogicalResult partitionShardedFeature(
         operands.slice(first, agg.getNumSources()), d, grid, reductionAxes, map,
         b);
   }
+  if (auto merge = dyn_cast<MergeOp>(op))
+    return partitionMerge(merge, operands, d, grid, reductionAxes, map, b);
   return op->emitOpError()
          << "cannot be partitioned with the feature dimension D sharded (only "
-            "inv_rms, aggregate and block_sum can); shard the token"
+            "inv_rms, aggregate, merge and block_sum can); shard the token"
          << (layout.stacked ? " or query" : "")
          << " dimensions (docs/interfaces-tiling-sharding.md)";
 }
