@@ -19,6 +19,13 @@
                                     dout, dlse, dupdate and every rank's
                                     dquery, dnorm_weight, dnorm_gain against
                                     the float64 reference (merge_norm_grad)
+  check_mpi.py gen-merge-features IN
+                                    partitioned-merge-features-mpi.mlir: out,
+                                    lse, query, norm weight, update, partial,
+                                    norm gain (12 tokens, D = 48); all f32
+  check_mpi.py check-merge-features IN OUT P
+                                    h, p' and hn against the float64
+                                    reference (merge, merge_norm)
   check_mpi.py gen-score-grad IN    partitioned-block-score-grad-tokens-mpi.mlir:
                                     queries, gains (3x37), 3 sources 16x37,
                                     lse 3x16 and inverse RMS (float64
@@ -29,11 +36,11 @@
                                     dqueries and dgains against the float64
                                     reference (block_score_grad)
 
-The OUT of the backward drivers (Inputs/mpi_grad_driver.c) is the
-token-sharded results whole, in result order, then P copies of the
-replicated (all-reduced) ones. Sources, activations and incoming gradients
-have random magnitudes (1e-2..1e2 per tensor). Tolerance: relative error
-(Frobenius) <= 1e-5, f32.
+The OUT of the table-driven driver (Inputs/mpi_grad_driver.c) is the split
+(token- or feature-sharded) results whole, in result order, then P copies
+of the replicated (all-reduced) ones. Sources, activations and incoming
+gradients have random magnitudes (1e-2..1e2 per tensor). Tolerance:
+relative error (Frobenius) <= 1e-5, f32.
 """
 
 import sys
@@ -102,15 +109,16 @@ def _f32(xs):
     return [np.float32(x).astype(np.float64) for x in xs]
 
 
-def _check_tokens(inp, out, ranks, shapes, reference):
+def _check_split(inp, out, ranks, shapes, reference):
     """Checks the OUT of Inputs/mpi_grad_driver.c. `reference(*inputs)` (the
-    inputs read from IN with `shapes`) returns the token-sharded results and
-    the replicated ones, each a list of (name, float64 value)."""
-    tok, rep = reference(*_read(inp, shapes))
-    tok = [(n, np.asarray(r)) for n, r in tok]
+    inputs read from IN with `shapes`) returns the split (token- or
+    feature-sharded) results and the replicated ones, each a list of (name,
+    float64 value)."""
+    split, rep = reference(*_read(inp, shapes))
+    split = [(n, np.asarray(r)) for n, r in split]
     rep = [(n, np.asarray(r)) for n, r in rep]
-    got = _read(out, [r.shape for _, r in tok] + [(ranks, sum(r.size for _, r in rep))])
-    errs = [(n, ref.rel_error(g, r)) for (n, r), g in zip(tok, got)]
+    got = _read(out, [r.shape for _, r in split] + [(ranks, sum(r.size for _, r in rep))])
+    errs = [(n, ref.rel_error(g, r)) for (n, r), g in zip(split, got)]
     for p in range(ranks):
         at = 0
         for n, r in rep:
@@ -136,19 +144,43 @@ def check_grad(inp, out, ranks, t=8, d=48):
         dv, dq, dg = ref.aggregate_grad(w, g, rest[:N], EPS, rest[-1])
         return [("dv", dv)], [("dquery", dq), ("dgain", dg)]
     shapes = [(d,), (d,)] + [(t, d)] * N + [(t,), (N, t), (t, d)]
-    return _check_tokens(inp, out, ranks, shapes, reference)
+    return _check_split(inp, out, ranks, shapes, reference)
 
 
-def gen_merge_grad(path, t=12, d=37):
-    rng = np.random.default_rng(20261208)
+def _merge_inputs(rng, t, d):
+    """The operands of a fused-norm merge with a partial: out, lse, query,
+    norm weight, update, partial, norm gain."""
     o, y, p = (_random(rng, (t, d)) for _ in range(3))
     lse = 2.0 * rng.standard_normal(t)
     # query * norm weight of norm ~2: the logits c = r(p') <p', w g> are
     # O(1), so the gates sigmoid(c - lse) are mostly away from 0 and 1.
     w = 2.0 * rng.standard_normal(d) / np.sqrt(d)
     g, gn = (1.0 + 0.1 * rng.standard_normal(d) for _ in range(2))
-    dh, dpn, dhn = (_random(rng, (t, d)) for _ in range(3))
-    _write(path, [o, lse, w, g, y, p, gn, dh, dpn, dhn])
+    return [o, lse, w, g, y, p, gn]
+
+
+def _merge_shapes(t, d):
+    return [(t, d), (t,), (d,), (d,), (t, d), (t, d), (d,)]
+
+
+def gen_merge_features(path, t=12, d=48):
+    _write(path, _merge_inputs(np.random.default_rng(20261210), t, d))
+
+
+def check_merge_features(inp, out, ranks, t=12, d=48):
+    def reference(o, lse, w, g, y, p, gn):
+        h, pn = ref.merge(o, lse, w, g, y, p, EPS)
+        # The op normalises h as stored (rounded to f32).
+        hn, _ = ref.merge_norm(o, lse, w, g, y, p, gn, EPS, NORM_EPS,
+                               round_h=lambda h: ref.round_to_dtype(h, "f32"))
+        return [("h", h), ("p'", pn), ("hn", hn)], []
+    return _check_split(inp, out, ranks, _merge_shapes(t, d), reference)
+
+
+def gen_merge_grad(path, t=12, d=37):
+    rng = np.random.default_rng(20261208)
+    inputs = _merge_inputs(rng, t, d)
+    _write(path, inputs + [_random(rng, (t, d)) for _ in range(3)])
 
 
 def check_merge_grad(inp, out, ranks, t=12, d=37):
@@ -159,8 +191,7 @@ def check_merge_grad(inp, out, ranks, t=12, d=37):
             round_h=lambda h: ref.round_to_dtype(h, "f32"))
         return ([("dout", do), ("dlse", dl), ("dupdate", dy)],
                 [("dquery", dq), ("dnorm_weight", dw), ("dnorm_gain", dgn)])
-    shapes = [(t, d), (t,), (d,), (d,), (t, d), (t, d), (d,), (t, d), (t, d), (t, d)]
-    return _check_tokens(inp, out, ranks, shapes, reference)
+    return _check_split(inp, out, ranks, _merge_shapes(t, d) + [(t, d)] * 3, reference)
 
 
 def gen_score_grad(path, t=16, d=37, s=3):
@@ -180,13 +211,14 @@ def check_score_grad(inp, out, ranks, t=16, d=37, s=3):
         dv, dW, dG = ref.block_score_grad(W, G, rest[:N], EPS, rest[-2], rest[-1])
         return [("dv", dv)], [("dqueries", dW), ("dgains", dG)]
     shapes = [(s, d)] * 2 + [(t, d)] * N + [(s, t), (N, t), (s, t, d), (s, t)]
-    return _check_tokens(inp, out, ranks, shapes, reference)
+    return _check_split(inp, out, ranks, shapes, reference)
 
 
 GENERATORS = {"gen": gen_features, "gen-grad": gen_grad, "gen-merge-grad": gen_merge_grad,
-              "gen-score-grad": gen_score_grad}
+              "gen-merge-features": gen_merge_features, "gen-score-grad": gen_score_grad}
 CHECKS = {"check": check_features, "check-grad": check_grad,
-          "check-merge-grad": check_merge_grad, "check-score-grad": check_score_grad}
+          "check-merge-grad": check_merge_grad, "check-merge-features": check_merge_features,
+          "check-score-grad": check_score_grad}
 
 
 def main(argv):

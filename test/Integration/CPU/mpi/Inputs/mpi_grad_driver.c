@@ -1,14 +1,17 @@
-/* Driver of the token-sharded backward ops in real multi-process runs
- * (../partitioned-*-tokens-mpi.mlir), compiled with one of -DAGGREGATE_GRAD,
- * -DMERGE_GRAD or -DBLOCK_SCORE_GRAD, which picks the model's operands and
- * results below. Every rank reads the whole operands from argv[1] (float32,
- * little endian, in the model's order, each row major), takes its T / size
- * consecutive tokens of the token-sharded ones (all of a replicated one: the
- * parameters) and calls the partitioned model, which all-reduces the
- * parameter gradients through MPI. Rank 0 gathers the token-sharded results
- * of every rank's tokens and every rank's replicated (all-reduced) results
- * and writes them to argv[2]: the token-sharded results whole, in order,
- * then size copies of the replicated ones, in order. */
+/* Driver of partitioned ops in real multi-process runs: the token-sharded
+ * backward ops (../partitioned-*-tokens-mpi.mlir) and the D-sharded merge
+ * (../partitioned-merge-features-mpi.mlir), compiled with one of
+ * -DAGGREGATE_GRAD, -DMERGE_GRAD, -DBLOCK_SCORE_GRAD or -DMERGE_FEATURES,
+ * which picks the model's operands and results below, each split along one
+ * dimension (the tokens or the features) or replicated. Every rank reads the
+ * whole operands from argv[1] (float32, little endian, in the model's order,
+ * each row major), takes its part of each split one (1 / size of the split
+ * dimension, consecutive indices; all of a replicated one) and calls the
+ * partitioned model, which all-reduces its partial sums through MPI. Rank 0
+ * gathers the split results of every rank's part and every rank's
+ * replicated (all-reduced) results and writes them to argv[2]: the split
+ * results whole, in order, then size copies of the replicated ones, in
+ * order. */
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,12 +20,12 @@
 
 #include "memref.h"
 
-/* An operand or result of the model: rank, dimensions and which of them is
- * the token dimension (-1: replicated, not sharded). */
+/* An operand or result of the model: rank, dimensions (whole) and which of
+ * them is split over the processes (-1: replicated, not sharded). */
 typedef struct {
   int rank;
   int64_t dims[3];
-  int tok;
+  int split;
 } Tensor;
 
 typedef union {
@@ -31,7 +34,8 @@ typedef union {
   MemRef3D m3;
 } MemRef;
 
-/* The shapes: [n], [s, n] (replicated); [T], [T, D], [s, T], [s, T, D]. */
+/* The shapes: [n], [s, n] (replicated); [T], [T, D], [s, T], [s, T, D]
+ * (tokens split); [D], [T, D] (features split). */
 /* clang-format off */
 #define PARAM(n) {1, {n}, -1}
 #define PARAMS(s, n) {2, {s, n}, -1}
@@ -39,6 +43,8 @@ typedef union {
 #define ROWS {2, {T, D}, 0}
 #define TOKENS_S(s) {2, {s, T}, 1}
 #define ROWS_S(s) {3, {s, T, D}, 1}
+#define FEATURES {1, {D}, 0}
+#define COLUMNS {2, {T, D}, 1}
 /* clang-format on */
 
 #if defined(AGGREGATE_GRAD)
@@ -84,33 +90,58 @@ static void callModel(void *res, MemRef *a) {
   _mlir_ciface_model(res, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6],
                      &a[7], &a[8], &a[9], &a[10]);
 }
+#elif defined(MERGE_FEATURES)
+/* Fused-norm merge, D split: out, lse, query, norm weight, update, partial,
+ * norm gain -> h, p', hn. */
+enum { T = 12, D = 48 };
+static const Tensor operands[] = {COLUMNS, PARAM(T), FEATURES, FEATURES,
+                                  COLUMNS, COLUMNS,  FEATURES};
+static const Tensor results[] = {COLUMNS, COLUMNS, COLUMNS};
+void _mlir_ciface_model(void *, void *, void *, void *, void *, void *, void *,
+                        void *);
+static void callModel(void *res, MemRef *a) {
+  _mlir_ciface_model(res, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6]);
+}
 #else
-#error "define AGGREGATE_GRAD, MERGE_GRAD or BLOCK_SCORE_GRAD"
+#error "define AGGREGATE_GRAD, MERGE_GRAD, BLOCK_SCORE_GRAD or MERGE_FEATURES"
 #endif
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* The number of elements of x holding tl tokens (all of a replicated x). */
-static size_t numel(const Tensor *x, int64_t tl) {
+/* The number of elements of one of `parts` parts of x (all of a replicated
+ * x; parts = 1: the whole x). */
+static size_t numel(const Tensor *x, int parts) {
   size_t n = 1;
   for (int i = 0; i < x->rank; ++i)
-    n *= i == x->tok ? tl : x->dims[i];
+    n *= i == x->split ? x->dims[i] / parts : x->dims[i];
   return n;
 }
 
-/* Copies tokens t0 .. t0 + tl of the whole token-sharded x (T tokens) to
- * part, where they are contiguous and row major, or back (toWhole). */
-static void copyTokens(float *whole, float *part, const Tensor *x, int64_t t0,
-                       int64_t tl, int toWhole) {
-  size_t outer = numel(x, 1), inner = 1;
-  for (int i = x->tok + 1; i < x->rank; ++i)
+/* Copies part `index` of `parts` of the whole split x (indices index * n ..
+ * (index + 1) * n - 1 of its split dimension of n * parts) to part, where
+ * they are contiguous and row major, or back (toWhole). */
+static void copyPart(float *whole, float *part, const Tensor *x, int index,
+                     int parts, int toWhole) {
+  size_t outer = 1, inner = 1;
+  for (int i = 0; i < x->split; ++i)
+    outer *= x->dims[i];
+  for (int i = x->split + 1; i < x->rank; ++i)
     inner *= x->dims[i];
-  outer /= inner;
-  size_t bytes = tl * inner * sizeof(float);
+  int64_t n = x->dims[x->split] / parts;
+  size_t bytes = n * inner * sizeof(float);
   for (size_t o = 0; o < outer; ++o) {
-    float *w = whole + (o * T + t0) * inner, *p = part + o * tl * inner;
+    float *w = whole + (o * x->dims[x->split] + index * n) * inner;
+    float *p = part + o * n * inner;
     memcpy(toWhole ? w : p, toWhole ? p : w, bytes);
   }
+}
+
+/* Whether `parts` divides the split dimension of each of xs. */
+static int divides(const Tensor *xs, int count, int parts) {
+  for (int i = 0; i < count; ++i)
+    if (xs[i].split >= 0 && xs[i].dims[xs[i].split] % parts != 0)
+      return 0;
+  return 1;
 }
 
 static MemRef describe(float *p, int rank, const int64_t *n) {
@@ -149,15 +180,18 @@ int main(int argc, char **argv) {
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (argc != 3 || T % size != 0) {
+  if (argc != 3 || !divides(operands, COUNT(operands), size) ||
+      !divides(results, COUNT(results), size)) {
     if (rank == 0)
-      fprintf(stderr, "usage: mpirun -np P %s IN OUT (P divides %d)\n", argv[0],
-              T);
+      fprintf(
+          stderr,
+          "usage: mpirun -np P %s IN OUT (P divides the split dimensions)\n",
+          argv[0]);
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
   size_t total = 0;
   for (int i = 0; i < COUNT(operands); ++i)
-    total += numel(&operands[i], T);
+    total += numel(&operands[i], 1);
   float *in = malloc(total * sizeof(float));
   FILE *f = fopen(argv[1], "rb");
   if (!f || fread(in, sizeof(float), total, f) != total) {
@@ -165,9 +199,8 @@ int main(int argc, char **argv) {
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
   fclose(f);
-  int tl = T / size, t0 = rank * tl;
 
-  /* This rank's tokens of each token-sharded operand, copied contiguous. */
+  /* This rank's part of each split operand, copied contiguous. */
   MemRef args[COUNT(operands)];
   float *at = in;
   for (int i = 0; i < COUNT(operands); ++i) {
@@ -175,57 +208,57 @@ int main(int argc, char **argv) {
     float *mine = at;
     int64_t dims[3];
     memcpy(dims, x->dims, sizeof dims);
-    if (x->tok >= 0) {
-      mine = malloc(numel(x, tl) * sizeof(float));
-      copyTokens(at, mine, x, t0, tl, 0);
-      dims[x->tok] = tl;
+    if (x->split >= 0) {
+      mine = malloc(numel(x, size) * sizeof(float));
+      copyPart(at, mine, x, rank, size, 0);
+      dims[x->split] /= size;
     }
     args[i] = describe(mine, x->rank, dims);
-    at += numel(x, T);
+    at += numel(x, 1);
   }
   int64_t res[9 * COUNT(results)];
   callModel(res, args);
 
-  /* This rank's token-sharded results, then its replicated ones. */
-  size_t tokPart = 0, repPart = 0, tokWhole = 0;
+  /* This rank's split results, then its replicated ones. */
+  size_t splitPart = 0, repPart = 0, splitWhole = 0;
   for (int j = 0; j < COUNT(results); ++j) {
     const Tensor *x = &results[j];
-    *(x->tok >= 0 ? &tokPart : &repPart) += numel(x, tl);
-    tokWhole += x->tok >= 0 ? numel(x, T) : 0;
+    *(x->split >= 0 ? &splitPart : &repPart) += numel(x, size);
+    splitWhole += x->split >= 0 ? numel(x, 1) : 0;
   }
-  int chunk = (int)(tokPart + repPart);
+  int chunk = (int)(splitPart + repPart);
   float *mine = malloc((size_t)chunk * sizeof(float));
-  float *tokAt = mine, *repAt = mine + tokPart;
+  float *splitAt = mine, *repAt = mine + splitPart;
   for (int j = 0, w = 0; j < COUNT(results); ++j) {
     const Tensor *x = &results[j];
-    float **dst = x->tok >= 0 ? &tokAt : &repAt;
+    float **dst = x->split >= 0 ? &splitAt : &repAt;
     w += packResult(res + w, x->rank, *dst);
-    *dst += numel(x, tl);
+    *dst += numel(x, size);
   }
   float *all = rank == 0 ? malloc((size_t)chunk * size * sizeof(float)) : 0;
   MPI_Gather(mine, chunk, MPI_FLOAT, all, chunk, MPI_FLOAT, 0, MPI_COMM_WORLD);
   if (rank == 0) {
-    size_t outSize = tokWhole + (size_t)size * repPart;
+    size_t outSize = splitWhole + (size_t)size * repPart;
     float *out = malloc(outSize * sizeof(float));
     for (int p = 0; p < size; ++p) {
       float *src = all + (size_t)p * chunk, *dst = out;
       for (int j = 0; j < COUNT(results); ++j) {
         const Tensor *x = &results[j];
-        if (x->tok < 0)
+        if (x->split < 0)
           continue;
-        copyTokens(dst, src, x, (int64_t)p * tl, tl, 1);
-        dst += numel(x, T);
-        src += numel(x, tl);
+        copyPart(dst, src, x, p, size, 1);
+        dst += numel(x, 1);
+        src += numel(x, size);
       }
-      memcpy(out + tokWhole + (size_t)p * repPart, src,
+      memcpy(out + splitWhole + (size_t)p * repPart, src,
              repPart * sizeof(float));
     }
     FILE *o = fopen(argv[2], "wb");
     fwrite(out, sizeof(float), outSize, o);
     fclose(o);
-    printf("ranks %d: wrote %zu token-sharded floats and %d copies of %zu "
-           "replicated ones\n",
-           size, tokWhole, size, repPart);
+    printf("ranks %d: wrote %zu split floats and %d copies of %zu replicated "
+           "ones\n",
+           size, splitWhole, size, repPart);
   }
   MPI_Finalize();
   return 0;
