@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 
+from attnres import defaults
 from attnres import irbuilder as ir
 
 OPT, OUT = sys.argv[1], sys.argv[2]
@@ -85,25 +86,10 @@ def grad_mlir(e, d, n, acc):
     return ir.func("k", args, [(v, src) for v in dvs] + [("%dq", pv), ("%dg", pv)], body)
 
 def merge_grad_mlir(e, d, partial, norm):
-    """attnres.merge_grad on [? x d] (with the partial sum / fused norm):
-    (dout, dlse, dquery, dgain, dp[, dgn])."""
-    x, vec, st, pv = (ir.tensor_type(["?", d], e), ir.tensor_type([d], e),
-                      ir.tensor_type(["?"], "f32"), ir.tensor_type([d], "f32"))
-    args = [("%o", x), ("%lse", st), ("%w", vec), ("%g", vec), ("%u", x)]
-    ops = "%o, %lse, %w, %g update %u"
-    if partial:
-        args.append(("%p", x))
-        ops += " partial %p"
-    if norm:
-        args.append(("%gn", vec))
-        ops += " norm %gn"
-    args += [("%dh", x), ("%dpn", x)] + ([("%dhn", x)] if norm else [])
-    ops += " grad %dh, %dpn" + (", %dhn" if norm else "")
-    res = [("%do", x), ("%dl", st), ("%dq", pv), ("%dg", pv), ("%dp", x)] + ([("%dgn", pv)] if norm else [])
-    attrs = "{epsilon = %s : f32%s}" % (ir.eps_literal(None), (", norm_epsilon = %s : f32" % ir.eps_literal(None))
-                                          if norm else "")
-    body = ["    %s = attnres.merge_grad %s %s : %s" % (", ".join(v for v, _ in res), ops, attrs, x)]
-    return ir.func("k", args, res, body)
+    """attnres.merge_grad on [? x d] (with the partial sum / fused norm) at
+    the default epsilons: irbuilder.kernel_merge_grad, the kernel packs' form."""
+    eps = defaults.epsilon()
+    return ir.kernel_merge_grad("k", e, d, partial, eps, eps if norm else None)
 
 manifest = []
 
