@@ -207,6 +207,27 @@ def kernel_aggregate_grad(name, dtype, d, n, eps):
                 [("%%dv#%d" % i, src) for i in range(n)] + [("%dq", par), ("%dg", par)], body)
 
 
+def kernel_block_score_grad(name, dtype, d, s, n, eps, accumulate=False):
+    """The backward of phase 1 (attnres.block_score_grad) of s queries over n
+    summaries [? x d]: (W, G, b_0 .. b_n-1, lse [s x ?] f32, the inverse RMS
+    of each summary [?] f32, dout [s x ? x d], dlse [s x ?] f32, [acc_0 ..
+    acc_n-1]) -> (db_0 .. db_n-1, dW [s x d] f32, dG [s x d] f32)."""
+    src, q = tensor_type(["?", d], dtype), tensor_type([s, d], dtype)
+    tok, stok = tensor_type(["?"], "f32"), tensor_type([s, "?"], "f32")
+    dout, par = tensor_type([s, "?", d], dtype), tensor_type([s, d], "f32")
+    names = ["%%b%d" % i for i in range(n)]
+    rs = ["%%r%d" % i for i in range(n)]
+    accs = ["%%a%d" % i for i in range(n)] if accumulate else []
+    args = ([("%wq", q), ("%gq", q)] + [(b, src) for b in names] + [("%lse", stok)]
+            + [(r, tok) for r in rs] + [("%dout", dout), ("%dlse", stok)] + [(a, src) for a in accs])
+    acc = (" accumulate " + ", ".join(accs)) if accs else ""
+    body = ["    %%db:%d, %%dW, %%dG = attnres.block_score_grad %%wq, %%gq over %s stats %%lse, %s "
+            "grad %%dout, %%dlse%s %s : %s -> %s" % (n, ", ".join(names), ", ".join(rs), acc,
+                                                  _attrs(eps), src, dout)]
+    return func(name, args,
+                [("%%db#%d" % i, src) for i in range(n)] + [("%dW", par), ("%dG", par)], body)
+
+
 def kernel_merge_grad(name, dtype, d, partial, eps, norm_eps=None):
     """The backward of phase 2 on [? x d] (attnres.merge_grad): (o, lse, w,
     g, u, [p], [gn], dh, dp_new, [dhn]) -> (dout, dlse [?] f32, dquery [d]

@@ -164,6 +164,7 @@ private:
   LogicalResult lower(AggregateStatsOp op);
   LogicalResult lower(AggregateGradOp op);
   LogicalResult lower(MergeGradOp op);
+  LogicalResult lower(BlockScoreGradOp op);
   LogicalResult lower(BlockScoreOp op);
   LogicalResult lower(MergeOp op);
   LogicalResult lower(BlockSumOp op);
@@ -883,6 +884,117 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeGradOp op) {
   return success();
 }
 
+LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
+  RankedTensorType type = op.getSourceType();
+  if (failed(checkSourceType(op, type)))
+    return failure();
+  auto queriesType = cast<RankedTensorType>(op.getQueries().getType());
+  int64_t s = queriesType.getShape().front();
+  if (ShapedType::isDynamic(s))
+    return op.emitOpError(
+        "convert-attnres-to-gpu needs a static number of queries S");
+  IRRewriter rw(op);
+  Location loc = op.getLoc();
+  HostBuilder hb(rw, loc);
+  BlockScoreGradSpec spec;
+  spec.elementType = type.getElementType();
+  spec.d = type.getShape().back();
+  spec.numQueries = unsigned(s);
+  spec.numSources = op.getNumSources();
+  spec.accumulate = op.isAccumulating();
+  spec.layout = computeRowLayout(spec.elementType, spec.d,
+                                 oneQueryElements(spec.elementType, spec.d));
+  // One token per CTA: the coefficients of a token live in workgroup memory.
+  spec.layout.tokensPerCta = 1;
+  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildBlockScoreGradKernel);
+  BlockScoreParamGradSpec pspec;
+  pspec.elementType = spec.elementType;
+  pspec.d = spec.d;
+  pspec.numQueries = spec.numQueries;
+  pspec.numSources = spec.numSources;
+  pspec.vectorWidth = spec.layout.vectorWidth;
+  gpu::GPUFuncOp params =
+      getOrBuild(pspec, loc, buildBlockScoreParamGradKernel);
+  ParamReduceSpec red;
+  red.elementType = spec.elementType;
+  red.k = s * spec.d;
+  gpu::GPUFuncOp reduce = getOrBuild(red, loc, buildParamReduceKernel);
+
+  auto paramsBuffer = MemRefType::get({s, spec.d}, spec.elementType);
+  auto stackBuffer = [&](Value v) -> Value {
+    Value buf = hb.toBuffer(v);
+    if (buf.getType() != paramsBuffer)
+      buf = memref::CastOp::create(rw, loc, paramsBuffer, buf);
+    return buf;
+  };
+  Value queries = stackBuffer(op.getQueries());
+  Value gains = stackBuffer(op.getNormWeights());
+  SmallVector<Value> operands{queries, gains};
+  Value firstBuf = hb.addRows(op.getSources(), operands);
+  Value numTokens = memref::DimOp::create(rw, loc, operands[2], 0);
+  operands.push_back(hb.collapseTokens(hb.toBuffer(op.getLse()), 1, 0));
+  for (Value r : op.getInvRms())
+    operands.push_back(hb.collapseTokens(hb.toBuffer(r), 0, 0));
+  operands.push_back(hb.collapseTokens(hb.toBuffer(op.getOutGrad()), 1, 1));
+  operands.push_back(hb.collapseTokens(hb.toBuffer(op.getLseGrad()), 1, 0));
+  hb.addRows(op.getAccumulators(), operands);
+  SmallVector<Value> grads, gradRows;
+  for (unsigned i = 0; i < spec.numSources; ++i) {
+    grads.push_back(hb.alloc(type, firstBuf, 0));
+    gradRows.push_back(hb.collapseTokens(grads.back(), 0, 1));
+  }
+  operands.append(gradRows);
+  int64_t sn = s * int64_t(spec.numSources);
+  Value coef = memref::AllocOp::create(
+      rw, loc, MemRefType::get({ShapedType::kDynamic, sn}, rw.getF32Type()),
+      ValueRange{numTokens});
+  operands.push_back(coef);
+  operands.push_back(numTokens);
+  hb.launch(kernel, spec.layout, numTokens, 1, operands);
+
+  // The parameter gradients: P = min(T, grad-ctas) chunks of tokens, each
+  // over the column tiles, then the reduction over the chunks in order.
+  Value numPartials = arith::MinUIOp::create(
+      rw, loc, numTokens, hb.idx(std::max<int64_t>(1, int64_t(gradCtas))));
+  Value ws = memref::AllocOp::create(
+      rw, loc,
+      MemRefType::get({ShapedType::kDynamic, s * spec.d}, rw.getF32Type()),
+      ValueRange{numPartials});
+  SmallVector<Value> pOperands;
+  for (unsigned i = 0; i < spec.numSources; ++i)
+    pOperands.push_back(operands[2 + i]);
+  pOperands.append({coef, ws, numTokens});
+  RowLayout pLayout;
+  pLayout.threadsPerToken = BlockScoreParamGradSpec::kThreads;
+  hb.launch(params, pLayout, numPartials, unsigned(pspec.numTiles()),
+            pOperands);
+
+  auto flat = [&](Value m) -> Value {
+    return memref::CollapseShapeOp::create(
+        rw, loc, m, ArrayRef<ReassociationIndices>{{0, 1}});
+  };
+  auto flatParams = MemRefType::get({s * spec.d}, rw.getF32Type());
+  Value dquery = memref::AllocOp::create(rw, loc, flatParams);
+  Value dgain = memref::AllocOp::create(rw, loc, flatParams);
+  launchParamReduce(hb, reduce, s * spec.d, ws, numPartials, flat(queries),
+                    flat(gains), dquery, dgain);
+  auto paramType = cast<RankedTensorType>(op.getQueriesGrad().getType());
+  auto expand = [&](Value m) -> Value {
+    return memref::ExpandShapeOp::create(
+        rw, loc, MemRefType::get({s, spec.d}, rw.getF32Type()), m,
+        ArrayRef<ReassociationIndices>{{0, 1}});
+  };
+  SmallVector<Value> results;
+  for (Value g : grads)
+    results.push_back(hb.toTensor(g, type));
+  // (C14): exactly tensor<S x D x f32>, S and D static here.
+  for (Value p : {dquery, dgain})
+    results.push_back(hb.toTensor(expand(p), paramType));
+  rw.replaceOp(op, results);
+  return success();
+}
+
 /// The block_sum / inv_rms kernel of `numInputs` rows of `type`.
 static RowKernelSpec rowKernelSpec(RowKernelSpec::Kind kind,
                                    RankedTensorType type, unsigned numInputs) {
@@ -968,7 +1080,7 @@ void ConvertAttnResToGPUPass::runOnOperation() {
   SmallVector<Operation *> ops;
   getOperation().walk([&](Operation *op) {
     if (isa<AggregateOp, AggregateStatsOp, AggregateGradOp, MergeGradOp,
-            BlockScoreOp, MergeOp, BlockSumOp, InvRmsOp>(op))
+            BlockScoreGradOp, BlockScoreOp, MergeOp, BlockSumOp, InvRmsOp>(op))
       ops.push_back(op);
   });
   if (ops.empty())
@@ -980,8 +1092,8 @@ void ConvertAttnResToGPUPass::runOnOperation() {
     LogicalResult r =
         llvm::TypeSwitch<Operation *, LogicalResult>(op)
             .Case<AggregateOp, AggregateStatsOp, AggregateGradOp, MergeGradOp,
-                  BlockScoreOp, MergeOp, BlockSumOp, InvRmsOp>(
-                [&](auto o) { return lower(o); })
+                  BlockScoreGradOp, BlockScoreOp, MergeOp, BlockSumOp,
+                  InvRmsOp>([&](auto o) { return lower(o); })
             .Default([](Operation *) { return success(); });
     failed |= mlir::failed(r);
   }

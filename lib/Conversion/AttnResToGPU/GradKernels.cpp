@@ -697,3 +697,320 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
     storeF32Row(em, ArrayRef<Value>(res).drop_front(c), ws, cta, em.idx(d));
   return fn;
 }
+
+//===----------------------------------------------------------------------===//
+// block_score_grad
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Sources whose f32 gradient sums a thread holds at once in pass 2 of
+/// block_score_grad (registers: kBlockScoreGradGroup x the thread's row).
+constexpr unsigned kBlockScoreGradGroup = 4;
+} // namespace
+
+std::string BlockScoreGradSpec::getName() const {
+  return "block_score_grad_" + typeSuffix(elementType) + "_d" +
+         std::to_string(d) + "_s" + std::to_string(numQueries) + "_n" +
+         std::to_string(numSources) + (accumulate ? "_acc" : "");
+}
+
+gpu::GPUFuncOp
+gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
+                                       const BlockScoreGradSpec &spec) {
+  OpBuilder::InsertionGuard guard(b);
+  const RowLayout &layout = spec.layout;
+  assert(layout.tokensPerCta == 1 && "one token per CTA");
+  Type e = spec.elementType, f32 = b.getF32Type();
+  int64_t d = spec.d, dyn = ShapedType::kDynamic;
+  unsigned n = spec.numSources, s = spec.numQueries;
+  bool acc = spec.accumulate;
+  Type params = MemRefType::get({int64_t(s), d}, e), rows = rowsType(e, d);
+  Type stat = MemRefType::get({dyn}, f32);
+  Type stackedStat = MemRefType::get({int64_t(s), dyn}, f32);
+  SmallVector<Type> args{params, params};
+  args.append(n, rows);
+  args.push_back(stackedStat);
+  args.append(n, stat);
+  args.push_back(MemRefType::get({int64_t(s), dyn, d}, e));
+  args.push_back(stackedStat);
+  if (acc)
+    args.append(n, rows);
+  args.append(n, rows);
+  args.push_back(MemRefType::get({dyn, int64_t(s * n)}, f32));
+  args.push_back(b.getIndexType());
+
+  RowEmitter em(b, loc, layout, e);
+  auto wsAttr =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  // Rows of the coefficient memory: a_li and k1_li at l * n + i, and K2_i.
+  SmallVector<Type> wgTypes{MemRefType::get(
+      {3, int64_t(s * n)}, f32, MemRefLayoutAttrInterface(), wsAttr)};
+  if (layout.warpsPerToken() > 1)
+    wgTypes.push_back(em.scratchType(2 * n));
+  gpu::GPUFuncOp fn =
+      createKernel(b, loc, spec.getName(), args, wgTypes, layout);
+  Block &entry = fn.getBody().front();
+  unsigned a = 0;
+  Value queries = entry.getArgument(a++), gains = entry.getArgument(a++);
+  SmallVector<Value> sources, invRms, accs, grads;
+  for (unsigned i = 0; i < n; ++i)
+    sources.push_back(entry.getArgument(a++));
+  Value lse = entry.getArgument(a++);
+  for (unsigned i = 0; i < n; ++i)
+    invRms.push_back(entry.getArgument(a++));
+  Value dout = entry.getArgument(a++), dlse = entry.getArgument(a++);
+  if (acc)
+    for (unsigned i = 0; i < n; ++i)
+      accs.push_back(entry.getArgument(a++));
+  for (unsigned i = 0; i < n; ++i)
+    grads.push_back(entry.getArgument(a++));
+  Value coefOut = entry.getArgument(a++);
+  Value coef = fn.getWorkgroupAttributions()[0];
+  Value scratch = layout.warpsPerToken() > 1
+                      ? Value(fn.getWorkgroupAttributions()[1])
+                      : Value();
+
+  em.emitIndices(1);
+  unsigned c = layout.vectorsPerThread;
+  Value tok = em.token;
+  ValueRange tk(tok);
+  Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, em.tpos,
+                                      em.idx(0));
+  Value invD = em.f32c(1.0 / double(d));
+  auto load = [&](Value m, ValueRange ix) -> Value {
+    return memref::LoadOp::create(b, loc, m, ix);
+  };
+  auto store = [&](Value v, Value m, ValueRange ix) {
+    memref::StoreOp::create(b, loc, v, m, ix);
+  };
+  // Column l * n + i of the coefficient rows (l a run-time index).
+  auto coefAt = [&](unsigned row, Value l,
+                    unsigned i) -> SmallVector<Value, 2> {
+    Value col = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, l, em.idx(n)), em.idx(i));
+    return {em.idx(row), col};
+  };
+  // wg_l = W_l * G_l and dout_l for this thread's vectors (f32).
+  auto queryRows = [&](Value l, SmallVector<Value> &wg,
+                       SmallVector<Value> &dl) {
+    for (unsigned j = 0; j < c; ++j) {
+      Value qv = em.toF32(em.loadVector(queries, l, j));
+      Value gv = em.toF32(em.loadVector(gains, l, j));
+      wg.push_back(arith::MulFOp::create(b, loc, qv, gv));
+      dl.push_back(em.toF32(em.loadVector(dout, ValueRange{l, tok}, j)));
+    }
+  };
+  // The queries are loops (not unrolled): LLVM would otherwise keep the
+  // rows of one query's iteration live into the next ones and spill.
+  auto queryLoop =
+      [&](ValueRange init,
+          function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+        auto loop =
+            scf::ForOp::create(b, loc, em.idx(0), em.idx(s), em.idx(1), init);
+        OpBuilder::InsertionGuard lg(b);
+        // Without iteration values the builder made the terminator already.
+        if (init.empty()) {
+          b.setInsertionPoint(loop.getBody()->getTerminator());
+          body(loop.getInductionVar(), {});
+          return loop;
+        }
+        b.setInsertionPointToStart(loop.getBody());
+        scf::YieldOp::create(
+            b, loc, body(loop.getInductionVar(), loop.getRegionIterArgs()));
+        return loop;
+      };
+
+  // Pass 1, one query at a time: the 2n dot products in one reduction (the
+  // sources are re-read per query: L1/L2 hits after the first), then the
+  // coefficients of the query by the token's first thread.
+  buildIf(b, loc, first, [&]() {
+    for (unsigned i = 0; i < n; ++i)
+      store(em.f32c(0.0), coef, {em.idx(2), em.idx(i)});
+  });
+  queryLoop({}, [&](Value l, ValueRange) -> SmallVector<Value> {
+    SmallVector<Value> wg, dl;
+    queryRows(l, wg, dl);
+    SmallVector<SmallVector<Value>> rowsIn(n);
+    unsigned depth = kGradPrefetchDepth;
+    for (unsigned i = 0; i < std::min(n, depth); ++i)
+      rowsIn[i] = em.loadRow(sources[i], tk);
+    SmallVector<Value> partials;
+    for (unsigned i = 0; i < n; ++i) {
+      if (i + depth < n)
+        rowsIn[i + depth] = em.loadRow(sources[i + depth], tk);
+      Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
+      for (unsigned j = 0; j < c; ++j) {
+        Value x = em.toF32(rowsIn[i][j]);
+        pw = em.fma(wg[j], x, pw);
+        pd = em.fma(x, dl[j], pd);
+      }
+      rowsIn[i].clear();
+      partials.push_back(em.hsum(pw));
+      partials.push_back(em.hsum(pd));
+    }
+    Value parity = arith::RemUIOp::create(b, loc, l, em.idx(2));
+    SmallVector<Value> tot = em.tokenSum(partials, scratch, parity);
+    // z_li = r_i (wg_l . b_i), a_li = exp(z_li - lse_l),
+    // dz_li = a_li (da_li - sum_j a_lj da_lj) + a_li dlse_l (sources in
+    // order), k1_li = dz_li r_i, K2_i += k1_li r_i z_li / D (l in order).
+    buildIf(b, loc, first, [&]() {
+      Value lseL = load(lse, ValueRange{l, tok});
+      Value dlseL = load(dlse, ValueRange{l, tok});
+      SmallVector<Value> r, z, aw;
+      Value sum = em.f32c(0.0);
+      for (unsigned i = 0; i < n; ++i) {
+        r.push_back(load(invRms[i], tk));
+        z.push_back(arith::MulFOp::create(b, loc, r[i], tot[2 * i]));
+        aw.push_back(em.exp(arith::SubFOp::create(b, loc, z[i], lseL)));
+        sum = arith::AddFOp::create(
+            b, loc, sum, arith::MulFOp::create(b, loc, aw[i], tot[2 * i + 1]));
+      }
+      for (unsigned i = 0; i < n; ++i) {
+        Value dz = arith::MulFOp::create(
+            b, loc, aw[i],
+            arith::AddFOp::create(
+                b, loc, arith::SubFOp::create(b, loc, tot[2 * i + 1], sum),
+                dlseL));
+        Value k1 = arith::MulFOp::create(b, loc, dz, r[i]);
+        Value k2 = arith::MulFOp::create(
+            b, loc,
+            arith::MulFOp::create(
+                b, loc, arith::MulFOp::create(b, loc, k1, r[i]), z[i]),
+            invD);
+        SmallVector<Value, 2> at = coefAt(0, l, i);
+        store(aw[i], coef, at);
+        at[0] = em.idx(1);
+        store(k1, coef, at);
+        store(k1, coefOut, ValueRange{tok, at[1]});
+        SmallVector<Value, 2> k2At{em.idx(2), em.idx(i)};
+        store(arith::AddFOp::create(b, loc, load(coef, k2At), k2), coef, k2At);
+      }
+    });
+    return {};
+  });
+  // The coefficients are complete: every thread reads them in pass 2.
+  gpu::BarrierOp::create(b, loc);
+
+  // Pass 2: g_i = sum_l (a_li dout_l + k1_li wg_l) for a group of sources,
+  // then db_i = [acc_i +] (g_i - K2_i b_i), rounded once.
+  for (unsigned g0 = 0; g0 < n; g0 += kBlockScoreGradGroup) {
+    unsigned g1 = std::min(n, g0 + kBlockScoreGradGroup);
+    SmallVector<Value> init((g1 - g0) * c, em.zeroF32Vec());
+    auto loop = queryLoop(init, [&](Value l, ValueRange sums) {
+      SmallVector<Value> wg, dl, next(sums);
+      queryRows(l, wg, dl);
+      for (unsigned i = g0; i < g1; ++i) {
+        Value aV = em.splat(load(coef, coefAt(0, l, i)));
+        Value k1V = em.splat(load(coef, coefAt(1, l, i)));
+        for (unsigned j = 0; j < c; ++j) {
+          Value &v = next[(i - g0) * c + j];
+          v = em.fma(k1V, wg[j], em.fma(aV, dl[j], v));
+        }
+      }
+      return next;
+    });
+    for (unsigned i = g0; i < g1; ++i) {
+      SmallVector<Value> x = em.loadRow(sources[i], tk);
+      SmallVector<Value> accRow =
+          acc ? em.loadRow(accs[i], tk) : SmallVector<Value>();
+      Value nk2V = splatNeg(em, load(coef, {em.idx(2), em.idx(i)}));
+      for (unsigned j = 0; j < c; ++j) {
+        Value v =
+            em.fma(nk2V, em.toF32(x[j]), loop.getResult((i - g0) * c + j));
+        if (acc)
+          v = arith::AddFOp::create(b, loc, em.toF32(accRow[j]), v);
+        em.storeVector(v, grads[i], tk, j);
+      }
+    }
+  }
+  return fn;
+}
+
+std::string BlockScoreParamGradSpec::getName() const {
+  return "block_score_grad_params_" + typeSuffix(elementType) + "_d" +
+         std::to_string(d) + "_s" + std::to_string(numQueries) + "_n" +
+         std::to_string(numSources);
+}
+
+gpu::GPUFuncOp gpu_kernels::buildBlockScoreParamGradKernel(
+    OpBuilder &b, Location loc, const BlockScoreParamGradSpec &spec) {
+  OpBuilder::InsertionGuard guard(b);
+  Type e = spec.elementType, f32 = b.getF32Type();
+  int64_t d = spec.d, dyn = ShapedType::kDynamic;
+  unsigned n = spec.numSources, s = spec.numQueries, vw = spec.vectorWidth;
+  SmallVector<Type> args(n, rowsType(e, d));
+  args.push_back(MemRefType::get({dyn, int64_t(s * n)}, f32));
+  args.push_back(MemRefType::get({dyn, int64_t(s) * d}, f32));
+  args.push_back(b.getIndexType());
+  RowLayout layout;
+  layout.threadsPerToken = BlockScoreParamGradSpec::kThreads;
+  gpu::GPUFuncOp fn = createKernel(b, loc, spec.getName(), args, {}, layout);
+  Block &entry = fn.getBody().front();
+  SmallVector<Value> sources;
+  for (unsigned i = 0; i < n; ++i)
+    sources.push_back(entry.getArgument(i));
+  Value coef = entry.getArgument(n), ws = entry.getArgument(n + 1);
+  Value numTokens = entry.getArgument(n + 2);
+
+  auto idx = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  // CTA c * tiles + t: column tile t of token chunk c.
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value bid = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value tiles = idx(spec.numTiles());
+  Value tile = arith::RemUIOp::create(b, loc, bid, tiles);
+  Value chunkId = arith::DivUIOp::create(b, loc, bid, tiles);
+  Value chunks = arith::DivUIOp::create(
+      b, loc, gpu::GridDimOp::create(b, loc, gpu::Dimension::x), tiles);
+  Value vecIdx = arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, tile,
+                            idx(BlockScoreParamGradSpec::kThreads)),
+      tid);
+  Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, vecIdx,
+                                      idx(d / vw));
+  Value col = arith::MulIOp::create(b, loc, vecIdx, idx(vw));
+  Value chunk = arith::CeilDivUIOp::create(b, loc, numTokens, chunks);
+  Value begin = arith::MinUIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, chunkId, chunk), numTokens);
+  Value end = arith::MinUIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, begin, chunk), numTokens);
+  auto storageType = VectorType::get({vw}, e);
+  auto f32Vec = VectorType::get({vw}, f32);
+  uint64_t align = vw * (e.getIntOrFloatBitWidth() / 8);
+  buildIf(b, loc, valid, [&]() {
+    Value zero = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(f32Vec, b.getF32FloatAttr(0.0)));
+    SmallVector<Value> init(s, zero);
+    auto loop = scf::ForOp::create(b, loc, begin, end, idx(1), init);
+    {
+      OpBuilder::InsertionGuard lg(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value t = loop.getInductionVar();
+      SmallVector<Value> sums(loop.getRegionIterArgs());
+      for (unsigned i = 0; i < n; ++i) {
+        Value x = vector::LoadOp::create(
+            b, loc, storageType, sources[i], ValueRange{t, col},
+            /*nontemporal=*/false, llvm::MaybeAlign(align));
+        if (!e.isF32())
+          x = arith::ExtFOp::create(b, loc, f32Vec, x);
+        for (unsigned l = 0; l < s; ++l) {
+          Value k1 = memref::LoadOp::create(b, loc, coef,
+                                            ValueRange{t, idx(l * n + i)});
+          Value k1V = vector::BroadcastOp::create(b, loc, f32Vec, k1);
+          sums[l] = vector::FMAOp::create(b, loc, k1V, x, sums[l]);
+        }
+      }
+      scf::YieldOp::create(b, loc, sums);
+    }
+    uint64_t wsAlign = std::min<uint64_t>(16, 4 * vw);
+    for (unsigned l = 0; l < s; ++l) {
+      Value at = arith::AddIOp::create(b, loc, col, idx(int64_t(l) * d));
+      vector::StoreOp::create(b, loc, loop.getResult(l), ws,
+                              ValueRange{chunkId, at},
+                              /*nontemporal=*/false, llvm::MaybeAlign(wsAlign));
+    }
+  });
+  return fn;
+}

@@ -217,6 +217,62 @@ struct AggregateGradSpec {
 gpu::GPUFuncOp buildAggregateGradKernel(OpBuilder &b, Location loc,
                                         const AggregateGradSpec &spec);
 
+/// attnres.block_score_grad (spec I.3), first of two kernels: one CTA per
+/// token (the row layout of the one-query kernels). Pass 1, for each query l
+/// in order: wg_l = W_l * G_l, the 2n dot products (wg_l . b_i, dout_l .
+/// b_i) in one token reduction, then the token's first thread turns them
+/// into a_li, k1_li = dz_li r_i and adds k2_li = k1_li r_i z_li / D to K2_i
+/// (workgroup memory; k1 also to row `token` of the coefficient output for
+/// the second kernel). Pass 2, kBlockScoreGradGroup sources at a time:
+/// g_i = sum_l (a_li dout_l + k1_li wg_l) (f32, l in order), then
+/// db_i = round_E([acc_i +] (g_i - K2_i b_i)).
+struct BlockScoreGradSpec {
+  Type elementType;
+  int64_t d = 0;
+  /// S and n.
+  unsigned numQueries = 0, numSources = 0;
+  bool accumulate = false;
+  RowLayout layout;
+
+  std::string getName() const;
+};
+
+/// Kernel arguments: queries, norm_weights (memref<SxDxE>), sources (n x
+/// memref<?xDxE>), lse (memref<Sx?xf32>), inv_rms (n x memref<?xf32>), dout
+/// (memref<Sx?xDxE>), dlse (memref<Sx?xf32>), [accumulators (n x
+/// memref<?xDxE>)], source grads (n x memref<?xDxE>), coefficients
+/// (memref<?x(S*n)xf32>: k1_li at l * n + i), T (index).
+gpu::GPUFuncOp buildBlockScoreGradKernel(OpBuilder &b, Location loc,
+                                         const BlockScoreGradSpec &spec);
+
+/// attnres.block_score_grad, second kernel: the partials of the parameter
+/// gradients dwg_l = sum_p sum_i k1_li b_i[p, :]. Grid P x column tiles:
+/// CTA c * tiles + t owns kThreads vectors of columns of tile t and the
+/// tokens of chunk c (ceil(T / P) consecutive tokens); each thread
+/// accumulates k1_li b_i for its columns in order (token, then i) with one
+/// FMA per term, and writes its S sums to row c of the workspace
+/// (memref<Px(S*D)xf32>, column l * D + d); buildParamReduceKernel with K =
+/// S * D sums the rows in order.
+struct BlockScoreParamGradSpec {
+  Type elementType;
+  int64_t d = 0;
+  unsigned numQueries = 0, numSources = 0;
+  /// Elements per access (the row layout's vector width).
+  unsigned vectorWidth = 1;
+  static constexpr unsigned kThreads = 128;
+
+  int64_t numTiles() const {
+    return (d / vectorWidth + kThreads - 1) / kThreads;
+  }
+  std::string getName() const;
+};
+
+/// Kernel arguments: sources (n x memref<?xDxE>), coefficients
+/// (memref<?x(S*n)xf32>), workspace (memref<?x(S*D)xf32>), T (index).
+gpu::GPUFuncOp
+buildBlockScoreParamGradKernel(OpBuilder &b, Location loc,
+                               const BlockScoreParamGradSpec &spec);
+
 /// The deterministic second step of the parameter gradients: for every
 /// column k < K, dwg[k] = sum over the workspace rows b = 0 .. P-1 in
 /// increasing order (P = number of partials, a run-time value); then
