@@ -237,6 +237,99 @@ def check_merge_grad(entry, run):
                       bytes=nbytes), args, run_all
 
 
+def wrong_block_score_grad(W, G, srcs, eps, dout, dlse):
+    """Control: db without the inverse-RMS derivative (-dz r^2 z b / D),
+    written separately from reference.block_score_grad."""
+    v = torch.stack([x.double() for x in srcs])
+    r = reference.inv_rms(v, eps)
+    db = torch.zeros_like(v)
+    for l in range(W.shape[0]):
+        wg = W[l].double() * G[l].double()
+        z = r * (v * wg).sum(-1)
+        a = torch.softmax(z, 0)
+        da = (v * dout[l].double()).sum(-1)
+        dz = a * (da - (a * da).sum(0, keepdim=True)) + a * dlse[l].double()
+        db += a[..., None] * dout[l].double() + (dz * r)[..., None] * wg
+    return db
+
+
+def check_block_score_grad(entry, run):
+    """block_score_grad: S queries over n summaries of random magnitudes,
+    the statistics of the float64 forward (rounded to f32), random dout,
+    dlse and accumulators; every output NaN-poisoned. The three kernels
+    (per-token db and coefficients, column-tiled parameter partials, the
+    ordered reduction) against reference.block_score_grad; bit-identical
+    parameter gradients over two runs; the wrong-formula control rejected."""
+    e, d, t, n, s, acc = entry["e"], entry["d"], entry["t"], entry["n"], entry["s"], entry["acc"]
+    nan = lambda *shape: torch.full(shape, float("nan"), device=dev, dtype=DT[e])  # noqa: E731
+    fnan = lambda *shape: torch.full(shape, float("nan"), device=dev)  # noqa: E731
+    params = launch_fn(DIR, entry, "params_kernel", "params_block")
+    reduce = launch_fn(DIR, entry, "reduce_kernel", "reduce_block")
+    W, G = queries((s, d), d, e)
+    srcs = [rand((t, d), e, magnitude(i, e)) for i in range(n)]
+    dscale = magnitude(n, e)
+    dout = rand((s, t, d), e, dscale)
+    dlse = torch.randn(s, t, device=dev) * dscale * d ** 0.5
+    accs = [rand((t, d), e, near(dscale)) for _ in range(n)] if acc else []
+    chunk = max(1, (1 << 26) // (max(n, s) * d))
+    lse = torch.cat([reference.block_score(W, G, [x[t0:t0 + chunk] for x in srcs], eps)[1]
+                     for t0 in range(0, t, chunk)], 1).float().contiguous()
+    rs = [reference.inv_rms(x, eps).float().contiguous() for x in srcs]
+    dbs = [nan(t, d) for _ in range(n)]
+    coef = fnan(t, s * n)
+    p = min(t, entry["grad_ctas"])
+    ws = fnan(p, s * d)
+    dq, dg = fnan(s * d), fnan(s * d)
+    args = [W, G] + srcs + [lse] + rs + [dout, dlse] + accs + dbs + [coef, t]
+    pargs = srcs + [coef, ws, t]
+    rargs = [ws, p, W.reshape(-1), G.reshape(-1), dq, dg]
+
+    def run_all():
+        run(args, t)
+        params(pargs, t, entry["tiles"] * p)
+        reduce(rargs, t, -(-(s * d) // 32))
+    run_all()
+    torch.cuda.synchronize()
+    num = den = num_wrong = den_grad = 0.0
+    ref_dq = ref_dg = 0.0
+    finite = True
+    for t0 in range(0, t, chunk):
+        sl = slice(t0, min(t, t0 + chunk))
+        part = [x[sl] for x in srcs]
+        r_db, r_dq, r_dg = reference.block_score_grad(W, G, part, eps, dout[:, sl], dlse[:, sl])
+        den_grad += float((r_db ** 2).sum())
+        out_db = torch.stack([x[sl] for x in dbs]).double()
+        wrong = wrong_block_score_grad(W, G, part, eps, dout[:, sl], dlse[:, sl])
+        if acc:
+            a_part = torch.stack([a[sl].double() for a in accs])
+            r_db, wrong = r_db + a_part, wrong + a_part
+        finite = finite and bool(torch.isfinite(out_db).all())
+        num += float(((out_db - r_db) ** 2).sum())
+        den += float((r_db ** 2).sum())
+        num_wrong += float(((out_db - wrong) ** 2).sum())
+        ref_dq, ref_dg = ref_dq + r_dq, ref_dg + r_dg
+        del r_db, out_db, wrong
+    err_db = (num / den) ** 0.5 if finite and den > 0 else float("inf")
+    err_p = max(rel(dq.view(s, d), ref_dq), rel(dg.view(s, d), ref_dg))
+    q1, g1 = dq.clone(), dg.clone()
+    run_all()
+    torch.cuda.synchronize()
+    det = torch.equal(q1, dq) and torch.equal(g1, dg)
+    err = max(err_db, err_p)
+    err_wrong = (num_wrong / den_grad) ** 0.5 if den_grad > 0 else float("inf")
+    ctl_ok = err_wrong > TOL[e]
+    ok = err <= TOL[e] and det and ctl_ok
+    es = dout.element_size()
+    # Byte floor: read n summaries, S dout, [n accumulators], lse, dlse and n
+    # inv_rms; write n db and the two f32 parameter gradients.
+    nbytes = (2 * n + s + (n if acc else 0)) * t * d * es + 4 * t * (2 * s + n) + 8 * s * d
+    line = (f"{entry['kernel']:40s} err db {err_db:.2e} dW/dG {err_p:.2e} "
+            f"{'deterministic' if det else 'NOT DETERMINISTIC'} control err {err_wrong:.1e} "
+            f"{'rejected' if ctl_ok else 'NOT REJECTED'} {'OK ' if ok else 'BAD'}")
+    return line, dict(err=err, err_db=err_db, err_param=err_p, deterministic=det, ok=ok,
+                      bytes=nbytes), args, run_all
+
+
 def check(entry):
     """Runs one kernel on random inputs (outputs NaN-poisoned) against
     attnres.reference: (report line, result fields)."""
@@ -284,8 +377,9 @@ def check(entry):
         if n == 1 and not torch.equal(out, srcs[0]):
             err = float("inf")
         nbytes = (n + 1) * t * d * out.element_size() + 4 * (n + 1) * t
-    elif entry["op"] in ("aggregate_grad", "merge_grad"):
-        check_fn = check_grad if entry["op"] == "aggregate_grad" else check_merge_grad
+    elif entry["op"] in ("aggregate_grad", "merge_grad", "block_score_grad"):
+        check_fn = {"aggregate_grad": check_grad, "merge_grad": check_merge_grad,
+                    "block_score_grad": check_block_score_grad}[entry["op"]]
         line, fields, args, run_all = check_fn(entry, run)
         ms = time_it(run_all, REPS) if entry["time"] else None
         tbs = fields["bytes"] / ms / 1e9 if ms else None

@@ -108,7 +108,16 @@ def add_grad(entry, mlir, gpu_opts=""):
     entries = re.findall(r"\.visible \.entry (\w+)\(", ptx)
     blocks = {k: int(v) for k, v in re.findall(
         r"\.visible \.entry (\w+)\((?:.|\n)*?\.(?:reqntid|maxntid) (\d+)", ptx)}
-    main = [k for k in entries if not k.startswith("param_grad_reduce")][0]
+    main = [k for k in entries if not k.startswith("param_grad_reduce") and "_params_" not in k][0]
+    # block_score_grad: the column-tiled kernel of the parameter partials
+    # (grid P x tiles, tiles of 128 vectors of the widest width dividing D).
+    prm = [k for k in entries if "_params_" in k]
+    if prm:
+        vw = 16 // {"f32": 4, "f16": 2, "bf16": 2}[entry["e"]]
+        while vw > 1 and entry["d"] % vw:
+            vw //= 2
+        entry.update({"params_kernel": prm[0], "params_block": blocks[prm[0]],
+                      "tiles": -(-(entry["d"] // vw) // 128)})
     tpc = re.search(r"arith.ceildivui %\w+, %c(\d+)", a.split("gpu.module")[0])
     entry.update({"ptx": name + ".ptx", "kernel": main, "block": blocks[main],
                   "tokens_per_cta": int(tpc.group(1)) if tpc else 1})
@@ -188,6 +197,22 @@ if GRAD_SET:
         tag = ("_p" if partial else "") + ("_n" if norm else "")
         add_grad({"name": f"mgrad_{e}_d{d}_t{t}{tag}", "op": "merge_grad", "e": e, "t": t, "d": d,
                   "partial": partial, "norm": norm, "time": timed}, merge_grad_mlir(e, d, partial, norm))
+    # block_score_grad (phase 1's backward): the phase-1 benchmark shapes
+    # (n, S, T, D; bf16, timed) and a sweep over types, odd D, 1..9 sources.
+    for (n, s, t, d, acc) in [(9, 8, 16384, 4096, False), (5, 6, 16384, 4096, False),
+                              (9, 8, 16384, 2048, False), (9, 8, 16384, 7168, False),
+                              (9, 8, 16384, 4096, True)]:
+        add_grad({"name": f"sgrad_bf16_n{n}_s{s}_d{d}{'_acc' if acc else ''}", "op": "block_score_grad",
+                  "e": "bf16", "n": n, "s": s, "t": t, "d": d, "acc": acc, "time": True},
+                 ir.kernel_block_score_grad("k", "bf16", d, s, n, defaults.epsilon(), acc))
+    for (e, n, s, d, t, acc) in [("f32", 2, 3, 13, 7, False), ("bf16", 5, 6, 100, 901, True),
+                                 ("f16", 2, 3, 4100, 5, False), ("f32", 1, 1, 64, 40, True),
+                                 ("bf16", 4, 8, 100, 6, False), ("bf16", 9, 8, 4096, 200, True),
+                                 ("f16", 9, 8, 7168, 33, False), ("f32", 5, 6, 2048, 300, False),
+                                 ("bf16", 3, 2, 37, 1001, False), ("f32", 9, 8, 7168, 17, True)]:
+        add_grad({"name": f"sgrad_{e}_n{n}_s{s}_d{d}_t{t}{'_acc' if acc else ''}",
+                  "op": "block_score_grad", "e": e, "n": n, "s": s, "t": t, "d": d, "acc": acc,
+                  "time": False}, ir.kernel_block_score_grad("k", e, d, s, n, defaults.epsilon(), acc))
     # Tuning variants of the timed backward kernels (pass options).
     GRAD_VARIANTS = [v for v in os.environ.get(
         "GRAD_VARIANTS", "elements-per-thread=8;elements-per-thread=32").split(";") if v]

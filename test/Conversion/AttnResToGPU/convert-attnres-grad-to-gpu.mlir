@@ -152,3 +152,72 @@ func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf3
   %dv:2, %dq, %dg = attnres.aggregate_grad %w, %w over %v0, %v1 stats %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<64xf32>
   return %dv#0 : tensor<64xf32>
 }
+
+// -----
+
+// block_score_grad: one CTA per token writes db and the coefficients
+// k1_li = dz_li r_i (T x S*n f32); a column-tiled kernel (P chunks x 4 tiles
+// of 128 threads x 8 bf16 columns) writes P f32 partials of the S x D
+// parameter gradients; the ordered reduction with K = S * D scales them by
+// the flattened gains / queries.
+
+// CHECK-LABEL: func.func @score_grad
+// CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x4096xbf16>
+// CHECK:         %[[DB0:.*]] = memref.alloc(%{{.*}}) : memref<?x4096xbf16>
+// CHECK:         %[[DB1:.*]] = memref.alloc(%{{.*}}) : memref<?x4096xbf16>
+// CHECK:         %[[K1:.*]] = memref.alloc(%[[T]]) : memref<?x6xf32>
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_grad_bf16_d4096_s3_n2 blocks in (%[[T]], %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%{{.*}} : memref<3x4096xbf16>, %{{.*}} : memref<3x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<3x?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<3x?x4096xbf16>, %{{.*}} : memref<3x?xf32>, %[[DB0]] : memref<?x4096xbf16>, %[[DB1]] : memref<?x4096xbf16>, %[[K1]] : memref<?x6xf32>, %[[T]] : index)
+// CHECK:         %[[P:.*]] = arith.minui %[[T]], %{{.*}} : index
+// CHECK:         %[[WS:.*]] = memref.alloc(%[[P]]) : memref<?x12288xf32>
+// CHECK:         %[[C4:.*]] = arith.constant 4 : index
+// CHECK:         %[[GRID:.*]] = arith.muli %[[P]], %[[C4]] : index
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_grad_params_bf16_d4096_s3_n2 blocks in (%[[GRID]], %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %[[K1]] : memref<?x6xf32>, %[[WS]] : memref<?x12288xf32>, %[[T]] : index)
+// CHECK:         %[[DQ:.*]] = memref.alloc() : memref<12288xf32>
+// CHECK:         %[[DG:.*]] = memref.alloc() : memref<12288xf32>
+// CHECK:         %[[WF:.*]] = memref.collapse_shape %{{.*}} {{\[\[}}0, 1]] : memref<3x4096xbf16> into memref<12288xbf16>
+// CHECK:         %[[GF:.*]] = memref.collapse_shape %{{.*}} {{\[\[}}0, 1]] : memref<3x4096xbf16> into memref<12288xbf16>
+// CHECK:         gpu.launch_func @attnres_kernels::@param_grad_reduce_bf16_k12288 {{.*}} args(%[[WS]] : memref<?x12288xf32>, %[[P]] : index, %[[WF]] : memref<12288xbf16>, %[[GF]] : memref<12288xbf16>, %[[DQ]] : memref<12288xf32>, %[[DG]] : memref<12288xf32>)
+// CHECK:         memref.expand_shape %[[DQ]] {{\[\[}}0, 1]] output_shape [3, 4096] : memref<12288xf32> into memref<3x4096xf32>
+// CHECK:       gpu.func @block_score_grad_bf16_d4096_s3_n2({{.*}}workgroup(%{{.*}} : memref<3x6xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2x4x16xf32, #gpu.address_space<workgroup>>){{.*}}known_block_size = array<i32: 512, 1, 1>
+// Pass 1: a loop over the 3 queries, one reduction of the 4 dot products
+// each, the coefficients by the first thread (one exp per source).
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK-COUNT-20:  gpu.shuffle xor
+// CHECK:           gpu.barrier
+// CHECK:           scf.if
+// CHECK-COUNT-2:     llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// CHECK:             memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x6xf32>
+// CHECK:         gpu.barrier
+// Pass 2: one group of both sources, the queries' terms carried by a loop.
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<8xf32>, vector<8xf32>) {
+// CHECK-COUNT-4:   vector.fma
+// CHECK:         vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {{{.*}}} : memref<?x4096xbf16>, vector<8xbf16>
+// CHECK:       gpu.func @block_score_grad_params_bf16_d4096_s3_n2({{.*}}known_block_size = array<i32: 128, 1, 1>
+// CHECK:         scf.for %{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>) {
+// CHECK-COUNT-6:   vector.fma
+// CHECK:         vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {{{.*}}} : memref<?x12288xf32>, vector<8xf32>
+
+// C37-LABEL:   func.func @score_grad
+// C37:           %[[C37:.*]] = arith.constant 37 : index
+// C37:           arith.minui %{{.*}}, %[[C37]] : index
+func.func @score_grad(%W: tensor<3x4096xbf16>, %G: tensor<3x4096xbf16>, %b0: tensor<?x4096xbf16>, %b1: tensor<?x4096xbf16>, %lse: tensor<3x?xf32>, %r0: tensor<?xf32>, %r1: tensor<?xf32>, %dout: tensor<3x?x4096xbf16>, %dlse: tensor<3x?xf32>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<3x4096xf32>, tensor<3x4096xf32>) {
+  %db:2, %dW, %dG = attnres.block_score_grad %W, %G over %b0, %b1 stats %lse, %r0, %r1 grad %dout, %dlse {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16> -> tensor<3x?x4096xbf16>
+  return %db#0, %db#1, %dW, %dG : tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<3x4096xf32>, tensor<3x4096xf32>
+}
+
+// -----
+
+// With accumulators, f32 and an odd D (scalar accesses: 13 columns, one
+// tile), rank-3 sources: the token dims are collapsed.
+
+// CHECK-LABEL: func.func @score_grad_acc
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_grad_f32_d13_s2_n1_acc blocks in (%[[T:.*]], %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%{{.*}} : memref<2x13xf32>, %{{.*}} : memref<2x13xf32>, %{{.*}} : memref<?x13xf32>, %{{.*}} : memref<2x?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<2x?x13xf32>, %{{.*}} : memref<2x?xf32>, %{{.*}} : memref<?x13xf32>, %{{.*}} : memref<?x13xf32>, %{{.*}} : memref<?x2xf32>, %[[T]] : index)
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_grad_params_f32_d13_s2_n1 blocks in
+// CHECK:         gpu.launch_func @attnres_kernels::@param_grad_reduce_f32_k26
+// CHECK:       gpu.func @block_score_grad_f32_d13_s2_n1_acc({{.*}}known_block_size = array<i32: 32, 1, 1>
+// CHECK:         arith.addf %{{.*}}, %{{.*}} : vector<1xf32>
+// CHECK:         vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {{{.*}}} : memref<?x13xf32>, vector<1xf32>
+func.func @score_grad_acc(%W: tensor<2x13xf32>, %G: tensor<2x13xf32>, %b0: tensor<4x?x13xf32>, %lse: tensor<2x4x?xf32>, %r0: tensor<4x?xf32>, %dout: tensor<2x4x?x13xf32>, %dlse: tensor<2x4x?xf32>, %a0: tensor<4x?x13xf32>) -> (tensor<4x?x13xf32>, tensor<2x13xf32>, tensor<2x13xf32>) {
+  %db, %dW, %dG = attnres.block_score_grad %W, %G over %b0 stats %lse, %r0 grad %dout, %dlse accumulate %a0 {epsilon = 1.0e-05 : f32} : tensor<4x?x13xf32> -> tensor<2x4x?x13xf32>
+  return %db, %dW, %dG : tensor<4x?x13xf32>, tensor<2x13xf32>, tensor<2x13xf32>
+}
