@@ -13,10 +13,10 @@ Every function takes dynamic token counts (``tensor<?xDxE>``), so one pack
 serves any batch and sequence length. The manifest lists each kernel:
 
     {"op": "aggregate" | "block_score" | "merge" | "merge_norm" | "aggregate_stats"
-           | "aggregate_grad" | "merge_grad" | "merge_norm_grad", "dtype": "bf16",
-     "d": 896,
-     "num_sources": 5,        # aggregate, block_score
-     "num_queries": 3,        # block_score (S)
+           | "aggregate_grad" | "block_score_grad" | "merge_grad" | "merge_norm_grad",
+     "dtype": "bf16", "d": 896,
+     "num_sources": 5,        # aggregate*, block_score*
+     "num_queries": 3,        # block_score, block_score_grad (S)
      "partial": true,         # merge, merge_norm: with or without a partial sum
      "epsilon": 1e-06,        # the f32 epsilon attribute compiled in
      "norm_epsilon": 1e-05,   # merge_norm: the fused RMSNorm's epsilon
@@ -91,8 +91,9 @@ class PackConfig:
     compiled (default: what the model uses, N + 1 with N = ceil(L / S)).
     ``grad``: also the training kernels: of every aggregation of two or more
     sources (``aggregate_stats``, the forward that saves the log-sum-exp and
-    inverse RMS, and ``aggregate_grad``, the backward) and the backward of
-    every merge (``merge_grad``; ``merge_norm_grad`` with norm_eps)."""
+    inverse RMS, and ``aggregate_grad``, the backward), the backward of every
+    phase 1 (``block_score_grad``) and of every merge (``merge_grad``;
+    ``merge_norm_grad`` with norm_eps)."""
 
     d: int
     dtype: str = "bf16"
@@ -236,6 +237,12 @@ def kernel_functions(configs):
                              "num_sources": n, "epsilon": eps, "library": lib,
                              "function": name,
                              "mlir": ir.kernel_block_score(name, dt, d, s, n, eps)}
+            if cfg.grad:
+                name = "scoreg_%s_s%d_n%d" % (base, s, n)
+                entries[name] = {"op": "block_score_grad", "dtype": dt, "d": d,
+                                 "num_queries": s, "num_sources": n, "epsilon": eps,
+                                 "library": lib, "function": name,
+                                 "mlir": ir.kernel_block_score_grad(name, dt, d, s, n, eps)}
         for partial in merges:
             name = "merge_%s%s" % (base, "_p" if partial else "")
             entries[name] = {"op": "merge", "dtype": dt, "d": d, "partial": partial,
@@ -392,7 +399,8 @@ class KernelPack:
         """One line per (op, dtype, D, epsilon, S/partial) with the source counts."""
         groups = {}
         for k in self.kernels:
-            extra = ("S=%d" % k["num_queries"]) if k["op"] == "block_score" else (
+            extra = ("S=%d" % k["num_queries"]) if k["op"] in ("block_score",
+                                                               "block_score_grad") else (
                 ("partial" if k["partial"] else "no partial")
                 if k["op"] in ("merge", "merge_norm", "merge_grad", "merge_norm_grad") else "")
             if k["op"] in ("merge_norm", "merge_norm_grad"):

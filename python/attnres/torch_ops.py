@@ -548,6 +548,68 @@ def _block_score_backward(queries, norm_weights, sources, eps, dout, dlse):
                                                          enumerate(sources)]
 
 
+def _block_score_grad_compiled(hit, queries, norm_weights, sources, eps, dout, dlse, lse):
+    """attnres.block_score_grad by the pack's kernel from the forward's lse:
+    (dqueries, dnorm_weights, [dsource_i]) in the inputs' shapes and dtypes;
+    None incoming gradients count as zeros. The inverse RMS of each summary
+    is recomputed in f32 (one read of each summary; the forward kernel does
+    not return it)."""
+    lib, fn = hit
+    s0 = sources[0]
+    d, s = s0.shape[-1], queries.shape[0]
+    tokens = s0.numel() // d
+    dev, dt = s0.device, s0.dtype
+    dbs = [torch.empty((tokens, d), dtype=dt, device=dev) for _ in sources]
+    params = _token_rows(2, s * d, dev)
+    if tokens:
+        rs = _token_rows(len(sources), tokens, dev)
+        for i, b in enumerate(sources):
+            ss = torch.linalg.vector_norm(b.reshape(tokens, d), dim=-1,
+                                          dtype=torch.promote_types(b.dtype, torch.float32))
+            rs[i].copy_(torch.rsqrt(ss * ss / d + eps))
+        dout = (torch.zeros((s, tokens, d), dtype=dt, device=dev) if dout is None
+                else dout.to(dt).reshape(s, tokens, d).contiguous())
+        dlse = (torch.zeros((s, tokens), dtype=torch.float32, device=dev) if dlse is None
+                else dlse.float().reshape(s, tokens).contiguous())
+        _launch(lib, fn, dev, [_vec(queries, dt, (s, d)), _vec(norm_weights, dt, (s, d))]
+                + [_rows(b, tokens, d) for b in sources]
+                + [lse.float().reshape(s, tokens).contiguous()] + list(rs) + [dout, dlse]
+                + dbs + [params[0].view(s, d), params[1].view(s, d)])
+    else:
+        params.zero_()
+    return (params[0].view(s, d).to(queries.dtype), params[1].view(s, d).to(norm_weights.dtype),
+            [db.view(s0.shape) for db in dbs])
+
+
+def _block_score_grad_kernel(queries, sources, eps):
+    """(lib, fn) of the compiled backward of block_score for these tensors,
+    or None (CPU, no such kernel loaded, or turned off)."""
+    s0 = sources[0]
+    if not (_COMPILED_BACKWARD["on"] and s0.is_cuda):
+        return None
+    return _find("block_score_grad", dtype_name(s0.dtype), s0.shape[-1],
+                 num_sources=len(sources), num_queries=queries.shape[0], epsilon=eps)
+
+
+def _block_score_backward_auto(queries, norm_weights, sources, eps, dout, dlse, lse=None):
+    """block_score's backward: the compiled block_score_grad when a loaded
+    pack has it (built with grad=1) and the forward's lse is given, else the
+    formulas."""
+    hit = None if lse is None else _block_score_grad_kernel(queries, sources, eps)
+    if hit is None:
+        return _block_score_backward(queries, norm_weights, sources, eps, dout, dlse)
+    return _block_score_grad_compiled(hit, queries, norm_weights, sources, eps, dout, dlse, lse)
+
+
+def _score_backward(queries, norm_weights, sources, eps, dout, dlse, lse):
+    """The registered backward of block_score, given the forward's lse (only
+    the built-in backward takes it: set_backward's contract is unchanged)."""
+    fn = _BACKWARD["block_score"]
+    if fn is _block_score_backward_auto:
+        return fn(queries, norm_weights, sources, eps, dout, dlse, lse)
+    return fn(queries, norm_weights, sources, eps, dout, dlse)
+
+
 def _merge_backward(out, lse, query, norm_weight, update, partial, eps, dh, dp_new):
     dh = _zeros_if_none(dh, update)
     dp_new = _zeros_if_none(dp_new, update)
@@ -655,9 +717,11 @@ def _merge_norm_backward_auto(out, lse, query, norm_weight, update, partial, nor
 # None when that output was not used (block_score's dlse, the merges' dp_new,
 # ...). Each returned gradient has its input's shape and dtype, on its device.
 # merge and merge_norm use the compiled merge_grad where a loaded pack has it
-# (the formulas otherwise); aggregate's compiled backward goes through its own
-# custom op (aggregate_train), block_score has no compiled backward yet.
-_BACKWARD_REFERENCE = {"aggregate": _aggregate_backward, "block_score": _block_score_backward,
+# (the formulas otherwise), and so does block_score (block_score_grad, from the
+# forward's lse); aggregate's compiled backward goes through its own custom op
+# (aggregate_train).
+_BACKWARD_REFERENCE = {"aggregate": _aggregate_backward,
+                       "block_score": _block_score_backward_auto,
                        "merge": _merge_backward_auto, "merge_norm": _merge_norm_backward_auto}
 _BACKWARD = dict(_BACKWARD_REFERENCE)
 
@@ -695,13 +759,12 @@ if _CUSTOM_OPS and hasattr(torch.library, "register_autograd"):
 
     def _score_setup(ctx, inputs, output):
         queries, norm_weights, sources, eps = inputs
-        ctx.save_for_backward(queries, norm_weights, *sources)
+        ctx.save_for_backward(queries, norm_weights, output[1], *sources)
         ctx.eps = eps
 
     def _score_bwd(ctx, dout, dlse):
-        queries, norm_weights, *sources = ctx.saved_tensors
-        dW, dG, dv = _BACKWARD["block_score"](queries, norm_weights, sources, ctx.eps, dout,
-                                              dlse)
+        queries, norm_weights, lse, *sources = ctx.saved_tensors
+        dW, dG, dv = _score_backward(queries, norm_weights, sources, ctx.eps, dout, dlse, lse)
         return dW, dG, dv, None
 
     def _merge_setup(ctx, inputs, output):
@@ -795,16 +858,15 @@ class _AggregateTrainFunction(torch.autograd.Function):
 class _BlockScoreFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, queries, norm_weights, eps, *sources):
-        ctx.save_for_backward(queries, norm_weights, *sources)
         ctx.eps = eps
         out, lse = _block_score_impl(queries, norm_weights, list(sources), eps)
+        ctx.save_for_backward(queries, norm_weights, lse, *sources)
         return out, lse
 
     @staticmethod
     def backward(ctx, dout, dlse):
-        queries, norm_weights, *sources = ctx.saved_tensors
-        dW, dG, dv = _BACKWARD["block_score"](queries, norm_weights, sources, ctx.eps, dout,
-                                              dlse)
+        queries, norm_weights, lse, *sources = ctx.saved_tensors
+        dW, dG, dv = _score_backward(queries, norm_weights, sources, ctx.eps, dout, dlse, lse)
         return (dW, dG, None, *dv)
 
 

@@ -413,3 +413,93 @@ def test_gpu_compiled_merge_backward_matches_formulas():
             err = ((x.float() - y.float()).norm() / y.float().norm()).item()
             print("compiled %s %s D=%d partial=%s: rel err %.2e" % (op, dt, d, partial, err))
             assert x.dtype == y.dtype and err <= tols[dt], (op, dt, err)
+
+
+def test_block_score_grad_kernel_glue_with_fake_kernels(monkeypatch):
+    """The compiled backward of block_score (the pack's block_score_grad) on
+    the CPU with the kernel replaced by a fake computing what it computes
+    from attnres.reference, from the statistics it is given (argument order
+    of kernel_block_score_grad): the forward's lse reaches it, the inverse
+    RMS it is given are those of the summaries, every gradient reaches its
+    input equal to the formula backward's (f64, relative 1e-6: the
+    parameter gradients are f32 buffers, as the kernel's are), one launch
+    per backward."""
+    from attnres import reference
+    calls = []
+    t, d, s, n = 5, 6, 3, 2
+    seen = {}
+
+    def fake_launch(lib, fn, device, tensors):
+        calls.append(fn)
+        W, G = tensors[:2]
+        bs = tensors[2:2 + n]
+        lse, rs = tensors[2 + n], tensors[3 + n:3 + 2 * n]
+        dout, dlse = tensors[3 + 2 * n], tensors[4 + 2 * n]
+        outs = tensors[5 + 2 * n:]
+        seen["lse"], seen["rs"] = lse.clone(), [r.clone() for r in rs]
+        db, dW, dG = reference.block_score_grad(W, G, bs, EPS, dout, dlse)
+        for x, r in zip(outs, [db[i] for i in range(n)] + [dW, dG]):
+            x.copy_(r.reshape(x.shape))
+
+    torch.manual_seed(41)
+    bs = sources(n, (t,), d)
+    W, G = query(d, (s,))
+    c1 = torch.randn(s, t, d, dtype=torch.float64)
+    c2 = torch.randn(s, t, dtype=torch.float64)
+    inputs = [W, G] + bs
+
+    def grads():
+        out, lse = ops.block_score(W, G, bs, EPS)
+        grads.lse = lse.detach()
+        return torch.autograd.grad((out * c1).sum() + (lse * c2).sum(), inputs)
+
+    ref = grads()                                   # the formulas (no kernel on the CPU)
+    monkeypatch.setattr(ops, "_block_score_grad_kernel", lambda *a: ("lib", "block_score_grad"))
+    monkeypatch.setattr(ops, "_launch", fake_launch)
+    got = grads()
+    assert calls == ["block_score_grad"]
+    assert torch.allclose(seen["lse"].double(), grads.lse.double().reshape(s, t))
+    for r, b in zip(seen["rs"], bs):
+        want = torch.rsqrt((b.detach() ** 2).mean(-1) + EPS)
+        assert ((r.double() - want).abs() / want).max().item() <= 1e-6
+    for x, y in zip(got, ref):
+        assert x.shape == y.shape and x.dtype == y.dtype
+        assert ((x - y).norm() / y.norm()).item() <= 1e-6
+
+
+def test_gpu_compiled_block_score_backward_matches_formulas():
+    """A pack built with grad=1 on the GPU: block_score's backward by the
+    compiled block_score_grad (one kernel call more than the forward) within
+    2e-2 (bf16) / 1e-5 (f32) of the formula backward on the same inputs."""
+    pack = _gpu_pack()
+    cases = sorted({(k["dtype"], k["d"], k["num_queries"], k["num_sources"])
+                    for k in pack.kernels if k["op"] == "block_score_grad"})
+    if not cases:
+        pytest.skip("the pack has no block_score_grad kernels (build it with grad=1)")
+    tols = {"bf16": 2e-2, "f16": 5e-3, "f32": 1e-5}
+    dtypes = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
+    for dt, d, s, n in cases[:6]:
+        torch.manual_seed(d + s + n)
+        cast = lambda t: t.detach().to(dtypes[dt]).cuda().requires_grad_()  # noqa: E731
+        bs = [cast(b) for b in sources(n, (3, 37), d)]
+        W, G = [cast(x) for x in query(d, (s,))]
+        c1 = torch.randn(s, 3, 37, d, device="cuda")
+        c2 = torch.randn(s, 3, 37, device="cuda")
+        inputs = [W, G] + bs
+
+        def grads():
+            out, lse = ops.block_score(W, G, bs, EPS)
+            return torch.autograd.grad((out.float() * c1).sum() + (lse * c2).sum(), inputs)
+
+        ops.stats(reset=True)
+        got = grads()
+        assert ops.stats()["kernel"] == 2, (dt, d, s, n, ops.stats())
+        previous = ops.set_compiled_backward(False)
+        try:
+            ref = grads()
+        finally:
+            ops.set_compiled_backward(previous)
+        for x, y in zip(got, ref):
+            err = ((x.float() - y.float()).norm() / y.float().norm()).item()
+            print("compiled block_score_grad %s D=%d S=%d n=%d: rel err %.2e" % (dt, d, s, n, err))
+            assert x.dtype == y.dtype and err <= tols[dt], (dt, d, s, n, err)

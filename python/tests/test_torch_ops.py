@@ -311,11 +311,15 @@ def test_build_and_load_small_pack():
         aggs, scores, merges = _spec_kernels(5, 3)
         # grad=1: aggregate_stats and aggregate_grad for every aggregation of
         # two or more sources
-        # and merge_grad / merge_norm_grad for every merge
-        ngrad = 2 * sum(1 for n in aggs if n >= 2) + 2 * len(merges)
+        # block_score_grad for every phase 1, and merge_grad / merge_norm_grad
+        # for every merge
+        ngrad = 2 * sum(1 for n in aggs if n >= 2) + len(scores) + 2 * len(merges)
         assert len(pack.kernels) == len(aggs) + len(scores) + 2 * len(merges) + ngrad, (
             pack.kernels)
         assert "aggregate_grad f32 D=64 eps=1e-06 n=2,3" in p.stdout, p.stdout
+        assert "block_score_grad f32 D=64 eps=1e-06 S=2 n=2" in p.stdout, p.stdout
+        lib, fn = pack.find("block_score_grad", "f32", 64, num_sources=2, num_queries=2)
+        assert [q["shape"] for q in fn.params][-2:] == [[2, 64], [2, 64]], fn.params
         lib, fn = pack.find("aggregate_stats", "f32", 64, num_sources=3)
         assert [(q["role"], q["shape"]) for q in fn.params] == (
             [("input", [64])] * 2 + [("input", [None, 64])] * 3 + [("output", [None, 64])]
