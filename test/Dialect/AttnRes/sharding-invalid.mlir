@@ -1,20 +1,19 @@
 // RUN: attnres-opt %s --verify-roundtrip --split-input-file --verify-diagnostics \
 // RUN:   --pass-pipeline='builtin.module(func.func(sharding-propagation,shard-partition))'
 
-// Sharding D of block_score is refused with a diagnostic
-// (docs/interfaces-tiling-sharding.md); so is D sharding with a dynamic D.
+// Sharding D of aggregate_stats (the training forward) is refused with a
+// diagnostic (docs/interfaces-tiling-sharding.md); so is D sharding with a
+// dynamic D.
 
 shard.grid @grid(shape = 2)
-func.func @block_score_d(%q: tensor<2x32xf32>, %g: tensor<2x32xf32>, %b0: tensor<8x32xf32>)
-    -> tensor<2x8x32xf32> {
+func.func @stats_d(%w: tensor<32xf32>, %g: tensor<32xf32>, %v0: tensor<8x32xf32>,
+                   %v1: tensor<8x32xf32>) -> tensor<8xf32> {
   %sh = shard.sharding @grid split_axes = [[], [0]] : !shard.sharding
-  %b0s = shard.shard %b0 to %sh annotate_for_users : tensor<8x32xf32>
-  %oi = tensor.empty() : tensor<2x8x32xf32>
-  %li = tensor.empty() : tensor<2x8xf32>
-  // expected-error @below {{cannot be partitioned with the feature dimension D sharded (only inv_rms, aggregate, merge and block_sum can); shard the token or query dimensions}}
-  %o, %l = attnres.block_score %q, %g over %b0s outs %oi, %li {epsilon = 1.0e-06 : f32}
-      : tensor<8x32xf32> -> tensor<2x8x32xf32>
-  return %o : tensor<2x8x32xf32>
+  %v0s = shard.shard %v0 to %sh annotate_for_users : tensor<8x32xf32>
+  // expected-error @below {{cannot be partitioned with the feature dimension D sharded (only inv_rms, aggregate, block_score, merge and block_sum can); shard the token dimensions}}
+  %h, %lse, %r:2 = attnres.aggregate_stats %w, %g over %v0s, %v1 {epsilon = 1.0e-06 : f32}
+      : tensor<8x32xf32>
+  return %lse : tensor<8xf32>
 }
 
 // -----

@@ -88,6 +88,68 @@ func.func @features(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<8x64xf32
 
 // -----
 
+// block_score with D sharded 2 ways: its decomposition with, per summary,
+// the local sum of squares and the S x T partial logits all-reduced before
+// the softmax; each process writes its D slice of the S outputs, lse is
+// replicated.
+shard.grid @grid(shape = 2)
+// CHECK-LABEL: func.func @score_features
+// CHECK-SAME:    %[[Q:[a-z0-9]+]]: tensor<2x16xf32>, %[[G:[a-z0-9]+]]: tensor<2x16xf32>, %[[B0:[a-z0-9]+]]: tensor<8x16xf32>, %[[B1:[a-z0-9]+]]: tensor<8x16xf32>
+// CHECK-SAME:    -> (tensor<2x8x16xf32>, tensor<2x8xf32>)
+// CHECK-NOT:     attnres.
+// CHECK-DAG:     %[[D:.*]] = arith.constant 3.200000e+01 : f32
+// CHECK:         %[[SS0:.*]] = linalg.generic {{.*}} ins(%[[B0]] : tensor<8x16xf32>)
+// CHECK:         %[[SS0ALL:.*]] = shard.all_reduce %[[SS0]] on @grid grid_axes = [0] : tensor<8xf32> -> tensor<8xf32>
+// CHECK:         %[[R0:.*]] = linalg.generic {{.*}} ins(%[[SS0ALL]] : tensor<8xf32>)
+// CHECK:           arith.divf %{{.*}}, %[[D]] : f32
+// CHECK:           math.rsqrt
+// CHECK:         %[[SS1:.*]] = linalg.generic {{.*}} ins(%[[B1]] : tensor<8x16xf32>)
+// CHECK:         shard.all_reduce %[[SS1]] on @grid grid_axes = [0] : tensor<8xf32> -> tensor<8xf32>
+// CHECK:         %[[DOT0:.*]] = linalg.generic {{.*}} ins(%[[B0]], %[[Q]], %[[G]] : tensor<8x16xf32>, tensor<2x16xf32>, tensor<2x16xf32>)
+// CHECK:         %[[DOT0ALL:.*]] = shard.all_reduce %[[DOT0]] on @grid grid_axes = [0] : tensor<2x8xf32> -> tensor<2x8xf32>
+// CHECK:         %[[DOT1:.*]] = linalg.generic {{.*}} ins(%[[B1]], %[[Q]], %[[G]] : tensor<8x16xf32>, tensor<2x16xf32>, tensor<2x16xf32>)
+// CHECK:         %[[DOT1ALL:.*]] = shard.all_reduce %[[DOT1]] on @grid grid_axes = [0] : tensor<2x8xf32> -> tensor<2x8xf32>
+// CHECK:         %[[SM:.*]]:3 = linalg.generic {{.*}} ins(%[[DOT0ALL]], %[[DOT1ALL]], %[[R0]], %{{.*}} : tensor<2x8xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>)
+// CHECK:           math.log
+// CHECK:         %[[OUT:.*]] = linalg.generic {{.*}} ins(%[[B0]], %[[B1]], %[[SM]]#0, %[[SM]]#1 : {{.*}}) outs(%{{.*}} : tensor<2x8x16xf32>)
+// CHECK-NOT:     shard.
+// CHECK:         return %[[OUT]], %[[SM]]#2 : tensor<2x8x16xf32>, tensor<2x8xf32>
+func.func @score_features(%q: tensor<2x32xf32>, %g: tensor<2x32xf32>, %b0: tensor<8x32xf32>,
+                          %b1: tensor<8x32xf32>) -> (tensor<2x8x32xf32>, tensor<2x8xf32>) {
+  %sh = shard.sharding @grid split_axes = [[], [0]] : !shard.sharding
+  %b0s = shard.shard %b0 to %sh annotate_for_users : tensor<8x32xf32>
+  %b1s = shard.shard %b1 to %sh annotate_for_users : tensor<8x32xf32>
+  %oi = tensor.empty() : tensor<2x8x32xf32>
+  %li = tensor.empty() : tensor<2x8xf32>
+  %o, %l = attnres.block_score %q, %g over %b0s, %b1s outs %oi, %li {epsilon = 1.0e-06 : f32}
+      : tensor<8x32xf32> -> tensor<2x8x32xf32>
+  return %o, %l : tensor<2x8x32xf32>, tensor<2x8xf32>
+}
+
+// -----
+
+// block_score with D sharded and the inverse RMS given (inv_rms operands,
+// per token, replicated): only the partial logits are all-reduced.
+shard.grid @grid(shape = 2)
+// CHECK-LABEL: func.func @score_features_inv_rms
+// CHECK-COUNT-2: shard.all_reduce {{.*}} : tensor<2x8xf32> -> tensor<2x8xf32>
+// CHECK-NOT:     shard.all_reduce
+// CHECK:         return {{.*}} : tensor<2x8x16xf32>, tensor<2x8xf32>
+func.func @score_features_inv_rms(%q: tensor<2x32xf32>, %g: tensor<2x32xf32>, %b0: tensor<8x32xf32>,
+                                  %b1: tensor<8x32xf32>, %r0: tensor<8xf32>, %r1: tensor<8xf32>)
+    -> (tensor<2x8x32xf32>, tensor<2x8xf32>) {
+  %sh = shard.sharding @grid split_axes = [[], [0]] : !shard.sharding
+  %b0s = shard.shard %b0 to %sh annotate_for_users : tensor<8x32xf32>
+  %b1s = shard.shard %b1 to %sh annotate_for_users : tensor<8x32xf32>
+  %oi = tensor.empty() : tensor<2x8x32xf32>
+  %li = tensor.empty() : tensor<2x8xf32>
+  %o, %l = attnres.block_score %q, %g over %b0s, %b1s inv_rms %r0, %r1 outs %oi, %li
+      {epsilon = 1.0e-06 : f32} : tensor<8x32xf32> -> tensor<2x8x32xf32>
+  return %o, %l : tensor<2x8x32xf32>, tensor<2x8xf32>
+}
+
+// -----
+
 // aggregate_stats (the training forward) sharded along tokens: every
 // statistic (lse, one inverse RMS per source) is per token, so each process
 // computes those of its own tokens, with no communication.

@@ -34,6 +34,8 @@
 
 #include "attnres/Dialect/AttnRes/Transforms/DecompositionInterfaceImpl.h"
 
+#include "DecompositionBuilders.h"
+
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -49,6 +51,7 @@
 
 using namespace mlir;
 using namespace mlir::attnres;
+using namespace mlir::attnres::detail;
 
 //===----------------------------------------------------------------------===//
 // Scalar helpers (used inside linalg.generic bodies)
@@ -125,7 +128,8 @@ static Value createFilledF32(OpBuilder &b, Location loc,
 }
 
 /// The number of features D of `source` (its last dimension) as an f32.
-static Value featureCountF32(OpBuilder &b, Location loc, Value source) {
+Value mlir::attnres::detail::featureCountF32(OpBuilder &b, Location loc,
+                                             Value source) {
   auto type = cast<RankedTensorType>(source.getType());
   int64_t d = type.getShape().back();
   if (!ShapedType::isDynamic(d))
@@ -136,7 +140,8 @@ static Value featureCountF32(OpBuilder &b, Location loc, Value source) {
 }
 
 /// Casts `v` to `type` when its static shape information differs.
-static Value castTo(OpBuilder &b, Location loc, Value v, Type type) {
+Value mlir::attnres::detail::castTo(OpBuilder &b, Location loc, Value v,
+                                    Type type) {
   if (v.getType() == type)
     return v;
   return tensor::CastOp::create(b, loc, type, v);
@@ -144,8 +149,10 @@ static Value castTo(OpBuilder &b, Location loc, Value v, Type type) {
 
 /// Sizes of the first `count` dimensions of `v` (tensor.dim only for the
 /// dynamic ones).
-static SmallVector<OpFoldResult> leadingSizes(OpBuilder &b, Location loc,
-                                              Value v, unsigned count) {
+SmallVector<OpFoldResult> mlir::attnres::detail::leadingSizes(OpBuilder &b,
+                                                              Location loc,
+                                                              Value v,
+                                                              unsigned count) {
   auto type = cast<RankedTensorType>(v.getType());
   SmallVector<OpFoldResult> sizes;
   for (unsigned i = 0; i < count; ++i) {
@@ -172,8 +179,8 @@ static Value emptyLike(OpBuilder &b, Location loc, Value v, Type elt) {
 }
 
 /// Sizes of all dimensions of `source` but the last (the tokens).
-static SmallVector<OpFoldResult> tokenSizesOf(OpBuilder &b, Location loc,
-                                              Value source) {
+SmallVector<OpFoldResult>
+mlir::attnres::detail::tokenSizesOf(OpBuilder &b, Location loc, Value source) {
   return leadingSizes(b, loc, source, rankOf(source) - 1);
 }
 
@@ -244,8 +251,9 @@ static Value buildSumOverLastLoop(OpBuilder &b, Location loc, ValueRange inputs,
 //===----------------------------------------------------------------------===//
 
 /// sumsq[t] = sum_d (sum_j xs_j[t, d])^2 in f32, over tokens of `tokenSizes`.
-static Value buildSumSquares(OpBuilder &b, Location loc, ValueRange xs,
-                             ArrayRef<OpFoldResult> tokenSizes) {
+Value mlir::attnres::detail::buildSumSquares(
+    OpBuilder &b, Location loc, ValueRange xs,
+    ArrayRef<OpFoldResult> tokenSizes) {
   SmallVector<AffineMap> maps(xs.size(),
                               b.getMultiDimIdentityMap(tokenSizes.size() + 1));
   return buildSumOverLastLoop(
@@ -258,9 +266,9 @@ static Value buildSumSquares(OpBuilder &b, Location loc, ValueRange xs,
 
 /// r[t] = rsqrt(sumsq[t] / D + eps), elementwise, written into `init` (a new
 /// f32 tensor of the shape of `sumSq` when null).
-static Value buildInvRmsFromSumSquares(OpBuilder &b, Location loc, Value sumSq,
-                                       Value featureCount, float epsilon,
-                                       Value init = Value()) {
+Value mlir::attnres::detail::buildInvRmsFromSumSquares(
+    OpBuilder &b, Location loc, Value sumSq, Value featureCount, float epsilon,
+    Value init) {
   if (!init)
     init = emptyLike(b, loc, sumSq, b.getF32Type());
   Value eps = f32Const(b, loc, epsilon);
@@ -276,9 +284,10 @@ static Value buildInvRmsFromSumSquares(OpBuilder &b, Location loc, Value sumSq,
 /// dot[(s,) t] = sum_d q[(s,) d] * g[(s,) d] * (sum_j xs_j[t, d]). With
 /// `stacked`, q and g are tensor<S x D x E> and the result has a leading S
 /// dimension of size `numQueries`.
-static Value buildDot(OpBuilder &b, Location loc, ValueRange xs, Value query,
-                      Value gain, ArrayRef<OpFoldResult> tokenSizes,
-                      std::optional<OpFoldResult> numQueries) {
+Value mlir::attnres::detail::buildDot(OpBuilder &b, Location loc, ValueRange xs,
+                                      Value query, Value gain,
+                                      ArrayRef<OpFoldResult> tokenSizes,
+                                      std::optional<OpFoldResult> numQueries) {
   MLIRContext *ctx = b.getContext();
   unsigned off = numQueries ? 1 : 0;
   unsigned tokenRank = tokenSizes.size();
@@ -313,9 +322,10 @@ static Value buildDot(OpBuilder &b, Location loc, ValueRange xs, Value query,
 /// [(S,) T...], `invRms[i]` has shape [T...]. Returns the weights a_i
 /// (shape of dots) and, when `lseInit` is given, lse = m + log(sum) written
 /// into it.
-static std::pair<SmallVector<Value>, Value>
-buildSoftmax(OpBuilder &b, Location loc, ValueRange dots, ValueRange invRms,
-             bool stacked, Value lseInit) {
+std::pair<SmallVector<Value>, Value>
+mlir::attnres::detail::buildSoftmax(OpBuilder &b, Location loc, ValueRange dots,
+                                    ValueRange invRms, bool stacked,
+                                    Value lseInit) {
   MLIRContext *ctx = b.getContext();
   unsigned numLoops = rankOf(dots.front());
   unsigned n = dots.size();
@@ -366,8 +376,10 @@ buildSoftmax(OpBuilder &b, Location loc, ValueRange dots, ValueRange invRms,
 
 /// out[(s,) t, d] = sum_i a_i[(s,) t] * x_i[t, d], rounded once to the
 /// element type of `init`, written into `init`.
-static Value buildWeightedSum(OpBuilder &b, Location loc, ValueRange sources,
-                              ValueRange weights, bool stacked, Value init) {
+Value mlir::attnres::detail::buildWeightedSum(OpBuilder &b, Location loc,
+                                              ValueRange sources,
+                                              ValueRange weights, bool stacked,
+                                              Value init) {
   MLIRContext *ctx = b.getContext();
   unsigned numLoops = rankOf(init);
   unsigned off = stacked ? 1 : 0;

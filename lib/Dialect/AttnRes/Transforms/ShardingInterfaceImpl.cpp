@@ -35,12 +35,17 @@
 //              slice, all_reduce(sum) each; gate = sigmoid(dot r - lse);
 //              h, p' on the local slice; with the fused norm the sum of
 //              squares of the rounded h is all-reduced too.
-// block_score with D sharded is refused with a diagnostic.
+//   block_score: the op's decomposition (DecompositionBuilders.h) with its
+//              partial sums all-reduced: per source, the S x T.. partial
+//              logits and (without inv_rms operands) the T.. partial sum of
+//              squares; then the softmax over the sources per query and
+//              each process's D slice of the S outputs; lse replicated.
 //
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Dialect/AttnRes/Transforms/ShardingInterfaceImpl.h"
 
+#include "DecompositionBuilders.h"
 #include "InterfaceLayout.h"
 #include "attnres/Dialect/AttnRes/IR/AttnRes.h"
 
@@ -355,15 +360,16 @@ static LogicalResult partitionMerge(MergeOp op, ArrayRef<Value> operands,
   Location loc = op.getLoc();
   MLIRContext *ctx = b.getContext();
   auto operandOf = [&](OpOperand &o) { return operands[o.getOperandNumber()]; };
-  Value out = operandOf(op.getOutMutable()), lse = operandOf(op.getLseMutable());
+  Value out = operandOf(op.getOutMutable()),
+        lse = operandOf(op.getLseMutable());
   Value w = operandOf(op.getQueryMutable());
   Value g = operandOf(op.getNormWeightMutable());
   Value update = operandOf(op.getUpdateMutable());
   unsigned tail = op.getOptionalOperands().getBeginOperandIndex();
   Value partial = op.getPartial() ? operands[tail] : Value();
-  Value normGain =
-      op.hasNorm() ? operands[tail + op.getOptionalOperands().size() - 1]
-                   : Value();
+  Value normGain = op.hasNorm()
+                       ? operands[tail + op.getOptionalOperands().size() - 1]
+                       : Value();
   auto valueType = cast<RankedTensorType>(update.getType());
   Type elt = valueType.getElementType();
   unsigned rank = valueType.getRank();
@@ -379,17 +385,17 @@ static LogicalResult partitionMerge(MergeOp op, ArrayRef<Value> operands,
     addends.push_back(partial);
   Value pInit = tensor::EmptyOp::create(b, loc, sizes, b.getF32Type());
   SmallVector<AffineMap> pMaps(addends.size() + 1, id);
-  Value pf = linalg::GenericOp::create(
-                 b, loc, TypeRange{pInit.getType()}, addends,
-                 ValueRange{pInit}, pMaps, par,
-                 [&](OpBuilder &nb, Location nl, ValueRange args) {
-                   Value sum = toF32(nb, nl, args[0]);
-                   if (args.size() > 2)
-                     sum = arith::AddFOp::create(nb, nl, sum,
-                                                 toF32(nb, nl, args[1]));
-                   linalg::YieldOp::create(nb, nl, sum);
-                 })
-                 .getResult(0);
+  Value pf =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{pInit.getType()}, addends, ValueRange{pInit}, pMaps,
+          par,
+          [&](OpBuilder &nb, Location nl, ValueRange args) {
+            Value sum = toF32(nb, nl, args[0]);
+            if (args.size() > 2)
+              sum = arith::AddFOp::create(nb, nl, sum, toF32(nb, nl, args[1]));
+            linalg::YieldOp::create(nb, nl, sum);
+          })
+          .getResult(0);
   auto [ss, dot] = createPartialSums(b, loc, pf, w, g);
   Value r = createInvRms(b, loc, createAllReduceSum(b, loc, ss, grid, axes), d,
                          op.getEpsilon().convertToFloat());
@@ -452,21 +458,69 @@ static LogicalResult partitionMerge(MergeOp op, ArrayRef<Value> operands,
   Value rn = createInvRms(b, loc, createAllReduceSum(b, loc, hss, grid, axes),
                           d, op.getNormEpsilonAttr().getValueAsDouble());
   Value nInit = tensor::EmptyOp::create(b, loc, sizes, elt);
-  Value hn = linalg::GenericOp::create(
-                 b, loc, TypeRange{valueType}, ValueRange{h, rn, normGain},
-                 ValueRange{nInit},
-                 ArrayRef<AffineMap>{id, token, feature, id}, par,
-                 [&](OpBuilder &nb, Location nl, ValueRange args) {
-                   Value x = toF32(nb, nl, args[0]);
-                   Value xr = arith::MulFOp::create(nb, nl, x, args[1]);
-                   Value y = arith::MulFOp::create(nb, nl, xr,
-                                                   toF32(nb, nl, args[2]));
-                   if (!elt.isF32())
-                     y = arith::TruncFOp::create(nb, nl, elt, y);
-                   linalg::YieldOp::create(nb, nl, y);
-                 })
-                 .getResult(0);
+  Value hn =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{valueType}, ValueRange{h, rn, normGain},
+          ValueRange{nInit}, ArrayRef<AffineMap>{id, token, feature, id}, par,
+          [&](OpBuilder &nb, Location nl, ValueRange args) {
+            Value x = toF32(nb, nl, args[0]);
+            Value xr = arith::MulFOp::create(nb, nl, x, args[1]);
+            Value y = arith::MulFOp::create(nb, nl, xr, toF32(nb, nl, args[2]));
+            if (!elt.isF32())
+              y = arith::TruncFOp::create(nb, nl, elt, y);
+            linalg::YieldOp::create(nb, nl, y);
+          })
+          .getResult(0);
   map.map(op.getNormed(), hn);
+  return success();
+}
+
+/// Partitions block_score with D sharded: the decomposition with, for every
+/// summary, its S x T.. partial logits (and, without inv_rms operands, its
+/// partial sum of squares) all-reduced over the D axes before the softmax;
+/// the S outputs stay D-sharded, lse is replicated over the D axes.
+static LogicalResult partitionBlockScore(BlockScoreOp op,
+                                         ArrayRef<Value> operands, int64_t d,
+                                         StringRef grid,
+                                         ArrayRef<GridAxis> axes,
+                                         IRMapping &map, OpBuilder &b) {
+  Location loc = op.getLoc();
+  auto operandOf = [&](OpOperand &o) { return operands[o.getOperandNumber()]; };
+  Value queries = operandOf(op.getQueriesMutable());
+  Value gains = operandOf(op.getNormWeightsMutable());
+  Value outInit = operandOf(op.getOutInitMutable());
+  Value lseInit = operandOf(op.getLseInitMutable());
+  ArrayRef<Value> sources = operands.slice(
+      op.getSources().getBeginOperandIndex(), op.getSources().size());
+  SmallVector<OpFoldResult> tokenSizes = tokenSizesOf(b, loc, sources.front());
+  OpFoldResult numQueries = leadingSizes(b, loc, outInit, 1).front();
+  float eps = op.getEpsilon().convertToFloat();
+  SmallVector<Value> invRms;
+  if (op.getInvRms().empty()) {
+    Value featureCount =
+        arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(d)));
+    for (Value v : sources) {
+      Value ss = createAllReduceSum(
+          b, loc, buildSumSquares(b, loc, v, tokenSizes), grid, axes);
+      invRms.push_back(
+          buildInvRmsFromSumSquares(b, loc, ss, featureCount, eps));
+    }
+  } else {
+    llvm::append_range(invRms,
+                       operands.slice(op.getInvRms().getBeginOperandIndex(),
+                                      op.getInvRms().size()));
+  }
+  SmallVector<Value> dots;
+  for (Value v : sources)
+    dots.push_back(createAllReduceSum(
+        b, loc, buildDot(b, loc, v, queries, gains, tokenSizes, numQueries),
+        grid, axes));
+  auto [weights, lse] =
+      buildSoftmax(b, loc, dots, invRms, /*stacked=*/true, lseInit);
+  Value out =
+      buildWeightedSum(b, loc, sources, weights, /*stacked=*/true, outInit);
+  map.map(op.getOut(), castTo(b, loc, out, outInit.getType()));
+  map.map(op.getLse(), castTo(b, loc, lse, lseInit.getType()));
   return success();
 }
 
@@ -505,9 +559,12 @@ static LogicalResult partitionShardedFeature(
   }
   if (auto merge = dyn_cast<MergeOp>(op))
     return partitionMerge(merge, operands, d, grid, reductionAxes, map, b);
+  if (auto score = dyn_cast<BlockScoreOp>(op))
+    return partitionBlockScore(score, operands, d, grid, reductionAxes, map, b);
   return op->emitOpError()
          << "cannot be partitioned with the feature dimension D sharded (only "
-            "inv_rms, aggregate, merge and block_sum can); shard the token"
+            "inv_rms, aggregate, block_score, merge and block_sum can); "
+            "shard the token"
          << (layout.stacked ? " or query" : "")
          << " dimensions (docs/interfaces-tiling-sharding.md)";
 }
