@@ -154,6 +154,8 @@ private:
                             gpu::GPUFuncOp (*build)(OpBuilder &, Location,
                                                     const Spec &));
   unsigned oneQueryElements(Type elementType, int64_t d);
+  ScoreKernelSpec aggregateThroughputSpec(RankedTensorType type, unsigned n,
+                                          bool withStats);
 
   LogicalResult checkSourceType(Operation *op, RankedTensorType type);
   std::optional<BlockScoreTCSpec>
@@ -296,16 +298,17 @@ unsigned ConvertAttnResToGPUPass::oneQueryElements(Type elementType,
                                       : defaultElements(elementType, d);
 }
 
-LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
-  RankedTensorType type = op.getSourceType();
-  if (failed(checkSourceType(op, type)))
-    return failure();
-  IRRewriter rw(op);
-  HostBuilder hb(rw, op.getLoc());
+/// The throughput kernel of aggregate over `n` sources of `type` (and of
+/// aggregate_stats with `withStats`): layout, prefetch depth, sources per
+/// reduction and w*g placement from the pass options or the defaults.
+ScoreKernelSpec
+ConvertAttnResToGPUPass::aggregateThroughputSpec(RankedTensorType type,
+                                                 unsigned n, bool withStats) {
   ScoreKernelSpec spec;
   spec.elementType = type.getElementType();
   spec.d = type.getShape().back();
-  spec.numSources = op.getNumSources();
+  spec.numSources = n;
+  spec.withStats = withStats;
   spec.layout = computeRowLayout(spec.elementType, spec.d,
                                  oneQueryElements(spec.elementType, spec.d));
   // Two 16-byte vectors of 16-bit elements per thread in at most 448
@@ -323,6 +326,17 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
   spec.sourcesPerStep =
       sourcesPerStep || !twoPerSM ? pickStep(sourcesPerStep, spec.layout) : 1;
   spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  return spec;
+}
+
+LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
+  RankedTensorType type = op.getSourceType();
+  if (failed(checkSourceType(op, type)))
+    return failure();
+  IRRewriter rw(op);
+  HostBuilder hb(rw, op.getLoc());
+  ScoreKernelSpec spec =
+      aggregateThroughputSpec(type, op.getNumSources(), /*withStats=*/false);
   std::optional<ScoreKernelSpec> small = pickSmallTokenKernel(spec);
   // Static token count: one of the two kernels, chosen now.
   std::optional<int64_t> staticTokens = 1;
@@ -653,23 +667,8 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateStatsOp op) {
   // The throughput kernel of aggregate (same layout, depths and w*g
   // placement) that also stores lse and the n inverse RMS; no small-T
   // variant.
-  ScoreKernelSpec spec;
-  spec.elementType = type.getElementType();
-  spec.d = type.getShape().back();
-  spec.numSources = op.getNumSources();
-  spec.withStats = true;
-  spec.layout = computeRowLayout(spec.elementType, spec.d,
-                                 oneQueryElements(spec.elementType, spec.d));
-  bool twoPerSM = spec.elementType.getIntOrFloatBitWidth() == 16 &&
-                  spec.layout.vectorsPerThread == 2 &&
-                  spec.layout.tokensPerCta == 1 &&
-                  spec.layout.threadsPerToken <= 448;
-  spec.wgInShared = wgInShared >= 0 ? wgInShared > 0 : twoPerSM;
-  spec.prefetchDepth =
-      prefetchDepth || !twoPerSM ? pickDepth(prefetchDepth, spec.layout) : 1;
-  spec.sourcesPerStep =
-      sourcesPerStep || !twoPerSM ? pickStep(sourcesPerStep, spec.layout) : 1;
-  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  ScoreKernelSpec spec =
+      aggregateThroughputSpec(type, op.getNumSources(), /*withStats=*/true);
   gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildScoreKernel);
 
   SmallVector<Value> operands{hb.toBuffer(op.getQuery()),
