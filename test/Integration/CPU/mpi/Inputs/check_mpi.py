@@ -35,6 +35,14 @@
                                     the source gradients and every rank's
                                     dqueries and dgains against the float64
                                     reference (block_score_grad)
+  check_mpi.py gen-score-features IN
+                                    partitioned-block-score-features-mpi.mlir:
+                                    queries, gains (3x48), 3 sources 12x48
+                                    (magnitudes 1e-2, 1, 1e2); all f32
+  check_mpi.py check-score-features IN OUT P
+                                    out and every rank's lse against a
+                                    float64 block_score written here in numpy
+                                    (not attnres.reference)
 
 The OUT of the table-driven driver (Inputs/mpi_grad_driver.c) is the split
 (token- or feature-sharded) results whole, in result order, then P copies
@@ -214,11 +222,49 @@ def check_score_grad(inp, out, ranks, t=16, d=37, s=3):
     return _check_split(inp, out, ranks, shapes, reference)
 
 
+def gen_score_features(path, t=12, d=48, s=3):
+    rng = np.random.default_rng(20261211)
+    # queries * gains of norm ~2: the logits z_li = r_i <b_i, q_l g_l> are
+    # O(1), so every source has a weight well away from 0 in the softmax.
+    W = 2.0 * rng.standard_normal((s, d)) / np.sqrt(d)
+    G = 1.0 + 0.1 * rng.standard_normal((s, d))
+    # One magnitude per source, far apart: the inverse RMS (its sum of
+    # squares over all of D) must undo each.
+    v = [m * rng.standard_normal((t, d)) for m in (1e-2, 1.0, 1e2)]
+    _write(path, [W, G] + v)
+
+
+def _block_score_f64(W, G, v, eps):
+    """Phase 1 of Block AttnRes (spec D) in float64, independently of
+    attnres.reference: r_i = 1 / sqrt(mean_d b_i^2 + eps),
+    z_li = r_i sum_d q_l g_l b_i, a_l = softmax_i z_li,
+    out_l = sum_i a_li b_i, lse_l = logsumexp_i z_li."""
+    b = np.stack(v)  # [n, T, D]
+    r = 1.0 / np.sqrt(np.mean(b * b, axis=-1) + eps)  # [n, T]
+    z = r[None] * np.einsum("ld,itd->lit", W * G, b)  # [S, n, T]
+    m = z.max(axis=1, keepdims=True)
+    e = np.exp(z - m)
+    total = e.sum(axis=1, keepdims=True)
+    a = e / total
+    out = np.einsum("lit,itd->ltd", a, b)  # [S, T, D]
+    lse = (m + np.log(total))[:, 0]  # [S, T]
+    return out, lse
+
+
+def check_score_features(inp, out, ranks, t=12, d=48, s=3):
+    def reference(W, G, *v):
+        o, lse = _block_score_f64(W, G, v, EPS)
+        return [("out", o)], [("lse", lse)]
+    return _check_split(inp, out, ranks, [(s, d)] * 2 + [(t, d)] * N, reference)
+
+
 GENERATORS = {"gen": gen_features, "gen-grad": gen_grad, "gen-merge-grad": gen_merge_grad,
-              "gen-merge-features": gen_merge_features, "gen-score-grad": gen_score_grad}
+              "gen-merge-features": gen_merge_features, "gen-score-grad": gen_score_grad,
+              "gen-score-features": gen_score_features}
 CHECKS = {"check": check_features, "check-grad": check_grad,
           "check-merge-grad": check_merge_grad, "check-merge-features": check_merge_features,
-          "check-score-grad": check_score_grad}
+          "check-score-grad": check_score_grad,
+          "check-score-features": check_score_features}
 
 
 def main(argv):

@@ -1,13 +1,14 @@
 /* Driver of partitioned ops in real multi-process runs: the token-sharded
  * backward ops (../partitioned-*-tokens-mpi.mlir) and the D-sharded merge
- * (../partitioned-merge-features-mpi.mlir), compiled with one of
- * -DAGGREGATE_GRAD, -DMERGE_GRAD, -DBLOCK_SCORE_GRAD or -DMERGE_FEATURES,
- * which picks the model's operands and results below, each split along one
- * dimension (the tokens or the features) or replicated. Every rank reads the
- * whole operands from argv[1] (float32, little endian, in the model's order,
- * each row major), takes its part of each split one (1 / size of the split
- * dimension, consecutive indices; all of a replicated one) and calls the
- * partitioned model, which all-reduces its partial sums through MPI. Rank 0
+ * and block_score (../partitioned-merge-features-mpi.mlir,
+ * ../partitioned-block-score-features-mpi.mlir), compiled with one of
+ * -DAGGREGATE_GRAD, -DMERGE_GRAD, -DBLOCK_SCORE_GRAD, -DMERGE_FEATURES or
+ * -DSCORE_FEATURES, which picks the model's operands and results below, each
+ * split along one dimension (the tokens or the features) or replicated. Every
+ * rank reads the whole operands from argv[1] (float32, little endian, in the
+ * model's order, each row major), takes its part of each split one (1 / size of
+ * the split dimension, consecutive indices; all of a replicated one) and calls
+ * the partitioned model, which all-reduces its partial sums through MPI. Rank 0
  * gathers the split results of every rank's part and every rank's
  * replicated (all-reduced) results and writes them to argv[2]: the split
  * results whole, in order, then size copies of the replicated ones, in
@@ -35,7 +36,7 @@ typedef union {
 } MemRef;
 
 /* The shapes: [n], [s, n] (replicated); [T], [T, D], [s, T], [s, T, D]
- * (tokens split); [D], [T, D] (features split). */
+ * (tokens split); [D], [T, D], [s, D], [s, T, D] (features split). */
 /* clang-format off */
 #define PARAM(n) {1, {n}, -1}
 #define PARAMS(s, n) {2, {s, n}, -1}
@@ -45,6 +46,8 @@ typedef union {
 #define ROWS_S(s) {3, {s, T, D}, 1}
 #define FEATURES {1, {D}, 0}
 #define COLUMNS {2, {T, D}, 1}
+#define FEATURES_S(s) {2, {s, D}, 1}
+#define COLUMNS_S(s) {3, {s, T, D}, 2}
 /* clang-format on */
 
 #if defined(AGGREGATE_GRAD)
@@ -102,8 +105,20 @@ void _mlir_ciface_model(void *, void *, void *, void *, void *, void *, void *,
 static void callModel(void *res, MemRef *a) {
   _mlir_ciface_model(res, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6]);
 }
+#elif defined(SCORE_FEATURES)
+/* block_score, D split: S = 3 queries, gains ([S, D]) over 3 sources
+ * -> out [S, T, D], lse [S, T] (replicated). */
+enum { T = 12, D = 48, S = 3 };
+static const Tensor operands[] = {FEATURES_S(S), FEATURES_S(S), COLUMNS,
+                                  COLUMNS, COLUMNS};
+static const Tensor results[] = {COLUMNS_S(S), PARAMS(S, T)};
+void _mlir_ciface_model(void *, void *, void *, void *, void *, void *);
+static void callModel(void *res, MemRef *a) {
+  _mlir_ciface_model(res, &a[0], &a[1], &a[2], &a[3], &a[4]);
+}
 #else
-#error "define AGGREGATE_GRAD, MERGE_GRAD, BLOCK_SCORE_GRAD or MERGE_FEATURES"
+#error "define AGGREGATE_GRAD, MERGE_GRAD, BLOCK_SCORE_GRAD, MERGE_FEATURES \
+or SCORE_FEATURES"
 #endif
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
