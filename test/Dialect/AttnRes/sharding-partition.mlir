@@ -88,10 +88,10 @@ func.func @features(%w: tensor<64xf32>, %g: tensor<64xf32>, %v0: tensor<8x64xf32
 
 // -----
 
-// block_score with D sharded 2 ways: its decomposition with, per summary,
-// the local sum of squares and the S x T partial logits all-reduced before
-// the softmax; each process writes its D slice of the S outputs, lse is
-// replicated.
+// block_score with D sharded 2 ways: its decomposition with the summaries'
+// local sums of squares and S x T partial logits stacked and all-reduced
+// (one all-reduce each) before the softmax; each process writes its D slice
+// of the S outputs, lse is replicated.
 shard.grid @grid(shape = 2)
 // CHECK-LABEL: func.func @score_features
 // CHECK-SAME:    %[[Q:[a-z0-9]+]]: tensor<2x16xf32>, %[[G:[a-z0-9]+]]: tensor<2x16xf32>, %[[B0:[a-z0-9]+]]: tensor<8x16xf32>, %[[B1:[a-z0-9]+]]: tensor<8x16xf32>
@@ -99,16 +99,19 @@ shard.grid @grid(shape = 2)
 // CHECK-NOT:     attnres.
 // CHECK-DAG:     %[[D:.*]] = arith.constant 3.200000e+01 : f32
 // CHECK:         %[[SS0:.*]] = linalg.generic {{.*}} ins(%[[B0]] : tensor<8x16xf32>)
-// CHECK:         %[[SS0ALL:.*]] = shard.all_reduce %[[SS0]] on @grid grid_axes = [0] : tensor<8xf32> -> tensor<8xf32>
+// CHECK:         %[[SS1:.*]] = linalg.generic {{.*}} ins(%[[B1]] : tensor<8x16xf32>)
+// CHECK:         %[[SSA:.*]] = tensor.insert_slice %[[SS0]] into %{{.*}}[0, 0] [1, 8] [1, 1] : tensor<8xf32> into tensor<2x8xf32>
+// CHECK:         %[[SSB:.*]] = tensor.insert_slice %[[SS1]] into %[[SSA]][1, 0] [1, 8] [1, 1] : tensor<8xf32> into tensor<2x8xf32>
+// CHECK:         %[[SSALL:.*]] = shard.all_reduce %[[SSB]] on @grid grid_axes = [0] : tensor<2x8xf32> -> tensor<2x8xf32>
+// CHECK:         %[[SS0ALL:.*]] = tensor.extract_slice %[[SSALL]][0, 0] [1, 8] [1, 1] : tensor<2x8xf32> to tensor<8xf32>
 // CHECK:         %[[R0:.*]] = linalg.generic {{.*}} ins(%[[SS0ALL]] : tensor<8xf32>)
 // CHECK:           arith.divf %{{.*}}, %[[D]] : f32
 // CHECK:           math.rsqrt
-// CHECK:         %[[SS1:.*]] = linalg.generic {{.*}} ins(%[[B1]] : tensor<8x16xf32>)
-// CHECK:         shard.all_reduce %[[SS1]] on @grid grid_axes = [0] : tensor<8xf32> -> tensor<8xf32>
 // CHECK:         %[[DOT0:.*]] = linalg.generic {{.*}} ins(%[[B0]], %[[Q]], %[[G]] : tensor<8x16xf32>, tensor<2x16xf32>, tensor<2x16xf32>)
-// CHECK:         %[[DOT0ALL:.*]] = shard.all_reduce %[[DOT0]] on @grid grid_axes = [0] : tensor<2x8xf32> -> tensor<2x8xf32>
 // CHECK:         %[[DOT1:.*]] = linalg.generic {{.*}} ins(%[[B1]], %[[Q]], %[[G]] : tensor<8x16xf32>, tensor<2x16xf32>, tensor<2x16xf32>)
-// CHECK:         %[[DOT1ALL:.*]] = shard.all_reduce %[[DOT1]] on @grid grid_axes = [0] : tensor<2x8xf32> -> tensor<2x8xf32>
+// CHECK:         %[[DOTALL:.*]] = shard.all_reduce %{{.*}} on @grid grid_axes = [0] : tensor<2x2x8xf32> -> tensor<2x2x8xf32>
+// CHECK:         %[[DOT0ALL:.*]] = tensor.extract_slice %[[DOTALL]][0, 0, 0] [1, 2, 8] [1, 1, 1] : tensor<2x2x8xf32> to tensor<2x8xf32>
+// CHECK:         %[[DOT1ALL:.*]] = tensor.extract_slice %[[DOTALL]][1, 0, 0] [1, 2, 8] [1, 1, 1] : tensor<2x2x8xf32> to tensor<2x8xf32>
 // CHECK:         %[[SM:.*]]:3 = linalg.generic {{.*}} ins(%[[DOT0ALL]], %[[DOT1ALL]], %[[R0]], %{{.*}} : tensor<2x8xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>)
 // CHECK:           math.log
 // CHECK:         %[[OUT:.*]] = linalg.generic {{.*}} ins(%[[B0]], %[[B1]], %[[SM]]#0, %[[SM]]#1 : {{.*}}) outs(%{{.*}} : tensor<2x8x16xf32>)
@@ -132,7 +135,7 @@ func.func @score_features(%q: tensor<2x32xf32>, %g: tensor<2x32xf32>, %b0: tenso
 // per token, replicated): only the partial logits are all-reduced.
 shard.grid @grid(shape = 2)
 // CHECK-LABEL: func.func @score_features_inv_rms
-// CHECK-COUNT-2: shard.all_reduce {{.*}} : tensor<2x8xf32> -> tensor<2x8xf32>
+// CHECK:         shard.all_reduce {{.*}} : tensor<2x2x8xf32> -> tensor<2x2x8xf32>
 // CHECK-NOT:     shard.all_reduce
 // CHECK:         return {{.*}} : tensor<2x8x16xf32>, tensor<2x8xf32>
 func.func @score_features_inv_rms(%q: tensor<2x32xf32>, %g: tensor<2x32xf32>, %b0: tensor<8x32xf32>,

@@ -36,10 +36,11 @@
 //              h, p' on the local slice; with the fused norm the sum of
 //              squares of the rounded h is all-reduced too.
 //   block_score: the op's decomposition (DecompositionBuilders.h) with its
-//              partial sums all-reduced: per source, the S x T.. partial
-//              logits and (without inv_rms operands) the T.. partial sum of
-//              squares; then the softmax over the sources per query and
-//              each process's D slice of the S outputs; lse replicated.
+//              partial sums all-reduced: the n x S x T.. partial logits
+//              and (without inv_rms operands) the n x T.. partial sums of
+//              squares, one all-reduce each; then the softmax over the
+//              sources per query and each process's D slice of the S
+//              outputs; lse replicated.
 //
 //===----------------------------------------------------------------------===//
 
@@ -475,9 +476,45 @@ static LogicalResult partitionMerge(MergeOp op, ArrayRef<Value> operands,
   return success();
 }
 
-/// Partitions block_score with D sharded: the decomposition with, for every
-/// summary, its S x T.. partial logits (and, without inv_rms operands, its
-/// partial sum of squares) all-reduced over the D axes before the softmax;
+/// Sums every value of `parts` (f32 tensors of one shape) over the grid axes
+/// that split D with one all-reduce: stacked along a new leading dimension,
+/// all-reduced, and sliced back.
+static SmallVector<Value> createStackedAllReduceSum(OpBuilder &b, Location loc,
+                                                    ArrayRef<Value> parts,
+                                                    StringRef grid,
+                                                    ArrayRef<GridAxis> axes) {
+  if (parts.size() == 1)
+    return {createAllReduceSum(b, loc, parts.front(), grid, axes)};
+  auto partType = cast<RankedTensorType>(parts.front().getType());
+  SmallVector<OpFoldResult> partSizes =
+      tensor::getMixedSizes(b, loc, parts.front());
+  SmallVector<OpFoldResult> stackSizes{b.getIndexAttr(parts.size())};
+  llvm::append_range(stackSizes, partSizes);
+  Value stack =
+      tensor::EmptyOp::create(b, loc, stackSizes, partType.getElementType());
+  SmallVector<OpFoldResult> sizes{b.getIndexAttr(1)};
+  llvm::append_range(sizes, partSizes);
+  SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+  auto offsetsOf = [&](int64_t i) {
+    SmallVector<OpFoldResult> offsets(sizes.size(), b.getIndexAttr(0));
+    offsets[0] = b.getIndexAttr(i);
+    return offsets;
+  };
+  for (auto [i, part] : llvm::enumerate(parts))
+    stack = tensor::InsertSliceOp::create(
+        b, loc, part, stack, offsetsOf(int64_t(i)), sizes, strides);
+  Value total = createAllReduceSum(b, loc, stack, grid, axes);
+  SmallVector<Value> result;
+  for (int64_t i = 0, e = parts.size(); i < e; ++i)
+    result.push_back(tensor::ExtractSliceOp::create(
+        b, loc, partType, total, offsetsOf(i), sizes, strides));
+  return result;
+}
+
+/// Partitions block_score with D sharded: the decomposition with the
+/// summaries' S x T.. partial logits (and, without inv_rms operands, their
+/// partial sums of squares) all-reduced over the D axes before the softmax,
+/// stacked into one all-reduce each;
 /// the S outputs stay D-sharded, lse is replicated over the D axes.
 static LogicalResult partitionBlockScore(BlockScoreOp op,
                                          ArrayRef<Value> operands, int64_t d,
@@ -499,22 +536,23 @@ static LogicalResult partitionBlockScore(BlockScoreOp op,
   if (op.getInvRms().empty()) {
     Value featureCount =
         arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(d)));
-    for (Value v : sources) {
-      Value ss = createAllReduceSum(
-          b, loc, buildSumSquares(b, loc, v, tokenSizes), grid, axes);
+    SmallVector<Value> partials;
+    for (Value v : sources)
+      partials.push_back(buildSumSquares(b, loc, v, tokenSizes));
+    for (Value ss : createStackedAllReduceSum(b, loc, partials, grid, axes))
       invRms.push_back(
           buildInvRmsFromSumSquares(b, loc, ss, featureCount, eps));
-    }
   } else {
     llvm::append_range(invRms,
                        operands.slice(op.getInvRms().getBeginOperandIndex(),
                                       op.getInvRms().size()));
   }
-  SmallVector<Value> dots;
+  SmallVector<Value> partialDots;
   for (Value v : sources)
-    dots.push_back(createAllReduceSum(
-        b, loc, buildDot(b, loc, v, queries, gains, tokenSizes, numQueries),
-        grid, axes));
+    partialDots.push_back(
+        buildDot(b, loc, v, queries, gains, tokenSizes, numQueries));
+  SmallVector<Value> dots =
+      createStackedAllReduceSum(b, loc, partialDots, grid, axes);
   auto [weights, lse] =
       buildSoftmax(b, loc, dots, invRms, /*stacked=*/true, lseInit);
   Value out =

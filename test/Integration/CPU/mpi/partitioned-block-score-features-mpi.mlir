@@ -1,8 +1,8 @@
 // Phase 1 of Block AttnRes (attnres.block_score, S = 3 queries over 3
 // sources) with the feature dimension D sharded over a grid, partitioned by
-// upstream sharding-propagation + shard-partition, its six all-reduces (per
-// source, the sum of squares [T] for its inverse RMS and the partial logits
-// [S, T]) lowered by upstream convert-shard-to-mpi, compiled by
+// upstream sharding-propagation + shard-partition, its two all-reduces (the
+// sources' sums of squares [3, T] for their inverse RMS and partial logits
+// [3, S, T], each stacked) lowered by upstream convert-shard-to-mpi, compiled by
 // attnres-lower-to-llvm and run as real processes with MPICH's mpirun (2 and
 // 4 ranks). Each process holds D / P of the 48 features (T = 12) of the
 // sources (annotated), the queries and gains (propagated) and out, and all of
@@ -48,17 +48,17 @@
 // The partitioned block_score holds 24 (12) features per process of the
 // queries, the gains, every source and out (the sources annotated, the rest
 // propagated), all of lse, and sums each source's sum of squares and partial
-// logits across the processes: 2 all-reduces per source.
+// logits across the processes, stacked: one all-reduce for each kind.
 // COMM:      func.func @model({{.*}}: tensor<3x24xf32>, {{.*}}: tensor<3x24xf32>, {{.*}}: tensor<12x24xf32>, {{.*}}: tensor<12x24xf32>, {{.*}}: tensor<12x24xf32>)
 // COMM-SAME: -> (tensor<3x12x24xf32>, tensor<3x12xf32>)
 // COMM-NOT:  shard.
-// COMM-COUNT-6: mpi.allreduce({{.*}}, MPI_SUM,
+// COMM-COUNT-2: mpi.allreduce({{.*}}, MPI_SUM,
 // COMM-NOT:  mpi.allreduce
 // COMM-NOT:  shard.
 // COMM4:     func.func @model({{.*}}: tensor<3x12xf32>, {{.*}}: tensor<3x12xf32>, {{.*}}: tensor<12x12xf32>, {{.*}}: tensor<12x12xf32>, {{.*}}: tensor<12x12xf32>)
 // COMM4-SAME: -> (tensor<3x12x12xf32>, tensor<3x12xf32>)
 // COMM4-NOT: shard.
-// COMM4-COUNT-6: mpi.allreduce({{.*}}, MPI_SUM,
+// COMM4-COUNT-2: mpi.allreduce({{.*}}, MPI_SUM,
 // COMM4-NOT: mpi.allreduce
 // COMM4-NOT: shard.
 // PASS:     PASS
