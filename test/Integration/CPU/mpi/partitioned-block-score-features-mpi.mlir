@@ -6,7 +6,7 @@
 // attnres-lower-to-llvm and run as real processes with MPICH's mpirun (2 and
 // 4 ranks). Each process holds D / P of the 48 features (T = 12) of the
 // sources (annotated), the queries and gains (propagated) and out, and all of
-// lse; Inputs/mpi_grad_driver.c (-DSCORE_FEATURES) calls the model and
+// lse; Inputs/mpi_driver.c (-DSCORE_FEATURES) calls the model and
 // gathers the feature slices of out and every rank's lse (issue 13 item 4).
 //
 // 1. out and each rank's lse match a float64 block_score written in numpy in
@@ -18,7 +18,7 @@
 // REQUIRES: mpich, numpy
 // DEFINE: %{part} = attnres-opt --pass-pipeline='builtin.module(func.func(sharding-propagation,shard-partition,canonicalize),convert-shard-to-mpi)'
 // DEFINE: %{check} = %python %S/Inputs/check_mpi.py
-// DEFINE: %{cc} = env MPICH_CC=clang mpicc.mpich -O1 -DSCORE_FEATURES %S/Inputs/mpi_grad_driver.c
+// DEFINE: %{cc} = env MPICH_CC=clang mpicc.mpich -O1 -DSCORE_FEATURES %S/Inputs/mpi_driver.c
 // RUN: %{check} gen-score-features %t.in
 //
 // RUN: %{part} %s | sed -e '/shard.grid/d' > %t.2.mlir

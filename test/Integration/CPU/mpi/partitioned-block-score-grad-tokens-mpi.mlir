@@ -6,7 +6,7 @@
 // real processes with MPICH's mpirun (2 and 4 ranks). Each process holds
 // T / P of the 16 tokens (D = 37) of the sources and their inverse RMS (token
 // dimension 0) and of lse, dout and dlse (token dimension 1, after S);
-// Inputs/mpi_grad_driver.c (-DBLOCK_SCORE_GRAD) calls the model and gathers
+// Inputs/mpi_driver.c (-DBLOCK_SCORE_GRAD) calls the model and gathers
 // the source gradients and every rank's dqueries and dgains (issue 13 item 4,
 // backward ops).
 //
@@ -19,7 +19,7 @@
 // REQUIRES: mpich, numpy
 // DEFINE: %{part} = attnres-opt --pass-pipeline='builtin.module(func.func(sharding-propagation,shard-partition,canonicalize),convert-shard-to-mpi)'
 // DEFINE: %{check} = %python %S/Inputs/check_mpi.py
-// DEFINE: %{cc} = env MPICH_CC=clang mpicc.mpich -O1 -DBLOCK_SCORE_GRAD %S/Inputs/mpi_grad_driver.c
+// DEFINE: %{cc} = env MPICH_CC=clang mpicc.mpich -O1 -DBLOCK_SCORE_GRAD %S/Inputs/mpi_driver.c
 // RUN: %{check} gen-score-grad %t.in
 //
 // RUN: %{part} %s | sed -e '/shard.grid/d' > %t.2.mlir

@@ -4,8 +4,9 @@
 // convert-shard-to-mpi, compiled by attnres-lower-to-llvm and run as real
 // processes with MPICH's mpirun (2 and 4 ranks). Each process holds D / P
 // features of every input; the partial logits and sums of squares are summed
-// by MPI_Allreduce (issue 13 item 4). Inputs/mpi_driver.c reads the inputs, slices
-// them, calls the model and gathers h and every rank's inverse RMS.
+// by MPI_Allreduce (issue 13 item 4). Inputs/mpi_driver.c
+// (-DAGGREGATE_FEATURES) reads the inputs, slices them, calls the model and
+// gathers h and every rank's inverse RMS.
 //
 // 1. h and each rank's inverse RMS match the float64 reference
 //    (Inputs/check_mpi.py, relative error <= 1e-5) on 2 and 4 processes;
@@ -20,14 +21,14 @@
 // RUN: FileCheck %s --check-prefix=COMM < %t.2.mlir
 // RUN: attnres-opt %t.2.mlir --attnres-lower-to-llvm | mlir-translate --mlir-to-llvmir > %t.2.ll
 // RUN: clang -c -O1 -Wno-override-module %t.2.ll -o %t.2.o
-// RUN: env MPICH_CC=clang mpicc.mpich -O1 %S/Inputs/mpi_driver.c %t.2.o -o %t.2.exe -lm
+// RUN: env MPICH_CC=clang mpicc.mpich -O1 -DAGGREGATE_FEATURES %S/Inputs/mpi_driver.c %t.2.o -o %t.2.exe -lm
 // RUN: mpirun.mpich -np 2 %t.2.exe %t.in %t.2.out
 // RUN: %{check} check %t.in %t.2.out 2 | FileCheck %s --check-prefix=PASS
 //
 // RUN: sed -e 's/shape = 2/shape = 4/' %s | %{part} | sed -e '/shard.grid/d' > %t.4.mlir
 // RUN: attnres-opt %t.4.mlir --attnres-lower-to-llvm | mlir-translate --mlir-to-llvmir > %t.4.ll
 // RUN: clang -c -O1 -Wno-override-module %t.4.ll -o %t.4.o
-// RUN: env MPICH_CC=clang mpicc.mpich -O1 %S/Inputs/mpi_driver.c %t.4.o -o %t.4.exe -lm
+// RUN: env MPICH_CC=clang mpicc.mpich -O1 -DAGGREGATE_FEATURES %S/Inputs/mpi_driver.c %t.4.o -o %t.4.exe -lm
 // RUN: mpirun.mpich -np 4 %t.4.exe %t.in %t.4.out
 // RUN: %{check} check %t.in %t.4.out 4 | FileCheck %s --check-prefix=PASS
 //
@@ -35,7 +36,7 @@
 // RUN: not diff %t.2.mlir %t.wrong.mlir > /dev/null
 // RUN: attnres-opt %t.wrong.mlir --attnres-lower-to-llvm | mlir-translate --mlir-to-llvmir > %t.wrong.ll
 // RUN: clang -c -O1 -Wno-override-module %t.wrong.ll -o %t.wrong.o
-// RUN: env MPICH_CC=clang mpicc.mpich -O1 %S/Inputs/mpi_driver.c %t.wrong.o -o %t.wrong.exe -lm
+// RUN: env MPICH_CC=clang mpicc.mpich -O1 -DAGGREGATE_FEATURES %S/Inputs/mpi_driver.c %t.wrong.o -o %t.wrong.exe -lm
 // RUN: mpirun.mpich -np 2 %t.wrong.exe %t.in %t.wrong.out
 // RUN: not %{check} check %t.in %t.wrong.out 2
 

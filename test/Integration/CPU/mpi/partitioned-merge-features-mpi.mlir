@@ -7,7 +7,7 @@
 // compiled by attnres-lower-to-llvm and run as real processes with MPICH's
 // mpirun (2 and 4 ranks). Each process holds D / P of the 48 features
 // (T = 12) of out, query, norm weight, update, partial and norm gain, and all
-// of lse; Inputs/mpi_grad_driver.c (-DMERGE_FEATURES) calls the model and
+// of lse; Inputs/mpi_driver.c (-DMERGE_FEATURES) calls the model and
 // gathers the feature slices of h, p' and hn (issue 13 item 4).
 //
 // 1. h, p' and hn match the float64 reference (Inputs/check_mpi.py
@@ -18,7 +18,7 @@
 // REQUIRES: mpich, numpy
 // DEFINE: %{part} = attnres-opt --pass-pipeline='builtin.module(func.func(sharding-propagation,shard-partition,canonicalize),convert-shard-to-mpi)'
 // DEFINE: %{check} = %python %S/Inputs/check_mpi.py
-// DEFINE: %{cc} = env MPICH_CC=clang mpicc.mpich -O1 -DMERGE_FEATURES %S/Inputs/mpi_grad_driver.c
+// DEFINE: %{cc} = env MPICH_CC=clang mpicc.mpich -O1 -DMERGE_FEATURES %S/Inputs/mpi_driver.c
 // RUN: %{check} gen-merge-features %t.in
 //
 // RUN: %{part} %s | sed -e '/shard.grid/d' > %t.2.mlir

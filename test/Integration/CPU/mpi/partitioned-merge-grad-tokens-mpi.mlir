@@ -5,7 +5,7 @@
 // over the tokens) lowered by upstream convert-shard-to-mpi, compiled by
 // attnres-lower-to-llvm and run as real processes with MPICH's mpirun (2 and
 // 4 ranks). Each process holds T / P of the 12 tokens (D = 37) of out, lse,
-// update, partial, dh, dp_new and dhn; Inputs/mpi_grad_driver.c
+// update, partial, dh, dp_new and dhn; Inputs/mpi_driver.c
 // (-DMERGE_GRAD) calls the model and gathers dout, dlse and dupdate and every
 // rank's dquery, dnorm_weight and dnorm_gain (issue 13 item 4, backward ops).
 //
@@ -18,7 +18,7 @@
 // REQUIRES: mpich, numpy
 // DEFINE: %{part} = attnres-opt --pass-pipeline='builtin.module(func.func(sharding-propagation,shard-partition,canonicalize),convert-shard-to-mpi)'
 // DEFINE: %{check} = %python %S/Inputs/check_mpi.py
-// DEFINE: %{cc} = env MPICH_CC=clang mpicc.mpich -O1 -DMERGE_GRAD %S/Inputs/mpi_grad_driver.c
+// DEFINE: %{cc} = env MPICH_CC=clang mpicc.mpich -O1 -DMERGE_GRAD %S/Inputs/mpi_driver.c
 // RUN: %{check} gen-merge-grad %t.in
 //
 // RUN: %{part} %s | sed -e '/shard.grid/d' > %t.2.mlir

@@ -44,11 +44,11 @@
                                     float64 block_score written here in numpy
                                     (not attnres.reference)
 
-The OUT of the table-driven driver (Inputs/mpi_grad_driver.c) is the split
-(token- or feature-sharded) results whole, in result order, then P copies
-of the replicated (all-reduced) ones. Sources, activations and incoming
-gradients have random magnitudes (1e-2..1e2 per tensor). Tolerance:
-relative error (Frobenius) <= 1e-5, f32.
+The OUT of the (table-driven) driver of every test, Inputs/mpi_driver.c, is
+the split (token- or feature-sharded) results whole, in result order, then
+P copies of the replicated (all-reduced) ones. Sources, activations and
+incoming gradients have random magnitudes (1e-2..1e2 per tensor).
+Tolerance: relative error (Frobenius) <= 1e-5, f32.
 """
 
 import sys
@@ -118,7 +118,7 @@ def _f32(xs):
 
 
 def _check_split(inp, out, ranks, shapes, reference):
-    """Checks the OUT of Inputs/mpi_grad_driver.c. `reference(*inputs)` (the
+    """Checks the OUT of Inputs/mpi_driver.c. `reference(*inputs)` (the
     inputs read from IN with `shapes`) returns the split (token- or
     feature-sharded) results and the replicated ones, each a list of (name,
     float64 value)."""
