@@ -45,6 +45,8 @@ PIPELINE_MODULES = [
     ("test/Pipelines/attnres-lower-to-nvvm-merge-norm.mlir", [""]),
     ("test/Pipelines/attnres-lower-to-nvvm-ptxas.mlir", [""]),
     ("test/Pipelines/attnres-lower-to-nvvm-deterministic.mlir", [""]),
+    ("test/Pipelines/attnres-lower-to-nvvm-grad-ptxas.mlir", [""]),
+    ("test/Pipelines/attnres-lower-to-nvvm-score-grad-ptxas.mlir", [""]),
     ("test/Pipelines/attnres-lower-to-nvvm-invalid.mlir", ["chip=sm_80 features=+ptx70"]),
 ]
 
@@ -56,6 +58,8 @@ CONVERSION_TESTS = [
     ("test/Conversion/AttnResToGPU/convert-attnres-to-gpu-sm80.mlir", [""]),
     ("test/Conversion/AttnResToGPU/convert-attnres-to-gpu-sm89.mlir",
      ["", "chip=sm_89 features=+ptx78"]),
+    ("test/Conversion/AttnResToGPU/convert-attnres-grad-to-gpu.mlir",
+     ["", "grad-ctas=37"]),
 ]
 
 # The upstream lowering of the conversion tests (it uses the target that
