@@ -14,15 +14,26 @@ stream written in plain PyTorch ops (one aggregation per sublayer, autograd's
 gradients). The check: the two loss curves agree within 1e-5 relative at
 every step (float32), and the loss goes down.
 
-  python3 examples/train.py [--steps 30] [--control]
+  python3 examples/train.py [--steps 30] [--control] [--compiled]
 
 --control replaces the plain formulation by a wrong one (the keys without
 their RMSNorm): the check must then FAIL (exit status 1).
+
+--compiled runs attnres.torch_ops on compiled kernels on the CPU: a kernel
+pack of this model's operators, forward and backward (``grad=1``: the
+statistics forward of the final aggregation, block_score_grad, merge_grad,
+aggregate_grad), built now with attnres-lower-to-llvm
+(kernel_pack.build_kernel_pack(device="cpu"); needs the package of a CMake
+build). The check then also requires that every operator call, forward and
+backward, ran a compiled kernel.
 """
 
 import argparse
+import atexit
 import copy
+import shutil
 import sys
+import tempfile
 
 import torch
 import torch.nn as nn
@@ -144,9 +155,22 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--control", action="store_true",
                     help="compare against a wrong plain formulation (the check must FAIL)")
+    ap.add_argument("--compiled", action="store_true",
+                    help="attnres.torch_ops on kernels compiled for the CPU (a kernel pack "
+                         "built now), forward and backward")
     args = ap.parse_args()
     torch.manual_seed(0)
     d_in, d, d_out, layers, block = 12, 32, 4, 8, 3   # 8 sublayers: blocks of 3, 3, 2
+    if args.compiled:
+        from attnres import kernel_pack
+        pack_dir = tempfile.mkdtemp(prefix="attnres-cpu-pack-")
+        atexit.register(shutil.rmtree, pack_dir, True)
+        kernel_pack.build_kernel_pack(
+            pack_dir, ["d=%d,dtype=f32,sublayers=%d,block=%d,eps=%g,grad=1"
+                       % (d, layers, block, EPS)], device="cpu")
+        pack = torch_ops.load_kernel_pack(pack_dir)
+        print("CPU kernel pack: %d kernels (%s)" % (len(pack.kernels), pack_dir))
+        torch_ops.stats(reset=True)
     x = torch.randn(256, d_in)
     teacher = torch.randn(d_in, d_out)
     data = (x, torch.sin(x @ teacher) + 0.1 * x[:, :d_out] ** 2)
@@ -154,11 +178,21 @@ def main():
     ours = BlockAttnRes(copy.deepcopy(base), block)
     plain = BlockAttnRes(copy.deepcopy(base), block, plain=True, wrong=args.control)
     a = train(ours, data, args.steps)
+    calls = torch_ops.stats()
     b = train(plain, data, args.steps)
     for step in sorted({0, 1, 2, args.steps // 2, args.steps - 1}):
         print("step %3d  loss attnres.torch_ops %.6f  plain PyTorch %.6f" % (step, a[step], b[step]))
     worst = max(abs(p - q) / abs(q) for p, q in zip(a, b))
     ok = worst <= 1e-5 and a[-1] < 0.5 * a[0]
+    if args.compiled:
+        # Per step: one block_score per block, one merge per other sublayer
+        # and the final aggregation, forward and backward.
+        blocks = -(-layers // block)
+        expected = 2 * (blocks + (layers - blocks) + 1) * args.steps
+        compiled = calls["kernel"] == expected and calls["reference"] == 0
+        print("compiled kernel calls %d (expected %d), reference calls %d: %s" % (
+            calls["kernel"], expected, calls["reference"], "PASS" if compiled else "FAIL"))
+        ok = ok and compiled
     print("loss %.4f -> %.4f; largest relative difference to plain PyTorch %.1e "
           "(tolerance 1e-5): %s" % (a[0], a[-1], worst, "PASS" if ok else "FAIL"))
     return 0 if ok else 1

@@ -49,6 +49,16 @@ void mlir::attnres::buildLowerToLLVMPipeline(
   // and aggregate_grad's accumulators in place where One-Shot Analysis
   // allows. No attnres pass runs here.
   addModuleBufferization(pm);
+  if (options.outParams) {
+    // As attnres-lower-to-nvvm does for its host functions: the caller
+    // passes the result buffers, and calls _mlir_ciface_<name>.
+    bufferization::BufferResultsToOutParamsPassOptions outOpts;
+    outOpts.hoistStaticAllocs = true;
+    outOpts.hoistDynamicAllocs = true;
+    outOpts.modifyPublicFunctions = true;
+    pm.addPass(bufferization::createBufferResultsToOutParamsPass(outOpts));
+    pm.addPass(createEmitCInterface());
+  }
   // Upstream's buffer-deallocation-pipeline with attnres-split-fresh-deallocs
   // after the ownership-based pass: a deep model's one block would otherwise
   // free all its temporaries in one bufferization.dealloc, which the

@@ -49,9 +49,12 @@ class AotError(RuntimeError):
     pass
 
 
-def make_descriptor(tensor, param):
-    """A memref descriptor for a CUDA tensor, checked against the JSON entry."""
-    if not tensor.is_cuda:
+def make_descriptor(tensor, param, cpu=False):
+    """A memref descriptor for a CUDA tensor (a CPU tensor for the library
+    of a CPU pipeline), checked against the JSON entry."""
+    if cpu and tensor.is_cuda:
+        raise AotError("%s: the tensor must be on the CPU (a CPU library)" % param["name"])
+    if not cpu and not tensor.is_cuda:
         raise AotError("%s: the tensor must be on the GPU" % param["name"])
     dt = TORCH_DTYPE_NAMES.get(str(tensor.dtype).replace("torch.", ""))
     if dt != param["element"]:
@@ -124,7 +127,7 @@ class AotFunction:
         keep, args = [], []
         for v, p in zip(values, self.params):
             if p["kind"] == "memref":
-                d = make_descriptor(v, p)
+                d = make_descriptor(v, p, self.lib.cpu)
                 keep.append(d)
                 args.append(ctypes.addressof(d))
             else:
@@ -163,6 +166,12 @@ class AotLibrary:
             self.description = json.load(f)
         self.path = so_path
         self.cdll = ctypes.CDLL(so_path, mode=os.RTLD_NOW | os.RTLD_LOCAL)
+        # A CPU library (pipeline "cpu") has no runtime: no stream, no
+        # asynchronous errors; its functions run on the calling thread.
+        self.cpu = self.description.get("pipeline") == "cpu"
+        self.functions = {e["name"]: AotFunction(self, e) for e in self.description["functions"]}
+        if self.cpu:
+            return
         self.cdll.attnresRuntimeGetLastError.restype = ctypes.c_int
         self.cdll.attnresRuntimeGetLastErrorMessage.restype = ctypes.c_char_p
         self.cdll.attnresRuntimeIsAvailable.restype = ctypes.c_int
@@ -171,34 +180,40 @@ class AotLibrary:
         self.cdll.attnresRuntimeGetStream.restype = ctypes.c_void_p
         self.cdll.attnresRuntimeGetStream.argtypes = [ctypes.POINTER(ctypes.c_int)]
         self.cdll.attnresRuntimeSetQuiet.argtypes = [ctypes.c_int]
-        self.functions = {e["name"]: AotFunction(self, e) for e in self.description["functions"]}
 
     def __getitem__(self, name):
         return self.functions[name]
 
     def available(self):
-        return bool(self.cdll.attnresRuntimeIsAvailable())
+        return self.cpu or bool(self.cdll.attnresRuntimeIsAvailable())
 
     def use_stream(self, stream):
         """Compiled functions called on this thread enqueue on `stream` (a
         torch.cuda.Stream or a raw CUstream integer) and return at once."""
+        if self.cpu:
+            return
         handle = getattr(stream, "cuda_stream", stream)
         self.cdll.attnresRuntimeSetStream(ctypes.c_void_p(handle))
 
     def reset_stream(self):
-        self.cdll.attnresRuntimeResetStream()
+        if not self.cpu:
+            self.cdll.attnresRuntimeResetStream()
 
     def set_quiet(self, quiet=True):
-        self.cdll.attnresRuntimeSetQuiet(1 if quiet else 0)
+        if not self.cpu:
+            self.cdll.attnresRuntimeSetQuiet(1 if quiet else 0)
 
     def error(self):
+        if self.cpu:
+            return None
         code = self.cdll.attnresRuntimeGetLastError()
         if code == 0:
             return None
         return code, self.cdll.attnresRuntimeGetLastErrorMessage().decode(errors="replace")
 
     def clear_error(self):
-        self.cdll.attnresRuntimeClearError()
+        if not self.cpu:
+            self.cdll.attnresRuntimeClearError()
 
     def check(self):
         err = self.error()

@@ -171,6 +171,12 @@ def describe(functions, library, options):
             "void symbol(params...): each memref parameter is a pointer to a "
             "descriptor {void *allocated; void *aligned; int64_t offset; "
             "int64_t sizes[rank]; int64_t strides[rank];} (strides in "
+            "elements) of HOST memory; scalars are passed by value; outputs "
+            "are written in place; runs on the calling thread."
+            if options["pipeline"] == "cpu" else
+            "void symbol(params...): each memref parameter is a pointer to a "
+            "descriptor {void *allocated; void *aligned; int64_t offset; "
+            "int64_t sizes[rank]; int64_t strides[rank];} (strides in "
             "elements) of DEVICE memory; scalars are passed by value; "
             "outputs are written in place. Runs on its own stream and "
             "synchronizes, unless attnresRuntimeSetStream was called on the "
@@ -211,6 +217,9 @@ def header_text(description, guard):
             else:
                 params.append("%s %s" % (C_SCALAR[p["element"]], p["name"]))
         lines.append("void %s(%s);" % (f["symbol"], ", ".join(params) or "void"))
+    if description["pipeline"] == "cpu":
+        lines += ["", "#ifdef __cplusplus", "}", "#endif", "", "#endif /* %s */" % guard, ""]
+        return "\n".join(lines)
     lines += [
         "",
         "/* The attnres runtime linked into the library"
@@ -253,6 +262,8 @@ def _config():
 
 
 def _pipeline(kind, chip, features, fmt, opt_level):
+    if kind == "cpu":
+        return "attnres-lower-to-llvm{out-params=1}"
     if kind == "attnres":
         return "attnres-lower-to-nvvm{chip=%s features=%s format=%s opt-level=%d}" % (
             chip, features, fmt, opt_level)
@@ -262,7 +273,7 @@ def _pipeline(kind, chip, features, fmt, opt_level):
         return ("attnres-validate-nvvm-target{chip=%s features=%s},"
                 "gpu-lower-to-nvvm-pipeline{cubin-chip=%s cubin-features=%s cubin-format=%s "
                 "opt-level=%d}" % (chip, features, chip, features, fmt, opt_level))
-    raise AotCompileError("pipeline must be 'attnres' or 'upstream', got %r" % (kind,))
+    raise AotCompileError("pipeline must be 'attnres', 'upstream' or 'cpu', got %r" % (kind,))
 
 
 def compile_library(mlir_text, out_dir, name, *, pipeline="attnres", chip=None, features=None,
@@ -270,8 +281,12 @@ def compile_library(mlir_text, out_dir, name, *, pipeline="attnres", chip=None, 
                     source_name=None):
     """Compiles `mlir_text` into `out_dir`/lib<name>.so with <name>.json and
     <name>.h; returns the path of the library. `chip`/`features` default to
-    the compiler's (attnres.default_nvvm_target()). Raises AotCompileError
-    (and attnres.CompileError for compiler diagnostics)."""
+    the compiler's (attnres.default_nvvm_target()). With pipeline="cpu" the
+    functions run on the host (attnres-lower-to-llvm{out-params=1}; no
+    chip, no CUDA runtime; the library needs this build's LLVM
+    libmlir_c_runner_utils and libmlir_float16_utils, found through its
+    rpath). Raises
+    AotCompileError (and attnres.CompileError for compiler diagnostics)."""
     from .compiler import compile_host, default_nvvm_target
 
     if not re.fullmatch(r"[A-Za-z0-9_]+", name or ""):
@@ -285,11 +300,14 @@ def compile_library(mlir_text, out_dir, name, *, pipeline="attnres", chip=None, 
     if not functions:
         raise AotCompileError("no public func.func in %s" % (source_name or "the module"))
     cfg = _config()
+    cpu = pipeline == "cpu"
+    if cpu:
+        chip = features = format = None
     runtime = runtime or cfg.CUDA_RUNTIME_STATIC
-    if not os.path.exists(runtime):
+    if not cpu and not os.path.exists(runtime):
         raise AotCompileError("static runtime not found: %s (build attnres_cuda_runtime_static)"
                               % runtime)
-    if cfg.CUDA_HOME and format != "isa":
+    if not cpu and cfg.CUDA_HOME and format != "isa":
         # gpu-module-to-binary finds ptxas/fatbinary through CUDA_HOME.
         os.environ.setdefault("CUDA_HOME", cfg.CUDA_HOME)
         os.environ.setdefault("CUDA_PATH", cfg.CUDA_HOME)
@@ -315,10 +333,18 @@ def compile_library(mlir_text, out_dir, name, *, pipeline="attnres", chip=None, 
         f.write("{\n  global:\n")
         for fn in description["functions"]:
             f.write("    %s;\n" % fn["symbol"])
-        f.write("    attnresRuntime*;\n  local:\n    *;\n};\n")
+        if not cpu:
+            f.write("    attnresRuntime*;\n")
+        f.write("  local:\n    *;\n};\n")
     # The runtime is C-like (libc only): link with the C driver so that the
     # library has no libstdc++ dependency; libcuda is dlopened at run time.
-    cmd = [linker or cfg.C_COMPILER, "-shared", "-fPIC", "-o", library, obj, runtime,
+    # A CPU library takes memrefCopy from MLIR's C runner utils instead, and
+    # the f32 -> bf16 conversion (__truncsfbf2, not in GCC 12's libgcc) from
+    # its float16 utils.
+    extra = ([runtime] if not cpu else
+             ["-L" + cfg.LLVM_LIBRARY_DIR, "-Wl,-rpath," + cfg.LLVM_LIBRARY_DIR,
+              "-lmlir_c_runner_utils", "-lmlir_float16_utils"])
+    cmd = [linker or cfg.C_COMPILER, "-shared", "-fPIC", "-o", library, obj] + extra + [
            "-Wl,--version-script=" + exports, "-Wl,--no-undefined", "-Wl,--as-needed", "-lm",
            "-Wl,-soname,lib%s.so" % name]
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -348,9 +374,10 @@ def main(argv=None):
     ap.add_argument("input", help="MLIR module (func.func on tensors with attnres ops)")
     ap.add_argument("-o", "--output-dir", required=True)
     ap.add_argument("--name", help="library name (default: input file stem)")
-    ap.add_argument("--pipeline", choices=["attnres", "upstream"], default="attnres",
+    ap.add_argument("--pipeline", choices=["attnres", "upstream", "cpu"], default="attnres",
                     help="attnres: attnres-lower-to-nvvm; upstream: gpu-lower-to-nvvm-pipeline "
-                         "(input already on GPU ops)")
+                         "(input already on GPU ops); cpu: attnres-lower-to-llvm, a host "
+                         "library")
     ap.add_argument("--chip", help="default: the compiler's (attnres.default_nvvm_target())")
     ap.add_argument("--features", help="default: the compiler's")
     ap.add_argument("--format", default="fatbin", choices=FORMATS)

@@ -271,11 +271,13 @@ def kernel_functions(configs):
 
 
 def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fatbin",
-                      opt_level=3, jobs=2, verbose=False):
+                      opt_level=3, jobs=2, verbose=False, device="cuda"):
     """Compiles the kernels of `configs` (PackConfig or config strings) into
     a kernel pack in `out_dir` (replacing its libraries and manifest), in
     this process (attnres.aot_compile). `chip`/`features` default to the
-    compiler's (attnres.default_nvvm_target()). Returns the manifest dict.
+    compiler's (attnres.default_nvvm_target()). device="cpu" compiles the
+    same functions for the host instead (attnres-lower-to-llvm; no chip):
+    attnres.torch_ops runs them on CPU tensors. Returns the manifest dict.
     Raises KernelPackError with the compiler's diagnostics when a library
     fails to build."""
     from .aot_compile import AotCompileError, compile_library
@@ -284,8 +286,12 @@ def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fat
     configs = [parse_config(c) if isinstance(c, str) else c for c in configs]
     if not configs:
         raise KernelPackError("no configs")
+    if device not in ("cuda", "cpu"):
+        raise KernelPackError("device must be 'cuda' or 'cpu', got %r" % (device,))
     default_chip, default_features = default_nvvm_target()
     chip, features = chip or default_chip, features or default_features
+    if device == "cpu":
+        chip = features = format = None
     entries = kernel_functions(configs)
     out_dir = os.path.abspath(out_dir)
     os.makedirs(os.path.join(out_dir, "mlir"), exist_ok=True)
@@ -301,8 +307,9 @@ def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fat
         if verbose:
             print("compiling lib%s.so (%d kernels)" % (lib, len(libraries[lib])), file=sys.stderr)
         try:
-            compile_library(text, out_dir, lib, chip=chip, features=features, format=format,
-                            opt_level=opt_level, source_name=src)
+            compile_library(text, out_dir, lib, chip=chip, features=features,
+                            format=format or "fatbin", opt_level=opt_level, source_name=src,
+                            pipeline="cpu" if device == "cpu" else "attnres")
         except (AotCompileError, CompileError) as e:
             raise KernelPackError("building lib%s.so failed:\n%s" % (lib, e))
         return lib
@@ -312,7 +319,7 @@ def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fat
 
     manifest = {
         "format_version": FORMAT_VERSION,
-        "chip": chip, "features": features, "format": format,
+        "device": device, "chip": chip, "features": features, "format": format,
         "configs": [{"d": c.d, "dtype": dtype_name(c.dtype), "sublayers": c.sublayers,
                      "block_size": c.block_size, "num_blocks": c.num_blocks,
                      "epsilon": f32(c.epsilon),
@@ -367,6 +374,11 @@ class KernelPack:
     @property
     def kernels(self):
         return self.manifest["kernels"]
+
+    @property
+    def device(self):
+        """"cuda" (GPU kernels) or "cpu" (host functions)."""
+        return self.manifest.get("device", "cuda")
 
     def library(self, name):
         from .aot import AotLibrary
@@ -433,13 +445,15 @@ def main(argv=None):
     ap.add_argument("--chip", help="default: the compiler's (attnres.default_nvvm_target())")
     ap.add_argument("--features", help="default: the compiler's")
     ap.add_argument("--format", default="fatbin", choices=["isa", "bin", "fatbin"])
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
+                    help="cpu: the same functions compiled for the host (attnres-lower-to-llvm)")
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     try:
         build_kernel_pack(args.output_dir, args.config, chip=args.chip,
                           features=args.features, format=args.format, jobs=args.jobs,
-                          verbose=args.verbose)
+                          verbose=args.verbose, device=args.device)
     except KernelPackError as e:
         print("build_kernel_pack: error: %s" % e, file=sys.stderr)
         return 1

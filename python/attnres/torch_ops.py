@@ -164,11 +164,41 @@ def stats(reset=False):
     return s
 
 
-def _find(op, dtype, d, **kw):
+def _find(op, dtype, d, device="cuda", **kw):
+    """(lib, fn) of the newest loaded pack for `device` ("cuda" or "cpu")
+    that has the kernel, or None."""
     for pack in _PACKS:
+        if pack.device != device:
+            continue
         hit = pack.find(op, dtype, d, **kw)
         if hit is not None:
             return hit
+    return None
+
+
+_PACK_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _device_kind(t):
+    """"cuda" for CUDA tensors; "cpu" for CPU tensors of a pack dtype when a
+    CPU pack is loaded; else None (no kernel to look for)."""
+    if t.is_cuda:
+        return "cuda"
+    if t.device.type == "cpu" and t.dtype in _PACK_DTYPES and any(
+            p.device == "cpu" for p in _PACKS):
+        return "cpu"
+    return None
+
+
+def _kernel_for(t, op, d, **kw):
+    """The kernel of a call on tensors like `t`: on CUDA _kernel (the
+    fallback rule applies); on the CPU the loaded CPU packs' kernel, else
+    None (the reference: CPU packs are optional)."""
+    kind = _device_kind(t)
+    if kind == "cuda":
+        return _kernel(op, dtype_name(t.dtype), d, **kw)
+    if kind == "cpu":
+        return _find(op, dtype_name(t.dtype), d, device="cpu", **kw)
     return None
 
 
@@ -217,6 +247,10 @@ def _vec(t, dtype, shape):
 
 
 def _launch(lib, fn, device, tensors):
+    if lib.cpu:
+        fn.call_unchecked(*tensors)
+        _STATS["kernel"] += 1
+        return
     if device.index is not None and device.index != torch.cuda.current_device():
         with torch.cuda.device(device):
             return _launch(lib, fn, device, tensors)
@@ -251,10 +285,7 @@ def _aggregate_impl(query, norm_weight, sources, eps):
     d = s0.shape[-1]
     if query.shape != (d,) or norm_weight.shape != (d,):
         raise ValueError("attnres.aggregate: query and norm_weight must be [%d]" % d)
-    hit = None
-    if s0.is_cuda:
-        hit = _kernel("aggregate", dtype_name(s0.dtype), d, num_sources=len(sources),
-                      epsilon=eps)
+    hit = _kernel_for(s0, "aggregate", d, num_sources=len(sources), epsilon=eps)
     if hit is None:
         _STATS["reference"] += 1
         return _fresh(aggregate_reference(query, norm_weight, sources, eps), *sources)
@@ -294,11 +325,12 @@ def _train_kernels(sources, eps):
     """((lib, stats fn), (lib, grad fn)) for a CUDA aggregation of two or
     more sources when the loaded packs have both, else None."""
     s0 = sources[0]
-    if not (_COMPILED_BACKWARD["on"] and s0.is_cuda and len(sources) >= 2):
+    kind = _device_kind(s0)
+    if not (_COMPILED_BACKWARD["on"] and kind and len(sources) >= 2):
         return None
     dt, d, n = dtype_name(s0.dtype), s0.shape[-1], len(sources)
-    stats = _find("aggregate_stats", dt, d, num_sources=n, epsilon=eps)
-    grad = _find("aggregate_grad", dt, d, num_sources=n, epsilon=eps) if stats else None
+    stats = _find("aggregate_stats", dt, d, kind, num_sources=n, epsilon=eps)
+    grad = _find("aggregate_grad", dt, d, kind, num_sources=n, epsilon=eps) if stats else None
     return (stats, grad) if grad else None
 
 
@@ -368,10 +400,8 @@ def _block_score_impl(queries, norm_weights, sources, eps):
     if queries.dim() != 2 or queries.shape[1] != d or norm_weights.shape != queries.shape:
         raise ValueError("attnres.block_score: queries and norm_weights must be [S, %d]" % d)
     s = queries.shape[0]
-    hit = None
-    if s0.is_cuda:
-        hit = _kernel("block_score", dtype_name(s0.dtype), d, num_sources=len(sources),
-                      num_queries=s, epsilon=eps)
+    hit = _kernel_for(s0, "block_score", d, num_sources=len(sources), num_queries=s,
+                      epsilon=eps)
     if hit is None:
         _STATS["reference"] += 1
         return block_score_reference(queries, norm_weights, sources, eps)
@@ -408,10 +438,7 @@ def _merge_common(op, out, lse, query, norm_weight, update, partial, eps, norm_g
     if update.dim() < 2:
         raise ValueError("attnres.%s: update needs a token dimension and D ([..., D])" % op)
     norm_key = {} if norm_gain is None else {"norm_epsilon": norm_eps}
-    hit = None
-    if update.is_cuda:
-        hit = _kernel(op, dtype_name(update.dtype), d, partial=partial is not None,
-                      epsilon=eps, **norm_key)
+    hit = _kernel_for(update, op, d, partial=partial is not None, epsilon=eps, **norm_key)
     if hit is None:
         _STATS["reference"] += 1
         if norm_gain is None:
@@ -585,9 +612,10 @@ def _block_score_grad_kernel(queries, sources, eps):
     """(lib, fn) of the compiled backward of block_score for these tensors,
     or None (CPU, no such kernel loaded, or turned off)."""
     s0 = sources[0]
-    if not (_COMPILED_BACKWARD["on"] and s0.is_cuda):
+    kind = _device_kind(s0)
+    if not (_COMPILED_BACKWARD["on"] and kind):
         return None
-    return _find("block_score_grad", dtype_name(s0.dtype), s0.shape[-1],
+    return _find("block_score_grad", dtype_name(s0.dtype), s0.shape[-1], kind,
                  num_sources=len(sources), num_queries=queries.shape[0], epsilon=eps)
 
 
@@ -634,10 +662,11 @@ def _merge_norm_backward(out, lse, query, norm_weight, update, partial, norm_gai
 def _merge_grad_kernel(op, update, partial, eps, norm_eps):
     """(lib, fn) of the compiled backward of merge / merge_norm for these
     tensors, or None (CPU, no such kernel loaded, or turned off)."""
-    if not (_COMPILED_BACKWARD["on"] and update.is_cuda):
+    kind = _device_kind(update)
+    if not (_COMPILED_BACKWARD["on"] and kind):
         return None
     kw = {} if op == "merge" else {"norm_epsilon": norm_eps}
-    return _find(op + "_grad", dtype_name(update.dtype), update.shape[-1],
+    return _find(op + "_grad", dtype_name(update.dtype), update.shape[-1], kind,
                  partial=partial is not None, epsilon=eps, **kw)
 
 

@@ -15,7 +15,15 @@ class OpPassManager;
 namespace attnres {
 
 /// Options of `attnres-lower-to-llvm` (CPU).
-struct LowerToLLVMOptions : public PassPipelineOptions<LowerToLLVMOptions> {};
+struct LowerToLLVMOptions : public PassPipelineOptions<LowerToLLVMOptions> {
+  PassOptions::Option<bool> outParams{
+      *this, "out-params",
+      llvm::cl::desc("Results of the public functions become out-parameters "
+                     "(the caller owns the buffers) and the public functions "
+                     "get C interfaces (_mlir_ciface_*): the form "
+                     "attnres.aot_compile links into a CPU library"),
+      llvm::cl::init(false)};
+};
 
 /// attnres + func/arith/math/tensor/linalg on tensors -> LLVM dialect, with
 /// function-boundary bufferization, runnable by mlir-runner.

@@ -304,6 +304,25 @@ def SplitFreshDeallocs : Pass<"attnres-split-fresh-deallocs", "func::FuncOp"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def EmitCInterface : Pass<"attnres-emit-c-interface", "ModuleOp"> {
+  let summary = "Mark every public function llvm.emit_c_interface";
+  let description = [{
+    Marks every public `func.func` with a body `llvm.emit_c_interface`, so
+    that the LLVM lowering also emits `_mlir_ciface_<name>`, which takes
+    pointers to memref descriptors: the entry points that
+    `attnres.aot_compile` exports from a CPU library
+    (`attnres-lower-to-llvm{out-params=1}`). Private functions and
+    declarations are left alone.
+
+    Example:
+    ```mlir
+    func.func @f(%a: memref<?xf32>) { return }
+    // becomes
+    func.func @f(%a: memref<?xf32>) attributes {llvm.emit_c_interface} { return }
+    ```
+  }];
+}
+
 def StackAggregateSources
     : Pass<"attnres-stack-aggregate-sources", "func::FuncOp"> {
   let summary = "Keep the sources of a Full AttnRes chain in one stacked "
