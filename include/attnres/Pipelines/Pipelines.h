@@ -42,9 +42,9 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
       *this, "format",
       llvm::cl::desc("Binary format of the gpu.binary: isa, bin or fatbin"),
       llvm::cl::init("fatbin")};
-  PassOptions::Option<int> optLevel{
-      *this, "opt-level", llvm::cl::desc("Optimisation level (0-3)"),
-      llvm::cl::init(3)};
+  PassOptions::Option<int> optLevel{*this, "opt-level",
+                                    llvm::cl::desc("Optimisation level (0-3)"),
+                                    llvm::cl::init(3)};
 };
 
 void buildLowerToNVVMPipeline(OpPassManager &pm,
