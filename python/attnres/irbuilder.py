@@ -272,7 +272,9 @@ def kernel_block_score(name, dtype, d, s, n, eps, tokens=("?",)):
 def kernel_merge(name, dtype, d, partial, eps, norm_eps=None, return_h=None):
     """Phase 2 on [? x d]: (o, lse, w, g, u, [p], [gn]) -> (h, p'); with
     `norm_eps` the fused RMSNorm, returning (hn, p') (and h first when
-    `return_h`: the kernel then stores it too)."""
+    `return_h`: the kernel then stores it too). Without a partial sum p' is
+    the update itself (spec E.1): it is not returned (a returned p' would be
+    copied into its out-parameter), the caller keeps the update."""
     x, vec, lse = tensor_type(["?", d], dtype), tensor_type([d], dtype), tensor_type(["?"], "f32")
     args = [("%o", x), ("%lse", lse), ("%w", vec), ("%g", vec), ("%u", x)]
     if partial:
@@ -287,6 +289,8 @@ def kernel_merge(name, dtype, d, partial, eps, norm_eps=None, return_h=None):
         returned = ["%h", "%p2"]
     else:
         returned = ["%h", "%p2", "%hn"] if return_h else ["%hn", "%p2"]
+    if not partial:
+        returned.remove("%p2")
     return func(name, args, [(v, x) for v in returned], body)
 
 

@@ -58,7 +58,7 @@ __all__ = ["KernelPack", "KernelPackError", "PackConfig", "build_kernel_pack",
            "kernel_functions", "model_kernels", "parse_config", "MANIFEST"]
 
 MANIFEST = "kernel_pack.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _DTYPES = {"f32": "f32", "float32": "f32", "f16": "f16", "float16": "f16",
            "bf16": "bf16", "bfloat16": "bf16"}
 

@@ -442,14 +442,19 @@ def _merge_common(op, out, lse, query, norm_weight, update, partial, eps, norm_g
     if hit is None:
         _STATS["reference"] += 1
         if norm_gain is None:
-            return merge_reference(out, lse, query, norm_weight, update, partial, eps)
-        return merge_norm_reference(out, lse, query, norm_weight, update, partial, norm_gain,
-                                    eps, norm_eps)
+            h, p = merge_reference(out, lse, query, norm_weight, update, partial, eps)
+        else:
+            h, p = merge_norm_reference(out, lse, query, norm_weight, update, partial,
+                                        norm_gain, eps, norm_eps)
+        return h, (p if partial is not None else _NO_PARTIAL(update))
     lib, fn = hit
     lead = update.shape[:-1]
     tokens = update.numel() // d
     h = torch.empty((tokens, d), dtype=update.dtype, device=update.device)
-    p_new = torch.empty((tokens, d), dtype=update.dtype, device=update.device)
+    # Without a partial the new partial sum is the update itself: the
+    # kernel does not return it (no copy); merge() hands back `update`.
+    p_new = (torch.empty((tokens, d), dtype=update.dtype, device=update.device)
+             if partial is not None else None)
     if tokens:
         args = [_rows(out, tokens, d), _flat(lse.float(), tokens),
                 _vec(query, update.dtype, (d,)), _vec(norm_weight, update.dtype, (d,)),
@@ -458,8 +463,22 @@ def _merge_common(op, out, lse, query, norm_weight, update, partial, eps, norm_g
             args.append(_rows(partial, tokens, d))
         if norm_gain is not None:
             args.append(_vec(norm_gain, update.dtype, (d,)))
-        _launch(lib, fn, update.device, args + [h, p_new])
-    return h.view(*lead, d), p_new.view(*lead, d)
+        _launch(lib, fn, update.device, args + [h] + ([p_new] if p_new is not None else []))
+    return h.view(*lead, d), (p_new.view(*lead, d) if p_new is not None
+                              else _NO_PARTIAL(update))
+
+
+def _NO_PARTIAL(update):
+    """The second output of the merge operators without a partial sum: an
+    empty tensor (the new partial sum is the update itself, which merge()
+    and merge_norm() return in its place: no copy, and a custom op may not
+    return one of its inputs)."""
+    return update.new_empty((0,))
+
+
+def _partial_result(update, partial, p_new):
+    """What merge() / merge_norm() return as the new partial sum."""
+    return update if partial is None else p_new
 
 
 def _merge_impl(out, lse, query, norm_weight, update, partial, eps):
@@ -511,7 +530,8 @@ if _CUSTOM_OPS:
 
     @_merge_op.register_fake
     def _merge_fake(out, lse, query, norm_weight, update, partial, eps):
-        return update.new_empty(update.shape), update.new_empty(update.shape)
+        return update.new_empty(update.shape), (
+            update.new_empty(update.shape) if partial is not None else _NO_PARTIAL(update))
 
     @torch.library.custom_op("attnres::merge_norm", mutates_args=())
     def _merge_norm_op(out: Tensor, lse: Tensor, query: Tensor, norm_weight: Tensor,
@@ -523,7 +543,8 @@ if _CUSTOM_OPS:
     @_merge_norm_op.register_fake
     def _merge_norm_fake(out, lse, query, norm_weight, update, partial, norm_gain, eps,
                          norm_eps):
-        return update.new_empty(update.shape), update.new_empty(update.shape)
+        return update.new_empty(update.shape), (
+            update.new_empty(update.shape) if partial is not None else _NO_PARTIAL(update))
 
 
 if _CUSTOM_OPS:
@@ -806,6 +827,7 @@ if _CUSTOM_OPS and hasattr(torch.library, "register_autograd"):
     def _merge_bwd(ctx, dh, dp_new):
         saved = ctx.saved_tensors
         partial = saved[5] if ctx.has_partial else None
+        dp_new = dp_new if ctx.has_partial else None
         return tuple(_BACKWARD["merge"](*saved[:5], partial, ctx.eps, dh, dp_new)) + (None,)
 
     def _merge_norm_setup(ctx, inputs, output):
@@ -818,6 +840,7 @@ if _CUSTOM_OPS and hasattr(torch.library, "register_autograd"):
     def _merge_norm_bwd(ctx, dhn, dp_new):
         out, lse, query, norm_weight, update, norm_gain, *rest = ctx.saved_tensors
         partial = rest[0] if ctx.has_partial else None
+        dp_new = dp_new if ctx.has_partial else None
         g = tuple(_BACKWARD["merge_norm"](out, lse, query, norm_weight, update, partial,
                                           norm_gain, ctx.eps, ctx.norm_eps, dhn, dp_new))
         return g[:6] + (g[6], None, None)
@@ -912,6 +935,7 @@ class _MergeFunction(torch.autograd.Function):
     def backward(ctx, dh, dp_new):
         saved = ctx.saved_tensors
         partial = saved[5] if ctx.has_partial else None
+        dp_new = dp_new if ctx.has_partial else None
         return tuple(_BACKWARD["merge"](*saved[:5], partial, ctx.eps, dh, dp_new)) + (None,)
 
 
@@ -929,6 +953,7 @@ class _MergeNormFunction(torch.autograd.Function):
     def backward(ctx, dhn, dp_new):
         out, lse, query, norm_weight, update, norm_gain, *rest = ctx.saved_tensors
         partial = rest[0] if ctx.has_partial else None
+        dp_new = dp_new if ctx.has_partial else None
         g = tuple(_BACKWARD["merge_norm"](out, lse, query, norm_weight, update, partial,
                                           norm_gain, ctx.eps, ctx.norm_eps, dhn, dp_new))
         return g + (None, None)
@@ -990,7 +1015,8 @@ def block_score(queries, norm_weights, sources, eps=None):
 def merge(out, lse, query, norm_weight, update, partial=None, eps=None):
     """Phase 2 for sublayer i >= 1 of a block: (h, new partial sum)."""
     args = (out, lse, query, norm_weight, update, partial, _eps(eps))
-    return _call("merge", args[:6], args, _MergeFunction)
+    h, p_new = _call("merge", args[:6], args, _MergeFunction)
+    return h, _partial_result(update, partial, p_new)
 
 
 def merge_norm(out, lse, query, norm_weight, update, partial, norm_gain, eps=None,
@@ -999,7 +1025,8 @@ def merge_norm(out, lse, query, norm_weight, update, partial, norm_gain, eps=Non
     gain norm_gain and epsilon norm_eps, new partial sum); h is not returned.
     None: the compiler's default epsilon (attnres.defaults) for either."""
     args = (out, lse, query, norm_weight, update, partial, norm_gain, _eps(eps), _eps(norm_eps))
-    return _call("merge_norm", args[:7], args, _MergeNormFunction)
+    hn, p_new = _call("merge_norm", args[:7], args, _MergeNormFunction)
+    return hn, _partial_result(update, partial, p_new)
 
 
 _IMPLS = {"aggregate": _aggregate_impl, "block_score": _block_score_impl,

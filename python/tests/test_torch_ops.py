@@ -260,7 +260,8 @@ def test_pack_config_and_kernel_list():
     assert ("merge", None, None, True) in ops and ("merge", None, None, False) in ops
     agg5 = [e for e in entries if e["function"] == "agg_bf16_d896_n5"][0]
     assert "tensor<?x896xbf16>" in agg5["mlir"] and agg5["mlir"].count("%v") == 10
-    # norm_eps: the merges with the fused RMSNorm too, returning (hn, p')
+    # norm_eps: the merges with the fused RMSNorm too, returning (hn, p') (hn
+    # alone without a partial: p' is the update, not copied out)
     cfgn = kernel_pack.parse_config("d=896,dtype=bf16,sublayers=24,block=3,norm_eps=1e-5")
     assert cfgn.norm_eps == 1e-5 and cfg.norm_eps is None
     entries_n = kernel_pack.kernel_functions([cfgn])
@@ -270,7 +271,7 @@ def test_pack_config_and_kernel_list():
     for e in norms:
         assert e["norm_epsilon"] == kernel_pack.f32(1e-5) and e["epsilon"] == kernel_pack.f32(EPS)
         assert "norm %gn" in e["mlir"] and "norm_epsilon = 9.999999747e-06 : f32" in e["mlir"]
-        assert "return %hn, %p2" in e["mlir"]
+        assert ("return %hn, %p2" if e["partial"] else "return %hn :") in e["mlir"]
         assert ("partial %p" in e["mlir"]) == e["partial"]
     # The block size is the compiler's to check.
     try:
@@ -347,15 +348,20 @@ def test_build_and_load_small_pack():
         lib, fn = pack.find("merge", "f32", 64, partial=True, epsilon=1e-6)
         assert [p["name"] for p in fn.params] == ["o", "lse", "w", "g", "u", "p", "result0",
                                                    "result1"]
-        # merge_norm: the norm gain last; two results (hn, p'), h is not one
+        # Without a partial sum p' is the update itself: not a result (no copy).
+        lib, fn = pack.find("merge", "f32", 64, partial=False, epsilon=1e-6)
+        assert [p["name"] for p in fn.params] == ["o", "lse", "w", "g", "u", "result0"]
+        # merge_norm: the norm gain last; results (hn, p'), hn alone without a
+        # partial; h is not one
         assert pack.find("merge_norm", "f32", 64, partial=True) is None   # norm eps needed
         assert pack.find("merge_norm", "f32", 64, partial=True, norm_epsilon=1e-6) is None
         for partial in (False, True):
             lib, fn = pack.find("merge_norm", "f32", 64, partial=partial, norm_epsilon=1e-5)
             names = ["o", "lse", "w", "g", "u"] + (["p"] if partial else []) + [
-                "gn", "result0", "result1"]
+                "gn", "result0"] + (["result1"] if partial else [])
             assert [p["name"] for p in fn.params] == names, fn.params
-            assert [p["shape"] for p in fn.params[-3:]] == [[64], [None, 64], [None, 64]]
+            assert [p["shape"] for p in fn.params[-3:]] == (
+                [[64], [None, 64], [None, 64]] if partial else [[None, 64], [64], [None, 64]])
         text = open(os.path.join(tmp, "mlir", "attnres_f32_d64.mlir")).read()
         assert text.count("norm %gn") == 4   # merge_norm and merge_norm_grad, each with and without partial
         lib.set_quiet()
@@ -439,10 +445,13 @@ def test_gpu_block_score_and_merge_match_reference():
             assert lse.dtype == torch.float32
             assert eo < TOL[dt] and el < TOL[dt], (dt, n, eo, el)
             y0, y1 = [s.cuda() for s in _rand_sources(2, (2, 50, d), _dtype(dt), gen)]
-            h1, p1 = torch.ops.attnres.merge(out[1], lse[1], Q[1], G[1], y0, None, EPS)
-            assert torch.equal(p1, y0)
-            h2, p2 = torch.ops.attnres.merge(out[2 % S], lse[2 % S], Q[2 % S], G[2 % S], y1, p1,
-                                             EPS)
+            # Without a partial the new partial sum is the update itself (the
+            # custom op's second output is empty; torch_ops.merge returns y0).
+            h1, p1 = torch_ops.merge(out[1], lse[1], Q[1], G[1], y0, None, EPS)
+            assert p1 is y0
+            assert torch.ops.attnres.merge(out[1], lse[1], Q[1], G[1], y0, None,
+                                           EPS)[1].numel() == 0
+            h2, p2 = torch_ops.merge(out[2 % S], lse[2 % S], Q[2 % S], G[2 % S], y1, p1, EPS)
             rh1, _ = torch_ops.merge_reference(ro[1], rl[1], Q[1].double(), G[1].double(),
                                                y0.double(), None, EPS)
             rh2, rp2 = torch_ops.merge_reference(ro[2 % S], rl[2 % S], Q[2 % S].double(),
@@ -481,9 +490,9 @@ def test_gpu_merge_norm_matches_reference():
         y0, y1 = [s.cuda() for s in _rand_sources(2, (3, 41, d), E, gen)]
         for partial in (None, y1):
             torch_ops.stats(reset=True)
-            hn, p = torch.ops.attnres.merge_norm(out[1], lse[1], Q[1], G[1], y0, partial, gn,
-                                                 EPS, neps)
-            h_m, p_m = torch.ops.attnres.merge(out[1], lse[1], Q[1], G[1], y0, partial, EPS)
+            hn, p = torch_ops.merge_norm(out[1], lse[1], Q[1], G[1], y0, partial, gn, EPS,
+                                         neps)
+            h_m, p_m = torch_ops.merge(out[1], lse[1], Q[1], G[1], y0, partial, EPS)
             assert torch_ops.stats()["kernel"] == 2, torch_ops.stats()
             assert hn.shape == y0.shape and hn.dtype == E and torch.equal(p, p_m)
             # float64 reference: the merge in float64, rounded to E, normed in float64
@@ -546,7 +555,8 @@ def test_gpu_torch_compile():
     def block(summaries):
         out, lse = torch.ops.attnres.block_score(Q, G, summaries, EPS)
         y = lin(out[0])
-        h, p = torch.ops.attnres.merge(out[1], lse[1], Q[1], G[1], y, None, EPS)
+        h, _ = torch.ops.attnres.merge(out[1], lse[1], Q[1], G[1], y, None, EPS)
+        p = y   # without a partial the new partial sum is the update itself
         y = lin(h) * 0.5
         if neps is not None:
             hn, p = torch.ops.attnres.merge_norm(out[2 % S], lse[2 % S], Q[2 % S], G[2 % S], y,
@@ -594,7 +604,8 @@ def test_gpu_fake_tensor_shapes():
         o, lse = torch.ops.attnres.block_score(Q, Q, src, EPS)
         hm, pm = torch.ops.attnres.merge(src[0], lse[0], q, q, src[1], src[2], EPS)
         hn, pn = torch.ops.attnres.merge_norm(src[0], lse[0], q, q, src[1], None, q, EPS, 1e-5)
-        assert hn.shape == pn.shape == (2, 9, 64) and hn.dtype == pn.dtype == torch.bfloat16
+        # no partial: the second output is empty (the new partial is the update)
+        assert hn.shape == (2, 9, 64) and pn.shape == (0,) and hn.dtype == pn.dtype == torch.bfloat16
         assert h.shape == (2, 9, 64) and h.dtype == torch.bfloat16
         assert o.shape == (5, 2, 9, 64) and lse.shape == (5, 2, 9)
         assert lse.dtype == torch.float32 and hm.shape == pm.shape == (2, 9, 64)
