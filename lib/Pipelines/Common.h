@@ -36,6 +36,11 @@ void addSCFToControlFlow(OpPassManager &pm);
 /// included, with identity-layout memrefs in the function signatures.
 void addModuleBufferization(OpPassManager &pm);
 
+/// After bufferization: the results of the public functions become
+/// out-parameters that the caller allocates (allocations hoisted, static and
+/// dynamic), as the AOT libraries' calling convention wants.
+void addResultsToOutParams(OpPassManager &pm);
+
 } // namespace attnres
 } // namespace mlir
 

@@ -52,11 +52,7 @@ void mlir::attnres::buildLowerToLLVMPipeline(
   if (options.outParams) {
     // As attnres-lower-to-nvvm does for its host functions: the caller
     // passes the result buffers, and calls _mlir_ciface_<name>.
-    bufferization::BufferResultsToOutParamsPassOptions outOpts;
-    outOpts.hoistStaticAllocs = true;
-    outOpts.hoistDynamicAllocs = true;
-    outOpts.modifyPublicFunctions = true;
-    pm.addPass(bufferization::createBufferResultsToOutParamsPass(outOpts));
+    addResultsToOutParams(pm);
     pm.addPass(createEmitCInterface());
   }
   // Upstream's buffer-deallocation-pipeline with attnres-split-fresh-deallocs

@@ -51,11 +51,7 @@ void mlir::attnres::buildLowerToNVVMPipeline(
   // Tensors -> buffers; results become out-parameters of the public
   // functions (the caller owns the device buffers).
   addModuleBufferization(pm);
-  bufferization::BufferResultsToOutParamsPassOptions outOpts;
-  outOpts.hoistStaticAllocs = true;
-  outOpts.hoistDynamicAllocs = true;
-  outOpts.modifyPublicFunctions = true;
-  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outOpts));
+  addResultsToOutParams(pm);
   pm.addPass(createCanonicalizerPass());
 
   // Host buffers live on the device, temporaries are freed at the end of

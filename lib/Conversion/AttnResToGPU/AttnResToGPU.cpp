@@ -156,6 +156,13 @@ private:
   unsigned oneQueryElements(Type elementType, int64_t d);
   ScoreKernelSpec aggregateThroughputSpec(RankedTensorType type, unsigned n,
                                           bool withStats);
+  /// P = min(T, grad-ctas): the CTAs (token chunks) of a backward kernel,
+  /// one f32 partial of the parameter gradients each.
+  Value gradPartialCount(HostBuilder &hb, Value numTokens) {
+    return arith::MinUIOp::create(
+        hb.b, hb.loc, numTokens,
+        hb.idx(std::max<int64_t>(1, int64_t(gradCtas))));
+  }
 
   LogicalResult checkSourceType(Operation *op, RankedTensorType type);
   std::optional<BlockScoreTCSpec>
@@ -774,8 +781,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateGradOp op) {
     operands.push_back(hb.collapseTokens(grads.back(), 0, 1));
   }
   // One f32 partial row per CTA: min(T, grad-ctas) CTAs.
-  Value numPartials = arith::MinUIOp::create(
-      rw, loc, numTokens, hb.idx(std::max<int64_t>(1, int64_t(gradCtas))));
+  Value numPartials = gradPartialCount(hb, numTokens);
   auto wsType =
       MemRefType::get({ShapedType::kDynamic, spec.d}, rw.getF32Type());
   Value ws = memref::AllocOp::create(rw, loc, wsType, ValueRange{numPartials});
@@ -851,8 +857,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeGradOp op) {
   operands.push_back(hb.collapseTokens(dout, 0, 1));
   operands.push_back(hb.collapseTokens(dlse, 0, 0));
   operands.push_back(hb.collapseTokens(dp, 0, 1));
-  Value numPartials = arith::MinUIOp::create(
-      rw, loc, numTokens, hb.idx(std::max<int64_t>(1, int64_t(gradCtas))));
+  Value numPartials = gradPartialCount(hb, numTokens);
   int64_t wsCols = spec.hasNorm ? 2 * spec.d : spec.d;
   auto wsType =
       MemRefType::get({ShapedType::kDynamic, wsCols}, rw.getF32Type());
@@ -954,8 +959,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
 
   // The parameter gradients: P = min(T, grad-ctas) chunks of tokens, each
   // over the column tiles, then the reduction over the chunks in order.
-  Value numPartials = arith::MinUIOp::create(
-      rw, loc, numTokens, hb.idx(std::max<int64_t>(1, int64_t(gradCtas))));
+  Value numPartials = gradPartialCount(hb, numTokens);
   Value ws = memref::AllocOp::create(
       rw, loc,
       MemRefType::get({ShapedType::kDynamic, s * spec.d}, rw.getF32Type()),
