@@ -980,8 +980,9 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
   auto flatParams = MemRefType::get({s * spec.d}, rw.getF32Type());
   Value dquery = memref::AllocOp::create(rw, loc, flatParams);
   Value dgain = memref::AllocOp::create(rw, loc, flatParams);
-  launchParamReduce(hb, reduce, s * spec.d, ws, numPartials, flat(queries),
-                    flat(gains), dquery, dgain);
+  Value flatQueries = flat(queries), flatGains = flat(gains);
+  launchParamReduce(hb, reduce, s * spec.d, ws, numPartials, flatQueries,
+                    flatGains, dquery, dgain);
   auto paramType = cast<RankedTensorType>(op.getQueriesGrad().getType());
   auto expand = [&](Value m) -> Value {
     return memref::ExpandShapeOp::create(

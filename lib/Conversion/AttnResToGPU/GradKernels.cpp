@@ -786,8 +786,10 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
   // Column l * n + i of the coefficient rows (l a run-time index).
   auto coefAt = [&](unsigned row, Value l,
                     unsigned i) -> SmallVector<Value, 2> {
-    Value col = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, l, em.idx(n)), em.idx(i));
+    // One builder call per statement: the IR does not depend on the C++
+    // compiler's argument evaluation order.
+    Value base = arith::MulIOp::create(b, loc, l, em.idx(n));
+    Value col = arith::AddIOp::create(b, loc, base, em.idx(i));
     return {em.idx(row), col};
   };
   // wg_l = W_l * G_l and dout_l for this thread's vectors (f32).
@@ -805,8 +807,8 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
   auto queryLoop =
       [&](ValueRange init,
           function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-        auto loop =
-            scf::ForOp::create(b, loc, em.idx(0), em.idx(s), em.idx(1), init);
+        Value lb = em.idx(0), ub = em.idx(s), step = em.idx(1);
+        auto loop = scf::ForOp::create(b, loc, lb, ub, step, init);
         OpBuilder::InsertionGuard lg(b);
         // Without iteration values the builder made the terminator already.
         if (init.empty()) {
@@ -824,8 +826,10 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
   // sources are re-read per query: L1/L2 hits after the first), then the
   // coefficients of the query by the token's first thread.
   buildIf(b, loc, first, [&]() {
-    for (unsigned i = 0; i < n; ++i)
-      store(em.f32c(0.0), coef, {em.idx(2), em.idx(i)});
+    for (unsigned i = 0; i < n; ++i) {
+      Value zero = em.f32c(0.0);
+      store(zero, coef, {em.idx(2), em.idx(i)});
+    }
   });
   queryLoop({}, [&](Value l, ValueRange) -> SmallVector<Value> {
     SmallVector<Value> wg, dl;
