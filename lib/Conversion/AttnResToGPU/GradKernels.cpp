@@ -703,9 +703,16 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// Sources whose f32 gradient sums a thread holds at once in pass 2 of
-/// block_score_grad (registers: kBlockScoreGradGroup x the thread's row).
-constexpr unsigned kBlockScoreGradGroup = 4;
+/// block_score_grad keeps a thread's share of the n source rows in
+/// registers when it takes at most this many bytes (n = 9 bf16 summaries
+/// with 8 elements per thread: 144 bytes, 36 registers).
+constexpr unsigned kBlockScoreGradSourceBytes = 0;
+/// f32 gradient-sum elements a thread holds at once (the sources per group:
+/// this / elements per thread, at least one).
+constexpr unsigned kBlockScoreGradAccElems = 32;
+/// The same for the sources whose sums pass 1 accumulates (it also holds
+/// the next query's rows): this / elements per thread, possibly none.
+constexpr unsigned kBlockScoreGradFusedElems = 8;
 } // namespace
 
 std::string BlockScoreGradSpec::getName() const {
@@ -742,9 +749,9 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
   RowEmitter em(b, loc, layout, e);
   auto wsAttr =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  // Rows of the coefficient memory: a_li and k1_li at l * n + i, and K2_i.
+  // Rows of the coefficient memory: a_li and k1_li at l * n + i.
   SmallVector<Type> wgTypes{MemRefType::get(
-      {3, int64_t(s * n)}, f32, MemRefLayoutAttrInterface(), wsAttr)};
+      {2, int64_t(s * n)}, f32, MemRefLayoutAttrInterface(), wsAttr)};
   if (layout.warpsPerToken() > 1)
     wgTypes.push_back(em.scratchType(2 * n));
   gpu::GPUFuncOp fn =
@@ -771,7 +778,8 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
                       : Value();
 
   em.emitIndices(1);
-  unsigned c = layout.vectorsPerThread;
+  unsigned c = layout.vectorsPerThread, vw = layout.vectorWidth;
+  unsigned elems = c * vw;
   Value tok = em.token;
   ValueRange tk(tok);
   Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, em.tpos,
@@ -792,56 +800,104 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
     Value col = arith::AddIOp::create(b, loc, base, em.idx(i));
     return {em.idx(row), col};
   };
-  // wg_l = W_l * G_l and dout_l for this thread's vectors (f32).
-  auto queryRows = [&](Value l, SmallVector<Value> &wg,
+
+  // The rows of query l this thread needs, as loaded (storage type): W_l,
+  // G_l and dout_l, c vectors each. Loaded one query ahead of their use
+  // (loop-carried), so that the loads of query l + 1 are in flight while
+  // query l is reduced: the kernel is otherwise latency-bound (one token
+  // per CTA, a reduction and its barrier per query).
+  auto loadQuery = [&](Value l) {
+    SmallVector<Value> raw;
+    for (unsigned j = 0; j < c; ++j) {
+      raw.push_back(em.loadVector(queries, l, j));
+      raw.push_back(em.loadVector(gains, l, j));
+      raw.push_back(em.loadVector(dout, ValueRange{l, tok}, j));
+    }
+    return raw;
+  };
+  // wg_l = W_l * G_l and dout_l in f32 from loadQuery's vectors.
+  auto queryRows = [&](ValueRange raw, SmallVector<Value> &wg,
                        SmallVector<Value> &dl) {
     for (unsigned j = 0; j < c; ++j) {
-      Value qv = em.toF32(em.loadVector(queries, l, j));
-      Value gv = em.toF32(em.loadVector(gains, l, j));
+      Value qv = em.toF32(raw[3 * j]);
+      Value gv = em.toF32(raw[3 * j + 1]);
       wg.push_back(arith::MulFOp::create(b, loc, qv, gv));
-      dl.push_back(em.toF32(em.loadVector(dout, ValueRange{l, tok}, j)));
+      dl.push_back(em.toF32(raw[3 * j + 2]));
     }
   };
-  // The queries are loops (not unrolled): LLVM would otherwise keep the
-  // rows of one query's iteration live into the next ones and spill.
+  // The next query's index, clamped (the last iteration re-loads its own
+  // rows, L1 hits, instead of reading past the queries).
+  auto nextQuery = [&](Value l) -> Value {
+    Value next = arith::AddIOp::create(b, loc, l, em.idx(1));
+    return arith::MinUIOp::create(b, loc, next, em.idx(s - 1));
+  };
+  // A loop over the S queries (not unrolled: LLVM would otherwise keep the
+  // rows of one query's iteration live into the next ones and spill) whose
+  // first iteration values are `init` followed by the rows of query 0; the
+  // body gets the rows of its query and returns the next iteration values
+  // without them.
   auto queryLoop =
       [&](ValueRange init,
-          function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+          function_ref<SmallVector<Value>(Value, ValueRange, ValueRange)>
+              body) {
+        SmallVector<Value> all(init);
+        SmallVector<Value> raw0 = loadQuery(em.idx(0));
+        all.append(raw0);
         Value lb = em.idx(0), ub = em.idx(s), step = em.idx(1);
-        auto loop = scf::ForOp::create(b, loc, lb, ub, step, init);
+        auto loop = scf::ForOp::create(b, loc, lb, ub, step, all);
         OpBuilder::InsertionGuard lg(b);
-        // Without iteration values the builder made the terminator already.
-        if (init.empty()) {
-          b.setInsertionPoint(loop.getBody()->getTerminator());
-          body(loop.getInductionVar(), {});
-          return loop;
-        }
         b.setInsertionPointToStart(loop.getBody());
-        scf::YieldOp::create(
-            b, loc, body(loop.getInductionVar(), loop.getRegionIterArgs()));
+        Value l = loop.getInductionVar();
+        ValueRange iter = loop.getRegionIterArgs();
+        SmallVector<Value> rawNext = loadQuery(nextQuery(l));
+        SmallVector<Value> next =
+            body(l, iter.take_front(init.size()), iter.drop_front(init.size()));
+        next.append(rawNext);
+        scf::YieldOp::create(b, loc, next);
         return loop;
       };
 
-  // Pass 1, one query at a time: the 2n dot products in one reduction (the
-  // sources are re-read per query: L1/L2 hits after the first), then the
-  // coefficients of the query by the token's first thread.
-  buildIf(b, loc, first, [&]() {
-    for (unsigned i = 0; i < n; ++i) {
-      Value zero = em.f32c(0.0);
-      store(zero, coef, {em.idx(2), em.idx(i)});
-    }
-  });
-  queryLoop({}, [&](Value l, ValueRange) -> SmallVector<Value> {
+  // The sources stay in registers through both passes when they fit (a
+  // thread's share of the n rows in at most kBlockScoreGradSourceBytes);
+  // otherwise every use re-reads them (L1/L2 hits after the first).
+  unsigned elemBytes = e.getIntOrFloatBitWidth() / 8;
+  bool keepSources = n * elems * elemBytes <= kBlockScoreGradSourceBytes;
+  SmallVector<SmallVector<Value>> kept(n);
+  if (keepSources)
+    for (unsigned i = 0; i < n; ++i)
+      kept[i] = em.loadRow(sources[i], tk);
+  auto sourceRow = [&](unsigned i) -> SmallVector<Value> {
+    return keepSources ? kept[i] : em.loadRow(sources[i], tk);
+  };
+
+  // Pass 1, one query at a time: the 2n dot products in one reduction whose
+  // totals every thread gets; every thread then computes the query's
+  // coefficients (no serial section):
+  //   z_li = r_i (wg_l . b_i), e_li = exp(z_li - lse_l),
+  //   a_li = e_li / sum_j e_lj (exactly softmax; the division makes a_l sum
+  //   to one in f32, so that lse's rounding does not leave a residue where
+  //   the softmax derivative cancels, e.g. n = 1),
+  //   dz_li = a_li (da_li - sum_j a_lj da_lj + dlse_l) (sources in order),
+  //   k1_li = dz_li r_i, K2_i += k1_li r_i z_li / D (l in order).
+  // The token's first thread writes a_li and k1_li to workgroup memory for
+  // pass 2 and k1_li to the coefficient buffer of the parameter kernel.
+  // The gradient sums of the first `fused` sources are accumulated here,
+  // while the query's rows are in registers.
+  unsigned fused = std::min(n, kBlockScoreGradFusedElems / elems);
+  SmallVector<Value> init(n, em.f32c(0.0));
+  init.append(fused * c, em.zeroF32Vec());
+  auto pass1 = queryLoop(init, [&](Value l, ValueRange carried,
+                                   ValueRange raw) -> SmallVector<Value> {
     SmallVector<Value> wg, dl;
-    queryRows(l, wg, dl);
-    SmallVector<SmallVector<Value>> rowsIn(n);
+    queryRows(raw, wg, dl);
     unsigned depth = kGradPrefetchDepth;
+    SmallVector<SmallVector<Value>> rowsIn(n);
     for (unsigned i = 0; i < std::min(n, depth); ++i)
-      rowsIn[i] = em.loadRow(sources[i], tk);
+      rowsIn[i] = sourceRow(i);
     SmallVector<Value> partials;
     for (unsigned i = 0; i < n; ++i) {
       if (i + depth < n)
-        rowsIn[i + depth] = em.loadRow(sources[i + depth], tk);
+        rowsIn[i + depth] = sourceRow(i + depth);
       Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
       for (unsigned j = 0; j < c; ++j) {
         Value x = em.toF32(rowsIn[i][j]);
@@ -854,55 +910,89 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
     }
     Value parity = arith::RemUIOp::create(b, loc, l, em.idx(2));
     SmallVector<Value> tot = em.tokenSum(partials, scratch, parity);
-    // z_li = r_i (wg_l . b_i), a_li = exp(z_li - lse_l),
-    // dz_li = a_li (da_li - sum_j a_lj da_lj) + a_li dlse_l (sources in
-    // order), k1_li = dz_li r_i, K2_i += k1_li r_i z_li / D (l in order).
+    // Loaded per query (uniform addresses, L1 hits): held across the loop
+    // they would take n registers.
+    SmallVector<Value> r;
+    for (unsigned i = 0; i < n; ++i)
+      r.push_back(load(invRms[i], tk));
+    Value lseL = load(lse, ValueRange{l, tok});
+    Value dlseL = load(dlse, ValueRange{l, tok});
+    SmallVector<Value> z, aw;
+    Value sumE = em.f32c(0.0);
+    for (unsigned i = 0; i < n; ++i) {
+      z.push_back(arith::MulFOp::create(b, loc, r[i], tot[2 * i]));
+      Value shifted = arith::SubFOp::create(b, loc, z[i], lseL);
+      aw.push_back(em.exp(shifted));
+      sumE = arith::AddFOp::create(b, loc, sumE, aw[i]);
+    }
+    Value norm = arith::DivFOp::create(b, loc, em.f32c(1.0), sumE);
+    Value sum = em.f32c(0.0);
+    for (unsigned i = 0; i < n; ++i) {
+      aw[i] = arith::MulFOp::create(b, loc, aw[i], norm);
+      Value t = arith::MulFOp::create(b, loc, aw[i], tot[2 * i + 1]);
+      sum = arith::AddFOp::create(b, loc, sum, t);
+    }
+    SmallVector<Value> next, k1s;
+    for (unsigned i = 0; i < n; ++i) {
+      Value centered = arith::SubFOp::create(b, loc, tot[2 * i + 1], sum);
+      Value withLse = arith::AddFOp::create(b, loc, centered, dlseL);
+      Value dz = arith::MulFOp::create(b, loc, aw[i], withLse);
+      Value k1 = arith::MulFOp::create(b, loc, dz, r[i]);
+      Value k1r = arith::MulFOp::create(b, loc, k1, r[i]);
+      Value k1rz = arith::MulFOp::create(b, loc, k1r, z[i]);
+      Value k2 = arith::MulFOp::create(b, loc, k1rz, invD);
+      next.push_back(arith::AddFOp::create(b, loc, carried[i], k2));
+      k1s.push_back(k1);
+    }
     buildIf(b, loc, first, [&]() {
-      Value lseL = load(lse, ValueRange{l, tok});
-      Value dlseL = load(dlse, ValueRange{l, tok});
-      SmallVector<Value> r, z, aw;
-      Value sum = em.f32c(0.0);
       for (unsigned i = 0; i < n; ++i) {
-        r.push_back(load(invRms[i], tk));
-        z.push_back(arith::MulFOp::create(b, loc, r[i], tot[2 * i]));
-        aw.push_back(em.exp(arith::SubFOp::create(b, loc, z[i], lseL)));
-        sum = arith::AddFOp::create(
-            b, loc, sum, arith::MulFOp::create(b, loc, aw[i], tot[2 * i + 1]));
-      }
-      for (unsigned i = 0; i < n; ++i) {
-        Value dz = arith::MulFOp::create(
-            b, loc, aw[i],
-            arith::AddFOp::create(
-                b, loc, arith::SubFOp::create(b, loc, tot[2 * i + 1], sum),
-                dlseL));
-        Value k1 = arith::MulFOp::create(b, loc, dz, r[i]);
-        Value k2 = arith::MulFOp::create(
-            b, loc,
-            arith::MulFOp::create(
-                b, loc, arith::MulFOp::create(b, loc, k1, r[i]), z[i]),
-            invD);
         SmallVector<Value, 2> at = coefAt(0, l, i);
         store(aw[i], coef, at);
         at[0] = em.idx(1);
-        store(k1, coef, at);
-        store(k1, coefOut, ValueRange{tok, at[1]});
-        SmallVector<Value, 2> k2At{em.idx(2), em.idx(i)};
-        store(arith::AddFOp::create(b, loc, load(coef, k2At), k2), coef, k2At);
+        store(k1s[i], coef, at);
+        store(k1s[i], coefOut, ValueRange{tok, at[1]});
       }
     });
-    return {};
+    for (unsigned i = 0; i < fused; ++i) {
+      Value aV = em.splat(aw[i]), k1V = em.splat(k1s[i]);
+      for (unsigned j = 0; j < c; ++j) {
+        Value v = em.fma(aV, dl[j], carried[n + i * c + j]);
+        next.push_back(em.fma(k1V, wg[j], v));
+      }
+    }
+    return next;
   });
+  SmallVector<Value> k2Tot(pass1.getResults().take_front(n));
+
+  // db_i = [acc_i +] (g_i - K2_i b_i), rounded once.
+  auto finish = [&](unsigned i, ValueRange g) {
+    SmallVector<Value> x = sourceRow(i);
+    SmallVector<Value> accRow =
+        acc ? em.loadRow(accs[i], tk) : SmallVector<Value>();
+    Value nk2V = splatNeg(em, k2Tot[i]);
+    for (unsigned j = 0; j < c; ++j) {
+      Value v = em.fma(nk2V, em.toF32(x[j]), g[j]);
+      if (acc)
+        v = arith::AddFOp::create(b, loc, em.toF32(accRow[j]), v);
+      em.storeVector(v, grads[i], tk, j);
+    }
+  };
+  for (unsigned i = 0; i < fused; ++i)
+    finish(i, pass1.getResults().slice(n + i * c, c));
+  if (fused == n)
+    return fn;
   // The coefficients are complete: every thread reads them in pass 2.
   gpu::BarrierOp::create(b, loc);
 
-  // Pass 2: g_i = sum_l (a_li dout_l + k1_li wg_l) for a group of sources,
-  // then db_i = [acc_i +] (g_i - K2_i b_i), rounded once.
-  for (unsigned g0 = 0; g0 < n; g0 += kBlockScoreGradGroup) {
-    unsigned g1 = std::min(n, g0 + kBlockScoreGradGroup);
-    SmallVector<Value> init((g1 - g0) * c, em.zeroF32Vec());
-    auto loop = queryLoop(init, [&](Value l, ValueRange sums) {
+  // Pass 2: g_i = sum_l (a_li dout_l + k1_li wg_l) for the other sources, a
+  // group at a time.
+  unsigned group = std::max(1u, kBlockScoreGradAccElems / elems);
+  for (unsigned g0 = fused; g0 < n; g0 += group) {
+    unsigned g1 = std::min(n, g0 + group);
+    SmallVector<Value> zeros((g1 - g0) * c, em.zeroF32Vec());
+    auto loop = queryLoop(zeros, [&](Value l, ValueRange sums, ValueRange raw) {
       SmallVector<Value> wg, dl, next(sums);
-      queryRows(l, wg, dl);
+      queryRows(raw, wg, dl);
       for (unsigned i = g0; i < g1; ++i) {
         Value aV = em.splat(load(coef, coefAt(0, l, i)));
         Value k1V = em.splat(load(coef, coefAt(1, l, i)));
@@ -913,19 +1003,8 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
       }
       return next;
     });
-    for (unsigned i = g0; i < g1; ++i) {
-      SmallVector<Value> x = em.loadRow(sources[i], tk);
-      SmallVector<Value> accRow =
-          acc ? em.loadRow(accs[i], tk) : SmallVector<Value>();
-      Value nk2V = splatNeg(em, load(coef, {em.idx(2), em.idx(i)}));
-      for (unsigned j = 0; j < c; ++j) {
-        Value v =
-            em.fma(nk2V, em.toF32(x[j]), loop.getResult((i - g0) * c + j));
-        if (acc)
-          v = arith::AddFOp::create(b, loc, em.toF32(accRow[j]), v);
-        em.storeVector(v, grads[i], tk, j);
-      }
-    }
+    for (unsigned i = g0; i < g1; ++i)
+      finish(i, loop.getResults().slice((i - g0) * c, c));
   }
   return fn;
 }

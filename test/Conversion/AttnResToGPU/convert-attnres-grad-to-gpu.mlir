@@ -178,19 +178,31 @@ func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf3
 // CHECK:         %[[GF:.*]] = memref.collapse_shape %{{.*}} {{\[\[}}0, 1]] : memref<3x4096xbf16> into memref<12288xbf16>
 // CHECK:         gpu.launch_func @attnres_kernels::@param_grad_reduce_bf16_k12288 {{.*}} args(%[[WS]] : memref<?x12288xf32>, %[[P]] : index, %[[WF]] : memref<12288xbf16>, %[[GF]] : memref<12288xbf16>, %[[DQ]] : memref<12288xf32>, %[[DG]] : memref<12288xf32>)
 // CHECK:         memref.expand_shape %[[DQ]] {{\[\[}}0, 1]] output_shape [3, 4096] : memref<12288xf32> into memref<3x4096xf32>
-// CHECK:       gpu.func @block_score_grad_bf16_d4096_s3_n2({{.*}}workgroup(%{{.*}} : memref<3x6xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2x4x16xf32, #gpu.address_space<workgroup>>){{.*}}known_block_size = array<i32: 512, 1, 1>
-// Pass 1: a loop over the 3 queries, one reduction of the 4 dot products
-// each, the coefficients by the first thread (one exp per source).
-// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK:       gpu.func @block_score_grad_bf16_d4096_s3_n2({{.*}}workgroup(%{{.*}} : memref<2x6xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2x4x16xf32, #gpu.address_space<workgroup>>){{.*}}known_block_size = array<i32: 512, 1, 1>
+// Pass 1: a loop over the 3 queries carrying K2 of both sources, the
+// gradient sum of source 0 and the next query's rows (W, G, dout), loaded
+// at the top of the iteration; one reduction of the 4 dot products, then
+// every thread computes the coefficients (one exp per source, normalised by
+// their sum); the first thread stores a and k1.
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args({{.*}}) -> (f32, f32, vector<8xf32>, vector<8xbf16>, vector<8xbf16>, vector<8xbf16>) {
+// CHECK-COUNT-3:   vector.load %{{.*}} : memref<{{.*}}xbf16>, vector<8xbf16>
 // CHECK-COUNT-20:  gpu.shuffle xor
 // CHECK:           gpu.barrier
+// CHECK:           scf.yield %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : f32, f32, f32, f32
+// CHECK-NOT:       scf.if
+// CHECK-COUNT-2:   llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// CHECK:           arith.divf
 // CHECK:           scf.if
-// CHECK-COUNT-2:     llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// CHECK:             memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : memref<2x6xf32, #gpu.address_space<workgroup>>
 // CHECK:             memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x6xf32>
+// CHECK:           scf.yield {{.*}} : f32, f32, vector<8xf32>, vector<8xbf16>, vector<8xbf16>, vector<8xbf16>
+// Source 0's gradient is complete after pass 1.
+// CHECK:         vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {{{.*}}} : memref<?x4096xbf16>, vector<8xbf16>
 // CHECK:         gpu.barrier
-// Pass 2: one group of both sources, the queries' terms carried by a loop.
-// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<8xf32>, vector<8xf32>) {
-// CHECK-COUNT-4:   vector.fma
+// Pass 2: source 1, the queries' terms carried by a loop with the next
+// query's rows.
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xbf16>, vector<8xbf16>, vector<8xbf16>) {
+// CHECK-COUNT-2:   vector.fma
 // CHECK:         vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {{{.*}}} : memref<?x4096xbf16>, vector<8xbf16>
 // CHECK:       gpu.func @block_score_grad_params_bf16_d4096_s3_n2({{.*}}known_block_size = array<i32: 128, 1, 1>
 // CHECK:         scf.for %{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>) {
