@@ -886,82 +886,83 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
   unsigned fused = std::min(n, kBlockScoreGradFusedElems / elems);
   SmallVector<Value> init(n, em.f32c(0.0));
   init.append(fused * c, em.zeroF32Vec());
-  auto pass1 = queryLoop(init, [&](Value l, ValueRange carried,
-                                   ValueRange raw) -> SmallVector<Value> {
-    SmallVector<Value> wg, dl;
-    queryRows(raw, wg, dl);
-    unsigned depth = kGradPrefetchDepth;
-    SmallVector<SmallVector<Value>> rowsIn(n);
-    for (unsigned i = 0; i < std::min(n, depth); ++i)
-      rowsIn[i] = sourceRow(i);
-    SmallVector<Value> partials;
-    for (unsigned i = 0; i < n; ++i) {
-      if (i + depth < n)
-        rowsIn[i + depth] = sourceRow(i + depth);
-      Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
-      for (unsigned j = 0; j < c; ++j) {
-        Value x = em.toF32(rowsIn[i][j]);
-        pw = em.fma(wg[j], x, pw);
-        pd = em.fma(x, dl[j], pd);
-      }
-      rowsIn[i].clear();
-      partials.push_back(em.hsum(pw));
-      partials.push_back(em.hsum(pd));
-    }
-    Value parity = arith::RemUIOp::create(b, loc, l, em.idx(2));
-    SmallVector<Value> tot = em.tokenSum(partials, scratch, parity);
-    // Loaded per query (uniform addresses, L1 hits): held across the loop
-    // they would take n registers.
-    SmallVector<Value> r;
-    for (unsigned i = 0; i < n; ++i)
-      r.push_back(load(invRms[i], tk));
-    Value lseL = load(lse, ValueRange{l, tok});
-    Value dlseL = load(dlse, ValueRange{l, tok});
-    SmallVector<Value> z, aw;
-    Value sumE = em.f32c(0.0);
-    for (unsigned i = 0; i < n; ++i) {
-      z.push_back(arith::MulFOp::create(b, loc, r[i], tot[2 * i]));
-      Value shifted = arith::SubFOp::create(b, loc, z[i], lseL);
-      aw.push_back(em.exp(shifted));
-      sumE = arith::AddFOp::create(b, loc, sumE, aw[i]);
-    }
-    Value norm = arith::DivFOp::create(b, loc, em.f32c(1.0), sumE);
-    Value sum = em.f32c(0.0);
-    for (unsigned i = 0; i < n; ++i) {
-      aw[i] = arith::MulFOp::create(b, loc, aw[i], norm);
-      Value t = arith::MulFOp::create(b, loc, aw[i], tot[2 * i + 1]);
-      sum = arith::AddFOp::create(b, loc, sum, t);
-    }
-    SmallVector<Value> next, k1s;
-    for (unsigned i = 0; i < n; ++i) {
-      Value centered = arith::SubFOp::create(b, loc, tot[2 * i + 1], sum);
-      Value withLse = arith::AddFOp::create(b, loc, centered, dlseL);
-      Value dz = arith::MulFOp::create(b, loc, aw[i], withLse);
-      Value k1 = arith::MulFOp::create(b, loc, dz, r[i]);
-      Value k1r = arith::MulFOp::create(b, loc, k1, r[i]);
-      Value k1rz = arith::MulFOp::create(b, loc, k1r, z[i]);
-      Value k2 = arith::MulFOp::create(b, loc, k1rz, invD);
-      next.push_back(arith::AddFOp::create(b, loc, carried[i], k2));
-      k1s.push_back(k1);
-    }
-    buildIf(b, loc, first, [&]() {
-      for (unsigned i = 0; i < n; ++i) {
-        SmallVector<Value, 2> at = coefAt(0, l, i);
-        store(aw[i], coef, at);
-        at[0] = em.idx(1);
-        store(k1s[i], coef, at);
-        store(k1s[i], coefOut, ValueRange{tok, at[1]});
-      }
-    });
-    for (unsigned i = 0; i < fused; ++i) {
-      Value aV = em.splat(aw[i]), k1V = em.splat(k1s[i]);
-      for (unsigned j = 0; j < c; ++j) {
-        Value v = em.fma(aV, dl[j], carried[n + i * c + j]);
-        next.push_back(em.fma(k1V, wg[j], v));
-      }
-    }
-    return next;
-  });
+  auto pass1 = queryLoop(
+      init,
+      [&](Value l, ValueRange carried, ValueRange raw) -> SmallVector<Value> {
+        SmallVector<Value> wg, dl;
+        queryRows(raw, wg, dl);
+        unsigned depth = kGradPrefetchDepth;
+        SmallVector<SmallVector<Value>> rowsIn(n);
+        for (unsigned i = 0; i < std::min(n, depth); ++i)
+          rowsIn[i] = sourceRow(i);
+        SmallVector<Value> partials;
+        for (unsigned i = 0; i < n; ++i) {
+          if (i + depth < n)
+            rowsIn[i + depth] = sourceRow(i + depth);
+          Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
+          for (unsigned j = 0; j < c; ++j) {
+            Value x = em.toF32(rowsIn[i][j]);
+            pw = em.fma(wg[j], x, pw);
+            pd = em.fma(x, dl[j], pd);
+          }
+          rowsIn[i].clear();
+          partials.push_back(em.hsum(pw));
+          partials.push_back(em.hsum(pd));
+        }
+        Value parity = arith::RemUIOp::create(b, loc, l, em.idx(2));
+        SmallVector<Value> tot = em.tokenSum(partials, scratch, parity);
+        // Loaded per query (uniform addresses, L1 hits): held across the loop
+        // they would take n registers.
+        SmallVector<Value> r;
+        for (unsigned i = 0; i < n; ++i)
+          r.push_back(load(invRms[i], tk));
+        Value lseL = load(lse, ValueRange{l, tok});
+        Value dlseL = load(dlse, ValueRange{l, tok});
+        SmallVector<Value> z, aw;
+        Value sumE = em.f32c(0.0);
+        for (unsigned i = 0; i < n; ++i) {
+          z.push_back(arith::MulFOp::create(b, loc, r[i], tot[2 * i]));
+          Value shifted = arith::SubFOp::create(b, loc, z[i], lseL);
+          aw.push_back(em.exp(shifted));
+          sumE = arith::AddFOp::create(b, loc, sumE, aw[i]);
+        }
+        Value norm = arith::DivFOp::create(b, loc, em.f32c(1.0), sumE);
+        Value sum = em.f32c(0.0);
+        for (unsigned i = 0; i < n; ++i) {
+          aw[i] = arith::MulFOp::create(b, loc, aw[i], norm);
+          Value t = arith::MulFOp::create(b, loc, aw[i], tot[2 * i + 1]);
+          sum = arith::AddFOp::create(b, loc, sum, t);
+        }
+        SmallVector<Value> next, k1s;
+        for (unsigned i = 0; i < n; ++i) {
+          Value centered = arith::SubFOp::create(b, loc, tot[2 * i + 1], sum);
+          Value withLse = arith::AddFOp::create(b, loc, centered, dlseL);
+          Value dz = arith::MulFOp::create(b, loc, aw[i], withLse);
+          Value k1 = arith::MulFOp::create(b, loc, dz, r[i]);
+          Value k1r = arith::MulFOp::create(b, loc, k1, r[i]);
+          Value k1rz = arith::MulFOp::create(b, loc, k1r, z[i]);
+          Value k2 = arith::MulFOp::create(b, loc, k1rz, invD);
+          next.push_back(arith::AddFOp::create(b, loc, carried[i], k2));
+          k1s.push_back(k1);
+        }
+        buildIf(b, loc, first, [&]() {
+          for (unsigned i = 0; i < n; ++i) {
+            SmallVector<Value, 2> at = coefAt(0, l, i);
+            store(aw[i], coef, at);
+            at[0] = em.idx(1);
+            store(k1s[i], coef, at);
+            store(k1s[i], coefOut, ValueRange{tok, at[1]});
+          }
+        });
+        for (unsigned i = 0; i < fused; ++i) {
+          Value aV = em.splat(aw[i]), k1V = em.splat(k1s[i]);
+          for (unsigned j = 0; j < c; ++j) {
+            Value v = em.fma(aV, dl[j], carried[n + i * c + j]);
+            next.push_back(em.fma(k1V, wg[j], v));
+          }
+        }
+        return next;
+      });
   SmallVector<Value> k2Tot(pass1.getResults().take_front(n));
 
   // db_i = [acc_i +] (g_i - K2_i b_i), rounded once.
