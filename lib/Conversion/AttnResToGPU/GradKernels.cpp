@@ -49,11 +49,12 @@ void storeF32Row(RowEmitter &em, ArrayRef<Value> vals, Value ws, Value row,
                  Value base) {
   OpBuilder &b = em.b;
   uint64_t align = std::min<uint64_t>(16, 4 * em.layout.vectorWidth);
-  for (auto [j, v] : llvm::enumerate(vals)) {
-    Value col = em.offset(unsigned(j));
+  for (unsigned j = 0; j < vals.size(); ++j) {
+    Value v = vals[j];
+    Value col = em.offset(j);
     if (base)
       col = arith::AddIOp::create(b, em.loc, col, base);
-    buildIf(b, em.loc, em.valid(unsigned(j)), [&]() {
+    buildIf(b, em.loc, em.valid(j), [&]() {
       vector::StoreOp::create(b, em.loc, v, ws, ValueRange{row, col},
                               /*nontemporal=*/false, llvm::MaybeAlign(align));
     });
@@ -703,10 +704,11 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// block_score_grad keeps a thread's share of the n source rows in
-/// registers when it takes at most this many bytes (n = 9 bf16 summaries
-/// with 8 elements per thread: 144 bytes, 36 registers).
-constexpr unsigned kBlockScoreGradSourceBytes = 0;
+/// block_score_grad carries the next query's rows (W, G, dout) in registers
+/// when a thread's share takes at most this many bytes (bf16 with 16
+/// elements per thread: 96 bytes, 24 registers; f32 with 16 elements,
+/// 48 registers, spilled).
+constexpr unsigned kBlockScoreGradPrefetchBytes = 96;
 /// f32 gradient-sum elements a thread holds at once (the sources per group:
 /// this / elements per thread, at least one).
 constexpr unsigned kBlockScoreGradAccElems = 32;
@@ -836,39 +838,38 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
   // first iteration values are `init` followed by the rows of query 0; the
   // body gets the rows of its query and returns the next iteration values
   // without them.
+  // Whether the next query's rows are carried (their registers: 3 rows of a
+  // thread's elements, at most kBlockScoreGradPrefetchBytes).
+  unsigned elemBytes = e.getIntOrFloatBitWidth() / 8;
+  bool prefetch = 3 * elems * elemBytes <= kBlockScoreGradPrefetchBytes;
   auto queryLoop =
       [&](ValueRange init,
           function_ref<SmallVector<Value>(Value, ValueRange, ValueRange)>
               body) {
         SmallVector<Value> all(init);
-        SmallVector<Value> raw0 = loadQuery(em.idx(0));
-        all.append(raw0);
+        if (prefetch) {
+          SmallVector<Value> raw0 = loadQuery(em.idx(0));
+          all.append(raw0);
+        }
         Value lb = em.idx(0), ub = em.idx(s), step = em.idx(1);
         auto loop = scf::ForOp::create(b, loc, lb, ub, step, all);
         OpBuilder::InsertionGuard lg(b);
         b.setInsertionPointToStart(loop.getBody());
         Value l = loop.getInductionVar();
         ValueRange iter = loop.getRegionIterArgs();
+        ValueRange carried = iter.take_front(init.size());
+        if (!prefetch) {
+          SmallVector<Value> raw = loadQuery(l);
+          scf::YieldOp::create(b, loc, body(l, carried, raw));
+          return loop;
+        }
         SmallVector<Value> rawNext = loadQuery(nextQuery(l));
         SmallVector<Value> next =
-            body(l, iter.take_front(init.size()), iter.drop_front(init.size()));
+            body(l, carried, iter.drop_front(init.size()));
         next.append(rawNext);
         scf::YieldOp::create(b, loc, next);
         return loop;
       };
-
-  // The sources stay in registers through both passes when they fit (a
-  // thread's share of the n rows in at most kBlockScoreGradSourceBytes);
-  // otherwise every use re-reads them (L1/L2 hits after the first).
-  unsigned elemBytes = e.getIntOrFloatBitWidth() / 8;
-  bool keepSources = n * elems * elemBytes <= kBlockScoreGradSourceBytes;
-  SmallVector<SmallVector<Value>> kept(n);
-  if (keepSources)
-    for (unsigned i = 0; i < n; ++i)
-      kept[i] = em.loadRow(sources[i], tk);
-  auto sourceRow = [&](unsigned i) -> SmallVector<Value> {
-    return keepSources ? kept[i] : em.loadRow(sources[i], tk);
-  };
 
   // Pass 1, one query at a time: the 2n dot products in one reduction whose
   // totals every thread gets; every thread then computes the query's
@@ -894,11 +895,11 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
         unsigned depth = kGradPrefetchDepth;
         SmallVector<SmallVector<Value>> rowsIn(n);
         for (unsigned i = 0; i < std::min(n, depth); ++i)
-          rowsIn[i] = sourceRow(i);
+          rowsIn[i] = em.loadRow(sources[i], tk);
         SmallVector<Value> partials;
         for (unsigned i = 0; i < n; ++i) {
           if (i + depth < n)
-            rowsIn[i + depth] = sourceRow(i + depth);
+            rowsIn[i + depth] = em.loadRow(sources[i + depth], tk);
           Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
           for (unsigned j = 0; j < c; ++j) {
             Value x = em.toF32(rowsIn[i][j]);
@@ -967,7 +968,7 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
 
   // db_i = [acc_i +] (g_i - K2_i b_i), rounded once.
   auto finish = [&](unsigned i, ValueRange g) {
-    SmallVector<Value> x = sourceRow(i);
+    SmallVector<Value> x = em.loadRow(sources[i], tk);
     SmallVector<Value> accRow =
         acc ? em.loadRow(accs[i], tk) : SmallVector<Value>();
     Value nk2V = splatNeg(em, k2Tot[i]);
