@@ -225,6 +225,10 @@ if GRAD_SET:
         add_grad({"name": f"mgrad_bf16_d4096_t16384_p_{tag}", "op": "merge_grad", "e": "bf16", "t": 16384,
                   "d": 4096, "partial": True, "norm": False, "time": True},
                  merge_grad_mlir("bf16", 4096, True, False), opts)
+        for d in (4096, 7168):
+            add_grad({"name": f"sgrad_bf16_n9_s8_d{d}_{tag}", "op": "block_score_grad", "e": "bf16", "n": 9,
+                      "s": 8, "t": 16384, "d": d, "acc": False, "time": True},
+                     ir.kernel_block_score_grad("k", "bf16", d, 8, 9, defaults.epsilon(), False), opts)
     # Fewer CTAs than the default (the chunking and the reduction's slices
     # with P not a multiple of 32).
     add_grad({"name": "grad_bf16_n5_d4096_t1000_c37", "op": "aggregate_grad", "e": "bf16", "n": 5, "t": 1000,
