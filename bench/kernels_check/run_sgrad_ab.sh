@@ -14,6 +14,7 @@ export PYTHONPATH=$PWD/python:$PWD PYTHONUNBUFFERED=1
 mkdir -p /tmp/kc_new /tmp/kc_old
 OUT=/tmp/kc_new KC_REPS=${KC_REPS:-20} timeout ${KC_CHECK_TIMEOUT:-150} python3 -m bench.kernels_check.check .device/kc_grad sgrad > $OUT/${KC_TAG}_sgrad_new.log 2>&1
 echo "check exit $?" >> $OUT/${KC_TAG}_sgrad_new.log
+cp /tmp/kc_new/results.json $OUT/${KC_TAG}_sgrad_new.json 2>/dev/null
 OUT=/tmp/kc_old KC_REPS=${KC_REPS:-20} timeout ${KC_CHECK_TIMEOUT:-150} python3 -m bench.kernels_check.check .device/kc_old sgrad_bf16_n9_s8_d4096 sgrad_bf16_n5_s6_d4096 sgrad_bf16_n9_s8_d2048 sgrad_bf16_n9_s8_d7168 > $OUT/${KC_TAG}_sgrad_old.log 2>&1
 echo "check exit $?" >> $OUT/${KC_TAG}_sgrad_old.log
 SEL="sgrad_f32_n2_s3_d13_t7 sgrad_bf16_n5_s6_d100_t901_acc sgrad_f16_n2_s3_d4100_t5 sgrad_bf16_n9_s8_d4096_t200_acc sgrad_f32_n1_s1_d64_t40_acc sgrad_bf16_n4_s8_d100_t6 sgrad_f32_n9_s8_d7168_t17_acc"
