@@ -219,9 +219,11 @@ if GRAD_SET:
     for opts in GRAD_VARIANTS:
         tag = opts.replace("min-ctas-per-sm=", "m").replace("elements-per-thread=", "e").replace(
             "grad-ctas=", "c").replace(" ", "_")
-        for (n, t, d) in [(9, 16384, 4096), (17, 16384, 4096), (10, 8192, 7168)]:
-            add_grad({"name": f"grad_bf16_n{n}_d{d}_{tag}", "op": "aggregate_grad", "e": "bf16", "n": n,
-                      "t": t, "d": d, "acc": False, "time": True}, grad_mlir("bf16", d, n, False), opts)
+        for (n, t, d, acc) in [(9, 16384, 4096, False), (17, 16384, 4096, False), (10, 8192, 7168, False),
+                               (10, 8192, 7168, True)]:
+            add_grad({"name": f"grad_bf16_n{n}_d{d}{'_acc' if acc else ''}_{tag}", "op": "aggregate_grad",
+                      "e": "bf16", "n": n, "t": t, "d": d, "acc": acc, "time": True},
+                     grad_mlir("bf16", d, n, acc), opts)
         add_grad({"name": f"mgrad_bf16_d4096_t16384_p_{tag}", "op": "merge_grad", "e": "bf16", "t": 16384,
                   "d": 4096, "partial": True, "norm": False, "time": True},
                  merge_grad_mlir("bf16", 4096, True, False), opts)

@@ -733,10 +733,19 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateGradOp op) {
   // at 12 sources, 496 at 17); 16 elements per thread halve the threads and
   // give each up to 255 registers (17 sources: 16 bytes; run 19 on an H100,
   // bench/NOTES.md: 3.78 -> 2.35 ms at T = 16384). The option overrides.
+  // Past 512 16-byte vectors (bf16 D > 4096) the default is 16 elements per
+  // thread and the re-read kernel spills at its 128 registers (bf16 D = 7168,
+  // 10 sources: 184 bytes); 32 elements give it 255 (8 bytes; run 23 on an
+  // H100: 1.453 -> 1.231 ms at T = 8192). With accumulators 32 elements
+  // spill as much as 16 (about 590 bytes): not changed until measured.
   unsigned elements = oneQueryElements(spec.elementType, spec.d);
   if (!elementsPerThread.getValue() && elements == 8 &&
       spec.numSources * (spec.accumulate ? 2 : 1) >= 12)
     elements = 16;
+  else if (!elementsPerThread.getValue() && elements == 16 &&
+           !spec.accumulate && spec.numSources >= 3 &&
+           spec.elementType.getIntOrFloatBitWidth() == 16)
+    elements = 32;
   spec.layout = computeRowLayout(spec.elementType, spec.d, elements);
   // One token at a time per CTA (the CTA's partial of the parameter
   // gradients lives in its threads' registers).

@@ -145,6 +145,23 @@ func.func @merge_grad_plain(%o: tensor<?x7168xf16>, %lse: tensor<?xf32>, %w: ten
 
 // -----
 
+// The layout of aggregate_grad past 4096 16-bit elements: 32 elements per
+// thread (224 threads at D = 7168) for 3 or more sources without
+// accumulators, 16 (448 threads) with them or with 2 sources.
+
+// CHECK-LABEL: func.func @grad_wide
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_reread({{.*}}known_block_size = array<i32: 224, 1, 1>
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_acc_reread({{.*}}known_block_size = array<i32: 448, 1, 1>
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n2({{.*}}known_block_size = array<i32: 448, 1, 1>
+func.func @grad_wide(%w: tensor<7168xbf16>, %v: tensor<?x7168xbf16>, %s: tensor<?xf32>, %dh: tensor<?x7168xbf16>) -> (tensor<?x7168xbf16>, tensor<?x7168xbf16>, tensor<?x7168xbf16>) {
+  %a:3, %aq, %ag = attnres.aggregate_grad %w, %w over %v, %v, %v stats %s, %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x7168xbf16>
+  %b:3, %bq, %bg = attnres.aggregate_grad %w, %w over %v, %v, %v stats %s, %s, %s, %s grad %dh accumulate %v, %v, %v {epsilon = 1.0e-05 : f32} : tensor<?x7168xbf16>
+  %c:2, %cq, %cg = attnres.aggregate_grad %w, %w over %v, %v stats %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x7168xbf16>
+  return %a#0, %b#0, %c#0 : tensor<?x7168xbf16>, tensor<?x7168xbf16>, tensor<?x7168xbf16>
+}
+
+// -----
+
 // A single token (rank 1) has no token dimension for the kernels.
 
 func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf32>, %s: tensor<f32>, %dh: tensor<64xf32>) -> tensor<64xf32> {
