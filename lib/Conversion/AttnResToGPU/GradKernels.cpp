@@ -609,8 +609,11 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
       ss = em.fma(pj, pj, ss);
       dotv = em.fma(wg[j], pj, dotv);
     }
-    SmallVector<Value> t1 =
-        em.tokenSum({em.hsum(ss), em.hsum(dotv)}, scratch, parity(0));
+    // One builder call per statement (the IR must not depend on the C++
+    // compiler's argument evaluation order).
+    SmallVector<Value> s1{em.hsum(ss), em.hsum(dotv)};
+    Value par1 = parity(0);
+    SmallVector<Value> t1 = em.tokenSum(s1, scratch, par1);
     Value r = em.invRms(t1[0], eps);
     Value cScore = arith::MulFOp::create(b, loc, t1[1], r);
     Value ex = em.exp(arith::SubFOp::create(b, loc, l, cScore));
@@ -636,8 +639,9 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
         ssh = em.fma(hr[j], hr[j], ssh);
         hg = em.fma(hr[j], gdhn[j], hg);
       }
-      SmallVector<Value> t2 =
-          em.tokenSum({em.hsum(ssh), em.hsum(hg)}, scratch, parity(1));
+      SmallVector<Value> s2{em.hsum(ssh), em.hsum(hg)};
+      Value par2 = parity(1);
+      SmallVector<Value> t2 = em.tokenSum(s2, scratch, par2);
       rn = em.invRms(t2[0], normEps);
       Value rn3 = arith::MulFOp::create(
           b, loc, arith::MulFOp::create(b, loc, rn, rn), rn);
@@ -653,8 +657,9 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
     Value dg = em.zeroF32Vec();
     for (unsigned j = 0; j < c; ++j)
       dg = em.fma(dH[j], arith::SubFOp::create(b, loc, p[j], of[j]), dg);
-    SmallVector<Value> t3 =
-        em.tokenSum({em.hsum(dg)}, scratch, parity(norm ? 2 : 1));
+    SmallVector<Value> s3{em.hsum(dg)};
+    Value par3 = parity(norm ? 2 : 1);
+    SmallVector<Value> t3 = em.tokenSum(s3, scratch, par3);
     Value oneMinus = arith::SubFOp::create(b, loc, one, gate);
     Value dc = arith::MulFOp::create(
         b, loc, arith::MulFOp::create(b, loc, t3[0], gate), oneMinus);
