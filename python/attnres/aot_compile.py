@@ -283,9 +283,8 @@ def compile_library(mlir_text, out_dir, name, *, pipeline="attnres", chip=None, 
     <name>.h; returns the path of the library. `chip`/`features` default to
     the compiler's (attnres.default_nvvm_target()). With pipeline="cpu" the
     functions run on the host (attnres-lower-to-llvm{out-params=1}; no
-    chip, no CUDA runtime; the library needs this build's LLVM
-    libmlir_c_runner_utils and libmlir_float16_utils, found through its
-    rpath). Raises
+    chip, no CUDA runtime; the CPU runtime is linked in, so the library
+    needs libc and libm only). Raises
     AotCompileError (and attnres.CompileError for compiler diagnostics)."""
     from .compiler import compile_host, default_nvvm_target
 
@@ -338,12 +337,13 @@ def compile_library(mlir_text, out_dir, name, *, pipeline="attnres", chip=None, 
         f.write("  local:\n    *;\n};\n")
     # The runtime is C-like (libc only): link with the C driver so that the
     # library has no libstdc++ dependency; libcuda is dlopened at run time.
-    # A CPU library takes memrefCopy from MLIR's C runner utils instead, and
-    # the f32 -> bf16 conversion (__truncsfbf2, not in GCC 12's libgcc) from
-    # its float16 utils.
-    extra = ([runtime] if not cpu else
-             ["-L" + cfg.LLVM_LIBRARY_DIR, "-Wl,-rpath," + cfg.LLVM_LIBRARY_DIR,
-              "-lmlir_c_runner_utils", "-lmlir_float16_utils"])
+    # A CPU library links the CPU runtime instead (memrefCopy and the f32 ->
+    # bf16 conversion __truncsfbf2, which GCC 12's libgcc lacks), not MLIR's
+    # runner utils, which would load libMLIR and libLLVM.
+    if cpu and not os.path.exists(cfg.CPU_RUNTIME_STATIC):
+        raise AotCompileError("static CPU runtime not found: %s (build attnres_cpu_runtime_static)"
+                              % cfg.CPU_RUNTIME_STATIC)
+    extra = [runtime] if not cpu else [cfg.CPU_RUNTIME_STATIC]
     cmd = [linker or cfg.C_COMPILER, "-shared", "-fPIC", "-o", library, obj] + extra + [
            "-Wl,--version-script=" + exports, "-Wl,--no-undefined", "-Wl,--as-needed", "-lm",
            "-Wl,-soname,lib%s.so" % name]
