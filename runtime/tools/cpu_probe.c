@@ -8,7 +8,7 @@
 |*   attnres-cpu-runtime-probe bf16      reads f32 bit patterns (hex, one per *|
 |*                                       line), prints __truncsfbf2's bf16    *|
 |*                                       bit patterns (hex)                   *|
-|*   attnres-cpu-runtime-probe copy E R SIZES.. SOFF SSTRIDES.. DOFF DSTRIDES.. *|
+|*   attnres-cpu-runtime-probe copy E R SIZES SOFF SSTRIDES DOFF DSTRIDES     *|
 |*                                       memrefCopy of R-d memrefs of E-byte  *|
 |*                                       elements (offsets, strides in        *|
 |*                                       elements, >= 0): the source buffer   *|
@@ -119,8 +119,9 @@ int main(int argc, char **argv) {
     free(dst);
     return 0;
   }
-  fprintf(stderr, "usage: %s bf16 | copy E R SIZES.. SOFF SSTRIDES.. DOFF "
-                  "DSTRIDES..\n",
+  fprintf(stderr,
+          "usage: %s bf16 | copy E R SIZES.. SOFF SSTRIDES.. DOFF "
+          "DSTRIDES..\n",
           argv[0]);
   return 2;
 }
