@@ -71,6 +71,33 @@ Value splatNeg(RowEmitter &em, Value scalar) {
   return em.splat(arith::NegFOp::create(em.b, em.loc, scalar));
 }
 
+/// Appends to `partials` the inputs of a token reduction for sources
+/// [lo, hi): for each source i, this thread's sums of wg * b_i and of
+/// b_i * other (in that order). rowsIn[i] holds source i's row: with
+/// `depth` > 0 the row of source i + depth is requested before source i is
+/// used (a window of loads in flight; the caller loads the first `depth`),
+/// and a used row is released unless `keep`.
+void sourceDots(RowEmitter &em, ArrayRef<Value> sources, ValueRange tk,
+                unsigned lo, unsigned hi, unsigned depth, bool keep,
+                MutableArrayRef<SmallVector<Value>> rowsIn, ArrayRef<Value> wg,
+                ArrayRef<Value> other, SmallVectorImpl<Value> &partials) {
+  unsigned n = sources.size();
+  for (unsigned i = lo; i < hi; ++i) {
+    if (depth && i + depth < n)
+      rowsIn[i + depth] = em.loadRow(sources[i + depth], tk);
+    Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
+    for (unsigned j = 0; j < wg.size(); ++j) {
+      Value x = em.toF32(rowsIn[i][j]);
+      pw = em.fma(wg[j], x, pw);
+      pd = em.fma(x, other[j], pd);
+    }
+    if (!keep)
+      rowsIn[i].clear();
+    partials.push_back(em.hsum(pw));
+    partials.push_back(em.hsum(pd));
+  }
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -208,16 +235,8 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
         for (unsigned i = 0; i < n; ++i)
           rowsIn[i] = em.loadRow(sources[i], tk);
         SmallVector<Value> partials;
-        for (unsigned i = 0; i < n; ++i) {
-          Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
-          for (unsigned j = 0; j < c; ++j) {
-            Value x = em.toF32(rowsIn[i][j]);
-            pw = em.fma(wg[j], x, pw);
-            pd = em.fma(x, dhF[j], pd);
-          }
-          partials.push_back(em.hsum(pw));
-          partials.push_back(em.hsum(pd));
-        }
+        sourceDots(em, sources, tk, 0, n, /*depth=*/0, /*keep=*/true, rowsIn,
+                   wg, dhF, partials);
         // The accumulators and the statistics are requested before the
         // reduction's barrier.
         if (acc)
@@ -252,19 +271,8 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
         for (unsigned g0 = 0; g0 < n; g0 += kGradGroup) {
           unsigned g1 = std::min(n, g0 + kGradGroup);
           SmallVector<Value> partials;
-          for (unsigned i = g0; i < g1; ++i) {
-            if (i + depth < n)
-              rowsIn[i + depth] = em.loadRow(sources[i + depth], tk);
-            Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
-            for (unsigned j = 0; j < c; ++j) {
-              Value x = em.toF32(rowsIn[i][j]);
-              pw = em.fma(wg[j], x, pw);
-              pd = em.fma(x, dhF[j], pd);
-            }
-            rowsIn[i].clear();
-            partials.push_back(em.hsum(pw));
-            partials.push_back(em.hsum(pd));
-          }
+          sourceDots(em, sources, tk, g0, g1, depth, /*keep=*/false, rowsIn, wg,
+                     dhF, partials);
           Value step =
               arith::AddIOp::create(b, loc, base, em.idx(g0 / kGradGroup));
           Value parity = arith::RemUIOp::create(b, loc, step, em.idx(2));
@@ -902,19 +910,8 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
         for (unsigned i = 0; i < std::min(n, depth); ++i)
           rowsIn[i] = em.loadRow(sources[i], tk);
         SmallVector<Value> partials;
-        for (unsigned i = 0; i < n; ++i) {
-          if (i + depth < n)
-            rowsIn[i + depth] = em.loadRow(sources[i + depth], tk);
-          Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
-          for (unsigned j = 0; j < c; ++j) {
-            Value x = em.toF32(rowsIn[i][j]);
-            pw = em.fma(wg[j], x, pw);
-            pd = em.fma(x, dl[j], pd);
-          }
-          rowsIn[i].clear();
-          partials.push_back(em.hsum(pw));
-          partials.push_back(em.hsum(pd));
-        }
+        sourceDots(em, sources, tk, 0, n, depth, /*keep=*/false, rowsIn, wg, dl,
+                   partials);
         Value parity = arith::RemUIOp::create(b, loc, l, em.idx(2));
         SmallVector<Value> tot = em.tokenSum(partials, scratch, parity);
         // Loaded per query (uniform addresses, L1 hits): held across the loop
