@@ -58,17 +58,45 @@ def near(scale):
     return scale * float(10 ** (torch.rand(1).item() - 1))
 
 
+# The wrong-formula controls. Each must be rejected by the very check the
+# kernel passes, so its error is measured as the kernel's is: against the
+# kernel's whole output (accumulators / dp_new included), relative to the
+# whole reference output. A control has power only if it differs from the
+# true formula by O(1) of the computed gradient at every shape and every
+# draw of the random magnitudes. Dropping the inverse-RMS derivative
+# (-dz r^2 z v / D, the earlier control of aggregate_grad and
+# block_score_grad) does not: for random queries w is nearly orthogonal to
+# each r v, and that term is ~ |z| / (3 sqrt(D)) of the score-gradient term
+# dz r w, 1.2e-2 at D = 7168, the bf16 tolerance (runs 19 and 23 had it NOT
+# REJECTED while the kernels were right). aggregate_grad's control drops
+# instead the off-diagonal part of the softmax Jacobian (dz_i = a_i da_i,
+# without - a_i sum_j a_j da_j): a small-magnitude source next to a large
+# one has its gradient dominated by exactly that part (r_i sum_j a_j da_j
+# grows as the magnitude ratio), and a dominant source (a_j ~ 1) loses
+# ~ a_j da_j r_j w, ~ 3 times its a_j dh, however peaked the softmax. In
+# block_score_grad that control is weak where dlse's term a dlse r w (not
+# centered, and not scaled with the sources) dominates, small sources: its
+# control flips the sign of the whole score-gradient term (dz, dlse's part
+# included), which is most of db except where every source is large, and
+# there the centered da part is O(1) of a dout. Measured on the CPU over
+# every entry of gen.py (KC_SET=grad), 20 draws each (T capped at 64): at
+# least 90 x TOL (aggregate_grad), 140 x TOL (block_score_grad), 10 x TOL
+# (merge_grad with the norm, near()'s 0.1 floor; no norm 110 x TOL).
+
+
 def wrong_aggregate_grad(w, g, srcs, eps, dh):
-    """Control: dv without the inverse-RMS derivative (-dz r^2 z v / D),
-    written separately from reference.aggregate_grad."""
+    """Control: dv with the softmax backward's diagonal only
+    (dz_i = a_i da_i, the centering - a_i sum_j a_j da_j dropped), written
+    separately from reference.aggregate_grad."""
     v = torch.stack([x.double() for x in srcs])
     wg = (w.double() * g.double())
     r = reference.inv_rms(v, eps)
     z = r * (v * wg).sum(-1)
     a = torch.softmax(z, 0)
     da = (v * dh.double()).sum(-1)
-    dz = a * (da - (a * da).sum(0, keepdim=True))
-    return a[..., None] * dh.double() + (dz * r)[..., None] * wg
+    dz = a * da
+    d = v.shape[-1]
+    return a[..., None] * dh.double() + (dz * r)[..., None] * (wg - (z * r / d)[..., None] * v)
 
 
 def check_grad(entry, run):
@@ -107,14 +135,13 @@ def check_grad(entry, run):
     # The float64 reference in chunks of tokens (n x chunk x D f64 at most
     # 2^27 values, so the benchmark shapes fit), and the control alongside.
     chunk = max(1, (1 << 27) // (n * d))
-    num = den = num_wrong = den_grad = 0.0
+    num = den = num_wrong = 0.0
     ref_dq = ref_dg = 0.0
     finite = True
     for t0 in range(0, t, chunk):
         sl = slice(t0, min(t, t0 + chunk))
         part = [x[sl] for x in srcs]
         r_dv, r_dq, r_dg = reference.aggregate_grad(w, g, part, eps, dh[sl])
-        den_grad += float((r_dv ** 2).sum())
         out_dv = torch.stack([x[sl] for x in dvs]).double()
         if acc:
             r_dv = r_dv + torch.stack([a[sl].double() for a in accs])
@@ -139,9 +166,10 @@ def check_grad(entry, run):
     ok = err <= TOL[e] and det
     ctl = ""
     if n > 1:
-        # relative to the computed gradient (the accumulators' part is the
-        # same in both)
-        err_wrong = (num_wrong / den_grad) ** 0.5 if den_grad > 0 else float("inf")
+        # the kernel's own measure: relative to the whole reference dv
+        # (accumulators included), so a kernel computing the control's
+        # formula would fail this check
+        err_wrong = (num_wrong / den) ** 0.5 if finite and den > 0 else float("inf")
         ctl_ok = err_wrong > TOL[e]
         ok = ok and ctl_ok
         ctl = f" control err {err_wrong:.1e} {'rejected' if ctl_ok else 'NOT REJECTED'}"
@@ -155,26 +183,53 @@ def check_grad(entry, run):
                       bytes=nbytes), args, run_all
 
 
-def wrong_merge_dp(o, lse, w, g, p, eps, dh, dpn):
-    """Control: merge's dp with the gate derivative a instead of a (1 - a)
-    (no norm), written separately from reference.merge_grad."""
+def wrong_merge_rows(o, lse, w, g, p, eps, dh, dpn, norm):
+    """Control: merge's (dout, dp), written separately from
+    reference.merge_grad / merge_norm_grad. Without the norm: the gate
+    derivative a instead of a (1 - a) in dp (dout is right). With the fused
+    norm: dout and dp for dh alone, the norm's backward (its gradient at h,
+    added to dh) dropped."""
     p, o, dh = p.double(), o.double(), dh.double()
     wg = w.double() * g.double()
     r = reference.inv_rms(p, eps)
     c = r * (p * wg).sum(-1)
     a = torch.sigmoid(c - lse.double())
-    dc = (dh * (p - o)).sum(-1) * a
+    dc = (dh * (p - o)).sum(-1) * (a * (1 - a) if norm else a)
     d = p.shape[-1]
-    return (a[..., None] * dh + dpn.double()
-            + (dc * r)[..., None] * (wg - (c * r / d)[..., None] * p))
+    return dh * (1 - a)[..., None], (a[..., None] * dh + dpn.double()
+                                     + (dc * r)[..., None] * (wg - (c * r / d)[..., None] * p))
+
+
+def norm_dhn(o, lse, w, g, up, pa, e, scale):
+    """The incoming gradient of the normed h for merge_grad with the fused
+    norm: normal random values times `scale` / r(h) per token, h = merge's
+    output (float64 reference). The norm's backward dhr = r(h) gn dhn - ...
+    is then ~ `scale` per element whatever h's magnitude: with `scale` =
+    near(dh's scale) it is 0.1 .. 1 of dh, and dropping it (the control)
+    changes dout = (dh + dhr)(1 - a) by that fraction of itself. Drawn at a
+    magnitude of its own, dhr was at times far below dh (run 23,
+    mgrad_bf16_d4096_t16384_p_n: control err 2.1e-3, NOT REJECTED)."""
+    h = reference.merge(o, lse, w, g, up, pa, eps)[0]
+    r = reference.inv_rms(h, eps)
+    del h
+    t, d = o.shape
+    return (torch.randn(t, d, device=o.device, dtype=torch.float64) * scale / r[:, None]).to(DT[e])
+
+
+def control_err(out, wrong, ref):
+    """||out - wrong|| / ||ref|| (inf when `out` is not finite): the
+    control's error in the kernel check's own measure."""
+    return rel(out, ref) if not bool(torch.isfinite(out).all()) else (
+        float(torch.linalg.vector_norm(out.double() - wrong.double()))
+        / max(float(torch.linalg.vector_norm(ref.double())), 1e-300))
 
 
 def check_merge_grad(entry, run):
     """merge_grad (with/without partial and fused norm) against
     reference.merge_grad / merge_norm_grad in float64; determinism of the
     parameter gradients over two runs; a wrong-formula control (no norm:
-    the gate derivative a instead of a (1 - a); norm: dp without the norm's
-    backward) must be rejected."""
+    the gate derivative a instead of a (1 - a); norm: dout and dp without
+    the norm's backward) must be rejected."""
     e, d, t = entry["e"], entry["d"], entry["t"]
     partial, norm = entry["partial"], entry["norm"]
     nan = lambda *shape: torch.full(shape, float("nan"), device=dev, dtype=DT[e])  # noqa: E731
@@ -187,7 +242,7 @@ def check_merge_grad(entry, run):
     gn = (1 + 0.1 * torch.randn(d, device=dev)).to(DT[e]) if norm else None
     dh_scale = magnitude(3, e)
     dh, dpn = rand((t, d), e, dh_scale), rand((t, d), e, near(dh_scale))
-    dhn = rand((t, d), e, magnitude(5, e)) if norm else None
+    dhn = norm_dhn(o, lse, w, g, up, pa, e, near(dh_scale)) if norm else None
     dout, dp = nan(t, d), nan(t, d)
     dlse = torch.full((t,), float("nan"), device=dev)
     p = min(t, entry["grad_ctas"])
@@ -217,12 +272,15 @@ def check_merge_grad(entry, run):
     torch.cuda.synchronize()
     det = all(torch.equal(a, b) for a, b in zip(snap, (dq, dg) + ((dgn,) if norm else ())))
     pfull = up.double() + (pa.double() if partial else 0)
-    if norm:
-        wrong = reference.merge_grad(o, lse, w, g, up, pa, eps, dh, dpn)[4]
-    else:
-        wrong = wrong_merge_dp(o, lse, w, g, pfull, eps, dh, dpn)
-    # relative to dp's computed part (dp_new passes through unchanged)
-    err_wrong = rel(dp.double() - dpn.double(), wrong.double() - dpn.double())
+    wrong = wrong_merge_rows(o, lse, w, g, pfull, eps, dh, dpn, norm)
+    # The kernel's own measure (err_rows: the larger of the errors of dout
+    # and dp, each relative to the whole reference row, dp_new included),
+    # so a kernel computing the control's formula would fail this check.
+    # With the norm, dout carries the dropped dhr at 0.1 .. 1 of dh
+    # (norm_dhn) at any magnitudes; dp alone need not: when |o| >> |p| its
+    # score part (through <dh, p - o>) dominates, and dhr, orthogonal to
+    # h ~ (1 - a) o, adds little to <., p - o>.
+    err_wrong = max(control_err(dout, wrong[0], ref[0]), control_err(dp, wrong[1], ref[4]))
     ctl_ok = err_wrong > TOL[e]
     err = max(err_rows, err_p)
     ok = err <= TOL[e] and det and ctl_ok
@@ -238,10 +296,14 @@ def check_merge_grad(entry, run):
 
 
 def wrong_block_score_grad(W, G, srcs, eps, dout, dlse):
-    """Control: db without the inverse-RMS derivative (-dz r^2 z b / D),
-    written separately from reference.block_score_grad."""
+    """Control: db with the score-gradient term of each query subtracted
+    instead of added (the sign of dz_li = a_li (da_li - sum_j a_lj da_lj
+    + dlse_l) flipped), written separately from reference.block_score_grad.
+    One source: a = 1, dz = dlse, and the control subtracts
+    dlse r (w - z r b / D)."""
     v = torch.stack([x.double() for x in srcs])
     r = reference.inv_rms(v, eps)
+    d = v.shape[-1]
     db = torch.zeros_like(v)
     for l in range(W.shape[0]):
         wg = W[l].double() * G[l].double()
@@ -249,7 +311,7 @@ def wrong_block_score_grad(W, G, srcs, eps, dout, dlse):
         a = torch.softmax(z, 0)
         da = (v * dout[l].double()).sum(-1)
         dz = a * (da - (a * da).sum(0, keepdim=True)) + a * dlse[l].double()
-        db += a[..., None] * dout[l].double() + (dz * r)[..., None] * wg
+        db += a[..., None] * dout[l].double() - (dz * r)[..., None] * (wg - (z * r / d)[..., None] * v)
     return db
 
 
@@ -290,14 +352,13 @@ def check_block_score_grad(entry, run):
         reduce(rargs, t, -(-(s * d) // 32))
     run_all()
     torch.cuda.synchronize()
-    num = den = num_wrong = den_grad = 0.0
+    num = den = num_wrong = 0.0
     ref_dq = ref_dg = 0.0
     finite = True
     for t0 in range(0, t, chunk):
         sl = slice(t0, min(t, t0 + chunk))
         part = [x[sl] for x in srcs]
         r_db, r_dq, r_dg = reference.block_score_grad(W, G, part, eps, dout[:, sl], dlse[:, sl])
-        den_grad += float((r_db ** 2).sum())
         out_db = torch.stack([x[sl] for x in dbs]).double()
         wrong = wrong_block_score_grad(W, G, part, eps, dout[:, sl], dlse[:, sl])
         if acc:
@@ -316,7 +377,9 @@ def check_block_score_grad(entry, run):
     torch.cuda.synchronize()
     det = torch.equal(q1, dq) and torch.equal(g1, dg)
     err = max(err_db, err_p)
-    err_wrong = (num_wrong / den_grad) ** 0.5 if den_grad > 0 else float("inf")
+    # the kernel's own measure: relative to the whole reference db
+    # (accumulators included)
+    err_wrong = (num_wrong / den) ** 0.5 if finite and den > 0 else float("inf")
     ctl_ok = err_wrong > TOL[e]
     ok = err <= TOL[e] and det and ctl_ok
     es = dout.element_size()
