@@ -63,13 +63,10 @@ struct FuzzState {
   }
 };
 
-/// Whether the `iterator_types = [...]` lists of `text` hold anything but
-/// quoted strings: Debian's MLIR 22.1 linalg.generic parser builds its error
-/// for a non-string entry from a null string and aborts ("LLVM ERROR: out of
-/// memory"; test/Fuzz/upstream-linalg-iterator-types.mlir). The rare valid
-/// `#linalg.iterator_type<...>` spelling is skipped too.
-bool hasNonStringIteratorTypes(llvm::StringRef text) {
-  llvm::StringRef key = "iterator_types";
+/// Whether some `key = ...` in `text` is not a list `[...]` that
+/// `wellFormed` accepts (given the text after the `[`).
+bool hasBadList(llvm::StringRef text, llvm::StringRef key,
+                llvm::function_ref<bool(llvm::StringRef)> wellFormed) {
   size_t pos = 0;
   while ((pos = text.find(key, pos)) != llvm::StringRef::npos) {
     pos += key.size();
@@ -77,55 +74,52 @@ bool hasNonStringIteratorTypes(llvm::StringRef text) {
     if (!rest.consume_front("="))
       continue;
     rest = rest.ltrim();
-    if (!rest.consume_front("["))
+    if (!rest.consume_front("[") || !wellFormed(rest))
       return true;
-    while (true) {
-      rest = rest.ltrim();
-      if (rest.consume_front("]"))
-        break;
-      if (!rest.consume_front("\""))
-        return true;
-      size_t close = rest.find('"');
-      if (close == llvm::StringRef::npos)
-        return true;
-      rest = rest.drop_front(close + 1).ltrim();
-      if (!rest.consume_front(",") && !rest.starts_with("]"))
-        return true;
-    }
   }
   return false;
 }
 
-/// Known crashes of Debian's MLIR 22.1 parser, outside this project: the
-/// custom parsers of linalg.transpose and linalg.broadcast store a null
-/// attribute when the dense i64 array after `permutation =` / `dimensions =`
-/// fails to parse (`permutation = [1, 0` at the end of a line, `[1, x]`), and
-/// then segfault in NamedAttrList::set; linalg.generic aborts on a non-string
-/// `iterator_types` entry (hasNonStringIteratorTypes). Such inputs are
-/// rejected before parsing so that the fuzzer keeps exploring our code. See
-/// docs/reliability.md and test/Fuzz/README.md.
-bool hitsKnownUpstreamParserCrash(llvm::StringRef text) {
-  if (hasNonStringIteratorTypes(text))
-    return true;
-  for (llvm::StringRef key : {"permutation", "dimensions"}) {
-    size_t pos = 0;
-    while ((pos = text.find(key, pos)) != llvm::StringRef::npos) {
-      pos += key.size();
-      llvm::StringRef rest = text.drop_front(pos).ltrim();
-      if (!rest.consume_front("="))
-        continue;
-      rest = rest.ltrim();
-      // Anything but a well-formed `[i, j, ...]` here can reach the crash
-      // (also `permutation =` followed by garbage); skipping the rare valid
-      // generic spelling (`array<i64: ...>`) costs little coverage.
-      if (!rest.consume_front("["))
-        return true;
-      size_t close = rest.find_first_not_of("0123456789-, \t\n\r");
-      if (close == llvm::StringRef::npos || rest[close] != ']')
-        return true;
-    }
+/// `"a", "b", ...]`: quoted strings only.
+bool isStringList(llvm::StringRef rest) {
+  while (true) {
+    rest = rest.ltrim();
+    if (rest.consume_front("]"))
+      return true;
+    if (!rest.consume_front("\""))
+      return false;
+    size_t close = rest.find('"');
+    if (close == llvm::StringRef::npos)
+      return false;
+    rest = rest.drop_front(close + 1).ltrim();
+    if (!rest.consume_front(",") && !rest.starts_with("]"))
+      return false;
   }
-  return false;
+}
+
+/// `i, j, ...]`: integers only.
+bool isIntegerList(llvm::StringRef rest) {
+  size_t close = rest.find_first_not_of("0123456789-, \t\n\r");
+  return close != llvm::StringRef::npos && rest[close] == ']';
+}
+
+/// Known crashes of Debian's MLIR 22.1 parser, outside this project:
+/// - the custom parsers of linalg.transpose and linalg.broadcast store a null
+///   attribute when the dense i64 array after `permutation =` /
+///   `dimensions =` fails to parse (`permutation = [1, 0` at the end of a
+///   line, `[1, x]`, or garbage instead of `[`), then segfault in
+///   NamedAttrList::set;
+/// - linalg.generic's parser builds its error for a non-string
+///   `iterator_types` entry from a null string and aborts ("LLVM ERROR: out
+///   of memory"; test/Fuzz/upstream-linalg-iterator-types.mlir).
+/// Such inputs are rejected before parsing so that the fuzzer keeps
+/// exploring our code; the rare valid generic spellings (`array<i64: ...>`,
+/// `#linalg.iterator_type<...>`) are skipped too, at little cost in coverage.
+/// See docs/reliability.md and test/Fuzz/README.md.
+bool hitsKnownUpstreamParserCrash(llvm::StringRef text) {
+  return hasBadList(text, "iterator_types", isStringList) ||
+         hasBadList(text, "permutation", isIntegerList) ||
+         hasBadList(text, "dimensions", isIntegerList);
 }
 
 /// Debian's MLIR 22.1 parser also recurses without a limit on nested
