@@ -108,6 +108,7 @@ class BlockAttnRes(nn.Module):
             s = min(S, L - start)
             out, lse = torch_ops.block_score(Q[start:start + s], G[start:start + s], summaries,
                                              EPS)
+            out, lse = out.unbind(0), lse.unbind(0)  # not out[i]: see docs/python.md
             y, partial = self.sublayers[start](out[0]), None
             for i in range(1, s):
                 l = start + i

@@ -349,14 +349,17 @@ class Transformer(nn.Module):
         summaries = [emb]
         for start in range(0, L, S):
             s = min(S, L - start)
-            out, lse = self._block_score(start, s, summaries)
+            # unbind, not out[i]: the backward of S selects writes S zero-filled
+            # [S, T, D] gradients and adds them up (torch_ops.block_score's note);
+            # unbind's backward stacks the S gradients once.
+            outs, lses = (t.unbind(0) for t in self._block_score(start, s, summaries))
             partial, y = None, None
             for i in range(s):
                 l = start + i
                 if i == 0:
-                    y = self._ckpt(self.sublayers[l], out[0])
+                    y = self._ckpt(self.sublayers[l], outs[0])
                 else:
                     y, partial = self._ckpt(lambda o, z, u, p, l=l: self._merge_sublayer(
-                        l, o, z, u, p, fuse_norm), out[i], lse[i], y, partial)
+                        l, o, z, u, p, fuse_norm), outs[i], lses[i], y, partial)
             summaries.append(y if partial is None else partial + y)
         return summaries

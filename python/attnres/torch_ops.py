@@ -1005,7 +1005,13 @@ def aggregate(query, norm_weight, sources, eps=None):
 
 
 def block_score(queries, norm_weights, sources, eps=None):
-    """Phase 1 of a block: (out [S, ..., D], lse [S, ...] f32)."""
+    """Phase 1 of a block: (out [S, ..., D], lse [S, ...] f32).
+
+    In training, take the S rows with ``out.unbind(0)`` (and
+    ``lse.unbind(0)``), not ``out[i]``: autograd's backward of each
+    ``out[i]`` writes a zero-filled [S, ..., D] tensor and adds the S of them
+    up (S * S * T * D elements written), while unbind's backward stacks the S
+    gradients once."""
     sources, eps = list(sources), _eps(eps)
     return _call("block_score", (queries, norm_weights, *sources),
                  (queries, norm_weights, sources, eps),

@@ -47,3 +47,47 @@ def test_train_check_catches_a_missing_gradient():
     finally:
         torch_ops.set_backward("aggregate", None)
     assert not ok and res["check"]["compiled"]["pass"] is False
+
+
+@pytest.mark.parametrize("mode", ["compiled-twophase", "compiled-twophase-norm"])
+def test_two_phase_backward_has_no_full_size_select_gradients(mode):
+    """The two-phase model takes block_score's rows with unbind: its backward
+    must not run select_backward on the [S, T, D] block outputs (each one a
+    zero-filled [S, T, D] tensor, then S of them added up). Control: the same
+    backward through out[i] does run them, so the profiler check has power."""
+    from bench.e2e import model as e2e_model
+
+    cfg = Config(layers=3, d=16, heads=2, mlp_hidden=32, vocab=29, block_size=3)
+    net = e2e_model.build(cfg, seed=1, attnres=mode).train()
+    net.checkpoint = "sublayer"
+    tokens = torch.randint(0, cfg.vocab, (1, 10), generator=torch.Generator().manual_seed(2))
+
+    def full_size_select_backwards(model):
+        model.zero_grad()
+        loss = model(tokens).float().pow(2).mean()
+        with torch.autograd.profiler.profile(record_shapes=True) as prof:
+            loss.backward()
+        return [e for e in prof.function_events if e.name == "aten::select_backward"
+                and e.input_shapes and len(e.input_shapes[0]) >= 2]
+
+    assert full_size_select_backwards(net) == []
+    # Control: the same model indexing the outputs with out[i].
+    orig = net._block_score
+
+    def indexed(start, s, summaries):
+        out, lse = orig(start, s, summaries)
+        return _Indexed(out), _Indexed(lse)
+
+    net._block_score = indexed
+    assert len(full_size_select_backwards(net)) >= cfg.sublayers - 2
+
+
+class _Indexed:
+    """A tensor whose unbind(0) is [t[0], t[1], ...] (selects), for the control."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def unbind(self, dim):
+        assert dim == 0
+        return [self.t[i] for i in range(self.t.shape[0])]
