@@ -232,6 +232,7 @@ def check_merge_grad(entry, run):
     the norm's backward) must be rejected."""
     e, d, t = entry["e"], entry["d"], entry["t"]
     partial, norm = entry["partial"], entry["norm"]
+    zero_dh = entry.get("zero_dh", False)  # dh a zero fill: not an argument
     nan = lambda *shape: torch.full(shape, float("nan"), device=dev, dtype=DT[e])  # noqa: E731
     reduce = launch_fn(DIR, entry, "reduce_kernel", "reduce_block")
     w, g = queries((d,), d, e)
@@ -242,6 +243,8 @@ def check_merge_grad(entry, run):
     gn = (1 + 0.1 * torch.randn(d, device=dev)).to(DT[e]) if norm else None
     dh_scale = magnitude(3, e)
     dh, dpn = rand((t, d), e, dh_scale), rand((t, d), e, near(dh_scale))
+    if zero_dh:
+        dh = torch.zeros_like(dh)
     dhn = norm_dhn(o, lse, w, g, up, pa, e, near(dh_scale)) if norm else None
     dout, dp = nan(t, d), nan(t, d)
     dlse = torch.full((t,), float("nan"), device=dev)
@@ -249,7 +252,8 @@ def check_merge_grad(entry, run):
     ws = torch.full((p, 2 * d if norm else d), float("nan"), device=dev)
     dq, dg = torch.full((d,), float("nan"), device=dev), torch.full((d,), float("nan"), device=dev)
     dgn = torch.full((d,), float("nan"), device=dev) if norm else None
-    args = ([o, lse, w, g, up] + ([pa] if partial else []) + ([gn] if norm else []) + [dh, dpn]
+    args = ([o, lse, w, g, up] + ([pa] if partial else []) + ([gn] if norm else [])
+            + ([] if zero_dh else [dh]) + [dpn]
             + ([dhn] if norm else []) + [dout, dlse, dp, ws, t, eps] + ([eps] if norm else []))
     rargs = [ws, p, w, g, dq, dg] + ([dgn] if norm else [])
 
@@ -287,7 +291,7 @@ def check_merge_grad(entry, run):
     es = dh.element_size()
     # Byte floor: read out, update, [partial], dh, dp_new, [dhn], lse; write
     # dout, dp, dlse and the parameter gradients.
-    nbytes = (6 + partial + norm) * t * d * es + 8 * t + (12 if norm else 8) * d
+    nbytes = (6 + partial + norm - zero_dh) * t * d * es + 8 * t + (12 if norm else 8) * d
     line = (f"{entry['kernel']:40s} err rows {err_rows:.2e} lse/params {err_p:.2e} "
             f"{'deterministic' if det else 'NOT DETERMINISTIC'} control err {err_wrong:.1e} "
             f"{'rejected' if ctl_ok else 'NOT REJECTED'} {'OK ' if ok else 'BAD'}")

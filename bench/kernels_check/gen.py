@@ -85,11 +85,12 @@ def grad_mlir(e, d, n, acc):
                               accs or None)]
     return ir.func("k", args, [(v, src) for v in dvs] + [("%dq", pv), ("%dg", pv)], body)
 
-def merge_grad_mlir(e, d, partial, norm):
+def merge_grad_mlir(e, d, partial, norm, zero_dh=False):
     """attnres.merge_grad on [? x d] (with the partial sum / fused norm) at
-    the default epsilons: irbuilder.kernel_merge_grad, the kernel packs' form."""
+    the default epsilons: irbuilder.kernel_merge_grad, the kernel packs' form
+    (zero_dh: dh is a zero fill, the kernel takes no dh)."""
     eps = defaults.epsilon()
-    return ir.kernel_merge_grad("k", e, d, partial, eps, eps if norm else None)
+    return ir.kernel_merge_grad("k", e, d, partial, eps, eps if norm else None, zero_dh)
 
 manifest = []
 
@@ -197,6 +198,12 @@ if GRAD_SET:
         tag = ("_p" if partial else "") + ("_n" if norm else "")
         add_grad({"name": f"mgrad_{e}_d{d}_t{t}{tag}", "op": "merge_grad", "e": e, "t": t, "d": d,
                   "partial": partial, "norm": norm, "time": timed}, merge_grad_mlir(e, d, partial, norm))
+    # The packs' merge_norm_grad: dh known to be zero, not an argument.
+    for (e, d, t, timed) in [("bf16", 4096, 16384, True), ("f32", 37, 999, False),
+                             ("bf16", 7168, 8192, True)]:
+        add_grad({"name": f"mgrad_{e}_d{d}_t{t}_p_n_z", "op": "merge_grad", "e": e, "t": t, "d": d,
+                  "partial": True, "norm": True, "zero_dh": True, "time": timed},
+                 merge_grad_mlir(e, d, True, True, zero_dh=True))
     # block_score_grad (phase 1's backward): the phase-1 benchmark shapes
     # (n, S, T, D; bf16, timed) and a sweep over types, odd D, 1..9 sources.
     for (n, s, t, d, acc) in [(9, 8, 16384, 4096, False), (5, 6, 16384, 4096, False),

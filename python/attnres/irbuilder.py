@@ -228,11 +228,14 @@ def kernel_block_score_grad(name, dtype, d, s, n, eps, accumulate=False):
                 [("%%db#%d" % i, src) for i in range(n)] + [("%dW", par), ("%dG", par)], body)
 
 
-def kernel_merge_grad(name, dtype, d, partial, eps, norm_eps=None):
+def kernel_merge_grad(name, dtype, d, partial, eps, norm_eps=None, zero_dh=False):
     """The backward of phase 2 on [? x d] (attnres.merge_grad): (o, lse, w,
     g, u, [p], [gn], dh, dp_new, [dhn]) -> (dout, dlse [?] f32, dquery [d]
     f32, dgain [d] f32, dupdate (also the partial's gradient), [dnorm_gain
-    [d] f32]); with `norm_eps` the fused RMSNorm's backward too."""
+    [d] f32]); with `norm_eps` the fused RMSNorm's backward too. With
+    `zero_dh` the function has no dh argument: dh is a zero fill (h has no
+    other user, as in torch_ops.merge_norm), which the GPU kernel does not
+    read (convert-attnres-to-gpu's known-zero grad)."""
     x, vec = tensor_type(["?", d], dtype), tensor_type([d], dtype)
     tok, par = tensor_type(["?"], "f32"), tensor_type([d], "f32")
     norm = norm_eps is not None
@@ -244,13 +247,22 @@ def kernel_merge_grad(name, dtype, d, partial, eps, norm_eps=None):
     if norm:
         args.append(("%gn", vec))
         operands += " norm %gn"
-    args += [("%dh", x), ("%dpn", x)] + ([("%dhn", x)] if norm else [])
+    body = []
+    if zero_dh:
+        body += ["    %c0 = arith.constant 0 : index",
+                 "    %t0 = tensor.dim %u, %c0 : " + x,
+                 "    %e0 = tensor.empty(%t0) : " + x,
+                 "    %z0 = arith.constant 0.0 : " + dtype,
+                 "    %%dh = linalg.fill ins(%%z0 : %s) outs(%%e0 : %s) -> %s" % (dtype, x, x)]
+    else:
+        args.append(("%dh", x))
+    args += [("%dpn", x)] + ([("%dhn", x)] if norm else [])
     operands += " grad %dh, %dpn" + (", %dhn" if norm else "")
     results = [("%do", x), ("%dl", tok), ("%dq", par), ("%dg", par), ("%dp", x)]
     if norm:
         results.append(("%dgn", par))
-    body = ["    %s = attnres.merge_grad %s %s : %s" % (
-        ", ".join(v for v, _ in results), operands, _attrs(eps, norm_eps), x)]
+    body.append("    %s = attnres.merge_grad %s %s : %s" % (
+        ", ".join(v for v, _ in results), operands, _attrs(eps, norm_eps), x))
     return func(name, args, results, body)
 
 

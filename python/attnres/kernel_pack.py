@@ -58,7 +58,7 @@ __all__ = ["KernelPack", "KernelPackError", "PackConfig", "build_kernel_pack",
            "kernel_functions", "model_kernels", "parse_config", "MANIFEST"]
 
 MANIFEST = "kernel_pack.json"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: merge_norm_grad kernels take no dh
 _DTYPES = {"f32": "f32", "float32": "f32", "f16": "f16", "float16": "f16",
            "bf16": "bf16", "bfloat16": "bf16"}
 
@@ -263,10 +263,13 @@ def kernel_functions(configs):
                              "mlir": ir.kernel_merge(name, dt, d, partial, eps, neps)}
             if cfg.grad:
                 name = "mergeng_%s%s_ne%s" % (base, "_p" if partial else "", _eps_tag(neps))
+                # torch_ops.merge_norm does not return h: its gradient is zero
+                # and the kernel takes no dh (format 3).
                 entries[name] = {"op": "merge_norm_grad", "dtype": dt, "d": d,
                                  "partial": partial, "epsilon": eps, "norm_epsilon": neps,
                                  "library": lib, "function": name,
-                                 "mlir": ir.kernel_merge_grad(name, dt, d, partial, eps, neps)}
+                                 "mlir": ir.kernel_merge_grad(name, dt, d, partial, eps, neps,
+                                                              zero_dh=True)}
     return list(entries.values())
 
 

@@ -712,7 +712,11 @@ def _merge_grad_compiled(hit, out, lse, query, norm_weight, update, partial, eps
         args.append(_rows(partial, tokens, d))
     if norm_gain is not None:
         args.append(_vec(norm_gain, dt, (d,)))
-    args += [rows(dh), rows(dp_new)] + ([rows(dhn)] if norm_gain is not None else [])
+    # merge_norm_grad kernels (pack format 3) take no dh: h is not an output
+    # of merge_norm, its gradient is zero and the kernel does not read it.
+    if norm_gain is None:
+        args.append(rows(dh))
+    args += [rows(dp_new)] + ([rows(dhn)] if norm_gain is not None else [])
     if tokens:
         _launch(lib, fn, dev, args + [dout, dlse, params[0], params[1], dp] + list(params[2:]))
     else:

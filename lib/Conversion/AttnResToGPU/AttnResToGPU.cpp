@@ -22,8 +22,10 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -262,6 +264,17 @@ LogicalResult ConvertAttnResToGPUPass::checkSourceType(Operation *op,
                            "dimension before D (rank >= 2), got ")
            << type;
   return success();
+}
+
+/// Whether `v` is known to be all zeros: a zero splat constant or a
+/// `linalg.fill` of a zero constant (either sign). Such an operand need not
+/// be read (merge_grad's `grad` when `h` has no other user).
+static bool isKnownZero(Value v) {
+  if (matchPattern(v, m_AnyZeroFloat()))
+    return true;
+  auto fill = v.getDefiningOp<linalg::FillOp>();
+  return fill && fill.getInputs().size() == 1 &&
+         matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
 }
 
 /// The occupancy hint: the pass option, none by default (measured on H100:
@@ -826,6 +839,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeGradOp op) {
   spec.d = type.getShape().back();
   spec.hasPartial = bool(op.getPartial());
   spec.hasNorm = op.hasNorm();
+  spec.zeroGrad = isKnownZero(op.getGrad());
   spec.layout = computeRowLayout(spec.elementType, spec.d,
                                  oneQueryElements(spec.elementType, spec.d));
   spec.layout.tokensPerCta = 1;
@@ -855,7 +869,8 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeGradOp op) {
   if (spec.hasNorm)
     operands.push_back(vecBuffer(op.getNormGain()));
   Value numTokens = memref::DimOp::create(rw, loc, operands[0], 0);
-  hb.addRows(op.getGrad(), operands);
+  if (!spec.zeroGrad)
+    hb.addRows(op.getGrad(), operands);
   hb.addRows(op.getNewPartialGrad(), operands);
   if (spec.hasNorm)
     hb.addRows(op.getNormedGrad(), operands);

@@ -515,7 +515,8 @@ gpu_kernels::buildParamReduceKernel(OpBuilder &b, Location loc,
 
 std::string MergeGradSpec::getName() const {
   return "merge_grad_" + typeSuffix(elementType) + "_d" + std::to_string(d) +
-         (hasPartial ? "_p" : "") + (hasNorm ? "_n" : "");
+         (hasPartial ? "_p" : "") + (hasNorm ? "_n" : "") +
+         (zeroGrad ? "_z" : "");
 }
 
 gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
@@ -534,7 +535,9 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
     args.push_back(rows);
   if (norm)
     args.push_back(vec);
-  args.append({rows, rows});
+  if (!spec.zeroGrad)
+    args.push_back(rows);
+  args.push_back(rows);
   if (norm)
     args.push_back(rows);
   args.append({rows, stat, rows});
@@ -557,7 +560,8 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
   Value update = entry.getArgument(a++);
   Value partial = spec.hasPartial ? entry.getArgument(a++) : Value();
   Value normGain = norm ? entry.getArgument(a++) : Value();
-  Value dh = entry.getArgument(a++), dpNew = entry.getArgument(a++);
+  Value dh = spec.zeroGrad ? Value() : entry.getArgument(a++);
+  Value dpNew = entry.getArgument(a++);
   Value dhn = norm ? entry.getArgument(a++) : Value();
   Value dout = entry.getArgument(a++), dlse = entry.getArgument(a++);
   Value dp = entry.getArgument(a++), ws = entry.getArgument(a++);
@@ -600,7 +604,7 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
     SmallVector<Value> pa =
         spec.hasPartial ? em.loadRow(partial, tk) : SmallVector<Value>();
     SmallVector<Value> o = em.loadRow(outIn, tk);
-    SmallVector<Value> dhIn = em.loadRow(dh, tk);
+    SmallVector<Value> dhIn = dh ? em.loadRow(dh, tk) : SmallVector<Value>();
     SmallVector<Value> dpnIn = em.loadRow(dpNew, tk);
     SmallVector<Value> dhnIn =
         norm ? em.loadRow(dhn, tk) : SmallVector<Value>();
@@ -632,8 +636,8 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
     SmallVector<Value> dH, hr, gdhn;
     Value rn;
     if (!norm) {
-      for (Value v : dhIn)
-        dH.push_back(em.toF32(v));
+      for (unsigned j = 0; j < c; ++j)
+        dH.push_back(dh ? em.toF32(dhIn[j]) : em.zeroF32Vec());
     } else {
       // The stored h (rounded to E, spec E.5) and the norm's backward:
       // dH = dh + rn gn dhn - rn^3 h <h, gn dhn> / D.
@@ -657,7 +661,8 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
       Value kh = arith::MulFOp::create(b, loc, khd, em.f32c(1.0 / double(d)));
       Value rnV = em.splat(rn), nkhV = splatNeg(em, kh);
       for (unsigned j = 0; j < c; ++j) {
-        Value v = em.fma(rnV, gdhn[j], em.toF32(dhIn[j]));
+        Value v = dh ? em.fma(rnV, gdhn[j], em.toF32(dhIn[j]))
+                     : arith::MulFOp::create(b, loc, rnV, gdhn[j]);
         dH.push_back(em.fma(nkhV, hr[j], v));
       }
     }

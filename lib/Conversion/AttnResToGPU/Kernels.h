@@ -308,13 +308,19 @@ struct MergeGradSpec {
   int64_t d = 0;
   bool hasPartial = false;
   bool hasNorm = false;
+  /// `grad` (dh) is known to be zero (a zero splat or a zero fill): the
+  /// kernel has no dh argument and reads nothing for it. The fused-norm
+  /// backward of a merge whose `h` has no other user (torch_ops.merge_norm)
+  /// has this form.
+  bool zeroGrad = false;
   RowLayout layout;
 
   std::string getName() const;
 };
 
 /// Kernel arguments: out, lse (memref<?xf32>), query, norm_weight, update,
-/// [partial], [norm gain], dh, dp_new, [dhn], dout, dlse (memref<?xf32>),
+/// [partial], [norm gain], dh (absent with zeroGrad), dp_new, [dhn], dout,
+/// dlse (memref<?xf32>),
 /// dp, workspace (memref<? x D (2D with the norm) x f32>), T, epsilon,
 /// [norm epsilon].
 gpu::GPUFuncOp buildMergeGradKernel(OpBuilder &b, Location loc,

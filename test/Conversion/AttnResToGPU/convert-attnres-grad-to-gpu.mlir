@@ -129,6 +129,57 @@ func.func @merge_grad_norm(%o: tensor<?x4096xbf16>, %lse: tensor<?xf32>, %w: ten
 
 // -----
 
+// A known-zero `grad` (a zero fill, here of -0.0, or a zero splat) is not an
+// operand of the kernel and is not read: the `_z` kernel loads five rows per
+// token (update, partial, out, dp_new, dhn) instead of six. Control: a fill
+// of another value is read like any other dh.
+
+// CHECK-LABEL: func.func @merge_grad_norm_zero_dh
+// CHECK:         gpu.launch_func @attnres_kernels::@merge_grad_bf16_d4096_p_n_z
+// CHECK-SAME:      args(%{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<4096xbf16>, %{{.*}} : memref<4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?xf32>,
+// CHECK:       gpu.func @merge_grad_bf16_d4096_p_n_z(
+// CHECK-COUNT-5: vector.load %arg{{[0-9]+}}[%arg{{[0-9]+}}, %{{.*}}] {{.*}} : memref<?x4096xbf16>
+// CHECK-NOT:     vector.load %arg{{[0-9]+}}[%arg{{[0-9]+}}, %{{.*}}] {{.*}} : memref<?x4096xbf16>
+// CHECK-COUNT-3: gpu.barrier
+func.func @merge_grad_norm_zero_dh(%o: tensor<?x4096xbf16>, %lse: tensor<?xf32>, %w: tensor<4096xbf16>, %g: tensor<4096xbf16>, %y: tensor<?x4096xbf16>, %p: tensor<?x4096xbf16>, %gn: tensor<4096xbf16>, %dpn: tensor<?x4096xbf16>, %dhn: tensor<?x4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?xf32>, tensor<4096xf32>, tensor<4096xf32>, tensor<?x4096xbf16>, tensor<4096xf32>) {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %y, %c0 : tensor<?x4096xbf16>
+  %e = tensor.empty(%t) : tensor<?x4096xbf16>
+  %zero = arith.constant -0.0 : bf16
+  %dh = linalg.fill ins(%zero : bf16) outs(%e : tensor<?x4096xbf16>) -> tensor<?x4096xbf16>
+  %do, %dl, %dw, %dg, %dp, %dgn = attnres.merge_grad %o, %lse, %w, %g update %y partial %p norm %gn grad %dh, %dpn, %dhn {epsilon = 1.0e-05 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
+  return %do, %dl, %dw, %dg, %dp, %dgn : tensor<?x4096xbf16>, tensor<?xf32>, tensor<4096xf32>, tensor<4096xf32>, tensor<?x4096xbf16>, tensor<4096xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @merge_grad_zero_splat
+// CHECK:         gpu.launch_func @attnres_kernels::@merge_grad_f32_d64_z
+// CHECK:       gpu.func @merge_grad_f32_d64_z(
+func.func @merge_grad_zero_splat(%o: tensor<16x64xf32>, %lse: tensor<16xf32>, %w: tensor<64xf32>, %g: tensor<64xf32>, %y: tensor<16x64xf32>, %dpn: tensor<16x64xf32>) -> (tensor<16x64xf32>, tensor<16xf32>, tensor<64xf32>, tensor<64xf32>, tensor<16x64xf32>) {
+  %dh = arith.constant dense<0.0> : tensor<16x64xf32>
+  %do, %dl, %dw, %dg, %dp = attnres.merge_grad %o, %lse, %w, %g update %y grad %dh, %dpn {epsilon = 1.0e-05 : f32} : tensor<16x64xf32>
+  return %do, %dl, %dw, %dg, %dp : tensor<16x64xf32>, tensor<16xf32>, tensor<64xf32>, tensor<64xf32>, tensor<16x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @merge_grad_nonzero_fill
+// CHECK:         gpu.launch_func @attnres_kernels::@merge_grad_bf16_d4096_p_n blocks
+// CHECK:       gpu.func @merge_grad_bf16_d4096_p_n(
+// CHECK-COUNT-6: vector.load %arg{{[0-9]+}}[%arg{{[0-9]+}}, %{{.*}}] {{.*}} : memref<?x4096xbf16>
+func.func @merge_grad_nonzero_fill(%o: tensor<?x4096xbf16>, %lse: tensor<?xf32>, %w: tensor<4096xbf16>, %g: tensor<4096xbf16>, %y: tensor<?x4096xbf16>, %p: tensor<?x4096xbf16>, %gn: tensor<4096xbf16>, %dpn: tensor<?x4096xbf16>, %dhn: tensor<?x4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?xf32>, tensor<4096xf32>, tensor<4096xf32>, tensor<?x4096xbf16>, tensor<4096xf32>) {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %y, %c0 : tensor<?x4096xbf16>
+  %e = tensor.empty(%t) : tensor<?x4096xbf16>
+  %one = arith.constant 1.0 : bf16
+  %dh = linalg.fill ins(%one : bf16) outs(%e : tensor<?x4096xbf16>) -> tensor<?x4096xbf16>
+  %do, %dl, %dw, %dg, %dp, %dgn = attnres.merge_grad %o, %lse, %w, %g update %y partial %p norm %gn grad %dh, %dpn, %dhn {epsilon = 1.0e-05 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
+  return %do, %dl, %dw, %dg, %dp, %dgn : tensor<?x4096xbf16>, tensor<?xf32>, tensor<4096xf32>, tensor<4096xf32>, tensor<?x4096xbf16>, tensor<4096xf32>
+}
+
+// -----
+
 // merge_grad without partial and norm: two reductions per token.
 
 // CHECK-LABEL: func.func @merge_grad_plain
