@@ -750,14 +750,21 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateGradOp op) {
   // thread and the re-read kernel spills at its 128 registers (bf16 D = 7168,
   // 10 sources: 184 bytes); 32 elements give it 255 (8 bytes; run 23 on an
   // H100: 1.453 -> 1.231 ms at T = 8192). With accumulators 32 elements
-  // spill as much as 16 (about 590 bytes): not changed until measured.
+  // spill as much as 16 (about 590 bytes): not changed until measured on
+  // both cards (run 24, H200: 1.808 -> 1.653 ms). At bf16/f16 D = 4096 with
+  // 3 to 11 sources and no accumulators 32 elements per thread (128
+  // threads, 3 CTAs per SM) are also the default: run 24 (H200) 1.063 ->
+  // 0.958 ms at 9 sources, run 23 (H100) equal (1.234 ms both).
   unsigned elements = oneQueryElements(spec.elementType, spec.d);
-  if (!elementsPerThread.getValue() && elements == 8 &&
-      spec.numSources * (spec.accumulate ? 2 : 1) >= 12)
+  bool sixteenBit = spec.elementType.getIntOrFloatBitWidth() == 16;
+  unsigned rowsPerToken = spec.numSources * (spec.accumulate ? 2 : 1);
+  if (!elementsPerThread.getValue() && elements == 8 && rowsPerToken >= 12)
     elements = 16;
+  else if (!elementsPerThread.getValue() && elements == 8 && sixteenBit &&
+           spec.d >= 4096 && !spec.accumulate && spec.numSources >= 3)
+    elements = 32;
   else if (!elementsPerThread.getValue() && elements == 16 &&
-           !spec.accumulate && spec.numSources >= 3 &&
-           spec.elementType.getIntOrFloatBitWidth() == 16)
+           !spec.accumulate && spec.numSources >= 3 && sixteenBit)
     elements = 32;
   spec.layout = computeRowLayout(spec.elementType, spec.d, elements);
   // One token at a time per CTA (the CTA's partial of the parameter

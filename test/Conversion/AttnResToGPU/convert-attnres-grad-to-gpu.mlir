@@ -196,6 +196,25 @@ func.func @merge_grad_plain(%o: tensor<?x7168xf16>, %lse: tensor<?xf32>, %w: ten
 
 // -----
 
+// At 16-bit D = 4096: 32 elements per thread (128 threads) for 3 to 11
+// sources without accumulators; 8 (512 threads) with 2 sources or with
+// accumulators, 16 (256 threads) from 12 rows per token on.
+
+// CHECK-LABEL: func.func @grad_d4096_layout
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n3_reread({{.*}}known_block_size = array<i32: 128, 1, 1>
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n3_acc_reread({{.*}}known_block_size = array<i32: 512, 1, 1>
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n2({{.*}}known_block_size = array<i32: 512, 1, 1>
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n12_reread({{.*}}known_block_size = array<i32: 256, 1, 1>
+func.func @grad_d4096_layout(%w: tensor<4096xbf16>, %v: tensor<?x4096xbf16>, %s: tensor<?xf32>, %dh: tensor<?x4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<?x4096xbf16>) {
+  %a:3, %aq, %ag = attnres.aggregate_grad %w, %w over %v, %v, %v stats %s, %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
+  %b:3, %bq, %bg = attnres.aggregate_grad %w, %w over %v, %v, %v stats %s, %s, %s, %s grad %dh accumulate %v, %v, %v {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
+  %c:2, %cq, %cg = attnres.aggregate_grad %w, %w over %v, %v stats %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
+  %d:12, %dq, %dg = attnres.aggregate_grad %w, %w over %v, %v, %v, %v, %v, %v, %v, %v, %v, %v, %v, %v stats %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
+  return %a#0, %b#0, %c#0, %d#0 : tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<?x4096xbf16>
+}
+
+// -----
+
 // The layout of aggregate_grad past 4096 16-bit elements: 32 elements per
 // thread (224 threads at D = 7168) for 3 or more sources without
 // accumulators, 16 (448 threads) with them or with 2 sources.
