@@ -519,13 +519,6 @@ std::string MergeGradSpec::getName() const {
          (zeroGrad ? "_z" : "");
 }
 
-namespace {
-/// merge_grad loads the next token's rows one iteration ahead where they
-/// take at most this many bytes per thread (bf16 at 8 elements per thread:
-/// 6 rows, 96 bytes, 24 registers).
-constexpr unsigned kMergeGradPrefetchBytes = 96;
-} // namespace
-
 gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
                                                  const MergeGradSpec &spec) {
   OpBuilder::InsertionGuard guard(b);
@@ -590,56 +583,13 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
   }
   unsigned numAcc = norm ? 2 * c : c;
   SmallVector<Value> init(numAcc, em.zeroF32Vec());
-  // The token's rows as loaded (update, [partial], out, [dh], dp_new,
-  // [dhn], then lse). Where they fit in kMergeGradPrefetchBytes per thread
-  // they are loaded one token ahead (loop-carried), so that the next
-  // token's loads are in flight during this token's three reductions: the
-  // kernel runs one CTA of 16 warps per SM at D = 4096 and is otherwise
-  // latency-bound (ncu, run 26: 25% occupancy, no eligible warp 69% of the
-  // cycles).
-  unsigned numRows = 3 + spec.hasPartial + (dh ? 1 : 0) + (norm ? 1 : 0);
-  unsigned elemBytes = e.getIntOrFloatBitWidth() / 8;
-  bool prefetch =
-      numRows * c * layout.vectorWidth * elemBytes <= kMergeGradPrefetchBytes;
-  auto loadToken = [&](Value t) {
-    ValueRange ti(t);
-    SmallVector<Value> raw = em.loadRow(update, ti);
-    if (spec.hasPartial)
-      raw.append(em.loadRow(partial, ti));
-    raw.append(em.loadRow(outIn, ti));
-    if (dh)
-      raw.append(em.loadRow(dh, ti));
-    raw.append(em.loadRow(dpNew, ti));
-    if (norm)
-      raw.append(em.loadRow(dhn, ti));
-    raw.push_back(memref::LoadOp::create(b, loc, lse, ti));
-    return raw;
-  };
-  if (prefetch) {
-    // The first token, clamped: a CTA with an empty range (begin = T)
-    // loads the last token instead of reading past the rows.
-    Value last = arith::SubIOp::create(b, loc, numTokens, em.idx(1));
-    Value first = arith::MinUIOp::create(b, loc, begin, last);
-    init.append(loadToken(first));
-  }
   auto loop = scf::ForOp::create(b, loc, begin, end, em.idx(1), init);
   {
     OpBuilder::InsertionGuard lg(b);
     b.setInsertionPointToStart(loop.getBody());
     Value tok = loop.getInductionVar();
     ValueRange tk(tok);
-    SmallVector<Value> accs(loop.getRegionIterArgs().take_front(numAcc));
-    SmallVector<Value> raw, rawNext;
-    if (prefetch) {
-      raw.append(loop.getRegionIterArgs().drop_front(numAcc).begin(),
-                 loop.getRegionIterArgs().end());
-      // The next token's rows (this CTA's last token re-loads its own).
-      Value next = arith::AddIOp::create(b, loc, tok, em.idx(1));
-      Value lastOwn = arith::SubIOp::create(b, loc, end, em.idx(1));
-      rawNext = loadToken(arith::MinUIOp::create(b, loc, next, lastOwn));
-    } else {
-      raw = loadToken(tok);
-    }
+    SmallVector<Value> accs(loop.getRegionIterArgs());
     // Reductions per token: 2 without the norm, 3 with; the scratch halves
     // alternate over all of them.
     unsigned perToken = norm ? 3 : 2;
@@ -649,23 +599,16 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
       Value step = arith::AddIOp::create(b, loc, base, em.idx(k));
       return arith::RemUIOp::create(b, loc, step, em.idx(2));
     };
-    // The token's rows, in loadToken's order.
-    ArrayRef<Value> rest(raw);
-    auto take = [&](bool present) {
-      SmallVector<Value> row;
-      if (present) {
-        row.assign(rest.begin(), rest.begin() + c);
-        rest = rest.drop_front(c);
-      }
-      return row;
-    };
-    SmallVector<Value> up = take(true);
-    SmallVector<Value> pa = take(spec.hasPartial);
-    SmallVector<Value> o = take(true);
-    SmallVector<Value> dhIn = take(bool(dh));
-    SmallVector<Value> dpnIn = take(true);
-    SmallVector<Value> dhnIn = take(norm);
-    Value l = rest.front();
+    // Every load of the token first.
+    SmallVector<Value> up = em.loadRow(update, tk);
+    SmallVector<Value> pa =
+        spec.hasPartial ? em.loadRow(partial, tk) : SmallVector<Value>();
+    SmallVector<Value> o = em.loadRow(outIn, tk);
+    SmallVector<Value> dhIn = dh ? em.loadRow(dh, tk) : SmallVector<Value>();
+    SmallVector<Value> dpnIn = em.loadRow(dpNew, tk);
+    SmallVector<Value> dhnIn =
+        norm ? em.loadRow(dhn, tk) : SmallVector<Value>();
+    Value l = memref::LoadOp::create(b, loc, lse, tk);
 
     SmallVector<Value> p, of;
     Value ss = em.zeroF32Vec(), dotv = em.zeroF32Vec();
@@ -764,11 +707,10 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
         next.push_back(arith::AddFOp::create(b, loc, accs[c + j], term));
       }
     }
-    next.append(rawNext);
     scf::YieldOp::create(b, loc, next);
   }
   Value cta = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  SmallVector<Value> res(loop.getResults().take_front(numAcc));
+  SmallVector<Value> res(loop.getResults());
   storeF32Row(em, ArrayRef<Value>(res).take_front(c), ws, cta, Value());
   if (norm)
     storeF32Row(em, ArrayRef<Value>(res).drop_front(c), ws, cta, em.idx(d));
