@@ -138,6 +138,14 @@ func.func @grad_one_source(%q: tensor<8xf16>, %a: tensor<4x8xf16>, %l: tensor<4x
 // CHECK-NOT: attnres.
 // CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]}
 // CHECK: %[[C:.*]]:6 = linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]}
+// a = e / sum(e), e = exp(z - lse): the softmax normalised by its sum as on
+// the GPU (spec I.5).
+// CHECK:   %[[E0:.*]] = math.exp
+// CHECK:   %[[E1:.*]] = math.exp
+// CHECK:   %[[SE:.*]] = arith.addf %[[E0]], %[[E1]] : f32
+// CHECK:   %[[INV:.*]] = arith.divf %{{.*}}, %[[SE]] : f32
+// CHECK:   %[[A0:.*]] = arith.mulf %[[E0]], %[[INV]] : f32
+// CHECK:   linalg.yield %[[A0]],
 // CHECK: %[[G:.*]]:2 = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} {{.*}} outs({{.*}} : tensor<4x13xf32>, tensor<4x13xf32>)
 // CHECK: %[[DV:.*]]:2 = linalg.generic {{.*}} ins(%[[G]]#0, %[[G]]#1 : {{.*}} outs(%[[ACC0]], %[[ACC1]] :
 // CHECK:   arith.truncf

@@ -1240,13 +1240,27 @@ static Decomposition decompose(OpBuilder &b, BlockScoreGradOp op) {
       b, loc, coefInputs, coefMaps, coefOutputs,
       [&](OpBuilder &nb, Location nl, ValueRange args) {
         Value lse = args[3 * n], dlse = args[3 * n + 1];
+        // a_li = e_li / sum_j e_lj with e_li = exp(z_li - lse_l), the sums
+        // over the sources in order: exactly the softmax, and in f32 it sums
+        // to one whatever the rounding of the saved lse (with one source the
+        // softmax derivative then cancels exactly). The GPU kernel computes
+        // the same (spec I.5).
         SmallVector<Value> z, a;
-        Value sum;
+        Value sumE;
         for (unsigned i = 0; i < n; ++i) {
           z.push_back(arith::MulFOp::create(nb, nl, args[2 * n + i], args[i]));
           Value shifted = arith::SubFOp::create(nb, nl, z.back(), lse);
           a.push_back(math::ExpOp::create(nb, nl, shifted));
-          Value t = arith::MulFOp::create(nb, nl, a.back(), args[n + i]);
+          sumE = sumE
+                     ? arith::AddFOp::create(nb, nl, sumE, a.back()).getResult()
+                     : a.back();
+        }
+        Value one = arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(1.0));
+        Value inv = arith::DivFOp::create(nb, nl, one, sumE);
+        Value sum;
+        for (unsigned i = 0; i < n; ++i) {
+          a[i] = arith::MulFOp::create(nb, nl, a[i], inv);
+          Value t = arith::MulFOp::create(nb, nl, a[i], args[n + i]);
           sum = sum ? arith::AddFOp::create(nb, nl, sum, t).getResult() : t;
         }
         SmallVector<Value> yields(a);
