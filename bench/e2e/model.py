@@ -214,6 +214,9 @@ class Transformer(nn.Module):
         self.gains = nn.Parameter(torch.ones(cfg.sublayers + 1, cfg.d))
         self.probe_log = []
         self.checkpoint = None  # or "sublayer" (training with recomputation)
+        # How the two-phase forms take block_score's rows: "unbind" or
+        # "select" (out[i]; slow backward, kept for the A/B).
+        self.block_rows = "unbind"
 
     @torch.no_grad()
     def init_random(self, seed=0, query_scale=2.0):
@@ -351,8 +354,14 @@ class Transformer(nn.Module):
             s = min(S, L - start)
             # unbind, not out[i]: the backward of S selects writes S zero-filled
             # [S, T, D] gradients and adds them up (torch_ops.block_score's note);
-            # unbind's backward stacks the S gradients once.
-            outs, lses = (t.unbind(0) for t in self._block_score(start, s, summaries))
+            # unbind's backward stacks the S gradients once. block_rows =
+            # "select" keeps the out[i] form for the A/B (bench/e2e/train.py's
+            # compiled-twophase-norm-select variant).
+            out, lse = self._block_score(start, s, summaries)
+            if self.block_rows == "select":
+                outs, lses = [out[i] for i in range(s)], [lse[i] for i in range(s)]
+            else:
+                outs, lses = out.unbind(0), lse.unbind(0)
             partial, y = None, None
             for i in range(s):
                 l = start + i

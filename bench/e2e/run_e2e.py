@@ -47,6 +47,7 @@ import torch
 from attnres import torch_ops
 from bench.e2e.model import LARGE, SMALL, Config, build
 from bench.e2e.timing import Timer
+from bench.e2e.train import EXTRA_VARIANTS as TRAIN_EXTRA_VARIANTS
 from bench.e2e.train import VARIANTS as TRAIN_VARIANTS
 from bench.e2e.train import train
 
@@ -356,7 +357,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2, help="train: warm-up steps per variant")
     ap.add_argument("--lr", type=float, default=1e-5, help="train: AdamW learning rate")
     ap.add_argument("--variants", default=",".join(TRAIN_VARIANTS),
-                    help="train: variants, of %s" % ",".join(TRAIN_VARIANTS))
+                    help="train: variants, of %s" % ",".join(TRAIN_VARIANTS + TRAIN_EXTRA_VARIANTS))
     ap.add_argument("--tiny", action="store_true",
                     help="small configurations (a smoke run of the script, e.g. on the CPU)")
     args = ap.parse_args()
@@ -365,8 +366,9 @@ def main():
     args.modes = [m for m in args.modes.split(",") if m]
     args.variants = [v for v in args.variants.split(",") if v]
     for v in args.variants:
-        if v not in TRAIN_VARIANTS:
-            ap.error("unknown variant %r (one of %s)" % (v, ", ".join(TRAIN_VARIANTS)))
+        if v not in TRAIN_VARIANTS + TRAIN_EXTRA_VARIANTS:
+            ap.error("unknown variant %r (one of %s)"
+                     % (v, ", ".join(TRAIN_VARIANTS + TRAIN_EXTRA_VARIANTS)))
     torch_ops.set_fallback("error")
     name = torch.cuda.get_device_name() if DEVICE == "cuda" else DEVICE
     if args.pack:

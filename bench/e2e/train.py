@@ -67,6 +67,9 @@ from bench.e2e.timing import Timer
 
 VARIANTS = ["standard", "compiled-twophase-norm", "compiled", "compiled-formulas", "liger-torch",
             "liger"]
+# Opt-in variants (--variants): the two-phase model taking block_score's rows
+# with out[i] instead of unbind, the A/B of docs/python.md's advice.
+EXTRA_VARIANTS = ["compiled-twophase-norm-select", "compiled-twophase-select"]
 REFERENCE = "liger-torch"
 # The check's noise floor: attnres's own plain PyTorch reference (one
 # aggregation per sublayer, reference.aggregate's ops under autograd) against
@@ -100,6 +103,10 @@ class Trainer:
 
     def set_variant(self, name):
         torch_ops.set_compiled_backward(name != "compiled-formulas")
+        # "...-select": block_score's rows taken with out[i] (the model's
+        # block_rows), for the A/B against unbind; not in VARIANTS.
+        self.model.block_rows = "select" if name.endswith("-select") else "unbind"
+        name = name[:-len("-select")] if name.endswith("-select") else name
         if name == "standard":
             self.model.residual, self.model.attnres = "standard", "reference"
         else:
