@@ -320,9 +320,8 @@ struct MergeGradSpec {
 
 /// Kernel arguments: out, lse (memref<?xf32>), query, norm_weight, update,
 /// [partial], [norm gain], dh (absent with zeroGrad), dp_new, [dhn], dout,
-/// dlse (memref<?xf32>),
-/// dp, workspace (memref<? x D (2D with the norm) x f32>), T, epsilon,
-/// [norm epsilon].
+/// dlse (memref<?xf32>), dp, workspace (memref<? x D (2D with the norm) x
+/// f32>), T, epsilon, [norm epsilon].
 gpu::GPUFuncOp buildMergeGradKernel(OpBuilder &b, Location loc,
                                     const MergeGradSpec &spec);
 
