@@ -2,14 +2,18 @@
 # Bounded libFuzzer run of tools/attnres-fuzz (ASan + UBSan), seeded from the
 # lit tests' .mlir files. Part of the attnres project; see docs/reliability.md.
 #
-#   scripts/fuzz.sh [-t SECONDS] [-b BUILD_DIR] [-j JOBS] [--no-build]
+#   scripts/fuzz.sh [-t SECONDS] [-s SEED] [-r RUNS] [-b BUILD_DIR] [-j JOBS]
+#                   [--no-build]
 #
 # Configures BUILD_DIR (default build-fuzz) with clang-22,
 # -DATTNRES_ENABLE_FUZZER=ON -DATTNRES_ENABLE_SANITIZERS=ON, builds
 # attnres-fuzz, builds a seed corpus (every .mlir under test/, split at
 # `// -----` so that each case is one seed, RUN/CHECK comment lines stripped),
 # runs libFuzzer for -max_total_time=SECONDS (default 60, or $FUZZ_TIME) and
-# prints the number of executions. A crash is saved under
+# prints the number of executions. Without -s the seed is random (exploration);
+# with -s SEED -r RUNS (or $FUZZ_SEED, $FUZZ_RUNS) the run executes RUNS inputs
+# drawn from SEED, the same inputs on every machine: scripts/test.sh (CI) runs
+# it that way, so that CI is reproducible (-t still bounds it). A crash is saved under
 # BUILD_DIR/fuzz/crashes/ (turn it into a regression test under test/Fuzz/:
 # see test/Fuzz/README.md). Exit status 1 on a crash.
 set -euo pipefail
@@ -18,14 +22,18 @@ ROOT=$PWD
 TIME=${FUZZ_TIME:-60}
 BUILD_DIR=${ATTNRES_FUZZ_BUILD_DIR:-build-fuzz}
 JOBS=${FUZZ_JOBS:-2}
+SEED=${FUZZ_SEED:-}
+RUNS=${FUZZ_RUNS:-}
 BUILD=1
 while [ $# -gt 0 ]; do
   case $1 in
     -t) TIME=$2; shift 2 ;;
     -b) BUILD_DIR=$2; shift 2 ;;
     -j) JOBS=$2; shift 2 ;;
+    -s) SEED=$2; shift 2 ;;
+    -r) RUNS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    *) echo "usage: $0 [-t SECONDS] [-b BUILD_DIR] [-j JOBS] [--no-build]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-t SECONDS] [-s SEED] [-r RUNS] [-b BUILD_DIR] [-j JOBS] [--no-build]" >&2; exit 2 ;;
   esac
 done
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$ROOT/$BUILD_DIR ;; esac
@@ -66,17 +74,25 @@ print("fuzz.sh: %d seed cases from %s" % (n, src))
 PY
 
 LOG=$BUILD_DIR/fuzz/fuzz.log
+EXTRA=()
+if [ -n "$SEED" ]; then
+  # A reproducible run starts from the seeds alone, not from the corpus an
+  # earlier run left behind.
+  rm -rf "$CORPUS"; mkdir -p "$CORPUS"
+  EXTRA+=(-seed="$SEED")
+fi
+[ -z "$RUNS" ] || EXTRA+=(-runs="$RUNS")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 set +e
 "$FUZZ" "$CORPUS" "$SEEDS" -max_total_time="$TIME" -timeout=25 -rss_limit_mb=4096 \
   -max_len=65536 -print_final_stats=1 -artifact_prefix="$CRASHES/" \
-  -dict="$ROOT/tools/attnres-fuzz/mlir.dict" 2>&1 | tee "$LOG" | \
+  -dict="$ROOT/tools/attnres-fuzz/mlir.dict" "${EXTRA[@]}" 2>&1 | tee "$LOG" | \
   grep -Ev '^#[0-9]+\s+(NEW|REDUCE|pulse)' 
 rc=${PIPESTATUS[0]}
 set -e
 execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$LOG" | grep -Eo '[0-9]+$' | tail -1)
-echo "fuzz.sh: ${execs:-?} executions in ${TIME}s (exit status $rc)"
+echo "fuzz.sh: ${execs:-?} executions (seed ${SEED:-random}, runs ${RUNS:-unbounded}, at most ${TIME}s; exit status $rc)"
 if [ "$rc" != 0 ]; then
   for f in "$CRASHES"/*; do
     [ -f "$f" ] && echo "fuzz.sh: crash input $f (replay: $FUZZ $f; minimize: $FUZZ -minimize_crash=1 -runs=2000 $f)"
