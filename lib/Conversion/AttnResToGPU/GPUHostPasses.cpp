@@ -49,9 +49,8 @@ struct AttnResValidateNVVMTargetPass
       return signalPassFailure();
     }
     if (format != "isa" && format != "bin" && format != "fatbin") {
-      getOperation().emitError()
-          << "attnres-lower-to-nvvm: unknown format '" << format
-          << "' (expected isa, bin or fatbin)";
+      getOperation().emitError() << "attnres-lower-to-nvvm: unknown format '"
+                                 << format << "' (expected isa, bin or fatbin)";
       return signalPassFailure();
     }
   }

@@ -1,0 +1,299 @@
+//===- AggregateGradKernel.cpp - aggregate_grad (spec I.2) ----------------===//
+//
+// Part of the attnres project.
+//
+// The backward of `attnres.aggregate` (docs/gpu.md "Backward kernels"): one
+// CTA per chunk of tokens, the gradients of every source and the per-CTA
+// partials of the query and gain gradients.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GradKernelHelpers.h"
+
+#include "llvm/Support/MathExtras.h"
+
+#include <algorithm>
+#include <array>
+
+using namespace mlir;
+using namespace mlir::attnres;
+using namespace mlir::attnres::gpu_kernels;
+using namespace mlir::attnres::gpu_kernels::grad;
+
+namespace {
+/// Sources per token reduction in the re-read mode.
+constexpr unsigned kGradGroup = 4;
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// aggregate_grad
+//===----------------------------------------------------------------------===//
+
+std::string AggregateGradSpec::getName() const {
+  return "aggregate_grad_" + typeSuffix(elementType) + "_d" +
+         std::to_string(d) + "_n" + std::to_string(numSources) +
+         (accumulate ? "_acc" : "") + (rowsInRegisters ? "" : "_reread");
+}
+
+gpu::GPUFuncOp
+gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
+                                      const AggregateGradSpec &spec) {
+  OpBuilder::InsertionGuard guard(b);
+  const RowLayout &layout = spec.layout;
+  assert(layout.tokensPerCta == 1 && "one token at a time per CTA");
+  Type e = spec.elementType;
+  int64_t d = spec.d;
+  unsigned n = spec.numSources;
+  bool acc = spec.accumulate;
+  Type f32 = b.getF32Type();
+  int64_t dyn = ShapedType::kDynamic;
+  Type vec = MemRefType::get({d}, e), rows = rowsType(e, d);
+  Type stat = MemRefType::get({dyn}, f32);
+
+  SmallVector<Type> args{vec, vec};
+  args.append(n, rows);
+  args.push_back(stat);
+  args.append(n, stat);
+  args.push_back(rows);
+  if (acc)
+    args.append(n, rows);
+  args.append(n, rows);
+  args.push_back(MemRefType::get({dyn, d}, f32));
+  args.push_back(b.getIndexType());
+
+  RowEmitter em(b, loc, layout, e);
+  SmallVector<Type> wgTypes;
+  // Re-read mode: the sources are reduced kGradGroup at a time, their dot
+  // products (rows 0-1) and the per-source coefficients of pass 2 (a_i,
+  // k1_i, k2_i: rows 2-4) go through workgroup memory instead of living in
+  // every thread's registers.
+  bool coefShared = n > 1 && !spec.rowsInRegisters;
+  unsigned perReduction = coefShared ? std::min(n, kGradGroup) : n;
+  if (layout.warpsPerToken() > 1 && n > 1)
+    wgTypes.push_back(em.scratchType(2 * perReduction));
+  if (coefShared)
+    wgTypes.push_back(
+        MemRefType::get({5, int64_t(n)}, f32, MemRefLayoutAttrInterface(),
+                        gpu::AddressSpaceAttr::get(
+                            b.getContext(), gpu::AddressSpace::Workgroup)));
+  gpu::GPUFuncOp fn =
+      createKernel(b, loc, spec.getName(), args, wgTypes, layout);
+  Block &entry = fn.getBody().front();
+  unsigned a = 0;
+  Value query = entry.getArgument(a++), gain = entry.getArgument(a++);
+  SmallVector<Value> sources, invRms, accs, grads;
+  for (unsigned i = 0; i < n; ++i)
+    sources.push_back(entry.getArgument(a++));
+  Value lse = entry.getArgument(a++);
+  for (unsigned i = 0; i < n; ++i)
+    invRms.push_back(entry.getArgument(a++));
+  Value dh = entry.getArgument(a++);
+  if (acc)
+    for (unsigned i = 0; i < n; ++i)
+      accs.push_back(entry.getArgument(a++));
+  for (unsigned i = 0; i < n; ++i)
+    grads.push_back(entry.getArgument(a++));
+  Value ws = entry.getArgument(a++);
+  Value numTokens = entry.getArgument(a++);
+  Value scratch =
+      wgTypes.empty() ? Value() : Value(fn.getWorkgroupAttributions()[0]);
+
+  em.emitIndices(1);
+  unsigned c = layout.vectorsPerThread;
+  auto [begin, end] = ctaTokenRange(b, loc, numTokens);
+
+  // w*g (f32) for this thread's vectors, held over all tokens.
+  SmallVector<Value> wg;
+  if (n > 1)
+    for (unsigned j = 0; j < c; ++j) {
+      Value qv = em.toF32(em.loadVector(query, {}, j));
+      Value gv = em.toF32(em.loadVector(gain, {}, j));
+      wg.push_back(arith::MulFOp::create(b, loc, qv, gv));
+    }
+
+  SmallVector<Value> init(c, em.zeroF32Vec());
+  auto loop = scf::ForOp::create(b, loc, begin, end, em.idx(1), init);
+  {
+    OpBuilder::InsertionGuard lg(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value tok = loop.getInductionVar();
+    ValueRange tk(tok);
+    SmallVector<Value> dwg(loop.getRegionIterArgs());
+    SmallVector<Value> dhF;
+    for (Value v : em.loadRow(dh, tk))
+      dhF.push_back(em.toF32(v));
+
+    // One source: dv_0 = [acc_0 +] dh, no parameter gradient (spec I.2).
+    if (n == 1) {
+      SmallVector<Value> accRow =
+          acc ? em.loadRow(accs[0], tk) : SmallVector<Value>();
+      for (unsigned j = 0; j < c; ++j) {
+        Value v = dhF[j];
+        if (acc)
+          v = arith::AddFOp::create(b, loc, em.toF32(accRow[j]), v);
+        em.storeVector(v, grads[0], tk, j);
+      }
+      scf::YieldOp::create(b, loc, dwg);
+    } else {
+      Value invD = em.f32c(1.0 / double(d));
+      Value l, coef;
+      SmallVector<Value> r, z(n), aw(n), da(n);
+      Value s;
+      // dz_i, k1_i = dz_i r_i, k2_i = k1_i r_i z_i / D.
+      auto coefs = [&](unsigned i) -> std::array<Value, 3> {
+        Value dz = arith::MulFOp::create(
+            b, loc, aw[i], arith::SubFOp::create(b, loc, da[i], s));
+        Value k1 = arith::MulFOp::create(b, loc, dz, r[i]);
+        Value k2 = arith::MulFOp::create(
+            b, loc,
+            arith::MulFOp::create(
+                b, loc, arith::MulFOp::create(b, loc, k1, r[i]), z[i]),
+            invD);
+        return {aw[i], k1, k2};
+      };
+      SmallVector<SmallVector<Value>> rowsIn(n), accIn(n);
+      Value tokIter = arith::SubIOp::create(b, loc, tok, begin);
+      if (!coefShared) {
+        // Pass 1: every source's row is requested at once (the loads of a
+        // token are all in flight), then the 2n dot products are reduced
+        // together (one barrier).
+        for (unsigned i = 0; i < n; ++i)
+          rowsIn[i] = em.loadRow(sources[i], tk);
+        SmallVector<Value> partials;
+        sourceDots(em, sources, tk, 0, n, /*depth=*/0, /*keep=*/true, rowsIn,
+                   wg, dhF, partials);
+        // The accumulators and the statistics are requested before the
+        // reduction's barrier.
+        if (acc)
+          for (unsigned i = 0; i < n; ++i)
+            accIn[i] = em.loadRow(accs[i], tk);
+        l = memref::LoadOp::create(b, loc, lse, tk);
+        for (unsigned i = 0; i < n; ++i)
+          r.push_back(memref::LoadOp::create(b, loc, invRms[i], tk));
+        Value parity = arith::RemUIOp::create(b, loc, tokIter, em.idx(2));
+        SmallVector<Value> tot = em.tokenSum(partials, scratch, parity);
+        // The softmax derivative (f32, sources in order).
+        s = em.f32c(0.0);
+        for (unsigned i = 0; i < n; ++i) {
+          z[i] = arith::MulFOp::create(b, loc, r[i], tot[2 * i]);
+          aw[i] = em.exp(arith::SubFOp::create(b, loc, z[i], l));
+          da[i] = tot[2 * i + 1];
+          s = arith::AddFOp::create(
+              b, loc, s, arith::MulFOp::create(b, loc, aw[i], da[i]));
+        }
+      } else {
+        // Pass 1, kGradGroup sources per reduction, kGradPrefetchDepth
+        // sources in flight; the token's first thread stores each group's
+        // dot products.
+        coef = fn.getWorkgroupAttributions().back();
+        unsigned groups = llvm::divideCeil(n, kGradGroup);
+        Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                            em.tpos, em.idx(0));
+        Value base = arith::MulIOp::create(b, loc, tokIter, em.idx(groups));
+        unsigned depth = kGradPrefetchDepth;
+        for (unsigned i = 0; i < std::min(n, depth); ++i)
+          rowsIn[i] = em.loadRow(sources[i], tk);
+        for (unsigned g0 = 0; g0 < n; g0 += kGradGroup) {
+          unsigned g1 = std::min(n, g0 + kGradGroup);
+          SmallVector<Value> partials;
+          sourceDots(em, sources, tk, g0, g1, depth, /*keep=*/false, rowsIn, wg,
+                     dhF, partials);
+          Value step =
+              arith::AddIOp::create(b, loc, base, em.idx(g0 / kGradGroup));
+          Value parity = arith::RemUIOp::create(b, loc, step, em.idx(2));
+          SmallVector<Value> tot = em.tokenSum(partials, scratch, parity);
+          buildIf(b, loc, first, [&]() {
+            for (unsigned i = g0; i < g1; ++i)
+              for (unsigned q = 0; q < 2; ++q)
+                memref::StoreOp::create(b, loc, tot[2 * (i - g0) + q], coef,
+                                        ValueRange{em.idx(q), em.idx(i)});
+          });
+        }
+        // With one warp per token the reductions have no barrier: wait
+        // until every thread is done with the previous token's coefficients.
+        if (layout.warpsPerToken() == 1)
+          gpu::BarrierOp::create(b, loc);
+        // The token's first thread turns the dot products and statistics
+        // into the coefficients of pass 2 (sources in order).
+        buildIf(b, loc, first, [&]() {
+          l = memref::LoadOp::create(b, loc, lse, tk);
+          s = em.f32c(0.0);
+          for (unsigned i = 0; i < n; ++i) {
+            r.push_back(memref::LoadOp::create(b, loc, invRms[i], tk));
+            Value t0 = memref::LoadOp::create(b, loc, coef,
+                                              ValueRange{em.idx(0), em.idx(i)});
+            da[i] = memref::LoadOp::create(b, loc, coef,
+                                           ValueRange{em.idx(1), em.idx(i)});
+            z[i] = arith::MulFOp::create(b, loc, r[i], t0);
+            aw[i] = em.exp(arith::SubFOp::create(b, loc, z[i], l));
+            s = arith::AddFOp::create(
+                b, loc, s, arith::MulFOp::create(b, loc, aw[i], da[i]));
+          }
+          for (unsigned i = 0; i < n; ++i) {
+            std::array<Value, 3> k = coefs(i);
+            for (unsigned q = 0; q < 3; ++q)
+              memref::StoreOp::create(b, loc, k[q], coef,
+                                      ValueRange{em.idx(2 + q), em.idx(i)});
+          }
+        });
+        // The next token's stores come after its first reduction's barrier
+        // (or the barrier above), which every thread reaches only after this
+        // token's pass 2: one buffer suffices.
+        gpu::BarrierOp::create(b, loc);
+      }
+      // Pass 2: dv_i = [acc_i +] a_i dh + k1_i w g - k2_i v_i with
+      // k1_i = dz_i r_i, k2_i = k1_i r_i z_i / D; the token's term of dwg
+      // is sum_i k1_i v_i (sources in order).
+      SmallVector<Value> term;
+      auto fetch = [&](unsigned i) {
+        if (i >= n || spec.rowsInRegisters)
+          return;
+        rowsIn[i] = em.loadRow(sources[i], tk);
+        if (acc)
+          accIn[i] = em.loadRow(accs[i], tk);
+      };
+      for (unsigned i = 0; i < kGradPrefetchDepth; ++i)
+        fetch(i);
+      for (unsigned i = 0; i < n; ++i) {
+        fetch(i + kGradPrefetchDepth);
+        std::array<Value, 3> k;
+        if (coefShared) {
+          for (unsigned q = 0; q < 3; ++q)
+            k[q] = memref::LoadOp::create(b, loc, coef,
+                                          ValueRange{em.idx(2 + q), em.idx(i)});
+        } else {
+          k = coefs(i);
+        }
+        Value k1 = k[1], k2 = k[2];
+        Value aV = em.splat(k[0]), k1V = em.splat(k1);
+        Value nk2V = splatNeg(em, k2);
+        for (unsigned j = 0; j < c; ++j) {
+          Value x = em.toF32(rowsIn[i][j]);
+          Value v = arith::MulFOp::create(b, loc, aV, dhF[j]);
+          v = em.fma(k1V, wg[j], v);
+          v = em.fma(nk2V, x, v);
+          if (acc)
+            v = arith::AddFOp::create(b, loc, em.toF32(accIn[i][j]), v);
+          em.storeVector(v, grads[i], tk, j);
+          if (i == 0)
+            term.push_back(arith::MulFOp::create(b, loc, k1V, x));
+          else
+            term[j] = em.fma(k1V, x, term[j]);
+        }
+        if (!spec.rowsInRegisters) {
+          rowsIn[i].clear();
+          if (acc)
+            accIn[i].clear();
+        }
+      }
+      SmallVector<Value> next;
+      for (unsigned j = 0; j < c; ++j)
+        next.push_back(arith::AddFOp::create(b, loc, dwg[j], term[j]));
+      scf::YieldOp::create(b, loc, next);
+    }
+  }
+  // This CTA's partial of dwg: row blockIdx of the workspace.
+  Value cta = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  storeF32Row(em, SmallVector<Value>(loop.getResults()), ws, cta, Value());
+  return fn;
+}

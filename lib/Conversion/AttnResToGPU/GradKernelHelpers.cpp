@@ -1,0 +1,67 @@
+//===- GradKernelHelpers.cpp - backward kernels' shared pieces ------------===//
+//
+// Part of the attnres project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GradKernelHelpers.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mlir::attnres;
+using namespace mlir::attnres::gpu_kernels;
+
+std::pair<Value, Value> grad::ctaTokenRange(OpBuilder &b, Location loc,
+                                            Value numTokens) {
+  Value cta = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value grid = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
+  Value chunk = arith::CeilDivUIOp::create(b, loc, numTokens, grid);
+  Value begin = arith::MinUIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, cta, chunk), numTokens);
+  Value end = arith::MinUIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, begin, chunk), numTokens);
+  return {begin, end};
+}
+
+void grad::storeF32Row(RowEmitter &em, ArrayRef<Value> vals, Value ws,
+                       Value row, Value base) {
+  OpBuilder &b = em.b;
+  uint64_t align = std::min<uint64_t>(16, 4 * em.layout.vectorWidth);
+  for (unsigned j = 0; j < vals.size(); ++j) {
+    Value v = vals[j];
+    Value col = em.offset(j);
+    if (base)
+      col = arith::AddIOp::create(b, em.loc, col, base);
+    buildIf(b, em.loc, em.valid(j), [&]() {
+      vector::StoreOp::create(b, em.loc, v, ws, ValueRange{row, col},
+                              /*nontemporal=*/false, llvm::MaybeAlign(align));
+    });
+  }
+}
+
+Value grad::splatNeg(RowEmitter &em, Value scalar) {
+  return em.splat(arith::NegFOp::create(em.b, em.loc, scalar));
+}
+
+void grad::sourceDots(RowEmitter &em, ArrayRef<Value> sources, ValueRange tk,
+                      unsigned lo, unsigned hi, unsigned depth, bool keep,
+                      MutableArrayRef<SmallVector<Value>> rowsIn,
+                      ArrayRef<Value> wg, ArrayRef<Value> other,
+                      SmallVectorImpl<Value> &partials) {
+  unsigned n = sources.size();
+  for (unsigned i = lo; i < hi; ++i) {
+    if (depth && i + depth < n)
+      rowsIn[i + depth] = em.loadRow(sources[i + depth], tk);
+    Value pw = em.zeroF32Vec(), pd = em.zeroF32Vec();
+    for (unsigned j = 0; j < wg.size(); ++j) {
+      Value x = em.toF32(rowsIn[i][j]);
+      pw = em.fma(wg[j], x, pw);
+      pd = em.fma(x, other[j], pd);
+    }
+    if (!keep)
+      rowsIn[i].clear();
+    partials.push_back(em.hsum(pw));
+    partials.push_back(em.hsum(pd));
+  }
+}
