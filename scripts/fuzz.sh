@@ -11,9 +11,11 @@
 # `// -----` so that each case is one seed, RUN/CHECK comment lines stripped),
 # runs libFuzzer for -max_total_time=SECONDS (default 60, or $FUZZ_TIME) and
 # prints the number of executions. Without -s the seed is random (exploration);
-# with -s SEED -r RUNS (or $FUZZ_SEED, $FUZZ_RUNS) the run executes RUNS inputs
-# drawn from SEED, the same inputs on every machine: scripts/test.sh (CI) runs
-# it that way, so that CI is reproducible (-t still bounds it). A crash is saved under
+# with -s SEED -r RUNS (or $FUZZ_SEED, $FUZZ_RUNS) the run starts from the seeds
+# alone and executes RUNS inputs drawn from SEED (-t still bounds it):
+# scripts/test.sh (CI) runs it that way, so that the gate is close to
+# repeatable (not bit-exact: the target's MLIRContext lives across inputs;
+# docs/reliability.md). A crash is saved under
 # BUILD_DIR/fuzz/crashes/ (turn it into a regression test under test/Fuzz/:
 # see test/Fuzz/README.md). Exit status 1 on a crash.
 set -euo pipefail

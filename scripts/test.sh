@@ -41,7 +41,7 @@ if [ "${ATTNRES_SKIP_SANITIZERS:-0}" != 1 ]; then
 fi
 if [ "${ATTNRES_SKIP_FUZZ:-0}" != 1 ]; then
   # Its own build: coverage instrumentation needs the fuzzer runtime at link.
-  # A fixed seed and number of runs: CI executes the same inputs every time
+  # A fixed seed and number of runs, so that the gate is close to repeatable
   # (exploration with random seeds: scripts/fuzz.sh, docs/reliability.md).
   if bash scripts/fuzz.sh -b build-fuzz -s "${FUZZ_SEED:-1}" -r "${FUZZ_RUNS:-150000}" \
       -t "${FUZZ_TIME:-240}"; then echo "fuzz smoke run: 1 passed, 0 failed"

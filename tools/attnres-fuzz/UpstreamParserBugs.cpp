@@ -135,7 +135,7 @@ bool nestsTooDeep(StringRef text) {
 
 } // namespace
 
-bool attnres::fuzz::hitsKnownUpstreamParserCrash(StringRef text) {
+bool mlir::attnres::fuzz::hitsKnownUpstreamParserCrash(StringRef text) {
   return hasBadList(text, "permutation", isIntegerListTail) ||
          hasBadList(text, "dimensions", isIntegerListTail) ||
          hasBadList(text, "interchange", isIntegerListTail) ||

@@ -18,7 +18,7 @@
 
 #include "llvm/ADT/StringRef.h"
 
-namespace attnres::fuzz {
+namespace mlir::attnres::fuzz {
 
 /// Whether `text` may reach one of the known crashes of Debian's MLIR 22.1
 /// parser:
@@ -35,6 +35,6 @@ namespace attnres::fuzz {
 ///   brackets nest deeper than 256 levels.
 bool hitsKnownUpstreamParserCrash(llvm::StringRef text);
 
-} // namespace attnres::fuzz
+} // namespace mlir::attnres::fuzz
 
 #endif // ATTNRES_TOOLS_FUZZ_UPSTREAMPARSERBUGS_H

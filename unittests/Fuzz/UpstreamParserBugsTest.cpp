@@ -16,7 +16,7 @@
 
 #include <string>
 
-using attnres::fuzz::hitsKnownUpstreamParserCrash;
+using mlir::attnres::fuzz::hitsKnownUpstreamParserCrash;
 
 namespace {
 
