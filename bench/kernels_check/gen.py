@@ -220,6 +220,20 @@ if GRAD_SET:
         add_grad({"name": f"sgrad_{e}_n{n}_s{s}_d{d}_t{t}{'_acc' if acc else ''}",
                   "op": "block_score_grad", "e": e, "n": n, "s": s, "t": t, "d": d, "acc": acc,
                   "time": False}, ir.kernel_block_score_grad("k", e, d, s, n, defaults.epsilon(), acc))
+    # merge_grad loading the next token's rows one token ahead
+    # (grad-prefetch-tokens, off by default until measured; bench/NOTES.md
+    # run 27): `_pf` next to each default entry above where the rows fit
+    # (16-bit rows at 8 elements per thread, f32 at small D), the same checks.
+    for (e, d, t, partial, norm, zero_dh, timed) in [
+            ("bf16", 4096, 16384, True, False, False, True), ("bf16", 4096, 16384, True, True, False, True),
+            ("bf16", 4096, 16384, True, True, True, True), ("f32", 37, 1000, False, False, False, False),
+            ("f32", 37, 999, True, True, False, False), ("f32", 37, 999, True, True, True, False),
+            ("bf16", 4096, 300, False, True, False, False), ("bf16", 100, 2001, True, True, False, False),
+            ("f32", 64, 7, True, False, False, False)]:
+        tag = ("_p" if partial else "") + ("_n" if norm else "") + ("_z" if zero_dh else "")
+        add_grad({"name": f"mgrad_{e}_d{d}_t{t}{tag}_pf", "op": "merge_grad", "e": e, "t": t, "d": d,
+                  "partial": partial, "norm": norm, "zero_dh": zero_dh, "time": timed},
+                 merge_grad_mlir(e, d, partial, norm, zero_dh=zero_dh), "grad-prefetch-tokens=1")
     # Tuning variants of the timed backward kernels (pass options).
     GRAD_VARIANTS = [v for v in os.environ.get(
         "GRAD_VARIANTS", "elements-per-thread=8;elements-per-thread=32").split(";") if v]

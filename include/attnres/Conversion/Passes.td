@@ -126,7 +126,14 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "the tokens (min(T, grad-ctas), each a contiguous chunk of "
            "ceil(T / CTAs) tokens) and write one f32 partial of the "
            "parameter gradients each, summed in CTA order by a second kernel "
-           "(deterministic; 528 = 4 x the 132 SMs of an H100 or H200)">
+           "(deterministic; 528 = 4 x the 132 SMs of an H100 or H200)">,
+    Option<"gradPrefetchTokens", "grad-prefetch-tokens", "bool",
+           /*default=*/"false",
+           "merge_grad: load the next token's rows one token ahead "
+           "(loop-carried registers) where a thread's share of them takes "
+           "at most 96 bytes (16-bit rows at 8 elements per thread); the "
+           "kernel name gets `_pf`. Off until measured against the default "
+           "(more registers, fewer CTAs per SM)">
   ];
 }
 

@@ -851,6 +851,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeGradOp op) {
                                  oneQueryElements(spec.elementType, spec.d));
   spec.layout.tokensPerCta = 1;
   spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  spec.prefetchNext = gradPrefetchTokens && mergeGradCanPrefetch(spec);
   gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildMergeGradKernel);
   ParamReduceSpec red;
   red.elementType = spec.elementType;

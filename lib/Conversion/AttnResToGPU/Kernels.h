@@ -313,10 +313,20 @@ struct MergeGradSpec {
   /// backward of a merge whose `h` has no other user (torch_ops.merge_norm)
   /// has this form.
   bool zeroGrad = false;
+  /// Load the next token's rows one iteration ahead (loop-carried), so that
+  /// they are in flight during this token's reductions. Set only where
+  /// mergeGradCanPrefetch holds (pass option `grad-prefetch-tokens`).
+  bool prefetchNext = false;
   RowLayout layout;
 
   std::string getName() const;
 };
+
+/// Whether a thread's share of one token's rows (update, [partial], out,
+/// [dh], dp_new, [dhn]) takes at most 96 bytes (24 registers; bf16 or f16 at
+/// 8 elements per thread), so that merge_grad can carry the next token's
+/// rows across its loop.
+bool mergeGradCanPrefetch(const MergeGradSpec &spec);
 
 /// Kernel arguments: out, lse (memref<?xf32>), query, norm_weight, update,
 /// [partial], [norm gain], dh (absent with zeroGrad), dp_new, [dhn], dout,

@@ -21,7 +21,23 @@ using namespace mlir::attnres::gpu_kernels::grad;
 std::string MergeGradSpec::getName() const {
   return "merge_grad_" + typeSuffix(elementType) + "_d" + std::to_string(d) +
          (hasPartial ? "_p" : "") + (hasNorm ? "_n" : "") +
-         (zeroGrad ? "_z" : "");
+         (zeroGrad ? "_z" : "") + (prefetchNext ? "_pf" : "");
+}
+
+namespace {
+/// merge_grad may load the next token's rows one iteration ahead where they
+/// take at most this many bytes per thread (bf16 at 8 elements per thread:
+/// 6 rows, 96 bytes, 24 registers).
+constexpr unsigned kMergeGradPrefetchBytes = 96;
+} // namespace
+
+bool gpu_kernels::mergeGradCanPrefetch(const MergeGradSpec &spec) {
+  unsigned numRows =
+      3 + spec.hasPartial + !spec.zeroGrad + (spec.hasNorm ? 1 : 0);
+  unsigned elemBytes = spec.elementType.getIntOrFloatBitWidth() / 8;
+  return numRows * spec.layout.vectorsPerThread * spec.layout.vectorWidth *
+             elemBytes <=
+         kMergeGradPrefetchBytes;
 }
 
 gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
@@ -88,13 +104,52 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
   }
   unsigned numAcc = norm ? 2 * c : c;
   SmallVector<Value> init(numAcc, em.zeroF32Vec());
+  // The token's rows as loaded (update, [partial], out, [dh], dp_new,
+  // [dhn], then lse). With prefetchNext they are loaded one token ahead
+  // (loop-carried), so that the next token's loads are in flight during
+  // this token's reductions: the kernel runs one CTA of 16 warps per SM at
+  // D = 4096 and is latency-bound (ncu, run 26: 25% occupancy, no eligible
+  // warp 69% of the cycles). It costs registers (58 -> 94 without the norm:
+  // 2 -> 1 CTA per SM), hence an option until measured.
+  bool prefetch = spec.prefetchNext;
+  assert((!prefetch || mergeGradCanPrefetch(spec)) && "rows too large");
+  auto loadToken = [&](Value t) {
+    ValueRange ti(t);
+    SmallVector<Value> raw = em.loadRow(update, ti);
+    if (spec.hasPartial)
+      raw.append(em.loadRow(partial, ti));
+    raw.append(em.loadRow(outIn, ti));
+    if (dh)
+      raw.append(em.loadRow(dh, ti));
+    raw.append(em.loadRow(dpNew, ti));
+    if (norm)
+      raw.append(em.loadRow(dhn, ti));
+    raw.push_back(memref::LoadOp::create(b, loc, lse, ti));
+    return raw;
+  };
+  if (prefetch) {
+    // The first token, clamped: a CTA with an empty range (begin = T)
+    // loads the last token instead of reading past the rows.
+    Value last = arith::SubIOp::create(b, loc, numTokens, em.idx(1));
+    Value first = arith::MinUIOp::create(b, loc, begin, last);
+    init.append(loadToken(first));
+  }
   auto loop = scf::ForOp::create(b, loc, begin, end, em.idx(1), init);
   {
     OpBuilder::InsertionGuard lg(b);
     b.setInsertionPointToStart(loop.getBody());
     Value tok = loop.getInductionVar();
     ValueRange tk(tok);
-    SmallVector<Value> accs(loop.getRegionIterArgs());
+    SmallVector<Value> accs(loop.getRegionIterArgs().take_front(numAcc));
+    SmallVector<Value> raw, rawNext;
+    if (prefetch) {
+      raw.append(loop.getRegionIterArgs().drop_front(numAcc).begin(),
+                 loop.getRegionIterArgs().end());
+      // The next token's rows (this CTA's last token re-loads its own).
+      Value next = arith::AddIOp::create(b, loc, tok, em.idx(1));
+      Value lastOwn = arith::SubIOp::create(b, loc, end, em.idx(1));
+      rawNext = loadToken(arith::MinUIOp::create(b, loc, next, lastOwn));
+    }
     // Reductions per token: 2 without the norm, 3 with; the scratch halves
     // alternate over all of them.
     unsigned perToken = norm ? 3 : 2;
@@ -104,16 +159,26 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
       Value step = arith::AddIOp::create(b, loc, base, em.idx(k));
       return arith::RemUIOp::create(b, loc, step, em.idx(2));
     };
-    // Every load of the token first.
-    SmallVector<Value> up = em.loadRow(update, tk);
-    SmallVector<Value> pa =
-        spec.hasPartial ? em.loadRow(partial, tk) : SmallVector<Value>();
-    SmallVector<Value> o = em.loadRow(outIn, tk);
-    SmallVector<Value> dhIn = dh ? em.loadRow(dh, tk) : SmallVector<Value>();
-    SmallVector<Value> dpnIn = em.loadRow(dpNew, tk);
-    SmallVector<Value> dhnIn =
-        norm ? em.loadRow(dhn, tk) : SmallVector<Value>();
-    Value l = memref::LoadOp::create(b, loc, lse, tk);
+    // Without the look-ahead, every load of the token first.
+    if (!prefetch)
+      raw = loadToken(tok);
+    // The token's rows, in loadToken's order.
+    ArrayRef<Value> rest(raw);
+    auto take = [&](bool present) {
+      SmallVector<Value> row;
+      if (present) {
+        row.assign(rest.begin(), rest.begin() + c);
+        rest = rest.drop_front(c);
+      }
+      return row;
+    };
+    SmallVector<Value> up = take(true);
+    SmallVector<Value> pa = take(spec.hasPartial);
+    SmallVector<Value> o = take(true);
+    SmallVector<Value> dhIn = take(bool(dh));
+    SmallVector<Value> dpnIn = take(true);
+    SmallVector<Value> dhnIn = take(norm);
+    Value l = rest.front();
 
     SmallVector<Value> p, of;
     Value ss = em.zeroF32Vec(), dotv = em.zeroF32Vec();
@@ -212,10 +277,11 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
         next.push_back(arith::AddFOp::create(b, loc, accs[c + j], term));
       }
     }
+    next.append(rawNext);
     scf::YieldOp::create(b, loc, next);
   }
   Value cta = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  SmallVector<Value> res(loop.getResults());
+  SmallVector<Value> res(loop.getResults().take_front(numAcc));
   storeF32Row(em, ArrayRef<Value>(res).take_front(c), ws, cta, Value());
   if (norm)
     storeF32Row(em, ArrayRef<Value>(res).drop_front(c), ws, cta, em.idx(d));

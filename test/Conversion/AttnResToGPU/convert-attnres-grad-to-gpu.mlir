@@ -1,5 +1,6 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: attnres-opt %s --convert-attnres-to-gpu=grad-ctas=37 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=C37
+// RUN: attnres-opt %s --convert-attnres-to-gpu=grad-prefetch-tokens=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=PF
 
 // The training ops on the GPU (docs/gpu.md "Backward kernels").
 // aggregate_stats: the aggregate kernel (same layout) that also stores the
@@ -141,6 +142,25 @@ func.func @merge_grad_norm(%o: tensor<?x4096xbf16>, %lse: tensor<?xf32>, %w: ten
 // CHECK-COUNT-5: vector.load %arg{{[0-9]+}}[%arg{{[0-9]+}}, %{{.*}}] {{.*}} : memref<?x4096xbf16>
 // CHECK-NOT:     vector.load %arg{{[0-9]+}}[%arg{{[0-9]+}}, %{{.*}}] {{.*}} : memref<?x4096xbf16>
 // CHECK-COUNT-3: gpu.barrier
+// With grad-prefetch-tokens (5 rows x 16 bytes per thread fit 96 bytes): the
+// first token's rows (clamped to T - 1) before the loop, carried by it, and
+// the next token's (clamped to the CTA's last) loaded at the top of each
+// iteration, before the three reductions.
+// PF-LABEL: func.func @merge_grad_norm_zero_dh
+// PF:         gpu.launch_func @attnres_kernels::@merge_grad_bf16_d4096_p_n_z_pf
+// PF:       gpu.func @merge_grad_bf16_d4096_p_n_z_pf(
+// PF:         %[[LAST:.*]] = arith.subi %{{.*}}, %{{.*}} : index
+// PF-NEXT:    %[[FIRST:.*]] = arith.minui %{{.*}}, %[[LAST]] : index
+// PF-COUNT-5: vector.load %arg{{[0-9]+}}[%[[FIRST]], %{{.*}}] {{.*}} : memref<?x4096xbf16>
+// PF:         memref.load %arg1[%[[FIRST]]] : memref<?xf32>
+// PF:         scf.for %{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xbf16>, vector<8xbf16>, vector<8xbf16>, vector<8xbf16>, vector<8xbf16>, f32)
+// PF:           %[[SUCC:.*]] = arith.addi %{{.*}}, %{{.*}} : index
+// PF:           %[[OWN:.*]] = arith.subi %{{.*}}, %{{.*}} : index
+// PF-NEXT:      %[[NEXT:.*]] = arith.minui %[[SUCC]], %[[OWN]] : index
+// PF-COUNT-5:   vector.load %arg{{[0-9]+}}[%[[NEXT]], %{{.*}}] {{.*}} : memref<?x4096xbf16>
+// PF:           memref.load %arg1[%[[NEXT]]] : memref<?xf32>
+// PF-NOT:       vector.load %arg{{[0-9]+}}[%{{.*}}, %{{.*}}] {{.*}} : memref<?x4096xbf16>
+// PF-COUNT-3:   gpu.barrier
 func.func @merge_grad_norm_zero_dh(%o: tensor<?x4096xbf16>, %lse: tensor<?xf32>, %w: tensor<4096xbf16>, %g: tensor<4096xbf16>, %y: tensor<?x4096xbf16>, %p: tensor<?x4096xbf16>, %gn: tensor<4096xbf16>, %dpn: tensor<?x4096xbf16>, %dhn: tensor<?x4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?xf32>, tensor<4096xf32>, tensor<4096xf32>, tensor<?x4096xbf16>, tensor<4096xf32>) {
   %c0 = arith.constant 0 : index
   %t = tensor.dim %y, %c0 : tensor<?x4096xbf16>
@@ -186,6 +206,11 @@ func.func @merge_grad_nonzero_fill(%o: tensor<?x4096xbf16>, %lse: tensor<?xf32>,
 // CHECK:         gpu.launch_func @attnres_kernels::@merge_grad_f16_d7168
 // CHECK:         gpu.launch_func @attnres_kernels::@param_grad_reduce_f16_k7168 blocks
 // CHECK:       gpu.func @merge_grad_f16_d7168(
+// 16 elements per thread: the rows do not fit, grad-prefetch-tokens has no
+// effect.
+// PF-LABEL: func.func @merge_grad_plain
+// PF:         gpu.launch_func @attnres_kernels::@merge_grad_f16_d7168 blocks
+// PF:       gpu.func @merge_grad_f16_d7168(
 // CHECK-COUNT-2: gpu.barrier
 // CHECK-NOT:     gpu.barrier
 // CHECK:         scf.yield
