@@ -555,6 +555,10 @@ void mgpuLaunchKernel(CUfunction function, intptr_t gridX, intptr_t gridY,
                       intptr_t gridZ, intptr_t blockX, intptr_t blockY,
                       intptr_t blockZ, int32_t smem, CUstream stream,
                       void **params, void **extra, size_t /*paramsCount*/) {
+  // A grid with no CTA (an op on zero tokens) has nothing to do; CUDA would
+  // reject it (CUDA_ERROR_INVALID_VALUE).
+  if (gridX == 0 || gridY == 0 || gridZ == 0)
+    return;
   if (!function) {
     recordError(ATTNRES_RUNTIME_ERROR_NO_KERNEL, true,
                 "kernel launch skipped: the kernel is not loaded");
@@ -593,6 +597,8 @@ void mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
                              intptr_t blockX, intptr_t blockY, intptr_t blockZ,
                              int32_t smem, CUstream stream, void **params,
                              void **extra) {
+  if (gridX == 0 || gridY == 0 || gridZ == 0)
+    return;
   if (!function) {
     recordError(ATTNRES_RUNTIME_ERROR_NO_KERNEL, true,
                 "cluster kernel launch skipped: the kernel is not loaded");

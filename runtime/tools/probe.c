@@ -6,6 +6,10 @@
 |*                                                                            *|
 |* Usage:                                                                     *|
 |*   attnres-runtime-probe                 query the runtime it links to      *|
+|*   attnres-runtime-probe launch GX GY GZ call mgpuLaunchKernel and          *|
+|*                                         mgpuLaunchClusterKernel with that  *|
+|*                                         grid and no kernel, and report the *|
+|*                                         status after each                  *|
 |*   attnres-runtime-probe LIB.so FUNC N   dlopen an AOT library, call        *|
 |*                                         _mlir_ciface_FUNC with N rank-1    *|
 |*                                         f32 memrefs of 1024 elements, and  *|
@@ -22,6 +26,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
   float *allocated;
@@ -89,12 +94,44 @@ static int probeLibrary(const char *path, const char *func, int nargs) {
   return 0;
 }
 
+/* The launch entry points of MLIR's GPU host code (gpu-to-llvm), which the
+ * runtime exports; CUfunction and CUstream are pointers. */
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t smem, void *stream,
+                      void **params, void **extra, size_t paramsCount);
+void mgpuLaunchClusterKernel(void *function, intptr_t clusterX,
+                             intptr_t clusterY, intptr_t clusterZ,
+                             intptr_t gridX, intptr_t gridY, intptr_t gridZ,
+                             intptr_t blockX, intptr_t blockY, intptr_t blockZ,
+                             int32_t smem, void *stream, void **params,
+                             void **extra);
+
+/* Launches of a kernel that is not loaded (no driver is needed): an empty
+ * grid must do nothing, any other grid must report the missing kernel. */
+static int probeLaunch(intptr_t gx, intptr_t gy, intptr_t gz) {
+  attnresRuntimeSetQuiet(1);
+  mgpuLaunchKernel(NULL, gx, gy, gz, 128, 1, 1, 0, NULL, NULL, NULL, 0);
+  printf("launch (%ld, %ld, %ld): status %d\n", (long)gx, (long)gy, (long)gz,
+         attnresRuntimeGetLastError());
+  attnresRuntimeClearError();
+  mgpuLaunchClusterKernel(NULL, 1, 1, 1, gx, gy, gz, 128, 1, 1, 0, NULL, NULL,
+                          NULL);
+  printf("cluster launch (%ld, %ld, %ld): status %d\n", (long)gx, (long)gy,
+         (long)gz, attnresRuntimeGetLastError());
+  attnresRuntimeClearError();
+  return 0;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc == 1)
     return probeSelf();
+  if (argc == 5 && !strcmp(argv[1], "launch"))
+    return probeLaunch(atol(argv[2]), atol(argv[3]), atol(argv[4]));
   if (argc == 4)
     return probeLibrary(argv[1], argv[2], atoi(argv[3]));
-  fprintf(stderr, "usage: %s [LIB.so FUNC NARGS]\n", argv[0]);
+  fprintf(stderr, "usage: %s [launch GX GY GZ | LIB.so FUNC NARGS]\n",
+          argv[0]);
   return 2;
 }
