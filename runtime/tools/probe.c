@@ -131,7 +131,6 @@ int main(int argc, char **argv) {
     return probeLaunch(atol(argv[2]), atol(argv[3]), atol(argv[4]));
   if (argc == 4)
     return probeLibrary(argv[1], argv[2], atoi(argv[3]));
-  fprintf(stderr, "usage: %s [launch GX GY GZ | LIB.so FUNC NARGS]\n",
-          argv[0]);
+  fprintf(stderr, "usage: %s [launch GX GY GZ | LIB.so FUNC NARGS]\n", argv[0]);
   return 2;
 }
