@@ -17,7 +17,9 @@
 # repeatable (not bit-exact: the target's MLIRContext lives across inputs;
 # docs/reliability.md). A crash is saved under
 # BUILD_DIR/fuzz/crashes/ (turn it into a regression test under test/Fuzz/:
-# see test/Fuzz/README.md). Exit status 1 on a crash.
+# see test/Fuzz/README.md) and triaged by scripts/fuzz_triage.py. Exit status
+# 1 on a crash, unless the triage finds it inside Debian's MLIR parser with no
+# attnres frame on the stack (reported, exit status 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -76,28 +78,64 @@ print("fuzz.sh: %d seed cases from %s" % (n, src))
 PY
 
 LOG=$BUILD_DIR/fuzz/fuzz.log
-EXTRA=()
+UPSTREAM=$CRASHES/upstream
 if [ -n "$SEED" ]; then
   # A reproducible run starts from the seeds alone, not from the corpus an
   # earlier run left behind.
   rm -rf "$CORPUS"; mkdir -p "$CORPUS"
-  EXTRA+=(-seed="$SEED")
 fi
-[ -z "$RUNS" ] || EXTRA+=(-runs="$RUNS")
+rm -rf "$UPSTREAM"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-set +e
-"$FUZZ" "$CORPUS" "$SEEDS" -max_total_time="$TIME" -timeout=25 -rss_limit_mb=4096 \
-  -max_len=65536 -print_final_stats=1 -artifact_prefix="$CRASHES/" \
-  -dict="$ROOT/tools/attnres-fuzz/mlir.dict" "${EXTRA[@]}" 2>&1 | tee "$LOG" | \
-  grep -Ev '^#[0-9]+\s+(NEW|REDUCE|pulse)' 
-rc=${PIPESTATUS[0]}
-set -e
-execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$LOG" | grep -Eo '[0-9]+$' | tail -1)
-echo "fuzz.sh: ${execs:-?} executions (seed ${SEED:-random}, runs ${RUNS:-unbounded}, at most ${TIME}s; exit status $rc)"
-if [ "$rc" != 0 ]; then
+
+# One libFuzzer run; a crash stops it. A crash that the triage
+# (scripts/fuzz_triage.py) finds inside Debian's MLIR parser, with no attnres
+# frame on the stack, is not an attnres finding: it is reported and kept in
+# crashes/upstream/, and the run goes on with the next seed for the inputs
+# and time left (at most 4 such restarts). Any other crash fails the run.
+total=0
+attempt=0
+start=$SECONDS
+while :; do
+  EXTRA=()
+  [ -z "$SEED" ] || EXTRA+=(-seed=$((SEED + attempt)))
+  [ -z "$RUNS" ] || EXTRA+=(-runs=$((RUNS - total)))
+  left=$((TIME - (SECONDS - start)))
+  [ $left -gt 0 ] || left=1
+  set +e
+  "$FUZZ" "$CORPUS" "$SEEDS" -max_total_time="$left" -timeout=25 -rss_limit_mb=4096 \
+    -max_len=65536 -print_final_stats=1 -artifact_prefix="$CRASHES/" \
+    -dict="$ROOT/tools/attnres-fuzz/mlir.dict" "${EXTRA[@]}" 2>&1 | tee "$LOG" | \
+    grep -Ev '^#[0-9]+\s+(NEW|REDUCE|pulse)'
+  rc=${PIPESTATUS[0]}
+  set -e
+  execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$LOG" | grep -Eo '[0-9]+$' | tail -1)
+  total=$((total + ${execs:-0}))
+  label=random
+  [ -z "$SEED" ] || label=$((SEED + attempt))
+  echo "fuzz.sh: ${execs:-?} executions (seed $label, exit status $rc)"
+  [ "$rc" != 0 ] || break
+  found=()
   for f in "$CRASHES"/*; do
-    [ -f "$f" ] && echo "fuzz.sh: crash input $f (replay: $FUZZ $f; minimize: $FUZZ -minimize_crash=1 -runs=2000 $f)"
+    [ -f "$f" ] || continue
+    found+=("$f")
+    echo "fuzz.sh: crash input $f (replay: $FUZZ $f; minimize: $FUZZ -minimize_crash=1 -runs=2000 $f)"
   done
-  exit 1
-fi
+  if [ ${#found[@]} -eq 0 ] || ! /usr/bin/python3 "$ROOT/scripts/fuzz_triage.py" "$FUZZ" "${found[@]}"; then
+    echo "fuzz.sh: ${total} executions in all; an attnres finding (above)"
+    exit 1
+  fi
+  mkdir -p "$UPSTREAM"
+  mv "${found[@]}" "$UPSTREAM/"
+  echo "fuzz.sh: a crash inside Debian's MLIR parser, not in attnres code (kept in $UPSTREAM):" \
+    "add its input class to tools/attnres-fuzz/UpstreamParserBugs.cpp and test/Fuzz/README.md"
+  attempt=$((attempt + 1))
+  if [ $attempt -gt 4 ] || [ $((SECONDS - start)) -ge "$TIME" ] ||
+     { [ -n "$RUNS" ] && [ $total -ge "$RUNS" ]; }; then
+    break
+  fi
+done
+nup=0
+[ ! -d "$UPSTREAM" ] || nup=$(find "$UPSTREAM" -type f | wc -l)
+echo "fuzz.sh: ${total} executions in all (seed ${SEED:-random}, runs ${RUNS:-unbounded}, at most ${TIME}s);" \
+  "${nup} upstream parser crash(es), no attnres finding"
