@@ -88,8 +88,12 @@ def replay(binary, path):
     symbolizer = "/usr/lib/llvm-22/bin/llvm-symbolizer"
     if os.path.exists(symbolizer):
         env.setdefault("ASAN_SYMBOLIZER_PATH", symbolizer)
-    r = subprocess.run([binary, path], env=env, capture_output=True, text=True,
-                       errors="replace", timeout=120)
+    # libFuzzer's own timeout turns a hang into a report with a stack.
+    try:
+        r = subprocess.run([binary, "-timeout=25", "-rss_limit_mb=4096", path], env=env,
+                           capture_output=True, text=True, errors="replace", timeout=300)
+    except subprocess.TimeoutExpired:
+        return ""
     return r.stdout + r.stderr
 
 
