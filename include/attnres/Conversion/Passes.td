@@ -115,6 +115,13 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "per thread, w*g in registers, four sources in flight, two per "
            "reduction), chosen by a run-time branch on T (at compile time "
            "when T is static); 0: never">,
+    Option<"scoreSmallTokens", "score-small-tokens", "unsigned",
+           /*default=*/"0",
+           "block_score: token counts up to which the CUDA-core kernel with "
+           "one query per CTA (grid T x S: more CTAs for a few tokens) runs "
+           "instead of the kernel chosen for large T, by a run-time branch "
+           "on T (at compile time when T is static); 0: never (the default "
+           "until measured, bench/NOTES.md run 27)">,
     Option<"wgInShared", "wg-in-shared", "int", /*default=*/"-1",
            "aggregate: keep w*g in workgroup memory and re-read it for every "
            "source instead of holding it in registers (-1: for two 16-byte "

@@ -277,6 +277,18 @@ static bool isKnownZero(Value v) {
          matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
 }
 
+/// The number of tokens (the product of every dimension but D) when it is
+/// static.
+static std::optional<int64_t> staticTokenCount(RankedTensorType type) {
+  int64_t tokens = 1;
+  for (int64_t dim : type.getShape().drop_back()) {
+    if (ShapedType::isDynamic(dim))
+      return std::nullopt;
+    tokens *= dim;
+  }
+  return tokens;
+}
+
 /// The occupancy hint: the pass option, none by default (measured on H100:
 /// capping registers for occupancy made ptxas spill the prefetched rows).
 static unsigned pickMinCtas(int option, const RowLayout &) {
@@ -359,11 +371,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
       aggregateThroughputSpec(type, op.getNumSources(), /*withStats=*/false);
   std::optional<ScoreKernelSpec> small = pickSmallTokenKernel(spec);
   // Static token count: one of the two kernels, chosen now.
-  std::optional<int64_t> staticTokens = 1;
-  for (int64_t dim : type.getShape().drop_back())
-    staticTokens = ShapedType::isDynamic(dim)
-                       ? std::nullopt
-                       : std::optional<int64_t>(*staticTokens * dim);
+  std::optional<int64_t> staticTokens = staticTokenCount(type);
   if (small && staticTokens) {
     if (*staticTokens <= int64_t(smallTokens))
       spec = *small;
@@ -576,9 +584,29 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   spec.prefetchDepth = prefetchDepth ? unsigned(prefetchDepth) : 2;
   spec.sourcesPerStep = pickStep(sourcesPerStep, spec.layout);
   spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
-  gpu::GPUFuncOp kernel =
-      tcSpec ? getOrBuild(*tcSpec, loc, buildBlockScoreTCKernel)
-             : getOrBuild(spec, loc, buildScoreKernel);
+  // T <= score-small-tokens: the CUDA-core kernel with one query per CTA
+  // (grid T x S), chosen at run time, or now when T is static. Nothing to
+  // choose when that is the large-T kernel already.
+  std::optional<ScoreKernelSpec> small;
+  if (scoreSmallTokens && (tcSpec || spec.queriesPerCta != 1)) {
+    small = spec;
+    small->queriesPerCta = 1;
+  }
+  bool onlySmall = false;
+  if (std::optional<int64_t> staticTokens = staticTokenCount(type);
+      small && staticTokens) {
+    onlySmall = *staticTokens <= int64_t(scoreSmallTokens);
+    if (!onlySmall)
+      small.reset();
+  }
+  // The large-T kernel is built first: it comes first in the module.
+  gpu::GPUFuncOp kernel;
+  if (!onlySmall)
+    kernel = tcSpec ? getOrBuild(*tcSpec, loc, buildBlockScoreTCKernel)
+                    : getOrBuild(spec, loc, buildScoreKernel);
+  gpu::GPUFuncOp smallKernel;
+  if (small)
+    smallKernel = getOrBuild(*small, loc, buildScoreKernel);
 
   SmallVector<Value> operands{hb.toBuffer(op.getQueries()),
                               hb.toBuffer(op.getNormWeights())};
@@ -592,14 +620,33 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   operands.push_back(hb.collapseTokens(lse, 1, 0));
   operands.push_back(numTokens);
   operands.push_back(arith::ConstantOp::create(rw, loc, op.getEpsilonAttr()));
-  if (tcSpec) {
-    // One CTA per token, or a cluster of clusterSplit CTAs.
-    RowLayout l;
-    l.threadsPerToken = tcSpec->threads;
-    hb.launch(kernel, l, numTokens, tcSpec->clusterSplit, operands,
-              tcSpec->dynamicSharedBytes());
+  auto launchLarge = [&]() {
+    if (tcSpec) {
+      // One CTA per token, or a cluster of clusterSplit CTAs.
+      RowLayout l;
+      l.threadsPerToken = tcSpec->threads;
+      hb.launch(kernel, l, numTokens, tcSpec->clusterSplit, operands,
+                tcSpec->dynamicSharedBytes());
+    } else {
+      hb.launch(kernel, spec.layout, numTokens, s / spec.queriesPerCta,
+                operands);
+    }
+  };
+  if (onlySmall) {
+    hb.launch(smallKernel, small->layout, numTokens, s, operands);
+  } else if (!small) {
+    launchLarge();
   } else {
-    hb.launch(kernel, spec.layout, numTokens, s / spec.queriesPerCta, operands);
+    Value limit = arith::ConstantIndexOp::create(rw, loc,
+                                                 int64_t(scoreSmallTokens));
+    Value isSmall = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ule,
+                                          numTokens, limit);
+    auto branch = scf::IfOp::create(rw, loc, isSmall, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(rw);
+    rw.setInsertionPoint(branch.thenBlock()->getTerminator());
+    hb.launch(smallKernel, small->layout, numTokens, s, operands);
+    rw.setInsertionPoint(branch.elseBlock()->getTerminator());
+    launchLarge();
   }
   rw.replaceOp(op, {hb.toTensor(out, outType), hb.toTensor(lse, lseType)});
   return success();

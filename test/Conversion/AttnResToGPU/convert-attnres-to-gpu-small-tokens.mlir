@@ -1,6 +1,7 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file | FileCheck %s
 // RUN: attnres-opt %s --convert-attnres-to-gpu=small-tokens=16 --split-input-file | FileCheck %s --check-prefix=T16
 // RUN: attnres-opt %s --convert-attnres-to-gpu=small-tokens=0 --split-input-file | FileCheck %s --check-prefix=NONE
+// RUN: attnres-opt %s --convert-attnres-to-gpu=score-small-tokens=64 --split-input-file | FileCheck %s --check-prefix=BS64
 
 // Small token counts (decode, small-batch serving): a dynamic T branches at
 // run time between the latency kernel (two 16-byte vectors per thread: 256
@@ -83,4 +84,50 @@ func.func @no_latency_kernel(%w: tensor<4096xf32>, %g: tensor<4096xf32>, %v0: te
   %b = attnres.aggregate %w2, %g2 over %u0, %u1 {epsilon = 1.0e-06 : f32} : tensor<?x2048xbf16>
   %c = attnres.aggregate %w3, %w3 over %x0 {epsilon = 1.0e-06 : f32} : tensor<?x4096xbf16>
   return %a, %b, %c : tensor<?x4096xf32>, tensor<?x2048xbf16>, tensor<?x4096xbf16>
+}
+
+// -----
+
+// block_score with score-small-tokens (off by default): a dynamic T branches
+// at run time between the CUDA-core kernel with one query per CTA (grid
+// T x S) for T <= the limit and the tensor-core kernel (grid T) above it.
+
+// CHECK-LABEL: func.func @score_dynamic_tokens
+// CHECK-NOT:     scf.if
+// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d4096_n2_s8_tc blocks
+// CHECK-NOT:     _g1
+// BS64-LABEL:  func.func @score_dynamic_tokens
+// BS64:          %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x4096xbf16>
+// BS64:          %[[LIMIT:.*]] = arith.constant 64 : index
+// BS64:          %[[SMALL:.*]] = arith.cmpi ule, %[[T]], %[[LIMIT]] : index
+// BS64:          scf.if %[[SMALL]] {
+// BS64:            %[[GRID:.*]] = arith.muli %[[T]], %{{.*}} : index
+// BS64:            gpu.launch_func @attnres_kernels::@block_score_bf16_d4096_n2_s8_g1 blocks in (%[[GRID]], %{{.*}}, %{{.*}})
+// BS64:          } else {
+// BS64:            gpu.launch_func @attnres_kernels::@block_score_bf16_d4096_n2_s8_tc blocks in (%[[T]], %{{.*}}, %{{.*}})
+// BS64:          }
+// BS64:        gpu.module @attnres_kernels
+// BS64:          gpu.func @block_score_bf16_d4096_n2_s8_tc(
+// BS64:          gpu.func @block_score_bf16_d4096_n2_s8_g1(
+func.func @score_dynamic_tokens(%W: tensor<8x4096xbf16>, %G: tensor<8x4096xbf16>, %b0: tensor<?x4096xbf16>, %b1: tensor<?x4096xbf16>, %o: tensor<8x?x4096xbf16>, %l: tensor<8x?xf32>) -> (tensor<8x?x4096xbf16>, tensor<8x?xf32>) {
+  %out, %lse = attnres.block_score %W, %G over %b0, %b1 outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x4096xbf16> -> tensor<8x?x4096xbf16>
+  return %out, %lse : tensor<8x?x4096xbf16>, tensor<8x?xf32>
+}
+
+// -----
+
+// Static T: 4 tokens take only the one-query kernel (grid 4 x 8 = 32), 256
+// only the tensor-core kernel.
+
+// BS64-LABEL:  func.func @score_static_tokens
+// BS64-NOT:      scf.if
+// BS64:          %[[G32:.*]] = arith.muli %{{.*}}, %{{.*}} : index
+// BS64:          gpu.launch_func @attnres_kernels::@block_score_bf16_d4096_n2_s8_g1 blocks in (%[[G32]], %{{.*}}, %{{.*}})
+// BS64-NOT:      scf.if
+// BS64:          gpu.launch_func @attnres_kernels::@block_score_bf16_d4096_n2_s8_tc blocks
+// BS64:        gpu.module @attnres_kernels
+func.func @score_static_tokens(%W: tensor<8x4096xbf16>, %G: tensor<8x4096xbf16>, %b0: tensor<4x4096xbf16>, %c0: tensor<256x4096xbf16>, %o: tensor<8x4x4096xbf16>, %l: tensor<8x4xf32>, %o2: tensor<8x256x4096xbf16>, %l2: tensor<8x256xf32>) -> (tensor<8x4x4096xbf16>, tensor<8x4xf32>, tensor<8x256x4096xbf16>, tensor<8x256xf32>) {
+  %out, %lse = attnres.block_score %W, %G over %b0, %b0 outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<4x4096xbf16> -> tensor<8x4x4096xbf16>
+  %out2, %lse2 = attnres.block_score %W, %G over %c0, %c0 outs %o2, %l2 {epsilon = 1.0e-06 : f32} : tensor<256x4096xbf16> -> tensor<8x256x4096xbf16>
+  return %out, %lse, %out2, %lse2 : tensor<8x4x4096xbf16>, tensor<8x4xf32>, tensor<8x256x4096xbf16>, tensor<8x256xf32>
 }
