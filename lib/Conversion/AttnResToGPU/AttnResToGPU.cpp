@@ -637,8 +637,8 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   } else if (!small) {
     launchLarge();
   } else {
-    Value limit = arith::ConstantIndexOp::create(rw, loc,
-                                                 int64_t(scoreSmallTokens));
+    Value limit =
+        arith::ConstantIndexOp::create(rw, loc, int64_t(scoreSmallTokens));
     Value isSmall = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ule,
                                           numTokens, limit);
     auto branch = scf::IfOp::create(rw, loc, isSmall, /*withElseRegion=*/true);
