@@ -167,6 +167,7 @@ def describe(functions, library, options):
         "chip": options["chip"],
         "features": options["features"],
         "format": options["format"],
+        "gpu_options": options.get("gpu_options"),
         "calling_convention": (
             "void symbol(params...): each memref parameter is a pointer to a "
             "descriptor {void *allocated; void *aligned; int64_t offset; "
@@ -261,12 +262,24 @@ def _config():
     return _config
 
 
-def _pipeline(kind, chip, features, fmt, opt_level):
+# convert-attnres-to-gpu options: `name=value` pairs separated by spaces.
+_GPU_OPTIONS = re.compile(r"[a-z][a-z-]*=[A-Za-z0-9+._-]+( [a-z][a-z-]*=[A-Za-z0-9+._-]+)*")
+
+
+def _pipeline(kind, chip, features, fmt, opt_level, gpu_options=None):
+    if gpu_options and kind != "attnres":
+        raise AotCompileError("gpu_options need the attnres pipeline, not %r" % (kind,))
     if kind == "cpu":
         return "attnres-lower-to-llvm{out-params=1}"
     if kind == "attnres":
-        return "attnres-lower-to-nvvm{chip=%s features=%s format=%s opt-level=%d}" % (
+        lower = "attnres-lower-to-nvvm{chip=%s features=%s format=%s opt-level=%d}" % (
             chip, features, fmt, opt_level)
+        if not gpu_options:
+            return lower
+        # The conversion with the options first; the pipeline's own
+        # convert-attnres-to-gpu then finds no attnres op left.
+        return "convert-attnres-to-gpu{chip=%s features=%s %s},%s" % (
+            chip, features, gpu_options, lower)
     if kind == "upstream":
         # The target is checked first: LLVM aborts on a chip/PTX pair it
         # cannot use.
@@ -278,14 +291,17 @@ def _pipeline(kind, chip, features, fmt, opt_level):
 
 def compile_library(mlir_text, out_dir, name, *, pipeline="attnres", chip=None, features=None,
                     format="fatbin", opt_level=3, runtime=None, linker=None, keep=False,
-                    source_name=None):
+                    source_name=None, gpu_options=None):
     """Compiles `mlir_text` into `out_dir`/lib<name>.so with <name>.json and
     <name>.h; returns the path of the library. `chip`/`features` default to
     the compiler's (attnres.default_nvvm_target()). With pipeline="cpu" the
     functions run on the host (attnres-lower-to-llvm{out-params=1}; no
     chip, no CUDA runtime; the CPU runtime is linked in, so the library
-    needs libc and libm only). Raises
-    AotCompileError (and attnres.CompileError for compiler diagnostics)."""
+    needs libc and libm only). `gpu_options` (attnres pipeline only) are
+    convert-attnres-to-gpu options, "name=value" pairs separated by spaces
+    (e.g. "score-small-tokens=64 grad-prefetch-tokens=1"), recorded in the
+    JSON. Raises AotCompileError (and attnres.CompileError for compiler
+    diagnostics)."""
     from .compiler import compile_host, default_nvvm_target
 
     if not re.fullmatch(r"[A-Za-z0-9_]+", name or ""):
@@ -295,6 +311,10 @@ def compile_library(mlir_text, out_dir, name, *, pipeline="attnres", chip=None, 
     default_chip, default_features = default_nvvm_target()
     chip = chip or default_chip
     features = features or default_features
+    gpu_options = (gpu_options or "").strip() or None
+    if gpu_options and not _GPU_OPTIONS.fullmatch(gpu_options):
+        raise AotCompileError("gpu_options must be name=value pairs separated by spaces, "
+                              "got %r" % (gpu_options,))
     functions = parse_public_functions(mlir_text)
     if not functions:
         raise AotCompileError("no public func.func in %s" % (source_name or "the module"))
@@ -311,13 +331,15 @@ def compile_library(mlir_text, out_dir, name, *, pipeline="attnres", chip=None, 
         os.environ.setdefault("CUDA_HOME", cfg.CUDA_HOME)
         os.environ.setdefault("CUDA_PATH", cfg.CUDA_HOME)
 
-    host = compile_host(mlir_text, _pipeline(pipeline, chip, features, format, opt_level),
+    host = compile_host(mlir_text,
+                        _pipeline(pipeline, chip, features, format, opt_level, gpu_options),
                         source_name=source_name or name + ".mlir", opt_level=2)
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     library = os.path.join(out_dir, "lib%s.so" % name)
     description = describe(functions, library, {"pipeline": pipeline, "chip": chip,
-                                                "features": features, "format": format})
+                                                "features": features, "format": format,
+                                                "gpu_options": gpu_options})
     check_llvm_signatures(host.llvm_ir, description)
 
     work = out_dir if keep else tempfile.mkdtemp(prefix="aot-" + name + "-")
@@ -382,6 +404,8 @@ def main(argv=None):
     ap.add_argument("--features", help="default: the compiler's")
     ap.add_argument("--format", default="fatbin", choices=FORMATS)
     ap.add_argument("--opt-level", type=int, default=3)
+    ap.add_argument("--gpu-options", help="convert-attnres-to-gpu options for the attnres "
+                    "pipeline, space-separated name=value pairs (e.g. 'score-small-tokens=64')")
     ap.add_argument("--runtime", help="static runtime archive (default: this build's)")
     ap.add_argument("--keep", action="store_true", help="keep the object and the LLVM IR")
     args = ap.parse_args(argv)
@@ -392,7 +416,8 @@ def main(argv=None):
         library = compile_library(text, args.output_dir, name, pipeline=args.pipeline,
                                   chip=args.chip, features=args.features, format=args.format,
                                   opt_level=args.opt_level, runtime=args.runtime,
-                                  keep=args.keep, source_name=args.input)
+                                  keep=args.keep, source_name=args.input,
+                                  gpu_options=args.gpu_options)
     except CompileError as e:
         # The errors with their locations (not the notes that dump the IR).
         print("aot_compile: error: %s" % str(e).splitlines()[0], file=sys.stderr)

@@ -274,13 +274,16 @@ def kernel_functions(configs):
 
 
 def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fatbin",
-                      opt_level=3, jobs=2, verbose=False, device="cuda"):
+                      opt_level=3, jobs=2, verbose=False, device="cuda", gpu_options=None):
     """Compiles the kernels of `configs` (PackConfig or config strings) into
     a kernel pack in `out_dir` (replacing its libraries and manifest), in
     this process (attnres.aot_compile). `chip`/`features` default to the
     compiler's (attnres.default_nvvm_target()). device="cpu" compiles the
     same functions for the host instead (attnres-lower-to-llvm; no chip):
-    attnres.torch_ops runs them on CPU tensors. Returns the manifest dict.
+    attnres.torch_ops runs them on CPU tensors. `gpu_options` (cuda only)
+    are convert-attnres-to-gpu options for every library, "name=value" pairs
+    separated by spaces (attnres.aot_compile.compile_library), recorded in
+    the manifest. Returns the manifest dict.
     Raises KernelPackError with the compiler's diagnostics when a library
     fails to build."""
     from .aot_compile import AotCompileError, compile_library
@@ -294,6 +297,8 @@ def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fat
     default_chip, default_features = default_nvvm_target()
     chip, features = chip or default_chip, features or default_features
     if device == "cpu":
+        if gpu_options:
+            raise KernelPackError("gpu_options apply to device='cuda' only")
         chip = features = format = None
     entries = kernel_functions(configs)
     out_dir = os.path.abspath(out_dir)
@@ -312,6 +317,7 @@ def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fat
         try:
             compile_library(text, out_dir, lib, chip=chip, features=features,
                             format=format or "fatbin", opt_level=opt_level, source_name=src,
+                            gpu_options=gpu_options,
                             pipeline="cpu" if device == "cpu" else "attnres")
         except (AotCompileError, CompileError) as e:
             raise KernelPackError("building lib%s.so failed:\n%s" % (lib, e))
@@ -323,6 +329,7 @@ def build_kernel_pack(out_dir, configs, *, chip=None, features=None, format="fat
     manifest = {
         "format_version": FORMAT_VERSION,
         "device": device, "chip": chip, "features": features, "format": format,
+        "gpu_options": (gpu_options or "").strip() or None,
         "configs": [{"d": c.d, "dtype": dtype_name(c.dtype), "sublayers": c.sublayers,
                      "block_size": c.block_size, "num_blocks": c.num_blocks,
                      "epsilon": f32(c.epsilon),
@@ -450,13 +457,16 @@ def main(argv=None):
     ap.add_argument("--format", default="fatbin", choices=["isa", "bin", "fatbin"])
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
                     help="cpu: the same functions compiled for the host (attnres-lower-to-llvm)")
+    ap.add_argument("--gpu-options", help="convert-attnres-to-gpu options for every library, "
+                    "space-separated name=value pairs (e.g. 'score-small-tokens=64')")
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     try:
         build_kernel_pack(args.output_dir, args.config, chip=args.chip,
                           features=args.features, format=args.format, jobs=args.jobs,
-                          verbose=args.verbose, device=args.device)
+                          verbose=args.verbose, device=args.device,
+                          gpu_options=args.gpu_options)
     except KernelPackError as e:
         print("build_kernel_pack: error: %s" % e, file=sys.stderr)
         return 1

@@ -634,6 +634,48 @@ if __name__ == "__main__":
     sys.exit(1 if failed else 0)
 
 
+def test_pack_gpu_options_reach_the_conversion():
+    """build_kernel_pack(gpu_options=...) (--gpu-options) compiles every
+    library with those convert-attnres-to-gpu options and records them in
+    the manifest: with score-small-tokens the phase-1 library holds
+    block_score's one-query kernel (_g1) next to the tensor-core kernel; the
+    control pack without options holds the tensor-core kernel only. A CPU
+    pack refuses GPU options."""
+    import glob
+    import re
+    try:
+        from attnres import _config  # noqa: F401  (a CMake build's package)
+    except ImportError:
+        raise unittest.SkipTest("not the package of a CMake build (no attnres._config)")
+    cfg = "d=64,dtype=bf16,sublayers=4,block=2"
+
+    def entries(tmp, options):
+        m = kernel_pack.build_kernel_pack(tmp, [cfg], format="isa", gpu_options=options)
+        assert m["gpu_options"] == options, m["gpu_options"]
+        assert kernel_pack.KernelPack(tmp).manifest["gpu_options"] == options
+        names = set()
+        for lib in glob.glob(os.path.join(tmp, "lib*.so")):
+            names |= set(re.findall(rb"\.entry (block_score_\w+)", open(lib, "rb").read()))
+        return sorted(n.decode() for n in names)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with_opts = entries(tmp, "score-small-tokens=64")
+    with tempfile.TemporaryDirectory() as tmp:
+        default = entries(tmp, None)
+    assert any(n.endswith("_tc") for n in default), default
+    assert not any(n.endswith("_g1") for n in default), default
+    assert any(n.endswith("_g1") for n in with_opts), with_opts
+    assert set(default) < set(with_opts), (default, with_opts)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            kernel_pack.build_kernel_pack(tmp, [cfg], device="cpu",
+                                          gpu_options="score-small-tokens=64")
+        except kernel_pack.KernelPackError as e:
+            assert "device='cuda' only" in str(e), e
+        else:
+            raise AssertionError("a CPU pack accepted GPU options")
+
+
 def test_cpu_pack_runs_every_operator_forward_and_backward():
     """A kernel pack compiled for the CPU (build_kernel_pack(device="cpu"),
     attnres-lower-to-llvm) with grad=1: on CPU tensors of f32, bf16 and f16,
