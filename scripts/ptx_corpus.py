@@ -22,7 +22,10 @@ What it compiles (with BUILD/bin/attnres-opt and BUILD/python_packages):
                     lines use: the pass's output (<case>.mlir, the kernel IR)
                     and its PTX through the tests' upstream NVVM pipeline
                     (<case>.ptx); a case the pass rejects gives <case>.err
-                    with the diagnostic.
+                    with the diagnostic;
+  linalg/           the CPU path: every test/ .mlir file with an attnres op
+                    through convert-attnres-to-linalg (--split-input-file),
+                    output and diagnostics as text.
 Only the PTX held by the gpu.binary is written (the gpu.object also carries
 compile-time attributes that differ between runs). Exit status 1 if a module
 that should compile does not.
@@ -161,6 +164,28 @@ class Corpus:
                     jobs.append(pool.submit(self.conversion_case, case, opts, rel))
         return jobs
 
+    def linalg_case(self, src, rel):
+        # The CPU path's decomposition: every file of the test suite with an
+        # attnres op, case by case, through convert-attnres-to-linalg (a
+        # case the pass or the parser rejects gives its diagnostic).
+        r = run([self.opt, src, "--convert-attnres-to-linalg", "--split-input-file"])
+        self.write(rel, r.stdout + r.stderr)
+
+    def linalg(self, pool):
+        jobs = []
+        test = os.path.join(ROOT, "test")
+        for d, _, files in sorted(os.walk(test)):
+            for f in sorted(files):
+                path = os.path.join(d, f)
+                if not f.endswith(".mlir"):
+                    continue
+                with open(path, errors="replace") as fh:
+                    if "attnres." not in fh.read():
+                        continue
+                rel = os.path.relpath(path, test).replace(os.sep, "_")
+                jobs.append(pool.submit(self.linalg_case, path, "linalg/" + rel))
+        return jobs
+
     def generators(self):
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([self.py, ROOT]))
         kc = os.path.join(self.out, "kernels_check")
@@ -202,6 +227,7 @@ class Corpus:
             jobs = self.modules(pool)
             tmp = jobs.pop() if jobs and isinstance(jobs[-1], str) else None
             jobs += self.conversion(pool)
+            jobs += self.linalg(pool)
             jobs += self.merge_norm(pool)
             gen = pool.submit(self.generators)
             for j in jobs + [gen]:

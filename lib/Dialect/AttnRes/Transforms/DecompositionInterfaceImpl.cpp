@@ -213,6 +213,25 @@ static linalg::GenericOp buildMapGeneric(OpBuilder &b, Location loc,
       });
 }
 
+/// The parameter gradients from dwg (the f32 gradient of w * g): dquery =
+/// dwg * gain and dgain = dwg * query, f32 and not rounded (spec I.2.1), one
+/// map over dwg's shape ([D], or [S, D] for block_score_grad) into `dqInit`
+/// and `dgInit`. Shared by the three backward decompositions.
+static linalg::GenericOp buildParamGrads(OpBuilder &b, Location loc, Value dwg,
+                                         Value query, Value gain, Value dqInit,
+                                         Value dgInit) {
+  AffineMap id = b.getMultiDimIdentityMap(rankOf(dwg));
+  return buildMapGeneric(b, loc, ValueRange{dwg, query, gain}, {id, id, id},
+                         ValueRange{dqInit, dgInit},
+                         [&](OpBuilder &nb, Location nl, ValueRange args) {
+                           Value q = toF32(nb, nl, args[1]);
+                           Value g = toF32(nb, nl, args[2]);
+                           Value dq = arith::MulFOp::create(nb, nl, args[0], g);
+                           Value dg = arith::MulFOp::create(nb, nl, args[0], q);
+                           return SmallVector<Value>{dq, dg};
+                         });
+}
+
 /// buildMapGeneric with the one output `init`: returns its result.
 static Value buildMap(OpBuilder &b, Location loc, ValueRange inputs,
                       ArrayRef<AffineMap> inputMaps, Value init,
@@ -1150,17 +1169,8 @@ static Decomposition decompose(OpBuilder &b, AggregateGradOp op) {
           .getResult(0);
 
   // dquery = dwg * g, dgain = dwg * w (f32, not rounded: I.2.1).
-  AffineMap vecId = b.getMultiDimIdentityMap(1);
-  auto params =
-      buildMapGeneric(b, loc, ValueRange{dwg, query, gain},
-                      {vecId, vecId, vecId}, ValueRange{dqInit, dgInit},
-                      [&](OpBuilder &nb, Location nl, ValueRange args) {
-                        Value q = toF32(nb, nl, args[1]);
-                        Value g = toF32(nb, nl, args[2]);
-                        Value dq = arith::MulFOp::create(nb, nl, args[0], g);
-                        Value dg = arith::MulFOp::create(nb, nl, args[0], q);
-                        return SmallVector<Value>{dq, dg};
-                      });
+  linalg::GenericOp params =
+      buildParamGrads(b, loc, dwg, query, gain, dqInit, dgInit);
   results.push_back(
       castTo(b, loc, params.getResult(0), op.getQueryGrad().getType()));
   results.push_back(
@@ -1390,17 +1400,8 @@ static Decomposition decompose(OpBuilder &b, BlockScoreGradOp op) {
           })
           .getResult(0);
 
-  AffineMap id2 = b.getMultiDimIdentityMap(2);
-  auto params =
-      buildMapGeneric(b, loc, ValueRange{dwg, queries, gains}, {id2, id2, id2},
-                      ValueRange{dWInit, dGInit},
-                      [&](OpBuilder &nb, Location nl, ValueRange args) {
-                        Value q = toF32(nb, nl, args[1]);
-                        Value g = toF32(nb, nl, args[2]);
-                        Value dq = arith::MulFOp::create(nb, nl, args[0], g);
-                        Value dg = arith::MulFOp::create(nb, nl, args[0], q);
-                        return SmallVector<Value>{dq, dg};
-                      });
+  linalg::GenericOp params =
+      buildParamGrads(b, loc, dwg, queries, gains, dWInit, dGInit);
   results.push_back(
       castTo(b, loc, params.getResult(0), op.getQueriesGrad().getType()));
   results.push_back(
@@ -1482,8 +1483,9 @@ static Decomposition decompose(OpBuilder &b, MergeGradOp op) {
         {id, feat, id}, tokenSizes,
         [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
           Value h = toF32(nb, nl, args[0]);
-          Value gdy = arith::MulFOp::create(nb, nl, toF32(nb, nl, args[1]),
-                                            toF32(nb, nl, args[2]));
+          Value gn = toF32(nb, nl, args[1]);
+          Value dy = toF32(nb, nl, args[2]);
+          Value gdy = arith::MulFOp::create(nb, nl, gn, dy);
           return arith::MulFOp::create(nb, nl, h, gdy);
         });
     Value dHInit = emptyLike(b, loc, update, b.getF32Type());
@@ -1494,8 +1496,9 @@ static Decomposition decompose(OpBuilder &b, MergeGradOp op) {
                   [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
                     Value dh = toF32(nb, nl, args[0]);
                     Value h = toF32(nb, nl, args[1]);
-                    Value gdy = arith::MulFOp::create(
-                        nb, nl, toF32(nb, nl, args[2]), toF32(nb, nl, args[3]));
+                    Value gn = toF32(nb, nl, args[2]);
+                    Value dy = toF32(nb, nl, args[3]);
+                    Value gdy = arith::MulFOp::create(nb, nl, gn, dy);
                     Value rnv = args[4];
                     Value t0 = arith::MulFOp::create(nb, nl, rnv, gdy);
                     Value r2 = arith::MulFOp::create(nb, nl, rnv, rnv);
@@ -1556,8 +1559,9 @@ static Decomposition decompose(OpBuilder &b, MergeGradOp op) {
       [&](OpBuilder &nb, Location nl, ValueRange args) {
         Value dh = toF32(nb, nl, args[0]);
         Value dpn = toF32(nb, nl, args[1]);
-        Value w = arith::MulFOp::create(nb, nl, toF32(nb, nl, args[2]),
-                                        toF32(nb, nl, args[3]));
+        Value q = toF32(nb, nl, args[2]);
+        Value g = toF32(nb, nl, args[3]);
+        Value w = arith::MulFOp::create(nb, nl, q, g);
         Value a = args[4];
         Value p = sumToF32(nb, nl, args.slice(7, na));
         Value one = f32Const(nb, nl, 1.0);
@@ -1584,17 +1588,8 @@ static Decomposition decompose(OpBuilder &b, MergeGradOp op) {
         Value p = sumToF32(nb, nl, args.drop_front());
         return arith::MulFOp::create(nb, nl, args[0], p);
       });
-  AffineMap vecId = b.getMultiDimIdentityMap(1);
-  auto params =
-      buildMapGeneric(b, loc, ValueRange{dwg, query, gain},
-                      {vecId, vecId, vecId}, ValueRange{(*dest)[2], (*dest)[3]},
-                      [&](OpBuilder &nb, Location nl, ValueRange args) {
-                        Value q = toF32(nb, nl, args[1]);
-                        Value g = toF32(nb, nl, args[2]);
-                        Value dq = arith::MulFOp::create(nb, nl, args[0], g);
-                        Value dg = arith::MulFOp::create(nb, nl, args[0], q);
-                        return SmallVector<Value>{dq, dg};
-                      });
+  linalg::GenericOp params =
+      buildParamGrads(b, loc, dwg, query, gain, (*dest)[2], (*dest)[3]);
 
   SmallVector<Value> results;
   results.push_back(
