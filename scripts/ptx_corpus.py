@@ -25,7 +25,11 @@ What it compiles (with BUILD/bin/attnres-opt and BUILD/python_packages):
                     with the diagnostic;
   linalg/           the CPU path: every test/ .mlir file with an attnres op
                     through convert-attnres-to-linalg (--split-input-file),
-                    output and diagnostics as text.
+                    output and diagnostics as text;
+  transforms/       examples/, test/Inputs and the transform pass tests through
+                    detect + blockify (block-size=2) + fuse-summaries, and the
+                    examples and test/Inputs further through
+                    attnres-lower-to-llvm.
 Only the PTX held by the gpu.binary is written (the gpu.object also carries
 compile-time attributes that differ between runs). Exit status 1 if a module
 that should compile does not.
@@ -171,6 +175,27 @@ class Corpus:
         r = run([self.opt, src, "--convert-attnres-to-linalg", "--split-input-file"])
         self.write(rel, r.stdout + r.stderr)
 
+    def transforms_case(self, src, rel):
+        # The passes before conversion, chained as a user runs them, and the
+        # whole CPU pipeline after them.
+        chain = ["--attnres-detect-residual-chains", "--attnres-blockify=block-size=2",
+                 "--attnres-fuse-summaries"]
+        r = run([self.opt, src, *chain, "--split-input-file"])
+        self.write(rel + ".mlir", r.stdout + r.stderr)
+        if src.startswith(os.path.join(ROOT, "examples")) or "/test/Inputs/" in src:
+            r = run([self.opt, src, *chain, "--attnres-lower-to-llvm"])
+            self.write(rel + ".llvm.mlir", r.stdout + r.stderr)
+
+    def transforms(self, pool):
+        srcs = [os.path.join(ROOT, "examples", f) for f in sorted(os.listdir(
+            os.path.join(ROOT, "examples"))) if f.endswith(".mlir")]
+        for d in ("test/Inputs", "test/Dialect/AttnRes/Transforms"):
+            srcs += [os.path.join(ROOT, d, f) for f in sorted(os.listdir(os.path.join(ROOT, d)))
+                     if f.endswith(".mlir")]
+        return [pool.submit(self.transforms_case, src,
+                            "transforms/" + os.path.relpath(src, ROOT).replace(os.sep, "_")[:-5])
+                for src in srcs]
+
     def linalg(self, pool):
         jobs = []
         test = os.path.join(ROOT, "test")
@@ -228,6 +253,7 @@ class Corpus:
             tmp = jobs.pop() if jobs and isinstance(jobs[-1], str) else None
             jobs += self.conversion(pool)
             jobs += self.linalg(pool)
+            jobs += self.transforms(pool)
             jobs += self.merge_norm(pool)
             gen = pool.submit(self.generators)
             for j in jobs + [gen]:
