@@ -31,10 +31,12 @@ FRAME = re.compile(r"^\s*#(\d+) 0x[0-9a-f]+\s+(?:in (.*?) )?\(([^()]*?)(?:\+0x[0
 FRAME_SRC = re.compile(r"^\s*#(\d+) 0x[0-9a-f]+ in (\S+) (\S+:\d+(?::\d+)?)\s*$")
 PARSER_ENTRY = ("mlir::parseSourceString", "mlir::parseSourceFile", "mlir::parseAsmSourceFile")
 # Runtime code that the sanitizers and libFuzzer link into the fuzz binary.
+# Prefixes for the runtimes' namespaces; the interceptors by their exact
+# name, so that an attnres function named e.g. `freeRows` is not taken for one.
 RUNTIME = re.compile(r"^(__asan|__sanitizer|__ubsan|__interceptor|__lsan|___interceptor|fuzzer::|"
-                     r"operator new|operator delete|malloc|calloc|realloc|free|posix_memalign|"
-                     r"aligned_alloc|mem(cpy|move|set|cmp)|str(len|nlen|cmp|ncmp|chr|dup)|"
-                     r"__cxa_|__gxx_personality)")
+                     r"__cxa_|__gxx_personality|operator new|operator delete|"
+                     r"(malloc|calloc|realloc|free|posix_memalign|aligned_alloc|"
+                     r"mem(cpy|move|set|cmp)|str(len|nlen|cmp|ncmp|chr|dup))(\(|$))")
 
 
 def first_stack(text):

@@ -138,6 +138,22 @@ struct HostBuilder {
                               operands);
   }
 
+  /// `small()` when numTokens <= limit, else `large()`: a run-time branch
+  /// (`arith.cmpi ule` + `scf.if`) around what each emits, e.g. the two
+  /// launches of an op's latency and throughput kernels.
+  void branchOnTokens(Value numTokens, unsigned limit,
+                      function_ref<void()> small, function_ref<void()> large) {
+    Value bound = arith::ConstantIndexOp::create(b, loc, int64_t(limit));
+    Value isSmall = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
+                                          numTokens, bound);
+    auto branch = scf::IfOp::create(b, loc, isSmall, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(branch.thenBlock()->getTerminator());
+    small();
+    b.setInsertionPoint(branch.elseBlock()->getTerminator());
+    large();
+  }
+
   RewriterBase &b;
   Location loc;
 };
@@ -396,17 +412,10 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateOp op) {
     hb.launch(kernel, spec.layout, numTokens, 1, operands);
   } else {
     // T <= small-tokens: the latency kernel; else the throughput kernel.
-    Value limit =
-        arith::ConstantIndexOp::create(rw, op.getLoc(), int64_t(smallTokens));
-    Value isSmall = arith::CmpIOp::create(
-        rw, op.getLoc(), arith::CmpIPredicate::ule, numTokens, limit);
-    auto branch = scf::IfOp::create(rw, op.getLoc(), isSmall,
-                                    /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(rw);
-    rw.setInsertionPoint(branch.thenBlock()->getTerminator());
-    hb.launch(smallKernel, small->layout, numTokens, 1, operands);
-    rw.setInsertionPoint(branch.elseBlock()->getTerminator());
-    hb.launch(kernel, spec.layout, numTokens, 1, operands);
+    hb.branchOnTokens(
+        numTokens, smallTokens,
+        [&] { hb.launch(smallKernel, small->layout, numTokens, 1, operands); },
+        [&] { hb.launch(kernel, spec.layout, numTokens, 1, operands); });
   }
   rw.replaceOp(op, hb.toTensor(out, type));
   return success();
@@ -637,16 +646,10 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   } else if (!small) {
     launchLarge();
   } else {
-    Value limit =
-        arith::ConstantIndexOp::create(rw, loc, int64_t(scoreSmallTokens));
-    Value isSmall = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ule,
-                                          numTokens, limit);
-    auto branch = scf::IfOp::create(rw, loc, isSmall, /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(rw);
-    rw.setInsertionPoint(branch.thenBlock()->getTerminator());
-    hb.launch(smallKernel, small->layout, numTokens, s, operands);
-    rw.setInsertionPoint(branch.elseBlock()->getTerminator());
-    launchLarge();
+    hb.branchOnTokens(
+        numTokens, scoreSmallTokens,
+        [&] { hb.launch(smallKernel, small->layout, numTokens, s, operands); },
+        launchLarge);
   }
   rw.replaceOp(op, {hb.toTensor(out, outType), hb.toTensor(lse, lseType)});
   return success();
