@@ -220,6 +220,30 @@ if GRAD_SET:
         add_grad({"name": f"sgrad_{e}_n{n}_s{s}_d{d}_t{t}{'_acc' if acc else ''}",
                   "op": "block_score_grad", "e": e, "n": n, "s": s, "t": t, "d": d, "acc": acc,
                   "time": False}, ir.kernel_block_score_grad("k", e, d, s, n, defaults.epsilon(), acc))
+    # block_score_grad with the dot products on the tensor cores
+    # (grad-tensor-cores, off by default until measured; bench/NOTES.md run
+    # 27): `_tc` next to the timed entries, and a sweep over what the mma
+    # tiles make special: D not a multiple of 32 (partial blocks), n = 1, 16,
+    # 17 (two A tiles, padded rows), S = 1, 12 (padded B columns), T = 1.
+    for (n, s, t, d, acc) in [(9, 8, 16384, 4096, False), (5, 6, 16384, 4096, False),
+                              (9, 8, 16384, 2048, False), (9, 8, 16384, 7168, False),
+                              (9, 8, 16384, 4096, True)]:
+        add_grad({"name": f"sgrad_bf16_n{n}_s{s}_d{d}{'_acc' if acc else ''}_tc", "op": "block_score_grad",
+                  "e": "bf16", "n": n, "s": s, "t": t, "d": d, "acc": acc, "time": True},
+                 ir.kernel_block_score_grad("k", "bf16", d, s, n, defaults.epsilon(), acc),
+                 "grad-tensor-cores=1")
+    for (n, s, d, t, acc) in [(9, 8, 4096, 200, True), (1, 1, 64, 40, True), (17, 12, 2048, 300, False),
+                              (3, 2, 40, 1001, False), (5, 6, 104, 901, True), (16, 8, 7168, 33, False),
+                              (8, 3, 8, 7, False), (4, 8, 4096, 1, False)]:
+        add_grad({"name": f"sgrad_bf16_n{n}_s{s}_d{d}_t{t}{'_acc' if acc else ''}_tc",
+                  "op": "block_score_grad", "e": "bf16", "n": n, "s": s, "t": t, "d": d, "acc": acc,
+                  "time": False}, ir.kernel_block_score_grad("k", "bf16", d, s, n, defaults.epsilon(), acc),
+                 "grad-tensor-cores=1")
+    for d in (4096, 7168):
+        add_grad({"name": f"sgrad_bf16_n9_s8_d{d}_tc_w8", "op": "block_score_grad", "e": "bf16", "n": 9,
+                  "s": 8, "t": 16384, "d": d, "acc": False, "time": True},
+                 ir.kernel_block_score_grad("k", "bf16", d, 8, 9, defaults.epsilon(), False),
+                 "grad-tensor-cores=1 sweep-width=8")
     # merge_grad loading the next token's rows one token ahead
     # (grad-prefetch-tokens, off by default until measured; bench/NOTES.md
     # run 27): `_pf` next to each default entry above where the rows fit

@@ -1,5 +1,5 @@
 // REQUIRES: ptxas
-// RUN: attnres-opt %s --convert-attnres-to-gpu="grad-prefetch-tokens=1 score-small-tokens=64" | attnres-opt --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py > %t.ptx
+// RUN: attnres-opt %s --convert-attnres-to-gpu="grad-prefetch-tokens=1 score-small-tokens=64 grad-tensor-cores=1" | attnres-opt --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py > %t.ptx
 // RUN: ptxas -arch=sm_90a -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s
 
 // The kernels of the tuning options that are off by default until measured
@@ -7,9 +7,13 @@
 // the next token's rows loaded one token ahead (`_pf`, grad-prefetch-tokens;
 // with the fused norm and dh, 128 registers) and block_score's one-query
 // kernel for small T (`_g1`, score-small-tokens; n = 9 S = 6 D = 7168, the
-// largest phase-1 shape, next to its tensor-core kernel). ptxas accepts them
+// largest phase-1 shape, next to its tensor-core kernel) and
+// block_score_grad on the tensor cores (`_tc`, grad-tensor-cores; n = 9
+// S = 8 D = 7168 with accumulators). ptxas accepts them
 // with no stack frame and no spills (kernels are listed in reverse order).
 
+// CHECK-LABEL: Compiling entry function 'block_score_grad_bf16_d7168_s8_n9_tc_acc'
+// CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'block_score_bf16_d7168_n9_s6_g1'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'block_score_bf16_d7168_n9_s6_tc_tma_x2'
@@ -26,4 +30,8 @@ func.func @merge_grad_pf(%o: tensor<?x4096xbf16>, %lse: tensor<?xf32>, %w: tenso
 func.func @score_small(%W: tensor<6x7168xbf16>, %G: tensor<6x7168xbf16>, %b: tensor<?x7168xbf16>, %o: tensor<6x?x7168xbf16>, %l: tensor<6x?xf32>) -> (tensor<6x?x7168xbf16>, tensor<6x?xf32>) {
   %out, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x7168xbf16> -> tensor<6x?x7168xbf16>
   return %out, %lse : tensor<6x?x7168xbf16>, tensor<6x?xf32>
+}
+func.func @score_grad_tc(%W: tensor<8x7168xbf16>, %G: tensor<8x7168xbf16>, %b: tensor<?x7168xbf16>, %lse: tensor<8x?xf32>, %r: tensor<?xf32>, %dout: tensor<8x?x7168xbf16>, %dlse: tensor<8x?xf32>, %a: tensor<?x7168xbf16>) -> (tensor<?x7168xbf16>, tensor<8x7168xf32>, tensor<8x7168xf32>) {
+  %db:9, %dW, %dG = attnres.block_score_grad %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b stats %lse, %r, %r, %r, %r, %r, %r, %r, %r, %r grad %dout, %dlse accumulate %a, %a, %a, %a, %a, %a, %a, %a, %a {epsilon = 1.0e-06 : f32} : tensor<?x7168xbf16> -> tensor<8x?x7168xbf16>
+  return %db#0, %dW, %dG : tensor<?x7168xbf16>, tensor<8x7168xf32>, tensor<8x7168xf32>
 }

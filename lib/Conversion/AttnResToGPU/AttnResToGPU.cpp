@@ -993,7 +993,28 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
   // One token per CTA: the coefficients of a token live in workgroup memory.
   spec.layout.tokensPerCta = 1;
   spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
-  gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildBlockScoreGradKernel);
+  // The tensor-core kernel (option grad-tensor-cores): bf16 rows with D a
+  // multiple of 8 (16-byte fragments) on targets with bf16 mma. Same
+  // arguments and outputs; one CTA of tc.threads per token.
+  std::optional<BlockScoreGradTCSpec> tc;
+  if (gradTensorCores && target.hasBF16MMA() && spec.elementType.isBF16() &&
+      spec.d % 8 == 0) {
+    tc.emplace();
+    tc->elementType = spec.elementType;
+    tc->d = spec.d;
+    tc->numQueries = spec.numQueries;
+    tc->numSources = spec.numSources;
+    tc->accumulate = spec.accumulate;
+    tc->threads = BlockScoreGradTCSpec::defaultThreads(spec.d);
+    tc->prefetchL2 = l2Prefetch && target.hasBulkCopy();
+    if (sweepWidth == 8)
+      tc->sweepWidth = 8;
+    if (minCtasPerSM > 1)
+      tc->minCtasPerSM = unsigned(minCtasPerSM);
+    spec.layout = tc->layout();
+  }
+  gpu::GPUFuncOp kernel = tc ? getOrBuild(*tc, loc, buildBlockScoreGradTCKernel)
+                             : getOrBuild(spec, loc, buildBlockScoreGradKernel);
   BlockScoreParamGradSpec pspec;
   pspec.elementType = spec.elementType;
   pspec.d = spec.d;

@@ -245,6 +245,36 @@ struct BlockScoreGradSpec {
 gpu::GPUFuncOp buildBlockScoreGradKernel(OpBuilder &b, Location loc,
                                          const BlockScoreGradSpec &spec);
 
+/// attnres.block_score_grad's per-token kernel on the tensor cores (bf16
+/// rows, D a multiple of 8; BlockScoreGradTCKernel.cpp): the arguments,
+/// the outputs and the coefficients of buildBlockScoreGradKernel, one CTA
+/// of `threads` per token; the 2 S n dot products of a token with
+/// mma.sync, the source gradients on the CUDA cores.
+struct BlockScoreGradTCSpec {
+  Type elementType;
+  int64_t d = 0;
+  unsigned numQueries = 0, numSources = 0;
+  bool accumulate = false;
+  /// CTA threads (a multiple of 32, <= 1024).
+  unsigned threads = 256;
+  /// 32-element blocks whose loads are issued ahead in the mma sweep.
+  unsigned prefetchBlocks = 2;
+  /// Elements per thread access in the source-gradient sweep (4 or 8).
+  unsigned sweepWidth = 4;
+  /// Request the token's source and dout rows into L2 first (sm_90+).
+  bool prefetchL2 = true;
+  /// Occupancy hint for ptxas (nvvm.minctasm); 0 or 1: none.
+  unsigned minCtasPerSM = 0;
+
+  /// 16 elements per thread, at most 256 threads.
+  static unsigned defaultThreads(int64_t d);
+  RowLayout layout() const;
+  std::string getName() const;
+};
+
+gpu::GPUFuncOp buildBlockScoreGradTCKernel(OpBuilder &b, Location loc,
+                                           const BlockScoreGradTCSpec &spec);
+
 /// attnres.block_score_grad, second kernel: the partials of the parameter
 /// gradients dwg_l = sum_p sum_i k1_li b_i[p, :]. Grid P x column tiles:
 /// CTA c * tiles + t owns kThreads vectors of columns of tile t and the

@@ -27,38 +27,46 @@ Value gpu_kernels::nvvmUnaryF32(OpBuilder &b, Location loc, StringRef name,
 void gpu_kernels::emitL2PrefetchRows(OpBuilder &b, Location loc,
                                      ArrayRef<Value> rows, Value token, Type e,
                                      int64_t d, Value tid, unsigned threads) {
+  Type i64 = b.getI64Type();
+  int64_t rowBytes = d * (e.getIntOrFloatBitWidth() / 8);
+  Value rowOff = arith::IndexCastOp::create(
+      b, loc, i64,
+      arith::MulIOp::create(b, loc, token,
+                            arith::ConstantIndexOp::create(b, loc, rowBytes)));
+  for (Value row : rows) {
+    Value base = arith::IndexCastOp::create(
+        b, loc, i64,
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, row));
+    base = arith::AddIOp::create(b, loc, base, rowOff);
+    emitL2PrefetchBytes(b, loc, base, rowBytes, tid, threads);
+  }
+}
+
+void gpu_kernels::emitL2PrefetchBytes(OpBuilder &b, Location loc, Value base,
+                                      int64_t bytes, Value tid,
+                                      unsigned threads) {
   MLIRContext *ctx = b.getContext();
   Type i64 = b.getI64Type();
   auto gptr = LLVM::LLVMPointerType::get(ctx, 1);
   auto idx = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
-  int64_t rowBytes = d * (e.getIntOrFloatBitWidth() / 8);
-  int64_t lines = llvm::divideCeil(rowBytes, int64_t(128));
-  Value rowOff = arith::IndexCastOp::create(
-      b, loc, i64, arith::MulIOp::create(b, loc, token, idx(rowBytes)));
-  for (Value row : rows) {
-    Value base = arith::IndexCastOp::create(
-        b, loc, i64,
-        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, row));
-    base = arith::AddIOp::create(b, loc, base, rowOff);
-    for (int64_t r = 0; r * threads < lines; ++r) {
-      Value line = arith::AddIOp::create(b, loc, tid, idx(r * threads));
-      Value ok =
-          (r + 1) * threads <= lines
-              ? Value()
-              : Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                            line, idx(lines)));
-      buildIf(b, loc, ok, [&]() {
-        Value off = arith::IndexCastOp::create(
-            b, loc, i64, arith::MulIOp::create(b, loc, line, idx(128)));
-        Value sum = arith::AddIOp::create(b, loc, base, off);
-        Value addr = LLVM::IntToPtrOp::create(b, loc, gptr, sum);
-        LLVM::CallIntrinsicOp::create(
-            b, loc, b.getStringAttr("llvm.nvvm.prefetch.global.L2"),
-            ValueRange{addr});
-      });
-    }
+  int64_t lines = llvm::divideCeil(bytes, int64_t(128));
+  for (int64_t r = 0; r * threads < lines; ++r) {
+    Value line = arith::AddIOp::create(b, loc, tid, idx(r * threads));
+    Value ok = (r + 1) * threads <= lines
+                   ? Value()
+                   : Value(arith::CmpIOp::create(
+                         b, loc, arith::CmpIPredicate::ult, line, idx(lines)));
+    buildIf(b, loc, ok, [&]() {
+      Value off = arith::IndexCastOp::create(
+          b, loc, i64, arith::MulIOp::create(b, loc, line, idx(128)));
+      Value sum = arith::AddIOp::create(b, loc, base, off);
+      Value addr = LLVM::IntToPtrOp::create(b, loc, gptr, sum);
+      LLVM::CallIntrinsicOp::create(
+          b, loc, b.getStringAttr("llvm.nvvm.prefetch.global.L2"),
+          ValueRange{addr});
+    });
   }
 }
 

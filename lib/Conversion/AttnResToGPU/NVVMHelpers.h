@@ -30,6 +30,12 @@ void emitL2PrefetchRows(OpBuilder &b, Location loc, ArrayRef<Value> rows,
                         Value token, Type e, int64_t d, Value tid,
                         unsigned threads);
 
+/// Requests the `bytes` bytes from the global address `base` (i64) into L2
+/// the same way: thread `tid` of `threads` takes the 128-byte lines tid,
+/// tid + threads, ...
+void emitL2PrefetchBytes(OpBuilder &b, Location loc, Value base, int64_t bytes,
+                         Value tid, unsigned threads);
+
 /// The 32-bit shared-window address of a workgroup memref.
 Value sharedAddress(OpBuilder &b, Location loc, Value memref);
 

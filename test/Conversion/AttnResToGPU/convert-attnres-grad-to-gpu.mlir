@@ -1,6 +1,7 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: attnres-opt %s --convert-attnres-to-gpu=grad-ctas=37 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=C37
 // RUN: attnres-opt %s --convert-attnres-to-gpu=grad-prefetch-tokens=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=PF
+// RUN: attnres-opt %s --convert-attnres-to-gpu=grad-tensor-cores=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=TC
 
 // The training ops on the GPU (docs/gpu.md "Backward kernels").
 // aggregate_stats: the aggregate kernel (same layout) that also stores the
@@ -321,6 +322,49 @@ func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf3
 // CHECK-COUNT-6:   vector.fma
 // CHECK:         vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {{{.*}}} : memref<?x12288xf32>, vector<8xf32>
 
+// With grad-tensor-cores (bf16, D a multiple of 8): the per-token kernel
+// `_tc`, same arguments, 256 threads (16 columns each). It requests the
+// token's 2 source and 3 dout rows into L2; each warp's mma sweep covers 16
+// blocks of 32 columns, 2 k-steps x 3 mma each (w*g hi, w*g lo, dout):
+// 96 mma.sync; the per-warp partials (8 warps x n x S) are summed in warp
+// order after one barrier; one thread per query computes a, k1 (one exp
+// per source, normalised by their sum; k1 also to the coefficient buffer);
+// one thread per source sums K2 over the queries; then each thread's 4 chunks
+// of 4 columns: a loop over the queries carrying both sources' sums (two
+// fma per source and query), db_i = g_i - K2_i b_i rounded once.
+// TC-LABEL:    func.func @score_grad
+// TC:            gpu.launch_func @attnres_kernels::@block_score_grad_bf16_d4096_s3_n2_tc blocks in (%[[T:.*]], %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%{{.*}} : memref<3x4096xbf16>, %{{.*}} : memref<3x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<3x?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<3x?x4096xbf16>, %{{.*}} : memref<3x?xf32>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %[[K1:.*]] : memref<?x6xf32>, %[[T]] : index)
+// TC:            gpu.launch_func @attnres_kernels::@block_score_grad_params_bf16_d4096_s3_n2 blocks in {{.*}} args({{.*}}%[[K1]] : memref<?x6xf32>
+// TC:          gpu.func @block_score_grad_bf16_d4096_s3_n2_tc({{.*}}workgroup(%[[ZP:.*]] : memref<8x2x3xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[DP:.*]] : memref<8x2x3xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[ZT:.*]] : memref<6xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[DT:.*]] : memref<6xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[CO:.*]] : memref<3x2x4xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[K2:.*]] : memref<4xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// TC-COUNT-5:    llvm.call_intrinsic "llvm.nvvm.prefetch.global.L2"
+// TC-COUNT-96:   nvvm.mma.sync
+// TC-NOT:        nvvm.mma.sync
+// TC:            memref.store %{{.*}}, %[[ZP]]
+// TC:            memref.store %{{.*}}, %[[DP]]
+// TC:            gpu.barrier
+// TC:            scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} {
+// TC-COUNT-8:      memref.load %[[ZP]]
+// TC:              memref.store %{{.*}}, %[[ZT]]
+// TC:            gpu.barrier
+// TC:            scf.if
+// TC-COUNT-2:      llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// TC:              arith.divf
+// TC:              memref.store %{{.*}}, %[[CO]]
+// TC:              memref.store %{{.*}}, %[[CO]]
+// TC:              memref.store %{{.*}}, %{{.*}} : memref<?x6xf32>
+// TC:            gpu.barrier
+// TC:            scf.if
+// TC-COUNT-3:      memref.load %[[ZT]]
+// TC:              memref.store %{{.*}}, %[[K2]]
+// TC:            gpu.barrier
+// TC:            scf.for %{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>) {
+// TC-COUNT-2:      vector.load %[[CO]]
+// TC-COUNT-4:      vector.fma
+// TC:            memref.load %[[K2]]
+// TC:            vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 8 : i64} : memref<?x4096xbf16>, vector<4xbf16>
+// TC:            memref.load %[[K2]]
+// TC:            vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 8 : i64} : memref<?x4096xbf16>, vector<4xbf16>
+
 // C37-LABEL:   func.func @score_grad
 // C37:           %[[C37:.*]] = arith.constant 37 : index
 // C37:           arith.minui %{{.*}}, %[[C37]] : index
@@ -334,6 +378,9 @@ func.func @score_grad(%W: tensor<3x4096xbf16>, %G: tensor<3x4096xbf16>, %b0: ten
 // With accumulators, f32 and an odd D (scalar accesses: 13 columns, one
 // tile), rank-3 sources: the token dims are collapsed.
 
+// The option applies to bf16 only: f32 keeps the CUDA-core kernel.
+// TC-LABEL:    func.func @score_grad_acc
+// TC:            gpu.launch_func @attnres_kernels::@block_score_grad_f32_d13_s2_n1_acc blocks
 // CHECK-LABEL: func.func @score_grad_acc
 // CHECK:         gpu.launch_func @attnres_kernels::@block_score_grad_f32_d13_s2_n1_acc blocks in (%[[T:.*]], %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%{{.*}} : memref<2x13xf32>, %{{.*}} : memref<2x13xf32>, %{{.*}} : memref<?x13xf32>, %{{.*}} : memref<2x?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<2x?x13xf32>, %{{.*}} : memref<2x?xf32>, %{{.*}} : memref<?x13xf32>, %{{.*}} : memref<?x13xf32>, %{{.*}} : memref<?x2xf32>, %[[T]] : index)
 // CHECK:         gpu.launch_func @attnres_kernels::@block_score_grad_params_f32_d13_s2_n1 blocks in

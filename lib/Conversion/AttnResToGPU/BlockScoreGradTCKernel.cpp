@@ -1,0 +1,569 @@
+//===- BlockScoreGradTCKernel.cpp - block_score_grad on tensor cores ------===//
+//
+// Part of the attnres project.
+//
+// The per-token kernel of `attnres.block_score_grad` (spec I.3) for bf16
+// rows, with the 2 S n dot products of a token on the tensor cores
+// (docs/gpu.md "Backward kernels"). One CTA per token; phases, in order:
+//   sweep 1      mma over the token's columns: A = the n source rows, B =
+//                w*g of the S queries (split exactly into bf16 hi + lo, as
+//                the forward phase-1 kernel) and the S rows of dout;
+//                per-warp partials of wg_l . b_i and b_i . dout_l
+//   totals       sums over the warps, z_li = r_i (wg_l . b_i)
+//   coefficients one thread per query: a_li, dz_li, k1_li = dz_li r_i
+//   K2           one thread per source: K2_i = sum_l k1_li r_i z_li / D
+//   sweep 2      CUDA cores: db_i = [acc_i +] sum_l (a_li dout_l + k1_li wg_l)
+//                - K2_i b_i, the rows re-read (L1 / L2 hits)
+// The CUDA-core kernel (BlockScoreGradKernel.cpp) reduces the 2 n dot
+// products of each query across the CTA (a warp tree and a barrier per
+// query); that reduction was most of its instructions (bench/NOTES.md run
+// 26). Here the mma accumulates over the columns inside a warp and one
+// barrier sums the warps' partials of all S n pairs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelEmitter.h"
+#include "NVVMHelpers.h"
+
+#include "llvm/Support/MathExtras.h"
+
+#include <algorithm>
+#include <array>
+
+using namespace mlir;
+using namespace mlir::attnres;
+using namespace mlir::attnres::gpu_kernels;
+
+std::string BlockScoreGradTCSpec::getName() const {
+  return "block_score_grad_" + typeSuffix(elementType) + "_d" +
+         std::to_string(d) + "_s" + std::to_string(numQueries) + "_n" +
+         std::to_string(numSources) + "_tc" +
+         (sweepWidth != 4 ? "_w" + std::to_string(sweepWidth) : "") +
+         (threads != defaultThreads(d) ? "_t" + std::to_string(threads) : "") +
+         (accumulate ? "_acc" : "");
+}
+
+unsigned BlockScoreGradTCSpec::defaultThreads(int64_t d) {
+  // 16 elements per thread (two 32-element blocks per warp and lane group)
+  // up to 256 threads.
+  int64_t t = llvm::alignTo(llvm::divideCeil(d, int64_t(16)), int64_t(32));
+  return unsigned(std::clamp<int64_t>(t, 32, 256));
+}
+
+RowLayout BlockScoreGradTCSpec::layout() const {
+  RowLayout l;
+  l.d = d;
+  l.vectorWidth = 8;
+  l.numVectors = d / 8;
+  l.threadsPerToken = threads;
+  l.tokensPerCta = 1;
+  l.minCtasPerSM = minCtasPerSM;
+  return l;
+}
+
+namespace {
+
+/// Row h of the A tile m is source 16 m + 8 h + grp: its memref, picked once.
+struct SourceRow {
+  Value memref, ok;
+  bool any = false;
+};
+
+class GradTCBuilder {
+public:
+  GradTCBuilder(OpBuilder &b, Location loc, const BlockScoreGradTCSpec &spec)
+      : b(b), loc(loc), spec(spec), e(spec.elementType), f32(b.getF32Type()),
+        d(spec.d), n(spec.numSources), s(spec.numQueries),
+        threads(spec.threads), warps(spec.threads / 32),
+        nPad(unsigned(llvm::alignTo(spec.numSources, 4))),
+        layout(spec.layout()), em(b, loc, layout, spec.elementType),
+        tc(b, loc) {}
+
+  gpu::GPUFuncOp build() {
+    createFunction();
+    emitIndices();
+    emitSweep1();
+    emitTotals();
+    emitCoefficients();
+    emitK2();
+    emitSweep2();
+    return fn;
+  }
+
+private:
+  using P = arith::CmpIPredicate;
+
+  void createFunction();
+  void emitIndices();
+  void emitSweep1();
+  void emitTotals();
+  void emitCoefficients();
+  void emitK2();
+  void emitSweep2();
+
+  Value both(Value x, Value y) {
+    if (!x)
+      return y;
+    if (!y)
+      return x;
+    return tc.andI(x, y);
+  }
+  Value load(Value m, ValueRange ix) {
+    return memref::LoadOp::create(b, loc, m, ix);
+  }
+  void store(Value v, Value m, ValueRange ix) {
+    memref::StoreOp::create(b, loc, v, m, ix);
+  }
+  /// The sum over the warps of `part` at (w, idx...), warps in order.
+  Value warpSum(Value part, ValueRange idx) {
+    SmallVector<Value> at{tc.idx(0)};
+    at.append(idx.begin(), idx.end());
+    Value v = load(part, at);
+    for (unsigned w = 1; w < warps; ++w) {
+      at[0] = tc.idx(w);
+      v = arith::AddFOp::create(b, loc, v, load(part, at));
+    }
+    return v;
+  }
+  /// `invRms[i][token]` for a run-time source index i.
+  Value invRmsAt(Value i) {
+    Value src = invRms[0];
+    for (unsigned k = 1; k < n; ++k)
+      src = arith::SelectOp::create(b, loc, tc.cmp(P::eq, i, tc.idx(k)),
+                                    invRms[k], src);
+    return load(src, ValueRange{token});
+  }
+
+  OpBuilder &b;
+  Location loc;
+  const BlockScoreGradTCSpec &spec;
+  Type e, f32;
+  int64_t d;
+  unsigned n, s, threads, warps, nPad;
+  RowLayout layout;
+  RowEmitter em;
+  TCEmitter tc;
+
+  gpu::GPUFuncOp fn;
+  // Kernel arguments (buildBlockScoreGradKernel's).
+  Value queries, gains, lse, dout, dlse, coefOut, numTokens;
+  SmallVector<Value> sources, invRms, accs, grads;
+  // Workgroup memory: per-warp partials zPart / daPart (warps x n x S),
+  // totals zTot / daTot (S x n: l n + i; zTot then holds k1_li r_i z_li / D),
+  // coefficients coefSm (S x 2 x nPad: a_li, k1_li), K2 (nPad).
+  Value zPart, daPart, zTot, daTot, coefSm, k2Sm;
+
+  Value tid, token, lane, warp, grp, tig;
+  VectorType v8e, v8f, v8i;
+  unsigned mTiles = 0, nTiles = 0;
+  SmallVector<std::array<SourceRow, 2>> rows;
+};
+
+} // namespace
+
+void GradTCBuilder::createFunction() {
+  int64_t dyn = ShapedType::kDynamic;
+  Type params = MemRefType::get({int64_t(s), d}, e), rowsT = rowsType(e, d);
+  Type stat = MemRefType::get({dyn}, f32);
+  Type stackedStat = MemRefType::get({int64_t(s), dyn}, f32);
+  SmallVector<Type> args{params, params};
+  args.append(n, rowsT);
+  args.push_back(stackedStat);
+  args.append(n, stat);
+  args.push_back(MemRefType::get({int64_t(s), dyn, d}, e));
+  args.push_back(stackedStat);
+  if (spec.accumulate)
+    args.append(n, rowsT);
+  args.append(n, rowsT);
+  args.push_back(MemRefType::get({dyn, int64_t(s * n)}, f32));
+  args.push_back(b.getIndexType());
+
+  auto ws =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto wgMem = [&](ArrayRef<int64_t> shape) -> Type {
+    return MemRefType::get(shape, f32, MemRefLayoutAttrInterface(), ws);
+  };
+  int64_t w = warps, ni = n, si = s;
+  SmallVector<Type> wgTypes{wgMem({w, ni, si}),   wgMem({w, ni, si}),
+                            wgMem({si * ni}),     wgMem({si * ni}),
+                            wgMem({si, 2, nPad}), wgMem({nPad})};
+  fn = createKernel(b, loc, spec.getName(), args, wgTypes, layout);
+  for (unsigned k = 0; k < wgTypes.size(); ++k)
+    fn.setWorkgroupAttributionAttr(k, LLVM::LLVMDialect::getAlignAttrName(),
+                                   b.getI64IntegerAttr(16));
+  Block &entry = fn.getBody().front();
+  unsigned a = 0;
+  queries = entry.getArgument(a++);
+  gains = entry.getArgument(a++);
+  for (unsigned i = 0; i < n; ++i)
+    sources.push_back(entry.getArgument(a++));
+  lse = entry.getArgument(a++);
+  for (unsigned i = 0; i < n; ++i)
+    invRms.push_back(entry.getArgument(a++));
+  dout = entry.getArgument(a++);
+  dlse = entry.getArgument(a++);
+  if (spec.accumulate)
+    for (unsigned i = 0; i < n; ++i)
+      accs.push_back(entry.getArgument(a++));
+  for (unsigned i = 0; i < n; ++i)
+    grads.push_back(entry.getArgument(a++));
+  coefOut = entry.getArgument(a++);
+  numTokens = entry.getArgument(a++);
+  auto wg = fn.getWorkgroupAttributions();
+  zPart = wg[0];
+  daPart = wg[1];
+  zTot = wg[2];
+  daTot = wg[3];
+  coefSm = wg[4];
+  k2Sm = wg[5];
+}
+
+void GradTCBuilder::emitIndices() {
+  tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  token = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  lane = arith::RemUIOp::create(b, loc, tid, tc.idx(32));
+  warp = arith::DivUIOp::create(b, loc, tid, tc.idx(32));
+  grp = arith::DivUIOp::create(b, loc, lane, tc.idx(4));
+  tig = arith::RemUIOp::create(b, loc, lane, tc.idx(4));
+  v8e = VectorType::get({8}, e);
+  v8f = VectorType::get({8}, f32);
+  v8i = VectorType::get({8}, tc.i32);
+  mTiles = llvm::divideCeil(n, 16);
+  nTiles = llvm::divideCeil(s, 8);
+  rows.resize(mTiles);
+  for (unsigned m = 0; m < mTiles; ++m)
+    for (unsigned h = 0; h < 2; ++h) {
+      unsigned base = 16 * m + 8 * h;
+      SourceRow &r = rows[m][h];
+      if (base >= n)
+        continue;
+      r.any = true;
+      r.memref = sources[base];
+      for (unsigned k = 1; k < 8 && base + k < n; ++k)
+        r.memref = arith::SelectOp::create(
+            b, loc, tc.cmp(P::eq, grp, tc.idx(k)), sources[base + k], r.memref);
+      if (base + 8 > n)
+        r.ok = tc.cmp(P::ult, grp, tc.idx(n - base));
+    }
+}
+
+void GradTCBuilder::emitSweep1() {
+  // Every line of the token's source and dout rows is requested into L2
+  // first (no registers held), so that all of its DRAM reads are in flight
+  // at once; the fragment loads below then hit L2.
+  if (spec.prefetchL2) {
+    emitL2PrefetchRows(b, loc, sources, token, e, d, tid, threads);
+    int64_t rowBytes = d * (e.getIntOrFloatBitWidth() / 8);
+    Type i64 = b.getI64Type();
+    Value base = arith::IndexCastOp::create(
+        b, loc, i64,
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, dout));
+    for (unsigned l = 0; l < s; ++l) {
+      // Row (l, token) of dout: (l T + token) rows from the base.
+      Value row = tc.add(tc.mul(numTokens, tc.idx(l)), token);
+      Value off = arith::IndexCastOp::create(b, loc, i64,
+                                             tc.mul(row, tc.idx(rowBytes)));
+      emitL2PrefetchBytes(b, loc, arith::AddIOp::create(b, loc, base, off),
+                          rowBytes, tid, threads);
+    }
+  }
+
+  // Warp w handles the 32-element blocks w, w + warps, ...; lane (grp, tig)
+  // loads elements [8 tig, 8 tig + 8) of its rows; the k index of the mma
+  // is permuted so that k-tile kt holds elements 8 tig + 4 kt + {0..3}
+  // (the sums over k do not depend on the order of k).
+  int64_t numBlocks = llvm::divideCeil(d, int64_t(32));
+  unsigned blocksPerWarp = llvm::divideCeil(numBlocks, int64_t(warps));
+  auto elemOffset = [&](unsigned k) {
+    Value blk = tc.add(warp, tc.idx(int64_t(k) * warps));
+    return tc.add(tc.mul(blk, tc.idx(32)), tc.mul(tig, tc.idx(8)));
+  };
+  auto elemOk = [&](unsigned k, Value off) -> Value {
+    if (int64_t(k + 1) * warps * 32 <= d)
+      return nullptr;
+    return tc.cmp(P::ule, tc.add(off, tc.idx(8)), tc.idx(d));
+  };
+  // The query of column grp of B tile t, clamped into range (padding
+  // queries, q >= S, read row S - 1 and are zeroed), and whether it is one.
+  auto queryOf = [&](unsigned t) -> std::pair<Value, Value> {
+    Value q = tc.add(grp, tc.idx(8 * t));
+    if (8 * t + 8 <= s)
+      return {q, Value()};
+    return {arith::MinUIOp::create(b, loc, q, tc.idx(s - 1)),
+            tc.cmp(P::ult, q, tc.idx(s))};
+  };
+  Value zeroV = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(v8f, b.getF32FloatAttr(0.0)));
+  Value zeroE = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(v8e, b.getFloatAttr(e, 0.0)));
+
+  // x[k][m][h] (sources) and dl[k][t] (dout) of block k, issued `depth`
+  // blocks ahead of their mma.
+  SmallVector<SmallVector<std::array<Value, 2>>> xs(blocksPerWarp);
+  SmallVector<SmallVector<Value>> dls(blocksPerWarp);
+  auto issue = [&](unsigned k) {
+    if (k >= blocksPerWarp)
+      return;
+    Value off = elemOffset(k);
+    Value eok = elemOk(k, off);
+    xs[k].resize(mTiles);
+    for (unsigned m = 0; m < mTiles; ++m)
+      for (unsigned h = 0; h < 2; ++h) {
+        SourceRow &r = rows[m][h];
+        if (r.any)
+          xs[k][m][h] = tc.maybeLoad(v8e, r.memref, ValueRange{token, off},
+                                     both(r.ok, eok), 16);
+      }
+    for (unsigned t = 0; t < nTiles; ++t) {
+      auto [q, qok] = queryOf(t);
+      Value v = tc.maybeLoad(v8e, dout, ValueRange{q, token, off}, eok, 16);
+      if (qok)
+        v = arith::SelectOp::create(b, loc, qok, v, zeroE);
+      dls[k].push_back(v);
+    }
+  };
+  unsigned depth = std::max(1u, spec.prefetchBlocks);
+  for (unsigned k = 0; k < std::min(depth, blocksPerWarp); ++k)
+    issue(k);
+
+  Value zero = tc.f32c(0.0);
+  Value zeroI = tc.i32c(0);
+  using Acc = SmallVector<SmallVector<SmallVector<Value>>>;
+  Acc accHi(mTiles,
+            SmallVector<SmallVector<Value>>(nTiles, {zero, zero, zero, zero}));
+  Acc accLo = accHi, accDa = accHi;
+  Value hiMask = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(v8i, b.getI32IntegerAttr(int32_t(0xFFFF0000))));
+
+  for (unsigned k = 0; k < blocksPerWarp; ++k) {
+    issue(k + depth);
+    Value off = elemOffset(k);
+    Value eok = elemOk(k, off);
+    // w*g of query 8 t + grp at this lane's 8 elements, split exactly into
+    // bf16 hi (the top 8 significant bits) and lo = wg - hi.
+    SmallVector<SmallVector<Value>> wgHi(nTiles), wgLo(nTiles), dB(nTiles);
+    for (unsigned t = 0; t < nTiles; ++t) {
+      auto [q, qok] = queryOf(t);
+      Value wv = tc.maybeLoad(v8e, queries, ValueRange{q, off}, eok, 16);
+      Value gv = tc.maybeLoad(v8e, gains, ValueRange{q, off}, eok, 16);
+      Value wg =
+          arith::MulFOp::create(b, loc, arith::ExtFOp::create(b, loc, v8f, wv),
+                                arith::ExtFOp::create(b, loc, v8f, gv));
+      if (qok)
+        wg = arith::SelectOp::create(b, loc, qok, wg, zeroV);
+      Value hiF = vector::BitCastOp::create(
+          b, loc, v8f,
+          arith::AndIOp::create(
+              b, loc, vector::BitCastOp::create(b, loc, v8i, wg), hiMask));
+      Value loF = arith::SubFOp::create(b, loc, wg, hiF);
+      auto v16h = VectorType::get({16}, b.getI16Type());
+      Value halves = vector::BitCastOp::create(b, loc, v16h, wg);
+      Value upper = vector::ShuffleOp::create(
+          b, loc, halves, halves, ArrayRef<int64_t>{1, 3, 5, 7, 9, 11, 13, 15});
+      wgHi[t] = tc.regs(upper);
+      wgLo[t] = tc.regs(arith::TruncFOp::create(b, loc, v8e, loF));
+      dB[t] = tc.regs(dls[k][t]);
+    }
+    for (unsigned m = 0; m < mTiles; ++m) {
+      SmallVector<Value> lo = tc.regs(xs[k][m][0]);
+      SmallVector<Value> hi =
+          rows[m][1].any ? tc.regs(xs[k][m][1]) : SmallVector<Value>(4, zeroI);
+      for (unsigned kt = 0; kt < 2; ++kt) {
+        SmallVector<Value> fa{lo[2 * kt], hi[2 * kt], lo[2 * kt + 1],
+                              hi[2 * kt + 1]};
+        for (unsigned t = 0; t < nTiles; ++t) {
+          accHi[m][t] = emitMmaBF16(
+              b, loc, fa, {wgHi[t][2 * kt], wgHi[t][2 * kt + 1]}, accHi[m][t]);
+          accLo[m][t] = emitMmaBF16(
+              b, loc, fa, {wgLo[t][2 * kt], wgLo[t][2 * kt + 1]}, accLo[m][t]);
+          accDa[m][t] = emitMmaBF16(
+              b, loc, fa, {dB[t][2 * kt], dB[t][2 * kt + 1]}, accDa[m][t]);
+        }
+      }
+    }
+    xs[k].clear();
+    dls[k].clear();
+  }
+
+  // Per-warp partials to workgroup memory. Accumulator register r of a lane:
+  // row (source) grp + 8 (r / 2), column (query) 2 tig + r % 2.
+  Value twoTig = tc.mul(tig, tc.idx(2));
+  for (unsigned m = 0; m < mTiles; ++m)
+    for (unsigned t = 0; t < nTiles; ++t)
+      for (unsigned r = 0; r < 4; ++r) {
+        Value i = tc.add(grp, tc.idx(16 * m + 8 * (r / 2)));
+        Value q = tc.add(twoTig, tc.idx(8 * t + r % 2));
+        Value iOk = 16 * m + 8 * (r / 2) + 8 <= n
+                        ? Value()
+                        : tc.cmp(P::ult, i, tc.idx(n));
+        Value qOk = 8 * t + 8 <= s ? Value() : tc.cmp(P::ult, q, tc.idx(s));
+        Value z = arith::AddFOp::create(b, loc, accHi[m][t][r], accLo[m][t][r]);
+        tc.when(both(iOk, qOk), [&]() {
+          store(z, zPart, ValueRange{warp, i, q});
+          store(accDa[m][t][r], daPart, ValueRange{warp, i, q});
+        });
+      }
+  gpu::BarrierOp::create(b, loc);
+}
+
+void GradTCBuilder::emitTotals() {
+  // Thread t, t + threads, ... < S n: the pair (l, i) = (t / n, t % n).
+  auto loop =
+      scf::ForOp::create(b, loc, tid, tc.idx(int64_t(s) * n), tc.idx(threads));
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    Value t = loop.getInductionVar();
+    Value l = arith::DivUIOp::create(b, loc, t, tc.idx(n));
+    Value i = arith::RemUIOp::create(b, loc, t, tc.idx(n));
+    Value z = arith::MulFOp::create(b, loc, invRmsAt(i),
+                                    warpSum(zPart, ValueRange{i, l}));
+    store(z, zTot, ValueRange{t});
+    store(warpSum(daPart, ValueRange{i, l}), daTot, ValueRange{t});
+  }
+  gpu::BarrierOp::create(b, loc);
+}
+
+void GradTCBuilder::emitCoefficients() {
+  // One thread per query l (as BlockScoreGradKernel.cpp's pass 1):
+  //   e_li = exp(z_li - lse_l), a_li = e_li / sum_j e_lj (exactly softmax),
+  //   dz_li = a_li (da_li - sum_j a_lj da_lj + dlse_l) (sources in order),
+  //   k1_li = dz_li r_i; zTot[l n + i] := k1_li r_i z_li / D.
+  Value invD = tc.f32c(1.0 / double(d));
+  tc.when(tc.cmp(P::ult, tid, tc.idx(s)), [&]() {
+    Value l = tid;
+    Value base = tc.mul(l, tc.idx(n));
+    SmallVector<Value> at, z, da, r, aw;
+    for (unsigned i = 0; i < n; ++i) {
+      at.push_back(tc.add(base, tc.idx(i)));
+      z.push_back(load(zTot, at[i]));
+      da.push_back(load(daTot, at[i]));
+      r.push_back(load(invRms[i], ValueRange{token}));
+    }
+    Value lseL = load(lse, ValueRange{l, token});
+    Value dlseL = load(dlse, ValueRange{l, token});
+    Value sumE = tc.f32c(0.0);
+    for (unsigned i = 0; i < n; ++i) {
+      aw.push_back(em.exp(arith::SubFOp::create(b, loc, z[i], lseL)));
+      sumE = arith::AddFOp::create(b, loc, sumE, aw[i]);
+    }
+    Value norm = arith::DivFOp::create(b, loc, tc.f32c(1.0), sumE);
+    Value sum = tc.f32c(0.0);
+    for (unsigned i = 0; i < n; ++i) {
+      aw[i] = arith::MulFOp::create(b, loc, aw[i], norm);
+      sum = arith::AddFOp::create(b, loc, sum,
+                                  arith::MulFOp::create(b, loc, aw[i], da[i]));
+    }
+    for (unsigned i = 0; i < n; ++i) {
+      Value centered = arith::SubFOp::create(b, loc, da[i], sum);
+      Value withLse = arith::AddFOp::create(b, loc, centered, dlseL);
+      Value dz = arith::MulFOp::create(b, loc, aw[i], withLse);
+      Value k1 = arith::MulFOp::create(b, loc, dz, r[i]);
+      Value k1r = arith::MulFOp::create(b, loc, k1, r[i]);
+      Value k1rz = arith::MulFOp::create(b, loc, k1r, z[i]);
+      store(arith::MulFOp::create(b, loc, k1rz, invD), zTot, at[i]);
+      store(aw[i], coefSm, ValueRange{l, tc.idx(0), tc.idx(i)});
+      store(k1, coefSm, ValueRange{l, tc.idx(1), tc.idx(i)});
+      store(k1, coefOut, ValueRange{token, at[i]});
+    }
+  });
+  gpu::BarrierOp::create(b, loc);
+}
+
+void GradTCBuilder::emitK2() {
+  // K2_i = sum_l k1_li r_i z_li / D, queries in order, one thread per
+  // source.
+  tc.when(tc.cmp(P::ult, tid, tc.idx(n)), [&]() {
+    Value sum = tc.f32c(0.0);
+    for (unsigned l = 0; l < s; ++l)
+      sum = arith::AddFOp::create(
+          b, loc, sum, load(zTot, tc.add(tc.idx(int64_t(l) * n), tid)));
+    store(sum, k2Sm, ValueRange{tid});
+  });
+  gpu::BarrierOp::create(b, loc);
+}
+
+void GradTCBuilder::emitSweep2() {
+  // Thread t owns the chunks c = t, t + threads, ... of `sw` elements; per
+  // chunk g_i = sum_l (a_li dout_l + k1_li wg_l) in query order (a loop
+  // over l, not unrolled, the n sums carried), then
+  // db_i = [acc_i +] (g_i - K2_i b_i), rounded once. The coefficients of
+  // query l are read four sources at a time (16-byte loads, broadcast).
+  unsigned sw = spec.sweepWidth;
+  auto vwE = VectorType::get({sw}, e);
+  auto vwF = VectorType::get({sw}, f32);
+  auto v4f = VectorType::get({4}, f32);
+  uint64_t align = sw * (e.getIntOrFloatBitWidth() / 8);
+  int64_t numChunks = d / sw;
+  unsigned chunksPerThread = llvm::divideCeil(numChunks, int64_t(threads));
+  Value zeroF = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vwF, b.getF32FloatAttr(0.0)));
+  for (unsigned k = 0; k < chunksPerThread; ++k) {
+    Value c = tc.add(tid, tc.idx(int64_t(k) * threads));
+    Value ok = int64_t(k + 1) * threads <= numChunks
+                   ? Value()
+                   : tc.cmp(P::ult, c, tc.idx(numChunks));
+    tc.when(ok, [&]() {
+      Value off = tc.mul(c, tc.idx(sw));
+      auto loadE = [&](Value m, ValueRange ix) -> Value {
+        Value raw = vector::LoadOp::create(
+            b, loc, vwE, m, ix, /*nontemporal=*/false, llvm::MaybeAlign(align));
+        return arith::ExtFOp::create(b, loc, vwF, raw);
+      };
+      SmallVector<Value> init(n, zeroF);
+      auto loop =
+          scf::ForOp::create(b, loc, tc.idx(0), tc.idx(s), tc.idx(1), init);
+      {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(loop.getBody());
+        Value l = loop.getInductionVar();
+        SmallVector<Value> sums(loop.getRegionIterArgs());
+        Value wg =
+            arith::MulFOp::create(b, loc, loadE(queries, ValueRange{l, off}),
+                                  loadE(gains, ValueRange{l, off}));
+        Value dl = loadE(dout, ValueRange{l, token, off});
+        for (unsigned g4 = 0; g4 < nPad / 4; ++g4) {
+          Value a4 = vector::LoadOp::create(
+              b, loc, v4f, coefSm, ValueRange{l, tc.idx(0), tc.idx(4 * g4)},
+              /*nontemporal=*/false, llvm::MaybeAlign(16));
+          Value k4 = vector::LoadOp::create(
+              b, loc, v4f, coefSm, ValueRange{l, tc.idx(1), tc.idx(4 * g4)},
+              /*nontemporal=*/false, llvm::MaybeAlign(16));
+          for (unsigned ii = 0; ii < 4 && 4 * g4 + ii < n; ++ii) {
+            unsigned i = 4 * g4 + ii;
+            auto splat = [&](Value v4) -> Value {
+              return vector::BroadcastOp::create(
+                  b, loc, vwF,
+                  vector::ExtractOp::create(b, loc, v4,
+                                            ArrayRef<int64_t>{int64_t(ii)}));
+            };
+            Value v = vector::FMAOp::create(b, loc, splat(a4), dl, sums[i]);
+            sums[i] = vector::FMAOp::create(b, loc, splat(k4), wg, v);
+          }
+        }
+        scf::YieldOp::create(b, loc, sums);
+      }
+      for (unsigned i = 0; i < n; ++i) {
+        Value x = loadE(sources[i], ValueRange{token, off});
+        Value nk2 = vector::BroadcastOp::create(
+            b, loc, vwF,
+            arith::NegFOp::create(b, loc, load(k2Sm, ValueRange{tc.idx(i)})));
+        Value v = vector::FMAOp::create(b, loc, nk2, x, loop.getResult(i));
+        if (spec.accumulate)
+          v = arith::AddFOp::create(b, loc,
+                                    loadE(accs[i], ValueRange{token, off}), v);
+        vector::StoreOp::create(b, loc, arith::TruncFOp::create(b, loc, vwE, v),
+                                grads[i], ValueRange{token, off},
+                                /*nontemporal=*/false, llvm::MaybeAlign(align));
+      }
+    });
+  }
+}
+
+gpu::GPUFuncOp
+gpu_kernels::buildBlockScoreGradTCKernel(OpBuilder &b, Location loc,
+                                         const BlockScoreGradTCSpec &spec) {
+  OpBuilder::InsertionGuard guard(b);
+  return GradTCBuilder(b, loc, spec).build();
+}
