@@ -487,9 +487,9 @@ void GradTCBuilder::emitK2() {
 void GradTCBuilder::emitSweep2() {
   // Thread t owns the chunks c = t, t + threads, ... of `sw` elements; per
   // chunk g_i = sum_l (a_li dout_l + k1_li wg_l) in query order (a loop
-  // over l, not unrolled, the n sums carried), then
-  // db_i = [acc_i +] (g_i - K2_i b_i), rounded once. The coefficients of
-  // query l are read four sources at a time (16-byte loads, broadcast).
+  // over l, not unrolled, the n sums and the next query's rows carried),
+  // then db_i = [acc_i +] (g_i - K2_i b_i), rounded once. The coefficients
+  // of query l are read four sources at a time (16-byte loads, broadcast).
   unsigned sw = spec.sweepWidth;
   auto vwE = VectorType::get({sw}, e);
   auto vwF = VectorType::get({sw}, f32);
@@ -506,23 +506,48 @@ void GradTCBuilder::emitSweep2() {
                    : tc.cmp(P::ult, c, tc.idx(numChunks));
     tc.when(ok, [&]() {
       Value off = tc.mul(c, tc.idx(sw));
-      auto loadE = [&](Value m, ValueRange ix) -> Value {
-        Value raw = vector::LoadOp::create(
-            b, loc, vwE, m, ix, /*nontemporal=*/false, llvm::MaybeAlign(align));
+      auto loadRaw = [&](Value m, ValueRange ix) -> Value {
+        return vector::LoadOp::create(b, loc, vwE, m, ix,
+                                      /*nontemporal=*/false,
+                                      llvm::MaybeAlign(align));
+      };
+      auto ext = [&](Value raw) -> Value {
         return arith::ExtFOp::create(b, loc, vwF, raw);
       };
+      // W_l, G_l and dout_l at this chunk, as stored.
+      auto loadQuery = [&](Value l) -> SmallVector<Value> {
+        return {loadRaw(queries, ValueRange{l, off}),
+                loadRaw(gains, ValueRange{l, off}),
+                loadRaw(dout, ValueRange{l, token, off})};
+      };
+      // The summary (and accumulator) rows of the chunk are requested before
+      // the loop: their loads are in flight while it runs (after it, the
+      // stores of db would keep them from being hoisted).
+      SmallVector<Value> xRaw, accRaw;
+      for (unsigned i = 0; i < n; ++i) {
+        xRaw.push_back(loadRaw(sources[i], ValueRange{token, off}));
+        if (spec.accumulate)
+          accRaw.push_back(loadRaw(accs[i], ValueRange{token, off}));
+      }
+      // A loop over the queries carrying the n sums and the next query's
+      // rows, loaded one iteration ahead (the last iteration re-loads its
+      // own, L1 hits).
       SmallVector<Value> init(n, zeroF);
+      init.append(loadQuery(tc.idx(0)));
       auto loop =
           scf::ForOp::create(b, loc, tc.idx(0), tc.idx(s), tc.idx(1), init);
       {
         OpBuilder::InsertionGuard g(b);
         b.setInsertionPointToStart(loop.getBody());
         Value l = loop.getInductionVar();
-        SmallVector<Value> sums(loop.getRegionIterArgs());
+        ValueRange iter = loop.getRegionIterArgs();
+        SmallVector<Value> sums(iter.take_front(n));
+        Value next =
+            arith::MinUIOp::create(b, loc, tc.add(l, tc.idx(1)), tc.idx(s - 1));
+        SmallVector<Value> rawNext = loadQuery(next);
         Value wg =
-            arith::MulFOp::create(b, loc, loadE(queries, ValueRange{l, off}),
-                                  loadE(gains, ValueRange{l, off}));
-        Value dl = loadE(dout, ValueRange{l, token, off});
+            arith::MulFOp::create(b, loc, ext(iter[n]), ext(iter[n + 1]));
+        Value dl = ext(iter[n + 2]);
         for (unsigned g4 = 0; g4 < nPad / 4; ++g4) {
           Value a4 = vector::LoadOp::create(
               b, loc, v4f, coefSm, ValueRange{l, tc.idx(0), tc.idx(4 * g4)},
@@ -542,17 +567,17 @@ void GradTCBuilder::emitSweep2() {
             sums[i] = vector::FMAOp::create(b, loc, splat(k4), wg, v);
           }
         }
+        sums.append(rawNext);
         scf::YieldOp::create(b, loc, sums);
       }
       for (unsigned i = 0; i < n; ++i) {
-        Value x = loadE(sources[i], ValueRange{token, off});
         Value nk2 = vector::BroadcastOp::create(
             b, loc, vwF,
             arith::NegFOp::create(b, loc, load(k2Sm, ValueRange{tc.idx(i)})));
-        Value v = vector::FMAOp::create(b, loc, nk2, x, loop.getResult(i));
+        Value v =
+            vector::FMAOp::create(b, loc, nk2, ext(xRaw[i]), loop.getResult(i));
         if (spec.accumulate)
-          v = arith::AddFOp::create(b, loc,
-                                    loadE(accs[i], ValueRange{token, off}), v);
+          v = arith::AddFOp::create(b, loc, ext(accRaw[i]), v);
         vector::StoreOp::create(b, loc, arith::TruncFOp::create(b, loc, vwE, v),
                                 grads[i], ValueRange{token, off},
                                 /*nontemporal=*/false, llvm::MaybeAlign(align));

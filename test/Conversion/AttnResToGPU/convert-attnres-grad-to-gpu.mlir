@@ -330,8 +330,10 @@ func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf3
 // order after one barrier; one thread per query computes a, k1 (one exp
 // per source, normalised by their sum; k1 also to the coefficient buffer);
 // one thread per source sums K2 over the queries; then each thread's 4 chunks
-// of 4 columns: a loop over the queries carrying both sources' sums (two
-// fma per source and query), db_i = g_i - K2_i b_i rounded once.
+// of 4 columns: both sources' rows requested first, then a loop over the
+// queries carrying their sums (two fma per source and query) and the next
+// query's W, G and dout (loaded one iteration ahead); db_i = g_i - K2_i b_i
+// rounded once.
 // TC-LABEL:    func.func @score_grad
 // TC:            gpu.launch_func @attnres_kernels::@block_score_grad_bf16_d4096_s3_n2_tc blocks in (%[[T:.*]], %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%{{.*}} : memref<3x4096xbf16>, %{{.*}} : memref<3x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<3x?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<3x?x4096xbf16>, %{{.*}} : memref<3x?xf32>, %{{.*}} : memref<?x4096xbf16>, %{{.*}} : memref<?x4096xbf16>, %[[K1:.*]] : memref<?x6xf32>, %[[T]] : index)
 // TC:            gpu.launch_func @attnres_kernels::@block_score_grad_params_bf16_d4096_s3_n2 blocks in {{.*}} args({{.*}}%[[K1]] : memref<?x6xf32>
@@ -357,9 +359,13 @@ func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf3
 // TC-COUNT-3:      memref.load %[[ZT]]
 // TC:              memref.store %{{.*}}, %[[K2]]
 // TC:            gpu.barrier
-// TC:            scf.for %{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>) {
+// TC-COUNT-2:    vector.load %{{.*}} : memref<?x4096xbf16>, vector<4xbf16>
+// TC:            scf.for %{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xbf16>, vector<4xbf16>, vector<4xbf16>) {
+// TC-COUNT-3:      vector.load
 // TC-COUNT-2:      vector.load %[[CO]]
 // TC-COUNT-4:      vector.fma
+// TC-NOT:          vector.load
+// TC:              scf.yield
 // TC:            memref.load %[[K2]]
 // TC:            vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 8 : i64} : memref<?x4096xbf16>, vector<4xbf16>
 // TC:            memref.load %[[K2]]
