@@ -276,12 +276,16 @@ void GradTCBuilder::emitSweep1() {
   unsigned blocksPerWarp = llvm::divideCeil(numBlocks, int64_t(warps));
   auto elemOffset = [&](unsigned k) {
     Value blk = tc.add(warp, tc.idx(int64_t(k) * warps));
-    return tc.add(tc.mul(blk, tc.idx(32)), tc.mul(tig, tc.idx(8)));
+    Value blkOff = tc.mul(blk, tc.idx(32));
+    Value tigOff = tc.mul(tig, tc.idx(8));
+    return tc.add(blkOff, tigOff);
   };
   auto elemOk = [&](unsigned k, Value off) -> Value {
     if (int64_t(k + 1) * warps * 32 <= d)
       return nullptr;
-    return tc.cmp(P::ule, tc.add(off, tc.idx(8)), tc.idx(d));
+    Value end = tc.add(off, tc.idx(8));
+    Value limit = tc.idx(d);
+    return tc.cmp(P::ule, end, limit);
   };
   // The query of column grp of B tile t, clamped into range (padding
   // queries, q >= S, read row S - 1 and are zeroed), and whether it is one.
@@ -289,8 +293,9 @@ void GradTCBuilder::emitSweep1() {
     Value q = tc.add(grp, tc.idx(8 * t));
     if (8 * t + 8 <= s)
       return {q, Value()};
-    return {arith::MinUIOp::create(b, loc, q, tc.idx(s - 1)),
-            tc.cmp(P::ult, q, tc.idx(s))};
+    Value clamped = arith::MinUIOp::create(b, loc, q, tc.idx(s - 1));
+    Value ok = tc.cmp(P::ult, q, tc.idx(s));
+    return {clamped, ok};
   };
   Value zeroV = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(v8f, b.getF32FloatAttr(0.0)));
@@ -347,9 +352,9 @@ void GradTCBuilder::emitSweep1() {
       auto [q, qok] = queryOf(t);
       Value wv = tc.maybeLoad(v8e, queries, ValueRange{q, off}, eok, 16);
       Value gv = tc.maybeLoad(v8e, gains, ValueRange{q, off}, eok, 16);
-      Value wg =
-          arith::MulFOp::create(b, loc, arith::ExtFOp::create(b, loc, v8f, wv),
-                                arith::ExtFOp::create(b, loc, v8f, gv));
+      Value wf = arith::ExtFOp::create(b, loc, v8f, wv);
+      Value gf = arith::ExtFOp::create(b, loc, v8f, gv);
+      Value wg = arith::MulFOp::create(b, loc, wf, gf);
       if (qok)
         wg = arith::SelectOp::create(b, loc, qok, wg, zeroV);
       Value hiF = vector::BitCastOp::create(
@@ -409,16 +414,18 @@ void GradTCBuilder::emitSweep1() {
 
 void GradTCBuilder::emitTotals() {
   // Thread t, t + threads, ... < S n: the pair (l, i) = (t / n, t % n).
-  auto loop =
-      scf::ForOp::create(b, loc, tid, tc.idx(int64_t(s) * n), tc.idx(threads));
+  Value upper = tc.idx(int64_t(s) * n);
+  Value step = tc.idx(threads);
+  auto loop = scf::ForOp::create(b, loc, tid, upper, step);
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(loop.getBody()->getTerminator());
     Value t = loop.getInductionVar();
     Value l = arith::DivUIOp::create(b, loc, t, tc.idx(n));
     Value i = arith::RemUIOp::create(b, loc, t, tc.idx(n));
-    Value z = arith::MulFOp::create(b, loc, invRmsAt(i),
-                                    warpSum(zPart, ValueRange{i, l}));
+    Value r = invRmsAt(i);
+    Value dot = warpSum(zPart, ValueRange{i, l});
+    Value z = arith::MulFOp::create(b, loc, r, dot);
     store(z, zTot, ValueRange{t});
     store(warpSum(daPart, ValueRange{i, l}), daTot, ValueRange{t});
   }
@@ -533,20 +540,22 @@ void GradTCBuilder::emitSweep2() {
       // rows, loaded one iteration ahead (the last iteration re-loads its
       // own, L1 hits).
       SmallVector<Value> init(n, zeroF);
-      init.append(loadQuery(tc.idx(0)));
-      auto loop =
-          scf::ForOp::create(b, loc, tc.idx(0), tc.idx(s), tc.idx(1), init);
+      Value lb = tc.idx(0), ub = tc.idx(s), one = tc.idx(1);
+      init.append(loadQuery(lb));
+      auto loop = scf::ForOp::create(b, loc, lb, ub, one, init);
       {
         OpBuilder::InsertionGuard g(b);
         b.setInsertionPointToStart(loop.getBody());
         Value l = loop.getInductionVar();
         ValueRange iter = loop.getRegionIterArgs();
         SmallVector<Value> sums(iter.take_front(n));
-        Value next =
-            arith::MinUIOp::create(b, loc, tc.add(l, tc.idx(1)), tc.idx(s - 1));
+        Value lPlus1 = tc.add(l, tc.idx(1));
+        Value last = tc.idx(s - 1);
+        Value next = arith::MinUIOp::create(b, loc, lPlus1, last);
         SmallVector<Value> rawNext = loadQuery(next);
-        Value wg =
-            arith::MulFOp::create(b, loc, ext(iter[n]), ext(iter[n + 1]));
+        Value wv = ext(iter[n]);
+        Value gv = ext(iter[n + 1]);
+        Value wg = arith::MulFOp::create(b, loc, wv, gv);
         Value dl = ext(iter[n + 2]);
         for (unsigned g4 = 0; g4 < nPad / 4; ++g4) {
           Value a4 = vector::LoadOp::create(
