@@ -48,23 +48,10 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
   const RowLayout &layout = spec.layout;
   assert(layout.tokensPerCta == 1 && "one token per CTA");
   Type e = spec.elementType, f32 = b.getF32Type();
-  int64_t d = spec.d, dyn = ShapedType::kDynamic;
+  int64_t d = spec.d;
   unsigned n = spec.numSources, s = spec.numQueries;
   bool acc = spec.accumulate;
-  Type params = MemRefType::get({int64_t(s), d}, e), rows = rowsType(e, d);
-  Type stat = MemRefType::get({dyn}, f32);
-  Type stackedStat = MemRefType::get({int64_t(s), dyn}, f32);
-  SmallVector<Type> args{params, params};
-  args.append(n, rows);
-  args.push_back(stackedStat);
-  args.append(n, stat);
-  args.push_back(MemRefType::get({int64_t(s), dyn, d}, e));
-  args.push_back(stackedStat);
-  if (acc)
-    args.append(n, rows);
-  args.append(n, rows);
-  args.push_back(MemRefType::get({dyn, int64_t(s * n)}, f32));
-  args.push_back(b.getIndexType());
+  SmallVector<Type> args = blockScoreGradArgTypes(b, e, d, s, n, acc);
 
   RowEmitter em(b, loc, layout, e);
   auto wsAttr =
@@ -77,21 +64,11 @@ gpu_kernels::buildBlockScoreGradKernel(OpBuilder &b, Location loc,
   gpu::GPUFuncOp fn =
       createKernel(b, loc, spec.getName(), args, wgTypes, layout);
   Block &entry = fn.getBody().front();
-  unsigned a = 0;
-  Value queries = entry.getArgument(a++), gains = entry.getArgument(a++);
-  SmallVector<Value> sources, invRms, accs, grads;
-  for (unsigned i = 0; i < n; ++i)
-    sources.push_back(entry.getArgument(a++));
-  Value lse = entry.getArgument(a++);
-  for (unsigned i = 0; i < n; ++i)
-    invRms.push_back(entry.getArgument(a++));
-  Value dout = entry.getArgument(a++), dlse = entry.getArgument(a++);
-  if (acc)
-    for (unsigned i = 0; i < n; ++i)
-      accs.push_back(entry.getArgument(a++));
-  for (unsigned i = 0; i < n; ++i)
-    grads.push_back(entry.getArgument(a++));
-  Value coefOut = entry.getArgument(a++);
+  BlockScoreGradArgs ka(entry, n, acc);
+  Value queries = ka.queries, gains = ka.gains, lse = ka.lse;
+  Value dout = ka.dout, dlse = ka.dlse, coefOut = ka.coefOut;
+  ArrayRef<Value> sources = ka.sources, invRms = ka.invRms, accs = ka.accs,
+                  grads = ka.grads;
   Value coef = fn.getWorkgroupAttributions()[0];
   Value scratch = layout.warpsPerToken() > 1
                       ? Value(fn.getWorkgroupAttributions()[1])

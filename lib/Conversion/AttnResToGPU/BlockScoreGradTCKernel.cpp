@@ -22,7 +22,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "KernelEmitter.h"
+#include "GradKernelHelpers.h"
 #include "NVVMHelpers.h"
 
 #include "llvm/Support/MathExtras.h"
@@ -62,12 +62,6 @@ RowLayout BlockScoreGradTCSpec::layout() const {
 }
 
 namespace {
-
-/// Row h of the A tile m is source 16 m + 8 h + grp: its memref, picked once.
-struct SourceRow {
-  Value memref, ok;
-  bool any = false;
-};
 
 class GradTCBuilder {
 public:
@@ -156,27 +150,14 @@ private:
   Value tid, token, lane, warp, grp, tig;
   VectorType v8e, v8f, v8i;
   unsigned mTiles = 0, nTiles = 0;
-  SmallVector<std::array<SourceRow, 2>> rows;
+  SmallVector<std::array<FragmentRow, 2>> rows;
 };
 
 } // namespace
 
 void GradTCBuilder::createFunction() {
-  int64_t dyn = ShapedType::kDynamic;
-  Type params = MemRefType::get({int64_t(s), d}, e), rowsT = rowsType(e, d);
-  Type stat = MemRefType::get({dyn}, f32);
-  Type stackedStat = MemRefType::get({int64_t(s), dyn}, f32);
-  SmallVector<Type> args{params, params};
-  args.append(n, rowsT);
-  args.push_back(stackedStat);
-  args.append(n, stat);
-  args.push_back(MemRefType::get({int64_t(s), dyn, d}, e));
-  args.push_back(stackedStat);
-  if (spec.accumulate)
-    args.append(n, rowsT);
-  args.append(n, rowsT);
-  args.push_back(MemRefType::get({dyn, int64_t(s * n)}, f32));
-  args.push_back(b.getIndexType());
+  SmallVector<Type> args =
+      grad::blockScoreGradArgTypes(b, e, d, s, n, spec.accumulate);
 
   auto ws =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
@@ -192,23 +173,18 @@ void GradTCBuilder::createFunction() {
     fn.setWorkgroupAttributionAttr(k, LLVM::LLVMDialect::getAlignAttrName(),
                                    b.getI64IntegerAttr(16));
   Block &entry = fn.getBody().front();
-  unsigned a = 0;
-  queries = entry.getArgument(a++);
-  gains = entry.getArgument(a++);
-  for (unsigned i = 0; i < n; ++i)
-    sources.push_back(entry.getArgument(a++));
-  lse = entry.getArgument(a++);
-  for (unsigned i = 0; i < n; ++i)
-    invRms.push_back(entry.getArgument(a++));
-  dout = entry.getArgument(a++);
-  dlse = entry.getArgument(a++);
-  if (spec.accumulate)
-    for (unsigned i = 0; i < n; ++i)
-      accs.push_back(entry.getArgument(a++));
-  for (unsigned i = 0; i < n; ++i)
-    grads.push_back(entry.getArgument(a++));
-  coefOut = entry.getArgument(a++);
-  numTokens = entry.getArgument(a++);
+  grad::BlockScoreGradArgs ka(entry, n, spec.accumulate);
+  queries = ka.queries;
+  gains = ka.gains;
+  lse = ka.lse;
+  dout = ka.dout;
+  dlse = ka.dlse;
+  coefOut = ka.coefOut;
+  numTokens = ka.numTokens;
+  sources = ka.sources;
+  invRms = ka.invRms;
+  accs = ka.accs;
+  grads = ka.grads;
   auto wg = fn.getWorkgroupAttributions();
   zPart = wg[0];
   daPart = wg[1];
@@ -230,21 +206,7 @@ void GradTCBuilder::emitIndices() {
   v8i = VectorType::get({8}, tc.i32);
   mTiles = llvm::divideCeil(n, 16);
   nTiles = llvm::divideCeil(s, 8);
-  rows.resize(mTiles);
-  for (unsigned m = 0; m < mTiles; ++m)
-    for (unsigned h = 0; h < 2; ++h) {
-      unsigned base = 16 * m + 8 * h;
-      SourceRow &r = rows[m][h];
-      if (base >= n)
-        continue;
-      r.any = true;
-      r.memref = sources[base];
-      for (unsigned k = 1; k < 8 && base + k < n; ++k)
-        r.memref = arith::SelectOp::create(
-            b, loc, tc.cmp(P::eq, grp, tc.idx(k)), sources[base + k], r.memref);
-      if (base + 8 > n)
-        r.ok = tc.cmp(P::ult, grp, tc.idx(n - base));
-    }
+  rows = tc.fragmentRows(sources, grp);
 }
 
 void GradTCBuilder::emitSweep1() {
@@ -275,17 +237,10 @@ void GradTCBuilder::emitSweep1() {
   int64_t numBlocks = llvm::divideCeil(d, int64_t(32));
   unsigned blocksPerWarp = llvm::divideCeil(numBlocks, int64_t(warps));
   auto elemOffset = [&](unsigned k) {
-    Value blk = tc.add(warp, tc.idx(int64_t(k) * warps));
-    Value blkOff = tc.mul(blk, tc.idx(32));
-    Value tigOff = tc.mul(tig, tc.idx(8));
-    return tc.add(blkOff, tigOff);
+    return tc.blockOffset(warp, tig, warps, k);
   };
   auto elemOk = [&](unsigned k, Value off) -> Value {
-    if (int64_t(k + 1) * warps * 32 <= d)
-      return nullptr;
-    Value end = tc.add(off, tc.idx(8));
-    Value limit = tc.idx(d);
-    return tc.cmp(P::ule, end, limit);
+    return tc.blockOk(warps, k, off, d);
   };
   // The query of column grp of B tile t, clamped into range (padding
   // queries, q >= S, read row S - 1 and are zeroed), and whether it is one.
@@ -314,7 +269,7 @@ void GradTCBuilder::emitSweep1() {
     xs[k].resize(mTiles);
     for (unsigned m = 0; m < mTiles; ++m)
       for (unsigned h = 0; h < 2; ++h) {
-        SourceRow &r = rows[m][h];
+        FragmentRow &r = rows[m][h];
         if (r.any)
           xs[k][m][h] = tc.maybeLoad(v8e, r.memref, ValueRange{token, off},
                                      both(r.ok, eok), 16);
@@ -357,17 +312,7 @@ void GradTCBuilder::emitSweep1() {
       Value wg = arith::MulFOp::create(b, loc, wf, gf);
       if (qok)
         wg = arith::SelectOp::create(b, loc, qok, wg, zeroV);
-      Value hiF = vector::BitCastOp::create(
-          b, loc, v8f,
-          arith::AndIOp::create(
-              b, loc, vector::BitCastOp::create(b, loc, v8i, wg), hiMask));
-      Value loF = arith::SubFOp::create(b, loc, wg, hiF);
-      auto v16h = VectorType::get({16}, b.getI16Type());
-      Value halves = vector::BitCastOp::create(b, loc, v16h, wg);
-      Value upper = vector::ShuffleOp::create(
-          b, loc, halves, halves, ArrayRef<int64_t>{1, 3, 5, 7, 9, 11, 13, 15});
-      wgHi[t] = tc.regs(upper);
-      wgLo[t] = tc.regs(arith::TruncFOp::create(b, loc, v8e, loF));
+      std::tie(wgHi[t], wgLo[t]) = tc.splitBF16(wg, hiMask);
       dB[t] = tc.regs(dls[k][t]);
     }
     for (unsigned m = 0; m < mTiles; ++m) {

@@ -82,14 +82,6 @@ struct TCSharedLayout {
   int64_t total = 0;
 };
 
-/// Row h of the A tile m is source 16m + 8h + grp: its memref, picked once.
-/// `ok` is null when every lane has a source; `any` is false when no lane
-/// has one.
-struct RowSrc {
-  Value memref, ok;
-  bool any = false;
-};
-
 /// Builds the tensor-core phase-1 kernel, phase by phase (see the file
 /// header). The phases share the values below; each is emitted at the
 /// builder's insertion point, in the order of build().
@@ -178,7 +170,7 @@ private:
   Value tid, token, rank, colBase, lane, warp, grp, tig;
   VectorType v8e, v8f, v8i;
   unsigned mTiles, nTiles;
-  SmallVector<std::array<RowSrc, 2>> rows;
+  SmallVector<std::array<FragmentRow, 2>> rows;
 
   // Sweep 1's results: logits acc[m][t] (four f32 per tile) and sums of
   // squares ssAcc[m][h].
@@ -284,21 +276,7 @@ void TCKernelBuilder::emitIndices() {
   nTiles = llvm::divideCeil(s, 8);
 
   // Row h of the A tile m is source 16m + 8h + grp: pick its memref once.
-  rows.resize(mTiles);
-  for (unsigned m = 0; m < mTiles; ++m)
-    for (unsigned h = 0; h < 2; ++h) {
-      unsigned base = 16 * m + 8 * h;
-      RowSrc &r = rows[m][h];
-      if (base >= n)
-        continue;
-      r.any = true;
-      r.memref = sources[base];
-      for (unsigned k = 1; k < 8 && base + k < n; ++k)
-        r.memref = arith::SelectOp::create(
-            b, loc, tc.cmp(P::eq, grp, tc.idx(k)), sources[base + k], r.memref);
-      if (base + 8 > n)
-        r.ok = tc.cmp(P::ult, grp, tc.idx(n - base));
-    }
+  rows = tc.fragmentRows(sources, grp);
 }
 
 void TCKernelBuilder::emitRowFetch() {
@@ -354,17 +332,10 @@ void TCKernelBuilder::emitSweep1() {
   int64_t numBlocks = llvm::divideCeil(dl, int64_t(32));
   unsigned blocksPerWarp = llvm::divideCeil(numBlocks, int64_t(warps));
   auto elemOffset = [&](unsigned k) {
-    Value blk = tc.add(warp, tc.idx(int64_t(k) * warps));
-    Value blkOff = tc.mul(blk, tc.idx(32));
-    Value tigOff = tc.mul(tig, tc.idx(8));
-    return tc.add(blkOff, tigOff);
+    return tc.blockOffset(warp, tig, warps, k);
   };
   auto elemOk = [&](unsigned k, Value off) -> Value {
-    if (int64_t(k + 1) * warps * 32 <= dl)
-      return nullptr;
-    Value end = tc.add(off, tc.idx(8));
-    Value limit = tc.idx(dl);
-    return tc.cmp(P::ule, end, limit);
+    return tc.blockOk(warps, k, off, dl);
   };
   // x[k][m][h]: the loaded rows of block k.
   SmallVector<SmallVector<std::array<Value, 2>>> xs(blocksPerWarp);
@@ -376,7 +347,7 @@ void TCKernelBuilder::emitSweep1() {
     xs[k].resize(mTiles);
     for (unsigned m = 0; m < mTiles; ++m)
       for (unsigned h = 0; h < 2; ++h) {
-        RowSrc &r = rows[m][h];
+        FragmentRow &r = rows[m][h];
         if (!r.any)
           continue;
         if (!spec.bulkCopy) {
@@ -440,21 +411,7 @@ void TCKernelBuilder::emitSweep1() {
             b, loc, qok, wg,
             arith::ConstantOp::create(
                 b, loc, DenseElementsAttr::get(v8f, b.getF32FloatAttr(0.0))));
-      Value hiF = vector::BitCastOp::create(
-          b, loc, v8f,
-          arith::AndIOp::create(
-              b, loc, vector::BitCastOp::create(b, loc, v8i, wg), hiMask));
-      Value loF = arith::SubFOp::create(b, loc, wg, hiF);
-      {
-        // The bf16 bits of hi: the upper halves of the f32 words of wg.
-        auto v16h = VectorType::get({16}, b.getI16Type());
-        Value halves = vector::BitCastOp::create(b, loc, v16h, wg);
-        Value upper = vector::ShuffleOp::create(
-            b, loc, halves, halves,
-            ArrayRef<int64_t>{1, 3, 5, 7, 9, 11, 13, 15});
-        wgHi[t] = tc.regs(upper);
-      }
-      wgLo[t] = tc.regs(arith::TruncFOp::create(b, loc, v8e, loF));
+      std::tie(wgHi[t], wgLo[t]) = tc.splitBF16(wg, hiMask);
     }
     for (unsigned m = 0; m < mTiles; ++m) {
       SmallVector<Value> lo = tc.regs(xs[k][m][0]);

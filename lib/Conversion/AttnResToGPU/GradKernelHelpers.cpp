@@ -65,3 +65,46 @@ void grad::sourceDots(RowEmitter &em, ArrayRef<Value> sources, ValueRange tk,
     partials.push_back(em.hsum(pd));
   }
 }
+
+SmallVector<Type> grad::blockScoreGradArgTypes(OpBuilder &b, Type e, int64_t d,
+                                               unsigned s, unsigned n,
+                                               bool accumulate) {
+  Type f32 = b.getF32Type();
+  int64_t dyn = ShapedType::kDynamic;
+  Type params = MemRefType::get({int64_t(s), d}, e), rows = rowsType(e, d);
+  Type stat = MemRefType::get({dyn}, f32);
+  Type stackedStat = MemRefType::get({int64_t(s), dyn}, f32);
+  SmallVector<Type> args{params, params};
+  args.append(n, rows);
+  args.push_back(stackedStat);
+  args.append(n, stat);
+  args.push_back(MemRefType::get({int64_t(s), dyn, d}, e));
+  args.push_back(stackedStat);
+  if (accumulate)
+    args.append(n, rows);
+  args.append(n, rows);
+  args.push_back(MemRefType::get({dyn, int64_t(s * n)}, f32));
+  args.push_back(b.getIndexType());
+  return args;
+}
+
+grad::BlockScoreGradArgs::BlockScoreGradArgs(Block &entry, unsigned n,
+                                             bool accumulate) {
+  unsigned a = 0;
+  queries = entry.getArgument(a++);
+  gains = entry.getArgument(a++);
+  for (unsigned i = 0; i < n; ++i)
+    sources.push_back(entry.getArgument(a++));
+  lse = entry.getArgument(a++);
+  for (unsigned i = 0; i < n; ++i)
+    invRms.push_back(entry.getArgument(a++));
+  dout = entry.getArgument(a++);
+  dlse = entry.getArgument(a++);
+  if (accumulate)
+    for (unsigned i = 0; i < n; ++i)
+      accs.push_back(entry.getArgument(a++));
+  for (unsigned i = 0; i < n; ++i)
+    grads.push_back(entry.getArgument(a++));
+  coefOut = entry.getArgument(a++);
+  numTokens = entry.getArgument(a++);
+}

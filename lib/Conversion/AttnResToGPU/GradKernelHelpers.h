@@ -3,8 +3,8 @@
 // Part of the attnres project.
 //
 // What the backward kernels (AggregateGradKernel.cpp, MergeGradKernel.cpp,
-// BlockScoreGradKernel.cpp) share beyond RowEmitter (docs/gpu.md "Backward
-// kernels"):
+// BlockScoreGradKernel.cpp, BlockScoreGradTCKernel.cpp) share beyond RowEmitter
+// (docs/gpu.md "Backward kernels"):
 //
 // - a CTA handles a contiguous chunk of tokens, one token at a time, so that
 //   its partial of the parameter gradients (sums over tokens) stays in
@@ -51,6 +51,21 @@ void sourceDots(RowEmitter &em, ArrayRef<Value> sources, ValueRange tk,
                 unsigned lo, unsigned hi, unsigned depth, bool keep,
                 MutableArrayRef<SmallVector<Value>> rowsIn, ArrayRef<Value> wg,
                 ArrayRef<Value> other, SmallVectorImpl<Value> &partials);
+
+/// The argument types of block_score_grad's per-token kernels (the
+/// CUDA-core and the tensor-core one), in the order documented at
+/// buildBlockScoreGradKernel.
+SmallVector<Type> blockScoreGradArgTypes(OpBuilder &b, Type e, int64_t d,
+                                         unsigned s, unsigned n,
+                                         bool accumulate);
+
+/// Those arguments of a kernel's entry block.
+struct BlockScoreGradArgs {
+  BlockScoreGradArgs(Block &entry, unsigned n, bool accumulate);
+
+  Value queries, gains, lse, dout, dlse, coefOut, numTokens;
+  SmallVector<Value> sources, invRms, accs, grads;
+};
 
 } // namespace mlir::attnres::gpu_kernels::grad
 

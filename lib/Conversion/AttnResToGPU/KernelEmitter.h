@@ -24,7 +24,9 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "llvm/ADT/STLExtras.h"
 
+#include <array>
 #include <string>
+#include <utility>
 
 namespace mlir {
 namespace attnres {
@@ -249,7 +251,16 @@ public:
   Value tid, lane, warp, warpInToken, token, tpos, group;
 };
 
-/// Emission helpers of the tensor-core phase-1 kernel.
+/// Row h of the mma A tile m of a lane: row 16 m + 8 h + grp of `rows`
+/// (the token's sources), its memref picked once per lane. `ok` is null when
+/// every lane has a row; `any` is false when no lane has one.
+struct FragmentRow {
+  Value memref, ok;
+  bool any = false;
+};
+
+/// Emission helpers of the tensor-core kernels (BlockScoreTCKernel.cpp,
+/// BlockScoreGradTCKernel.cpp).
 struct TCEmitter {
   TCEmitter(OpBuilder &b, Location loc) : b(b), loc(loc) {
     f32 = b.getF32Type();
@@ -311,6 +322,72 @@ struct TCEmitter {
   /// Runs `body` under `cond` (a null cond: unconditionally).
   template <typename Fn> void when(Value cond, Fn body) {
     buildIf(b, loc, cond, body);
+  }
+
+  /// The A-tile rows of every lane (FragmentRow) for `rows`: ceil(n / 16)
+  /// tiles of two halves; `grp` is the lane's fragment row.
+  SmallVector<std::array<FragmentRow, 2>> fragmentRows(ArrayRef<Value> rows,
+                                                       Value grp) {
+    unsigned n = rows.size();
+    SmallVector<std::array<FragmentRow, 2>> out((n + 15) / 16);
+    for (unsigned m = 0; m < out.size(); ++m)
+      for (unsigned h = 0; h < 2; ++h) {
+        unsigned base = 16 * m + 8 * h;
+        FragmentRow &r = out[m][h];
+        if (base >= n)
+          continue;
+        r.any = true;
+        r.memref = rows[base];
+        for (unsigned k = 1; k < 8 && base + k < n; ++k)
+          r.memref = arith::SelectOp::create(
+              b, loc, cmp(arith::CmpIPredicate::eq, grp, idx(k)),
+              rows[base + k], r.memref);
+        if (base + 8 > n)
+          r.ok = cmp(arith::CmpIPredicate::ult, grp, idx(n - base));
+      }
+    return out;
+  }
+
+  /// The column of this lane's 8 elements in 32-element block k of a sweep
+  /// where warp w takes blocks w, w + warps, ... and lane (grp, tig) the
+  /// elements [8 tig, 8 tig + 8) of a block.
+  Value blockOffset(Value warp, Value tig, unsigned warps, unsigned k) {
+    Value blk = add(warp, idx(int64_t(k) * warps));
+    Value blkOff = mul(blk, idx(32));
+    Value tigOff = mul(tig, idx(8));
+    return add(blkOff, tigOff);
+  }
+  /// Whether those 8 elements are within `columns` (null: always).
+  Value blockOk(unsigned warps, unsigned k, Value off, int64_t columns) {
+    if (int64_t(k + 1) * warps * 32 <= columns)
+      return nullptr;
+    Value end = add(off, idx(8));
+    Value limit = idx(columns);
+    return cmp(arith::CmpIPredicate::ule, end, limit);
+  }
+
+  /// The mma B registers of the f32 vector<8> `v` split exactly into two
+  /// bf16 parts: hi keeps the top 8 significant bits (v's upper 16 bits;
+  /// the product of two bf16 has at most 16), lo = v - hi has at most 8.
+  /// `hiMask` is the vector<8xi32> splat 0xFFFF0000.
+  std::pair<SmallVector<Value>, SmallVector<Value>> splitBF16(Value v,
+                                                              Value hiMask) {
+    auto v8f = cast<VectorType>(v.getType());
+    auto v8i = VectorType::get({8}, i32);
+    auto v8bf = VectorType::get({8}, b.getBF16Type());
+    Value hiF = vector::BitCastOp::create(
+        b, loc, v8f,
+        arith::AndIOp::create(b, loc, vector::BitCastOp::create(b, loc, v8i, v),
+                              hiMask));
+    Value loF = arith::SubFOp::create(b, loc, v, hiF);
+    // The bf16 bits of hi: the upper halves of the f32 words of v.
+    auto v16h = VectorType::get({16}, b.getI16Type());
+    Value halves = vector::BitCastOp::create(b, loc, v16h, v);
+    Value upper = vector::ShuffleOp::create(
+        b, loc, halves, halves, ArrayRef<int64_t>{1, 3, 5, 7, 9, 11, 13, 15});
+    SmallVector<Value> hi = regs(upper);
+    SmallVector<Value> lo = regs(arith::TruncFOp::create(b, loc, v8bf, loF));
+    return {hi, lo};
   }
 
   /// The four i32 registers of a vector of eight 16-bit values.
