@@ -224,7 +224,8 @@ if GRAD_SET:
     # (grad-tensor-cores, off by default until measured; bench/NOTES.md run
     # 27): `_tc` next to the timed entries, and a sweep over what the mma
     # tiles make special: D not a multiple of 32 (partial blocks), n = 1, 16,
-    # 17 (two A tiles, padded rows), S = 1, 12 (padded B columns), T = 1.
+    # 17 (two A tiles, padded rows), S = 1, 12 (padded B columns), T = 1,
+    # S above the CTA's 32 threads (a thread takes several), n = 24.
     for (n, s, t, d, acc) in [(9, 8, 16384, 4096, False), (5, 6, 16384, 4096, False),
                               (9, 8, 16384, 2048, False), (9, 8, 16384, 7168, False),
                               (9, 8, 16384, 4096, True)]:
@@ -234,7 +235,8 @@ if GRAD_SET:
                  "grad-tensor-cores=1")
     for (n, s, d, t, acc) in [(9, 8, 4096, 200, True), (1, 1, 64, 40, True), (17, 12, 2048, 300, False),
                               (3, 2, 40, 1001, False), (5, 6, 104, 901, True), (16, 8, 7168, 33, False),
-                              (8, 3, 8, 7, False), (4, 8, 4096, 1, False)]:
+                              (8, 3, 8, 7, False), (4, 8, 4096, 1, False), (3, 40, 64, 50, False),
+                              (24, 2, 256, 20, False)]:
         add_grad({"name": f"sgrad_bf16_n{n}_s{s}_d{d}_t{t}{'_acc' if acc else ''}_tc",
                   "op": "block_score_grad", "e": "bf16", "n": n, "s": s, "t": t, "d": d, "acc": acc,
                   "time": False}, ir.kernel_block_score_grad("k", "bf16", d, s, n, defaults.epsilon(), acc),

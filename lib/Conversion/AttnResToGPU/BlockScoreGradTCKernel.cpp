@@ -63,6 +63,11 @@ RowLayout BlockScoreGradTCSpec::layout() const {
 
 namespace {
 
+/// Bytes of summary and accumulator rows a thread requests before the
+/// source-gradient loop (n = 9 with accumulators at 4 columns: 144 bytes;
+/// beyond that registers run short: n = 24 at 32 threads spilled).
+constexpr uint64_t kSweep2HoistBytes = 144;
+
 class GradTCBuilder {
 public:
   GradTCBuilder(OpBuilder &b, Location loc, const BlockScoreGradTCSpec &spec)
@@ -118,6 +123,20 @@ private:
       v = arith::AddFOp::create(b, loc, v, load(part, at));
     }
     return v;
+  }
+  /// Runs `body(j)` for j = tid, tid + threads, ... < count: under one
+  /// condition when count <= threads, else in a loop.
+  template <typename Fn> void forThreads(unsigned count, Fn body) {
+    if (count <= threads) {
+      tc.when(tc.cmp(P::ult, tid, tc.idx(count)), [&]() { body(tid); });
+      return;
+    }
+    Value upper = tc.idx(count);
+    Value step = tc.idx(threads);
+    auto loop = scf::ForOp::create(b, loc, tid, upper, step);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    body(loop.getInductionVar());
   }
   /// `invRms[i][token]` for a run-time source index i.
   Value invRmsAt(Value i) {
@@ -378,13 +397,13 @@ void GradTCBuilder::emitTotals() {
 }
 
 void GradTCBuilder::emitCoefficients() {
-  // One thread per query l (as BlockScoreGradKernel.cpp's pass 1):
+  // One thread per query l (as BlockScoreGradKernel.cpp's pass 1; threads
+  // take several queries when S > threads):
   //   e_li = exp(z_li - lse_l), a_li = e_li / sum_j e_lj (exactly softmax),
   //   dz_li = a_li (da_li - sum_j a_lj da_lj + dlse_l) (sources in order),
   //   k1_li = dz_li r_i; zTot[l n + i] := k1_li r_i z_li / D.
   Value invD = tc.f32c(1.0 / double(d));
-  tc.when(tc.cmp(P::ult, tid, tc.idx(s)), [&]() {
-    Value l = tid;
+  forThreads(s, [&](Value l) {
     Value base = tc.mul(l, tc.idx(n));
     SmallVector<Value> at, z, da, r, aw;
     for (unsigned i = 0; i < n; ++i) {
@@ -425,13 +444,13 @@ void GradTCBuilder::emitCoefficients() {
 
 void GradTCBuilder::emitK2() {
   // K2_i = sum_l k1_li r_i z_li / D, queries in order, one thread per
-  // source.
-  tc.when(tc.cmp(P::ult, tid, tc.idx(n)), [&]() {
+  // source (or several sources, when n > threads).
+  forThreads(n, [&](Value i) {
     Value sum = tc.f32c(0.0);
     for (unsigned l = 0; l < s; ++l)
       sum = arith::AddFOp::create(
-          b, loc, sum, load(zTot, tc.add(tc.idx(int64_t(l) * n), tid)));
-    store(sum, k2Sm, ValueRange{tid});
+          b, loc, sum, load(zTot, tc.add(tc.idx(int64_t(l) * n), i)));
+    store(sum, k2Sm, ValueRange{i});
   });
   gpu::BarrierOp::create(b, loc);
 }
@@ -473,14 +492,19 @@ void GradTCBuilder::emitSweep2() {
                 loadRaw(dout, ValueRange{l, token, off})};
       };
       // The summary (and accumulator) rows of the chunk are requested before
-      // the loop: their loads are in flight while it runs (after it, the
-      // stores of db would keep them from being hoisted).
-      SmallVector<Value> xRaw, accRaw;
-      for (unsigned i = 0; i < n; ++i) {
-        xRaw.push_back(loadRaw(sources[i], ValueRange{token, off}));
+      // the loop where they take at most kSweep2HoistBytes per thread: their
+      // loads are in flight while it runs (after it, the stores of db would
+      // keep them from being hoisted). Else they are loaded after the loop.
+      SmallVector<Value> xRaw(n), accRaw(n);
+      auto loadRows = [&](unsigned i) {
+        xRaw[i] = loadRaw(sources[i], ValueRange{token, off});
         if (spec.accumulate)
-          accRaw.push_back(loadRaw(accs[i], ValueRange{token, off}));
-      }
+          accRaw[i] = loadRaw(accs[i], ValueRange{token, off});
+      };
+      bool hoist = n * (spec.accumulate ? 2 : 1) * align <= kSweep2HoistBytes;
+      if (hoist)
+        for (unsigned i = 0; i < n; ++i)
+          loadRows(i);
       // A loop over the queries carrying the n sums and the next query's
       // rows, loaded one iteration ahead (the last iteration re-loads its
       // own, L1 hits).
@@ -525,6 +549,8 @@ void GradTCBuilder::emitSweep2() {
         scf::YieldOp::create(b, loc, sums);
       }
       for (unsigned i = 0; i < n; ++i) {
+        if (!hoist)
+          loadRows(i);
         Value nk2 = vector::BroadcastOp::create(
             b, loc, vwF,
             arith::NegFOp::create(b, loc, load(k2Sm, ValueRange{tc.idx(i)})));
