@@ -211,7 +211,8 @@ if GRAD_SET:
                               (9, 8, 16384, 4096, True)]:
         add_grad({"name": f"sgrad_bf16_n{n}_s{s}_d{d}{'_acc' if acc else ''}", "op": "block_score_grad",
                   "e": "bf16", "n": n, "s": s, "t": t, "d": d, "acc": acc, "time": True},
-                 ir.kernel_block_score_grad("k", "bf16", d, s, n, defaults.epsilon(), acc))
+                 ir.kernel_block_score_grad("k", "bf16", d, s, n, defaults.epsilon(), acc),
+                 "grad-tensor-cores=0")
     for (e, n, s, d, t, acc) in [("f32", 2, 3, 13, 7, False), ("bf16", 5, 6, 100, 901, True),
                                  ("f16", 2, 3, 4100, 5, False), ("f32", 1, 1, 64, 40, True),
                                  ("bf16", 4, 8, 100, 6, False), ("bf16", 9, 8, 4096, 200, True),
@@ -219,9 +220,10 @@ if GRAD_SET:
                                  ("bf16", 3, 2, 37, 1001, False), ("f32", 9, 8, 7168, 17, True)]:
         add_grad({"name": f"sgrad_{e}_n{n}_s{s}_d{d}_t{t}{'_acc' if acc else ''}",
                   "op": "block_score_grad", "e": e, "n": n, "s": s, "t": t, "d": d, "acc": acc,
-                  "time": False}, ir.kernel_block_score_grad("k", e, d, s, n, defaults.epsilon(), acc))
+                  "time": False}, ir.kernel_block_score_grad("k", e, d, s, n, defaults.epsilon(), acc),
+                 "grad-tensor-cores=0")
     # block_score_grad with the dot products on the tensor cores
-    # (grad-tensor-cores, off by default until measured; bench/NOTES.md run
+    # (grad-tensor-cores, the default since run 27: the `_tc` entries name it; bench/NOTES.md run
     # 27): `_tc` next to the timed entries, and a sweep over what the mma
     # tiles make special: D not a multiple of 32 (partial blocks), n = 1, 16,
     # 17 (two A tiles, padded rows), S = 1, 12 (padded B columns), T = 1,
@@ -277,7 +279,8 @@ if GRAD_SET:
         for d in (4096, 7168):
             add_grad({"name": f"sgrad_bf16_n9_s8_d{d}_{tag}", "op": "block_score_grad", "e": "bf16", "n": 9,
                       "s": 8, "t": 16384, "d": d, "acc": False, "time": True},
-                     ir.kernel_block_score_grad("k", "bf16", d, 8, 9, defaults.epsilon(), False), opts)
+                     ir.kernel_block_score_grad("k", "bf16", d, 8, 9, defaults.epsilon(), False),
+                     opts + " grad-tensor-cores=0")
     # Fewer CTAs than the default (the chunking and the reduction's slices
     # with P not a multiple of 32).
     add_grad({"name": "grad_bf16_n5_d4096_t1000_c37", "op": "aggregate_grad", "e": "bf16", "n": 5, "t": 1000,

@@ -1,5 +1,5 @@
 // REQUIRES: ptxas
-// RUN: attnres-opt %s --convert-attnres-to-gpu="grad-prefetch-tokens=1 score-small-tokens=64 grad-tensor-cores=1" | attnres-opt --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py > %t.ptx
+// RUN: attnres-opt %s --convert-attnres-to-gpu="grad-prefetch-tokens=1 score-small-tokens=64" | attnres-opt --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py > %t.ptx
 // RUN: ptxas -arch=sm_90a -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s
 
 // The kernels of the tuning options that are off by default until measured
@@ -8,8 +8,8 @@
 // with the fused norm and dh, 128 registers) and block_score's one-query
 // kernel for small T (`_g1`, score-small-tokens; n = 9 S = 6 D = 7168, the
 // largest phase-1 shape, next to its tensor-core kernel) and
-// block_score_grad on the tensor cores (`_tc`, grad-tensor-cores; n = 9
-// S = 8 D = 7168 with accumulators). ptxas accepts them
+// block_score_grad on the tensor cores (`_tc`, the default; n = 9 S = 8
+// D = 7168 with accumulators). ptxas accepts them
 // with no stack frame and no spills (kernels are listed in reverse order).
 
 // CHECK-LABEL: Compiling entry function 'block_score_grad_bf16_d7168_s8_n9_tc_acc'

@@ -135,11 +135,11 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "parameter gradients each, summed in CTA order by a second kernel "
            "(deterministic; 528 = 4 x the 132 SMs of an H100 or H200)">,
     Option<"gradTensorCores", "grad-tensor-cores", "bool",
-           /*default=*/"false",
+           /*default=*/"true",
            "block_score_grad: the per-token kernel with the dot products on "
            "the tensor cores (mma.sync) for bf16 rows with D a multiple of 8 "
-           "when the target has it (sm_80 and newer); sweep-width=8 and "
-           "min-ctas-per-sm apply to it">,
+           "when the target has it (sm_80 and newer; false: the CUDA-core "
+           "kernel); sweep-width=8 and min-ctas-per-sm apply to it">,
     Option<"gradPrefetchTokens", "grad-prefetch-tokens", "bool",
            /*default=*/"false",
            "merge_grad: load the next token's rows one token ahead "

@@ -1,7 +1,7 @@
-// RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s
+// RUN: attnres-opt %s --convert-attnres-to-gpu=grad-tensor-cores=0 --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: attnres-opt %s --convert-attnres-to-gpu=grad-ctas=37 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=C37
 // RUN: attnres-opt %s --convert-attnres-to-gpu=grad-prefetch-tokens=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=PF
-// RUN: attnres-opt %s --convert-attnres-to-gpu=grad-tensor-cores=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=TC
+// RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=TC
 
 // The training ops on the GPU (docs/gpu.md "Backward kernels").
 // aggregate_stats: the aggregate kernel (same layout) that also stores the
@@ -268,7 +268,8 @@ func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf3
 
 // -----
 
-// block_score_grad: one CTA per token writes db and the coefficients
+// block_score_grad with grad-tensor-cores=0 (the CUDA-core kernel, for f32,
+// f16 and targets without bf16 mma): one CTA per token writes db and the coefficients
 // k1_li = dz_li r_i (T x S*n f32); a column-tiled kernel (P chunks x 4 tiles
 // of 128 threads x 8 bf16 columns) writes P f32 partials of the S x D
 // parameter gradients; the ordered reduction with K = S * D scales them by
@@ -322,7 +323,7 @@ func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf3
 // CHECK-COUNT-6:   vector.fma
 // CHECK:         vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {{{.*}}} : memref<?x12288xf32>, vector<8xf32>
 
-// With grad-tensor-cores (bf16, D a multiple of 8): the per-token kernel
+// By default (grad-tensor-cores; bf16, D a multiple of 8): the per-token kernel
 // `_tc`, same arguments, 256 threads (16 columns each). It requests the
 // token's 2 source and 3 dout rows into L2; each warp's mma sweep covers 16
 // blocks of 32 columns, 2 k-steps x 3 mma each (w*g hi, w*g lo, dout):
