@@ -197,13 +197,14 @@ if GRAD_SET:
                                             ("f32", 4096, 65, False, False, False)]:
         tag = ("_p" if partial else "") + ("_n" if norm else "")
         add_grad({"name": f"mgrad_{e}_d{d}_t{t}{tag}", "op": "merge_grad", "e": e, "t": t, "d": d,
-                  "partial": partial, "norm": norm, "time": timed}, merge_grad_mlir(e, d, partial, norm))
+                  "partial": partial, "norm": norm, "time": timed}, merge_grad_mlir(e, d, partial, norm),
+                 "grad-prefetch-tokens=0")
     # The packs' merge_norm_grad: dh known to be zero, not an argument.
     for (e, d, t, timed) in [("bf16", 4096, 16384, True), ("f32", 37, 999, False),
                              ("bf16", 7168, 8192, True)]:
         add_grad({"name": f"mgrad_{e}_d{d}_t{t}_p_n_z", "op": "merge_grad", "e": e, "t": t, "d": d,
                   "partial": True, "norm": True, "zero_dh": True, "time": timed},
-                 merge_grad_mlir(e, d, True, True, zero_dh=True))
+                 merge_grad_mlir(e, d, True, True, zero_dh=True), "grad-prefetch-tokens=0")
     # block_score_grad (phase 1's backward): the phase-1 benchmark shapes
     # (n, S, T, D; bf16, timed) and a sweep over types, odd D, 1..9 sources.
     for (n, s, t, d, acc) in [(9, 8, 16384, 4096, False), (5, 6, 16384, 4096, False),
@@ -249,8 +250,8 @@ if GRAD_SET:
                  ir.kernel_block_score_grad("k", "bf16", d, 8, 9, defaults.epsilon(), False),
                  "grad-tensor-cores=1 sweep-width=8")
     # merge_grad loading the next token's rows one token ahead
-    # (grad-prefetch-tokens, off by default until measured; bench/NOTES.md
-    # run 27): `_pf` next to each default entry above where the rows fit
+    # (grad-prefetch-tokens, the default since run 27; the entries above name
+    # grad-prefetch-tokens=0): `_pf` next to each entry above where the rows fit
     # (16-bit rows at 8 elements per thread, f32 at small D), the same checks.
     for (e, d, t, partial, norm, zero_dh, timed) in [
             ("bf16", 4096, 16384, True, False, False, True), ("bf16", 4096, 16384, True, True, False, True),

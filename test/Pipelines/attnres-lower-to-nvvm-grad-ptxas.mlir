@@ -6,11 +6,12 @@
 // ptxas, with no stack frame and no spills (a few bytes where noted) for the
 // statistics forward and the backward of 9 sources at D = 4096 and 2048 (rows re-read in the
 // second pass), of 2 sources (rows kept in registers) and for merge_grad
-// with the fused norm (kernels are listed in reverse order).
+// with the fused norm (`_pf`, the next token's rows loaded one token ahead;
+// kernels are listed in reverse order).
 
 // CHECK-LABEL: Compiling entry function 'param_grad_reduce_bf16_k4096_p4096'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// CHECK-LABEL: Compiling entry function 'merge_grad_bf16_d4096_p_n'
+// CHECK-LABEL: Compiling entry function 'merge_grad_bf16_d4096_p_n_pf'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'aggregate_grad_bf16_d4096_n2'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads

@@ -141,12 +141,13 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "when the target has it (sm_80 and newer; false: the CUDA-core "
            "kernel); sweep-width=8 and min-ctas-per-sm apply to it">,
     Option<"gradPrefetchTokens", "grad-prefetch-tokens", "bool",
-           /*default=*/"false",
+           /*default=*/"true",
            "merge_grad: load the next token's rows one token ahead "
            "(loop-carried registers) where a thread's share of them takes "
            "at most 96 bytes (16-bit rows at 8 elements per thread); the "
-           "kernel name gets `_pf`. Off until measured against the default "
-           "(more registers, fewer CTAs per SM)">
+           "kernel name gets `_pf`. On since run 27 (H100, bf16 D = 4096: "
+           "1.03-1.23x); false: the rows of each token loaded in its "
+           "iteration">
   ];
 }
 

@@ -1,7 +1,6 @@
-// RUN: attnres-opt %s --convert-attnres-to-gpu=grad-tensor-cores=0 --split-input-file --verify-diagnostics | FileCheck %s
+// RUN: attnres-opt %s --convert-attnres-to-gpu="grad-tensor-cores=0 grad-prefetch-tokens=0" --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: attnres-opt %s --convert-attnres-to-gpu=grad-ctas=37 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=C37
-// RUN: attnres-opt %s --convert-attnres-to-gpu=grad-prefetch-tokens=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=PF
-// RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=TC
+// RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s --check-prefixes=PF,TC
 
 // The training ops on the GPU (docs/gpu.md "Backward kernels").
 // aggregate_stats: the aggregate kernel (same layout) that also stores the
@@ -143,7 +142,7 @@ func.func @merge_grad_norm(%o: tensor<?x4096xbf16>, %lse: tensor<?xf32>, %w: ten
 // CHECK-COUNT-5: vector.load %arg{{[0-9]+}}[%arg{{[0-9]+}}, %{{.*}}] {{.*}} : memref<?x4096xbf16>
 // CHECK-NOT:     vector.load %arg{{[0-9]+}}[%arg{{[0-9]+}}, %{{.*}}] {{.*}} : memref<?x4096xbf16>
 // CHECK-COUNT-3: gpu.barrier
-// With grad-prefetch-tokens (5 rows x 16 bytes per thread fit 96 bytes): the
+// By default (grad-prefetch-tokens; 5 rows x 16 bytes per thread fit 96 bytes): the
 // first token's rows (clamped to T - 1) before the loop, carried by it, and
 // the next token's (clamped to the CTA's last) loaded at the top of each
 // iteration, before the three reductions.
