@@ -299,7 +299,7 @@ def compile_library(mlir_text, out_dir, name, *, pipeline="attnres", chip=None, 
     chip, no CUDA runtime; the CPU runtime is linked in, so the library
     needs libc and libm only). `gpu_options` (attnres pipeline only) are
     convert-attnres-to-gpu options, "name=value" pairs separated by spaces
-    (e.g. "score-small-tokens=64 grad-prefetch-tokens=1"), recorded in the
+    (e.g. "score-small-tokens=0 grad-prefetch-tokens=0"), recorded in the
     JSON. Raises AotCompileError (and attnres.CompileError for compiler
     diagnostics)."""
     from .compiler import compile_host, default_nvvm_target

@@ -637,10 +637,10 @@ if __name__ == "__main__":
 def test_pack_gpu_options_reach_the_conversion():
     """build_kernel_pack(gpu_options=...) (--gpu-options) compiles every
     library with those convert-attnres-to-gpu options and records them in
-    the manifest: with score-small-tokens the phase-1 library holds
-    block_score's one-query kernel (_g1) next to the tensor-core kernel; the
-    control pack without options holds the tensor-core kernel only. A CPU
-    pack refuses GPU options."""
+    the manifest: by default (score-small-tokens=16) the phase-1 library
+    holds block_score's one-query kernel for small T (_g1) next to the
+    tensor-core kernel; with score-small-tokens=0 it holds the tensor-core
+    kernel only. A CPU pack refuses GPU options."""
     import glob
     import re
     try:
@@ -659,13 +659,13 @@ def test_pack_gpu_options_reach_the_conversion():
         return sorted(n.decode() for n in names)
 
     with tempfile.TemporaryDirectory() as tmp:
-        with_opts = entries(tmp, "score-small-tokens=64")
+        with_opts = entries(tmp, "score-small-tokens=0")
     with tempfile.TemporaryDirectory() as tmp:
         default = entries(tmp, None)
-    assert any(n.endswith("_tc") for n in default), default
-    assert not any(n.endswith("_g1") for n in default), default
-    assert any(n.endswith("_g1") for n in with_opts), with_opts
-    assert set(default) < set(with_opts), (default, with_opts)
+    assert any(n.endswith("_tc") for n in with_opts), with_opts
+    assert not any(n.endswith("_g1") for n in with_opts), with_opts
+    assert any(n.endswith("_g1") for n in default), default
+    assert set(with_opts) < set(default), (default, with_opts)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             kernel_pack.build_kernel_pack(tmp, [cfg], device="cpu",

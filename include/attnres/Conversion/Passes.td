@@ -116,12 +116,13 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "reduction), chosen by a run-time branch on T (at compile time "
            "when T is static); 0: never">,
     Option<"scoreSmallTokens", "score-small-tokens", "unsigned",
-           /*default=*/"0",
+           /*default=*/"16",
            "block_score: token counts up to which the CUDA-core kernel with "
            "one query per CTA (grid T x S: more CTAs for a few tokens) runs "
            "instead of the kernel chosen for large T, by a run-time branch "
-           "on T (at compile time when T is static); 0: never (the default "
-           "until measured, bench/NOTES.md run 27)">,
+           "on T (at compile time when T is static); 0: never. 16: run 27 "
+           "(H100) measured it 1.3-1.5x faster up to T = 16 and slower at "
+           "T = 64 (bench/NOTES.md)">,
     Option<"wgInShared", "wg-in-shared", "int", /*default=*/"-1",
            "aggregate: keep w*g in workgroup memory and re-read it for every "
            "source instead of holding it in registers (-1: for two 16-byte "

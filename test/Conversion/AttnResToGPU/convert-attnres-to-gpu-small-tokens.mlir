@@ -2,6 +2,7 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu=small-tokens=16 --split-input-file | FileCheck %s --check-prefix=T16
 // RUN: attnres-opt %s --convert-attnres-to-gpu=small-tokens=0 --split-input-file | FileCheck %s --check-prefix=NONE
 // RUN: attnres-opt %s --convert-attnres-to-gpu=score-small-tokens=64 --split-input-file | FileCheck %s --check-prefix=BS64
+// RUN: attnres-opt %s --convert-attnres-to-gpu=score-small-tokens=0 --split-input-file | FileCheck %s --check-prefix=BS0
 
 // Small token counts (decode, small-batch serving): a dynamic T branches at
 // run time between the latency kernel (two 16-byte vectors per thread: 256
@@ -88,14 +89,23 @@ func.func @no_latency_kernel(%w: tensor<4096xf32>, %g: tensor<4096xf32>, %v0: te
 
 // -----
 
-// block_score with score-small-tokens (off by default): a dynamic T branches
-// at run time between the CUDA-core kernel with one query per CTA (grid
-// T x S) for T <= the limit and the tensor-core kernel (grid T) above it.
+// block_score with score-small-tokens (default 16, measured in run 27): a
+// dynamic T branches at run time between the CUDA-core kernel with one query
+// per CTA (grid T x S) for T <= the limit and the tensor-core kernel (grid T)
+// above it; score-small-tokens=0 (BS0) keeps the tensor-core kernel only.
 
 // CHECK-LABEL: func.func @score_dynamic_tokens
-// CHECK-NOT:     scf.if
-// CHECK:         gpu.launch_func @attnres_kernels::@block_score_bf16_d4096_n2_s8_tc blocks
-// CHECK-NOT:     _g1
+// CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x4096xbf16>
+// CHECK:         %[[LIMIT:.*]] = arith.constant 16 : index
+// CHECK:         %[[SMALL:.*]] = arith.cmpi ule, %[[T]], %[[LIMIT]] : index
+// CHECK:         scf.if %[[SMALL]] {
+// CHECK:           gpu.launch_func @attnres_kernels::@block_score_bf16_d4096_n2_s8_g1 blocks
+// CHECK:         } else {
+// CHECK:           gpu.launch_func @attnres_kernels::@block_score_bf16_d4096_n2_s8_tc blocks
+// BS0-LABEL:   func.func @score_dynamic_tokens
+// BS0-NOT:       scf.if
+// BS0:           gpu.launch_func @attnres_kernels::@block_score_bf16_d4096_n2_s8_tc blocks
+// BS0-NOT:       _g1
 // BS64-LABEL:  func.func @score_dynamic_tokens
 // BS64:          %[[T:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<?x4096xbf16>
 // BS64:          %[[LIMIT:.*]] = arith.constant 64 : index
