@@ -398,3 +398,26 @@ func.func @score_grad_acc(%W: tensor<2x13xf32>, %G: tensor<2x13xf32>, %b0: tenso
   %db, %dW, %dG = attnres.block_score_grad %W, %G over %b0 stats %lse, %r0 grad %dout, %dlse accumulate %a0 {epsilon = 1.0e-05 : f32} : tensor<4x?x13xf32> -> tensor<2x4x?x13xf32>
   return %db, %dW, %dG : tensor<4x?x13xf32>, tensor<2x13xf32>, tensor<2x13xf32>
 }
+
+// -----
+
+// More queries than the CTA's threads (S = 40, D = 64: 32 threads): the
+// per-query coefficients run in a strided loop (a thread takes queries
+// t and t + 32) instead of one `scf.if`; 2 blocks x 2 k-steps x 5 B tiles x 3.
+
+// TC-LABEL:    func.func @score_grad_many_queries
+// TC:          gpu.func @block_score_grad_bf16_d64_s40_n1_tc({{.*}}known_block_size = array<i32: 32, 1, 1>
+// TC-COUNT-60:   nvvm.mma.sync
+// TC-NOT:        nvvm.mma.sync
+// TC:            gpu.barrier
+// TC:            scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} {
+// TC:            gpu.barrier
+// TC:            %[[C40:.*]] = arith.constant 40 : index
+// TC:            %[[C32:.*]] = arith.constant 32 : index
+// TC:            scf.for %{{.*}} = %thread_id_x to %[[C40]] step %[[C32]] {
+// TC:              llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// TC:            gpu.barrier
+func.func @score_grad_many_queries(%W: tensor<40x64xbf16>, %G: tensor<40x64xbf16>, %b0: tensor<?x64xbf16>, %lse: tensor<40x?xf32>, %r0: tensor<?xf32>, %dout: tensor<40x?x64xbf16>, %dlse: tensor<40x?xf32>) -> (tensor<?x64xbf16>, tensor<40x64xf32>, tensor<40x64xf32>) {
+  %db, %dW, %dG = attnres.block_score_grad %W, %G over %b0 stats %lse, %r0 grad %dout, %dlse {epsilon = 1.0e-05 : f32} : tensor<?x64xbf16> -> tensor<40x?x64xbf16>
+  return %db, %dW, %dG : tensor<?x64xbf16>, tensor<40x64xf32>, tensor<40x64xf32>
+}
