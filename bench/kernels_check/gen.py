@@ -129,6 +129,14 @@ def add_grad(entry, mlir, gpu_opts=""):
     manifest.append(entry)
     print(name, main, "block", entry["block"], "reduce", entry.get("reduce_kernel"), flush=True)
 
+def add_sgrad(e, n, s, d, t, acc, timed, suffix, gpu_opts):
+    """A block_score_grad entry: sgrad_<e>_n<n>_s<S>_d<D>[_t<T>][_acc]<suffix>
+    (timed entries carry no _t: they are the T = 16384 benchmark shapes)."""
+    name = f"sgrad_{e}_n{n}_s{s}_d{d}" + ("" if timed else f"_t{t}") + ("_acc" if acc else "") + suffix
+    add_grad({"name": name, "op": "block_score_grad", "e": e, "n": n, "s": s, "t": t, "d": d, "acc": acc,
+              "time": timed}, ir.kernel_block_score_grad("k", e, d, s, n, defaults.epsilon(), acc), gpu_opts)
+
+
 def add(entry, mlir, gpu_opts=""):
     name = entry["name"]
     info = compile_one(name, mlir, gpu_opts)
@@ -205,50 +213,34 @@ if GRAD_SET:
         add_grad({"name": f"mgrad_{e}_d{d}_t{t}_p_n_z", "op": "merge_grad", "e": e, "t": t, "d": d,
                   "partial": True, "norm": True, "zero_dh": True, "time": timed},
                  merge_grad_mlir(e, d, True, True, zero_dh=True), "grad-prefetch-tokens=0")
-    # block_score_grad (phase 1's backward): the phase-1 benchmark shapes
-    # (n, S, T, D; bf16, timed) and a sweep over types, odd D, 1..9 sources.
-    for (n, s, t, d, acc) in [(9, 8, 16384, 4096, False), (5, 6, 16384, 4096, False),
-                              (9, 8, 16384, 2048, False), (9, 8, 16384, 7168, False),
-                              (9, 8, 16384, 4096, True)]:
-        add_grad({"name": f"sgrad_bf16_n{n}_s{s}_d{d}{'_acc' if acc else ''}", "op": "block_score_grad",
-                  "e": "bf16", "n": n, "s": s, "t": t, "d": d, "acc": acc, "time": True},
-                 ir.kernel_block_score_grad("k", "bf16", d, s, n, defaults.epsilon(), acc),
-                 "grad-tensor-cores=0")
+    # block_score_grad (phase 1's backward) on the CUDA cores
+    # (grad-tensor-cores=0): the phase-1 benchmark shapes (n, S, T, D; bf16,
+    # timed) and a sweep over types, odd D, 1..9 sources.
+    SGRAD_TIMED = [(9, 8, 16384, 4096, False), (5, 6, 16384, 4096, False), (9, 8, 16384, 2048, False),
+                   (9, 8, 16384, 7168, False), (9, 8, 16384, 4096, True)]
+    for (n, s, t, d, acc) in SGRAD_TIMED:
+        add_sgrad("bf16", n, s, d, t, acc, True, "", "grad-tensor-cores=0")
     for (e, n, s, d, t, acc) in [("f32", 2, 3, 13, 7, False), ("bf16", 5, 6, 100, 901, True),
                                  ("f16", 2, 3, 4100, 5, False), ("f32", 1, 1, 64, 40, True),
                                  ("bf16", 4, 8, 100, 6, False), ("bf16", 9, 8, 4096, 200, True),
                                  ("f16", 9, 8, 7168, 33, False), ("f32", 5, 6, 2048, 300, False),
                                  ("bf16", 3, 2, 37, 1001, False), ("f32", 9, 8, 7168, 17, True)]:
-        add_grad({"name": f"sgrad_{e}_n{n}_s{s}_d{d}_t{t}{'_acc' if acc else ''}",
-                  "op": "block_score_grad", "e": e, "n": n, "s": s, "t": t, "d": d, "acc": acc,
-                  "time": False}, ir.kernel_block_score_grad("k", e, d, s, n, defaults.epsilon(), acc),
-                 "grad-tensor-cores=0")
+        add_sgrad(e, n, s, d, t, acc, False, "", "grad-tensor-cores=0")
     # block_score_grad with the dot products on the tensor cores
-    # (grad-tensor-cores, the default since run 27: the `_tc` entries name it; bench/NOTES.md run
-    # 27): `_tc` next to the timed entries, and a sweep over what the mma
-    # tiles make special: D not a multiple of 32 (partial blocks), n = 1, 16,
-    # 17 (two A tiles, padded rows), S = 1, 12 (padded B columns), T = 1,
-    # S above the CTA's 32 threads (a thread takes several), n = 24.
-    for (n, s, t, d, acc) in [(9, 8, 16384, 4096, False), (5, 6, 16384, 4096, False),
-                              (9, 8, 16384, 2048, False), (9, 8, 16384, 7168, False),
-                              (9, 8, 16384, 4096, True)]:
-        add_grad({"name": f"sgrad_bf16_n{n}_s{s}_d{d}{'_acc' if acc else ''}_tc", "op": "block_score_grad",
-                  "e": "bf16", "n": n, "s": s, "t": t, "d": d, "acc": acc, "time": True},
-                 ir.kernel_block_score_grad("k", "bf16", d, s, n, defaults.epsilon(), acc),
-                 "grad-tensor-cores=1")
+    # (grad-tensor-cores, the default since run 27; bench/NOTES.md run 27):
+    # `_tc` next to the timed entries, and a sweep over what the mma tiles
+    # make special: D not a multiple of 32 (partial blocks), n = 1, 16, 17
+    # (two A tiles, padded rows), S = 1, 12 (padded B columns), T = 1, S above
+    # the CTA's 32 threads (a thread takes several), n = 24.
+    for (n, s, t, d, acc) in SGRAD_TIMED:
+        add_sgrad("bf16", n, s, d, t, acc, True, "_tc", "grad-tensor-cores=1")
     for (n, s, d, t, acc) in [(9, 8, 4096, 200, True), (1, 1, 64, 40, True), (17, 12, 2048, 300, False),
                               (3, 2, 40, 1001, False), (5, 6, 104, 901, True), (16, 8, 7168, 33, False),
                               (8, 3, 8, 7, False), (4, 8, 4096, 1, False), (3, 40, 64, 50, False),
                               (24, 2, 256, 20, False)]:
-        add_grad({"name": f"sgrad_bf16_n{n}_s{s}_d{d}_t{t}{'_acc' if acc else ''}_tc",
-                  "op": "block_score_grad", "e": "bf16", "n": n, "s": s, "t": t, "d": d, "acc": acc,
-                  "time": False}, ir.kernel_block_score_grad("k", "bf16", d, s, n, defaults.epsilon(), acc),
-                 "grad-tensor-cores=1")
+        add_sgrad("bf16", n, s, d, t, acc, False, "_tc", "grad-tensor-cores=1")
     for d in (4096, 7168):
-        add_grad({"name": f"sgrad_bf16_n9_s8_d{d}_tc_w8", "op": "block_score_grad", "e": "bf16", "n": 9,
-                  "s": 8, "t": 16384, "d": d, "acc": False, "time": True},
-                 ir.kernel_block_score_grad("k", "bf16", d, 8, 9, defaults.epsilon(), False),
-                 "grad-tensor-cores=1 sweep-width=8")
+        add_sgrad("bf16", 9, 8, d, 16384, False, True, "_tc_w8", "grad-tensor-cores=1 sweep-width=8")
     # merge_grad loading the next token's rows one token ahead
     # (grad-prefetch-tokens, the default since run 27; the entries above name
     # grad-prefetch-tokens=0): `_pf` next to each entry above where the rows fit
@@ -278,10 +270,7 @@ if GRAD_SET:
                   "d": 4096, "partial": True, "norm": False, "time": True},
                  merge_grad_mlir("bf16", 4096, True, False), opts)
         for d in (4096, 7168):
-            add_grad({"name": f"sgrad_bf16_n9_s8_d{d}_{tag}", "op": "block_score_grad", "e": "bf16", "n": 9,
-                      "s": 8, "t": 16384, "d": d, "acc": False, "time": True},
-                     ir.kernel_block_score_grad("k", "bf16", d, 8, 9, defaults.epsilon(), False),
-                     opts + " grad-tensor-cores=0")
+            add_sgrad("bf16", 9, 8, d, 16384, False, True, f"_{tag}", opts + " grad-tensor-cores=0")
     # Fewer CTAs than the default (the chunking and the reduction's slices
     # with P not a multiple of 32).
     add_grad({"name": "grad_bf16_n5_d4096_t1000_c37", "op": "aggregate_grad", "e": "bf16", "n": 5, "t": 1000,

@@ -1011,10 +1011,10 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
       tc->sweepWidth = 8;
     if (minCtasPerSM > 1)
       tc->minCtasPerSM = unsigned(minCtasPerSM);
-    spec.layout = tc->layout();
   }
   gpu::GPUFuncOp kernel = tc ? getOrBuild(*tc, loc, buildBlockScoreGradTCKernel)
                              : getOrBuild(spec, loc, buildBlockScoreGradKernel);
+  RowLayout kernelLayout = tc ? tc->layout() : spec.layout;
   BlockScoreParamGradSpec pspec;
   pspec.elementType = spec.elementType;
   pspec.d = spec.d;
@@ -1058,7 +1058,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
       ValueRange{numTokens});
   operands.push_back(coef);
   operands.push_back(numTokens);
-  hb.launch(kernel, spec.layout, numTokens, 1, operands);
+  hb.launch(kernel, kernelLayout, numTokens, 1, operands);
 
   // The parameter gradients: P = min(T, grad-ctas) chunks of tokens, each
   // over the column tiles, then the reduction over the chunks in order.
