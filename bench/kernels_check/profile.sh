@@ -7,14 +7,15 @@
 # state, launch and scheduler statistics. Clocks left alone
 # (--clock-control none, as the device README asks).
 #   PROFILE="sgrad_bf16_n9_s8_d4096:block_score_grad_bf16_d4096_s8_n9" bash bench/kernels_check/profile.sh
-# Logs in $OUT/${KC_TAG}_ncu_<entry>.txt.
+# Logs in $OUT/${KC_TAG}_ncu_<entry>_<kernel>.txt (one per pair: several kernels of one
+# entry each get their own).
 set -uo pipefail
 KC_TAG=${KC_TAG:-run26}
 KC_DIR=${KC_DIR:-.device/kc_grad}
 export PYTHONPATH=$PWD/python:$PWD PYTHONUNBUFFERED=1 KC_REPS=${KC_REPS:-3}
 for pair in ${PROFILE}; do
   entry=${pair%%:*} kernel=${pair#*:}
-  log=$OUT/${KC_TAG}_ncu_${entry}.txt
+  log=$OUT/${KC_TAG}_ncu_${entry}_${kernel}.txt
   mkdir -p /tmp/ncu_out
   OUT=/tmp/ncu_out timeout ${KC_NCU_TIMEOUT:-90} ncu --clock-control none \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
@@ -22,5 +23,5 @@ for pair in ${PROFILE}; do
     -k "regex:^${kernel}\$" -c 1 \
     python3 -m bench.kernels_check.check "$KC_DIR" "$entry" > "$log" 2>&1
   echo "== ncu exit status $?" >> "$log"
-  grep -E "Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|L1/TEX Hit|L2 Hit|Eligible Warps|No Eligible|Warp Cycles Per Issued" "$log" | sed "s/^/$entry: /"
+  grep -E "Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|L1/TEX Hit|L2 Hit|Eligible Warps|No Eligible|Warp Cycles Per Issued" "$log" | sed "s/^/$entry $kernel: /"
 done

@@ -465,6 +465,28 @@ def test_gpu_block_score_and_merge_match_reference():
             assert max(e1, e2, ep, ea) < TOL[dt], (dt, e1, e2, ep, ea)
 
 
+def test_gpu_block_score_small_token_counts():
+    """block_score at T = 1..17: the pack's one-query kernel below
+    `score-small-tokens` (16 by default) and the throughput kernel above it, on
+    either side of the boundary, against the float64 reference."""
+    pack = _gpu()
+    gen = torch.Generator().manual_seed(23)
+    for dt in ("f32", "bf16"):
+        d = _gpu_d(pack, dt)
+        S = _score_s(pack, dt, d)
+        for shape in ((1,), (2, 3), (16,), (17,), (3, 7)):
+            n = 1 + len(shape) % 3 + shape[0] % 2
+            summaries = [s.cuda() for s in _rand_sources(n, shape + (d,), _dtype(dt), gen)]
+            Q, G = [t.cuda() for t in _rand_qg(d, _dtype(dt), gen, rows=S)]
+            out, lse = torch.ops.attnres.block_score(Q, G, summaries, EPS)
+            ro, rl = torch_ops.block_score_reference(Q.double(), G.double(),
+                                                     [s.double() for s in summaries], EPS)
+            eo, el = _rel(out, ro), _rel(lse, rl)
+            print("block_score %s tokens=%s n=%d: out %.2e lse %.2e" % (dt, shape, n, eo, el))
+            assert out.shape == (S,) + shape + (d,) and lse.shape == (S,) + shape
+            assert eo < TOL[dt] and el < TOL[dt], (dt, shape, n, eo, el)
+
+
 def _norm_kernels(pack, dtype):
     """(D, norm epsilon) of the pack's merge_norm kernels of dtype."""
     ks = sorted((k["d"], k["norm_epsilon"]) for k in pack.kernels
