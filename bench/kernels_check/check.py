@@ -10,6 +10,8 @@ events, median of 20 launches after 3 warm-ups; TB/s counts each source
 read once and each output written once. The reference is attnres.reference
 (float64, on the GPU); the launch helpers are bench/cudadrv.py. Usage
 (repository root): PYTHONPATH=python:. python3 -m bench.kernels_check.check <dir> [names]
+(an entry runs when a name is a substring of its manifest name, or, written
+^prefix, a prefix of it: `^grad_` selects aggregate_grad, not mgrad_/sgrad_).
 """
 import os
 import sys
@@ -481,4 +483,6 @@ def check(entry):
 
 
 run_checks(os.path.join(DIR, "manifest.json"), check,
-           select=lambda entry: not only or any(o in entry["name"] for o in only))
+           select=lambda entry: not only or any(
+               entry["name"].startswith(o[1:]) if o.startswith("^") else o in entry["name"]
+               for o in only))

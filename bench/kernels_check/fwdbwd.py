@@ -14,7 +14,10 @@ forward + backward reads the N sources twice, reads dh, writes h and the N
 dv (the statistics and parameter gradients are O(T N + D) and are counted
 too). Usage (repository root, after gen.py with KC_SET=grad):
   PYTHONPATH=python:. python3 -m bench.kernels_check.fwdbwd <dir> [--liger] [--compile]
-Writes fwdbwd.json into $OUT (or the current directory).
+Writes fwdbwd.json into $OUT (or the current directory). FWDBWD_VARIANTS
+(comma-separated tags, e.g. "l2,c264") adds, for each shape with a gen.py
+GRAD_VARIANTS entry grad_<shape>_<tag>, the contender attnres_<tag>: the same
+forward with that aggregate_grad, timed in the same run as the default.
 """
 import json
 import os
@@ -140,8 +143,11 @@ def measure(shape, copy_tbs, card):
     row = dict(n=n, d=d, t=t, dtype=e, bytes=nbytes, copy_tbs=copy_tbs, card=card)
     print(f"n={n} D={d} T={t} {e}: byte floor {nbytes / 1e6:.0f} MB "
           f"= {nbytes / copy_tbs / 1e9:.3f} ms at copy", flush=True)
-    contenders = [("attnres", lambda: ours(shape, w, g, srcs, dh)),
-                  ("eager", lambda: autograd(aggregate_plain, w, g, V, dh))]
+    contenders = [("attnres", lambda: ours(shape, w, g, srcs, dh))]
+    for tag, variant in shape.get("variants", {}).items():
+        contenders.append(("attnres_" + tag,
+                           lambda v=variant: ours(dict(shape, grad=v), w, g, srcs, dh)))
+    contenders.append(("eager", lambda: autograd(aggregate_plain, w, g, V, dh)))
     if WITH_LIGER:
         contenders.append(("liger", lambda: liger(w, g, V, dh)))
     if WITH_COMPILE:
@@ -181,7 +187,10 @@ def main():
                 and e["name"].startswith("grad_") and "_m2" not in e["name"] and "_e16" not in e["name"]:
             stats = by_name.get("stats_" + e["name"][len("grad_"):])
             if stats:
-                shapes.append(dict(stats=stats, grad=e))
+                tags = [t for t in os.environ.get("FWDBWD_VARIANTS", "").split(",") if t]
+                variants = {t: by_name[e["name"] + "_" + t] for t in tags
+                            if e["name"] + "_" + t in by_name}
+                shapes.append(dict(stats=stats, grad=e, variants=variants))
     copy_tbs = copy_bw()
     card = torch.cuda.get_device_name()
     print(f"{card}: copy {copy_tbs:.2f} TB/s", flush=True)
