@@ -21,8 +21,7 @@ import time
 import torch
 
 from attnres import aot, torch_ops
-
-EPS = 1e-6
+from bench.shapes import EPSILON as EPS
 
 
 def per_call_us(fn, k):

@@ -100,6 +100,17 @@ struct HostBuilder {
     return first;
   }
 
+  /// memref<d x e> of a vector operand (a query or a gain). A dynamic D,
+  /// which the verifiers allow when the rows' D is static, is cast to the
+  /// kernel's static one.
+  Value vectorBuffer(Value tensor, int64_t d, Type e) {
+    Value buf = toBuffer(tensor);
+    auto staticType = MemRefType::get({d}, e);
+    if (buf.getType() != staticType)
+      buf = memref::CastOp::create(b, loc, staticType, buf);
+    return buf;
+  }
+
   /// Allocates a buffer of `type`; its dynamic dims k are dim k - front of
   /// `like`.
   Value alloc(RankedTensorType type, Value like, unsigned front) {
@@ -655,6 +666,25 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   return success();
 }
 
+/// The operands the merge and merge_grad kernels start with, in order: out,
+/// lse (tokens collapsed), query, norm_weight, update, [partial],
+/// [norm_gain]; `outBuf` is `out`'s buffer.
+template <typename MergeLikeOp>
+static SmallVector<Value> mergeInputs(HostBuilder &hb, MergeLikeOp op,
+                                      Value outBuf, int64_t d, Type e) {
+  SmallVector<Value> operands;
+  operands.push_back(hb.collapseTokens(outBuf, 0, 1));
+  operands.push_back(hb.collapseTokens(hb.toBuffer(op.getLse()), 0, 0));
+  operands.push_back(hb.vectorBuffer(op.getQuery(), d, e));
+  operands.push_back(hb.vectorBuffer(op.getNormWeight(), d, e));
+  operands.push_back(hb.collapseTokens(hb.toBuffer(op.getUpdate()), 0, 1));
+  if (op.getPartial())
+    operands.push_back(hb.collapseTokens(hb.toBuffer(op.getPartial()), 0, 1));
+  if (op.hasNorm())
+    operands.push_back(hb.vectorBuffer(op.getNormGain(), d, e));
+  return operands;
+}
+
 LogicalResult ConvertAttnResToGPUPass::lower(MergeOp op) {
   auto type = cast<RankedTensorType>(op.getResult().getType());
   if (failed(checkSourceType(op, type)))
@@ -674,24 +704,8 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeOp op) {
   spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
   gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildMergeKernel);
   Value outBuf = hb.toBuffer(op.getOut());
-  // Vectors of a dynamic D (allowed by the verifier when the values' D is
-  // static) are cast to the kernel's memref<D x E>.
-  auto vecBuffer = [&](Value v) -> Value {
-    Value buf = hb.toBuffer(v);
-    auto staticType = MemRefType::get({spec.d}, spec.elementType);
-    if (buf.getType() != staticType)
-      buf = memref::CastOp::create(rw, loc, staticType, buf);
-    return buf;
-  };
-  SmallVector<Value> operands{
-      hb.collapseTokens(outBuf, 0, 1),
-      hb.collapseTokens(hb.toBuffer(op.getLse()), 0, 0),
-      vecBuffer(op.getQuery()), vecBuffer(op.getNormWeight()),
-      hb.collapseTokens(hb.toBuffer(op.getUpdate()), 0, 1)};
-  if (spec.hasPartial)
-    operands.push_back(hb.collapseTokens(hb.toBuffer(op.getPartial()), 0, 1));
-  if (spec.hasNorm)
-    operands.push_back(vecBuffer(op.getNormGain()));
+  SmallVector<Value> operands =
+      mergeInputs(hb, op, outBuf, spec.d, spec.elementType);
   Value numTokens = memref::DimOp::create(rw, loc, operands[0], 0);
   Value h;
   if (spec.writeH) {
@@ -837,15 +851,8 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateGradOp op) {
   red.k = spec.d;
   gpu::GPUFuncOp reduce = getOrBuild(red, loc, buildParamReduceKernel);
 
-  // Vectors of a dynamic D are cast to the kernel's memref<D x E>.
-  auto vecBuffer = [&](Value v) -> Value {
-    Value buf = hb.toBuffer(v);
-    auto staticType = MemRefType::get({spec.d}, spec.elementType);
-    if (buf.getType() != staticType)
-      buf = memref::CastOp::create(rw, loc, staticType, buf);
-    return buf;
-  };
-  Value query = vecBuffer(op.getQuery()), gain = vecBuffer(op.getNormWeight());
+  Value query = hb.vectorBuffer(op.getQuery(), spec.d, spec.elementType);
+  Value gain = hb.vectorBuffer(op.getNormWeight(), spec.d, spec.elementType);
   SmallVector<Value> operands{query, gain};
   Value firstBuf = hb.addRows(op.getSources(), operands);
   Value numTokens = memref::DimOp::create(rw, loc, operands[2], 0);
@@ -909,23 +916,10 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeGradOp op) {
   red.plain = spec.hasNorm ? spec.d : 0;
   gpu::GPUFuncOp reduce = getOrBuild(red, loc, buildParamReduceKernel);
 
-  auto vecBuffer = [&](Value v) -> Value {
-    Value buf = hb.toBuffer(v);
-    auto staticType = MemRefType::get({spec.d}, spec.elementType);
-    if (buf.getType() != staticType)
-      buf = memref::CastOp::create(rw, loc, staticType, buf);
-    return buf;
-  };
   Value outBuf = hb.toBuffer(op.getOut());
-  Value query = vecBuffer(op.getQuery()), gain = vecBuffer(op.getNormWeight());
-  SmallVector<Value> operands{
-      hb.collapseTokens(outBuf, 0, 1),
-      hb.collapseTokens(hb.toBuffer(op.getLse()), 0, 0), query, gain,
-      hb.collapseTokens(hb.toBuffer(op.getUpdate()), 0, 1)};
-  if (spec.hasPartial)
-    operands.push_back(hb.collapseTokens(hb.toBuffer(op.getPartial()), 0, 1));
-  if (spec.hasNorm)
-    operands.push_back(vecBuffer(op.getNormGain()));
+  SmallVector<Value> operands =
+      mergeInputs(hb, op, outBuf, spec.d, spec.elementType);
+  Value query = operands[2], gain = operands[3];
   Value numTokens = memref::DimOp::create(rw, loc, operands[0], 0);
   if (!spec.zeroGrad)
     hb.addRows(op.getGrad(), operands);
