@@ -42,12 +42,14 @@ directly. See docs/python.md.
 """
 
 import os
+import struct
 import threading
 from typing import List, Optional, Tuple
 
 import torch
 
 from . import reference
+from .aot import packed_descriptor
 from .defaults import resolve_epsilon as _eps
 from .kernel_pack import KernelPack, KernelPackError, dtype_name, f32
 
@@ -128,6 +130,12 @@ _STATS = {"kernel": 0, "reference": 0}
 _LOCK = threading.Lock()
 
 
+# (op, dtype, device kind, d, keywords) -> the (lib, fn) or None that
+# _kernel_for found: a call's lookup is a dict hit, not a manifest search.
+# Emptied whenever the packs or the fallback mode change.
+_HITS = {}
+
+
 def load_kernel_pack(path):
     """Loads a kernel pack directory (kernel_pack.json + libraries) and makes
     its kernels available to the operators; later packs are searched first.
@@ -135,6 +143,7 @@ def load_kernel_pack(path):
     pack = KernelPack(path)
     with _LOCK:
         _PACKS.insert(0, pack)
+        _HITS.clear()
     return pack
 
 
@@ -145,6 +154,7 @@ def kernel_packs():
 def clear_kernel_packs():
     with _LOCK:
         del _PACKS[:]
+        _HITS.clear()
 
 
 def set_fallback(mode):
@@ -153,7 +163,9 @@ def set_fallback(mode):
     reference)."""
     if mode not in ("error", "reference"):
         raise ValueError("fallback must be 'error' or 'reference', got %r" % (mode,))
-    _FALLBACK["mode"] = mode
+    with _LOCK:
+        _FALLBACK["mode"] = mode
+        _HITS.clear()
 
 
 def stats(reset=False):
@@ -193,13 +205,22 @@ def _device_kind(t):
 def _kernel_for(t, op, d, **kw):
     """The kernel of a call on tensors like `t`: on CUDA _kernel (the
     fallback rule applies); on the CPU the loaded CPU packs' kernel, else
-    None (the reference: CPU packs are optional)."""
+    None (the reference: CPU packs are optional). Remembered in _HITS (a
+    missing CUDA kernel under the "error" fallback raises each time)."""
+    key = (op, t.dtype, t.is_cuda, t.device.type, d, tuple(kw.items()))
+    try:
+        return _HITS[key]
+    except KeyError:
+        pass
     kind = _device_kind(t)
     if kind == "cuda":
-        return _kernel(op, dtype_name(t.dtype), d, **kw)
-    if kind == "cpu":
-        return _find(op, dtype_name(t.dtype), d, device="cpu", **kw)
-    return None
+        hit = _kernel(op, dtype_name(t.dtype), d, **kw)
+    elif kind == "cpu":
+        hit = _find(op, dtype_name(t.dtype), d, device="cpu", **kw)
+    else:
+        hit = None
+    _HITS[key] = hit
+    return hit
 
 
 def _missing(op, dtype, d, **kw):
@@ -246,16 +267,57 @@ def _vec(t, dtype, shape):
     return t
 
 
+# torch's current CUDA stream as a raw handle (what Triton's launcher
+# reads): about 0.2 us against 6 us for torch.cuda.current_stream(), which
+# builds a Stream object (bench/host_overhead.py, run 31).
+_RAW_STREAM = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+_PACKERS = {}
+
+
+def _descriptors(tensors):
+    """The packed memref descriptors of `tensors` (aot.packed_descriptor's
+    layout); a contiguous tensor's strides follow from its shape, which
+    saves the stride() call."""
+    out = []
+    for t in tensors:
+        if not t.is_contiguous():
+            out.append(packed_descriptor(t))
+            continue
+        shape = t.shape
+        rank = len(shape)
+        packer = _PACKERS.get(rank)
+        if packer is None:
+            packer = _PACKERS[rank] = struct.Struct("=%dq" % (3 + 2 * rank))
+        ptr = t.data_ptr()
+        if rank == 1:
+            out.append(packer.pack(ptr, ptr, 0, shape[0], 1))
+        elif rank == 2:
+            out.append(packer.pack(ptr, ptr, 0, shape[0], shape[1], shape[1], 1))
+        else:
+            strides, acc = [], 1
+            for n in reversed(shape):
+                strides.append(acc)
+                acc *= n
+            out.append(packer.pack(ptr, ptr, 0, *shape, *reversed(strides)))
+    return out
+
+
 def _launch(lib, fn, device, tensors):
+    # `tensors` stays referenced until the call returns: the descriptors
+    # point into their storage.
     if lib.cpu:
-        fn.call_unchecked(*tensors)
+        fn.call_descriptors(*_descriptors(tensors))
         _STATS["kernel"] += 1
         return
-    if device.index is not None and device.index != torch.cuda.current_device():
+    index = device.index
+    if index is not None and index != torch.cuda.current_device():
         with torch.cuda.device(device):
             return _launch(lib, fn, device, tensors)
-    lib.use_stream(torch.cuda.current_stream(device))
-    fn.call_unchecked(*tensors)
+    if _RAW_STREAM is not None:
+        lib.use_stream(_RAW_STREAM(torch.cuda.current_device() if index is None else index))
+    else:
+        lib.use_stream(torch.cuda.current_stream(device))
+    fn.call_descriptors(*_descriptors(tensors))
     err = lib.error()
     if err:
         lib.clear_error()
@@ -972,24 +1034,30 @@ _compiler = getattr(torch, "compiler", None)
 _is_compiling = getattr(_compiler, "is_compiling", None) or (lambda: False)
 
 
-def _dispatch(*tensors):
+def _dispatch(*tensors, grad=None):
     """True when a call must go through the registered custom op: under
     torch.compile tracing (the op is what the graph records) or when autograd
-    needs the registered formulas. Otherwise the implementation is called
-    directly: torch.library's dispatch costs about 100 us of host time per
-    call (bench/RESULTS.md, small token counts), more than the kernel at
-    decode sizes."""
-    return _CUSTOM_OPS and (_is_compiling() or _needs_grad(*tensors))
+    needs the registered formulas (`grad`: _needs_grad(*tensors) when the
+    caller has it). Otherwise the implementation is called directly:
+    torch.library's dispatch costs about 100 us of host time per call
+    (bench/RESULTS.md, small token counts), more than the kernel at decode
+    sizes."""
+    if grad is None:
+        grad = _needs_grad(*tensors)
+    return _CUSTOM_OPS and (grad or _is_compiling())
 
 
-def _call(name, tensors, args, function, function_args=None):
+def _call(name, tensors, args, function, function_args=None, grad=None):
     """Runs operator `name` on `args` (its schema's order): the registered
     custom op when :func:`_dispatch` says so, the autograd Function
     `function` (on `function_args`, default `args`) when a gradient is
-    needed, else the implementation directly."""
-    if _dispatch(*tensors):
+    needed, else the implementation directly. `grad`: _needs_grad(*tensors)
+    when the caller has computed it."""
+    if grad is None:
+        grad = _needs_grad(*tensors)
+    if _dispatch(*tensors, grad=grad):
         return getattr(torch.ops.attnres, name)(*args)
-    if _needs_grad(*tensors):
+    if grad:
         return function.apply(*(args if function_args is None else function_args))
     return _IMPLS[name](*args)
 
@@ -998,14 +1066,15 @@ def aggregate(query, norm_weight, sources, eps=None):
     """One AttnRes depth aggregation (torch.ops.attnres.aggregate);
     differentiable w.r.t. the query, the norm weight and every source."""
     sources, eps = list(sources), _eps(eps)
-    if _needs_grad(query, norm_weight, *sources) and _train_kernels(sources, eps) is not None:
+    grad = _needs_grad(query, norm_weight, *sources)
+    if grad and _train_kernels(sources, eps) is not None:
         # The training kernels: the forward saves the statistics that the
         # compiled backward needs.
         if _CUSTOM_OPS:
             return torch.ops.attnres.aggregate_train(query, norm_weight, sources, eps)[0]
         return _AggregateTrainFunction.apply(query, norm_weight, eps, *sources)[0]
     return _call("aggregate", (query, norm_weight, *sources), (query, norm_weight, sources, eps),
-                 _AggregateFunction, (query, norm_weight, eps, *sources))
+                 _AggregateFunction, (query, norm_weight, eps, *sources), grad=grad)
 
 
 def block_score(queries, norm_weights, sources, eps=None):
