@@ -175,6 +175,23 @@ def test_packed_descriptor_matches_ctypes_layout():
         assert list(fields[3 + v.dim():]) == list(v.stride())
 
 
+def test_launch_descriptors_match_packed_descriptor():
+    """torch_ops._descriptors packs a contiguous tensor's descriptor from its
+    shape (no stride() call): the same bytes as aot.packed_descriptor for
+    contiguous tensors of rank 1-4 and views at an offset, and
+    packed_descriptor itself for a non-contiguous one."""
+    _need_torch()
+    from attnres import aot
+    base = torch.randn(6, 5, 4, 3)
+    cases = [base, base[2], base[1, 3], base[4, 2, 1], base.reshape(30, 12)[7:9],
+             base.transpose(0, 1), base[:, 1], torch.randn(1, 9)]
+    for t in cases:
+        got = torch_ops._descriptors([t])[0]
+        assert got == aot.packed_descriptor(t), (tuple(t.shape), t.stride())
+    # A control: a different tensor of the same shape packs differently.
+    assert torch_ops._descriptors([base[3]])[0] != aot.packed_descriptor(base[2])
+
+
 def test_operators_on_cpu_run_the_reference():
     _need_torch()
     gen = torch.Generator().manual_seed(3)
