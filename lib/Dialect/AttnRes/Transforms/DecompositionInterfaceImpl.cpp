@@ -1142,31 +1142,22 @@ static Decomposition decompose(OpBuilder &b, AggregateGradOp op) {
     results.push_back(castTo(b, loc, dv, res.getType()));
 
   // dwg[d] = sum over tokens (outer loops, in order) of sum_i cW_i v_i.
-  SmallVector<OpFoldResult> dSizes = leadingSizes(b, loc, dqInit, /*count=*/1);
-  Value dwgInit = createFilledF32(b, loc, dSizes, 0.0);
+  OpFoldResult dSize = leadingSizes(b, loc, dqInit, /*count=*/1).front();
   SmallVector<Value> dwInputs(sources);
   llvm::append_range(dwInputs, cW);
   SmallVector<AffineMap> dwMaps(n, id);
   dwMaps.append(n, rows);
-  dwMaps.push_back(feat);
-  SmallVector<utils::IteratorType> dwIterators(rank,
-                                               utils::IteratorType::reduction);
-  dwIterators.back() = utils::IteratorType::parallel;
-  Value dwg =
-      linalg::GenericOp::create(
-          b, loc, dwgInit.getType(), dwInputs, dwgInit, dwMaps, dwIterators,
-          [&](OpBuilder &nb, Location nl, ValueRange args) {
-            Value term;
-            for (unsigned i = 0; i < n; ++i) {
-              Value v = toF32(nb, nl, args[i]);
-              Value t = arith::MulFOp::create(nb, nl, args[n + i], v);
-              term =
-                  term ? arith::AddFOp::create(nb, nl, term, t).getResult() : t;
-            }
-            Value sum = arith::AddFOp::create(nb, nl, args[2 * n], term);
-            linalg::YieldOp::create(nb, nl, sum);
-          })
-          .getResult(0);
+  Value dwg = buildSumOverTokens(
+      b, loc, dwInputs, dwMaps, rank, dSize,
+      [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        Value term;
+        for (unsigned i = 0; i < n; ++i) {
+          Value v = toF32(nb, nl, args[i]);
+          Value t = arith::MulFOp::create(nb, nl, args[n + i], v);
+          term = term ? arith::AddFOp::create(nb, nl, term, t).getResult() : t;
+        }
+        return term;
+      });
 
   // dquery = dwg * g, dgain = dwg * w (f32, not rounded: I.2.1).
   linalg::GenericOp params =
