@@ -216,10 +216,11 @@ void GradTCBuilder::createFunction() {
 void GradTCBuilder::emitIndices() {
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   token = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  lane = arith::RemUIOp::create(b, loc, tid, tc.idx(32));
-  warp = arith::DivUIOp::create(b, loc, tid, tc.idx(32));
-  grp = arith::DivUIOp::create(b, loc, lane, tc.idx(4));
-  tig = arith::RemUIOp::create(b, loc, lane, tc.idx(4));
+  TCEmitter::LaneIndices li = tc.laneIndices(tid);
+  lane = li.lane;
+  warp = li.warp;
+  grp = li.grp;
+  tig = li.tig;
   v8e = VectorType::get({8}, e);
   v8f = VectorType::get({8}, f32);
   v8i = VectorType::get({8}, tc.i32);

@@ -264,10 +264,11 @@ void TCKernelBuilder::emitIndices() {
     token = arith::DivUIOp::create(b, loc, token, tc.idx(split));
     colBase = tc.mul(rank, tc.idx(dl));
   }
-  lane = arith::RemUIOp::create(b, loc, tid, tc.idx(32));
-  warp = arith::DivUIOp::create(b, loc, tid, tc.idx(32));
-  grp = arith::DivUIOp::create(b, loc, lane, tc.idx(4));
-  tig = arith::RemUIOp::create(b, loc, lane, tc.idx(4));
+  TCEmitter::LaneIndices li = tc.laneIndices(tid);
+  lane = li.lane;
+  warp = li.warp;
+  grp = li.grp;
+  tig = li.tig;
 
   v8e = VectorType::get({8}, e);
   v8f = VectorType::get({8}, f32);

@@ -144,6 +144,20 @@ MemRefType gpu_kernels::rowsType(Type e, int64_t d) {
   return MemRefType::get({ShapedType::kDynamic, d}, e);
 }
 
+SmallVector<Type> gpu_kernels::mergeInputArgTypes(OpBuilder &b, Type e,
+                                                  int64_t d, bool hasPartial,
+                                                  bool hasNorm) {
+  Type rows = rowsType(e, d), vec = MemRefType::get({d}, e);
+  SmallVector<Type> args{
+      rows, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()), vec, vec,
+      rows};
+  if (hasPartial)
+    args.push_back(rows);
+  if (hasNorm)
+    args.push_back(vec);
+  return args;
+}
+
 SmallVector<Type> gpu_kernels::scoreArgTypes(OpBuilder &b, Type e, int64_t d,
                                              unsigned n, unsigned s,
                                              bool stacked, bool hasInvRms,

@@ -281,6 +281,20 @@ struct TCEmitter {
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
   Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
 
+  /// The mma.sync coordinates of thread `tid`: its lane and warp, its group
+  /// (lane / 4: the fragment row it holds) and thread in group (lane % 4).
+  struct LaneIndices {
+    Value lane, warp, grp, tig;
+  };
+  LaneIndices laneIndices(Value tid) {
+    LaneIndices li;
+    li.lane = arith::RemUIOp::create(b, loc, tid, idx(32));
+    li.warp = arith::DivUIOp::create(b, loc, tid, idx(32));
+    li.grp = arith::DivUIOp::create(b, loc, li.lane, idx(4));
+    li.tig = arith::RemUIOp::create(b, loc, li.lane, idx(4));
+    return li;
+  }
+
   /// `ok ? load : zeros` of a vector of `type` (ok null: unconditional).
   Value maybeLoad(VectorType type, Value memref, ValueRange indices, Value ok,
                   uint64_t align) {
@@ -445,6 +459,28 @@ struct ScoreArgs {
   Value queries, gains;
   SmallVector<Value> sources, invRms, invRmsOut;
   Value out, lse, numTokens, eps;
+};
+
+/// The argument types the merge and merge_grad kernels start with: out
+/// (rows), lse (memref<?xf32>), query, norm_weight (memref<DxE>), update,
+/// [partial] (rows), [norm_gain] (memref<DxE>).
+SmallVector<Type> mergeInputArgTypes(OpBuilder &b, Type e, int64_t d,
+                                     bool hasPartial, bool hasNorm);
+
+/// Those arguments of a merge / merge_grad kernel (mergeInputArgTypes); `a`
+/// is left at the first argument after them.
+struct MergeInputArgs {
+  MergeInputArgs(Block &entry, unsigned &a, bool hasPartial, bool hasNorm) {
+    out = entry.getArgument(a++);
+    lse = entry.getArgument(a++);
+    query = entry.getArgument(a++);
+    gain = entry.getArgument(a++);
+    update = entry.getArgument(a++);
+    partial = hasPartial ? entry.getArgument(a++) : Value();
+    normGain = hasNorm ? entry.getArgument(a++) : Value();
+  }
+
+  Value out, lse, query, gain, update, partial, normGain;
 };
 
 } // namespace gpu_kernels

@@ -49,13 +49,9 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
   int64_t d = spec.d, dyn = ShapedType::kDynamic;
   bool norm = spec.hasNorm;
   Type f32 = b.getF32Type();
-  Type rows = rowsType(e, d), vec = MemRefType::get({d}, e);
+  Type rows = rowsType(e, d);
   Type stat = MemRefType::get({dyn}, f32);
-  SmallVector<Type> args{rows, stat, vec, vec, rows};
-  if (spec.hasPartial)
-    args.push_back(rows);
-  if (norm)
-    args.push_back(vec);
+  SmallVector<Type> args = mergeInputArgTypes(b, e, d, spec.hasPartial, norm);
   if (!spec.zeroGrad)
     args.push_back(rows);
   args.push_back(rows);
@@ -76,11 +72,9 @@ gpu::GPUFuncOp gpu_kernels::buildMergeGradKernel(OpBuilder &b, Location loc,
       createKernel(b, loc, spec.getName(), args, wgTypes, layout);
   Block &entry = fn.getBody().front();
   unsigned a = 0;
-  Value outIn = entry.getArgument(a++), lse = entry.getArgument(a++);
-  Value query = entry.getArgument(a++), gain = entry.getArgument(a++);
-  Value update = entry.getArgument(a++);
-  Value partial = spec.hasPartial ? entry.getArgument(a++) : Value();
-  Value normGain = norm ? entry.getArgument(a++) : Value();
+  MergeInputArgs in(entry, a, spec.hasPartial, norm);
+  Value outIn = in.out, lse = in.lse, query = in.query, gain = in.gain;
+  Value update = in.update, partial = in.partial, normGain = in.normGain;
   Value dh = spec.zeroGrad ? Value() : entry.getArgument(a++);
   Value dpNew = entry.getArgument(a++);
   Value dhn = norm ? entry.getArgument(a++) : Value();

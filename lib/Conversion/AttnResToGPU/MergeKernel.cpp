@@ -31,15 +31,9 @@ gpu::GPUFuncOp gpu_kernels::buildMergeKernel(OpBuilder &b, Location loc,
   int64_t d = spec.d;
   Type f32 = b.getF32Type();
   Type rows = rowsType(e, d);
-  Type vec = MemRefType::get({d}, e);
   bool norm = spec.hasNorm, writeH = spec.writeH || !spec.hasNorm;
 
-  SmallVector<Type> args{rows, MemRefType::get({ShapedType::kDynamic}, f32),
-                         vec, vec, rows};
-  if (spec.hasPartial)
-    args.push_back(rows);
-  if (norm)
-    args.push_back(vec);
+  SmallVector<Type> args = mergeInputArgTypes(b, e, d, spec.hasPartial, norm);
   if (writeH)
     args.push_back(rows);
   if (spec.hasPartial)
@@ -59,11 +53,9 @@ gpu::GPUFuncOp gpu_kernels::buildMergeKernel(OpBuilder &b, Location loc,
       createKernel(b, loc, spec.getName(), args, wgTypes, layout);
   Block &entry = fn.getBody().front();
   unsigned a = 0;
-  Value outIn = entry.getArgument(a++), lse = entry.getArgument(a++);
-  Value query = entry.getArgument(a++), gain = entry.getArgument(a++);
-  Value update = entry.getArgument(a++);
-  Value partial = spec.hasPartial ? entry.getArgument(a++) : Value();
-  Value normGain = norm ? entry.getArgument(a++) : Value();
+  MergeInputArgs in(entry, a, spec.hasPartial, norm);
+  Value outIn = in.out, lse = in.lse, query = in.query, gain = in.gain;
+  Value update = in.update, partial = in.partial, normGain = in.normGain;
   Value h = writeH ? entry.getArgument(a++) : Value();
   Value newPartial = spec.hasPartial ? entry.getArgument(a++) : Value();
   Value normed = norm ? entry.getArgument(a++) : Value();
