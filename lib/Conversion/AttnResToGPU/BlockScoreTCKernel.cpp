@@ -591,9 +591,11 @@ void TCKernelBuilder::emitSoftmax() {
       memref::StoreOp::create(b, loc, one, aSm, ValueRange{row0, q});
       l = z[0];
     } else {
-      Value m = z[0];
-      for (unsigned i = 1; i < n; ++i)
-        m = arith::MaxNumFOp::create(b, loc, m, z[i]);
+      // (m starts null rather than at z[0]: g++ 12 cannot see that n > 1
+      // and warns -Wmaybe-uninitialized.)
+      Value m;
+      for (Value zi : z)
+        m = m ? arith::MaxNumFOp::create(b, loc, m, zi).getResult() : zi;
       SmallVector<Value> ex;
       Value sum;
       for (unsigned i = 0; i < n; ++i) {

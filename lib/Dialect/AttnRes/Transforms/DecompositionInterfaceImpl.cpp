@@ -368,9 +368,11 @@ mlir::attnres::detail::buildSoftmax(OpBuilder &b, Location loc, ValueRange dots,
         SmallVector<Value> z;
         for (unsigned i = 0; i < n; ++i)
           z.push_back(arith::MulFOp::create(nb, nl, args[i], args[n + i]));
-        Value m = z.front();
-        for (Value zi : ArrayRef(z).drop_front())
-          m = arith::MaximumFOp::create(nb, nl, m, zi);
+        // (m starts null rather than at z.front(): g++ 12 cannot see that
+        // n > 0 and warns -Wmaybe-uninitialized.)
+        Value m;
+        for (Value zi : z)
+          m = m ? arith::MaximumFOp::create(nb, nl, m, zi).getResult() : zi;
         SmallVector<Value> e;
         Value s;
         for (Value zi : z) {
