@@ -242,7 +242,8 @@ def _kernel(op, dtype, d, **kw):
 
 def _rows(t, tokens, d):
     """t as a contiguous, 16-byte aligned [tokens, d] tensor."""
-    t = t.reshape(tokens, d) if t.dim() != 2 or t.shape[0] != tokens else t
+    if t.dim() != 2 or t.shape[0] != tokens:
+        t = t.reshape(tokens, d)
     if not t.is_contiguous():
         t = t.contiguous()
     if t.data_ptr() % 16:
@@ -261,7 +262,11 @@ def _flat(t, n):
 
 
 def _vec(t, dtype, shape):
-    t = t.to(dtype).reshape(shape)
+    """t as a contiguous, 16-byte aligned tensor of `dtype` and `shape` (the
+    caller checked the element count). The common case, already so, costs
+    no conversion or reshape call."""
+    if t.dtype != dtype or tuple(t.shape) != shape:
+        t = t.to(dtype).reshape(shape)
     if not t.is_contiguous() or t.data_ptr() % 16:
         t = t.contiguous().clone()
     return t
