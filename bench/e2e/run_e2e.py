@@ -35,7 +35,9 @@ forward right after an untimed one of the same mode, after 2 warm-up
 forwards each) with standard
 residuals and with each AttnRes mode; overhead = median / standard - 1,
 and paired: the median over rounds of (variant / standard of the same round)
-- 1, less sensitive to slow drifts of the GEMMs' speed.
+- 1, less sensitive to slow drifts of the GEMMs' speed. On CUDA each mode's
+line also gives the mean SM clock during its timed forwards (nvidia-smi):
+the GEMMs' speed follows the clock, and the power limit moves it.
 """
 
 import argparse
@@ -236,15 +238,29 @@ def overhead(args):
     # less power), at a higher SM clock than the compiled models after it:
     # run 31's profiles read 1968 MHz for that first standard forward and
     # about 1600 MHz for every later one, standard included.
+    clocks = ClockSampler() if DEVICE == "cuda" else None
+    windows = {name: [] for name, _, _ in variants}
     for r in range(args.rounds):
         k = r % len(variants)
         for name, residual, mode in variants[k:] + variants[:k]:
             model.residual, model.attnres = residual, mode or "reference"
             with no_grad():
                 model(tokens)
+            sync()
+            w0 = time.time()
             with no_grad(), Timer(DEVICE) as t:
                 model(tokens)
+            windows[name].append((w0, time.time()))
             times[name].append(t.ms)
+    # The mean SM clock during each variant's timed forwards: comparable
+    # clocks are what makes the overheads comparable (run 31).
+    clock = {}
+    if clocks:
+        for name, ws in windows.items():
+            got = [c for c in (clocks.mean(a, b) for a, b in ws) if c]
+            if got:
+                clock[name] = sum(c[0] for c in got) / len(got)
+        clocks.stop()
     def median(v):
         v = sorted(v)
         return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
@@ -257,9 +273,11 @@ def overhead(args):
         paired = (median([t / s for t, s in zip(times[name], times["standard"])]) - 1) * 100
         rows.append({"variant": name, "median_ms": med[name], "min_ms": min(times[name]),
                      "max_ms": max(times[name]), "overhead_pct": ov,
-                     "overhead_paired_pct": paired, "runs": times[name]})
-        print("%-30s median %8.2f ms (min %8.2f, max %8.2f)  overhead %+6.2f%% (paired %+6.2f%%)"
-              % (name, med[name], min(times[name]), max(times[name]), ov, paired), flush=True)
+                     "overhead_paired_pct": paired, "runs": times[name],
+                     "sm_clock_mhz": clock.get(name)})
+        print("%-30s median %8.2f ms (min %8.2f, max %8.2f)  overhead %+6.2f%% (paired %+6.2f%%)%s"
+              % (name, med[name], min(times[name]), max(times[name]), ov, paired,
+                 "  SM clock %.0f MHz" % clock[name] if name in clock else ""), flush=True)
     ref = first.get("attnres reference")
     errs = {}
     if ref is not None:
