@@ -241,6 +241,18 @@ if GRAD_SET:
         add_sgrad("bf16", n, s, d, t, acc, False, "_tc", "grad-tensor-cores=1")
     for d in (4096, 7168):
         add_sgrad("bf16", 9, 8, d, 16384, False, True, "_tc_w8", "grad-tensor-cores=1 sweep-width=8")
+    # The CTA size from elements-per-thread (session 17, not yet measured):
+    # 32 elements per thread = 128 threads at D = 4096, so more CTAs, and
+    # more tokens' rows in flight, per SM; 8 = 512 threads. Timed next to
+    # `_tc`, and checked where the smaller CTA takes several queries or
+    # blocks per thread.
+    for (n, s_, d) in [(9, 8, 4096), (9, 8, 7168), (5, 6, 4096)]:
+        for el in (32, 8):
+            add_sgrad("bf16", n, s_, d, 16384, False, True, f"_tc_e{el}",
+                      f"grad-tensor-cores=1 elements-per-thread={el}")
+    for (n, s_, d, t, acc) in [(17, 12, 2048, 300, False), (3, 40, 64, 50, False),
+                               (9, 8, 4096, 200, True), (5, 6, 104, 901, True)]:
+        add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_e32", "grad-tensor-cores=1 elements-per-thread=32")
     # merge_grad loading the next token's rows one token ahead
     # (grad-prefetch-tokens, the default since run 27; the entries above name
     # grad-prefetch-tokens=0): `_pf` next to each entry above where the rows fit

@@ -3,6 +3,8 @@
 // RUN: ptxas -arch=sm_90a -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s
 // RUN: attnres-opt %s --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py > %t.tc.ptx
 // RUN: ptxas -arch=sm_90a -v %t.tc.ptx -o %t.tc.cubin 2>&1 | FileCheck %s --check-prefix=TC
+// RUN: attnres-opt %s --convert-attnres-to-gpu=elements-per-thread=32 | attnres-opt --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py > %t.e32.ptx
+// RUN: ptxas -arch=sm_90a -v %t.e32.ptx -o %t.e32.cubin 2>&1 | FileCheck %s --check-prefix=E32
 
 // The three block_score_grad kernels (the CUDA-core per-token kernel, and by
 // default the tensor-core one, TC) through the whole NVVM pipeline at the
@@ -30,6 +32,15 @@
 // TC:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // TC-LABEL: Compiling entry function 'block_score_grad_bf16_d4096_s8_n9_tc_acc'
 // TC:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+
+// With elements-per-thread=32 the tensor-core kernel has D / 32 threads (224
+// and 128; named _t<threads>), still without spills: at 123-160 registers
+// three or four such CTAs fit an SM, against two of the default 256 threads.
+
+// E32-LABEL: Compiling entry function 'block_score_grad_bf16_d7168_s8_n9_tc_t224'
+// E32:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// E32-LABEL: Compiling entry function 'block_score_grad_bf16_d4096_s8_n9_tc_t128_acc'
+// E32:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 
 func.func @score_grad_4096(%W: tensor<8x4096xbf16>, %G: tensor<8x4096xbf16>, %b: tensor<?x4096xbf16>, %lse: tensor<8x?xf32>, %r: tensor<?xf32>, %dout: tensor<8x?x4096xbf16>, %dlse: tensor<8x?xf32>, %a: tensor<?x4096xbf16>) -> (tensor<?x4096xbf16>, tensor<8x4096xf32>) {
   %db:9, %dW, %dG = attnres.block_score_grad %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b stats %lse, %r, %r, %r, %r, %r, %r, %r, %r, %r grad %dout, %dlse accumulate %a, %a, %a, %a, %a, %a, %a, %a, %a {epsilon = 1.0e-06 : f32} : tensor<?x4096xbf16> -> tensor<8x?x4096xbf16>

@@ -69,7 +69,9 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            /*default=*/"0",
            "Elements of a token row owned by each thread (0: per-op default, "
            "8, or 16 when D needs more than 512 threads, for aggregate/merge; "
-           "8 or 16 for block_score)">,
+           "8 or 16 for block_score; for block_score_grad on the tensor "
+           "cores the CTA has D / elements threads, default 16 elements up "
+           "to 256 threads)">,
     Option<"queriesPerCta", "queries-per-cta", "unsigned", /*default=*/"0",
            "block_score: queries handled by one CTA (0: chosen from the "
            "register budget; must divide S)">,
@@ -140,7 +142,8 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "block_score_grad: the per-token kernel with the dot products on "
            "the tensor cores (mma.sync) for bf16 rows with D a multiple of 8 "
            "when the target has it (sm_80 and newer; false: the CUDA-core "
-           "kernel); sweep-width=8 and min-ctas-per-sm apply to it">,
+           "kernel); sweep-width=8, min-ctas-per-sm and "
+           "elements-per-thread apply to it">,
     Option<"gradPrefetchTokens", "grad-prefetch-tokens", "bool",
            /*default=*/"true",
            "merge_grad: load the next token's rows one token ahead "

@@ -999,7 +999,16 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
     tc->numQueries = spec.numQueries;
     tc->numSources = spec.numSources;
     tc->accumulate = spec.accumulate;
+    // elements-per-thread sets the CTA size as for the forward tensor-core
+    // kernel (fewer threads: more CTAs, so more tokens' rows in flight, per
+    // SM; the kernel name gets `_t<threads>`).
     tc->threads = BlockScoreGradTCSpec::defaultThreads(spec.d);
+    if (elementsPerThread.getValue())
+      tc->threads = unsigned(std::clamp<int64_t>(
+          llvm::alignTo(
+              llvm::divideCeil(spec.d, int64_t(elementsPerThread.getValue())),
+              32),
+          32, 1024));
     tc->prefetchL2 = l2Prefetch && target.hasBulkCopy();
     if (sweepWidth == 8)
       tc->sweepWidth = 8;
