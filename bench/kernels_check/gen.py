@@ -253,6 +253,11 @@ if GRAD_SET:
     for (n, s_, d, t, acc) in [(17, 12, 2048, 300, False), (3, 40, 64, 50, False),
                                (9, 8, 4096, 200, True), (5, 6, 104, 901, True)]:
         add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_e32", "grad-tensor-cores=1 elements-per-thread=32")
+    # With four CTAs per SM the L2 prefetch of each token's rows may matter
+    # less (or more): the same with l2-prefetch=0.
+    for el in (16, 32):
+        add_sgrad("bf16", 9, 8, 4096, 16384, False, True, f"_tc_e{el}_nol2",
+                  f"grad-tensor-cores=1 elements-per-thread={el} l2-prefetch=0")
     # merge_grad loading the next token's rows one token ahead
     # (grad-prefetch-tokens, the default since run 27; the entries above name
     # grad-prefetch-tokens=0): `_pf` next to each entry above where the rows fit
