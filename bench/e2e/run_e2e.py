@@ -405,7 +405,8 @@ class ClockSampler:
 
     def mean(self, t0, t1):
         """(MHz, W, samples) over [t0, t1], or None without samples."""
-        time.sleep(0.05)
+        if not self.samples or self.samples[-1][0] < t1:
+            time.sleep(0.05)  # the samples of the window's end still on their way
         win = [s for s in list(self.samples) if t0 <= s[0] <= t1]
         if not win:
             return None

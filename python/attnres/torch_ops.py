@@ -207,7 +207,7 @@ def _kernel_for(t, op, d, **kw):
     fallback rule applies); on the CPU the loaded CPU packs' kernel, else
     None (the reference: CPU packs are optional). Remembered in _HITS (a
     missing CUDA kernel under the "error" fallback raises each time)."""
-    key = (op, t.dtype, t.is_cuda, t.device.type, d, tuple(kw.items()))
+    key = (op, t.dtype, t.device.type, d, tuple(kw.items()))
     try:
         return _HITS[key]
     except KeyError:

@@ -531,9 +531,7 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
                   : eightElements              ? 8
                   : manyElements               ? 32
                                                : 16;
-  int64_t threads =
-      llvm::alignTo(llvm::divideCeil(tc.localColumns(), elems), 32);
-  tc.threads = unsigned(std::clamp<int64_t>(threads, 32, 1024));
+  tc.threads = ctaThreadsFor(tc.localColumns(), elems);
   tc.prefetchBlocks =
       prefetchDepth ? unsigned(prefetchDepth) : (spec.d <= 4096 ? 4 : 2);
   // Second sweep: 2 elements wide for D > 4096 when S n is large (register
@@ -1002,13 +1000,10 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
     // elements-per-thread sets the CTA size as for the forward tensor-core
     // kernel (fewer threads: more CTAs, so more tokens' rows in flight, per
     // SM; the kernel name gets `_t<threads>`).
-    tc->threads = BlockScoreGradTCSpec::defaultThreads(spec.d);
-    if (elementsPerThread.getValue())
-      tc->threads = unsigned(std::clamp<int64_t>(
-          llvm::alignTo(
-              llvm::divideCeil(spec.d, int64_t(elementsPerThread.getValue())),
-              32),
-          32, 1024));
+    tc->threads =
+        elementsPerThread.getValue()
+            ? ctaThreadsFor(spec.d, int64_t(elementsPerThread.getValue()))
+            : BlockScoreGradTCSpec::defaultThreads(spec.d);
     tc->prefetchL2 = l2Prefetch && target.hasBulkCopy();
     if (sweepWidth == 8)
       tc->sweepWidth = 8;

@@ -46,8 +46,7 @@ std::string BlockScoreGradTCSpec::getName() const {
 unsigned BlockScoreGradTCSpec::defaultThreads(int64_t d) {
   // 16 elements per thread (two 32-element blocks per warp and lane group)
   // up to 256 threads.
-  int64_t t = llvm::alignTo(llvm::divideCeil(d, int64_t(16)), int64_t(32));
-  return unsigned(std::clamp<int64_t>(t, 32, 256));
+  return ctaThreadsFor(d, 16, 256);
 }
 
 RowLayout BlockScoreGradTCSpec::layout() const {

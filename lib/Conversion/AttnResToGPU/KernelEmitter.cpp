@@ -18,6 +18,12 @@ using namespace mlir::attnres::gpu_kernels;
 // Layout
 //===----------------------------------------------------------------------===//
 
+unsigned gpu_kernels::ctaThreadsFor(int64_t columns, int64_t elements,
+                                    unsigned maxThreads) {
+  int64_t t = llvm::alignTo(llvm::divideCeil(columns, elements), 32);
+  return unsigned(std::clamp<int64_t>(t, 32, maxThreads));
+}
+
 RowLayout gpu_kernels::computeRowLayout(Type elementType, int64_t d,
                                         unsigned targetElements) {
   RowLayout l;

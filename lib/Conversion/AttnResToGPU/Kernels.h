@@ -48,6 +48,11 @@ struct RowLayout {
 RowLayout computeRowLayout(Type elementType, int64_t d,
                            unsigned targetElements);
 
+/// Threads of a CTA that gives each thread about `elements` of `columns`
+/// columns: whole warps, at least one, at most `maxThreads`.
+unsigned ctaThreadsFor(int64_t columns, int64_t elements,
+                       unsigned maxThreads = 1024);
+
 /// One softmax-over-sources kernel: attnres.aggregate (numQueries == 1,
 /// stacked == false) or attnres.block_score (stacked == true).
 struct ScoreKernelSpec {
