@@ -280,6 +280,20 @@ func.func @stats_unranked(%q: tensor<64xf32>, %a: tensor<*xf32>) {
 
 // -----
 
+// -----
+
+// Required operand groups of the generic forms (ODS checks only optional
+// and variadic groups; an accessor of an empty group read past the
+// operands: a fuzzer finding).
+func.func @grad_segment_no_lse(%q: tensor<8xf32>, %v: tensor<4x8xf32>, %r: tensor<4xf32>) {
+  // expected-error @+1 {{'attnres.aggregate_grad' op needs exactly one 'lse' operand (operand group 3 of operandSegmentSizes), got 0}}
+  %dv, %dq, %dg = "attnres.aggregate_grad"(%q, %q, %v, %r, %v)
+      <{epsilon = 1.0e-05 : f32, operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 1, 0>}>
+      : (tensor<8xf32>, tensor<8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<4x8xf32>)
+      -> (tensor<4x8xf32>, tensor<8xf32>, tensor<8xf32>)
+  return
+}
+
 //===----------------------------------------------------------------------===//
 // I.3 attnres.block_score_grad
 //===----------------------------------------------------------------------===//
@@ -457,6 +471,17 @@ func.func @bsg_parse_rank(%W: tensor<2x8xf32>, %a: tensor<4x8xf32>, %l: tensor<2
 
 // -----
 
+// -----
+
+func.func @sgrad_segment_two_out_grads(%W: tensor<2x8xf32>, %b: tensor<4x8xf32>, %l: tensor<2x4xf32>, %r: tensor<4xf32>, %d: tensor<2x4x8xf32>) {
+  // expected-error @+1 {{'attnres.block_score_grad' op needs exactly one 'out_grad' operand (operand group 5 of operandSegmentSizes), got 2}}
+  %db, %dW, %dG = "attnres.block_score_grad"(%W, %W, %b, %l, %r, %d, %d)
+      <{epsilon = 1.0e-05 : f32, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 2, 0, 0>}>
+      : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<4x8xf32>, tensor<2x4xf32>, tensor<4xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>)
+      -> (tensor<4x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>)
+  return
+}
+
 //===----------------------------------------------------------------------===//
 // I.4 attnres.merge_grad
 //===----------------------------------------------------------------------===//
@@ -578,5 +603,18 @@ func.func @mg_param_grads(%o: tensor<4x8xf32>, %l: tensor<4xf32>, %w: tensor<8xf
 func.func @mg_parse_grads(%o: tensor<4x8xf32>, %l: tensor<4xf32>, %w: tensor<8xf32>) {
   // expected-error @+1 {{expected 3 incoming gradients after 'grad' (of h and new_partial, and of normed with 'norm'), got 2}}
   %do, %dl, %dw, %dg, %dp, %dgn = attnres.merge_grad %o, %l, %w, %w update %o norm %w grad %o, %o {epsilon = 1.0e-05 : f32, norm_epsilon = 1.0e-05 : f32} : tensor<4x8xf32>
+  return
+}
+
+// -----
+
+// The fuzzer's input: new_partial_grad's group given no operand, the norm
+// gain's one.
+func.func @mg_segment_no_new_partial_grad(%o: tensor<4x8xf32>, %l: tensor<4xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'attnres.merge_grad' op needs exactly one 'new_partial_grad' operand (operand group 8 of operandSegmentSizes), got 0}}
+  %r:5 = "attnres.merge_grad"(%o, %l, %w, %w, %o, %o, %o)
+      <{epsilon = 1.0e-05 : f32, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 1, 1, 0, 0>}>
+      : (tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>, tensor<8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
+      -> (tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>, tensor<8xf32>, tensor<4x8xf32>)
   return
 }

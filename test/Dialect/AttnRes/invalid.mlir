@@ -496,6 +496,19 @@ func.func @block_score_eps(%W: tensor<2x64xf32>, %b: tensor<8x64xf32>,
   return
 }
 
+// -----
+
+// A generic form whose operandSegmentSizes gives a required operand no
+// operand (ODS checks only optional and variadic groups; the accessor read
+// past the operands).
+func.func @bs_segment_no_lse_init(%W: tensor<2x8xf32>, %b: tensor<4x8xf32>, %o: tensor<2x4x8xf32>) {
+  // expected-error @+1 {{'attnres.block_score' op needs exactly one 'lse_init' operand (operand group 5 of operandSegmentSizes), got 0}}
+  %out, %lse = "attnres.block_score"(%W, %W, %b, %o)
+      <{epsilon = 1.0e-05 : f32, operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 0>}>
+      : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<4x8xf32>, tensor<2x4x8xf32>) -> (tensor<2x4x8xf32>, tensor<2x4xf32>)
+  return
+}
+
 //===----------------------------------------------------------------------===//
 // E. attnres.merge
 //===----------------------------------------------------------------------===//

@@ -216,6 +216,10 @@ void AggregateGradOp::print(OpAsmPrinter &p) {
 }
 
 LogicalResult AggregateGradOp::verify() {
+  if (failed(verifyRequiredOperandGroups(
+          *this, getProperties().operandSegmentSizes,
+          {{0, "query"}, {1, "norm_weight"}, {3, "lse"}, {5, "grad"}})))
+    return failure();
   // (C1)-(C4): the sources and the incoming gradient `grad`.
   RankedTensorType type = getSourceType();
   // (C5) query and (C6) norm_weight are tensor<DxE>, (C7) epsilon.
@@ -364,6 +368,14 @@ void BlockScoreGradOp::print(OpAsmPrinter &p) {
 }
 
 LogicalResult BlockScoreGradOp::verify() {
+  if (failed(verifyRequiredOperandGroups(*this,
+                                         getProperties().operandSegmentSizes,
+                                         {{0, "queries"},
+                                          {1, "norm_weights"},
+                                          {3, "lse"},
+                                          {5, "out_grad"},
+                                          {6, "lse_grad"}})))
+    return failure();
   // (C1) At least one source; (C2)-(C4) the sources' type.
   if (getSources().empty())
     return emitOpError("requires at least one source (C1)");
@@ -546,6 +558,16 @@ void MergeGradOp::print(OpAsmPrinter &p) {
 }
 
 LogicalResult MergeGradOp::verify() {
+  if (failed(verifyRequiredOperandGroups(*this,
+                                         getProperties().operandSegmentSizes,
+                                         {{0, "out"},
+                                          {1, "lse"},
+                                          {2, "query"},
+                                          {3, "norm_weight"},
+                                          {4, "update"},
+                                          {7, "grad"},
+                                          {8, "new_partial_grad"}})))
+    return failure();
   // (C1) rank >= 1, (C2) storage element type, of `update`.
   auto type = cast<RankedTensorType>(getUpdate().getType());
   if (failed(verifyValueType(*this, type, "update", "(C1)", "(C2)")))

@@ -132,6 +132,18 @@ LogicalResult verifyEpsilon(Operation *op, FloatAttr eps, StringRef rule) {
   return success();
 }
 
+LogicalResult
+verifyRequiredOperandGroups(Operation *op, ArrayRef<int32_t> segmentSizes,
+                            ArrayRef<std::pair<unsigned, StringRef>> required) {
+  for (auto [group, name] : required)
+    if (group >= segmentSizes.size() || segmentSizes[group] != 1)
+      return op->emitOpError()
+             << "needs exactly one '" << name << "' operand (operand group "
+             << group << " of operandSegmentSizes), got "
+             << (group < segmentSizes.size() ? segmentSizes[group] : 0);
+  return success();
+}
+
 /// Parses `%a, %b, ...` (at least one operand).
 ParseResult
 parseOperandList1(OpAsmParser &parser,
@@ -516,6 +528,13 @@ void BlockScoreOp::build(OpBuilder &builder, OperationState &state,
 }
 
 LogicalResult BlockScoreOp::verify() {
+  if (failed(verifyRequiredOperandGroups(*this,
+                                         getProperties().operandSegmentSizes,
+                                         {{0, "queries"},
+                                          {1, "norm_weights"},
+                                          {4, "out_init"},
+                                          {5, "lse_init"}})))
+    return failure();
   // (C1) At least one source.
   if (getSources().empty())
     return emitOpError("requires at least one source (C1)");

@@ -40,6 +40,15 @@ LogicalResult verifyF32Operand(Operation *op, Type type,
                                StringRef meaning, StringRef rule);
 /// Finite and non-negative.
 LogicalResult verifyEpsilon(Operation *op, FloatAttr eps, StringRef rule);
+/// For an op with AttrSizedOperandSegments: every group in `required` (its
+/// index into `segmentSizes` and its operand's name) has exactly one
+/// operand. ODS verifies the sizes of Optional and Variadic groups and their
+/// sum, not that a required group has one operand: a generic form whose
+/// operandSegmentSizes gives one 0 or 2 passed, and the group's accessor
+/// then read past the operands (found by the fuzzer). Call first in verify().
+LogicalResult
+verifyRequiredOperandGroups(Operation *op, ArrayRef<int32_t> segmentSizes,
+                            ArrayRef<std::pair<unsigned, StringRef>> required);
 /// `%a, %b, ...` (at least one operand).
 ParseResult
 parseOperandList1(OpAsmParser &parser,
