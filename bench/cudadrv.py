@@ -55,7 +55,9 @@ def launch_fn(directory, entry, kernel_key="kernel", block_key="block"):
         ptx = f.read() + b"\0"
     mod = ck(cu.cuModuleLoadData(ptx))
     fn = ck(cu.cuModuleGetFunction(mod, entry[kernel_key].encode()))
-    smem = entry.get("smem", 0)
+    # The dynamic shared memory read off the host IR is the main kernel's
+    # (gen.py records the first launch's); the others take none.
+    smem = entry.get("smem", 0) if kernel_key == "kernel" else 0
     if smem > 48 * 1024:
         ck(cu.cuFuncSetAttribute(
             fn, cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem))

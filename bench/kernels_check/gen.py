@@ -277,7 +277,7 @@ if GRAD_SET:
         "GRAD_VARIANTS", "elements-per-thread=8;elements-per-thread=32").split(";") if v]
     for opts in GRAD_VARIANTS:
         tag = opts.replace("min-ctas-per-sm=", "m").replace("elements-per-thread=", "e").replace(
-            "grad-ctas=", "c").replace(" ", "_")
+            "grad-ctas=", "c").replace("grad-rows-in-shared=0", "reread").replace(" ", "_")
         for (n, t, d, acc) in [(9, 16384, 4096, False), (17, 16384, 4096, False), (10, 8192, 7168, False),
                                (10, 8192, 7168, True)]:
             add_grad({"name": f"grad_bf16_n{n}_d{d}{'_acc' if acc else ''}_{tag}", "op": "aggregate_grad",

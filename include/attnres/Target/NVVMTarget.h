@@ -80,6 +80,21 @@ struct NVVMTargetInfo {
   /// Thread-block clusters and distributed shared memory (mapa,
   /// ld.shared::cluster, barrier.cluster): sm_90+.
   bool hasClusters() const { return sm >= 90; }
+  /// Shared memory per SM and the most one CTA may use (opting into more
+  /// than 48 KB of dynamic shared memory), in bytes: CUDA C++ Programming
+  /// Guide, "Technical Specifications per Compute Capability".
+  int64_t sharedBytesPerSM() const {
+    if (sm >= 120 || sm == 86 || sm == 89)
+      return 100 * 1024;
+    if (sm >= 90)
+      return 228 * 1024;
+    if (sm >= 80)
+      return 164 * 1024;
+    return 64 * 1024;
+  }
+  int64_t maxSharedBytesPerCta() const {
+    return sm >= 80 ? sharedBytesPerSM() - 1024 : sharedBytesPerSM();
+  }
   /// The kernel parameter space ptxas allows: 4352 bytes, 32764 from PTX
   /// ISA 8.1 on sm_70+ (checked by ptxas of CUDA 13).
   int64_t maxKernelParamBytes() const {

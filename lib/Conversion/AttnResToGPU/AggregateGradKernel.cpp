@@ -32,7 +32,16 @@ constexpr unsigned kGradGroup = 4;
 std::string AggregateGradSpec::getName() const {
   return "aggregate_grad_" + typeSuffix(elementType) + "_d" +
          std::to_string(d) + "_n" + std::to_string(numSources) +
-         (accumulate ? "_acc" : "") + (rowsInRegisters ? "" : "_reread");
+         (accumulate ? "_acc" : "") +
+         (rowsInRegisters ? ""
+          : rowsInShared  ? "_shared"
+                          : "_reread");
+}
+
+int64_t AggregateGradSpec::dynamicSharedBytes() const {
+  if (rowsInRegisters || !rowsInShared)
+    return 0;
+  return int64_t(numSources) * d * (elementType.getIntOrFloatBitWidth() / 8);
 }
 
 gpu::GPUFuncOp
@@ -97,6 +106,21 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
   Value numTokens = entry.getArgument(a++);
   Value scratch =
       wgTypes.empty() ? Value() : Value(fn.getWorkgroupAttributions()[0]);
+  // Shared-rows mode: the token's rows, as pass 1 loaded them, for pass 2.
+  Value stash;
+  if (spec.dynamicSharedBytes()) {
+    auto ws = gpu::AddressSpaceAttr::get(b.getContext(),
+                                         gpu::AddressSpace::Workgroup);
+    Value dynSm = gpu::DynamicSharedMemoryOp::create(
+        b, loc,
+        MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                        MemRefLayoutAttrInterface(), ws));
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    stash = memref::ViewOp::create(
+        b, loc,
+        MemRefType::get({int64_t(n), d}, e, MemRefLayoutAttrInterface(), ws),
+        dynSm, zero, ValueRange{});
+  }
 
   em.emitIndices(1);
   unsigned c = layout.vectorsPerThread;
@@ -197,7 +221,7 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
           unsigned g1 = std::min(n, g0 + kGradGroup);
           SmallVector<Value> partials;
           sourceDots(em, sources, tk, g0, g1, depth, /*keep=*/false, rowsIn, wg,
-                     dhF, partials);
+                     dhF, partials, stash);
           Value step =
               arith::AddIOp::create(b, loc, base, em.idx(g0 / kGradGroup));
           Value parity = arith::RemUIOp::create(b, loc, step, em.idx(2));
@@ -248,14 +272,18 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
       auto fetch = [&](unsigned i) {
         if (i >= n || spec.rowsInRegisters)
           return;
-        rowsIn[i] = em.loadRow(sources[i], tk);
+        rowsIn[i] = stash ? em.loadRow(stash, ValueRange{em.idx(i)})
+                          : em.loadRow(sources[i], tk);
         if (acc)
           accIn[i] = em.loadRow(accs[i], tk);
       };
-      for (unsigned i = 0; i < kGradPrefetchDepth; ++i)
+      // Rows from shared memory need no window of loads in flight (only
+      // the accumulators come from global memory).
+      unsigned ahead = stash && !acc ? 1 : kGradPrefetchDepth;
+      for (unsigned i = 0; i < ahead; ++i)
         fetch(i);
       for (unsigned i = 0; i < n; ++i) {
-        fetch(i + kGradPrefetchDepth);
+        fetch(i + ahead);
         std::array<Value, 3> k;
         if (coefShared) {
           for (unsigned q = 0; q < 3; ++q)

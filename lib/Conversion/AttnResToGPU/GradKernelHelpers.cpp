@@ -48,7 +48,7 @@ void grad::sourceDots(RowEmitter &em, ArrayRef<Value> sources, ValueRange tk,
                       unsigned lo, unsigned hi, unsigned depth, bool keep,
                       MutableArrayRef<SmallVector<Value>> rowsIn,
                       ArrayRef<Value> wg, ArrayRef<Value> other,
-                      SmallVectorImpl<Value> &partials) {
+                      SmallVectorImpl<Value> &partials, Value stash) {
   unsigned n = sources.size();
   for (unsigned i = lo; i < hi; ++i) {
     if (depth && i + depth < n)
@@ -58,6 +58,11 @@ void grad::sourceDots(RowEmitter &em, ArrayRef<Value> sources, ValueRange tk,
       Value x = em.toF32(rowsIn[i][j]);
       pw = em.fma(wg[j], x, pw);
       pd = em.fma(x, other[j], pd);
+    }
+    if (stash) {
+      Value row = arith::ConstantIndexOp::create(em.b, em.loc, int64_t(i));
+      for (unsigned j = 0; j < rowsIn[i].size(); ++j)
+        em.storeRaw(rowsIn[i][j], stash, ValueRange{row}, j);
     }
     if (!keep)
       rowsIn[i].clear();

@@ -210,9 +210,15 @@ struct AggregateGradSpec {
   /// Keep the n source rows of a token in registers between the two
   /// passes (else the second pass re-reads them).
   bool rowsInRegisters = true;
+  /// Without rowsInRegisters: pass 1 also stores each thread's share of
+  /// the rows into dynamic shared memory (n x D elements), which pass 2
+  /// reads back instead of re-reading the rows from L2 / DRAM.
+  bool rowsInShared = false;
   RowLayout layout;
 
   std::string getName() const;
+  /// Dynamic shared memory of the launch (rowsInShared: the rows), bytes.
+  int64_t dynamicSharedBytes() const;
 };
 
 /// Kernel arguments: query, norm_weight (memref<DxE>), sources (n x
