@@ -94,6 +94,17 @@ def merge_grad_mlir(e, d, partial, norm, zero_dh=False):
 
 manifest = []
 
+
+def launch_smem(host):
+    """The dynamic shared memory of the first kernel launch in the host IR
+    (bulk-copy phase 1, aggregate_grad with its rows in shared memory), in
+    bytes; 0 when it takes none."""
+    smem = re.search(r"dynamic_shared_memory_size (%\w+)", host)
+    if not smem:
+        return 0
+    return int(re.search(re.escape(smem.group(1)) + r" = arith.constant (\d+) : i32", host).group(1))
+
+
 def add_grad(entry, mlir, gpu_opts=""):
     """A backward op: the PTX holds the main kernel and (aggregate_grad) the
     deterministic reduction of the per-CTA partials; their names and block
@@ -121,13 +132,15 @@ def add_grad(entry, mlir, gpu_opts=""):
                       "tiles": -(-(entry["d"] // vw) // 128)})
     tpc = re.search(r"arith.ceildivui %\w+, %c(\d+)", a.split("gpu.module")[0])
     entry.update({"ptx": name + ".ptx", "kernel": main, "block": blocks[main],
-                  "tokens_per_cta": int(tpc.group(1)) if tpc else 1})
+                  "tokens_per_cta": int(tpc.group(1)) if tpc else 1,
+                  "smem": launch_smem(a.split("gpu.module")[0])})
     red = [k for k in entries if k.startswith("param_grad_reduce")]
     if red:
         entry.update({"reduce_kernel": red[0], "reduce_block": blocks[red[0]]})
         entry["grad_ctas"] = int(re.search(r"grad-ctas=(\d+)", gpu_opts).group(1)) if "grad-ctas" in gpu_opts else 528
     manifest.append(entry)
-    print(name, main, "block", entry["block"], "reduce", entry.get("reduce_kernel"), flush=True)
+    print(name, main, "block", entry["block"], "reduce", entry.get("reduce_kernel"), "smem", entry["smem"],
+          flush=True)
 
 def add_sgrad(e, n, s, d, t, acc, timed, suffix, gpu_opts):
     """A block_score_grad entry: sgrad_<e>_n<n>_s<S>_d<D>[_t<T>][_acc]<suffix>
@@ -153,11 +166,7 @@ def add(entry, mlir, gpu_opts=""):
     if x:
         info["groups"] = int(x.group(1))
     # Dynamic shared memory of the launch (bulk-copy kernels), in bytes.
-    smem = re.search(r"dynamic_shared_memory_size (%\w+)", host)
-    info["smem"] = 0
-    if smem:
-        val = re.search(re.escape(smem.group(1)) + r" = arith.constant (\d+) : i32", host)
-        info["smem"] = int(val.group(1))
+    info["smem"] = launch_smem(host)
     entry.update(info)
     manifest.append(entry)
     print(name, info["kernel"], "block", info["block"], "tpc", info["tokens_per_cta"], "groups", info["groups"],
@@ -194,6 +203,26 @@ if GRAD_SET:
             add_grad({"name": f"grad_{e}_n{n}_d{d}_t{t}{'_acc' if acc else ''}", "op": "aggregate_grad",
                       "e": e, "n": n, "t": t, "d": d, "acc": acc, "time": False}, grad_mlir(e, d, n, acc),
                      opts)
+    # aggregate_grad with its rows kept in shared memory between the passes
+    # (grad-rows-in-shared, off until measured; bench/NOTES.md run 32):
+    # `_shared` next to each timed entry, with 16 elements per thread (and 2
+    # CTAs per SM at n = 9: 128 registers, no spill), and on the sweep's
+    # shapes where the rows do not stay in registers (f16/bf16 at D >= 100,
+    # accumulators, 2..20 sources, few tokens).
+    for (n, t, d) in [(9, 16384, 4096), (17, 16384, 4096), (9, 65536, 2048), (10, 8192, 7168)]:
+        for acc in (False, True):
+            for tag, extra in [("_shared", ""), ("_shared_e16", " elements-per-thread=16")] + (
+                    [("_shared_e16_m2", " elements-per-thread=16 min-ctas-per-sm=2")] if n == 9 and d == 4096 else []):
+                add_grad({"name": f"grad_bf16_n{n}_d{d}{'_acc' if acc else ''}{tag}", "op": "aggregate_grad",
+                          "e": "bf16", "n": n, "t": t, "d": d, "acc": acc, "time": True},
+                         grad_mlir("bf16", d, n, acc), "grad-rows-in-shared=1" + extra)
+    for (e, n, d, t) in GRAD_SWEEP:
+        if e == "f32" or d < 100:
+            continue
+        for acc in (False, True):
+            add_grad({"name": f"grad_{e}_n{n}_d{d}_t{t}{'_acc' if acc else ''}_shared", "op": "aggregate_grad",
+                      "e": e, "n": n, "t": t, "d": d, "acc": acc, "time": False}, grad_mlir(e, d, n, acc),
+                     "grad-rows-in-shared=1" + (" features=+ptx81" if acc and n >= 20 else ""))
     for (e, d, t, partial, norm, timed) in [("bf16", 4096, 16384, True, False, True),
                                             ("bf16", 4096, 16384, True, True, True),
                                             ("bf16", 7168, 8192, True, False, True),
@@ -277,7 +306,7 @@ if GRAD_SET:
         "GRAD_VARIANTS", "elements-per-thread=8;elements-per-thread=32").split(";") if v]
     for opts in GRAD_VARIANTS:
         tag = opts.replace("min-ctas-per-sm=", "m").replace("elements-per-thread=", "e").replace(
-            "grad-ctas=", "c").replace("grad-rows-in-shared=0", "reread").replace(" ", "_")
+            "grad-ctas=", "c").replace("grad-rows-in-shared=1", "shared").replace(" ", "_")
         for (n, t, d, acc) in [(9, 16384, 4096, False), (17, 16384, 4096, False), (10, 8192, 7168, False),
                                (10, 8192, 7168, True)]:
             add_grad({"name": f"grad_bf16_n{n}_d{d}{'_acc' if acc else ''}_{tag}", "op": "aggregate_grad",

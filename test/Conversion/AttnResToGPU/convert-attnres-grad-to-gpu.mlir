@@ -1,9 +1,9 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu="grad-tensor-cores=0 grad-prefetch-tokens=0" --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: attnres-opt %s --convert-attnres-to-gpu=grad-ctas=37 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=C37
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s --check-prefixes=PF,TC
-// RUN: attnres-opt %s --convert-attnres-to-gpu=grad-rows-in-shared=0 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=REREAD
-// RUN: attnres-opt %s --convert-attnres-to-gpu=chip=sm_86 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM86
-// RUN: attnres-opt %s --convert-attnres-to-gpu=chip=sm_80 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM80
+// RUN: attnres-opt %s --convert-attnres-to-gpu=grad-rows-in-shared=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SHARED
+// RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_86 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM86
+// RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_80 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM80
 
 // The training ops on the GPU (docs/gpu.md "Backward kernels").
 // aggregate_stats: the aggregate kernel (same layout) that also stores the
@@ -88,18 +88,18 @@ func.func @grad(%w: tensor<4096xbf16>, %g: tensor<4096xbf16>, %v0: tensor<?x4096
 
 // Accumulating form: the accumulators are extra inputs of the kernel
 // (`_acc`); with 9 sources (x2 for the accumulators) the rows do not stay
-// in registers between the two passes: the first pass also stores them
-// into dynamic shared memory, where the second pass reads them (`_shared`;
+// in registers between the two passes: the second pass re-reads them
+// (`_reread`; with grad-rows-in-shared, from shared memory:
 // @grad_rows_in_shared below).
 
 // CHECK-LABEL: func.func @grad_acc
 // CHECK:         gpu.launch_func @attnres_kernels::@aggregate_grad_f32_d37_n2_acc
 // CHECK:         gpu.launch_func @attnres_kernels::@param_grad_reduce_f32_k37 blocks in (%[[C2:.*]], %{{.*}}, %{{.*}})
-// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_grad_bf16_d4096_n9_acc_shared
+// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_grad_bf16_d4096_n9_acc_reread
 // CHECK:       gpu.func @aggregate_grad_f32_d37_n2_acc(
 // CHECK-SAME:    known_block_size = array<i32: 32, 1, 1>
 // CHECK:       gpu.func @param_grad_reduce_f32_k37(
-// CHECK:       gpu.func @aggregate_grad_bf16_d4096_n9_acc_shared(
+// CHECK:       gpu.func @aggregate_grad_bf16_d4096_n9_acc_reread(
 func.func @grad_acc(%w: tensor<37xf32>, %v0: tensor<?x37xf32>, %v1: tensor<?x37xf32>, %lse: tensor<?xf32>, %r: tensor<?xf32>, %dh: tensor<?x37xf32>,
                     %wb: tensor<4096xbf16>, %b: tensor<?x4096xbf16>, %dhb: tensor<?x4096xbf16>) -> (tensor<?x37xf32>, tensor<37xf32>, tensor<?x4096xbf16>, tensor<4096xf32>) {
   %dv:2, %dq, %dg = attnres.aggregate_grad %w, %w over %v0, %v1 stats %lse, %r, %r grad %dh accumulate %v1, %v0 {epsilon = 1.0e-05 : f32} : tensor<?x37xf32>
@@ -230,10 +230,10 @@ func.func @merge_grad_plain(%o: tensor<?x7168xf16>, %lse: tensor<?xf32>, %w: ten
 // accumulators, 16 (256 threads) from 12 rows per token on.
 
 // CHECK-LABEL: func.func @grad_d4096_layout
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n3_shared({{.*}}known_block_size = array<i32: 128, 1, 1>
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n3_acc_shared({{.*}}known_block_size = array<i32: 512, 1, 1>
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n3_reread({{.*}}known_block_size = array<i32: 128, 1, 1>
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n3_acc_reread({{.*}}known_block_size = array<i32: 512, 1, 1>
 // CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n2({{.*}}known_block_size = array<i32: 512, 1, 1>
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n12_shared({{.*}}known_block_size = array<i32: 256, 1, 1>
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n12_reread({{.*}}known_block_size = array<i32: 256, 1, 1>
 func.func @grad_d4096_layout(%w: tensor<4096xbf16>, %v: tensor<?x4096xbf16>, %s: tensor<?xf32>, %dh: tensor<?x4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<?x4096xbf16>) {
   %a:3, %aq, %ag = attnres.aggregate_grad %w, %w over %v, %v, %v stats %s, %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
   %b:3, %bq, %bg = attnres.aggregate_grad %w, %w over %v, %v, %v stats %s, %s, %s, %s grad %dh accumulate %v, %v, %v {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
@@ -249,8 +249,8 @@ func.func @grad_d4096_layout(%w: tensor<4096xbf16>, %v: tensor<?x4096xbf16>, %s:
 // accumulators, 16 (448 threads) with them or with 2 sources.
 
 // CHECK-LABEL: func.func @grad_wide
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_shared({{.*}}known_block_size = array<i32: 224, 1, 1>
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_acc_shared({{.*}}known_block_size = array<i32: 448, 1, 1>
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_reread({{.*}}known_block_size = array<i32: 224, 1, 1>
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_acc_reread({{.*}}known_block_size = array<i32: 448, 1, 1>
 // CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n2({{.*}}known_block_size = array<i32: 448, 1, 1>
 func.func @grad_wide(%w: tensor<7168xbf16>, %v: tensor<?x7168xbf16>, %s: tensor<?xf32>, %dh: tensor<?x7168xbf16>) -> (tensor<?x7168xbf16>, tensor<?x7168xbf16>, tensor<?x7168xbf16>) {
   %a:3, %aq, %ag = attnres.aggregate_grad %w, %w over %v, %v, %v stats %s, %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x7168xbf16>
@@ -429,31 +429,32 @@ func.func @score_grad_many_queries(%W: tensor<40x64xbf16>, %G: tensor<40x64xbf16
 // -----
 
 // aggregate_grad whose rows do not stay in registers between the two passes
-// (grad-rows-in-shared, the default): pass 1 stores each thread's share of
-// the 9 rows into dynamic shared memory (9 x 4096 x 2 = 73728 bytes,
-// requested by the launch), pass 2 reads them back from there, and only the
-// rows of the accumulators, if any, come from global memory. Twenty f32
-// rows (320 KB) do not fit an SM's shared memory: that kernel re-reads them
-// (`_reread`), as every one does with grad-rows-in-shared=0.
+// with grad-rows-in-shared (not the default until measured on a GPU:
+// bench/NOTES.md run 32): pass 1 stores each thread's share of the 9 rows
+// into dynamic shared memory (9 x 4096 x 2 = 73728 bytes, requested by the
+// launch), pass 2 reads them back from there, and only the rows of the
+// accumulators, if any, come from global memory. Twenty f32 rows (320 KB) do
+// not fit an SM's shared memory: that kernel re-reads them (`_reread`), as
+// every one does by default.
 
-// CHECK-LABEL: func.func @grad_rows_in_shared
-// CHECK:         %[[SM:.*]] = arith.constant 73728 : i32
-// CHECK:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_shared blocks in ({{.*}}) threads in ({{.*}})  dynamic_shared_memory_size %[[SM]] args(
-// CHECK:         gpu.launch_func  @attnres_kernels::@aggregate_grad_f32_d4096_n20_reread blocks in ({{.*}}) threads in ({{.*}})  args(
-// CHECK:       gpu.func @aggregate_grad_bf16_d4096_n9_shared(
-// CHECK:         %[[DYN:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
-// CHECK:         %[[ROWS:.*]] = memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<9x4096xbf16, #gpu.address_space<workgroup>>
+// SHARED-LABEL: func.func @grad_rows_in_shared
+// SHARED:         %[[SM:.*]] = arith.constant 73728 : i32
+// SHARED:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_shared blocks in ({{.*}}) threads in ({{.*}})  dynamic_shared_memory_size %[[SM]] args(
+// SHARED:         gpu.launch_func  @attnres_kernels::@aggregate_grad_f32_d4096_n20_reread blocks in ({{.*}}) threads in ({{.*}})  args(
+// SHARED:       gpu.func @aggregate_grad_bf16_d4096_n9_shared(
+// SHARED:         %[[DYN:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// SHARED:         %[[ROWS:.*]] = memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<9x4096xbf16, #gpu.address_space<workgroup>>
 // Pass 1: the rows from global memory, each stored to its row of the view.
-// CHECK-COUNT-4: vector.load %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<?x4096xbf16>, vector<8xbf16>
-// CHECK:         vector.store %{{.*}}, %[[ROWS]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<9x4096xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
-// CHECK:         gpu.barrier
+// SHARED-COUNT-4: vector.load %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<?x4096xbf16>, vector<8xbf16>
+// SHARED:         vector.store %{{.*}}, %[[ROWS]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<9x4096xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// SHARED:         gpu.barrier
 // Pass 2: the rows from the view, no global load of a source row.
-// CHECK:         vector.load %[[ROWS]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<9x4096xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
-// CHECK-NOT:     vector.load %{{.*}} : memref<?x4096xbf16>, vector<8xbf16>
-// CHECK:         scf.yield
-// CHECK:       gpu.func @aggregate_grad_f32_d4096_n20_reread(
-// CHECK-NOT:     gpu.dynamic_shared_memory
-// CHECK:       gpu.func @param_grad_reduce_f32_k4096(
+// SHARED:         vector.load %[[ROWS]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<9x4096xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// SHARED-NOT:     vector.load %{{.*}} : memref<?x4096xbf16>, vector<8xbf16>
+// SHARED:         scf.yield
+// SHARED:       gpu.func @aggregate_grad_f32_d4096_n20_reread(
+// SHARED-NOT:     gpu.dynamic_shared_memory
+// SHARED:       gpu.func @param_grad_reduce_f32_k4096(
 
 // The shared memory of the target's SM decides: 100 KB on sm_86 is less
 // than two CTAs' 72 KB (the registers allow two 128-thread CTAs), 164 KB on
@@ -463,12 +464,13 @@ func.func @score_grad_many_queries(%W: tensor<40x64xbf16>, %G: tensor<40x64xbf16
 // SM80-LABEL: func.func @grad_rows_in_shared
 // SM80:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_shared blocks
 
-// REREAD-LABEL: func.func @grad_rows_in_shared
-// REREAD-NOT:     dynamic_shared_memory_size
-// REREAD:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_reread blocks
-// REREAD-NOT:     dynamic_shared_memory_size
-// REREAD:         gpu.launch_func  @attnres_kernels::@aggregate_grad_f32_d4096_n20_reread blocks
-// REREAD-NOT:   gpu.dynamic_shared_memory
+// By default the rows are re-read.
+// CHECK-LABEL: func.func @grad_rows_in_shared
+// CHECK-NOT:     dynamic_shared_memory_size
+// CHECK:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_reread blocks
+// CHECK-NOT:     dynamic_shared_memory_size
+// CHECK:         gpu.launch_func  @attnres_kernels::@aggregate_grad_f32_d4096_n20_reread blocks
+// CHECK-NOT:   gpu.dynamic_shared_memory
 func.func @grad_rows_in_shared(%w: tensor<4096xbf16>, %v: tensor<?x4096xbf16>, %s: tensor<?xf32>, %dh: tensor<?x4096xbf16>,
                                %wf: tensor<4096xf32>, %vf: tensor<?x4096xf32>, %dhf: tensor<?x4096xf32>) -> (tensor<?x4096xbf16>, tensor<?x4096xf32>) {
   %a:9, %aq, %ag = attnres.aggregate_grad %w, %w over %v, %v, %v, %v, %v, %v, %v, %v, %v stats %s, %s, %s, %s, %s, %s, %s, %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
