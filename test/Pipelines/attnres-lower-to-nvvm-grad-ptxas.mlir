@@ -4,8 +4,8 @@
 
 // The backward kernels through the whole NVVM pipeline are accepted by
 // ptxas, with no stack frame and no spills (a few bytes where noted) for the
-// statistics forward and the backward of 9 sources at D = 4096 and 2048 (rows re-read in the
-// second pass), of 2 sources (rows kept in registers) and for merge_grad
+// statistics forward and the backward of 9 sources at D = 4096 and 2048 (rows kept in
+// shared memory for the second pass), of 2 sources (rows kept in registers) and for merge_grad
 // with the fused norm (`_pf`, the next token's rows loaded one token ahead;
 // kernels are listed in reverse order).
 
@@ -15,15 +15,17 @@
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'aggregate_grad_bf16_d4096_n2'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// CHECK-LABEL: Compiling entry function 'aggregate_grad_bf16_d2048_n9_reread'
+// CHECK-LABEL: Compiling entry function 'aggregate_grad_bf16_d2048_n9_shared'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'param_grad_reduce_bf16_k4096'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// 32 elements per thread at D = 4096 (the default for 3..11 sources since
-// run 24): 255 registers and a spill of a few bytes (4 with CUDA 13's ptxas),
-// measured faster than 8 elements without spills (H200: 0.958 vs 1.063 ms).
-// CHECK-LABEL: Compiling entry function 'aggregate_grad_bf16_d4096_n9_reread'
-// CHECK:       {{[0-9]+}} bytes stack frame, {{[0-8]}} bytes spill stores, {{[0-8]}} bytes spill loads
+// With the rows in shared memory (the default since run 33): 16 elements
+// per thread and two 256-thread CTAs per SM, 128 registers and no spill
+// (the kernel that re-read the rows took 32 elements per thread, 255
+// registers and spilled 4 bytes).
+// CHECK-LABEL: Compiling entry function 'aggregate_grad_bf16_d4096_n9_shared'
+// CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// CHECK:       Used {{[0-9]+}} registers
 // CHECK-LABEL: Compiling entry function 'aggregate_stats_bf16_d7168_n10'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'aggregate_stats_bf16_d4096_n9'

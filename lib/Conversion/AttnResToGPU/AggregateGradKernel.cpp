@@ -38,10 +38,35 @@ std::string AggregateGradSpec::getName() const {
                           : "_reread");
 }
 
+/// The shared regions of the kernel besides the rows, in bytes: the
+/// reduction scratch (with several warps per token) and the coefficients
+/// (when the rows are not kept in registers).
+static SmallVector<int64_t> sharedRegionBytes(const AggregateGradSpec &spec) {
+  unsigned n = spec.numSources;
+  bool coefShared = n > 1 && !spec.rowsInRegisters;
+  unsigned perReduction = coefShared ? std::min(n, kGradGroup) : n;
+  SmallVector<int64_t> bytes;
+  if (spec.layout.warpsPerToken() > 1 && n > 1)
+    bytes.push_back(4 * 2 * int64_t(2 * perReduction) *
+                    spec.layout.warpsPerToken());
+  if (coefShared)
+    bytes.push_back(4 * 5 * int64_t(n));
+  return bytes;
+}
+
+// With the rows in shared memory all of the kernel's shared memory is one
+// dynamic allocation (the rows, then the regions above, 16-byte aligned):
+// NVPTX demotes the dynamic-shared-memory symbol of a kernel that also has
+// static shared variables to a static variable, whose accesses past its
+// first byte then overlap them (run 32: misaligned-address faults).
 int64_t AggregateGradSpec::dynamicSharedBytes() const {
   if (rowsInRegisters || !rowsInShared)
     return 0;
-  return int64_t(numSources) * d * (elementType.getIntOrFloatBitWidth() / 8);
+  int64_t total =
+      int64_t(numSources) * d * (elementType.getIntOrFloatBitWidth() / 8);
+  for (int64_t b : sharedRegionBytes(*this))
+    total = llvm::alignTo(total, 16) + b;
+  return llvm::alignTo(total, 16);
 }
 
 gpu::GPUFuncOp
@@ -85,8 +110,10 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
         MemRefType::get({5, int64_t(n)}, f32, MemRefLayoutAttrInterface(),
                         gpu::AddressSpaceAttr::get(
                             b.getContext(), gpu::AddressSpace::Workgroup)));
+  bool dynamicShared = spec.dynamicSharedBytes() > 0;
   gpu::GPUFuncOp fn =
-      createKernel(b, loc, spec.getName(), args, wgTypes, layout);
+      createKernel(b, loc, spec.getName(), args,
+                   dynamicShared ? ArrayRef<Type>() : wgTypes, layout);
   Block &entry = fn.getBody().front();
   unsigned a = 0;
   Value query = entry.getArgument(a++), gain = entry.getArgument(a++);
@@ -104,23 +131,33 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
     grads.push_back(entry.getArgument(a++));
   Value ws = entry.getArgument(a++);
   Value numTokens = entry.getArgument(a++);
-  Value scratch =
-      wgTypes.empty() ? Value() : Value(fn.getWorkgroupAttributions()[0]);
-  // Shared-rows mode: the token's rows, as pass 1 loaded them, for pass 2.
+  // The workgroup regions: attributions, or, in the shared-rows mode, views
+  // of the dynamic allocation after the rows (the token's rows as pass 1
+  // loaded them, for pass 2).
+  SmallVector<Value> wgMem(fn.getWorkgroupAttributions());
   Value stash;
-  if (spec.dynamicSharedBytes()) {
+  if (dynamicShared) {
     auto ws = gpu::AddressSpaceAttr::get(b.getContext(),
                                          gpu::AddressSpace::Workgroup);
     Value dynSm = gpu::DynamicSharedMemoryOp::create(
         b, loc,
         MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                         MemRefLayoutAttrInterface(), ws));
-    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-    stash = memref::ViewOp::create(
-        b, loc,
-        MemRefType::get({int64_t(n), d}, e, MemRefLayoutAttrInterface(), ws),
-        dynSm, zero, ValueRange{});
+    auto view = [&](int64_t offset, MemRefType type) -> Value {
+      Value at = arith::ConstantIndexOp::create(b, loc, offset);
+      return memref::ViewOp::create(b, loc, type, dynSm, at, ValueRange{});
+    };
+    stash = view(0, MemRefType::get({int64_t(n), d}, e,
+                                    MemRefLayoutAttrInterface(), ws));
+    int64_t offset = int64_t(n) * d * (e.getIntOrFloatBitWidth() / 8);
+    SmallVector<int64_t> bytes = sharedRegionBytes(spec);
+    for (auto [t, size] : llvm::zip_equal(wgTypes, bytes)) {
+      offset = llvm::alignTo(offset, 16);
+      wgMem.push_back(view(offset, cast<MemRefType>(t)));
+      offset += size;
+    }
   }
+  Value scratch = wgMem.empty() ? Value() : wgMem.front();
 
   em.emitIndices(1);
   unsigned c = layout.vectorsPerThread;
@@ -209,7 +246,7 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
         // Pass 1, kGradGroup sources per reduction, kGradPrefetchDepth
         // sources in flight; the token's first thread stores each group's
         // dot products.
-        coef = fn.getWorkgroupAttributions().back();
+        coef = wgMem.back();
         unsigned groups = llvm::divideCeil(n, kGradGroup);
         Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
                                             em.tpos, em.idx(0));

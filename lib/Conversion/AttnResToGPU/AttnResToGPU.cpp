@@ -893,15 +893,40 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateGradOp op) {
   // min-ctas-per-sm asks for, less 4 KB for the static shared memory. Run 26
   // (ncu, H100, bf16 n = 9 D = 4096): the re-reads of pass 2 made DRAM
   // traffic 1.19x the floor.
+  int64_t rowsBytes = int64_t(spec.numSources) * spec.d *
+                      (spec.elementType.getIntOrFloatBitWidth() / 8);
+  // The shared memory one CTA gets when `ctas` share an SM.
+  auto sharedBudget = [&](int64_t ctas) {
+    return std::min(target.maxSharedBytesPerCta(),
+                    target.sharedBytesPerSM() / ctas - 1024) -
+           4096;
+  };
   if (!spec.rowsInRegisters && spec.numSources > 1 && gradRowsInShared) {
     int64_t ctas =
         std::max<int64_t>({1, 65536 / (int64_t(spec.layout.ctaThreads()) * 256),
                            int64_t(spec.layout.minCtasPerSM)});
-    int64_t budget = std::min(target.maxSharedBytesPerCta(),
-                              target.sharedBytesPerSM() / ctas - 1024) -
-                     4096;
-    int64_t rowBytes = spec.d * (spec.elementType.getIntOrFloatBitWidth() / 8);
-    spec.rowsInShared = int64_t(spec.numSources) * rowBytes <= budget;
+    spec.rowsInShared = rowsBytes <= sharedBudget(ctas);
+  }
+  // With the rows in shared memory, and without accumulators, 16-bit rows
+  // take 16 elements per thread, and two CTAs per SM (ptxas: 128 registers,
+  // no spill at n = 9 D = 4096) where two CTAs' rows fit and CTAs have at
+  // most 256 threads. Run 33 (H100,
+  // fwd + bwd, same run): n = 9 D = 4096 1.650 -> 1.405 ms (32 elements ->
+  // 16, two CTAs), n = 10 D = 7168 1.721 -> 1.450 (32 -> 16), n = 9 D = 2048
+  // 2.966 -> 2.728 (8 -> 16), n = 17 D = 4096 3.211 -> 3.032 (16, the rows
+  // in shared memory only). Unless elements-per-thread or min-ctas-per-sm
+  // say otherwise.
+  if (spec.rowsInShared && sixteenBit && !spec.accumulate &&
+      !elementsPerThread.getValue()) {
+    spec.layout = computeRowLayout(spec.elementType, spec.d, 16);
+    spec.layout.tokensPerCta = 1;
+    spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+    if (minCtasPerSM <= 1 && spec.layout.ctaThreads() <= 256 &&
+        rowsBytes <= sharedBudget(2))
+      spec.layout.minCtasPerSM = 2;
+    rowRegs = int64_t(spec.layout.vectorsPerThread) * spec.layout.vectorWidth;
+    spec.rowsInRegisters = int64_t(spec.numSources) * rowRegs <= 32;
+    spec.rowsInShared = !spec.rowsInRegisters;
   }
   gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildAggregateGradKernel);
   ParamReduceSpec red;

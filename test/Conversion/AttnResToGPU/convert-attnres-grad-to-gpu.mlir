@@ -1,7 +1,8 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu="grad-tensor-cores=0 grad-prefetch-tokens=0" --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: attnres-opt %s --convert-attnres-to-gpu=grad-ctas=37 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=C37
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s --check-prefixes=PF,TC
-// RUN: attnres-opt %s --convert-attnres-to-gpu=grad-rows-in-shared=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SHARED
+// RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SHARED
+// RUN: attnres-opt %s --convert-attnres-to-gpu=grad-rows-in-shared=0 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=REREAD
 // RUN: attnres-opt %s --convert-attnres-to-gpu=wg-presplit=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=PS
 // RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_86 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM86
 // RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_80 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM80
@@ -89,18 +90,18 @@ func.func @grad(%w: tensor<4096xbf16>, %g: tensor<4096xbf16>, %v0: tensor<?x4096
 
 // Accumulating form: the accumulators are extra inputs of the kernel
 // (`_acc`); with 9 sources (x2 for the accumulators) the rows do not stay
-// in registers between the two passes: the second pass re-reads them
-// (`_reread`; with grad-rows-in-shared, from shared memory:
+// in registers between the two passes: the first pass also stores them in
+// shared memory, where the second pass reads them (`_shared`;
 // @grad_rows_in_shared below).
 
 // CHECK-LABEL: func.func @grad_acc
 // CHECK:         gpu.launch_func @attnres_kernels::@aggregate_grad_f32_d37_n2_acc
 // CHECK:         gpu.launch_func @attnres_kernels::@param_grad_reduce_f32_k37 blocks in (%[[C2:.*]], %{{.*}}, %{{.*}})
-// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_grad_bf16_d4096_n9_acc_reread
+// CHECK:         gpu.launch_func @attnres_kernels::@aggregate_grad_bf16_d4096_n9_acc_shared
 // CHECK:       gpu.func @aggregate_grad_f32_d37_n2_acc(
 // CHECK-SAME:    known_block_size = array<i32: 32, 1, 1>
 // CHECK:       gpu.func @param_grad_reduce_f32_k37(
-// CHECK:       gpu.func @aggregate_grad_bf16_d4096_n9_acc_reread(
+// CHECK:       gpu.func @aggregate_grad_bf16_d4096_n9_acc_shared(
 func.func @grad_acc(%w: tensor<37xf32>, %v0: tensor<?x37xf32>, %v1: tensor<?x37xf32>, %lse: tensor<?xf32>, %r: tensor<?xf32>, %dh: tensor<?x37xf32>,
                     %wb: tensor<4096xbf16>, %b: tensor<?x4096xbf16>, %dhb: tensor<?x4096xbf16>) -> (tensor<?x37xf32>, tensor<37xf32>, tensor<?x4096xbf16>, tensor<4096xf32>) {
   %dv:2, %dq, %dg = attnres.aggregate_grad %w, %w over %v0, %v1 stats %lse, %r, %r grad %dh accumulate %v1, %v0 {epsilon = 1.0e-05 : f32} : tensor<?x37xf32>
@@ -226,15 +227,16 @@ func.func @merge_grad_plain(%o: tensor<?x7168xf16>, %lse: tensor<?xf32>, %w: ten
 
 // -----
 
-// At 16-bit D = 4096: 32 elements per thread (128 threads) for 3 to 11
-// sources without accumulators; 8 (512 threads) with 2 sources or with
-// accumulators, 16 (256 threads) from 12 rows per token on.
+// At 16-bit D = 4096 with the rows in shared memory (3 to 12 sources here),
+// 16 elements per thread (256 threads) and two CTAs per SM without
+// accumulators; 8 (512 threads) with 2 sources (rows in registers) or with
+// accumulators and fewer than 12 rows per token.
 
 // CHECK-LABEL: func.func @grad_d4096_layout
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n3_reread({{.*}}known_block_size = array<i32: 128, 1, 1>
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n3_acc_reread({{.*}}known_block_size = array<i32: 512, 1, 1>
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n2({{.*}}known_block_size = array<i32: 512, 1, 1>
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n12_reread({{.*}}known_block_size = array<i32: 256, 1, 1>
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n3_shared({{.*}}known_block_size = array<i32: 256, 1, 1>, nvvm.minctasm = 2 : i32}
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n3_acc_shared({{.*}}known_block_size = array<i32: 512, 1, 1>}
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n2({{.*}}known_block_size = array<i32: 512, 1, 1>}
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d4096_n12_shared({{.*}}known_block_size = array<i32: 256, 1, 1>, nvvm.minctasm = 2 : i32}
 func.func @grad_d4096_layout(%w: tensor<4096xbf16>, %v: tensor<?x4096xbf16>, %s: tensor<?xf32>, %dh: tensor<?x4096xbf16>) -> (tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<?x4096xbf16>, tensor<?x4096xbf16>) {
   %a:3, %aq, %ag = attnres.aggregate_grad %w, %w over %v, %v, %v stats %s, %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
   %b:3, %bq, %bg = attnres.aggregate_grad %w, %w over %v, %v, %v stats %s, %s, %s, %s grad %dh accumulate %v, %v, %v {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
@@ -245,14 +247,14 @@ func.func @grad_d4096_layout(%w: tensor<4096xbf16>, %v: tensor<?x4096xbf16>, %s:
 
 // -----
 
-// The layout of aggregate_grad past 4096 16-bit elements: 32 elements per
-// thread (224 threads at D = 7168) for 3 or more sources without
-// accumulators, 16 (448 threads) with them or with 2 sources.
+// The layout of aggregate_grad past 4096 16-bit elements: 16 elements per
+// thread (448 threads at D = 7168), with or without accumulators; 2 sources
+// keep their rows in registers. CTAs of 448 threads get no min-ctas hint.
 
 // CHECK-LABEL: func.func @grad_wide
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_reread({{.*}}known_block_size = array<i32: 224, 1, 1>
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_acc_reread({{.*}}known_block_size = array<i32: 448, 1, 1>
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n2({{.*}}known_block_size = array<i32: 448, 1, 1>
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_shared({{.*}}known_block_size = array<i32: 448, 1, 1>}
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_acc_shared({{.*}}known_block_size = array<i32: 448, 1, 1>}
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n2({{.*}}known_block_size = array<i32: 448, 1, 1>}
 func.func @grad_wide(%w: tensor<7168xbf16>, %v: tensor<?x7168xbf16>, %s: tensor<?xf32>, %dh: tensor<?x7168xbf16>) -> (tensor<?x7168xbf16>, tensor<?x7168xbf16>, tensor<?x7168xbf16>) {
   %a:3, %aq, %ag = attnres.aggregate_grad %w, %w over %v, %v, %v stats %s, %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x7168xbf16>
   %b:3, %bq, %bg = attnres.aggregate_grad %w, %w over %v, %v, %v stats %s, %s, %s, %s grad %dh accumulate %v, %v, %v {epsilon = 1.0e-05 : f32} : tensor<?x7168xbf16>
@@ -430,23 +432,26 @@ func.func @score_grad_many_queries(%W: tensor<40x64xbf16>, %G: tensor<40x64xbf16
 // -----
 
 // aggregate_grad whose rows do not stay in registers between the two passes
-// with grad-rows-in-shared (not the default until measured on a GPU:
-// bench/NOTES.md run 32): pass 1 stores each thread's share of the 9 rows
-// into dynamic shared memory (9 x 4096 x 2 = 73728 bytes, requested by the
-// launch), pass 2 reads them back from there, and only the rows of the
-// accumulators, if any, come from global memory. Twenty f32 rows (320 KB) do
-// not fit an SM's shared memory: that kernel re-reads them (`_reread`), as
-// every one does by default.
+// (grad-rows-in-shared, the default since run 33): pass 1 stores each
+// thread's share of the 9 rows into dynamic shared memory, pass 2 reads them
+// back from there, and only the rows of the accumulators, if any, come from
+// global memory. All of the kernel's shared memory is one dynamic
+// allocation: the rows (9 x 4096 x 2 = 73728 bytes), the reduction scratch
+// and the coefficients (74432 bytes, requested by the launch). Twenty f32
+// rows (320 KB) do not fit an SM's shared memory: that kernel re-reads them
+// (`_reread`), as every one does with grad-rows-in-shared=0.
 
 // SHARED-LABEL: func.func @grad_rows_in_shared
-// SHARED:         %[[SM:.*]] = arith.constant 73728 : i32
+// SHARED:         %[[SM:.*]] = arith.constant 74432 : i32
 // SHARED:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_shared blocks in ({{.*}}) threads in ({{.*}})  dynamic_shared_memory_size %[[SM]] args(
 // SHARED:         gpu.launch_func  @attnres_kernels::@aggregate_grad_f32_d4096_n20_reread blocks in ({{.*}}) threads in ({{.*}})  args(
-// SHARED:       gpu.func @aggregate_grad_bf16_d4096_n9_shared(
+// SHARED:       gpu.func @aggregate_grad_bf16_d4096_n9_shared({{[^)]*}}) kernel attributes
 // SHARED:         %[[DYN:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // SHARED:         %[[ROWS:.*]] = memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<9x4096xbf16, #gpu.address_space<workgroup>>
+// SHARED:         memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<2x8x8xf32, #gpu.address_space<workgroup>>
+// SHARED:         memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<5x9xf32, #gpu.address_space<workgroup>>
 // Pass 1: the rows from global memory, each stored to its row of the view.
-// SHARED-COUNT-4: vector.load %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<?x4096xbf16>, vector<8xbf16>
+// SHARED-COUNT-2: vector.load %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<?x4096xbf16>, vector<8xbf16>
 // SHARED:         vector.store %{{.*}}, %[[ROWS]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<9x4096xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
 // SHARED:         gpu.barrier
 // Pass 2: the rows from the view, no global load of a source row.
@@ -465,13 +470,13 @@ func.func @score_grad_many_queries(%W: tensor<40x64xbf16>, %G: tensor<40x64xbf16
 // SM80-LABEL: func.func @grad_rows_in_shared
 // SM80:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_shared blocks
 
-// By default the rows are re-read.
-// CHECK-LABEL: func.func @grad_rows_in_shared
-// CHECK-NOT:     dynamic_shared_memory_size
-// CHECK:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_reread blocks
-// CHECK-NOT:     dynamic_shared_memory_size
-// CHECK:         gpu.launch_func  @attnres_kernels::@aggregate_grad_f32_d4096_n20_reread blocks
-// CHECK-NOT:   gpu.dynamic_shared_memory
+// With grad-rows-in-shared=0 the rows are re-read.
+// REREAD-LABEL: func.func @grad_rows_in_shared
+// REREAD-NOT:     dynamic_shared_memory_size
+// REREAD:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_reread blocks
+// REREAD-NOT:     dynamic_shared_memory_size
+// REREAD:         gpu.launch_func  @attnres_kernels::@aggregate_grad_f32_d4096_n20_reread blocks
+// REREAD-NOT:   gpu.dynamic_shared_memory
 func.func @grad_rows_in_shared(%w: tensor<4096xbf16>, %v: tensor<?x4096xbf16>, %s: tensor<?xf32>, %dh: tensor<?x4096xbf16>,
                                %wf: tensor<4096xf32>, %vf: tensor<?x4096xf32>, %dhf: tensor<?x4096xf32>) -> (tensor<?x4096xbf16>, tensor<?x4096xf32>) {
   %a:9, %aq, %ag = attnres.aggregate_grad %w, %w over %v, %v, %v, %v, %v, %v, %v, %v, %v stats %s, %s, %s, %s, %s, %s, %s, %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
