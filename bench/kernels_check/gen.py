@@ -126,10 +126,7 @@ def add_grad(entry, mlir, gpu_opts=""):
     entries = re.findall(r"\.visible \.entry (\w+)\(", ptx)
     blocks = {k: int(v) for k, v in re.findall(
         r"\.visible \.entry (\w+)\((?:.|\n)*?\.(?:reqntid|maxntid) (\d+)", ptx)}
-    main = [k for k in entries if not k.startswith(("param_grad_reduce", "wg_split_")) and "_params_" not in k][0]
-    split = [k for k in entries if k.startswith("wg_split_")]
-    if split:  # wg-presplit: check.py runs it first, as the compiled op does
-        entry.update({"split_kernel": split[0], "split_block": blocks[split[0]]})
+    main = [k for k in entries if not k.startswith("param_grad_reduce") and "_params_" not in k][0]
     # block_score_grad: the column-tiled kernel of the parameter partials
     # (grid P x tiles, tiles of 128 vectors of the widest width dividing D).
     prm = [k for k in entries if "_params_" in k]
@@ -291,16 +288,6 @@ if GRAD_SET:
     for (n, s_, d, t, acc) in [(17, 12, 2048, 300, False), (3, 40, 64, 50, False),
                                (9, 8, 4096, 200, True), (5, 6, 104, 901, True)]:
         add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_e32", "grad-tensor-cores=1 elements-per-thread=32")
-    # w*g split once per call (wg-presplit, off until measured; bench/NOTES.md
-    # run 32): `_tc_ps` next to each timed `_tc` entry and on the tensor-core
-    # correctness shapes (padded S, D % 32 != 0, n = 1, 16, 17, 24, T = 1).
-    for (n, s_, t, d, acc) in SGRAD_TIMED:
-        add_sgrad("bf16", n, s_, d, t, acc, True, "_tc_ps", "grad-tensor-cores=1 wg-presplit=1")
-    for (n, s_, d, t, acc) in [(9, 8, 4096, 200, True), (1, 1, 64, 40, True), (17, 12, 2048, 300, False),
-                               (3, 2, 40, 1001, False), (5, 6, 104, 901, True), (16, 8, 7168, 33, False),
-                               (8, 3, 8, 7, False), (4, 8, 4096, 1, False), (3, 40, 64, 50, False),
-                               (24, 2, 256, 20, False)]:
-        add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_ps", "grad-tensor-cores=1 wg-presplit=1")
     # With four CTAs per SM the L2 prefetch of each token's rows may matter
     # less (or more): the same with l2-prefetch=0.
     for el in (16, 32):

@@ -14,15 +14,14 @@
 // D = 4096 and n = 10 at D = 7168, 255 registers each, where the kernels
 // that re-read the rows spill 4 and 8 bytes), and the tensor-core phase-1
 // kernel that takes w*g split once per call (`_ps`, wg-presplit) with its
-// split kernel, and block_score_grad's (n = 9 S = 8 D = 7168 with
-// accumulators, 187 registers as without it). ptxas accepts them
+// split kernel. ptxas accepts them
 // with no stack frame and no spills (kernels are listed in reverse order).
 
 // CHECK-LABEL: Compiling entry function 'aggregate_grad_bf16_d7168_n10_shared'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'aggregate_grad_bf16_d4096_n9_shared'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// CHECK-LABEL: Compiling entry function 'block_score_grad_bf16_d7168_s8_n9_tc_acc_ps'
+// CHECK-LABEL: Compiling entry function 'block_score_grad_bf16_d7168_s8_n9_tc_acc'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'block_score_bf16_d7168_n9_s6_g1'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads

@@ -193,14 +193,6 @@ private:
         hb.idx(std::max<int64_t>(1, int64_t(gradCtas))));
   }
 
-  /// wg-presplit: the split kernel of S x D queries and gains.
-  static WgSplitSpec wgSplitSpec(int64_t s, int64_t d);
-  /// Launches `split` on `queries` and `gains` (memref<S x D x bf16>) and
-  /// returns the two temporaries it writes, the hi and lo halves of w*g.
-  std::pair<Value, Value> launchWgSplit(HostBuilder &hb, gpu::GPUFuncOp split,
-                                        const WgSplitSpec &spec, Value queries,
-                                        Value gains);
-
   LogicalResult checkSourceType(Operation *op, RankedTensorType type);
   std::optional<BlockScoreTCSpec>
   pickTensorCoreKernel(const ScoreKernelSpec &spec);
@@ -287,30 +279,6 @@ gpu::GPUFuncOp ConvertAttnResToGPUPass::getOrBuild(
   OpBuilder b(km.getBodyRegion());
   b.setInsertionPointToEnd(km.getBody());
   return build(b, loc, spec);
-}
-
-WgSplitSpec ConvertAttnResToGPUPass::wgSplitSpec(int64_t s, int64_t d) {
-  WgSplitSpec split;
-  split.d = d;
-  split.numQueries = unsigned(s);
-  // One 16-byte vector per thread and step, at most 1024 threads.
-  split.threads = unsigned(
-      std::min<int64_t>(1024, llvm::alignTo(llvm::divideCeil(d, 8), 32)));
-  return split;
-}
-
-std::pair<Value, Value>
-ConvertAttnResToGPUPass::launchWgSplit(HostBuilder &hb, gpu::GPUFuncOp split,
-                                       const WgSplitSpec &spec, Value queries,
-                                       Value gains) {
-  auto halfType = cast<MemRefType>(queries.getType());
-  Value hi = memref::AllocOp::create(hb.b, hb.loc, halfType);
-  Value lo = memref::AllocOp::create(hb.b, hb.loc, halfType);
-  RowLayout layout;
-  layout.threadsPerToken = spec.threads;
-  Value grid = hb.idx(spec.numQueries);
-  hb.launch(split, layout, grid, 1, {queries, gains, hi, lo});
-  return {hi, lo};
 }
 
 LogicalResult ConvertAttnResToGPUPass::checkSourceType(Operation *op,
@@ -651,9 +619,14 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   }
   // The large-T kernel is built first: it comes first in the module.
   gpu::GPUFuncOp kernel, splitKernel;
-  WgSplitSpec split = wgSplitSpec(s, spec.d);
-  if (tcSpec && wgPresplit)
+  WgSplitSpec split;
+  if (tcSpec && wgPresplit) {
     tcSpec->presplit = true;
+    split.d = spec.d;
+    split.numQueries = unsigned(s);
+    split.threads = unsigned(std::min<int64_t>(
+        1024, llvm::alignTo(llvm::divideCeil(spec.d, int64_t(8)), 32)));
+  }
   if (!onlySmall)
     kernel = tcSpec ? getOrBuild(*tcSpec, loc, buildBlockScoreTCKernel)
                     : getOrBuild(spec, loc, buildScoreKernel);
@@ -678,11 +651,19 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   auto launchLarge = [&]() {
     if (tcSpec) {
       SmallVector<Value> tcOperands(operands);
-      // w*g split once for the call: the kernel takes the halves in place
-      // of the queries and gains.
-      if (tcSpec->presplit)
-        std::tie(tcOperands[0], tcOperands[1]) =
-            launchWgSplit(hb, splitKernel, split, operands[0], operands[1]);
+      if (tcSpec->presplit) {
+        // w*g split once for the call: the kernel takes the halves in
+        // place of the queries and gains.
+        auto halfType = cast<MemRefType>(operands[0].getType());
+        Value hi = memref::AllocOp::create(rw, loc, halfType);
+        Value lo = memref::AllocOp::create(rw, loc, halfType);
+        RowLayout sl;
+        sl.threadsPerToken = split.threads;
+        hb.launch(splitKernel, sl, hb.idx(s), 1,
+                  {operands[0], operands[1], hi, lo});
+        tcOperands[0] = hi;
+        tcOperands[1] = lo;
+      }
       // One CTA per token, or a cluster of clusterSplit CTAs.
       RowLayout l;
       l.threadsPerToken = tcSpec->threads;
@@ -1095,22 +1076,9 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
       tc->sweepWidth = 8;
     if (minCtasPerSM > 1)
       tc->minCtasPerSM = unsigned(minCtasPerSM);
-    tc->presplit = wgPresplit;
-    // ptxas (sm_90a) gives the `_ps` kernel 140 registers where the kernel
-    // without it takes 122-124 (bf16 n = 9 S = 8, D = 4096 and 7168), one
-    // 256-thread CTA per SM instead of two; asked for two, it fits 128
-    // without spilling. With accumulators (187 registers without `_ps`,
-    // one CTA per SM either way) a cap of 128 spills 88 bytes: none.
-    if (tc->presplit && tc->minCtasPerSM <= 1 && tc->threads == 256 &&
-        !tc->accumulate)
-      tc->minCtasPerSM = 2;
   }
   gpu::GPUFuncOp kernel = tc ? getOrBuild(*tc, loc, buildBlockScoreGradTCKernel)
                              : getOrBuild(spec, loc, buildBlockScoreGradKernel);
-  WgSplitSpec split = wgSplitSpec(s, spec.d);
-  gpu::GPUFuncOp splitKernel;
-  if (tc && tc->presplit)
-    splitKernel = getOrBuild(split, loc, buildWgSplitKernel);
   RowLayout kernelLayout = tc ? tc->layout() : spec.layout;
   BlockScoreParamGradSpec pspec;
   pspec.elementType = spec.elementType;
@@ -1155,13 +1123,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
       ValueRange{numTokens});
   operands.push_back(coef);
   operands.push_back(numTokens);
-  // wg-presplit: the per-token kernel takes the halves of w*g in place of
-  // the queries and gains (the parameter reduction below takes those).
-  SmallVector<Value> kernelOperands(operands);
-  if (splitKernel)
-    std::tie(kernelOperands[0], kernelOperands[1]) =
-        launchWgSplit(hb, splitKernel, split, queries, gains);
-  hb.launch(kernel, kernelLayout, numTokens, 1, kernelOperands);
+  hb.launch(kernel, kernelLayout, numTokens, 1, operands);
 
   // The parameter gradients: P = min(T, grad-ctas) chunks of tokens, each
   // over the column tiles, then the reduction over the chunks in order.

@@ -40,7 +40,7 @@ std::string BlockScoreGradTCSpec::getName() const {
          std::to_string(numSources) + "_tc" +
          (sweepWidth != 4 ? "_w" + std::to_string(sweepWidth) : "") +
          (threads != defaultThreads(d) ? "_t" + std::to_string(threads) : "") +
-         (accumulate ? "_acc" : "") + (presplit ? "_ps" : "");
+         (accumulate ? "_acc" : "");
 }
 
 unsigned BlockScoreGradTCSpec::defaultThreads(int64_t d) {
@@ -326,19 +326,6 @@ void GradTCBuilder::emitSweep1() {
       auto [q, qok] = queryOf(t);
       Value wv = tc.maybeLoad(v8e, queries, ValueRange{q, off}, eok, 16);
       Value gv = tc.maybeLoad(v8e, gains, ValueRange{q, off}, eok, 16);
-      if (spec.presplit) {
-        // `queries` and `gains` hold the hi and lo halves.
-        if (qok) {
-          Value zeros = arith::ConstantOp::create(
-              b, loc, DenseElementsAttr::get(v8e, b.getFloatAttr(e, 0.0)));
-          wv = arith::SelectOp::create(b, loc, qok, wv, zeros);
-          gv = arith::SelectOp::create(b, loc, qok, gv, zeros);
-        }
-        wgHi[t] = tc.regs(wv);
-        wgLo[t] = tc.regs(gv);
-        dB[t] = tc.regs(dls[k][t]);
-        continue;
-      }
       Value wf = arith::ExtFOp::create(b, loc, v8f, wv);
       Value gf = arith::ExtFOp::create(b, loc, v8f, gv);
       Value wg = arith::MulFOp::create(b, loc, wf, gf);
@@ -537,10 +524,7 @@ void GradTCBuilder::emitSweep2() {
         SmallVector<Value> rawNext = loadQuery(next);
         Value wv = ext(iter[n]);
         Value gv = ext(iter[n + 1]);
-        // With `presplit`, hi + lo: w*g exactly (at most 16 significant
-        // bits), the same f32 value as the product.
-        Value wg = spec.presplit ? Value(arith::AddFOp::create(b, loc, wv, gv))
-                                 : Value(arith::MulFOp::create(b, loc, wv, gv));
+        Value wg = arith::MulFOp::create(b, loc, wv, gv);
         Value dl = ext(iter[n + 2]);
         for (unsigned g4 = 0; g4 < nPad / 4; ++g4) {
           Value a4 = vector::LoadOp::create(

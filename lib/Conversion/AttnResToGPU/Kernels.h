@@ -298,11 +298,6 @@ struct BlockScoreGradTCSpec {
   bool prefetchL2 = true;
   /// Occupancy hint for ptxas (nvvm.minctasm); 0 or 1: none.
   unsigned minCtasPerSM = 0;
-  /// The `queries` and `gains` arguments hold w*g split into its bf16 hi
-  /// and lo halves (buildWgSplitKernel, as BlockScoreTCSpec::presplit):
-  /// the mma sweep loads its B fragments, the second sweep adds the halves
-  /// (exactly w*g) instead of multiplying (`_ps`).
-  bool presplit = false;
 
   /// 16 elements per thread, at most 256 threads.
   static unsigned defaultThreads(int64_t d);

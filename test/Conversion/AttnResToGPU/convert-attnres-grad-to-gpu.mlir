@@ -3,7 +3,6 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s --check-prefixes=PF,TC
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SHARED
 // RUN: attnres-opt %s --convert-attnres-to-gpu=grad-rows-in-shared=0 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=REREAD
-// RUN: attnres-opt %s --convert-attnres-to-gpu=wg-presplit=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=PS
 // RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_86 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM86
 // RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_80 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM80
 
@@ -482,35 +481,4 @@ func.func @grad_rows_in_shared(%w: tensor<4096xbf16>, %v: tensor<?x4096xbf16>, %
   %a:9, %aq, %ag = attnres.aggregate_grad %w, %w over %v, %v, %v, %v, %v, %v, %v, %v, %v stats %s, %s, %s, %s, %s, %s, %s, %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16>
   %b:20, %bq, %bg = attnres.aggregate_grad %wf, %wf over %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf, %vf stats %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s grad %dhf {epsilon = 1.0e-05 : f32} : tensor<?x4096xf32>
   return %a#0, %b#0 : tensor<?x4096xbf16>, tensor<?x4096xf32>
-}
-
-// -----
-
-// block_score_grad with wg-presplit (off by default until measured): the
-// halves of w*g are computed once per call (wg_split, grid S) into two
-// temporaries that the per-token kernel (`_ps`) takes in place of the
-// queries and gains; the parameter reduction still takes the queries and
-// gains (dW = dwg * G, dG = dwg * W). The `_ps` kernel asks ptxas for two
-// 256-thread CTAs per SM (128 registers; 140 otherwise).
-
-// PS-LABEL: func.func @score_grad_presplit
-// PS:         %[[W:.*]] = bufferization.to_buffer %arg0 read_only : tensor<8x4096xbf16> to memref<8x4096xbf16>
-// PS:         %[[G:.*]] = bufferization.to_buffer %arg1 read_only : tensor<8x4096xbf16> to memref<8x4096xbf16>
-// PS:         %[[HI:.*]] = memref.alloc() : memref<8x4096xbf16>
-// PS:         %[[LO:.*]] = memref.alloc() : memref<8x4096xbf16>
-// PS:         gpu.launch_func  @attnres_kernels::@wg_split_bf16_d4096_s8 blocks in ({{.*}}) threads in ({{.*}})  args(%[[W]] : memref<8x4096xbf16>, %[[G]] : memref<8x4096xbf16>, %[[HI]] : memref<8x4096xbf16>, %[[LO]] : memref<8x4096xbf16>)
-// PS:         gpu.launch_func  @attnres_kernels::@block_score_grad_bf16_d4096_s8_n9_tc_ps blocks in ({{.*}}) threads in ({{.*}})  args(%[[HI]] : memref<8x4096xbf16>, %[[LO]] : memref<8x4096xbf16>,
-// PS:         gpu.launch_func  @attnres_kernels::@block_score_grad_params_bf16_d4096_s8_n9
-// PS:         %[[FW:.*]] = memref.collapse_shape %[[W]] {{\[\[}}0, 1]] : memref<8x4096xbf16> into memref<32768xbf16>
-// PS:         %[[FG:.*]] = memref.collapse_shape %[[G]] {{\[\[}}0, 1]] : memref<8x4096xbf16> into memref<32768xbf16>
-// PS:         gpu.launch_func  @attnres_kernels::@param_grad_reduce_bf16_k32768 blocks in ({{.*}}) threads in ({{.*}})  args(%{{.*}} : memref<?x32768xf32>, %{{.*}} : index, %[[FW]] : memref<32768xbf16>, %[[FG]] : memref<32768xbf16>,
-// PS:       gpu.func @block_score_grad_bf16_d4096_s8_n9_tc_ps({{.*}}) kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.minctasm = 2 : i32}
-// The mma sweep computes no product of w and g and no split.
-// PS-NOT:     arith.andi %{{.*}} : vector<8xi32>
-// PS:         nvvm.mma.sync
-// PS-NOT:     arith.andi %{{.*}} : vector<8xi32>
-// PS:       gpu.func @wg_split_bf16_d4096_s8(
-func.func @score_grad_presplit(%W: tensor<8x4096xbf16>, %G: tensor<8x4096xbf16>, %b: tensor<?x4096xbf16>, %lse: tensor<8x?xf32>, %r: tensor<?xf32>, %dout: tensor<8x?x4096xbf16>, %dlse: tensor<8x?xf32>) -> (tensor<?x4096xbf16>, tensor<8x4096xf32>, tensor<8x4096xf32>) {
-  %db:9, %dW, %dG = attnres.block_score_grad %W, %G over %b, %b, %b, %b, %b, %b, %b, %b, %b stats %lse, %r, %r, %r, %r, %r, %r, %r, %r, %r grad %dout, %dlse {epsilon = 1.0e-05 : f32} : tensor<?x4096xbf16> -> tensor<8x?x4096xbf16>
-  return %db#0, %dW, %dG : tensor<?x4096xbf16>, tensor<8x4096xf32>, tensor<8x4096xf32>
 }
