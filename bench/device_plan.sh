@@ -1,32 +1,26 @@
 #!/usr/bin/env bash
 # The pending device measurements (bench/NOTES.md "Run 32 (pending)"), in
-# priority order, as two calls on the GPU machine: `bash bench/device_plan.sh 1`
-# (the kernel A/Bs and their sanitizers, about 450 s) and `bash
-# bench/device_plan.sh 2` (tests through the packs, model overhead, host time,
-# the smaller A/Bs, about 300 s). Each step has its own timeout and the logs
-# are packed into $OUT/plan<part>.tgz after each, so a call cut short still
-# returns what ran.
+# priority order, as one call on the GPU machine (about 540 s). Each step has
+# its own timeout and the logs are packed into $OUT/plan.tgz after each, so a
+# call cut short still returns what ran.
 #
 # Build the inputs on the build machine first (about 6 minutes):
 #   PYTHONPATH=python GRAD_VARIANTS="" KC_SET=grad python3 bench/kernels_check/gen.py build/bin/attnres-opt .device/kc_grad
-#   PYTHONPATH=python AGG_VARIANTS=0 BS_VARIANTS="" KC_SET=fwd python3 bench/kernels_check/gen.py build/bin/attnres-opt .device/kc_fwd
 #   BS_VARIANTS="tensor-cores=0 queries-per-cta=1;tensor-cores=0" BS_SHAPES="9,8,4096;9,6,7168" KC_SET=fwd \
 #     PYTHONPATH=python python3 bench/kernels_check/gen.py build/bin/attnres-opt .device/kc_bs
 #   bash bench/e2e/build_pack.sh
 #   bash bench/e2e/build_pack.sh .device/small_t/pack bench.shapes:small_t_pack_configs
 #   Liger-Kernel's src/liger_kernel in .device/peers (bench/NOTES.md run 27)
-# and carry .device/{kc_grad,kc_fwd,kc_bs,e2e,small_t,peers}.
+# and carry .device/{kc_grad,kc_bs,e2e,small_t,peers}.
 set -uo pipefail
-PART=${1:-1}
-R=/tmp/plan$PART; mkdir -p $R
+R=/tmp/plan; mkdir -p $R
 export PYTHONPATH=$PWD/python:$PWD:$PWD/.device/peers PYTHONUNBUFFERED=1
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
   python3 -c 'import torch; print("torch", torch.__version__)'; cat .device/peers/SOURCE
   cat .device/e2e/pack/build_info.txt; git log -1 --oneline; } > $R/env.txt 2>&1
 head -3 $R/env.txt
-pack() { tar -czf $OUT/plan$PART.tgz -C $R .; }
+pack() { tar -czf $OUT/plan.tgz -C $R .; }
 
-if [ "$PART" = 1 ]; then
 echo "== 1. aggregate_grad, rows in shared memory against re-read $(date -u +%T)"
 # Every aggregate_grad entry (the correctness sweep, controls, determinism) and
 # the timed `_shared`, `_shared_e16`, `_shared_e16_m2` next to the default.
@@ -34,37 +28,24 @@ KC_REPS=10 OUT=$R timeout 150 python3 -m bench.kernels_check.check .device/kc_gr
   > $R/check_agg.log 2>&1; echo "exit $?" >> $R/check_agg.log
 tail -3 $R/check_agg.log; grep -E "^grad_bf16_n(9|17|10)_d(4096|7168|2048)" $R/check_agg.log | cut -c1-150
 mkdir -p /tmp/san; export PYTORCH_NO_CUDA_MEMORY_CACHING=1
-SAN_GRAD="grad_bf16_n6_d100_t1001_acc_shared grad_bf16_n17_d2048_t2000_shared grad_bf16_n20_d4096_t300_acc_shared
+SAN="grad_bf16_n6_d100_t1001_acc_shared grad_bf16_n17_d2048_t2000_shared grad_bf16_n20_d4096_t300_acc_shared
      grad_f16_n9_d1000_t3_shared grad_bf16_n13_d7168_t100_shared grad_f16_n7_d4096_t600_acc_shared
      sgrad_bf16_n17_s12_d2048_t300_tc_e32 sgrad_bf16_n3_s40_d64_t50_tc_e32
      sgrad_bf16_n9_s8_d4096_t200_acc_tc_e32 sgrad_bf16_n5_s6_d104_t901_acc_tc_e32"
-SAN_FWD="bs_bf16_n3_s10_d200_t77_ps bs_bf16_n13_s5_d4112_t57_ps bs_bf16_n2_s1_d8_t7_ps bs_bf16_n16_s9_d1000_t33_ps"
 for tool in memcheck racecheck; do
   extra=""; [ $tool = memcheck ] && extra="--leak-check no"
-  for dir in kc_grad kc_fwd; do
-    sel=$SAN_GRAD; [ $dir = kc_fwd ] && sel=$SAN_FWD
-    OUT=/tmp/san timeout 45 compute-sanitizer --tool $tool --report-api-errors no $extra --error-exitcode 3 \
-      --print-limit 20 python3 -m bench.kernels_check.check .device/$dir $sel > $R/${tool}_$dir.txt 2>&1
-    echo "exit $?" >> $R/${tool}_$dir.txt
-  done
+  OUT=/tmp/san timeout 50 compute-sanitizer --tool $tool --report-api-errors no $extra --error-exitcode 3 \
+    --print-limit 20 python3 -m bench.kernels_check.check .device/kc_grad $SAN > $R/$tool.txt 2>&1
+  echo "exit $?" >> $R/$tool.txt
 done
 unset PYTORCH_NO_CUDA_MEMORY_CACHING
-grep -hE "ERROR SUMMARY|RACECHECK SUMMARY|^exit|FAIL" $R/memcheck_*.txt $R/racecheck_*.txt | head; pack
-
-echo "== 1b. phase 1 with w*g split once per call (_ps) against the default $(date -u +%T)"
-# The twelve phase-1 shapes, each `_ps` next to its default, and the
-# tensor-core correctness shapes (padded S, D % 32 != 0, cluster split).
-KC_REPS=20 OUT=$R timeout 90 python3 -m bench.kernels_check.check .device/kc_fwd ^bs_bf16 > $R/check_ps.log 2>&1
-echo "exit $?" >> $R/check_ps.log; tail -2 $R/check_ps.log; grep -E "^bs_bf16_n._s._d[0-9]+(_ps)? " $R/check_ps.log | cut -c1-150; pack
+grep -hE "ERROR SUMMARY|RACECHECK SUMMARY|^exit|FAIL" $R/memcheck.txt $R/racecheck.txt | head; pack
 
 echo "== 2. forward + backward with the variants $(date -u +%T)"
 FWDBWD_VARIANTS=shared,shared_e16,shared_e16_m2 OUT=$R timeout 130 python3 -m bench.kernels_check.fwdbwd \
   .device/kc_grad --liger --compile > $R/fwdbwd.log 2>&1; echo "fwdbwd exit $?" >> $R/fwdbwd.log
 tail -20 $R/fwdbwd.log; pack
 
-fi
-
-if [ "$PART" = 2 ]; then
 echo "== 3. GPU tests through the packs $(date -u +%T)"
 timeout 70 python3 -m pytest -q --noconftest -p no:cacheprovider python/tests/test_torch_ops.py \
   > $R/tests_torch_ops.log 2>&1; echo "exit $?" >> $R/tests_torch_ops.log; tail -2 $R/tests_torch_ops.log
@@ -90,6 +71,5 @@ echo "== 7. where score-small-tokens should switch $(date -u +%T)"
 timeout 25 python3 -m bench.kernels_check.latency .device/kc_bs bs_bf16_n9_s8_d4096 bs_bf16_n9_s8_d4096_old_g1 \
   bs_bf16_n9_s6_d7168 bs_bf16_n9_s6_d7168_old_g1 --tokens 8,16,24,32,40,48,64 > $R/latency.log 2>&1
 echo "exit $?" >> $R/latency.log; tail -12 $R/latency.log
-fi
 echo "== end $(date -u +%T)"
 pack

@@ -404,15 +404,6 @@ def check(entry):
     attnres.reference: (report line, result fields)."""
     e, d, t = entry["e"], entry["d"], entry["t"]
     run = launch_fn(DIR, entry)
-    if entry.get("split_kernel"):
-        # block_score with wg-presplit: as the compiled op does, split w*g
-        # (grid S) into two temporaries, then run the kernel on them.
-        split, tc_kernel = launch_fn(DIR, entry, "split_kernel", "split_block"), run
-
-        def run(args, t, grid=None):
-            hi, lo = torch.empty_like(args[0]), torch.empty_like(args[1])
-            split([args[0], args[1], hi, lo], t, grid=args[0].shape[0])
-            tc_kernel([hi, lo] + list(args[2:]), t, grid)
     torch.cuda.synchronize()
     nan = lambda *shape: torch.full(shape, float("nan"), device=dev, dtype=DT[e])  # noqa: E731
     if entry["op"] == "aggregate":

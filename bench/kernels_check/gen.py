@@ -59,13 +59,7 @@ def compile_one(name, mlir, gpu_opts=""):
     launch = re.search(r"gpu.launch_func\s+@attnres_kernels::@\w+ blocks in \(([^)]*)\)", a.stdout)
     with open(os.path.join(OUT, name + ".ptx"), "w") as f:
         f.write(ptx)
-    info = {"ptx": name + ".ptx", "kernel": kname, "block": block}
-    # block_score with wg-presplit: the kernel that splits w*g into the
-    # halves the tensor-core kernel then takes as its queries and gains.
-    split = re.search(r"\.visible \.entry (wg_split_\w+)\((?:.|\n)*?\.(?:reqntid|maxntid) (\d+)", ptx)
-    if split:
-        info.update(split_kernel=split.group(1), split_block=int(split.group(2)))
-    return info
+    return {"ptx": name + ".ptx", "kernel": kname, "block": block}
 
 def stats_mlir(e, d, n):
     """attnres.aggregate_stats over n sources [? x d]: (h, lse, r_0..r_n-1)."""
@@ -374,21 +368,6 @@ for (n, s, d) in BS_SHAPES:
             "bulk-copy=0", "nobulk").replace("queries-per-cta=", "g").replace(" ", "_")
         add({"name": f"bs_bf16_n{n}_s{s}_d{d}_{tag}", "op": "block_score", "e": "bf16", "n": n, "s": s,
              "t": 16384, "d": d, "inv": False, "time": True}, score_mlir("bf16", d, n, s, False), opts)
-# Phase 1 with w*g split once per call (wg-presplit, off until measured;
-# bench/NOTES.md run 32): `_ps` next to the default kernel at the twelve
-# phase-1 benchmark shapes (S = 6, 8; D = 2048, 4096, 7168; n = 5, 9), and on
-# the tensor-core correctness shapes below.
-_TIMED_BS = {(9, 8, 4096), (5, 8, 2048), (5, 8, 4096), (9, 8, 2048), (9, 6, 7168), (5, 8, 8192)}
-for (n, s, d) in [(n, s, d) for s in (6, 8) for d in (2048, 4096, 7168) for n in (5, 9)]:
-    if (n, s, d) not in _TIMED_BS:
-        add({"name": f"bs_bf16_n{n}_s{s}_d{d}", "op": "block_score", "e": "bf16", "n": n, "s": s,
-             "t": 16384, "d": d, "inv": False, "time": True}, score_mlir("bf16", d, n, s, False))
-    add({"name": f"bs_bf16_n{n}_s{s}_d{d}_ps", "op": "block_score", "e": "bf16", "n": n, "s": s,
-         "t": 16384, "d": d, "inv": False, "time": True}, score_mlir("bf16", d, n, s, False), "wg-presplit=1")
-for (n, s, d, t, inv) in [(17, 8, 8192, 300, False), (3, 10, 200, 77, True), (16, 9, 1000, 33, False),
-                          (2, 1, 8, 7, True), (13, 5, 4112, 57, True), (9, 8, 7168, 41, False)]:
-    add({"name": f"bs_bf16_n{n}_s{s}_d{d}_t{t}_ps", "op": "block_score", "e": "bf16", "n": n, "s": s,
-         "t": t, "d": d, "inv": inv, "time": False}, score_mlir("bf16", d, n, s, inv), "wg-presplit=1")
 # Correctness of the tensor-core kernel: odd shapes (D % 32 != 0, n > 16,
 # S > 8, one source, few tokens), with and without inv_rms.
 for (n, s, d, t, inv) in [(17, 8, 8192, 300, False), (1, 3, 72, 5, False), (3, 10, 200, 77, True),

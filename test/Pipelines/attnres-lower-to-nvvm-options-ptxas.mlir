@@ -1,5 +1,5 @@
 // REQUIRES: ptxas
-// RUN: attnres-opt %s --convert-attnres-to-gpu="grad-prefetch-tokens=1 score-small-tokens=64 grad-rows-in-shared=1 wg-presplit=1" | attnres-opt --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py > %t.ptx
+// RUN: attnres-opt %s --convert-attnres-to-gpu="grad-prefetch-tokens=1 score-small-tokens=64 grad-rows-in-shared=1" | attnres-opt --attnres-lower-to-nvvm="format=isa" | %python %attnres_src/test/Conversion/AttnResToGPU/Inputs/extract_ptx.py > %t.ptx
 // RUN: ptxas -arch=sm_90a -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s
 
 // The kernels of the tuning options that are off by default until measured
@@ -10,11 +10,10 @@
 // largest phase-1 shape, next to its tensor-core kernel) and
 // block_score_grad on the tensor cores (`_tc`, the default; n = 9 S = 8
 // D = 7168 with accumulators), aggregate_grad with the rows kept in shared
-// memory between its passes (`_shared`, grad-rows-in-shared; n = 9 at
-// D = 4096 and n = 10 at D = 7168, 255 registers each, where the kernels
-// that re-read the rows spill 4 and 8 bytes), and the tensor-core phase-1
-// kernel that takes w*g split once per call (`_ps`, wg-presplit) with its
-// split kernel. ptxas accepts them
+// memory between its passes (`_shared`, grad-rows-in-shared, the default
+// since run 33; n = 9 at D = 4096 and n = 10 at D = 7168, 16 elements per
+// thread, 128 registers each, where the kernels that re-read the rows spill
+// 4 and 8 bytes at 32 elements per thread). ptxas accepts them
 // with no stack frame and no spills (kernels are listed in reverse order).
 
 // CHECK-LABEL: Compiling entry function 'aggregate_grad_bf16_d7168_n10_shared'
@@ -25,9 +24,7 @@
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'block_score_bf16_d7168_n9_s6_g1'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// CHECK-LABEL: Compiling entry function 'wg_split_bf16_d7168_s6'
-// CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// CHECK-LABEL: Compiling entry function 'block_score_bf16_d7168_n9_s6_tc_tma_x2_ps'
+// CHECK-LABEL: Compiling entry function 'block_score_bf16_d7168_n9_s6_tc_tma_x2'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // CHECK-LABEL: Compiling entry function 'param_grad_reduce_bf16_k4096_p4096'
 // CHECK:       0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads

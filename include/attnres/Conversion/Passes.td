@@ -104,13 +104,6 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "target has it (sm_90 and newer), for 4096 < D < 8192 (where it "
            "measured faster) when they fit 100 KB; both sweeps read shared "
            "memory; false: never">,
-    Option<"wgPresplit", "wg-presplit", "bool", /*default=*/"false",
-           "block_score on tensor cores: split the S products w*g into "
-           "their bf16 hi and lo halves once per call (a small kernel, grid "
-           "S, into two S x D temporaries) so that the first sweep loads "
-           "its B fragments instead of computing them for every token "
-           "(kernel `_ps`; bit-identical results). Off until measured "
-           "(bench/NOTES.md run 32)">,
     Option<"clusterSplit", "cluster-split", "unsigned", /*default=*/"0",
            "block_score with bulk copies: 2 (or 4) CTAs of a thread-block "
            "cluster per token, each with a part of the columns, exchanging partial "

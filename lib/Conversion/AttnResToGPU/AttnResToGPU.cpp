@@ -618,20 +618,10 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
       small.reset();
   }
   // The large-T kernel is built first: it comes first in the module.
-  gpu::GPUFuncOp kernel, splitKernel;
-  WgSplitSpec split;
-  if (tcSpec && wgPresplit) {
-    tcSpec->presplit = true;
-    split.d = spec.d;
-    split.numQueries = unsigned(s);
-    split.threads = unsigned(std::min<int64_t>(
-        1024, llvm::alignTo(llvm::divideCeil(spec.d, int64_t(8)), 32)));
-  }
+  gpu::GPUFuncOp kernel;
   if (!onlySmall)
     kernel = tcSpec ? getOrBuild(*tcSpec, loc, buildBlockScoreTCKernel)
                     : getOrBuild(spec, loc, buildScoreKernel);
-  if (!onlySmall && tcSpec && tcSpec->presplit)
-    splitKernel = getOrBuild(split, loc, buildWgSplitKernel);
   gpu::GPUFuncOp smallKernel;
   if (small)
     smallKernel = getOrBuild(*small, loc, buildScoreKernel);
@@ -650,24 +640,10 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   operands.push_back(arith::ConstantOp::create(rw, loc, op.getEpsilonAttr()));
   auto launchLarge = [&]() {
     if (tcSpec) {
-      SmallVector<Value> tcOperands(operands);
-      if (tcSpec->presplit) {
-        // w*g split once for the call: the kernel takes the halves in
-        // place of the queries and gains.
-        auto halfType = cast<MemRefType>(operands[0].getType());
-        Value hi = memref::AllocOp::create(rw, loc, halfType);
-        Value lo = memref::AllocOp::create(rw, loc, halfType);
-        RowLayout sl;
-        sl.threadsPerToken = split.threads;
-        hb.launch(splitKernel, sl, hb.idx(s), 1,
-                  {operands[0], operands[1], hi, lo});
-        tcOperands[0] = hi;
-        tcOperands[1] = lo;
-      }
       // One CTA per token, or a cluster of clusterSplit CTAs.
       RowLayout l;
       l.threadsPerToken = tcSpec->threads;
-      hb.launch(kernel, l, numTokens, tcSpec->clusterSplit, tcOperands,
+      hb.launch(kernel, l, numTokens, tcSpec->clusterSplit, operands,
                 tcSpec->dynamicSharedBytes());
     } else {
       hb.launch(kernel, spec.layout, numTokens, s / spec.queriesPerCta,

@@ -34,65 +34,7 @@ std::string BlockScoreTCSpec::getName() const {
          "_n" + std::to_string(numSources) + "_s" + std::to_string(numQueries) +
          "_tc" + (bulkCopy ? "_tma" : "") +
          (clusterSplit > 1 ? "_x" + std::to_string(clusterSplit) : "") +
-         (hasInvRms ? "_r" : "") + (presplit ? "_ps" : "");
-}
-
-std::string WgSplitSpec::getName() const {
-  return "wg_split_bf16_d" + std::to_string(d) + "_s" +
-         std::to_string(numQueries);
-}
-
-gpu::GPUFuncOp gpu_kernels::buildWgSplitKernel(OpBuilder &b, Location loc,
-                                               const WgSplitSpec &spec) {
-  OpBuilder::InsertionGuard guard(b);
-  Type bf16 = b.getBF16Type();
-  Type params = MemRefType::get({int64_t(spec.numQueries), spec.d}, bf16);
-  RowLayout layout;
-  layout.threadsPerToken = spec.threads;
-  gpu::GPUFuncOp fn = createKernel(
-      b, loc, spec.getName(), {params, params, params, params}, {}, layout);
-  Block &entry = fn.getBody().front();
-  Value queries = entry.getArgument(0), gains = entry.getArgument(1);
-  Value hiOut = entry.getArgument(2), loOut = entry.getArgument(3);
-  TCEmitter tc(b, loc);
-  auto v8e = VectorType::get({8}, bf16);
-  auto v8f = VectorType::get({8}, b.getF32Type());
-  Value q = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value hiMask = arith::ConstantOp::create(
-      b, loc,
-      DenseElementsAttr::get(VectorType::get({8}, b.getI32Type()),
-                             b.getI32IntegerAttr(int32_t(0xFFFF0000))));
-  // Vector c (elements 8c .. 8c + 7) of query q; D is a multiple of 8.
-  Value first = tc.mul(tid, tc.idx(8));
-  Value end = tc.idx(spec.d);
-  Value step = tc.idx(8 * int64_t(spec.threads));
-  auto loop = scf::ForOp::create(b, loc, first, end, step);
-  OpBuilder::InsertionGuard lg(b);
-  b.setInsertionPointToStart(loop.getBody());
-  SmallVector<Value> at{q, loop.getInductionVar()};
-  auto load = [&](Value m) -> Value {
-    return vector::LoadOp::create(b, loc, v8e, m, at, /*nontemporal=*/false,
-                                  llvm::MaybeAlign(16));
-  };
-  Value wf = arith::ExtFOp::create(b, loc, v8f, load(queries));
-  Value gf = arith::ExtFOp::create(b, loc, v8f, load(gains));
-  Value wg = arith::MulFOp::create(b, loc, wf, gf);
-  // The halves as the kernel without `presplit` computes them
-  // (TCEmitter::splitBF16): hi has zero low 16 bits, so its bf16 rounding
-  // is exact and equals the upper half of the f32 word.
-  Value hiF = vector::BitCastOp::create(
-      b, loc, v8f,
-      arith::AndIOp::create(
-          b, loc, vector::BitCastOp::create(b, loc, hiMask.getType(), wg),
-          hiMask));
-  Value loF = arith::SubFOp::create(b, loc, wg, hiF);
-  for (auto [v, m] : {std::pair<Value, Value>{hiF, hiOut}, {loF, loOut}}) {
-    Value r = arith::TruncFOp::create(b, loc, v8e, v);
-    vector::StoreOp::create(b, loc, r, m, at, /*nontemporal=*/false,
-                            llvm::MaybeAlign(16));
-  }
-  return fn;
+         (hasInvRms ? "_r" : "");
 }
 
 namespace {
@@ -462,18 +404,6 @@ void TCKernelBuilder::emitSweep1() {
       Value col = split > 1 ? tc.add(off, colBase) : off;
       Value wv = tc.maybeLoad(v8e, queries, ValueRange{qRow, col}, eok, 16);
       Value gv = tc.maybeLoad(v8e, gains, ValueRange{qRow, col}, eok, 16);
-      if (spec.presplit) {
-        // `queries` and `gains` hold the hi and lo halves.
-        if (qok) {
-          Value zeros = arith::ConstantOp::create(
-              b, loc, DenseElementsAttr::get(v8e, b.getFloatAttr(e, 0.0)));
-          wv = arith::SelectOp::create(b, loc, qok, wv, zeros);
-          gv = arith::SelectOp::create(b, loc, qok, gv, zeros);
-        }
-        wgHi[t] = tc.regs(wv);
-        wgLo[t] = tc.regs(gv);
-        continue;
-      }
       Value wf = arith::ExtFOp::create(b, loc, v8f, wv);
       Value gf = arith::ExtFOp::create(b, loc, v8f, gv);
       Value wg = arith::MulFOp::create(b, loc, wf, gf);

@@ -130,10 +130,6 @@ struct BlockScoreTCSpec {
   /// columns; they add each other's partial logits and sums of squares
   /// through distributed shared memory.
   unsigned clusterSplit = 1;
-  /// The kernel's `queries` and `gains` arguments hold w*g already split
-  /// into its bf16 hi and lo halves (buildWgSplitKernel), so sweep 1 loads
-  /// the B fragments instead of computing them per token (`_ps`).
-  bool presplit = false;
 
   /// Columns of a token handled by one CTA.
   int64_t localColumns() const { return d / clusterSplit; }
@@ -158,24 +154,6 @@ struct BlockScoreTCSpec {
 /// Kernel arguments: as buildScoreKernel with stacked = true.
 gpu::GPUFuncOp buildBlockScoreTCKernel(OpBuilder &b, Location loc,
                                        const BlockScoreTCSpec &spec);
-
-/// The split of the S products w*g (bf16 queries and gains, S x D) into
-/// bf16 hi and lo halves, hi + lo = w*g exactly (hi: the top 8 significant
-/// bits of the f32 product, lo: the rest, at most 8 bits), the B fragments
-/// of the tensor-core phase-1 kernel with `presplit`. One CTA per query,
-/// each thread a 16-byte vector at a time.
-struct WgSplitSpec {
-  int64_t d = 0;
-  unsigned numQueries = 0;
-  unsigned threads = 0;
-
-  std::string getName() const;
-};
-
-/// Kernel arguments: queries, gains (memref<S x D x bf16>), hi, lo (the
-/// same).
-gpu::GPUFuncOp buildWgSplitKernel(OpBuilder &b, Location loc,
-                                  const WgSplitSpec &spec);
 
 /// attnres.merge: p' = partial + update, c = inv_rms(p') (w*g).p',
 /// h = out + sigmoid(c - lse) (p' - out); with `hasNorm` also the fused

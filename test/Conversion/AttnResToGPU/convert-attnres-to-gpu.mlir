@@ -1,7 +1,6 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: attnres-opt %s --convert-attnres-to-gpu=bulk-copy=0 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=L2PATH
 // RUN: attnres-opt %s --convert-attnres-to-gpu=cluster-split=4 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=X4
-// RUN: attnres-opt %s --convert-attnres-to-gpu=wg-presplit=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=PS
 // RUN: not attnres-opt %s --convert-attnres-to-gpu=cluster-split=3 --split-input-file 2>&1 | FileCheck %s --check-prefix=BADOPT
 
 // A cluster split other than 0, 1, 2 or 4 is an error at the module, not a
@@ -355,52 +354,3 @@ func.func @aggregate_wg_shared(%w: tensor<7168xbf16>, %g: tensor<7168xbf16>, %v0
 // RUN: echo "" | attnres-opt --convert-attnres-to-gpu | FileCheck %s --check-prefix=EMPTY
 // EMPTY: module {
 // EMPTY-NEXT: }
-
-// -----
-
-// wg-presplit (off by default until measured): the products w*g of the S
-// queries are split into their bf16 hi and lo halves once per call, by a
-// kernel with one CTA per query, into two S x D temporaries that the
-// tensor-core kernel (`_ps`) takes in place of the queries and gains; its
-// first sweep then loads its B fragments and computes no product or split.
-// The small-T kernel still takes the queries and gains.
-
-// PS-LABEL: func.func @score_presplit
-// PS-SAME:    (%[[W:.*]]: tensor<6x4096xbf16>, %[[G:.*]]: tensor<6x4096xbf16>,
-// PS:         %[[WB:.*]] = bufferization.to_buffer %[[W]]
-// PS:         %[[GB:.*]] = bufferization.to_buffer %[[G]]
-// PS:         scf.if
-// PS:           gpu.launch_func  @attnres_kernels::@block_score_bf16_d4096_n5_s6_g1 blocks in ({{.*}}) threads in ({{.*}})  args(%[[WB]] : memref<6x4096xbf16>, %[[GB]] : memref<6x4096xbf16>,
-// PS:         } else {
-// PS:           %[[HI:.*]] = memref.alloc() : memref<6x4096xbf16>
-// PS:           %[[LO:.*]] = memref.alloc() : memref<6x4096xbf16>
-// PS:           %[[S:.*]] = arith.constant 6 : index
-// PS:           %[[T:.*]] = arith.constant 512 : index
-// PS:           gpu.launch_func  @attnres_kernels::@wg_split_bf16_d4096_s6 blocks in (%[[S]], %{{.*}}, %{{.*}}) threads in (%[[T]], %{{.*}}, %{{.*}})  args(%[[WB]] : memref<6x4096xbf16>, %[[GB]] : memref<6x4096xbf16>, %[[HI]] : memref<6x4096xbf16>, %[[LO]] : memref<6x4096xbf16>)
-// PS:           gpu.launch_func  @attnres_kernels::@block_score_bf16_d4096_n5_s6_tc_ps blocks in ({{.*}}) threads in ({{.*}})  args(%[[HI]] : memref<6x4096xbf16>, %[[LO]] : memref<6x4096xbf16>,
-// PS:       gpu.func @block_score_bf16_d4096_n5_s6_tc_ps(
-// PS-NOT:     arith.mulf %{{.*}} : vector<8xf32>
-// PS-NOT:     arith.andi %{{.*}} : vector<8xi32>
-// PS:         nvvm.mma.sync
-// PS-NOT:     arith.mulf %{{.*}} : vector<8xf32>
-// PS:       gpu.func @wg_split_bf16_d4096_s6(%[[QW:.*]]: memref<6x4096xbf16>, %[[QG:.*]]: memref<6x4096xbf16>, %[[QHI:.*]]: memref<6x4096xbf16>, %[[QLO:.*]]: memref<6x4096xbf16>) kernel attributes {known_block_size = array<i32: 512, 1, 1>}
-// PS:         %[[Q:.*]] = gpu.block_id  x
-// PS:         %[[MASK:.*]] = arith.constant dense<-65536> : vector<8xi32>
-// PS:         scf.for %[[C:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
-// PS:           %[[WV:.*]] = vector.load %[[QW]][%[[Q]], %[[C]]]
-// PS:           %[[WF:.*]] = arith.extf %[[WV]] : vector<8xbf16> to vector<8xf32>
-// PS:           %[[GV:.*]] = vector.load %[[QG]][%[[Q]], %[[C]]]
-// PS:           %[[GF:.*]] = arith.extf %[[GV]] : vector<8xbf16> to vector<8xf32>
-// PS:           %[[WG:.*]] = arith.mulf %[[WF]], %[[GF]] : vector<8xf32>
-// PS:           %[[BITS:.*]] = vector.bitcast %[[WG]] : vector<8xf32> to vector<8xi32>
-// PS:           %[[HIBITS:.*]] = arith.andi %[[BITS]], %[[MASK]] : vector<8xi32>
-// PS:           %[[HIF:.*]] = vector.bitcast %[[HIBITS]] : vector<8xi32> to vector<8xf32>
-// PS:           %[[LOF:.*]] = arith.subf %[[WG]], %[[HIF]] : vector<8xf32>
-// PS:           %[[HIV:.*]] = arith.truncf %[[HIF]] : vector<8xf32> to vector<8xbf16>
-// PS:           vector.store %[[HIV]], %[[QHI]][%[[Q]], %[[C]]]
-// PS:           %[[LOV:.*]] = arith.truncf %[[LOF]] : vector<8xf32> to vector<8xbf16>
-// PS:           vector.store %[[LOV]], %[[QLO]][%[[Q]], %[[C]]]
-func.func @score_presplit(%W: tensor<6x4096xbf16>, %G: tensor<6x4096xbf16>, %b: tensor<?x4096xbf16>, %o: tensor<6x?x4096xbf16>, %l: tensor<6x?xf32>) -> (tensor<6x?x4096xbf16>, tensor<6x?xf32>) {
-  %out, %lse = attnres.block_score %W, %G over %b, %b, %b, %b, %b outs %o, %l {epsilon = 1.0e-06 : f32} : tensor<?x4096xbf16> -> tensor<6x?x4096xbf16>
-  return %out, %lse : tensor<6x?x4096xbf16>, tensor<6x?xf32>
-}
