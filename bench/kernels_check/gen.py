@@ -203,26 +203,22 @@ if GRAD_SET:
             add_grad({"name": f"grad_{e}_n{n}_d{d}_t{t}{'_acc' if acc else ''}", "op": "aggregate_grad",
                       "e": e, "n": n, "t": t, "d": d, "acc": acc, "time": False}, grad_mlir(e, d, n, acc),
                      opts)
-    # aggregate_grad with its rows kept in shared memory between the passes
-    # (grad-rows-in-shared, off until measured; bench/NOTES.md run 32):
-    # `_shared` next to each timed entry, with 16 elements per thread (and 2
-    # CTAs per SM at n = 9: 128 registers, no spill), and on the sweep's
-    # shapes where the rows do not stay in registers (f16/bf16 at D >= 100,
-    # accumulators, 2..20 sources, few tokens).
+    # aggregate_grad re-reading its rows in the second pass (the default until
+    # run 33, grad-rows-in-shared=0): `_reread` next to each timed entry and on
+    # the sweep's 16-bit shapes, where the default keeps the rows in shared
+    # memory (bench/NOTES.md run 33).
     for (n, t, d) in [(9, 16384, 4096), (17, 16384, 4096), (9, 65536, 2048), (10, 8192, 7168)]:
         for acc in (False, True):
-            for tag, extra in [("_shared", ""), ("_shared_e16", " elements-per-thread=16")] + (
-                    [("_shared_e16_m2", " elements-per-thread=16 min-ctas-per-sm=2")] if n == 9 and d == 4096 else []):
-                add_grad({"name": f"grad_bf16_n{n}_d{d}{'_acc' if acc else ''}{tag}", "op": "aggregate_grad",
-                          "e": "bf16", "n": n, "t": t, "d": d, "acc": acc, "time": True},
-                         grad_mlir("bf16", d, n, acc), "grad-rows-in-shared=1" + extra)
+            add_grad({"name": f"grad_bf16_n{n}_d{d}{'_acc' if acc else ''}_reread", "op": "aggregate_grad",
+                      "e": "bf16", "n": n, "t": t, "d": d, "acc": acc, "time": True},
+                     grad_mlir("bf16", d, n, acc), "grad-rows-in-shared=0")
     for (e, n, d, t) in GRAD_SWEEP:
         if e == "f32" or d < 100:
             continue
         for acc in (False, True):
-            add_grad({"name": f"grad_{e}_n{n}_d{d}_t{t}{'_acc' if acc else ''}_shared", "op": "aggregate_grad",
+            add_grad({"name": f"grad_{e}_n{n}_d{d}_t{t}{'_acc' if acc else ''}_reread", "op": "aggregate_grad",
                       "e": e, "n": n, "t": t, "d": d, "acc": acc, "time": False}, grad_mlir(e, d, n, acc),
-                     "grad-rows-in-shared=1" + (" features=+ptx81" if acc and n >= 20 else ""))
+                     "grad-rows-in-shared=0" + (" features=+ptx81" if acc and n >= 20 else ""))
     for (e, d, t, partial, norm, timed) in [("bf16", 4096, 16384, True, False, True),
                                             ("bf16", 4096, 16384, True, True, True),
                                             ("bf16", 7168, 8192, True, False, True),
@@ -306,7 +302,7 @@ if GRAD_SET:
         "GRAD_VARIANTS", "elements-per-thread=8;elements-per-thread=32").split(";") if v]
     for opts in GRAD_VARIANTS:
         tag = opts.replace("min-ctas-per-sm=", "m").replace("elements-per-thread=", "e").replace(
-            "grad-ctas=", "c").replace("grad-rows-in-shared=1", "shared").replace(" ", "_")
+            "grad-ctas=", "c").replace("grad-rows-in-shared=0", "reread").replace(" ", "_")
         for (n, t, d, acc) in [(9, 16384, 4096, False), (17, 16384, 4096, False), (10, 8192, 7168, False),
                                (10, 8192, 7168, True)]:
             add_grad({"name": f"grad_bf16_n{n}_d{d}{'_acc' if acc else ''}_{tag}", "op": "aggregate_grad",
