@@ -843,13 +843,14 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateGradOp op) {
       int64_t(spec.layout.vectorsPerThread) * spec.layout.vectorWidth;
   spec.rowsInRegisters =
       int64_t(spec.numSources) * (spec.accumulate ? 2 : 1) * rowRegs <= 32;
-  // Otherwise pass 1 keeps the rows in dynamic shared memory for pass 2
-  // when n rows fit the share of an SM's shared memory that one CTA gets
-  // at the occupancy its registers allow (this kernel takes about 255
-  // registers per thread when the rows do not stay in registers) or that
-  // min-ctas-per-sm asks for, less 4 KB for the static shared memory. Run 26
-  // (ncu, H100, bf16 n = 9 D = 4096): the re-reads of pass 2 made DRAM
-  // traffic 1.19x the floor.
+  // Otherwise (grad-rows-in-shared) pass 1 keeps the rows in dynamic shared
+  // memory for pass 2 when n rows fit the share of an SM's shared memory
+  // that one CTA gets at the occupancy its registers allow (this kernel
+  // takes about 255 registers per thread when the rows do not stay in
+  // registers) or that min-ctas-per-sm asks for, less 4 KB for the
+  // scratch and coefficients (in the same dynamic allocation). Run 26 (ncu,
+  // H100, bf16 n = 9 D = 4096): the re-reads of pass 2 made DRAM traffic
+  // 1.19x the floor.
   int64_t rowsBytes = int64_t(spec.numSources) * spec.d *
                       (spec.elementType.getIntOrFloatBitWidth() / 8);
   // The shared memory one CTA gets when `ctas` share an SM.
@@ -867,12 +868,13 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateGradOp op) {
   // With the rows in shared memory, and without accumulators, 16-bit rows
   // take 16 elements per thread, and two CTAs per SM (ptxas: 128 registers,
   // no spill at n = 9 D = 4096) where two CTAs' rows fit and CTAs have at
-  // most 256 threads. Run 33 (H100,
-  // fwd + bwd, same run): n = 9 D = 4096 1.650 -> 1.405 ms (32 elements ->
-  // 16, two CTAs), n = 10 D = 7168 1.721 -> 1.450 (32 -> 16), n = 9 D = 2048
-  // 2.966 -> 2.728 (8 -> 16), n = 17 D = 4096 3.211 -> 3.032 (16, the rows
-  // in shared memory only). Unless elements-per-thread or min-ctas-per-sm
-  // say otherwise.
+  // most 256 threads, unless elements-per-thread or min-ctas-per-sm say
+  // otherwise. Run 33 (H100, fwd + bwd, same run): n = 9 D = 4096 1.650 ->
+  // 1.405 ms (32 elements -> 16, two CTAs), n = 10 D = 7168 1.721 -> 1.450
+  // (32 -> 16), n = 9 D = 2048 2.966 -> 2.728 (8 -> 16), n = 17 D = 4096
+  // 3.211 -> 3.032 (16 already; the rows in shared memory only). With
+  // accumulators the layout stays (run 33: 16 elements and two CTAs per SM
+  // was slower at n = 9 D = 4096).
   if (spec.rowsInShared && sixteenBit && !spec.accumulate &&
       !elementsPerThread.getValue()) {
     spec.layout = computeRowLayout(spec.elementType, spec.d, 16);
