@@ -38,20 +38,25 @@ std::string AggregateGradSpec::getName() const {
                           : "_reread");
 }
 
-/// The shared regions of the kernel besides the rows, in bytes: the
-/// reduction scratch (with several warps per token) and the coefficients
-/// (when the rows are not kept in registers).
-static SmallVector<int64_t> sharedRegionBytes(const AggregateGradSpec &spec) {
+/// The f32 workgroup regions of the kernel besides the rows: the scratch of
+/// the token reductions (RowEmitter::scratchType, with several warps per
+/// token) and, when the rows do not stay in registers, the per-source dot
+/// products and coefficients: the sources are reduced kGradGroup at a time,
+/// their dot products (rows 0-1) and the coefficients of pass 2 (a_i, k1_i,
+/// k2_i: rows 2-4) go through workgroup memory instead of living in every
+/// thread's registers.
+static SmallVector<SmallVector<int64_t>>
+sharedRegionShapes(const AggregateGradSpec &spec) {
   unsigned n = spec.numSources;
   bool coefShared = n > 1 && !spec.rowsInRegisters;
   unsigned perReduction = coefShared ? std::min(n, kGradGroup) : n;
-  SmallVector<int64_t> bytes;
+  SmallVector<SmallVector<int64_t>> shapes;
   if (spec.layout.warpsPerToken() > 1 && n > 1)
-    bytes.push_back(4 * 2 * int64_t(2 * perReduction) *
-                    spec.layout.warpsPerToken());
+    shapes.push_back(
+        {2, int64_t(2 * perReduction), int64_t(spec.layout.warpsPerToken())});
   if (coefShared)
-    bytes.push_back(4 * 5 * int64_t(n));
-  return bytes;
+    shapes.push_back({5, int64_t(n)});
+  return shapes;
 }
 
 // With the rows in shared memory all of the kernel's shared memory is one
@@ -64,8 +69,8 @@ int64_t AggregateGradSpec::dynamicSharedBytes() const {
     return 0;
   int64_t total =
       int64_t(numSources) * d * (elementType.getIntOrFloatBitWidth() / 8);
-  for (int64_t b : sharedRegionBytes(*this))
-    total = llvm::alignTo(total, 16) + b;
+  for (ArrayRef<int64_t> shape : sharedRegionShapes(*this))
+    total = llvm::alignTo(total, 16) + 4 * ShapedType::getNumElements(shape);
   return llvm::alignTo(total, 16);
 }
 
@@ -96,20 +101,13 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
   args.push_back(b.getIndexType());
 
   RowEmitter em(b, loc, layout, e);
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   SmallVector<Type> wgTypes;
-  // Re-read mode: the sources are reduced kGradGroup at a time, their dot
-  // products (rows 0-1) and the per-source coefficients of pass 2 (a_i,
-  // k1_i, k2_i: rows 2-4) go through workgroup memory instead of living in
-  // every thread's registers.
-  bool coefShared = n > 1 && !spec.rowsInRegisters;
-  unsigned perReduction = coefShared ? std::min(n, kGradGroup) : n;
-  if (layout.warpsPerToken() > 1 && n > 1)
-    wgTypes.push_back(em.scratchType(2 * perReduction));
-  if (coefShared)
+  for (ArrayRef<int64_t> shape : sharedRegionShapes(spec))
     wgTypes.push_back(
-        MemRefType::get({5, int64_t(n)}, f32, MemRefLayoutAttrInterface(),
-                        gpu::AddressSpaceAttr::get(
-                            b.getContext(), gpu::AddressSpace::Workgroup)));
+        MemRefType::get(shape, f32, MemRefLayoutAttrInterface(), workgroup));
+  bool coefShared = n > 1 && !spec.rowsInRegisters;
   bool dynamicShared = spec.dynamicSharedBytes() > 0;
   gpu::GPUFuncOp fn =
       createKernel(b, loc, spec.getName(), args,
@@ -137,24 +135,22 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
   SmallVector<Value> wgMem(fn.getWorkgroupAttributions());
   Value stash;
   if (dynamicShared) {
-    auto ws = gpu::AddressSpaceAttr::get(b.getContext(),
-                                         gpu::AddressSpace::Workgroup);
     Value dynSm = gpu::DynamicSharedMemoryOp::create(
         b, loc,
         MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                        MemRefLayoutAttrInterface(), ws));
-    auto view = [&](int64_t offset, MemRefType type) -> Value {
-      Value at = arith::ConstantIndexOp::create(b, loc, offset);
-      return memref::ViewOp::create(b, loc, type, dynSm, at, ValueRange{});
+                        MemRefLayoutAttrInterface(), workgroup));
+    auto view = [&](int64_t offset, Type type) -> Value {
+      Value at = em.idx(offset);
+      return memref::ViewOp::create(b, loc, cast<MemRefType>(type), dynSm, at,
+                                    ValueRange{});
     };
     stash = view(0, MemRefType::get({int64_t(n), d}, e,
-                                    MemRefLayoutAttrInterface(), ws));
+                                    MemRefLayoutAttrInterface(), workgroup));
     int64_t offset = int64_t(n) * d * (e.getIntOrFloatBitWidth() / 8);
-    SmallVector<int64_t> bytes = sharedRegionBytes(spec);
-    for (auto [t, size] : llvm::zip_equal(wgTypes, bytes)) {
+    for (Type t : wgTypes) {
       offset = llvm::alignTo(offset, 16);
-      wgMem.push_back(view(offset, cast<MemRefType>(t)));
-      offset += size;
+      wgMem.push_back(view(offset, t));
+      offset += 4 * cast<MemRefType>(t).getNumElements();
     }
   }
   Value scratch = wgMem.empty() ? Value() : wgMem.front();

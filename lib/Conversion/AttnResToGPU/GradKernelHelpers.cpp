@@ -60,7 +60,7 @@ void grad::sourceDots(RowEmitter &em, ArrayRef<Value> sources, ValueRange tk,
       pd = em.fma(x, other[j], pd);
     }
     if (stash) {
-      Value row = arith::ConstantIndexOp::create(em.b, em.loc, int64_t(i));
+      Value row = em.idx(i);
       for (unsigned j = 0; j < rowsIn[i].size(); ++j)
         em.storeRaw(rowsIn[i][j], stash, ValueRange{row}, j);
     }

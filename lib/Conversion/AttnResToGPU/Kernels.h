@@ -217,7 +217,9 @@ struct AggregateGradSpec {
   RowLayout layout;
 
   std::string getName() const;
-  /// Dynamic shared memory of the launch (rowsInShared: the rows), bytes.
+  /// Dynamic shared memory of the launch, bytes: with rowsInShared all of
+  /// the kernel's shared memory (the rows, the reduction scratch and the
+  /// coefficients), else 0.
   int64_t dynamicSharedBytes() const;
 };
 
