@@ -149,13 +149,14 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "aggregate_grad: where a token's source rows do not stay in "
            "registers between the two passes, store them into dynamic "
            "shared memory in the first pass and read them back in the "
-           "second, when they fit beside the CTAs per SM that the registers "
-           "allow (kernel name `_shared`; with 16-bit rows and no "
-           "accumulators also 16 elements per thread and two CTAs per SM "
-           "where their rows fit, unless elements-per-thread or "
-           "min-ctas-per-sm are given; run 33, H100: fwd + bwd 1.06-1.19x); "
-           "false: the second pass re-reads them from L2 / DRAM "
-           "(`_reread`)">,
+           "second: as many as fit beside the CTAs per SM that the registers "
+           "allow (kernel name `_shared`, or `_shared<k>` when only the "
+           "first k fit and the second pass re-reads the others; where all "
+           "fit, with 16-bit rows and no accumulators also 16 elements per "
+           "thread and two CTAs per SM where their rows fit, unless "
+           "elements-per-thread or min-ctas-per-sm are given; run 33, H100: "
+           "fwd + bwd 1.06-1.19x); false: the second pass re-reads them "
+           "from L2 / DRAM (`_reread`)">,
     Option<"gradPrefetchTokens", "grad-prefetch-tokens", "bool",
            /*default=*/"true",
            "merge_grad: load the next token's rows one token ahead "

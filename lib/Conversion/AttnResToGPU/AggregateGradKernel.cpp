@@ -33,9 +33,10 @@ std::string AggregateGradSpec::getName() const {
   return "aggregate_grad_" + typeSuffix(elementType) + "_d" +
          std::to_string(d) + "_n" + std::to_string(numSources) +
          (accumulate ? "_acc" : "") +
-         (rowsInRegisters ? ""
-          : rowsInShared  ? "_shared"
-                          : "_reread");
+         (rowsInRegisters            ? ""
+          : sharedRows == numSources ? "_shared"
+          : sharedRows               ? "_shared" + std::to_string(sharedRows)
+                                     : "_reread");
 }
 
 /// The f32 workgroup regions of the kernel besides the rows: the scratch of
@@ -65,10 +66,10 @@ sharedRegionShapes(const AggregateGradSpec &spec) {
 // static shared variables to a static variable, whose accesses past its
 // first byte then overlap them (run 32: misaligned-address faults).
 int64_t AggregateGradSpec::dynamicSharedBytes() const {
-  if (rowsInRegisters || !rowsInShared)
+  if (rowsInRegisters || !sharedRows)
     return 0;
   int64_t total =
-      int64_t(numSources) * d * (elementType.getIntOrFloatBitWidth() / 8);
+      int64_t(sharedRows) * d * (elementType.getIntOrFloatBitWidth() / 8);
   for (ArrayRef<int64_t> shape : sharedRegionShapes(*this))
     total = llvm::alignTo(total, 16) + 4 * ShapedType::getNumElements(shape);
   return llvm::alignTo(total, 16);
@@ -144,9 +145,10 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
       return memref::ViewOp::create(b, loc, cast<MemRefType>(type), dynSm, at,
                                     ValueRange{});
     };
-    stash = view(0, MemRefType::get({int64_t(n), d}, e,
+    int64_t stashed = spec.sharedRows;
+    stash = view(0, MemRefType::get({stashed, d}, e,
                                     MemRefLayoutAttrInterface(), workgroup));
-    int64_t offset = int64_t(n) * d * (e.getIntOrFloatBitWidth() / 8);
+    int64_t offset = stashed * d * (e.getIntOrFloatBitWidth() / 8);
     for (Type t : wgTypes) {
       offset = llvm::alignTo(offset, 16);
       wgMem.push_back(view(offset, t));
@@ -305,14 +307,16 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
       auto fetch = [&](unsigned i) {
         if (i >= n || spec.rowsInRegisters)
           return;
-        rowsIn[i] = stash ? em.loadRow(stash, ValueRange{em.idx(i)})
-                          : em.loadRow(sources[i], tk);
+        rowsIn[i] = i < spec.sharedRows
+                        ? em.loadRow(stash, ValueRange{em.idx(i)})
+                        : em.loadRow(sources[i], tk);
         if (acc)
           accIn[i] = em.loadRow(accs[i], tk);
       };
       // Rows from shared memory need no window of loads in flight (only
-      // the accumulators come from global memory).
-      unsigned ahead = stash && !acc ? 1 : kGradPrefetchDepth;
+      // the accumulators, and the rows past sharedRows, come from global
+      // memory).
+      unsigned ahead = spec.sharedRows && !acc ? 1 : kGradPrefetchDepth;
       for (unsigned i = 0; i < ahead; ++i)
         fetch(i);
       for (unsigned i = 0; i < n; ++i) {

@@ -843,49 +843,55 @@ LogicalResult ConvertAttnResToGPUPass::lower(AggregateGradOp op) {
       int64_t(spec.layout.vectorsPerThread) * spec.layout.vectorWidth;
   spec.rowsInRegisters =
       int64_t(spec.numSources) * (spec.accumulate ? 2 : 1) * rowRegs <= 32;
-  // Otherwise (grad-rows-in-shared) pass 1 keeps the rows in dynamic shared
-  // memory for pass 2 when n rows fit the share of an SM's shared memory
+  // Otherwise (grad-rows-in-shared) pass 1 keeps rows in dynamic shared
+  // memory for pass 2: as many as fit the share of an SM's shared memory
   // that one CTA gets at the occupancy its registers allow (this kernel
   // takes about 255 registers per thread when the rows do not stay in
   // registers) or that min-ctas-per-sm asks for, less 4 KB for the
-  // scratch and coefficients (in the same dynamic allocation). Run 26 (ncu,
-  // H100, bf16 n = 9 D = 4096): the re-reads of pass 2 made DRAM traffic
-  // 1.19x the floor.
-  int64_t rowsBytes = int64_t(spec.numSources) * spec.d *
-                      (spec.elementType.getIntOrFloatBitWidth() / 8);
-  // The shared memory one CTA gets when `ctas` share an SM.
+  // scratch and coefficients (in the same dynamic allocation); pass 2
+  // re-reads the others. Run 26 (ncu, H100, bf16 n = 9 D = 4096): the
+  // re-reads of pass 2 made DRAM traffic 1.19x the floor.
+  int64_t rowBytes =
+      spec.d * int64_t(spec.elementType.getIntOrFloatBitWidth() / 8);
+  unsigned n = spec.numSources;
+  // The shared memory one CTA gets when `ctas` share an SM, and the rows
+  // that fit it.
   auto sharedBudget = [&](int64_t ctas) {
     return std::min(target.maxSharedBytesPerCta(),
                     target.sharedBytesPerSM() / ctas - 1024) -
            4096;
   };
-  if (!spec.rowsInRegisters && spec.numSources > 1 && gradRowsInShared) {
-    int64_t ctas =
-        std::max<int64_t>({1, 65536 / (int64_t(spec.layout.ctaThreads()) * 256),
-                           int64_t(spec.layout.minCtasPerSM)});
-    spec.rowsInShared = rowsBytes <= sharedBudget(ctas);
-  }
-  // With the rows in shared memory, and without accumulators, 16-bit rows
-  // take 16 elements per thread, and two CTAs per SM (ptxas: 128 registers,
-  // no spill at n = 9 D = 4096) where two CTAs' rows fit and CTAs have at
+  auto rowsThatFit = [&](int64_t ctas) {
+    return unsigned(std::clamp<int64_t>(sharedBudget(ctas) / rowBytes, 0, n));
+  };
+  auto occupancy = [&]() {
+    return std::max<int64_t>({1,
+                              65536 / (int64_t(spec.layout.ctaThreads()) * 256),
+                              int64_t(spec.layout.minCtasPerSM)});
+  };
+  if (!spec.rowsInRegisters && n > 1 && gradRowsInShared)
+    spec.sharedRows = rowsThatFit(occupancy());
+  // Where all n rows fit, and without accumulators, 16-bit rows take 16
+  // elements per thread, and two CTAs per SM (ptxas: 128 registers, no
+  // spill at n = 9 D = 4096) where two CTAs' rows all fit and CTAs have at
   // most 256 threads, unless elements-per-thread or min-ctas-per-sm say
-  // otherwise. Run 33 (H100, fwd + bwd, same run): n = 9 D = 4096 1.650 ->
-  // 1.405 ms (32 elements -> 16, two CTAs), n = 10 D = 7168 1.721 -> 1.450
-  // (32 -> 16), n = 9 D = 2048 2.966 -> 2.728 (8 -> 16), n = 17 D = 4096
-  // 3.211 -> 3.032 (16 already; the rows in shared memory only). With
-  // accumulators the layout stays (run 33: 16 elements and two CTAs per SM
-  // was slower at n = 9 D = 4096).
-  if (spec.rowsInShared && sixteenBit && !spec.accumulate &&
+  // otherwise (min-ctas-per-sm=2 then keeps the rows that fit). Run 33 (H100,
+  // fwd + bwd, same run): n = 9 D = 4096 1.650 -> 1.405 ms (32 elements -> 16,
+  // two CTAs), n = 10 D = 7168 1.721 -> 1.450 (32 -> 16), n = 9 D = 2048 2.966
+  // -> 2.728 (8 -> 16), n = 17 D = 4096 3.211 -> 3.032 (16 already; the rows in
+  // shared memory only). With accumulators the layout stays (run 33: 16
+  // elements and two CTAs per SM was slower at n = 9 D = 4096).
+  if (spec.sharedRows == n && sixteenBit && !spec.accumulate &&
       !elementsPerThread.getValue()) {
     spec.layout = computeRowLayout(spec.elementType, spec.d, 16);
     spec.layout.tokensPerCta = 1;
     spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
     if (minCtasPerSM <= 1 && spec.layout.ctaThreads() <= 256 &&
-        rowsBytes <= sharedBudget(2))
+        rowsThatFit(2) == n)
       spec.layout.minCtasPerSM = 2;
     rowRegs = int64_t(spec.layout.vectorsPerThread) * spec.layout.vectorWidth;
-    spec.rowsInRegisters = int64_t(spec.numSources) * rowRegs <= 32;
-    spec.rowsInShared = !spec.rowsInRegisters;
+    spec.rowsInRegisters = int64_t(n) * rowRegs <= 32;
+    spec.sharedRows = spec.rowsInRegisters ? 0 : rowsThatFit(occupancy());
   }
   gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildAggregateGradKernel);
   ParamReduceSpec red;

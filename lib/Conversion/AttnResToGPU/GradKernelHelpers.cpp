@@ -59,7 +59,7 @@ void grad::sourceDots(RowEmitter &em, ArrayRef<Value> sources, ValueRange tk,
       pw = em.fma(wg[j], x, pw);
       pd = em.fma(x, other[j], pd);
     }
-    if (stash) {
+    if (stash && int64_t(i) < cast<MemRefType>(stash.getType()).getDimSize(0)) {
       Value row = em.idx(i);
       for (unsigned j = 0; j < rowsIn[i].size(); ++j)
         em.storeRaw(rowsIn[i][j], stash, ValueRange{row}, j);

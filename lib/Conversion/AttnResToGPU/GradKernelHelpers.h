@@ -46,9 +46,10 @@ Value splatNeg(RowEmitter &em, Value scalar);
 /// b_i * other (in that order). rowsIn[i] holds source i's row: with
 /// `depth` > 0 the row of source i + depth is requested before source i is
 /// used (a window of loads in flight; the caller loads the first `depth`),
-/// and a used row is released unless `keep`. With `stash` (memref<n x D x
-/// E> in workgroup memory) each thread also stores its share of row i at
-/// stash[i], where only that thread reads it back (no barrier needed).
+/// and a used row is released unless `keep`. With `stash` (memref<k x D x
+/// E> in workgroup memory, k <= n) each thread also stores its share of row
+/// i < k at stash[i], where only that thread reads it back (no barrier
+/// needed).
 void sourceDots(RowEmitter &em, ArrayRef<Value> sources, ValueRange tk,
                 unsigned lo, unsigned hi, unsigned depth, bool keep,
                 MutableArrayRef<SmallVector<Value>> rowsIn, ArrayRef<Value> wg,

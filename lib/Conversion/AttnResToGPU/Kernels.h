@@ -211,13 +211,14 @@ struct AggregateGradSpec {
   /// passes (else the second pass re-reads them).
   bool rowsInRegisters = true;
   /// Without rowsInRegisters: pass 1 also stores each thread's share of
-  /// the rows into dynamic shared memory (n x D elements), which pass 2
-  /// reads back instead of re-reading the rows from L2 / DRAM.
-  bool rowsInShared = false;
+  /// the first `sharedRows` rows into dynamic shared memory (sharedRows x D
+  /// elements), which pass 2 reads back instead of re-reading them from
+  /// L2 / DRAM (it re-reads the others). 0: every row is re-read.
+  unsigned sharedRows = 0;
   RowLayout layout;
 
   std::string getName() const;
-  /// Dynamic shared memory of the launch, bytes: with rowsInShared all of
+  /// Dynamic shared memory of the launch, bytes: with sharedRows all of
   /// the kernel's shared memory (the rows, the reduction scratch and the
   /// coefficients), else 0.
   int64_t dynamicSharedBytes() const;

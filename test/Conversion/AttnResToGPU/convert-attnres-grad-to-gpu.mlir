@@ -437,13 +437,16 @@ func.func @score_grad_many_queries(%W: tensor<40x64xbf16>, %G: tensor<40x64xbf16
 // global memory. All of the kernel's shared memory is one dynamic
 // allocation: the rows (9 x 4096 x 2 = 73728 bytes), the reduction scratch
 // and the coefficients (74432 bytes, requested by the launch). Twenty f32
-// rows (320 KB) do not fit an SM's shared memory: that kernel re-reads them
-// (`_reread`), as every one does with grad-rows-in-shared=0.
+// rows (320 KB) do not fit an SM's shared memory: that kernel keeps the 13
+// that fit (`_shared13`, 13 x 16 KB plus the regions: 213904 bytes) and
+// re-reads the other 7 in pass 2. With grad-rows-in-shared=0 every kernel
+// re-reads its rows (`_reread`).
 
 // SHARED-LABEL: func.func @grad_rows_in_shared
 // SHARED:         %[[SM:.*]] = arith.constant 74432 : i32
 // SHARED:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_shared blocks in ({{.*}}) threads in ({{.*}})  dynamic_shared_memory_size %[[SM]] args(
-// SHARED:         gpu.launch_func  @attnres_kernels::@aggregate_grad_f32_d4096_n20_reread blocks in ({{.*}}) threads in ({{.*}})  args(
+// SHARED:         %[[SM13:.*]] = arith.constant 213904 : i32
+// SHARED:         gpu.launch_func  @attnres_kernels::@aggregate_grad_f32_d4096_n20_shared13 blocks in ({{.*}}) threads in ({{.*}})  dynamic_shared_memory_size %[[SM13]] args(
 // SHARED:       gpu.func @aggregate_grad_bf16_d4096_n9_shared({{[^)]*}}) kernel attributes
 // SHARED:         %[[DYN:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // SHARED:         %[[ROWS:.*]] = memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<9x4096xbf16, #gpu.address_space<workgroup>>
@@ -457,15 +460,28 @@ func.func @score_grad_many_queries(%W: tensor<40x64xbf16>, %G: tensor<40x64xbf16
 // SHARED:         vector.load %[[ROWS]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<9x4096xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
 // SHARED-NOT:     vector.load %{{.*}} : memref<?x4096xbf16>, vector<8xbf16>
 // SHARED:         scf.yield
-// SHARED:       gpu.func @aggregate_grad_f32_d4096_n20_reread(
-// SHARED-NOT:     gpu.dynamic_shared_memory
+// SHARED:       gpu.func @aggregate_grad_f32_d4096_n20_shared13(
+// SHARED:         %[[DYN13:.*]] = gpu.dynamic_shared_memory
+// SHARED:         %[[ROWS13:.*]] = memref.view %[[DYN13]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<13x4096xf32, #gpu.address_space<workgroup>>
+// Pass 1 stores rows 0-12 (four vectors each) and not the others.
+// SHARED-COUNT-52: vector.store %{{.*}}, %[[ROWS13]]
+// SHARED-NOT:     vector.store %{{.*}}, %[[ROWS13]]
+// SHARED:         gpu.barrier
+// Pass 2: rows 0-12 from the view, then rows 13-19 (sources 13-19 are
+// arguments 15-21) from global memory.
+// SHARED-COUNT-4: vector.load %[[ROWS13]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<13x4096xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+// SHARED:         vector.load %[[ROWS13]][%c12{{.*}}, %{{.*}}]
+// SHARED:         vector.load %arg15[%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<?x4096xf32>, vector<4xf32>
+// SHARED-NOT:     vector.load %[[ROWS13]]
+// SHARED:         vector.load %arg21[%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<?x4096xf32>, vector<4xf32>
+// SHARED:         scf.yield
 // SHARED:       gpu.func @param_grad_reduce_f32_k4096(
 
-// The shared memory of the target's SM decides: 100 KB on sm_86 is less
-// than two CTAs' 72 KB (the registers allow two 128-thread CTAs), 164 KB on
-// sm_80 is not.
+// The shared memory of the target's SM decides: 100 KB on sm_86 holds 5 of
+// the 9 rows of each of two CTAs (the registers allow two 128-thread CTAs),
+// 164 KB on sm_80 holds all of them.
 // SM86-LABEL: func.func @grad_rows_in_shared
-// SM86:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_reread blocks
+// SM86:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_shared5 blocks
 // SM80-LABEL: func.func @grad_rows_in_shared
 // SM80:         gpu.launch_func  @attnres_kernels::@aggregate_grad_bf16_d4096_n9_shared blocks
 
