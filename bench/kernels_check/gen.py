@@ -300,11 +300,16 @@ if GRAD_SET:
     # Tuning variants of the timed backward kernels (pass options).
     GRAD_VARIANTS = [v for v in os.environ.get(
         "GRAD_VARIANTS", "elements-per-thread=8;elements-per-thread=32").split(";") if v]
+    # GRAD_VARIANT_SHAPES="n,t,d,acc;..." (acc 0/1) replaces the aggregate_grad shapes.
+    GRAD_VARIANT_SHAPES = [(9, 16384, 4096, False), (17, 16384, 4096, False), (10, 8192, 7168, False),
+                           (10, 8192, 7168, True)]
+    if os.environ.get("GRAD_VARIANT_SHAPES"):
+        GRAD_VARIANT_SHAPES = [tuple(int(x) for x in v.split(",")[:3]) + (v.split(",")[3] == "1",)
+                               for v in os.environ["GRAD_VARIANT_SHAPES"].split(";") if v]
     for opts in GRAD_VARIANTS:
         tag = opts.replace("min-ctas-per-sm=", "m").replace("elements-per-thread=", "e").replace(
             "grad-ctas=", "c").replace("grad-rows-in-shared=0", "reread").replace(" ", "_")
-        for (n, t, d, acc) in [(9, 16384, 4096, False), (17, 16384, 4096, False), (10, 8192, 7168, False),
-                               (10, 8192, 7168, True)]:
+        for (n, t, d, acc) in GRAD_VARIANT_SHAPES:
             add_grad({"name": f"grad_bf16_n{n}_d{d}{'_acc' if acc else ''}_{tag}", "op": "aggregate_grad",
                       "e": "bf16", "n": n, "t": t, "d": d, "acc": acc, "time": True},
                      grad_mlir("bf16", d, n, acc), opts)
