@@ -76,6 +76,11 @@ def main():
                                                                    num_sources=n, epsilon=EPS),
         "_check_sources": lambda: torch_ops._check_sources("aggregate", srcs),
         "_rows x n": lambda: [torch_ops._rows(s, t, d) for s in srcs],
+        "_source_descriptors (check + rows + pack)": lambda: torch_ops._source_descriptors(
+            "aggregate", srcs, t, d),
+        "the same in three passes (before 2026-12-07)": lambda: (
+            torch_ops._check_sources("aggregate", srcs),
+            torch_ops._descriptors([torch_ops._rows(s, t, d) for s in srcs])),
         "_vec x 2": lambda: (torch_ops._vec(w, bf, (d,)), torch_ops._vec(g, bf, (d,))),
         "_needs_grad": lambda: torch_ops._needs_grad(w, g, *srcs),
         "_dispatch": lambda: torch_ops._dispatch(w, g, *srcs),

@@ -243,6 +243,11 @@ def test_training_kernel_glue_with_fake_kernels(monkeypatch):
     monkeypatch.setattr(ops, "_train_kernels",
                         lambda srcs, eps: ((len(srcs), "stats"), (len(srcs), "grad")))
     monkeypatch.setattr(ops, "_launch", fake_launch)
+    # The fakes read tensors: the sources are passed as their rows, not as
+    # the packed descriptors the real launch takes.
+    real_source_descriptors = ops._source_descriptors
+    monkeypatch.setattr(ops, "_source_descriptors", lambda op, srcs, t, d: (
+        real_source_descriptors(op, srcs, t, d) and [ops._rows(s, t, d) for s in srcs], []))
     torch.manual_seed(11)
     n, d = 4, 6
     vs = sources(n, (5,), d)

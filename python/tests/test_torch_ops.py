@@ -192,6 +192,40 @@ def test_launch_descriptors_match_packed_descriptor():
     assert torch_ops._descriptors([base[3]])[0] != aot.packed_descriptor(base[2])
 
 
+def test_source_descriptors_match_rows():
+    """torch_ops._source_descriptors (one pass per source: checks and the
+    [tokens, D] row descriptor) gives the bytes of _rows' tensor's
+    descriptor for a contiguous source with leading dimensions (described
+    in place, no copy), a transposed one and one at an unaligned offset
+    (both copied, the copies returned to be kept alive), and rejects a
+    source of another shape or dtype like _check_sources."""
+    _need_torch()
+    g = torch.Generator().manual_seed(11)
+    base = torch.randn(2, 6, 8, generator=g)
+    flat = torch.randn(97, generator=g)
+    cases = [base, base.transpose(0, 1).contiguous().transpose(0, 1), flat[1:97].view(2, 6, 8)]
+    descs, keep = torch_ops._source_descriptors("aggregate", cases, 12, 8)
+    assert len(keep) == 2 and all(k.is_contiguous() and k.data_ptr() % 16 == 0 for k in keep)
+    for t, got in zip(cases, descs):
+        rows = torch_ops._rows(t, 12, 8)
+        want = torch_ops._descriptors([rows])[0]
+        if rows.data_ptr() == t.data_ptr():
+            assert got == want
+        else:
+            # a copy: same layout fields, another (kept) buffer
+            assert got[16:] == want[16:] and got[:8] != struct.pack("=q", t.data_ptr())
+    assert descs[0] == torch_ops._descriptors([base.view(12, 8)])[0]
+    # Control: the first source's descriptor is not the second's.
+    assert descs[0] != descs[1]
+    for bad in ([base, torch.randn(2, 6, 9)], [base, base.double()]):
+        try:
+            torch_ops._source_descriptors("aggregate", bad, 12, 8)
+        except ValueError as e:
+            assert "source 1 is" in str(e)
+        else:
+            raise AssertionError("no error")
+
+
 def test_operators_on_cpu_run_the_reference():
     _need_torch()
     gen = torch.Generator().manual_seed(3)
