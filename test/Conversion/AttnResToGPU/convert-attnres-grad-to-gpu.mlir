@@ -247,12 +247,13 @@ func.func @grad_d4096_layout(%w: tensor<4096xbf16>, %v: tensor<?x4096xbf16>, %s:
 // -----
 
 // The layout of aggregate_grad past 4096 16-bit elements: 16 elements per
-// thread (448 threads at D = 7168), with or without accumulators; 2 sources
-// keep their rows in registers. CTAs of 448 threads get no min-ctas hint.
+// thread (448 threads at D = 7168) without accumulators, 32 (224 threads)
+// with them (run 34: 448-thread CTAs spill); 2 sources keep their rows in
+// registers. CTAs of more than 256 threads get no min-ctas hint.
 
 // CHECK-LABEL: func.func @grad_wide
 // CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_shared({{.*}}known_block_size = array<i32: 448, 1, 1>}
-// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_acc_shared({{.*}}known_block_size = array<i32: 448, 1, 1>}
+// CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n3_acc_shared({{.*}}known_block_size = array<i32: 224, 1, 1>}
 // CHECK-DAG:   gpu.func @aggregate_grad_bf16_d7168_n2({{.*}}known_block_size = array<i32: 448, 1, 1>}
 func.func @grad_wide(%w: tensor<7168xbf16>, %v: tensor<?x7168xbf16>, %s: tensor<?xf32>, %dh: tensor<?x7168xbf16>) -> (tensor<?x7168xbf16>, tensor<?x7168xbf16>, tensor<?x7168xbf16>) {
   %a:3, %aq, %ag = attnres.aggregate_grad %w, %w over %v, %v, %v stats %s, %s, %s, %s grad %dh {epsilon = 1.0e-05 : f32} : tensor<?x7168xbf16>
