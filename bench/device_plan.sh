@@ -1,47 +1,46 @@
 #!/usr/bin/env bash
-# The pending device measurements (bench/NOTES.md "Run 34 (pending)" items 1,
-# 2, 3 and 5), in priority order, as one call on the GPU machine (about 450 s
-# on an H100). Each step has its own timeout and the logs are packed into
-# $OUT/plan.tgz after each, so a call cut short still returns what ran.
+# The pending device measurements (bench/NOTES.md "Run 35 (pending)"), in
+# priority order, as one call on the GPU machine (about 150 s on an H100; about
+# 550 s on an H200, which also runs items 3-4). Logs are packed into
+# $OUT/r35.tgz after each step, so a call cut short still returns what ran.
 #
-# Build the inputs on the build machine first (about 6 minutes):
-#   PYTHONPATH=python GRAD_VARIANTS="" KC_SET=grad python3 bench/kernels_check/gen.py build/bin/attnres-opt .device/kc_grad
-#   BS_VARIANTS="tensor-cores=0 queries-per-cta=1;tensor-cores=0" BS_SHAPES="9,8,4096;9,6,7168" KC_SET=fwd \
-#     PYTHONPATH=python python3 bench/kernels_check/gen.py build/bin/attnres-opt .device/kc_bs
-#   bash bench/e2e/build_pack.sh
+# Build the inputs on the build machine first (about 2 minutes):
+#   PYTHONPATH=python GRAD_VARIANTS="elements-per-thread=32;elements-per-thread=16" \
+#     GRAD_VARIANT_SHAPES="9,16384,4096,1;17,16384,4096,1;9,65536,2048,1;10,8192,7168,1;9,65536,2048,0;17,16384,4096,0" \
+#     KC_SET=grad python3 bench/kernels_check/gen.py build/bin/attnres-opt .device/kc_acc
+#   AGG_VARIANTS="e8p4s1=elements-per-thread=8 prefetch-depth=4 sources-per-step=1;e8p3s2=elements-per-thread=8 prefetch-depth=3 sources-per-step=2;e16p3s1=elements-per-thread=16 prefetch-depth=3 sources-per-step=1;e16p2s2=elements-per-thread=16 prefetch-depth=2 sources-per-step=2;e16p2s1=elements-per-thread=16 prefetch-depth=2 sources-per-step=1;e32p2s2=elements-per-thread=32 prefetch-depth=2 sources-per-step=2" \
+#     BS_VARIANTS="tensor-cores=0;min-ctas-per-sm=2;l2-prefetch=0;prefetch-depth=3;prefetch-depth=6" \
+#     BS_SHAPES="9,8,4096;5,6,2048;9,6,7168;9,8,7168;5,6,7168" KC_SET=fwd \
+#     PYTHONPATH=python python3 bench/kernels_check/gen.py build/bin/attnres-opt .device/kc_h200
+#   the small-T pack in .device/small_t/pack (bench/small_t.py's header) and
 #   Liger-Kernel's src/liger_kernel in .device/peers (bench/NOTES.md run 27)
-# and carry .device/{kc_grad,kc_bs,e2e,peers}.
+# and carry .device/{kc_acc,kc_h200,peers,small_t}.
 set -uo pipefail
-R=/tmp/plan; mkdir -p $R
 export PYTHONPATH=$PWD/python:$PWD:$PWD/.device/peers PYTHONUNBUFFERED=1
-{ date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-  python3 -c 'import torch; print("torch", torch.__version__)'; cat .device/peers/SOURCE
-  cat .device/e2e/pack/build_info.txt; git log -1 --oneline; } > $R/env.txt 2>&1
-head -3 $R/env.txt
-pack() { tar -czf $OUT/plan.tgz -C $R .; }
-
-echo "== 1. GPU tests through the packs $(date -u +%T)"
-timeout 70 python3 -m pytest -q --noconftest -p no:cacheprovider python/tests/test_torch_ops.py \
-  > $R/tests_torch_ops.log 2>&1; echo "exit $?" >> $R/tests_torch_ops.log; tail -2 $R/tests_torch_ops.log
-timeout 60 python3 -m pytest -q --noconftest -p no:cacheprovider python/tests/test_torch_autograd.py -k gpu \
-  > $R/tests_autograd.log 2>&1; echo "exit $?" >> $R/tests_autograd.log; tail -2 $R/tests_autograd.log; pack
-
-echo "== 2. aggregate_grad: rows in shared memory (default) against re-read, fwd + bwd $(date -u +%T)"
-KC_REPS=10 OUT=$R timeout 120 python3 -m bench.kernels_check.check .device/kc_grad ^grad_ ^stats_bf16_n \
-  > $R/check_agg.log 2>&1; echo "exit $?" >> $R/check_agg.log
-tail -2 $R/check_agg.log; grep -E "^grad_bf16_n(9|17|10)_d(4096|7168|2048)" $R/check_agg.log | cut -c1-150
-FWDBWD_VARIANTS=reread OUT=$R timeout 130 python3 -m bench.kernels_check.fwdbwd .device/kc_grad --liger --compile \
-  > $R/fwdbwd.log 2>&1; echo "fwdbwd exit $?" >> $R/fwdbwd.log
-grep -E "^n=|attnres|liger |compile |vs " $R/fwdbwd.log; pack
-
-echo "== 3. forward overhead of the 32-layer model, rotated order, and its profile $(date -u +%T)"
-timeout 100 python3 -m bench.e2e.run_e2e overhead --pack .device/e2e/pack --rounds 5 --json $R/e2e_overhead.json \
-  > $R/e2e_overhead.log 2>&1; echo "exit $?" >> $R/e2e_overhead.log
-grep -vE "^warm" $R/e2e_overhead.log | tail -12; pack
-
-echo "== 5. where score-small-tokens should switch $(date -u +%T)"
-timeout 25 python3 -m bench.kernels_check.latency .device/kc_bs bs_bf16_n9_s8_d4096 bs_bf16_n9_s8_d4096_old_g1 \
-  bs_bf16_n9_s6_d7168 bs_bf16_n9_s6_d7168_old_g1 --tokens 8,16,24,32,40,48,64 > $R/latency.log 2>&1
-echo "exit $?" >> $R/latency.log; tail -12 $R/latency.log
+R=/tmp/r35; mkdir -p $R; pack() { tar -czf $OUT/r35.tgz -C $R .; }
+GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader); echo "$GPU"
+{ date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; python3 -c 'import torch; print("torch", torch.__version__)'; git log -1 --oneline; } > $R/env.txt 2>&1
+SEL='^grad_bf16_n(9|17|10)_d(4096|2048|7168)(_acc)?(_e16|_e32)?$'
+acc() {
+for r in $1; do
+  KC_REPS=20 OUT=$R timeout 150 python3 -m bench.kernels_check.check .device/kc_acc "$SEL" > $R/acc_call$r.log 2>&1
+  echo "exit $?" >> $R/acc_call$r.log
+  grep -E " ms " $R/acc_call$r.log | awk '{print $1, $(NF-6), $(NF-5), $(NF-2), $(NF-1), $NF}' | sed 's/ of copy//'
+  pack
+done
+}
+acc 1
+echo "== host time of a torch_ops call (single-pass source descriptors) $(date -u +%T)"
+timeout 60 python3 -m bench.host_overhead --pack .device/small_t/pack --json $R/host_overhead.json > $R/host_overhead.log 2>&1
+grep -E "us$" $R/host_overhead.log | head -24; pack
+acc 2
+case "$GPU" in *H200*) ;; *) echo "== not an H200: done $(date -u +%T)"; exit 0;; esac
+echo "== H200: grad check and fwd+bwd $(date -u +%T)"
+KC_REPS=10 OUT=$R timeout 120 python3 -m bench.kernels_check.check .device/kc_acc ^grad_ ^stats_bf16_n > $R/h200_check_agg.log 2>&1
+tail -1 $R/h200_check_agg.log
+FWDBWD_VARIANTS=reread OUT=$R timeout 130 python3 -m bench.kernels_check.fwdbwd .device/kc_acc --liger --compile > $R/h200_fwdbwd.log 2>&1
+grep -E "^n=|attnres|liger |compile |vs " $R/h200_fwdbwd.log; pack
+echo "== H200: forward sweep $(date -u +%T)"
+KC_REPS=40 OUT=$R timeout 150 python3 -m bench.kernels_check.check .device/kc_h200 > $R/h200_fwd_sweep.log 2>&1
+tail -2 $R/h200_fwd_sweep.log; pack
 echo "== end $(date -u +%T)"
-pack
