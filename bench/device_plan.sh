@@ -33,8 +33,7 @@ acc 1
 echo "== host time of a torch_ops call (single-pass source descriptors) $(date -u +%T)"
 timeout 60 python3 -m bench.host_overhead --pack .device/small_t/pack --json $R/host_overhead.json > $R/host_overhead.log 2>&1
 grep -E "us$" $R/host_overhead.log | head -24; pack
-acc 2
-case "$GPU" in *H200*) ;; *) echo "== not an H200: done $(date -u +%T)"; exit 0;; esac
+case "$GPU" in *H200*) ;; *) acc 2; echo "== not an H200: done $(date -u +%T)"; exit 0;; esac
 echo "== H200: grad check and fwd+bwd $(date -u +%T)"
 KC_REPS=10 OUT=$R timeout 120 python3 -m bench.kernels_check.check .device/kc_acc ^grad_ ^stats_bf16_n > $R/h200_check_agg.log 2>&1
 tail -1 $R/h200_check_agg.log

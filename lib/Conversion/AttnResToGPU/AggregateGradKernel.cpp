@@ -75,6 +75,124 @@ int64_t AggregateGradSpec::dynamicSharedBytes() const {
   return llvm::alignTo(total, 16);
 }
 
+//===----------------------------------------------------------------------===//
+// aggregate_grad's layout policy
+//===----------------------------------------------------------------------===//
+
+void gpu_kernels::chooseAggregateGradLayout(AggregateGradSpec &spec,
+                                            const AggregateGradOptions &options,
+                                            const NVVMTargetInfo &target) {
+  // min-ctas-per-sm: an occupancy hint for ptxas only when asked for.
+  unsigned occupancyHint =
+      options.minCtasPerSM > 1 ? unsigned(options.minCtasPerSM) : 0;
+  // Twelve or more rows per token (sources, and accumulators) at 8 elements
+  // per thread spill at 128 registers (ptxas sm_90a, bf16 D = 4096: 52 bytes
+  // at 12 sources, 496 at 17); 16 elements per thread halve the threads and
+  // give each up to 255 registers (17 sources: 16 bytes; run 19 on an H100,
+  // bench/NOTES.md: 3.78 -> 2.35 ms at T = 16384). The option overrides.
+  // Past 512 16-byte vectors (bf16 D > 4096) the default is 16 elements per
+  // thread and the re-read kernel spills at its 128 registers (bf16 D = 7168,
+  // 10 sources: 184 bytes); 32 elements give it 255 (8 bytes; run 23 on an
+  // H100: 1.453 -> 1.231 ms at T = 8192). With accumulators 32 elements
+  // spill as much as 16 (about 590 bytes): not changed until measured on
+  // both cards (run 24, H200: 1.808 -> 1.653 ms). At bf16/f16 D = 4096 with
+  // 3 to 11 sources and no accumulators 32 elements per thread (128
+  // threads, 3 CTAs per SM) are also the default: run 24 (H200) 1.063 ->
+  // 0.958 ms at 9 sources, run 23 (H100) equal (1.234 ms both).
+  unsigned elements = options.elementsPerThread
+                          ? options.elementsPerThread
+                          : defaultRowElements(spec.elementType, spec.d);
+  bool sixteenBit = spec.elementType.getIntOrFloatBitWidth() == 16;
+  unsigned rowsPerToken = spec.numSources * (spec.accumulate ? 2 : 1);
+  if (!options.elementsPerThread && elements == 8 && rowsPerToken >= 12)
+    elements = 16;
+  else if (!options.elementsPerThread && elements == 8 && sixteenBit &&
+           spec.d >= 4096 && !spec.accumulate && spec.numSources >= 3)
+    elements = 32;
+  else if (!options.elementsPerThread && elements == 16 && !spec.accumulate &&
+           spec.numSources >= 3 && sixteenBit)
+    elements = 32;
+  spec.layout = computeRowLayout(spec.elementType, spec.d, elements);
+  // One token at a time per CTA (the CTA's partial of the parameter
+  // gradients lives in its threads' registers).
+  spec.layout.tokensPerCta = 1;
+  spec.layout.minCtasPerSM = occupancyHint;
+  // The token's rows stay in registers between the two passes (as f32:
+  // LLVM keeps the conversions of pass 1 for pass 2) while they take at most
+  // 32 registers per thread (sources, and accumulators); otherwise pass 2
+  // re-reads them (L1/L2 hits) and a few sources are in flight at a time.
+  // Measured by ptxas at D = 4096 (512 threads): 9 sources in registers
+  // spill.
+  int64_t rowRegs =
+      int64_t(spec.layout.vectorsPerThread) * spec.layout.vectorWidth;
+  spec.rowsInRegisters =
+      int64_t(spec.numSources) * (spec.accumulate ? 2 : 1) * rowRegs <= 32;
+  // Otherwise (grad-rows-in-shared) pass 1 keeps rows in dynamic shared
+  // memory for pass 2: as many as fit the share of an SM's shared memory
+  // that one CTA gets at the occupancy its registers allow (this kernel
+  // takes about 255 registers per thread when the rows do not stay in
+  // registers) or that min-ctas-per-sm asks for, less 4 KB for the
+  // scratch and coefficients (in the same dynamic allocation); pass 2
+  // re-reads the others. Run 26 (ncu, H100, bf16 n = 9 D = 4096): the
+  // re-reads of pass 2 made DRAM traffic 1.19x the floor.
+  int64_t rowBytes =
+      spec.d * int64_t(spec.elementType.getIntOrFloatBitWidth() / 8);
+  unsigned n = spec.numSources;
+  // The shared memory one CTA gets when `ctas` share an SM, and the rows
+  // that fit it.
+  auto sharedBudget = [&](int64_t ctas) {
+    return std::min(target.maxSharedBytesPerCta(),
+                    target.sharedBytesPerSM() / ctas - 1024) -
+           4096;
+  };
+  auto rowsThatFit = [&](int64_t ctas) {
+    return unsigned(std::clamp<int64_t>(sharedBudget(ctas) / rowBytes, 0, n));
+  };
+  auto occupancy = [&]() {
+    return std::max<int64_t>({1,
+                              65536 / (int64_t(spec.layout.ctaThreads()) * 256),
+                              int64_t(spec.layout.minCtasPerSM)});
+  };
+  if (!spec.rowsInRegisters && n > 1 && options.rowsInShared)
+    spec.sharedRows = rowsThatFit(occupancy());
+  // Where all n rows fit, and without accumulators, 16-bit rows take 16
+  // elements per thread, and two CTAs per SM (ptxas: 128 registers, no
+  // spill at n = 9 D = 4096) where two CTAs' rows all fit and CTAs have at
+  // most 256 threads, unless elements-per-thread or min-ctas-per-sm say
+  // otherwise (min-ctas-per-sm=2 then keeps the rows that fit). Run 33 (H100,
+  // fwd + bwd, same run): n = 9 D = 4096 1.650 -> 1.405 ms (32 elements -> 16,
+  // two CTAs), n = 10 D = 7168 1.721 -> 1.450 (32 -> 16), n = 9 D = 2048 2.966
+  // -> 2.728 (8 -> 16), n = 17 D = 4096 3.211 -> 3.032 (16 already; the rows in
+  // shared memory only). With accumulators the layout stays (run 33: 16
+  // elements and two CTAs per SM was slower at n = 9 D = 4096).
+  if (spec.sharedRows == n && sixteenBit && !spec.accumulate &&
+      !options.elementsPerThread) {
+    spec.layout = computeRowLayout(spec.elementType, spec.d, 16);
+    spec.layout.tokensPerCta = 1;
+    spec.layout.minCtasPerSM = occupancyHint;
+    if (options.minCtasPerSM <= 1 && spec.layout.ctaThreads() <= 256 &&
+        rowsThatFit(2) == n)
+      spec.layout.minCtasPerSM = 2;
+    rowRegs = int64_t(spec.layout.vectorsPerThread) * spec.layout.vectorWidth;
+    spec.rowsInRegisters = int64_t(n) * rowRegs <= 32;
+    spec.sharedRows = spec.rowsInRegisters ? 0 : rowsThatFit(occupancy());
+  }
+  // With accumulators and all rows in shared memory, 16-bit rows at 16
+  // elements per thread take 32 where 16 make a CTA of more than 256
+  // threads, whose register cap (65536 / threads) makes ptxas spill: run 34
+  // (H100, same run) n = 10 D = 7168 1.907 ms at 448 threads (372 bytes of
+  // spill stores) -> 1.499 ms at 224 (76 bytes).
+  if (spec.sharedRows == n && sixteenBit && spec.accumulate &&
+      !options.elementsPerThread &&
+      spec.layout.vectorsPerThread * spec.layout.vectorWidth == 16 &&
+      spec.layout.ctaThreads() > 256) {
+    spec.layout = computeRowLayout(spec.elementType, spec.d, 32);
+    spec.layout.tokensPerCta = 1;
+    spec.layout.minCtasPerSM = occupancyHint;
+    spec.sharedRows = rowsThatFit(occupancy());
+  }
+}
+
 gpu::GPUFuncOp
 gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
                                       const AggregateGradSpec &spec) {

@@ -24,6 +24,14 @@ unsigned gpu_kernels::ctaThreadsFor(int64_t columns, int64_t elements,
   return unsigned(std::clamp<int64_t>(t, 32, maxThreads));
 }
 
+unsigned gpu_kernels::defaultRowElements(Type elementType, int64_t d) {
+  // Measured on H100 (docs/gpu.md): one vector per thread with three sources
+  // in flight beat two vectors per thread; more threads per token give more
+  // loads in flight per SM.
+  unsigned vectorWidth = 16 / (elementType.getIntOrFloatBitWidth() / 8);
+  return d <= int64_t(512 * vectorWidth) ? 8 : 16;
+}
+
 RowLayout gpu_kernels::computeRowLayout(Type elementType, int64_t d,
                                         unsigned targetElements) {
   RowLayout l;

@@ -14,6 +14,7 @@
 #ifndef ATTNRES_LIB_CONVERSION_ATTNRESTOGPU_KERNELS_H
 #define ATTNRES_LIB_CONVERSION_ATTNRESTOGPU_KERNELS_H
 
+#include "attnres/Target/NVVMTarget.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
 
@@ -47,6 +48,10 @@ struct RowLayout {
 /// thread owns about `targetElements` elements.
 RowLayout computeRowLayout(Type elementType, int64_t d,
                            unsigned targetElements);
+
+/// The one-query kernels' default elements per thread: 8 (one 16-byte
+/// vector of bf16/f16, two of f32) up to 512 vectors per row, else 16.
+unsigned defaultRowElements(Type elementType, int64_t d);
 
 /// Threads of a CTA that gives each thread about `elements` of `columns`
 /// columns: whole warps, at least one, at most `maxThreads`.
@@ -223,6 +228,25 @@ struct AggregateGradSpec {
   /// coefficients), else 0.
   int64_t dynamicSharedBytes() const;
 };
+
+/// The pass options that bear on aggregate_grad's layout
+/// (convert-attnres-to-gpu's elements-per-thread, min-ctas-per-sm,
+/// grad-rows-in-shared).
+struct AggregateGradOptions {
+  /// 0: the default.
+  unsigned elementsPerThread = 0;
+  /// 0 or 1: no occupancy hint unless the policy asks for one.
+  int minCtasPerSM = 0;
+  bool rowsInShared = true;
+};
+
+/// Fills spec.layout, spec.rowsInRegisters and spec.sharedRows from the
+/// element type, D, the source count and whether the op accumulates (set
+/// by the caller), the options and the target's shared memory: the
+/// measured layout policy of aggregate_grad (docs/gpu.md, aggregate_grad).
+void chooseAggregateGradLayout(AggregateGradSpec &spec,
+                               const AggregateGradOptions &options,
+                               const NVVMTargetInfo &target);
 
 /// Kernel arguments: query, norm_weight (memref<DxE>), sources (n x
 /// memref<?xDxE>), lse (memref<?xf32>), inv_rms (n x memref<?xf32>),
