@@ -93,9 +93,10 @@ void gpu_kernels::chooseAggregateGradLayout(AggregateGradSpec &spec,
   // Past 512 16-byte vectors (bf16 D > 4096) the default is 16 elements per
   // thread and the re-read kernel spills at its 128 registers (bf16 D = 7168,
   // 10 sources: 184 bytes); 32 elements give it 255 (8 bytes; run 23 on an
-  // H100: 1.453 -> 1.231 ms at T = 8192). With accumulators 32 elements
-  // spill as much as 16 (about 590 bytes): not changed until measured on
-  // both cards (run 24, H200: 1.808 -> 1.653 ms). At bf16/f16 D = 4096 with
+  // H100: 1.453 -> 1.231 ms at T = 8192). With accumulators the re-reading
+  // kernel spills about 590 bytes at 32 elements as at 16, so this step
+  // leaves them at 16 (run 24, H200: 1.808 -> 1.653 ms); with the rows in
+  // shared memory the last rule below takes 32. At bf16/f16 D = 4096 with
   // 3 to 11 sources and no accumulators 32 elements per thread (128
   // threads, 3 CTAs per SM) are also the default: run 24 (H200) 1.063 ->
   // 0.958 ms at 9 sources, run 23 (H100) equal (1.234 ms both).
