@@ -5,8 +5,8 @@
 # $OUT/r35.tgz after each step, so a call cut short still returns what ran.
 #
 # Build the inputs on the build machine first (about 2 minutes):
-#   PYTHONPATH=python GRAD_VARIANTS="elements-per-thread=32;elements-per-thread=16" \
-#     GRAD_VARIANT_SHAPES="9,16384,4096,1;17,16384,4096,1;9,65536,2048,1;10,8192,7168,1;9,65536,2048,0;17,16384,4096,0" \
+#   PYTHONPATH=python GRAD_VARIANTS="elements-per-thread=32;elements-per-thread=16;min-ctas-per-sm=2" \
+#     GRAD_VARIANT_SHAPES="9,16384,4096,1;17,16384,4096,1;9,65536,2048,1;10,8192,7168,1;9,65536,2048,0;17,16384,4096,0;12,16384,4096,0;13,16384,4096,0" \
 #     KC_SET=grad python3 bench/kernels_check/gen.py build/bin/attnres-opt .device/kc_acc
 #   AGG_VARIANTS="e8p4s1=elements-per-thread=8 prefetch-depth=4 sources-per-step=1;e8p3s2=elements-per-thread=8 prefetch-depth=3 sources-per-step=2;e16p3s1=elements-per-thread=16 prefetch-depth=3 sources-per-step=1;e16p2s2=elements-per-thread=16 prefetch-depth=2 sources-per-step=2;e16p2s1=elements-per-thread=16 prefetch-depth=2 sources-per-step=1;e32p2s2=elements-per-thread=32 prefetch-depth=2 sources-per-step=2" \
 #     BS_VARIANTS="tensor-cores=0;min-ctas-per-sm=2;l2-prefetch=0;prefetch-depth=3;prefetch-depth=6" \
@@ -20,10 +20,10 @@ export PYTHONPATH=$PWD/python:$PWD:$PWD/.device/peers PYTHONUNBUFFERED=1
 R=/tmp/r35; mkdir -p $R; pack() { tar -czf $OUT/r35.tgz -C $R .; }
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader); echo "$GPU"
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; python3 -c 'import torch; print("torch", torch.__version__)'; git log -1 --oneline; } > $R/env.txt 2>&1
-SEL='^grad_bf16_n(9|17|10)_d(4096|2048|7168)(_acc)?(_e16|_e32)?$'
+SEL='^grad_bf16_n(9|17|10|12|13)_d(4096|2048|7168)(_acc)?(_e16|_e32)?$'
 acc() {
 for r in $1; do
-  KC_REPS=20 OUT=$R timeout 150 python3 -m bench.kernels_check.check .device/kc_acc "$SEL" > $R/acc_call$r.log 2>&1
+  KC_REPS=20 OUT=$R timeout 150 python3 -m bench.kernels_check.check .device/kc_acc "$SEL" '^grad_bf16_n1[23]_d4096_m2$' > $R/acc_call$r.log 2>&1
   echo "exit $?" >> $R/acc_call$r.log
   grep -E " ms " $R/acc_call$r.log | awk '{print $1, $(NF-6), $(NF-5), $(NF-2), $(NF-1), $NF}' | sed 's/ of copy//'
   pack
