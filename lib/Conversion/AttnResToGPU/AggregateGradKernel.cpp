@@ -82,9 +82,13 @@ int64_t AggregateGradSpec::dynamicSharedBytes() const {
 void gpu_kernels::chooseAggregateGradLayout(AggregateGradSpec &spec,
                                             const AggregateGradOptions &options,
                                             const NVVMTargetInfo &target) {
-  // min-ctas-per-sm: an occupancy hint for ptxas only when asked for.
-  unsigned occupancyHint =
-      options.minCtasPerSM > 1 ? unsigned(options.minCtasPerSM) : 0;
+  // One token at a time per CTA (the CTA's partial of the parameter
+  // gradients lives in its threads' registers).
+  auto relayout = [&](unsigned elements) {
+    spec.layout = computeRowLayout(spec.elementType, spec.d, elements);
+    spec.layout.tokensPerCta = 1;
+    spec.layout.minCtasPerSM = pickMinCtas(options.minCtasPerSM);
+  };
   // Twelve or more rows per token (sources, and accumulators) at 8 elements
   // per thread spill at 128 registers (ptxas sm_90a, bf16 D = 4096: 52 bytes
   // at 12 sources, 496 at 17); 16 elements per thread halve the threads and
@@ -113,11 +117,7 @@ void gpu_kernels::chooseAggregateGradLayout(AggregateGradSpec &spec,
   else if (!options.elementsPerThread && elements == 16 && !spec.accumulate &&
            spec.numSources >= 3 && sixteenBit)
     elements = 32;
-  spec.layout = computeRowLayout(spec.elementType, spec.d, elements);
-  // One token at a time per CTA (the CTA's partial of the parameter
-  // gradients lives in its threads' registers).
-  spec.layout.tokensPerCta = 1;
-  spec.layout.minCtasPerSM = occupancyHint;
+  relayout(elements);
   // The token's rows stay in registers between the two passes (as f32:
   // LLVM keeps the conversions of pass 1 for pass 2) while they take at most
   // 32 registers per thread (sources, and accumulators); otherwise pass 2
@@ -168,9 +168,7 @@ void gpu_kernels::chooseAggregateGradLayout(AggregateGradSpec &spec,
   // elements and two CTAs per SM was slower at n = 9 D = 4096).
   if (spec.sharedRows == n && sixteenBit && !spec.accumulate &&
       !options.elementsPerThread) {
-    spec.layout = computeRowLayout(spec.elementType, spec.d, 16);
-    spec.layout.tokensPerCta = 1;
-    spec.layout.minCtasPerSM = occupancyHint;
+    relayout(16);
     if (options.minCtasPerSM <= 1 && spec.layout.ctaThreads() <= 256 &&
         rowsThatFit(2) == n)
       spec.layout.minCtasPerSM = 2;
@@ -187,9 +185,7 @@ void gpu_kernels::chooseAggregateGradLayout(AggregateGradSpec &spec,
       !options.elementsPerThread &&
       spec.layout.vectorsPerThread * spec.layout.vectorWidth == 16 &&
       spec.layout.ctaThreads() > 256) {
-    spec.layout = computeRowLayout(spec.elementType, spec.d, 32);
-    spec.layout.tokensPerCta = 1;
-    spec.layout.minCtasPerSM = occupancyHint;
+    relayout(32);
     spec.sharedRows = rowsThatFit(occupancy());
   }
 }

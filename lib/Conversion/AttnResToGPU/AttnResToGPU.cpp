@@ -316,12 +316,6 @@ static std::optional<int64_t> staticTokenCount(RankedTensorType type) {
   return tokens;
 }
 
-/// The occupancy hint: the pass option, none by default (measured on H100:
-/// capping registers for occupancy made ptxas spill the prefetched rows).
-static unsigned pickMinCtas(int option, const RowLayout &) {
-  return option > 1 ? unsigned(option) : 0;
-}
-
 /// Sources per reduction step: the option, or 1 when a thread holds one
 /// 16-byte vector (the kernel then fits 64 registers, two 512-thread CTAs
 /// per SM), else 2 (halves the barriers of the large-D single-CTA case).
@@ -374,7 +368,7 @@ ConvertAttnResToGPUPass::aggregateThroughputSpec(RankedTensorType type,
       prefetchDepth || !twoPerSM ? pickDepth(prefetchDepth, spec.layout) : 1;
   spec.sourcesPerStep =
       sourcesPerStep || !twoPerSM ? pickStep(sourcesPerStep, spec.layout) : 1;
-  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM);
   return spec;
 }
 
@@ -591,7 +585,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
           : pickQueriesPerCta(s, perThread);
   spec.prefetchDepth = prefetchDepth ? unsigned(prefetchDepth) : 2;
   spec.sourcesPerStep = pickStep(sourcesPerStep, spec.layout);
-  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM);
   // T <= score-small-tokens: the CUDA-core kernel with one query per CTA
   // (grid T x S), chosen at run time, or now when T is static. Nothing to
   // choose when that is the large-T kernel already.
@@ -689,7 +683,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeOp op) {
   spec.writeH = !spec.hasNorm || !op.getResult().use_empty();
   spec.layout = computeRowLayout(spec.elementType, spec.d,
                                  oneQueryElements(spec.elementType, spec.d));
-  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM);
   gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildMergeKernel);
   Value outBuf = hb.toBuffer(op.getOut());
   SmallVector<Value> operands =
@@ -861,7 +855,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(MergeGradOp op) {
   spec.layout = computeRowLayout(spec.elementType, spec.d,
                                  oneQueryElements(spec.elementType, spec.d));
   spec.layout.tokensPerCta = 1;
-  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM);
   spec.prefetchNext = gradPrefetchTokens && mergeGradCanPrefetch(spec);
   gpu::GPUFuncOp kernel = getOrBuild(spec, loc, buildMergeGradKernel);
   ParamReduceSpec red;
@@ -940,7 +934,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
                                  oneQueryElements(spec.elementType, spec.d));
   // One token per CTA: the coefficients of a token live in workgroup memory.
   spec.layout.tokensPerCta = 1;
-  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM, spec.layout);
+  spec.layout.minCtasPerSM = pickMinCtas(minCtasPerSM);
   // The tensor-core kernel (option grad-tensor-cores): bf16 rows with D a
   // multiple of 8 (16-byte fragments) on targets with bf16 mma. Same
   // arguments and outputs; one CTA of tc.threads per token.

@@ -53,6 +53,13 @@ RowLayout computeRowLayout(Type elementType, int64_t d,
 /// vector of bf16/f16, two of f32) up to 512 vectors per row, else 16.
 unsigned defaultRowElements(Type elementType, int64_t d);
 
+/// The occupancy hint (nvvm.minctasm) from the min-ctas-per-sm option: the
+/// option above 1, none by default (measured on H100: capping registers for
+/// occupancy made ptxas spill the prefetched rows).
+inline unsigned pickMinCtas(int option) {
+  return option > 1 ? unsigned(option) : 0;
+}
+
 /// Threads of a CTA that gives each thread about `elements` of `columns`
 /// columns: whole warps, at least one, at most `maxThreads`.
 unsigned ctaThreadsFor(int64_t columns, int64_t elements,
