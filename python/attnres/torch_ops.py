@@ -367,17 +367,16 @@ def _source_descriptors(op, sources, tokens, d):
     return descs, keep
 
 
-def _prepare_sources(op, sources):
-    """(source 0, D, tokens, descriptors, keep) of a list of sources, checked
-    (_check_sources' errors) and described in one pass (_source_descriptors);
-    `keep` must outlive the launch."""
+def _source_shape(op, sources):
+    """(source 0, D, tokens) of a non-empty list of sources of rank >= 2
+    (else _check_sources' error). The other sources are checked by
+    _source_descriptors where a kernel runs, by _check_sources where the
+    reference does (which then copies nothing it does not need)."""
     if not sources or sources[0].dim() < 2:
         _check_sources(op, sources)
     s0 = sources[0]
     d = s0.shape[-1]
-    tokens = s0.numel() // d if d else 0
-    descs, keep = _source_descriptors(op, sources, tokens, d)
-    return s0, d, tokens, descs, keep
+    return s0, d, (s0.numel() // d if d else 0)
 
 
 def _check_sources(op, sources):
@@ -397,14 +396,15 @@ def _check_sources(op, sources):
 
 def _aggregate_impl(query, norm_weight, sources, eps):
     sources = list(sources)
-    # Checks every source (shape, dtype, device) before anything else.
-    s0, d, tokens, descs, keep = _prepare_sources("aggregate", sources)
+    s0, d, tokens = _source_shape("aggregate", sources)
     if query.shape != (d,) or norm_weight.shape != (d,):
         raise ValueError("attnres.aggregate: query and norm_weight must be [%d]" % d)
     hit = _kernel_for(s0, "aggregate", d, num_sources=len(sources), epsilon=eps)
     if hit is None:
+        _check_sources("aggregate", sources)
         _STATS["reference"] += 1
         return _fresh(aggregate_reference(query, norm_weight, sources, eps), *sources)
+    descs, keep = _source_descriptors("aggregate", sources, tokens, d)
     lib, fn = hit
     lead = s0.shape[:-1]
     out = torch.empty((tokens, d), dtype=s0.dtype, device=s0.device)
@@ -462,10 +462,11 @@ def _aggregate_train_impl(query, norm_weight, sources, eps):
     """aggregate's training forward: (h, lse [tokens] f32, inverse RMS
     [n, tokens] f32), by the compiled kernel on CUDA, else the reference."""
     sources = list(sources)
-    s0, d, tokens, descs, keep = _prepare_sources("aggregate", sources)
+    s0, d, tokens = _source_shape("aggregate", sources)
     n = len(sources)
     hits = _train_kernels(sources, eps)
     if hits is None:
+        _check_sources("aggregate", sources)
         _STATS["reference"] += 1
         lse, rs = reference.aggregate_stats(query, norm_weight, sources, eps,
                                             compute=_compute(s0))
@@ -473,6 +474,7 @@ def _aggregate_train_impl(query, norm_weight, sources, eps):
         return (_fresh(h, *sources), lse.reshape(tokens).float(),
                 torch.stack([r.reshape(tokens) for r in rs]).float())
     (lib, fn), _ = hits
+    descs, keep = _source_descriptors("aggregate", sources, tokens, d)
     out = torch.empty((tokens, d), dtype=s0.dtype, device=s0.device)
     lse = _token_rows(1, tokens, s0.device)[0]
     rs = _token_rows(n, tokens, s0.device)
@@ -493,7 +495,8 @@ def _aggregate_train_backward(query, norm_weight, sources, lse, rs, eps, grad):
     if hits is None:
         return _BACKWARD["aggregate"](query, norm_weight, sources, eps, grad)
     _, (lib, fn) = hits
-    s0, d, tokens, descs, keep = _prepare_sources("aggregate", sources)
+    s0, d, tokens = _source_shape("aggregate", sources)
+    descs, keep = _source_descriptors("aggregate", sources, tokens, d)
     dvs = [torch.empty((tokens, d), dtype=s0.dtype, device=s0.device) for _ in sources]
     dq = torch.empty((d,), dtype=torch.float32, device=s0.device)
     dg = torch.empty((d,), dtype=torch.float32, device=s0.device)
@@ -510,15 +513,17 @@ def _aggregate_train_backward(query, norm_weight, sources, lse, rs, eps, grad):
 
 def _block_score_impl(queries, norm_weights, sources, eps):
     sources = list(sources)
-    s0, d, tokens, descs, keep = _prepare_sources("block_score", sources)
+    s0, d, tokens = _source_shape("block_score", sources)
     if queries.dim() != 2 or queries.shape[1] != d or norm_weights.shape != queries.shape:
         raise ValueError("attnres.block_score: queries and norm_weights must be [S, %d]" % d)
     s = queries.shape[0]
     hit = _kernel_for(s0, "block_score", d, num_sources=len(sources), num_queries=s,
                       epsilon=eps)
     if hit is None:
+        _check_sources("block_score", sources)
         _STATS["reference"] += 1
         return block_score_reference(queries, norm_weights, sources, eps)
+    descs, keep = _source_descriptors("block_score", sources, tokens, d)
     lib, fn = hit
     lead = tuple(s0.shape[:-1])
     out = torch.empty((s, tokens, d), dtype=s0.dtype, device=s0.device)
