@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The pending device measurements (bench/NOTES.md "Run 35 (pending)"), in
-# priority order, as one call on the GPU machine (about 150 s on an H100; about
-# 550 s on an H200, which also runs items 3-4). Logs are packed into
+# priority order, as two calls on the GPU machine: `bash bench/device_plan.sh a`
+# (about 300 s: aggregate_grad layouts, block_score_grad with shared rows and
+# its sanitizers, host overhead; on a card other than an H200 the two timing
+# steps twice) and, on an H200, `bash bench/device_plan.sh b` (about 450 s:
+# the backward checks, fwd+bwd and the forward sweep). Logs are packed into
 # $OUT/r35.tgz after each step, so a call cut short still returns what ran.
 #
 # Build the inputs on the build machine first (about 2 minutes):
@@ -29,11 +32,35 @@ for r in $1; do
   pack
 done
 }
+sgrad() {
+  echo "== block_score_grad with shared rows (score-grad-shared-rows) $(date -u +%T)"
+  KC_REPS=20 OUT=$R timeout 200 python3 -m bench.kernels_check.check .device/kc_acc _tc_sh \
+    '^sgrad_bf16_n(9|5)_s(8|6)_d(4096|2048|7168)(_acc)?_tc$' > $R/sgrad_sh_call$1.log 2>&1
+  echo "exit $?" >> $R/sgrad_sh_call$1.log
+  grep -E " ms |BAD|Error|exit" $R/sgrad_sh_call$1.log | sed 's/  */ /g; s/ of copy//'
+  pack
+}
+sanitize() {
+  for tool in memcheck racecheck; do
+    extra=""; [ $tool = memcheck ] && extra="--leak-check no"
+    PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout 100 compute-sanitizer --tool $tool $extra --error-exitcode 3 --print-limit 10 \
+      python3 -m bench.kernels_check.check .device/kc_acc ^sgrad_bf16_n17_s12_d2048_t300_tc_sh \
+      ^sgrad_bf16_n5_s6_d104_t901_acc_tc_sh7 ^sgrad_bf16_n3_s40_d64_t50_tc_sh3 > $R/sgrad_sh_$tool.log 2>&1
+    echo "$tool exit $?"; grep -E "SUMMARY|BAD" $R/sgrad_sh_$tool.log | head -5
+  done
+  pack
+}
+case "${1:-a}" in
+a)
 acc 1
+sgrad 1
+sanitize
 echo "== host time of a torch_ops call (single-pass source descriptors) $(date -u +%T)"
 timeout 60 python3 -m bench.host_overhead --pack .device/small_t/pack --json $R/host_overhead.json > $R/host_overhead.log 2>&1
 grep -E "us$" $R/host_overhead.log | head -24; pack
-case "$GPU" in *H200*) ;; *) acc 2; echo "== not an H200: done $(date -u +%T)"; exit 0;; esac
+case "$GPU" in *H200*) ;; *) acc 2; sgrad 2;; esac
+echo "== part a done $(date -u +%T)"; exit 0;;
+esac
 echo "== H200: grad check and fwd+bwd $(date -u +%T)"
 KC_REPS=10 OUT=$R timeout 120 python3 -m bench.kernels_check.check .device/kc_acc ^grad_ ^stats_bf16_n > $R/h200_check_agg.log 2>&1
 tail -1 $R/h200_check_agg.log

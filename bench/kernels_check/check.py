@@ -11,9 +11,11 @@ read once and each output written once. The reference is attnres.reference
 (float64, on the GPU); the launch helpers are bench/cudadrv.py. Usage
 (repository root): PYTHONPATH=python:. python3 -m bench.kernels_check.check <dir> [names]
 (an entry runs when a name is a substring of its manifest name, or, written
-^prefix, a prefix of it: `^grad_` selects aggregate_grad, not mgrad_/sgrad_).
+^pattern, a regular expression matching its start: `^grad_` selects
+aggregate_grad, not mgrad_/sgrad_; `^grad_bf16_n(9|17)_d4096$` two entries).
 """
 import os
+import re
 import sys
 
 import torch
@@ -484,5 +486,5 @@ def check(entry):
 
 run_checks(os.path.join(DIR, "manifest.json"), check,
            select=lambda entry: not only or any(
-               entry["name"].startswith(o[1:]) if o.startswith("^") else o in entry["name"]
+               re.match(o, entry["name"]) if o.startswith("^") else o in entry["name"]
                for o in only))

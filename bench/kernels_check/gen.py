@@ -278,6 +278,27 @@ if GRAD_SET:
     for (n, s_, d, t, acc) in [(17, 12, 2048, 300, False), (3, 40, 64, 50, False),
                                (9, 8, 4096, 200, True), (5, 6, 104, 901, True)]:
         add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_e32", "grad-tensor-cores=1 elements-per-thread=32")
+    # block_score_grad keeping the token's rows in shared memory between its
+    # two sweeps (score-grad-shared-rows, session 20): `_tc_sh` (-1: as many
+    # as fit two CTAs per SM) next to each timed `_tc`; at n = 9 S = 8
+    # D = 4096 also all 17 rows (one CTA per SM, 256 or 512 threads) and the
+    # sources only. Checked where the stash is partial (dout rows from both
+    # places), with accumulators, two A tiles, padded rows and queries, D not
+    # a multiple of 32, many queries.
+    for (n, s, t, d, acc) in SGRAD_TIMED:
+        add_sgrad("bf16", n, s, d, t, acc, True, "_tc_sh", "grad-tensor-cores=1 score-grad-shared-rows=-1")
+    for tag, opts in [("sh17", "score-grad-shared-rows=17"),
+                      ("sh17_e8", "score-grad-shared-rows=17 elements-per-thread=8"),
+                      ("sh9", "score-grad-shared-rows=9")]:
+        add_sgrad("bf16", 9, 8, 4096, 16384, False, True, f"_tc_{tag}", "grad-tensor-cores=1 " + opts)
+    for (n, s_, d, t, acc, rows) in [(9, 8, 4096, 200, True, -1), (17, 12, 2048, 300, False, -1),
+                                     (17, 12, 2048, 300, False, 20), (3, 2, 40, 1001, False, -1),
+                                     (5, 6, 104, 901, True, -1), (5, 6, 104, 901, True, 7),
+                                     (16, 8, 7168, 33, False, -1), (24, 2, 256, 20, False, -1),
+                                     (3, 40, 64, 50, False, -1), (3, 40, 64, 50, False, 3),
+                                     (1, 1, 64, 40, True, -1), (4, 8, 4096, 1, False, -1)]:
+        add_sgrad("bf16", n, s_, d, t, acc, False, f"_tc_sh{'' if rows < 0 else rows}",
+                  f"grad-tensor-cores=1 score-grad-shared-rows={rows}")
     # With four CTAs per SM the L2 prefetch of each token's rows may matter
     # less (or more): the same with l2-prefetch=0.
     for el in (16, 32):

@@ -144,6 +144,15 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "when the target has it (sm_80 and newer; false: the CUDA-core "
            "kernel); sweep-width=8, min-ctas-per-sm and "
            "elements-per-thread apply to it">,
+    Option<"scoreGradSharedRows", "score-grad-shared-rows", "int",
+           /*default=*/"0",
+           "block_score_grad on tensor cores: keep the first k of the "
+           "token's rows (the n sources, then the S rows of dout) in dynamic "
+           "shared memory from the mma sweep for the source-gradient sweep, "
+           "which re-reads the others (kernel name `_shared<k>`, `_shared` "
+           "when all fit); -1: as many as fit beside the CTAs per SM that "
+           "128 registers per thread (or min-ctas-per-sm) allow; 0: none, "
+           "every row re-read (L1 / L2)">,
     Option<"gradRowsInShared", "grad-rows-in-shared", "bool",
            /*default=*/"true",
            "aggregate_grad: where a token's source rows do not stay in "

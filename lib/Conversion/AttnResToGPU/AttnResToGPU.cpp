@@ -959,6 +959,14 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
       tc->sweepWidth = 8;
     if (minCtasPerSM > 1)
       tc->minCtasPerSM = unsigned(minCtasPerSM);
+    tc->sharedRows =
+        chooseBlockScoreGradSharedRows(*tc, scoreGradSharedRows, target);
+    if (tc->dynamicSharedBytes() > target.maxSharedBytesPerCta())
+      return op.emitOpError("score-grad-shared-rows=")
+             << int(scoreGradSharedRows) << " needs "
+             << tc->dynamicSharedBytes()
+             << " bytes of shared memory per CTA; the target allows "
+             << target.maxSharedBytesPerCta();
   }
   gpu::GPUFuncOp kernel = tc ? getOrBuild(*tc, loc, buildBlockScoreGradTCKernel)
                              : getOrBuild(spec, loc, buildBlockScoreGradKernel);
@@ -1006,7 +1014,8 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
       ValueRange{numTokens});
   operands.push_back(coef);
   operands.push_back(numTokens);
-  hb.launch(kernel, kernelLayout, numTokens, 1, operands);
+  hb.launch(kernel, kernelLayout, numTokens, 1, operands,
+            tc ? tc->dynamicSharedBytes() : 0);
 
   // The parameter gradients: P = min(T, grad-ctas) chunks of tokens, each
   // over the column tiles, then the reduction over the chunks in order.

@@ -40,7 +40,29 @@ std::string BlockScoreGradTCSpec::getName() const {
          std::to_string(numSources) + "_tc" +
          (sweepWidth != 4 ? "_w" + std::to_string(sweepWidth) : "") +
          (threads != defaultThreads(d) ? "_t" + std::to_string(threads) : "") +
+         (sharedRows == numSources + numQueries ? "_shared"
+          : sharedRows ? "_shared" + std::to_string(sharedRows)
+                       : "") +
          (accumulate ? "_acc" : "");
+}
+
+SmallVector<SmallVector<int64_t>> BlockScoreGradTCSpec::regionShapes() const {
+  int64_t w = threads / 32, ni = numSources, si = numQueries;
+  int64_t nPad = int64_t(llvm::alignTo(numSources, 4));
+  return {{w, ni, si}, {w, ni, si},   {si * ni},
+          {si * ni},   {si, 2, nPad}, {nPad}};
+}
+
+// As aggregate_grad's (AggregateGradKernel.cpp): with rows in shared memory
+// all of the kernel's shared memory is one dynamic allocation.
+int64_t BlockScoreGradTCSpec::dynamicSharedBytes() const {
+  if (!sharedRows)
+    return 0;
+  int64_t total = int64_t(sharedRows) * sharedRowStride() *
+                  (elementType.getIntOrFloatBitWidth() / 8);
+  for (ArrayRef<int64_t> shape : regionShapes())
+    total = llvm::alignTo(total, 16) + 4 * ShapedType::getNumElements(shape);
+  return llvm::alignTo(total, 16);
 }
 
 unsigned BlockScoreGradTCSpec::defaultThreads(int64_t d) {
@@ -94,6 +116,8 @@ private:
   void createFunction();
   void emitIndices();
   void emitSweep1();
+  void emitStashStores(ArrayRef<std::array<Value, 2>> x, ArrayRef<Value> dl,
+                       Value off, Value eok);
   void emitTotals();
   void emitCoefficients();
   void emitK2();
@@ -164,6 +188,9 @@ private:
   // totals zTot / daTot (S x n: l n + i; zTot then holds k1_li r_i z_li / D),
   // coefficients coefSm (S x 2 x nPad: a_li, k1_li), K2 (nPad).
   Value zPart, daPart, zTot, daTot, coefSm, k2Sm;
+  // With shared rows: memref<sharedRows x sharedRowStride x E>, rows 0..n-1
+  // the sources, n + l dout_l.
+  Value stash;
 
   Value tid, token, lane, warp, grp, tig;
   VectorType v8e, v8f, v8i;
@@ -179,17 +206,17 @@ void GradTCBuilder::createFunction() {
 
   auto ws =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  auto wgMem = [&](ArrayRef<int64_t> shape) -> Type {
-    return MemRefType::get(shape, f32, MemRefLayoutAttrInterface(), ws);
-  };
-  int64_t w = warps, ni = n, si = s;
-  SmallVector<Type> wgTypes{wgMem({w, ni, si}),   wgMem({w, ni, si}),
-                            wgMem({si * ni}),     wgMem({si * ni}),
-                            wgMem({si, 2, nPad}), wgMem({nPad})};
-  fn = createKernel(b, loc, spec.getName(), args, wgTypes, layout);
-  for (unsigned k = 0; k < wgTypes.size(); ++k)
-    fn.setWorkgroupAttributionAttr(k, LLVM::LLVMDialect::getAlignAttrName(),
-                                   b.getI64IntegerAttr(16));
+  SmallVector<Type> wgTypes;
+  for (ArrayRef<int64_t> shape : spec.regionShapes())
+    wgTypes.push_back(
+        MemRefType::get(shape, f32, MemRefLayoutAttrInterface(), ws));
+  bool dynamicShared = spec.sharedRows > 0;
+  fn = createKernel(b, loc, spec.getName(), args,
+                    dynamicShared ? ArrayRef<Type>() : wgTypes, layout);
+  if (!dynamicShared)
+    for (unsigned k = 0; k < wgTypes.size(); ++k)
+      fn.setWorkgroupAttributionAttr(k, LLVM::LLVMDialect::getAlignAttrName(),
+                                     b.getI64IntegerAttr(16));
   Block &entry = fn.getBody().front();
   grad::BlockScoreGradArgs ka(entry, n, spec.accumulate);
   queries = ka.queries;
@@ -203,7 +230,29 @@ void GradTCBuilder::createFunction() {
   invRms = ka.invRms;
   accs = ka.accs;
   grads = ka.grads;
-  auto wg = fn.getWorkgroupAttributions();
+  // The regions: attributions, or views of the dynamic allocation after the
+  // shared rows.
+  SmallVector<Value> wg(fn.getWorkgroupAttributions());
+  if (dynamicShared) {
+    Value dynSm = gpu::DynamicSharedMemoryOp::create(
+        b, loc,
+        MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                        MemRefLayoutAttrInterface(), ws));
+    auto view = [&](int64_t offset, Type type) -> Value {
+      return memref::ViewOp::create(b, loc, cast<MemRefType>(type), dynSm,
+                                    tc.idx(offset), ValueRange{});
+    };
+    int64_t rowsShared = spec.sharedRows;
+    stash = view(0, MemRefType::get({rowsShared, spec.sharedRowStride()}, e,
+                                    MemRefLayoutAttrInterface(), ws));
+    int64_t offset =
+        rowsShared * spec.sharedRowStride() * (e.getIntOrFloatBitWidth() / 8);
+    for (Type t : wgTypes) {
+      offset = llvm::alignTo(offset, 16);
+      wg.push_back(view(offset, t));
+      offset += 4 * cast<MemRefType>(t).getNumElements();
+    }
+  }
   zPart = wg[0];
   daPart = wg[1];
   zTot = wg[2];
@@ -351,6 +400,8 @@ void GradTCBuilder::emitSweep1() {
         }
       }
     }
+    if (stash)
+      emitStashStores(xs[k], dls[k], off, eok);
     xs[k].clear();
     dls[k].clear();
   }
@@ -374,6 +425,34 @@ void GradTCBuilder::emitSweep1() {
         });
       }
   gpu::BarrierOp::create(b, loc);
+}
+
+void GradTCBuilder::emitStashStores(ArrayRef<std::array<Value, 2>> x,
+                                    ArrayRef<Value> dl, Value off, Value eok) {
+  // Lane (grp, tig) holds row base + grp of each fragment at columns
+  // [off, off + 8): sources base = 16 m + 8 h, dout rows base = 8 t (query
+  // 8 t + grp, at stash row n + 8 t + grp). Rows past the stash, and
+  // padding rows or queries, are not stored.
+  auto storeRows = [&](Value v, unsigned base, unsigned limit,
+                       unsigned stashBase) {
+    if (base >= limit)
+      return;
+    Value rowOk =
+        base + 8 <= limit ? Value() : tc.cmp(P::ult, grp, tc.idx(limit - base));
+    tc.when(both(rowOk, eok), [&]() {
+      Value row = tc.add(grp, tc.idx(stashBase + base));
+      vector::StoreOp::create(b, loc, v, stash, ValueRange{row, off},
+                              /*nontemporal=*/false, llvm::MaybeAlign(16));
+    });
+  };
+  unsigned sourcesShared = std::min(n, spec.sharedRows);
+  unsigned queriesShared = spec.sharedRows > n ? spec.sharedRows - n : 0;
+  for (unsigned m = 0; m < mTiles; ++m)
+    for (unsigned h = 0; h < 2; ++h)
+      if (rows[m][h].any)
+        storeRows(x[m][h], 16 * m + 8 * h, sourcesShared, 0);
+  for (unsigned t = 0; t < nTiles; ++t)
+    storeRows(dl[t], 8 * t, queriesShared, n);
 }
 
 void GradTCBuilder::emitTotals() {
@@ -485,26 +564,48 @@ void GradTCBuilder::emitSweep2() {
       auto ext = [&](Value raw) -> Value {
         return arith::ExtFOp::create(b, loc, vwF, raw);
       };
+      // dout_l at this chunk: from the stash for the queries it holds.
+      unsigned queriesShared = spec.sharedRows > n ? spec.sharedRows - n : 0;
+      auto loadDout = [&](Value l) -> Value {
+        auto fromStash = [&]() {
+          return loadRaw(stash, ValueRange{tc.add(l, tc.idx(n)), off});
+        };
+        if (queriesShared == s)
+          return fromStash();
+        if (queriesShared == 0)
+          return loadRaw(dout, ValueRange{l, token, off});
+        return buildIfElse(
+                   b, loc, tc.cmp(P::ult, l, tc.idx(queriesShared)),
+                   [&](Location) { return fromStash(); },
+                   [&](Location) {
+                     return loadRaw(dout, ValueRange{l, token, off});
+                   })
+            .getResult(0);
+      };
       // W_l, G_l and dout_l at this chunk, as stored.
       auto loadQuery = [&](Value l) -> SmallVector<Value> {
         return {loadRaw(queries, ValueRange{l, off}),
-                loadRaw(gains, ValueRange{l, off}),
-                loadRaw(dout, ValueRange{l, token, off})};
+                loadRaw(gains, ValueRange{l, off}), loadDout(l)};
       };
-      // The summary (and accumulator) rows of the chunk are requested before
-      // the loop where they take at most kSweep2HoistBytes per thread: their
-      // loads are in flight while it runs (after it, the stores of db would
-      // keep them from being hoisted). Else they are loaded after the loop.
+      // The summary (and accumulator) rows of the chunk that come from
+      // global memory are requested before the loop where they take at most
+      // kSweep2HoistBytes per thread: their loads are in flight while it
+      // runs (after it, the stores of db would keep them from being
+      // hoisted). Else, and for the rows of the stash, they are loaded after
+      // the loop.
       SmallVector<Value> xRaw(n), accRaw(n);
-      auto loadRows = [&](unsigned i) {
-        xRaw[i] = loadRaw(sources[i], ValueRange{token, off});
+      unsigned sourcesShared = std::min(n, spec.sharedRows);
+      auto loadGlobalRows = [&](unsigned i) {
+        if (i >= sourcesShared)
+          xRaw[i] = loadRaw(sources[i], ValueRange{token, off});
         if (spec.accumulate)
           accRaw[i] = loadRaw(accs[i], ValueRange{token, off});
       };
-      bool hoist = n * (spec.accumulate ? 2 : 1) * align <= kSweep2HoistBytes;
+      unsigned globalRows = (n - sourcesShared) + (spec.accumulate ? n : 0);
+      bool hoist = globalRows * align <= kSweep2HoistBytes;
       if (hoist)
         for (unsigned i = 0; i < n; ++i)
-          loadRows(i);
+          loadGlobalRows(i);
       // A loop over the queries carrying the n sums and the next query's
       // rows, loaded one iteration ahead (the last iteration re-loads its
       // own, L1 hits).
@@ -550,7 +651,9 @@ void GradTCBuilder::emitSweep2() {
       }
       for (unsigned i = 0; i < n; ++i) {
         if (!hoist)
-          loadRows(i);
+          loadGlobalRows(i);
+        if (i < sourcesShared)
+          xRaw[i] = loadRaw(stash, ValueRange{tc.idx(i), off});
         Value nk2 = vector::BroadcastOp::create(
             b, loc, vwF,
             arith::NegFOp::create(b, loc, load(k2Sm, ValueRange{tc.idx(i)})));
@@ -564,6 +667,29 @@ void GradTCBuilder::emitSweep2() {
       }
     });
   }
+}
+
+unsigned
+gpu_kernels::chooseBlockScoreGradSharedRows(const BlockScoreGradTCSpec &spec,
+                                            int option,
+                                            const NVVMTargetInfo &target) {
+  unsigned total = spec.numSources + spec.numQueries;
+  if (option >= 0)
+    return std::min(unsigned(option), total);
+  int64_t ctas = std::max<int64_t>(
+      {1, 65536 / (int64_t(spec.threads) * 128), int64_t(spec.minCtasPerSM)});
+  BlockScoreGradTCSpec regionsOnly = spec;
+  regionsOnly.sharedRows = 0;
+  int64_t regions = 0;
+  for (ArrayRef<int64_t> shape : regionsOnly.regionShapes())
+    regions =
+        llvm::alignTo(regions, 16) + 4 * ShapedType::getNumElements(shape);
+  int64_t budget = std::min(target.maxSharedBytesPerCta(),
+                            target.sharedBytesPerSM() / ctas - 1024) -
+                   llvm::alignTo(regions, 16) - 16;
+  int64_t rowBytes =
+      spec.sharedRowStride() * (spec.elementType.getIntOrFloatBitWidth() / 8);
+  return unsigned(std::clamp<int64_t>(budget / rowBytes, 0, total));
 }
 
 gpu::GPUFuncOp

@@ -310,15 +310,40 @@ struct BlockScoreGradTCSpec {
   bool prefetchL2 = true;
   /// Occupancy hint for ptxas (nvvm.minctasm); 0 or 1: none.
   unsigned minCtasPerSM = 0;
+  /// Rows of the token kept in dynamic shared memory by the mma sweep for
+  /// the source-gradient sweep: the first `sharedRows` of the n source rows
+  /// then the S dout rows (0: none; the second sweep re-reads every row).
+  unsigned sharedRows = 0;
 
   /// 16 elements per thread, at most 256 threads.
   static unsigned defaultThreads(int64_t d);
+  /// Elements between consecutive rows of the shared-memory copy: D and 64
+  /// bytes, so that the two rows of a quarter-warp's 16-byte stores fall in
+  /// different banks.
+  int64_t sharedRowStride() const { return d + 32; }
+  /// The f32 workgroup regions besides the rows (partials, totals,
+  /// coefficients), in the order of the kernel's views.
+  SmallVector<SmallVector<int64_t>> regionShapes() const;
+  /// The bytes of dynamic shared memory of the launch: 0 without shared
+  /// rows (the regions are workgroup attributions), else the rows and then
+  /// the regions, 16-byte aligned.
+  int64_t dynamicSharedBytes() const;
   RowLayout layout() const;
   std::string getName() const;
 };
 
 gpu::GPUFuncOp buildBlockScoreGradTCKernel(OpBuilder &b, Location loc,
                                            const BlockScoreGradTCSpec &spec);
+
+/// The shared rows of block_score_grad's tensor-core kernel for the option
+/// score-grad-shared-rows (`option`): 0 none; k > 0 the first k rows
+/// (at most n + S); -1 as many as fit the share of an SM's shared memory
+/// that one CTA gets at the CTAs per SM its threads allow at 128 registers
+/// each (or min-ctas-per-sm, if more). The caller checks
+/// dynamicSharedBytes() against the target.
+unsigned chooseBlockScoreGradSharedRows(const BlockScoreGradTCSpec &spec,
+                                        int option,
+                                        const NVVMTargetInfo &target);
 
 /// attnres.block_score_grad, second kernel: the partials of the parameter
 /// gradients dwg_l = sum_p sum_i k1_li b_i[p, :]. Grid P x column tiles:

@@ -3,6 +3,8 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s --check-prefixes=PF,TC
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SHARED
 // RUN: attnres-opt %s --convert-attnres-to-gpu=grad-rows-in-shared=0 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=REREAD
+// RUN: attnres-opt %s --convert-attnres-to-gpu=score-grad-shared-rows=-1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SGSH
+// RUN: attnres-opt %s --convert-attnres-to-gpu=score-grad-shared-rows=3 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SGSH3
 // RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_86 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM86
 // RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_80 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM80
 
@@ -377,6 +379,54 @@ func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf3
 // TC:            vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 8 : i64} : memref<?x4096xbf16>, vector<4xbf16>
 // TC:            memref.load %[[K2]]
 // TC:            vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 8 : i64} : memref<?x4096xbf16>, vector<4xbf16>
+
+// With score-grad-shared-rows the mma sweep also stores each lane's 16-byte
+// fragments of the first k rows (the 2 sources, then dout of the 3 queries)
+// into dynamic shared memory, rows 64 bytes apart (4128 elements), and the
+// source-gradient sweep reads them from there. -1: all 5 rows fit (41280
+// bytes, then the regions: 41840). Each warp's 16 blocks store one source
+// fragment (rows 0-1 of the A tile) and one dout fragment (queries 0-2):
+// 32 stores; the second sweep loads no row of dout from global memory.
+// SGSH-LABEL:  func.func @score_grad
+// SGSH:          %[[SM:.*]] = arith.constant 41840 : i32
+// SGSH:          gpu.launch_func  @attnres_kernels::@block_score_grad_bf16_d4096_s3_n2_tc_shared blocks in ({{.*}}) threads in ({{.*}})  dynamic_shared_memory_size %[[SM]] args(
+// SGSH:        gpu.func @block_score_grad_bf16_d4096_s3_n2_tc_shared({{[^)]*}}) kernel attributes
+// SGSH:          %[[DYN:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// SGSH:          %[[ROWS:.*]] = memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<5x4128xbf16, #gpu.address_space<workgroup>>
+// SGSH-COUNT-6:  memref.view %[[DYN]]
+// SGSH-COUNT-32: vector.store %{{.*}}, %[[ROWS]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<5x4128xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// SGSH-NOT:      vector.store %{{.*}}, %[[ROWS]]
+// SGSH:          gpu.barrier
+// SGSH:          vector.load %[[ROWS]][%{{.*}}, %{{.*}}] {alignment = 8 : i64} : memref<5x4128xbf16, #gpu.address_space<workgroup>>, vector<4xbf16>
+// SGSH:          scf.for %{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xbf16>, vector<4xbf16>, vector<4xbf16>) {
+// SGSH-COUNT-2:    vector.load %{{.*}} : memref<3x4096xbf16>, vector<4xbf16>
+// SGSH-NOT:        memref<3x?x4096xbf16>
+// SGSH:            vector.load %[[ROWS]]
+// SGSH-NOT:        memref<3x?x4096xbf16>
+// SGSH:            scf.yield {{.*}} : vector<4xf32>, vector<4xf32>, vector<4xbf16>
+// SGSH:          vector.load %[[ROWS]][%c0{{.*}}, %{{.*}}]
+// SGSH:          vector.store %{{.*}} : memref<?x4096xbf16>, vector<4xbf16>
+// SGSH:          vector.load %[[ROWS]][%c1{{.*}}, %{{.*}}]
+// SGSH-NOT:      memref<3x?x4096xbf16>, vector<4xbf16>
+// SGSH-NOT:      memref<?x4096xbf16>, vector<4xbf16>
+// SGSH:          vector.store %{{.*}} : memref<?x4096xbf16>, vector<4xbf16>
+// SGSH:        gpu.func @block_score_grad_params_bf16_d4096_s3_n2
+
+// score-grad-shared-rows=3: both sources and the dout row of query 0 (the
+// dout fragments are stored by the lanes with grp < 1); the second sweep
+// takes dout_l from shared memory for l < 1, else from global memory.
+// SGSH3-LABEL: func.func @score_grad
+// SGSH3:         gpu.launch_func  @attnres_kernels::@block_score_grad_bf16_d4096_s3_n2_tc_shared3 blocks
+// SGSH3:       gpu.func @block_score_grad_bf16_d4096_s3_n2_tc_shared3(
+// SGSH3:         %[[ROWS:.*]] = memref.view %{{.*}}[%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<3x4128xbf16, #gpu.address_space<workgroup>>
+// SGSH3-COUNT-32: vector.store %{{.*}}, %[[ROWS]]
+// SGSH3:         gpu.barrier
+// SGSH3:         scf.for %{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xbf16>, vector<4xbf16>, vector<4xbf16>) {
+// SGSH3:           scf.if %{{.*}} -> (vector<4xbf16>) {
+// SGSH3:             vector.load %[[ROWS]]
+// SGSH3:           } else {
+// SGSH3:             vector.load %{{.*}} : memref<3x?x4096xbf16>, vector<4xbf16>
+// SGSH3:           scf.yield
 
 // C37-LABEL:   func.func @score_grad
 // C37:           %[[C37:.*]] = arith.constant 37 : index
