@@ -54,9 +54,9 @@ sanitize() {
 }
 case "${1:-a}" in
 a)
-acc 1
 sgrad 1
 sanitize
+acc 1
 echo "== host time of a torch_ops call (single-pass source descriptors) $(date -u +%T)"
 timeout 60 python3 -m bench.host_overhead --pack .device/small_t/pack --json $R/host_overhead.json > $R/host_overhead.log 2>&1
 grep -E "us$" $R/host_overhead.log | head -24; pack
