@@ -313,6 +313,17 @@ if GRAD_SET:
     for (n, s, t, d, acc) in SGRAD_TIMED:
         for c in (4, 2) if d < 7168 else (4,):  # D = 7168: two halves do not fit
             add_sgrad("bf16", n, s, d, t, acc, True, f"_tc_fx{c}", f"grad-tensor-cores=1 score-grad-fused={c}")
+    # The same with the rows by bulk copies into two buffers
+    # (score-grad-fused-tma): timed at every shape, checked where the buffers
+    # alternate many times, with accumulators, two A tiles, S above the
+    # threads, T = 1.
+    for (n, s, t, d, acc) in SGRAD_TIMED:
+        add_sgrad("bf16", n, s, d, t, acc, True, "_tc_fx4_tma",
+                  "grad-tensor-cores=1 score-grad-fused=4 score-grad-fused-tma=1")
+    for (n, s_, d, t, acc) in [(9, 8, 4096, 3000, False), (9, 8, 4096, 200, True), (17, 12, 2048, 300, False),
+                               (3, 40, 256, 50, False), (4, 8, 4096, 1, False), (5, 6, 7168, 901, True)]:
+        add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_fx4_tma",
+                  "grad-tensor-cores=1 score-grad-fused=4 score-grad-fused-tma=1")
     # One CTA per SM where the registers allow no more (above 128): 33
     # clusters of 4 instead of 66, one wave.
     for (n, s, t, d, acc) in [(9, 8, 16384, 4096, True), (9, 8, 16384, 7168, False)]:

@@ -166,6 +166,13 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "(no parameter kernel); where the target has no clusters, D is "
            "not a multiple of 32 C or the rows do not fit its shared memory, "
            "the kernel without; 0: off">,
+    Option<"scoreGradFusedTma", "score-grad-fused-tma", "bool",
+           /*default=*/"false",
+           "with score-grad-fused: the rows come into shared memory by "
+           "cp.async.bulk (TMA) on mbarriers, in two buffers, the next "
+           "token's copies in flight while this one is computed (kernel "
+           "name `_fx<C>_tma`), instead of fragment loads after an L2 "
+           "prefetch one token ahead">,
     Option<"gradRowsInShared", "grad-rows-in-shared", "bool",
            /*default=*/"true",
            "aggregate_grad: where a token's source rows do not stay in "

@@ -971,6 +971,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
     if (split > 1 && target.hasClusters() && spec.d % (32 * split) == 0) {
       BlockScoreGradTCSpec f = *tc;
       f.fusedSplit = split;
+      f.fusedBulkCopy = scoreGradFusedTma && target.hasBulkCopy();
       f.sharedRows = f.numSources + f.numQueries;
       f.threads = elementsPerThread.getValue()
                       ? ctaThreadsFor(f.columns(),

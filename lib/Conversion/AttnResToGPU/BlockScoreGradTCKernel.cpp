@@ -40,7 +40,8 @@ std::string BlockScoreGradTCSpec::getName() const {
          std::to_string(numSources) + "_tc" +
          (sweepWidth != 4 ? "_w" + std::to_string(sweepWidth) : "") +
          (threads != defaultThreads(d) ? "_t" + std::to_string(threads) : "") +
-         (fusedSplit > 1 ? "_fx" + std::to_string(fusedSplit)
+         (fusedSplit > 1 ? "_fx" + std::to_string(fusedSplit) +
+                               (fusedBulkCopy ? "_tma" : "")
           : sharedRows == numSources + numQueries ? "_shared"
           : sharedRows ? "_shared" + std::to_string(sharedRows)
                        : "") +
@@ -66,10 +67,13 @@ SmallVector<SmallVector<int64_t>> BlockScoreGradTCSpec::regionShapes() const {
 int64_t BlockScoreGradTCSpec::dynamicSharedBytes() const {
   if (!sharedRows)
     return 0;
-  int64_t total = int64_t(sharedRows) * sharedRowStride() *
-                  (elementType.getIntOrFloatBitWidth() / 8);
+  bool tma = fusedSplit > 1 && fusedBulkCopy;
+  int64_t total = sharedRowsBytes() * (tma ? 2 : 1);
   for (ArrayRef<int64_t> shape : regionShapes())
     total = llvm::alignTo(total, 16) + 4 * ShapedType::getNumElements(shape);
+  // With bulk copies: the two buffers' mbarriers (2 x i64).
+  if (tma)
+    total = llvm::alignTo(total, 16) + 16;
   return llvm::alignTo(total, 16);
 }
 
@@ -105,8 +109,8 @@ public:
         threads(spec.threads), warps(spec.threads / 32),
         nPad(unsigned(llvm::alignTo(spec.numSources, 4))),
         split(std::max(1u, spec.fusedSplit)), dl(spec.columns()),
-        layout(spec.layout()), em(b, loc, layout, spec.elementType),
-        tc(b, loc) {}
+        tma(spec.fusedSplit > 1 && spec.fusedBulkCopy), layout(spec.layout()),
+        em(b, loc, layout, spec.elementType), tc(b, loc) {}
 
   gpu::GPUFuncOp build() {
     createFunction();
@@ -135,6 +139,9 @@ private:
   void emitFusedTokenLoop();
   /// Requests the CTA's columns of every row of token `tok` into L2.
   void emitPrefetchColumns(Value tok);
+  /// Thread 0, bulk copies: the CTA's columns of every row of token `tok`
+  /// into buffer `buffer` (index) on its mbarrier.
+  void emitRowCopies(Value tok, Value buffer);
   /// Runs body(c) for each chunk c of `sw` columns this thread owns: c =
   /// tid, tid + threads, ... < columns / sw (sweep 2's ownership).
   template <typename Fn> void forOwnChunks(unsigned sw, Fn body);
@@ -205,6 +212,9 @@ private:
   // Fused: CTAs per cluster (1 otherwise) and the columns of this CTA.
   unsigned split;
   int64_t dl;
+  // Fused with bulk copies: the rows of each token copied into one of two
+  // buffers of shared memory (no fragment loads from global memory).
+  bool tma;
   RowLayout layout;
   RowEmitter em;
   TCEmitter tc;
@@ -224,6 +234,10 @@ private:
   // the CTA's columns (S x columns, f32); the workspace (the argument in
   // place of coefOut).
   Value xch, dwgSm, workspace;
+  // The dynamic allocation, the type of a buffer of rows and (bulk copies)
+  // the two buffers' mbarriers (memref<2xi64>).
+  Value dynShared, bars;
+  MemRefType stashType;
 
   // The column of the CTA's first column (0 unless fused), its rank in the
   // cluster, the cluster and, per token, the exchange buffer in use.
@@ -281,15 +295,23 @@ void GradTCBuilder::createFunction() {
                                     tc.idx(offset), ValueRange{});
     };
     int64_t rowsShared = spec.sharedRows;
-    stash = view(0, MemRefType::get({rowsShared, spec.sharedRowStride()}, e,
-                                    MemRefLayoutAttrInterface(), ws));
-    int64_t offset =
-        rowsShared * spec.sharedRowStride() * (e.getIntOrFloatBitWidth() / 8);
+    stashType = MemRefType::get({rowsShared, spec.sharedRowStride()}, e,
+                                MemRefLayoutAttrInterface(), ws);
+    dynShared = dynSm;
+    // With bulk copies two buffers of rows; the token loop views the one of
+    // each token.
+    if (!tma)
+      stash = view(0, stashType);
+    int64_t offset = spec.sharedRowsBytes() * (tma ? 2 : 1);
     for (Type t : wgTypes) {
       offset = llvm::alignTo(offset, 16);
       wg.push_back(view(offset, t));
       offset += 4 * cast<MemRefType>(t).getNumElements();
     }
+    if (tma)
+      bars = view(llvm::alignTo(offset, 16),
+                  MemRefType::get({2}, b.getI64Type(),
+                                  MemRefLayoutAttrInterface(), ws));
   }
   zPart = wg[0];
   daPart = wg[1];
@@ -400,13 +422,23 @@ void GradTCBuilder::emitSweep1() {
     for (unsigned m = 0; m < mTiles; ++m)
       for (unsigned h = 0; h < 2; ++h) {
         FragmentRow &r = rows[m][h];
-        if (r.any)
-          xs[k][m][h] = tc.maybeLoad(v8e, r.memref, ValueRange{token, goff},
-                                     both(r.ok, eok), 16);
+        if (!r.any)
+          continue;
+        // With bulk copies the row is in this token's buffer.
+        xs[k][m][h] =
+            tma ? tc.maybeLoad(
+                      v8e, stash,
+                      ValueRange{tc.add(grp, tc.idx(16 * m + 8 * h)), off},
+                      both(r.ok, eok), 16)
+                : tc.maybeLoad(v8e, r.memref, ValueRange{token, goff},
+                               both(r.ok, eok), 16);
       }
     for (unsigned t = 0; t < nTiles; ++t) {
       auto [q, qok] = queryOf(t);
-      Value v = tc.maybeLoad(v8e, dout, ValueRange{q, token, goff}, eok, 16);
+      Value v =
+          tma ? tc.maybeLoad(v8e, stash, ValueRange{tc.add(q, tc.idx(n)), off},
+                             eok, 16)
+              : tc.maybeLoad(v8e, dout, ValueRange{q, token, goff}, eok, 16);
       if (qok)
         v = arith::SelectOp::create(b, loc, qok, v, zeroE);
       dls[k].push_back(v);
@@ -463,7 +495,7 @@ void GradTCBuilder::emitSweep1() {
         }
       }
     }
-    if (stash)
+    if (stash && !tma)
       emitStashStores(xs[k], dls[k], off, eok);
     xs[k].clear();
     dls[k].clear();
@@ -836,6 +868,37 @@ void GradTCBuilder::emitPrefetchColumns(Value tok) {
                         dl * elemBytes, tid, threads);
 }
 
+void GradTCBuilder::emitRowCopies(Value tok, Value buffer) {
+  // One cp.async.bulk per row (the CTA's columns: dl elements, 16-byte
+  // aligned as colBase and dl are multiples of 32 elements) into buffer
+  // `buffer`, rows sharedRowStride apart: sources, then dout of each query.
+  int64_t elemBytes = e.getIntOrFloatBitWidth() / 8;
+  Type i64 = b.getI64Type();
+  Value bar = mbarrierPointerAt(b, loc, bars, buffer);
+  emitMBarrierArriveExpectTx(b, loc, bar,
+                             tc.i32c(int64_t(n + s) * dl * elemBytes));
+  Value base = arith::AddIOp::create(
+      b, loc, sharedAddress(b, loc, dynShared),
+      arith::IndexCastUIOp::create(
+          b, loc, tc.i32, tc.mul(buffer, tc.idx(spec.sharedRowsBytes()))));
+  auto copy = [&](Value m, Value row, unsigned at) {
+    Value src = arith::IndexCastOp::create(
+        b, loc, i64, memref::ExtractAlignedPointerAsIndexOp::create(b, loc, m));
+    Value off =
+        tc.mul(tc.add(tc.mul(row, tc.idx(d)), colBase), tc.idx(elemBytes));
+    src = arith::AddIOp::create(b, loc, src,
+                                arith::IndexCastOp::create(b, loc, i64, off));
+    Value dst = arith::AddIOp::create(
+        b, loc, base,
+        tc.i32c(int64_t(at) * spec.sharedRowStride() * elemBytes));
+    emitBulkCopyGlobalToShared(b, loc, dst, src, tc.i32c(dl * elemBytes), bar);
+  };
+  for (unsigned i = 0; i < n; ++i)
+    copy(sources[i], tok, i);
+  for (unsigned l = 0; l < s; ++l)
+    copy(dout, tc.add(tc.mul(numTokens, tc.idx(l)), tok), n + l);
+}
+
 void GradTCBuilder::emitFusedTokenLoop() {
   // The cluster's chunk of tokens: P = gridDim / split clusters, chunk =
   // ceil(T / P) consecutive tokens (the same in every CTA of the cluster, so
@@ -859,19 +922,53 @@ void GradTCBuilder::emitFusedTokenLoop() {
   });
   Value last = arith::SubIOp::create(
       b, loc, arith::MaxUIOp::create(b, loc, numTokens, tc.idx(1)), tc.idx(1));
-  if (spec.prefetchL2)
+  Value first = tc.cmp(P::eq, tid, tc.idx(0));
+  if (tma) {
+    // Thread 0 initialises both buffers' mbarriers and copies the first
+    // token's rows into buffer 0.
+    tc.when(first, [&]() {
+      for (unsigned k = 0; k < 2; ++k)
+        emitMBarrierInit(b, loc, mbarrierPointerAt(b, loc, bars, tc.idx(k)));
+    });
+    gpu::BarrierOp::create(b, loc);
+    tc.when(both(first, tc.cmp(P::ult, begin, end)),
+            [&]() { emitRowCopies(begin, tc.idx(0)); });
+  } else if (spec.prefetchL2) {
     tc.when(tc.cmp(P::ult, begin, end), [&]() { emitPrefetchColumns(begin); });
+  }
   auto loop = scf::ForOp::create(b, loc, begin, end, tc.idx(1));
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(loop.getBody()->getTerminator());
     token = loop.getInductionVar();
-    parity = arith::RemUIOp::create(
-        b, loc, arith::SubIOp::create(b, loc, token, begin), tc.idx(2));
-    // The next token's rows are requested while this one is computed.
-    if (spec.prefetchL2)
+    Value use = arith::SubIOp::create(b, loc, token, begin);
+    parity = arith::RemUIOp::create(b, loc, use, tc.idx(2));
+    if (tma) {
+      // Buffer `parity` holds this token's rows once its mbarrier completes
+      // its (use / 2)-th phase; the next token's copies go to the other
+      // buffer, which every thread finished reading at the barrier ending
+      // the previous token.
+      int64_t bufferBytes = spec.sharedRowsBytes();
+      stash = memref::ViewOp::create(b, loc, stashType, dynShared,
+                                     tc.mul(parity, tc.idx(bufferBytes)),
+                                     ValueRange{});
+      Value nextTok = tc.add(token, tc.idx(1));
+      tc.when(both(first, tc.cmp(P::ult, nextTok, end)), [&]() {
+        emitRowCopies(nextTok,
+                      arith::SubIOp::create(b, loc, tc.idx(1), parity));
+      });
+      Value phase = arith::IndexCastUIOp::create(
+          b, loc, tc.i32,
+          arith::RemUIOp::create(b, loc,
+                                 arith::DivUIOp::create(b, loc, use, tc.idx(2)),
+                                 tc.idx(2)));
+      emitMBarrierWaitParity(b, loc, mbarrierPointerAt(b, loc, bars, parity),
+                             phase);
+    } else if (spec.prefetchL2) {
+      // The next token's rows are requested while this one is computed.
       emitPrefetchColumns(
           arith::MinUIOp::create(b, loc, tc.add(token, tc.idx(1)), last));
+    }
     emitToken();
     // The next token's sweep 1 overwrites the stash this one's sweep 2 read.
     gpu::BarrierOp::create(b, loc);

@@ -325,6 +325,10 @@ struct BlockScoreGradTCSpec {
   /// (memref<P x (S D) x f32>, the argument in place of the coefficients),
   /// which buildParamReduceKernel sums in cluster order.
   unsigned fusedSplit = 0;
+  /// Fused only (score-grad-fused-tma): the rows come into shared memory by
+  /// cp.async.bulk on an mbarrier, in two buffers: the next token's copies
+  /// are in flight while this one is computed.
+  bool fusedBulkCopy = false;
 
   /// 16 elements per thread, at most 256 threads.
   static unsigned defaultThreads(int64_t d);
@@ -334,6 +338,11 @@ struct BlockScoreGradTCSpec {
   /// CTA's columns and 64 bytes, so that the two rows of a quarter-warp's
   /// 16-byte stores fall in different banks.
   int64_t sharedRowStride() const { return columns() + 32; }
+  /// The bytes of one buffer of shared rows.
+  int64_t sharedRowsBytes() const {
+    return int64_t(sharedRows) * sharedRowStride() *
+           (elementType.getIntOrFloatBitWidth() / 8);
+  }
   /// The f32 workgroup regions besides the rows (partials, totals,
   /// coefficients), in the order of the kernel's views.
   SmallVector<SmallVector<int64_t>> regionShapes() const;

@@ -7,6 +7,7 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu=score-grad-shared-rows=3 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SGSH3
 // RUN: attnres-opt %s --convert-attnres-to-gpu=score-grad-fused=4 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=FX
 // RUN: attnres-opt %s --convert-attnres-to-gpu="score-grad-fused=4 chip=sm_80" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=FX80
+// RUN: attnres-opt %s --convert-attnres-to-gpu="score-grad-fused=4 score-grad-fused-tma=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=FXT
 // RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_86 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM86
 // RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_80 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM80
 
@@ -479,6 +480,33 @@ func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf3
 // FX:            nvvm.cluster.arrive {aligned}
 // FX-NEXT:       nvvm.cluster.wait {aligned}
 // FX-NEXT:       gpu.return
+// With score-grad-fused-tma the rows come by bulk copies into two buffers
+// (2 x 5 rows x 1056 before the regions, the two mbarriers after them):
+// thread 0 initialises both mbarriers and copies the first token's 5 rows
+// (expecting 5 x 2048 bytes); in the token loop, the token's buffer is a
+// view at a dynamic offset, thread 0 copies the next token's rows into the
+// other buffer, every thread waits for its buffer's phase, and the mma
+// sweep loads its fragments from the buffer (no global loads, no stores to
+// shared rows).
+// FXT-LABEL:   func.func @score_grad
+// FXT:         gpu.func @block_score_grad_bf16_d4096_s3_n2_tc_fx4_tma(
+// FXT:           %[[BARS:.*]] = memref.view %{{.*}}[%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<2xi64, #gpu.address_space<workgroup>>
+// FXT-COUNT-2:   nvvm.mbarrier.init
+// FXT:           gpu.barrier
+// FXT:           nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c10240_i32
+// FXT-COUNT-5:   nvvm.cp.async.bulk.shared.cluster.global %{{.*}}, %{{.*}}, %{{.*}}, %c2048_i32{{.*}}
+// FXT:           scf.for
+// FXT:             %[[BUF:.*]] = memref.view %{{.*}}[%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<5x1056xbf16, #gpu.address_space<workgroup>>
+// FXT:             nvvm.mbarrier.arrive.expect_tx
+// FXT-COUNT-5:     nvvm.cp.async.bulk.shared.cluster.global
+// FXT:             scf.while
+// FXT:               nvvm.mbarrier.try_wait
+// FXT-NOT:         memref<?x4096xbf16>, vector<8xbf16>
+// FXT-NOT:         memref<3x?x4096xbf16>, vector<8xbf16>
+// FXT:             vector.load %[[BUF]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<5x1056xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// FXT-NOT:         vector.store %{{.*}}, %[[BUF]]
+// FXT:             nvvm.cluster.arrive {aligned}
+
 // Without clusters (sm_80) the option leaves the per-token kernel.
 // FX80-LABEL:  func.func @score_grad
 // FX80:          gpu.launch_func  @attnres_kernels::@block_score_grad_bf16_d4096_s3_n2_tc blocks
