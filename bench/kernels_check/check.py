@@ -333,10 +333,7 @@ def check_block_score_grad(entry, run):
     e, d, t, n, s, acc = entry["e"], entry["d"], entry["t"], entry["n"], entry["s"], entry["acc"]
     nan = lambda *shape: torch.full(shape, float("nan"), device=dev, dtype=DT[e])  # noqa: E731
     fnan = lambda *shape: torch.full(shape, float("nan"), device=dev)  # noqa: E731
-    # Fused parameter gradients (`_fx<C>`): p clusters of C CTAs, no
-    # parameter kernel; the workspace takes the coefficients' place.
-    fused = entry.get("fused", 0)
-    params = None if fused else launch_fn(DIR, entry, "params_kernel", "params_block")
+    params = launch_fn(DIR, entry, "params_kernel", "params_block")
     reduce = launch_fn(DIR, entry, "reduce_kernel", "reduce_block")
     W, G = queries((s, d), d, e)
     srcs = [rand((t, d), e, magnitude(i, e)) for i in range(n)]
@@ -350,19 +347,16 @@ def check_block_score_grad(entry, run):
     rs = [reference.inv_rms(x, eps).float().contiguous() for x in srcs]
     dbs = [nan(t, d) for _ in range(n)]
     coef = fnan(t, s * n)
-    p = min(t, max(1, entry["grad_ctas"] // (2 * fused)) if fused else entry["grad_ctas"])
+    p = min(t, entry["grad_ctas"])
     ws = fnan(p, s * d)
     dq, dg = fnan(s * d), fnan(s * d)
-    args = [W, G] + srcs + [lse] + rs + [dout, dlse] + accs + dbs + [ws if fused else coef, t]
+    args = [W, G] + srcs + [lse] + rs + [dout, dlse] + accs + dbs + [coef, t]
     pargs = srcs + [coef, ws, t]
     rargs = [ws, p, W.reshape(-1), G.reshape(-1), dq, dg]
 
     def run_all():
-        if fused:
-            run(args, t, p * fused)
-        else:
-            run(args, t)
-            params(pargs, t, entry["tiles"] * p)
+        run(args, t)
+        params(pargs, t, entry["tiles"] * p)
         reduce(rargs, t, -(-(s * d) // 32))
     run_all()
     torch.cuda.synchronize()

@@ -124,10 +124,6 @@ def add_grad(entry, mlir, gpu_opts=""):
     # block_score_grad: the column-tiled kernel of the parameter partials
     # (grid P x tiles, tiles of 128 vectors of the widest width dividing D).
     prm = [k for k in entries if "_params_" in k]
-    # block_score_grad with fused parameter gradients: clusters of C CTAs.
-    fx = re.search(r"_fx(\d)", main)
-    if fx:
-        entry["fused"] = int(fx.group(1))
     if prm:
         vw = 16 // {"f32": 4, "f16": 2, "bf16": 2}[entry["e"]]
         while vw > 1 and entry["d"] % vw:
@@ -303,38 +299,6 @@ if GRAD_SET:
                                      (1, 1, 64, 40, True, -1), (4, 8, 4096, 1, False, -1)]:
         add_sgrad("bf16", n, s_, d, t, acc, False, f"_tc_sh{'' if rows < 0 else rows}",
                   f"grad-tensor-cores=1 score-grad-shared-rows={rows}")
-    # block_score_grad with the parameter gradients fused in (score-grad-fused,
-    # session 20): clusters of 4 (`_tc_fx4`) or 2 (`_tc_fx2`) CTAs per chunk
-    # of tokens, each CTA a quarter (half) of the columns; timed next to each
-    # `_tc`, checked with accumulators, two A tiles, many queries (S above
-    # the CTA's threads), one 32-column block per CTA, T = 1 (one cluster),
-    # ragged chunks (D = 7168), and T = 3000 (46 tokens per cluster: both
-    # exchange buffers in turn).
-    for (n, s, t, d, acc) in SGRAD_TIMED:
-        for c in (4, 2) if d < 7168 else (4,):  # D = 7168: two halves do not fit
-            add_sgrad("bf16", n, s, d, t, acc, True, f"_tc_fx{c}", f"grad-tensor-cores=1 score-grad-fused={c}")
-    # The same with the rows by bulk copies into two buffers
-    # (score-grad-fused-tma): timed at every shape, checked where the buffers
-    # alternate many times, with accumulators, two A tiles, S above the
-    # threads, T = 1.
-    for (n, s, t, d, acc) in SGRAD_TIMED:
-        add_sgrad("bf16", n, s, d, t, acc, True, "_tc_fx4_tma",
-                  "grad-tensor-cores=1 score-grad-fused=4 score-grad-fused-tma=1")
-    for (n, s_, d, t, acc) in [(9, 8, 4096, 3000, False), (9, 8, 4096, 200, True), (17, 12, 2048, 300, False),
-                               (3, 40, 256, 50, False), (4, 8, 4096, 1, False), (5, 6, 7168, 901, True)]:
-        add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_fx4_tma",
-                  "grad-tensor-cores=1 score-grad-fused=4 score-grad-fused-tma=1")
-    # One CTA per SM where the registers allow no more (above 128): 33
-    # clusters of 4 instead of 66, one wave.
-    for (n, s, t, d, acc) in [(9, 8, 16384, 4096, True), (9, 8, 16384, 7168, False)]:
-        add_sgrad("bf16", n, s, d, t, acc, True, "_tc_fx4_c264",
-                  "grad-tensor-cores=1 score-grad-fused=4 grad-ctas=264")
-    for (n, s_, d, t, acc, c) in [(9, 8, 4096, 200, True, 4), (17, 12, 2048, 300, False, 4),
-                                  (17, 12, 2048, 300, False, 2), (3, 40, 256, 50, False, 4),
-                                  (1, 1, 128, 40, True, 4), (24, 2, 512, 20, False, 2),
-                                  (4, 8, 4096, 1, False, 4), (5, 6, 7168, 901, True, 4),
-                                  (9, 8, 4096, 3000, False, 4), (9, 8, 4096, 3000, False, 2)]:
-        add_sgrad("bf16", n, s_, d, t, acc, False, f"_tc_fx{c}", f"grad-tensor-cores=1 score-grad-fused={c}")
     # With four CTAs per SM the L2 prefetch of each token's rows may matter
     # less (or more): the same with l2-prefetch=0.
     for el in (16, 32):

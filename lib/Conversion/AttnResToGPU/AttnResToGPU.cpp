@@ -961,25 +961,6 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
       tc->minCtasPerSM = unsigned(minCtasPerSM);
     tc->sharedRows =
         chooseBlockScoreGradSharedRows(*tc, scoreGradSharedRows, target);
-    // score-grad-fused: a cluster of C CTAs per chunk of tokens, each with
-    // D / C columns (multiples of 32) and all their rows in shared memory,
-    // the parameter gradients accumulated in the kernel (no parameter
-    // kernel). CTAs of D / (4 C) threads, at most 256, unless
-    // elements-per-thread says otherwise. Where the target has no clusters,
-    // D is not a multiple of 32 C or the rows do not fit, the kernel above.
-    unsigned split = scoreGradFused;
-    if (split > 1 && target.hasClusters() && spec.d % (32 * split) == 0) {
-      BlockScoreGradTCSpec f = *tc;
-      f.fusedSplit = split;
-      f.fusedBulkCopy = scoreGradFusedTma && target.hasBulkCopy();
-      f.sharedRows = f.numSources + f.numQueries;
-      f.threads = elementsPerThread.getValue()
-                      ? ctaThreadsFor(f.columns(),
-                                      int64_t(elementsPerThread.getValue()))
-                      : ctaThreadsFor(f.columns(), 4, 256);
-      if (f.dynamicSharedBytes() <= target.maxSharedBytesPerCta())
-        *tc = f;
-    }
     if (tc->dynamicSharedBytes() > target.maxSharedBytesPerCta())
       return op.emitOpError("score-grad-shared-rows=")
              << int(scoreGradSharedRows) << " needs "
@@ -987,7 +968,6 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
              << " bytes of shared memory per CTA; the target allows "
              << target.maxSharedBytesPerCta();
   }
-  bool fused = tc && tc->fusedSplit > 1;
   gpu::GPUFuncOp kernel = tc ? getOrBuild(*tc, loc, buildBlockScoreGradTCKernel)
                              : getOrBuild(spec, loc, buildBlockScoreGradKernel);
   RowLayout kernelLayout = tc ? tc->layout() : spec.layout;
@@ -998,8 +978,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
   pspec.numSources = spec.numSources;
   pspec.vectorWidth = spec.layout.vectorWidth;
   gpu::GPUFuncOp params =
-      fused ? gpu::GPUFuncOp()
-            : getOrBuild(pspec, loc, buildBlockScoreParamGradKernel);
+      getOrBuild(pspec, loc, buildBlockScoreParamGradKernel);
   ParamReduceSpec red;
   red.elementType = spec.elementType;
   red.k = s * spec.d;
@@ -1029,44 +1008,30 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
     gradRows.push_back(hb.collapseTokens(grads.back(), 0, 1));
   }
   operands.append(gradRows);
-  auto wsType =
-      MemRefType::get({ShapedType::kDynamic, s * spec.d}, rw.getF32Type());
-  Value numPartials, ws;
-  if (fused) {
-    // P = min(T, grad-ctas / (2 C)) clusters of C CTAs (two CTAs per SM at
-    // the default 528 = 4 x 132), each writing its row of the workspace.
-    unsigned split = tc->fusedSplit;
-    numPartials = arith::MinUIOp::create(
-        rw, loc, numTokens,
-        hb.idx(std::max<int64_t>(1, int64_t(gradCtas) / (2 * split))));
-    ws = memref::AllocOp::create(rw, loc, wsType, ValueRange{numPartials});
-    operands.push_back(ws);
-    operands.push_back(numTokens);
-    hb.launch(kernel, kernelLayout, numPartials, split, operands,
-              tc->dynamicSharedBytes());
-  } else {
-    int64_t sn = s * int64_t(spec.numSources);
-    Value coef = memref::AllocOp::create(
-        rw, loc, MemRefType::get({ShapedType::kDynamic, sn}, rw.getF32Type()),
-        ValueRange{numTokens});
-    operands.push_back(coef);
-    operands.push_back(numTokens);
-    hb.launch(kernel, kernelLayout, numTokens, 1, operands,
-              tc ? tc->dynamicSharedBytes() : 0);
+  int64_t sn = s * int64_t(spec.numSources);
+  Value coef = memref::AllocOp::create(
+      rw, loc, MemRefType::get({ShapedType::kDynamic, sn}, rw.getF32Type()),
+      ValueRange{numTokens});
+  operands.push_back(coef);
+  operands.push_back(numTokens);
+  hb.launch(kernel, kernelLayout, numTokens, 1, operands,
+            tc ? tc->dynamicSharedBytes() : 0);
 
-    // The parameter gradients: P = min(T, grad-ctas) chunks of tokens, each
-    // over the column tiles, then the reduction over the chunks in order.
-    numPartials = gradPartialCount(hb, numTokens);
-    ws = memref::AllocOp::create(rw, loc, wsType, ValueRange{numPartials});
-    SmallVector<Value> pOperands;
-    for (unsigned i = 0; i < spec.numSources; ++i)
-      pOperands.push_back(operands[2 + i]);
-    pOperands.append({coef, ws, numTokens});
-    RowLayout pLayout;
-    pLayout.threadsPerToken = BlockScoreParamGradSpec::kThreads;
-    hb.launch(params, pLayout, numPartials, unsigned(pspec.numTiles()),
-              pOperands);
-  }
+  // The parameter gradients: P = min(T, grad-ctas) chunks of tokens, each
+  // over the column tiles, then the reduction over the chunks in order.
+  Value numPartials = gradPartialCount(hb, numTokens);
+  Value ws = memref::AllocOp::create(
+      rw, loc,
+      MemRefType::get({ShapedType::kDynamic, s * spec.d}, rw.getF32Type()),
+      ValueRange{numPartials});
+  SmallVector<Value> pOperands;
+  for (unsigned i = 0; i < spec.numSources; ++i)
+    pOperands.push_back(operands[2 + i]);
+  pOperands.append({coef, ws, numTokens});
+  RowLayout pLayout;
+  pLayout.threadsPerToken = BlockScoreParamGradSpec::kThreads;
+  hb.launch(params, pLayout, numPartials, unsigned(pspec.numTiles()),
+            pOperands);
 
   auto flat = [&](Value m) -> Value {
     return memref::CollapseShapeOp::create(

@@ -40,9 +40,7 @@ std::string BlockScoreGradTCSpec::getName() const {
          std::to_string(numSources) + "_tc" +
          (sweepWidth != 4 ? "_w" + std::to_string(sweepWidth) : "") +
          (threads != defaultThreads(d) ? "_t" + std::to_string(threads) : "") +
-         (fusedSplit > 1 ? "_fx" + std::to_string(fusedSplit) +
-                               (fusedBulkCopy ? "_tma" : "")
-          : sharedRows == numSources + numQueries ? "_shared"
+         (sharedRows == numSources + numQueries ? "_shared"
           : sharedRows ? "_shared" + std::to_string(sharedRows)
                        : "") +
          (accumulate ? "_acc" : "");
@@ -51,15 +49,8 @@ std::string BlockScoreGradTCSpec::getName() const {
 SmallVector<SmallVector<int64_t>> BlockScoreGradTCSpec::regionShapes() const {
   int64_t w = threads / 32, ni = numSources, si = numQueries;
   int64_t nPad = int64_t(llvm::alignTo(numSources, 4));
-  SmallVector<SmallVector<int64_t>> shapes{
-      {w, ni, si}, {w, ni, si}, {si * ni}, {si * ni}, {si, 2, nPad}, {nPad}};
-  // Fused: the CTA's partial dot products of the token (z, da) for the
-  // cluster, two buffers used alternately, and dwg of its columns.
-  if (fusedSplit > 1) {
-    shapes.push_back({2, 2, si * ni});
-    shapes.push_back({si, columns()});
-  }
-  return shapes;
+  return {{w, ni, si}, {w, ni, si},   {si * ni},
+          {si * ni},   {si, 2, nPad}, {nPad}};
 }
 
 // As aggregate_grad's (AggregateGradKernel.cpp): with rows in shared memory
@@ -67,13 +58,10 @@ SmallVector<SmallVector<int64_t>> BlockScoreGradTCSpec::regionShapes() const {
 int64_t BlockScoreGradTCSpec::dynamicSharedBytes() const {
   if (!sharedRows)
     return 0;
-  bool tma = fusedSplit > 1 && fusedBulkCopy;
-  int64_t total = sharedRowsBytes() * (tma ? 2 : 1);
+  int64_t total = int64_t(sharedRows) * sharedRowStride() *
+                  (elementType.getIntOrFloatBitWidth() / 8);
   for (ArrayRef<int64_t> shape : regionShapes())
     total = llvm::alignTo(total, 16) + 4 * ShapedType::getNumElements(shape);
-  // With bulk copies: the two buffers' mbarriers (2 x i64).
-  if (tma)
-    total = llvm::alignTo(total, 16) + 16;
   return llvm::alignTo(total, 16);
 }
 
@@ -108,17 +96,17 @@ public:
         d(spec.d), n(spec.numSources), s(spec.numQueries),
         threads(spec.threads), warps(spec.threads / 32),
         nPad(unsigned(llvm::alignTo(spec.numSources, 4))),
-        split(std::max(1u, spec.fusedSplit)), dl(spec.columns()),
-        tma(spec.fusedSplit > 1 && spec.fusedBulkCopy), layout(spec.layout()),
-        em(b, loc, layout, spec.elementType), tc(b, loc) {}
+        layout(spec.layout()), em(b, loc, layout, spec.elementType),
+        tc(b, loc) {}
 
   gpu::GPUFuncOp build() {
     createFunction();
     emitIndices();
-    if (split > 1)
-      emitFusedTokenLoop();
-    else
-      emitToken();
+    emitSweep1();
+    emitTotals();
+    emitCoefficients();
+    emitK2();
+    emitSweep2();
     return fn;
   }
 
@@ -127,24 +115,6 @@ private:
 
   void createFunction();
   void emitIndices();
-  /// The phases of one token.
-  void emitToken() {
-    emitSweep1();
-    emitTotals();
-    emitCoefficients();
-    emitK2();
-    emitSweep2();
-  }
-  /// Fused: the cluster's tokens, dwg kept in shared memory, then written.
-  void emitFusedTokenLoop();
-  /// Requests the CTA's columns of every row of token `tok` into L2.
-  void emitPrefetchColumns(Value tok);
-  /// Thread 0, bulk copies: the CTA's columns of every row of token `tok`
-  /// into buffer `buffer` (index) on its mbarrier.
-  void emitRowCopies(Value tok, Value buffer);
-  /// Runs body(c) for each chunk c of `sw` columns this thread owns: c =
-  /// tid, tid + threads, ... < columns / sw (sweep 2's ownership).
-  template <typename Fn> void forOwnChunks(unsigned sw, Fn body);
   void emitSweep1();
   void emitStashStores(ArrayRef<std::array<Value, 2>> x, ArrayRef<Value> dl,
                        Value off, Value eok);
@@ -152,9 +122,6 @@ private:
   void emitCoefficients();
   void emitK2();
   void emitSweep2();
-  /// Fused: adds this token's dwg terms of the chunk at `off` (the sources
-  /// there as f32 vectors `xF`) to dwgSm.
-  void emitDwgUpdate(Value off, ArrayRef<Value> xF);
 
   Value both(Value x, Value y) {
     if (!x)
@@ -209,12 +176,6 @@ private:
   Type e, f32;
   int64_t d;
   unsigned n, s, threads, warps, nPad;
-  // Fused: CTAs per cluster (1 otherwise) and the columns of this CTA.
-  unsigned split;
-  int64_t dl;
-  // Fused with bulk copies: the rows of each token copied into one of two
-  // buffers of shared memory (no fragment loads from global memory).
-  bool tma;
   RowLayout layout;
   RowEmitter em;
   TCEmitter tc;
@@ -230,18 +191,8 @@ private:
   // With shared rows: memref<sharedRows x sharedRowStride x E>, rows 0..n-1
   // the sources, n + l dout_l.
   Value stash;
-  // Fused: the cluster exchange (2 buffers x {z, da} x S n, f32) and dwg of
-  // the CTA's columns (S x columns, f32); the workspace (the argument in
-  // place of coefOut).
-  Value xch, dwgSm, workspace;
-  // The dynamic allocation, the type of a buffer of rows and (bulk copies)
-  // the two buffers' mbarriers (memref<2xi64>).
-  Value dynShared, bars;
-  MemRefType stashType;
 
-  // The column of the CTA's first column (0 unless fused), its rank in the
-  // cluster, the cluster and, per token, the exchange buffer in use.
-  Value tid, token, lane, warp, grp, tig, colBase, rank, cluster, parity;
+  Value tid, token, lane, warp, grp, tig;
   VectorType v8e, v8f, v8i;
   unsigned mTiles = 0, nTiles = 0;
   SmallVector<std::array<FragmentRow, 2>> rows;
@@ -252,9 +203,6 @@ private:
 void GradTCBuilder::createFunction() {
   SmallVector<Type> args =
       grad::blockScoreGradArgTypes(b, e, d, s, n, spec.accumulate);
-  if (split > 1)
-    args[args.size() - 2] =
-        MemRefType::get({ShapedType::kDynamic, int64_t(s) * d}, f32);
 
   auto ws =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
@@ -295,23 +243,15 @@ void GradTCBuilder::createFunction() {
                                     tc.idx(offset), ValueRange{});
     };
     int64_t rowsShared = spec.sharedRows;
-    stashType = MemRefType::get({rowsShared, spec.sharedRowStride()}, e,
-                                MemRefLayoutAttrInterface(), ws);
-    dynShared = dynSm;
-    // With bulk copies two buffers of rows; the token loop views the one of
-    // each token.
-    if (!tma)
-      stash = view(0, stashType);
-    int64_t offset = spec.sharedRowsBytes() * (tma ? 2 : 1);
+    stash = view(0, MemRefType::get({rowsShared, spec.sharedRowStride()}, e,
+                                    MemRefLayoutAttrInterface(), ws));
+    int64_t offset =
+        rowsShared * spec.sharedRowStride() * (e.getIntOrFloatBitWidth() / 8);
     for (Type t : wgTypes) {
       offset = llvm::alignTo(offset, 16);
       wg.push_back(view(offset, t));
       offset += 4 * cast<MemRefType>(t).getNumElements();
     }
-    if (tma)
-      bars = view(llvm::alignTo(offset, 16),
-                  MemRefType::get({2}, b.getI64Type(),
-                                  MemRefLayoutAttrInterface(), ws));
   }
   zPart = wg[0];
   daPart = wg[1];
@@ -319,28 +259,11 @@ void GradTCBuilder::createFunction() {
   daTot = wg[3];
   coefSm = wg[4];
   k2Sm = wg[5];
-  if (split > 1) {
-    xch = wg[6];
-    dwgSm = wg[7];
-    workspace = coefOut;
-    coefOut = Value();
-  }
 }
 
 void GradTCBuilder::emitIndices() {
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   token = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  colBase = tc.idx(0);
-  if (split > 1) {
-    // CTAs c C .. c C + C - 1 form cluster c; the token is set per
-    // iteration of the token loop.
-    fn.setKnownClusterSizeAttr(b.getDenseI32ArrayAttr({int32_t(split), 1, 1}));
-    Value cta = token;
-    rank = arith::RemUIOp::create(b, loc, cta, tc.idx(split));
-    cluster = arith::DivUIOp::create(b, loc, cta, tc.idx(split));
-    colBase = tc.mul(rank, tc.idx(dl));
-    token = Value();
-  }
   TCEmitter::LaneIndices li = tc.laneIndices(tid);
   lane = li.lane;
   warp = li.warp;
@@ -357,9 +280,8 @@ void GradTCBuilder::emitIndices() {
 void GradTCBuilder::emitSweep1() {
   // Every line of the token's source and dout rows is requested into L2
   // first (no registers held), so that all of its DRAM reads are in flight
-  // at once; the fragment loads below then hit L2. (Fused: the token loop
-  // requests the next token's columns one token ahead.)
-  if (spec.prefetchL2 && split == 1) {
+  // at once; the fragment loads below then hit L2.
+  if (spec.prefetchL2) {
     emitL2PrefetchRows(b, loc, sources, token, e, d, tid, threads);
     int64_t rowBytes = d * (e.getIntOrFloatBitWidth() / 8);
     Type i64 = b.getI64Type();
@@ -380,18 +302,13 @@ void GradTCBuilder::emitSweep1() {
   // loads elements [8 tig, 8 tig + 8) of its rows; the k index of the mma
   // is permuted so that k-tile kt holds elements 8 tig + 4 kt + {0..3}
   // (the sums over k do not depend on the order of k).
-  // Offsets are within the CTA's columns (the stash's), global accesses
-  // add colBase.
-  int64_t numBlocks = llvm::divideCeil(dl, int64_t(32));
+  int64_t numBlocks = llvm::divideCeil(d, int64_t(32));
   unsigned blocksPerWarp = llvm::divideCeil(numBlocks, int64_t(warps));
   auto elemOffset = [&](unsigned k) {
     return tc.blockOffset(warp, tig, warps, k);
   };
   auto elemOk = [&](unsigned k, Value off) -> Value {
-    return tc.blockOk(warps, k, off, dl);
-  };
-  auto global = [&](Value off) -> Value {
-    return split > 1 ? tc.add(off, colBase) : off;
+    return tc.blockOk(warps, k, off, d);
   };
   // The query of column grp of B tile t, clamped into range (padding
   // queries, q >= S, read row S - 1 and are zeroed), and whether it is one.
@@ -417,28 +334,17 @@ void GradTCBuilder::emitSweep1() {
       return;
     Value off = elemOffset(k);
     Value eok = elemOk(k, off);
-    Value goff = global(off);
     xs[k].resize(mTiles);
     for (unsigned m = 0; m < mTiles; ++m)
       for (unsigned h = 0; h < 2; ++h) {
         FragmentRow &r = rows[m][h];
-        if (!r.any)
-          continue;
-        // With bulk copies the row is in this token's buffer.
-        xs[k][m][h] =
-            tma ? tc.maybeLoad(
-                      v8e, stash,
-                      ValueRange{tc.add(grp, tc.idx(16 * m + 8 * h)), off},
-                      both(r.ok, eok), 16)
-                : tc.maybeLoad(v8e, r.memref, ValueRange{token, goff},
-                               both(r.ok, eok), 16);
+        if (r.any)
+          xs[k][m][h] = tc.maybeLoad(v8e, r.memref, ValueRange{token, off},
+                                     both(r.ok, eok), 16);
       }
     for (unsigned t = 0; t < nTiles; ++t) {
       auto [q, qok] = queryOf(t);
-      Value v =
-          tma ? tc.maybeLoad(v8e, stash, ValueRange{tc.add(q, tc.idx(n)), off},
-                             eok, 16)
-              : tc.maybeLoad(v8e, dout, ValueRange{q, token, goff}, eok, 16);
+      Value v = tc.maybeLoad(v8e, dout, ValueRange{q, token, off}, eok, 16);
       if (qok)
         v = arith::SelectOp::create(b, loc, qok, v, zeroE);
       dls[k].push_back(v);
@@ -465,11 +371,10 @@ void GradTCBuilder::emitSweep1() {
     // w*g of query 8 t + grp at this lane's 8 elements, split exactly into
     // bf16 hi (the top 8 significant bits) and lo = wg - hi.
     SmallVector<SmallVector<Value>> wgHi(nTiles), wgLo(nTiles), dB(nTiles);
-    Value goff = global(off);
     for (unsigned t = 0; t < nTiles; ++t) {
       auto [q, qok] = queryOf(t);
-      Value wv = tc.maybeLoad(v8e, queries, ValueRange{q, goff}, eok, 16);
-      Value gv = tc.maybeLoad(v8e, gains, ValueRange{q, goff}, eok, 16);
+      Value wv = tc.maybeLoad(v8e, queries, ValueRange{q, off}, eok, 16);
+      Value gv = tc.maybeLoad(v8e, gains, ValueRange{q, off}, eok, 16);
       Value wf = arith::ExtFOp::create(b, loc, v8f, wv);
       Value gf = arith::ExtFOp::create(b, loc, v8f, gv);
       Value wg = arith::MulFOp::create(b, loc, wf, gf);
@@ -495,7 +400,7 @@ void GradTCBuilder::emitSweep1() {
         }
       }
     }
-    if (stash && !tma)
+    if (stash)
       emitStashStores(xs[k], dls[k], off, eok);
     xs[k].clear();
     dls[k].clear();
@@ -552,63 +457,21 @@ void GradTCBuilder::emitStashStores(ArrayRef<std::array<Value, 2>> x,
 
 void GradTCBuilder::emitTotals() {
   // Thread t, t + threads, ... < S n: the pair (l, i) = (t / n, t % n).
-  auto forPairs = [&](auto body) {
-    Value upper = tc.idx(int64_t(s) * n);
-    Value step = tc.idx(threads);
-    auto loop = scf::ForOp::create(b, loc, tid, upper, step);
+  Value upper = tc.idx(int64_t(s) * n);
+  Value step = tc.idx(threads);
+  auto loop = scf::ForOp::create(b, loc, tid, upper, step);
+  {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPoint(loop.getBody()->getTerminator());
     Value t = loop.getInductionVar();
     Value l = arith::DivUIOp::create(b, loc, t, tc.idx(n));
     Value i = arith::RemUIOp::create(b, loc, t, tc.idx(n));
-    body(t, l, i);
-  };
-  if (split == 1) {
-    forPairs([&](Value t, Value l, Value i) {
-      Value dot = warpSum(zPart, ValueRange{i, l});
-      store(arith::MulFOp::create(b, loc, invRmsAt(i), dot), zTot,
-            ValueRange{t});
-      store(warpSum(daPart, ValueRange{i, l}), daTot, ValueRange{t});
-    });
-    gpu::BarrierOp::create(b, loc);
-    return;
+    Value r = invRmsAt(i);
+    Value dot = warpSum(zPart, ValueRange{i, l});
+    Value z = arith::MulFOp::create(b, loc, r, dot);
+    store(z, zTot, ValueRange{t});
+    store(warpSum(daPart, ValueRange{i, l}), daTot, ValueRange{t});
   }
-  // Fused: the CTA's sums over its columns go to its exchange buffer of
-  // this token; after a cluster barrier every CTA adds the cluster's sums in
-  // rank order (the same bits in every CTA) through distributed shared
-  // memory. The other buffer is the previous token's: a CTA writes it
-  // again only after the next cluster barrier, which every CTA reaches
-  // after reading it.
-  forPairs([&](Value t, Value l, Value i) {
-    store(warpSum(zPart, ValueRange{i, l}), xch,
-          ValueRange{parity, tc.idx(0), t});
-    store(warpSum(daPart, ValueRange{i, l}), xch,
-          ValueRange{parity, tc.idx(1), t});
-  });
-  emitClusterArrive(b, loc);
-  emitClusterWait(b, loc);
-  Value base = sharedAddress(b, loc, xch);
-  forPairs([&](Value t, Value l, Value i) {
-    auto clusterSum = [&](unsigned which) -> Value {
-      // Element (parity, which, t) of xch: ((parity 2 + which) S n + t) * 4.
-      Value flat =
-          tc.add(tc.mul(tc.add(tc.mul(parity, tc.idx(2)), tc.idx(which)),
-                        tc.idx(int64_t(s) * n)),
-                 t);
-      Value off =
-          arith::IndexCastUIOp::create(b, loc, tc.i32, tc.mul(flat, tc.idx(4)));
-      Value addr = arith::AddIOp::create(b, loc, base, off);
-      Value sum = emitLoadClusterF32(b, loc, addr, tc.i32c(0));
-      for (unsigned r = 1; r < split; ++r)
-        sum = arith::AddFOp::create(
-            b, loc, sum, emitLoadClusterF32(b, loc, addr, tc.i32c(r)));
-      return sum;
-    };
-    Value z = clusterSum(0);
-    Value da = clusterSum(1);
-    store(arith::MulFOp::create(b, loc, invRmsAt(i), z), zTot, ValueRange{t});
-    store(da, daTot, ValueRange{t});
-  });
   gpu::BarrierOp::create(b, loc);
 }
 
@@ -652,8 +515,7 @@ void GradTCBuilder::emitCoefficients() {
       store(arith::MulFOp::create(b, loc, k1rz, invD), zTot, at[i]);
       store(aw[i], coefSm, ValueRange{l, tc.idx(0), tc.idx(i)});
       store(k1, coefSm, ValueRange{l, tc.idx(1), tc.idx(i)});
-      if (coefOut)
-        store(k1, coefOut, ValueRange{token, at[i]});
+      store(k1, coefOut, ValueRange{token, at[i]});
     }
   });
   gpu::BarrierOp::create(b, loc);
@@ -683,13 +545,17 @@ void GradTCBuilder::emitSweep2() {
   auto vwF = VectorType::get({sw}, f32);
   auto v4f = VectorType::get({4}, f32);
   uint64_t align = sw * (e.getIntOrFloatBitWidth() / 8);
+  int64_t numChunks = d / sw;
+  unsigned chunksPerThread = llvm::divideCeil(numChunks, int64_t(threads));
   Value zeroF = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(vwF, b.getF32FloatAttr(0.0)));
-  forOwnChunks(sw, [&](Value c) {
-    {
-      // off: within the CTA's columns (the stash's); goff: global.
+  for (unsigned k = 0; k < chunksPerThread; ++k) {
+    Value c = tc.add(tid, tc.idx(int64_t(k) * threads));
+    Value ok = int64_t(k + 1) * threads <= numChunks
+                   ? Value()
+                   : tc.cmp(P::ult, c, tc.idx(numChunks));
+    tc.when(ok, [&]() {
       Value off = tc.mul(c, tc.idx(sw));
-      Value goff = split > 1 ? tc.add(off, colBase) : off;
       auto loadRaw = [&](Value m, ValueRange ix) -> Value {
         return vector::LoadOp::create(b, loc, vwE, m, ix,
                                       /*nontemporal=*/false,
@@ -707,19 +573,19 @@ void GradTCBuilder::emitSweep2() {
         if (queriesShared == s)
           return fromStash();
         if (queriesShared == 0)
-          return loadRaw(dout, ValueRange{l, token, goff});
+          return loadRaw(dout, ValueRange{l, token, off});
         return buildIfElse(
                    b, loc, tc.cmp(P::ult, l, tc.idx(queriesShared)),
                    [&](Location) { return fromStash(); },
                    [&](Location) {
-                     return loadRaw(dout, ValueRange{l, token, goff});
+                     return loadRaw(dout, ValueRange{l, token, off});
                    })
             .getResult(0);
       };
       // W_l, G_l and dout_l at this chunk, as stored.
       auto loadQuery = [&](Value l) -> SmallVector<Value> {
-        return {loadRaw(queries, ValueRange{l, goff}),
-                loadRaw(gains, ValueRange{l, goff}), loadDout(l)};
+        return {loadRaw(queries, ValueRange{l, off}),
+                loadRaw(gains, ValueRange{l, off}), loadDout(l)};
       };
       // The summary (and accumulator) rows of the chunk that come from
       // global memory are requested before the loop where they take at most
@@ -731,9 +597,9 @@ void GradTCBuilder::emitSweep2() {
       unsigned sourcesShared = std::min(n, spec.sharedRows);
       auto loadGlobalRows = [&](unsigned i) {
         if (i >= sourcesShared)
-          xRaw[i] = loadRaw(sources[i], ValueRange{token, goff});
+          xRaw[i] = loadRaw(sources[i], ValueRange{token, off});
         if (spec.accumulate)
-          accRaw[i] = loadRaw(accs[i], ValueRange{token, goff});
+          accRaw[i] = loadRaw(accs[i], ValueRange{token, off});
       };
       unsigned globalRows = (n - sourcesShared) + (spec.accumulate ? n : 0);
       bool hoist = globalRows * align <= kSweep2HoistBytes;
@@ -760,7 +626,7 @@ void GradTCBuilder::emitSweep2() {
         Value wv = ext(iter[n]);
         Value gv = ext(iter[n + 1]);
         Value wg = arith::MulFOp::create(b, loc, wv, gv);
-        Value dq = ext(iter[n + 2]);
+        Value dl = ext(iter[n + 2]);
         for (unsigned g4 = 0; g4 < nPad / 4; ++g4) {
           Value a4 = vector::LoadOp::create(
               b, loc, v4f, coefSm, ValueRange{l, tc.idx(0), tc.idx(4 * g4)},
@@ -776,219 +642,31 @@ void GradTCBuilder::emitSweep2() {
                   vector::ExtractOp::create(b, loc, v4,
                                             ArrayRef<int64_t>{int64_t(ii)}));
             };
-            Value v = vector::FMAOp::create(b, loc, splat(a4), dq, sums[i]);
+            Value v = vector::FMAOp::create(b, loc, splat(a4), dl, sums[i]);
             sums[i] = vector::FMAOp::create(b, loc, splat(k4), wg, v);
           }
         }
         sums.append(rawNext);
         scf::YieldOp::create(b, loc, sums);
       }
-      SmallVector<Value> xF(n);
       for (unsigned i = 0; i < n; ++i) {
         if (!hoist)
           loadGlobalRows(i);
         if (i < sourcesShared)
           xRaw[i] = loadRaw(stash, ValueRange{tc.idx(i), off});
-        xF[i] = ext(xRaw[i]);
         Value nk2 = vector::BroadcastOp::create(
             b, loc, vwF,
             arith::NegFOp::create(b, loc, load(k2Sm, ValueRange{tc.idx(i)})));
-        Value v = vector::FMAOp::create(b, loc, nk2, xF[i], loop.getResult(i));
+        Value v =
+            vector::FMAOp::create(b, loc, nk2, ext(xRaw[i]), loop.getResult(i));
         if (spec.accumulate)
           v = arith::AddFOp::create(b, loc, ext(accRaw[i]), v);
         vector::StoreOp::create(b, loc, arith::TruncFOp::create(b, loc, vwE, v),
-                                grads[i], ValueRange{token, goff},
+                                grads[i], ValueRange{token, off},
                                 /*nontemporal=*/false, llvm::MaybeAlign(align));
       }
-      if (split > 1)
-        emitDwgUpdate(off, xF);
-    }
-  });
-}
-
-void GradTCBuilder::emitDwgUpdate(Value off, ArrayRef<Value> xF) {
-  // dwg_l[cols] += sum_i k1_li b_i[cols] (sources in order, one FMA per
-  // term, as the separate parameter kernel), a loop over the queries; the
-  // thread's own columns of dwgSm, so no barrier.
-  auto vwF = cast<VectorType>(xF.front().getType());
-  auto v4f = VectorType::get({4}, f32);
-  uint64_t align = 4 * vwF.getNumElements();
-  auto loop = scf::ForOp::create(b, loc, tc.idx(0), tc.idx(s), tc.idx(1));
-  OpBuilder::InsertionGuard g(b);
-  b.setInsertionPoint(loop.getBody()->getTerminator());
-  Value l = loop.getInductionVar();
-  Value acc =
-      vector::LoadOp::create(b, loc, vwF, dwgSm, ValueRange{l, off},
-                             /*nontemporal=*/false, llvm::MaybeAlign(align));
-  for (unsigned g4 = 0; g4 < nPad / 4; ++g4) {
-    Value k4 = vector::LoadOp::create(
-        b, loc, v4f, coefSm, ValueRange{l, tc.idx(1), tc.idx(4 * g4)},
-        /*nontemporal=*/false, llvm::MaybeAlign(16));
-    for (unsigned ii = 0; ii < 4 && 4 * g4 + ii < n; ++ii) {
-      Value k = vector::BroadcastOp::create(
-          b, loc, vwF,
-          vector::ExtractOp::create(b, loc, k4,
-                                    ArrayRef<int64_t>{int64_t(ii)}));
-      acc = vector::FMAOp::create(b, loc, k, xF[4 * g4 + ii], acc);
-    }
-  }
-  vector::StoreOp::create(b, loc, acc, dwgSm, ValueRange{l, off},
-                          /*nontemporal=*/false, llvm::MaybeAlign(align));
-}
-
-template <typename Fn> void GradTCBuilder::forOwnChunks(unsigned sw, Fn body) {
-  int64_t numChunks = dl / sw;
-  unsigned chunksPerThread = llvm::divideCeil(numChunks, int64_t(threads));
-  for (unsigned k = 0; k < chunksPerThread; ++k) {
-    Value c = tc.add(tid, tc.idx(int64_t(k) * threads));
-    Value ok = int64_t(k + 1) * threads <= numChunks
-                   ? Value()
-                   : tc.cmp(P::ult, c, tc.idx(numChunks));
-    tc.when(ok, [&]() { body(c); });
-  }
-}
-
-void GradTCBuilder::emitPrefetchColumns(Value tok) {
-  // Row tok of each source, and row (l, tok) of dout, at the CTA's columns.
-  int64_t elemBytes = e.getIntOrFloatBitWidth() / 8;
-  Type i64 = b.getI64Type();
-  auto addr = [&](Value m, Value row) -> Value {
-    Value base = arith::IndexCastOp::create(
-        b, loc, i64, memref::ExtractAlignedPointerAsIndexOp::create(b, loc, m));
-    Value off =
-        tc.mul(tc.add(tc.mul(row, tc.idx(d)), colBase), tc.idx(elemBytes));
-    return arith::AddIOp::create(b, loc, base,
-                                 arith::IndexCastOp::create(b, loc, i64, off));
-  };
-  for (Value src : sources)
-    emitL2PrefetchBytes(b, loc, addr(src, tok), dl * elemBytes, tid, threads);
-  for (unsigned l = 0; l < s; ++l)
-    emitL2PrefetchBytes(b, loc,
-                        addr(dout, tc.add(tc.mul(numTokens, tc.idx(l)), tok)),
-                        dl * elemBytes, tid, threads);
-}
-
-void GradTCBuilder::emitRowCopies(Value tok, Value buffer) {
-  // One cp.async.bulk per row (the CTA's columns: dl elements, 16-byte
-  // aligned as colBase and dl are multiples of 32 elements) into buffer
-  // `buffer`, rows sharedRowStride apart: sources, then dout of each query.
-  int64_t elemBytes = e.getIntOrFloatBitWidth() / 8;
-  Type i64 = b.getI64Type();
-  Value bar = mbarrierPointerAt(b, loc, bars, buffer);
-  emitMBarrierArriveExpectTx(b, loc, bar,
-                             tc.i32c(int64_t(n + s) * dl * elemBytes));
-  Value base = arith::AddIOp::create(
-      b, loc, sharedAddress(b, loc, dynShared),
-      arith::IndexCastUIOp::create(
-          b, loc, tc.i32, tc.mul(buffer, tc.idx(spec.sharedRowsBytes()))));
-  auto copy = [&](Value m, Value row, unsigned at) {
-    Value src = arith::IndexCastOp::create(
-        b, loc, i64, memref::ExtractAlignedPointerAsIndexOp::create(b, loc, m));
-    Value off =
-        tc.mul(tc.add(tc.mul(row, tc.idx(d)), colBase), tc.idx(elemBytes));
-    src = arith::AddIOp::create(b, loc, src,
-                                arith::IndexCastOp::create(b, loc, i64, off));
-    Value dst = arith::AddIOp::create(
-        b, loc, base,
-        tc.i32c(int64_t(at) * spec.sharedRowStride() * elemBytes));
-    emitBulkCopyGlobalToShared(b, loc, dst, src, tc.i32c(dl * elemBytes), bar);
-  };
-  for (unsigned i = 0; i < n; ++i)
-    copy(sources[i], tok, i);
-  for (unsigned l = 0; l < s; ++l)
-    copy(dout, tc.add(tc.mul(numTokens, tc.idx(l)), tok), n + l);
-}
-
-void GradTCBuilder::emitFusedTokenLoop() {
-  // The cluster's chunk of tokens: P = gridDim / split clusters, chunk =
-  // ceil(T / P) consecutive tokens (the same in every CTA of the cluster, so
-  // that all of them reach each cluster barrier).
-  Value grid = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
-  Value clusters = arith::DivUIOp::create(b, loc, grid, tc.idx(split));
-  Value chunk = arith::CeilDivUIOp::create(b, loc, numTokens, clusters);
-  Value begin =
-      arith::MinUIOp::create(b, loc, tc.mul(cluster, chunk), numTokens);
-  Value end = arith::MinUIOp::create(b, loc, tc.add(begin, chunk), numTokens);
-  unsigned sw = spec.sweepWidth;
-  auto vwF = VectorType::get({sw}, f32);
-  uint64_t align = 4 * sw;
-  Value zeroF = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(vwF, b.getF32FloatAttr(0.0)));
-  forOwnChunks(sw, [&](Value c) {
-    Value off = tc.mul(c, tc.idx(sw));
-    for (unsigned l = 0; l < s; ++l)
-      vector::StoreOp::create(b, loc, zeroF, dwgSm, ValueRange{tc.idx(l), off},
-                              /*nontemporal=*/false, llvm::MaybeAlign(align));
-  });
-  Value last = arith::SubIOp::create(
-      b, loc, arith::MaxUIOp::create(b, loc, numTokens, tc.idx(1)), tc.idx(1));
-  Value first = tc.cmp(P::eq, tid, tc.idx(0));
-  if (tma) {
-    // Thread 0 initialises both buffers' mbarriers and copies the first
-    // token's rows into buffer 0.
-    tc.when(first, [&]() {
-      for (unsigned k = 0; k < 2; ++k)
-        emitMBarrierInit(b, loc, mbarrierPointerAt(b, loc, bars, tc.idx(k)));
     });
-    gpu::BarrierOp::create(b, loc);
-    tc.when(both(first, tc.cmp(P::ult, begin, end)),
-            [&]() { emitRowCopies(begin, tc.idx(0)); });
-  } else if (spec.prefetchL2) {
-    tc.when(tc.cmp(P::ult, begin, end), [&]() { emitPrefetchColumns(begin); });
   }
-  auto loop = scf::ForOp::create(b, loc, begin, end, tc.idx(1));
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPoint(loop.getBody()->getTerminator());
-    token = loop.getInductionVar();
-    Value use = arith::SubIOp::create(b, loc, token, begin);
-    parity = arith::RemUIOp::create(b, loc, use, tc.idx(2));
-    if (tma) {
-      // Buffer `parity` holds this token's rows once its mbarrier completes
-      // its (use / 2)-th phase; the next token's copies go to the other
-      // buffer, which every thread finished reading at the barrier ending
-      // the previous token.
-      int64_t bufferBytes = spec.sharedRowsBytes();
-      stash = memref::ViewOp::create(b, loc, stashType, dynShared,
-                                     tc.mul(parity, tc.idx(bufferBytes)),
-                                     ValueRange{});
-      Value nextTok = tc.add(token, tc.idx(1));
-      tc.when(both(first, tc.cmp(P::ult, nextTok, end)), [&]() {
-        emitRowCopies(nextTok,
-                      arith::SubIOp::create(b, loc, tc.idx(1), parity));
-      });
-      Value phase = arith::IndexCastUIOp::create(
-          b, loc, tc.i32,
-          arith::RemUIOp::create(b, loc,
-                                 arith::DivUIOp::create(b, loc, use, tc.idx(2)),
-                                 tc.idx(2)));
-      emitMBarrierWaitParity(b, loc, mbarrierPointerAt(b, loc, bars, parity),
-                             phase);
-    } else if (spec.prefetchL2) {
-      // The next token's rows are requested while this one is computed.
-      emitPrefetchColumns(
-          arith::MinUIOp::create(b, loc, tc.add(token, tc.idx(1)), last));
-    }
-    emitToken();
-    // The next token's sweep 1 overwrites the stash this one's sweep 2 read.
-    gpu::BarrierOp::create(b, loc);
-  }
-  // dwg of the CTA's columns to the cluster's row of the workspace (column
-  // l D + colBase + off), then a cluster barrier so that no CTA leaves
-  // while another may still read its exchange buffer.
-  forOwnChunks(sw, [&](Value c) {
-    Value off = tc.mul(c, tc.idx(sw));
-    for (unsigned l = 0; l < s; ++l) {
-      Value v = vector::LoadOp::create(
-          b, loc, vwF, dwgSm, ValueRange{tc.idx(l), off},
-          /*nontemporal=*/false, llvm::MaybeAlign(align));
-      Value col = tc.add(tc.add(tc.idx(int64_t(l) * d), colBase), off);
-      vector::StoreOp::create(b, loc, v, workspace, ValueRange{cluster, col},
-                              /*nontemporal=*/false, llvm::MaybeAlign(align));
-    }
-  });
-  emitClusterArrive(b, loc);
-  emitClusterWait(b, loc);
 }
 
 unsigned

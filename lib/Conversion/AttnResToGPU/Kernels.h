@@ -314,35 +314,13 @@ struct BlockScoreGradTCSpec {
   /// the source-gradient sweep: the first `sharedRows` of the n source rows
   /// then the S dout rows (0: none; the second sweep re-reads every row).
   unsigned sharedRows = 0;
-  /// The parameter gradients fused into this kernel (score-grad-fused; 0:
-  /// off, else 2 or 4, sm_90+): a persistent thread-block cluster of
-  /// `fusedSplit` CTAs per chunk of consecutive tokens, each CTA with D /
-  /// fusedSplit of the columns and all of the token's rows of them in
-  /// shared memory (sharedRows = n + S). The partial dot products of a token
-  /// are summed across the cluster through distributed shared memory; each
-  /// CTA accumulates dwg of its columns over the chunk's tokens in shared
-  /// memory and writes it to the cluster's row of the workspace
-  /// (memref<P x (S D) x f32>, the argument in place of the coefficients),
-  /// which buildParamReduceKernel sums in cluster order.
-  unsigned fusedSplit = 0;
-  /// Fused only (score-grad-fused-tma): the rows come into shared memory by
-  /// cp.async.bulk on an mbarrier, in two buffers: the next token's copies
-  /// are in flight while this one is computed.
-  bool fusedBulkCopy = false;
 
   /// 16 elements per thread, at most 256 threads.
   static unsigned defaultThreads(int64_t d);
-  /// The columns of one CTA: D, or D / fusedSplit.
-  int64_t columns() const { return fusedSplit > 1 ? d / fusedSplit : d; }
-  /// Elements between consecutive rows of the shared-memory copy: the
-  /// CTA's columns and 64 bytes, so that the two rows of a quarter-warp's
-  /// 16-byte stores fall in different banks.
-  int64_t sharedRowStride() const { return columns() + 32; }
-  /// The bytes of one buffer of shared rows.
-  int64_t sharedRowsBytes() const {
-    return int64_t(sharedRows) * sharedRowStride() *
-           (elementType.getIntOrFloatBitWidth() / 8);
-  }
+  /// Elements between consecutive rows of the shared-memory copy: D and 64
+  /// bytes, so that the two rows of a quarter-warp's 16-byte stores fall in
+  /// different banks.
+  int64_t sharedRowStride() const { return d + 32; }
   /// The f32 workgroup regions besides the rows (partials, totals,
   /// coefficients), in the order of the kernel's views.
   SmallVector<SmallVector<int64_t>> regionShapes() const;

@@ -106,16 +106,6 @@ Value gpu_kernels::mbarrierPointer(OpBuilder &b, Location loc, Value memref) {
   return sharedPointer(b, loc, addr);
 }
 
-Value gpu_kernels::mbarrierPointerAt(OpBuilder &b, Location loc, Value memref,
-                                     Value index) {
-  Value addr = sharedAddress(b, loc, memref);
-  Type i32 = b.getI32Type();
-  Value i = arith::IndexCastUIOp::create(b, loc, i32, index);
-  Value off = arith::MulIOp::create(
-      b, loc, i, arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(8)));
-  return sharedPointer(b, loc, arith::AddIOp::create(b, loc, addr, off));
-}
-
 void gpu_kernels::emitMBarrierInit(OpBuilder &b, Location loc, Value bar) {
   Value count = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(1));
   NVVM::MBarrierInitOp::create(b, loc, bar, count, /*predicate=*/Value());
@@ -154,11 +144,6 @@ void gpu_kernels::emitBulkCopyGlobalToShared(OpBuilder &b, Location loc,
 void gpu_kernels::emitMBarrierWaitPhase0(OpBuilder &b, Location loc,
                                          Value bar) {
   Value phase = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0));
-  emitMBarrierWaitParity(b, loc, bar, phase);
-}
-
-void gpu_kernels::emitMBarrierWaitParity(OpBuilder &b, Location loc, Value bar,
-                                         Value phase) {
   Value trueV = arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
   scf::WhileOp::create(
       b, loc, TypeRange{}, ValueRange{},

@@ -44,10 +44,6 @@ Value sharedAddress(OpBuilder &b, Location loc, Value memref);
 /// `bar`.
 Value mbarrierPointer(OpBuilder &b, Location loc, Value memref);
 
-/// The !llvm.ptr<3> of mbarrier `index` of the workgroup memref<k x i64>
-/// `memref`.
-Value mbarrierPointerAt(OpBuilder &b, Location loc, Value memref, Value index);
-
 /// Initialises the mbarrier `bar` for one arrival and makes the
 /// initialisation visible to the cluster.
 void emitMBarrierInit(OpBuilder &b, Location loc, Value bar);
@@ -64,11 +60,6 @@ void emitBulkCopyGlobalToShared(OpBuilder &b, Location loc, Value dst,
 /// Waits until phase 0 of the mbarrier `bar` has completed (a loop on
 /// mbarrier.try_wait.parity).
 void emitMBarrierWaitPhase0(OpBuilder &b, Location loc, Value bar);
-
-/// Waits until the phase of parity `phase` (i32, 0 or 1) of the mbarrier
-/// `bar` has completed: the mbarrier's k-th phase (k from 0) has parity
-/// k % 2.
-void emitMBarrierWaitParity(OpBuilder &b, Location loc, Value bar, Value phase);
 
 /// The f32 at shared address `addr` (i32) of CTA `rank` (i32) of the
 /// cluster.

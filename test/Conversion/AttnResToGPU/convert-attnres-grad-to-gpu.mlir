@@ -5,9 +5,6 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu=grad-rows-in-shared=0 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=REREAD
 // RUN: attnres-opt %s --convert-attnres-to-gpu=score-grad-shared-rows=-1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SGSH
 // RUN: attnres-opt %s --convert-attnres-to-gpu=score-grad-shared-rows=3 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SGSH3
-// RUN: attnres-opt %s --convert-attnres-to-gpu=score-grad-fused=4 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=FX
-// RUN: attnres-opt %s --convert-attnres-to-gpu="score-grad-fused=4 chip=sm_80" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=FX80
-// RUN: attnres-opt %s --convert-attnres-to-gpu="score-grad-fused=4 score-grad-fused-tma=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=FXT
 // RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_86 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM86
 // RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_80 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM80
 
@@ -430,87 +427,6 @@ func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf3
 // SGSH3:           } else {
 // SGSH3:             vector.load %{{.*}} : memref<3x?x4096xbf16>, vector<4xbf16>
 // SGSH3:           scf.yield
-
-// score-grad-fused=4: no parameter kernel. min(T, 528 / 8) = 66 clusters of
-// 4 CTAs; the workspace (one row of S D f32 per cluster) is the argument in
-// place of the coefficients, and the reduction sums its rows. Each CTA: a
-// quarter of the columns (1024; rows 1056 apart in shared memory, all 5),
-// the exchange buffers (2 x {z, da} x S n) and dwg (S x 1024) after the
-// regions; dwg zeroed, the first token's columns requested into L2, then the
-// token loop: the next token's columns requested, the mma sweep, the CTA's
-// sums to the exchange buffer, a cluster barrier, the sums over the 4 CTAs
-// in rank order through distributed shared memory (2 x 4 loads), ...,
-// sweep 2 and the dwg update (a loop over the queries), a CTA barrier; then
-// dwg to the cluster's row and a last cluster barrier.
-// FX-LABEL:    func.func @score_grad
-// FX:            %[[C66:.*]] = arith.constant 66 : index
-// FX:            %[[P:.*]] = arith.minui %{{.*}}, %[[C66]] : index
-// FX:            %[[WS:.*]] = memref.alloc(%[[P]]) : memref<?x12288xf32>
-// FX:            %[[GRID:.*]] = arith.muli %[[P]], %{{.*}} : index
-// FX:            gpu.launch_func  @attnres_kernels::@block_score_grad_bf16_d4096_s3_n2_tc_fx4 blocks in (%[[GRID]], %{{.*}}, %{{.*}}) {{.*}} args({{.*}}, %[[WS]] : memref<?x12288xf32>, %{{.*}} : index)
-// FX-NOT:        block_score_grad_params
-// FX:            gpu.launch_func  @attnres_kernels::@param_grad_reduce_bf16_k12288 blocks in ({{.*}}) args(%[[WS]] : memref<?x12288xf32>, %[[P]] : index,
-// FX:          gpu.func @block_score_grad_bf16_d4096_s3_n2_tc_fx4({{.*}}known_cluster_size = array<i32: 4, 1, 1>
-// FX:            memref.view {{.*}} to memref<5x1056xbf16, #gpu.address_space<workgroup>>
-// FX:            %[[XCH:.*]] = memref.view {{.*}} to memref<2x2x6xf32, #gpu.address_space<workgroup>>
-// FX:            %[[DWG:.*]] = memref.view {{.*}} to memref<3x1024xf32, #gpu.address_space<workgroup>>
-// FX-COUNT-3:    vector.store %{{.*}}, %[[DWG]]
-// FX:            llvm.nvvm.prefetch.global.L2
-// FX:            scf.for %[[TOK:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
-// FX:              llvm.nvvm.prefetch.global.L2
-// FX-COUNT-24:     nvvm.mma.sync
-// FX-NOT:          nvvm.mma.sync
-// FX:              memref.store %{{.*}}, %[[XCH]]
-// FX:              memref.store %{{.*}}, %[[XCH]]
-// FX:              nvvm.cluster.arrive {aligned}
-// FX-NEXT:         nvvm.cluster.wait {aligned}
-// FX-COUNT-8:      nvvm.mapa
-// FX-NOT:          nvvm.mapa
-// FX:              gpu.barrier
-// FX:              scf.for %{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xbf16>, vector<4xbf16>, vector<4xbf16>) {
-// FX:              vector.store %{{.*}} : memref<?x4096xbf16>, vector<4xbf16>
-// FX:              vector.store %{{.*}} : memref<?x4096xbf16>, vector<4xbf16>
-// FX:              scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} {
-// FX:                vector.load %[[DWG]]
-// FX-COUNT-2:        vector.fma
-// FX:                vector.store %{{.*}}, %[[DWG]]
-// FX:              gpu.barrier
-// FX-NEXT:       }
-// FX-COUNT-3:    vector.store %{{.*}}, %arg11[%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<?x12288xf32>, vector<4xf32>
-// FX:            nvvm.cluster.arrive {aligned}
-// FX-NEXT:       nvvm.cluster.wait {aligned}
-// FX-NEXT:       gpu.return
-// With score-grad-fused-tma the rows come by bulk copies into two buffers
-// (2 x 5 rows x 1056 before the regions, the two mbarriers after them):
-// thread 0 initialises both mbarriers and copies the first token's 5 rows
-// (expecting 5 x 2048 bytes); in the token loop, the token's buffer is a
-// view at a dynamic offset, thread 0 copies the next token's rows into the
-// other buffer, every thread waits for its buffer's phase, and the mma
-// sweep loads its fragments from the buffer (no global loads, no stores to
-// shared rows).
-// FXT-LABEL:   func.func @score_grad
-// FXT:         gpu.func @block_score_grad_bf16_d4096_s3_n2_tc_fx4_tma(
-// FXT:           %[[BARS:.*]] = memref.view %{{.*}}[%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<2xi64, #gpu.address_space<workgroup>>
-// FXT-COUNT-2:   nvvm.mbarrier.init
-// FXT:           gpu.barrier
-// FXT:           nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c10240_i32
-// FXT-COUNT-5:   nvvm.cp.async.bulk.shared.cluster.global %{{.*}}, %{{.*}}, %{{.*}}, %c2048_i32{{.*}}
-// FXT:           scf.for
-// FXT:             %[[BUF:.*]] = memref.view %{{.*}}[%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<5x1056xbf16, #gpu.address_space<workgroup>>
-// FXT:             nvvm.mbarrier.arrive.expect_tx
-// FXT-COUNT-5:     nvvm.cp.async.bulk.shared.cluster.global
-// FXT:             scf.while
-// FXT:               nvvm.mbarrier.try_wait
-// FXT-NOT:         memref<?x4096xbf16>, vector<8xbf16>
-// FXT-NOT:         memref<3x?x4096xbf16>, vector<8xbf16>
-// FXT:             vector.load %[[BUF]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<5x1056xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
-// FXT-NOT:         vector.store %{{.*}}, %[[BUF]]
-// FXT:             nvvm.cluster.arrive {aligned}
-
-// Without clusters (sm_80) the option leaves the per-token kernel.
-// FX80-LABEL:  func.func @score_grad
-// FX80:          gpu.launch_func  @attnres_kernels::@block_score_grad_bf16_d4096_s3_n2_tc blocks
-// FX80:          gpu.launch_func  @attnres_kernels::@block_score_grad_params_bf16_d4096_s3_n2 blocks
 
 // C37-LABEL:   func.func @score_grad
 // C37:           %[[C37:.*]] = arith.constant 37 : index
