@@ -85,6 +85,17 @@ TEST_F(AggregateGradLayoutTest, SharedRowsTwoCtas) {
   EXPECT_EQ(r.threads, 128u);
 }
 
+// bf16 n = 9 D = 2048: 16 elements make 128-thread CTAs, which get no
+// occupancy hint (run 35: with it ptxas took 234 registers, two CTAs per
+// SM, and the kernel was 1.10x slower than at 128 registers, four).
+TEST_F(AggregateGradLayoutTest, SmallCtasNoHint) {
+  Layout l = choose(bf16, 2048, 9, false);
+  EXPECT_EQ(l.elements, 16u);
+  EXPECT_EQ(l.threads, 128u);
+  EXPECT_EQ(l.minCtas, 0u);
+  EXPECT_EQ(l.sharedRows, 9u);
+}
+
 // 17 rows (136 KB) do not fit two CTAs: one CTA keeps them all.
 // min-ctas-per-sm=2 keeps the 13 that fit two (run 34: slower, not default).
 TEST_F(AggregateGradLayoutTest, ManySourcesOneCta) {
