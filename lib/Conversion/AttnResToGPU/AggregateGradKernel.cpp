@@ -164,13 +164,13 @@ void gpu_kernels::chooseAggregateGradLayout(AggregateGradSpec &spec,
   // threads or fewer the hint caps nothing (two CTAs may take 256 registers
   // per thread) and only lets ptxas take more: bf16 n = 9 D = 2048 (128
   // threads) 234 registers, two CTAs per SM, against 128 and four without
-  // it; run 35 (H100, two calls): 2.068 / 2.063 -> 1.879 / 1.881 ms. Run 33
-  // (H100, fwd + bwd, same run): n = 9 D = 4096 1.650 -> 1.405 ms (32 elements
-  // -> 16, two CTAs), n = 10 D = 7168 1.721 -> 1.450 (32 -> 16), n = 9 D =
-  // 2048 2.966
-  // -> 2.728 (8 -> 16), n = 17 D = 4096 3.211 -> 3.032 (16 already; the rows in
-  // shared memory only). With accumulators the layout stays (run 33: 16
-  // elements and two CTAs per SM was slower at n = 9 D = 4096).
+  // it; run 35 (H100, two calls): 2.068 / 2.063 -> 1.879 / 1.881 ms.
+  // Run 33 (H100, fwd + bwd, same run): n = 9 D = 4096 1.650 -> 1.405 ms
+  // (32 elements -> 16, two CTAs), n = 10 D = 7168 1.721 -> 1.450 (32 ->
+  // 16), n = 9 D = 2048 2.966 -> 2.728 (8 -> 16), n = 17 D = 4096 3.211 ->
+  // 3.032 (16 already; the rows in shared memory only). With accumulators
+  // the layout stays (run 33: 16 elements and two CTAs per SM was slower at
+  // n = 9 D = 4096).
   if (spec.sharedRows == n && sixteenBit && !spec.accumulate &&
       !options.elementsPerThread) {
     relayout(16);
