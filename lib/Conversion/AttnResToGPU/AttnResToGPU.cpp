@@ -1141,6 +1141,12 @@ void ConvertAttnResToGPUPass::runOnOperation() {
         << unsigned(clusterSplit);
     return signalPassFailure();
   }
+  if (scoreGradSharedRows < -1) {
+    getOperation()->emitError("convert-attnres-to-gpu: score-grad-shared-rows "
+                              "must be -1 or a row count >= 0, got ")
+        << int(scoreGradSharedRows);
+    return signalPassFailure();
+  }
   SmallVector<Operation *> ops;
   getOperation().walk([&](Operation *op) {
     if (isa<AggregateOp, AggregateStatsOp, AggregateGradOp, MergeGradOp,

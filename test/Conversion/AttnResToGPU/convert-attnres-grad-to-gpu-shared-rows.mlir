@@ -9,6 +9,10 @@
 // RUN: attnres-opt %s --split-input-file --convert-attnres-to-gpu="score-grad-shared-rows=-1 chip=sm_86" | FileCheck %s --check-prefix=SM86
 // RUN: attnres-opt %s --split-input-file --convert-attnres-to-gpu=score-grad-shared-rows=13 | FileCheck %s --check-prefix=FIT
 // RUN: attnres-opt %s --split-input-file --convert-attnres-to-gpu=score-grad-shared-rows=14 --verify-diagnostics
+// RUN: not attnres-opt %s --convert-attnres-to-gpu=score-grad-shared-rows=-2 2>&1 | FileCheck %s --check-prefix=BADOPT
+
+// A count below -1 is an error at the module, not taken as -1.
+// BADOPT: error: convert-attnres-to-gpu: score-grad-shared-rows must be -1 or a row count >= 0, got -2
 
 // AUTO: %[[SM:.*]] = arith.constant 103840 : i32
 // AUTO: gpu.launch_func  @attnres_kernels::@block_score_grad_bf16_d8192_s8_n8_tc_shared6 blocks in ({{.*}}) threads in ({{.*}})  dynamic_shared_memory_size %[[SM]]
