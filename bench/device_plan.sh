@@ -33,8 +33,8 @@ for r in $1; do
 done
 }
 sgrad() {
-  echo "== block_score_grad with shared rows $(date -u +%T)"
-  KC_REPS=20 OUT=$R timeout 240 python3 -m bench.kernels_check.check .device/kc_acc _tc_sh \
+  echo "== block_score_grad with shared rows, persistent CTAs $(date -u +%T)"
+  KC_REPS=20 OUT=$R timeout 240 python3 -m bench.kernels_check.check .device/kc_acc _tc_sh _tc_p_ \
     '^sgrad_bf16_n(9|5)_s(8|6)_d(4096|2048|7168)(_acc)?_tc$' > $R/sgrad_sh_call$1.log 2>&1
   echo "exit $?" >> $R/sgrad_sh_call$1.log
   grep -E " ms |BAD|Error|exit" $R/sgrad_sh_call$1.log | sed 's/  */ /g; s/ of copy//'
@@ -45,7 +45,8 @@ sanitize() {
     extra="--report-api-errors no"; [ $tool = memcheck ] && extra="$extra --leak-check no"
     PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout 100 compute-sanitizer --tool $tool $extra --error-exitcode 3 --print-limit 10 \
       python3 -m bench.kernels_check.check .device/kc_acc ^sgrad_bf16_n17_s12_d2048_t300_tc_sh \
-      ^sgrad_bf16_n5_s6_d104_t901_acc_tc_sh7 ^sgrad_bf16_n3_s40_d64_t50_tc_sh3 > $R/sgrad_sh_$tool.log 2>&1
+      ^sgrad_bf16_n5_s6_d104_t901_acc_tc_sh7 ^sgrad_bf16_n3_s40_d64_t50_tc_sh3 \
+      ^sgrad_bf16_n4_s8_d4096_t1_tc_p_m2 ^sgrad_bf16_n3_s40_d64_t50_tc_p_m2 > $R/sgrad_sh_$tool.log 2>&1
     echo "$tool exit $?"; grep -E "SUMMARY|BAD" $R/sgrad_sh_$tool.log | head -5
   done
   pack

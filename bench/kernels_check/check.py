@@ -354,8 +354,11 @@ def check_block_score_grad(entry, run):
     pargs = srcs + [coef, ws, t]
     rargs = [ws, p, W.reshape(-1), G.reshape(-1), dq, dg]
 
+    # Persistent CTAs (`_tc_p`): min(T, grad-ctas / 2) of them.
+    grid = min(t, max(1, entry["grad_ctas"] // 2)) if entry.get("persistent") else None
+
     def run_all():
-        run(args, t)
+        run(args, t, grid)
         params(pargs, t, entry["tiles"] * p)
         reduce(rargs, t, -(-(s * d) // 32))
     run_all()

@@ -124,6 +124,9 @@ def add_grad(entry, mlir, gpu_opts=""):
     # block_score_grad: the column-tiled kernel of the parameter partials
     # (grid P x tiles, tiles of 128 vectors of the widest width dividing D).
     prm = [k for k in entries if "_params_" in k]
+    # block_score_grad with persistent CTAs: min(T, grad-ctas / 2) of them.
+    if re.search(r"_tc(_t\d+)?(_w\d)?_p(_|$)", main):
+        entry["persistent"] = True
     if prm:
         vw = 16 // {"f32": 4, "f16": 2, "bf16": 2}[entry["e"]]
         while vw > 1 and entry["d"] % vw:
@@ -299,6 +302,22 @@ if GRAD_SET:
                                      (1, 1, 64, 40, True, -1), (4, 8, 4096, 1, False, -1)]:
         add_sgrad("bf16", n, s_, d, t, acc, False, f"_tc_sh{'' if rows < 0 else rows}",
                   f"grad-tensor-cores=1 score-grad-shared-rows={rows}")
+    # block_score_grad with persistent CTAs (score-grad-persistent, session
+    # 20, not yet measured): each CTA a chunk of tokens, the next token's rows
+    # requested into L2 during the current one. Without a hint ptxas takes
+    # about 227 registers (one CTA per SM): `_tc_p_c264` runs one wave of 132
+    # CTAs; `_tc_p_m2` keeps two per SM (128 registers, 88 bytes of spill at
+    # n = 9 S = 8). Checked where chunks hold many tokens, T = 1, S above the
+    # threads, two A tiles, accumulators.
+    for (n, s, t, d, acc) in SGRAD_TIMED:
+        add_sgrad("bf16", n, s, d, t, acc, True, "_tc_p_m2",
+                  "grad-tensor-cores=1 score-grad-persistent=1 min-ctas-per-sm=2")
+        add_sgrad("bf16", n, s, d, t, acc, True, "_tc_p_c264",
+                  "grad-tensor-cores=1 score-grad-persistent=1 grad-ctas=264")
+    for (n, s_, d, t, acc) in [(9, 8, 4096, 3000, False), (4, 8, 4096, 1, False), (17, 12, 2048, 300, False),
+                               (3, 40, 64, 50, False), (5, 6, 104, 901, True)]:
+        add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_p_m2",
+                  "grad-tensor-cores=1 score-grad-persistent=1 min-ctas-per-sm=2")
     # With four CTAs per SM the L2 prefetch of each token's rows may matter
     # less (or more): the same with l2-prefetch=0.
     for el in (16, 32):

@@ -154,6 +154,13 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "128 registers per thread (or min-ctas-per-sm) allow; 0: none, "
            "every row re-read (L1 / L2). Run 35 (H100): -1 1.07-1.10x faster "
            "with accumulators, 1.13-1.19x slower without">,
+    Option<"scoreGradPersistent", "score-grad-persistent", "bool",
+           /*default=*/"false",
+           "block_score_grad on tensor cores: persistent CTAs, min(T, "
+           "grad-ctas / 2) of them, each a chunk of consecutive tokens in "
+           "turn with the next token's rows requested into L2 while the "
+           "current one is computed (kernel name `_p`); false: one CTA per "
+           "token, its rows requested at its start">,
     Option<"gradRowsInShared", "grad-rows-in-shared", "bool",
            /*default=*/"true",
            "aggregate_grad: where a token's source rows do not stay in "

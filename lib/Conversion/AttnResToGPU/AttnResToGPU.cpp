@@ -959,6 +959,7 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
       tc->sweepWidth = 8;
     if (minCtasPerSM > 1)
       tc->minCtasPerSM = unsigned(minCtasPerSM);
+    tc->persistent = scoreGradPersistent;
     tc->sharedRows =
         chooseBlockScoreGradSharedRows(*tc, scoreGradSharedRows, target);
     if (tc->dynamicSharedBytes() > target.maxSharedBytesPerCta())
@@ -1014,7 +1015,14 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
       ValueRange{numTokens});
   operands.push_back(coef);
   operands.push_back(numTokens);
-  hb.launch(kernel, kernelLayout, numTokens, 1, operands,
+  // Persistent: min(T, grad-ctas / 2) CTAs (two per SM at the default 528 =
+  // 4 x 132), each a chunk of tokens.
+  Value ctas = numTokens;
+  if (tc && tc->persistent)
+    ctas = arith::MinUIOp::create(
+        rw, loc, numTokens,
+        hb.idx(std::max<int64_t>(1, int64_t(gradCtas) / 2)));
+  hb.launch(kernel, kernelLayout, ctas, 1, operands,
             tc ? tc->dynamicSharedBytes() : 0);
 
   // The parameter gradients: P = min(T, grad-ctas) chunks of tokens, each

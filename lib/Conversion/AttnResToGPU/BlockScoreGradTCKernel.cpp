@@ -40,6 +40,7 @@ std::string BlockScoreGradTCSpec::getName() const {
          std::to_string(numSources) + "_tc" +
          (sweepWidth != 4 ? "_w" + std::to_string(sweepWidth) : "") +
          (threads != defaultThreads(d) ? "_t" + std::to_string(threads) : "") +
+         (persistent ? "_p" : "") +
          (sharedRows == numSources + numQueries ? "_shared"
           : sharedRows ? "_shared" + std::to_string(sharedRows)
                        : "") +
@@ -102,11 +103,10 @@ public:
   gpu::GPUFuncOp build() {
     createFunction();
     emitIndices();
-    emitSweep1();
-    emitTotals();
-    emitCoefficients();
-    emitK2();
-    emitSweep2();
+    if (spec.persistent)
+      emitTokenLoop();
+    else
+      emitToken();
     return fn;
   }
 
@@ -115,6 +115,19 @@ private:
 
   void createFunction();
   void emitIndices();
+  /// The phases of one token (`token`).
+  void emitToken() {
+    emitSweep1();
+    emitTotals();
+    emitCoefficients();
+    emitK2();
+    emitSweep2();
+  }
+  /// Persistent: the CTA's chunk of tokens, each token's rows requested
+  /// into L2 while the previous one is computed.
+  void emitTokenLoop();
+  /// Requests every line of token `tok`'s source and dout rows into L2.
+  void emitPrefetchToken(Value tok);
   void emitSweep1();
   void emitStashStores(ArrayRef<std::array<Value, 2>> x, ArrayRef<Value> dl,
                        Value off, Value eok);
@@ -277,26 +290,51 @@ void GradTCBuilder::emitIndices() {
   rows = tc.fragmentRows(sources, grp);
 }
 
+void GradTCBuilder::emitPrefetchToken(Value tok) {
+  emitL2PrefetchRows(b, loc, sources, tok, e, d, tid, threads);
+  int64_t rowBytes = d * (e.getIntOrFloatBitWidth() / 8);
+  Type i64 = b.getI64Type();
+  Value base = arith::IndexCastOp::create(
+      b, loc, i64,
+      memref::ExtractAlignedPointerAsIndexOp::create(b, loc, dout));
+  for (unsigned l = 0; l < s; ++l) {
+    // Row (l, tok) of dout: (l T + tok) rows from the base.
+    Value row = tc.add(tc.mul(numTokens, tc.idx(l)), tok);
+    Value off =
+        arith::IndexCastOp::create(b, loc, i64, tc.mul(row, tc.idx(rowBytes)));
+    emitL2PrefetchBytes(b, loc, arith::AddIOp::create(b, loc, base, off),
+                        rowBytes, tid, threads);
+  }
+}
+
+void GradTCBuilder::emitTokenLoop() {
+  // Tokens [begin, end) of this CTA (ceil(T / grid) consecutive ones). The
+  // first token's rows are requested before the loop, each next token's at
+  // the start of the current one, so that its DRAM reads overlap this
+  // token's barriers and coefficient phases; a barrier ends each token
+  // (the next one overwrites the shared regions).
+  auto [begin, end] = grad::ctaTokenRange(b, loc, numTokens);
+  if (spec.prefetchL2)
+    tc.when(tc.cmp(P::ult, begin, end), [&]() { emitPrefetchToken(begin); });
+  auto loop = scf::ForOp::create(b, loc, begin, end, tc.idx(1));
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPoint(loop.getBody()->getTerminator());
+  token = loop.getInductionVar();
+  if (spec.prefetchL2) {
+    Value next = tc.add(token, tc.idx(1));
+    tc.when(tc.cmp(P::ult, next, end), [&]() { emitPrefetchToken(next); });
+  }
+  emitToken();
+  gpu::BarrierOp::create(b, loc);
+}
+
 void GradTCBuilder::emitSweep1() {
   // Every line of the token's source and dout rows is requested into L2
   // first (no registers held), so that all of its DRAM reads are in flight
-  // at once; the fragment loads below then hit L2.
-  if (spec.prefetchL2) {
-    emitL2PrefetchRows(b, loc, sources, token, e, d, tid, threads);
-    int64_t rowBytes = d * (e.getIntOrFloatBitWidth() / 8);
-    Type i64 = b.getI64Type();
-    Value base = arith::IndexCastOp::create(
-        b, loc, i64,
-        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, dout));
-    for (unsigned l = 0; l < s; ++l) {
-      // Row (l, token) of dout: (l T + token) rows from the base.
-      Value row = tc.add(tc.mul(numTokens, tc.idx(l)), token);
-      Value off = arith::IndexCastOp::create(b, loc, i64,
-                                             tc.mul(row, tc.idx(rowBytes)));
-      emitL2PrefetchBytes(b, loc, arith::AddIOp::create(b, loc, base, off),
-                          rowBytes, tid, threads);
-    }
-  }
+  // at once; the fragment loads below then hit L2. (Persistent: requested
+  // one token ahead by the token loop.)
+  if (spec.prefetchL2 && !spec.persistent)
+    emitPrefetchToken(token);
 
   // Warp w handles the 32-element blocks w, w + warps, ...; lane (grp, tig)
   // loads elements [8 tig, 8 tig + 8) of its rows; the k index of the mma

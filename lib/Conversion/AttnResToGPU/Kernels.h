@@ -314,6 +314,10 @@ struct BlockScoreGradTCSpec {
   /// the source-gradient sweep: the first `sharedRows` of the n source rows
   /// then the S dout rows (0: none; the second sweep re-reads every row).
   unsigned sharedRows = 0;
+  /// Persistent CTAs (score-grad-persistent): a grid of min(T, P) CTAs, each
+  /// a chunk of ceil(T / P) consecutive tokens in turn, the next token's
+  /// rows requested into L2 while the current one is computed.
+  bool persistent = false;
 
   /// 16 elements per thread, at most 256 threads.
   static unsigned defaultThreads(int64_t d);

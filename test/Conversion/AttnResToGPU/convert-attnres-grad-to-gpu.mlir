@@ -5,6 +5,7 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu=grad-rows-in-shared=0 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=REREAD
 // RUN: attnres-opt %s --convert-attnres-to-gpu=score-grad-shared-rows=-1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SGSH
 // RUN: attnres-opt %s --convert-attnres-to-gpu=score-grad-shared-rows=3 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SGSH3
+// RUN: attnres-opt %s --convert-attnres-to-gpu=score-grad-persistent=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=PERS
 // RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_86 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM86
 // RUN: attnres-opt %s --convert-attnres-to-gpu="chip=sm_80 grad-rows-in-shared=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=SM80
 
@@ -427,6 +428,28 @@ func.func @grad_rank1(%w: tensor<64xf32>, %v0: tensor<64xf32>, %v1: tensor<64xf3
 // SGSH3:           } else {
 // SGSH3:             vector.load %{{.*}} : memref<3x?x4096xbf16>, vector<4xbf16>
 // SGSH3:           scf.yield
+
+// score-grad-persistent: min(T, 528 / 2) CTAs, each a chunk of tokens: the
+// first token's 2 + 3 rows requested into L2 before the loop, then per token
+// the next one's (if in the chunk), the phases above, and a barrier.
+// PERS-LABEL:  func.func @score_grad
+// PERS:          %[[C264:.*]] = arith.constant 264 : index
+// PERS:          %[[CTAS:.*]] = arith.minui %{{.*}}, %[[C264]] : index
+// PERS:          gpu.launch_func  @attnres_kernels::@block_score_grad_bf16_d4096_s3_n2_tc_p blocks in (%[[CTAS]], %{{.*}}, %{{.*}})
+// PERS:        gpu.func @block_score_grad_bf16_d4096_s3_n2_tc_p(
+// PERS:          gpu.grid_dim x
+// PERS:          scf.if
+// PERS-COUNT-5:    llvm.call_intrinsic "llvm.nvvm.prefetch.global.L2"
+// PERS:          scf.for %[[TOK:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
+// PERS:            %[[NEXT:.*]] = arith.addi %[[TOK]], %{{.*}} : index
+// PERS:            scf.if
+// PERS-COUNT-5:      llvm.call_intrinsic "llvm.nvvm.prefetch.global.L2"
+// PERS-COUNT-96:   nvvm.mma.sync
+// PERS-NOT:        llvm.nvvm.prefetch.global.L2
+// PERS:            vector.store %{{.*}} : memref<?x4096xbf16>, vector<4xbf16>
+// PERS:            gpu.barrier
+// PERS-NEXT:     }
+// PERS-NEXT:     gpu.return
 
 // C37-LABEL:   func.func @score_grad
 // C37:           %[[C37:.*]] = arith.constant 37 : index
