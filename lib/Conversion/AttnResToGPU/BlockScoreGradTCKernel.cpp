@@ -59,8 +59,13 @@ SmallVector<SmallVector<int64_t>> BlockScoreGradTCSpec::regionShapes() const {
 int64_t BlockScoreGradTCSpec::dynamicSharedBytes() const {
   if (!sharedRows)
     return 0;
-  int64_t total = int64_t(sharedRows) * sharedRowStride() *
-                  (elementType.getIntOrFloatBitWidth() / 8);
+  int64_t rows = int64_t(sharedRows) * sharedRowStride() *
+                 (elementType.getIntOrFloatBitWidth() / 8);
+  return llvm::alignTo(rows, 16) + regionBytes();
+}
+
+int64_t BlockScoreGradTCSpec::regionBytes() const {
+  int64_t total = 0;
   for (ArrayRef<int64_t> shape : regionShapes())
     total = llvm::alignTo(total, 16) + 4 * ShapedType::getNumElements(shape);
   return llvm::alignTo(total, 16);
@@ -716,15 +721,9 @@ gpu_kernels::chooseBlockScoreGradSharedRows(const BlockScoreGradTCSpec &spec,
     return std::min(unsigned(option), total);
   int64_t ctas = std::max<int64_t>(
       {1, 65536 / (int64_t(spec.threads) * 128), int64_t(spec.minCtasPerSM)});
-  BlockScoreGradTCSpec regionsOnly = spec;
-  regionsOnly.sharedRows = 0;
-  int64_t regions = 0;
-  for (ArrayRef<int64_t> shape : regionsOnly.regionShapes())
-    regions =
-        llvm::alignTo(regions, 16) + 4 * ShapedType::getNumElements(shape);
   int64_t budget = std::min(target.maxSharedBytesPerCta(),
                             target.sharedBytesPerSM() / ctas - 1024) -
-                   llvm::alignTo(regions, 16) - 16;
+                   spec.regionBytes() - 16;
   int64_t rowBytes =
       spec.sharedRowStride() * (spec.elementType.getIntOrFloatBitWidth() / 8);
   return unsigned(std::clamp<int64_t>(budget / rowBytes, 0, total));

@@ -328,6 +328,8 @@ struct BlockScoreGradTCSpec {
   /// The f32 workgroup regions besides the rows (partials, totals,
   /// coefficients), in the order of the kernel's views.
   SmallVector<SmallVector<int64_t>> regionShapes() const;
+  /// Their bytes, each region 16-byte aligned, in all.
+  int64_t regionBytes() const;
   /// The bytes of dynamic shared memory of the launch: 0 without shared
   /// rows (the regions are workgroup attributions), else the rows and then
   /// the regions, 16-byte aligned.
