@@ -255,26 +255,8 @@ gpu_kernels::buildAggregateGradKernel(OpBuilder &b, Location loc,
   // loaded them, for pass 2).
   SmallVector<Value> wgMem(fn.getWorkgroupAttributions());
   Value stash;
-  if (dynamicShared) {
-    Value dynSm = gpu::DynamicSharedMemoryOp::create(
-        b, loc,
-        MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                        MemRefLayoutAttrInterface(), workgroup));
-    auto view = [&](int64_t offset, Type type) -> Value {
-      Value at = em.idx(offset);
-      return memref::ViewOp::create(b, loc, cast<MemRefType>(type), dynSm, at,
-                                    ValueRange{});
-    };
-    int64_t stashed = spec.sharedRows;
-    stash = view(0, MemRefType::get({stashed, d}, e,
-                                    MemRefLayoutAttrInterface(), workgroup));
-    int64_t offset = stashed * d * (e.getIntOrFloatBitWidth() / 8);
-    for (Type t : wgTypes) {
-      offset = llvm::alignTo(offset, 16);
-      wgMem.push_back(view(offset, t));
-      offset += 4 * cast<MemRefType>(t).getNumElements();
-    }
-  }
+  if (dynamicShared)
+    stash = viewSharedRows(b, loc, e, spec.sharedRows, d, wgTypes, wgMem);
   Value scratch = wgMem.empty() ? Value() : wgMem.front();
 
   em.emitIndices(1);

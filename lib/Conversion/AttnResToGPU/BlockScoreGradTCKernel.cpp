@@ -251,26 +251,9 @@ void GradTCBuilder::createFunction() {
   // The regions: attributions, or views of the dynamic allocation after the
   // shared rows.
   SmallVector<Value> wg(fn.getWorkgroupAttributions());
-  if (dynamicShared) {
-    Value dynSm = gpu::DynamicSharedMemoryOp::create(
-        b, loc,
-        MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                        MemRefLayoutAttrInterface(), ws));
-    auto view = [&](int64_t offset, Type type) -> Value {
-      return memref::ViewOp::create(b, loc, cast<MemRefType>(type), dynSm,
-                                    tc.idx(offset), ValueRange{});
-    };
-    int64_t rowsShared = spec.sharedRows;
-    stash = view(0, MemRefType::get({rowsShared, spec.sharedRowStride()}, e,
-                                    MemRefLayoutAttrInterface(), ws));
-    int64_t offset =
-        rowsShared * spec.sharedRowStride() * (e.getIntOrFloatBitWidth() / 8);
-    for (Type t : wgTypes) {
-      offset = llvm::alignTo(offset, 16);
-      wg.push_back(view(offset, t));
-      offset += 4 * cast<MemRefType>(t).getNumElements();
-    }
-  }
+  if (dynamicShared)
+    stash = grad::viewSharedRows(b, loc, e, spec.sharedRows,
+                                 spec.sharedRowStride(), wgTypes, wg);
   zPart = wg[0];
   daPart = wg[1];
   zTot = wg[2];
@@ -318,7 +301,8 @@ void GradTCBuilder::emitTokenLoop() {
   // the start of the current one, so that its DRAM reads overlap this
   // token's barriers and coefficient phases; a barrier ends each token
   // (the next one overwrites the shared regions).
-  auto [begin, end] = grad::ctaTokenRange(b, loc, numTokens);
+  std::pair<Value, Value> range = grad::ctaTokenRange(b, loc, numTokens);
+  Value begin = range.first, end = range.second;
   if (spec.prefetchL2)
     tc.when(tc.cmp(P::ult, begin, end), [&]() { emitPrefetchToken(begin); });
   auto loop = scf::ForOp::create(b, loc, begin, end, tc.idx(1));

@@ -71,6 +71,35 @@ void grad::sourceDots(RowEmitter &em, ArrayRef<Value> sources, ValueRange tk,
   }
 }
 
+// NVPTX demotes the dynamic-shared-memory symbol of a kernel that also has
+// static shared variables to a static variable, whose accesses past its
+// first byte then overlap them (run 32): with shared rows all of a kernel's
+// shared memory is this one allocation.
+Value grad::viewSharedRows(OpBuilder &b, Location loc, Type e, int64_t k,
+                           int64_t stride, ArrayRef<Type> regionTypes,
+                           SmallVectorImpl<Value> &regions) {
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  Value dynSm = gpu::DynamicSharedMemoryOp::create(
+      b, loc,
+      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                      MemRefLayoutAttrInterface(), workgroup));
+  auto view = [&](int64_t offset, Type type) -> Value {
+    Value at = arith::ConstantIndexOp::create(b, loc, offset);
+    return memref::ViewOp::create(b, loc, cast<MemRefType>(type), dynSm, at,
+                                  ValueRange{});
+  };
+  Value rows = view(0, MemRefType::get({k, stride}, e,
+                                       MemRefLayoutAttrInterface(), workgroup));
+  int64_t offset = k * stride * (e.getIntOrFloatBitWidth() / 8);
+  for (Type t : regionTypes) {
+    offset = llvm::alignTo(offset, 16);
+    regions.push_back(view(offset, t));
+    offset += 4 * cast<MemRefType>(t).getNumElements();
+  }
+  return rows;
+}
+
 SmallVector<Type> grad::blockScoreGradArgTypes(OpBuilder &b, Type e, int64_t d,
                                                unsigned s, unsigned n,
                                                bool accumulate) {

@@ -56,6 +56,14 @@ void sourceDots(RowEmitter &em, ArrayRef<Value> sources, ValueRange tk,
                 ArrayRef<Value> other, SmallVectorImpl<Value> &partials,
                 Value stash = Value());
 
+/// Views of a kernel's one dynamic shared allocation (the shared-rows modes
+/// of aggregate_grad and block_score_grad): the rows, memref<k x stride x
+/// E> at offset 0, then each f32 region of `regionTypes` 16-byte aligned,
+/// appended to `regions`. Returns the rows' view.
+Value viewSharedRows(OpBuilder &b, Location loc, Type e, int64_t k,
+                     int64_t stride, ArrayRef<Type> regionTypes,
+                     SmallVectorImpl<Value> &regions);
+
 /// The argument types of block_score_grad's per-token kernels (the
 /// CUDA-core and the tensor-core one), in the order documented at
 /// buildBlockScoreGradKernel.
