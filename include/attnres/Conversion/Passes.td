@@ -161,6 +161,15 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "turn with the next token's rows requested into L2 while the "
            "current one is computed (kernel name `_p`); false: one CTA per "
            "token, its rows requested at its start">,
+    Option<"splitQueryGains", "split-query-gains", "bool",
+           /*default=*/"false",
+           "block_score and block_score_grad on tensor cores: compute w*g of "
+           "the S queries split into bf16 hi and lo once per call (kernel "
+           "`query_gain_split_*`, two S x D bf16 buffers) and pass the halves "
+           "to the per-token kernel in place of the queries and gains, so "
+           "that it loads its mma B operands instead of computing them for "
+           "every token (kernel names `_qs`; results bit-identical). Not yet "
+           "measured; false: every token computes w*g itself">,
     Option<"gradRowsInShared", "grad-rows-in-shared", "bool",
            /*default=*/"true",
            "aggregate_grad: where a token's source rows do not stay in "

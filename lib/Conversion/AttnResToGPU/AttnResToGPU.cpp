@@ -194,6 +194,13 @@ private:
   }
 
   LogicalResult checkSourceType(Operation *op, RankedTensorType type);
+  /// split-query-gains: launches the split of w*g of `queries` and `gains`
+  /// (buffers of S x D elements of `e`) into two new bf16 buffers and
+  /// returns them (hi, lo). The kernel is built on first use, after the
+  /// op's other kernels.
+  std::pair<Value, Value> launchQueryGainSplit(HostBuilder &hb, Value queries,
+                                               Value gains, int64_t s,
+                                               int64_t d, Type e);
   std::optional<BlockScoreTCSpec>
   pickTensorCoreKernel(const ScoreKernelSpec &spec);
   std::optional<ScoreKernelSpec>
@@ -279,6 +286,31 @@ gpu::GPUFuncOp ConvertAttnResToGPUPass::getOrBuild(
   OpBuilder b(km.getBodyRegion());
   b.setInsertionPointToEnd(km.getBody());
   return build(b, loc, spec);
+}
+
+std::pair<Value, Value> ConvertAttnResToGPUPass::launchQueryGainSplit(
+    HostBuilder &hb, Value queries, Value gains, int64_t s, int64_t d, Type e) {
+  QueryGainSplitSpec spec;
+  spec.elementType = e;
+  spec.numQueries = s;
+  spec.d = d;
+  gpu::GPUFuncOp kernel = getOrBuild(spec, hb.loc, buildQueryGainSplitKernel);
+  auto inType = MemRefType::get({s, d}, e);
+  auto outType = MemRefType::get({s, d}, hb.b.getBF16Type());
+  auto staticBuffer = [&](Value m) -> Value {
+    if (m.getType() != inType)
+      m = memref::CastOp::create(hb.b, hb.loc, inType, m);
+    return m;
+  };
+  Value w = staticBuffer(queries);
+  Value g = staticBuffer(gains);
+  Value hi = memref::AllocOp::create(hb.b, hb.loc, outType);
+  Value lo = memref::AllocOp::create(hb.b, hb.loc, outType);
+  RowLayout layout;
+  layout.threadsPerToken = QueryGainSplitSpec::kThreads;
+  hb.launch(kernel, layout, hb.idx(spec.numCtas()), 1,
+            ValueRange{w, g, hi, lo});
+  return {hi, lo};
 }
 
 LogicalResult ConvertAttnResToGPUPass::checkSourceType(Operation *op,
@@ -547,6 +579,7 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
     tc.bulkCopy = false;
     tc.clusterSplit = 1;
   }
+  tc.splitQueries = splitQueryGains;
   return tc;
 }
 
@@ -624,10 +657,16 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreOp op) {
   operands.push_back(arith::ConstantOp::create(rw, loc, op.getEpsilonAttr()));
   auto launchLarge = [&]() {
     if (tcSpec) {
-      // One CTA per token, or a cluster of clusterSplit CTAs.
+      // One CTA per token, or a cluster of clusterSplit CTAs; with
+      // split-query-gains the halves of w*g in place of the queries and
+      // gains.
+      SmallVector<Value> tcOperands(operands);
+      if (tcSpec->splitQueries)
+        std::tie(tcOperands[0], tcOperands[1]) = launchQueryGainSplit(
+            hb, operands[0], operands[1], s, spec.d, spec.elementType);
       RowLayout l;
       l.threadsPerToken = tcSpec->threads;
-      hb.launch(kernel, l, numTokens, tcSpec->clusterSplit, operands,
+      hb.launch(kernel, l, numTokens, tcSpec->clusterSplit, tcOperands,
                 tcSpec->dynamicSharedBytes());
     } else {
       hb.launch(kernel, spec.layout, numTokens, s / spec.queriesPerCta,
@@ -960,6 +999,13 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
     if (minCtasPerSM > 1)
       tc->minCtasPerSM = unsigned(minCtasPerSM);
     tc->persistent = scoreGradPersistent;
+    tc->splitQueries = splitQueryGains;
+    // Loading the halves of w*g lets ptxas keep more loads in flight: at
+    // 256 threads it then takes 140 registers (n = 9 S = 8, D = 4096 and
+    // 7168), one CTA per SM where the default kernel (122) has two. The
+    // hint keeps two, at 128 registers without spills.
+    if (tc->splitQueries && minCtasPerSM < 0 && tc->threads == 256)
+      tc->minCtasPerSM = 2;
     tc->sharedRows =
         chooseBlockScoreGradSharedRows(*tc, scoreGradSharedRows, target);
     if (tc->dynamicSharedBytes() > target.maxSharedBytesPerCta())
@@ -1022,7 +1068,13 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
     ctas = arith::MinUIOp::create(
         rw, loc, numTokens,
         hb.idx(std::max<int64_t>(1, int64_t(gradCtas) / 2)));
-  hb.launch(kernel, kernelLayout, ctas, 1, operands,
+  // split-query-gains: the per-token kernel takes the halves of w*g in
+  // place of the queries and gains (the parameter kernels take w and g).
+  SmallVector<Value> tokenOperands(operands);
+  if (tc && tc->splitQueries)
+    std::tie(tokenOperands[0], tokenOperands[1]) =
+        launchQueryGainSplit(hb, queries, gains, s, spec.d, spec.elementType);
+  hb.launch(kernel, kernelLayout, ctas, 1, tokenOperands,
             tc ? tc->dynamicSharedBytes() : 0);
 
   // The parameter gradients: P = min(T, grad-ctas) chunks of tokens, each

@@ -44,7 +44,7 @@ std::string BlockScoreGradTCSpec::getName() const {
          (sharedRows == numSources + numQueries ? "_shared"
           : sharedRows ? "_shared" + std::to_string(sharedRows)
                        : "") +
-         (accumulate ? "_acc" : "");
+         (accumulate ? "_acc" : "") + (splitQueries ? "_qs" : "");
 }
 
 SmallVector<SmallVector<int64_t>> BlockScoreGradTCSpec::regionShapes() const {
@@ -402,6 +402,17 @@ void GradTCBuilder::emitSweep1() {
       auto [q, qok] = queryOf(t);
       Value wv = tc.maybeLoad(v8e, queries, ValueRange{q, off}, eok, 16);
       Value gv = tc.maybeLoad(v8e, gains, ValueRange{q, off}, eok, 16);
+      if (spec.splitQueries) {
+        // split-query-gains: the arguments hold the two halves already.
+        if (qok) {
+          wv = arith::SelectOp::create(b, loc, qok, wv, zeroE);
+          gv = arith::SelectOp::create(b, loc, qok, gv, zeroE);
+        }
+        wgHi[t] = tc.regs(wv);
+        wgLo[t] = tc.regs(gv);
+        dB[t] = tc.regs(dls[k][t]);
+        continue;
+      }
       Value wf = arith::ExtFOp::create(b, loc, v8f, wv);
       Value gf = arith::ExtFOp::create(b, loc, v8f, gv);
       Value wg = arith::MulFOp::create(b, loc, wf, gf);
@@ -609,7 +620,8 @@ void GradTCBuilder::emitSweep2() {
                    })
             .getResult(0);
       };
-      // W_l, G_l and dout_l at this chunk, as stored.
+      // W_l, G_l (or the halves of w*g) and dout_l at this chunk, as
+      // stored.
       auto loadQuery = [&](Value l) -> SmallVector<Value> {
         return {loadRaw(queries, ValueRange{l, off}),
                 loadRaw(gains, ValueRange{l, off}), loadDout(l)};
@@ -652,7 +664,10 @@ void GradTCBuilder::emitSweep2() {
         SmallVector<Value> rawNext = loadQuery(next);
         Value wv = ext(iter[n]);
         Value gv = ext(iter[n + 1]);
-        Value wg = arith::MulFOp::create(b, loc, wv, gv);
+        // w*g, or (split-query-gains) its halves added: exactly w*g too.
+        Value wg = spec.splitQueries
+                       ? arith::AddFOp::create(b, loc, wv, gv).getResult()
+                       : arith::MulFOp::create(b, loc, wv, gv).getResult();
         Value dl = ext(iter[n + 2]);
         for (unsigned g4 = 0; g4 < nPad / 4; ++g4) {
           Value a4 = vector::LoadOp::create(

@@ -34,7 +34,7 @@ std::string BlockScoreTCSpec::getName() const {
          "_n" + std::to_string(numSources) + "_s" + std::to_string(numQueries) +
          "_tc" + (bulkCopy ? "_tma" : "") +
          (clusterSplit > 1 ? "_x" + std::to_string(clusterSplit) : "") +
-         (hasInvRms ? "_r" : "");
+         (hasInvRms ? "_r" : "") + (splitQueries ? "_qs" : "");
 }
 
 namespace {
@@ -404,6 +404,18 @@ void TCKernelBuilder::emitSweep1() {
       Value col = split > 1 ? tc.add(off, colBase) : off;
       Value wv = tc.maybeLoad(v8e, queries, ValueRange{qRow, col}, eok, 16);
       Value gv = tc.maybeLoad(v8e, gains, ValueRange{qRow, col}, eok, 16);
+      if (spec.splitQueries) {
+        // split-query-gains: the arguments hold the two halves already.
+        if (qok) {
+          Value zeroE = arith::ConstantOp::create(
+              b, loc, DenseElementsAttr::get(v8e, b.getFloatAttr(e, 0.0)));
+          wv = arith::SelectOp::create(b, loc, qok, wv, zeroE);
+          gv = arith::SelectOp::create(b, loc, qok, gv, zeroE);
+        }
+        wgHi[t] = tc.regs(wv);
+        wgLo[t] = tc.regs(gv);
+        continue;
+      }
       Value wf = arith::ExtFOp::create(b, loc, v8f, wv);
       Value gf = arith::ExtFOp::create(b, loc, v8f, gv);
       Value wg = arith::MulFOp::create(b, loc, wf, gf);

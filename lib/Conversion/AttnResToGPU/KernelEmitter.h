@@ -386,9 +386,19 @@ struct TCEmitter {
   /// `hiMask` is the vector<8xi32> splat 0xFFFF0000.
   std::pair<SmallVector<Value>, SmallVector<Value>> splitBF16(Value v,
                                                               Value hiMask) {
+    std::pair<Value, Value> parts = splitBF16Parts(v, hiMask);
+    auto v8bf = VectorType::get({8}, b.getBF16Type());
+    SmallVector<Value> hi = regs(parts.first);
+    SmallVector<Value> lo =
+        regs(arith::TruncFOp::create(b, loc, v8bf, parts.second));
+    return {hi, lo};
+  }
+  /// The parts of that split: hi's bits (a vector<8xi16>) and lo = v - hi
+  /// in f32 (exactly representable in bf16). buildQueryGainSplitKernel
+  /// stores them.
+  std::pair<Value, Value> splitBF16Parts(Value v, Value hiMask) {
     auto v8f = cast<VectorType>(v.getType());
     auto v8i = VectorType::get({8}, i32);
-    auto v8bf = VectorType::get({8}, b.getBF16Type());
     Value hiF = vector::BitCastOp::create(
         b, loc, v8f,
         arith::AndIOp::create(b, loc, vector::BitCastOp::create(b, loc, v8i, v),
@@ -399,9 +409,7 @@ struct TCEmitter {
     Value halves = vector::BitCastOp::create(b, loc, v16h, v);
     Value upper = vector::ShuffleOp::create(
         b, loc, halves, halves, ArrayRef<int64_t>{1, 3, 5, 7, 9, 11, 13, 15});
-    SmallVector<Value> hi = regs(upper);
-    SmallVector<Value> lo = regs(arith::TruncFOp::create(b, loc, v8bf, loF));
-    return {hi, lo};
+    return {upper, loF};
   }
 
   /// The four i32 registers of a vector of eight 16-bit values.

@@ -142,6 +142,11 @@ struct BlockScoreTCSpec {
   /// columns; they add each other's partial logits and sums of squares
   /// through distributed shared memory.
   unsigned clusterSplit = 1;
+  /// The `queries` and `norm_weights` arguments hold w*g split into bf16
+  /// hi and lo (buildQueryGainSplitKernel) instead of w and g: sweep 1 loads
+  /// the mma B operands instead of computing them (option
+  /// split-query-gains). The results are bit-identical.
+  bool splitQueries = false;
 
   /// Columns of a token handled by one CTA.
   int64_t localColumns() const { return d / clusterSplit; }
@@ -166,6 +171,27 @@ struct BlockScoreTCSpec {
 /// Kernel arguments: as buildScoreKernel with stacked = true.
 gpu::GPUFuncOp buildBlockScoreTCKernel(OpBuilder &b, Location loc,
                                        const BlockScoreTCSpec &spec);
+
+/// w*g of S queries, split exactly into bf16 halves once per call, for the
+/// tensor-core kernels of block_score and block_score_grad with
+/// split-query-gains: hi = the upper 16 bits of the f32 product (its top 8
+/// significant bits), lo = bf16(wg - hi) (exact: the product of two bf16
+/// has at most 16 significant bits). hi + lo = w*g in f32, exactly. One
+/// thread per 16-byte vector, kThreads per CTA, grid
+/// ceil(S D / (8 kThreads)).
+struct QueryGainSplitSpec {
+  static constexpr unsigned kThreads = 256;
+  Type elementType;
+  int64_t numQueries = 0, d = 0;
+
+  int64_t numCtas() const;
+  std::string getName() const;
+};
+
+/// Kernel arguments: queries, norm_weights (memref<SxDxE>), hi, lo
+/// (memref<SxDxbf16>).
+gpu::GPUFuncOp buildQueryGainSplitKernel(OpBuilder &b, Location loc,
+                                         const QueryGainSplitSpec &spec);
 
 /// attnres.merge: p' = partial + update, c = inv_rms(p') (w*g).p',
 /// h = out + sigmoid(c - lse) (p' - out); with `hasNorm` also the fused
@@ -318,6 +344,10 @@ struct BlockScoreGradTCSpec {
   /// a chunk of ceil(T / P) consecutive tokens in turn, the next token's
   /// rows requested into L2 while the current one is computed.
   bool persistent = false;
+  /// As BlockScoreTCSpec::splitQueries: `queries` and `norm_weights` hold
+  /// the bf16 hi and lo halves of w*g; the mma sweep loads them, the
+  /// source-gradient sweep adds them (hi + lo = w*g exactly).
+  bool splitQueries = false;
 
   /// 16 elements per thread, at most 256 threads.
   static unsigned defaultThreads(int64_t d);
