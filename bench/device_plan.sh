@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The pending device measurements (bench/NOTES.md "Run 35 (pending)"), in
+# The pending device measurements (bench/NOTES.md "Run 36 (pending)"), in
 # priority order, as two calls on the GPU machine: `bash bench/device_plan.sh a`
-# (about 300 s: aggregate_grad layouts, block_score_grad with shared rows and
-# its sanitizers, host overhead; on a card other than an H200 the two timing
-# steps twice) and, on an H200, `bash bench/device_plan.sh b` (about 450 s:
-# the backward checks, fwd+bwd and the forward sweep). Logs are packed into
-# $OUT/r35.tgz after each step, so a call cut short still returns what ran.
+# (about 400 s: split-query-gains for block_score_grad and phase 1,
+# block_score_grad with shared rows and persistent CTAs, their sanitizers,
+# aggregate_grad layouts, host overhead; on a card other than an H200 the
+# timing steps twice) and, on an H200, `bash bench/device_plan.sh b` (about
+# 450 s: the backward checks, fwd+bwd and the forward sweep). Logs are packed
+# into $OUT/r36.tgz after each step, so a call cut short still returns what
+# ran.
 #
 # Build the inputs on the build machine first (about 2 minutes):
 #   PYTHONPATH=python GRAD_VARIANTS="elements-per-thread=32;elements-per-thread=16;min-ctas-per-sm=2" \
@@ -20,7 +22,7 @@
 # and carry .device/{kc_acc,kc_h200,peers,small_t}.
 set -uo pipefail
 export PYTHONPATH=$PWD/python:$PWD:$PWD/.device/peers PYTHONUNBUFFERED=1
-R=/tmp/r35; mkdir -p $R; pack() { tar -czf $OUT/r35.tgz -C $R .; }
+R=/tmp/r36; mkdir -p $R; pack() { tar -czf $OUT/r36.tgz -C $R .; }
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader); echo "$GPU"
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; python3 -c 'import torch; print("torch", torch.__version__)'; git log -1 --oneline; } > $R/env.txt 2>&1
 SEL='^grad_bf16_n(9|17|10|12|13)_d(4096|2048|7168)(_acc)?(_e16|_e32)?$'
@@ -31,6 +33,18 @@ for r in $1; do
   grep -E " ms " $R/acc_call$r.log | awk '{print $1, $(NF-6), $(NF-5), $(NF-2), $(NF-1), $NF}' | sed 's/ of copy//'
   pack
 done
+}
+qs() {
+  echo "== split-query-gains: block_score_grad and phase 1 $(date -u +%T)"
+  KC_REPS=20 OUT=$R timeout 150 python3 -m bench.kernels_check.check .device/kc_acc _tc_qs _tc_sh_qs _tc_p_qs \
+    '^sgrad_bf16_n(9|5)_s(8|6)_d(4096|2048|7168)(_acc)?_tc$' > $R/qs_grad_call$1.log 2>&1
+  echo "exit $?" >> $R/qs_grad_call$1.log
+  grep -E " ms |BAD|Error|exit" $R/qs_grad_call$1.log | sed 's/  */ /g; s/ of copy//'
+  KC_REPS=20 OUT=$R timeout 200 python3 -m bench.kernels_check.check .device/kc_h200 \
+    '^bs_bf16_n(5|9)_s(6|8)_d(2048|4096|7168|8192)(_r)?(_qs)?$' '^bs_bf16_.*_t[0-9]+_qs$' > $R/qs_fwd_call$1.log 2>&1
+  echo "exit $?" >> $R/qs_fwd_call$1.log
+  grep -E " ms |BAD|Error|exit" $R/qs_fwd_call$1.log | sed 's/  */ /g; s/ of copy//'
+  pack
 }
 sgrad() {
   echo "== block_score_grad with shared rows, persistent CTAs $(date -u +%T)"
@@ -46,20 +60,22 @@ sanitize() {
     PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout 100 compute-sanitizer --tool $tool $extra --error-exitcode 3 --print-limit 10 \
       python3 -m bench.kernels_check.check .device/kc_acc ^sgrad_bf16_n17_s12_d2048_t300_tc_sh \
       ^sgrad_bf16_n5_s6_d104_t901_acc_tc_sh7 ^sgrad_bf16_n3_s40_d64_t50_tc_sh3 \
-      ^sgrad_bf16_n4_s8_d4096_t1_tc_p_m2 ^sgrad_bf16_n3_s40_d64_t50_tc_p_m2 > $R/sgrad_sh_$tool.log 2>&1
+      ^sgrad_bf16_n4_s8_d4096_t1_tc_p_m2 ^sgrad_bf16_n3_s40_d64_t50_tc_p_m2 \
+      ^sgrad_bf16_n3_s40_d64_t50_tc_qs ^sgrad_bf16_n5_s6_d104_t901_acc_tc_p_qs > $R/sgrad_sh_$tool.log 2>&1
     echo "$tool exit $?"; grep -E "SUMMARY|BAD" $R/sgrad_sh_$tool.log | head -5
   done
   pack
 }
 case "${1:-a}" in
 a)
+qs 1
 sgrad 1
 sanitize
 acc 1
 echo "== host time of a torch_ops call (single-pass source descriptors) $(date -u +%T)"
 timeout 60 python3 -m bench.host_overhead --pack .device/small_t/pack --json $R/host_overhead.json > $R/host_overhead.log 2>&1
 grep -E "us$" $R/host_overhead.log | head -24; pack
-case "$GPU" in *H200*) ;; *) acc 2; sgrad 2;; esac
+case "$GPU" in *H200*) ;; *) qs 2; acc 2; sgrad 2;; esac
 echo "== part a done $(date -u +%T)"; exit 0;;
 esac
 echo "== H200: grad check and fwd+bwd $(date -u +%T)"

@@ -323,6 +323,19 @@ def wrong_block_score_grad(W, G, srcs, eps, dout, dlse):
     return db
 
 
+def with_split(entry, W, G):
+    """split-query-gains (entries with a `split_kernel`): the halves of w*g
+    the main kernel takes in place of W and G, and a function that launches
+    the split kernel into them (grid ceil(S D / 8 / block)); else (W, G,
+    None)."""
+    if not entry.get("split_kernel"):
+        return W, G, None
+    split = launch_fn(DIR, entry, "split_kernel", "split_block")
+    hi, lo = torch.full_like(W, float("nan")), torch.full_like(W, float("nan"))
+    ctas = max(1, -(-(W.numel() // 8) // entry["split_block"]))
+    return hi, lo, lambda: split([W, G, hi, lo], 0, ctas)
+
+
 def check_block_score_grad(entry, run):
     """block_score_grad: S queries over n summaries of random magnitudes,
     the statistics of the float64 forward (rounded to f32), random dout,
@@ -350,7 +363,9 @@ def check_block_score_grad(entry, run):
     p = min(t, entry["grad_ctas"])
     ws = fnan(p, s * d)
     dq, dg = fnan(s * d), fnan(s * d)
-    args = [W, G] + srcs + [lse] + rs + [dout, dlse] + accs + dbs + [coef, t]
+    # split-query-gains: the per-token kernel takes the halves of w*g.
+    WA, GA, split = with_split(entry, W, G)
+    args = [WA, GA] + srcs + [lse] + rs + [dout, dlse] + accs + dbs + [coef, t]
     pargs = srcs + [coef, ws, t]
     rargs = [ws, p, W.reshape(-1), G.reshape(-1), dq, dg]
 
@@ -358,6 +373,8 @@ def check_block_score_grad(entry, run):
     grid = min(t, max(1, entry["grad_ctas"] // 2)) if entry.get("persistent") else None
 
     def run_all():
+        if split:
+            split()
         run(args, t, grid)
         params(pargs, t, entry["tiles"] * p)
         reduce(rargs, t, -(-(s * d) // 32))
@@ -410,6 +427,7 @@ def check(entry):
     e, d, t = entry["e"], entry["d"], entry["t"]
     run = launch_fn(DIR, entry)
     torch.cuda.synchronize()
+    call = None  # what is timed: run(args, t) unless set below
     nan = lambda *shape: torch.full(shape, float("nan"), device=dev, dtype=DT[e])  # noqa: E731
     if entry["op"] == "aggregate":
         n = entry["n"]
@@ -428,8 +446,13 @@ def check(entry):
         rs = [reference.inv_rms(x, eps).float() for x in srcs] if entry["inv"] else []
         out = nan(s, t, d)
         lse = torch.full((s, t), float("nan"), device=dev)
-        args = [W, G] + srcs + rs + [out, lse, t, eps]
-        run(args, t)
+        # split-query-gains: the kernel takes the halves of w*g, split
+        # first (and timed with it).
+        WA, GA, split = with_split(entry, W, G)
+        args = [WA, GA] + srcs + rs + [out, lse, t, eps]
+        if split:
+            call = lambda: (split(), run(args, t))  # noqa: E731
+        (call or (lambda: run(args, t)))()
         torch.cuda.synchronize()
         ref, lref = reference.block_score(W, G, srcs, eps)
         err = max(rel(out, ref), rel(lse, lref))
@@ -479,7 +502,7 @@ def check(entry):
             err = max(err, rel(p2, p))
         nbytes = (3 + (2 if partial else 0)) * t * d * h.element_size() + 4 * t
     ok = err <= TOL[e]
-    ms = time_it(lambda: run(args, t), REPS) if entry["time"] else None
+    ms = time_it(call or (lambda: run(args, t)), REPS) if entry["time"] else None
     tbs = nbytes / ms / 1e9 if ms else None
     line = f"{entry['kernel']:40s} err {err:.2e} {'OK ' if ok else 'BAD'}"
     if ms:

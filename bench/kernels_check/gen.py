@@ -48,6 +48,34 @@ def extract_ptx(text):
     s = m.group(1)
     return re.sub(r'\\([0-9A-Fa-f]{2})', lambda x: chr(int(x.group(1), 16)), s).replace('\\\\', '\\')
 
+def tokens_per_cta(host, kernel):
+    """The tokens per CTA of `kernel`'s launch in the host IR: c where its
+    grid is ceildivui(T, c), possibly times the CTAs per token; else 1. Only
+    that launch counts: block_score's small-T branch launches another kernel
+    with a grid of its own (a search of the whole host IR took its 4 for the
+    tensor-core kernel, which launched a quarter of the CTAs: run 32's two
+    `err inf` entries)."""
+    m = re.search(r"gpu.launch_func\s+@attnres_kernels::@%s blocks in \((%%\w+)" % re.escape(kernel), host)
+    grid = m.group(1) if m else None
+    for _ in range(2):
+        d = grid and re.search(re.escape(grid) + r" = arith\.(\w+) (%\w+), %c(\d+)", host)
+        if not d:
+            return 1
+        if d.group(1) == "ceildivui":
+            return int(d.group(3))
+        if d.group(1) != "muli":
+            return 1
+        grid = d.group(2)
+    return 1
+
+
+def split_info(ptx):
+    """split-query-gains: the kernel that splits w*g before the main one
+    (its name and block size; check.py launches it first), else {}."""
+    m = re.search(r"\.visible \.entry (query_gain_split_\w+)\((?:.|\n)*?\.(?:reqntid|maxntid) (\d+)", ptx)
+    return {"split_kernel": m.group(1), "split_block": int(m.group(2))} if m else {}
+
+
 def compile_one(name, mlir, gpu_opts=""):
     conv = "--convert-attnres-to-gpu" + (f"={gpu_opts}" if gpu_opts else "")
     a = subprocess.run([OPT, conv], input=mlir, capture_output=True, text=True, check=True)
@@ -59,7 +87,7 @@ def compile_one(name, mlir, gpu_opts=""):
     launch = re.search(r"gpu.launch_func\s+@attnres_kernels::@\w+ blocks in \(([^)]*)\)", a.stdout)
     with open(os.path.join(OUT, name + ".ptx"), "w") as f:
         f.write(ptx)
-    return {"ptx": name + ".ptx", "kernel": kname, "block": block}
+    return {"ptx": name + ".ptx", "kernel": kname, "block": block, **split_info(ptx)}
 
 def stats_mlir(e, d, n):
     """attnres.aggregate_stats over n sources [? x d]: (h, lse, r_0..r_n-1)."""
@@ -120,7 +148,9 @@ def add_grad(entry, mlir, gpu_opts=""):
     entries = re.findall(r"\.visible \.entry (\w+)\(", ptx)
     blocks = {k: int(v) for k, v in re.findall(
         r"\.visible \.entry (\w+)\((?:.|\n)*?\.(?:reqntid|maxntid) (\d+)", ptx)}
-    main = [k for k in entries if not k.startswith("param_grad_reduce") and "_params_" not in k][0]
+    main = [k for k in entries if not k.startswith(("param_grad_reduce", "query_gain_split"))
+            and "_params_" not in k][0]
+    entry.update(split_info(ptx))
     # block_score_grad: the column-tiled kernel of the parameter partials
     # (grid P x tiles, tiles of 128 vectors of the widest width dividing D).
     prm = [k for k in entries if "_params_" in k]
@@ -133,9 +163,8 @@ def add_grad(entry, mlir, gpu_opts=""):
             vw //= 2
         entry.update({"params_kernel": prm[0], "params_block": blocks[prm[0]],
                       "tiles": -(-(entry["d"] // vw) // 128)})
-    tpc = re.search(r"arith.ceildivui %\w+, %c(\d+)", a.split("gpu.module")[0])
     entry.update({"ptx": name + ".ptx", "kernel": main, "block": blocks[main],
-                  "tokens_per_cta": int(tpc.group(1)) if tpc else 1,
+                  "tokens_per_cta": tokens_per_cta(a.split("gpu.module")[0], main),
                   "smem": launch_smem(a.split("gpu.module")[0])})
     red = [k for k in entries if k.startswith("param_grad_reduce")]
     if red:
@@ -160,8 +189,7 @@ def add(entry, mlir, gpu_opts=""):
     a = subprocess.run([OPT, "--convert-attnres-to-gpu" + (f"={gpu_opts}" if gpu_opts else "")],
                        input=mlir, capture_output=True, text=True, check=True).stdout
     host = a.split("gpu.module")[0]
-    tpc = re.search(r"arith.ceildivui %\w+, %c(\d+)", host)
-    info["tokens_per_cta"] = int(tpc.group(1)) if tpc else 1
+    info["tokens_per_cta"] = tokens_per_cta(host, info["kernel"])
     g = re.search(r"_g(\d+)", info["kernel"])
     info["groups"] = (entry.get("s", 1) // int(g.group(1))) if g else 1
     # Tensor-core phase 1 with a cluster split: that many CTAs per token.
@@ -318,6 +346,21 @@ if GRAD_SET:
                                (3, 40, 64, 50, False), (5, 6, 104, 901, True)]:
         add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_p_m2",
                   "grad-tensor-cores=1 score-grad-persistent=1 min-ctas-per-sm=2")
+    # block_score_grad with w*g split once per call (split-query-gains,
+    # session 21, not yet measured): `_tc_qs` next to each timed `_tc`;
+    # checked with padded queries (S = 12, 40, 2), two A tiles, D not a
+    # multiple of 32, T = 1, accumulators, and the shared-rows and persistent
+    # forms.
+    for (n, s, t, d, acc) in SGRAD_TIMED:
+        add_sgrad("bf16", n, s, d, t, acc, True, "_tc_qs", "grad-tensor-cores=1 split-query-gains=1")
+    for (n, s_, d, t, acc) in [(9, 8, 4096, 200, True), (17, 12, 2048, 300, False), (3, 2, 40, 1001, False),
+                               (5, 6, 104, 901, True), (4, 8, 4096, 1, False), (3, 40, 64, 50, False),
+                               (1, 1, 64, 40, True)]:
+        add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_qs", "grad-tensor-cores=1 split-query-gains=1")
+    add_sgrad("bf16", 9, 8, 4096, 16384, False, True, "_tc_sh_qs",
+              "grad-tensor-cores=1 split-query-gains=1 score-grad-shared-rows=-1")
+    add_sgrad("bf16", 5, 6, 104, 901, True, False, "_tc_p_qs",
+              "grad-tensor-cores=1 split-query-gains=1 score-grad-persistent=1 min-ctas-per-sm=2")
     # With four CTAs per SM the L2 prefetch of each token's rows may matter
     # less (or more): the same with l2-prefetch=0.
     for el in (16, 32):
@@ -418,6 +461,20 @@ for (n, s, d, t, inv) in [(17, 8, 8192, 300, False), (1, 3, 72, 5, False), (3, 1
                           (13, 5, 4112, 57, True), (9, 8, 7168, 41, False)]:
     add({"name": f"bs_bf16_n{n}_s{s}_d{d}_t{t}", "op": "block_score", "e": "bf16", "n": n, "s": s,
          "t": t, "d": d, "inv": inv, "time": False}, score_mlir("bf16", d, n, s, inv))
+# Phase 1 with w*g split once per call (split-query-gains, session 21, not
+# yet measured): `_qs` next to the twelve timed shapes and the D = 7168
+# shapes below 85% of the floor (bulk copies, one CTA or a cluster of two);
+# checked with padded queries, inv_rms, the cluster split, few tokens.
+for (n, s, d) in [(5, 8, 2048), (5, 8, 4096), (9, 8, 2048), (9, 8, 4096), (9, 6, 7168), (5, 8, 8192),
+                  (9, 8, 7168), (5, 6, 7168)]:
+    for inv in (False, True):
+        add({"name": f"bs_bf16_n{n}_s{s}_d{d}{'_r' if inv else ''}_qs", "op": "block_score", "e": "bf16",
+             "n": n, "s": s, "t": 16384, "d": d, "inv": inv, "time": True},
+            score_mlir("bf16", d, n, s, inv), "split-query-gains=1")
+for (n, s, d, t, inv) in [(1, 3, 72, 5, False), (3, 10, 200, 77, True), (16, 9, 1000, 33, False),
+                          (13, 5, 4112, 57, True), (9, 8, 7168, 41, False)]:
+    add({"name": f"bs_bf16_n{n}_s{s}_d{d}_t{t}_qs", "op": "block_score", "e": "bf16", "n": n, "s": s,
+         "t": t, "d": d, "inv": inv, "time": False}, score_mlir("bf16", d, n, s, inv), "split-query-gains=1")
 add({"name": "bs_f32_n3_s6_d100", "op": "block_score", "e": "f32", "n": 3, "s": 6, "t": 301, "d": 100,
      "inv": False, "time": False}, score_mlir("f32", 100, 3, 6, False))
 
