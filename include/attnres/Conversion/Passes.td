@@ -170,6 +170,13 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "that it loads its mma B operands instead of computing them for "
            "every token (kernel names `_qs`; results bit-identical). Not yet "
            "measured; false: every token computes w*g itself">,
+    Option<"scoreGradMmaSweep", "score-grad-mma-sweep", "bool",
+           /*default=*/"false",
+           "block_score_grad on tensor cores: compute the source gradients "
+           "with mma.sync as well, g = C [dout; hi; lo] with the "
+           "coefficients split into bf16 hi and lo, instead of 2 S n f32 FMAs "
+           "per column (kernel name `_ms`; implies split-query-gains and no "
+           "shared rows). Not yet measured; false: the CUDA-core sweep">,
     Option<"gradRowsInShared", "grad-rows-in-shared", "bool",
            /*default=*/"true",
            "aggregate_grad: where a token's source rows do not stay in "

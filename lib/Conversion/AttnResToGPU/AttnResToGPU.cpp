@@ -999,15 +999,19 @@ LogicalResult ConvertAttnResToGPUPass::lower(BlockScoreGradOp op) {
     if (minCtasPerSM > 1)
       tc->minCtasPerSM = unsigned(minCtasPerSM);
     tc->persistent = scoreGradPersistent;
-    tc->splitQueries = splitQueryGains;
+    tc->splitQueries = splitQueryGains || scoreGradMmaSweep;
+    tc->mmaSweep = scoreGradMmaSweep;
     // Loading the halves of w*g lets ptxas keep more loads in flight: at
     // 256 threads it then takes 140 registers (n = 9 S = 8, D = 4096 and
     // 7168), one CTA per SM where the default kernel (122) has two. The
     // hint keeps two, at 128 registers without spills.
     if (tc->splitQueries && minCtasPerSM < 0 && tc->threads == 256)
       tc->minCtasPerSM = 2;
+    // The mma sweep reads its rows from L1 / L2 (no shared rows).
     tc->sharedRows =
-        chooseBlockScoreGradSharedRows(*tc, scoreGradSharedRows, target);
+        tc->mmaSweep
+            ? 0
+            : chooseBlockScoreGradSharedRows(*tc, scoreGradSharedRows, target);
     if (tc->dynamicSharedBytes() > target.maxSharedBytesPerCta())
       return op.emitOpError("score-grad-shared-rows=")
              << int(scoreGradSharedRows) << " needs "

@@ -44,7 +44,8 @@ std::string BlockScoreGradTCSpec::getName() const {
          (sharedRows == numSources + numQueries ? "_shared"
           : sharedRows ? "_shared" + std::to_string(sharedRows)
                        : "") +
-         (accumulate ? "_acc" : "") + (splitQueries ? "_qs" : "");
+         (accumulate ? "_acc" : "") + (splitQueries ? "_qs" : "") +
+         (mmaSweep ? "_ms" : "");
 }
 
 SmallVector<SmallVector<int64_t>> BlockScoreGradTCSpec::regionShapes() const {
@@ -126,7 +127,10 @@ private:
     emitTotals();
     emitCoefficients();
     emitK2();
-    emitSweep2();
+    if (spec.mmaSweep)
+      emitSweep2Mma();
+    else
+      emitSweep2();
   }
   /// Persistent: the CTA's chunk of tokens, each token's rows requested
   /// into L2 while the previous one is computed.
@@ -140,6 +144,8 @@ private:
   void emitCoefficients();
   void emitK2();
   void emitSweep2();
+  /// score-grad-mma-sweep: the source gradients on the tensor cores.
+  void emitSweep2Mma();
 
   Value both(Value x, Value y) {
     if (!x)
@@ -708,6 +714,222 @@ void GradTCBuilder::emitSweep2() {
                                 /*nontemporal=*/false, llvm::MaybeAlign(align));
       }
     });
+  }
+}
+
+void GradTCBuilder::emitSweep2Mma() {
+  // g (n x D) = C (n x K) . R (K x D) on the tensor cores. K runs over
+  // pieces of 8 rows: the dout rows of queries 8j .. 8j + 7 (j < Q), then
+  // the hi halves of w*g (the `queries` argument), then the lo halves (the
+  // `gains` argument); C holds a_li for the dout pieces and k1_li for both
+  // halves, each coefficient split into bf16 hi + lo (two mma). k-tile kt
+  // is pieces 2 kt (k 0..7) and 2 kt + 1 (k 8..15).
+  //
+  // Warp w takes the 64-column blocks w, w + warps, ...; mma n-tile jn of a
+  // block is the 8 columns base + 8 c + jn (c = 0..7), so that lane (grp,
+  // tig) loads, for each of its two rows 2 tig, 2 tig + 1 of a piece, the
+  // 16 bytes at columns base + 8 grp .. + 8 and pairs them column by column
+  // into the B registers of all eight n-tiles (b0 b1: rows 2 tig, 2 tig + 1
+  // of piece 2 kt at column base + 8 grp + jn; b2 b3: piece 2 kt + 1). Its
+  // accumulators (c0 c1 / c2 c3 of every n-tile) are then columns base +
+  // 16 tig .. + 16 of rows grp and grp + 8, in order: the epilogue reads and
+  // writes two 16-byte vectors per row.
+  unsigned q8 = unsigned(llvm::divideCeil(s, 8u));
+  unsigned pieces = 3 * q8;
+  unsigned kTiles = unsigned(llvm::divideCeil(pieces, 2u));
+  enum Kind { Dout, Hi, Lo, Zero };
+  auto kindOf = [&](unsigned p) -> std::pair<Kind, unsigned> {
+    if (p < q8)
+      return {Dout, p};
+    if (p < 2 * q8)
+      return {Hi, p - q8};
+    if (p < 3 * q8)
+      return {Lo, p - 2 * q8};
+    return {Zero, 0};
+  };
+  // The lo part of the coefficients is needed unless both pieces of the
+  // k-tile are lo halves of w*g (or empty): k1_lo * wg_lo is below 2^-16 of
+  // the term.
+  auto needsLo = [&](unsigned kt) {
+    Kind k0 = kindOf(2 * kt).first, k1 = kindOf(2 * kt + 1).first;
+    return k0 == Dout || k0 == Hi || k1 == Dout || k1 == Hi;
+  };
+  Value twoTig = tc.mul(tig, tc.idx(2));
+  Value zeroF = tc.f32c(0.0);
+
+  // The A fragments of every (m-tile, k-tile): element e of a lane is row
+  // grp + 8 ((e / 2) % 2) of the m-tile, piece 2 kt + e / 4, row 2 tig +
+  // e % 2 of the piece (registers a0a1, a2a3, a4a5, a6a7).
+  auto v8f = VectorType::get({8}, f32);
+  auto v8i = VectorType::get({8}, tc.i32);
+  Value hiMask = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(v8i, b.getI32IntegerAttr(int32_t(0xFFFF0000))));
+  SmallVector<SmallVector<SmallVector<Value>>> aHi(mTiles), aLo(mTiles);
+  for (unsigned m = 0; m < mTiles; ++m) {
+    aHi[m].resize(kTiles);
+    aLo[m].resize(kTiles);
+    for (unsigned kt = 0; kt < kTiles; ++kt) {
+      SmallVector<Value> elems;
+      for (unsigned el = 0; el < 8; ++el) {
+        std::pair<Kind, unsigned> kind = kindOf(2 * kt + el / 4);
+        if (kind.first == Zero) {
+          elems.push_back(zeroF);
+          continue;
+        }
+        Value i = tc.add(grp, tc.idx(16 * m + 8 * ((el / 2) % 2)));
+        Value q = tc.add(twoTig, tc.idx(8 * kind.second + el % 2));
+        Value ok =
+            tc.andI(tc.cmp(P::ult, i, tc.idx(n)), tc.cmp(P::ult, q, tc.idx(s)));
+        Value iC = arith::MinUIOp::create(b, loc, i, tc.idx(n - 1));
+        Value qC = arith::MinUIOp::create(b, loc, q, tc.idx(s - 1));
+        Value which = tc.idx(kind.first == Dout ? 0 : 1);
+        Value c = load(coefSm, ValueRange{qC, which, iC});
+        elems.push_back(arith::SelectOp::create(b, loc, ok, c, zeroF));
+      }
+      Value v = vector::FromElementsOp::create(b, loc, v8f, elems);
+      std::tie(aHi[m][kt], aLo[m][kt]) = tc.splitBF16(v, hiMask);
+    }
+  }
+
+  // The 16-byte vectors of block k: per piece, rows 2 tig and 2 tig + 1 at
+  // columns off = base + 8 grp (zeros past D or past the S queries).
+  int64_t numBlocks = llvm::divideCeil(d, int64_t(64));
+  unsigned blocksPerWarp = llvm::divideCeil(numBlocks, int64_t(warps));
+  Value zeroE = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(v8e, b.getFloatAttr(e, 0.0)));
+  auto blockBase = [&](unsigned k) -> Value {
+    return tc.mul(tc.add(warp, tc.idx(int64_t(k) * warps)), tc.idx(64));
+  };
+  // Whether the 8 columns at `col` are within D (null: always, when every
+  // block of this k is whole).
+  auto colOk = [&](unsigned k, Value col) -> Value {
+    if (int64_t(k + 1) * warps * 64 <= d)
+      return Value();
+    return tc.cmp(P::ule, tc.add(col, tc.idx(8)), tc.idx(d));
+  };
+  auto issue = [&](unsigned k) -> SmallVector<std::array<Value, 2>> {
+    SmallVector<std::array<Value, 2>> rowsOut;
+    if (k >= blocksPerWarp)
+      return rowsOut;
+    Value off = tc.add(blockBase(k), tc.mul(grp, tc.idx(8)));
+    Value ok = colOk(k, off);
+    for (unsigned p = 0; p < pieces; ++p) {
+      std::pair<Kind, unsigned> kind = kindOf(p);
+      std::array<Value, 2> two;
+      for (unsigned r = 0; r < 2; ++r) {
+        Value q = tc.add(twoTig, tc.idx(8 * kind.second + r));
+        Value qOk =
+            8 * kind.second + 8 <= s ? Value() : tc.cmp(P::ult, q, tc.idx(s));
+        Value qC =
+            qOk ? Value(arith::MinUIOp::create(b, loc, q, tc.idx(s - 1))) : q;
+        Value v;
+        if (kind.first == Dout)
+          v = tc.maybeLoad(v8e, dout, ValueRange{qC, token, off}, ok, 16);
+        else
+          v = tc.maybeLoad(v8e, kind.first == Hi ? queries : gains,
+                           ValueRange{qC, off}, ok, 16);
+        if (qOk)
+          v = arith::SelectOp::create(b, loc, qOk, v, zeroE);
+        two[r] = v;
+      }
+      rowsOut.push_back(two);
+    }
+    return rowsOut;
+  };
+  // The B register of n-tile jn from rows (x0, x1) of a piece: their
+  // elements jn paired, x0's in the low half (k = 2 tig), x1's in the high.
+  auto v8h = VectorType::get({8}, b.getI16Type());
+  auto pairs = [&](std::array<Value, 2> x) -> SmallVector<Value> {
+    Value lo = vector::BitCastOp::create(b, loc, v8h, x[0]);
+    Value hi = vector::BitCastOp::create(b, loc, v8h, x[1]);
+    Value z =
+        vector::ShuffleOp::create(b, loc, lo, hi,
+                                  ArrayRef<int64_t>{0, 8, 1, 9, 2, 10, 3, 11, 4,
+                                                    12, 5, 13, 6, 14, 7, 15});
+    Value w = vector::BitCastOp::create(b, loc, v8i, z);
+    SmallVector<Value> r;
+    for (int64_t jn = 0; jn < 8; ++jn)
+      r.push_back(vector::ExtractOp::create(b, loc, w, ArrayRef<int64_t>{jn}));
+    return r;
+  };
+
+  SmallVector<std::array<FragmentRow, 2>> gradRows =
+      tc.fragmentRows(grads, grp);
+  SmallVector<std::array<FragmentRow, 2>> accRows;
+  if (spec.accumulate)
+    accRows = tc.fragmentRows(accs, grp);
+  SmallVector<std::array<Value, 2>> next = issue(0);
+  for (unsigned k = 0; k < blocksPerWarp; ++k) {
+    SmallVector<std::array<Value, 2>> cur = next;
+    next = issue(k + 1);
+    Value base = blockBase(k);
+    // The B registers: bReg[kt][jn] = {b0b1, b2b3}.
+    SmallVector<SmallVector<Value>> piecePairs;
+    for (unsigned p = 0; p < pieces; ++p)
+      piecePairs.push_back(pairs(cur[p]));
+    Value zeroI = tc.i32c(0);
+    // The epilogue's columns: col0 = base + 16 tig (n-tiles' c0 / c2),
+    // col1 = col0 + 8 (c1 / c3).
+    Value col0 = tc.add(base, tc.mul(tig, tc.idx(16)));
+    Value col1 = tc.add(col0, tc.idx(8));
+    std::array<Value, 2> cols{col0, col1};
+    std::array<Value, 2> colsOk{colOk(k, col0), colOk(k, col1)};
+    for (unsigned m = 0; m < mTiles; ++m) {
+      // The rows this lane writes, their summary and accumulator vectors
+      // requested before the mma.
+      std::array<std::array<Value, 2>, 2> xRaw, accRaw;
+      for (unsigned h = 0; h < 2; ++h)
+        for (unsigned c = 0; c < 2; ++c) {
+          FragmentRow &r = rows[m][h];
+          if (!r.any)
+            continue;
+          Value ok = both(r.ok, colsOk[c]);
+          xRaw[h][c] =
+              tc.maybeLoad(v8e, r.memref, ValueRange{token, cols[c]}, ok, 16);
+          if (spec.accumulate)
+            accRaw[h][c] = tc.maybeLoad(v8e, accRows[m][h].memref,
+                                        ValueRange{token, cols[c]}, ok, 16);
+        }
+      SmallVector<SmallVector<Value>> acc(
+          8, SmallVector<Value>{zeroF, zeroF, zeroF, zeroF});
+      for (unsigned kt = 0; kt < kTiles; ++kt)
+        for (unsigned jn = 0; jn < 8; ++jn) {
+          Value b01 = piecePairs[2 * kt][jn];
+          Value b23 = 2 * kt + 1 < pieces ? piecePairs[2 * kt + 1][jn] : zeroI;
+          acc[jn] = emitMmaBF16(b, loc, aHi[m][kt], {b01, b23}, acc[jn]);
+          if (needsLo(kt))
+            acc[jn] = emitMmaBF16(b, loc, aLo[m][kt], {b01, b23}, acc[jn]);
+        }
+      // db_i = [acc_i +] g_i - K2_i b_i, rounded once, for rows grp (c0,
+      // c1) and grp + 8 (c2, c3).
+      for (unsigned h = 0; h < 2; ++h) {
+        FragmentRow &r = rows[m][h];
+        if (!r.any)
+          continue;
+        Value i = tc.add(grp, tc.idx(16 * m + 8 * h));
+        Value iC = arith::MinUIOp::create(b, loc, i, tc.idx(n - 1));
+        Value nk2 = vector::BroadcastOp::create(
+            b, loc, v8f, arith::NegFOp::create(b, loc, load(k2Sm, iC)));
+        for (unsigned c = 0; c < 2; ++c) {
+          SmallVector<Value> g;
+          for (unsigned jn = 0; jn < 8; ++jn)
+            g.push_back(acc[jn][2 * h + c]);
+          Value gv = vector::FromElementsOp::create(b, loc, v8f, g);
+          Value x = arith::ExtFOp::create(b, loc, v8f, xRaw[h][c]);
+          Value v = vector::FMAOp::create(b, loc, nk2, x, gv);
+          if (spec.accumulate)
+            v = arith::AddFOp::create(
+                b, loc, arith::ExtFOp::create(b, loc, v8f, accRaw[h][c]), v);
+          tc.when(both(r.ok, colsOk[c]), [&]() {
+            vector::StoreOp::create(
+                b, loc, arith::TruncFOp::create(b, loc, v8e, v),
+                gradRows[m][h].memref, ValueRange{token, cols[c]},
+                /*nontemporal=*/false, llvm::MaybeAlign(16));
+          });
+        }
+      }
+    }
   }
 }
 

@@ -348,6 +348,12 @@ struct BlockScoreGradTCSpec {
   /// the bf16 hi and lo halves of w*g; the mma sweep loads them, the
   /// source-gradient sweep adds them (hi + lo = w*g exactly).
   bool splitQueries = false;
+  /// The source-gradient sweep on the tensor cores too (score-grad-mma-sweep;
+  /// needs splitQueries): g (n x D) = C (n x 3S) . [dout; hi; lo] (3S x D),
+  /// C the coefficients a_li (for dout) and k1_li (for both halves of w*g)
+  /// split into bf16 hi + lo; the rows are paired across queries in
+  /// registers (no shared memory).
+  bool mmaSweep = false;
 
   /// 16 elements per thread, at most 256 threads.
   static unsigned defaultThreads(int64_t d);
