@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The pending device measurements (bench/NOTES.md "Run 36 (pending)"), in
 # priority order, as two calls on the GPU machine: `bash bench/device_plan.sh a`
-# (about 400 s: split-query-gains for block_score_grad and phase 1,
+# (about 420 s: split-query-gains and the mma source-gradient sweep for
+# block_score_grad, split-query-gains for phase 1,
 # block_score_grad with shared rows and persistent CTAs, their sanitizers,
 # aggregate_grad layouts, host overhead; on a card other than an H200 the
 # timing steps twice) and, on an H200, `bash bench/device_plan.sh b` (about
@@ -36,7 +37,7 @@ done
 }
 qs() {
   echo "== split-query-gains: block_score_grad and phase 1 $(date -u +%T)"
-  KC_REPS=20 OUT=$R timeout 150 python3 -m bench.kernels_check.check .device/kc_acc _tc_qs _tc_sh_qs _tc_p_qs \
+  KC_REPS=20 OUT=$R timeout 200 python3 -m bench.kernels_check.check .device/kc_acc _tc_qs _tc_sh_qs _tc_p_qs _tc_ms _tc_p_ms \
     '^sgrad_bf16_n(9|5)_s(8|6)_d(4096|2048|7168)(_acc)?_tc$' > $R/qs_grad_call$1.log 2>&1
   echo "exit $?" >> $R/qs_grad_call$1.log
   grep -E " ms |BAD|Error|exit" $R/qs_grad_call$1.log | sed 's/  */ /g; s/ of copy//'
@@ -61,7 +62,9 @@ sanitize() {
       python3 -m bench.kernels_check.check .device/kc_acc ^sgrad_bf16_n17_s12_d2048_t300_tc_sh \
       ^sgrad_bf16_n5_s6_d104_t901_acc_tc_sh7 ^sgrad_bf16_n3_s40_d64_t50_tc_sh3 \
       ^sgrad_bf16_n4_s8_d4096_t1_tc_p_m2 ^sgrad_bf16_n3_s40_d64_t50_tc_p_m2 \
-      ^sgrad_bf16_n3_s40_d64_t50_tc_qs ^sgrad_bf16_n5_s6_d104_t901_acc_tc_p_qs > $R/sgrad_sh_$tool.log 2>&1
+      ^sgrad_bf16_n3_s40_d64_t50_tc_qs ^sgrad_bf16_n5_s6_d104_t901_acc_tc_p_qs \
+      ^sgrad_bf16_n17_s12_d2048_t300_tc_ms ^sgrad_bf16_n5_s6_d104_t901_acc_tc_ms ^sgrad_bf16_n4_s8_d4096_t1_tc_ms \
+      > $R/sgrad_sh_$tool.log 2>&1
     echo "$tool exit $?"; grep -E "SUMMARY|BAD" $R/sgrad_sh_$tool.log | head -5
   done
   pack

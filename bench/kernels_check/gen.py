@@ -357,6 +357,18 @@ if GRAD_SET:
                                (5, 6, 104, 901, True), (4, 8, 4096, 1, False), (3, 40, 64, 50, False),
                                (1, 1, 64, 40, True)]:
         add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_qs", "grad-tensor-cores=1 split-query-gains=1")
+    # The source gradients on the tensor cores as well (score-grad-mma-sweep,
+    # session 21, never run yet): `_tc_ms` next to each timed `_tc`, and the
+    # same checks (k-tiles with padded queries at S = 2, 6, 12, 40; two m-tiles
+    # at n = 17; D not a multiple of 64; T = 1; accumulators; persistent).
+    for (n, s, t, d, acc) in SGRAD_TIMED:
+        add_sgrad("bf16", n, s, d, t, acc, True, "_tc_ms", "grad-tensor-cores=1 score-grad-mma-sweep=1")
+    for (n, s_, d, t, acc) in [(9, 8, 4096, 200, True), (17, 12, 2048, 300, False), (3, 2, 40, 1001, False),
+                               (5, 6, 104, 901, True), (4, 8, 4096, 1, False), (3, 40, 64, 50, False),
+                               (1, 1, 64, 40, True), (16, 8, 7168, 33, False), (24, 2, 256, 20, False)]:
+        add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_ms", "grad-tensor-cores=1 score-grad-mma-sweep=1")
+    add_sgrad("bf16", 5, 6, 104, 901, True, False, "_tc_p_ms",
+              "grad-tensor-cores=1 score-grad-mma-sweep=1 score-grad-persistent=1 min-ctas-per-sm=2")
     add_sgrad("bf16", 9, 8, 4096, 16384, False, True, "_tc_sh_qs",
               "grad-tensor-cores=1 split-query-gains=1 score-grad-shared-rows=-1")
     add_sgrad("bf16", 5, 6, 104, 901, True, False, "_tc_p_qs",
