@@ -1,0 +1,758 @@
+"""A CPU emulator of the GPU kernels that convert-attnres-to-gpu emits.
+
+The GPU kernels are checked for numerics on a GPU (bench/kernels_check), and
+CI has none. This module runs a kernel's ``gpu.func`` (the IR that
+convert-attnres-to-gpu produces, before the NVVM pipeline) on the CPU, so that
+tests can check a kernel's indexing, its tensor-core fragments and its
+numerics against a float64 reference without a GPU.
+
+It is a SIMT interpreter: every SSA value holds one element (or one vector)
+per thread of a CTA, as a numpy array with the threads first, and every op
+runs for all threads at once under an active mask. ``scf.if`` runs both
+regions under complementary masks, ``scf.for`` with per-thread bounds runs
+until no active thread has iterations left, ``gpu.barrier`` must be reached
+by every thread (lockstep makes it a check, not a wait), and
+``nvvm.mma.sync`` gathers the fragments of the 32 lanes of each warp into
+the matrices of the PTX ISA's m16n8k16 layout (which must then be
+converged). Global and workgroup memory are numpy arrays; an out-of-bounds
+access by an active thread is an error (as compute-sanitizer's memcheck
+would report it); workgroup memory starts as NaN, so a read before a write
+shows in the results.
+
+Numerics: f32 arithmetic in float32 (fma through float64, which is exact
+for the product), mma products exact and their sums in float64 rounded to
+float32 (the tensor cores' order and rounding differ in the last bits), the
+approximate ex2 as numpy's exp2. bf16 and f16 values are held as their bit
+patterns (uint16); truncation to bf16 rounds to nearest even.
+
+Supported: the ops of the tensor-core block_score_grad and block_score (L2
+path, without bulk copies or clusters) kernels and query_gain_split; any
+other op raises EmulatorError. Usage::
+
+    kernels = parse_kernels(generic_ir_text)   # attnres-opt --mlir-print-op-generic
+    run_kernel(kernels["name"], args, grid)     # args: numpy arrays / ints / floats
+"""
+
+import re
+
+import numpy as np
+
+__all__ = ["EmulatorError", "Kernel", "parse_kernels", "run_kernel", "to_bf16", "from_bf16"]
+
+
+class EmulatorError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# bf16 / f16 bit patterns
+# ---------------------------------------------------------------------------
+
+def to_bf16(x):
+    """float32 values -> bf16 bit patterns (uint16), round to nearest even."""
+    x = np.atleast_1d(np.asarray(x, dtype=np.float32))
+    bits = x.view(np.uint32).astype(np.uint64)
+    rounded = ((bits + np.uint64(0x7FFF) + ((bits >> np.uint64(16)) & np.uint64(1)))
+               >> np.uint64(16)).astype(np.uint16)
+    nan = np.isnan(x)
+    if nan.any():
+        rounded = np.where(nan, np.uint16(0x7FC0), rounded)
+    return rounded
+
+
+def from_bf16(bits):
+    """bf16 bit patterns (uint16) -> float32."""
+    bits = np.asarray(bits, dtype=np.uint16)
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def _to_f16(x):
+    return np.asarray(x, dtype=np.float32).astype(np.float16).view(np.uint16)
+
+
+def _from_f16(bits):
+    return np.asarray(bits, dtype=np.uint16).view(np.float16).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# Parsing the generic form
+# ---------------------------------------------------------------------------
+
+_OPEN = "<([{"
+_CLOSE = ">)]}"
+
+
+def _split_top(s, sep=","):
+    """Splits `s` at `sep` outside brackets (<> () [] {})."""
+    out, depth, cur = [], 0, []
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "-" and s[i:i + 2] == "->":
+            cur.append("->")
+            i += 2
+            continue
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+        if c == sep and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(c)
+        i += 1
+    if "".join(cur).strip():
+        out.append("".join(cur).strip())
+    return out
+
+
+def _result_types(sig):
+    """The result types of a trailing ` : (operands) -> results`."""
+    depth, i = 0, len(sig) - 1
+    # the last top-level "->"
+    pos = -1
+    for j, c in enumerate(sig):
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE and not (c == ">" and j > 0 and sig[j - 1] == "-"):
+            depth -= 1
+        elif c == "-" and sig[j:j + 2] == "->" and depth == 0:
+            pos = j
+    del i
+    if pos < 0:
+        return []
+    res = sig[pos + 2:].strip()
+    if res.startswith("(") and res.endswith(")"):
+        inner = res[1:-1].strip()
+        return _split_top(inner) if inner else []
+    return [res]
+
+
+class Op:
+    __slots__ = ("name", "results", "operands", "props", "regions", "types", "line")
+
+    def __init__(self, name, results, operands, props, regions, types, line):
+        self.name, self.results, self.operands = name, results, operands
+        self.props, self.regions, self.types, self.line = props, regions, types, line
+
+
+class Region:
+    __slots__ = ("args", "arg_types", "ops")
+
+    def __init__(self):
+        self.args, self.arg_types, self.ops = [], [], []
+
+
+_OP_RE = re.compile(r'^(?:(%[\w.$-]+)(?::(\d+))? = )?"([\w.]+)"\(([^)]*)\)(.*)$')
+_BLOCK_RE = re.compile(r"^\^bb\d+(?:\((.*)\))?:$")
+
+
+def _parse_region(lines, i):
+    """Parses one region's ops from lines[i] until `}` / `}, {` / `})`."""
+    region = Region()
+    while i < len(lines):
+        line = lines[i].strip()
+        if line.startswith("}"):
+            return region, i
+        m = _BLOCK_RE.match(line)
+        if m:
+            if region.ops:
+                raise EmulatorError("blocks beyond the entry block are not supported: " + line)
+            for a in _split_top(m.group(1) or ""):
+                name, ty = a.split(":", 1)
+                region.args.append(name.strip())
+                region.arg_types.append(ty.strip())
+            i += 1
+            continue
+        op, i = _parse_op(lines, i)
+        region.ops.append(op)
+    raise EmulatorError("unterminated region")
+
+
+def _parse_op(lines, i):
+    line = lines[i].strip()
+    m = _OP_RE.match(line)
+    if not m:
+        raise EmulatorError("cannot parse: " + line[:200])
+    res, nres, name, operands, rest = m.groups()
+    results = []
+    if res:
+        results = [res] if not nres else ["%s#%d" % (res, k) for k in range(int(nres))]
+    ops = [o.strip() for o in operands.split(",") if o.strip()]
+    props = ""
+    rest = rest.strip()
+    if rest.startswith("<{"):
+        depth = 0
+        for j, c in enumerate(rest):
+            if c in "<{":
+                depth += 1
+            elif c in ">}" and not (c == ">" and rest[j - 1] == "-"):
+                depth -= 1
+                if depth == 0:
+                    props = rest[2:j - 1]
+                    rest = rest[j + 1:].strip()
+                    break
+    regions = []
+    if rest.startswith("({"):
+        i += 1
+        while True:
+            region, i = _parse_region(lines, i)
+            regions.append(region)
+            close = lines[i].strip()
+            if close.startswith("}, {"):
+                i += 1
+                continue
+            if close.startswith("})"):
+                rest = close[2:].strip()
+                break
+            raise EmulatorError("unexpected region end: " + close[:200])
+    sig = rest
+    # attributes in { } before the signature
+    if sig.startswith("{"):
+        depth = 0
+        for j, c in enumerate(sig):
+            if c in "{[<(":
+                depth += 1
+            elif c in "}]>)" and not (c == ">" and sig[j - 1] == "-"):
+                depth -= 1
+                if depth == 0:
+                    props += ", " + sig[1:j]
+                    sig = sig[j + 1:].strip()
+                    break
+    types = _result_types(sig[1:].strip() if sig.startswith(":") else sig)
+    return Op(name, results, ops, props, regions, types, line[:160]), i + 1
+
+
+class Kernel:
+    """A gpu.func: its arguments (then its workgroup attributions), body and
+    block size."""
+
+    def __init__(self, name, region, num_args, block):
+        self.name, self.region, self.num_args, self.block = name, region, num_args, block
+
+
+def parse_kernels(text):
+    """The gpu.func kernels of a module printed in generic form, by name."""
+    lines = text.splitlines()
+    kernels = {}
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if line.startswith('"gpu.func"'):
+            op, i = _parse_op(lines, i)
+            name = re.search(r'sym_name = "(\w+)"', op.props).group(1)
+            ft = re.search(r"function_type = \((.*?)\) -> \(\)", op.props).group(1)
+            num_args = len(_split_top(ft))
+            block = int(re.search(r"known_block_size = array<i32: (\d+)", op.props).group(1))
+            kernels[name] = Kernel(name, op.regions[0], num_args, block)
+            continue
+        i += 1
+    return kernels
+
+
+# ---------------------------------------------------------------------------
+# Types
+# ---------------------------------------------------------------------------
+
+def _elem_dtype(t):
+    t = t.strip()
+    return {"f32": np.float32, "f64": np.float64, "bf16": np.uint16, "f16": np.uint16,
+            "i1": np.bool_, "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
+            "index": np.int64}[t]
+
+
+def _vec(t):
+    """(shape, element type) of a vector type, or None."""
+    m = re.match(r"vector<([\dx]+)x(\w+)>$", t.strip())
+    if not m:
+        return None
+    return tuple(int(x) for x in m.group(1).split("x")), m.group(2)
+
+
+def _scalar_or_vec(t):
+    v = _vec(t)
+    if v:
+        return v[1], v[0]
+    return t.strip(), ()
+
+
+def _memref_shape(t):
+    """(shape with -1 for ?, element type) of a memref type."""
+    t = t.strip()
+    if not (t.startswith("memref<") and t.endswith(">")):
+        raise EmulatorError("not a memref type: " + t)
+    parts = _split_top(t[len("memref<"):-1])[0].split("x")
+    return [(-1 if d == "?" else int(d)) for d in parts[:-1]], parts[-1]
+
+
+# ---------------------------------------------------------------------------
+# Execution
+# ---------------------------------------------------------------------------
+
+_CMP = {0: np.equal, 1: np.not_equal, 2: np.less, 3: np.less_equal, 4: np.greater,
+        5: np.greater_equal, 6: np.less, 7: np.less_equal, 8: np.greater, 9: np.greater_equal}
+
+
+def _attr_int(props, key):
+    return int(re.search(key + r" = (-?\d+)", props).group(1))
+
+
+def _attr_array(props, key):
+    m = re.search(key + r" = array<i\d+(?:: ([^>]*))?>", props)
+    if not m or not m.group(1):
+        return []
+    return [int(x) for x in m.group(1).split(",")]
+
+
+def _parse_number(text, ety):
+    text = text.strip()
+    if text in ("true", "false"):
+        return text == "true"
+    if text.startswith("0x"):
+        bits = int(text, 16)
+        if ety == "f32":
+            return np.array([bits], dtype=np.uint32).view(np.float32)[0]
+        if ety in ("bf16", "f16"):
+            return ("bits", bits)
+        return bits
+    return float(text) if ety in ("f32", "f64", "bf16", "f16") else int(text)
+
+
+class _State:
+    def __init__(self, nt, cta, grid):
+        self.nt, self.cta, self.grid = nt, cta, grid
+        self.env = {}
+
+
+class _Memref:
+    """A memref value: the array it views (global or per-CTA workgroup)."""
+
+    def __init__(self, array, ety):
+        self.array, self.ety = array, ety
+
+
+class _MemrefSet:
+    """A memref chosen per thread (arith.select of memrefs): thread t uses
+    choices[which[t]]."""
+
+    def __init__(self, choices, which):
+        self.choices, self.which = choices, which
+
+
+def _as_set(m, nt):
+    if isinstance(m, _MemrefSet):
+        return m
+    return _MemrefSet([m], np.zeros(nt, dtype=np.int64))
+
+
+def _select_memref(cond, a, b, nt):
+    a, b = _as_set(a, nt), _as_set(b, nt)
+    choices = list(a.choices)
+    remap = []
+    for c in b.choices:
+        for k, x in enumerate(choices):
+            if x is c:
+                remap.append(k)
+                break
+        else:
+            choices.append(c)
+            remap.append(len(choices) - 1)
+    which = np.where(cond, a.which, np.asarray(remap, dtype=np.int64)[b.which])
+    return _MemrefSet(choices, which)
+
+
+def _per_memref(m, mask, fn):
+    """Runs fn(memref, submask) for each memref that active threads use;
+    returns the per-thread merge of the results (None when fn returns None)."""
+    if isinstance(m, _Memref):
+        return fn(m, mask)
+    out = None
+    for k, c in enumerate(m.choices):
+        sub = mask & (m.which == k)
+        if not sub.any():
+            continue
+        r = fn(c, sub)
+        if r is not None:
+            out = r if out is None else _sel(sub, r, out)
+    return out
+
+
+def _full(nt, value, shape=(), dtype=np.float32):
+    return np.full((nt,) + tuple(shape), value, dtype=dtype)
+
+
+def _const(op, st):
+    t = op.types[0]
+    ety, shape = _scalar_or_vec(t)
+    dense = re.search(r"value = dense<(.*)> : vector", op.props)
+    if dense:
+        text = dense.group(1)
+        if text.startswith("["):
+            vals = [_parse_number(x, ety) for x in text.strip("[]").split(",")]
+        else:
+            vals = [_parse_number(text, ety)] * int(np.prod(shape))
+    else:
+        sval = re.search(r"value = ([^ ,]+)", op.props).group(1)
+        vals = [_parse_number(sval, ety)]
+
+    def conv(v):
+        if isinstance(v, tuple):
+            return v[1]
+        if ety == "bf16":
+            return int(to_bf16(np.float32(v))[0])
+        if ety == "f16":
+            return int(np.atleast_1d(_to_f16(np.float32(v)))[0])
+        return v
+    arr = np.array([conv(v) for v in vals], dtype=_elem_dtype(ety))
+    if shape:
+        return np.broadcast_to(arr.reshape(shape), (st.nt,) + shape).copy()
+    return np.full((st.nt,), arr[0], dtype=arr.dtype)
+
+
+def _to_f32(x, ety):
+    if ety == "bf16":
+        return from_bf16(x)
+    if ety == "f16":
+        return _from_f16(x)
+    return x.astype(np.float32)
+
+
+def _from_f32(x, ety):
+    if ety == "bf16":
+        return to_bf16(x)
+    if ety == "f16":
+        return _to_f16(x)
+    return x.astype(_elem_dtype(ety))
+
+
+def _check_bounds(idx, shape, mask, op):
+    for k, (ix, n) in enumerate(zip(idx, shape)):
+        bad = mask & ((ix < 0) | (ix >= n))
+        if bad.any():
+            t = int(np.argmax(bad))
+            raise EmulatorError("out-of-bounds access by thread %d: index %d of dim %d (size %d) at %s"
+                                % (t, int(ix[t]), k, n, op.line))
+
+
+def _run_region(region, st, mask, args=()):
+    env = st.env
+    for name, v in zip(region.args, args):
+        env[name] = v
+    for op in region.ops:
+        if op.name in ("scf.yield", "gpu.return"):
+            return [env[o] for o in op.operands]
+        _run_op(op, st, mask)
+    return []
+
+
+def _sel(cond, a, b):
+    c = cond
+    while c.ndim < a.ndim:
+        c = c[..., None]
+    return np.where(c, a, b)
+
+
+def _run_op(op, st, mask):
+    env, nt = st.env, st.nt
+    name = op.name
+    args = [env[o] for o in op.operands]
+    out = None
+    ety_out = _scalar_or_vec(op.types[0])[0] if op.types else None
+
+    if name == "arith.constant":
+        out = _const(op, st)
+    elif name in ("arith.addi", "arith.subi", "arith.muli", "arith.divui", "arith.remui",
+                  "arith.ceildivui", "arith.minui", "arith.maxui", "arith.andi", "arith.ori",
+                  "arith.xori", "arith.shli", "arith.shrui", "arith.divsi", "arith.remsi",
+                  "arith.minsi", "arith.maxsi"):
+        a, b = args
+        with np.errstate(all="ignore"):
+            if name == "arith.addi":
+                out = a + b
+            elif name == "arith.subi":
+                out = a - b
+            elif name == "arith.muli":
+                out = a * b
+            elif name in ("arith.divui", "arith.divsi", "arith.remui", "arith.remsi", "arith.ceildivui"):
+                bz = np.where(b == 0, 1, b)
+                if (mask & (b == 0)).any() if b.ndim == 1 else False:
+                    raise EmulatorError("division by zero at " + op.line)
+                out = {"arith.divui": a // bz, "arith.divsi": a // bz, "arith.remui": a % bz,
+                       "arith.remsi": a % bz, "arith.ceildivui": -(-a // bz)}[name]
+            elif name in ("arith.minui", "arith.minsi"):
+                out = np.minimum(a, b)
+            elif name in ("arith.maxui", "arith.maxsi"):
+                out = np.maximum(a, b)
+            elif name == "arith.andi":
+                out = a & b
+            elif name == "arith.ori":
+                out = a | b
+            elif name == "arith.xori":
+                out = a ^ b
+            elif name == "arith.shli":
+                out = a << b
+            else:
+                out = (a.astype(np.uint64) >> b.astype(np.uint64)).astype(a.dtype)
+        out = out.astype(a.dtype)
+    elif name == "arith.cmpi":
+        out = _CMP[_attr_int(op.props, "predicate")](args[0], args[1])
+    elif name == "arith.cmpf":
+        pred = _attr_int(op.props, "predicate")
+        fn = {1: np.equal, 2: np.greater, 3: np.greater_equal, 4: np.less, 5: np.less_equal,
+              6: np.not_equal, 8: np.equal, 9: np.greater, 10: np.greater_equal, 11: np.less,
+              12: np.less_equal, 13: np.not_equal}.get(pred)
+        if fn is None:
+            raise EmulatorError("cmpf predicate %d" % pred)
+        out = fn(args[0], args[1])
+    elif name == "arith.select":
+        if isinstance(args[1], (_Memref, _MemrefSet)):
+            out = _select_memref(args[0], args[1], args[2], nt)
+        else:
+            out = _sel(args[0], args[1], args[2])
+    elif name in ("arith.addf", "arith.subf", "arith.mulf", "arith.divf", "arith.maximumf",
+                  "arith.maxnumf", "arith.minimumf", "arith.minnumf"):
+        a, b = args
+        with np.errstate(all="ignore"):
+            out = {"arith.addf": np.add, "arith.subf": np.subtract, "arith.mulf": np.multiply,
+                   "arith.divf": np.divide, "arith.maximumf": np.maximum, "arith.maxnumf": np.fmax,
+                   "arith.minimumf": np.minimum, "arith.minnumf": np.fmin}[name](a, b)
+        out = out.astype(np.float32)
+    elif name == "arith.negf":
+        out = (-args[0]).astype(np.float32)
+    elif name == "vector.fma" or name == "math.fma":
+        a, b, c = (x.astype(np.float64) for x in args)
+        out = (a * b + c).astype(np.float32)
+    elif name == "arith.extf":
+        src = _scalar_or_vec(_type_of(op, st, 0))[0]
+        out = _to_f32(args[0], src)
+    elif name == "arith.truncf":
+        out = _from_f32(args[0].astype(np.float32), ety_out)
+    elif name == "arith.index_cast" or name == "arith.extui" or name == "arith.extsi" or name == "arith.trunci":
+        out = args[0].astype(_elem_dtype(ety_out))
+    elif name == "arith.bitcast" or name == "vector.bitcast":
+        ety, shape = _scalar_or_vec(op.types[0])
+        dt = np.uint16 if ety in ("bf16", "f16") else _elem_dtype(ety)
+        src = np.ascontiguousarray(args[0])
+        if src.dtype == np.bool_:
+            raise EmulatorError("bitcast of i1")
+        out = src.view(dt).reshape((nt,) + tuple(shape))
+    elif name == "vector.broadcast":
+        shape, ety = _vec(op.types[0])
+        out = np.broadcast_to(args[0].reshape((nt,) + (1,) * len(shape)), (nt,) + shape).copy()
+    elif name == "vector.extract":
+        pos = _attr_array(op.props, "static_position")
+        if len(args) > 1:
+            raise EmulatorError("dynamic vector.extract")
+        out = args[0][(slice(None),) + tuple(pos)]
+    elif name == "vector.insert":
+        pos = _attr_array(op.props, "static_position")
+        out = args[1].copy()
+        out[(slice(None),) + tuple(pos)] = args[0]
+    elif name == "vector.shuffle":
+        idx = _attr_array(op.props, "mask")
+        both = np.concatenate([args[0], args[1]], axis=1)
+        out = both[:, idx]
+    elif name == "vector.from_elements":
+        out = np.stack(args, axis=1)
+    elif name == "vector.load":
+        shape, ety = _vec(op.types[0])
+        idx = [a.astype(np.int64) for a in args[1:]]
+        k = shape[-1]
+
+        def vload(mem, m):
+            arr = mem.array
+            _check_bounds(idx[:-1], arr.shape[:-1], m, op)
+            _check_bounds([idx[-1], idx[-1] + k - 1], [arr.shape[-1]] * 2, m, op)
+            safe = [np.where(m, ix, 0) for ix in idx[:-1]]
+            last = np.where(m[:, None], idx[-1][:, None] + np.arange(k)[None, :], 0)
+            return arr[tuple(x[:, None] for x in safe) + (last,)]
+        out = _per_memref(args[0], mask, vload)
+        if out is None:
+            out = np.zeros((nt,) + shape, dtype=np.uint16 if ety in ("bf16", "f16") else _elem_dtype(ety))
+    elif name == "vector.store":
+        val = args[0]
+        idx = [a.astype(np.int64) for a in args[2:]]
+        k = val.shape[-1]
+
+        def vstore(mem, m):
+            arr = mem.array
+            _check_bounds(idx[:-1], arr.shape[:-1], m, op)
+            _check_bounds([idx[-1], idx[-1] + k - 1], [arr.shape[-1]] * 2, m, op)
+            act = np.nonzero(m)[0]
+            lead = tuple(ix[act][:, None] for ix in idx[:-1])
+            arr[lead + (idx[-1][act][:, None] + np.arange(k)[None, :],)] = val[act]
+        _per_memref(args[1], mask, vstore)
+    elif name == "memref.load":
+        idx = [a.astype(np.int64) for a in args[1:]]
+        ety = _scalar_or_vec(op.types[0])[0]
+
+        def sload(mem, m):
+            _check_bounds(idx, mem.array.shape, m, op)
+            safe = tuple(np.where(m, ix, 0) for ix in idx)
+            return mem.array[safe] if idx else np.full((nt,), mem.array[()])
+        out = _per_memref(args[0], mask, sload)
+        if out is None:
+            out = np.zeros((nt,), dtype=np.uint16 if ety in ("bf16", "f16") else _elem_dtype(ety))
+    elif name == "memref.store":
+        val = args[0]
+        idx = [a.astype(np.int64) for a in args[2:]]
+
+        def sstore(mem, m):
+            _check_bounds(idx, mem.array.shape, m, op)
+            act = np.nonzero(m)[0]
+            mem.array[tuple(ix[act] for ix in idx)] = val[act]
+        _per_memref(args[1], mask, sstore)
+    elif name == "gpu.thread_id":
+        out = np.arange(nt, dtype=np.int64)
+    elif name == "gpu.block_id":
+        out = np.full((nt,), st.cta, dtype=np.int64)
+    elif name == "gpu.grid_dim":
+        out = np.full((nt,), st.grid, dtype=np.int64)
+    elif name == "gpu.block_dim":
+        out = np.full((nt,), nt, dtype=np.int64)
+    elif name == "gpu.barrier":
+        if not mask.all():
+            raise EmulatorError("gpu.barrier reached by %d of %d threads at %s"
+                                % (int(mask.sum()), nt, op.line))
+    elif name == "nvvm.mma.sync":
+        out = _mma(op, args, mask, nt)
+    elif name == "llvm.extractvalue":
+        out = args[0][_attr_array(op.props, "position")[0]]
+    elif name == "llvm.call_intrinsic":
+        intrin = re.search(r'intrin = "([\w.]+)"', op.props).group(1)
+        if intrin.startswith("llvm.nvvm.prefetch"):
+            out = None
+        elif intrin.startswith("llvm.nvvm.ex2.approx"):
+            with np.errstate(all="ignore"):
+                out = np.exp2(args[0].astype(np.float32)).astype(np.float32)
+        else:
+            raise EmulatorError("unsupported intrinsic " + intrin)
+    elif name == "memref.extract_aligned_pointer_as_index":
+        out = np.zeros((nt,), dtype=np.int64)
+    elif name == "llvm.inttoptr":
+        out = args[0]
+    elif name == "scf.if":
+        cond = args[0]
+        then_mask = mask & cond
+        else_mask = mask & ~cond
+        res_then = _run_region(op.regions[0], st, then_mask) if then_mask.any() or op.results else []
+        res_else = (_run_region(op.regions[1], st, else_mask)
+                    if len(op.regions) > 1 and op.regions[1].ops and (else_mask.any() or op.results) else [])
+        for k, r in enumerate(op.results):
+            env[r] = _sel(cond, res_then[k], res_else[k])
+        return
+    elif name == "scf.for":
+        _for(op, st, mask, args)
+        return
+    elif name == "gpu.return":
+        return
+    else:
+        raise EmulatorError("unsupported op %s (%s)" % (name, op.line))
+    if op.results:
+        if len(op.results) != 1:
+            raise EmulatorError("multiple results of " + name)
+        env[op.results[0]] = out
+
+
+def _type_of(op, st, k):
+    """The element type of operand k (from its value's recorded type)."""
+    return st.types[op.operands[k]]
+
+
+def _for(op, st, mask, args):
+    lb, ub, step = args[0], args[1], args[2]
+    inits = args[3:]
+    region = op.regions[0]
+    iv = lb.copy()
+    carried = list(inits)
+    # one iteration per step for the lanes whose own bounds have iterations
+    # left; the others keep their values.
+    while True:
+        live = mask & (iv < ub)
+        if not live.any():
+            break
+        res = _run_region(region, st, live, [iv] + carried)
+        carried = [_sel(live, r, c) for r, c in zip(res, carried)]
+        iv = iv + step
+    for r, v in zip(op.results, carried):
+        st.env[r] = v
+
+
+def _mma(op, args, mask, nt):
+    if "shape = #nvvm.shape<m = 16, n = 8, k = 16>" not in op.props or "bf16" not in op.props:
+        raise EmulatorError("only mma.sync m16n8k16 bf16 -> f32 is emulated")
+    a = [x.astype(np.int64) & 0xFFFFFFFF for x in args[0:4]]
+    b = [x.astype(np.int64) & 0xFFFFFFFF for x in args[4:6]]
+    c = [x.astype(np.float64) for x in args[6:10]]
+    outs = [np.zeros(nt, dtype=np.float32) for _ in range(4)]
+    lo = lambda r: from_bf16((r & 0xFFFF).astype(np.uint16)).astype(np.float64)  # noqa: E731
+    hi = lambda r: from_bf16((r >> 16).astype(np.uint16)).astype(np.float64)  # noqa: E731
+    for w0 in range(0, nt, 32):
+        lanes = np.arange(w0, w0 + 32)
+        if not mask[lanes].all():
+            if mask[lanes].any():
+                raise EmulatorError("mma.sync by a partial warp at " + op.line)
+            continue
+        grp, tig = (lanes - w0) // 4, (lanes - w0) % 4
+        A = np.zeros((16, 16))
+        B = np.zeros((16, 8))
+        C = np.zeros((16, 8))
+        for r, (row_off, col_off) in enumerate([(0, 0), (8, 0), (0, 8), (8, 8)]):
+            A[grp + row_off, 2 * tig + col_off] = lo(a[r][lanes])
+            A[grp + row_off, 2 * tig + col_off + 1] = hi(a[r][lanes])
+        for r, k_off in enumerate([0, 8]):
+            B[2 * tig + k_off, grp] = lo(b[r][lanes])
+            B[2 * tig + k_off + 1, grp] = hi(b[r][lanes])
+        for r, (row_off, col) in enumerate([(0, 0), (0, 1), (8, 0), (8, 1)]):
+            C[grp + row_off, 2 * tig + col] = c[r][lanes]
+        D = A @ B + C
+        for r, (row_off, col) in enumerate([(0, 0), (0, 1), (8, 0), (8, 1)]):
+            outs[r][lanes] = D[grp + row_off, 2 * tig + col].astype(np.float32)
+    return outs
+
+
+def run_kernel(kernel, args, grid, check_nan_shared=True):
+    """Runs `kernel` on a grid of `grid` CTAs of kernel.block threads.
+
+    `args` follow the kernel's arguments: numpy arrays for memrefs (bf16 / f16
+    as uint16 bit patterns, written in place), ints for index, floats for f32.
+    """
+    region = kernel.region
+    if len(args) != kernel.num_args:
+        raise EmulatorError("%s takes %d arguments, got %d" % (kernel.name, kernel.num_args, len(args)))
+    nt = kernel.block
+    for cta in range(grid):
+        st = _State(nt, cta, grid)
+        st.types = {}
+        vals = []
+        for k, (name, ty) in enumerate(zip(region.args, region.arg_types)):
+            if k < kernel.num_args:
+                a = args[k]
+                if ty.startswith("memref"):
+                    shape, ety = _memref_shape(ty)
+                    if len(shape) != a.ndim or any(s not in (-1, n) for s, n in zip(shape, a.shape)):
+                        raise EmulatorError("argument %d of %s: shape %s for %s" % (k, kernel.name, a.shape, ty))
+                    vals.append(_Memref(a, ety))
+                elif ty == "index":
+                    vals.append(np.full((nt,), int(a), dtype=np.int64))
+                else:
+                    vals.append(np.full((nt,), a, dtype=_elem_dtype(ty)))
+            else:
+                shape, ety = _memref_shape(ty)
+                dt = np.float32 if ety == "f32" else np.uint16
+                fill = np.nan if dt == np.float32 and check_nan_shared else 0
+                vals.append(_Memref(np.full(shape, fill, dtype=dt), ety))
+        _record_types(region, st)
+        _run_region(region, st, np.ones(nt, dtype=bool), vals)
+
+
+def _record_types(region, st):
+    """The type of every SSA name (arith.extf needs its source's)."""
+    for name, ty in zip(region.args, region.arg_types):
+        st.types[name] = ty
+    for op in region.ops:
+        for r, t in zip(op.results, op.types):
+            st.types[r] = t
+        for sub in op.regions:
+            _record_types(sub, st)
