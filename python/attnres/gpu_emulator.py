@@ -29,7 +29,7 @@ Supported: the ops of the tensor-core block_score_grad and block_score (L2
 path, without bulk copies or clusters) kernels and query_gain_split; any
 other op raises EmulatorError. Usage::
 
-    kernels = parse_kernels(generic_ir_text)   # attnres-opt --mlir-print-op-generic
+    kernels = compile_kernels(ir, "split-query-gains=1")  # or parse_kernels(generic text)
     run_kernel(kernels["name"], args, grid)     # args: numpy arrays / ints / floats
 """
 
@@ -37,7 +37,8 @@ import re
 
 import numpy as np
 
-__all__ = ["EmulatorError", "Kernel", "parse_kernels", "run_kernel", "to_bf16", "from_bf16"]
+__all__ = ["EmulatorError", "Kernel", "compile_kernels", "parse_kernels", "run_kernel", "to_bf16",
+           "from_bf16"]
 
 
 class EmulatorError(Exception):
@@ -249,6 +250,16 @@ def parse_kernels(text):
             continue
         i += 1
     return kernels
+
+
+def compile_kernels(ir, options=""):
+    """Runs convert-attnres-to-gpu (with `options`, "name=value" pairs
+    separated by spaces) on the module `ir` in this process and returns its
+    kernels (parse_kernels)."""
+    from attnres import compiler
+
+    pipeline = "convert-attnres-to-gpu" + ("{%s}" % options if options else "")
+    return parse_kernels(compiler.compile(ir, pipeline, generic=True))
 
 
 # ---------------------------------------------------------------------------
@@ -626,6 +637,12 @@ def _run_op(op, st, mask):
         elif intrin.startswith("llvm.nvvm.ex2.approx"):
             with np.errstate(all="ignore"):
                 out = np.exp2(args[0].astype(np.float32)).astype(np.float32)
+        elif intrin.startswith("llvm.nvvm.lg2.approx"):
+            with np.errstate(all="ignore"):
+                out = np.log2(args[0].astype(np.float32)).astype(np.float32)
+        elif intrin.startswith("llvm.nvvm.rsqrt.approx"):
+            with np.errstate(all="ignore"):
+                out = (1.0 / np.sqrt(args[0].astype(np.float64))).astype(np.float32)
         else:
             raise EmulatorError("unsupported intrinsic " + intrin)
     elif name == "memref.extract_aligned_pointer_as_index":

@@ -1,0 +1,242 @@
+"""The GPU kernels of convert-attnres-to-gpu run on the CPU through
+attnres.gpu_emulator and checked against the float64 reference.
+
+CI has no GPU; bench/kernels_check checks the kernels on one. These tests
+check, at small random shapes, the tensor-core kernels whose indexing is
+easiest to get wrong: block_score_grad's per-token kernel (default, with w*g
+split once per call, with the source gradients on the tensor cores), the
+tensor-core phase-1 kernel and the split kernel itself. The emulator is
+validated by the default kernels, which a GPU has checked (bench/NOTES.md
+run 27: block_score_grad `_tc`; run 11: phase 1): if its mma fragment layout
+or its memory model were wrong, they would fail here. Every comparison has a
+control that must fail (a wrong formula, or a wrong kernel).
+
+Tolerances: the outputs are bf16, so reference.TOLERANCE["bf16"] (1e-2
+relative Frobenius error; the kernels reach 1.5e-3 to 1.8e-3).
+"""
+
+import numpy as np
+import pytest
+
+from attnres import defaults, gpu_emulator as ge, irbuilder as ir, reference
+
+TOL = reference.TOLERANCE["bf16"]
+EPS = defaults.epsilon()
+
+
+def bf(x):
+    return ge.to_bf16(np.asarray(x, dtype=np.float32))
+
+
+def f64(bits):
+    return ge.from_bf16(bits).astype(np.float64)
+
+
+def split_kernel_run(kernels, W, G):
+    """Runs query_gain_split when the module has it: (hi, lo) bit patterns,
+    NaN-filled first; else (W, G)."""
+    split = [k for k in kernels.values() if k.name.startswith("query_gain_split")]
+    if not split:
+        return W, G
+    hi = np.full(W.shape, 0x7FC0, dtype=np.uint16)
+    lo = hi.copy()
+    k = split[0]
+    ge.run_kernel(k, [W, G, hi, lo], -(-(W.size // 8) // k.block))
+    return hi, lo
+
+
+def score_grad(n, s, d, t, acc, options, seed=0, grid=None):
+    """block_score_grad's per-token kernel on random bf16 inputs of
+    magnitudes 0.5 .. 0.5 + 0.3 n, with the float64 forward's statistics:
+    (db [n, t, d] float64, coef, inputs)."""
+    rng = np.random.default_rng(seed)
+    kernels = ge.compile_kernels(ir.kernel_block_score_grad("k", "bf16", d, s, n, EPS, acc), options)
+    main = [k for k in kernels.values()
+            if "_tc" in k.name and not k.name.startswith(("param", "query_gain"))][0]
+    W = bf(rng.standard_normal((s, d)) / np.sqrt(d))
+    G = bf(1.0 + 0.1 * rng.standard_normal((s, d)))
+    srcs = [bf(rng.standard_normal((t, d)) * (0.5 + 0.3 * i)) for i in range(n)]
+    dout = bf(rng.standard_normal((s, t, d)))
+    dlse = (2.0 * rng.standard_normal((s, t))).astype(np.float32)
+    accs = [bf(rng.standard_normal((t, d))) for _ in range(n)] if acc else []
+    lse = np.asarray(reference.block_score(f64(W), f64(G), [f64(x) for x in srcs], EPS)[1], np.float32)
+    rs = [np.asarray(reference.inv_rms(f64(x), EPS), np.float32) for x in srcs]
+    dbs = [np.full((t, d), 0x7FC0, dtype=np.uint16) for _ in range(n)]
+    coef = np.full((t, s * n), np.nan, dtype=np.float32)
+    WA, GA = split_kernel_run(kernels, W, G)
+    args = [WA, GA] + srcs + [lse] + rs + [dout, dlse] + accs + dbs + [coef, t]
+    ge.run_kernel(main, args, grid or t)
+    inputs = dict(W=W, G=G, srcs=srcs, dout=dout, dlse=dlse, accs=accs)
+    return np.stack([f64(x) for x in dbs]), coef, inputs
+
+
+def score_grad_ref(inp, dlse_sign=1.0):
+    db, _, _ = reference.block_score_grad(f64(inp["W"]), f64(inp["G"]), [f64(x) for x in inp["srcs"]],
+                                          EPS, f64(inp["dout"]), dlse_sign * inp["dlse"].astype(np.float64))
+    db = np.asarray(db)
+    if inp["accs"]:
+        db = db + np.stack([f64(a) for a in inp["accs"]])
+    return db
+
+
+SCORE_GRAD_OPTIONS = {
+    "tc": "grad-tensor-cores=1",
+    "qs": "split-query-gains=1",
+    "ms": "score-grad-mma-sweep=1",
+}
+
+# (n, S, D, T, accumulators): padded queries (S = 1, 2, 6, 12), one and two
+# A / m tiles (n = 1 .. 17, half-empty at 9), D not a multiple of 32 or 64,
+# accumulators.
+SCORE_GRAD_SHAPES = [(2, 6, 104, 3, False), (3, 2, 40, 2, False), (5, 6, 104, 2, True),
+                     (17, 12, 64, 2, False), (1, 1, 64, 2, True), (9, 8, 136, 2, False)]
+
+
+@pytest.mark.parametrize("variant", sorted(SCORE_GRAD_OPTIONS))
+@pytest.mark.parametrize("shape", SCORE_GRAD_SHAPES, ids=lambda s: "n%d_s%d_d%d_t%d%s" % (
+    s[0], s[1], s[2], s[3], "_acc" if s[4] else ""))
+def test_block_score_grad_kernel(variant, shape):
+    db, coef, inp = score_grad(*shape, SCORE_GRAD_OPTIONS[variant])
+    assert np.isfinite(db).all() and np.isfinite(coef).all(), "unwritten outputs"
+    ref = score_grad_ref(inp)
+    err = reference.rel_error(db, ref)
+    assert err <= TOL, err
+    # Control: the gradient with dlse's sign flipped is not accepted.
+    assert reference.rel_error(db, score_grad_ref(inp, -1.0)) > TOL
+
+
+def test_block_score_grad_persistent_mma_sweep():
+    """Persistent CTAs (one CTA takes all the tokens in turn) with the mma
+    source-gradient sweep."""
+    db, _, inp = score_grad(5, 6, 104, 3, True, "score-grad-mma-sweep=1 score-grad-persistent=1 grad-ctas=2",
+                            grid=1)
+    assert reference.rel_error(db, score_grad_ref(inp)) <= TOL
+
+
+def test_split_query_gains_is_bit_identical():
+    """w*g split once per call gives the same bits as the default kernel
+    (hi + lo = w*g exactly); the mma sweep does not (other rounding)."""
+    shape = (9, 8, 136, 2, True)
+    a, ca, _ = score_grad(*shape, SCORE_GRAD_OPTIONS["tc"])
+    b, cb, _ = score_grad(*shape, SCORE_GRAD_OPTIONS["qs"])
+    c, _, _ = score_grad(*shape, SCORE_GRAD_OPTIONS["ms"])
+    assert np.array_equal(a, b) and np.array_equal(ca, cb)
+    assert not np.array_equal(a, c)
+
+
+def test_mma_sweep_control_kernel_fails():
+    """A wrong kernel fails: the mma sweep's rows paired in the other order
+    (emulated by swapping the halves of every B register) misses the
+    reference by far."""
+    kernels = ge.compile_kernels(ir.kernel_block_score_grad("k", "bf16", 64, 6, 3, EPS, False),
+                                 SCORE_GRAD_OPTIONS["ms"])
+    main = [k for k in kernels.values() if k.name.endswith("_ms")][0]
+    shuffles = [op for op in _walk(main.region) if op.name == "vector.shuffle"
+                and "0, 8, 1, 9" in op.props]
+    assert shuffles, "no pairing shuffle in the mma sweep"
+    for op in shuffles:
+        op.operands = op.operands[::-1]
+    rng = np.random.default_rng(3)
+    n, s, d, t = 3, 6, 64, 2
+    W, G = bf(rng.standard_normal((s, d)) / 8), bf(1 + 0.1 * rng.standard_normal((s, d)))
+    srcs = [bf(rng.standard_normal((t, d))) for _ in range(n)]
+    dout, dlse = bf(rng.standard_normal((s, t, d))), rng.standard_normal((s, t)).astype(np.float32)
+    lse = np.asarray(reference.block_score(f64(W), f64(G), [f64(x) for x in srcs], EPS)[1], np.float32)
+    rs = [np.asarray(reference.inv_rms(f64(x), EPS), np.float32) for x in srcs]
+    dbs = [np.full((t, d), 0x7FC0, dtype=np.uint16) for _ in range(n)]
+    hi, lo = split_kernel_run(kernels, W, G)
+    ge.run_kernel(main, [hi, lo] + srcs + [lse] + rs + [dout, dlse] + dbs
+                  + [np.zeros((t, s * n), np.float32), t], t)
+    ref = score_grad_ref(dict(W=W, G=G, srcs=srcs, dout=dout, dlse=dlse, accs=[]))
+    assert reference.rel_error(np.stack([f64(x) for x in dbs]), ref) > 10 * TOL
+
+
+def _walk(region):
+    for op in region.ops:
+        yield op
+        for sub in op.regions:
+            yield from _walk(sub)
+
+
+def test_query_gain_split_kernel():
+    """hi + lo = w*g exactly in f32; hi is w*g's upper 16 bits."""
+    rng = np.random.default_rng(1)
+    s, d = 3, 200
+    W, G = bf(rng.standard_normal((s, d)) * 3), bf(rng.standard_normal((s, d)))
+    kernels = ge.compile_kernels(ir.kernel_block_score_grad("k", "bf16", d, s, 2, EPS, False),
+                                 "split-query-gains=1")
+    hi, lo = split_kernel_run(kernels, W, G)
+    wg = ge.from_bf16(W) * ge.from_bf16(G)
+    assert np.array_equal(ge.from_bf16(hi) + ge.from_bf16(lo), wg)
+    assert np.array_equal(hi, (wg.view(np.uint32) >> 16).astype(np.uint16))
+
+
+def _score_module(n, s, d, inv):
+    src, q = ir.tensor_type(["?", d], "bf16"), ir.tensor_type([s, d], "bf16")
+    out, lse = ir.tensor_type([s, "?", d], "bf16"), ir.tensor_type([s, "?"], "f32")
+    names = ["%%v%d" % i for i in range(n)]
+    rs = ["%%r%d" % i for i in range(n)] if inv else []
+    args = ([("%W", q), ("%G", q)] + [(v, src) for v in names]
+            + [(r, ir.tensor_type(["?"], "f32")) for r in rs] + [("%o", out), ("%l", lse)])
+    body = [ir.block_score(("%a", "%b"), "%W", "%G", names, ("%o", "%l"), None, src, out, rs or None)]
+    return ir.func("k", args, [("%a", out), ("%b", lse)], body)
+
+
+def block_score(n, s, d, t, inv, options, seed=0):
+    rng = np.random.default_rng(seed)
+    kernels = ge.compile_kernels(_score_module(n, s, d, inv), "score-small-tokens=0 " + options)
+    main = [k for k in kernels.values() if "_tc" in k.name][0]
+    W = bf(2.0 * rng.standard_normal((s, d)) / np.sqrt(d))
+    G = bf(1.0 + 0.1 * rng.standard_normal((s, d)))
+    srcs = [bf(rng.standard_normal((t, d)) * (0.5 + 0.3 * i)) for i in range(n)]
+    rs = [np.asarray(reference.inv_rms(f64(x), EPS), np.float32) for x in srcs] if inv else []
+    out = np.full((s, t, d), 0x7FC0, dtype=np.uint16)
+    lse = np.full((s, t), np.nan, dtype=np.float32)
+    WA, GA = split_kernel_run(kernels, W, G)
+    ge.run_kernel(main, [WA, GA] + srcs + rs + [out, lse, t, np.float32(EPS)], t)
+    ref, lref = reference.block_score(f64(W), f64(G), [f64(x) for x in srcs], EPS)
+    return f64(out), lse, np.asarray(ref), np.asarray(lref)
+
+
+@pytest.mark.parametrize("options", ["", "split-query-gains=1"])
+@pytest.mark.parametrize("shape", [(3, 6, 104, 3, False), (5, 10, 200, 2, True), (17, 9, 64, 2, False)])
+def test_block_score_kernel(options, shape):
+    out, lse, ref, lref = block_score(*shape, options)
+    assert np.isfinite(out).all() and np.isfinite(lse).all()
+    assert reference.rel_error(out, ref) <= TOL
+    assert reference.rel_error(lse.astype(np.float64), lref) <= 1e-5
+    # Control: the sources' order matters (another source's weights).
+    assert reference.rel_error(out, ref[:, ::-1]) > TOL
+
+
+def test_block_score_split_is_bit_identical():
+    a = block_score(5, 10, 200, 2, True, "")
+    b = block_score(5, 10, 200, 2, True, "split-query-gains=1")
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_out_of_bounds_read_is_reported():
+    """A source with fewer rows than T: the kernel's loads of the missing
+    token are out of bounds, and the emulator says so."""
+    kernels = ge.compile_kernels(ir.kernel_block_score_grad("k", "bf16", 64, 2, 2, EPS, False),
+                                 SCORE_GRAD_OPTIONS["tc"])
+    main = [k for k in kernels.values() if k.name.endswith("_tc")][0]
+    t, d, s, n = 2, 64, 2, 2
+    z = lambda *shape: np.zeros(shape, dtype=np.uint16)  # noqa: E731
+    zf = lambda *shape: np.zeros(shape, dtype=np.float32)  # noqa: E731
+    args = [z(s, d), z(s, d), z(t, d), z(t - 1, d), zf(s, t), zf(t), zf(t), z(s, t, d), zf(s, t),
+            z(t, d), z(t, d), zf(t, s * n), t]
+    with pytest.raises(ge.EmulatorError, match="out-of-bounds"):
+        ge.run_kernel(main, args, t)
+
+
+def test_unsupported_op_is_an_error():
+    kernels = ge.parse_kernels('''
+    "gpu.func"() <{function_type = (index) -> (), known_block_size = array<i32: 32, 1, 1>}> ({
+    ^bb0(%arg0: index):
+      %0 = "arith.floordivsi"(%arg0, %arg0) : (index, index) -> index
+      "gpu.return"() : () -> ()
+    }) {gpu.kernel, sym_name = "k"} : () -> ()
+    ''')
+    with pytest.raises(ge.EmulatorError, match="unsupported op arith.floordivsi"):
+        ge.run_kernel(kernels["k"], [1], 1)
