@@ -779,8 +779,9 @@ void GradTCBuilder::emitSweep2Mma() {
         }
         Value i = tc.add(grp, tc.idx(16 * m + 8 * ((el / 2) % 2)));
         Value q = tc.add(twoTig, tc.idx(8 * kind.second + el % 2));
-        Value ok =
-            tc.andI(tc.cmp(P::ult, i, tc.idx(n)), tc.cmp(P::ult, q, tc.idx(s)));
+        Value iOk = tc.cmp(P::ult, i, tc.idx(n));
+        Value qOk = tc.cmp(P::ult, q, tc.idx(s));
+        Value ok = tc.andI(iOk, qOk);
         Value iC = arith::MinUIOp::create(b, loc, i, tc.idx(n - 1));
         Value qC = arith::MinUIOp::create(b, loc, q, tc.idx(s - 1));
         Value which = tc.idx(kind.first == Dout ? 0 : 1);
@@ -799,20 +800,23 @@ void GradTCBuilder::emitSweep2Mma() {
   Value zeroE = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(v8e, b.getFloatAttr(e, 0.0)));
   auto blockBase = [&](unsigned k) -> Value {
-    return tc.mul(tc.add(warp, tc.idx(int64_t(k) * warps)), tc.idx(64));
+    Value block = tc.add(warp, tc.idx(int64_t(k) * warps));
+    return tc.mul(block, tc.idx(64));
   };
   // Whether the 8 columns at `col` are within D (null: always, when every
   // block of this k is whole).
   auto colOk = [&](unsigned k, Value col) -> Value {
     if (int64_t(k + 1) * warps * 64 <= d)
       return Value();
-    return tc.cmp(P::ule, tc.add(col, tc.idx(8)), tc.idx(d));
+    Value end = tc.add(col, tc.idx(8));
+    return tc.cmp(P::ule, end, tc.idx(d));
   };
   auto issue = [&](unsigned k) -> SmallVector<std::array<Value, 2>> {
     SmallVector<std::array<Value, 2>> rowsOut;
     if (k >= blocksPerWarp)
       return rowsOut;
-    Value off = tc.add(blockBase(k), tc.mul(grp, tc.idx(8)));
+    Value base = blockBase(k);
+    Value off = tc.add(base, tc.mul(grp, tc.idx(8)));
     Value ok = colOk(k, off);
     for (unsigned p = 0; p < pieces; ++p) {
       std::pair<Kind, unsigned> kind = kindOf(p);

@@ -57,7 +57,8 @@ gpu_kernels::buildQueryGainSplitKernel(OpBuilder &b, Location loc,
   Value inRange = tc.cmp(arith::CmpIPredicate::ult, v, tc.idx(s * (d / 8)));
   tc.when(inRange, [&]() {
     Value row = arith::DivUIOp::create(b, loc, v, perRow);
-    Value col = tc.mul(arith::RemUIOp::create(b, loc, v, perRow), tc.idx(8));
+    Value inRow = arith::RemUIOp::create(b, loc, v, perRow);
+    Value col = tc.mul(inRow, tc.idx(8));
     auto load = [&](Value m) -> Value {
       return vector::LoadOp::create(b, loc, v8e, m, ValueRange{row, col},
                                     /*nontemporal=*/false,
