@@ -628,6 +628,20 @@ def _run_op(op, st, mask):
                                 % (int(mask.sum()), nt, op.line))
     elif name == "nvvm.mma.sync":
         out = _mma(op, args, mask, nt)
+    elif name == "nvvm.prmt":
+        if "permute_mode<default>" not in op.props or len(args) != 3:
+            raise EmulatorError("only nvvm.prmt's default mode with two sources is emulated")
+        lo = args[0].astype(np.int64) & 0xFFFFFFFF
+        hi = args[1].astype(np.int64) & 0xFFFFFFFF
+        sel = args[2].astype(np.int64)
+        pool = lo | (hi << 32)
+        res = np.zeros(nt, dtype=np.int64)
+        for k in range(4):
+            nib = (sel >> (4 * k)) & 0xF
+            if (mask & (nib > 7)).any():
+                raise EmulatorError("nvvm.prmt with sign replication")
+            res |= ((pool >> (8 * nib)) & 0xFF) << (8 * k)
+        out = res.astype(np.uint32).view(np.int32)
     elif name == "llvm.extractvalue":
         out = args[0][_attr_array(op.props, "position")[0]]
     elif name == "llvm.call_intrinsic":

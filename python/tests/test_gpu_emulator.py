@@ -5,7 +5,8 @@ CI has no GPU; bench/kernels_check checks the kernels on one. These tests
 check, at small random shapes, the tensor-core kernels whose indexing is
 easiest to get wrong: block_score_grad's per-token kernel (default, with w*g
 split once per call, with the source gradients on the tensor cores), the
-tensor-core phase-1 kernel and the split kernel itself. The emulator is
+tensor-core phase-1 kernel (default, split, second sweep on the tensor
+cores) and the split kernel itself. The emulator is
 validated by the default kernels, which a GPU has checked (bench/NOTES.md
 run 27: block_score_grad `_tc`; run 11: phase 1): if its mma fragment layout
 or its memory model were wrong, they would fail here. Every comparison has a
@@ -126,16 +127,15 @@ def test_split_query_gains_is_bit_identical():
 
 def test_mma_sweep_control_kernel_fails():
     """A wrong kernel fails: the mma sweep's rows paired in the other order
-    (emulated by swapping the halves of every B register) misses the
-    reference by far."""
+    (the operands of every nvvm.prmt swapped, so that each B register holds
+    row 2 tig + 1 in its low half) misses the reference by far."""
     kernels = ge.compile_kernels(ir.kernel_block_score_grad("k", "bf16", 64, 6, 3, EPS, False),
                                  SCORE_GRAD_OPTIONS["ms"])
     main = [k for k in kernels.values() if k.name.endswith("_ms")][0]
-    shuffles = [op for op in _walk(main.region) if op.name == "vector.shuffle"
-                and "0, 8, 1, 9" in op.props]
-    assert shuffles, "no pairing shuffle in the mma sweep"
-    for op in shuffles:
-        op.operands = op.operands[::-1]
+    perms = [op for op in _walk(main.region) if op.name == "nvvm.prmt"]
+    assert perms, "no pairing nvvm.prmt in the mma sweep"
+    for op in perms:
+        op.operands[0], op.operands[1] = op.operands[1], op.operands[0]
     rng = np.random.default_rng(3)
     n, s, d, t = 3, 6, 64, 2
     W, G = bf(rng.standard_normal((s, d)) / 8), bf(1 + 0.1 * rng.standard_normal((s, d)))
@@ -198,15 +198,51 @@ def block_score(n, s, d, t, inv, options, seed=0):
     return f64(out), lse, np.asarray(ref), np.asarray(lref)
 
 
-@pytest.mark.parametrize("options", ["", "split-query-gains=1"])
-@pytest.mark.parametrize("shape", [(3, 6, 104, 3, False), (5, 10, 200, 2, True), (17, 9, 64, 2, False)])
+@pytest.mark.parametrize("options", ["", "split-query-gains=1", "score-mma-sweep=1",
+                                     "score-mma-sweep=1 split-query-gains=1"])
+@pytest.mark.parametrize("shape", [(3, 6, 104, 3, False), (5, 10, 200, 2, True), (17, 9, 64, 2, False),
+                                   (16, 20, 136, 2, True), (9, 8, 200, 2, False)])
 def test_block_score_kernel(options, shape):
     out, lse, ref, lref = block_score(*shape, options)
     assert np.isfinite(out).all() and np.isfinite(lse).all()
     assert reference.rel_error(out, ref) <= TOL
     assert reference.rel_error(lse.astype(np.float64), lref) <= 1e-5
-    # Control: the sources' order matters (another source's weights).
+    # Control: another token's outputs are not accepted.
     assert reference.rel_error(out, ref[:, ::-1]) > TOL
+
+
+def test_block_score_one_source_is_exact():
+    """Spec D.1: with one source out = b_0 bit for bit, also when sweep 2
+    runs on the tensor cores (weight 1 = 1.0 hi + 0 lo)."""
+    for options in ("", "score-mma-sweep=1"):
+        rng = np.random.default_rng(5)
+        kernels = ge.compile_kernels(_score_module(1, 3, 72, False), "score-small-tokens=0 " + options)
+        main = [k for k in kernels.values() if "_tc" in k.name][0]
+        W, G = bf(rng.standard_normal((3, 72))), bf(rng.standard_normal((3, 72)))
+        src = bf(rng.standard_normal((2, 72)) * 3)
+        out = np.full((3, 2, 72), 0x7FC0, dtype=np.uint16)
+        lse = np.full((3, 2), np.nan, dtype=np.float32)
+        ge.run_kernel(main, [W, G, src, out, lse, 2, np.float32(EPS)], 2)
+        assert all(np.array_equal(out[l], src) for l in range(3)), options
+
+
+def test_block_score_mma_sweep_control_kernel_fails():
+    """Sweep 2 on the tensor cores with its rows paired the wrong way round
+    misses the reference by far."""
+    kernels = ge.compile_kernels(_score_module(5, 6, 64, False), "score-small-tokens=0 score-mma-sweep=1")
+    main = [k for k in kernels.values() if "_tc" in k.name][0]
+    perms = [op for op in _walk(main.region) if op.name == "nvvm.prmt"]
+    assert perms
+    for op in perms:
+        op.operands[0], op.operands[1] = op.operands[1], op.operands[0]
+    rng = np.random.default_rng(2)
+    W, G = bf(rng.standard_normal((6, 64)) / 4), bf(1 + 0.1 * rng.standard_normal((6, 64)))
+    srcs = [bf(rng.standard_normal((2, 64))) for _ in range(5)]
+    out = np.full((6, 2, 64), 0x7FC0, dtype=np.uint16)
+    lse = np.full((6, 2), np.nan, dtype=np.float32)
+    ge.run_kernel(main, [W, G] + srcs + [out, lse, 2, np.float32(EPS)], 2)
+    ref, _ = reference.block_score(f64(W), f64(G), [f64(x) for x in srcs], EPS)
+    assert reference.rel_error(f64(out), np.asarray(ref)) > 10 * TOL
 
 
 def test_block_score_split_is_bit_identical():

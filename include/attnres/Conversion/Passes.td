@@ -170,6 +170,11 @@ def ConvertAttnResToGPU : Pass<"convert-attnres-to-gpu", "ModuleOp"> {
            "that it loads its mma B operands instead of computing them for "
            "every token (kernel names `_qs`; results bit-identical). Not yet "
            "measured; false: every token computes w*g itself">,
+    Option<"scoreMmaSweep", "score-mma-sweep", "bool", /*default=*/"false",
+           "block_score on tensor cores: sweep 2 (the S outputs) with "
+           "mma.sync as well, out = A V with the softmax weights split into "
+           "bf16 hi and lo, instead of S n f32 FMAs per column (kernel name "
+           "`_ms`). Not yet measured; false: the CUDA-core sweep">,
     Option<"scoreGradMmaSweep", "score-grad-mma-sweep", "bool",
            /*default=*/"false",
            "block_score_grad on tensor cores: compute the source gradients "

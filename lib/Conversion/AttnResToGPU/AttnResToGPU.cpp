@@ -580,6 +580,7 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
     tc.clusterSplit = 1;
   }
   tc.splitQueries = splitQueryGains;
+  tc.mmaSweep = scoreMmaSweep;
   return tc;
 }
 

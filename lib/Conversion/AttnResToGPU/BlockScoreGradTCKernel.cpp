@@ -843,19 +843,8 @@ void GradTCBuilder::emitSweep2Mma() {
   };
   // The B register of n-tile jn from rows (x0, x1) of a piece: their
   // elements jn paired, x0's in the low half (k = 2 tig), x1's in the high.
-  auto v8h = VectorType::get({8}, b.getI16Type());
   auto pairs = [&](std::array<Value, 2> x) -> SmallVector<Value> {
-    Value lo = vector::BitCastOp::create(b, loc, v8h, x[0]);
-    Value hi = vector::BitCastOp::create(b, loc, v8h, x[1]);
-    Value z =
-        vector::ShuffleOp::create(b, loc, lo, hi,
-                                  ArrayRef<int64_t>{0, 8, 1, 9, 2, 10, 3, 11, 4,
-                                                    12, 5, 13, 6, 14, 7, 15});
-    Value w = vector::BitCastOp::create(b, loc, v8i, z);
-    SmallVector<Value> r;
-    for (int64_t jn = 0; jn < 8; ++jn)
-      r.push_back(vector::ExtractOp::create(b, loc, w, ArrayRef<int64_t>{jn}));
-    return r;
+    return emitPairColumnsBF16(b, loc, x[0], x[1]);
   };
 
   SmallVector<std::array<FragmentRow, 2>> gradRows =

@@ -34,7 +34,8 @@ std::string BlockScoreTCSpec::getName() const {
          "_n" + std::to_string(numSources) + "_s" + std::to_string(numQueries) +
          "_tc" + (bulkCopy ? "_tma" : "") +
          (clusterSplit > 1 ? "_x" + std::to_string(clusterSplit) : "") +
-         (hasInvRms ? "_r" : "") + (splitQueries ? "_qs" : "");
+         (hasInvRms ? "_r" : "") + (splitQueries ? "_qs" : "") +
+         (mmaSweep ? "_ms" : "");
 }
 
 namespace {
@@ -97,7 +98,10 @@ public:
     storeWarpPartials();
     emitLogits();
     emitSoftmax();
-    emitSweep2();
+    if (spec.mmaSweep)
+      emitSweep2Mma();
+    else
+      emitSweep2();
     return fn;
   }
 
@@ -112,6 +116,8 @@ private:
   void emitLogits();
   void emitSoftmax();
   void emitSweep2();
+  /// score-mma-sweep: sweep 2 on the tensor cores.
+  void emitSweep2Mma();
 
   /// x && y, where a null operand is true.
   Value both(Value x, Value y) {
@@ -706,6 +712,176 @@ void TCKernelBuilder::emitSweep2() {
         }
       }
     });
+  }
+  if (split > 1)
+    emitClusterWait(b, loc);
+}
+
+void TCKernelBuilder::emitSweep2Mma() {
+  // out (S x dl) = A (S x n) . V (n x dl): m over the queries (16 per
+  // tile), k over the sources (16 per tile), A = the softmax weights split
+  // into bf16 hi + lo (two mma). As block_score_grad's mma sweep
+  // (BlockScoreGradTCKernel.cpp): warp w takes the 64-column blocks w,
+  // w + warps, ... of this CTA's columns; n-tile jn of a block is the
+  // columns base + 8 c + jn (c = 0..7), so that lane (grp, tig) loads 16
+  // bytes of sources 2 tig + r (b0 b1) and 8 + 2 tig + r (b2 b3) of each
+  // k-tile at columns base + 8 grp and pairs them column by column, and its
+  // accumulators are columns base + 16 tig .. + 16 of queries grp and grp +
+  // 8, in order: two 16-byte stores per query.
+  unsigned kTiles = llvm::divideCeil(n, 16u);
+  unsigned qTiles = llvm::divideCeil(s, 16u);
+  // What the first block's loads use is defined before the barrier they are
+  // issued ahead of (below).
+  Value twoTig, zeroE;
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(firstBarrier);
+    twoTig = tc.mul(tig, tc.idx(2));
+    zeroE = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(v8e, b.getFloatAttr(e, 0.0)));
+  }
+  Value zeroF = tc.f32c(0.0);
+  Value hiMask = arith::ConstantOp::create(
+      b, loc,
+      DenseElementsAttr::get(v8i, b.getI32IntegerAttr(int32_t(0xFFFF0000))));
+  // A fragments: element el of a lane is query 16 mq + grp + 8 ((el / 2) %
+  // 2), source 16 kt + 2 tig + el % 2 + 8 (el / 4).
+  SmallVector<SmallVector<SmallVector<Value>>> aHi(qTiles), aLo(qTiles);
+  for (unsigned mq = 0; mq < qTiles; ++mq) {
+    aHi[mq].resize(kTiles);
+    aLo[mq].resize(kTiles);
+    for (unsigned kt = 0; kt < kTiles; ++kt) {
+      SmallVector<Value> elems;
+      for (unsigned el = 0; el < 8; ++el) {
+        Value l = tc.add(grp, tc.idx(16 * mq + 8 * ((el / 2) % 2)));
+        Value i = tc.add(twoTig, tc.idx(16 * kt + el % 2 + 8 * (el / 4)));
+        Value lOk = tc.cmp(P::ult, l, tc.idx(s));
+        Value iOk = tc.cmp(P::ult, i, tc.idx(n));
+        Value ok = tc.andI(lOk, iOk);
+        Value lC = arith::MinUIOp::create(b, loc, l, tc.idx(s - 1));
+        Value iC = arith::MinUIOp::create(b, loc, i, tc.idx(n - 1));
+        Value a = memref::LoadOp::create(b, loc, aSm, ValueRange{iC, lC});
+        elems.push_back(arith::SelectOp::create(b, loc, ok, a, zeroF));
+      }
+      Value v = vector::FromElementsOp::create(b, loc, v8f, elems);
+      std::tie(aHi[mq][kt], aLo[mq][kt]) = tc.splitBF16(v, hiMask);
+    }
+  }
+
+  int64_t numBlocks = llvm::divideCeil(dl, int64_t(64));
+  unsigned blocksPerWarp = llvm::divideCeil(numBlocks, int64_t(warps));
+  auto blockBase = [&](unsigned k) -> Value {
+    Value block = tc.add(warp, tc.idx(int64_t(k) * warps));
+    return tc.mul(block, tc.idx(64));
+  };
+  // Whether the 8 columns at `col` are within this CTA's (null: always).
+  auto colOk = [&](unsigned k, Value col) -> Value {
+    if (int64_t(k + 1) * warps * 64 <= dl)
+      return Value();
+    Value end = tc.add(col, tc.idx(8));
+    return tc.cmp(P::ule, end, tc.idx(dl));
+  };
+  // The rows of block k: rowsOf[kt][hp][r] = source 16 kt + 8 hp + 2 tig + r
+  // at columns base + 8 grp (zeros past n or past the columns).
+  using Rows = SmallVector<std::array<std::array<Value, 2>, 2>>;
+  auto issue = [&](unsigned k) -> Rows {
+    Rows out;
+    if (k >= blocksPerWarp)
+      return out;
+    Value base = blockBase(k);
+    Value off = tc.add(base, tc.mul(grp, tc.idx(8)));
+    Value ok = colOk(k, off);
+    out.resize(kTiles);
+    for (unsigned kt = 0; kt < kTiles; ++kt)
+      for (unsigned hp = 0; hp < 2; ++hp)
+        for (unsigned r = 0; r < 2; ++r) {
+          unsigned first = 16 * kt + 8 * hp + r;
+          if (first >= n) {
+            out[kt][hp][r] = zeroE;
+            continue;
+          }
+          Value i = tc.add(twoTig, tc.idx(first));
+          Value iOk = first + 6 < n ? Value() : tc.cmp(P::ult, i, tc.idx(n));
+          Value v;
+          if (spec.bulkCopy) {
+            Value iC =
+                iOk ? Value(arith::MinUIOp::create(b, loc, i, tc.idx(n - 1)))
+                    : i;
+            v = tc.maybeLoad(v8e, rowsSm, ValueRange{iC, off}, ok, 16);
+          } else {
+            // Source first + 2 tig: its memref picked per lane.
+            Value m = sources[first];
+            for (unsigned t = 1; t < 4 && first + 2 * t < n; ++t)
+              m = arith::SelectOp::create(b, loc, tc.cmp(P::eq, tig, tc.idx(t)),
+                                          sources[first + 2 * t], m);
+            Value col = split > 1 ? tc.add(off, colBase) : off;
+            v = tc.maybeLoad(v8e, m, ValueRange{token, col}, ok, 16);
+          }
+          if (iOk)
+            v = arith::SelectOp::create(b, loc, iOk, v, zeroE);
+          out[kt][hp][r] = v;
+        }
+    return out;
+  };
+  auto pairs = [&](std::array<Value, 2> x) -> SmallVector<Value> {
+    return emitPairColumnsBF16(b, loc, x[0], x[1]);
+  };
+
+  // The first block's rows are loaded before the barrier after the
+  // partials, as sweep 2's first chunk (emitSweep2).
+  Rows next;
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(firstBarrier);
+    next = issue(0);
+  }
+  for (unsigned k = 0; k < blocksPerWarp; ++k) {
+    Rows cur = next;
+    next = issue(k + 1);
+    // The B registers; a half-tile with no source (16 kt + 8 hp >= n) is
+    // zero.
+    Value zeroI = tc.i32c(0);
+    SmallVector<std::array<SmallVector<Value>, 2>> bRegs(kTiles);
+    for (unsigned kt = 0; kt < kTiles; ++kt)
+      for (unsigned hp = 0; hp < 2; ++hp)
+        bRegs[kt][hp] = 16 * kt + 8 * hp < n ? pairs(cur[kt][hp])
+                                              : SmallVector<Value>(8, zeroI);
+    Value base = blockBase(k);
+    Value col0 = tc.add(base, tc.mul(tig, tc.idx(16)));
+    Value col1 = tc.add(col0, tc.idx(8));
+    std::array<Value, 2> cols{col0, col1};
+    std::array<Value, 2> colsOk{colOk(k, col0), colOk(k, col1)};
+    for (unsigned mq = 0; mq < qTiles; ++mq) {
+      SmallVector<SmallVector<Value>> acc(
+          8, SmallVector<Value>{zeroF, zeroF, zeroF, zeroF});
+      for (unsigned kt = 0; kt < kTiles; ++kt)
+        for (unsigned jn = 0; jn < 8; ++jn) {
+          SmallVector<Value> bv{bRegs[kt][0][jn], bRegs[kt][1][jn]};
+          acc[jn] = emitMmaBF16(b, loc, aHi[mq][kt], bv, acc[jn]);
+          acc[jn] = emitMmaBF16(b, loc, aLo[mq][kt], bv, acc[jn]);
+        }
+      // Query grp (c0, c1) and grp + 8 (c2, c3) of the tile.
+      for (unsigned h = 0; h < 2; ++h) {
+        unsigned firstQ = 16 * mq + 8 * h;
+        if (firstQ >= s)
+          continue;
+        Value l = tc.add(grp, tc.idx(firstQ));
+        Value lOk = firstQ + 8 <= s ? Value() : tc.cmp(P::ult, l, tc.idx(s));
+        for (unsigned c = 0; c < 2; ++c) {
+          SmallVector<Value> g;
+          for (unsigned jn = 0; jn < 8; ++jn)
+            g.push_back(acc[jn][2 * h + c]);
+          Value gv = vector::FromElementsOp::create(b, loc, v8f, g);
+          tc.when(both(lOk, colsOk[c]), [&]() {
+            Value rounded = arith::TruncFOp::create(b, loc, v8e, gv);
+            Value col = split > 1 ? tc.add(cols[c], colBase) : cols[c];
+            vector::StoreOp::create(
+                b, loc, rounded, out, ValueRange{l, token, col},
+                /*nontemporal=*/false, llvm::MaybeAlign(16));
+          });
+        }
+      }
+    }
   }
   if (split > 1)
     emitClusterWait(b, loc);

@@ -147,6 +147,10 @@ struct BlockScoreTCSpec {
   /// the mma B operands instead of computing them (option
   /// split-query-gains). The results are bit-identical.
   bool splitQueries = false;
+  /// Sweep 2 on the tensor cores (score-mma-sweep): out (S x D) = A (S x n)
+  /// . V (n x D), A the softmax weights split into bf16 hi + lo, the rows
+  /// paired across sources in registers.
+  bool mmaSweep = false;
 
   /// Columns of a token handled by one CTA.
   int64_t localColumns() const { return d / clusterSplit; }

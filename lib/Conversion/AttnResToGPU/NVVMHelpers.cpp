@@ -11,6 +11,7 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
@@ -201,4 +202,25 @@ SmallVector<Value> gpu_kernels::emitMmaBF16(OpBuilder &b, Location loc,
     d.push_back(LLVM::ExtractValueOp::create(b, loc, op.getResult(),
                                              ArrayRef<int64_t>{k}));
   return d;
+}
+
+SmallVector<Value> gpu_kernels::emitPairColumnsBF16(OpBuilder &b, Location loc,
+                                                    Value row0, Value row1) {
+  Type i32 = b.getI32Type();
+  auto v4i = VectorType::get({4}, i32);
+  Value x0 = vector::BitCastOp::create(b, loc, v4i, row0);
+  Value x1 = vector::BitCastOp::create(b, loc, v4i, row1);
+  // Bytes 0-3 are x0's register, 4-7 x1's: columns 2r (the low halves,
+  // bytes 0 1 and 4 5) and 2r + 1 (the high halves, bytes 2 3 and 6 7).
+  Value even = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0x5410));
+  Value odd = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0x7632));
+  SmallVector<Value> regs;
+  for (int64_t r = 0; r < 4; ++r) {
+    Value lo = vector::ExtractOp::create(b, loc, x0, ArrayRef<int64_t>{r});
+    Value hi = vector::ExtractOp::create(b, loc, x1, ArrayRef<int64_t>{r});
+    for (Value selector : {even, odd})
+      regs.push_back(NVVM::PermuteOp::create(b, loc, i32, lo, hi, selector,
+                                             NVVM::PermuteMode::DEFAULT));
+  }
+  return regs;
 }

@@ -78,6 +78,16 @@ void emitClusterWait(OpBuilder &b, Location loc);
 SmallVector<Value> emitMmaBF16(OpBuilder &b, Location loc, ArrayRef<Value> a,
                                ArrayRef<Value> bb, ArrayRef<Value> c);
 
+/// The mma B registers that pair two rows of a K x N operand column by
+/// column: `row0` and `row1` (vector<8xbf16> each, eight consecutive columns
+/// of two consecutive k) give eight i32, register j holding column j of
+/// row0 in its low half and of row1 in its high half (one nvvm.prmt each:
+/// selector 0x5410 for even j, 0x7632 for odd j). The mma sweeps over the
+/// columns (block_score and block_score_grad, `_ms`) build their B operands
+/// from rows this way, without shared memory.
+SmallVector<Value> emitPairColumnsBF16(OpBuilder &b, Location loc, Value row0,
+                                       Value row1);
+
 } // namespace gpu_kernels
 } // namespace attnres
 } // namespace mlir

@@ -1,8 +1,6 @@
 // RUN: attnres-opt %s --convert-attnres-to-gpu=split-query-gains=1 --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: attnres-opt %s --convert-attnres-to-gpu --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=OFF
 // RUN: attnres-opt %s --convert-attnres-to-gpu="split-query-gains=1 min-ctas-per-sm=0" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=NOHINT
-// RUN: attnres-opt %s --convert-attnres-to-gpu=score-grad-mma-sweep=1 --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=MS
-// RUN: attnres-opt %s --convert-attnres-to-gpu="score-grad-mma-sweep=1 score-grad-shared-rows=-1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=MS
 
 // split-query-gains (docs/gpu.md "Kernel design"): w*g of the S queries is
 // split into bf16 hi and lo once per call by query_gain_split_*, and the
@@ -131,32 +129,6 @@ func.func @block_score_f16(%W: tensor<8x2048xf16>, %G: tensor<8x2048xf16>, %b0: 
 // OFF:             %[[W:.*]] = arith.extf %{{.*}} : vector<4xbf16> to vector<4xf32>
 // OFF:             %[[G:.*]] = arith.extf %{{.*}} : vector<4xbf16> to vector<4xf32>
 // OFF:             arith.mulf %[[W]], %[[G]] : vector<4xf32>
-
-// score-grad-mma-sweep (`_ms`, implies the split, no shared rows): the
-// source gradients on the tensor cores too; no dynamic shared memory, even
-// with score-grad-shared-rows=-1. After the mma sweep (96 mma: 16 blocks
-// per warp x 2 k-tiles x 3 B tiles) and the coefficient phases (four
-// barriers), no CUDA-core loop over the queries:
-// per 64-column block the rows of each piece (dout, hi, lo of w*g) are paired
-// across queries (the interleaving shuffle), 8 n-tiles x (2 + 1) mma (the
-// coefficients' hi and lo on the dout/hi k-tile, hi only on the lo one),
-// 8 blocks per warp: 192; then db = g - K2 b, 16-byte stores.
-// MS-LABEL:    func.func @score_grad
-// MS:            gpu.launch_func  @attnres_kernels::@query_gain_split_bf16_s3_d4096
-// MS:            gpu.launch_func  @attnres_kernels::@block_score_grad_bf16_d4096_s3_n2_tc_qs_ms blocks
-// MS-SAME:         threads in ({{[^)]*}})  args(
-// MS-NOT:        gpu.launch_func  @attnres_kernels::@block_score_grad_bf16_d4096_s3_n2_tc_qs_ms
-// MS:          gpu.func @block_score_grad_bf16_d4096_s3_n2_tc_qs_ms(
-// MS-COUNT-96:   nvvm.mma.sync
-// MS-COUNT-4:    gpu.barrier
-// MS-NOT:        scf.for
-// MS:            vector.shuffle %{{.*}}, %{{.*}} [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15] : vector<8xi16>, vector<8xi16>
-// MS-COUNT-192:  nvvm.mma.sync
-// MS-NOT:        nvvm.mma.sync
-// MS-NOT:        scf.for
-// MS:            vector.fma %{{.*}} : vector<8xf32>
-// MS:            vector.store %{{.*}} : memref<?x4096xbf16>, vector<8xbf16>
-// MS:            gpu.return
 
 // NOHINT-LABEL: func.func @score_grad
 // NOHINT:       gpu.func @block_score_grad_bf16_d4096_s3_n2_tc_qs(
