@@ -42,7 +42,8 @@ qs() {
   echo "exit $?" >> $R/qs_grad_call$1.log
   grep -E " ms |BAD|Error|exit" $R/qs_grad_call$1.log | sed 's/  */ /g; s/ of copy//'
   KC_REPS=20 OUT=$R timeout 200 python3 -m bench.kernels_check.check .device/kc_h200 \
-    '^bs_bf16_n(5|9)_s(6|8)_d(2048|4096|7168|8192)(_r)?(_qs)?$' '^bs_bf16_.*_t[0-9]+_qs$' > $R/qs_fwd_call$1.log 2>&1
+    '^bs_bf16_n(5|9)_s(6|8)_d(2048|4096|7168|8192)(_r)?(_qs)?(_ms)?$' '^bs_bf16_.*_t[0-9]+_(qs|ms)$' \
+    > $R/qs_fwd_call$1.log 2>&1
   echo "exit $?" >> $R/qs_fwd_call$1.log
   grep -E " ms |BAD|Error|exit" $R/qs_fwd_call$1.log | sed 's/  */ /g; s/ of copy//'
   pack
@@ -65,6 +66,10 @@ sanitize() {
       ^sgrad_bf16_n3_s40_d64_t50_tc_qs ^sgrad_bf16_n5_s6_d104_t901_acc_tc_p_qs \
       ^sgrad_bf16_n17_s12_d2048_t300_tc_ms ^sgrad_bf16_n5_s6_d104_t901_acc_tc_ms ^sgrad_bf16_n4_s8_d4096_t1_tc_ms \
       > $R/sgrad_sh_$tool.log 2>&1
+    PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout 100 compute-sanitizer --tool $tool $extra --error-exitcode 3 --print-limit 10 \
+      python3 -m bench.kernels_check.check .device/kc_h200 ^bs_bf16_n13_s5_d4112_t57_ms ^bs_bf16_n9_s8_d7168_t41_ms \
+      ^bs_bf16_n17_s20_d136_t9_ms ^bs_bf16_n3_s10_d200_t77_qs > $R/bs_ms_$tool.log 2>&1
+    echo "$tool (phase 1) exit $?"; grep -E "SUMMARY|BAD" $R/bs_ms_$tool.log | head -5
     echo "$tool exit $?"; grep -E "SUMMARY|BAD" $R/sgrad_sh_$tool.log | head -5
   done
   pack

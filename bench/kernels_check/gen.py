@@ -483,6 +483,18 @@ for (n, s, d) in [(5, 8, 2048), (5, 8, 4096), (9, 8, 2048), (9, 8, 4096), (9, 6,
         add({"name": f"bs_bf16_n{n}_s{s}_d{d}{'_r' if inv else ''}_qs", "op": "block_score", "e": "bf16",
              "n": n, "s": s, "t": 16384, "d": d, "inv": inv, "time": True},
             score_mlir("bf16", d, n, s, inv), "split-query-gains=1")
+# Phase 1 with sweep 2 on the tensor cores (score-mma-sweep, session 21, not
+# yet run on a GPU), alone and with the split: `_ms` / `_qs_ms` next to the
+# same timed shapes; checked at the same odd shapes (one source: exact).
+for (n, s, d) in [(5, 8, 2048), (5, 8, 4096), (9, 8, 2048), (9, 8, 4096), (9, 6, 7168), (5, 8, 8192),
+                  (9, 8, 7168), (5, 6, 7168)]:
+    for tag, opts in [("ms", "score-mma-sweep=1"), ("qs_ms", "score-mma-sweep=1 split-query-gains=1")]:
+        add({"name": f"bs_bf16_n{n}_s{s}_d{d}_{tag}", "op": "block_score", "e": "bf16", "n": n, "s": s,
+             "t": 16384, "d": d, "inv": False, "time": True}, score_mlir("bf16", d, n, s, False), opts)
+for (n, s, d, t, inv) in [(1, 3, 72, 5, False), (3, 10, 200, 77, True), (16, 9, 1000, 33, False),
+                          (13, 5, 4112, 57, True), (9, 8, 7168, 41, False), (17, 20, 136, 9, True)]:
+    add({"name": f"bs_bf16_n{n}_s{s}_d{d}_t{t}_ms", "op": "block_score", "e": "bf16", "n": n, "s": s,
+         "t": t, "d": d, "inv": inv, "time": False}, score_mlir("bf16", d, n, s, inv), "score-mma-sweep=1")
 for (n, s, d, t, inv) in [(1, 3, 72, 5, False), (3, 10, 200, 77, True), (16, 9, 1000, 33, False),
                           (13, 5, 4112, 57, True), (9, 8, 7168, 41, False)]:
     add({"name": f"bs_bf16_n{n}_s{s}_d{d}_t{t}_qs", "op": "block_score", "e": "bf16", "n": n, "s": s,
