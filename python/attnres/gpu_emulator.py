@@ -226,11 +226,14 @@ def _parse_op(lines, i):
 
 
 class Kernel:
-    """A gpu.func: its arguments (then its workgroup attributions), body and
-    block size."""
+    """A gpu.func: its arguments (then its workgroup attributions), body,
+    block size, cluster size (known_cluster_size, else 1) and whether it uses
+    dynamic shared memory."""
 
-    def __init__(self, name, region, num_args, block):
+    def __init__(self, name, region, num_args, block, cluster=1):
         self.name, self.region, self.num_args, self.block = name, region, num_args, block
+        self.cluster = cluster
+        self.dynamic_shared = any(op.name == "gpu.dynamic_shared_memory" for op in region.ops)
 
 
 def parse_kernels(text):
@@ -246,7 +249,8 @@ def parse_kernels(text):
             ft = re.search(r"function_type = \((.*?)\) -> \(\)", op.props).group(1)
             num_args = len(_split_top(ft))
             block = int(re.search(r"known_block_size = array<i32: (\d+)", op.props).group(1))
-            kernels[name] = Kernel(name, op.regions[0], num_args, block)
+            cl = re.search(r"known_cluster_size = array<i32: (\d+)", op.props)
+            kernels[name] = Kernel(name, op.regions[0], num_args, block, int(cl.group(1)) if cl else 1)
             continue
         i += 1
     return kernels
@@ -331,9 +335,46 @@ def _parse_number(text, ety):
 
 
 class _State:
-    def __init__(self, nt, cta, grid):
-        self.nt, self.cta, self.grid = nt, cta, grid
+    """One SIMT group: a CTA, or the CTAs of a thread-block cluster run
+    together (thread t belongs to CTA cta_of[t] of the cluster)."""
+
+    def __init__(self, nt, block, first_cta, grid, registry):
+        self.nt, self.block, self.grid = nt, block, grid
+        self.cta_of = np.arange(nt, dtype=np.int64) // block
+        self.first_cta = first_cta
         self.env = {}
+        self.registry = registry
+        self.types = {}
+        self.shared = []  # per CTA of the group: its dynamic shared memory
+
+
+class _Registry:
+    """Addresses of the emulated memory. Kernels compute addresses from
+    memref.extract_aligned_pointer_as_index (bulk copies, mbarriers, mapa):
+    every buffer gets a fake base address (global ones above 2^36, shared
+    ones below 2^31, as the kernels keep 32-bit shared addresses), and an
+    address maps back to a buffer and a byte offset."""
+
+    def __init__(self):
+        self.entries = []  # (fake base, real start, nbytes, uint8 view)
+
+    def add(self, array, fake_base):
+        flat = array.reshape(-1).view(np.uint8)
+        real = array.__array_interface__["data"][0]
+        self.entries.append((fake_base, real, flat.size, flat))
+
+    def fake_address(self, array):
+        real = array.__array_interface__["data"][0]
+        for fake, start, nbytes, _ in self.entries:
+            if start <= real < start + max(nbytes, 1):
+                return fake + (real - start)
+        raise EmulatorError("a memref outside the emulated memory")
+
+    def lookup(self, addr, nbytes, what):
+        for fake, _, size, flat in self.entries:
+            if fake <= addr and addr + nbytes <= fake + size:
+                return flat, addr - fake, fake
+        raise EmulatorError("%s of %d bytes at address 0x%x is outside every buffer" % (what, nbytes, addr))
 
 
 class _Memref:
@@ -451,7 +492,7 @@ def _run_region(region, st, mask, args=()):
     for name, v in zip(region.args, args):
         env[name] = v
     for op in region.ops:
-        if op.name in ("scf.yield", "gpu.return"):
+        if op.name in ("scf.yield", "scf.condition", "gpu.return"):
             return [env[o] for o in op.operands]
         _run_op(op, st, mask)
     return []
@@ -539,7 +580,7 @@ def _run_op(op, st, mask):
         out = _to_f32(args[0], src)
     elif name == "arith.truncf":
         out = _from_f32(args[0].astype(np.float32), ety_out)
-    elif name == "arith.index_cast" or name == "arith.extui" or name == "arith.extsi" or name == "arith.trunci":
+    elif name in ("arith.index_cast", "arith.index_castui", "arith.extui", "arith.extsi", "arith.trunci"):
         out = args[0].astype(_elem_dtype(ety_out))
     elif name == "arith.bitcast" or name == "vector.bitcast":
         ety, shape = _scalar_or_vec(op.types[0])
@@ -564,6 +605,22 @@ def _run_op(op, st, mask):
         idx = _attr_array(op.props, "mask")
         both = np.concatenate([args[0], args[1]], axis=1)
         out = both[:, idx]
+    elif name == "vector.reduction":
+        kind = re.search(r"vector.kind<(\w+)>", op.props).group(1)
+        v = args[0]
+        if kind in ("add", "mul"):
+            # In order (no reassoc), as LLVM's ordered reduction.
+            acc = args[1].astype(np.float32) if len(args) > 1 else None
+            for k in range(v.shape[1]):
+                x = v[:, k].astype(np.float32)
+                acc = x if acc is None else ((acc + x) if kind == "add" else (acc * x)).astype(np.float32)
+            out = acc
+        elif kind in ("maxnumf", "maximumf", "maxf"):
+            out = np.max(v, axis=1).astype(v.dtype)
+        elif kind in ("minnumf", "minimumf", "minf"):
+            out = np.min(v, axis=1).astype(v.dtype)
+        else:
+            raise EmulatorError("vector.reduction " + kind)
     elif name == "vector.from_elements":
         out = np.stack(args, axis=1)
     elif name == "vector.load":
@@ -615,13 +672,71 @@ def _run_op(op, st, mask):
             mem.array[tuple(ix[act] for ix in idx)] = val[act]
         _per_memref(args[1], mask, sstore)
     elif name == "gpu.thread_id":
-        out = np.arange(nt, dtype=np.int64)
+        out = np.arange(nt, dtype=np.int64) % st.block
     elif name == "gpu.block_id":
-        out = np.full((nt,), st.cta, dtype=np.int64)
+        out = st.first_cta + st.cta_of
     elif name == "gpu.grid_dim":
         out = np.full((nt,), st.grid, dtype=np.int64)
     elif name == "gpu.block_dim":
-        out = np.full((nt,), nt, dtype=np.int64)
+        out = np.full((nt,), st.block, dtype=np.int64)
+    elif name == "gpu.dynamic_shared_memory":
+        if not st.shared:
+            raise EmulatorError("the kernel uses dynamic shared memory: give run_kernel its size")
+        out = _group_memref([_Memref(a, "i8") for a in st.shared], st)
+    elif name == "memref.view":
+        shape, ety = _memref_shape(op.types[0])
+        dt = np.float32 if ety == "f32" else (np.uint16 if ety in ("bf16", "f16") else _elem_dtype(ety))
+        shift = args[1]
+        nbytes = int(np.prod(shape)) * np.dtype(dt).itemsize
+
+        def view(mem, cta):
+            off = int(shift[cta * st.block])
+            if off < 0 or off + nbytes > mem.array.size:
+                raise EmulatorError("memref.view beyond the dynamic shared memory at " + op.line)
+            return _Memref(mem.array[off:off + nbytes].view(dt).reshape(shape), ety)
+        src = args[0]
+        if isinstance(src, _MemrefSet):
+            out = _MemrefSet([view(c, k) for k, c in enumerate(src.choices)], src.which)
+        else:
+            out = view(src, 0)
+    elif name == "memref.extract_aligned_pointer_as_index":
+        m = args[0]
+        if isinstance(m, _MemrefSet):
+            addrs = np.array([st.registry.fake_address(c.array) for c in m.choices], dtype=np.int64)
+            out = addrs[m.which]
+        else:
+            out = np.full((nt,), st.registry.fake_address(m.array), dtype=np.int64)
+    elif name in ("nvvm.mbarrier.init", "nvvm.fence.mbarrier.init", "nvvm.mbarrier.arrive.expect_tx"):
+        out = None  # bulk copies complete when issued
+    elif name == "nvvm.mbarrier.try_wait":
+        out = np.ones((nt,), dtype=bool)
+    elif name == "nvvm.cp.async.bulk.shared.cluster.global":
+        dst, src, size = args[0], args[1], args[3]
+        for t in np.nonzero(mask)[0]:
+            n = int(size[t])
+            dflat, doff, _ = st.registry.lookup(int(dst[t]), n, "bulk copy destination")
+            sflat, soff, _ = st.registry.lookup(int(src[t]), n, "bulk copy source")
+            dflat[doff:doff + n] = sflat[soff:soff + n]
+    elif name in ("nvvm.cluster.arrive", "nvvm.cluster.wait", "nvvm.cluster.arrive.relaxed"):
+        if not mask.all():
+            raise EmulatorError("%s reached by %d of %d threads" % (name, int(mask.sum()), nt))
+    elif name == "nvvm.mapa":
+        addr, rank = args[0], args[1]
+        out = np.zeros((nt,), dtype=np.int64)
+        for t in np.nonzero(mask)[0]:
+            _, off, fake = st.registry.lookup(int(addr[t]), 1, "mapa address")
+            bases = [st.registry.fake_address(a) for a in st.shared]
+            if fake not in bases or not 0 <= int(rank[t]) < len(bases):
+                raise EmulatorError("mapa of an address outside the cluster's shared memory")
+            out[t] = bases[int(rank[t])] + off
+    elif name == "llvm.load":
+        ety = op.types[0].strip()
+        dt = {"f32": np.float32, "i32": np.int32, "i64": np.int64}[ety]
+        size = np.dtype(dt).itemsize
+        out = np.zeros((nt,), dtype=dt)
+        for t in np.nonzero(mask)[0]:
+            flat, off, _ = st.registry.lookup(int(args[0][t]), size, "llvm.load")
+            out[t] = flat[off:off + size].view(dt)[0]
     elif name == "gpu.barrier":
         if not mask.all():
             raise EmulatorError("gpu.barrier reached by %d of %d threads at %s"
@@ -663,6 +778,20 @@ def _run_op(op, st, mask):
         out = np.zeros((nt,), dtype=np.int64)
     elif name == "llvm.inttoptr":
         out = args[0]
+    elif name == "gpu.shuffle":
+        val, offset, width = args[0], args[1].astype(np.int64), args[2].astype(np.int64)
+        mode = re.search(r"shuffle_mode (\w+)", op.props).group(1)
+        tid = np.arange(nt, dtype=np.int64)
+        lane = tid % 32
+        seg = (lane // width) * width
+        src = {"xor": lane ^ offset, "down": lane + offset, "up": lane - offset, "idx": seg + offset}[mode]
+        valid = (src >= seg) & (src < seg + width)
+        src_t = np.where(valid, tid - lane + src, tid)
+        if (mask & valid & ~mask[src_t]).any():
+            raise EmulatorError("gpu.shuffle reads an inactive lane at " + op.line)
+        env[op.results[0]] = _sel(valid, val[src_t], val)
+        env[op.results[1]] = valid
+        return
     elif name == "scf.if":
         cond = args[0]
         then_mask = mask & cond
@@ -675,6 +804,9 @@ def _run_op(op, st, mask):
         return
     elif name == "scf.for":
         _for(op, st, mask, args)
+        return
+    elif name == "scf.while":
+        _while(op, st, mask, args)
         return
     elif name == "gpu.return":
         return
@@ -710,6 +842,34 @@ def _for(op, st, mask, args):
         st.env[r] = v
 
 
+def _while(op, st, mask, args):
+    before, after = op.regions
+    carried = list(args)
+    results = list(args)
+    live = mask.copy()
+    for _ in range(100000):
+        res = _run_region(before, st, live, carried)
+        cond, fwd = res[0], res[1:]
+        leaving = live & ~cond
+        results = [_sel(leaving, f, r) for f, r in zip(fwd, results)] if fwd else results
+        live = live & cond
+        if not live.any():
+            break
+        carried = _run_region(after, st, live, fwd)
+    else:
+        raise EmulatorError("scf.while did not end at " + op.line)
+    for r, v in zip(op.results, results):
+        st.env[r] = v
+
+
+def _group_memref(per_cta, st):
+    """One memref per CTA of the group: a plain memref for one CTA, else
+    chosen per thread by its CTA."""
+    if len(per_cta) == 1:
+        return per_cta[0]
+    return _MemrefSet(per_cta, st.cta_of)
+
+
 def _mma(op, args, mask, nt):
     if "shape = #nvvm.shape<m = 16, n = 8, k = 16>" not in op.props or "bf16" not in op.props:
         raise EmulatorError("only mma.sync m16n8k16 bf16 -> f32 is emulated")
@@ -743,19 +903,45 @@ def _mma(op, args, mask, nt):
     return outs
 
 
-def run_kernel(kernel, args, grid, check_nan_shared=True):
-    """Runs `kernel` on a grid of `grid` CTAs of kernel.block threads.
+def run_kernel(kernel, args, grid, dynamic_shared_bytes=None, cluster=None, check_nan_shared=True):
+    """Runs `kernel` on a grid of `grid` CTAs of kernel.block threads, with
+    `dynamic_shared_bytes` of dynamic shared memory per CTA (default: the
+    227 KB a CTA may have, when the kernel uses any), in thread-block clusters
+    of `cluster` CTAs (default: the kernel's known cluster size), the CTAs of
+    a cluster run together, in lockstep.
 
     `args` follow the kernel's arguments: numpy arrays for memrefs (bf16 / f16
-    as uint16 bit patterns, written in place), ints for index, floats for f32.
+    as uint16 bit patterns, C-contiguous, written in place), ints for index,
+    floats for f32.
     """
     region = kernel.region
     if len(args) != kernel.num_args:
         raise EmulatorError("%s takes %d arguments, got %d" % (kernel.name, kernel.num_args, len(args)))
-    nt = kernel.block
-    for cta in range(grid):
-        st = _State(nt, cta, grid)
-        st.types = {}
+    if dynamic_shared_bytes is None:
+        dynamic_shared_bytes = 227 * 1024 if kernel.dynamic_shared else 0
+    if cluster is None:
+        cluster = kernel.cluster
+    if grid % cluster:
+        raise EmulatorError("a grid of %d CTAs in clusters of %d" % (grid, cluster))
+    block = kernel.block
+    nt = block * cluster
+    types = {}
+    _record_types(region, types)
+    registry = _Registry()
+    for k, a in enumerate(args):
+        if isinstance(a, np.ndarray):
+            if not a.flags["C_CONTIGUOUS"]:
+                raise EmulatorError("argument %d is not contiguous" % k)
+            registry.add(a, (k + 1) << 36)
+    for first in range(0, grid, cluster):
+        st = _State(nt, block, first, grid, registry)
+        st.types = types
+        # Shared memory of each CTA of the group: fake addresses below 2^31.
+        fill8 = 0xFF if check_nan_shared else 0
+        st.shared = [np.full(dynamic_shared_bytes, fill8, dtype=np.uint8) for _ in range(cluster)] \
+            if dynamic_shared_bytes else []
+        for r, a in enumerate(st.shared):
+            registry.add(a, (r + 1) << 26)
         vals = []
         for k, (name, ty) in enumerate(zip(region.args, region.arg_types)):
             if k < kernel.num_args:
@@ -773,17 +959,23 @@ def run_kernel(kernel, args, grid, check_nan_shared=True):
                 shape, ety = _memref_shape(ty)
                 dt = np.float32 if ety == "f32" else np.uint16
                 fill = np.nan if dt == np.float32 and check_nan_shared else 0
-                vals.append(_Memref(np.full(shape, fill, dtype=dt), ety))
-        _record_types(region, st)
+                per_cta = []
+                for r in range(cluster):
+                    arr = np.full(shape, fill, dtype=dt)
+                    registry.add(arr, ((r + 1) << 26) + ((k - kernel.num_args + 1) << 22))
+                    per_cta.append(_Memref(arr, ety))
+                vals.append(_group_memref(per_cta, st))
         _run_region(region, st, np.ones(nt, dtype=bool), vals)
+        # This group's shared memory is gone.
+        registry.entries = [e for e in registry.entries if e[0] >= (1 << 36)]
 
 
-def _record_types(region, st):
+def _record_types(region, types):
     """The type of every SSA name (arith.extf needs its source's)."""
     for name, ty in zip(region.args, region.arg_types):
-        st.types[name] = ty
+        types[name] = ty
     for op in region.ops:
         for r, t in zip(op.results, op.types):
-            st.types[r] = t
+            types[r] = t
         for sub in op.regions:
-            _record_types(sub, st)
+            _record_types(sub, types)

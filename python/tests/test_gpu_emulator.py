@@ -183,6 +183,9 @@ def _score_module(n, s, d, inv):
 
 
 def block_score(n, s, d, t, inv, options, seed=0):
+    """The tensor-core phase-1 kernel (one CTA, or a cluster of CTAs, per
+    token) on random bf16 inputs: (out, lse, reference out, reference
+    lse)."""
     rng = np.random.default_rng(seed)
     kernels = ge.compile_kernels(_score_module(n, s, d, inv), "score-small-tokens=0 " + options)
     main = [k for k in kernels.values() if "_tc" in k.name][0]
@@ -193,9 +196,41 @@ def block_score(n, s, d, t, inv, options, seed=0):
     out = np.full((s, t, d), 0x7FC0, dtype=np.uint16)
     lse = np.full((s, t), np.nan, dtype=np.float32)
     WA, GA = split_kernel_run(kernels, W, G)
-    ge.run_kernel(main, [WA, GA] + srcs + rs + [out, lse, t, np.float32(EPS)], t)
+    ge.run_kernel(main, [WA, GA] + srcs + rs + [out, lse, t, np.float32(EPS)], t * main.cluster)
     ref, lref = reference.block_score(f64(W), f64(G), [f64(x) for x in srcs], EPS)
     return f64(out), lse, np.asarray(ref), np.asarray(lref)
+
+
+# Bulk copies into shared memory (4096 < D < 8192: one CTA when the rows fit
+# 100 KB, else a cluster of two CTAs with half of the columns each; or
+# cluster-split=4): the rows reach shared memory by cp.async.bulk on an
+# mbarrier, the clusters add each other's partial logits through mapa.
+BULK_SHAPES = [((2, 8, 6144, 2, True), ""), ((5, 6, 7168, 2, False), ""), ((9, 3, 7168, 2, False), ""),
+               ((3, 8, 2048, 2, False), "cluster-split=4")]
+
+
+@pytest.mark.parametrize("sweep", ["", "score-mma-sweep=1"])
+@pytest.mark.parametrize("shape,extra", BULK_SHAPES, ids=["tma", "tma_n5", "tma_x2", "tma_x4"])
+def test_block_score_bulk_copy_and_cluster_kernels(shape, extra, sweep):
+    out, lse, ref, lref = block_score(*shape, extra + " " + sweep)
+    assert np.isfinite(out).all() and np.isfinite(lse).all()
+    assert reference.rel_error(out, ref) <= TOL
+    assert reference.rel_error(lse.astype(np.float64), lref) <= 1e-5
+
+
+def test_aggregate_kernel():
+    """The CUDA-core aggregate kernel (warp shuffles, several tokens per CTA
+    at small D, the small-T kernel) against the reference."""
+    for n, d, t in [(3, 64, 5), (9, 4096, 3), (5, 1000, 3)]:
+        rng = np.random.default_rng(n)
+        kernels = ge.compile_kernels(ir.kernel_aggregate("k", "bf16", d, n, None))
+        w, g = bf(3.0 * rng.standard_normal(d) / np.sqrt(d)), bf(1.0 + 0.1 * rng.standard_normal(d))
+        srcs = [bf(rng.standard_normal((t, d)) * (0.5 + 0.3 * i)) for i in range(n)]
+        ref = np.asarray(reference.aggregate(f64(w), f64(g), [f64(x) for x in srcs], EPS))
+        for k in kernels.values():
+            out = np.full((t, d), 0x7FC0, dtype=np.uint16)
+            ge.run_kernel(k, [w, g] + srcs + [out, t, np.float32(EPS)], t)
+            assert reference.rel_error(f64(out), ref) <= TOL, k.name
 
 
 @pytest.mark.parametrize("options", ["", "split-query-gains=1", "score-mma-sweep=1",
