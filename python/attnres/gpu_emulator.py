@@ -37,8 +37,8 @@ import re
 
 import numpy as np
 
-__all__ = ["EmulatorError", "Kernel", "compile_kernels", "parse_kernels", "run_kernel", "to_bf16",
-           "from_bf16"]
+__all__ = ["EmulatorError", "Function", "Kernel", "compile_kernels", "compile_module", "parse_functions",
+           "parse_kernels", "run_function", "run_kernel", "to_bf16", "from_bf16"]
 
 
 class EmulatorError(Exception):
@@ -236,6 +236,34 @@ class Kernel:
         self.dynamic_shared = any(op.name == "gpu.dynamic_shared_memory" for op in region.ops)
 
 
+class Function:
+    """A host func.func after convert-attnres-to-gpu (tensors in and out,
+    buffers and kernel launches inside)."""
+
+    def __init__(self, name, region, result_types):
+        self.name, self.region, self.result_types = name, region, result_types
+
+
+def parse_functions(text):
+    """The func.func functions of a module printed in generic form, by name."""
+    lines = text.splitlines()
+    funcs = {}
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if line.startswith('"func.func"'):
+            op, i = _parse_op(lines, i)
+            name = re.search(r'sym_name = "(\w+)"', op.props).group(1)
+            ft = re.search(r"function_type = \((.*?)\) -> (.*?)(?:, \w+ = |$)", op.props)
+            res = ft.group(2).strip()
+            res = _split_top(res[1:-1]) if res.startswith("(") else [res]
+            if op.regions and op.regions[0].ops:
+                funcs[name] = Function(name, op.regions[0], res)
+            continue
+        i += 1
+    return funcs
+
+
 def parse_kernels(text):
     """The gpu.func kernels of a module printed in generic form, by name."""
     lines = text.splitlines()
@@ -254,6 +282,80 @@ def parse_kernels(text):
             continue
         i += 1
     return kernels
+
+
+def compile_module(ir, options=""):
+    """convert-attnres-to-gpu (with `options`) on `ir` in this process: the
+    host functions (parse_functions) and the kernels (parse_kernels)."""
+    from attnres import compiler
+
+    pipeline = "convert-attnres-to-gpu" + ("{%s}" % options if options else "")
+    text = compiler.compile(ir, pipeline, generic=True)
+    return parse_functions(text), parse_kernels(text)
+
+
+def run_function(module, name, args):
+    """Runs host function `name` of `module` (compile_module's pair) on the
+    CPU, its kernel launches through run_kernel: `args` numpy arrays for
+    tensors (bf16 / f16 as uint16 bit patterns), scalars otherwise; returns
+    its results as numpy arrays. Buffers it allocates start as NaN."""
+    funcs, kernels = module
+    fn = funcs[name]
+    st = _State(1, 1, 0, 1, _Registry())
+    _record_types(fn.region, st.types)
+    st.kernels = kernels
+    vals = []
+    for a, ty in zip(args, fn.region.arg_types):
+        if ty.startswith(("tensor", "memref")):
+            vals.append(_Memref(np.ascontiguousarray(a), _memref_shape("memref" + ty[ty.index("<"):])[1]))
+        elif ty == "index":
+            vals.append(np.full((1,), int(a), dtype=np.int64))
+        else:
+            vals.append(np.full((1,), a, dtype=_elem_dtype(ty)))
+    res = _run_region(fn.region, st, np.ones(1, dtype=bool), vals)
+    return [r.array if isinstance(r, _Memref) else r[0] for r in res]
+
+
+def _alloc_array(ty, dyn):
+    shape, ety = _memref_shape(ty)
+    it = iter(int(x[0]) for x in dyn)
+    shape = [next(it) if s < 0 else s for s in shape]
+    if ety == "f32":
+        return np.full(shape, np.nan, dtype=np.float32)
+    if ety in ("bf16", "f16"):
+        return np.full(shape, 0x7FC0 if ety == "bf16" else 0x7E00, dtype=np.uint16)
+    return np.zeros(shape, dtype=_elem_dtype(ety))
+
+
+def _launch(op, st, args):
+    seg = _attr_array(op.props, "operandSegmentSizes")
+    if seg[0] or (len(seg) > 12 and seg[12]):
+        raise EmulatorError("asynchronous launches are not emulated")
+    name = re.search(r"kernel = @\w+::@(\w+)", op.props).group(1)
+    kernel = st.kernels[name]
+    pos = seg[0]
+    grid = int(args[pos][0])
+    block = int(args[pos + 3][0])
+    if int(args[pos + 1][0]) != 1 or int(args[pos + 2][0]) != 1 or block != kernel.block:
+        raise EmulatorError("launch of %s: grid y/z or block size differ from the kernel's" % name)
+    pos = sum(seg[0:7])
+    cluster = None
+    if sum(seg[7:10]):
+        cluster = int(args[pos][0])
+        pos += sum(seg[7:10])
+    smem = None
+    if seg[10]:
+        smem = int(args[pos][0])
+        pos += 1
+    kargs = []
+    for a in args[pos:pos + seg[11]]:
+        if isinstance(a, _Memref):
+            kargs.append(a.array)
+        elif a.dtype == np.float32:
+            kargs.append(np.float32(a[0]))
+        else:
+            kargs.append(int(a[0]))
+    run_kernel(kernel, kargs, grid, dynamic_shared_bytes=smem if smem is not None else 0, cluster=cluster)
 
 
 def compile_kernels(ir, options=""):
@@ -492,7 +594,7 @@ def _run_region(region, st, mask, args=()):
     for name, v in zip(region.args, args):
         env[name] = v
     for op in region.ops:
-        if op.name in ("scf.yield", "scf.condition", "gpu.return"):
+        if op.name in ("scf.yield", "scf.condition", "gpu.return", "func.return"):
             return [env[o] for o in op.operands]
         _run_op(op, st, mask)
     return []
@@ -778,6 +880,37 @@ def _run_op(op, st, mask):
         out = np.zeros((nt,), dtype=np.int64)
     elif name == "llvm.inttoptr":
         out = args[0]
+    elif name in ("bufferization.to_buffer", "bufferization.to_tensor", "memref.cast"):
+        out = args[0]
+        shape = _memref_shape("memref" + op.types[0][op.types[0].index("<"):])[0]
+        if any(s >= 0 and s != n for s, n in zip(shape, out.array.shape)) or len(shape) != out.array.ndim:
+            raise EmulatorError("%s of a %s array to %s" % (name, out.array.shape, op.types[0]))
+    elif name in ("memref.dim", "tensor.dim"):
+        out = np.full((nt,), args[0].array.shape[int(args[1][0])], dtype=np.int64)
+    elif name == "tensor.empty":
+        ty = op.types[0]
+        out = _Memref(_alloc_array("memref" + ty[ty.index("<"):], args), _memref_shape("memref" + ty[ty.index("<"):])[1])
+    elif name == "linalg.fill":
+        ety = args[1].ety
+        arr = np.empty_like(args[1].array)
+        arr[...] = args[0][0]
+        out = _Memref(arr, ety)
+    elif name == "memref.alloc":
+        out = _Memref(_alloc_array(op.types[0], args), _memref_shape(op.types[0])[1])
+    elif name in ("memref.collapse_shape", "memref.expand_shape"):
+        shape = _memref_shape(op.types[0])[0]
+        it = iter(int(x[0]) for x in args[1:])
+        if name == "memref.collapse_shape":
+            shape = [-1 if s < 0 else s for s in shape]
+            arr = args[0].array.reshape(shape)
+        else:
+            arr = args[0].array.reshape([next(it) if s < 0 else s for s in shape])
+        if not np.shares_memory(arr, args[0].array) and arr.size:
+            raise EmulatorError(name + " of a non-contiguous buffer")
+        out = _Memref(arr, args[0].ety)
+    elif name == "gpu.launch_func":
+        _launch(op, st, args)
+        return
     elif name == "gpu.shuffle":
         val, offset, width = args[0], args[1].astype(np.int64), args[2].astype(np.int64)
         mode = re.search(r"shuffle_mode (\w+)", op.props).group(1)

@@ -311,3 +311,136 @@ def test_unsupported_op_is_an_error():
     ''')
     with pytest.raises(ge.EmulatorError, match="unsupported op arith.floordivsi"):
         ge.run_kernel(kernels["k"], [1], 1)
+
+
+# ---------------------------------------------------------------------------
+# Whole ops: the host function of convert-attnres-to-gpu (buffers, workspaces,
+# the run-time branches, every launch) with its kernels, on the CPU.
+# ---------------------------------------------------------------------------
+
+def storage(x, e):
+    """float values -> the kernel's storage (bf16 / f16 bits, or f32)."""
+    x = np.asarray(x, dtype=np.float32)
+    if e == "bf16":
+        return bf(x)
+    if e == "f16":
+        return x.astype(np.float16).view(np.uint16)
+    return x
+
+
+def value(x, e):
+    """A kernel's storage -> float64."""
+    if e == "bf16":
+        return f64(x)
+    if e == "f16":
+        return np.asarray(x).view(np.float16).astype(np.float64)
+    return np.asarray(x, dtype=np.float64)
+
+
+def rand_rows(rng, shape, e, scale=1.0):
+    return storage(rng.standard_normal(shape) * scale, e)
+
+
+OP_TOL = {"bf16": TOL, "f16": reference.TOLERANCE["f16"], "f32": 1e-5}
+
+
+@pytest.mark.parametrize("e,n,d,t", [("bf16", 3, 104, 5), ("f16", 4, 64, 3), ("f32", 2, 13, 3),
+                                     ("bf16", 1, 40, 2)])
+def test_aggregate_stats_and_grad_ops(e, n, d, t):
+    rng = np.random.default_rng(n + d)
+    w, g = rand_rows(rng, (d,), e, 2.0 / np.sqrt(d)), storage(1.0 + 0.1 * rng.standard_normal(d), e)
+    srcs = [rand_rows(rng, (t, d), e, 0.5 + 0.3 * i) for i in range(n)]
+    fw, fg, fs = value(w, e), value(g, e), [value(x, e) for x in srcs]
+    mod = ge.compile_module(ir.kernel_aggregate_stats("k", e, d, n, EPS))
+    h, lse, *rs = ge.run_function(mod, "k", [w, g] + srcs)
+    lref, rref = reference.aggregate_stats(fw, fg, fs, EPS)
+    assert reference.rel_error(value(h, e), reference.aggregate(fw, fg, fs, EPS)) <= OP_TOL[e]
+    assert reference.rel_error(lse.astype(np.float64), lref) <= 1e-5
+    assert max(reference.rel_error(r.astype(np.float64), rref[i]) for i, r in enumerate(rs)) <= 1e-5
+    if n == 1:
+        assert np.array_equal(h, srcs[0])  # spec A.2: h = v_0 bit for bit
+    dh = rand_rows(rng, (t, d), e)
+    mod = ge.compile_module(ir.kernel_aggregate_grad("k", e, d, n, EPS))
+    outs = ge.run_function(mod, "k", [w, g] + srcs + [lse] + rs + [dh])
+    rdv, rdq, rdg = reference.aggregate_grad(fw, fg, fs, EPS, value(dh, e))
+    assert reference.rel_error(np.stack([value(x, e) for x in outs[:n]]), np.asarray(rdv)) <= OP_TOL[e]
+    if n > 1:
+        assert reference.rel_error(outs[n].astype(np.float64), rdq) <= 1e-4
+        assert reference.rel_error(outs[n + 1].astype(np.float64), rdg) <= 1e-4
+
+
+@pytest.mark.parametrize("e,n,s,d,t,options", [
+    ("bf16", 3, 6, 104, 5, ""),                       # T <= 16: the one-query kernel
+    ("bf16", 3, 6, 104, 17, ""),                      # the tensor-core kernel
+    ("bf16", 2, 8, 6144, 17, "split-query-gains=1"),  # bulk copies, the split kernel first
+    ("f32", 3, 6, 100, 3, ""), ("f16", 2, 3, 72, 20, "")])
+def test_block_score_op(e, n, s, d, t, options):
+    rng = np.random.default_rng(t)
+    W, G = rand_rows(rng, (s, d), e, 2.0 / np.sqrt(d)), storage(1.0 + 0.1 * rng.standard_normal((s, d)), e)
+    srcs = [rand_rows(rng, (t, d), e, 0.5 + 0.3 * i) for i in range(n)]
+    mod = ge.compile_module(ir.kernel_block_score("k", e, d, s, n, EPS), options)
+    out, lse = ge.run_function(mod, "k", [W, G] + srcs)
+    ref, lref = reference.block_score(value(W, e), value(G, e), [value(x, e) for x in srcs], EPS)
+    assert reference.rel_error(value(out, e), ref) <= OP_TOL[e]
+    assert reference.rel_error(lse.astype(np.float64), lref) <= 1e-5
+
+
+@pytest.mark.parametrize("e,n,s,d,t,options", [
+    ("bf16", 3, 6, 104, 5, ""), ("bf16", 2, 3, 40, 4, "score-grad-mma-sweep=1"),
+    ("f32", 2, 3, 13, 7, ""), ("f16", 3, 2, 72, 3, "")])
+def test_block_score_grad_op(e, n, s, d, t, options):
+    """All three kernels (per token, parameter partials, their ordered
+    reduction): db, dW and dG against the reference."""
+    rng = np.random.default_rng(d)
+    W, G = rand_rows(rng, (s, d), e, 1.0 / np.sqrt(d)), storage(1.0 + 0.1 * rng.standard_normal((s, d)), e)
+    srcs = [rand_rows(rng, (t, d), e, 0.5 + 0.3 * i) for i in range(n)]
+    fW, fG, fs = value(W, e), value(G, e), [value(x, e) for x in srcs]
+    dout, dlse = rand_rows(rng, (s, t, d), e), rng.standard_normal((s, t)).astype(np.float32)
+    lse = np.asarray(reference.block_score(fW, fG, fs, EPS)[1], np.float32)
+    rs = [np.asarray(reference.inv_rms(x, EPS), np.float32) for x in fs]
+    mod = ge.compile_module(ir.kernel_block_score_grad("k", e, d, s, n, EPS), options)
+    outs = ge.run_function(mod, "k", [W, G] + srcs + [lse] + rs + [dout, dlse])
+    rdb, rdW, rdG = reference.block_score_grad(fW, fG, fs, EPS, value(dout, e), dlse.astype(np.float64))
+    assert reference.rel_error(np.stack([value(x, e) for x in outs[:n]]), np.asarray(rdb)) <= OP_TOL[e]
+    assert reference.rel_error(outs[n].astype(np.float64), rdW) <= 1e-4
+    assert reference.rel_error(outs[n + 1].astype(np.float64), rdG) <= 1e-4
+
+
+@pytest.mark.parametrize("e,d,t,partial,norm", [("bf16", 104, 5, True, False), ("bf16", 104, 4, False, True),
+                                                ("f32", 37, 3, True, True), ("f16", 64, 3, False, False)])
+def test_merge_and_merge_grad_ops(e, d, t, partial, norm):
+    rng = np.random.default_rng(d + t)
+    o, u = rand_rows(rng, (t, d), e), rand_rows(rng, (t, d), e)
+    p = rand_rows(rng, (t, d), e) if partial else None
+    lse = rng.standard_normal(t).astype(np.float32)
+    w, g = rand_rows(rng, (d,), e, 2.0 / np.sqrt(d)), storage(1.0 + 0.1 * rng.standard_normal(d), e)
+    gn = storage(1.0 + 0.1 * rng.standard_normal(d), e) if norm else None
+    fv = lambda x: None if x is None else value(x, e)  # noqa: E731
+    args = [o, lse, w, g, u] + ([p] if partial else []) + ([gn] if norm else [])
+    mod = ge.compile_module(ir.kernel_merge("k", e, d, partial, EPS, EPS if norm else None))
+    res = ge.run_function(mod, "k", args)
+    h_ref, p_ref = reference.merge(fv(o), lse, fv(w), fv(g), fv(u), fv(p), EPS)
+    if norm:
+        hn_ref, _ = reference.merge_norm(fv(o), lse, fv(w), fv(g), fv(u), fv(p), fv(gn), EPS, EPS,
+                                         round_h=lambda h: value(storage(h, e), e))
+        assert reference.rel_error(value(res[0], e), hn_ref) <= OP_TOL[e]
+    else:
+        assert reference.rel_error(value(res[0], e), h_ref) <= OP_TOL[e]
+    if partial:
+        assert reference.rel_error(value(res[1], e), p_ref) <= OP_TOL[e]
+    dh, dpn = rand_rows(rng, (t, d), e), rand_rows(rng, (t, d), e)
+    dhn = rand_rows(rng, (t, d), e) if norm else None
+    mod = ge.compile_module(ir.kernel_merge_grad("k", e, d, partial, EPS, EPS if norm else None))
+    outs = ge.run_function(mod, "k", args + [dh, dpn] + ([dhn] if norm else []))
+    if norm:
+        ref = reference.merge_norm_grad(fv(o), lse, fv(w), fv(g), fv(u), fv(p), fv(gn), EPS, EPS, fv(dh),
+                                        fv(dhn), fv(dpn), round_h=lambda h: value(storage(h, e), e))
+    else:
+        ref = reference.merge_grad(fv(o), lse, fv(w), fv(g), fv(u), fv(p), EPS, fv(dh), fv(dpn))
+    assert reference.rel_error(value(outs[0], e), ref[0]) <= OP_TOL[e]       # dout
+    assert reference.rel_error(outs[1].astype(np.float64), ref[1]) <= 1e-4   # dlse
+    assert reference.rel_error(outs[2].astype(np.float64), ref[2]) <= 1e-4   # dquery
+    assert reference.rel_error(outs[3].astype(np.float64), ref[3]) <= 1e-4   # dgain
+    assert reference.rel_error(value(outs[4], e), ref[4]) <= OP_TOL[e]       # dupdate
+    if norm:
+        assert reference.rel_error(outs[5].astype(np.float64), ref[6]) <= 1e-4
