@@ -84,7 +84,6 @@ def compile_one(name, mlir, gpu_opts=""):
     ptx = extract_ptx(b.stdout)
     kname = re.search(r"\.visible \.entry (\w+)\(", ptx).group(1)
     block = int(re.search(r"\.(?:reqntid|maxntid) (\d+)", ptx).group(1))
-    launch = re.search(r"gpu.launch_func\s+@attnres_kernels::@\w+ blocks in \(([^)]*)\)", a.stdout)
     with open(os.path.join(OUT, name + ".ptx"), "w") as f:
         f.write(ptx)
     return {"ptx": name + ".ptx", "kernel": kname, "block": block, **split_info(ptx)}

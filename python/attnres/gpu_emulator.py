@@ -109,10 +109,9 @@ def _split_top(s, sep=","):
 
 
 def _result_types(sig):
-    """The result types of a trailing ` : (operands) -> results`."""
-    depth, i = 0, len(sig) - 1
-    # the last top-level "->"
-    pos = -1
+    """The result types of a trailing ` : (operands) -> results` (after the
+    last top-level "->")."""
+    depth, pos = 0, -1
     for j, c in enumerate(sig):
         if c in _OPEN:
             depth += 1
@@ -120,7 +119,6 @@ def _result_types(sig):
             depth -= 1
         elif c == "-" and sig[j:j + 2] == "->" and depth == 0:
             pos = j
-    del i
     if pos < 0:
         return []
     res = sig[pos + 2:].strip()
@@ -888,8 +886,8 @@ def _run_op(op, st, mask):
     elif name in ("memref.dim", "tensor.dim"):
         out = np.full((nt,), args[0].array.shape[int(args[1][0])], dtype=np.int64)
     elif name == "tensor.empty":
-        ty = op.types[0]
-        out = _Memref(_alloc_array("memref" + ty[ty.index("<"):], args), _memref_shape("memref" + ty[ty.index("<"):])[1])
+        ty = "memref" + op.types[0][op.types[0].index("<"):]
+        out = _Memref(_alloc_array(ty, args), _memref_shape(ty)[1])
     elif name == "linalg.fill":
         ety = args[1].ety
         arr = np.empty_like(args[1].array)
