@@ -366,6 +366,15 @@ if GRAD_SET:
                                (5, 6, 104, 901, True), (4, 8, 4096, 1, False), (3, 40, 64, 50, False),
                                (1, 1, 64, 40, True), (16, 8, 7168, 33, False), (24, 2, 256, 20, False)]:
         add_sgrad("bf16", n, s_, d, t, acc, False, "_tc_ms", "grad-tensor-cores=1 score-grad-mma-sweep=1")
+    # The mma sweep takes about 106 registers, so 128-thread CTAs
+    # (elements-per-thread=32, `_tc_ms_e32`) fit four per SM without spills:
+    # twice the tokens in flight of the 256-thread default (ptxas spills
+    # when min-ctas-per-sm caps the 256-thread kernel at three).
+    for (n, s, t, d, acc) in SGRAD_TIMED:
+        add_sgrad("bf16", n, s, d, t, acc, True, "_tc_ms_e32",
+                  "grad-tensor-cores=1 score-grad-mma-sweep=1 elements-per-thread=32")
+    add_sgrad("bf16", 17, 12, 2048, 300, False, False, "_tc_ms_e32",
+              "grad-tensor-cores=1 score-grad-mma-sweep=1 elements-per-thread=32")
     add_sgrad("bf16", 5, 6, 104, 901, True, False, "_tc_p_ms",
               "grad-tensor-cores=1 score-grad-mma-sweep=1 score-grad-persistent=1 min-ctas-per-sm=2")
     add_sgrad("bf16", 9, 8, 4096, 16384, False, True, "_tc_sh_qs",

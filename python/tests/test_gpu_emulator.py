@@ -106,6 +106,15 @@ def test_block_score_grad_kernel(variant, shape):
     assert reference.rel_error(db, score_grad_ref(inp, -1.0)) > TOL
 
 
+def test_block_score_grad_mma_sweep_benchmark_shape():
+    """The mma sweep at a benchmark shape (n = 9, S = 8, D = 4096, with
+    accumulators), at the default 256 threads and at 128 (elements-per-
+    thread=32: four warps, twice the blocks per warp)."""
+    for options in ("score-grad-mma-sweep=1", "score-grad-mma-sweep=1 elements-per-thread=32"):
+        db, _, inp = score_grad(9, 8, 4096, 2, True, options)
+        assert reference.rel_error(db, score_grad_ref(inp)) <= TOL, options
+
+
 def test_block_score_grad_persistent_mma_sweep():
     """Persistent CTAs (one CTA takes all the tokens in turn) with the mma
     source-gradient sweep."""
