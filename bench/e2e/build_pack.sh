@@ -12,7 +12,12 @@
 # sublayers, blocks of 8); fatbins for the compiler's default chip
 # (attnres.default_nvvm_target()). Each config also gets the merges with the
 # sublayers' RMSNorm fused (the models' norm epsilon: attnres.merge_norm, the
-# *-twophase-norm modes). Carry OUT_DIR.
+# *-twophase-norm modes). ATTNRES_PACK_GPU_OPTIONS passes convert-attnres-to-gpu
+# options (space-separated name=value pairs) to every library, e.g. the
+# session-21 candidates:
+#   ATTNRES_PACK_GPU_OPTIONS="split-query-gains=1 score-mma-sweep=1 score-grad-mma-sweep=1" \
+#     bash bench/e2e/build_pack.sh .device/e2e/pack_ms
+# Carry OUT_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${ATTNRES_BUILD_DIR:-build}
@@ -29,7 +34,9 @@ configs=()
 for c in $("$PYTHON" -c "import importlib; m, f = '$CONFIGS'.split(':'); print(' '.join(getattr(importlib.import_module(m), f)()))"); do
   configs+=(--config "$c")
 done
-"$PYTHON" -m attnres.kernel_pack -o "$OUT_DIR" --format fatbin "${configs[@]}"
+gpu_options=()
+[ -z "${ATTNRES_PACK_GPU_OPTIONS:-}" ] || gpu_options=(--gpu-options "$ATTNRES_PACK_GPU_OPTIONS")
+"$PYTHON" -m attnres.kernel_pack -o "$OUT_DIR" --format fatbin "${configs[@]}" ${gpu_options[@]+"${gpu_options[@]}"}
 # Which compiler built the kernels: the commit, and uncommitted changes to the
 # compiler's sources (attnres-opt in BUILD_DIR is built from the working tree).
 {
@@ -37,4 +44,5 @@ done
   echo "HEAD $(git rev-parse --short HEAD) $(git log -1 --format=%s | cut -c1-100)"
   git status --short -- lib include tools | sed 's/^/uncommitted: /'
   [ -z "${ATTNRES_BUILD_NOTE:-}" ] || echo "note: $ATTNRES_BUILD_NOTE"
+  [ -z "${ATTNRES_PACK_GPU_OPTIONS:-}" ] || echo "gpu options: $ATTNRES_PACK_GPU_OPTIONS"
 } > "$OUT_DIR/build_info.txt"
