@@ -242,43 +242,41 @@ class Function:
         self.name, self.region, self.result_types = name, region, result_types
 
 
-def parse_functions(text):
-    """The func.func functions of a module printed in generic form, by name."""
+def _ops_named(text, opname):
+    """The ops `opname` (printed generic, one per line start) of a module."""
     lines = text.splitlines()
-    funcs = {}
     i = 0
     while i < len(lines):
-        line = lines[i].strip()
-        if line.startswith('"func.func"'):
+        if lines[i].strip().startswith('"%s"' % opname):
             op, i = _parse_op(lines, i)
-            name = re.search(r'sym_name = "(\w+)"', op.props).group(1)
-            ft = re.search(r"function_type = \((.*?)\) -> (.*?)(?:, \w+ = |$)", op.props)
-            res = ft.group(2).strip()
-            res = _split_top(res[1:-1]) if res.startswith("(") else [res]
-            if op.regions and op.regions[0].ops:
-                funcs[name] = Function(name, op.regions[0], res)
+            yield op
             continue
         i += 1
+
+
+def parse_functions(text):
+    """The func.func functions (with a body) of a module printed in generic
+    form, by name."""
+    funcs = {}
+    for op in _ops_named(text, "func.func"):
+        name = re.search(r'sym_name = "(\w+)"', op.props).group(1)
+        ft = re.search(r"function_type = \((.*?)\) -> (.*?)(?:, \w+ = |$)", op.props)
+        res = ft.group(2).strip()
+        res = _split_top(res[1:-1]) if res.startswith("(") else [res]
+        if op.regions and op.regions[0].ops:
+            funcs[name] = Function(name, op.regions[0], res)
     return funcs
 
 
 def parse_kernels(text):
     """The gpu.func kernels of a module printed in generic form, by name."""
-    lines = text.splitlines()
     kernels = {}
-    i = 0
-    while i < len(lines):
-        line = lines[i].strip()
-        if line.startswith('"gpu.func"'):
-            op, i = _parse_op(lines, i)
-            name = re.search(r'sym_name = "(\w+)"', op.props).group(1)
-            ft = re.search(r"function_type = \((.*?)\) -> \(\)", op.props).group(1)
-            num_args = len(_split_top(ft))
-            block = int(re.search(r"known_block_size = array<i32: (\d+)", op.props).group(1))
-            cl = re.search(r"known_cluster_size = array<i32: (\d+)", op.props)
-            kernels[name] = Kernel(name, op.regions[0], num_args, block, int(cl.group(1)) if cl else 1)
-            continue
-        i += 1
+    for op in _ops_named(text, "gpu.func"):
+        name = re.search(r'sym_name = "(\w+)"', op.props).group(1)
+        ft = re.search(r"function_type = \((.*?)\) -> \(\)", op.props).group(1)
+        block = int(re.search(r"known_block_size = array<i32: (\d+)", op.props).group(1))
+        cl = re.search(r"known_cluster_size = array<i32: (\d+)", op.props)
+        kernels[name] = Kernel(name, op.regions[0], len(_split_top(ft)), block, int(cl.group(1)) if cl else 1)
     return kernels
 
 

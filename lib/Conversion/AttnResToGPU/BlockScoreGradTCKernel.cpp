@@ -800,17 +800,12 @@ void GradTCBuilder::emitSweep2Mma() {
   Value zeroE = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(v8e, b.getFloatAttr(e, 0.0)));
   auto blockBase = [&](unsigned k) -> Value {
-    Value block = tc.add(warp, tc.idx(int64_t(k) * warps));
-    return tc.mul(block, tc.idx(64));
+    return tc.sweepBlockBase(warp, warps, k);
   };
-  // Whether the 8 columns at `col` are within D (null: always, when every
-  // block of this k is whole).
   auto colOk = [&](unsigned k, Value col) -> Value {
-    if (int64_t(k + 1) * warps * 64 <= d)
-      return Value();
-    Value end = tc.add(col, tc.idx(8));
-    return tc.cmp(P::ule, end, tc.idx(d));
+    return tc.sweepChunkOk(warps, k, col, d);
   };
+
   auto issue = [&](unsigned k) -> SmallVector<std::array<Value, 2>> {
     SmallVector<std::array<Value, 2>> rowsOut;
     if (k >= blocksPerWarp)

@@ -771,16 +771,12 @@ void TCKernelBuilder::emitSweep2Mma() {
   int64_t numBlocks = llvm::divideCeil(dl, int64_t(64));
   unsigned blocksPerWarp = llvm::divideCeil(numBlocks, int64_t(warps));
   auto blockBase = [&](unsigned k) -> Value {
-    Value block = tc.add(warp, tc.idx(int64_t(k) * warps));
-    return tc.mul(block, tc.idx(64));
+    return tc.sweepBlockBase(warp, warps, k);
   };
-  // Whether the 8 columns at `col` are within this CTA's (null: always).
   auto colOk = [&](unsigned k, Value col) -> Value {
-    if (int64_t(k + 1) * warps * 64 <= dl)
-      return Value();
-    Value end = tc.add(col, tc.idx(8));
-    return tc.cmp(P::ule, end, tc.idx(dl));
+    return tc.sweepChunkOk(warps, k, col, dl);
   };
+
   // The rows of block k: rowsOf[kt][hp][r] = source 16 kt + 8 hp + 2 tig + r
   // at columns base + 8 grp (zeros past n or past the columns).
   using Rows = SmallVector<std::array<std::array<Value, 2>, 2>>;
@@ -845,7 +841,7 @@ void TCKernelBuilder::emitSweep2Mma() {
     for (unsigned kt = 0; kt < kTiles; ++kt)
       for (unsigned hp = 0; hp < 2; ++hp)
         bRegs[kt][hp] = 16 * kt + 8 * hp < n ? pairs(cur[kt][hp])
-                                              : SmallVector<Value>(8, zeroI);
+                                             : SmallVector<Value>(8, zeroI);
     Value base = blockBase(k);
     Value col0 = tc.add(base, tc.mul(tig, tc.idx(16)));
     Value col1 = tc.add(col0, tc.idx(8));

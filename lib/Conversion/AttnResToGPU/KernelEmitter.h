@@ -380,6 +380,22 @@ struct TCEmitter {
     return cmp(arith::CmpIPredicate::ule, end, limit);
   }
 
+  /// The first column of 64-column block k of the mma sweeps over the
+  /// columns (score-mma-sweep, score-grad-mma-sweep), where warp w takes the
+  /// blocks w, w + warps, ...
+  Value sweepBlockBase(Value warp, unsigned warps, unsigned k) {
+    Value block = add(warp, idx(int64_t(k) * warps));
+    return mul(block, idx(64));
+  }
+  /// Whether the 8 columns at `col` of such a block k are within `columns`
+  /// (null: always, when every block of this k is whole).
+  Value sweepChunkOk(unsigned warps, unsigned k, Value col, int64_t columns) {
+    if (int64_t(k + 1) * warps * 64 <= columns)
+      return nullptr;
+    Value end = add(col, idx(8));
+    return cmp(arith::CmpIPredicate::ule, end, idx(columns));
+  }
+
   /// The mma B registers of the f32 vector<8> `v` split exactly into two
   /// bf16 parts: hi keeps the top 8 significant bits (v's upper 16 bits;
   /// the product of two bf16 has at most 16), lo = v - hi has at most 8.
