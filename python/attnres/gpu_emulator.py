@@ -444,6 +444,9 @@ class _State:
         self.registry = registry
         self.types = {}
         self.shared = []  # per CTA of the group: its dynamic shared memory
+        self.shared_trackers = []  # and their race trackers
+        self.trackers = []  # every race tracker of the group
+        self.race_check = False
 
 
 class _Registry:
@@ -476,10 +479,68 @@ class _Registry:
 
 
 class _Memref:
-    """A memref value: the array it views (global or per-CTA workgroup)."""
+    """A memref value: the array it views (global or per-CTA workgroup).
+    Workgroup memory carries its race tracker (`tracker`, the byte offset
+    of this view in the tracked buffer)."""
 
-    def __init__(self, array, ety):
+    def __init__(self, array, ety, tracker=None, offset=0):
         self.array, self.ety = array, ety
+        self.tracker, self.offset = tracker, offset
+
+
+class _RaceTracker:
+    """Hazards between the warps of a CTA on one workgroup buffer, as
+    compute-sanitizer's racecheck reports them: between two barriers, a byte
+    written by one warp and read or written by another. Per byte: the warp
+    that wrote it (-1: none) and the warps that read it (a bit each)."""
+
+    def __init__(self, nbytes):
+        self.writer = np.full(nbytes, -1, dtype=np.int32)
+        self.readers = np.zeros(nbytes, dtype=np.uint64)
+
+    def reset(self):
+        self.writer[:] = -1
+        self.readers[:] = 0
+
+    def access(self, byte_starts, itemsize, warps, write, op):
+        """`byte_starts` [threads, k]: the accesses' first bytes; `warps`
+        [threads]: each thread's warp."""
+        if byte_starts.size == 0:
+            return
+        b = (byte_starts[..., None] + np.arange(itemsize)).reshape(len(warps), -1)
+        w = np.broadcast_to(warps[:, None], b.shape).reshape(-1)
+        b = b.reshape(-1)
+        wr = self.writer[b]
+        other_writer = (wr >= 0) & (wr != w)
+        if write:
+            mine = np.left_shift(np.uint64(1), w.astype(np.uint64))
+            other_reader = (self.readers[b] & ~mine) != 0
+            bad = other_writer | other_reader
+        else:
+            bad = other_writer
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise EmulatorError("race: warp %d %s byte %d of a workgroup buffer that warp %d %s "
+                                "since the last barrier, at %s"
+                                % (int(w[k]), "writes" if write else "reads", int(b[k]),
+                                   int(wr[k]) if wr[k] >= 0 else -1,
+                                   "wrote" if wr[k] >= 0 else "read", op.line))
+        if write:
+            self.writer[b] = w
+        else:
+            np.bitwise_or.at(self.readers, b, np.left_shift(np.uint64(1), w.astype(np.uint64)))
+
+
+def _track(mem, st, m, flat, write, op):
+    """Race bookkeeping of an access of `mem` by the threads in `m` at flat
+    element indices `flat` [threads, k] (workgroup memory only)."""
+    if mem.tracker is None or not st.race_check:
+        return
+    act = np.nonzero(m)[0]
+    itemsize = mem.array.itemsize
+    starts = mem.offset + flat[act] * itemsize
+    warps = (act % st.block) // 32
+    mem.tracker.access(starts, itemsize, warps, write, op)
 
 
 class _MemrefSet:
@@ -732,6 +793,9 @@ def _run_op(op, st, mask):
             _check_bounds([idx[-1], idx[-1] + k - 1], [arr.shape[-1]] * 2, m, op)
             safe = [np.where(m, ix, 0) for ix in idx[:-1]]
             last = np.where(m[:, None], idx[-1][:, None] + np.arange(k)[None, :], 0)
+            if mem.tracker is not None:
+                _track(mem, st, m, np.ravel_multi_index(tuple(x[:, None] for x in safe) + (last,),
+                                                        arr.shape), False, op)
             return arr[tuple(x[:, None] for x in safe) + (last,)]
         out = _per_memref(args[0], mask, vload)
         if out is None:
@@ -745,6 +809,10 @@ def _run_op(op, st, mask):
             arr = mem.array
             _check_bounds(idx[:-1], arr.shape[:-1], m, op)
             _check_bounds([idx[-1], idx[-1] + k - 1], [arr.shape[-1]] * 2, m, op)
+            if mem.tracker is not None:
+                safe = tuple(np.where(m, ix, 0)[:, None] for ix in idx[:-1])
+                last = np.where(m[:, None], idx[-1][:, None] + np.arange(k)[None, :], 0)
+                _track(mem, st, m, np.ravel_multi_index(safe + (last,), arr.shape), True, op)
             act = np.nonzero(m)[0]
             lead = tuple(ix[act][:, None] for ix in idx[:-1])
             arr[lead + (idx[-1][act][:, None] + np.arange(k)[None, :],)] = val[act]
@@ -756,6 +824,8 @@ def _run_op(op, st, mask):
         def sload(mem, m):
             _check_bounds(idx, mem.array.shape, m, op)
             safe = tuple(np.where(m, ix, 0) for ix in idx)
+            if mem.tracker is not None and idx:
+                _track(mem, st, m, np.ravel_multi_index(safe, mem.array.shape)[:, None], False, op)
             return mem.array[safe] if idx else np.full((nt,), mem.array[()])
         out = _per_memref(args[0], mask, sload)
         if out is None:
@@ -766,6 +836,9 @@ def _run_op(op, st, mask):
 
         def sstore(mem, m):
             _check_bounds(idx, mem.array.shape, m, op)
+            if mem.tracker is not None and idx:
+                safe = tuple(np.where(m, ix, 0) for ix in idx)
+                _track(mem, st, m, np.ravel_multi_index(safe, mem.array.shape)[:, None], True, op)
             act = np.nonzero(m)[0]
             mem.array[tuple(ix[act] for ix in idx)] = val[act]
         _per_memref(args[1], mask, sstore)
@@ -780,7 +853,7 @@ def _run_op(op, st, mask):
     elif name == "gpu.dynamic_shared_memory":
         if not st.shared:
             raise EmulatorError("the kernel uses dynamic shared memory: give run_kernel its size")
-        out = _group_memref([_Memref(a, "i8") for a in st.shared], st)
+        out = _group_memref([_Memref(a, "i8", t) for a, t in zip(st.shared, st.shared_trackers)], st)
     elif name == "memref.view":
         shape, ety = _memref_shape(op.types[0])
         dt = np.float32 if ety == "f32" else (np.uint16 if ety in ("bf16", "f16") else _elem_dtype(ety))
@@ -791,7 +864,8 @@ def _run_op(op, st, mask):
             off = int(shift[cta * st.block])
             if off < 0 or off + nbytes > mem.array.size:
                 raise EmulatorError("memref.view beyond the dynamic shared memory at " + op.line)
-            return _Memref(mem.array[off:off + nbytes].view(dt).reshape(shape), ety)
+            return _Memref(mem.array[off:off + nbytes].view(dt).reshape(shape), ety,
+                           mem.tracker, mem.offset + off)
         src = args[0]
         if isinstance(src, _MemrefSet):
             out = _MemrefSet([view(c, k) for k, c in enumerate(src.choices)], src.which)
@@ -818,6 +892,9 @@ def _run_op(op, st, mask):
     elif name in ("nvvm.cluster.arrive", "nvvm.cluster.wait", "nvvm.cluster.arrive.relaxed"):
         if not mask.all():
             raise EmulatorError("%s reached by %d of %d threads" % (name, int(mask.sum()), nt))
+        if name == "nvvm.cluster.wait":
+            for t in st.trackers:
+                t.reset()
     elif name == "nvvm.mapa":
         addr, rank = args[0], args[1]
         out = np.zeros((nt,), dtype=np.int64)
@@ -839,6 +916,8 @@ def _run_op(op, st, mask):
         if not mask.all():
             raise EmulatorError("gpu.barrier reached by %d of %d threads at %s"
                                 % (int(mask.sum()), nt, op.line))
+        for t in st.trackers:
+            t.reset()
     elif name == "nvvm.mma.sync":
         out = _mma(op, args, mask, nt)
     elif name == "nvvm.prmt":
@@ -1032,12 +1111,16 @@ def _mma(op, args, mask, nt):
     return outs
 
 
-def run_kernel(kernel, args, grid, dynamic_shared_bytes=None, cluster=None, check_nan_shared=True):
+def run_kernel(kernel, args, grid, dynamic_shared_bytes=None, cluster=None, check_nan_shared=True,
+               race_check=True):
     """Runs `kernel` on a grid of `grid` CTAs of kernel.block threads, with
     `dynamic_shared_bytes` of dynamic shared memory per CTA (default: the
     227 KB a CTA may have, when the kernel uses any), in thread-block clusters
     of `cluster` CTAs (default: the kernel's known cluster size), the CTAs of
-    a cluster run together, in lockstep.
+    a cluster run together, in lockstep. With `race_check`, an access to
+    workgroup memory that races with another warp's since the last barrier
+    is an EmulatorError (racecheck's hazards; lockstep execution itself
+    would hide them).
 
     `args` follow the kernel's arguments: numpy arrays for memrefs (bf16 / f16
     as uint16 bit patterns, C-contiguous, written in place), ints for index,
@@ -1071,6 +1154,9 @@ def run_kernel(kernel, args, grid, dynamic_shared_bytes=None, cluster=None, chec
             if dynamic_shared_bytes else []
         for r, a in enumerate(st.shared):
             registry.add(a, (r + 1) << 26)
+        st.race_check = race_check
+        st.shared_trackers = [_RaceTracker(a.size) for a in st.shared]
+        st.trackers = list(st.shared_trackers)
         vals = []
         for k, (name, ty) in enumerate(zip(region.args, region.arg_types)):
             if k < kernel.num_args:
@@ -1092,7 +1178,9 @@ def run_kernel(kernel, args, grid, dynamic_shared_bytes=None, cluster=None, chec
                 for r in range(cluster):
                     arr = np.full(shape, fill, dtype=dt)
                     registry.add(arr, ((r + 1) << 26) + ((k - kernel.num_args + 1) << 22))
-                    per_cta.append(_Memref(arr, ety))
+                    tracker = _RaceTracker(arr.nbytes)
+                    st.trackers.append(tracker)
+                    per_cta.append(_Memref(arr, ety, tracker))
                 vals.append(_group_memref(per_cta, st))
         _run_region(region, st, np.ones(nt, dtype=bool), vals)
         # This group's shared memory is gone.

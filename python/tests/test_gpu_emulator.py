@@ -453,3 +453,32 @@ def test_merge_and_merge_grad_ops(e, d, t, partial, norm):
     assert reference.rel_error(value(outs[4], e), ref[4]) <= OP_TOL[e]       # dupdate
     if norm:
         assert reference.rel_error(outs[5].astype(np.float64), ref[6]) <= 1e-4
+
+
+def test_race_between_warps_is_reported():
+    """Without its barriers, the per-token kernel's warps read each other's
+    partials in workgroup memory with nothing between: the emulator's race
+    check reports the hazard (as racecheck would) instead of returning the
+    lockstep result."""
+    kernels = ge.compile_kernels(ir.kernel_block_score_grad("k", "bf16", 4096, 8, 9, EPS, False),
+                                 SCORE_GRAD_OPTIONS["tc"])
+    main = [k for k in kernels.values() if k.name.endswith("_tc")][0]
+
+    def drop_barriers(region):
+        region.ops = [op for op in region.ops if op.name != "gpu.barrier"]
+        for op in region.ops:
+            for sub in op.regions:
+                drop_barriers(sub)
+    drop_barriers(main.region)
+    rng = np.random.default_rng(4)
+    n, s, d, t = 9, 8, 4096, 1
+    W, G = bf(rng.standard_normal((s, d)) / 64), bf(np.ones((s, d)))
+    srcs = [bf(rng.standard_normal((t, d))) for _ in range(n)]
+    zf = lambda *shape: np.zeros(shape, dtype=np.float32)  # noqa: E731
+    args = ([W, G] + srcs + [zf(s, t)] + [np.ones(t, np.float32)] * n
+            + [bf(rng.standard_normal((s, t, d))), zf(s, t)]
+            + [np.zeros((t, d), np.uint16) for _ in range(n)] + [zf(t, s * n), t])
+    with pytest.raises(ge.EmulatorError, match="race: warp"):
+        ge.run_kernel(main, args, t)
+    # The same launch with the race check off runs (lockstep hides the race).
+    ge.run_kernel(main, args, t, race_check=False)
