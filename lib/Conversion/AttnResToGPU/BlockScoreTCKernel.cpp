@@ -777,23 +777,23 @@ void TCKernelBuilder::emitSweep2Mma() {
     return tc.sweepChunkOk(warps, k, col, dl);
   };
 
-  // The rows of block k: rowsOf[kt][hp][r] = source 16 kt + 8 hp + 2 tig + r
+  // The rows of block k, [kt][hp][r]: source 16 kt + 8 hp + 2 tig + r
   // at columns base + 8 grp (zeros past n or past the columns).
   using Rows = SmallVector<std::array<std::array<Value, 2>, 2>>;
   auto issue = [&](unsigned k) -> Rows {
-    Rows out;
+    Rows rowsOut;
     if (k >= blocksPerWarp)
-      return out;
+      return rowsOut;
     Value base = blockBase(k);
     Value off = tc.add(base, tc.mul(grp, tc.idx(8)));
     Value ok = colOk(k, off);
-    out.resize(kTiles);
+    rowsOut.resize(kTiles);
     for (unsigned kt = 0; kt < kTiles; ++kt)
       for (unsigned hp = 0; hp < 2; ++hp)
         for (unsigned r = 0; r < 2; ++r) {
           unsigned first = 16 * kt + 8 * hp + r;
           if (first >= n) {
-            out[kt][hp][r] = zeroE;
+            rowsOut[kt][hp][r] = zeroE;
             continue;
           }
           Value i = tc.add(twoTig, tc.idx(first));
@@ -815,9 +815,9 @@ void TCKernelBuilder::emitSweep2Mma() {
           }
           if (iOk)
             v = arith::SelectOp::create(b, loc, iOk, v, zeroE);
-          out[kt][hp][r] = v;
+          rowsOut[kt][hp][r] = v;
         }
-    return out;
+    return rowsOut;
   };
   auto pairs = [&](std::array<Value, 2> x) -> SmallVector<Value> {
     return emitPairColumnsBF16(b, loc, x[0], x[1]);
