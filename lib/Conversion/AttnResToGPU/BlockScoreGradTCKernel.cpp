@@ -13,7 +13,10 @@
 //   coefficients one thread per query: a_li, dz_li, k1_li = dz_li r_i
 //   K2           one thread per source: K2_i = sum_l k1_li r_i z_li / D
 //   sweep 2      CUDA cores: db_i = [acc_i +] sum_l (a_li dout_l + k1_li wg_l)
-//                - K2_i b_i, the rows re-read (L1 / L2 hits)
+//                - K2_i b_i, the rows re-read (L1 / L2 hits); with
+//                score-grad-mma-sweep on the tensor cores (emitSweep2Mma)
+// With split-query-gains the queries and gains arguments hold w*g split into
+// bf16 hi and lo (QueryGainSplitKernel.cpp), which sweep 1 loads as they are.
 // The CUDA-core kernel (BlockScoreGradKernel.cpp) reduces the 2 n dot
 // products of each query across the CTA (a warp tree and a barrier per
 // query); that reduction was most of its instructions (bench/NOTES.md run

@@ -14,6 +14,8 @@
 //   emitLogits          sums over warps (and cluster CTAs), inv_rms scaling
 //   emitSoftmax         softmax over the sources, lse
 //   emitSweep2          the S outputs from the rows and the weights
+//                       (emitSweep2Mma with score-mma-sweep: on the tensor
+//                       cores)
 //
 //===----------------------------------------------------------------------===//
 
