@@ -482,3 +482,31 @@ def test_race_between_warps_is_reported():
         ge.run_kernel(main, args, t)
     # The same launch with the race check off runs (lockstep hides the race).
     ge.run_kernel(main, args, t, race_check=False)
+
+
+# The correctness shapes bench/kernels_check/gen.py gives the options that
+# have not run on a GPU yet (n, S, D, T, accumulators / inv_rms), with T cut
+# to 2 tokens: what the GPU check of run 36 will launch, checked here first.
+KC_SCORE_GRAD_SHAPES = [(9, 8, 4096, 2, True), (17, 12, 2048, 2, False), (3, 2, 40, 2, False),
+                        (5, 6, 104, 2, True), (4, 8, 4096, 1, False), (3, 40, 64, 2, False),
+                        (1, 1, 64, 2, True), (16, 8, 7168, 2, False), (24, 2, 256, 2, False)]
+
+
+@pytest.mark.parametrize("shape", KC_SCORE_GRAD_SHAPES, ids=lambda s: "n%d_s%d_d%d" % s[:3])
+def test_kernels_check_shapes_score_grad_mma_sweep(shape):
+    db, coef, inp = score_grad(*shape, SCORE_GRAD_OPTIONS["ms"])
+    assert np.isfinite(db).all() and np.isfinite(coef).all()
+    assert reference.rel_error(db, score_grad_ref(inp)) <= TOL
+
+
+KC_SCORE_SHAPES = [(1, 3, 72, 2, False), (3, 10, 200, 2, True), (16, 9, 1000, 2, False),
+                   (13, 5, 4112, 2, True), (9, 8, 7168, 2, False), (17, 20, 136, 2, True)]
+
+
+@pytest.mark.parametrize("options", ["score-mma-sweep=1", "split-query-gains=1"])
+@pytest.mark.parametrize("shape", KC_SCORE_SHAPES, ids=lambda s: "n%d_s%d_d%d" % s[:3])
+def test_kernels_check_shapes_block_score(shape, options):
+    out, lse, ref, lref = block_score(*shape, options)
+    assert np.isfinite(out).all() and np.isfinite(lse).all()
+    assert reference.rel_error(out, ref) <= TOL
+    assert reference.rel_error(lse.astype(np.float64), lref) <= 1e-5
