@@ -581,6 +581,23 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   }
   tc.splitQueries = splitQueryGains;
   tc.mmaSweep = scoreMmaSweep;
+  // The mma sweep with no occupancy hint: ptxas 13.0 keeps some shapes at
+  // 56 registers and spills, although nothing caps them, and with
+  // `.minnctapersm 1` it takes up to 214 (n = 9, S = 8, D = 7168: one CTA
+  // per SM). The hint asks for the CTAs per SM that both 128 registers per
+  // thread and the CTA's shared memory allow (ptxas sm_90a: no spills at
+  // the twelve phase-1 shapes and D = 7168; two CTAs of 224 threads per SM
+  // at n = 9, S = 8, D = 7168, where the default kernel's 64 registers and
+  // 68 KB allow three).
+  if (tc.mmaSweep && tc.minCtasPerSM == 0) {
+    int64_t byRegisters =
+        std::max<int64_t>(1, 65536 / (int64_t(tc.threads) * 128));
+    int64_t bySharedMemory = tc.bulkCopy ? target.sharedBytesPerSM() /
+                                               (tc.dynamicSharedBytes() + 1024)
+                                         : byRegisters;
+    tc.minCtasPerSM =
+        unsigned(std::max<int64_t>(1, std::min(byRegisters, bySharedMemory)));
+  }
   return tc;
 }
 

@@ -220,6 +220,10 @@ void TCKernelBuilder::createFunction() {
     for (auto &shape : shared.shapes)
       wgTypes.push_back(wgMem(shape, f32));
   fn = createKernel(b, loc, spec.getName(), args, wgTypes, layout);
+  // The mma sweep always carries an occupancy hint, `.minnctapersm 1`
+  // included (pickTensorCoreKernel says why); createKernel sets hints above 1.
+  if (spec.mmaSweep && spec.minCtasPerSM <= 1)
+    fn->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
   for (unsigned k = 0; k < wgTypes.size(); ++k)
     fn.setWorkgroupAttributionAttr(k, LLVM::LLVMDialect::getAlignAttrName(),
                                    b.getI64IntegerAttr(16));

@@ -17,10 +17,12 @@
 // blocks of 64 columns: the two source rows paired (8 nvvm.prmt; the
 // half-tile of sources 8..15 is zero, no prmt), 8 n-tiles x 2 mma (the
 // weights' hi and lo), no f32 FMA sweep, one 16-byte store per chunk and
-// query.
+// query. The occupancy hint: the CTAs per SM that 128 registers per thread
+// allow (4 of 128 threads; shared memory allows more).
 // CHECK-LABEL: func.func @block_score
 // CHECK:         gpu.launch_func  @attnres_kernels::@block_score_bf16_d2048_n2_s8_tc_ms blocks
 // CHECK:       gpu.func @block_score_bf16_d2048_n2_s8_tc_ms(
+// CHECK-SAME:    nvvm.minctasm = 4
 // CHECK-COUNT-96: nvvm.mma.sync
 // CHECK-COUNT-3:  gpu.barrier
 // CHECK-NOT:      vector.fma
@@ -45,9 +47,11 @@ func.func @block_score(%W: tensor<8x2048xbf16>, %G: tensor<8x2048xbf16>, %b0: te
 // -----
 
 // Bulk copies into shared memory (D = 7168, one CTA of 224 threads): the
-// mma sweep reads the rows from there.
+// mma sweep reads the rows from there. Hint: 2 CTAs per SM (128 registers
+// for 224 threads; the 74 KB of shared memory would allow 3).
 // CHECK-LABEL: func.func @block_score_bulk
 // CHECK:       gpu.func @block_score_bf16_d7168_n5_s6_tc_tma_ms(
+// CHECK-SAME:    nvvm.minctasm = 2
 // CHECK:         %[[ROWS:.*]] = memref.view %{{.*}}[%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<5x7200xbf16, #gpu.address_space<workgroup>>
 // CHECK:         nvvm.mbarrier.try_wait
 // CHECK-COUNT-3: gpu.barrier
