@@ -535,8 +535,11 @@ ConvertAttnResToGPUPass::pickTensorCoreKernel(const ScoreKernelSpec &spec) {
   // sources); beyond D = 4096, 8 up to D = 7168 (896 threads) and for
   // D = 8192 with at most 8 sources, with 2 blocks ahead (at 1024 threads
   // ptxas must fit 64 registers and spills).
+  // (With score-mma-sweep, sweep 2 does not depend on the elements per
+  // thread: 16, so that the mma sweep's registers need not fit the 64 of
+  // 1024 threads.)
   bool eightElements =
-      !tc.bulkCopy &&
+      !tc.bulkCopy && !scoreMmaSweep &&
       ((spec.d > 4096 &&
         (spec.d <= 7168 || (spec.d <= 8192 && tc.numSources <= 8))) ||
        (spec.d <= 2048 && tc.numSources > 6));
