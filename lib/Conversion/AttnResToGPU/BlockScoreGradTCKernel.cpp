@@ -809,36 +809,47 @@ void GradTCBuilder::emitSweep2Mma() {
     return tc.sweepChunkOk(warps, k, col, d);
   };
 
-  auto issue = [&](unsigned k) -> SmallVector<std::array<Value, 2>> {
+  // Rows 2 tig and 2 tig + 1 of piece p at columns `off` (zeros where `ok`
+  // is false, or past the S queries).
+  auto loadPiece = [&](Value off, Value ok, unsigned p) {
+    std::pair<Kind, unsigned> kind = kindOf(p);
+    std::array<Value, 2> two;
+    for (unsigned r = 0; r < 2; ++r) {
+      Value q = tc.add(twoTig, tc.idx(8 * kind.second + r));
+      Value qOk =
+          8 * kind.second + 8 <= s ? Value() : tc.cmp(P::ult, q, tc.idx(s));
+      Value qC =
+          qOk ? Value(arith::MinUIOp::create(b, loc, q, tc.idx(s - 1))) : q;
+      Value v;
+      if (kind.first == Dout)
+        v = tc.maybeLoad(v8e, dout, ValueRange{qC, token, off}, ok, 16);
+      else
+        v = tc.maybeLoad(v8e, kind.first == Hi ? queries : gains,
+                         ValueRange{qC, off}, ok, 16);
+      if (qOk)
+        v = arith::SelectOp::create(b, loc, qOk, v, zeroE);
+      two[r] = v;
+    }
+    return two;
+  };
+  // Pieces [p0, p1) of block k.
+  auto issue = [&](unsigned k, unsigned p0,
+                   unsigned p1) -> SmallVector<std::array<Value, 2>> {
     SmallVector<std::array<Value, 2>> rowsOut;
     if (k >= blocksPerWarp)
       return rowsOut;
     Value base = blockBase(k);
     Value off = tc.add(base, tc.mul(grp, tc.idx(8)));
     Value ok = colOk(k, off);
-    for (unsigned p = 0; p < pieces; ++p) {
-      std::pair<Kind, unsigned> kind = kindOf(p);
-      std::array<Value, 2> two;
-      for (unsigned r = 0; r < 2; ++r) {
-        Value q = tc.add(twoTig, tc.idx(8 * kind.second + r));
-        Value qOk =
-            8 * kind.second + 8 <= s ? Value() : tc.cmp(P::ult, q, tc.idx(s));
-        Value qC =
-            qOk ? Value(arith::MinUIOp::create(b, loc, q, tc.idx(s - 1))) : q;
-        Value v;
-        if (kind.first == Dout)
-          v = tc.maybeLoad(v8e, dout, ValueRange{qC, token, off}, ok, 16);
-        else
-          v = tc.maybeLoad(v8e, kind.first == Hi ? queries : gains,
-                           ValueRange{qC, off}, ok, 16);
-        if (qOk)
-          v = arith::SelectOp::create(b, loc, qOk, v, zeroE);
-        two[r] = v;
-      }
-      rowsOut.push_back(two);
-    }
+    for (unsigned p = p0; p < p1; ++p)
+      rowsOut.push_back(loadPiece(off, ok, p));
     return rowsOut;
   };
+  // Up to 6 pieces (S <= 16) the next block's rows are loaded while the
+  // current one is computed. Beyond, each k-tile's two pieces are loaded in
+  // its turn (at S = 40 the 15 pieces of two blocks held 240 registers of
+  // rows, and ptxas spilled 7.6 KB).
+  bool lookAhead = pieces <= 6;
   // The B register of n-tile jn from rows (x0, x1) of a piece: their
   // elements jn paired, x0's in the low half (k = 2 tig), x1's in the high.
   auto pairs = [&](std::array<Value, 2> x) -> SmallVector<Value> {
@@ -850,15 +861,19 @@ void GradTCBuilder::emitSweep2Mma() {
   SmallVector<std::array<FragmentRow, 2>> accRows;
   if (spec.accumulate)
     accRows = tc.fragmentRows(accs, grp);
-  SmallVector<std::array<Value, 2>> next = issue(0);
+  SmallVector<std::array<Value, 2>> next;
+  if (lookAhead)
+    next = issue(0, 0, pieces);
   for (unsigned k = 0; k < blocksPerWarp; ++k) {
     SmallVector<std::array<Value, 2>> cur = next;
-    next = issue(k + 1);
+    if (lookAhead)
+      next = issue(k + 1, 0, pieces);
     Value base = blockBase(k);
-    // The B registers: bReg[kt][jn] = {b0b1, b2b3}.
+    // The B registers of each piece: one per n-tile jn.
     SmallVector<SmallVector<Value>> piecePairs;
-    for (unsigned p = 0; p < pieces; ++p)
-      piecePairs.push_back(pairs(cur[p]));
+    if (lookAhead)
+      for (unsigned p = 0; p < pieces; ++p)
+        piecePairs.push_back(pairs(cur[p]));
     Value zeroI = tc.i32c(0);
     // The epilogue's columns: col0 = base + 16 tig (n-tiles' c0 / c2),
     // col1 = col0 + 8 (c1 / c3).
@@ -884,14 +899,23 @@ void GradTCBuilder::emitSweep2Mma() {
         }
       SmallVector<SmallVector<Value>> acc(
           8, SmallVector<Value>{zeroF, zeroF, zeroF, zeroF});
-      for (unsigned kt = 0; kt < kTiles; ++kt)
+      for (unsigned kt = 0; kt < kTiles; ++kt) {
+        unsigned p1 = std::min(2 * kt + 2, pieces);
+        SmallVector<SmallVector<Value>> tilePairs;
+        if (lookAhead)
+          tilePairs.assign(piecePairs.begin() + 2 * kt,
+                           piecePairs.begin() + p1);
+        else
+          for (std::array<Value, 2> &x : issue(k, 2 * kt, p1))
+            tilePairs.push_back(pairs(x));
         for (unsigned jn = 0; jn < 8; ++jn) {
-          Value b01 = piecePairs[2 * kt][jn];
-          Value b23 = 2 * kt + 1 < pieces ? piecePairs[2 * kt + 1][jn] : zeroI;
+          Value b01 = tilePairs[0][jn];
+          Value b23 = tilePairs.size() > 1 ? tilePairs[1][jn] : zeroI;
           acc[jn] = emitMmaBF16(b, loc, aHi[m][kt], {b01, b23}, acc[jn]);
           if (needsLo(kt))
             acc[jn] = emitMmaBF16(b, loc, aLo[m][kt], {b01, b23}, acc[jn]);
         }
+      }
       // db_i = [acc_i +] g_i - K2_i b_i, rounded once, for rows grp (c0,
       // c1) and grp + 8 (c2, c3).
       for (unsigned h = 0; h < 2; ++h) {
