@@ -510,3 +510,21 @@ def test_kernels_check_shapes_block_score(shape, options):
     assert np.isfinite(out).all() and np.isfinite(lse).all()
     assert reference.rel_error(out, ref) <= TOL
     assert reference.rel_error(lse.astype(np.float64), lref) <= 1e-5
+
+
+@pytest.mark.parametrize("e,k,d,t", [("bf16", 3, 104, 5), ("f16", 2, 64, 3), ("f32", 4, 13, 3)])
+def test_block_sum_and_inv_rms_ops(e, k, d, t):
+    """block_sum (the f32 sum rounded once) and inv_rms (f32 per token)."""
+    rng = np.random.default_rng(k + d)
+    xs = [rand_rows(rng, (t, d), e, 0.5 + 0.3 * i) for i in range(k)]
+    src, tok = ir.tensor_type(["?", d], e), ir.tensor_type(["?"], "f32")
+    names = ["%%x%d" % i for i in range(k)]
+    mod = ge.compile_module(ir.func("k", [(x, src) for x in names], [("%s", src)],
+                                    [ir.block_sum("%s", names, src)]))
+    (out,) = ge.run_function(mod, "k", xs)
+    ref = reference.block_sum([value(x, e) for x in xs])
+    assert reference.rel_error(value(out, e), ref) <= OP_TOL[e]
+    mod = ge.compile_module(ir.func("k", [("%x", src)], [("%r", tok)],
+                                    [ir.inv_rms("%r", "%x", EPS, src, tok)]))
+    (r,) = ge.run_function(mod, "k", [xs[0]])
+    assert reference.rel_error(r.astype(np.float64), reference.inv_rms(value(xs[0], e), EPS)) <= 1e-5
