@@ -764,22 +764,11 @@ void GradTCBuilder::emitSweep2Mma() {
   // grp + 8 ((e / 2) % 2) of the m-tile, piece 2 kt + e / 4, row 2 tig +
   // e % 2 of the piece (registers a0a1, a2a3, a4a5, a6a7).
   auto v8f = VectorType::get({8}, f32);
-  auto v8i = VectorType::get({8}, tc.i32);
-  Value hiMask = arith::ConstantOp::create(
-      b, loc,
-      DenseElementsAttr::get(v8i, b.getI32IntegerAttr(int32_t(0xFFFF0000))));
-  SmallVector<SmallVector<SmallVector<Value>>> aHi(mTiles), aLo(mTiles);
-  for (unsigned m = 0; m < mTiles; ++m) {
-    aHi[m].resize(kTiles);
-    aLo[m].resize(kTiles);
-    for (unsigned kt = 0; kt < kTiles; ++kt) {
-      SmallVector<Value> elems;
-      for (unsigned el = 0; el < 8; ++el) {
+  auto [aHi, aLo] = tc.splitFragmentsA(
+      mTiles, kTiles, [&](unsigned m, unsigned kt, unsigned el) -> Value {
         std::pair<Kind, unsigned> kind = kindOf(2 * kt + el / 4);
-        if (kind.first == Zero) {
-          elems.push_back(zeroF);
-          continue;
-        }
+        if (kind.first == Zero)
+          return zeroF;
         Value i = tc.add(grp, tc.idx(16 * m + 8 * ((el / 2) % 2)));
         Value q = tc.add(twoTig, tc.idx(8 * kind.second + el % 2));
         Value iOk = tc.cmp(P::ult, i, tc.idx(n));
@@ -789,12 +778,8 @@ void GradTCBuilder::emitSweep2Mma() {
         Value qC = arith::MinUIOp::create(b, loc, q, tc.idx(s - 1));
         Value which = tc.idx(kind.first == Dout ? 0 : 1);
         Value c = load(coefSm, ValueRange{qC, which, iC});
-        elems.push_back(arith::SelectOp::create(b, loc, ok, c, zeroF));
-      }
-      Value v = vector::FromElementsOp::create(b, loc, v8f, elems);
-      std::tie(aHi[m][kt], aLo[m][kt]) = tc.splitBF16(v, hiMask);
-    }
-  }
+        return arith::SelectOp::create(b, loc, ok, c, zeroF);
+      });
 
   // The 16-byte vectors of block k: per piece, rows 2 tig and 2 tig + 1 at
   // columns off = base + 8 grp (zeros past D or past the S queries).

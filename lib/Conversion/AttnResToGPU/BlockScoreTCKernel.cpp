@@ -747,18 +747,10 @@ void TCKernelBuilder::emitSweep2Mma() {
         b, loc, DenseElementsAttr::get(v8e, b.getFloatAttr(e, 0.0)));
   }
   Value zeroF = tc.f32c(0.0);
-  Value hiMask = arith::ConstantOp::create(
-      b, loc,
-      DenseElementsAttr::get(v8i, b.getI32IntegerAttr(int32_t(0xFFFF0000))));
   // A fragments: element el of a lane is query 16 mq + grp + 8 ((el / 2) %
   // 2), source 16 kt + 2 tig + el % 2 + 8 (el / 4).
-  SmallVector<SmallVector<SmallVector<Value>>> aHi(qTiles), aLo(qTiles);
-  for (unsigned mq = 0; mq < qTiles; ++mq) {
-    aHi[mq].resize(kTiles);
-    aLo[mq].resize(kTiles);
-    for (unsigned kt = 0; kt < kTiles; ++kt) {
-      SmallVector<Value> elems;
-      for (unsigned el = 0; el < 8; ++el) {
+  auto [aHi, aLo] = tc.splitFragmentsA(
+      qTiles, kTiles, [&](unsigned mq, unsigned kt, unsigned el) -> Value {
         Value l = tc.add(grp, tc.idx(16 * mq + 8 * ((el / 2) % 2)));
         Value i = tc.add(twoTig, tc.idx(16 * kt + el % 2 + 8 * (el / 4)));
         Value lOk = tc.cmp(P::ult, l, tc.idx(s));
@@ -767,12 +759,8 @@ void TCKernelBuilder::emitSweep2Mma() {
         Value lC = arith::MinUIOp::create(b, loc, l, tc.idx(s - 1));
         Value iC = arith::MinUIOp::create(b, loc, i, tc.idx(n - 1));
         Value a = memref::LoadOp::create(b, loc, aSm, ValueRange{iC, lC});
-        elems.push_back(arith::SelectOp::create(b, loc, ok, a, zeroF));
-      }
-      Value v = vector::FromElementsOp::create(b, loc, v8f, elems);
-      std::tie(aHi[mq][kt], aLo[mq][kt]) = tc.splitBF16(v, hiMask);
-    }
-  }
+        return arith::SelectOp::create(b, loc, ok, a, zeroF);
+      });
 
   int64_t numBlocks = llvm::divideCeil(dl, int64_t(64));
   unsigned blocksPerWarp = llvm::divideCeil(numBlocks, int64_t(warps));

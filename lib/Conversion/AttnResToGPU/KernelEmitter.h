@@ -396,6 +396,35 @@ struct TCEmitter {
     return cmp(arith::CmpIPredicate::ule, end, idx(columns));
   }
 
+  /// The A fragments of the mma sweeps over the columns, every coefficient
+  /// split into bf16 hi + lo (splitBF16): for each m-tile m < mTiles and
+  /// k-tile kt < kTiles, `element(m, kt, el)` gives the lane's f32 element el
+  /// (row grp + 8 ((el / 2) % 2) of the m-tile, k 2 tig + el % 2 + 8 (el / 4)
+  /// of the k-tile). Returns the registers {hi[m][kt], lo[m][kt]}.
+  using Fragments = SmallVector<SmallVector<SmallVector<Value>>>;
+  std::pair<Fragments, Fragments>
+  splitFragmentsA(unsigned mTiles, unsigned kTiles,
+                  function_ref<Value(unsigned, unsigned, unsigned)> element) {
+    auto v8f = VectorType::get({8}, f32);
+    auto v8i = VectorType::get({8}, i32);
+    Value hiMask = arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(v8i, b.getI32IntegerAttr(int32_t(0xFFFF0000))));
+    Fragments hi(mTiles), lo(mTiles);
+    for (unsigned m = 0; m < mTiles; ++m) {
+      hi[m].resize(kTiles);
+      lo[m].resize(kTiles);
+      for (unsigned kt = 0; kt < kTiles; ++kt) {
+        SmallVector<Value> elems;
+        for (unsigned el = 0; el < 8; ++el)
+          elems.push_back(element(m, kt, el));
+        Value v = vector::FromElementsOp::create(b, loc, v8f, elems);
+        std::tie(hi[m][kt], lo[m][kt]) = splitBF16(v, hiMask);
+      }
+    }
+    return {hi, lo};
+  }
+
   /// The mma B registers of the f32 vector<8> `v` split exactly into two
   /// bf16 parts: hi keeps the top 8 significant bits (v's upper 16 bits;
   /// the product of two bf16 has at most 16), lo = v - hi has at most 8.
